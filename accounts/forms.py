@@ -1,0 +1,27 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from .models import User, validate_user_id
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.CharField(label="UserID", max_length=32)
+
+
+class SignUpForm(forms.Form):
+    user_id = forms.CharField(label="UserID", max_length=32, validators=[validate_user_id])
+    nick = forms.CharField(label="Nickname", max_length=100, required=False)
+    password = forms.CharField(widget=forms.PasswordInput, min_length=6)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput)
+
+    def clean_user_id(self):
+        user_id = self.cleaned_data["user_id"]
+        if User.objects.filter(user_id=user_id).exists():
+            raise forms.ValidationError("This UserID is taken.")
+        return user_id
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password2"):
+            self.add_error("password2", "The passwords differ.")
+        return data

@@ -1,0 +1,46 @@
+"""Create the demo users a newcomer signs in with, and print how to connect."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from accounts.models import User
+from accounts.usersig import gen_usersig
+
+DEMO_PASSWORD = "parley-demo"
+DEMO_USERS = [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")]
+
+
+class Command(BaseCommand):
+    help = "Create demo users (alice, bob, carol; password parley-demo) and the app admin."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--quiet", action="store_true")
+
+    def handle(self, *args, quiet=False, **options):
+        for user_id, nick in DEMO_USERS:
+            user, created = User.objects.get_or_create(user_id=user_id, defaults={"nick": nick})
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+        for admin_id in settings.CHAT_ADMIN_USERS:
+            admin, created = User.objects.get_or_create(
+                user_id=admin_id, defaults={"nick": "Administrator", "is_staff": True,
+                                            "is_superuser": True})
+            if created:
+                admin.set_password(DEMO_PASSWORD)
+                admin.save(update_fields=["password"])
+        if quiet:
+            return
+        out = self.stdout.write
+        out("")
+        out("Parley is ready.")
+        out(f"  Web UI:      http://127.0.0.1:8000/  (sign in as alice, bob or carol; "
+            f"password {DEMO_PASSWORD})")
+        out(f"  Admin:       http://127.0.0.1:8000/admin/  ({', '.join(settings.CHAT_ADMIN_USERS)}"
+            f" / {DEMO_PASSWORD})")
+        out("  API docs:    http://127.0.0.1:8000/api/docs/")
+        out(f"  SDKAppID:    {settings.CHAT_SDKAPPID}")
+        out(f"  Secret key:  {settings.CHAT_SECRET_KEY}   (UserSig key; set CHAT_SECRET_KEY "
+            "in production)")
+        out(f"  UserSig for alice (180 days): {gen_usersig('alice')}")
+        out("")

@@ -1,0 +1,159 @@
+"""Users keyed by their UserID string, their devices, and each user's sync log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_user_id(value: str) -> None:
+    """Tencent's rule: 1 to 32 bytes of printable ASCII (0x20-0x7e)."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError("UserID is empty", code="7003")
+    raw = value.encode("utf-8", "replace")
+    if len(raw) > 32 or any(b < 0x20 or b > 0x7E for b in raw):
+        raise ValidationError("UserID must be 1 to 32 printable ASCII characters", code="7003")
+
+
+class ParleyUserManager(UserManager):
+    def create_user(self, username, email=None, password=None, **extra_fields):
+        validate_user_id(username)
+        return super().create_user(username, email, password, **extra_fields)
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        validate_user_id(username)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "Gender_Type_Unknown"
+    FEMALE = "Gender_Type_Female"
+    MALE = "Gender_Type_Male"
+
+
+class AllowType(models.TextChoices):
+    NEED_CONFIRM = "AllowType_Type_NeedConfirm"
+    ALLOW_ANY = "AllowType_Type_AllowAny"
+    DENY_ANY = "AllowType_Type_DenyAny"
+
+
+class AdminForbidType(models.TextChoices):
+    NONE = "AdminForbid_Type_None"
+    SEND_OUT = "AdminForbid_Type_SendOut"
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """One account. `user_id` is Tencent's Identifier (the string everyone sees)."""
+
+    user_id = models.CharField("UserID", max_length=32, unique=True,
+                               validators=[validate_user_id])
+    email = models.EmailField(blank=True)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(auto_now_add=True)
+
+    # Profile (tencent-rest.md §6). Lengths are Tencent's byte limits.
+    nick = models.CharField(max_length=500, blank=True)
+    avatar = models.CharField("avatar URL", max_length=500, blank=True)
+    gender = models.CharField(max_length=32, choices=Gender.choices, default=Gender.UNKNOWN)
+    birthday = models.PositiveIntegerField(default=0)
+    location = models.CharField(max_length=16, blank=True)
+    self_signature = models.CharField(max_length=500, blank=True)
+    allow_type = models.CharField(max_length=32, choices=AllowType.choices,
+                                  default=AllowType.NEED_CONFIRM)
+    language = models.PositiveIntegerField(default=0)
+    admin_forbid_type = models.CharField(max_length=32, choices=AdminForbidType.choices,
+                                         default=AdminForbidType.NONE)
+    level = models.PositiveIntegerField(default=0)
+    role = models.PositiveIntegerField(default=0)
+    # Tag_Profile_Custom_<Key> -> value
+    profile_custom = models.JSONField(default=dict, blank=True)
+    profile_updated_at = models.DateTimeField(auto_now=True)
+
+    # The user's sync-log position: the seq of the newest SyncEntry. Bumped in the
+    # same transaction that appends the entry, so seqs have no holes.
+    sync_seq = models.BigIntegerField(default=0)
+    # Bumped by a kick: sockets and REST tokens minted before it are refused.
+    session_epoch = models.PositiveIntegerField(default=0)
+
+    objects = ParleyUserManager()
+
+    USERNAME_FIELD = "user_id"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "accounts_user"
+
+    def __str__(self) -> str:
+        return self.user_id
+
+    @property
+    def username(self) -> str:
+        return self.user_id
+
+
+class Device(models.Model):
+    """One row per device login: which device, what platform, when last seen."""
+
+    class Platform(models.TextChoices):
+        WEB = "Web"
+        IOS = "iOS"
+        ANDROID = "Android"
+        IPAD = "iPad"
+        WINDOWS = "Windows"
+        MAC = "Mac"
+        LINUX = "Linux"
+        UNKNOWN = "Unknown"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices")
+    device_id = models.CharField(max_length=64)
+    platform = models.CharField(max_length=16, choices=Platform.choices,
+                                default=Platform.UNKNOWN)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField()
+    # Highest sync-log seq this device acknowledged.
+    acked_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "device_id"], name="device_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.device_id} ({self.platform})"
+
+
+class SyncEntry(models.Model):
+    """One change a user's devices must learn, at the user's next sync-log seq.
+
+    A device keeps the last seq it processed; on reconnect it is replayed everything
+    after it. Message entries point at the message (one row per message, not a copy);
+    other kinds carry their event data in `payload`.
+    """
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message"
+        READ = "read"  # this user read a conversation (on some device)
+        PEER_READ = "peer_read"  # the peer read this user's messages
+        CONVERSATION = "conversation"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # For message entries: the message. Kept loose (no FK) so accounts does not import
+    # messaging; a purge of history and of the log run independently.
+    message_id = models.BigIntegerField(null=True, blank=True)
+    peer = models.CharField(max_length=32, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "seq"], name="sync_entry_unique_seq")
+        ]
+        verbose_name_plural = "sync entries"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}#{self.seq} {self.kind}"

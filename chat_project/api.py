@@ -1,0 +1,36 @@
+"""Glue for the native REST door: ChatError and DRF errors in one JSON shape.
+
+Every error body is {"code": int, "message": str}; DRF's validation details go in
+"detail" so a client can show which field was wrong.
+"""
+
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from chat_project.errors import ChatError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ChatError):
+        return Response(exc.as_dict(), status=exc.http_status)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        code = getattr(exc, "chat_code", 910008)
+        body = {"code": code, "message": str(exc.detail)}
+    elif isinstance(exc, exceptions.PermissionDenied):
+        body = {"code": 910009, "message": str(exc.detail)}
+    elif isinstance(exc, exceptions.NotFound):
+        body = {"code": 910004, "message": str(exc.detail)}
+    elif isinstance(exc, exceptions.Throttled):
+        body = {"code": 910005, "message": str(exc.detail)}
+    elif isinstance(exc, exceptions.ParseError):
+        body = {"code": 90001, "message": str(exc.detail)}
+    elif isinstance(exc, exceptions.ValidationError):
+        body = {"code": 910003, "message": "invalid request", "detail": response.data}
+    else:
+        body = {"code": 20001, "message": str(getattr(exc, "detail", exc))}
+    response.data = body
+    return response

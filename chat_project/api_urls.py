@@ -1,0 +1,8 @@
+"""The native REST API under /api/v1/: each app's views, one URL each."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("accounts.api.urls")),
+    path("", include("messaging.api.urls")),
+]

@@ -1,0 +1,67 @@
+"""One application error type and the one table of error codes every door uses.
+
+Numbers are Tencent's where Tencent has one (see shared/tencent-rest.md §11), so an
+app that knows Tencent's codes understands ours. Parley's own codes live in the
+91xxxx range and are listed here too, with the message each door shows.
+"""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """A user-facing failure with a stable numeric code.
+
+    Doors turn it into their own shape: a WebSocket error frame, a DRF JSON body,
+    or the `/v4` envelope with `ErrorCode`/`ErrorInfo`.
+    """
+
+    def __init__(self, code: int, message: str | None = None, *, http_status: int = 400):
+        self.code = code
+        self.message = message or CODES.get(code, "error")
+        self.http_status = http_status
+        super().__init__(f"{code}: {self.message}")
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+# code -> default message. Tencent's numbers first, then Parley's own.
+CODES: dict[int, str] = {
+    # messages (Tencent)
+    20001: "invalid request",
+    20003: "the receiver does not exist",
+    20005: "internal server error",
+    20006: "the before-send webhook rejected the message",
+    20007: "the receiver has blocked the sender",
+    20009: "the sender and the receiver are not friends",
+    20010: "the sender is not a friend of the receiver",
+    20011: "the receiver is not a friend of the sender",
+    20012: "the sender is muted",
+    20016: "the recall time limit has passed",
+    20022: "message not found",
+    20023: "the message was already recalled",
+    90001: "malformed JSON",
+    90002: "the message body is malformed",
+    90005: "MsgRandom is missing or not an integer",
+    90010: "malformed or unknown message element",
+    93000: "the message is over 12 KB",
+    # UserSig and login (Tencent)
+    70001: "UserSig expired",
+    70002: "request before login, or UserSig empty",
+    70003: "UserSig invalid",
+    70009: "UserSig verification failed",
+    70013: "the UserSig belongs to another user",
+    70014: "the UserSig belongs to another SDKAppID",
+    70107: "UserID does not exist",
+    7003: "invalid UserID: 1 to 32 printable ASCII characters",
+    # Parley's own
+    910001: "unknown operation",
+    910002: "malformed frame: expected a JSON object",
+    910003: "a field is missing or has the wrong type",
+    910004: "not found",
+    910005: "too many requests; slow down",
+    910006: "file too large",
+    910007: "unsupported file",
+    910008: "authentication required",
+    910009: "permission denied",
+}

@@ -1,0 +1,27 @@
+from django.conf import settings
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from messaging.pages import chat
+
+urlpatterns = [
+    path("", lambda request: redirect("chat")),
+    path("chat/", chat, name="chat"),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("chat_project.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+if settings.SERVE_FILES:
+    from django.contrib.staticfiles.views import serve as serve_static
+    from django.views.static import serve as serve_media
+
+    urlpatterns += [
+        path(f"{settings.STATIC_URL.strip('/')}/<path:path>", serve_static, {"insecure": True}),
+        path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve_media,
+             {"document_root": settings.MEDIA_ROOT}),
+    ]

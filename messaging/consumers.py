@@ -1,0 +1,312 @@
+"""The realtime door: one WebSocket per device, speaking PROTOCOL.md.
+
+The consumer only translates frames: it parses a request, calls the service that owns
+the action, and writes the reply or the error. Events come in from the channel layer
+(`chat.event` -> `chat_event`) and go out as frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts import selectors as account_selectors
+from accounts import services as account_services
+from accounts.events import user_group
+from accounts.models import Device
+from chat_project.errors import ChatError
+
+from . import selectors, services
+from .batching import batcher
+from .services import SendCommand
+
+log = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are the application's).
+CLOSE_IDLE = 4000
+CLOSE_KICKED = 4001
+CLOSE_FLOOD = 4008
+
+# Platforms of which only one device may be online at a time (the default policy:
+# browser tabs coexist; a second phone of the same platform pushes out the first).
+EXCLUSIVE_PLATFORMS = {"iOS", "Android", "iPad", "Windows", "Mac", "Linux"}
+
+
+def _device_group(user_pk: int, device_id: str) -> str:
+    return f"dev.{user_pk}.{hashlib.sha1(device_id.encode()).hexdigest()[:20]}"
+
+
+def _platform_group(user_pk: int, platform: str) -> str:
+    return f"plat.{user_pk}.{platform}"
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    user = None
+
+    async def connect(self):
+        self.user = None
+        self.device_id = None
+        self.groups_joined: list[str] = []
+        self.replaying = False
+        self.pending: list[dict] = []
+        self.last_frame = time.monotonic()
+        self.tokens = float(settings.CHAT_SOCKET_RATE)
+        self.token_time = time.monotonic()
+        self.strikes = 0
+        await self.accept()
+        self.watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
+
+    async def disconnect(self, code):
+        watchdog = getattr(self, "watchdog", None)
+        if watchdog is not None:
+            watchdog.cancel()
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _watch_idle(self):
+        timeout = settings.CHAT_SOCKET_IDLE_TIMEOUT
+        try:
+            while True:
+                await asyncio.sleep(min(timeout, 15))
+                if time.monotonic() - self.last_frame > timeout:
+                    await self.close(code=CLOSE_IDLE)
+                    return
+        except asyncio.CancelledError:
+            pass
+
+    # --- frames in --------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        self.last_frame = time.monotonic()
+        if not self._take_token():
+            return
+        if text_data is None:
+            await self._send({"event": "ERROR", "data": ChatError(910002).as_dict()})
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            await self._send({"event": "ERROR", "data": ChatError(910002).as_dict()})
+            return
+        rid = frame.get("id")
+        if rid is not None and not isinstance(rid, str | int):
+            rid = None
+        op = frame.get("op")
+        handler = OPS.get(op) if isinstance(op, str) else None
+        try:
+            if handler is None:
+                raise ChatError(910001, f"unknown op {op!r}")
+            data = frame.get("data", {})
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                raise ChatError(910003, "data must be an object")
+            if self.user is None and op not in ("login", "ping"):
+                raise ChatError(70002, "log in first")
+            result = await handler(self, data)
+        except ChatError as exc:
+            await self._reply_error(rid, exc)
+            return
+        except Exception:
+            log.exception("op %s failed", op)
+            await self._reply_error(rid, ChatError(20005))
+            return
+        if rid is not None or op != "ack":
+            await self._send({"id": rid, "ok": True, "data": result if result is not None else {}})
+        await self._after_reply(op)
+
+    def _take_token(self) -> bool:
+        """Token bucket: a socket over its rate is answered 910005, then closed."""
+        now = time.monotonic()
+        rate = settings.CHAT_SOCKET_RATE
+        self.tokens = min(rate, self.tokens + (now - self.token_time) * rate)
+        self.token_time = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        self.strikes += 1
+        if self.strikes > rate:
+            asyncio.get_running_loop().create_task(self.close(code=CLOSE_FLOOD))
+        else:
+            asyncio.get_running_loop().create_task(
+                self._send({"event": "ERROR", "data": ChatError(910005).as_dict()}))
+        return False
+
+    async def _reply_error(self, rid, exc: ChatError):
+        if rid is None:
+            await self._send({"event": "ERROR", "data": exc.as_dict()})
+        else:
+            await self._send({"id": rid, "ok": False, "code": exc.code, "message": exc.message})
+
+    async def _send(self, frame: dict):
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+
+    # --- events in --------------------------------------------------------------------
+
+    async def chat_event(self, message):
+        if self.user is None or message.get("exclude") == self.channel_name:
+            return
+        if self.replaying:
+            self.pending.append(message["event"])
+        else:
+            await self._send(message["event"])
+
+    async def chat_kick(self, message):
+        if message.get("keep") == self.channel_name or self.user is None:
+            return
+        await self._send({"event": "KICKED_OUT", "data": {"reason": message["reason"]}})
+        await self.close(code=CLOSE_KICKED)
+
+    # --- ops --------------------------------------------------------------------------
+
+    async def op_ping(self, data):
+        return {}
+
+    async def op_login(self, data):
+        if self.user is not None:
+            raise ChatError(910003, "this socket is already logged in")
+        since = data.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int)
+                                  or since < 0):
+            raise ChatError(910003, "since must be a non-negative integer")
+        if "userID" in data or "userSig" in data:
+            user = await database_sync_to_async(account_services.user_login_with_usersig)(
+                user_id=data.get("userID"), usersig=data.get("userSig"))
+            default_platform = "Unknown"
+        else:
+            session_user = self.scope.get("user")
+            if session_user is None or not session_user.is_authenticated:
+                raise ChatError(70002, "send userID and userSig, or sign in first")
+            user = session_user
+            default_platform = "Web"
+        device_id = data.get("deviceID") or f"{default_platform.lower()}-{self.channel_name[-12:]}"
+        platform = data.get("platform") or default_platform
+        if not isinstance(device_id, str) or not isinstance(platform, str):
+            raise ChatError(910003, "deviceID and platform must be strings")
+        if platform not in Device.Platform.values:
+            platform = "Unknown"
+        await database_sync_to_async(account_services.device_login)(
+            user=user, device_id=device_id, platform=platform)
+
+        # Push out the older socket of the same device, and of the same exclusive platform.
+        kick_groups = [(_device_group(user.pk, device_id), "multipleDevice")]
+        if platform in EXCLUSIVE_PLATFORMS:
+            kick_groups.append((_platform_group(user.pk, platform), "multipleDevice"))
+        for group, reason in kick_groups:
+            await self.channel_layer.group_send(
+                group, {"type": "chat.kick", "reason": reason, "keep": self.channel_name})
+        for group in [user_group(user.pk)] + [g for g, _ in kick_groups]:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+
+        self.user, self.device_id = user, device_id
+        self.replaying = True
+        self.since = since
+        head = await database_sync_to_async(account_selectors.sync_head)(user.pk)
+        self.head = head
+        return {"userID": user.user_id, "seq": head}
+
+    async def _after_reply(self, op):
+        if op == "login" and self.replaying:
+            await self._replay(self.since, self.head)
+
+    async def _replay(self, since, head):
+        """Replay the log after `since` up to `head`, then SDK_READY, then live events."""
+        try:
+            reached = head
+            if since is not None:
+                oldest = await database_sync_to_async(_oldest_seq)(self.user.pk)
+                if since > head or (oldest is not None and since + 1 < oldest) \
+                        or (oldest is None and since < head):
+                    await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
+                else:
+                    reached = since
+                    while reached < head:
+                        events, new_reached = await database_sync_to_async(
+                            selectors.sync_replay)(user=self.user, since=reached)
+                        if new_reached <= reached:
+                            break
+                        for event in events:
+                            if event["seq"] <= head:
+                                await self._send(event)
+                        reached = new_reached
+                    reached = max(reached, head)
+            await self._send({"event": "SDK_READY", "data": {"seq": reached}})
+        finally:
+            self.replaying = False
+            pending, self.pending = self.pending, []
+            for event in pending:
+                if event.get("seq") is None or event["seq"] > reached:
+                    await self._send(event)
+
+    async def op_ack(self, data):
+        seq = data.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise ChatError(910003, "seq must be a non-negative integer")
+        await database_sync_to_async(account_services.device_ack)(
+            user=self.user, device_id=self.device_id, seq=seq)
+        return {}
+
+    async def op_sendMessage(self, data):  # noqa: N802 (the Web SDK's name)
+        control = data.get("messageControlInfo") or {}
+        if not isinstance(control, dict):
+            raise ChatError(910003, "messageControlInfo must be an object")
+        cmd = SendCommand(
+            sender=self.user,
+            to=data.get("to"),
+            elements=data.get("elements"),
+            random=data.get("random"),
+            priority=data.get("priority", "Normal"),
+            cloud_custom_data=data.get("cloudCustomData", ""),
+            need_read_receipt=data.get("needReadReceipt", False),
+            online_user_only=data.get("onlineUserOnly", False),
+            offline_push_info=data.get("offlinePushInfo"),
+            excluded_from_unread=control.get("excludedFromUnreadCount", False),
+            excluded_from_last_message=control.get("excludedFromLastMessage", False),
+            origin_channel=self.channel_name,
+        )
+        return await batcher().send(cmd)
+
+    async def op_getMessageList(self, data):  # noqa: N802
+        return await database_sync_to_async(selectors.message_page)(
+            viewer=self.user, conversation_id=data.get("conversationID"),
+            next_req_message_id=data.get("nextReqMessageID"), count=data.get("count"))
+
+    async def op_getConversationList(self, data):  # noqa: N802
+        convs = await database_sync_to_async(selectors.conversation_list)(user=self.user)
+        return {"conversationList": convs}
+
+    async def op_getTotalUnreadMessageCount(self, data):  # noqa: N802
+        return await database_sync_to_async(selectors.total_unread)(self.user)
+
+    async def op_setMessageRead(self, data):  # noqa: N802
+        return await database_sync_to_async(services.conversation_mark_read)(
+            user=self.user, conversation_id=data.get("conversationID"))
+
+
+def _oldest_seq(user_pk: int) -> int | None:
+    from accounts.models import SyncEntry
+
+    return SyncEntry.objects.filter(user_id=user_pk).order_by("seq") \
+        .values_list("seq", flat=True).first()
+
+
+OPS = {
+    "ping": ChatConsumer.op_ping,
+    "login": ChatConsumer.op_login,
+    "ack": ChatConsumer.op_ack,
+    "sendMessage": ChatConsumer.op_sendMessage,
+    "getMessageList": ChatConsumer.op_getMessageList,
+    "getConversationList": ChatConsumer.op_getConversationList,
+    "getTotalUnreadMessageCount": ChatConsumer.op_getTotalUnreadMessageCount,
+    "setMessageRead": ChatConsumer.op_setMessageRead,
+}

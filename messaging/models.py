@@ -1,0 +1,120 @@
+"""Messages (one row each, with a per-dialog seq), dialogs and per-owner conversations."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Dialog(models.Model):
+    """The pair of users a one-to-one message belongs to; owns the per-dialog seq.
+
+    `user_low` has the smaller primary key, so a pair has exactly one row. Bumping
+    `last_seq` locks the row, which also orders concurrent sends in one dialog.
+    """
+
+    user_low = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="+")
+    user_high = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                  related_name="+")
+    last_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_low", "user_high"], name="dialog_unique_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"dialog {self.user_low_id}<->{self.user_high_id}"
+
+
+class Priority(models.TextChoices):
+    HIGH = "High"
+    NORMAL = "Normal"
+    LOW = "Low"
+    LOWEST = "Lowest"
+
+
+class Message(models.Model):
+    """One C2C message: who, to whom, what, when, its place in the dialog."""
+
+    dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="messages")
+    seq = models.BigIntegerField()
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+")
+    receiver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="+")
+    random = models.BigIntegerField()
+    # Unix seconds as the clients see it, and the exact instant for retention and order.
+    time = models.BigIntegerField()
+    created_at = models.DateTimeField(db_index=True)
+    elements = models.JSONField()
+    cloud_custom_data = models.TextField(blank=True, default="")
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
+    need_read_receipt = models.BooleanField(default=False)
+    is_system = models.BooleanField(default=False)
+    is_revoked = models.BooleanField(default=False)
+    is_modified = models.BooleanField(default=False)
+    # The sender's nick and avatar when sending, so a client needs no extra request.
+    nick = models.CharField(max_length=500, blank=True, default="")
+    avatar = models.CharField(max_length=500, blank=True, default="")
+    # messageControlInfo / SendMsgControl, offline push options: kept as given.
+    excluded_from_unread = models.BooleanField(default=False)
+    excluded_from_last_message = models.BooleanField(default=False)
+    offline_push_info = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dialog", "seq"], name="message_unique_dialog_seq"),
+        ]
+        indexes = [
+            # Retry detection: the same (sender, receiver, random) within minutes.
+            models.Index(fields=["sender", "receiver", "random"], name="message_dedup_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @property
+    def public_id(self) -> str:
+        return f"{self.pk}-{self.time}-{self.random}"
+
+
+class Conversation(models.Model):
+    """One owner's view of a dialog: last message, unread count, read position."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="conversations")
+    peer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="+")
+    last_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    # Messages from the peer not yet read by the owner (the one source of badges).
+    unread_count = models.IntegerField(default=0)
+    # The owner has read everything in the dialog up to this seq.
+    read_seq = models.BigIntegerField(default=0)
+    # How far the peer has read the owner's messages (dialog seq, and Unix seconds).
+    peer_read_seq = models.BigIntegerField(default=0)
+    peer_read_time = models.BigIntegerField(default=0)
+    is_pinned = models.BooleanField(default=False)
+    draft_text = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "peer"], name="conversation_unique_pair"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="conversation_recent_idx"),
+            models.Index(fields=["owner"], condition=Q(unread_count__gt=0),
+                         name="conversation_unread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}: {self.conversation_id}"
+
+    @property
+    def conversation_id(self) -> str:
+        return f"C2C{self.peer.user_id}"

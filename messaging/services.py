@@ -1,0 +1,330 @@
+"""The one send pipeline, and the other writes on messages and conversations.
+
+Every door (WebSocket, native REST, /v4, admin, tasks) sends through `message_send`
+or, for a batch gathered by a door, `message_send_many`: validation, permission,
+persistence and fan-out are decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts import selectors as account_selectors
+from accounts.events import publish_now, publish_on_commit
+from accounts.models import AdminForbidType, SyncEntry, User
+from accounts.services import SyncItem, sync_append
+from chat_project.errors import ChatError
+
+from .elements import check_elements
+from .models import Conversation, Message, Priority
+from .views import conversation_dict, message_dict
+
+log = logging.getLogger(__name__)
+
+UINT32_MAX = 2**32 - 1
+
+
+@dataclass
+class SendCommand:
+    """One send, as every door hands it over (already translated to our names)."""
+
+    sender: User
+    to: str
+    elements: list
+    random: int | None = None
+    priority: str = Priority.NORMAL
+    cloud_custom_data: str = ""
+    need_read_receipt: bool = False
+    online_user_only: bool = False
+    offline_push_info: dict | None = None
+    excluded_from_unread: bool = False
+    excluded_from_last_message: bool = False
+    # The socket that sent it: it gets the reply, the sender's other devices the event.
+    origin_channel: str | None = None
+    # Prepared by the pipeline:
+    receiver: User | None = field(default=None, repr=False)
+
+
+# --- checks ---------------------------------------------------------------------------
+
+def check_send_command(cmd: SendCommand) -> SendCommand:
+    """Validate a send; normalise its fields in place. Raises ChatError."""
+    if isinstance(cmd.random, bool) or not isinstance(cmd.random, int) \
+            or not 0 <= cmd.random <= UINT32_MAX:
+        raise ChatError(90005, "random must be an integer from 0 to 4294967295")
+    if cmd.priority not in Priority.values:
+        raise ChatError(910003, f"priority must be one of {Priority.values}")
+    if not isinstance(cmd.cloud_custom_data, str):
+        raise ChatError(910003, "cloudCustomData must be a string")
+    for name in ("need_read_receipt", "online_user_only", "excluded_from_unread",
+                 "excluded_from_last_message"):
+        if not isinstance(getattr(cmd, name), bool):
+            raise ChatError(910003, f"{name} must be true or false")
+    if cmd.offline_push_info is not None and not isinstance(cmd.offline_push_info, dict):
+        raise ChatError(910003, "offlinePushInfo must be an object")
+    if not isinstance(cmd.to, str) or not cmd.to:
+        raise ChatError(20003, "to must be a UserID")
+    cmd.elements = check_elements(cmd.elements, cmd.cloud_custom_data)
+    return cmd
+
+
+def check_may_send(sender: User, receiver: User | None) -> None:
+    """May `sender` send to `receiver` now? Raises ChatError with Tencent's code."""
+    if receiver is None or not receiver.is_active:
+        raise ChatError(20003)
+    if not sender.is_active:
+        raise ChatError(20003, "the sender's account is disabled")
+    if sender.admin_forbid_type == AdminForbidType.SEND_OUT:
+        raise ChatError(20012, "the sender is forbidden to send messages")
+
+
+# --- the pipeline ---------------------------------------------------------------------
+
+def message_send(**kwargs) -> dict:
+    """Send one message; return it as the sender sees it. Raises ChatError."""
+    result = message_send_many([SendCommand(**kwargs)])[0]
+    if isinstance(result, ChatError):
+        raise result
+    return result
+
+
+def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
+    """Send several independent messages, committed together (one transaction).
+
+    Each command gets its stored message or its own ChatError; one command's failure
+    never touches the others. Doors that gather concurrent sends (the WebSocket
+    consumer) pass them here in one call, so many messages share one commit.
+    """
+    results: list[dict | ChatError | None] = [None] * len(commands)
+    receivers = account_selectors.users_by_user_ids(
+        {c.to for c in commands if isinstance(c.to, str)})
+    ready: list[tuple[int, SendCommand]] = []
+    for i, cmd in enumerate(commands):
+        try:
+            check_send_command(cmd)
+            cmd.receiver = receivers.get(cmd.to)
+            check_may_send(cmd.sender, cmd.receiver)
+        except ChatError as exc:
+            results[i] = exc
+            continue
+        if cmd.online_user_only:
+            results[i] = _send_online_only(cmd)
+        else:
+            ready.append((i, cmd))
+    if ready:
+        try:
+            with transaction.atomic():
+                stored = [_store(cmd) for _, cmd in ready]
+        except Exception:
+            if len(ready) == 1:
+                log.exception("message send failed")
+                stored = [ChatError(20005)]
+            else:  # find the one that fails; the others still go through
+                stored = []
+                for _, cmd in ready:
+                    try:
+                        with transaction.atomic():
+                            stored.append(_store(cmd))
+                    except Exception:
+                        log.exception("message send failed")
+                        stored.append(ChatError(20005))
+        for (i, _), res in zip(ready, stored, strict=True):
+            results[i] = res
+    return results  # type: ignore[return-value]
+
+
+def _send_online_only(cmd: SendCommand) -> dict:
+    """Deliver to devices online now; store nothing (no history, log, unread, push)."""
+    now = _time.time()
+    msg = Message(pk=0, seq=0, sender=cmd.sender, receiver=cmd.receiver, random=cmd.random,
+                  time=int(now), elements=cmd.elements, cloud_custom_data=cmd.cloud_custom_data,
+                  priority=cmd.priority, need_read_receipt=cmd.need_read_receipt,
+                  nick=cmd.sender.nick, avatar=cmd.sender.avatar)
+    sender, receiver = cmd.sender, cmd.receiver
+    inbound = message_dict(msg, viewer_pk=receiver.pk, sender_user_id=sender.user_id,
+                           receiver_user_id=receiver.user_id)
+    outbound = message_dict(msg, viewer_pk=sender.pk, sender_user_id=sender.user_id,
+                            receiver_user_id=receiver.user_id)
+    for m in (inbound, outbound):
+        m["ID"] = f"0-{msg.time}-{msg.random}"
+        m["onlineUserOnly"] = True
+    items = [(receiver.pk, {"event": "MESSAGE_RECEIVED", "data": [inbound]})]
+    if sender.pk != receiver.pk:
+        items.append((sender.pk, {"event": "MESSAGE_RECEIVED", "data": [outbound]}))
+    publish_now(items, exclude_channel=cmd.origin_channel)
+    return outbound
+
+
+_DIALOG_BUMP = (
+    "INSERT INTO messaging_dialog (user_low_id, user_high_id, last_seq) VALUES (%s, %s, 1)"
+    " ON CONFLICT (user_low_id, user_high_id)"
+    " DO UPDATE SET last_seq = messaging_dialog.last_seq + 1 RETURNING id, last_seq"
+)
+
+_CONVERSATION_UPSERT = (
+    "INSERT INTO messaging_conversation (owner_id, peer_id, dialog_id, last_message_id,"
+    " unread_count, read_seq, peer_read_seq, peer_read_time, is_pinned, draft_text, updated_at)"
+    " VALUES {values}"
+    " ON CONFLICT (owner_id, peer_id) DO UPDATE SET"
+    "  last_message_id = COALESCE(EXCLUDED.last_message_id,"
+    "                             messaging_conversation.last_message_id),"
+    "  unread_count = messaging_conversation.unread_count + EXCLUDED.unread_count,"
+    "  read_seq = CASE WHEN EXCLUDED.read_seq > messaging_conversation.read_seq"
+    "             THEN EXCLUDED.read_seq ELSE messaging_conversation.read_seq END,"
+    "  updated_at = CASE WHEN EXCLUDED.last_message_id IS NULL"
+    "               THEN messaging_conversation.updated_at ELSE EXCLUDED.updated_at END"
+    " RETURNING owner_id, unread_count, is_pinned, draft_text, peer_read_time,"
+    "  last_message_id"
+)
+
+
+def _store(cmd: SendCommand) -> dict:
+    """Write one message, both sync-log entries and both conversations; queue events.
+
+    Runs inside the caller's transaction. A repeated (sender, receiver, random) within
+    CHAT_DEDUP_SECONDS returns the message already stored instead of a second copy.
+    """
+    sender, receiver = cmd.sender, cmd.receiver
+    now = timezone.now()
+    low, high = sorted((sender.pk, receiver.pk))
+    with connection.cursor() as cursor:
+        # Locks the dialog row until commit: sends in one dialog are ordered by it.
+        cursor.execute(_DIALOG_BUMP, [low, high])
+        dialog_id, seq = cursor.fetchone()
+        existing = (Message.objects
+                    .filter(sender=sender, receiver=receiver, random=cmd.random,
+                            created_at__gte=now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS))
+                    .order_by("-pk").first())
+        if existing is not None:
+            cursor.execute("UPDATE messaging_dialog SET last_seq = last_seq - 1 WHERE id = %s",
+                           [dialog_id])
+            return message_dict(existing, viewer_pk=sender.pk, sender_user_id=sender.user_id,
+                                receiver_user_id=receiver.user_id)
+    msg = Message(
+        dialog_id=dialog_id, seq=seq, sender=sender, receiver=receiver, random=cmd.random,
+        time=int(now.timestamp()), created_at=now, elements=cmd.elements,
+        cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
+        need_read_receipt=cmd.need_read_receipt, nick=sender.nick, avatar=sender.avatar,
+        excluded_from_unread=cmd.excluded_from_unread,
+        excluded_from_last_message=cmd.excluded_from_last_message,
+        offline_push_info=cmd.offline_push_info,
+    )
+    msg.save(force_insert=True)
+
+    self_send = sender.pk == receiver.pk
+    sync_items = [SyncItem(user_pk=receiver.pk, kind=SyncEntry.Kind.MESSAGE, message_id=msg.pk,
+                           peer=sender.user_id)]
+    if not self_send:
+        sync_items.append(SyncItem(user_pk=sender.pk, kind=SyncEntry.Kind.MESSAGE,
+                                   message_id=msg.pk, peer=receiver.user_id))
+    sync_append(sync_items, now=now)
+
+    last_id = None if cmd.excluded_from_last_message else msg.pk
+    rows = [(receiver.pk, sender.pk, 0 if cmd.excluded_from_unread or self_send else 1,
+             seq if self_send else 0)]
+    if not self_send:
+        rows.append((sender.pk, receiver.pk, 0, seq))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, %s, '', %s)"] * len(rows))
+    params: list = []
+    for owner, peer, unread, read_seq in rows:
+        params += [owner, peer, dialog_id, last_id, unread, read_seq, False, now]
+    with connection.cursor() as cursor:
+        cursor.execute(_CONVERSATION_UPSERT.format(values=values), params)
+        conv_rows = {r[0]: r for r in cursor.fetchall()}
+        cursor.execute("SELECT COALESCE(SUM(unread_count), 0) FROM messaging_conversation"
+                       " WHERE owner_id = %s AND unread_count > 0", [receiver.pk])
+        receiver_total_unread = cursor.fetchone()[0]
+
+    views = {}
+    events = []
+    own_echo = []
+    for viewer, peer, item in ((receiver, sender, sync_items[0]),
+                               (sender, receiver, sync_items[-1])):
+        if viewer.pk in views:
+            continue
+        view = message_dict(msg, viewer_pk=viewer.pk, sender_user_id=sender.user_id,
+                            receiver_user_id=receiver.user_id)
+        views[viewer.pk] = view
+        _, unread, pinned, draft, peer_read_time, last_message_id = conv_rows[viewer.pk]
+        conv = Conversation(unread_count=unread, is_pinned=pinned, draft_text=draft,
+                            peer_read_time=peer_read_time)
+        (own_echo if viewer is sender and not self_send else events).append(
+            (viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq, "data": [view]}))
+        if last_message_id == msg.pk or unread:
+            events.append((viewer.pk, {
+                "event": "CONVERSATION_LIST_UPDATED",
+                "data": [conversation_dict(
+                    conv, peer_profile=account_selectors.profile_brief(peer),
+                    last_message=view if last_message_id == msg.pk else None)],
+            }))
+    if not cmd.excluded_from_unread and not self_send:
+        events.append((receiver.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
+                                     "data": int(receiver_total_unread)}))
+    publish_on_commit(events)
+    # The sending socket has the message in its reply; the sender's other devices
+    # learn of it from this event.
+    publish_on_commit(own_echo, exclude_channel=cmd.origin_channel)
+    return views[sender.pk]
+
+
+# --- read -----------------------------------------------------------------------------
+
+def conversation_peer_id(conversation_id) -> str:
+    """The peer's UserID in a C2C conversation ID; 910003 if it is not one."""
+    if not isinstance(conversation_id, str) or not conversation_id.startswith("C2C") \
+            or len(conversation_id) <= 3:
+        raise ChatError(910003, "conversationID must be 'C2C' followed by a UserID")
+    return conversation_id[3:]
+
+
+def conversation_mark_read(*, user: User, conversation_id: str) -> dict:
+    """Everything in the conversation up to now is read, on every device of the reader.
+
+    The reader's devices get the conversation (unread 0) and the new total; the peer's
+    devices get MESSAGE_READ_BY_PEER.
+    """
+    from . import selectors  # selectors import nothing from services
+
+    peer_id = conversation_peer_id(conversation_id)
+    with transaction.atomic():
+        conv = (Conversation.objects.select_for_update()
+                .select_related("dialog", "peer")
+                .filter(owner=user, peer__user_id=peer_id).first())
+        if conv is None:
+            if account_selectors.user_by_user_id(peer_id) is None:
+                raise ChatError(20003, f"no user {peer_id!r}")
+            return {}
+        read_seq = conv.dialog.last_seq
+        if conv.unread_count == 0 and conv.read_seq >= read_seq:
+            return {}
+        now = timezone.now()
+        read_time = int(now.timestamp())
+        Conversation.objects.filter(pk=conv.pk).update(unread_count=0, read_seq=read_seq)
+        conv.unread_count, conv.read_seq = 0, read_seq
+        Conversation.objects.filter(owner=conv.peer, peer=user).update(
+            peer_read_seq=read_seq, peer_read_time=read_time)
+        conv_view = selectors.conversation_views([conv], viewer=user)[0]
+        total = selectors.total_unread(user)
+        reader_event = {"event": "CONVERSATION_LIST_UPDATED", "data": [conv_view]}
+        peer_event = {"event": "MESSAGE_READ_BY_PEER",
+                      "data": [{"conversationID": f"C2C{user.user_id}",
+                                "peerReadSeq": read_seq, "peerReadTime": read_time}]}
+        items = [SyncItem(user_pk=user.pk, kind=SyncEntry.Kind.READ, peer=peer_id,
+                          payload=reader_event)]
+        if conv.peer_id != user.pk:
+            items.append(SyncItem(user_pk=conv.peer_id, kind=SyncEntry.Kind.PEER_READ,
+                                  peer=user.user_id, payload=peer_event))
+        sync_append(items, now=now)
+        events = [(user.pk, dict(reader_event, seq=items[0].seq)),
+                  (user.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED", "data": total})]
+        if len(items) > 1:
+            events.append((conv.peer_id, dict(peer_event, seq=items[1].seq)))
+        publish_on_commit(events)
+    return {}

@@ -1,0 +1,62 @@
+"""How messages and conversations look on the wire (PROTOCOL.md), from a viewer's side.
+
+Pure functions of rows already loaded: a list costs no query per item.
+"""
+
+from __future__ import annotations
+
+from .models import Conversation, Message
+
+
+def message_public_id(pk: int, time: int, random: int) -> str:
+    return f"{pk}-{time}-{random}"
+
+
+def parse_message_id(message_id) -> int | None:
+    """The primary key inside a message ID, or None if it is not one of ours."""
+    if not isinstance(message_id, str):
+        return None
+    head = message_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def message_dict(msg: Message, *, viewer_pk: int, sender_user_id: str,
+                 receiver_user_id: str, is_peer_read: bool = False) -> dict:
+    outgoing = msg.sender_id == viewer_pk
+    peer = receiver_user_id if outgoing else sender_user_id
+    return {
+        "ID": message_public_id(msg.pk, msg.time, msg.random),
+        "conversationID": f"C2C{peer}",
+        "conversationType": "C2C",
+        "from": sender_user_id,
+        "to": receiver_user_id,
+        "flow": "out" if outgoing else "in",
+        "time": msg.time,
+        "seq": msg.seq,
+        "random": msg.random,
+        "priority": msg.priority,
+        "elements": msg.elements,
+        "nick": msg.nick,
+        "avatar": msg.avatar,
+        "cloudCustomData": msg.cloud_custom_data,
+        "needReadReceipt": msg.need_read_receipt,
+        "isPeerRead": is_peer_read,
+        "isRevoked": msg.is_revoked,
+        "isModified": msg.is_modified,
+        "isSystem": msg.is_system,
+        "status": "success",
+    }
+
+
+def conversation_dict(conv: Conversation, *, peer_profile: dict,
+                      last_message: dict | None) -> dict:
+    return {
+        "conversationID": f"C2C{peer_profile['userID']}",
+        "type": "C2C",
+        "userProfile": peer_profile,
+        "lastMessage": last_message,
+        "unreadCount": conv.unread_count,
+        "isPinned": conv.is_pinned,
+        "draftText": conv.draft_text,
+        "peerReadTime": conv.peer_read_time,
+    }
