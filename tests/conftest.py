@@ -1,0 +1,113 @@
+"""Shared fixtures. Tests talk to real PostgreSQL and Redis (see Makefile TEST_ENV).
+
+`live_server_url` starts a real ASGI server (uvicorn, in its own process) against the
+test database; tests that use it must also use `transactional_db` so what they write
+is committed and visible to the server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from accounts.services import user_create
+from accounts.usersig import gen_usersig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_user(db):
+    counter = {"n": 0}
+
+    def make(user_id: str | None = None, *, nick: str = "", avatar: str = "",
+             password: str | None = "pw-123456"):
+        if user_id is None:
+            counter["n"] += 1
+            user_id = f"user{counter['n']}"
+        return user_create(user_id=user_id, password=password, nick=nick or user_id.title(),
+                           avatar=avatar)
+
+    return make
+
+
+@pytest.fixture
+def usersig():
+    return gen_usersig
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def server_env(**extra) -> dict:
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "CHAT_SECRET_KEY": settings.CHAT_SECRET_KEY,
+        "CHAT_SDKAPPID": str(settings.CHAT_SDKAPPID),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CHANNEL_PREFIX": f"parley-test-{os.getpid()}",
+        "MEDIA_ROOT": str(ROOT / "media" / "test"),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker):
+    """A real uvicorn process serving Parley on a free port, shared by the session."""
+    port = _free_port()
+    log = open(ROOT / ".pytest_cache" / "live-server.log", "w") if (ROOT / ".pytest_cache").is_dir() \
+        else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "chat_project.asgi:application",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(autouse=True)
+def _test_process_channel_prefix(settings):
+    """The test process publishes on the same channel prefix as the live server."""
+    if settings.REDIS_URL:
+        layers = dict(settings.CHANNEL_LAYERS)
+        layers["default"] = dict(layers["default"], CONFIG=dict(
+            layers["default"]["CONFIG"], prefix=f"parley-test-{os.getpid()}"))
+        settings.CHANNEL_LAYERS = layers
