@@ -5,14 +5,28 @@ from .models import User, validate_user_id
 
 
 class SignInForm(AuthenticationForm):
-    username = forms.CharField(label="UserID", max_length=32)
+    username = forms.CharField(
+        label="UserID", max_length=32,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username",
+                                      "autocapitalize": "none", "spellcheck": "false"}))
+    password = forms.CharField(
+        label="Password", strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
 
 class SignUpForm(forms.Form):
-    user_id = forms.CharField(label="UserID", max_length=32, validators=[validate_user_id])
-    nick = forms.CharField(label="Nickname", max_length=100, required=False)
-    password = forms.CharField(widget=forms.PasswordInput, min_length=6)
-    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput)
+    user_id = forms.CharField(
+        label="UserID", max_length=32, validators=[validate_user_id],
+        help_text="1 to 32 letters, digits or symbols; others find you by it.",
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username",
+                                      "autocapitalize": "none", "spellcheck": "false"}))
+    nick = forms.CharField(label="Nickname", max_length=100, required=False,
+                           widget=forms.TextInput(attrs={"autocomplete": "nickname"}))
+    password = forms.CharField(
+        min_length=6, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password2 = forms.CharField(
+        label="Password again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
     def clean_user_id(self):
         user_id = self.cleaned_data["user_id"]

@@ -71,9 +71,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     profile_custom = models.JSONField(default=dict, blank=True)
     profile_updated_at = models.DateTimeField(auto_now=True)
 
-    # The user's sync-log position: the seq of the newest SyncEntry. Bumped in the
-    # same transaction that appends the entry, so seqs have no holes.
-    sync_seq = models.BigIntegerField(default=0)
     # Bumped by a kick: sockets and REST tokens minted before it are refused.
     session_epoch = models.PositiveIntegerField(default=0)
 
@@ -123,6 +120,21 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}/{self.device_id} ({self.platform})"
+
+
+class SyncHead(models.Model):
+    """A user's sync-log position: the seq of the newest SyncEntry.
+
+    Its own row, not a User column, so that saving a stale User object (a form, the
+    admin) can never move the counter back. Bumped in the transaction that appends.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True,
+                                related_name="sync_head")
+    seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.seq}"
 
 
 class SyncEntry(models.Model):

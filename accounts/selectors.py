@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .models import SyncEntry, User
+from .models import SyncEntry, SyncHead, User
 
 
 def user_by_user_id(user_id: str) -> User | None:
@@ -18,7 +18,7 @@ def users_by_user_ids(user_ids: Iterable[str]) -> dict[str, User]:
 
 
 def sync_head(user_pk: int) -> int:
-    return User.objects.filter(pk=user_pk).values_list("sync_seq", flat=True).first() or 0
+    return SyncHead.objects.filter(user_id=user_pk).values_list("seq", flat=True).first() or 0
 
 
 def sync_entries_after(*, user_pk: int, since: int, limit: int = 1000) -> list[SyncEntry]:

@@ -99,8 +99,7 @@ class SyncItem:
 def sync_append(items: list[SyncItem], *, now: datetime | None = None) -> list[SyncItem]:
     """Append entries to users' sync logs; fills each item's `seq`.
 
-    Must run inside the caller's transaction. Users' counters are locked in primary-key
-    order, so concurrent appends for overlapping users never deadlock.
+    Must run inside the caller's transaction.
     """
     if not items:
         return items
@@ -120,25 +119,73 @@ def sync_append(items: list[SyncItem], *, now: datetime | None = None) -> list[S
 
 
 def _bump_sync_seq(counts: Counter) -> dict[int, int]:
+    # One upsert; rows are locked in VALUES order, sorted by user, so concurrent
+    # appends for overlapping users never deadlock.
     pks = sorted(counts)
+    values = ", ".join(["(%s, %s)"] * len(pks))
+    params = [x for pk in pks for x in (pk, counts[pk])]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "UPDATE accounts_user u SET sync_seq = u.sync_seq + v.n"
-                " FROM (SELECT id FROM accounts_user WHERE id = ANY(%s)"
-                "       ORDER BY id FOR UPDATE) l,"
-                "      unnest(%s::bigint[], %s::int[]) AS v(id, n)"
-                " WHERE u.id = l.id AND v.id = u.id RETURNING u.id, u.sync_seq",
-                [pks, pks, [counts[pk] for pk in pks]],
-            )
-            tops = dict(cursor.fetchall())
-        else:  # SQLite: one writer at a time, so order is already safe
-            tops = {}
-            for pk in pks:
-                cursor.execute(
-                    "UPDATE accounts_user SET sync_seq = sync_seq + %s WHERE id = %s"
-                    " RETURNING sync_seq", [counts[pk], pk])
-                tops[pk] = cursor.fetchone()[0]
-    if len(tops) != len(pks):
-        raise ChatError(20003)
-    return tops
+        cursor.execute(
+            f"INSERT INTO accounts_synchead (user_id, seq) VALUES {values}"
+            " ON CONFLICT (user_id) DO UPDATE SET seq = accounts_synchead.seq + EXCLUDED.seq"
+            " RETURNING user_id, seq", params)
+        return dict(cursor.fetchall())
+
+
+# --- profile --------------------------------------------------------------------------
+
+# Imported here because this section was appended to the file.
+from .events import publish_on_commit  # noqa: E402
+from .models import AllowType, Gender  # noqa: E402
+from .selectors import profile_full  # noqa: E402
+
+# Tencent's byte limits (tencent-rest.md §6), measured in UTF-8.
+_PROFILE_TEXT_BYTES = {"nick": 500, "avatar": 500, "self_signature": 500, "location": 16}
+_PROFILE_CHOICES = {"gender": Gender.values, "allow_type": AllowType.values}
+# Tencent says uint32, but the columns are PostgreSQL `integer`: above 2**31 - 1 the
+# write would fail, so such values are refused as bad values.
+_PROFILE_UINTS = {"birthday": 2**31 - 1, "language": 2**31 - 1}
+PROFILE_FIELDS = (*_PROFILE_TEXT_BYTES, *_PROFILE_CHOICES, *_PROFILE_UINTS)
+# Errors name fields as clients do (Web SDK names), not as the columns are called.
+_PROFILE_WIRE_NAMES = {"self_signature": "selfSignature", "allow_type": "allowType"}
+
+
+def check_profile_fields(fields: dict) -> dict:
+    """Validate profile changes; 40601 for a value too long, 40605 for a bad value."""
+    for name, value in fields.items():
+        wire = _PROFILE_WIRE_NAMES.get(name, name)
+        if name in _PROFILE_TEXT_BYTES:
+            # PostgreSQL cannot store NUL in text, and no profile field needs it.
+            if not isinstance(value, str) or "\x00" in value:
+                raise ChatError(40605, f"{wire} must be a string")
+            limit = _PROFILE_TEXT_BYTES[name]
+            if len(value.encode("utf-8")) > limit:
+                raise ChatError(40601, f"{wire} is longer than {limit} bytes (UTF-8)")
+        elif name in _PROFILE_CHOICES:
+            if value not in _PROFILE_CHOICES[name]:
+                raise ChatError(40605, f"{wire} must be one of {_PROFILE_CHOICES[name]}")
+        elif name in _PROFILE_UINTS:
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not 0 <= value <= _PROFILE_UINTS[name]:
+                raise ChatError(40605, f"{wire} must be an integer from 0 to "
+                                       f"{_PROFILE_UINTS[name]}")
+        else:
+            raise ChatError(910003, f"{wire} is not a profile field a user may set")
+    return fields
+
+
+def profile_update(*, user: User, **fields) -> User:
+    """Change the user's own profile; every device of the user gets PROFILE_UPDATED.
+
+    `fields` are column names (nick, avatar, gender, birthday, location,
+    self_signature, allow_type, language); only those given change.
+    """
+    changes = check_profile_fields(fields)
+    if not changes:
+        return user
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(user, name, value)
+        user.save(update_fields=[*changes, "profile_updated_at"])
+        publish_on_commit([(user.pk, {"event": "PROFILE_UPDATED", "data": [profile_full(user)]})])
+    return user

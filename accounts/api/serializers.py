@@ -1,0 +1,70 @@
+"""Input and output shapes of the profile endpoints (Web SDK Profile names)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import AdminForbidType, AllowType, Gender
+
+from .fields import UncheckedInt, UncheckedStr
+
+
+@extend_schema_field({"type": "string", "enum": Gender.values})
+class GenderField(UncheckedStr):
+    pass
+
+
+@extend_schema_field({"type": "string", "enum": AllowType.values})
+class AllowTypeField(UncheckedStr):
+    pass
+
+
+class ProfileUpdateInput(serializers.Serializer):
+    """The fields a user may change on their own profile; only those sent change.
+
+    accounts.services.profile_update checks the values (40601 too long, 40605 bad).
+    """
+
+    nick = UncheckedStr(required=False, help_text="at most 500 bytes (UTF-8)")
+    avatar = UncheckedStr(required=False, help_text="avatar URL, at most 500 bytes (UTF-8)")
+    gender = GenderField(required=False)
+    birthday = UncheckedInt(required=False, help_text="e.g. 19900214")
+    location = UncheckedStr(required=False, help_text="at most 16 bytes (UTF-8)")
+    selfSignature = UncheckedStr(source="self_signature", required=False,  # noqa: N815
+                                 help_text="at most 500 bytes (UTF-8)")
+    allowType = AllowTypeField(source="allow_type", required=False)  # noqa: N815
+    language = UncheckedInt(required=False)
+
+    def to_internal_value(self, data):
+        # A misspelt field would otherwise be dropped without a word, and the client
+        # would believe it had changed something.
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["not a profile field a user may set"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ProfileCustomFieldOutput(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.JSONField()
+
+
+class ProfileOutput(serializers.Serializer):
+    """A user's full profile (accounts.selectors.profile_full)."""
+
+    userID = serializers.CharField()  # noqa: N815
+    nick = serializers.CharField(allow_blank=True)
+    avatar = serializers.CharField(allow_blank=True)
+    gender = serializers.ChoiceField(choices=Gender.choices)
+    birthday = serializers.IntegerField()
+    location = serializers.CharField(allow_blank=True)
+    selfSignature = serializers.CharField(allow_blank=True)  # noqa: N815
+    allowType = serializers.ChoiceField(choices=AllowType.choices)  # noqa: N815
+    language = serializers.IntegerField()
+    adminForbidType = serializers.ChoiceField(choices=AdminForbidType.choices)  # noqa: N815
+    level = serializers.IntegerField()
+    role = serializers.IntegerField()
+    profileCustomField = ProfileCustomFieldOutput(many=True)  # noqa: N815

@@ -1,0 +1,92 @@
+"""UserSig is byte-compatible with Tencent's TLSSigAPIv2 (the `tls-sig-api-v2` package)."""
+
+import base64
+import json
+import time
+import zlib
+
+import pytest
+import TLSSigAPIv2
+
+from accounts.usersig import check_usersig, gen_usersig
+from chat_project.errors import ChatError
+
+APP = 1400000001
+KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
+
+
+def _decode(sig: str) -> dict:
+    raw = base64.b64decode(sig.replace("*", "+").replace("-", "/").replace("_", "="))
+    return json.loads(zlib.decompress(raw))
+
+
+def _codes(sig, user_id="alice", **kw):
+    with pytest.raises(ChatError) as err:
+        check_usersig(user_id, sig, sdkappid=APP, key=KEY, **kw)
+    return err.value.code
+
+
+def test_signature_from_tencent_package_verifies():
+    sig = TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig("alice", 3600)
+    check_usersig("alice", sig, sdkappid=APP, key=KEY)  # does not raise
+
+
+def test_ours_is_byte_identical_to_tencents():
+    now = int(time.time())
+    theirs = TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig("bob", 86400)
+    decoded = _decode(theirs)
+    ours = gen_usersig("bob", 86400, sdkappid=APP, key=KEY, now=decoded["TLS.time"])
+    assert ours == theirs
+    assert abs(decoded["TLS.time"] - now) < 5
+
+
+def test_user_ids_with_odd_printable_characters():
+    for user_id in ("a b", "x@y.z", "~!#$%^&*()", "0" * 32):
+        sig = TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig(user_id)
+        check_usersig(user_id, sig, sdkappid=APP, key=KEY)
+
+
+def test_expired_is_70001():
+    sig = TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig("alice", 10)
+    assert _codes(sig, now=time.time() + 11) == 70001
+
+
+def test_wrong_key_is_70009():
+    sig = TLSSigAPIv2.TLSSigAPIv2(APP, "another-key").gen_sig("alice")
+    assert _codes(sig) == 70009
+
+
+def test_tampered_expiry_is_70009():
+    doc = _decode(TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig("alice", 10))
+    doc["TLS.expire"] = 10**9
+    forged = base64.b64encode(zlib.compress(json.dumps(doc).encode())).decode()
+    forged = forged.replace("+", "*").replace("/", "-").replace("=", "_")
+    assert _codes(forged) == 70009
+
+
+def test_other_sdkappid_is_70014():
+    sig = TLSSigAPIv2.TLSSigAPIv2(APP + 1, KEY).gen_sig("alice")
+    assert _codes(sig) == 70014
+
+
+def test_other_user_is_70013():
+    sig = TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig("mallory")
+    assert _codes(sig, user_id="alice") == 70013
+
+
+def test_userbuf_signature_is_refused():
+    sig = TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig_with_userbuf("alice", 3600, b"room")
+    assert _codes(sig) == 70009
+
+
+@pytest.mark.parametrize("garbage", ["", "not-a-sig", "eJx" + "A" * 40, "////"])
+def test_garbage_is_refused(garbage):
+    assert _codes(garbage) in (70002, 70003)
+
+
+def test_numeric_strings_are_accepted_as_ints():
+    doc = _decode(TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig("alice", 3600))
+    doc["TLS.sdkappid"] = str(doc["TLS.sdkappid"])
+    sig = base64.b64encode(zlib.compress(json.dumps(doc).encode())).decode()
+    check_usersig("alice", sig.replace("+", "*").replace("/", "-").replace("=", "_"),
+                  sdkappid=APP, key=KEY)
