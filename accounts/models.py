@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -16,14 +17,28 @@ def validate_user_id(value: str) -> None:
         raise ValidationError("UserID must be 1 to 32 printable ASCII characters", code="7003")
 
 
-class ParleyUserManager(UserManager):
-    def create_user(self, username, email=None, password=None, **extra_fields):
-        validate_user_id(username)
-        return super().create_user(username, email, password, **extra_fields)
+class ParleyUserManager(BaseUserManager):
+    use_in_migrations = True
 
-    def create_superuser(self, username, email=None, password=None, **extra_fields):
-        validate_user_id(username)
-        return super().create_superuser(username, email, password, **extra_fields)
+    def _create_user(self, user_id, password, **extra_fields):
+        validate_user_id(user_id)
+        user = self.model(user_id=user_id, **extra_fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, user_id, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(user_id, password, **extra_fields)
+
+    def create_superuser(self, user_id, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(user_id, password, **extra_fields)
 
 
 class Gender(models.TextChoices):

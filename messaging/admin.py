@@ -1,0 +1,38 @@
+"""Operator console for messages and conversations (read-only: writes go through
+the services, so that every change reaches the users' devices)."""
+
+from django.contrib import admin
+
+from .elements import summary_text
+from .models import Conversation, Message
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "sender", "receiver", "seq", "preview", "created_at",
+                    "is_revoked", "is_system")
+    list_filter = ("is_revoked", "is_system", "priority")
+    search_fields = ("sender__user_id", "receiver__user_id")
+    list_select_related = ("sender", "receiver")
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Message._meta.fields]
+
+    @admin.display(description="content")
+    def preview(self, obj):
+        return summary_text(obj.elements)[:80]
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ReadOnlyAdmin):
+    list_display = ("owner", "peer", "unread_count", "read_seq", "is_pinned", "updated_at")
+    search_fields = ("owner__user_id", "peer__user_id")
+    list_select_related = ("owner", "peer")
+    readonly_fields = [f.name for f in Conversation._meta.fields]
