@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)
 	DEBUG=$${DEBUG:-1} $(VENV)/bin/uvicorn chat_project.asgi:application --host $(HOST) --port $(PORT)
 
 test: install

@@ -15,8 +15,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--quiet", action="store_true")
+        parser.add_argument("--url", default="http://127.0.0.1:8000",
+                            help="where the server will listen (for the printed links)")
 
-    def handle(self, *args, quiet=False, **options):
+    def handle(self, *args, quiet=False, url="http://127.0.0.1:8000", **options):
+        url = url.rstrip("/")
         for user_id, nick in DEMO_USERS:
             user, created = User.objects.get_or_create(user_id=user_id, defaults={"nick": nick})
             if created:
@@ -34,11 +37,11 @@ class Command(BaseCommand):
         out = self.stdout.write
         out("")
         out("Parley is ready.")
-        out(f"  Web UI:      http://127.0.0.1:8000/  (sign in as alice, bob or carol; "
+        out(f"  Web UI:      {url}/  (sign in as alice, bob or carol; "
             f"password {DEMO_PASSWORD})")
-        out(f"  Admin:       http://127.0.0.1:8000/admin/  ({', '.join(settings.CHAT_ADMIN_USERS)}"
+        out(f"  Admin:       {url}/admin/  ({', '.join(settings.CHAT_ADMIN_USERS)}"
             f" / {DEMO_PASSWORD})")
-        out("  API docs:    http://127.0.0.1:8000/api/docs/")
+        out(f"  API docs:    {url}/api/docs/")
         out(f"  SDKAppID:    {settings.CHAT_SDKAPPID}")
         out(f"  Secret key:  {settings.CHAT_SECRET_KEY}   (UserSig key; set CHAT_SECRET_KEY "
             "in production)")
