@@ -1,0 +1,56 @@
+"""Settings come from the environment; embedded defaults need nothing; production
+refuses to start without its secrets."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s;"
+    "print(json.dumps({'db': s.DATABASES['default']['ENGINE'],"
+    " 'layer': s.CHANNEL_LAYERS['default']['BACKEND'], 'eager': s.CELERY_TASK_ALWAYS_EAGER,"
+    " 'cache': s.CACHES['default']['BACKEND'], 'admins': s.CHAT_ADMIN_USERS,"
+    " 'app': s.CHAT_SDKAPPID, 'key': bool(s.CHAT_SECRET_KEY)}))"
+)
+KEYS = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CHAT_SECRET_KEY", "CHAT_SDKAPPID",
+        "CHAT_ADMIN_USERS", "DEBUG")
+
+
+def probe(**env):
+    base = {k: v for k, v in os.environ.items() if k not in KEYS}
+    base["DJANGO_SETTINGS_MODULE"] = "chat_project.settings"
+    base.update(env)
+    return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=base,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_embedded_defaults_need_nothing():
+    result = probe()
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["db"].endswith("sqlite3")
+    assert got["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert got["eager"] is True and got["cache"].endswith("LocMemCache")
+    assert got["admins"] == ["administrator"] and got["key"]
+
+
+def test_production_settings_from_the_environment():
+    result = probe(DATABASE_URL="postgres://u@127.0.0.1:5432/x", REDIS_URL="redis://127.0.0.1:6379/3",
+                   SECRET_KEY="s", CHAT_SECRET_KEY="k", CHAT_SDKAPPID="1400000077",
+                   CHAT_ADMIN_USERS="ops1,ops2")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["db"].endswith("postgresql")
+    assert got["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert got["eager"] is False and got["cache"].endswith("RedisCache")
+    assert got["admins"] == ["ops1", "ops2"] and got["app"] == 1400000077
+
+
+def test_production_refuses_to_start_without_secrets():
+    result = probe(DATABASE_URL="postgres://u@127.0.0.1:5432/x", CHAT_SECRET_KEY="k")
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+    result = probe(DATABASE_URL="postgres://u@127.0.0.1:5432/x", SECRET_KEY="s")
+    assert result.returncode != 0 and "CHAT_SECRET_KEY must be set" in result.stderr
