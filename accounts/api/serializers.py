@@ -20,7 +20,12 @@ class AllowTypeField(UncheckedStr):
     pass
 
 
-class ProfileUpdateInput(serializers.Serializer):
+@extend_schema_field({"type": "string", "enum": AdminForbidType.values})
+class AdminForbidTypeField(UncheckedStr):
+    pass
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
     """The fields a user may change on their own profile; only those sent change.
 
     accounts.services.profile_update checks the values (40601 too long, 40605 bad).
@@ -47,24 +52,24 @@ class ProfileUpdateInput(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ProfileCustomFieldOutput(serializers.Serializer):
+class ProfileCustomFieldSerializer(serializers.Serializer):
     key = serializers.CharField()
     value = serializers.JSONField()
 
 
-class ProfileOutput(serializers.Serializer):
-    """A user's full profile (accounts.selectors.profile_full)."""
+class ProfileSerializer(serializers.Serializer):
+    """A user's full profile (accounts.selectors.profile_full), for the schema."""
 
     userID = serializers.CharField()  # noqa: N815
     nick = serializers.CharField(allow_blank=True)
     avatar = serializers.CharField(allow_blank=True)
-    gender = serializers.ChoiceField(choices=Gender.choices)
+    gender = GenderField()
     birthday = serializers.IntegerField()
     location = serializers.CharField(allow_blank=True)
     selfSignature = serializers.CharField(allow_blank=True)  # noqa: N815
-    allowType = serializers.ChoiceField(choices=AllowType.choices)  # noqa: N815
+    allowType = AllowTypeField()  # noqa: N815
     language = serializers.IntegerField()
-    adminForbidType = serializers.ChoiceField(choices=AdminForbidType.choices)  # noqa: N815
+    adminForbidType = AdminForbidTypeField()  # noqa: N815
     level = serializers.IntegerField()
     role = serializers.IntegerField()
-    profileCustomField = ProfileCustomFieldOutput(many=True)  # noqa: N815
+    profileCustomField = ProfileCustomFieldSerializer(many=True)  # noqa: N815

@@ -12,21 +12,21 @@ from accounts.services import profile_update
 
 from .fields import validated
 from .schema import ERROR_RESPONSES
-from .serializers import ProfileOutput, ProfileUpdateInput
+from .serializers import ProfileSerializer, ProfileUpdateSerializer
 
 
 class MeView(APIView):
     parser_classes = [JSONParser]
 
     @extend_schema(operation_id="me_get", summary="My profile", tags=["profile"],
-                   responses={200: ProfileOutput, **ERROR_RESPONSES})
+                   responses={200: ProfileSerializer, **ERROR_RESPONSES})
     def get(self, request):
         return Response(profile_full(request.user))
 
     @extend_schema(operation_id="me_update", summary="Change my profile", tags=["profile"],
-                   request=ProfileUpdateInput,
-                   responses={200: ProfileOutput, **ERROR_RESPONSES})
+                   request=ProfileUpdateSerializer,
+                   responses={200: ProfileSerializer, **ERROR_RESPONSES})
     def patch(self, request):
-        fields = validated(ProfileUpdateInput, request.data, partial=True)
+        fields = validated(ProfileUpdateSerializer, request.data, partial=True)
         user = profile_update(user=request.user, **fields)
         return Response(profile_full(user))
