@@ -1,0 +1,518 @@
+"""Parley's load benchmark: one command, `make bench` (see bench/README.md).
+
+Starts the server as production would (fresh `parley_bench` database, uvicorn with
+several workers, uvloop, httptools, Redis pub/sub channel layer), drives it from
+separate generator processes over WebSockets (closed loop at several pair counts, an
+open loop at a fixed rate, then many idle sockets), checks every message, prints the
+figures and what each message cost, writes JSON to bench/results/, and always stops
+the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import queue
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen  # noqa: E402
+import pyspy  # noqa: E402
+from server import ROOT, Probe, Server, diff, versions_of_tools  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--pairs", default="1,16,64", help="closed-loop pair counts, comma-separated")
+    p.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each run")
+    p.add_argument("--drain", type=float, default=5.0,
+                   help="seconds to wait for messages still in flight after a run")
+    p.add_argument("--open-rate", type=float, default=500.0,
+                   help="open loop: offered msgs/s in total (0 skips the open loop)")
+    p.add_argument("--open-pairs", type=int, default=64, help="open loop: pairs sharing the rate")
+    p.add_argument("--idle", type=int, default=2000, help="idle sockets to open")
+    p.add_argument("--idle-hold", type=float, default=15.0,
+                   help="seconds the idle sockets stay open (>10 s catches idle-timeout bugs)")
+    p.add_argument("--skip-idle", action="store_true", help="no idle-socket test")
+    p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    p.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
+    p.add_argument("--compression", choices=["deflate", "none"], default="deflate",
+                   help="WebSocket permessage-deflate, offered as browsers do, or not")
+    p.add_argument("--socket-rate", type=int, default=100_000,
+                   help="CHAT_SOCKET_RATE for the server: the per-socket flood limit "
+                        "(production's 200 frames/s would throttle one fast closed-loop pair)")
+    p.add_argument("--profile", action="store_true",
+                   help="add a 64-pair closed-loop run recorded with py-spy (not in the table)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1 and 4 pairs, 3 s each, 100 idle sockets held 3 s")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.pairs, args.duration, args.warmup, args.drain = "1,4", 3.0, 0.5, 2.0
+        args.open_rate, args.open_pairs = min(args.open_rate, 100.0), 4
+        args.idle, args.idle_hold = min(args.idle, 100), 3.0
+    args.pair_list = [int(x) for x in str(args.pairs).split(",") if x.strip()]
+    if not args.pair_list or min(args.pair_list) < 1 or args.workers < 1 or args.gen_procs < 1:
+        p.error("pairs, workers and gen-procs must be positive")
+    return args
+
+
+# --- one run --------------------------------------------------------------------------
+
+class Phase:
+    """Generator processes for one run, and the messages they send back."""
+
+    def __init__(self, ctx, specs: list[loadgen.Spec]):
+        self.ctx, self.specs = ctx, specs
+        self.report = ctx.Queue()
+        self.go = ctx.Event()
+        self.start_at = ctx.Value("d", 0.0)
+        self.procs = [ctx.Process(target=loadgen.child_main, daemon=True,
+                                  args=(spec, self.report, self.go, self.start_at))
+                      for spec in specs]
+
+    def __enter__(self):
+        for proc in self.procs:
+            proc.start()
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.join(timeout=5 if exc[0] is None else 0.5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        return False
+
+    def wait(self, kind: str, timeout: float) -> list:
+        """Collect one `kind` message from every process; an error message raises."""
+        got: list = []
+        deadline = time.monotonic() + timeout
+        while len(got) < len(self.procs):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"generators: no '{kind}' within {timeout:.0f} s")
+            try:
+                what, who, payload = self.report.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in self.procs):
+                    raise RuntimeError("a generator process died") from None
+                continue
+            if what == "error":
+                raise RuntimeError(f"generator {who}: {payload}")
+            if what == kind:
+                got.append(payload)
+        return got
+
+    def start(self, delay: float = 0.2) -> float:
+        start = time.monotonic() + delay
+        self.start_at.value = start
+        self.go.set()
+        return start
+
+
+def sleep_until(t: float) -> None:
+    time.sleep(max(0.0, t - time.monotonic()))
+
+
+def split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))]
+
+
+def run_load(ctx, args, server: Server, probe: Probe, *, label: str, kind: str, pairs: int,
+             rate: float = 0.0, profile_dir: Path | None = None) -> dict:
+    """One closed- or open-loop run; returns its row (and the profile, if asked)."""
+    nproc = min(args.gen_procs, pairs)
+    tag = secrets.token_hex(3)
+    specs, base = [], 0
+    for i, share in enumerate(split(pairs, nproc)):
+        specs.append(loadgen.Spec(
+            kind=kind, url=server.url, sdkappid=server.sdkappid, key=server.chat_key,
+            prefix=f"b{tag}g{i}", pairs=share, rate=rate, pairs_total=pairs, pair_base=base,
+            warmup=args.warmup, duration=args.duration, drain=args.drain,
+            compression=None if args.compression == "none" else "deflate"))
+        base += share
+    print(f"  {label}: {pairs} pair(s), logging in ...", end="", flush=True)
+    with Phase(ctx, specs) as phase:
+        setup = phase.wait("ready", 120 + pairs)
+        print(f" {max(setup):.1f} s; running {args.warmup:g}+{args.duration:g} s ...",
+              end="", flush=True)
+        start = phase.start()
+        sleep_until(start + args.warmup)
+        before = probe.snapshot()
+        jobs = pyspy.start(server.worker_pids(), args.duration, profile_dir) \
+            if profile_dir else []
+        sleep_until(start + args.warmup + args.duration)
+        after = probe.snapshot()
+        results = phase.wait("result", args.drain + 90)
+        profile = None
+        if jobs:
+            files = pyspy.finish(jobs, 30)
+            profile = pyspy.summarise(files, args.duration)
+    print(" done")
+    return summarise_run(label, kind, pairs, rate, args, results, diff(before, after),
+                         after["rss"], profile)
+
+
+def summarise_run(label, kind, pairs, rate, args, results, costs, rss, profile) -> dict:
+    lat = sorted(x for r in results for x in r["latencies"])
+    keys = ("sent_window", "sent_total", "acked_total", "received_total", "received_window",
+            "lost", "unacked", "duplicates", "out_of_order", "corrupt", "unexpected",
+            "seq_mismatch", "errors", "closed_loop_timeouts", "frames_received")
+    row = {k: sum(r[k] for r in results) for k in keys}
+    codes: dict[str, int] = {}
+    for r in results:
+        for code, n in r["error_codes"].items():
+            codes[code] = codes.get(code, 0) + n
+    delivered = row["received_window"]
+    gen_cpu = sum(r["gen_cpu_s"] for r in results)
+    gen_core_max = max((r["gen_cpu_s"] / r["gen_wall_s"] for r in results if r["gen_wall_s"]),
+                       default=0.0)
+    wall = costs["wall_s"] or args.duration
+
+    def per_msg(x):
+        return x / delivered if delivered else None
+
+    row.update({
+        "run": label, "kind": kind, "pairs": pairs, "duration_s": args.duration,
+        "offered_rate": rate or None,
+        "delivered_per_s": delivered / args.duration,
+        "p50_ms": _ms(percentile(lat, 0.50)), "p90_ms": _ms(percentile(lat, 0.90)),
+        "p99_ms": _ms(percentile(lat, 0.99)), "max_ms": _ms(lat[-1] if lat else None),
+        "error_codes": codes,
+        "server_rss_kb": rss["workers_kb"], "server_rss": rss,
+        "generator": {"processes": len(results), "cpu_s": gen_cpu, "wall_s": wall,
+                      "cores": gen_cpu / wall, "max_process_core_share": gen_core_max},
+        "costs": costs,
+        "per_message": {
+            "server_cpu_ms": _ms(per_msg(costs["server_cpu_s"])),
+            "pg_backends_cpu_ms": _ms(per_msg(costs["pg_backends_cpu_s"])),
+            "redis_cpu_ms": _ms(per_msg(costs["redis_cpu_s"])),
+            "generator_cpu_ms": _ms(per_msg(gen_cpu)),
+            "pg_commits": per_msg(costs["pg"]["commits"]),
+            "pg_rows_inserted": per_msg(costs["pg"]["inserted"]),
+            "pg_rows_updated": per_msg(costs["pg"]["updated"]),
+            "redis_publish": per_msg(costs["redis_cmds"].get("publish", 0)),
+            "redis_commands": per_msg(sum(costs["redis_cmds"].values())),
+        },
+        "machine_busy_share": costs["machine_busy_s"] / costs["machine_total_s"]
+        if costs["machine_total_s"] else None,
+    })
+    if profile is not None:
+        row["profile"] = profile
+    return row
+
+
+def _ms(seconds):
+    return None if seconds is None else seconds * 1000.0
+
+
+def run_idle(ctx, args, server: Server, probe: Probe) -> dict:
+    """Open many logged-in sockets, hold them idle, measure RSS, ping them all."""
+    nproc = min(args.gen_procs, args.idle)
+    tag = secrets.token_hex(3)
+    specs = [loadgen.Spec(kind="idle", url=server.url, sdkappid=server.sdkappid,
+                          key=server.chat_key, prefix=f"b{tag}g{i}", idle=share,
+                          idle_hold=args.idle_hold,
+                          compression=None if args.compression == "none" else "deflate")
+             for i, share in enumerate(split(args.idle, nproc))]
+    print(f"  idle: {args.idle} sockets ...", end="", flush=True)
+    with Phase(ctx, specs) as phase:
+        phase.wait("ready", 60)
+        rss_before = _settled_rss(server)
+        cpu_before = server.cpu()
+        phase.start(0.0)
+        connect_s = max(phase.wait("connected", 120 + args.idle / 10))
+        print(f" open in {connect_s:.1f} s; holding {args.idle_hold:g} s ...", end="", flush=True)
+        time.sleep(min(2.0, args.idle_hold / 2))
+        rss_open = server.rss_kb()["workers_kb"]
+        hold_a = probe.snapshot()
+        peak = rss_open
+        hold_b = None
+        deadline = time.monotonic() + args.idle_hold + 120
+        pinged = 0
+        while pinged < len(specs) and time.monotonic() < deadline:
+            try:
+                what, who, payload = phase.report.get(timeout=1.0)
+            except queue.Empty:
+                peak = max(peak, server.rss_kb()["workers_kb"])
+                continue
+            if what == "error":
+                raise RuntimeError(f"generator {who}: {payload}")
+            if what == "pinged":
+                pinged += 1
+                if pinged == 1:
+                    hold_b = probe.snapshot()
+        results = phase.wait("result", 120)
+    time.sleep(2.0)
+    rss_closed = server.rss_kb()["workers_kb"]
+    opened = sum(r["opened"] for r in results)
+    rtts = sorted(x for r in results for x in r["ping_rtts"])
+    hold = diff(hold_a, hold_b or probe.snapshot())
+    print(" done")
+    return {
+        "sockets": args.idle, "opened": opened, "failed": sum(r["failed"] for r in results),
+        "failures": [f for r in results for f in r["failures"]][:5],
+        "connect_s": connect_s, "held_s": min(r["held_s"] for r in results),
+        "alive": sum(r["alive"] for r in results), "died": sum(r["died"] for r in results),
+        "ping_p50_ms": _ms(percentile(rtts, 0.5)), "ping_p99_ms": _ms(percentile(rtts, 0.99)),
+        "rss_before_kb": rss_before, "rss_open_kb": rss_open, "rss_peak_kb": peak,
+        "rss_after_close_kb": rss_closed,
+        "kb_per_socket": (rss_open - rss_before) / opened if opened else None,
+        "server_cpu_while_idle_cores": hold["server_cpu_s"] / hold["wall_s"]
+        if hold["wall_s"] else None,
+        "server_cpu_s_during_test": sum(server.cpu().values()) - sum(cpu_before.values()),
+    }
+
+
+def _settled_rss(server: Server) -> int:
+    """Worker RSS once it stops moving (up to 3 s)."""
+    last = server.rss_kb()["workers_kb"]
+    for _ in range(6):
+        time.sleep(0.5)
+        now = server.rss_kb()["workers_kb"]
+        if abs(now - last) < 256:
+            return now
+        last = now
+    return last
+
+
+# --- output ---------------------------------------------------------------------------
+
+def _f(x, fmt="{:.1f}", none="-"):
+    return none if x is None else fmt.format(x)
+
+
+def format_table(rows: list[dict]) -> str:
+    head = (f"{'run':<14}{'pairs':>6}{'dur s':>7}{'msgs/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+            f"{'sent':>8}{'lost':>6}{'dup':>5}{'ooo':>5}{'errors':>7}{'RSS MB':>8}")
+    out = [head, "-" * len(head)]
+    for r in rows:
+        out.append(
+            f"{r['run']:<14}{r['pairs']:>6}{r['duration_s']:>7.0f}{r['delivered_per_s']:>9.0f}"
+            f"{_f(r['p50_ms'], '{:.2f}'):>8}{_f(r['p99_ms']):>8}{r['sent_window']:>8}"
+            f"{r['lost']:>6}{r['duplicates']:>5}{r['out_of_order']:>5}{r['errors']:>7}"
+            f"{r['server_rss_kb'] / 1024:>8.0f}")
+    return "\n".join(out)
+
+
+def format_costs(rows: list[dict]) -> str:
+    head = (f"{'run':<14}{'machine':>8}{'server cores':>14}{'gen':>6}"
+            f"{'srv ms':>8}{'pg ms':>7}{'redis':>7}{'gen ms':>8}"
+            f"{'commit':>8}{'ins':>6}{'upd':>6}{'PUBLISH':>8}")
+    out = ["CPU and work per delivered message (measured window):", head, "-" * len(head)]
+    for r in rows:
+        pm, c = r["per_message"], r["costs"]
+        per_worker = "+".join(f"{v / c['wall_s']:.2f}" for v in
+                              c["server_cpu_per_worker_s"].values()) if c["wall_s"] else "-"
+        out.append(
+            f"{r['run']:<14}{_f(100 * r['machine_busy_share'], '{:.0f}%'):>8}"
+            f"{per_worker:>14}{r['generator']['cores']:>6.2f}"
+            f"{_f(pm['server_cpu_ms'], '{:.2f}'):>8}{_f(pm['pg_backends_cpu_ms'], '{:.2f}'):>7}"
+            f"{_f(pm['redis_cpu_ms'], '{:.2f}'):>7}{_f(pm['generator_cpu_ms'], '{:.2f}'):>8}"
+            f"{_f(pm['pg_commits'], '{:.2f}'):>8}{_f(pm['pg_rows_inserted'], '{:.1f}'):>6}"
+            f"{_f(pm['pg_rows_updated'], '{:.1f}'):>6}{_f(pm['redis_publish'], '{:.1f}'):>8}")
+    return "\n".join(out)
+
+
+def format_checks(rows: list[dict]) -> list[str]:
+    notes = []
+    for r in rows:
+        bad = {k: r[k] for k in ("lost", "unacked", "duplicates", "out_of_order", "corrupt",
+                                 "unexpected", "seq_mismatch", "closed_loop_timeouts")
+               if r[k]}
+        if bad or r["errors"]:
+            notes.append(f"  {r['run']}: {bad} errors {r['error_codes']}")
+        g = r["generator"]
+        if g["max_process_core_share"] > 0.85:
+            notes.append(f"  {r['run']}: a generator process used"
+                         f" {100 * g['max_process_core_share']:.0f}% of a core: it may be the"
+                         " bottleneck (try --gen-procs 2)")
+    return notes
+
+
+def format_idle(idle: dict) -> str:
+    return (f"idle: {idle['opened']}/{idle['sockets']} sockets logged in"
+            f" ({idle['failed']} failed) in {idle['connect_s']:.1f} s;"
+            f" server RSS {idle['rss_before_kb'] / 1024:.0f} MB ->"
+            f" {idle['rss_open_kb'] / 1024:.0f} MB = {_f(idle['kb_per_socket'])} KB per idle"
+            f" socket (peak {idle['rss_peak_kb'] / 1024:.0f} MB,"
+            f" {idle['rss_after_close_kb'] / 1024:.0f} MB after close);\n"
+            f"      held {idle['held_s']:.1f} s, then pinged all: {idle['alive']} alive,"
+            f" {idle['died']} died (ping p50 {_f(idle['ping_p50_ms'], '{:.1f}')} ms,"
+            f" p99 {_f(idle['ping_p99_ms'], '{:.1f}')} ms); server CPU while idle"
+            f" {_f(100 * idle['server_cpu_while_idle_cores'] if idle['server_cpu_while_idle_cores'] is not None else None, '{:.1f}')}% of a core")
+
+
+def environment(probe: Probe, args) -> dict:
+    git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                         capture_output=True, text=True).stdout.strip()
+    return {
+        "cpus": os.cpu_count(), "python": platform.python_version(),
+        **probe.versions(), "packages": versions_of_tools(),
+        "loadavg_before": os.getloadavg()[0], "git": git,
+        "workers": args.workers, "gen_procs": args.gen_procs,
+        "compression": args.compression, "socket_rate": args.socket_rate,
+        "kernel": platform.release(),
+    }
+
+
+def format_env(env: dict) -> str:
+    pk = env["packages"]
+    return (f"env: {env['cpus']} CPUs, Python {env['python']}, PostgreSQL {env['postgresql']},"
+            f" Redis {env['redis']}; uvicorn {pk['uvicorn']} x{env['workers']} workers"
+            f" (uvloop, httptools), Django {pk['Django']}, channels {pk['channels']},"
+            f" channels-redis {pk['channels-redis']}, websockets {pk['websockets']};"
+            f" load avg {env['loadavg_before']:.2f}; checkout {env['git']};"
+            f" compression {env['compression']}; {env['gen_procs']} generator process(es)")
+
+
+# --- main -----------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not database_url or not database_url.startswith(("postgres://", "postgresql://")) \
+            or not redis_url:
+        print("DATABASE_URL (PostgreSQL) and REDIS_URL must be set: run `make bench`",
+              file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)
+    loadgen.raise_nofile()  # the server inherits it too
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = secrets.token_hex(4)
+    ctx = mp.get_context("spawn")
+    server = Server(database_url=database_url, redis_url=redis_url, workers=args.workers,
+                    log_path=RESULTS / f"{stamp}-server.log", run_id=run_id,
+                    socket_rate=args.socket_rate)
+    probe = None
+    out: dict = {"started": stamp, "argv": sys.argv[1:], "args": vars(args)}
+    try:
+        t0 = time.monotonic()
+        print(f"Parley bench {stamp}: fresh database, starting uvicorn x{args.workers} ...",
+              flush=True)
+        server.reset_database()
+        server.start()
+        probe = Probe(server)
+        out["env"] = environment(probe, args)
+        print(format_env(out["env"]), flush=True)
+        print(f"server up in {time.monotonic() - t0:.1f} s on 127.0.0.1:{server.port},"
+              f" workers {server.worker_pids()}", flush=True)
+        rows: list[dict] = []
+        if not args.skip_idle and args.idle > 0:
+            out["idle"] = run_idle(ctx, args, server, probe)
+        for pairs in args.pair_list:
+            rows.append(run_load(ctx, args, server, probe, label=f"closed {pairs}",
+                                 kind="closed", pairs=pairs))
+        if args.open_rate > 0:
+            rows.append(run_load(ctx, args, server, probe, label=f"open {args.open_rate:g}/s",
+                                 kind="open", pairs=args.open_pairs, rate=args.open_rate))
+        out["runs"] = rows
+        if args.profile:
+            pdir = RESULTS / f"{stamp}-pyspy"
+            pdir.mkdir(exist_ok=True)
+            out["profile_run"] = run_load(ctx, args, server, probe, label="closed 64 +py-spy",
+                                          kind="closed", pairs=64, profile_dir=pdir)
+        out["querycount"] = query_count(server, run_id)
+        out["server_log"] = server.log_summary()
+        out["workers_restarted"] = sorted(server.restarted_workers())
+        report(out)
+        return 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        if probe is not None:
+            probe.close()
+        server.stop()
+        if "runs" in out or "idle" in out:
+            path = RESULTS / f"{stamp}.json"
+            path.write_text(json.dumps(out, indent=1, default=str))
+            print(f"results: {path.relative_to(ROOT)}")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def query_count(server: Server, run_id: str) -> dict | None:
+    """SQL statements and publishes per message, counted in the send pipeline itself."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "querycount.py"),
+                           f"q{run_id}", "1,16"], cwd=ROOT, env=server.env,
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(out: dict) -> None:
+    rows = out["runs"]
+    print()
+    print(format_env(out["env"]))
+    print()
+    print(format_table(rows))
+    notes = format_checks(rows)
+    if notes:
+        print("checks:")
+        print("\n".join(notes))
+    else:
+        print("checks: every message arrived once, in order, intact; no error replies")
+    print()
+    print(format_costs(rows + ([out["profile_run"]] if "profile_run" in out else [])))
+    for r in rows:
+        g = r["generator"]
+        print(f"  {r['run']}: generator {g['cpu_s']:.1f} CPU-s in {g['wall_s']:.1f} s wall"
+              f" ({100 * g['max_process_core_share']:.0f}% of a core in its busiest process)")
+    if "idle" in out:
+        print()
+        print(format_idle(out["idle"]))
+    qc = out.get("querycount")
+    if qc and "error" not in qc:
+        print()
+        print("send pipeline, counted in-process (message_send_many):")
+        for size, q in qc.items():
+            kinds = ", ".join(f"{k} x{v / q['messages']:g}" for k, v in q["by_kind"].items())
+            print(f"  batch of {size}: {q['statements_per_message']:.2f} SQL statements and"
+                  f" {q['publishes_per_message']:.1f} channel-layer publishes per message"
+                  f" ({kinds})")
+    elif qc:
+        print(f"query count failed: {qc['error'][-300:]}")
+    if "profile_run" in out and out["profile_run"].get("profile"):
+        pr = out["profile_run"]
+        print()
+        print(f"profiled run (64 pairs, py-spy on every worker): {pr['delivered_per_s']:.0f}"
+              f" msgs/s, p99 {_f(pr['p99_ms'])} ms")
+        print(pyspy.format_summary(pr["profile"]))
+    log = out.get("server_log") or {}
+    if log.get("lines"):
+        print(f"\nserver log: {log['lines']} lines, {log['tracebacks']} tracebacks; first:"
+              f" {log['first']}")
+    if out.get("workers_restarted"):
+        print(f"workers restarted during the bench: {out['workers_restarted']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
