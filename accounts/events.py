@@ -30,24 +30,35 @@ def user_group(user_pk: int) -> str:
     return f"user.{user_pk}"
 
 
-def layer_message(event: dict, *, exclude_channel: str | None = None) -> dict:
-    """The channel-layer message whose `type` names the consumer handler."""
-    return {"type": "chat.event", "event": event, "exclude": exclude_channel}
+def _batch(items: Iterable[tuple], exclude_channel: str | None) -> list:
+    """Group frames by user: one layer message (one Redis PUBLISH) per user, not per frame.
+
+    An item is (user_pk, frame) or (user_pk, frame, to_origin). The socket
+    `exclude_channel` gets only the frames with to_origin true: it already has the
+    rest in its reply. The layer message's `type` names the consumer handler.
+    """
+    per_user: dict[int, dict] = {}
+    for item in items:
+        pk, frame = item[0], item[1]
+        to_origin = item[2] if len(item) > 2 else False
+        entry = per_user.setdefault(pk, {"type": "chat.events", "events": [],
+                                         "exclude": exclude_channel, "to_origin": []})
+        if to_origin:
+            entry["to_origin"].append(len(entry["events"]))
+        entry["events"].append(frame)
+    return [(user_group(pk), entry) for pk, entry in per_user.items()]
 
 
-def publish_on_commit(items: Iterable[tuple[int, dict]], *,
-                      exclude_channel: str | None = None) -> None:
+def publish_on_commit(items: Iterable[tuple], *, exclude_channel: str | None = None) -> None:
     """After commit, send each (user_pk, event frame) to all that user's devices."""
-    batch = [(user_group(pk), layer_message(ev, exclude_channel=exclude_channel))
-             for pk, ev in items]
+    batch = _batch(items, exclude_channel)
     if batch:
         transaction.on_commit(lambda: _dispatch(batch))
 
 
-def publish_now(items: Iterable[tuple[int, dict]], *, exclude_channel: str | None = None) -> None:
-    """Send events that are not in the sync log (typing, status) right away."""
-    _dispatch([(user_group(pk), layer_message(ev, exclude_channel=exclude_channel))
-               for pk, ev in items])
+def publish_now(items: Iterable[tuple], *, exclude_channel: str | None = None) -> None:
+    """Send events that are not in the sync log (typing, status, online-only) right away."""
+    _dispatch(_batch(items, exclude_channel))
 
 
 def _dispatch(batch: list[tuple[str, dict]]) -> None:

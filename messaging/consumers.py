@@ -2,7 +2,7 @@
 
 The consumer only translates frames: it parses a request, calls the service that owns
 the action, and writes the reply or the error. Events come in from the channel layer
-(`chat.event` -> `chat_event`) and go out as frames.
+(`chat.events` -> `chat_events`) and go out as frames.
 """
 
 from __future__ import annotations
@@ -152,13 +152,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- events in --------------------------------------------------------------------
 
-    async def chat_event(self, message):
-        if self.user is None or message.get("exclude") == self.channel_name:
+    async def chat_events(self, message):
+        if self.user is None:
             return
+        frames = message["events"]
+        if message.get("exclude") == self.channel_name:
+            frames = [frames[i] for i in message.get("to_origin") or ()]
         if self.replaying:
-            self.pending.append(message["event"])
+            self.pending.extend(frames)
         else:
-            await self._send(message["event"])
+            for frame in frames:
+                await self._send(frame)
 
     async def chat_kick(self, message):
         if message.get("keep") == self.channel_name or self.user is None:

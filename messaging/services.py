@@ -243,8 +243,7 @@ def _store(cmd: SendCommand) -> dict:
         receiver_total_unread = cursor.fetchone()[0]
 
     views = {}
-    events = []
-    own_echo = []
+    events: list[tuple] = []
     for viewer, peer, item in ((receiver, sender, sync_items[0]),
                                (sender, receiver, sync_items[-1])):
         if viewer.pk in views:
@@ -255,22 +254,20 @@ def _store(cmd: SendCommand) -> dict:
         _, unread, pinned, draft, peer_read_time, last_message_id = conv_rows[viewer.pk]
         conv = Conversation(unread_count=unread, is_pinned=pinned, draft_text=draft,
                             peer_read_time=peer_read_time)
-        (own_echo if viewer is sender and not self_send else events).append(
-            (viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq, "data": [view]}))
+        # The sending socket has the message in its reply: no echo to it.
+        events.append((viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq,
+                                   "data": [view]}, viewer is not sender))
         if last_message_id == msg.pk or unread:
             events.append((viewer.pk, {
                 "event": "CONVERSATION_LIST_UPDATED",
                 "data": [conversation_dict(
                     conv, peer_profile=account_selectors.profile_brief(peer),
                     last_message=view if last_message_id == msg.pk else None)],
-            }))
+            }, True))
     if not cmd.excluded_from_unread and not self_send:
         events.append((receiver.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
-                                     "data": int(receiver_total_unread)}))
-    publish_on_commit(events)
-    # The sending socket has the message in its reply; the sender's other devices
-    # learn of it from this event.
-    publish_on_commit(own_echo, exclude_channel=cmd.origin_channel)
+                                     "data": int(receiver_total_unread)}, True))
+    publish_on_commit(events, exclude_channel=cmd.origin_channel)
     return views[sender.pk]
 
 
