@@ -1,0 +1,316 @@
+"""File uploads (POST /api/v1/files/): stored files, thumbnails, limits, element payloads."""
+
+import importlib
+import io
+from urllib.parse import unquote, urlparse
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import clear_url_caches
+from PIL import Image
+from rest_framework.test import APIClient
+
+from messaging.elements import check_elements
+from messaging.services import message_send
+from messaging.uploads import safe_filename
+
+pytestmark = pytest.mark.django_db
+
+FILES = "/api/v1/files/"
+
+
+def _reload_urls():
+    import chat_project.urls
+
+    importlib.reload(chat_project.urls)
+    clear_url_caches()
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    """A throwaway MEDIA_ROOT that the app's own /media/ route serves from.
+
+    chat_project.urls binds MEDIA_ROOT when it is imported, so it is rebuilt here
+    and again afterwards.
+    """
+    original = settings.MEDIA_ROOT
+    settings.MEDIA_ROOT = str(tmp_path)
+    _reload_urls()
+    yield tmp_path
+    settings.MEDIA_ROOT = original
+    _reload_urls()
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def client(alice, usersig):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"UserSig alice:{usersig('alice')}")
+    return client
+
+
+def image_bytes(size=(1440, 720), fmt="PNG", mode="RGBA", **save) -> bytes:
+    image = Image.new(mode, size, (200, 30, 30, 255)[:len(mode)] if mode != "L" else 128)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save)
+    return buffer.getvalue()
+
+
+def upload(client, kind, content, name="upload.bin", content_type="application/octet-stream",
+           **fields):
+    data = {"kind": kind, **fields}
+    if content is not None:
+        data["file"] = SimpleUploadedFile(name, content, content_type=content_type)
+    return client.post(FILES, data, format="multipart")
+
+
+def storage_name(url: str) -> str:
+    """The storage name behind one of our absolute media URLs."""
+    parsed = urlparse(url)
+    assert parsed.scheme == "http" and parsed.netloc == "testserver"
+    assert parsed.path.startswith("/media/")
+    return unquote(parsed.path.removeprefix("/media/"))
+
+
+def served(client, url: str) -> bytes:
+    response = client.get(urlparse(url).path)
+    assert response.status_code == 200
+    return b"".join(response.streaming_content)
+
+
+def stored(url: str) -> bytes:
+    with default_storage.open(storage_name(url)) as f:
+        return f.read()
+
+
+def assert_error(response, status, code):
+    body = response.json()
+    assert response.status_code == status, body
+    assert body["code"] == code, body
+
+
+# --- images ---------------------------------------------------------------------------
+
+def test_image_gets_a_large_copy_and_a_thumbnail(client, alice, media):
+    content = image_bytes((1440, 720))
+    response = upload(client, "image", content, name="holiday photo.png",
+                      content_type="image/png")
+    assert response.status_code == 201
+    element = response.json()
+    assert element["type"] == "TIMImageElem"
+    payload = element["payload"]
+    assert payload["format"] == "PNG" and payload["uuid"]
+    infos = payload["imageInfoArray"]
+    assert [(i["type"], i["width"], i["height"]) for i in infos] == [
+        (1, 1440, 720), (2, 720, 360), (3, 198, 99)]
+    assert stored(infos[0]["url"]) == content
+    for info in infos:
+        name = storage_name(info["url"])
+        assert name.startswith(f"uploads/{alice.pk}/{payload['uuid']}/")
+        assert default_storage.exists(name)
+        data = stored(info["url"])
+        assert info["size"] == len(data)
+        assert served(client, info["url"]) == data
+        assert Image.open(io.BytesIO(data)).size == (info["width"], info["height"])
+    assert storage_name(infos[0]["url"]).endswith("/holiday_photo.png")
+    assert len({i["url"] for i in infos}) == 3
+    assert all(path.is_file() for path in [media / storage_name(i["url"]) for i in infos])
+
+
+def test_a_photo_is_measured_upright(client):
+    """A camera JPEG stored sideways with an EXIF orientation: sizes as it is shown."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    content = image_bytes((1000, 500), fmt="JPEG", mode="RGB", exif=exif.tobytes())
+    payload = upload(client, "image", content, name="IMG_1.JPG").json()["payload"]
+    assert payload["format"] == "JPG"
+    infos = payload["imageInfoArray"]
+    assert [(i["width"], i["height"]) for i in infos] == [(500, 1000), (360, 720), (99, 198)]
+    assert Image.open(io.BytesIO(stored(infos[2]["url"]))).format == "JPEG"
+
+
+def test_a_small_image_serves_as_its_own_thumbnail(client):
+    content = image_bytes((120, 80), fmt="GIF", mode="L")
+    infos = upload(client, "image", content, name="a.gif").json()["payload"]["imageInfoArray"]
+    assert [i["type"] for i in infos] == [1, 2, 3]
+    assert {(i["url"], i["width"], i["height"], i["size"]) for i in infos} == {
+        (infos[0]["url"], 120, 80, len(content))}
+
+
+def test_a_mid_sized_image_gets_only_a_thumbnail(client):
+    infos = upload(client, "image", image_bytes((400, 200), fmt="BMP", mode="RGB"),
+                   name="b.bmp").json()["payload"]["imageInfoArray"]
+    assert [(i["width"], i["height"]) for i in infos] == [(400, 200), (400, 200), (198, 99)]
+    assert infos[1]["url"] == infos[0]["url"] != infos[2]["url"]
+    assert storage_name(infos[2]["url"]).endswith(".png")
+
+
+def test_the_image_type_comes_from_its_bytes_not_from_the_client(client):
+    response = upload(client, "image", image_bytes((50, 50)), name="page.html",
+                      content_type="text/html")
+    url = response.json()["payload"]["imageInfoArray"][0]["url"]
+    assert storage_name(url).endswith("/page.png")
+    assert client.get(urlparse(url).path)["Content-Type"] == "image/png"
+
+
+@pytest.mark.parametrize("content", [
+    b"hello, not an image",
+    image_bytes((64, 64))[:60],  # a truncated PNG
+    b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",
+])
+def test_a_file_that_is_not_an_accepted_image_is_refused(client, media, content):
+    assert_error(upload(client, "image", content, name="x.png", content_type="image/png"),
+                 400, 910007)
+    assert not (media / "uploads").exists()
+
+
+def test_a_video_cover_must_be_an_image(client, media):
+    response = upload(client, "video", b"\x00" * 100, name="v.mp4",
+                      thumb=SimpleUploadedFile("t.jpg", b"not a jpeg"))
+    assert_error(response, 400, 910007)
+    assert not (media / "uploads").exists()  # nothing stored before the check
+
+
+# --- limits and bad requests ----------------------------------------------------------
+
+@pytest.mark.parametrize(("kind", "setting"), [
+    ("image", "CHAT_MAX_IMAGE_BYTES"), ("sound", "CHAT_MAX_SOUND_BYTES"),
+    ("file", "CHAT_MAX_FILE_BYTES"), ("video", "CHAT_MAX_VIDEO_BYTES"),
+])
+def test_over_the_limit_is_413(client, settings, media, kind, setting):
+    content = image_bytes((64, 64))
+    setattr(settings, setting, len(content) - 1)
+    assert_error(upload(client, kind, content, name="a.png"), 413, 910006)
+    setattr(settings, setting, len(content))
+    assert upload(client, kind, content, name="a.png").status_code == 201
+
+
+def test_a_video_cover_has_the_image_limit(client, settings):
+    cover = image_bytes((64, 64))
+    settings.CHAT_MAX_IMAGE_BYTES = len(cover) - 1
+    response = upload(client, "video", b"\x00" * 100, name="v.mp4",
+                      thumb=SimpleUploadedFile("t.png", cover))
+    assert_error(response, 413, 910006)
+
+
+@pytest.mark.parametrize(("kind", "content", "fields"), [
+    ("image", None, {}),  # no file
+    ("picture", b"data", {}),
+    ("", b"data", {}),
+    ("file", b"", {}),  # empty
+    ("sound", b"data", {"second": "long"}),
+    ("sound", b"data", {"second": "-1"}),
+    ("file", b"data", {"thumb": SimpleUploadedFile("t.png", image_bytes((8, 8)))}),
+])
+def test_bad_upload_requests_are_910003(client, media, kind, content, fields):
+    assert_error(upload(client, kind, content, **fields), 400, 910003)
+    assert not (media / "uploads").exists()
+
+
+def test_a_file_field_sent_as_text_is_910003(client):
+    response = client.post(FILES, {"kind": "file", "file": "just text"}, format="multipart")
+    assert_error(response, 400, 910003)
+
+
+def test_no_kind_is_910003(client):
+    response = client.post(FILES, {"file": SimpleUploadedFile("a.txt", b"x")},
+                           format="multipart")
+    assert_error(response, 400, 910003)
+
+
+# --- other kinds ----------------------------------------------------------------------
+
+def test_sound(client, alice):
+    content = b"ID3" + b"\x01" * 500
+    response = upload(client, "sound", content, name="voice.mp3", second="12")
+    assert response.status_code == 201
+    element = response.json()
+    assert element["type"] == "TIMSoundElem"
+    payload = element["payload"]
+    assert payload["size"] == len(content) and payload["second"] == 12
+    assert storage_name(payload["url"]) == f"uploads/{alice.pk}/{payload['uuid']}/voice.mp3"
+    assert served(client, payload["url"]) == content
+
+
+def test_file_names_are_sanitised_and_pages_are_not_served_as_pages(client, alice):
+    content = b"<html><script>alert(document.cookie)</script></html>"
+    payload = upload(client, "file", content, name="../../etc/my page\u202e.html",
+                     content_type="text/plain").json()["payload"]
+    assert payload["fileName"] == "my_page.html" and payload["fileSize"] == len(content)
+    name = storage_name(payload["url"])
+    assert name == f"uploads/{alice.pk}/{payload['uuid']}/my_page.html.txt"
+    response = client.get(urlparse(payload["url"]).path)
+    assert response["Content-Type"].startswith("text/plain")
+    assert b"".join(response.streaming_content) == content
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("report 2024.pdf", "report_2024.pdf"),
+    ("...", "file"),
+    (".bashrc", "bashrc"),
+    ("C:\\Users\\me\\notes.txt", "notes.txt"),
+    ("x" * 300 + ".zip", "x" * 96 + ".zip"),
+    ("照片.jpeg", "照片.jpeg"),
+])
+def test_file_name_rules(client, name, expected):
+    payload = upload(client, "file", b"data", name=name).json()["payload"]
+    assert payload["fileName"] == expected
+    assert storage_name(payload["url"]).endswith(f"/{payload['uuid']}/{expected}")
+
+
+def test_a_file_without_a_name_is_called_file():
+    # Multipart cannot carry a file part without a name; other doors might.
+    assert safe_filename("") == safe_filename(None) == "file"
+
+
+def test_video_with_and_without_cover(client):
+    video = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200
+    response = upload(client, "video", video, name="clip.MOV", second="31",
+                      thumb=SimpleUploadedFile("cover.jpg", image_bytes(
+                          (320, 180), fmt="JPEG", mode="RGB")))
+    assert response.status_code == 201
+    element = response.json()
+    assert element["type"] == "TIMVideoFileElem"
+    payload = element["payload"]
+    assert payload["videoSize"] == len(video) and payload["videoSecond"] == 31
+    assert payload["videoFormat"] == "mov"
+    assert (payload["thumbWidth"], payload["thumbHeight"]) == (320, 180)
+    assert payload["thumbUUID"] and payload["thumbUUID"] != payload["videoUUID"]
+    assert Image.open(io.BytesIO(served(client, payload["thumbUrl"]))).size == (320, 180)
+    assert served(client, payload["videoUrl"]) == video
+
+    bare = upload(client, "video", video, name="clip").json()["payload"]
+    assert bare["videoFormat"] == "mp4" and bare["videoSecond"] == 0
+    assert (bare["thumbUUID"], bare["thumbUrl"], bare["thumbWidth"]) == ("", "", 0)
+
+
+# --- the payload is ready to send -----------------------------------------------------
+
+KIND_UPLOADS = {
+    "image": ({"name": "p.png"}, image_bytes((800, 900))),
+    "sound": ({"name": "s.m4a", "second": "3"}, b"\x01" * 300),
+    "file": ({"name": "doc.pdf"}, b"%PDF-1.4" + b"\x01" * 300),
+    "video": ({"name": "v.mp4", "second": "9",
+               "thumb": lambda: SimpleUploadedFile("c.png", image_bytes((64, 48)))},
+              b"\x01" * 300),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_UPLOADS))
+def test_every_kind_can_be_sent_as_returned(client, alice, make_user, kind):
+    make_user("bob")
+    fields, content = KIND_UPLOADS[kind]
+    fields = {k: v() if callable(v) else v for k, v in fields.items()}
+    element = upload(client, kind, content, **fields).json()
+    assert check_elements([element]) == [element]
+    sent = message_send(sender=alice, to="bob", elements=[element], random=1)
+    assert sent["elements"] == [element]
+    via_api = client.post("/api/v1/messages/", {"to": "bob", "elements": [element],
+                                                "random": 2}, format="json")
+    assert via_api.status_code == 201 and via_api.json()["elements"] == [element]
