@@ -6,4 +6,7 @@ from django.shortcuts import render
 
 @login_required
 def chat(request):
-    return render(request, "messaging/chat.html", {"me": request.user})
+    me = request.user
+    # Read by static/parley/chat.js (rendered with json_script, so it is escaped).
+    config = {"userID": me.user_id, "nick": me.nick, "avatar": me.avatar}
+    return render(request, "messaging/chat.html", {"me": me, "parley_config": config})

@@ -1,0 +1,517 @@
+/*
+ * The chat page (templates/messaging/chat.html), built on the SDK in sdk.js.
+ *
+ * All user-provided text goes into the page through textContent, never innerHTML.
+ */
+(function () {
+  'use strict';
+
+  const EVENT = ParleyChat.EVENT;
+  const config = JSON.parse(document.getElementById('parley-config').textContent);
+  const chat = ParleyChat.create();
+  window.parleyChat = chat;  // for the browser console
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    banner: $('banner'),
+    bannerText: $('banner-text'),
+    bannerAction: $('banner-action'),
+    netState: $('net-state'),
+    totalBox: $('total-unread-box'),
+    total: $('total-unread'),
+    newChat: $('new-chat'),
+    newChatUser: $('new-chat-user'),
+    convList: $('conversation-list'),
+    convEmpty: $('conversation-empty'),
+    placeholder: $('chat-placeholder'),
+    view: $('chat-view'),
+    title: $('chat-title'),
+    peerID: $('chat-peer-id'),
+    scroll: $('message-scroll'),
+    loadOlder: $('load-older'),
+    historyStatus: $('history-status'),
+    messageList: $('message-list'),
+    composer: $('composer'),
+    input: $('message-input'),
+    sendButton: $('send-button'),
+    sendError: $('send-error'),
+  };
+
+  const state = {
+    conversations: [],  // as the SDK last listed them, newest first
+    current: null,      // the open conversation, see openConversation
+    everReady: false,
+    ended: false,       // kicked out or refused: no more reconnecting
+  };
+
+  const ELEMENT_LABELS = {
+    TIMImageElem: '[Image]',
+    TIMSoundElem: '[Voice]',
+    TIMVideoFileElem: '[Video]',
+    TIMFileElem: '[File]',
+    TIMFaceElem: '[Sticker]',
+    TIMLocationElem: '[Location]',
+    TIMCustomElem: '[Custom message]',
+    TIMRelayElem: '[Chat history]',
+  };
+
+  // --- small helpers ------------------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === 'className') node.className = value;
+      else if (key === 'text') node.textContent = value;
+      else node.setAttribute(key, value === true ? '' : String(value));
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined) {
+        node.append(typeof child === 'string' ? document.createTextNode(child) : child);
+      }
+    }
+    return node;
+  }
+
+  function peerOf(conversationID) {
+    return conversationID.slice(3);
+  }
+
+  function findConversation(conversationID) {
+    return state.conversations.find((c) => c.conversationID === conversationID) || null;
+  }
+
+  function peerName(conversationID) {
+    const conv = findConversation(conversationID);
+    const profile = conv && conv.userProfile;
+    return (profile && profile.nick) || peerOf(conversationID);
+  }
+
+  function elementText(elem) {
+    if (!elem) return '';
+    if (elem.type === 'TIMTextElem') return (elem.payload && elem.payload.text) || '';
+    const label = ELEMENT_LABELS[elem.type] || '[Unsupported message]';
+    const p = elem.payload || {};
+    if (elem.type === 'TIMFileElem' && p.fileName) return `${label} ${p.fileName}`;
+    if (elem.type === 'TIMLocationElem' && p.description) return `${label} ${p.description}`;
+    if (elem.type === 'TIMRelayElem' && p.title) return `${label} ${p.title}`;
+    return label;
+  }
+
+  function messagePreview(m) {
+    if (!m) return '';
+    if (m.isRevoked) return '[Message recalled]';
+    const text = (m.elements || []).map(elementText).join(' ');
+    return m.flow === 'out' ? `You: ${text}` : text;
+  }
+
+  function formatTime(seconds, withDate) {
+    if (!seconds) return '';
+    const d = new Date(seconds * 1000);
+    const time = d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit'});
+    if (!withDate || d.toDateString() === new Date().toDateString()) return time;
+    return `${d.toLocaleDateString([], {month: 'short', day: 'numeric'})} ${time}`;
+  }
+
+  function errorText(err) {
+    const code = err && err.code !== undefined ? ` (${err.code})` : '';
+    return `${(err && err.message) || 'error'}${code}`;
+  }
+
+  function pageVisible() {
+    return document.visibilityState !== 'hidden';
+  }
+
+  // --- banner, connection state, total unread -----------------------------------------
+
+  function showBanner(text, {error = false, reload = false} = {}) {
+    els.bannerText.textContent = text;
+    els.banner.classList.toggle('is-error', error);
+    els.bannerAction.hidden = !reload;
+    els.banner.hidden = false;
+  }
+
+  function hideBanner() {
+    els.banner.hidden = true;
+  }
+
+  function setNetState(name, label) {
+    els.netState.dataset.state = name;
+    els.netState.textContent = label;
+  }
+
+  function setTotalUnread(n) {
+    const count = Number.isInteger(n) && n > 0 ? n : 0;
+    els.total.textContent = String(count);
+    els.totalBox.classList.toggle('is-zero', count === 0);
+    document.title = `${count ? `(${count}) ` : ''}Chat · Parley`;
+  }
+
+  els.bannerAction.addEventListener('click', () => window.location.reload());
+
+  // --- conversation list --------------------------------------------------------------
+
+  function renderConversations() {
+    const current = state.current && state.current.conversationID;
+    const items = state.conversations.map((conv) => {
+      const id = conv.conversationID;
+      const profile = conv.userProfile || {};
+      const userID = profile.userID || peerOf(id);
+      const unread = conv.unreadCount || 0;
+      const name = el('span', {className: 'conv-name', 'data-testid': 'conversation-name'},
+        profile.nick || userID);
+      if (profile.nick && profile.nick !== userID) {
+        name.append(' ', el('span', {className: 'muted', text: userID}));
+      }
+      const button = el('button', {type: 'button', className: 'conv'},
+        name,
+        el('span', {className: 'conv-time',
+                    text: formatTime(conv.lastMessage && conv.lastMessage.time, true)}),
+        el('span', {className: 'conv-preview', 'data-testid': 'conversation-preview',
+                    text: messagePreview(conv.lastMessage)}),
+        el('span', {className: 'badge', 'data-testid': 'unread-badge', hidden: unread === 0,
+                    text: String(unread)}));
+      button.addEventListener('click', () => openConversation(id));
+      return el('li', {
+        className: id === current ? 'active' : '',
+        'data-testid': 'conversation',
+        'data-conversation-id': id,
+        'data-unread': unread,
+      }, button);
+    });
+    els.convList.replaceChildren(...items);
+    els.convEmpty.hidden = items.length > 0;
+  }
+
+  function setConversations(list) {
+    state.conversations = list;
+    renderConversations();
+    const cur = state.current;
+    if (cur) {
+      els.title.textContent = peerName(cur.conversationID);
+      const conv = findConversation(cur.conversationID);
+      if (conv && conv.unreadCount > 0 && pageVisible()) markRead(cur);
+    }
+  }
+
+  // --- the open conversation ----------------------------------------------------------
+
+  function renderMessage(m) {
+    const out = m.flow === 'out';
+    const bubble = el('div', {className: 'msg-bubble'});
+    if (m.isRevoked) {
+      bubble.append(el('span', {className: 'msg-label', text: '[Message recalled]'}));
+    } else {
+      for (const elem of m.elements || []) {
+        if (elem.type === 'TIMTextElem') {
+          bubble.append(el('span', {className: 'msg-text', text: elementText(elem)}));
+        } else {
+          bubble.append(el('span', {className: 'msg-label', text: elementText(elem)}));
+        }
+      }
+    }
+    const meta = el('div', {className: 'msg-meta'},
+      el('time', {text: formatTime(m.time, true)}));
+    if (m.status === 'unSend') meta.append(el('span', {text: 'Sending…'}));
+    if (m.status === 'fail') {
+      const retry = el('button', {type: 'button', className: 'link-button',
+                                  'data-testid': 'retry-send', text: 'Retry'});
+      retry.addEventListener('click', () => deliver(m, state.current));
+      meta.append(el('span', {className: 'msg-fail', text: 'Not sent.'}), retry);
+    }
+    if (out && m.isPeerRead) meta.append(el('span', {text: 'Read'}));
+    return el('li', {
+      className: `msg ${out ? 'msg-out' : 'msg-in'}`,
+      'data-testid': 'message',
+      'data-message-id': m.ID,
+      'data-flow': m.flow,
+      'data-status': m.status || 'success',
+      title: out ? '' : (m.nick || m.from),
+    }, bubble, meta);
+  }
+
+  function nearBottom() {
+    const s = els.scroll;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    els.scroll.scrollTop = els.scroll.scrollHeight;
+  }
+
+  /** Put a message in its place: stored ones by seq, unsent ones at the end. */
+  function insertMessage(cur, m) {
+    if (cur.nodes.has(m.ID)) {
+      const old = cur.nodes.get(m.ID);
+      const index = cur.messages.findIndex((x) => x.ID === m.ID);
+      if (index >= 0) cur.messages[index] = m;
+      const fresh = renderMessage(m);
+      old.replaceWith(fresh);
+      cur.nodes.set(m.ID, fresh);
+      return;
+    }
+    if (m.flow === 'out' && m.seq) {
+      // Our own message, stored, that we still show as unsent (e.g. replayed after a
+      // reconnect before the send's answer): the stored one takes its place.
+      const unsent = cur.messages.find((x) => !x.seq && x.random === m.random && x !== m);
+      if (unsent) removeMessage(cur, unsent.ID, unsent);
+    }
+    let index = cur.messages.length;
+    if (m.seq) {
+      index = cur.messages.findIndex((x) => !x.seq || x.seq > m.seq);
+      if (index < 0) index = cur.messages.length;
+    }
+    const before = cur.messages[index];
+    cur.messages.splice(index, 0, m);
+    const node = renderMessage(m);
+    els.messageList.insertBefore(node, before ? cur.nodes.get(before.ID) : null);
+    cur.nodes.set(m.ID, node);
+    els.historyStatus.hidden = true;
+  }
+
+  function removeMessage(cur, key, message) {
+    const node = cur.nodes.get(key);
+    if (node) node.remove();
+    cur.nodes.delete(key);
+    const index = cur.messages.indexOf(message);
+    if (index >= 0) cur.messages.splice(index, 1);
+  }
+
+  async function openConversation(conversationID, {force = false} = {}) {
+    if (!/^C2C./.test(conversationID)) return;
+    if (!force && state.current && state.current.conversationID === conversationID) {
+      markRead(state.current);
+      return;
+    }
+    const cur = {
+      conversationID,
+      peerID: peerOf(conversationID),
+      messages: [],
+      nodes: new Map(),
+      nextReqMessageID: '',
+      isCompleted: true,
+      marking: false,
+    };
+    state.current = cur;
+    history.replaceState(null, '', `#${encodeURIComponent(conversationID)}`);
+    els.placeholder.hidden = true;
+    els.view.hidden = false;
+    els.title.textContent = peerName(conversationID);
+    els.peerID.textContent = `UserID: ${cur.peerID}`;
+    els.messageList.replaceChildren();
+    els.loadOlder.hidden = true;
+    hideSendError();
+    els.historyStatus.textContent = 'Loading…';
+    els.historyStatus.hidden = false;
+    renderConversations();
+    els.input.focus();
+    await loadHistory(cur, {older: false});
+    markRead(cur);
+  }
+
+  async function loadHistory(cur, {older}) {
+    els.loadOlder.disabled = true;
+    try {
+      const options = {conversationID: cur.conversationID};
+      if (older) options.nextReqMessageID = cur.nextReqMessageID;
+      const {data} = await chat.getMessageList(options);
+      if (state.current !== cur) return;
+      const height = els.scroll.scrollHeight;
+      const top = els.scroll.scrollTop;
+      for (const m of data.messageList) insertMessage(cur, m);
+      cur.nextReqMessageID = data.nextReqMessageID;
+      cur.isCompleted = data.isCompleted;
+      els.loadOlder.hidden = data.isCompleted || !data.nextReqMessageID;
+      if (older) {
+        els.scroll.scrollTop = top + (els.scroll.scrollHeight - height);
+      } else {
+        scrollToBottom();
+      }
+      if (!cur.messages.length) {
+        els.historyStatus.textContent = 'No messages yet. Say hello!';
+        els.historyStatus.hidden = false;
+      }
+    } catch (err) {
+      if (state.current !== cur) return;
+      els.historyStatus.textContent = `Could not load the history: ${errorText(err)}`;
+      els.historyStatus.hidden = false;
+    } finally {
+      els.loadOlder.disabled = false;
+    }
+  }
+
+  /** Mark the open conversation read when it has unread messages. */
+  function markRead(cur) {
+    const conv = findConversation(cur.conversationID);
+    if (!conv || !conv.unreadCount || cur.marking || state.current !== cur) return;
+    cur.marking = true;
+    chat.setMessageRead({conversationID: cur.conversationID})
+      .catch((err) => console.warn('setMessageRead failed', err))
+      .finally(() => { cur.marking = false; });
+  }
+
+  // --- sending ------------------------------------------------------------------------
+
+  function showSendError(err) {
+    els.sendError.textContent = `Could not send: ${errorText(err)}`;
+    els.sendError.hidden = false;
+  }
+
+  function hideSendError() {
+    els.sendError.hidden = true;
+    els.sendError.textContent = '';
+  }
+
+  function sendText() {
+    const cur = state.current;
+    if (!cur) return;
+    const text = els.input.value.replace(/\s+$/, '');
+    if (!text.trim()) return;
+    hideSendError();
+    let message;
+    try {
+      message = chat.createTextMessage({to: cur.peerID, conversationType: 'C2C', payload: {text}});
+    } catch (err) {
+      showSendError(err);
+      return;
+    }
+    els.input.value = '';
+    insertMessage(cur, message);
+    scrollToBottom();
+    deliver(message, cur);
+  }
+
+  /** Send (or resend: same message, same random) and show the outcome in place. */
+  async function deliver(message, cur) {
+    if (!cur) return;
+    const key = message.ID;  // a local ID until the server stores it
+    if (message.status === 'fail') {
+      message.status = 'unSend';
+      insertMessage(cur, message);
+      hideSendError();
+    }
+    try {
+      await chat.sendMessage(message);
+    } catch (err) {
+      if (state.current === cur) showSendError(err);
+    }
+    if (state.current !== cur) return;
+    const wasAtBottom = nearBottom();
+    removeMessage(cur, key, message);
+    insertMessage(cur, message);
+    if (wasAtBottom) scrollToBottom();
+  }
+
+  els.composer.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sendText();
+  });
+  els.input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      sendText();
+    }
+  });
+  els.newChat.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const userID = els.newChatUser.value.trim();
+    if (!userID) return;
+    els.newChatUser.value = '';
+    openConversation(`C2C${userID}`);
+  });
+  els.loadOlder.addEventListener('click', () => {
+    if (state.current && state.current.nextReqMessageID) {
+      loadHistory(state.current, {older: true});
+    }
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (pageVisible() && state.current) markRead(state.current);
+  });
+
+  // --- SDK events ---------------------------------------------------------------------
+
+  chat.on(EVENT.MESSAGE_RECEIVED, (event) => {
+    const cur = state.current;
+    if (!cur) return;
+    const mine = event.data.filter((m) => m.conversationID === cur.conversationID);
+    if (!mine.length) return;
+    const wasAtBottom = nearBottom();
+    for (const m of mine) insertMessage(cur, m);
+    if (wasAtBottom || mine.some((m) => m.flow === 'out')) scrollToBottom();
+    // The unread count arrives with CONVERSATION_LIST_UPDATED, which marks it read.
+  });
+
+  chat.on(EVENT.MESSAGE_READ_BY_PEER, (event) => {
+    const cur = state.current;
+    if (!cur) return;
+    for (const receipt of event.data || []) {
+      if (receipt.conversationID !== cur.conversationID) continue;
+      for (const m of cur.messages) {
+        if (m.flow === 'out' && m.seq && m.seq <= receipt.peerReadSeq && !m.isPeerRead) {
+          m.isPeerRead = true;
+          insertMessage(cur, m);
+        }
+      }
+    }
+  });
+
+  chat.on(EVENT.CONVERSATION_LIST_UPDATED, (event) => setConversations(event.data));
+  chat.on(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, (event) => setTotalUnread(event.data));
+
+  chat.on(EVENT.SDK_READY, async () => {
+    setNetState('ready', 'online');
+    hideBanner();
+    if (state.everReady) return;  // a reconnect: the SDK re-sent the list and the count
+    state.everReady = true;
+    document.body.dataset.ready = '1';
+    try {
+      const {data} = await chat.getConversationList();
+      setConversations(data.conversationList);
+    } catch (err) {
+      console.warn('getConversationList failed', err);
+    }
+    setTotalUnread(chat.getTotalUnreadMessageCount());
+    const wanted = decodeURIComponent(window.location.hash.slice(1));
+    if (!state.current && /^C2C./.test(wanted)) openConversation(wanted);
+  });
+
+  chat.on(EVENT.SYNC_RESET, () => {
+    // Not everything missed could be replayed: history on screen may have gaps.
+    if (state.current) openConversation(state.current.conversationID, {force: true});
+  });
+
+  chat.on(EVENT.NET_STATE_CHANGE, (event) => {
+    if (state.ended) return;
+    const net = event.data.state;
+    if (net === ParleyChat.TYPES.NET_STATE_CONNECTING) {
+      setNetState('connecting', 'connecting…');
+      if (state.everReady) showBanner('Connection lost. Reconnecting…');
+    } else if (net === ParleyChat.TYPES.NET_STATE_DISCONNECTED) {
+      setNetState('disconnected', 'offline');
+      showBanner('Disconnected.', {error: true, reload: true});
+    }
+  });
+
+  chat.on(EVENT.KICKED_OUT, (event) => {
+    state.ended = true;
+    setNetState('kicked', 'signed out');
+    showBanner(`You were signed out here because this account signed in elsewhere (${event.data.type}).`,
+      {error: true, reload: true});
+  });
+
+  chat.on(EVENT.ERROR, (event) => {
+    const data = event.data || {};
+    if (String(data.code).startsWith('700')) {
+      state.ended = true;
+      setNetState('disconnected', 'offline');
+      showBanner(`Your session has ended: ${data.message} (${data.code}). Reload to sign in again.`,
+        {error: true, reload: true});
+    }
+  });
+
+  chat.login({userID: config.userID}).catch((err) => {
+    state.ended = true;
+    setNetState('disconnected', 'offline');
+    showBanner(`Could not connect: ${errorText(err)}`, {error: true, reload: true});
+  });
+})();

@@ -1,0 +1,852 @@
+/*
+ * Parley JS SDK: a thin client for Parley's realtime protocol (shared/PROTOCOL.md) whose
+ * calls mirror Tencent Cloud Chat's Web SDK (@tencentcloud/chat), so code written for
+ * one reads the same against the other. Plain ES2020, no build step, no dependencies.
+ *
+ *   const chat = ParleyChat.create({url: 'wss://chat.example/ws/'});  // url is optional
+ *   chat.on(ParleyChat.EVENT.MESSAGE_RECEIVED, (event) => console.log(event.data));
+ *   await chat.login({userID: 'alice', userSig});  // a signed-in browser: login({})
+ *   const message = chat.createTextMessage({to: 'bob', conversationType: 'C2C',
+ *                                           payload: {text: 'hi'}});
+ *   const {data} = await chat.sendMessage(message);  // data.message is the stored one
+ *
+ * What the SDK does for the caller:
+ * - One request id per call; a reply resolves the call's promise ({code: 0, data}) or
+ *   rejects it with an Error carrying `code` (the server's code, or one below).
+ * - Every message gets a uint32 `random` when it is created, and keeps it when sent
+ *   again, so the server stores a resent message once (PROTOCOL.md, Retries).
+ * - The highest event `seq` seen is kept in localStorage per server and user and sent
+ *   as `since` on login: a reconnect replays what was missed before SDK_READY.
+ * - A dropped socket is reopened with backoff (never after KICKED_OUT or logout());
+ *   calls made meanwhile wait, and calls in flight are sent again after the new login
+ *   (every op the SDK offers is safe to repeat: sends are deduplicated by `random`).
+ * - `ping` every 30 s (a missing answer counts as a dropped socket; so does the
+ *   browser's `offline` event), and `ack` with the latest seq shortly after events.
+ * - A conversation cache: the server sends changed conversations, the SDK's
+ *   CONVERSATION_LIST_UPDATED hands out the whole list, newest first, as Tencent's
+ *   does. After every login (and so after SYNC_RESET) the list is reloaded.
+ *
+ * Differences from Tencent's SDK worth knowing:
+ * - Only C2C conversations; messages carry the wire's `elements` list and, for
+ *   Tencent-style code, `type`/`payload` of their first element.
+ * - login() without userSig authenticates by the page's session cookie; its `userID`
+ *   then only names the local seq store (it is not sent).
+ * - Extra event EVENT.SYNC_RESET: the server could not replay everything missed; the
+ *   conversation list is already reloaded, reload any history on screen.
+ *
+ * Errors the SDK raises itself (server codes: chat_project/errors.py):
+ *   70002   call login() first
+ *   910003  a bad argument (e.g. createTextMessage without `to`)
+ *   910201  the connection ended for good (logout, kicked out) before an answer came
+ *   910202  no answer in time (the call may still have happened; sends can be resent)
+ */
+(function (root) {
+  'use strict';
+
+  const EVENT = Object.freeze({
+    SDK_READY: 'sdkStateReady',
+    SDK_NOT_READY: 'sdkStateNotReady',
+    MESSAGE_RECEIVED: 'onMessageReceived',
+    MESSAGE_MODIFIED: 'onMessageModified',
+    MESSAGE_REVOKED: 'onMessageRevoked',
+    MESSAGE_READ_BY_PEER: 'onMessageReadByPeer',
+    CONVERSATION_LIST_UPDATED: 'onConversationListUpdated',
+    TOTAL_UNREAD_MESSAGE_COUNT_UPDATED: 'onTotalUnreadMessageCountUpdated',
+    PROFILE_UPDATED: 'onProfileUpdated',
+    USER_STATUS_UPDATED: 'onUserStatusUpdated',
+    BLACKLIST_UPDATED: 'blacklistUpdated',
+    FRIEND_LIST_UPDATED: 'onFriendListUpdated',
+    FRIEND_APPLICATION_LIST_UPDATED: 'onFriendApplicationListUpdated',
+    KICKED_OUT: 'kickedOut',
+    ERROR: 'error',
+    NET_STATE_CHANGE: 'netStateChange',
+    // Not in Tencent's SDK (it has no typing event and no reset notice).
+    TYPING: 'onTyping',
+    SYNC_RESET: 'onSyncReset',
+  });
+
+  const TYPES = Object.freeze({
+    MSG_TEXT: 'TIMTextElem',
+    MSG_IMAGE: 'TIMImageElem',
+    MSG_AUDIO: 'TIMSoundElem',
+    MSG_FILE: 'TIMFileElem',
+    MSG_FACE: 'TIMFaceElem',
+    MSG_VIDEO: 'TIMVideoFileElem',
+    MSG_LOCATION: 'TIMLocationElem',
+    MSG_CUSTOM: 'TIMCustomElem',
+    MSG_MERGER: 'TIMRelayElem',
+    MSG_PRIORITY_HIGH: 'High',
+    MSG_PRIORITY_NORMAL: 'Normal',
+    MSG_PRIORITY_LOW: 'Low',
+    MSG_PRIORITY_LOWEST: 'Lowest',
+    CONV_C2C: 'C2C',
+    NET_STATE_CONNECTED: 'connected',
+    NET_STATE_CONNECTING: 'connecting',
+    NET_STATE_DISCONNECTED: 'disconnected',
+    KICKED_OUT_MULT_ACCOUNT: 'multipleAccount',
+    KICKED_OUT_MULT_DEVICE: 'multipleDevice',
+    KICKED_OUT_USERSIG_EXPIRED: 'userSigExpired',
+    KICKED_OUT_REST_API: 'REST_API_Kick',
+  });
+
+  // Events that pass straight through: wire name -> EVENT value. The others
+  // (SDK_READY, SYNC_RESET, KICKED_OUT, ERROR, conversation and unread updates,
+  // MESSAGE_RECEIVED) are handled in _onEvent.
+  const PASS_THROUGH = {
+    MESSAGE_MODIFIED: EVENT.MESSAGE_MODIFIED,
+    MESSAGE_REVOKED: EVENT.MESSAGE_REVOKED,
+    MESSAGE_READ_BY_PEER: EVENT.MESSAGE_READ_BY_PEER,
+    PROFILE_UPDATED: EVENT.PROFILE_UPDATED,
+    USER_STATUS_UPDATED: EVENT.USER_STATUS_UPDATED,
+    BLACKLIST_UPDATED: EVENT.BLACKLIST_UPDATED,
+    FRIEND_LIST_UPDATED: EVENT.FRIEND_LIST_UPDATED,
+    FRIEND_APPLICATION_LIST_UPDATED: EVENT.FRIEND_APPLICATION_LIST_UPDATED,
+    TYPING: EVENT.TYPING,
+  };
+  const MESSAGE_EVENTS = new Set(['MESSAGE_MODIFIED', 'MESSAGE_REVOKED']);
+
+  const PING_EVERY_MS = 30000;
+  const PING_TIMEOUT_MS = 10000;
+  const LOGIN_TIMEOUT_MS = 15000;
+  const REQUEST_TIMEOUT_MS = 20000;
+  const SEND_TIMEOUT_MS = 30000;
+  const ACK_DELAY_MS = 1000;
+  const BACKOFF_FIRST_MS = 1000;
+  const BACKOFF_MAX_MS = 30000;
+  const CLOSE_KICKED = 4001;
+
+  function chatError(code, message) {
+    const err = new Error(message || `error ${code}`);
+    err.code = code;
+    return err;
+  }
+
+  function randomUint32() {
+    const buf = new Uint32Array(1);
+    (root.crypto || {getRandomValues: (a) => { a[0] = Math.random() * 2 ** 32; return a; }})
+      .getRandomValues(buf);
+    return buf[0];
+  }
+
+  function defaultUrl() {
+    const loc = root.location;
+    return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws/`;
+  }
+
+  /** A wire message plus Tencent's `type`/`payload` (of its first element) and `sequence`. */
+  function normalizeMessage(m) {
+    if (!m || typeof m !== 'object') return m;
+    const first = Array.isArray(m.elements) && m.elements.length ? m.elements[0] : null;
+    return Object.assign({}, m, {
+      type: first ? first.type : '',
+      payload: first ? first.payload : {},
+      sequence: m.seq,
+      status: m.status || 'success',
+    });
+  }
+
+  /** Tencent's offlinePushInfo (nested androidInfo/apnsInfo) in the protocol's flat shape. */
+  function wirePushInfo(info) {
+    if (!info || typeof info !== 'object') return null;
+    const out = {};
+    for (const key of ['disablePush', 'title', 'description', 'extension']) {
+      if (info[key] !== undefined) out[key] = info[key];
+    }
+    const badge = info.ignoreIOSBadge ?? (info.apnsInfo || {}).ignoreIOSBadge;
+    if (badge !== undefined) out.ignoreIOSBadge = badge;
+    const oppo = info.androidOPPOChannelID ?? (info.androidInfo || {}).OPPOChannelID;
+    if (oppo !== undefined) out.androidOPPOChannelID = oppo;
+    return out;
+  }
+
+  function lastTime(conv) {
+    return conv.lastMessage && conv.lastMessage.time ? conv.lastMessage.time : 0;
+  }
+
+  class Chat {
+    constructor(options = {}) {
+      this._url = options.url || defaultUrl();
+      this._handlers = new Map();       // event name -> [{fn, ctx}]
+      this._ws = null;
+      this._nextId = 0;
+      this._pending = new Map();        // request id -> {op, data, resolve, reject, timer, direct, sent}
+      this._loginOptions = null;        // set by login(), cleared by logout()
+      this._loginWaiter = null;         // the first login()'s promise callbacks
+      this._stopped = true;             // no (re)connecting
+      this._loggedIn = false;           // the current socket's login was answered ok
+      this._ready = false;              // SDK_READY seen on the current socket
+      this._replaying = false;
+      this._resetPending = false;
+      this._userID = '';
+      this._seq = 0;
+      this._ackedSeq = 0;
+      this._attempt = 0;
+      this._netState = TYPES.NET_STATE_DISCONNECTED;
+      this._timers = {reconnect: null, ping: null, ack: null};
+      this._conversations = new Map();  // conversationID -> conversation
+      this._order = new Map();          // conversationID -> tie-breaker, higher is newer
+      this._touch = 0;
+      this._totalUnread = 0;
+      // The browser knows of a lost network long before a ping would time out.
+      this._onOnline = () => {
+        if (this._timers.reconnect !== null) this._connect();
+      };
+      this._onOffline = () => {
+        if (this._ws) this._drop(this._ws);
+      };
+      if (typeof root.addEventListener === 'function') {
+        root.addEventListener('online', this._onOnline);
+        root.addEventListener('offline', this._onOffline);
+      }
+    }
+
+    // --- events ---------------------------------------------------------------------
+
+    on(eventName, handler, context) {
+      if (typeof handler !== 'function') throw chatError(910003, 'handler must be a function');
+      if (!this._handlers.has(eventName)) this._handlers.set(eventName, []);
+      this._handlers.get(eventName).push({fn: handler, ctx: context});
+    }
+
+    off(eventName, handler) {
+      const list = this._handlers.get(eventName);
+      if (!list) return;
+      this._handlers.set(eventName, list.filter((h) => h.fn !== handler));
+    }
+
+    _emit(name, data) {
+      const list = this._handlers.get(name);
+      if (!list) return;
+      for (const {fn, ctx} of list.slice()) {
+        try {
+          fn.call(ctx, {name, data});
+        } catch (err) {
+          console.error('ParleyChat: a handler of', name, 'failed:', err);
+        }
+      }
+    }
+
+    // --- session --------------------------------------------------------------------
+
+    /**
+     * Connect and log in. With userSig: {userID, userSig}; in a signed-in browser
+     * neither is needed. Resolves when the server accepts the login; a network failure
+     * before that is retried with backoff.
+     */
+    login(options = {}) {
+      if (this._loginOptions) {
+        return Promise.reject(chatError(910003, 'already logged in; call logout() first'));
+      }
+      const hex = randomUint32().toString(16).padStart(8, '0');
+      this._loginOptions = {
+        userID: options.userID || '',
+        userSig: options.userSig || '',
+        deviceID: options.deviceID || `web-${hex}${randomUint32().toString(16)}`,
+        platform: options.platform || 'Web',
+      };
+      this._userID = this._loginOptions.userID;
+      this._seq = this._loadSeq();
+      this._ackedSeq = this._seq;
+      this._stopped = false;
+      this._attempt = 0;
+      return new Promise((resolve, reject) => {
+        this._loginWaiter = {resolve, reject};
+        this._connect();
+      });
+    }
+
+    logout() {
+      this._loginOptions = null;
+      this._shutdown(chatError(910201, 'logged out'));
+      this._conversations.clear();
+      this._order.clear();
+      this._totalUnread = 0;
+      this._userID = '';
+      return Promise.resolve({code: 0, data: {}});
+    }
+
+    destroy() {
+      const done = this.logout();
+      this._handlers.clear();
+      if (typeof root.removeEventListener === 'function') {
+        root.removeEventListener('online', this._onOnline);
+        root.removeEventListener('offline', this._onOffline);
+      }
+      return done;
+    }
+
+    isReady() {
+      return this._ready;
+    }
+
+    getLoginUser() {
+      return this._userID;
+    }
+
+    // --- messages -------------------------------------------------------------------
+
+    _createMessage(type, options, payload) {
+      if (!options || typeof options.to !== 'string' || !options.to) {
+        throw chatError(910003, 'to must be a UserID');
+      }
+      const conversationType = options.conversationType || TYPES.CONV_C2C;
+      if (conversationType !== TYPES.CONV_C2C) {
+        throw chatError(910003, 'only C2C conversations are supported');
+      }
+      const random = randomUint32();
+      return {
+        ID: `local-${Date.now()}-${random}`,
+        type,
+        payload,
+        elements: [{type, payload}],
+        conversationID: `C2C${options.to}`,
+        conversationType,
+        from: this._userID,
+        to: options.to,
+        flow: 'out',
+        time: Math.floor(Date.now() / 1000),
+        seq: 0,
+        sequence: 0,
+        random,
+        priority: options.priority || TYPES.MSG_PRIORITY_NORMAL,
+        cloudCustomData: options.cloudCustomData || '',
+        needReadReceipt: !!options.needReadReceipt,
+        nick: '',
+        avatar: '',
+        isPeerRead: false,
+        isRevoked: false,
+        isModified: false,
+        isSystem: false,
+        status: 'unSend',
+      };
+    }
+
+    createTextMessage(options) {
+      const text = options && options.payload ? options.payload.text : undefined;
+      if (typeof text !== 'string' || text === '') {
+        throw chatError(910003, 'payload.text must be a non-empty string');
+      }
+      return this._createMessage(TYPES.MSG_TEXT, options, {text});
+    }
+
+    createCustomMessage(options) {
+      const p = (options && options.payload) || {};
+      return this._createMessage(TYPES.MSG_CUSTOM, options, {
+        data: p.data || '', description: p.description || '', extension: p.extension || '',
+      });
+    }
+
+    createFaceMessage(options) {
+      const p = (options && options.payload) || {};
+      return this._createMessage(TYPES.MSG_FACE, options, {index: p.index, data: p.data || ''});
+    }
+
+    createLocationMessage(options) {
+      const p = (options && options.payload) || {};
+      return this._createMessage(TYPES.MSG_LOCATION, options, {
+        description: p.description || '', longitude: p.longitude, latitude: p.latitude,
+      });
+    }
+
+    /**
+     * Send a message made by create*Message. Resolves {code: 0, data: {message}} with
+     * the message object updated in place to the stored one; rejects with an Error
+     * carrying `code` and `data.message` (status 'fail'). Sending the same object
+     * again reuses its `random`, so the server stores it once.
+     */
+    sendMessage(message, options = {}) {
+      if (!message || !Array.isArray(message.elements) || !message.to) {
+        return Promise.reject(chatError(910003, 'sendMessage needs a message from create*Message'));
+      }
+      if (!Number.isInteger(message.random)) message.random = randomUint32();
+      const data = {
+        to: message.to,
+        elements: message.elements,
+        random: message.random,
+        priority: message.priority || TYPES.MSG_PRIORITY_NORMAL,
+        cloudCustomData: message.cloudCustomData || '',
+        needReadReceipt: !!message.needReadReceipt,
+      };
+      if (options.onlineUserOnly) data.onlineUserOnly = true;
+      const push = wirePushInfo(options.offlinePushInfo);
+      if (push) data.offlinePushInfo = push;
+      const control = options.messageControlInfo;
+      if (control) {
+        data.messageControlInfo = {
+          excludedFromUnreadCount: !!control.excludedFromUnreadCount,
+          excludedFromLastMessage: !!control.excludedFromLastMessage,
+        };
+      }
+      message.status = 'unSend';
+      return this._request('sendMessage', data, {timeout: SEND_TIMEOUT_MS}).then(
+        (stored) => {
+          Object.assign(message, normalizeMessage(stored), {status: 'success'});
+          return {code: 0, data: {message}};
+        },
+        (err) => {
+          message.status = 'fail';
+          err.data = {message};
+          throw err;
+        },
+      );
+    }
+
+    resendMessage(message, options) {
+      return this.sendMessage(message, options);
+    }
+
+    /** A page of history, newest first by page, each page in chronological order. */
+    getMessageList(options = {}) {
+      const data = {conversationID: options.conversationID};
+      if (options.nextReqMessageID) data.nextReqMessageID = options.nextReqMessageID;
+      if (options.count !== undefined) data.count = options.count;
+      return this._request('getMessageList', data).then((page) => ({
+        code: 0,
+        data: {
+          messageList: (page.messageList || []).map(normalizeMessage),
+          nextReqMessageID: page.nextReqMessageID || '',
+          isCompleted: !!page.isCompleted,
+        },
+      }));
+    }
+
+    // --- conversations and unread ---------------------------------------------------
+
+    /** The conversation list from the server (an array of IDs filters it). */
+    getConversationList(options) {
+      return this._fetchConversations().then(() => {
+        let list = this._sortedConversations();
+        if (Array.isArray(options)) list = list.filter((c) => options.includes(c.conversationID));
+        return {code: 0, data: {conversationList: list}};
+      });
+    }
+
+    /** Everything in the conversation up to now is read, on every device of this user. */
+    setMessageRead(options = {}) {
+      const conversationID = options.conversationID;
+      return this._request('setMessageRead', {conversationID}).then(() => {
+        // The server's events confirm this; updating now keeps the badges in step.
+        const conv = this._conversations.get(conversationID);
+        if (conv && conv.unreadCount > 0) {
+          this._totalUnread = Math.max(0, this._totalUnread - conv.unreadCount);
+          this._conversations.set(conversationID, Object.assign({}, conv, {unreadCount: 0}));
+          if (this._ready) {
+            this._emitConversations();
+            this._emit(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, this._totalUnread);
+          }
+        }
+        return {code: 0, data: {}};
+      });
+    }
+
+    /** The total unread count as last reported by the server (a number, as in Tencent's SDK). */
+    getTotalUnreadMessageCount() {
+      return this._totalUnread;
+    }
+
+    _fetchConversations() {
+      return this._request('getConversationList', {}).then((data) => {
+        const list = data.conversationList || [];
+        this._conversations.clear();
+        this._order.clear();
+        this._touch = 0;
+        for (let i = list.length - 1; i >= 0; i--) this._mergeConversation(list[i]);
+      });
+    }
+
+    _fetchTotalUnread() {
+      return this._request('getTotalUnreadMessageCount', {}).then((n) => {
+        if (typeof n === 'number') this._totalUnread = n;
+      });
+    }
+
+    /** Fold one changed conversation into the cache. */
+    _mergeConversation(conv) {
+      if (!conv || typeof conv.conversationID !== 'string') return;
+      const id = conv.conversationID;
+      const old = this._conversations.get(id);
+      const merged = Object.assign({}, old || {}, conv);
+      const oldLast = old && old.lastMessage;
+      // A null lastMessage means "unchanged" (e.g. excludedFromLastMessage), and a
+      // replayed conversation may carry an older one than we already have.
+      if (oldLast && (!conv.lastMessage || (conv.lastMessage.seq || 0) < (oldLast.seq || 0))) {
+        merged.lastMessage = oldLast;
+      } else if (merged.lastMessage) {
+        merged.lastMessage = normalizeMessage(merged.lastMessage);
+      }
+      this._conversations.set(id, merged);
+      if (!old || (merged.lastMessage && (!oldLast || oldLast.ID !== merged.lastMessage.ID))) {
+        this._order.set(id, ++this._touch);
+      }
+    }
+
+    _sortedConversations() {
+      const order = this._order;
+      return Array.from(this._conversations.values()).sort((a, b) =>
+        (b.isPinned ? 1 : 0) - (a.isPinned ? 1 : 0)
+        || lastTime(b) - lastTime(a)
+        || (order.get(b.conversationID) || 0) - (order.get(a.conversationID) || 0));
+    }
+
+    _emitConversations() {
+      this._emit(EVENT.CONVERSATION_LIST_UPDATED, this._sortedConversations());
+    }
+
+    // --- the socket -----------------------------------------------------------------
+
+    _setNetState(state, extra) {
+      if (state === this._netState && !extra) return;
+      this._netState = state;
+      this._emit(EVENT.NET_STATE_CHANGE, Object.assign({state}, extra || {}));
+    }
+
+    _connect() {
+      clearTimeout(this._timers.reconnect);
+      this._timers.reconnect = null;
+      if (this._stopped) return;
+      this._setNetState(TYPES.NET_STATE_CONNECTING);
+      let ws;
+      try {
+        ws = new WebSocket(this._url);
+      } catch (err) {
+        console.error('ParleyChat: cannot open', this._url, err);
+        this._scheduleReconnect();
+        return;
+      }
+      this._ws = ws;
+      ws.onopen = () => {
+        if (ws === this._ws) this._sendLogin();
+      };
+      ws.onmessage = (ev) => {
+        if (ws === this._ws) this._onFrame(ev.data);
+      };
+      ws.onclose = (ev) => {
+        if (ws === this._ws) this._onClose(ev.code);
+      };
+      ws.onerror = () => {};  // onclose follows
+    }
+
+    _sendLogin() {
+      const o = this._loginOptions;
+      const data = {deviceID: o.deviceID, platform: o.platform};
+      if (o.userSig) {
+        data.userID = o.userID;
+        data.userSig = o.userSig;
+      }
+      if (this._seq > 0) data.since = this._seq;
+      const ws = this._ws;
+      this._request('login', data, {direct: true, timeout: LOGIN_TIMEOUT_MS}).then(
+        (reply) => {
+          if (ws !== this._ws) return;
+          this._onLoggedIn(reply);
+        },
+        (err) => {
+          if (ws !== this._ws) return;
+          if (err.code === 910201 || err.code === 910202 || err.code === 20005) {
+            this._drop(ws);  // a network or server hiccup: try again
+            return;
+          }
+          // The server refused us (UserSig, session gone): retrying will not help.
+          const waiter = this._loginWaiter;
+          this._loginWaiter = null;
+          this._loginOptions = null;
+          this._shutdown(err);
+          this._emit(EVENT.ERROR, {code: err.code, message: err.message});
+          if (waiter) waiter.reject(err);
+        },
+      );
+    }
+
+    _onLoggedIn(reply) {
+      const userID = reply && reply.userID;
+      if (userID && userID !== this._userID) {
+        // The seq we sent (if any) was for another user: start over from the server's.
+        if (this._userID) this._resetPending = true;
+        this._userID = userID;
+        this._seq = this._loadSeq();
+        this._ackedSeq = this._seq;
+      }
+      this._loggedIn = true;
+      this._replaying = true;
+      this._attempt = 0;
+      this._setNetState(TYPES.NET_STATE_CONNECTED);
+      this._startPing();
+      for (const entry of this._pending.values()) {
+        if (!entry.sent && !entry.direct) this._sendEntry(entry);
+      }
+      const waiter = this._loginWaiter;
+      this._loginWaiter = null;
+      if (waiter) waiter.resolve({code: 0, data: {repeatLogin: false, userID: this._userID}});
+    }
+
+    _onFrame(text) {
+      let frame;
+      try {
+        frame = JSON.parse(text);
+      } catch (err) {
+        console.error('ParleyChat: a frame that is not JSON', text);
+        return;
+      }
+      if (!frame || typeof frame !== 'object') return;
+      if (frame.event) {
+        this._onEvent(frame);
+      } else if (frame.id !== undefined && frame.id !== null) {
+        this._onReply(frame);
+      }
+    }
+
+    _onReply(frame) {
+      const entry = this._pending.get(String(frame.id));
+      if (!entry) return;
+      this._pending.delete(entry.id);
+      clearTimeout(entry.timer);
+      if (frame.ok) {
+        entry.resolve(frame.data === undefined ? {} : frame.data);
+      } else {
+        entry.reject(chatError(frame.code, frame.message));
+      }
+    }
+
+    _onEvent(frame) {
+      const name = frame.event;
+      const data = frame.data;
+      switch (name) {
+        case 'SDK_READY':
+          this._onReady(data);
+          return;  // its seq is the position reached, handled there
+        case 'SYNC_RESET':
+          this._resetPending = true;
+          break;
+        case 'KICKED_OUT':
+          this._kickedOut((data && data.reason) || TYPES.KICKED_OUT_MULT_DEVICE);
+          return;
+        case 'ERROR':
+          this._emit(EVENT.ERROR, data || {});
+          break;
+        case 'MESSAGE_RECEIVED':
+          this._emit(EVENT.MESSAGE_RECEIVED, (Array.isArray(data) ? data : [data])
+            .map(normalizeMessage));
+          break;
+        case 'CONVERSATION_LIST_UPDATED':
+          for (const conv of Array.isArray(data) ? data : [data]) this._mergeConversation(conv);
+          // During a replay the list is reloaded at SDK_READY anyway.
+          if (this._ready) this._emitConversations();
+          break;
+        case 'TOTAL_UNREAD_MESSAGE_COUNT_UPDATED':
+          if (typeof data === 'number') this._totalUnread = data;
+          if (this._ready) this._emit(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, this._totalUnread);
+          break;
+        default:
+          if (PASS_THROUGH[name]) {
+            const out = MESSAGE_EVENTS.has(name) && Array.isArray(data)
+              ? data.map(normalizeMessage) : data;
+            this._emit(PASS_THROUGH[name], out);
+          }
+      }
+      if (Number.isInteger(frame.seq)) this._noteSeq(frame.seq);
+    }
+
+    _onReady(data) {
+      const ws = this._ws;
+      this._replaying = false;
+      // The position the server says we reached; after SYNC_RESET it may be lower than
+      // what we had (a server whose log was reset), so it replaces, not raises, ours.
+      if (data && Number.isInteger(data.seq)) this._setSeq(data.seq);
+      const reset = this._resetPending;
+      this._resetPending = false;
+      const loads = [this._fetchConversations(), this._fetchTotalUnread()]
+        .map((p) => p.catch((err) => console.error('ParleyChat: reload after login failed', err)));
+      Promise.all(loads).then(() => {
+        if (ws !== this._ws) return;
+        this._ready = true;
+        this._emit(EVENT.SDK_READY, {});
+        this._emitConversations();
+        this._emit(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, this._totalUnread);
+        if (reset) this._emit(EVENT.SYNC_RESET, {});
+      });
+    }
+
+    _kickedOut(reason) {
+      this._loginOptions = null;
+      this._shutdown(chatError(910201, `kicked out (${reason})`));
+      this._emit(EVENT.KICKED_OUT, {type: reason});
+    }
+
+    _onClose(code) {
+      this._ws = null;
+      const wasReady = this._ready;
+      this._loggedIn = false;
+      this._ready = false;
+      this._replaying = false;
+      this._stopPing();
+      for (const entry of Array.from(this._pending.values())) {
+        if (entry.direct) {
+          this._pending.delete(entry.id);
+          clearTimeout(entry.timer);
+          entry.reject(chatError(910201, 'the connection closed'));
+        } else {
+          entry.sent = false;  // sent again after the next login
+        }
+      }
+      if (wasReady) this._emit(EVENT.SDK_NOT_READY, {});
+      if (this._stopped) return;
+      if (code === CLOSE_KICKED) {
+        this._kickedOut(TYPES.KICKED_OUT_MULT_DEVICE);
+        return;
+      }
+      this._scheduleReconnect();
+    }
+
+    /** Give up on a socket that stopped answering, and reconnect. */
+    _drop(ws) {
+      if (ws !== this._ws) return;
+      ws.onclose = null;
+      try {
+        ws.close();
+      } catch (err) { /* already closed */ }
+      this._onClose(1006);
+    }
+
+    _scheduleReconnect() {
+      if (this._stopped || this._timers.reconnect !== null) return;
+      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this._attempt);
+      const delay = Math.round(base * (0.5 + Math.random() * 0.5));
+      this._attempt += 1;
+      this._setNetState(TYPES.NET_STATE_CONNECTING, {retryInMs: delay});
+      this._timers.reconnect = setTimeout(() => this._connect(), delay);
+    }
+
+    /** Stop for good: no reconnect; every waiting call fails with `err`. */
+    _shutdown(err) {
+      this._stopped = true;
+      clearTimeout(this._timers.reconnect);
+      this._timers.reconnect = null;
+      clearTimeout(this._timers.ack);
+      this._timers.ack = null;
+      this._stopPing();
+      const ws = this._ws;
+      const wasReady = this._ready;
+      this._ws = null;
+      this._loggedIn = false;
+      this._ready = false;
+      if (ws) {
+        ws.onclose = null;
+        try {
+          ws.close(1000);
+        } catch (e) { /* already closed */ }
+      }
+      for (const entry of Array.from(this._pending.values())) {
+        clearTimeout(entry.timer);
+        entry.reject(err);
+      }
+      this._pending.clear();
+      if (this._loginWaiter) {
+        this._loginWaiter.reject(err);
+        this._loginWaiter = null;
+      }
+      if (wasReady) this._emit(EVENT.SDK_NOT_READY, {});
+      this._setNetState(TYPES.NET_STATE_DISCONNECTED);
+    }
+
+    // --- requests -------------------------------------------------------------------
+
+    /**
+     * One request. `direct` ones (login, ping) go on the current socket only; the
+     * others wait for a logged-in socket and are sent again after a reconnect.
+     */
+    _request(op, data, {timeout = REQUEST_TIMEOUT_MS, direct = false} = {}) {
+      if (!direct && !this._loginOptions) {
+        return Promise.reject(chatError(70002, 'call login() first'));
+      }
+      return new Promise((resolve, reject) => {
+        const id = `c-${++this._nextId}`;
+        const entry = {id, op, data, resolve, reject, direct, sent: false, timer: null};
+        entry.timer = setTimeout(() => {
+          if (this._pending.delete(id)) reject(chatError(910202, `${op}: no answer in time`));
+        }, timeout);
+        this._pending.set(id, entry);
+        if (direct || this._loggedIn) this._sendEntry(entry);
+      });
+    }
+
+    _sendEntry(entry) {
+      const ws = this._ws;
+      if (ws && ws.readyState === WebSocket.OPEN) {
+        ws.send(JSON.stringify({id: entry.id, op: entry.op, data: entry.data}));
+        entry.sent = true;
+      } else if (entry.direct) {
+        this._pending.delete(entry.id);
+        clearTimeout(entry.timer);
+        entry.reject(chatError(910201, 'not connected'));
+      }
+    }
+
+    _startPing() {
+      this._stopPing();
+      this._timers.ping = setInterval(() => {
+        const ws = this._ws;
+        if (!ws || !this._loggedIn) return;
+        this._sendAck();
+        this._request('ping', {}, {direct: true, timeout: PING_TIMEOUT_MS})
+          .catch(() => this._drop(ws));
+      }, PING_EVERY_MS);
+    }
+
+    _stopPing() {
+      clearInterval(this._timers.ping);
+      this._timers.ping = null;
+    }
+
+    // --- the sync position ----------------------------------------------------------
+
+    _seqKey() {
+      return this._userID ? `parley:seq:${this._url}:${this._userID}` : '';
+    }
+
+    _loadSeq() {
+      const key = this._seqKey();
+      if (!key) return 0;
+      try {
+        const n = parseInt(root.localStorage.getItem(key) || '0', 10);
+        return Number.isFinite(n) && n > 0 ? n : 0;
+      } catch (err) {
+        return 0;  // storage disabled: every login starts from now
+      }
+    }
+
+    _setSeq(seq) {
+      this._seq = seq;
+      const key = this._seqKey();
+      if (key) {
+        try {
+          root.localStorage.setItem(key, String(seq));
+        } catch (err) { /* storage full or disabled */ }
+      }
+      if (seq !== this._ackedSeq && this._timers.ack === null) {
+        this._timers.ack = setTimeout(() => this._sendAck(), ACK_DELAY_MS);
+      }
+    }
+
+    _noteSeq(seq) {
+      if (seq > this._seq) this._setSeq(seq);
+    }
+
+    _sendAck() {
+      clearTimeout(this._timers.ack);
+      this._timers.ack = null;
+      const ws = this._ws;
+      if (!ws || !this._loggedIn || ws.readyState !== WebSocket.OPEN) return;
+      if (this._seq === this._ackedSeq) return;
+      // No id: the server does not answer an ack.
+      ws.send(JSON.stringify({op: 'ack', data: {seq: this._seq}}));
+      this._ackedSeq = this._seq;
+    }
+  }
+
+  root.ParleyChat = Object.freeze({
+    create: (options) => new Chat(options),
+    EVENT,
+    TYPES,
+    VERSION: '0.1.0',
+  });
+})(typeof window !== 'undefined' ? window : globalThis);
