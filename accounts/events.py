@@ -30,35 +30,35 @@ def user_group(user_pk: int) -> str:
     return f"user.{user_pk}"
 
 
-def _batch(items: Iterable[tuple], exclude_channel: str | None) -> list:
+def _batch(items: Iterable[tuple]) -> list:
     """Group frames by user: one layer message (one Redis PUBLISH) per user, not per frame.
 
-    An item is (user_pk, frame) or (user_pk, frame, to_origin). The socket
-    `exclude_channel` gets only the frames with to_origin true: it already has the
-    rest in its reply. The layer message's `type` names the consumer handler.
+    An item is (user_pk, frame) or (user_pk, frame, skip_channel): the socket
+    `skip_channel` (the one that made the change and has the answer in its reply) does
+    not get that frame. The layer message's `type` names the consumer handler.
     """
     per_user: dict[int, dict] = {}
     for item in items:
         pk, frame = item[0], item[1]
-        to_origin = item[2] if len(item) > 2 else False
-        entry = per_user.setdefault(pk, {"type": "chat.events", "events": [],
-                                         "exclude": exclude_channel, "to_origin": []})
-        if to_origin:
-            entry["to_origin"].append(len(entry["events"]))
+        entry = per_user.setdefault(pk, {"type": "chat.events", "events": [], "skip": []})
         entry["events"].append(frame)
+        entry["skip"].append(item[2] if len(item) > 2 else None)
+    for entry in per_user.values():
+        if not any(entry["skip"]):
+            del entry["skip"]
     return [(user_group(pk), entry) for pk, entry in per_user.items()]
 
 
-def publish_on_commit(items: Iterable[tuple], *, exclude_channel: str | None = None) -> None:
-    """After commit, send each (user_pk, event frame) to all that user's devices."""
-    batch = _batch(items, exclude_channel)
+def publish_on_commit(items: Iterable[tuple]) -> None:
+    """After commit, send each (user_pk, event frame[, skip_channel]) to the user's devices."""
+    batch = _batch(items)
     if batch:
         transaction.on_commit(lambda: _dispatch(batch))
 
 
-def publish_now(items: Iterable[tuple], *, exclude_channel: str | None = None) -> None:
+def publish_now(items: Iterable[tuple]) -> None:
     """Send events that are not in the sync log (typing, status, online-only) right away."""
-    _dispatch(_batch(items, exclude_channel))
+    _dispatch(_batch(items))
 
 
 def _dispatch(batch: list[tuple[str, dict]]) -> None:

@@ -156,8 +156,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None:
             return
         frames = message["events"]
-        if message.get("exclude") == self.channel_name:
-            frames = [frames[i] for i in message.get("to_origin") or ()]
+        skip = message.get("skip")
+        if skip:
+            frames = [f for f, s in zip(frames, skip, strict=True) if s != self.channel_name]
         if self.replaying:
             self.pending.extend(frames)
         else:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import time as _time
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -23,8 +21,9 @@ from accounts.services import SyncItem, sync_append
 from chat_project.errors import ChatError
 
 from .elements import check_elements
-from .models import Conversation, Message, Priority
-from .views import conversation_dict, message_dict
+from .models import Conversation, Dialog, Message, Priority
+from .persist import store_batch
+from .views import message_dict
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +102,17 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     consumer) pass them here in one call, so many messages share one commit.
     """
     results: list[dict | ChatError | None] = [None] * len(commands)
-    receivers = account_selectors.users_by_user_ids(
-        {c.to for c in commands if isinstance(c.to, str)})
+    # Senders are read afresh too: a mute or a new nick applies to the next send, even
+    # on a socket that logged in before.
+    users = account_selectors.users_by_user_ids(
+        {c.to for c in commands if isinstance(c.to, str)}
+        | {c.sender.user_id for c in commands})
     ready: list[tuple[int, SendCommand]] = []
     for i, cmd in enumerate(commands):
         try:
+            cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
             check_send_command(cmd)
-            cmd.receiver = receivers.get(cmd.to)
+            cmd.receiver = users.get(cmd.to)
             check_may_send(cmd.sender, cmd.receiver)
         except ChatError as exc:
             results[i] = exc
@@ -121,7 +124,7 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     if ready:
         try:
             with transaction.atomic():
-                stored = [_store(cmd) for _, cmd in ready]
+                stored = store_batch([cmd for _, cmd in ready])
         except Exception:
             if len(ready) == 1:
                 log.exception("message send failed")
@@ -131,7 +134,7 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
                 for _, cmd in ready:
                     try:
                         with transaction.atomic():
-                            stored.append(_store(cmd))
+                            stored.extend(store_batch([cmd]))
                     except Exception:
                         log.exception("message send failed")
                         stored.append(ChatError(20005))
@@ -157,118 +160,10 @@ def _send_online_only(cmd: SendCommand) -> dict:
         m["onlineUserOnly"] = True
     items = [(receiver.pk, {"event": "MESSAGE_RECEIVED", "data": [inbound]})]
     if sender.pk != receiver.pk:
-        items.append((sender.pk, {"event": "MESSAGE_RECEIVED", "data": [outbound]}))
-    publish_now(items, exclude_channel=cmd.origin_channel)
+        items.append((sender.pk, {"event": "MESSAGE_RECEIVED", "data": [outbound]},
+                      cmd.origin_channel))
+    publish_now(items)
     return outbound
-
-
-_DIALOG_BUMP = (
-    "INSERT INTO messaging_dialog (user_low_id, user_high_id, last_seq) VALUES (%s, %s, 1)"
-    " ON CONFLICT (user_low_id, user_high_id)"
-    " DO UPDATE SET last_seq = messaging_dialog.last_seq + 1 RETURNING id, last_seq"
-)
-
-_CONVERSATION_UPSERT = (
-    "INSERT INTO messaging_conversation (owner_id, peer_id, dialog_id, last_message_id,"
-    " unread_count, read_seq, peer_read_seq, peer_read_time, is_pinned, draft_text, updated_at)"
-    " VALUES {values}"
-    " ON CONFLICT (owner_id, peer_id) DO UPDATE SET"
-    "  last_message_id = COALESCE(EXCLUDED.last_message_id,"
-    "                             messaging_conversation.last_message_id),"
-    "  unread_count = messaging_conversation.unread_count + EXCLUDED.unread_count,"
-    "  read_seq = CASE WHEN EXCLUDED.read_seq > messaging_conversation.read_seq"
-    "             THEN EXCLUDED.read_seq ELSE messaging_conversation.read_seq END,"
-    "  updated_at = CASE WHEN EXCLUDED.last_message_id IS NULL"
-    "               THEN messaging_conversation.updated_at ELSE EXCLUDED.updated_at END"
-    " RETURNING owner_id, unread_count, is_pinned, draft_text, peer_read_time,"
-    "  last_message_id"
-)
-
-
-def _store(cmd: SendCommand) -> dict:
-    """Write one message, both sync-log entries and both conversations; queue events.
-
-    Runs inside the caller's transaction. A repeated (sender, receiver, random) within
-    CHAT_DEDUP_SECONDS returns the message already stored instead of a second copy.
-    """
-    sender, receiver = cmd.sender, cmd.receiver
-    now = timezone.now()
-    low, high = sorted((sender.pk, receiver.pk))
-    with connection.cursor() as cursor:
-        # Locks the dialog row until commit: sends in one dialog are ordered by it.
-        cursor.execute(_DIALOG_BUMP, [low, high])
-        dialog_id, seq = cursor.fetchone()
-        existing = (Message.objects
-                    .filter(sender=sender, receiver=receiver, random=cmd.random,
-                            created_at__gte=now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS))
-                    .order_by("-pk").first())
-        if existing is not None:
-            cursor.execute("UPDATE messaging_dialog SET last_seq = last_seq - 1 WHERE id = %s",
-                           [dialog_id])
-            return message_dict(existing, viewer_pk=sender.pk, sender_user_id=sender.user_id,
-                                receiver_user_id=receiver.user_id)
-    msg = Message(
-        dialog_id=dialog_id, seq=seq, sender=sender, receiver=receiver, random=cmd.random,
-        time=int(now.timestamp()), created_at=now, elements=cmd.elements,
-        cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
-        need_read_receipt=cmd.need_read_receipt, nick=sender.nick, avatar=sender.avatar,
-        excluded_from_unread=cmd.excluded_from_unread,
-        excluded_from_last_message=cmd.excluded_from_last_message,
-        offline_push_info=cmd.offline_push_info,
-    )
-    msg.save(force_insert=True)
-
-    self_send = sender.pk == receiver.pk
-    sync_items = [SyncItem(user_pk=receiver.pk, kind=SyncEntry.Kind.MESSAGE, message_id=msg.pk,
-                           peer=sender.user_id)]
-    if not self_send:
-        sync_items.append(SyncItem(user_pk=sender.pk, kind=SyncEntry.Kind.MESSAGE,
-                                   message_id=msg.pk, peer=receiver.user_id))
-    sync_append(sync_items, now=now)
-
-    last_id = None if cmd.excluded_from_last_message else msg.pk
-    rows = [(receiver.pk, sender.pk, 0 if cmd.excluded_from_unread or self_send else 1,
-             seq if self_send else 0)]
-    if not self_send:
-        rows.append((sender.pk, receiver.pk, 0, seq))
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, %s, '', %s)"] * len(rows))
-    params: list = []
-    for owner, peer, unread, read_seq in rows:
-        params += [owner, peer, dialog_id, last_id, unread, read_seq, False, now]
-    with connection.cursor() as cursor:
-        cursor.execute(_CONVERSATION_UPSERT.format(values=values), params)
-        conv_rows = {r[0]: r for r in cursor.fetchall()}
-        cursor.execute("SELECT COALESCE(SUM(unread_count), 0) FROM messaging_conversation"
-                       " WHERE owner_id = %s AND unread_count > 0", [receiver.pk])
-        receiver_total_unread = cursor.fetchone()[0]
-
-    views = {}
-    events: list[tuple] = []
-    for viewer, peer, item in ((receiver, sender, sync_items[0]),
-                               (sender, receiver, sync_items[-1])):
-        if viewer.pk in views:
-            continue
-        view = message_dict(msg, viewer_pk=viewer.pk, sender_user_id=sender.user_id,
-                            receiver_user_id=receiver.user_id)
-        views[viewer.pk] = view
-        _, unread, pinned, draft, peer_read_time, last_message_id = conv_rows[viewer.pk]
-        conv = Conversation(unread_count=unread, is_pinned=pinned, draft_text=draft,
-                            peer_read_time=peer_read_time)
-        # The sending socket has the message in its reply: no echo to it.
-        events.append((viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq,
-                                   "data": [view]}, viewer is not sender))
-        if last_message_id == msg.pk or unread:
-            events.append((viewer.pk, {
-                "event": "CONVERSATION_LIST_UPDATED",
-                "data": [conversation_dict(
-                    conv, peer_profile=account_selectors.profile_brief(peer),
-                    last_message=view if last_message_id == msg.pk else None)],
-            }, True))
-    if not cmd.excluded_from_unread and not self_send:
-        events.append((receiver.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
-                                     "data": int(receiver_total_unread)}, True))
-    publish_on_commit(events, exclude_channel=cmd.origin_channel)
-    return views[sender.pk]
 
 
 # --- read -----------------------------------------------------------------------------
@@ -290,15 +185,20 @@ def conversation_mark_read(*, user: User, conversation_id: str) -> dict:
     from . import selectors  # selectors import nothing from services
 
     peer_id = conversation_peer_id(conversation_id)
+    peer = account_selectors.user_by_user_id(peer_id)
+    if peer is None:
+        raise ChatError(20003, f"no user {peer_id!r}")
+    low, high = sorted((user.pk, peer.pk))
     with transaction.atomic():
-        conv = (Conversation.objects.select_for_update()
-                .select_related("dialog", "peer")
-                .filter(owner=user, peer__user_id=peer_id).first())
+        # The dialog row first, as the send transaction takes it (messaging/persist.py):
+        # a read and a send in one dialog are ordered, and never deadlock.
+        dialog = Dialog.objects.select_for_update().filter(user_low_id=low,
+                                                           user_high_id=high).first()
+        conv = (Conversation.objects.select_related("peer")
+                .filter(owner=user, peer=peer).first()) if dialog else None
         if conv is None:
-            if account_selectors.user_by_user_id(peer_id) is None:
-                raise ChatError(20003, f"no user {peer_id!r}")
             return {}
-        read_seq = conv.dialog.last_seq
+        read_seq = dialog.last_seq
         if conv.unread_count == 0 and conv.read_seq >= read_seq:
             return {}
         now = timezone.now()

@@ -1,0 +1,244 @@
+"""The send transaction: a batch of checked messages written with a fixed number of
+statements, whatever the batch size, and their events queued for after commit.
+
+Lock order is global, so concurrent batches (other ASGI processes, REST, tasks) never
+deadlock: dialog rows (sorted by user pair), then sync heads (sorted by user), then
+conversations (sorted by owner, peer). Every writer of these rows takes them in this
+order; a writer that needs only some of them skips the others.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import selectors as account_selectors
+from accounts.events import publish_on_commit
+from accounts.models import SyncEntry
+from accounts.services import SyncItem, sync_append
+
+from .models import Conversation, Message
+from .views import conversation_dict, message_dict
+
+
+@dataclass
+class _Pending:
+    cmd: object  # SendCommand (not imported: services imports this module)
+    key: tuple[int, int]  # (low user pk, high user pk): the dialog
+    message: Message | None = None
+    result: dict | None = None
+
+
+def store_batch(commands: list) -> list[dict]:
+    """Write checked, storable SendCommands in the caller's transaction.
+
+    Returns the sender's view of each message, in the commands' order. A command that
+    repeats (sender, receiver, random) of a message stored within CHAT_DEDUP_SECONDS
+    (or earlier in this batch) gets that message back and writes nothing.
+    """
+    now = timezone.now()
+    pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk)))) for c in commands]
+
+    # 1. Lock and bump every dialog once, in pair order: seqs for the whole batch.
+    per_dialog: dict[tuple[int, int], int] = defaultdict(int)
+    for p in pending:
+        per_dialog[p.key] += 1
+    dialogs = _bump_dialogs(per_dialog)  # key -> (dialog id, new last_seq)
+
+    # 2. Retries: one query for the batch, run under the dialog locks, so a retry that
+    #    races its original on another process still finds it.
+    cutoff = now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS)
+    match = Q()
+    for p in pending:
+        match |= Q(sender_id=p.cmd.sender.pk, receiver_id=p.cmd.receiver.pk, random=p.cmd.random)
+    existing = {(m.sender_id, m.receiver_id, m.random): m
+                for m in Message.objects.filter(match, created_at__gte=cutoff).order_by("pk")}
+    fresh: list[_Pending] = []
+    first_in_batch: dict[tuple, _Pending] = {}
+    duplicates: list[tuple[_Pending, object]] = []
+    for p in pending:
+        ident = (p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random)
+        if ident in existing:
+            duplicates.append((p, existing[ident]))
+        elif ident in first_in_batch:
+            duplicates.append((p, first_in_batch[ident]))
+        else:
+            first_in_batch[ident] = p
+            fresh.append(p)
+    unused = defaultdict(int)
+    for p, _ in duplicates:
+        unused[p.key] += 1
+    if unused:  # give back the seqs the retries took, so no gap appears
+        _unbump_dialogs({dialogs[k][0]: n for k, n in unused.items()})
+
+    # 3. The messages, seqs in arrival order inside each dialog.
+    next_seq = {k: dialogs[k][1] - n + 1 for k, n in per_dialog.items()}
+    for p in fresh:
+        cmd = p.cmd
+        dialog_id = dialogs[p.key][0]
+        p.message = Message(
+            dialog_id=dialog_id, seq=next_seq[p.key], sender=cmd.sender, receiver=cmd.receiver,
+            random=cmd.random, time=int(now.timestamp()), created_at=now, elements=cmd.elements,
+            cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
+            need_read_receipt=cmd.need_read_receipt, nick=cmd.sender.nick,
+            avatar=cmd.sender.avatar, excluded_from_unread=cmd.excluded_from_unread,
+            excluded_from_last_message=cmd.excluded_from_last_message,
+            offline_push_info=cmd.offline_push_info)
+        next_seq[p.key] += 1
+    if fresh:
+        Message.objects.bulk_create([p.message for p in fresh])
+
+    # 4. Both users' sync logs (one upsert of the heads, one insert of the entries).
+    sync_items: list[tuple[_Pending, SyncItem, bool]] = []
+    for p in fresh:
+        cmd, msg = p.cmd, p.message
+        sync_items.append((p, SyncItem(user_pk=cmd.receiver.pk, kind=SyncEntry.Kind.MESSAGE,
+                                       message_id=msg.pk, peer=cmd.sender.user_id), False))
+        if cmd.sender.pk != cmd.receiver.pk:
+            sync_items.append((p, SyncItem(user_pk=cmd.sender.pk, kind=SyncEntry.Kind.MESSAGE,
+                                           message_id=msg.pk, peer=cmd.receiver.user_id), True))
+    sync_append([item for _, item, _ in sync_items], now=now)
+
+    # 5. Conversations: one row per (owner, peer) touched, folded over the batch.
+    convs = _upsert_conversations(fresh, dialogs, now)
+    totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
+                             if row["added_unread"]})
+
+    # 6. Events, queued for after commit; one publish per user for the whole batch.
+    events: list[tuple] = []
+    for p, item, outgoing in sync_items:
+        cmd, msg = p.cmd, p.message
+        viewer = cmd.sender if outgoing else cmd.receiver
+        view = message_dict(msg, viewer_pk=viewer.pk, sender_user_id=cmd.sender.user_id,
+                            receiver_user_id=cmd.receiver.user_id)
+        own = viewer.pk == cmd.sender.pk
+        if own:
+            p.result = view
+        # The sending socket has the message in its reply: it gets no echo.
+        events.append((viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq,
+                                   "data": [view]}, cmd.origin_channel if own else None))
+    for (owner_pk, _peer_pk), (row, peer_user, last_view_of) in convs.items():
+        last = None
+        if row["last_message_id"] is not None and last_view_of is not None:
+            p = last_view_of
+            last = message_dict(p.message, viewer_pk=owner_pk,
+                                sender_user_id=p.cmd.sender.user_id,
+                                receiver_user_id=p.cmd.receiver.user_id)
+        conv = Conversation(unread_count=row["unread_count"], is_pinned=row["is_pinned"],
+                            draft_text=row["draft_text"], peer_read_time=row["peer_read_time"])
+        if last is not None or row["added_unread"]:
+            events.append((owner_pk, {"event": "CONVERSATION_LIST_UPDATED", "data": [
+                conversation_dict(conv, peer_profile=account_selectors.profile_brief(peer_user),
+                                  last_message=last)]}, None))
+    counted = {owner for (owner, _), (row, _, _) in convs.items() if row["added_unread"]}
+    for owner_pk in sorted(counted):
+        events.append((owner_pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
+                                  "data": totals[owner_pk]}, None))
+    publish_on_commit(events)
+
+    for p, original in duplicates:
+        if isinstance(original, _Pending):
+            p.result = original.result
+        else:
+            p.result = message_dict(original, viewer_pk=p.cmd.sender.pk,
+                                    sender_user_id=p.cmd.sender.user_id,
+                                    receiver_user_id=p.cmd.receiver.user_id)
+    return [p.result for p in pending]
+
+
+def _bump_dialogs(per_dialog: dict[tuple[int, int], int]) -> dict:
+    keys = sorted(per_dialog)
+    values = ", ".join(["(%s, %s, %s)"] * len(keys))
+    params = [x for k in keys for x in (k[0], k[1], per_dialog[k])]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO messaging_dialog (user_low_id, user_high_id, last_seq) VALUES {values}"
+            " ON CONFLICT (user_low_id, user_high_id)"
+            " DO UPDATE SET last_seq = messaging_dialog.last_seq + EXCLUDED.last_seq"
+            " RETURNING user_low_id, user_high_id, id, last_seq", params)
+        return {(low, high): (did, seq) for low, high, did, seq in cursor.fetchall()}
+
+
+def _unbump_dialogs(by_id: dict[int, int]) -> None:
+    with connection.cursor() as cursor:
+        for dialog_id, n in sorted(by_id.items()):
+            cursor.execute("UPDATE messaging_dialog SET last_seq = last_seq - %s WHERE id = %s",
+                           [n, dialog_id])
+
+
+_CONVERSATION_UPSERT = (
+    "INSERT INTO messaging_conversation (owner_id, peer_id, dialog_id, last_message_id,"
+    " unread_count, read_seq, peer_read_seq, peer_read_time, is_pinned, draft_text, updated_at)"
+    " VALUES {values}"
+    " ON CONFLICT (owner_id, peer_id) DO UPDATE SET"
+    "  last_message_id = COALESCE(EXCLUDED.last_message_id,"
+    "                             messaging_conversation.last_message_id),"
+    "  unread_count = messaging_conversation.unread_count + EXCLUDED.unread_count,"
+    "  read_seq = CASE WHEN EXCLUDED.read_seq > messaging_conversation.read_seq"
+    "             THEN EXCLUDED.read_seq ELSE messaging_conversation.read_seq END,"
+    "  updated_at = CASE WHEN EXCLUDED.last_message_id IS NULL"
+    "               THEN messaging_conversation.updated_at ELSE EXCLUDED.updated_at END"
+    " RETURNING owner_id, peer_id, unread_count, is_pinned, draft_text, peer_read_time,"
+    "  last_message_id"
+)
+
+
+def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
+    """Fold the batch per (owner, peer): unread added, newest last message, read position."""
+    folded: dict[tuple[int, int], dict] = {}
+    for p in fresh:
+        cmd, msg = p.cmd, p.message
+        self_send = cmd.sender.pk == cmd.receiver.pk
+        sides = [(cmd.receiver, cmd.sender, not self_send and not cmd.excluded_from_unread)]
+        if not self_send:
+            sides.append((cmd.sender, cmd.receiver, False))
+        for owner, peer, counts in sides:
+            entry = folded.setdefault((owner.pk, peer.pk), {
+                "peer": peer, "dialog_id": dialogs[p.key][0], "unread": 0, "read_seq": 0,
+                "last": None})
+            entry["unread"] += 1 if counts else 0
+            if owner.pk == cmd.sender.pk:  # one's own messages are read
+                entry["read_seq"] = max(entry["read_seq"], msg.seq)
+            if not cmd.excluded_from_last_message:
+                entry["last"] = p
+    if not folded:
+        return {}
+    keys = sorted(folded)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, %s, '', %s)"] * len(keys))
+    params: list = []
+    for owner_pk, peer_pk in keys:
+        e = folded[(owner_pk, peer_pk)]
+        last_id = e["last"].message.pk if e["last"] is not None else None
+        params += [owner_pk, peer_pk, e["dialog_id"], last_id, e["unread"], e["read_seq"],
+                   False, now]
+    with connection.cursor() as cursor:
+        cursor.execute(_CONVERSATION_UPSERT.format(values=values), params)
+        rows = cursor.fetchall()
+    out = {}
+    for owner_pk, peer_pk, unread, pinned, draft, peer_read_time, last_id in rows:
+        e = folded[(owner_pk, peer_pk)]
+        out[(owner_pk, peer_pk)] = (
+            {"unread_count": unread, "is_pinned": pinned, "draft_text": draft,
+             "peer_read_time": peer_read_time, "last_message_id": last_id,
+             "added_unread": e["unread"] > 0},
+            e["peer"], e["last"])
+    return out
+
+
+def _unread_totals(owner_pks: set[int]) -> dict[int, int]:
+    if not owner_pks:
+        return {}
+    pks = sorted(owner_pks)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT owner_id, COALESCE(SUM(unread_count), 0) FROM messaging_conversation"
+            f" WHERE owner_id IN ({', '.join(['%s'] * len(pks))}) AND unread_count > 0"
+            " GROUP BY owner_id", pks)
+        found = dict(cursor.fetchall())
+    return {pk: int(found.get(pk, 0)) for pk in pks}
