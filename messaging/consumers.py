@@ -132,6 +132,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.token_time = now
         if self.tokens >= 1:
             self.tokens -= 1
+            if self.tokens >= rate / 2:  # recovered: an old burst is forgiven
+                self.strikes = 0
             return True
         self.strikes += 1
         if self.strikes > rate:

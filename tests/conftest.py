@@ -81,26 +81,40 @@ def server_env(**extra) -> dict:
     return env
 
 
-@pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker):
-    """A real uvicorn process serving Parley on a free port, shared by the session."""
+def start_server(**extra_env) -> tuple[subprocess.Popen, str]:
+    """Start uvicorn on a free port against the test database; return (process, url)."""
     port = _free_port()
-    log = open(ROOT / ".pytest_cache" / "live-server.log", "w") if (ROOT / ".pytest_cache").is_dir() \
-        else subprocess.DEVNULL
+    cache = ROOT / ".pytest_cache"
+    log = open(cache / f"live-server-{port}.log", "w") if cache.is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "chat_project.asgi:application",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=server_env(**extra_env), stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         _wait_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
+    except Exception:
+        stop_server(proc)
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker):
+    """A real uvicorn process serving Parley on a free port, shared by the session."""
+    proc, url = start_server()
+    try:
+        yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 @pytest.fixture(autouse=True)

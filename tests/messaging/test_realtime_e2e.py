@@ -114,6 +114,13 @@ def test_two_devices_of_one_user_stay_in_sync(connect, make_user):
     for device in (phone, laptop):
         receipt = device.wait_event("MESSAGE_READ_BY_PEER")["data"][0]
         assert receipt["conversationID"] == "C2Cbob" and receipt["peerReadSeq"] == 1
+    # one row per device login, with its platform and how far it acknowledged
+    bob.ok("ack", {"seq": 1})
+    from accounts.models import Device
+
+    devices = {d.device_id: d for d in Device.objects.filter(user__user_id="bob")}
+    assert {k: d.platform for k, d in devices.items()} == {"bob-phone": "iOS", "bob-web": "Web"}
+    assert devices["bob-phone"].acked_seq == 1 and devices["bob-web"].acked_seq == 0
     history = laptop.ok("getMessageList", {"conversationID": "C2Cbob"})
     assert history["messageList"][0]["isPeerRead"] is True
     assert bob2.ok("getConversationList")["conversationList"][0]["unreadCount"] == 0
