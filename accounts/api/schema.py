@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -28,8 +29,8 @@ ERROR_RESPONSES = {
 }
 
 
-class EmptySerializer(serializers.Serializer):
-    """`{}`: the operation succeeded and has nothing to return."""
+EMPTY_RESPONSE = OpenApiResponse(OpenApiTypes.OBJECT,
+                                 description="`{}`: done, and nothing to return")
 
 
 class UserSigScheme(OpenApiAuthenticationExtension):

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.fields import validated
-from accounts.api.schema import ERROR_RESPONSES, EmptySerializer, ErrorSerializer
+from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES, ErrorSerializer
 from messaging import selectors, services
 from messaging.uploads import upload_store
 
@@ -82,7 +82,7 @@ class ConversationReadView(APIView):
         description=("Everything in the conversation up to now is read, on every device; "
                      "the peer learns it where read receipts apply."),
         tags=["conversations"], parameters=[CONVERSATION_ID], request=None,
-        responses={200: EmptySerializer, **ERROR_RESPONSES},
+        responses={200: EMPTY_RESPONSE, **ERROR_RESPONSES},
     )
     def post(self, request, conversation_id):
         return Response(services.conversation_mark_read(user=request.user,
