@@ -59,6 +59,7 @@ def measure(prefix: str, batch_sizes: list[int]) -> dict:
         out[str(size)] = {
             "messages": size,
             "failed": len(failed),
+            "failures": sorted({str(r) for r in failed})[:3],
             "statements": len(queries.captured_queries),
             "statements_per_message": len(queries.captured_queries) / size,
             "publishes_per_message": len(events) / size,

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen  # noqa: E402
 import pyspy  # noqa: E402
-from server import ROOT, Probe, Server, diff, versions_of_tools  # noqa: E402
+from server import ROOT, Probe, Server, diff, machine_cpu, versions_of_tools  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -56,6 +56,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--socket-rate", type=int, default=100_000,
                    help="CHAT_SOCKET_RATE for the server: the per-socket flood limit "
                         "(production's 200 frames/s would throttle one fast closed-loop pair)")
+    p.add_argument("--quiet-wait", type=float, default=60.0,
+                   help="before each run, wait up to this many seconds for other processes"
+                        " on the machine to go quiet (this bench shares the CPUs)")
     p.add_argument("--profile", action="store_true",
                    help="add a 64-pair closed-loop run recorded with py-spy (not in the table)")
     p.add_argument("--quick", action="store_true",
@@ -127,6 +130,26 @@ class Phase:
         return start
 
 
+def wait_quiet(max_wait: float, threshold: float = 0.25) -> dict:
+    """Before a run: wait (up to max_wait s) until the machine is under `threshold` busy,
+    measured over 1 s with the server idle. Returns what was seen."""
+    deadline = time.monotonic() + max_wait
+    waited = 0.0
+    for _ in range(10_000):
+        b0, t0 = machine_cpu()
+        time.sleep(1.0)
+        b1, t1 = machine_cpu()
+        busy = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        if busy < threshold or time.monotonic() >= deadline:
+            break
+        if waited == 0.0:
+            print(f"  (machine {100 * busy:.0f}% busy before the run: waiting up to"
+                  f" {max_wait:.0f} s for it to go quiet)", flush=True)
+        time.sleep(1.0)
+        waited = max_wait - (deadline - time.monotonic())
+    return {"busy_before": busy, "waited_s": waited, "quiet": busy < threshold}
+
+
 def sleep_until(t: float) -> None:
     time.sleep(max(0.0, t - time.monotonic()))
 
@@ -154,6 +177,7 @@ def run_load(ctx, args, server: Server, probe: Probe, *, label: str, kind: str, 
             warmup=args.warmup, duration=args.duration, drain=args.drain,
             compression=None if args.compression == "none" else "deflate"))
         base += share
+    quiet = wait_quiet(args.quiet_wait)
     print(f"  {label}: {pairs} pair(s), logging in ...", end="", flush=True)
     with Phase(ctx, specs) as phase:
         setup = phase.wait("ready", 120 + pairs)
@@ -169,11 +193,12 @@ def run_load(ctx, args, server: Server, probe: Probe, *, label: str, kind: str, 
         results = phase.wait("result", args.drain + 90)
         profile = None
         if jobs:
-            files = pyspy.finish(jobs, 30)
-            profile = pyspy.summarise(files, args.duration)
+            profile = pyspy.summarise(pyspy.finish(jobs, 30), args.duration)
     print(" done")
-    return summarise_run(label, kind, pairs, rate, args, results, diff(before, after),
-                         after["rss"], profile)
+    row = summarise_run(label, kind, pairs, rate, args, results, diff(before, after),
+                        after["rss"], profile)
+    row["quiet_before"] = quiet
+    return row
 
 
 def summarise_run(label, kind, pairs, rate, args, results, costs, rss, profile) -> dict:
@@ -191,12 +216,14 @@ def summarise_run(label, kind, pairs, rate, args, results, costs, rss, profile) 
     gen_core_max = max((r["gen_cpu_s"] / r["gen_wall_s"] for r in results if r["gen_wall_s"]),
                        default=0.0)
     wall = costs["wall_s"] or args.duration
+    ours = costs["server_cpu_s"] + costs["pg_backends_cpu_s"] + costs["redis_cpu_s"] + gen_cpu
 
     def per_msg(x):
         return x / delivered if delivered else None
 
     row.update({
         "run": label, "kind": kind, "pairs": pairs, "duration_s": args.duration,
+        "warmup_s": args.warmup, "drain_s": args.drain,
         "offered_rate": rate or None,
         "delivered_per_s": delivered / args.duration,
         "p50_ms": _ms(percentile(lat, 0.50)), "p90_ms": _ms(percentile(lat, 0.90)),
@@ -214,11 +241,15 @@ def summarise_run(label, kind, pairs, rate, args, results, costs, rss, profile) 
             "pg_commits": per_msg(costs["pg"]["commits"]),
             "pg_rows_inserted": per_msg(costs["pg"]["inserted"]),
             "pg_rows_updated": per_msg(costs["pg"]["updated"]),
+            "pg_rows_fetched": per_msg(costs["pg"]["fetched"]),
             "redis_publish": per_msg(costs["redis_cmds"].get("publish", 0)),
             "redis_commands": per_msg(sum(costs["redis_cmds"].values())),
         },
         "machine_busy_share": costs["machine_busy_s"] / costs["machine_total_s"]
         if costs["machine_total_s"] else None,
+        # CPU of everything else on the machine (other users' processes, PostgreSQL's
+        # background processes, the kernel's share not charged to a process), in cores.
+        "other_cores": max(0.0, costs["machine_busy_s"] - ours) / wall,
     })
     if profile is not None:
         row["profile"] = profile
@@ -319,21 +350,22 @@ def format_table(rows: list[dict]) -> str:
 
 
 def format_costs(rows: list[dict]) -> str:
-    head = (f"{'run':<14}{'machine':>8}{'server cores':>14}{'gen':>6}"
-            f"{'srv ms':>8}{'pg ms':>7}{'redis':>7}{'gen ms':>8}"
-            f"{'commit':>8}{'ins':>6}{'upd':>6}{'PUBLISH':>8}")
+    head = (f"{'run':<18}{'machine':>8}{'other':>6}{'server cores':>13}{'gen':>5}"
+            f"{'srv ms':>7}{'pg ms':>6}{'redis':>6}{'gen ms':>7}"
+            f"{'commit':>7}{'ins':>5}{'upd':>5}{'fetch':>6}{'PUBLISH':>8}")
     out = ["CPU and work per delivered message (measured window):", head, "-" * len(head)]
     for r in rows:
         pm, c = r["per_message"], r["costs"]
         per_worker = "+".join(f"{v / c['wall_s']:.2f}" for v in
                               c["server_cpu_per_worker_s"].values()) if c["wall_s"] else "-"
         out.append(
-            f"{r['run']:<14}{_f(100 * r['machine_busy_share'], '{:.0f}%'):>8}"
-            f"{per_worker:>14}{r['generator']['cores']:>6.2f}"
-            f"{_f(pm['server_cpu_ms'], '{:.2f}'):>8}{_f(pm['pg_backends_cpu_ms'], '{:.2f}'):>7}"
-            f"{_f(pm['redis_cpu_ms'], '{:.2f}'):>7}{_f(pm['generator_cpu_ms'], '{:.2f}'):>8}"
-            f"{_f(pm['pg_commits'], '{:.2f}'):>8}{_f(pm['pg_rows_inserted'], '{:.1f}'):>6}"
-            f"{_f(pm['pg_rows_updated'], '{:.1f}'):>6}{_f(pm['redis_publish'], '{:.1f}'):>8}")
+            f"{r['run']:<18}{_f(100 * r['machine_busy_share'], '{:.0f}%'):>8}"
+            f"{r['other_cores']:>6.2f}{per_worker:>13}{r['generator']['cores']:>5.2f}"
+            f"{_f(pm['server_cpu_ms'], '{:.2f}'):>7}{_f(pm['pg_backends_cpu_ms'], '{:.2f}'):>6}"
+            f"{_f(pm['redis_cpu_ms'], '{:.2f}'):>6}{_f(pm['generator_cpu_ms'], '{:.2f}'):>7}"
+            f"{_f(pm['pg_commits'], '{:.2f}'):>7}{_f(pm['pg_rows_inserted'], '{:.1f}'):>5}"
+            f"{_f(pm['pg_rows_updated'], '{:.1f}'):>5}{_f(pm['pg_rows_fetched'], '{:.0f}'):>6}"
+            f"{_f(pm['redis_publish'], '{:.1f}'):>8}")
     return "\n".join(out)
 
 
@@ -345,11 +377,18 @@ def format_checks(rows: list[dict]) -> list[str]:
                if r[k]}
         if bad or r["errors"]:
             notes.append(f"  {r['run']}: {bad} errors {r['error_codes']}")
+        if r["lost"] and r["unacked"]:
+            notes.append(f"  {r['run']}: {r['unacked']} sends were not even acked when the"
+                         f" {r['drain_s']:g} s drain ended: the server fell behind, so 'lost'"
+                         " here includes messages that were late rather than dropped")
         g = r["generator"]
         if g["max_process_core_share"] > 0.85:
             notes.append(f"  {r['run']}: a generator process used"
                          f" {100 * g['max_process_core_share']:.0f}% of a core: it may be the"
                          " bottleneck (try --gen-procs 2)")
+        if r["other_cores"] > 0.25:
+            notes.append(f"  {r['run']}: other processes used {r['other_cores']:.2f} cores"
+                         " during the window: the figures are pessimistic; rerun when quiet")
     return notes
 
 
@@ -369,10 +408,13 @@ def format_idle(idle: dict) -> str:
 def environment(probe: Probe, args) -> dict:
     git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
                          capture_output=True, text=True).stdout.strip()
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=ROOT, capture_output=True, text=True).stdout.split("\n")
     return {
         "cpus": os.cpu_count(), "python": platform.python_version(),
         **probe.versions(), "packages": versions_of_tools(),
         "loadavg_before": os.getloadavg()[0], "git": git,
+        "uncommitted": [x[3:] for x in changed if x.strip()],
         "workers": args.workers, "gen_procs": args.gen_procs,
         "compression": args.compression, "socket_rate": args.socket_rate,
         "kernel": platform.release(),
@@ -385,7 +427,8 @@ def format_env(env: dict) -> str:
             f" Redis {env['redis']}; uvicorn {pk['uvicorn']} x{env['workers']} workers"
             f" (uvloop, httptools), Django {pk['Django']}, channels {pk['channels']},"
             f" channels-redis {pk['channels-redis']}, websockets {pk['websockets']};"
-            f" load avg {env['loadavg_before']:.2f}; checkout {env['git']};"
+            f" load avg {env['loadavg_before']:.2f}; checkout {env['git']}"
+            f" ({len(env['uncommitted'])} uncommitted file(s));"
             f" compression {env['compression']}; {env['gen_procs']} generator process(es)")
 
 
@@ -495,6 +538,8 @@ def report(out: dict) -> None:
         print("send pipeline, counted in-process (message_send_many):")
         for size, q in qc.items():
             kinds = ", ".join(f"{k} x{v / q['messages']:g}" for k, v in q["by_kind"].items())
+            if q["failed"]:
+                print(f"  batch of {size}: {q['failed']} send(s) FAILED: {q['failures']}")
             print(f"  batch of {size}: {q['statements_per_message']:.2f} SQL statements and"
                   f" {q['publishes_per_message']:.1f} channel-layer publishes per message"
                   f" ({kinds})")
