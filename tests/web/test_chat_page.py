@@ -21,6 +21,7 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from accounts.models import User  # noqa: E402
 from messaging.models import Conversation  # noqa: E402
 from messaging.services import message_send  # noqa: E402
+from tests.wsclient import WsClient  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -95,6 +96,25 @@ def conversation(page, conversation_id):
 
 def texts(page):
     return page.get_by_test_id("message").locator(".msg-bubble")
+
+
+def record_frames(page):
+    """Every WebSocket frame of the page: a list of (socket number, "in"/"out", frame),
+    the socket numbered from 1 in the order the page opens them."""
+    sockets, frames = [], []
+
+    def watch(ws):
+        sockets.append(ws)
+        n = len(sockets)
+        ws.on("framesent", lambda payload: frames.append((n, "out", json.loads(payload))))
+        ws.on("framereceived", lambda payload: frames.append((n, "in", json.loads(payload))))
+
+    page.on("websocket", watch)
+    return sockets, frames
+
+
+def sent_ops(frames, op):
+    return [f[2] for f in frames if f[1] == "out" and f[2].get("op") == op]
 
 
 def send_text(sender, to, text, random):
@@ -270,6 +290,7 @@ def test_conversation_list_is_newest_first(new_page, make_user, transactional_db
 def test_sending_to_an_unknown_user_shows_20003(new_page, make_user, transactional_db):
     make_user("alice", nick="Alice")
     page = new_page()
+    _, frames = record_frames(page)
     sign_in(page, "alice")
     open_chat(page, "nobody")
     expect(page.get_by_test_id("history-status")).to_contain_text("(20003)")
@@ -280,8 +301,42 @@ def test_sending_to_an_unknown_user_shows_20003(new_page, make_user, transaction
     expect(page.get_by_test_id("send-error")).to_contain_text("(20003)")
     failed = page.get_by_test_id("message").last
     expect(failed).to_have_attribute("data-status", "fail")
-    expect(failed.get_by_test_id("retry-send")).to_be_visible()
     expect(page.get_by_test_id("conversation")).to_have_count(0)
+
+    # Retry sends the same message again: same random, so a server that did store it
+    # the first time would answer with the stored one instead of a copy.
+    page.get_by_test_id("send-error").evaluate("node => { node.textContent = ''; }")
+    failed.get_by_test_id("retry-send").click()
+    expect(page.get_by_test_id("send-error")).to_contain_text("(20003)")
+    expect(page.get_by_test_id("message")).to_have_count(1)
+    sends = sent_ops(frames, "sendMessage")
+    assert len(sends) == 2
+    assert sends[0]["id"] != sends[1]["id"]
+    assert sends[0]["data"]["random"] == sends[1]["data"]["random"]
+    assert 0 <= sends[0]["data"]["random"] < 2**32
+    assert sends[0]["data"]["elements"] == [
+        {"type": "TIMTextElem", "payload": {"text": "anyone there?"}}]
+
+
+def test_kicked_out_shows_a_banner_and_stays_off(new_page, make_user, usersig,
+                                                  live_server_url, transactional_db):
+    make_user("bob", nick="Bob")
+    page = new_page()
+    sockets, frames = record_frames(page)
+    sign_in(page, "bob")
+    device_id = sent_ops(frames, "login")[0]["data"]["deviceID"]
+
+    # Another client logs in as the same device: the server pushes the page out.
+    other = WsClient(live_server_url)
+    try:
+        other.login("bob", usersig("bob"), deviceID=device_id, platform="Web")
+        expect(page.get_by_test_id("banner")).to_contain_text("signed in elsewhere")
+        expect(page.get_by_test_id("banner")).to_contain_text("multipleDevice")
+        expect(page.get_by_test_id("net-state")).to_have_attribute("data-state", "kicked")
+        page.wait_for_timeout(3000)  # longer than the first reconnect backoff
+        assert len(sockets) == 1, "the page reconnected after KICKED_OUT"
+    finally:
+        other.close()
 
 
 def test_load_older_pages_back_through_history(new_page, make_user, transactional_db):
@@ -305,18 +360,11 @@ def test_reconnect_replays_what_was_missed(new_page, make_user, transactional_db
     make_user("bob", nick="Bob")
     send_text(alice, "bob", "before", 1)
     page = new_page()
-    sockets, frames = [], []  # frames: (socket number, "in"/"out", frame)
-
-    def watch(ws):
-        sockets.append(ws)
-        n = len(sockets)
-        ws.on("framesent", lambda payload: frames.append((n, "out", json.loads(payload))))
-        ws.on("framereceived", lambda payload: frames.append((n, "in", json.loads(payload))))
+    sockets, frames = record_frames(page)
 
     def logged_seqs():
         return [f[2]["seq"] for f in frames if f[1] == "in" and isinstance(f[2].get("seq"), int)]
 
-    page.on("websocket", watch)
     sign_in(page, "bob")
     badge = conversation(page, "C2Calice").get_by_test_id("unread-badge")
     expect(badge).to_have_text("1")
@@ -343,11 +391,12 @@ def test_reconnect_replays_what_was_missed(new_page, make_user, transactional_db
     expect(page.get_by_test_id("banner")).to_be_hidden()
     expect(texts(page)).to_have_text(["before", "while away"])
 
-    logins = [f for f in frames if f[1] == "out" and f[2].get("op") == "login"]
-    assert len(logins) == 2
-    assert "userID" not in logins[1][2]["data"]  # the session cookie authenticates
-    assert logins[1][2]["data"]["since"] == seen
-    second = [f[2] for f in frames if f[0] == logins[1][0] and f[1] == "in"]
+    logins = sent_ops(frames, "login")
+    assert len(logins) == len(sockets) == 2
+    assert "userID" not in logins[1]["data"]  # the session cookie authenticates
+    assert logins[1]["data"]["since"] == seen
+    assert logins[1]["data"]["deviceID"] == logins[0]["data"]["deviceID"]
+    second = [f[2] for f in frames if f[0] == 2 and f[1] == "in"]
     names = [f.get("event") for f in second]
     replayed = [f for f in second if f.get("event") == "MESSAGE_RECEIVED"
                 and f["data"][0]["elements"][0]["payload"]["text"] == "while away"]
