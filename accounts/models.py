@@ -72,12 +72,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     nick = models.CharField(max_length=500, blank=True)
     avatar = models.CharField("avatar URL", max_length=500, blank=True)
     gender = models.CharField(max_length=32, choices=Gender.choices, default=Gender.UNKNOWN)
-    birthday = models.PositiveIntegerField(default=0)
+    birthday = models.PositiveBigIntegerField(default=0)  # uint32, e.g. 20190419
     location = models.CharField(max_length=16, blank=True)
     self_signature = models.CharField(max_length=500, blank=True)
     allow_type = models.CharField(max_length=32, choices=AllowType.choices,
                                   default=AllowType.NEED_CONFIRM)
-    language = models.PositiveIntegerField(default=0)
+    language = models.PositiveBigIntegerField(default=0)  # uint32
     admin_forbid_type = models.CharField(max_length=32, choices=AdminForbidType.choices,
                                          default=AdminForbidType.NONE)
     level = models.PositiveIntegerField(default=0)

@@ -142,9 +142,8 @@ from .selectors import profile_full  # noqa: E402
 # Tencent's byte limits (tencent-rest.md §6), measured in UTF-8.
 _PROFILE_TEXT_BYTES = {"nick": 500, "avatar": 500, "self_signature": 500, "location": 16}
 _PROFILE_CHOICES = {"gender": Gender.values, "allow_type": AllowType.values}
-# Tencent says uint32, but the columns are PostgreSQL `integer`: above 2**31 - 1 the
-# write would fail, so such values are refused as bad values.
-_PROFILE_UINTS = {"birthday": 2**31 - 1, "language": 2**31 - 1}
+# Tencent's uint32 fields.
+_PROFILE_UINTS = {"birthday": 2**32 - 1, "language": 2**32 - 1}
 PROFILE_FIELDS = (*_PROFILE_TEXT_BYTES, *_PROFILE_CHOICES, *_PROFILE_UINTS)
 # Errors name fields as clients do (Web SDK names), not as the columns are called.
 _PROFILE_WIRE_NAMES = {"self_signature": "selfSignature", "allow_type": "allowType"}

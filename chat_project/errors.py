@@ -54,6 +54,9 @@ CODES: dict[int, str] = {
     70014: "the UserSig belongs to another SDKAppID",
     70107: "UserID does not exist",
     7003: "invalid UserID: 1 to 32 printable ASCII characters",
+    # profiles (Tencent)
+    40601: "a profile value is too long",
+    40605: "a profile value is not allowed",
     # Parley's own
     910001: "unknown operation",
     910002: "malformed frame: expected a JSON object",

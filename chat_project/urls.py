@@ -18,10 +18,10 @@ urlpatterns = [
 
 if settings.SERVE_FILES:
     from django.contrib.staticfiles.views import serve as serve_static
-    from django.views.static import serve as serve_media
+
+    from chat_project.files import serve_media
 
     urlpatterns += [
         path(f"{settings.STATIC_URL.strip('/')}/<path:path>", serve_static, {"insecure": True}),
-        path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve_media,
-             {"document_root": settings.MEDIA_ROOT}),
+        path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve_media),
     ]

@@ -79,6 +79,13 @@ def test_my_devices_learn_of_the_change(client, alice, django_capture_on_commit_
     assert published == []
 
 
+def test_uint32_fields_take_the_whole_range(client, alice):
+    response = client.patch(ME, {"birthday": 2**32 - 1, "language": 2**32 - 1}, format="json")
+    assert response.status_code == 200
+    alice.refresh_from_db()
+    assert alice.birthday == alice.language == 2**32 - 1
+
+
 def test_limits_are_counted_in_utf8_bytes(client):
     assert client.patch(ME, {"nick": "é" * 250}, format="json").status_code == 200
     assert_error(client.patch(ME, {"nick": "é" * 251}, format="json"), 40601)
@@ -104,7 +111,7 @@ def test_limits_are_counted_in_utf8_bytes(client):
     ({"birthday": "19900214"}, 40605),
     ({"birthday": 1.5}, 40605),
     ({"birthday": True}, 40605),
-    ({"birthday": 2**31}, 40605),
+    ({"birthday": 2**32}, 40605),
     ({"language": -5}, 40605),
     ({"language": "zh"}, 40605),
     ({"adminForbidType": "AdminForbid_Type_None"}, 910003),  # not the user's to set

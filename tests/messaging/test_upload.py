@@ -1,13 +1,11 @@
 """File uploads (POST /api/v1/files/): stored files, thumbnails, limits, element payloads."""
 
-import importlib
 import io
 from urllib.parse import unquote, urlparse
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import clear_url_caches
 from PIL import Image
 from rest_framework.test import APIClient
 
@@ -20,26 +18,11 @@ pytestmark = pytest.mark.django_db
 FILES = "/api/v1/files/"
 
 
-def _reload_urls():
-    import chat_project.urls
-
-    importlib.reload(chat_project.urls)
-    clear_url_caches()
-
-
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
-    """A throwaway MEDIA_ROOT that the app's own /media/ route serves from.
-
-    chat_project.urls binds MEDIA_ROOT when it is imported, so it is rebuilt here
-    and again afterwards.
-    """
-    original = settings.MEDIA_ROOT
+    """A throwaway MEDIA_ROOT that the app's own /media/ route serves from."""
     settings.MEDIA_ROOT = str(tmp_path)
-    _reload_urls()
-    yield tmp_path
-    settings.MEDIA_ROOT = original
-    _reload_urls()
+    return tmp_path
 
 
 @pytest.fixture
@@ -247,6 +230,8 @@ def test_file_names_are_sanitised_and_pages_are_not_served_as_pages(client, alic
     assert name == f"uploads/{alice.pk}/{payload['uuid']}/my_page.html.txt"
     response = client.get(urlparse(payload["url"]).path)
     assert response["Content-Type"].startswith("text/plain")
+    assert response["Content-Disposition"] == "attachment"
+    assert response["X-Content-Type-Options"] == "nosniff"
     assert b"".join(response.streaming_content) == content
 
 
