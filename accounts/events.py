@@ -11,9 +11,11 @@ each commit hopping back to the loop from the database thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
+import threading
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -66,6 +68,18 @@ def _dispatch(batch: list[tuple[str, dict]]) -> None:
     if buf is not None:
         buf.extend(batch)
         return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: a sync thread with no loop of its own
+        _send_sync(batch)
+    else:  # a loop runs in this thread (e.g. a sync caller inside async code):
+        # async_to_sync refuses to run here, so publish from a helper thread
+        worker = threading.Thread(target=_send_sync, args=(batch,), daemon=True)
+        worker.start()
+        worker.join(timeout=10)
+
+
+def _send_sync(batch: list[tuple[str, dict]]) -> None:
     try:
         async_to_sync(send_batch)(batch)
     except Exception:  # the sync log has it; a reconnect or the next event catches up

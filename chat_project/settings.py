@@ -82,6 +82,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
+# Lets two test runs on one PostgreSQL server use different test databases.
+_db["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 if _db["ENGINE"].endswith("sqlite3"):
     # WAL and a busy timeout let the web page, the socket and the tasks share one file.
     _db.setdefault("OPTIONS", {}).update(

@@ -133,9 +133,12 @@ def store_batch(commands: list) -> list[dict]:
         conv = Conversation(unread_count=row["unread_count"], is_pinned=row["is_pinned"],
                             draft_text=row["draft_text"], peer_read_time=row["peer_read_time"])
         if last is not None or row["added_unread"]:
-            events.append((owner_pk, {"event": "CONVERSATION_LIST_UPDATED", "data": [
-                conversation_dict(conv, peer_profile=account_selectors.profile_brief(peer_user),
-                                  last_message=last)]}, None))
+            changed = conversation_dict(
+                conv, peer_profile=account_selectors.profile_brief(peer_user), last_message=last)
+            if last is None:  # the last message did not change: say nothing of it
+                del changed["lastMessage"]
+            events.append((owner_pk, {"event": "CONVERSATION_LIST_UPDATED", "data": [changed]},
+                           None))
     counted = {owner for (owner, _), (row, _, _) in convs.items() if row["added_unread"]}
     for owner_pk in sorted(counted):
         events.append((owner_pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
