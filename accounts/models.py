@@ -165,10 +165,15 @@ class SyncEntry(models.Model):
         READ = "read"  # this user read a conversation (on some device)
         PEER_READ = "peer_read"  # the peer read this user's messages
         CONVERSATION = "conversation"
+        FRIEND = "friend"
+        FRIEND_APPLICATION = "friend_application"
+        FRIEND_GROUP = "friend_group"
+        BLACKLIST = "blacklist"
+        PROFILE = "profile"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     seq = models.BigIntegerField()
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
     # For message entries: the message. Kept loose (no FK) so accounts does not import
     # messaging; a purge of history and of the log run independently.
     message_id = models.BigIntegerField(null=True, blank=True)

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from chat_project.errors import ChatError
 
-from .models import Device, SyncEntry, User, validate_user_id
+from .events import publish_on_commit
+from .models import AllowType, Device, Gender, SyncEntry, User, validate_user_id
+from .selectors import profile_full
 from .usersig import check_usersig
 
 
@@ -118,6 +120,21 @@ def sync_append(items: list[SyncItem], *, now: datetime | None = None) -> list[S
     return items
 
 
+def sync_publish(events: list[tuple[int, str, str, object]], *, peer: str = "",
+                 now: datetime | None = None) -> list[int]:
+    """Append events to users' sync logs and send them to their devices after commit.
+
+    Each event is (user_pk, SyncEntry.Kind, event name, data). Runs inside the caller's
+    transaction; returns the seqs. A device that was offline gets them on its next login.
+    """
+    items = [SyncItem(user_pk=pk, kind=kind, peer=peer, payload={"event": name, "data": data})
+             for pk, kind, name, data in events]
+    sync_append(items, now=now)
+    publish_on_commit([(item.user_pk, {"event": item.payload["event"], "seq": item.seq,
+                                       "data": item.payload["data"]}) for item in items])
+    return [item.seq for item in items]
+
+
 def _bump_sync_seq(counts: Counter) -> dict[int, int]:
     # One upsert; rows are locked in VALUES order, sorted by user, so concurrent
     # appends for overlapping users never deadlock.
@@ -133,11 +150,6 @@ def _bump_sync_seq(counts: Counter) -> dict[int, int]:
 
 
 # --- profile --------------------------------------------------------------------------
-
-# Imported here because this section was appended to the file.
-from .events import publish_on_commit  # noqa: E402
-from .models import AllowType, Gender  # noqa: E402
-from .selectors import profile_full  # noqa: E402
 
 # Tencent's byte limits (tencent-rest.md §6), measured in UTF-8.
 _PROFILE_TEXT_BYTES = {"nick": 500, "avatar": 500, "self_signature": 500, "location": 16}
@@ -174,7 +186,8 @@ def check_profile_fields(fields: dict) -> dict:
 
 
 def profile_update(*, user: User, **fields) -> User:
-    """Change the user's own profile; every device of the user gets PROFILE_UPDATED.
+    """Change the user's own profile; every device of the user gets PROFILE_UPDATED
+    (through the sync log, so a device that is offline learns it on its next login).
 
     `fields` are column names (nick, avatar, gender, birthday, location,
     self_signature, allow_type, language); only those given change.
@@ -186,5 +199,5 @@ def profile_update(*, user: User, **fields) -> User:
         for name, value in changes.items():
             setattr(user, name, value)
         user.save(update_fields=[*changes, "profile_updated_at"])
-        publish_on_commit([(user.pk, {"event": "PROFILE_UPDATED", "data": [profile_full(user)]})])
+        sync_publish([(user.pk, SyncEntry.Kind.PROFILE, "PROFILE_UPDATED", [profile_full(user)])])
     return user

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.events import publish_now, publish_on_commit
 from accounts.models import AdminForbidType, SyncEntry, User
-from accounts.services import SyncItem, sync_append
+from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
 from .elements import check_elements
@@ -209,19 +209,12 @@ def conversation_mark_read(*, user: User, conversation_id: str) -> dict:
             peer_read_seq=read_seq, peer_read_time=read_time)
         conv_view = selectors.conversation_views([conv], viewer=user)[0]
         total = selectors.total_unread(user)
-        reader_event = {"event": "CONVERSATION_LIST_UPDATED", "data": [conv_view]}
-        peer_event = {"event": "MESSAGE_READ_BY_PEER",
-                      "data": [{"conversationID": f"C2C{user.user_id}",
-                                "peerReadSeq": read_seq, "peerReadTime": read_time}]}
-        items = [SyncItem(user_pk=user.pk, kind=SyncEntry.Kind.READ, peer=peer_id,
-                          payload=reader_event)]
+        events = [(user.pk, SyncEntry.Kind.READ, "CONVERSATION_LIST_UPDATED", [conv_view])]
         if conv.peer_id != user.pk:
-            items.append(SyncItem(user_pk=conv.peer_id, kind=SyncEntry.Kind.PEER_READ,
-                                  peer=user.user_id, payload=peer_event))
-        sync_append(items, now=now)
-        events = [(user.pk, dict(reader_event, seq=items[0].seq)),
-                  (user.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED", "data": total})]
-        if len(items) > 1:
-            events.append((conv.peer_id, dict(peer_event, seq=items[1].seq)))
-        publish_on_commit(events)
+            events.append((conv.peer_id, SyncEntry.Kind.PEER_READ, "MESSAGE_READ_BY_PEER",
+                           [{"conversationID": f"C2C{user.user_id}", "peerReadSeq": read_seq,
+                             "peerReadTime": read_time}]))
+        sync_publish(events, now=now)
+        publish_on_commit([(user.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
+                                      "data": total})])
     return {}

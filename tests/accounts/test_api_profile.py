@@ -73,7 +73,12 @@ def test_my_devices_learn_of_the_change(client, alice, django_capture_on_commit_
     with capture_events() as published, django_capture_on_commit_callbacks(execute=True):
         profile = client.patch(ME, {"nick": "Ally"}, format="json").json()
     assert frames(published) == [
-        (user_group(alice.pk), {"event": "PROFILE_UPDATED", "data": [profile]})]
+        (user_group(alice.pk), {"event": "PROFILE_UPDATED", "seq": 1, "data": [profile]})]
+    # in the sync log too, so a device that was offline learns it on its next login
+    from messaging.selectors import sync_replay
+
+    events, reached = sync_replay(user=alice, since=0)
+    assert events == [{"event": "PROFILE_UPDATED", "seq": 1, "data": [profile]}]
     with capture_events() as published, django_capture_on_commit_callbacks(execute=True):
         client.patch(ME, {}, format="json")
     assert published == []
