@@ -178,6 +178,7 @@ def run_load(ctx, args, server: Server, probe: Probe, *, label: str, kind: str, 
             compression=None if args.compression == "none" else "deflate"))
         base += share
     quiet = wait_quiet(args.quiet_wait)
+    probe.analyze()
     print(f"  {label}: {pairs} pair(s), logging in ...", end="", flush=True)
     with Phase(ctx, specs) as phase:
         setup = phase.wait("ready", 120 + pairs)
@@ -269,6 +270,7 @@ def run_idle(ctx, args, server: Server, probe: Probe) -> dict:
                           idle_hold=args.idle_hold,
                           compression=None if args.compression == "none" else "deflate")
              for i, share in enumerate(split(args.idle, nproc))]
+    quiet = wait_quiet(args.quiet_wait)
     print(f"  idle: {args.idle} sockets ...", end="", flush=True)
     with Phase(ctx, specs) as phase:
         phase.wait("ready", 60)
@@ -315,6 +317,7 @@ def run_idle(ctx, args, server: Server, probe: Probe) -> dict:
         "server_cpu_while_idle_cores": hold["server_cpu_s"] / hold["wall_s"]
         if hold["wall_s"] else None,
         "server_cpu_s_during_test": sum(server.cpu().values()) - sum(cpu_before.values()),
+        "quiet_before": quiet,
     }
 
 
@@ -424,6 +427,7 @@ def environment(probe: Probe, args) -> dict:
 def format_env(env: dict) -> str:
     pk = env["packages"]
     return (f"env: {env['cpus']} CPUs, Python {env['python']}, PostgreSQL {env['postgresql']},"
+            f" (autovacuum {env['pg_autovacuum']}: the bench ANALYZEs before each run),"
             f" Redis {env['redis']}; uvicorn {pk['uvicorn']} x{env['workers']} workers"
             f" (uvloop, httptools), Django {pk['Django']}, channels {pk['channels']},"
             f" channels-redis {pk['channels-redis']}, websockets {pk['websockets']};"

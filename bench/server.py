@@ -269,7 +269,17 @@ class Probe:
 
     def versions(self) -> dict:
         pg = self.pg.execute("SHOW server_version").fetchone()[0]
-        return {"postgresql": pg.split()[0], "redis": self.redis.info("server")["redis_version"]}
+        autovacuum = self.pg.execute("SHOW autovacuum").fetchone()[0]
+        return {"postgresql": pg.split()[0], "pg_autovacuum": autovacuum,
+                "redis": self.redis.info("server")["redis_version"]}
+
+    def analyze(self) -> None:
+        """ANALYZE the bench database, as autovacuum would have in production (it may be
+        off on a test machine: without statistics the planner picks poor indexes)."""
+        with psycopg.connect(self.server.env["DATABASE_URL"].replace("postgres://",
+                                                                       "postgresql://", 1),
+                             autocommit=True) as conn:
+            conn.execute("ANALYZE")
 
     def snapshot(self) -> dict:
         row = self.pg.execute(
