@@ -161,6 +161,21 @@ PROFILE_FIELDS = (*_PROFILE_TEXT_BYTES, *_PROFILE_CHOICES, *_PROFILE_UINTS)
 _PROFILE_WIRE_NAMES = {"self_signature": "selfSignature", "allow_type": "allowType"}
 
 
+# The Web SDK's names of the fields a user may set, and their columns.
+PROFILE_WIRE_FIELDS = {"nick": "nick", "avatar": "avatar", "gender": "gender",
+                       "birthday": "birthday", "location": "location",
+                       "selfSignature": "self_signature", "allowType": "allow_type",
+                       "language": "language"}
+
+
+def profile_fields_from_wire(data: dict) -> dict:
+    """updateMyProfile's options (Web SDK names) as profile_update's keyword arguments."""
+    unknown = sorted(set(data) - set(PROFILE_WIRE_FIELDS))
+    if unknown:
+        raise ChatError(910003, f"{', '.join(unknown)}: not a profile field a user may set")
+    return {PROFILE_WIRE_FIELDS[name]: value for name, value in data.items()}
+
+
 def check_profile_fields(fields: dict) -> dict:
     """Validate profile changes; 40601 for a value too long, 40605 for a bad value."""
     for name, value in fields.items():

@@ -19,6 +19,7 @@ from django.conf import settings
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
+from accounts import ws_ops as account_ops
 from accounts.events import user_group
 from accounts.models import Device
 from chat_project.errors import ChatError
@@ -307,7 +308,9 @@ def _oldest_seq(user_pk: int) -> int | None:
         .values_list("seq", flat=True).first()
 
 
+# Every op of the realtime door: messaging's own, then each app's ws_ops.
 OPS = {
+    **account_ops.OPS,
     "ping": ChatConsumer.op_ping,
     "login": ChatConsumer.op_login,
     "ack": ChatConsumer.op_ack,

@@ -247,3 +247,21 @@ def test_two_senders_200_each_lose_nothing(connect, make_user):
                   .values_list("seq", "message_id"))
     assert [seq for seq, _ in logged] == list(range(1, 401))
     assert len({mid for _, mid in logged}) == 400
+
+
+def test_profile_ops_reach_every_device(connect, make_user):
+    make_user("alice")
+    phone = connect("alice", deviceID="p", platform="Android")
+    web = connect("alice", deviceID="w", platform="Web")
+    assert phone.ok("getMyProfile")["nick"] == "Alice"
+    updated = phone.ok("updateMyProfile", {"nick": "Ally", "selfSignature": "hi"})
+    assert (updated["nick"], updated["selfSignature"]) == ("Ally", "hi")
+    event = web.wait_event("PROFILE_UPDATED")
+    assert event["data"][0]["nick"] == "Ally" and event["seq"] >= 1
+    assert phone.request("updateMyProfile", {"nickname": "x"})["code"] == 910003
+    assert phone.request("updateMyProfile", {"location": "x" * 17})["code"] == 40601
+    assert phone.request("updateMyProfile", {"gender": "robot"})["code"] == 40605
+    # the sender's new nick is on the next message
+    make_user("bob")
+    sent = phone.ok("sendMessage", {"to": "bob", "elements": text("x"), "random": 1})
+    assert sent["nick"] == "Ally"
