@@ -148,7 +148,8 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                    "LOCATION": REDIS_URL}
+                    "LOCATION": REDIS_URL,
+                    "KEY_PREFIX": env.str("CACHE_PREFIX", default="parley")}
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -2,9 +2,10 @@
 statements, whatever the batch size, and their events queued for after commit.
 
 Lock order is global, so concurrent batches (other ASGI processes, REST, tasks) never
-deadlock: dialog rows (sorted by user pair), then sync heads (sorted by user), then
-conversations (sorted by owner, peer). Every writer of these rows takes them in this
-order; a writer that needs only some of them skips the others.
+deadlock: user-pair locks (accounts.locks, sorted), dialog rows (sorted by user pair),
+sync heads (sorted by user), then conversations (sorted by owner, peer). Every writer
+of these rows takes them in this order; a writer that needs only some of them skips
+the others.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts.events import publish_on_commit
+from accounts.locks import lock_user_pairs
 from accounts.models import SyncEntry
 from accounts.services import SyncItem, sync_append
+from chat_project.errors import ChatError
+from relationships.selectors import send_refusals
 
 from .models import Conversation, Message
 from .views import conversation_dict, message_dict
@@ -35,15 +39,32 @@ class _Pending:
     result: dict | None = None
 
 
-def store_batch(commands: list) -> list[dict]:
+def store_batch(commands: list) -> list[dict | ChatError]:
     """Write checked, storable SendCommands in the caller's transaction.
 
-    Returns the sender's view of each message, in the commands' order. A command that
+    Returns the sender's view of each message, in the commands' order, or the
+    ChatError of a send the relationship rules refuse (blocked, not friends). A command that
     repeats (sender, receiver, random) of a message stored within CHAT_DEDUP_SECONDS
     (or earlier in this batch) gets that message back and writes nothing.
     """
     now = timezone.now()
     pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk)))) for c in commands]
+
+    # 0. Pair locks, then the relationship rules, so a block or an unfriending that
+    #    commits before this transaction is seen, and one that commits after waits.
+    lock_user_pairs([p.key for p in pending])
+    refusals = send_refusals([(p.cmd.sender.pk, p.cmd.receiver.pk) for p in pending
+                              if not p.cmd.skip_relationship_checks])
+    refused: dict[int, ChatError] = {}
+    if refusals:
+        for i, p in enumerate(pending):
+            if not p.cmd.skip_relationship_checks:
+                error = refusals.get((p.cmd.sender.pk, p.cmd.receiver.pk))
+                if error is not None:
+                    refused[i] = error
+        pending = [p for i, p in enumerate(pending) if i not in refused]
+        if not pending:
+            return [refused[i] for i in range(len(commands))]
 
     # 1. Lock and bump every dialog once, in pair order: seqs for the whole batch.
     per_dialog: dict[tuple[int, int], int] = defaultdict(int)
@@ -152,7 +173,8 @@ def store_batch(commands: list) -> list[dict]:
             p.result = message_dict(original, viewer_pk=p.cmd.sender.pk,
                                     sender_user_id=p.cmd.sender.user_id,
                                     receiver_user_id=p.cmd.receiver.user_id)
-    return [p.result for p in pending]
+    results = iter(p.result for p in pending)
+    return [refused[i] if i in refused else next(results) for i in range(len(commands))]
 
 
 def _bump_dialogs(per_dialog: dict[tuple[int, int], int]) -> dict:

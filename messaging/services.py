@@ -47,6 +47,8 @@ class SendCommand:
     excluded_from_last_message: bool = False
     # The socket that sent it: it gets the reply, the sender's other devices the event.
     origin_channel: str | None = None
+    # App admins and system notices pass every relationship check (blocklist, friends).
+    skip_relationship_checks: bool = False
     # Prepared by the pipeline:
     receiver: User | None = field(default=None, repr=False)
 

@@ -74,6 +74,7 @@ def server_env(**extra) -> dict:
         "CHAT_SDKAPPID": str(settings.CHAT_SDKAPPID),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "CHANNEL_PREFIX": f"parley-test-{os.getpid()}",
+        "CACHE_PREFIX": f"parley-test-{os.getpid()}",
         "MEDIA_ROOT": str(ROOT / "media" / "test"),
         "PYTHONUNBUFFERED": "1",
     })
@@ -118,10 +119,31 @@ def live_server_url(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
-def _test_process_channel_prefix(settings):
-    """The test process publishes on the same channel prefix as the live server."""
+def _isolated_redis_names(settings):
+    """This test process's channel layer and cache names, shared with its live servers
+    and no other run's; the cache is emptied of this process's keys around each test."""
+    from django.core.cache import cache
+
     if settings.REDIS_URL:
+        prefix = f"parley-test-{os.getpid()}"
         layers = dict(settings.CHANNEL_LAYERS)
         layers["default"] = dict(layers["default"], CONFIG=dict(
-            layers["default"]["CONFIG"], prefix=f"parley-test-{os.getpid()}"))
+            layers["default"]["CONFIG"], prefix=prefix))
         settings.CHANNEL_LAYERS = layers
+        settings.CACHES = {"default": dict(settings.CACHES["default"], KEY_PREFIX=prefix)}
+    _clear_cache(cache)
+    yield
+    _clear_cache(cache)
+
+
+def _clear_cache(cache) -> None:
+    # A test's rolled-back writes must not survive in the cache (e.g. the send policy).
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("*")
+    elif cache.__class__.__name__ == "RedisCache":
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()

@@ -265,13 +265,13 @@ def _count(fn):
     return len(ctx.captured_queries)
 
 
-def test_query_counts_are_pinned(make_user, django_assert_max_num_queries):
+def test_query_counts_are_pinned(make_user):
     alice, bob = make_user("alice"), make_user("bob")
     others = [make_user(f"peer{i}") for i in range(30)]
     send(alice, bob, random=0)  # the dialog and conversations exist from here on
-    # send: receiver lookup, savepoint, dialog bump, dedupe check, insert message,
-    # sync-log counters, sync-log rows, both conversations, unread total, release
-    assert _count(lambda: send(alice, bob, random=1)) == 10
+    # send: users, savepoint, pair lock, blocklist, dialog bump, dedupe check, insert
+    # message, sync-log counters, sync-log rows, both conversations, unread total, release
+    assert _count(lambda: send(alice, bob, random=1)) == 12
     for i, peer in enumerate(others):
         send(peer, bob, random=i)
         for j in range(3):
@@ -282,3 +282,25 @@ def test_query_counts_are_pinned(make_user, django_assert_max_num_queries):
     history = _count(lambda: selectors.message_page(viewer=bob, conversation_id="C2Cpeer1",
                                                     count=100))
     assert history == 4
+
+
+def test_friends_only_rule_is_checked_in_the_send(make_user):
+    from relationships.models import Block, Friendship, SendPolicy
+
+    alice, bob = make_user("alice"), make_user("bob")
+    policy = SendPolicy(rule=SendPolicy.Rule.FRIENDS)
+    policy.save()
+    assert code_of(send, alice, bob, random=1) == 20009
+    Friendship.objects.create(owner=bob, friend=alice, add_time=alice.date_joined)
+    assert send(alice, bob, random=2)["seq"] == 1  # one way is enough
+    policy.rule = SendPolicy.Rule.FRIENDS_BOTH
+    policy.save()
+    assert code_of(send, alice, bob, random=3) == 20011  # alice does not have bob
+    assert code_of(send, bob, alice, random=3) == 20010  # alice does not have bob
+    Friendship.objects.create(owner=alice, friend=bob, add_time=alice.date_joined)
+    assert send(alice, bob, random=4)["seq"] == 2
+    Block.objects.create(owner=bob, blocked=alice, created_at=alice.date_joined)
+    assert code_of(send, alice, bob, random=5) == 20007
+    assert send(bob, alice, random=5)["seq"] == 3  # the blocker may still write
+    assert send(alice, bob, random=6, skip_relationship_checks=True)["seq"] == 4
+    assert Conversation.objects.get(owner=bob, peer=alice).unread_count == 3

@@ -1,0 +1,132 @@
+"""Friends (one row per direction), friend requests, friend lists, the blocklist, and
+the deployment's rule for who may message whom."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import models, transaction
+
+USER = settings.AUTH_USER_MODEL
+
+
+class Friendship(models.Model):
+    """`owner` has `friend` in their friend list. Two-way friends are two rows."""
+
+    owner = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="friendships")
+    friend = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    remark = models.CharField(max_length=96, blank=True, default="")
+    add_source = models.CharField(max_length=64, blank=True, default="")
+    add_wording = models.CharField(max_length=256, blank=True, default="")
+    add_time = models.DateTimeField()
+    remark_time = models.DateTimeField(null=True, blank=True)
+    # Tag_SNS_Custom_<Key> -> value
+    custom = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "friend"], name="friendship_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} -> {self.friend_id}"
+
+
+class FriendGroup(models.Model):
+    """A named friend list of one owner (Tencent's Tag_SNS_IM_Group)."""
+
+    owner = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="friend_groups")
+    name = models.CharField(max_length=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(Friendship, related_name="groups", blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="friend_group_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}: {self.name}"
+
+
+class AddType(models.TextChoices):
+    SINGLE = "Add_Type_Single"
+    BOTH = "Add_Type_Both"
+
+
+class FriendRequest(models.Model):
+    """A pending request from `requester` to `target` (the target NeedConfirm)."""
+
+    requester = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    add_type = models.CharField(max_length=16, choices=AddType.choices, default=AddType.BOTH)
+    # What the requester asked for on their own side once accepted.
+    remark = models.CharField(max_length=96, blank=True, default="")
+    group_name = models.CharField(max_length=30, blank=True, default="")
+    add_source = models.CharField(max_length=64, blank=True, default="")
+    add_wording = models.CharField(max_length=256, blank=True, default="")
+    created_at = models.DateTimeField()
+    # The target has seen it (setFriendApplicationRead).
+    is_read = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["requester", "target"], name="friend_request_unique"),
+        ]
+        indexes = [models.Index(fields=["target", "-created_at"], name="friend_request_in_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.requester_id} asks {self.target_id}"
+
+
+class Block(models.Model):
+    """`owner` has `blocked` in their blocklist: no messages or requests from them."""
+
+    owner = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="blocks")
+    blocked = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "blocked"], name="block_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} blocks {self.blocked_id}"
+
+
+class SendPolicy(models.Model):
+    """Who may message whom, for the whole deployment (one row, edited in admin)."""
+
+    class Rule(models.TextChoices):
+        ANYONE = "anyone", "anyone may message anyone (strangers too)"
+        FRIENDS = "friends", "only friends: either side has the other in their list"
+        FRIENDS_BOTH = "friends_both", "only two-way friends: each has the other"
+
+    CACHE_KEY = "relationships:send-policy"
+
+    rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.ANYONE)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "send policy"
+        verbose_name_plural = "send policy"
+
+    def __str__(self) -> str:
+        return self.get_rule_display()
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # one row
+        super().save(*args, **kwargs)
+        cache.delete(self.CACHE_KEY)
+        # again after commit, in case another process re-read the old rule meanwhile
+        transaction.on_commit(lambda: cache.delete(self.CACHE_KEY))
+
+    @classmethod
+    def current_rule(cls) -> str:
+        rule = cache.get(cls.CACHE_KEY)
+        if rule is None:
+            rule = cls.objects.filter(pk=1).values_list("rule", flat=True).first() \
+                or cls.Rule.ANYONE
+            cache.set(cls.CACHE_KEY, rule, 300)
+        return rule
