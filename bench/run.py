@@ -29,7 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen  # noqa: E402
 import pyspy  # noqa: E402
-from server import ROOT, Probe, Server, diff, machine_cpu, versions_of_tools  # noqa: E402
+from server import (  # noqa: E402
+    ROOT,
+    Probe,
+    Server,
+    diff,
+    machine_cpu,
+    tree_state,
+    versions_of_tools,
+)
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -60,7 +68,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="before each run, wait up to this many seconds for other processes"
                         " on the machine to go quiet (this bench shares the CPUs)")
     p.add_argument("--profile", action="store_true",
-                   help="add a 64-pair closed-loop run recorded with py-spy (not in the table)")
+                   help="add a closed-loop run (--profile-pairs) recorded with py-spy;"
+                        " it is reported apart, not in the table")
+    p.add_argument("--profile-pairs", type=int, default=64,
+                   help="pairs of the profiled closed-loop run")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: 1 and 4 pairs, 3 s each, 100 idle sockets held 3 s")
     args = p.parse_args(argv)
@@ -68,6 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.pairs, args.duration, args.warmup, args.drain = "1,4", 3.0, 0.5, 2.0
         args.open_rate, args.open_pairs = min(args.open_rate, 100.0), 4
         args.idle, args.idle_hold = min(args.idle, 100), 3.0
+        args.quiet_wait = min(args.quiet_wait, 10.0)
     args.pair_list = [int(x) for x in str(args.pairs).split(",") if x.strip()]
     if not args.pair_list or min(args.pair_list) < 1 or args.workers < 1 or args.gen_procs < 1:
         p.error("pairs, workers and gen-procs must be positive")
@@ -418,6 +430,7 @@ def environment(probe: Probe, args) -> dict:
         **probe.versions(), "packages": versions_of_tools(),
         "loadavg_before": os.getloadavg()[0], "git": git,
         "uncommitted": [x[3:] for x in changed if x.strip()],
+        "tree_state": tree_state(),
         "workers": args.workers, "gen_procs": args.gen_procs,
         "compression": args.compression, "socket_rate": args.socket_rate,
         "kernel": platform.release(),
@@ -481,11 +494,15 @@ def main(argv=None) -> int:
         if args.profile:
             pdir = RESULTS / f"{stamp}-pyspy"
             pdir.mkdir(exist_ok=True)
-            out["profile_run"] = run_load(ctx, args, server, probe, label="closed 64 +py-spy",
-                                          kind="closed", pairs=64, profile_dir=pdir)
+            out["profile_run"] = run_load(ctx, args, server, probe,
+                                          label=f"closed {args.profile_pairs} +py-spy",
+                                          kind="closed", pairs=args.profile_pairs,
+                                          profile_dir=pdir)
         out["querycount"] = query_count(server, run_id)
         out["server_log"] = server.log_summary()
         out["workers_restarted"] = sorted(server.restarted_workers())
+        out["tree_state_after"] = tree_state()
+        out["redis_cache_db"] = server.redis_db
         report(out)
         return 0
     except KeyboardInterrupt:
@@ -552,13 +569,17 @@ def report(out: dict) -> None:
     if "profile_run" in out and out["profile_run"].get("profile"):
         pr = out["profile_run"]
         print()
-        print(f"profiled run (64 pairs, py-spy on every worker): {pr['delivered_per_s']:.0f}"
+        print(f"profiled run ({pr['pairs']} pairs, py-spy on every worker):"
+              f" {pr['delivered_per_s']:.0f}"
               f" msgs/s, p99 {_f(pr['p99_ms'])} ms")
         print(pyspy.format_summary(pr["profile"]))
     log = out.get("server_log") or {}
     if log.get("lines"):
         print(f"\nserver log: {log['lines']} lines, {log['tracebacks']} tracebacks; first:"
               f" {log['first']}")
+    if out.get("tree_state_after") != out["env"]["tree_state"]:
+        print("WARNING: the server's source changed on disk during the bench: workers may"
+              " have imported new code lazily; rerun for figures of one version")
     if out.get("workers_restarted"):
         print(f"workers restarted during the bench: {out['workers_restarted']}")
 

@@ -9,6 +9,7 @@ command counts and CPU.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import os
 import secrets
@@ -97,6 +98,33 @@ def db_url_for(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+def redis_url_for(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def empty_redis_db(url: str) -> int:
+    """A Redis database number (15 down to 1) that holds no key: the bench server's cache
+    goes there, away from other processes' cache keys on the same Redis."""
+    for db in range(15, 0, -1):
+        client = redis.Redis.from_url(redis_url_for(url, db), socket_timeout=5)
+        try:
+            if client.dbsize() == 0:
+                return db
+        finally:
+            client.close()
+    raise RuntimeError("no empty Redis database (1-15) for the bench server's cache")
+
+
+def tree_state() -> str:
+    """HEAD plus the uncommitted changes outside bench/: did the server's code change?"""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    diff = subprocess.run(["git", "diff", "HEAD", "--", ".", ":(exclude)bench"], cwd=ROOT,
+                          capture_output=True).stdout
+    return f"{head[:12]}+{hashlib.sha1(diff).hexdigest()[:12]}"
+
+
 def admin_conninfo(database_url: str) -> str:
     """The same server and role, the maintenance database."""
     return make_conninfo(database_url.replace("postgres://", "postgresql://", 1),
@@ -115,10 +143,13 @@ class Server:
         self.port = free_port()
         self.sdkappid = int(os.environ.get("CHAT_SDKAPPID") or 1400000001)
         self.chat_key = secrets.token_hex(32)
+        # Cache keys carry no per-deployment prefix: give this server a Redis database
+        # of its own, or a key cached by another process (a test's send policy) leaks in.
+        self.redis_db = empty_redis_db(redis_url)
         self.env = dict(os.environ)
         self.env.update({
             "DATABASE_URL": db_url_for(database_url, BENCH_DB),
-            "REDIS_URL": redis_url,
+            "REDIS_URL": redis_url_for(redis_url, self.redis_db),
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "CHAT_SECRET_KEY": self.chat_key,
@@ -229,6 +260,13 @@ class Server:
         if self._log is not None:
             self._log.close()
         self.proc = None
+        # The database was empty when we chose it: what is there now is this server's
+        # cache, and the next run's fresh PostgreSQL database would not match it.
+        client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=5)
+        try:
+            client.flushdb()
+        finally:
+            client.close()
 
     def log_summary(self, limit: int = 5) -> dict:
         """How many warnings/errors the server logged, and the first distinct lines."""
