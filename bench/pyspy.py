@@ -150,7 +150,7 @@ def _entry(frames: list[str], root: re.Pattern) -> str:
         if root.match(frame):
             idx = i
     if idx < 0:
-        return "?"
+        return "(partial stack: non-blocking sampling)"
     if idx + 1 >= len(frames):
         return "(in C: uvloop / the executor itself)"
     return re.sub(r" \(.*$", "", frames[idx + 1])

@@ -367,7 +367,7 @@ def format_table(rows: list[dict]) -> str:
 def format_costs(rows: list[dict]) -> str:
     head = (f"{'run':<18}{'machine':>8}{'other':>6}{'server cores':>13}{'gen':>5}"
             f"{'srv ms':>7}{'pg ms':>6}{'redis':>6}{'gen ms':>7}"
-            f"{'commit':>7}{'ins':>5}{'upd':>5}{'fetch':>6}{'PUBLISH':>8}")
+            f"{'commit':>7}{'ins':>5}{'upd':>5}{'fetch':>6}{'PUBLISH':>8}{'sys':>6}")
     out = ["CPU and work per delivered message (measured window):", head, "-" * len(head)]
     for r in rows:
         pm, c = r["per_message"], r["costs"]
@@ -380,7 +380,8 @@ def format_costs(rows: list[dict]) -> str:
             f"{_f(pm['redis_cpu_ms'], '{:.2f}'):>6}{_f(pm['generator_cpu_ms'], '{:.2f}'):>7}"
             f"{_f(pm['pg_commits'], '{:.2f}'):>7}{_f(pm['pg_rows_inserted'], '{:.1f}'):>5}"
             f"{_f(pm['pg_rows_updated'], '{:.1f}'):>5}{_f(pm['pg_rows_fetched'], '{:.0f}'):>6}"
-            f"{_f(pm['redis_publish'], '{:.1f}'):>8}")
+            f"{_f(pm['redis_publish'], '{:.1f}'):>8}"
+            f"{_f(100 * c['server_sys_s'] / c['server_cpu_s'] if c['server_cpu_s'] else None, '{:.0f}%'):>6}")
     return "\n".join(out)
 
 

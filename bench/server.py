@@ -46,6 +46,12 @@ def cpu_seconds(pid: int) -> float | None:
     return None if f is None else (int(f[11]) + int(f[12])) / CLK_TCK
 
 
+def sys_seconds(pid: int) -> float | None:
+    """System (kernel) CPU seconds of one process: syscalls, loopback TCP included."""
+    f = _stat_fields(pid)
+    return None if f is None else int(f[12]) / CLK_TCK
+
+
 def rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -338,6 +344,7 @@ class Probe:
                            for k, v in cmdstats.items()},
             "redis_cpu": float(rcpu.get("used_cpu_user", 0)) + float(rcpu.get("used_cpu_sys", 0)),
             "server_cpu": self.server.cpu(),
+            "server_sys": {pid: sys_seconds(pid) or 0.0 for pid in self.server.worker_pids()},
             "machine_busy": busy,
             "machine_total": total,
             "rss": self.server.rss_kb(),
@@ -362,6 +369,8 @@ def diff(a: dict, b: dict) -> dict:
                        if v - a["redis_cmds"].get(k, 0)},
         "redis_cpu_s": b["redis_cpu"] - a["redis_cpu"],
         "server_cpu_s": sum(srv.values()),
+        "server_sys_s": sum(b["server_sys"][p] - a["server_sys"].get(p, 0.0)
+                            for p in b["server_sys"]),
         "server_cpu_per_worker_s": {str(p): v for p, v in srv.items()},
         "machine_busy_s": b["machine_busy"] - a["machine_busy"],
         "machine_total_s": b["machine_total"] - a["machine_total"],
