@@ -20,6 +20,7 @@ from django.conf import settings
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import ws_ops as account_ops
+from relationships import ws_ops as relationship_ops
 from accounts.events import user_group
 from accounts.models import Device
 from chat_project.errors import ChatError
@@ -311,6 +312,7 @@ def _oldest_seq(user_pk: int) -> int | None:
 # Every op of the realtime door: messaging's own, then each app's ws_ops.
 OPS = {
     **account_ops.OPS,
+    **relationship_ops.OPS,
     "ping": ChatConsumer.op_ping,
     "login": ChatConsumer.op_login,
     "ack": ChatConsumer.op_ack,

@@ -1,0 +1,3 @@
+"""REST views for blocklist (filled in by issue 3)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""WebSocket ops for blocklist (filled in by issue 3)."""
+
+OPS: dict = {}

@@ -1,0 +1,3 @@
+"""WebSocket ops for friends (filled in by issue 3)."""
+
+OPS: dict = {}

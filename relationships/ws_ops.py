@@ -1,0 +1,6 @@
+"""WebSocket ops of relationships, named as the Web SDK names them."""
+
+from .blocklist_ws import OPS as BLOCKLIST_OPS
+from .friends_ws import OPS as FRIEND_OPS
+
+OPS = {**FRIEND_OPS, **BLOCKLIST_OPS}
