@@ -20,10 +20,10 @@ from django.conf import settings
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import ws_ops as account_ops
-from relationships import ws_ops as relationship_ops
 from accounts.events import user_group
 from accounts.models import Device
 from chat_project.errors import ChatError
+from relationships import ws_ops as relationship_ops
 
 from . import selectors, services
 from .batching import batcher
