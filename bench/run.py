@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--idle-hold", type=float, default=15.0,
                    help="seconds the idle sockets stay open (>10 s catches idle-timeout bugs)")
     p.add_argument("--skip-idle", action="store_true", help="no idle-socket test")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run the load runs this many times, interleaved; the table shows"
+                        " the median run (by msgs/s) and the range")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
     p.add_argument("--compression", choices=["deflate", "none"], default="deflate",
@@ -81,8 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.idle, args.idle_hold = min(args.idle, 100), 3.0
         args.quiet_wait = min(args.quiet_wait, 10.0)
     args.pair_list = [int(x) for x in str(args.pairs).split(",") if x.strip()]
-    if not args.pair_list or min(args.pair_list) < 1 or args.workers < 1 or args.gen_procs < 1:
-        p.error("pairs, workers and gen-procs must be positive")
+    if not args.pair_list or min(args.pair_list) < 1 or args.workers < 1 \
+            or args.gen_procs < 1 or args.repeat < 1:
+        p.error("pairs, workers, gen-procs and repeat must be positive")
     return args
 
 
@@ -267,6 +271,21 @@ def summarise_run(label, kind, pairs, rate, args, results, costs, rss, profile) 
     if profile is not None:
         row["profile"] = profile
     return row
+
+
+def medians(rows: list[dict]) -> list[dict]:
+    """Per label, the run with the median msgs/s, with the range of all its repeats."""
+    out = []
+    for label in dict.fromkeys(r["run"] for r in rows):
+        same = sorted((r for r in rows if r["run"] == label), key=lambda r: r["delivered_per_s"])
+        row = dict(same[(len(same) - 1) // 2])
+        row["repeats"] = len(same)
+        row["range"] = {k: (min(r[k] for r in same if r[k] is not None),
+                            max(r[k] for r in same if r[k] is not None))
+                        for k in ("delivered_per_s", "p50_ms", "p99_ms")
+                        if any(r[k] is not None for r in same)}
+        out.append(row)
+    return out
 
 
 def _ms(seconds):
@@ -485,13 +504,18 @@ def main(argv=None) -> int:
         rows: list[dict] = []
         if not args.skip_idle and args.idle > 0:
             out["idle"] = run_idle(ctx, args, server, probe)
-        for pairs in args.pair_list:
-            rows.append(run_load(ctx, args, server, probe, label=f"closed {pairs}",
-                                 kind="closed", pairs=pairs))
-        if args.open_rate > 0:
-            rows.append(run_load(ctx, args, server, probe, label=f"open {args.open_rate:g}/s",
-                                 kind="open", pairs=args.open_pairs, rate=args.open_rate))
-        out["runs"] = rows
+        for rep in range(args.repeat):
+            if args.repeat > 1:
+                print(f" round {rep + 1} of {args.repeat}")
+            for pairs in args.pair_list:
+                rows.append(run_load(ctx, args, server, probe, label=f"closed {pairs}",
+                                     kind="closed", pairs=pairs))
+            if args.open_rate > 0:
+                rows.append(run_load(ctx, args, server, probe,
+                                     label=f"open {args.open_rate:g}/s", kind="open",
+                                     pairs=args.open_pairs, rate=args.open_rate))
+        out["runs_all"] = rows
+        out["runs"] = medians(rows)
         if args.profile:
             pdir = RESULTS / f"{stamp}-pyspy"
             pdir.mkdir(exist_ok=True)
@@ -539,7 +563,15 @@ def report(out: dict) -> None:
     print(format_env(out["env"]))
     print()
     print(format_table(rows))
-    notes = format_checks(rows)
+    if any(r.get("repeats", 1) > 1 for r in rows):
+        print("medians of interleaved repeats; ranges (min-max):")
+        for r in rows:
+            rg = r["range"]
+            p50, p99 = rg.get("p50_ms", (None, None)), rg.get("p99_ms", (None, None))
+            print(f"  {r['run']}: {r['repeats']} runs, msgs/s {rg['delivered_per_s'][0]:.0f}-"
+                  f"{rg['delivered_per_s'][1]:.0f}, p50 {_f(p50[0], '{:.2f}')}-"
+                  f"{_f(p50[1], '{:.2f}')} ms, p99 {_f(p99[0])}-{_f(p99[1])} ms")
+    notes = format_checks(out.get("runs_all", rows))
     if notes:
         print("checks:")
         print("\n".join(notes))
@@ -547,6 +579,8 @@ def report(out: dict) -> None:
         print("checks: every message arrived once, in order, intact; no error replies")
     print()
     print(format_costs(rows + ([out["profile_run"]] if "profile_run" in out else [])))
+    if any(r.get("repeats", 1) > 1 for r in rows):
+        print("  (the median run of each; every repeat is in the JSON under runs_all)")
     for r in rows:
         g = r["generator"]
         print(f"  {r['run']}: generator {g['cpu_s']:.1f} CPU-s in {g['wall_s']:.1f} s wall"
