@@ -57,6 +57,24 @@ CODES: dict[int, str] = {
     # profiles (Tencent)
     40601: "a profile value is too long",
     40605: "a profile value is not allowed",
+    40001: "invalid parameters",
+    40009: "no such profile field: custom keys are Tag_Profile_Custom_ and 1-8 letters",
+    # friends (Tencent's SNS codes, tencent-rest.md §7)
+    30001: "invalid parameters",
+    30003: "account not found",
+    30010: "your friend list is full (3,000 friends)",
+    30011: "too many friend lists (32 at most)",
+    30012: "too many pending friend requests",
+    30014: "the peer's friend list is full (3,000 friends)",
+    30515: "the peer is in your blocklist",
+    30516: "the peer does not accept friend requests",
+    30525: "you are in the peer's blocklist",
+    30539: "friend request sent; waiting for the peer to confirm",
+    30614: "no such pending friend request",
+    31704: "not a friend",
+    32216: "not a friend, so not added to the friend list",
+    # blocklist (Tencent's SNS codes, tencent-rest.md §8)
+    30013: "your blocklist is full (1,000 users)",
     # Parley's own
     910001: "unknown operation",
     910002: "malformed frame: expected a JSON object",
