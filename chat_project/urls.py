@@ -5,10 +5,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from messaging.pages import chat
+from relationships import pages as relationship_pages
 
 urlpatterns = [
     path("", lambda request: redirect("chat")),
     path("chat/", chat, name="chat"),
+    path("contacts/", relationship_pages.contacts, name="contacts"),
+    path("requests/", relationship_pages.friend_requests, name="friend-requests"),
+    path("blocklist/", relationship_pages.blocklist, name="blocklist"),
+    path("profile/", relationship_pages.my_profile, name="my-profile"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("chat_project.api_urls")),

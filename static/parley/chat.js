@@ -10,6 +10,7 @@
   const config = JSON.parse(document.getElementById('parley-config').textContent);
   const chat = ParleyChat.create();
   window.parleyChat = chat;  // for the browser console
+  ParleyUI.attachNav(chat, config);  // the friend-request badge and my nick in the top bar
 
   const $ = (id) => document.getElementById(id);
   const els = {

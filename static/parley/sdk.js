@@ -25,6 +25,14 @@
  * - A conversation cache: the server sends changed conversations, the SDK's
  *   CONVERSATION_LIST_UPDATED hands out the whole list, newest first, as Tencent's
  *   does. After every login (and so after SYNC_RESET) the list is reloaded.
+ * - Relationship lists, kept as Tencent's SDK keeps them: friends, friend requests
+ *   (with their unreadCount), friend groups and the blocklist. Each is loaded before
+ *   SDK_READY and handed out whole by its event right after it (FRIEND_LIST_UPDATED,
+ *   FRIEND_APPLICATION_LIST_UPDATED {friendApplicationList, unreadCount},
+ *   FRIEND_GROUP_LIST_UPDATED, BLACKLIST_UPDATED [userID]). When the server says one
+ *   changed (its event, from any device or person) or this SDK changed it, the SDK
+ *   reloads it and hands it out again. PROFILE_UPDATED ([Profile], mine or another
+ *   user's) also refreshes the profiles inside those lists and the conversations.
  *
  * Differences from Tencent's SDK worth knowing:
  * - Only C2C conversations; messages carry the wire's `elements` list and, for
@@ -57,6 +65,7 @@
     BLACKLIST_UPDATED: 'blacklistUpdated',
     FRIEND_LIST_UPDATED: 'onFriendListUpdated',
     FRIEND_APPLICATION_LIST_UPDATED: 'onFriendApplicationListUpdated',
+    FRIEND_GROUP_LIST_UPDATED: 'onFriendGroupListUpdated',
     KICKED_OUT: 'kickedOut',
     ERROR: 'error',
     NET_STATE_CHANGE: 'netStateChange',
@@ -87,22 +96,51 @@
     KICKED_OUT_MULT_DEVICE: 'multipleDevice',
     KICKED_OUT_USERSIG_EXPIRED: 'userSigExpired',
     KICKED_OUT_REST_API: 'REST_API_Kick',
+    GENDER_UNKNOWN: 'Gender_Type_Unknown',
+    GENDER_FEMALE: 'Gender_Type_Female',
+    GENDER_MALE: 'Gender_Type_Male',
+    ALLOW_TYPE_ALLOW_ANY: 'AllowType_Type_AllowAny',
+    ALLOW_TYPE_NEED_CONFIRM: 'AllowType_Type_NeedConfirm',
+    ALLOW_TYPE_DENY_ANY: 'AllowType_Type_DenyAny',
+    FORBID_TYPE_NONE: 'AdminForbid_Type_None',
+    FORBID_TYPE_SEND_OUT: 'AdminForbid_Type_SendOut',
+    SNS_ADD_TYPE_SINGLE: 'Add_Type_Single',
+    SNS_ADD_TYPE_BOTH: 'Add_Type_Both',
+    SNS_DELETE_TYPE_SINGLE: 'Delete_Type_Single',
+    SNS_DELETE_TYPE_BOTH: 'Delete_Type_Both',
+    SNS_APPLICATION_TYPE_BOTH: 'Pendency_Type_Both',
+    SNS_APPLICATION_SENT_TO_ME: 'Pendency_Type_ComeIn',
+    SNS_APPLICATION_SENT_BY_ME: 'Pendency_Type_SendOut',
+    SNS_APPLICATION_AGREE: 'Response_Action_Agree',
+    SNS_APPLICATION_AGREE_AND_ADD: 'Response_Action_AgreeAndAdd',
+    SNS_CHECK_TYPE_BOTH: 'CheckResult_Type_Both',
+    SNS_CHECK_TYPE_SINGLE: 'CheckResult_Type_Single',
+    SNS_TYPE_NO_RELATION: 'CheckResult_Type_NoRelation',
+    SNS_TYPE_A_WITH_B: 'CheckResult_Type_AWithB',
+    SNS_TYPE_B_WITH_A: 'CheckResult_Type_BWithA',
+    SNS_TYPE_BOTH_WAY: 'CheckResult_Type_BothWay',
   });
 
   // Events that pass straight through: wire name -> EVENT value. The others
   // (SDK_READY, SYNC_RESET, KICKED_OUT, ERROR, conversation and unread updates,
-  // MESSAGE_RECEIVED) are handled in _onEvent.
+  // MESSAGE_RECEIVED, the relationship lists below) are handled in _onEvent.
   const PASS_THROUGH = {
     MESSAGE_MODIFIED: EVENT.MESSAGE_MODIFIED,
     MESSAGE_REVOKED: EVENT.MESSAGE_REVOKED,
     MESSAGE_READ_BY_PEER: EVENT.MESSAGE_READ_BY_PEER,
     PROFILE_UPDATED: EVENT.PROFILE_UPDATED,
     USER_STATUS_UPDATED: EVENT.USER_STATUS_UPDATED,
-    BLACKLIST_UPDATED: EVENT.BLACKLIST_UPDATED,
-    FRIEND_LIST_UPDATED: EVENT.FRIEND_LIST_UPDATED,
-    FRIEND_APPLICATION_LIST_UPDATED: EVENT.FRIEND_APPLICATION_LIST_UPDATED,
     TYPING: EVENT.TYPING,
   };
+  // Wire events that say one of the SDK's relationship lists changed: wire name -> the
+  // list. The SDK reloads that list and hands the whole of it out, as Tencent's does.
+  const LIST_EVENTS = {
+    FRIEND_LIST_UPDATED: 'friends',
+    FRIEND_APPLICATION_LIST_UPDATED: 'applications',
+    FRIEND_GROUP_LIST_UPDATED: 'groups',
+    BLACKLIST_UPDATED: 'blacklist',
+  };
+  const LIST_RELOAD_DELAY_MS = 30;
   const MESSAGE_EVENTS = new Set(['MESSAGE_MODIFIED', 'MESSAGE_REVOKED']);
 
   const PING_EVERY_MS = 30000;
@@ -163,6 +201,63 @@
     return conv.lastMessage && conv.lastMessage.time ? conv.lastMessage.time : 0;
   }
 
+  /** The keys of `options` in `keys` that are set, as a new object (an op's data). */
+  function pick(options, keys) {
+    const out = {};
+    for (const key of keys) {
+      if (options && options[key] !== undefined) out[key] = options[key];
+    }
+    return out;
+  }
+
+  function arrayIn(reply, ...keys) {
+    if (Array.isArray(reply)) return reply;
+    for (const key of keys) {
+      if (reply && Array.isArray(reply[key])) return reply[key];
+    }
+    return [];
+  }
+
+  // The relationship lists the SDK keeps: the op that loads each, the event that hands
+  // it out, and how a reply becomes the list (Tencent's shapes).
+  const LISTS = {
+    friends: {
+      op: 'getFriendList',
+      event: EVENT.FRIEND_LIST_UPDATED,
+      parse: (reply) => arrayIn(reply, 'friendList'),
+      empty: () => [],
+      copy: (v) => v.slice(),
+    },
+    applications: {
+      op: 'getFriendApplicationList',
+      event: EVENT.FRIEND_APPLICATION_LIST_UPDATED,
+      parse: (reply) => ({
+        friendApplicationList: arrayIn(reply, 'friendApplicationList'),
+        unreadCount: (reply && Number.isInteger(reply.unreadCount)) ? reply.unreadCount : 0,
+      }),
+      empty: () => ({friendApplicationList: [], unreadCount: 0}),
+      copy: (v) => ({friendApplicationList: v.friendApplicationList.slice(),
+                     unreadCount: v.unreadCount}),
+    },
+    groups: {
+      op: 'getFriendGroupList',
+      event: EVENT.FRIEND_GROUP_LIST_UPDATED,
+      parse: (reply) => arrayIn(reply, 'friendGroupList'),
+      empty: () => [],
+      copy: (v) => v.slice(),
+    },
+    blacklist: {
+      op: 'getBlacklist',
+      event: EVENT.BLACKLIST_UPDATED,
+      // Tencent's blacklist is a list of UserIDs.
+      parse: (reply) => arrayIn(reply, 'blacklist', 'userIDList')
+        .map((item) => (item && typeof item === 'object' ? item.userID : item))
+        .filter((id) => typeof id === 'string'),
+      empty: () => [],
+      copy: (v) => v.slice(),
+    },
+  };
+
   class Chat {
     constructor(options = {}) {
       this._url = options.url || defaultUrl();
@@ -187,6 +282,10 @@
       this._order = new Map();          // conversationID -> tie-breaker, higher is newer
       this._touch = 0;
       this._totalUnread = 0;
+      this._lists = {};                 // name (LISTS) -> {value, gen, applied, reloading, again}
+      this._resetLists();
+      this._dirtyLists = new Set();     // lists to reload once ready (their event came)
+      this._listTimer = null;
       // The browser knows of a lost network long before a ping would time out.
       this._onOnline = () => {
         if (this._timers.reconnect !== null) this._connect();
@@ -261,6 +360,7 @@
       this._conversations.clear();
       this._order.clear();
       this._totalUnread = 0;
+      this._resetLists();
       this._userID = '';
       return Promise.resolve({code: 0, data: {}});
     }
@@ -442,6 +542,300 @@
     /** The total unread count as last reported by the server (a number, as in Tencent's SDK). */
     getTotalUnreadMessageCount() {
       return this._totalUnread;
+    }
+
+    // --- profiles -------------------------------------------------------------------
+
+    /** My Profile. */
+    getMyProfile() {
+      return this._request('getMyProfile', {}).then((data) => ({code: 0, data}));
+    }
+
+    /**
+     * Change my profile: {nick?, avatar?, gender?, selfSignature?, allowType?, birthday?,
+     * location?, language?}. Resolves to the updated Profile; every device of mine gets
+     * PROFILE_UPDATED. Rejects with 40601 (too long) or 40605 (a value not allowed).
+     */
+    updateMyProfile(options = {}) {
+      const data = pick(options, ['nick', 'avatar', 'gender', 'selfSignature', 'allowType',
+        'birthday', 'location', 'language', 'messageSettings', 'profileCustomField']);
+      return this._request('updateMyProfile', data).then((profile) => ({code: 0, data: profile}));
+    }
+
+    /** Profiles of other users: {userIDList} -> [Profile] (unknown UserIDs are left out). */
+    getUserProfile(options = {}) {
+      return this._request('getUserProfile', {userIDList: options.userIDList || []})
+        .then((reply) => ({code: 0, data: arrayIn(reply, 'profileList', 'userProfileList')}));
+    }
+
+    /**
+     * Find users by UserID or nick: {keyword} (or Tencent's {keywordList}).
+     * Resolves to {userList: [Profile]}.
+     */
+    searchCloudUsers(options = {}) {
+      const data = pick(options, ['keyword', 'keywordList', 'count', 'cursor']);
+      if (data.keyword === undefined && Array.isArray(data.keywordList)) {
+        data.keyword = data.keywordList.join(' ');
+      }
+      return this._request('searchCloudUsers', data).then((reply) => ({
+        code: 0,
+        data: Object.assign({}, Array.isArray(reply) ? {} : reply,
+          {userList: arrayIn(reply, 'userList', 'searchResultList', 'profileList')}),
+      }));
+    }
+
+    // --- friends --------------------------------------------------------------------
+
+    /** My friends: [Friend] ({userID, remark, groupList, source, wording, profile, ...}). */
+    getFriendList() {
+      return this._fetchList('friends').then((list) => ({code: 0, data: list.slice()}));
+    }
+
+    /**
+     * Ask `to` to be my friend: {to, source, wording?, type?, remark?, groupName?}.
+     * Resolves to {userID, code, message}: code 0 when added at once (the peer allows
+     * anyone), 30539 when the request waits for the peer's answer. Rejects on a refusal
+     * (30516 the peer takes no requests, 30515 the peer is in my blocklist, 30525 I am
+     * in the peer's).
+     */
+    addFriend(options = {}) {
+      const data = pick(options, ['to', 'source', 'wording', 'type', 'remark', 'groupName']);
+      return this._request('addFriend', data).then(
+        (reply) => {
+          this._listsChanged('friends', 'applications', 'groups');
+          return {code: 0, data: Object.assign({userID: data.to, code: 0, message: ''},
+            reply && typeof reply === 'object' && !Array.isArray(reply) ? reply : {})};
+        },
+        (err) => {
+          if (err.code !== 30539) throw err;
+          this._listsChanged('applications');
+          return {code: 0, data: {userID: data.to, code: 30539, message: err.message}};
+        },
+      );
+    }
+
+    /** {userIDList, type?: Delete_Type_Both (default) or _Single} -> {successUserIDList, failureUserIDList}. */
+    deleteFriend(options = {}) {
+      return this._change('deleteFriend', pick(options, ['userIDList', 'type']),
+        ['friends', 'groups']);
+    }
+
+    /** {userIDList, type} -> {successUserIDList: [{userID, code, relation}], failureUserIDList}. */
+    checkFriend(options = {}) {
+      return this._request('checkFriend', pick(options, ['userIDList', 'type']))
+        .then((data) => ({code: 0, data}));
+    }
+
+    /** {userIDList} -> {friendList, failureUserIDList}. */
+    getFriendProfile(options = {}) {
+      return this._request('getFriendProfile', pick(options, ['userIDList']))
+        .then((data) => ({code: 0, data}));
+    }
+
+    /** {userID, remark?, friendCustomField?} -> the Friend. */
+    updateFriend(options = {}) {
+      return this._change('updateFriend', pick(options, ['userID', 'remark', 'friendCustomField']),
+        ['friends']);
+    }
+
+    // --- friend requests ------------------------------------------------------------
+
+    /** {friendApplicationList: [FriendApplication], unreadCount}. */
+    getFriendApplicationList() {
+      return this._fetchList('applications')
+        .then((value) => ({code: 0, data: LISTS.applications.copy(value)}));
+    }
+
+    /** {userID, remark?, type: Response_Action_Agree or _AgreeAndAdd}. */
+    acceptFriendApplication(options = {}) {
+      return this._change('acceptFriendApplication', pick(options, ['userID', 'remark', 'type']),
+        ['applications', 'friends', 'groups']);
+    }
+
+    /** {userID}. */
+    refuseFriendApplication(options = {}) {
+      return this._change('refuseFriendApplication', pick(options, ['userID']), ['applications']);
+    }
+
+    /** {userID, type: Pendency_Type_ComeIn (sent to me) or _SendOut (sent by me)}. */
+    deleteFriendApplication(options = {}) {
+      return this._change('deleteFriendApplication', pick(options, ['userID', 'type']),
+        ['applications']);
+    }
+
+    /** Every request sent to me counts as seen: unreadCount becomes 0 on every device. */
+    setFriendApplicationRead() {
+      return this._request('setFriendApplicationRead', {}).then((data) => {
+        const apps = this._lists.applications;
+        if (apps.value.unreadCount !== 0) {
+          apps.value = Object.assign({}, apps.value, {unreadCount: 0});
+          if (this._ready) this._emitList('applications');
+        }
+        return {code: 0, data: data || {}};
+      });
+    }
+
+    // --- friend groups (lists) ------------------------------------------------------
+
+    /** [FriendGroup] ({name, userIDList, count}). */
+    getFriendGroupList() {
+      return this._fetchList('groups').then((list) => ({code: 0, data: list.slice()}));
+    }
+
+    /** {name, userIDList?} -> {friendGroup, failureUserIDList}. */
+    createFriendGroup(options = {}) {
+      return this._change('createFriendGroup', pick(options, ['name', 'userIDList']),
+        ['groups', 'friends']);
+    }
+
+    /** {name}. */
+    deleteFriendGroup(options = {}) {
+      return this._change('deleteFriendGroup', pick(options, ['name']), ['groups', 'friends']);
+    }
+
+    /** {oldName, newName} -> {friendGroup}. */
+    renameFriendGroup(options = {}) {
+      return this._change('renameFriendGroup', pick(options, ['oldName', 'newName']),
+        ['groups', 'friends']);
+    }
+
+    /** {name, userIDList} -> {friendGroup, failureUserIDList}. */
+    addToFriendGroup(options = {}) {
+      return this._change('addToFriendGroup', pick(options, ['name', 'userIDList']),
+        ['groups', 'friends']);
+    }
+
+    /** {name, userIDList} -> {friendGroup, failureUserIDList}. */
+    removeFromFriendGroup(options = {}) {
+      return this._change('removeFromFriendGroup', pick(options, ['name', 'userIDList']),
+        ['groups', 'friends']);
+    }
+
+    // --- blocklist ------------------------------------------------------------------
+
+    /** The UserIDs I have blocked: [userID]. */
+    getBlacklist() {
+      return this._fetchList('blacklist').then((list) => ({code: 0, data: list.slice()}));
+    }
+
+    /** {userIDList} -> the UserIDs now blocked. Blocking ends friendship both ways. */
+    addToBlacklist(options = {}) {
+      return this._change('addToBlacklist', pick(options, ['userIDList']),
+        ['blacklist', 'friends', 'applications', 'groups']);
+    }
+
+    /** {userIDList} -> the UserIDs unblocked. */
+    removeFromBlacklist(options = {}) {
+      return this._change('removeFromBlacklist', pick(options, ['userIDList']), ['blacklist']);
+    }
+
+    // --- the relationship lists -----------------------------------------------------
+
+    /** An op that changes relationship lists: its lists are reloaded (and handed out). */
+    _change(op, data, lists) {
+      return this._request(op, data).then((reply) => {
+        this._listsChanged(...lists);
+        return {code: 0, data: reply};
+      });
+    }
+
+    _resetLists() {
+      for (const name of Object.keys(LISTS)) {
+        this._lists[name] = {value: LISTS[name].empty(), gen: 0, applied: 0,
+                             reloading: false, again: false};
+      }
+    }
+
+    /** Load one list from the server into the cache; resolves to what this load got. */
+    _fetchList(name) {
+      const spec = LISTS[name];
+      const list = this._lists[name];
+      const gen = ++list.gen;
+      return this._request(spec.op, {}).then((reply) => {
+        const value = spec.parse(reply);
+        // Replies come in the order the requests went; an older one never wins.
+        if (gen > list.applied) {
+          list.applied = gen;
+          list.value = value;
+        }
+        return value;
+      });
+    }
+
+    _emitList(name) {
+      this._emit(LISTS[name].event, LISTS[name].copy(this._lists[name].value));
+    }
+
+    /** These lists changed on the server: reload them shortly, then hand them out. */
+    _listsChanged(...names) {
+      for (const name of names) this._dirtyLists.add(name);
+      // Before SDK_READY every list is loaded anyway (see _onReady).
+      if (!this._ready || this._listTimer !== null) return;
+      this._listTimer = setTimeout(() => this._reloadLists(), LIST_RELOAD_DELAY_MS);
+    }
+
+    _reloadLists() {
+      this._listTimer = null;
+      if (!this._ready) return;
+      const names = Array.from(this._dirtyLists);
+      this._dirtyLists.clear();
+      for (const name of names) {
+        const list = this._lists[name];
+        if (list.reloading) {
+          list.again = true;  // a change after the load in flight was answered
+          continue;
+        }
+        list.reloading = true;
+        this._fetchList(name).then(
+          () => this._emitList(name),
+          (err) => console.warn(`ParleyChat: reloading ${LISTS[name].op} failed`, err),
+        ).finally(() => {
+          list.reloading = false;
+          if (list.again) {
+            list.again = false;
+            this._listsChanged(name);
+          }
+        });
+      }
+    }
+
+    /** Fold changed Profiles into the friends, requests and conversations they appear in. */
+    _mergeProfiles(profiles) {
+      const byID = new Map();
+      for (const p of Array.isArray(profiles) ? profiles : [profiles]) {
+        if (p && typeof p.userID === 'string') byID.set(p.userID, p);
+      }
+      if (!byID.size) return;
+      const friends = this._lists.friends;
+      let friendsChanged = false;
+      friends.value = friends.value.map((f) => {
+        const p = f && byID.get(f.userID);
+        if (!p) return f;
+        friendsChanged = true;
+        return Object.assign({}, f, {profile: Object.assign({}, f.profile || {}, p)});
+      });
+      const apps = this._lists.applications;
+      let appsChanged = false;
+      const appList = apps.value.friendApplicationList.map((a) => {
+        const p = a && byID.get(a.userID);
+        if (!p) return a;
+        appsChanged = true;
+        return Object.assign({}, a, pick(p, ['nick', 'avatar']));
+      });
+      if (appsChanged) apps.value = Object.assign({}, apps.value, {friendApplicationList: appList});
+      let convsChanged = false;
+      for (const [userID, p] of byID) {
+        const conv = this._conversations.get(`C2C${userID}`);
+        if (!conv) continue;
+        convsChanged = true;
+        this._conversations.set(conv.conversationID, Object.assign({}, conv, {
+          userProfile: Object.assign({}, conv.userProfile || {}, pick(p, ['userID', 'nick', 'avatar'])),
+        }));
+      }
+      if (!this._ready) return;
+      if (friendsChanged) this._emitList('friends');
+      if (appsChanged) this._emitList('applications');
+      if (convsChanged) this._emitConversations();
     }
 
     _fetchConversations() {
@@ -636,8 +1030,14 @@
           if (typeof data === 'number') this._totalUnread = data;
           if (this._ready) this._emit(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, this._totalUnread);
           break;
+        case 'PROFILE_UPDATED':
+          this._mergeProfiles(data);
+          this._emit(EVENT.PROFILE_UPDATED, Array.isArray(data) ? data : [data]);
+          break;
         default:
-          if (PASS_THROUGH[name]) {
+          if (LIST_EVENTS[name]) {
+            this._listsChanged(LIST_EVENTS[name]);
+          } else if (PASS_THROUGH[name]) {
             const out = MESSAGE_EVENTS.has(name) && Array.isArray(data)
               ? data.map(normalizeMessage) : data;
             this._emit(PASS_THROUGH[name], out);
@@ -654,15 +1054,26 @@
       if (data && Number.isInteger(data.seq)) this._setSeq(data.seq);
       const reset = this._resetPending;
       this._resetPending = false;
+      // Every relationship list is loaded afresh, so changes replayed so far are in.
+      this._dirtyLists.clear();
+      clearTimeout(this._listTimer);
+      this._listTimer = null;
+      const loaded = new Set();
       const loads = [this._fetchConversations(), this._fetchTotalUnread()]
-        .map((p) => p.catch((err) => console.error('ParleyChat: reload after login failed', err)));
+        .map((p) => p.catch((err) => console.error('ParleyChat: reload after login failed', err)))
+        .concat(Object.keys(LISTS).map((name) => this._fetchList(name).then(
+          () => loaded.add(name),
+          (err) => console.warn(`ParleyChat: ${LISTS[name].op} after login failed`, err))));
       Promise.all(loads).then(() => {
         if (ws !== this._ws) return;
         this._ready = true;
         this._emit(EVENT.SDK_READY, {});
         this._emitConversations();
         this._emit(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, this._totalUnread);
+        for (const name of loaded) this._emitList(name);
         if (reset) this._emit(EVENT.SYNC_RESET, {});
+        // Lists that changed while they loaded.
+        if (this._dirtyLists.size) this._listsChanged();
       });
     }
 
@@ -723,6 +1134,8 @@
       this._timers.reconnect = null;
       clearTimeout(this._timers.ack);
       this._timers.ack = null;
+      clearTimeout(this._listTimer);
+      this._listTimer = null;
       this._stopPing();
       const ws = this._ws;
       const wasReady = this._ready;
