@@ -4,7 +4,9 @@ every door calls (WebSocket ops in friends_ws.py, REST views in api/friends.py).
 Names and values are Tencent's (shared/tencent-rest.md §7 and §15): `Add_Type_*`,
 `Delete_Type_*`, `CheckResult_Type_*`, `Pendency_Type_*`, `Response_Action_*`,
 `AddSource_Type_<keyword>`, `Tag_SNS_Custom_<key>`. Every refusal is a ChatError with
-Tencent's SNS code; a malformed argument is 30001 (bad parameters), in every door alike.
+Tencent's SNS code, in every door alike: a value that breaks a rule (too long, badly
+formed, myself) is 30001 (bad parameters); a missing argument, or one of the wrong JSON
+type, is Parley's 910003, as for every op (chat_project.ws.field).
 
 Adding a friend (`friend_add`) follows the target's allow type:
 - `AllowType_Type_AllowAny`: added at once. `Add_Type_Single` puts the target in the
@@ -144,11 +146,17 @@ def _bad(message: str) -> ChatError:
     return ChatError(30001, message)
 
 
-def _text(value, name: str, limit: int, *, default: str = "") -> str:
+def _wrong(message: str) -> ChatError:
+    return ChatError(910003, message)
+
+
+def _text(value, name: str, limit: int, *, default: str | None = "") -> str | None:
     if value is None:
         return default
-    if not isinstance(value, str) or "\x00" in value:
-        raise _bad(f"{name} must be a string")
+    if not isinstance(value, str):
+        raise _wrong(f"{name} must be a string")
+    if "\x00" in value:
+        raise _bad(f"{name} must not hold NUL characters")
     if len(value.encode("utf-8")) > limit:
         raise _bad(f"{name} is longer than {limit} bytes (UTF-8)")
     return value
@@ -157,14 +165,18 @@ def _text(value, name: str, limit: int, *, default: str = "") -> str:
 def _choice(value, name: str, allowed: Iterable[str], *, default: str | None = None) -> str:
     if value is None and default is not None:
         return default
+    if not isinstance(value, str):
+        raise _wrong(f"{name} must be a string: one of {', '.join(allowed)}")
     if value not in tuple(allowed):
         raise _bad(f"{name} must be one of {', '.join(allowed)}")
     return value
 
 
 def _group_name(value, name: str = "name") -> str:
-    if not isinstance(value, str) or not value or "\x00" in value:
-        raise _bad(f"{name} must be a non-empty string")
+    if not isinstance(value, str):
+        raise _wrong(f"{name} must be a string")
+    if not value or "\x00" in value:
+        raise _bad(f"{name} must be a non-empty string without NUL characters")
     if len(value.encode("utf-8")) > GROUP_NAME_BYTES:
         raise _bad(f"{name} is longer than {GROUP_NAME_BYTES} bytes (UTF-8)")
     return value
@@ -175,7 +187,7 @@ def _user_id_list(value, name: str = "userIDList", *, limit: int = MAX_USER_IDS,
     if value is None and allow_empty:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _bad(f"{name} must be a list of UserIDs")
+        raise _wrong(f"{name} must be a list of UserIDs")
     if not value and not allow_empty:
         raise _bad(f"{name} is empty")
     if len(value) > limit:
@@ -183,13 +195,13 @@ def _user_id_list(value, name: str = "userIDList", *, limit: int = MAX_USER_IDS,
     return list(dict.fromkeys(value))  # without repeats, in order
 
 
-def _peer(user: User, user_id) -> User:
+def _peer(user: User, user_id, name: str = "userID") -> User:
     """The other user of a one-to-one operation: 30001 for myself, 30003 if unknown."""
-    if not isinstance(user_id, str) or not user_id:
-        raise _bad("userID must be a non-empty string")
+    if not isinstance(user_id, str):
+        raise _wrong(f"{name} must be a string")
     if user_id == user.user_id:
         raise _bad("that is you")
-    peer = User.objects.filter(user_id=user_id).first()
+    peer = User.objects.filter(user_id=user_id).first() if user_id else None
     if peer is None:
         raise ChatError(30003, f"no account {user_id!r}")
     return peer
@@ -268,12 +280,15 @@ def friend_list(*, user: User, start_index=None, count=None) -> dict:
     """
     if start_index is None:
         start_index = 0
-    if isinstance(start_index, bool) or not isinstance(start_index, int) or start_index < 0:
-        raise _bad("startIndex must be a non-negative integer")
     if count is None:
         count = FRIEND_PAGE_DEFAULT
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= FRIEND_PAGE_MAX:
-        raise _bad(f"count must be an integer from 1 to {FRIEND_PAGE_MAX}")
+    for name, value in (("startIndex", start_index), ("count", count)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _wrong(f"{name} must be an integer")
+    if start_index < 0:
+        raise _bad("startIndex must not be negative")
+    if not 1 <= count <= FRIEND_PAGE_MAX:
+        raise _bad(f"count must be from 1 to {FRIEND_PAGE_MAX}")
     total = Friendship.objects.filter(owner_id=user.pk).count()
     page = list(_friendships(user.pk).order_by("id")[start_index:start_index + count])
     end = start_index + len(page)
@@ -504,12 +519,14 @@ def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name
     30003, 30010, 30011, 30012, 30014, 30515, 30516, 30525.
     """
     add_type = _choice(add_type, "type", AddType.values, default=AddType.BOTH)
-    if not isinstance(source, str) or not _SOURCE_RE.fullmatch(source):
+    if not isinstance(source, str):
+        raise _wrong("source must be a string: AddSource_Type_ and 1 to 8 letters")
+    if not _SOURCE_RE.fullmatch(source):
         raise _bad("source must be AddSource_Type_ followed by 1 to 8 letters")
     remark = _text(remark, "remark", REMARK_BYTES)
     wording = _text(wording, "wording", WORDING_BYTES)
     group_name = _group_name(group_name, "groupName") if group_name not in (None, "") else ""
-    peer = _peer(user, to)
+    peer = _peer(user, to, "to")
     now = timezone.now()
     changes = _Changes()
     with transaction.atomic():
@@ -631,10 +648,11 @@ def friend_update(*, user: User, user_id, remark=None, custom_fields=None) -> di
     """Change a friend's remark and/or custom fields (`friendCustomField`: a list of
     `{key: "Tag_SNS_Custom_<key>", value: str}`; an empty value removes the key).
 
-    Returns the Friend. 30001 for a bad argument or someone not in my list.
+    Returns the Friend. 30001 for a bad value or someone not in my list; 910003 when
+    neither is given.
     """
     if remark is None and custom_fields is None:
-        raise _bad("nothing to change: give remark or friendCustomField")
+        raise _wrong("nothing to change: give remark or friendCustomField")
     remark = _text(remark, "remark", REMARK_BYTES, default=None)
     custom = _custom_fields(custom_fields) if custom_fields is not None else {}
     peer = _peer(user, user_id)
@@ -669,19 +687,19 @@ def friend_update(*, user: User, user_id, remark=None, custom_fields=None) -> di
 
 
 def _custom_fields(value) -> dict[str, str]:
+    shape = "friendCustomField must be a list of {key, value} with string values"
     if not isinstance(value, list):
-        raise _bad("friendCustomField must be a list of {key, value}")
+        raise _wrong(shape)
     out = {}
     for item in value:
-        if not isinstance(item, dict) or set(item) != {"key", "value"}:
-            raise _bad("friendCustomField must be a list of {key, value}")
+        if not isinstance(item, dict) or set(item) != {"key", "value"} \
+                or not isinstance(item["key"], str) or not isinstance(item["value"], str):
+            raise _wrong(shape)
         key = item["key"]
-        if not isinstance(key, str) or not _CUSTOM_KEY_RE.fullmatch(key):
+        if not _CUSTOM_KEY_RE.fullmatch(key):
             raise _bad("a friendCustomField key is Tag_SNS_Custom_ followed by 1 to 8 "
                        "letters, digits or underscores")
-        out[key] = _text(item["value"], key, CUSTOM_VALUE_BYTES, default=None)
-        if out[key] is None:
-            raise _bad(f"{key} must be a string")
+        out[key] = _text(item["value"], key, CUSTOM_VALUE_BYTES)
     return out
 
 

@@ -3,7 +3,7 @@
 Each op's `data` is the SDK method's options object; its reply is what the SDK's
 promise resolves to, with one exception: getFriendList is paged (a list of 3,000
 friends with their profiles is too big for one frame), so the JS SDK gathers pages.
-Every rule lives in relationships.friends; a key an op does not know is refused (30001)
+Every rule lives in relationships.friends; a key an op does not know is refused (910003)
 rather than dropped, so a misspelt option is not taken for a change that was made.
 
 | op | data | reply data |
@@ -38,7 +38,7 @@ from . import friends
 def _only(data: dict, *allowed: str) -> dict:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise ChatError(30001, f"unknown option(s): {', '.join(unknown)}")
+        raise ChatError(910003, f"unknown option(s): {', '.join(unknown)}")
     return data
 
 

@@ -3,8 +3,9 @@
 Each view translates one request into one call of relationships.friends and returns
 what it returns: the same names (the Web SDK's) and the same Tencent codes as the
 WebSocket ops in relationships/friends_ws.py. Inputs pass through unchecked
-(accounts.api.fields) so the service answers every malformed value with 30001 here
-too; a key a body does not know is refused with 30001, not dropped.
+(accounts.api.fields) so the service answers every bad value with the same code here
+(30001 a broken rule, 910003 a missing value or a wrong type); a key a body does not
+know is refused with 910003, not dropped.
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ class Body(serializers.Serializer):
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
-            raise ChatError(30001, "the body must be a JSON object")
+            raise ChatError(910003, "the body must be a JSON object")
         unknown = sorted(set(data) - set(self.fields))
         if unknown:
-            raise ChatError(30001, f"unknown option(s): {', '.join(unknown)}")
+            raise ChatError(910003, f"unknown option(s): {', '.join(unknown)}")
         return super().to_internal_value(data)
 
 
