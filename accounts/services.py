@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -156,16 +157,24 @@ _PROFILE_TEXT_BYTES = {"nick": 500, "avatar": 500, "self_signature": 500, "locat
 _PROFILE_CHOICES = {"gender": Gender.values, "allow_type": AllowType.values}
 # Tencent's uint32 fields.
 _PROFILE_UINTS = {"birthday": 2**32 - 1, "language": 2**32 - 1}
-PROFILE_FIELDS = (*_PROFILE_TEXT_BYTES, *_PROFILE_CHOICES, *_PROFILE_UINTS)
+PROFILE_FIELDS = (*_PROFILE_TEXT_BYTES, *_PROFILE_CHOICES, *_PROFILE_UINTS, "profile_custom")
 # Errors name fields as clients do (Web SDK names), not as the columns are called.
-_PROFILE_WIRE_NAMES = {"self_signature": "selfSignature", "allow_type": "allowType"}
+_PROFILE_WIRE_NAMES = {"self_signature": "selfSignature", "allow_type": "allowType",
+                       "profile_custom": "profileCustomField"}
+
+# Custom fields: Tag_Profile_Custom_<Key>, the key 1 to 8 letters, the value a string of
+# at most 500 bytes. Tencent has operators declare the keys (at most 20 per app); here a
+# user may hold at most 20 keys, and setting a key to "" removes it.
+PROFILE_CUSTOM_PREFIX = "Tag_Profile_Custom_"
+PROFILE_CUSTOM_MAX_KEYS = 20
+_PROFILE_CUSTOM_VALUE_BYTES = 500
 
 
 # The Web SDK's names of the fields a user may set, and their columns.
 PROFILE_WIRE_FIELDS = {"nick": "nick", "avatar": "avatar", "gender": "gender",
                        "birthday": "birthday", "location": "location",
                        "selfSignature": "self_signature", "allowType": "allow_type",
-                       "language": "language"}
+                       "language": "language", "profileCustomField": "profile_custom"}
 
 
 def profile_fields_from_wire(data: dict) -> dict:
@@ -173,11 +182,39 @@ def profile_fields_from_wire(data: dict) -> dict:
     unknown = sorted(set(data) - set(PROFILE_WIRE_FIELDS))
     if unknown:
         raise ChatError(910003, f"{', '.join(unknown)}: not a profile field a user may set")
-    return {PROFILE_WIRE_FIELDS[name]: value for name, value in data.items()}
+    fields = {PROFILE_WIRE_FIELDS[name]: value for name, value in data.items()}
+    if "profile_custom" in fields:
+        fields["profile_custom"] = profile_custom_from_wire(fields["profile_custom"])
+    return fields
+
+
+def profile_custom_from_wire(items) -> dict:
+    """The Web SDK's `profileCustomField: [{key, value}]` as {tag: value} (a later item
+    with the same key wins). 910003 if it is not a list of such objects."""
+    if not isinstance(items, list):
+        raise ChatError(910003, "profileCustomField must be a list of {key, value}")
+    out = {}
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"key", "value"} \
+                or not isinstance(item["key"], str):
+            raise ChatError(910003, "each profileCustomField item must be {key, value}")
+        out[item["key"]] = item["value"]
+    return out
+
+
+def check_profile_custom_key(key) -> str:
+    """40009 unless `key` names a custom field: Tag_Profile_Custom_ and 1 to 8 letters."""
+    suffix = key[len(PROFILE_CUSTOM_PREFIX):] if isinstance(key, str) \
+        and key.startswith(PROFILE_CUSTOM_PREFIX) else ""
+    if not (1 <= len(suffix) <= 8 and suffix.isascii() and suffix.isalpha()):
+        raise ChatError(40009, f"{key!r} is not a custom profile field "
+                               "(Tag_Profile_Custom_ and 1 to 8 letters)")
+    return key
 
 
 def check_profile_fields(fields: dict) -> dict:
-    """Validate profile changes; 40601 for a value too long, 40605 for a bad value."""
+    """Validate profile changes; 40601 for a value too long, 40605 for a bad value,
+    40009 for a custom field that cannot exist."""
     for name, value in fields.items():
         wire = _PROFILE_WIRE_NAMES.get(name, name)
         if name in _PROFILE_TEXT_BYTES:
@@ -195,24 +232,51 @@ def check_profile_fields(fields: dict) -> dict:
                     or not 0 <= value <= _PROFILE_UINTS[name]:
                 raise ChatError(40605, f"{wire} must be an integer from 0 to "
                                        f"{_PROFILE_UINTS[name]}")
+        elif name == "profile_custom":
+            if not isinstance(value, dict):
+                raise ChatError(910003, "profile_custom must map custom tags to values")
+            for key, item in value.items():
+                check_profile_custom_key(key)
+                if not isinstance(item, str) or "\x00" in item:
+                    raise ChatError(40605, f"{key} must be a string")
+                if len(item.encode("utf-8")) > _PROFILE_CUSTOM_VALUE_BYTES:
+                    raise ChatError(40601, f"{key} is longer than "
+                                           f"{_PROFILE_CUSTOM_VALUE_BYTES} bytes (UTF-8)")
         else:
             raise ChatError(910003, f"{wire} is not a profile field a user may set")
     return fields
 
 
-def profile_update(*, user: User, **fields) -> User:
+def profile_update(*, user: User, notify_pks: Iterable[int] = (), **fields) -> User:
     """Change the user's own profile; every device of the user gets PROFILE_UPDATED
-    (through the sync log, so a device that is offline learns it on its next login).
+    (through the sync log, so a device that is offline learns it on its next login),
+    and so do the devices of the users in `notify_pks` (relationships passes the
+    user's friends: accounts cannot know them).
 
     `fields` are column names (nick, avatar, gender, birthday, location,
-    self_signature, allow_type, language); only those given change.
+    self_signature, allow_type, language, profile_custom); only those given change.
+    `profile_custom` maps Tag_Profile_Custom_<Key> to a value and is merged into the
+    custom fields the user has ("" removes a key).
     """
     changes = check_profile_fields(fields)
     if not changes:
         return user
     with transaction.atomic():
+        if "profile_custom" in changes:
+            # Merged under the row lock, so concurrent changes of other keys both stay.
+            current = User.objects.select_for_update().filter(pk=user.pk) \
+                .values_list("profile_custom", flat=True).get()
+            merged = {**(current or {}), **changes["profile_custom"]}
+            merged = {k: v for k, v in merged.items() if v != ""}
+            if len(merged) > PROFILE_CUSTOM_MAX_KEYS:
+                raise ChatError(40605, f"at most {PROFILE_CUSTOM_MAX_KEYS} custom fields")
+            changes = {**changes, "profile_custom": merged}
         for name, value in changes.items():
             setattr(user, name, value)
         user.save(update_fields=[*changes, "profile_updated_at"])
-        sync_publish([(user.pk, SyncEntry.Kind.PROFILE, "PROFILE_UPDATED", [profile_full(user)])])
+        profile = [profile_full(user)]
+        audience = [user.pk, *sorted(set(notify_pks) - {user.pk})]
+        # One call, so every sync head is locked in one sorted statement.
+        sync_publish([(pk, SyncEntry.Kind.PROFILE, "PROFILE_UPDATED", profile)
+                      for pk in audience])
     return user

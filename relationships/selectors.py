@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 
+from accounts.models import User
+from accounts.selectors import profile_full, users_by_user_ids
 from chat_project.errors import ChatError
 
 from .models import Block, Friendship, SendPolicy
@@ -56,3 +58,147 @@ def send_refusals(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], ChatErr
 def is_blocked(*, owner_pk: int, other_pk: int) -> bool:
     """Has `owner` blocked `other`?"""
     return Block.objects.filter(owner_id=owner_pk, blocked_id=other_pk).exists()
+
+
+# --- shared checks of the doors' batches ----------------------------------------------
+
+def check_user_id_list(value, *, limit: int, code: int, name: str = "userIDList") -> list[str]:
+    """A batch of UserIDs from a door: a list of strings, 1 to `limit` of them, duplicates
+    dropped (first kept). 910003 for the wrong types; `code` (the API family's "bad
+    parameters", 30001 for relationships, 40001 for profiles) for an empty or long list."""
+    if not isinstance(value, list):
+        raise ChatError(910003, f"{name} must be a list of UserIDs")
+    if any(not isinstance(item, str) for item in value):
+        raise ChatError(910003, f"{name} must hold UserID strings")
+    if not value:
+        raise ChatError(code, f"{name} is empty")
+    if len(value) > limit:
+        raise ChatError(code, f"{name} holds more than {limit} UserIDs")
+    return list(dict.fromkeys(value))
+
+
+def check_page(start_index, max_limited, *, most: int) -> tuple[int, int]:
+    """StartIndex and MaxLimited of a paged list (910003 wrong type, 30001 out of range)."""
+    for name, value in (("startIndex", start_index), ("maxLimited", max_limited)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ChatError(910003, f"{name} must be an integer")
+    if start_index < 0:
+        raise ChatError(30001, "startIndex must not be negative")
+    if not 1 <= max_limited <= most:
+        raise ChatError(30001, f"maxLimited must be from 1 to {most}")
+    return start_index, max_limited
+
+
+# --- blocklist ------------------------------------------------------------------------
+
+BLOCKLIST_PAGE_MAX = 1000
+
+
+class BlackCheck:
+    """Tencent's black_list_check types and relations (tencent-rest.md §8)."""
+
+    SINGLE = "BlackCheckResult_Type_Single"
+    BOTH = "BlackCheckResult_Type_Both"
+    TYPES = (SINGLE, BOTH)
+    BOTH_WAY = "BlackCheckResult_Type_BothWay"
+    A_WITH_B = "BlackCheckResult_Type_AWithB"
+    B_WITH_A = "BlackCheckResult_Type_BWithA"
+    NO = "BlackCheckResult_Type_NO"
+
+
+def block_user_ids(*, owner_pk: int) -> list[str]:
+    """The owner's whole blocklist as UserIDs, oldest first (what getBlacklist resolves
+    to, and BLACKLIST_UPDATED carries). One query; at most 1,000 entries."""
+    return list(Block.objects.filter(owner_id=owner_pk).order_by("created_at", "pk")
+                .values_list("blocked__user_id", flat=True))
+
+
+def block_list(*, owner, start_index=0, max_limited=100) -> dict:
+    """A page of the owner's blocklist, oldest first, with each entry's add time.
+
+    `nextStartIndex` is where the next page starts (0 when this page is the last, as
+    Tencent's StartIndex). One query, however long the page.
+    """
+    start, size = check_page(start_index, max_limited, most=BLOCKLIST_PAGE_MAX)
+    rows = list(Block.objects.filter(owner_id=owner.pk).order_by("created_at", "pk")
+                .values_list("blocked__user_id", "created_at")[start:start + size + 1])
+    more = len(rows) > size
+    return {
+        "blackList": [{"userID": uid, "addTime": int(at.timestamp())}
+                      for uid, at in rows[:size]],
+        "nextStartIndex": start + size if more else 0,
+        "isCompleted": not more,
+    }
+
+
+def block_check(*, owner, user_ids, check_type) -> list[dict]:
+    """Tencent's black_list_check: for each UserID, is it in the owner's blocklist
+    (Single: AWithB or NO), or also the other way round (Both: BothWay, AWithB, BWithA,
+    NO). An unknown UserID gets code 30003 and relation NO. Two queries."""
+    ids = check_user_id_list(user_ids, limit=1000, code=30001)
+    if check_type not in BlackCheck.TYPES:
+        raise ChatError(30001, f"checkType must be one of {list(BlackCheck.TYPES)}")
+    users = users_by_user_ids(ids)
+    pks = [u.pk for u in users.values()]
+    q = Q(owner_id=owner.pk, blocked_id__in=pks)
+    if check_type == BlackCheck.BOTH:
+        q |= Q(owner_id__in=pks, blocked_id=owner.pk)
+    rows = set(Block.objects.filter(q).values_list("owner_id", "blocked_id")) if pks else set()
+    out = []
+    for uid in ids:
+        user = users.get(uid)
+        if user is None:
+            out.append({"userID": uid, "relation": BlackCheck.NO, "code": 30003,
+                        "message": f"no user {uid!r}"})
+            continue
+        a_with_b = (owner.pk, user.pk) in rows
+        b_with_a = (user.pk, owner.pk) in rows
+        if a_with_b and b_with_a:
+            relation = BlackCheck.BOTH_WAY
+        elif a_with_b:
+            relation = BlackCheck.A_WITH_B
+        elif b_with_a:
+            relation = BlackCheck.B_WITH_A
+        else:
+            relation = BlackCheck.NO
+        out.append({"userID": uid, "relation": relation, "code": 0, "message": ""})
+    return out
+
+
+# --- profiles of others -----------------------------------------------------------------
+# Reads of accounts' profiles that the relationships doors serve (getUserProfile, user
+# search); kept here, next to the friends who will be shown them.
+
+PROFILES_BATCH_MAX = 100
+USER_SEARCH_MAX = 50
+
+
+def profiles_get(*, user_ids) -> list[dict]:
+    """Full profiles of up to 100 users, in the order asked; unknown UserIDs are left
+    out (as the Web SDK's getUserProfile). One query."""
+    ids = check_user_id_list(user_ids, limit=PROFILES_BATCH_MAX, code=40001)
+    users = users_by_user_ids(ids)
+    return [profile_full(users[uid]) for uid in ids if uid in users]
+
+
+def user_search(*, keyword, count=20) -> list[dict]:
+    """Active users whose UserID starts with `keyword` or whose nick contains it (case
+    folded), exact UserID first, then by UserID; at most `count` (1 to 50). One query.
+
+    A nick `contains` match scans; fine for a deployment's user table of modest size,
+    and bounded by the limit. (At millions of users: a trigram index on nick.)
+    """
+    if not isinstance(keyword, str) or not keyword.strip():
+        raise ChatError(910003, "search must be a non-empty string")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ChatError(910003, "count must be an integer")
+    if not 1 <= count <= USER_SEARCH_MAX:
+        raise ChatError(40001, f"count must be from 1 to {USER_SEARCH_MAX}")
+    keyword = keyword.strip()
+    if "\x00" in keyword or len(keyword) > 500:
+        raise ChatError(40001, "search is too long or holds NUL")
+    users = (User.objects.filter(is_active=True)
+             .filter(Q(user_id__istartswith=keyword) | Q(nick__icontains=keyword))
+             .annotate(exact=Case(When(user_id=keyword, then=Value(0)), default=Value(1)))
+             .order_by("exact", "user_id")[:count])
+    return [profile_full(u) for u in users]

@@ -2,5 +2,6 @@
 
 from .blocklist_ws import OPS as BLOCKLIST_OPS
 from .friends_ws import OPS as FRIEND_OPS
+from .profiles_ws import OPS as PROFILE_OPS
 
-OPS = {**FRIEND_OPS, **BLOCKLIST_OPS}
+OPS = {**FRIEND_OPS, **BLOCKLIST_OPS, **PROFILE_OPS}

@@ -6,8 +6,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import AdminForbidType, AllowType, Gender
+from accounts.services import profile_custom_from_wire
 
-from .fields import UncheckedInt, UncheckedStr
+from .fields import Unchecked, UncheckedInt, UncheckedStr
 
 
 @extend_schema_field({"type": "string", "enum": Gender.values})
@@ -25,10 +26,22 @@ class AdminForbidTypeField(UncheckedStr):
     pass
 
 
+@extend_schema_field({"type": "array", "items": {
+    "type": "object", "required": ["key", "value"], "additionalProperties": False,
+    "properties": {"key": {"type": "string", "example": "Tag_Profile_Custom_Hobby"},
+                   "value": {"type": "string"}}}})
+class ProfileCustomFieldInput(Unchecked):
+    """[{key, value}] as the service's {tag: value}; the service checks keys and values."""
+
+    def to_internal_value(self, data):
+        return profile_custom_from_wire(data)
+
+
 class ProfileUpdateSerializer(serializers.Serializer):
     """The fields a user may change on their own profile; only those sent change.
 
-    accounts.services.profile_update checks the values (40601 too long, 40605 bad).
+    accounts.services.profile_update checks the values (40601 too long, 40605 bad,
+    40009 not a custom field).
     """
 
     nick = UncheckedStr(required=False, help_text="at most 500 bytes (UTF-8)")
@@ -40,6 +53,10 @@ class ProfileUpdateSerializer(serializers.Serializer):
                                  help_text="at most 500 bytes (UTF-8)")
     allowType = AllowTypeField(source="allow_type", required=False)  # noqa: N815
     language = UncheckedInt(required=False)
+    profileCustomField = ProfileCustomFieldInput(  # noqa: N815
+        source="profile_custom", required=False,
+        help_text="custom fields to set: key `Tag_Profile_Custom_` and 1 to 8 letters, value "
+                  "a string of at most 500 bytes (\"\" removes it); others are kept")
 
     def to_internal_value(self, data):
         # A misspelt field would otherwise be dropped without a word, and the client
@@ -54,7 +71,7 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
 class ProfileCustomFieldSerializer(serializers.Serializer):
     key = serializers.CharField()
-    value = serializers.JSONField()
+    value = serializers.CharField(allow_blank=True)
 
 
 class ProfileSerializer(serializers.Serializer):

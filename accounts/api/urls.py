@@ -1,7 +1,3 @@
-from django.urls import path
-
-from . import views
-
-urlpatterns = [
-    path("me/", views.MeView.as_view(), name="api-me"),
-]
+# /api/v1/me/ (my profile) is served by relationships/api/profiles.py: a change of it
+# reaches the user's friends, whom accounts does not know.
+urlpatterns: list = []

@@ -1,0 +1,203 @@
+"""Operator console for relationships: friendships, friend requests, friend lists,
+blocks, and the deployment's send policy.
+
+Every write goes through relationships.services, as every other door's does, so the
+same checks and locks apply and the events reach the users' devices:
+- Blocks: add (the form checks with the service's own rule, then block_add does it;
+  the friendship ends both ways and requests are cancelled, as for a user's block) and
+  delete (block_remove). A block is never edited in place: delete it and add another.
+- Friendships, friend requests and friend lists are read-only here; deleting them
+  calls friend_delete (one way, or both ways with the action), friend_request_delete
+  and friend_group_delete. Friendships are made by the users (or /v4 imports), since
+  adding one follows the target's allow type.
+- The send policy is one row: the list opens its form, and saving calls
+  send_policy_set; the very next send obeys it.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+
+from chat_project.errors import ChatError
+
+from . import services
+from .friends import DeleteType, PendencyType
+from .models import Block, FriendGroup, FriendRequest, Friendship, SendPolicy
+
+
+class _ServiceDeletes:
+    """Deletes (one, or the bulk action) call `_delete(request, obj)`, a service call,
+    instead of deleting rows; a refusal is shown as a message, not an error page."""
+
+    def _delete(self, request, obj) -> None:
+        raise NotImplementedError
+
+    def _delete_reporting(self, request, obj) -> None:
+        try:
+            self._delete(request, obj)
+        except ChatError as exc:
+            self.message_user(request, f"{obj}: {exc.message} ({exc.code})", messages.ERROR)
+
+    def delete_model(self, request, obj):
+        self._delete_reporting(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self._delete_reporting(request, obj)
+
+
+class _ReadOnly:
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- blocks ---------------------------------------------------------------------------
+
+class BlockAddForm(forms.ModelForm):
+    class Meta:
+        model = Block
+        fields = ("owner", "blocked")
+
+    def clean(self):
+        data = super().clean()
+        owner, blocked = data.get("owner"), data.get("blocked")
+        if owner and blocked:
+            # The service's own rule (it checks again under the locks when it runs).
+            try:
+                services.check_block_target(
+                    owner=owner, user_id=blocked.user_id, target=blocked,
+                    blocked_pks=set(Block.objects.filter(owner=owner, blocked=blocked)
+                                    .values_list("blocked_id", flat=True)),
+                    count=Block.objects.filter(owner=owner).count())
+            except ChatError as exc:
+                raise forms.ValidationError(f"{exc.message} ({exc.code})") from None
+        return data
+
+
+@admin.register(Block)
+class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
+    form = BlockAddForm
+    list_display = ("owner", "blocked", "created_at")
+    search_fields = ("owner__user_id", "blocked__user_id")
+    list_select_related = ("owner", "blocked")
+    autocomplete_fields = ("owner", "blocked")
+    date_hierarchy = "created_at"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        result = services.block_add(owner=obj.owner, user_ids=[obj.blocked.user_id])[0]
+        if not result.ok:  # lost a race since the form's check
+            self.message_user(request, f"{result.message} ({result.code})", messages.ERROR)
+            return
+        saved = Block.objects.get(owner=obj.owner, blocked=obj.blocked)
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+
+    def log_addition(self, request, obj, message):
+        if obj.pk is not None:
+            return super().log_addition(request, obj, message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:
+            return HttpResponseRedirect(reverse("admin:relationships_block_changelist"))
+        return super().response_add(request, obj, post_url_continue)
+
+    def _delete(self, request, obj):
+        result = services.block_remove(owner=obj.owner, user_ids=[obj.blocked.user_id])[0]
+        if not result.ok:
+            raise ChatError(result.code, result.message)
+
+
+# --- friends ----------------------------------------------------------------------------
+
+@admin.register(Friendship)
+class FriendshipAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+    list_display = ("owner", "friend", "remark", "add_source", "add_time")
+    search_fields = ("owner__user_id", "friend__user_id", "remark")
+    list_select_related = ("owner", "friend")
+    date_hierarchy = "add_time"
+    actions = ["delete_both_ways"]
+
+    def _delete(self, request, obj):
+        _friend_delete(obj, DeleteType.SINGLE)
+
+    @admin.action(description="Delete selected friendships both ways (each side's list)",
+                  permissions=["delete"])
+    def delete_both_ways(self, request, queryset):
+        done = 0
+        for obj in queryset.select_related("owner", "friend"):
+            try:
+                _friend_delete(obj, DeleteType.BOTH)
+                done += 1
+            except ChatError as exc:
+                self.message_user(request, f"{obj}: {exc.message} ({exc.code})",
+                                  messages.ERROR)
+        self.message_user(request, f"Deleted {done} friendship(s) both ways.")
+
+
+def _friend_delete(obj: Friendship, delete_type: str) -> None:
+    answer = services.friend_delete(user=obj.owner, user_ids=[obj.friend.user_id],
+                                    delete_type=delete_type)
+    for failure in answer["failureUserIDList"]:
+        raise ChatError(failure["code"], failure.get("message"))
+
+
+@admin.register(FriendRequest)
+class FriendRequestAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+    list_display = ("requester", "target", "add_type", "add_source", "is_read", "created_at")
+    list_filter = ("add_type", "is_read")
+    search_fields = ("requester__user_id", "target__user_id")
+    list_select_related = ("requester", "target")
+    date_hierarchy = "created_at"
+
+    def _delete(self, request, obj):
+        services.friend_request_delete(user=obj.requester, user_id=obj.target.user_id,
+                                       pendency_type=PendencyType.SEND_OUT)
+
+
+@admin.register(FriendGroup)
+class FriendGroupAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+    list_display = ("owner", "name", "created_at")
+    search_fields = ("owner__user_id", "name")
+    list_select_related = ("owner",)
+
+    def _delete(self, request, obj):
+        services.friend_group_delete(user=obj.owner, name=obj.name)
+
+
+# --- who may send -----------------------------------------------------------------------
+
+@admin.register(SendPolicy)
+class SendPolicyAdmin(admin.ModelAdmin):
+    """One row: the list goes straight to its form; until it is first saved, the form
+    shows the default (strangers may message each other)."""
+
+    fields = ("rule", "updated_at")
+    readonly_fields = ("updated_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return HttpResponseRedirect(
+            reverse("admin:relationships_sendpolicy_change", args=[1]))
+
+    def get_object(self, request, object_id, from_field=None):
+        if str(object_id) != "1":
+            return None
+        return SendPolicy.objects.filter(pk=1).first() or SendPolicy(pk=1)
+
+    def save_model(self, request, obj, form, change):
+        saved = services.send_policy_set(rule=obj.rule)
+        obj.updated_at = saved.updated_at
