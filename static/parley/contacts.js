@@ -371,7 +371,7 @@
     setStatus(status, 'Searching…');
     let found;
     try {
-      const {data} = await chat.searchCloudUsers({keyword: query});
+      const {data} = await chat.searchUsers({keyword: query});
       found = data.userList;
     } catch (err) {
       if (err.code !== 910001) {
@@ -447,7 +447,7 @@
       const name = $('group-name').value.trim();
       if (!name) return;
       setStatus($('group-error'), '');
-      chat.createFriendGroup({name, userIDList: []}).then(() => {
+      chat.createFriendGroup({name}).then(() => {
         $('group-name').value = '';
       }, (err) => setStatus($('group-error'), `Could not create ${name}: ${errorText(err)}`, 'error'));
     });

@@ -132,7 +132,7 @@
       clearErrors();
       setStatus($('profile-status'), '');
     });
-    $('profile-avatar').addEventListener('input', preview);
+    $('profile-avatar').addEventListener('change', preview);  // not per keystroke: each is a fetch
     $('profile-nick').addEventListener('input', () => setStatus($('profile-status'), ''));
   });
 })();

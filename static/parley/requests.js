@@ -72,7 +72,7 @@
     remark.addEventListener('input', () => state.remarks.set(a.userID, remark.value));
     const accept = (type) => () => run(a, chat.acceptFriendApplication(Object.assign(
       {userID: a.userID, type}, remark.value.trim() ? {remark: remark.value.trim()} : {})));
-    const actions = el('div', {className: 'actions'},
+    const actions = el('div', {className: 'actions sub'},
       remark,
       button('Accept', 'request-accept', accept(TYPES.SNS_APPLICATION_AGREE)),
       button('Accept and add back', 'request-accept-add', accept(TYPES.SNS_APPLICATION_AGREE_AND_ADD),

@@ -29,10 +29,13 @@
  *   (with their unreadCount), friend groups and the blocklist. Each is loaded before
  *   SDK_READY and handed out whole by its event right after it (FRIEND_LIST_UPDATED,
  *   FRIEND_APPLICATION_LIST_UPDATED {friendApplicationList, unreadCount},
- *   FRIEND_GROUP_LIST_UPDATED, BLACKLIST_UPDATED [userID]). When the server says one
- *   changed (its event, from any device or person) or this SDK changed it, the SDK
- *   reloads it and hands it out again. PROFILE_UPDATED ([Profile], mine or another
- *   user's) also refreshes the profiles inside those lists and the conversations.
+ *   FRIEND_GROUP_LIST_UPDATED, BLACKLIST_UPDATED [userID]). The server's events say
+ *   what changed (friends and groups as {added, updated, deleted}, requests and the
+ *   blocklist whole), to every device of everyone concerned, the acting one too; the
+ *   SDK folds them in and hands the whole list out again (or loads it afresh when an
+ *   event cannot be folded in, or came while the list was loading). PROFILE_UPDATED
+ *   ([Profile], mine or a friend's) also refreshes the profiles inside those lists and
+ *   the conversations.
  *
  * Differences from Tencent's SDK worth knowing:
  * - Only C2C conversations; messages carry the wire's `elements` list and, for
@@ -218,45 +221,102 @@
     return [];
   }
 
-  // The relationship lists the SDK keeps: the op that loads each, the event that hands
-  // it out, and how a reply becomes the list (Tencent's shapes).
+  /** Upsert `items` (objects keyed by `key`) into `list` and drop `deleted` keys. */
+  function mergeByKey(list, key, items, deleted) {
+    const gone = new Set(deleted || []);
+    const fresh = new Map();
+    for (const item of items || []) {
+      if (item && item[key] !== undefined) fresh.set(item[key], item);
+    }
+    const out = [];
+    for (const item of list) {
+      const k = item[key];
+      if (gone.has(k) && !fresh.has(k)) continue;
+      if (fresh.has(k)) {
+        out.push(fresh.get(k));
+        fresh.delete(k);
+      } else {
+        out.push(item);
+      }
+    }
+    for (const item of fresh.values()) out.push(item);
+    return out;
+  }
+
+  function isDelta(data) {
+    return !!data && typeof data === 'object' && !Array.isArray(data)
+      && (Array.isArray(data.added) || Array.isArray(data.updated) || Array.isArray(data.deleted));
+  }
+
+  const APPLICATION_EVENT_LIMIT = 100;  // the server sends at most this many in an event
+
+  function parseApplications(reply) {
+    return {
+      // Tencent's name is friendApplicationList; Parley's server says applicationList.
+      friendApplicationList: arrayIn(reply, 'friendApplicationList', 'applicationList'),
+      unreadCount: (reply && Number.isInteger(reply.unreadCount)) ? reply.unreadCount : 0,
+    };
+  }
+
+  // The relationship lists the SDK keeps: how each is loaded, the event that hands it
+  // out, and how a wire event changes it (`apply` returns the new value, or null when
+  // the list must be loaded again).
   const LISTS = {
     friends: {
-      op: 'getFriendList',
+      // getFriendList is paged on the wire; the SDK gathers every page.
+      load: (chat) => chat._loadFriendPages(),
       event: EVENT.FRIEND_LIST_UPDATED,
-      parse: (reply) => arrayIn(reply, 'friendList'),
       empty: () => [],
       copy: (v) => v.slice(),
+      apply: (value, data) => (isDelta(data)
+        ? mergeByKey(value, 'userID', [...(data.added || []), ...(data.updated || [])],
+          data.deleted)
+        : null),
     },
     applications: {
-      op: 'getFriendApplicationList',
+      load: (chat) => chat._request('getFriendApplicationList', {}).then(parseApplications),
       event: EVENT.FRIEND_APPLICATION_LIST_UPDATED,
-      parse: (reply) => ({
-        friendApplicationList: arrayIn(reply, 'friendApplicationList'),
-        unreadCount: (reply && Number.isInteger(reply.unreadCount)) ? reply.unreadCount : 0,
-      }),
       empty: () => ({friendApplicationList: [], unreadCount: 0}),
       copy: (v) => ({friendApplicationList: v.friendApplicationList.slice(),
                      unreadCount: v.unreadCount}),
+      // The event carries the newest requests both ways; when it may have left some
+      // out, the whole list is loaded.
+      apply: (value, data) => {
+        const next = parseApplications(data);
+        return next.friendApplicationList.length >= APPLICATION_EVENT_LIMIT ? null : next;
+      },
     },
     groups: {
-      op: 'getFriendGroupList',
+      load: (chat) => chat._request('getFriendGroupList', {})
+        .then((reply) => arrayIn(reply, 'friendGroupList')),
       event: EVENT.FRIEND_GROUP_LIST_UPDATED,
-      parse: (reply) => arrayIn(reply, 'friendGroupList'),
       empty: () => [],
       copy: (v) => v.slice(),
+      apply: (value, data) => {
+        if (Array.isArray(data)) return data;
+        if (!isDelta(data)) return null;
+        // A rename is the old name deleted and the new one added.
+        return mergeByKey(value, 'name', [...(data.updated || []), ...(data.added || [])],
+          data.deleted);
+      },
     },
     blacklist: {
-      op: 'getBlacklist',
+      load: (chat) => chat._request('getBlacklist', {}).then(parseBlacklist),
       event: EVENT.BLACKLIST_UPDATED,
-      // Tencent's blacklist is a list of UserIDs.
-      parse: (reply) => arrayIn(reply, 'blacklist', 'userIDList')
-        .map((item) => (item && typeof item === 'object' ? item.userID : item))
-        .filter((id) => typeof id === 'string'),
       empty: () => [],
       copy: (v) => v.slice(),
+      apply: (value, data) => (Array.isArray(data) ? parseBlacklist(data) : null),
     },
   };
+
+  // Tencent's blacklist is a list of UserIDs.
+  function parseBlacklist(reply) {
+    return arrayIn(reply, 'blacklist', 'userIDList')
+      .map((item) => (item && typeof item === 'object' ? item.userID : item))
+      .filter((id) => typeof id === 'string');
+  }
+
+  const FRIEND_PAGE = 1000;
 
   class Chat {
     constructor(options = {}) {
@@ -569,19 +629,13 @@
     }
 
     /**
-     * Find users by UserID or nick: {keyword} (or Tencent's {keywordList}).
-     * Resolves to {userList: [Profile]}.
+     * Parley's: find users whose UserID starts with `keyword` or whose nick contains
+     * it: {keyword, count? (1-50, 20 by default)} -> {userList: [Profile]}. (Tencent's
+     * searchCloudUsers is a paid cloud search with another shape.)
      */
-    searchCloudUsers(options = {}) {
-      const data = pick(options, ['keyword', 'keywordList', 'count', 'cursor']);
-      if (data.keyword === undefined && Array.isArray(data.keywordList)) {
-        data.keyword = data.keywordList.join(' ');
-      }
-      return this._request('searchCloudUsers', data).then((reply) => ({
-        code: 0,
-        data: Object.assign({}, Array.isArray(reply) ? {} : reply,
-          {userList: arrayIn(reply, 'userList', 'searchResultList', 'profileList')}),
-      }));
+    searchUsers(options = {}) {
+      return this._request('searchUsers', pick(options, ['keyword', 'count']))
+        .then((reply) => ({code: 0, data: {userList: arrayIn(reply, 'userList')}}));
     }
 
     // --- friends --------------------------------------------------------------------
@@ -602,13 +656,11 @@
       const data = pick(options, ['to', 'source', 'wording', 'type', 'remark', 'groupName']);
       return this._request('addFriend', data).then(
         (reply) => {
-          this._listsChanged('friends', 'applications', 'groups');
           return {code: 0, data: Object.assign({userID: data.to, code: 0, message: ''},
             reply && typeof reply === 'object' && !Array.isArray(reply) ? reply : {})};
         },
         (err) => {
           if (err.code !== 30539) throw err;
-          this._listsChanged('applications');
           return {code: 0, data: {userID: data.to, code: 30539, message: err.message}};
         },
       );
@@ -616,8 +668,7 @@
 
     /** {userIDList, type?: Delete_Type_Both (default) or _Single} -> {successUserIDList, failureUserIDList}. */
     deleteFriend(options = {}) {
-      return this._change('deleteFriend', pick(options, ['userIDList', 'type']),
-        ['friends', 'groups']);
+      return this._change('deleteFriend', pick(options, ['userIDList', 'type']));
     }
 
     /** {userIDList, type} -> {successUserIDList: [{userID, code, relation}], failureUserIDList}. */
@@ -634,8 +685,7 @@
 
     /** {userID, remark?, friendCustomField?} -> the Friend. */
     updateFriend(options = {}) {
-      return this._change('updateFriend', pick(options, ['userID', 'remark', 'friendCustomField']),
-        ['friends']);
+      return this._change('updateFriend', pick(options, ['userID', 'remark', 'friendCustomField']));
     }
 
     // --- friend requests ------------------------------------------------------------
@@ -648,19 +698,17 @@
 
     /** {userID, remark?, type: Response_Action_Agree or _AgreeAndAdd}. */
     acceptFriendApplication(options = {}) {
-      return this._change('acceptFriendApplication', pick(options, ['userID', 'remark', 'type']),
-        ['applications', 'friends', 'groups']);
+      return this._change('acceptFriendApplication', pick(options, ['userID', 'remark', 'type']));
     }
 
     /** {userID}. */
     refuseFriendApplication(options = {}) {
-      return this._change('refuseFriendApplication', pick(options, ['userID']), ['applications']);
+      return this._change('refuseFriendApplication', pick(options, ['userID']));
     }
 
     /** {userID, type: Pendency_Type_ComeIn (sent to me) or _SendOut (sent by me)}. */
     deleteFriendApplication(options = {}) {
-      return this._change('deleteFriendApplication', pick(options, ['userID', 'type']),
-        ['applications']);
+      return this._change('deleteFriendApplication', pick(options, ['userID', 'type']));
     }
 
     /** Every request sent to me counts as seen: unreadCount becomes 0 on every device. */
@@ -684,31 +732,27 @@
 
     /** {name, userIDList?} -> {friendGroup, failureUserIDList}. */
     createFriendGroup(options = {}) {
-      return this._change('createFriendGroup', pick(options, ['name', 'userIDList']),
-        ['groups', 'friends']);
+      return this._change('createFriendGroup', pick(options, ['name', 'userIDList']));
     }
 
     /** {name}. */
     deleteFriendGroup(options = {}) {
-      return this._change('deleteFriendGroup', pick(options, ['name']), ['groups', 'friends']);
+      return this._change('deleteFriendGroup', pick(options, ['name']));
     }
 
     /** {oldName, newName} -> {friendGroup}. */
     renameFriendGroup(options = {}) {
-      return this._change('renameFriendGroup', pick(options, ['oldName', 'newName']),
-        ['groups', 'friends']);
+      return this._change('renameFriendGroup', pick(options, ['oldName', 'newName']));
     }
 
     /** {name, userIDList} -> {friendGroup, failureUserIDList}. */
     addToFriendGroup(options = {}) {
-      return this._change('addToFriendGroup', pick(options, ['name', 'userIDList']),
-        ['groups', 'friends']);
+      return this._change('addToFriendGroup', pick(options, ['name', 'userIDList']));
     }
 
     /** {name, userIDList} -> {friendGroup, failureUserIDList}. */
     removeFromFriendGroup(options = {}) {
-      return this._change('removeFromFriendGroup', pick(options, ['name', 'userIDList']),
-        ['groups', 'friends']);
+      return this._change('removeFromFriendGroup', pick(options, ['name', 'userIDList']));
     }
 
     // --- blocklist ------------------------------------------------------------------
@@ -720,46 +764,79 @@
 
     /** {userIDList} -> the UserIDs now blocked. Blocking ends friendship both ways. */
     addToBlacklist(options = {}) {
-      return this._change('addToBlacklist', pick(options, ['userIDList']),
-        ['blacklist', 'friends', 'applications', 'groups']);
+      return this._change('addToBlacklist', pick(options, ['userIDList']));
     }
 
     /** {userIDList} -> the UserIDs unblocked. */
     removeFromBlacklist(options = {}) {
-      return this._change('removeFromBlacklist', pick(options, ['userIDList']), ['blacklist']);
+      return this._change('removeFromBlacklist', pick(options, ['userIDList']));
     }
 
     // --- the relationship lists -----------------------------------------------------
 
-    /** An op that changes relationship lists: its lists are reloaded (and handed out). */
-    _change(op, data, lists) {
-      return this._request(op, data).then((reply) => {
-        this._listsChanged(...lists);
-        return {code: 0, data: reply};
-      });
+    /**
+     * An op that changes relationship lists. The server tells every device of each
+     * user concerned, this one too, with the lists' events; the SDK's lists follow them.
+     */
+    _change(op, data) {
+      return this._request(op, data).then((reply) => ({code: 0, data: reply}));
     }
 
     _resetLists() {
       for (const name of Object.keys(LISTS)) {
-        this._lists[name] = {value: LISTS[name].empty(), gen: 0, applied: 0,
+        this._lists[name] = {value: LISTS[name].empty(), gen: 0, applied: 0, changes: 0,
                              reloading: false, again: false};
       }
     }
 
     /** Load one list from the server into the cache; resolves to what this load got. */
     _fetchList(name) {
-      const spec = LISTS[name];
       const list = this._lists[name];
       const gen = ++list.gen;
-      return this._request(spec.op, {}).then((reply) => {
-        const value = spec.parse(reply);
-        // Replies come in the order the requests went; an older one never wins.
-        if (gen > list.applied) {
+      const changes = list.changes;
+      return LISTS[name].load(this).then((value) => {
+        // Replies come in the order the requests went, so an older load never wins;
+        // nor does a load that an event changed the list during (its read may predate
+        // the change): that event marked the list for a reload.
+        if (gen > list.applied && changes === list.changes) {
           list.applied = gen;
           list.value = value;
         }
         return value;
       });
+    }
+
+    /** Every page of getFriendList, in the order the friends were added. */
+    async _loadFriendPages() {
+      const friends = [];
+      let startIndex = 0;
+      for (;;) {
+        const page = await this._request('getFriendList', {startIndex, count: FRIEND_PAGE});
+        const items = arrayIn(page, 'friendList');
+        friends.push(...items);
+        // A server that does not page answers with the whole list.
+        if (Array.isArray(page) || page.isCompleted !== false || !items.length) return friends;
+        startIndex = Number.isInteger(page.nextStartIndex)
+          ? page.nextStartIndex : startIndex + items.length;
+      }
+    }
+
+    /** A wire event about a list: apply it, or load the list again when it cannot be. */
+    _onListEvent(name, data) {
+      const list = this._lists[name];
+      list.changes += 1;
+      if (!this._ready || list.reloading) {
+        // Loaded (again) once ready / once the load in flight is answered.
+        this._listsChanged(name);
+        return;
+      }
+      const next = LISTS[name].apply(list.value, data);
+      if (next === null) {
+        this._listsChanged(name);
+        return;
+      }
+      list.value = next;
+      this._emitList(name);
     }
 
     _emitList(name) {
@@ -788,7 +865,7 @@
         list.reloading = true;
         this._fetchList(name).then(
           () => this._emitList(name),
-          (err) => console.warn(`ParleyChat: reloading ${LISTS[name].op} failed`, err),
+          (err) => console.warn(`ParleyChat: reloading the ${name} list failed`, err),
         ).finally(() => {
           list.reloading = false;
           if (list.again) {
@@ -1036,7 +1113,7 @@
           break;
         default:
           if (LIST_EVENTS[name]) {
-            this._listsChanged(LIST_EVENTS[name]);
+            this._onListEvent(LIST_EVENTS[name], data);
           } else if (PASS_THROUGH[name]) {
             const out = MESSAGE_EVENTS.has(name) && Array.isArray(data)
               ? data.map(normalizeMessage) : data;
@@ -1063,7 +1140,7 @@
         .map((p) => p.catch((err) => console.error('ParleyChat: reload after login failed', err)))
         .concat(Object.keys(LISTS).map((name) => this._fetchList(name).then(
           () => loaded.add(name),
-          (err) => console.warn(`ParleyChat: ${LISTS[name].op} after login failed`, err))));
+          (err) => console.warn(`ParleyChat: loading the ${name} list after login failed`, err))));
       Promise.all(loads).then(() => {
         if (ws !== this._ws) return;
         this._ready = true;

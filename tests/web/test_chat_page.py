@@ -6,83 +6,20 @@ Debian's Chromium, driven by Playwright, talks to a real uvicorn process
 """
 
 import json
-import os
 import re
-import threading
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM would refuse to
-# run next to it. The tests only touch the database between browser steps.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+import pytest
+from playwright.sync_api import expect
 
-import pytest  # noqa: E402
-from django.db import connections  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-from accounts.models import User  # noqa: E402
-from messaging.models import Conversation  # noqa: E402
-from messaging.services import message_send  # noqa: E402
-from tests.wsclient import WsClient  # noqa: E402
+from accounts.models import User
+from messaging.models import Conversation
+from messaging.services import message_send
+from tests.web.helpers import in_worker, sign_in, wait_ready
+from tests.wsclient import WsClient
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 10_000
-PASSWORD = "pw-123456"  # make_user's default
 SCREENSHOT = "/tmp/parley-chat.png"
-# What Chromium logs when a socket cannot open while a test has the context offline.
-OFFLINE_ERROR = "net::ERR_INTERNET_DISCONNECTED"
-
-expect.set_options(timeout=TIMEOUT_MS)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def new_page(browser, live_server_url):
-    """Pages in fresh browser contexts (own cookies and storage, like two people).
-
-    Uncaught script errors on any page fail the test at teardown.
-    """
-    contexts, errors = [], []
-
-    def make():
-        context = browser.new_context(base_url=live_server_url,
-                                      viewport={"width": 1100, "height": 720})
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-        page.on("console", lambda msg: errors.append(f"{page.url}: console: {msg.text}")
-                if msg.type == "error" and OFFLINE_ERROR not in msg.text else None)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert not errors, "script errors in the page:\n" + "\n".join(errors)
-
-
-def sign_in(page, user_id, password=PASSWORD):
-    page.goto("/accounts/signin/")
-    page.get_by_label("UserID").fill(user_id)
-    page.get_by_label("Password").fill(password)
-    page.get_by_test_id("signin-submit").click()
-    expect(page).to_have_url(re.compile(r"/chat/$"))
-    wait_ready(page)
-
-
-def wait_ready(page):
-    expect(page.get_by_test_id("net-state")).to_have_attribute("data-state", "ready",
-                                                               timeout=TIMEOUT_MS)
 
 
 def open_chat(page, user_id):
@@ -118,26 +55,8 @@ def sent_ops(frames, op):
 
 
 def send_text(sender, to, text, random):
-    """Send through the service from a worker thread: this thread runs Playwright's event
-    loop, where the service's after-commit publish (async_to_sync) cannot run."""
-    result = {}
-
-    def run():
-        try:
-            result["message"] = message_send(
-                sender=sender, to=to, random=random,
-                elements=[{"type": "TIMTextElem", "payload": {"text": text}}])
-        except BaseException as exc:  # re-raised in the test thread
-            result["error"] = exc
-        finally:
-            connections.close_all()
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(30)
-    if "error" in result:
-        raise result["error"]
-    return result["message"]
+    return in_worker(message_send, sender=sender, to=to, random=random,
+                     elements=[{"type": "TIMTextElem", "payload": {"text": text}}])
 
 
 def test_sign_up_creates_an_account_and_lands_on_chat(new_page, transactional_db):
