@@ -52,7 +52,9 @@ before it, and one that commits after it waits. Batch deletes run in transaction
 at most DELETE_BATCH peers, to keep the number of locks one transaction holds small.
 
 Events, appended to each affected user's sync log (so an offline device gets them on
-its next login) and published after commit; each side of a change gets its own:
+its next login) and published after commit; each side of a change gets its own, and a
+user whose list, lists and requests did not change gets none (a one-way add leaves the
+peer's list as it was):
 - FRIEND_LIST_UPDATED: the change, not the whole list:
   `{"added": [Friend], "updated": [Friend], "deleted": [userID]}`. A friend whose
   lists (groupList) changed is in `updated`.
@@ -396,15 +398,12 @@ class _Changes:
         self.groups_deleted: dict[int, set[str]] = defaultdict(set)
         self.applications: set[int] = set()  # users whose pending requests changed
 
-    def groups_of(self, friendship_ids: Iterable[int], *, friends_too: bool) -> None:
-        """Friend lists holding these friendships changed (and those friends' groupList)."""
-        through = FriendGroup.members.through
-        for owner, name, friend in through.objects.filter(
+    def lists_losing(self, friendship_ids: Iterable[int]) -> None:
+        """The friend lists holding these friendships (about to go) change."""
+        for owner, name in FriendGroup.members.through.objects.filter(
                 friendship_id__in=list(friendship_ids)).values_list(
-                "friendgroup__owner_id", "friendgroup__name", "friendship__friend_id"):
+                "friendgroup__owner_id", "friendgroup__name"):
             self.groups_updated[owner].add(name)
-            if friends_too:
-                self.friends_updated[owner].add(friend)
 
     def publish(self) -> None:
         owners = (set(self.friends_added) | set(self.friends_updated) | set(self.friends_deleted)
@@ -412,8 +411,8 @@ class _Changes:
                   | set(self.groups_deleted) | self.applications)
         events = []
         for pk in sorted(owners):
-            added, updated = self.friends_added[pk], self.friends_updated[pk] - \
-                self.friends_added[pk]
+            added = self.friends_added[pk]
+            updated = self.friends_updated[pk] - added
             if added or updated or self.friends_deleted[pk]:
                 views = {f.friend_id: friend_view(f) for f in _friendships(pk)
                          .filter(friend_id__in=added | updated)} if added or updated else {}
@@ -630,7 +629,7 @@ def _delete_batch(user: User, peers: list[User], delete_type: str) -> set[int]:
         rows = list(Friendship.objects.filter(q).values_list("id", "owner_id", "friend_id"))
         if not rows:
             return set()
-        changes.groups_of([r[0] for r in rows], friends_too=False)
+        changes.lists_losing([r[0] for r in rows])
         Friendship.objects.filter(pk__in=[r[0] for r in rows]).delete()
         deleted = set()
         for _, owner, friend in rows:
