@@ -17,11 +17,12 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from accounts.models import AllowType, SyncEntry, User
+from chat_project.errors import ChatError
 from messaging.models import Message
 from relationships import services
 from relationships.admin import FriendRequestAdmin
 from relationships.models import Block, FriendGroup, FriendRequest, Friendship, SendPolicy
-from tests.relationships.test_blocklist import befriend_both, connect, log, text  # noqa: F401
+from tests.relationships.test_blocklist import befriend_both, connect, log, rest, text  # noqa: F401
 
 POLICY = "/admin/relationships/sendpolicy/"
 
@@ -279,3 +280,27 @@ def test_the_pages_open_for_operators_only(ops, make_user):
     assert user.login(user_id="alice", password="alice-pass")
     for page in pages:
         assert user.get(page).status_code == 302, page
+
+
+@pytest.mark.django_db
+def test_the_policy_codes_through_rest(make_user):
+    alice, carol = make_user("alice"), make_user("carol")
+    make_user("bob")
+    Friendship.objects.create(owner=alice, friend=carol, add_time=timezone.now())
+
+    def send(sender, to, n):
+        response = rest(sender).post("/api/v1/messages/", {"to": to, "elements": text("x"),
+                                                           "random": n}, format="json")
+        return 0 if response.status_code == 201 else response.json()["code"]
+
+    services.send_policy_set(rule=SendPolicy.Rule.FRIENDS)
+    assert [send("alice", "bob", 1), send("alice", "carol", 2), send("carol", "alice", 3)] \
+        == [20009, 0, 0]
+    services.send_policy_set(rule=SendPolicy.Rule.FRIENDS_BOTH)
+    assert [send("alice", "carol", 4), send("carol", "alice", 5), send("bob", "alice", 6)] \
+        == [20010, 20011, 20009]
+    services.send_policy_set(rule=SendPolicy.Rule.ANYONE)
+    assert send("bob", "alice", 7) == 0
+    with pytest.raises(ChatError) as err:
+        services.send_policy_set(rule="everyone")
+    assert err.value.code == 910003
