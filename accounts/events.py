@@ -22,6 +22,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from chat_project import wire
+
 log = logging.getLogger(__name__)
 
 _captured: contextvars.ContextVar[list | None] = contextvars.ContextVar("parley_events",
@@ -37,18 +39,28 @@ def _batch(items: Iterable[tuple]) -> list:
 
     An item is (user_pk, frame) or (user_pk, frame, skip_channel): the socket
     `skip_channel` (the one that made the change and has the answer in its reply) does
-    not get that frame. The layer message's `type` names the consumer handler.
+    not get that frame. Each frame is encoded to JSON text once, here, and every
+    device's socket sends that text as it is; `seqs` keeps each frame's sync-log seq
+    for the consumer's replay bookkeeping. The layer message's `type` names the
+    consumer handler.
     """
     per_user: dict[int, dict] = {}
     for item in items:
         pk, frame = item[0], item[1]
-        entry = per_user.setdefault(pk, {"type": "chat.events", "events": [], "skip": []})
-        entry["events"].append(frame)
+        entry = per_user.setdefault(pk, {"type": "chat.events", "frames": [], "seqs": [],
+                                         "skip": []})
+        entry["frames"].append(wire.dumps(frame))
+        entry["seqs"].append(frame.get("seq"))
         entry["skip"].append(item[2] if len(item) > 2 else None)
     for entry in per_user.values():
         if not any(entry["skip"]):
             del entry["skip"]
     return [(user_group(pk), entry) for pk, entry in per_user.items()]
+
+
+def decoded(layer_message: dict) -> list[dict]:
+    """The frames of a `chat.events` layer message as objects (for tests and tools)."""
+    return [wire.loads(text) for text in layer_message["frames"]]
 
 
 def publish_on_commit(items: Iterable[tuple]) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -22,6 +22,7 @@ from accounts import services as account_services
 from accounts import ws_ops as account_ops
 from accounts.events import user_group
 from accounts.models import Device
+from chat_project import wire
 from chat_project.errors import ChatError
 from relationships import ws_ops as relationship_ops
 
@@ -93,8 +94,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send({"event": "ERROR", "data": ChatError(910002).as_dict()})
             return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
+            frame = wire.loads(text_data)
+        except wire.JSONDecodeError:
             frame = None
         if not isinstance(frame, dict):
             await self._send({"event": "ERROR", "data": ChatError(910002).as_dict()})
@@ -152,22 +153,31 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send({"id": rid, "ok": False, "code": exc.code, "message": exc.message})
 
     async def _send(self, frame: dict):
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        await self.send(text_data=wire.dumps(frame))
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every handler, a hop to the
+        # database thread per frame and per event. Every database call here goes
+        # through database_sync_to_async, which does that itself, in that thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     # --- events in --------------------------------------------------------------------
 
     async def chat_events(self, message):
         if self.user is None:
             return
-        frames = message["events"]
+        frames = zip(message["seqs"], message["frames"], strict=True)
         skip = message.get("skip")
         if skip:
             frames = [f for f, s in zip(frames, skip, strict=True) if s != self.channel_name]
         if self.replaying:
             self.pending.extend(frames)
         else:
-            for frame in frames:
-                await self._send(frame)
+            for _, text in frames:
+                await self.send(text_data=text)
 
     async def chat_kick(self, message):
         if message.get("keep") == self.channel_name or self.user is None:
@@ -253,9 +263,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         finally:
             self.replaying = False
             pending, self.pending = self.pending, []
-            for event in pending:
-                if event.get("seq") is None or event["seq"] > reached:
-                    await self._send(event)
+            for seq, text in pending:
+                if seq is None or seq > reached:
+                    await self.send(text_data=text)
 
     async def op_ack(self, data):
         seq = data.get("seq")

@@ -41,8 +41,10 @@ class Message(models.Model):
 
     dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="messages")
     seq = models.BigIntegerField()
+    # No index of its own: message_dedup_idx starts with sender (a second one misled the
+    # planner into scanning a sender's history on every send).
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                               related_name="+")
+                               related_name="+", db_index=False)
     receiver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                  related_name="+")
     random = models.BigIntegerField()

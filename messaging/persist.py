@@ -16,7 +16,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -24,6 +23,7 @@ from accounts.events import publish_on_commit
 from accounts.locks import lock_user_pairs
 from accounts.models import SyncEntry
 from accounts.services import SyncItem, sync_append
+from chat_project import wire
 from chat_project.errors import ChatError
 from relationships.selectors import send_refusals
 
@@ -75,11 +75,8 @@ def store_batch(commands: list) -> list[dict | ChatError]:
     # 2. Retries: one query for the batch, run under the dialog locks, so a retry that
     #    races its original on another process still finds it.
     cutoff = now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS)
-    match = Q()
-    for p in pending:
-        match |= Q(sender_id=p.cmd.sender.pk, receiver_id=p.cmd.receiver.pk, random=p.cmd.random)
-    existing = {(m.sender_id, m.receiver_id, m.random): m
-                for m in Message.objects.filter(match, created_at__gte=cutoff).order_by("pk")}
+    existing = _recent_duplicates(
+        {(p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random) for p in pending}, cutoff)
     fresh: list[_Pending] = []
     first_in_batch: dict[tuple, _Pending] = {}
     duplicates: list[tuple[_Pending, object]] = []
@@ -113,7 +110,7 @@ def store_batch(commands: list) -> list[dict | ChatError]:
             offline_push_info=cmd.offline_push_info)
         next_seq[p.key] += 1
     if fresh:
-        Message.objects.bulk_create([p.message for p in fresh])
+        _insert_messages([p.message for p in fresh])
 
     # 4. Both users' sync logs (one upsert of the heads, one insert of the entries).
     sync_items: list[tuple[_Pending, SyncItem, bool]] = []
@@ -175,6 +172,51 @@ def store_batch(commands: list) -> list[dict | ChatError]:
                                     receiver_user_id=p.cmd.receiver.user_id)
     results = iter(p.result for p in pending)
     return [refused[i] if i in refused else next(results) for i in range(len(commands))]
+
+
+def _recent_duplicates(idents: set[tuple[int, int, int]], cutoff) -> dict:
+    """Messages stored since `cutoff` with these (sender, receiver, random)."""
+    idents = sorted(idents)
+    rows = ", ".join(["(%s, %s, %s)"] * len(idents))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM messaging_message WHERE created_at >= %s"
+            f" AND (sender_id, receiver_id, random) IN ({rows})",
+            [cutoff, *(x for ident in idents for x in ident)])
+        ids = [row[0] for row in cursor.fetchall()]
+    if not ids:  # the usual case: one cheap index probe, no rows
+        return {}
+    return {(m.sender_id, m.receiver_id, m.random): m
+            for m in Message.objects.filter(pk__in=ids).order_by("pk")}
+
+
+_MESSAGE_COLUMNS = ("dialog_id", "seq", "sender_id", "receiver_id", "random", "time",
+                    "created_at", "elements", "cloud_custom_data", "priority",
+                    "need_read_receipt", "is_system", "is_revoked", "is_modified", "nick",
+                    "avatar", "excluded_from_unread", "excluded_from_last_message",
+                    "offline_push_info")
+_JSON_COLUMNS = {"elements", "offline_push_info"}
+
+
+def _insert_messages(messages: list[Message]) -> None:
+    """One INSERT for the batch; fills each message's pk (the ORM's bulk_create costs a
+    quarter of the send's CPU in query building)."""
+    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    row = "(" + ", ".join(f"%s{json_cast}" if c in _JSON_COLUMNS else "%s"
+                          for c in _MESSAGE_COLUMNS) + ")"
+    params: list = []
+    for m in messages:
+        for column in _MESSAGE_COLUMNS:
+            value = getattr(m, column)
+            if column in _JSON_COLUMNS:
+                value = None if value is None else wire.dumps(value)
+            params.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO messaging_message ({', '.join(_MESSAGE_COLUMNS)})"
+            f" VALUES {', '.join([row] * len(messages))} RETURNING id", params)
+        for m, (pk,) in zip(messages, cursor.fetchall(), strict=True):
+            m.pk = pk
 
 
 def _bump_dialogs(per_dialog: dict[tuple[int, int], int]) -> dict:

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.events import capture_events, user_group
+from accounts.events import capture_events, decoded, user_group
 from accounts.models import AllowType, Gender, User
 from accounts.services import profile_update
 from chat_project.errors import ChatError
@@ -66,7 +66,7 @@ def test_patch_changes_only_the_fields_sent(client, alice):
 def frames(published) -> list[tuple[str, dict]]:
     """(group, event frame) pairs, however the layer messages batch the frames."""
     return [(group, frame) for group, message in published
-            for frame in message.get("events", [message.get("event")])]
+            for frame in decoded(message)]
 
 
 def test_my_devices_learn_of_the_change(client, alice, django_capture_on_commit_callbacks):

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from channels.layers import get_channel_layer
 
-from accounts.events import capture_events, publish_now, user_group
+from accounts.events import capture_events, decoded, publish_now, user_group
 from messaging.services import message_send
 
 
@@ -27,10 +27,10 @@ def test_one_layer_message_per_user_and_nothing_before_commit(
     groups = [group for group, _ in sent]
     assert sorted(groups) == sorted([user_group(alice.pk), user_group(bob.pk)])
     to_bob = dict(sent)[user_group(bob.pk)]
-    assert [f["event"] for f in to_bob["events"]] == [
+    assert [f["event"] for f in decoded(to_bob)] == [
         "MESSAGE_RECEIVED", "CONVERSATION_LIST_UPDATED", "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED"]
     to_alice = dict(sent)[user_group(alice.pk)]
-    assert [f["event"] for f in to_alice["events"]] == [
+    assert [f["event"] for f in decoded(to_alice)] == [
         "MESSAGE_RECEIVED", "CONVERSATION_LIST_UPDATED"]
     # the sending socket skips only the echo of its own message
     assert to_alice["skip"] == ["origin!", None]
@@ -44,7 +44,7 @@ def test_a_message_that_leaves_the_last_message_alone_says_nothing_of_it(
     with capture_events() as sent, django_capture_on_commit_callbacks(execute=True):
         message_send(sender=alice, to="bob", elements=text("quiet"), random=2,
                      excluded_from_last_message=True)
-    conv = next(f for f in dict(sent)[user_group(bob.pk)]["events"]
+    conv = next(f for f in decoded(dict(sent)[user_group(bob.pk)])
                 if f["event"] == "CONVERSATION_LIST_UPDATED")["data"][0]
     assert conv["unreadCount"] == 2 and "lastMessage" not in conv
 
@@ -65,4 +65,4 @@ def test_publishing_from_a_thread_that_runs_an_event_loop_still_arrives(settings
         return got
 
     got = asyncio.run(scenario())
-    assert got["type"] == "chat.events" and got["events"][0]["event"] == "TYPING"
+    assert got["type"] == "chat.events" and decoded(got)[0]["event"] == "TYPING"

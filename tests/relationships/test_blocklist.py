@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.events import capture_events, user_group
+from accounts.events import capture_events, decoded, user_group
 from accounts.models import AllowType, SyncEntry, User
 from accounts.usersig import gen_usersig
 from messaging.models import Conversation, Message
@@ -38,7 +38,7 @@ def text(s: str) -> list:
 
 def frames(published) -> list[tuple[str, dict]]:
     return [(group, frame) for group, message in published
-            for frame in message.get("events", [message.get("event")])]
+            for frame in decoded(message)]
 
 
 def log(user: User, since: int = 0) -> list[tuple[str, object]]:
