@@ -104,44 +104,49 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     consumer) pass them here in one call, so many messages share one commit.
     """
     results: list[dict | ChatError | None] = [None] * len(commands)
-    # Senders are read afresh too: a mute or a new nick applies to the next send, even
-    # on a socket that logged in before.
-    users = account_selectors.users_by_user_ids(
-        {c.to for c in commands if isinstance(c.to, str)}
-        | {c.sender.user_id for c in commands})
     ready: list[tuple[int, SendCommand]] = []
-    for i, cmd in enumerate(commands):
-        try:
-            cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
-            check_send_command(cmd)
-            cmd.receiver = users.get(cmd.to)
-            check_may_send(cmd.sender, cmd.receiver)
-        except ChatError as exc:
-            results[i] = exc
-            continue
-        if cmd.online_user_only:
-            results[i] = _send_online_only(cmd)
-        else:
-            ready.append((i, cmd))
-    if ready:
-        try:
-            with transaction.atomic():
+    stored: list = []
+    try:
+        # One transaction from the users' lookup to the last write: one commit, and
+        # the senders are read afresh, so a mute or a new nick applies to the next send
+        # even on a socket that logged in before.
+        with transaction.atomic():
+            users = account_selectors.users_by_user_ids(
+                {c.to for c in commands if isinstance(c.to, str)}
+                | {c.sender.user_id for c in commands})
+            for i, cmd in enumerate(commands):
+                try:
+                    cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
+                    check_send_command(cmd)
+                    cmd.receiver = users.get(cmd.to)
+                    check_may_send(cmd.sender, cmd.receiver)
+                except ChatError as exc:
+                    results[i] = exc
+                    continue
+                if cmd.online_user_only:
+                    results[i] = _send_online_only(cmd)
+                else:
+                    ready.append((i, cmd))
+            if ready:
                 stored = store_batch([cmd for _, cmd in ready])
-        except Exception:
-            if len(ready) == 1:
-                log.exception("message send failed")
-                stored = [ChatError(20005)]
-            else:  # find the one that fails; the others still go through
-                stored = []
-                for _, cmd in ready:
-                    try:
-                        with transaction.atomic():
-                            stored.extend(store_batch([cmd]))
-                    except Exception:
-                        log.exception("message send failed")
-                        stored.append(ChatError(20005))
-        for (i, _), res in zip(ready, stored, strict=True):
-            results[i] = res
+    except Exception:
+        if len(ready) <= 1:
+            log.exception("message send failed")
+            stored = [ChatError(20005)] * len(ready)
+        else:  # find the one that fails; the others still go through
+            stored = []
+            for _, cmd in ready:
+                try:
+                    with transaction.atomic():
+                        stored.extend(store_batch([cmd]))
+                except Exception:
+                    log.exception("message send failed")
+                    stored.append(ChatError(20005))
+    for (i, _), res in zip(ready, stored, strict=True):
+        results[i] = res
+    for i, res in enumerate(results):
+        if res is None:  # failed before it was checked: an internal error, not a loss
+            results[i] = ChatError(20005)
     return results  # type: ignore[return-value]
 
 
