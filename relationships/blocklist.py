@@ -17,7 +17,7 @@ locks one transaction holds.
 Events use the shapes of relationships/friends.py: FRIEND_LIST_UPDATED
 `{added, updated, deleted}` (here only `deleted`: UserIDs), FRIEND_GROUP_LIST_UPDATED
 `{added, updated, deleted}` (the friend lists that lost a member, in `updated`),
-FRIEND_APPLICATION_LIST_UPDATED `{applicationList, unreadCount}`.
+FRIEND_APPLICATION_LIST_UPDATED `{friendApplicationList, unreadCount}`.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ peer's list as it was):
   lists (groupList) changed is in `updated`.
 - FRIEND_GROUP_LIST_UPDATED: `{"added": [FriendGroup], "updated": [FriendGroup],
   "deleted": [name]}`; a rename is the old name deleted and the new one added.
-- FRIEND_APPLICATION_LIST_UPDATED: like the Web SDK, `{"applicationList",
+- FRIEND_APPLICATION_LIST_UPDATED: like the Web SDK, `{"friendApplicationList",
   "unreadCount"}`: the user's pending requests both ways, newest first, at most
   APPLICATION_EVENT_LIMIT of them (getFriendApplicationList has them all), and the
   number of unread requests sent to the user.
@@ -353,7 +353,7 @@ def friend_profiles(*, user: User, user_ids) -> dict:
 
 
 def friend_request_list(*, user: User, pendency_type=None, limit: int | None = None) -> dict:
-    """My pending requests, newest first: `{"applicationList", "unreadCount"}`.
+    """My pending requests, newest first: `{"friendApplicationList", "unreadCount"}`.
 
     Pendency_Type_ComeIn: sent to me; Pendency_Type_SendOut: sent by me;
     Pendency_Type_Both (the default): both. unreadCount counts the unread ones sent
@@ -374,7 +374,7 @@ def _applications(user_pk: int, pendency_type: str = PendencyType.BOTH,
     if limit is not None:
         rows = rows[:limit]
     unread = FriendRequest.objects.filter(target_id=user_pk, is_read=False).count()
-    return {"applicationList": [_application_view(r, user_pk) for r in rows],
+    return {"friendApplicationList": [_application_view(r, user_pk) for r in rows],
             "unreadCount": unread}
 
 

@@ -15,7 +15,7 @@ rather than dropped, so a misspelt option is not taken for a change that was mad
 | getFriendList | {startIndex?, count?} | {friendList, nextStartIndex, isCompleted, friendNum} |
 | getFriendProfile | {userIDList} | {friendList, failureUserIDList} |
 | updateFriend | {userID, remark?, friendCustomField?} | Friend |
-| getFriendApplicationList | {type?} | {applicationList, unreadCount} |
+| getFriendApplicationList | {type?} | {friendApplicationList, unreadCount} |
 | acceptFriendApplication | {userID, type, remark?} | {userID} |
 | refuseFriendApplication | {userID} | {userID} |
 | deleteFriendApplication | {userID, type} | {userID} |

@@ -118,9 +118,11 @@ class SendPolicy(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1  # one row
         super().save(*args, **kwargs)
+        rule = self.rule
         cache.delete(self.CACHE_KEY)
-        # again after commit, in case another process re-read the old rule meanwhile
-        transaction.on_commit(lambda: cache.delete(self.CACHE_KEY))
+        # After commit, write the new rule over whatever a concurrent reader cached
+        # from the old row meanwhile (readers only `add`, never overwrite).
+        transaction.on_commit(lambda: cache.set(self.CACHE_KEY, rule, 300))
 
     @classmethod
     def current_rule(cls) -> str:
@@ -128,5 +130,5 @@ class SendPolicy(models.Model):
         if rule is None:
             rule = cls.objects.filter(pk=1).values_list("rule", flat=True).first() \
                 or cls.Rule.ANYONE
-            cache.set(cls.CACHE_KEY, rule, 300)
+            cache.add(cls.CACHE_KEY, rule, 300)
         return rule

@@ -242,7 +242,7 @@ class FriendApplicationSerializer(serializers.Serializer):
 
 
 class FriendApplicationListSerializer(serializers.Serializer):
-    applicationList = FriendApplicationSerializer(many=True)  # noqa: N815
+    friendApplicationList = FriendApplicationSerializer(many=True)  # noqa: N815
     unreadCount = serializers.IntegerField()  # noqa: N815
 
 

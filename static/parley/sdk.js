@@ -252,8 +252,7 @@
 
   function parseApplications(reply) {
     return {
-      // Tencent's name is friendApplicationList; Parley's server says applicationList.
-      friendApplicationList: arrayIn(reply, 'friendApplicationList', 'applicationList'),
+      friendApplicationList: arrayIn(reply, 'friendApplicationList'),
       unreadCount: (reply && Number.isInteger(reply.unreadCount)) ? reply.unreadCount : 0,
     };
   }

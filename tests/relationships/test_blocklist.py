@@ -284,7 +284,7 @@ def test_a_block_ends_friendships_and_requests_both_ways(make_user,
         "added": [], "deleted": [],
         "updated": [{"name": "pals", "userIDList": ["dave"], "count": 1}]}
     apps = alice_events["FRIEND_APPLICATION_LIST_UPDATED"]
-    assert [a["userID"] for a in apps["applicationList"]] == ["dave"]
+    assert [a["userID"] for a in apps["friendApplicationList"]] == ["dave"]
     assert apps["unreadCount"] == 1
     assert dict(new(bob)) == {
         "FRIEND_LIST_UPDATED": {"added": [], "updated": [], "deleted": ["alice"]},
@@ -293,9 +293,9 @@ def test_a_block_ends_friendships_and_requests_both_ways(make_user,
     # carol had alice (one way) and a request from her; alice had no carol to lose
     assert dict(new(carol)) == {
         "FRIEND_LIST_UPDATED": {"added": [], "updated": [], "deleted": ["alice"]},
-        "FRIEND_APPLICATION_LIST_UPDATED": {"applicationList": [], "unreadCount": 0}}
+        "FRIEND_APPLICATION_LIST_UPDATED": {"friendApplicationList": [], "unreadCount": 0}}
     assert dict(new(eve)) == {
-        "FRIEND_APPLICATION_LIST_UPDATED": {"applicationList": [], "unreadCount": 0}}
+        "FRIEND_APPLICATION_LIST_UPDATED": {"friendApplicationList": [], "unreadCount": 0}}
     assert new(dave) == []
     # what went out live is what the logs hold, each to its own user only
     sent = {}

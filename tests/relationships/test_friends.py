@@ -129,14 +129,14 @@ def test_need_confirm_makes_a_pending_request_answered_30539(alice, carol):
     [(name, data)] = log(carol)
     assert name == "FRIEND_APPLICATION_LIST_UPDATED"
     assert data["unreadCount"] == 1
-    [app] = data["applicationList"]
+    [app] = data["friendApplicationList"]
     assert app == {"userID": "alice", "avatar": "", "nick": "Alice",
                    "time": int(request.created_at.timestamp()),
                    "source": "AddSource_Type_Android", "wording": "please",
                    "type": "Pendency_Type_ComeIn"}
     [(name, data)] = log(alice)
     assert data["unreadCount"] == 0
-    assert [(a["userID"], a["type"]) for a in data["applicationList"]] == [
+    assert [(a["userID"], a["type"]) for a in data["friendApplicationList"]] == [
         ("carol", "Pendency_Type_SendOut")]
     assert fr.friend_request_list(user=carol) == log(carol)[0][1]
 
@@ -297,9 +297,9 @@ def test_agree_makes_the_one_way_relation_the_requester_asked(alice, carol):
                                          "FRIEND_APPLICATION_LIST_UPDATED"]
     assert alice_log[0][1]["added"][0]["groupList"] == ["uni"]
     assert alice_log[1][1]["added"] == [{"name": "uni", "userIDList": ["carol"], "count": 1}]
-    assert alice_log[2][1] == {"applicationList": [], "unreadCount": 0}
+    assert alice_log[2][1] == {"friendApplicationList": [], "unreadCount": 0}
     assert log(carol, c0) == [("FRIEND_APPLICATION_LIST_UPDATED",
-                               {"applicationList": [], "unreadCount": 0})]
+                               {"friendApplicationList": [], "unreadCount": 0})]
 
 
 def test_agree_and_add_makes_it_two_way_with_my_remark(alice, carol):
@@ -354,7 +354,7 @@ def test_refuse_and_delete_remove_the_request_for_both(alice, carol, make_user):
     assert FriendRequest.objects.filter(requester=carol, target=dave).exists()
     fr.friend_request_delete(user=carol, user_id="dave", pendency_type="Pendency_Type_SendOut")
     assert not FriendRequest.objects.exists()
-    assert fr.friend_request_list(user=dave) == {"applicationList": [], "unreadCount": 0}
+    assert fr.friend_request_list(user=dave) == {"friendApplicationList": [], "unreadCount": 0}
 
 
 def test_request_lists_by_type_newest_first(alice, carol, make_user):
@@ -365,7 +365,7 @@ def test_request_lists_by_type_newest_first(alice, carol, make_user):
 
     def ids(pendency_type=None):
         answer = fr.friend_request_list(user=carol, pendency_type=pendency_type)
-        return [(a["userID"], a["type"][14:]) for a in answer["applicationList"]], \
+        return [(a["userID"], a["type"][14:]) for a in answer["friendApplicationList"]], \
             answer["unreadCount"]
 
     assert ids() == ([("alice", "SendOut"), ("erin", "ComeIn"), ("dave", "ComeIn")], 2)
@@ -382,7 +382,7 @@ def test_mark_read(alice, carol, make_user):
     assert fr.friend_request_mark_read(user=carol) == {}
     [(name, data)] = log(carol, c0)
     assert name == "FRIEND_APPLICATION_LIST_UPDATED" and data["unreadCount"] == 0
-    assert len(data["applicationList"]) == 2
+    assert len(data["friendApplicationList"]) == 2
     assert log(alice, a0) == []  # read marks are the target's own business
     fr.friend_request_mark_read(user=carol)
     assert len(log(carol, c0)) == 1  # nothing was unread: no event
@@ -406,10 +406,10 @@ def test_the_application_event_is_bounded(alice, carol):
                                        for u in askers])
     fr.friend_add(user=alice, to="carol", source=WEB)
     data = log(carol)[-1][1]
-    assert len(data["applicationList"]) == fr.APPLICATION_EVENT_LIMIT
-    assert data["applicationList"][0]["userID"] == "alice"  # the newest first
+    assert len(data["friendApplicationList"]) == fr.APPLICATION_EVENT_LIMIT
+    assert data["friendApplicationList"][0]["userID"] == "alice"  # the newest first
     assert data["unreadCount"] == fr.APPLICATION_EVENT_LIMIT + 6
-    assert len(fr.friend_request_list(user=carol)["applicationList"]) == \
+    assert len(fr.friend_request_list(user=carol)["friendApplicationList"]) == \
         fr.APPLICATION_EVENT_LIMIT + 6
 
 

@@ -245,11 +245,11 @@ def test_requests_accept_refuse_delete_read(door, users):
 
     listed = ok(door, "carol", "getFriendApplicationList")
     assert listed["unreadCount"] == 2
-    assert [(a["userID"], a["type"]) for a in listed["applicationList"]] == [
+    assert [(a["userID"], a["type"]) for a in listed["friendApplicationList"]] == [
         ("dave", "Pendency_Type_ComeIn"), ("alice", "Pendency_Type_ComeIn")]
-    assert listed["applicationList"][1]["wording"] == "hi"
+    assert listed["friendApplicationList"][1]["wording"] == "hi"
     sent = ok(door, "alice", "getFriendApplicationList", {"type": "Pendency_Type_SendOut"})
-    assert [a["userID"] for a in sent["applicationList"]] == ["carol"]
+    assert [a["userID"] for a in sent["friendApplicationList"]] == ["carol"]
     assert err(door, "alice", "getFriendApplicationList", {"type": "Pendency_Type_No"}) == 30001
 
     assert ok(door, "carol", "setFriendApplicationRead") == {}
@@ -433,12 +433,12 @@ def test_every_device_of_both_users_learns_each_change(connect, users):
     alice[0].ok("addFriend", {"to": "carol", "source": WEB, "groupName": "uni"})
     for ws in alice:
         ev = ws.wait_event("FRIEND_APPLICATION_LIST_UPDATED")
-        assert ev["data"]["applicationList"][0]["type"] == "Pendency_Type_SendOut"
+        assert ev["data"]["friendApplicationList"][0]["type"] == "Pendency_Type_SendOut"
         assert isinstance(ev["seq"], int)
     for ws in carol:
         ev = ws.wait_event("FRIEND_APPLICATION_LIST_UPDATED")
         assert ev["data"]["unreadCount"] == 1
-        assert ev["data"]["applicationList"][0]["userID"] == "alice"
+        assert ev["data"]["friendApplicationList"][0]["userID"] == "alice"
 
     carol[1].ok("acceptFriendApplication", {"userID": "alice",
                                             "type": "Response_Action_AgreeAndAdd"})
@@ -448,7 +448,7 @@ def test_every_device_of_both_users_learns_each_change(connect, users):
         assert ws.wait_event("FRIEND_GROUP_LIST_UPDATED")["data"]["added"] == [
             {"name": "uni", "userIDList": ["carol"], "count": 1}]
         assert ws.wait_event("FRIEND_APPLICATION_LIST_UPDATED")["data"] == {
-            "applicationList": [], "unreadCount": 0}
+            "friendApplicationList": [], "unreadCount": 0}
     for ws in carol:
         added = ws.wait_event("FRIEND_LIST_UPDATED")["data"]["added"]
         assert [f["userID"] for f in added] == ["alice"]
@@ -508,9 +508,9 @@ def test_an_offline_device_catches_up_with_since(connect, users, live_server_url
         assert [f["seq"] for f in replayed] == list(range(seen + 1, login["seq"] + 1))
         assert frame["data"]["seq"] == login["seq"]
         request, added, answered, grouped, group = (f["data"] for f in replayed)
-        assert (request["unreadCount"], request["applicationList"][0]["wording"]) == (1, "hello")
+        assert (request["unreadCount"], request["friendApplicationList"][0]["wording"]) == (1, "hello")
         assert [f["userID"] for f in added["added"]] == ["alice"]
-        assert answered == {"applicationList": [], "unreadCount": 0}
+        assert answered == {"friendApplicationList": [], "unreadCount": 0}
         assert [(f["userID"], f["groupList"]) for f in grouped["updated"]] == [
             ("alice", ["mates"])]
         assert group["added"] == [{"name": "mates", "userIDList": ["alice"], "count": 1}]
