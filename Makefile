@@ -29,7 +29,7 @@ run: install
 
 test: install
 	$(VENV)/bin/ruff check .
-	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
