@@ -10,6 +10,9 @@ same checks and locks apply and the events reach the users' devices:
   calls friend_delete (one way, or both ways with the action), friend_request_delete
   and friend_group_delete. Friendships are made by the users (or /v4 imports), since
   adding one follows the target's allow type.
+- Users (accounts' admin, extended here): profile edits are checked by the profile
+  rules and announced through services.profile_update, to the user's devices and to
+  everyone who has the user as a friend.
 - The send policy is one row: the list opens its form, and saving calls
   send_policy_set; the very next send obeys it.
 """
@@ -21,6 +24,9 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from accounts.admin import UserAdmin as AccountUserAdmin
+from accounts.models import User
+from accounts.services import PROFILE_FIELDS, check_profile_fields
 from chat_project.errors import ChatError
 
 from . import services
@@ -201,3 +207,38 @@ class SendPolicyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         saved = services.send_policy_set(rule=obj.rule)
         obj.updated_at = saved.updated_at
+
+
+# --- users: profile edits reach the user's devices and friends ------------------------
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(AccountUserAdmin):
+    """accounts' user admin, with profile changes checked by the profile rules and
+    sent through relationships.services.profile_update (accounts cannot know friends),
+    so the user's devices and everyone who has the user as a friend learn of them."""
+
+    def get_form(self, request, obj=None, **kwargs):
+        base = super().get_form(request, obj, **kwargs)
+
+        class ProfileCheckedForm(base):
+            def clean(self):
+                data = super().clean()
+                changed = {f: data[f] for f in self.changed_data
+                           if f in PROFILE_FIELDS and f in data}
+                try:
+                    check_profile_fields(changed)
+                except ChatError as exc:
+                    raise forms.ValidationError(f"{exc.code}: {exc.message}") from None
+                return data
+
+        return base if obj is None else ProfileCheckedForm
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        changed = {f: getattr(obj, f) for f in form.changed_data if f in PROFILE_FIELDS}
+        if change and changed:
+            # Saved above; this announces it (the values are the ones just stored).
+            services.profile_update(user=obj, **changed)
