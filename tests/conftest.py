@@ -118,6 +118,36 @@ def live_server_url(django_db_setup, django_db_blocker):
         stop_server(proc)
 
 
+@pytest.fixture
+def connect(live_server_url):
+    """Open real WebSocket clients to the live server: `connect("alice", deviceID=...)`
+    logs in (and waits for SDK_READY); `connect()` leaves the socket logged out."""
+    from tests.wsclient import WsClient
+
+    clients = []
+
+    def make(user_id: str | None = None, **login_extra):
+        client = WsClient(live_server_url)
+        clients.append(client)
+        if user_id is not None:
+            client.login(user_id, gen_usersig(user_id), **login_extra)
+            client.wait_event("SDK_READY")
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            # Read what is waiting first: a client whose receive queue is full cannot
+            # read the server's close frame, and would wait out the close timeout.
+            client.drain(quiet=0.01)
+        except Exception:
+            pass
+        try:
+            client.close()
+        except Exception:
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _isolated_redis_names(settings):
     """This test process's channel layer and cache names, shared with its live servers

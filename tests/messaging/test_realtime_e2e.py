@@ -20,26 +20,6 @@ def text(s: str) -> list:
     return [{"type": "TIMTextElem", "payload": {"text": s}}]
 
 
-@pytest.fixture
-def connect(live_server_url):
-    clients = []
-
-    def make(user_id: str | None = None, **login_extra) -> WsClient:
-        client = WsClient(live_server_url)
-        clients.append(client)
-        if user_id is not None:
-            client.login(user_id, gen_usersig(user_id), **login_extra)
-            client.wait_event("SDK_READY")
-        return client
-
-    yield make
-    for c in clients:
-        try:
-            c.close()
-        except Exception:
-            pass
-
-
 def test_login_errors_keep_the_socket_open(connect, make_user):
     make_user("alice")
     ws = connect()

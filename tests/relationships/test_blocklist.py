@@ -16,7 +16,6 @@ from accounts.usersig import gen_usersig
 from messaging.models import Conversation, Message
 from relationships import selectors, services
 from relationships.models import Block, FriendGroup, FriendRequest, Friendship
-from tests.wsclient import WsClient
 
 BLOCKLIST = "/api/v1/blocklist/"
 REMOVE = "/api/v1/blocklist/remove/"
@@ -71,32 +70,6 @@ def items(response) -> list[tuple[str, int]]:
 def error_code(response, status: int = 400) -> int:
     assert response.status_code == status, response.content
     return response.json()["code"]
-
-
-@pytest.fixture
-def connect(live_server_url):
-    clients = []
-
-    def make(user_id: str | None = None, **login_extra) -> WsClient:
-        client = WsClient(live_server_url)
-        clients.append(client)
-        if user_id is not None:
-            client.login(user_id, gen_usersig(user_id), **login_extra)
-            client.wait_event("SDK_READY")
-        return client
-
-    yield make
-    for c in clients:
-        try:
-            # Read what is waiting first: a client whose receive queue is full cannot
-            # read the server's close frame, and would wait out the close timeout.
-            c.drain(quiet=0.01)
-        except Exception:
-            pass
-        try:
-            c.close()
-        except Exception:
-            pass
 
 
 # --- REST, in process ---------------------------------------------------------------------

@@ -411,24 +411,16 @@ def test_rest_refuses_what_is_not_an_object_and_strangers(users, schema):
 # --- events --------------------------------------------------------------------------
 
 @pytest.fixture
-def connect(live_server_url):
-    sockets = []
+def device(connect):
+    def make(user_id: str, device_id: str, **login) -> WsClient:
+        return connect(user_id, deviceID=device_id, platform="Web", **login)
 
-    def make(user_id: str, device: str, **login) -> WsClient:
-        ws = WsClient(live_server_url)
-        sockets.append(ws)
-        ws.login(user_id, gen_usersig(user_id), deviceID=device, platform="Web", **login)
-        ws.wait_event("SDK_READY")
-        return ws
-
-    yield make
-    for ws in sockets:
-        ws.close()
+    return make
 
 
-def test_every_device_of_both_users_learns_each_change(connect, users):
-    alice = [connect("alice", "a1"), connect("alice", "a2")]
-    carol = [connect("carol", "c1"), connect("carol", "c2")]
+def test_every_device_of_both_users_learns_each_change(device, users):
+    alice = [device("alice", "a1"), device("alice", "a2")]
+    carol = [device("carol", "c1"), device("carol", "c2")]
 
     alice[0].ok("addFriend", {"to": "carol", "source": WEB, "groupName": "uni"})
     for ws in alice:
@@ -475,16 +467,16 @@ def test_every_device_of_both_users_learns_each_change(connect, users):
         assert not [f for f in ws.drain() if f.get("event", "").startswith("FRIEND")]
 
 
-def test_an_offline_device_catches_up_with_since(connect, users, live_server_url):
+def test_an_offline_device_catches_up_with_since(device, users, live_server_url):
     phone = WsClient(live_server_url)
     seen = phone.login("carol", gen_usersig("carol"), deviceID="carol-phone",
                        platform="Android", since=0)["seq"]
     assert phone.wait_event("SDK_READY")["data"]["seq"] == seen
     phone.close()
 
-    alice = connect("alice", "a1")
+    alice = device("alice", "a1")
     alice.ok("addFriend", {"to": "carol", "source": WEB, "wording": "hello"})
-    laptop = connect("carol", "carol-web")
+    laptop = device("carol", "carol-web")
     laptop.ok("acceptFriendApplication", {"userID": "alice",
                                           "type": "Response_Action_AgreeAndAdd"})
     laptop.ok("createFriendGroup", {"name": "mates", "userIDList": ["alice"]})
