@@ -17,6 +17,17 @@ def users_by_user_ids(user_ids: Iterable[str]) -> dict[str, User]:
     return {u.user_id: u for u in User.objects.filter(user_id__in=list(user_ids))}
 
 
+# What a send needs of its sender and receiver (messaging/persist.py); the rest of the
+# row stays in the database. The pinned query counts of the send catch a deferred field
+# that is read after all.
+SEND_FIELDS = ("id", "user_id", "nick", "avatar", "is_active", "admin_forbid_type")
+
+
+def users_for_send(user_ids: Iterable[str]) -> dict[str, User]:
+    return {u.user_id: u for u in User.objects.filter(user_id__in=list(user_ids))
+            .only(*SEND_FIELDS)}
+
+
 def sync_head(user_pk: int) -> int:
     return SyncHead.objects.filter(user_id=user_pk).values_list("seq", flat=True).first() or 0
 

@@ -111,7 +111,7 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
         # the senders are read afresh, so a mute or a new nick applies to the next send
         # even on a socket that logged in before.
         with transaction.atomic():
-            users = account_selectors.users_by_user_ids(
+            users = account_selectors.users_for_send(
                 {c.to for c in commands if isinstance(c.to, str)}
                 | {c.sender.user_id for c in commands})
             for i, cmd in enumerate(commands):

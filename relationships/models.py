@@ -4,8 +4,7 @@ the deployment's rule for who may message whom."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import models, transaction
+from django.db import models
 
 USER = settings.AUTH_USER_MODEL
 
@@ -103,8 +102,6 @@ class SendPolicy(models.Model):
         FRIENDS = "friends", "only friends: either side has the other in their list"
         FRIENDS_BOTH = "friends_both", "only two-way friends: each has the other"
 
-    CACHE_KEY = "relationships:send-policy"
-
     rule = models.CharField(max_length=16, choices=Rule.choices, default=Rule.ANYONE)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -118,17 +115,11 @@ class SendPolicy(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1  # one row
         super().save(*args, **kwargs)
-        rule = self.rule
-        cache.delete(self.CACHE_KEY)
-        # After commit, write the new rule over whatever a concurrent reader cached
-        # from the old row meanwhile (readers only `add`, never overwrite).
-        transaction.on_commit(lambda: cache.set(self.CACHE_KEY, rule, 300))
 
     @classmethod
     def current_rule(cls) -> str:
-        rule = cache.get(cls.CACHE_KEY)
-        if rule is None:
-            rule = cls.objects.filter(pk=1).values_list("rule", flat=True).first() \
-                or cls.Rule.ANYONE
-            cache.add(cls.CACHE_KEY, rule, 300)
-        return rule
+        """The rule now. Not cached: the send path reads it in the same statement as the
+        blocklist (relationships.selectors.send_refusals), so a change applies to the
+        very next send on every process, and no cache can hold an old rule."""
+        return cls.objects.filter(pk=1).values_list("rule", flat=True).first() \
+            or cls.Rule.ANYONE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Case, Q, Value, When
 
 from accounts.models import User
@@ -31,13 +32,10 @@ def send_refusals(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], ChatErr
     if not wanted:
         return {}
     refused: dict[tuple[int, int], ChatError] = {}
-    blocked = set(Block.objects.filter(_pairs_q("owner_id", "blocked_id",
-                                                {(r, s) for s, r in wanted}))
-                  .values_list("owner_id", "blocked_id"))
+    rule, blocked = _rule_and_blocks({(r, s) for s, r in wanted})
     for s, r in wanted:
         if (r, s) in blocked:
             refused[(s, r)] = ChatError(20007)
-    rule = SendPolicy.current_rule()
     rest = wanted - set(refused)
     if rule == SendPolicy.Rule.ANYONE or not rest:
         return refused
@@ -53,6 +51,22 @@ def send_refusals(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], ChatErr
         elif rule == SendPolicy.Rule.FRIENDS_BOTH and not sender_has:
             refused[(s, r)] = ChatError(20011)
     return refused
+
+
+def _rule_and_blocks(owner_blocked: set[tuple[int, int]]) -> tuple[str, set]:
+    """The send rule and which (owner, blocked) pairs are blocks, in one statement."""
+    pairs = sorted(owner_blocked)
+    rows = ", ".join(["(%s, %s)"] * len(pairs))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.rule, b.owner_id, b.blocked_id FROM"
+            " (SELECT (SELECT rule FROM relationships_sendpolicy WHERE id = 1) AS rule) p"
+            " LEFT JOIN relationships_block b"
+            f" ON (b.owner_id, b.blocked_id) IN ({rows})",
+            [x for pair in pairs for x in pair])
+        found = cursor.fetchall()
+    rule = found[0][0] or SendPolicy.Rule.ANYONE
+    return rule, {(o, b) for _, o, b in found if o is not None}
 
 
 def is_blocked(*, owner_pk: int, other_pk: int) -> bool:

@@ -57,10 +57,8 @@ def profile_update(*, user: User, **fields) -> User:
 # --- who may send -----------------------------------------------------------------------
 
 def send_policy_set(*, rule: str) -> SendPolicy:
-    """Set the deployment's rule of who may message whom; the next send obeys it.
-
-    (SendPolicy.save clears the cached rule, now and again after commit.)
-    """
+    """Set the deployment's rule of who may message whom; the next send obeys it
+    (every send reads the rule afresh, in its own transaction)."""
     if rule not in SendPolicy.Rule.values:
         raise ChatError(910003, f"rule must be one of {SendPolicy.Rule.values}")
     with transaction.atomic():

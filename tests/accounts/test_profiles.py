@@ -18,7 +18,6 @@ from chat_project.errors import ChatError
 from relationships import selectors, services
 from relationships.models import Friendship
 from tests.relationships.test_blocklist import (  # noqa: F401
-    connect,
     frames,
     generate_schema,
     rest,

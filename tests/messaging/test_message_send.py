@@ -269,7 +269,7 @@ def test_query_counts_are_pinned(make_user):
     alice, bob = make_user("alice"), make_user("bob")
     others = [make_user(f"peer{i}") for i in range(30)]
     send(alice, bob, random=0)  # the dialog and conversations exist from here on
-    # send: users, savepoint, pair lock, blocklist, dialog bump, dedupe check, insert
+    # send: users, savepoint, pair lock, rule and blocklist, dialog bump, dedupe check, insert
     # message, sync-log counters, sync-log rows, both conversations, unread total, release
     assert _count(lambda: send(alice, bob, random=1)) == 12
     for i, peer in enumerate(others):

@@ -11,7 +11,6 @@ from chat_project.errors import ChatError
 from messaging import selectors
 from messaging.models import Message
 from messaging.services import SendCommand, message_send, message_send_many
-from relationships.models import SendPolicy
 
 
 def text(s):
@@ -57,11 +56,10 @@ def test_a_batch_costs_a_fixed_number_of_queries(make_user):
     commands = [SendCommand(sender=users[i], to=users[(i + 1) % 12].user_id,
                             elements=text(f"m{i}-{j}"), random=j)
                 for i in range(12) for j in range(4)]
-    SendPolicy.current_rule()  # the rule is cached between sends; warm it
     with CaptureQueriesContext(connection) as ctx:
         results = message_send_many(commands)
     assert not [r for r in results if isinstance(r, ChatError)]
-    # users, savepoint, pair locks, blocklist, dialogs, retries, messages, sync heads,
+    # users, savepoint, pair locks, rule and blocklist, dialogs, retries, messages, sync heads,
     # sync entries, conversations, unread totals, release
     assert len(ctx.captured_queries) == 12
 

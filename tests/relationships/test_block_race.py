@@ -31,7 +31,7 @@ from accounts.usersig import gen_usersig
 from messaging.models import Conversation, Message
 from relationships import services
 from relationships.models import Block, Friendship, SendPolicy
-from tests.relationships.test_blocklist import connect, text  # noqa: F401
+from tests.relationships.test_blocklist import text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -22,7 +22,7 @@ from messaging.models import Message
 from relationships import services
 from relationships.admin import FriendRequestAdmin
 from relationships.models import Block, FriendGroup, FriendRequest, Friendship, SendPolicy
-from tests.relationships.test_blocklist import befriend_both, connect, log, rest, text  # noqa: F401
+from tests.relationships.test_blocklist import befriend_both, log, rest, text
 
 POLICY = "/admin/relationships/sendpolicy/"
 
@@ -304,19 +304,3 @@ def test_the_policy_codes_through_rest(make_user):
     with pytest.raises(ChatError) as err:
         services.send_policy_set(rule="everyone")
     assert err.value.code == 910003
-
-
-@pytest.mark.django_db
-def test_a_reader_that_cached_the_old_rule_meanwhile_is_overwritten_at_commit(
-        django_capture_on_commit_callbacks):
-    from django.core.cache import cache
-
-    from relationships.models import SendPolicy
-
-    SendPolicy(rule=SendPolicy.Rule.ANYONE).save()
-    with django_capture_on_commit_callbacks(execute=True):
-        SendPolicy(rule=SendPolicy.Rule.FRIENDS).save()
-        # another process reads the old, still committed row and caches it
-        cache.add(SendPolicy.CACHE_KEY, SendPolicy.Rule.ANYONE, 300)
-        assert SendPolicy.current_rule() == SendPolicy.Rule.ANYONE
-    assert SendPolicy.current_rule() == SendPolicy.Rule.FRIENDS
