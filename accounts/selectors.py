@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from .models import SyncEntry, SyncHead, User
 
@@ -35,6 +41,59 @@ def sync_head(user_pk: int) -> int:
 def sync_entries_after(*, user_pk: int, since: int, limit: int = 1000) -> list[SyncEntry]:
     return list(SyncEntry.objects.filter(user_id=user_pk, seq__gt=since)
                 .order_by("seq")[:limit])
+
+
+# The offline cache is the sync log, bounded (PROTOCOL.md, Session step 3): entries
+# older than CHAT_OFFLINE_CACHE_DAYS are gone, and of the message entries of one peer
+# only the newest OFFLINE_CACHE_PER_PEER are replayed; the older ones stay in history.
+OFFLINE_CACHE_PER_PEER = 100
+
+
+def offline_cache_cutoff():
+    """Entries created before this have left the offline cache (purged or not yet)."""
+    return timezone.now() - timedelta(days=getattr(settings, "CHAT_OFFLINE_CACHE_DAYS", 7))
+
+
+def oldest_cached_seq(user_pk: int) -> int | None:
+    """The seq of the user's oldest entry still in the offline cache, None if none is."""
+    return SyncEntry.objects.filter(user_id=user_pk, created_at__gte=offline_cache_cutoff()) \
+        .order_by("seq").values_list("seq", flat=True).first()
+
+
+def _cached_entries(*, user_pk: int, since: int, upto: int | None):
+    qs = SyncEntry.objects.filter(user_id=user_pk, seq__gt=since,
+                                  created_at__gte=offline_cache_cutoff())
+    if upto is not None:
+        qs = qs.filter(seq__lte=upto)
+    return qs
+
+
+def offline_cache_after(*, user_pk: int, since: int, upto: int | None = None,
+                        limit: int = 500) -> list[SyncEntry]:
+    """The offline cache after `since` (up to `upto`), in seq order, one query.
+
+    Expired entries are left out, and so are the message entries of a peer beyond its
+    newest OFFLINE_CACHE_PER_PEER: each message entry is ranked by
+    ROW_NUMBER() OVER (PARTITION BY kind, peer ORDER BY seq DESC). The rank of an entry
+    counts only the same peer's entries at or after it, so it does not depend on `since`:
+    paging with `since` = the last seq of the previous page keeps the same cut, as long
+    as `upto` stays put (the consumer passes the head it read at login).
+    """
+    return list(
+        _cached_entries(user_pk=user_pk, since=since, upto=upto)
+        .annotate(peer_rank=Window(RowNumber(), partition_by=[F("kind"), F("peer")],
+                                   order_by=F("seq").desc()))
+        .filter(~Q(kind=SyncEntry.Kind.MESSAGE) | Q(peer_rank__lte=OFFLINE_CACHE_PER_PEER))
+        .order_by("seq")[:limit])
+
+
+def offline_cache_dropped(*, user_pk: int, since: int, upto: int | None = None) -> dict[str, int]:
+    """Per peer, how many message entries after `since` the per-peer cap leaves out of
+    a replay (they stay in history). One query; peers with nothing dropped are absent."""
+    rows = _cached_entries(user_pk=user_pk, since=since, upto=upto) \
+        .filter(kind=SyncEntry.Kind.MESSAGE).values("peer").annotate(n=Count("pk")) \
+        .filter(n__gt=OFFLINE_CACHE_PER_PEER).values_list("peer", "n")
+    return {peer: n - OFFLINE_CACHE_PER_PEER for peer, n in rows}
 
 
 def profile_brief(user: User) -> dict:

@@ -239,24 +239,41 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._replay(self.since, self.head)
 
     async def _replay(self, since, head):
-        """Replay the log after `since` up to `head`, then SDK_READY, then live events."""
+        """Replay the offline cache after `since` up to `head`, then SDK_READY, then the
+        live events that queued meanwhile.
+
+        The cache is the sync log, bounded (PROTOCOL.md, Session step 3): entries older
+        than CHAT_OFFLINE_CACHE_DAYS are gone, and of one peer's messages only the newest
+        100 are replayed (selectors.sync_replay); the client pages the rest from history.
+        A `since` ahead of the head, or older than the oldest entry still in the cache
+        (the entries after it were purged, or expired while still in the table), gets
+        SYNC_RESET and no replay: the client reloads its conversations and history.
+        """
         try:
             reached = head
             if since is not None:
-                oldest = await database_sync_to_async(_oldest_seq)(self.user.pk)
+                oldest = await database_sync_to_async(
+                    account_selectors.oldest_cached_seq)(self.user.pk)
                 if since > head or (oldest is not None and since + 1 < oldest) \
                         or (oldest is None and since < head):
                     await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
                 else:
                     reached = since
+                    if since < head:
+                        dropped = await database_sync_to_async(
+                            account_selectors.offline_cache_dropped)(
+                                user_pk=self.user.pk, since=since, upto=head)
+                        if dropped:
+                            log.info("offline cache: %s left %d messages of %d peers "
+                                        "to history", self.user.user_id,
+                                        sum(dropped.values()), len(dropped))
                     while reached < head:
                         events, new_reached = await database_sync_to_async(
-                            selectors.sync_replay)(user=self.user, since=reached)
+                            selectors.sync_replay)(user=self.user, since=reached, upto=head)
                         if new_reached <= reached:
                             break
                         for event in events:
-                            if event["seq"] <= head:
-                                await self._send(event)
+                            await self._send(event)
                         reached = new_reached
                     reached = max(reached, head)
             await self._send({"event": "SDK_READY", "data": {"seq": reached}})
@@ -310,13 +327,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def op_setMessageRead(self, data):  # noqa: N802
         return await database_sync_to_async(services.conversation_mark_read)(
             user=self.user, conversation_id=data.get("conversationID"))
-
-
-def _oldest_seq(user_pk: int) -> int | None:
-    from accounts.models import SyncEntry
-
-    return SyncEntry.objects.filter(user_id=user_pk).order_by("seq") \
-        .values_list("seq", flat=True).first()
 
 
 # Every op of the realtime door: messaging's own, then each app's ws_ops.

@@ -100,12 +100,22 @@ def total_unread(user: User) -> int:
         .aggregate(n=Sum("unread_count"))["n"] or 0
 
 
-def sync_replay(*, user: User, since: int, limit: int = 500) -> tuple[list[dict], int]:
-    """Sync-log events after `since` (at most `limit`), and the seq reached.
+def sync_replay(*, user: User, since: int, limit: int = 500,
+                upto: int | None = None) -> tuple[list[dict], int]:
+    """The offline cache after `since` (at most `limit` entries, none past `upto`), as
+    events in seq order, and the seq reached.
 
-    Message entries are rebuilt from their messages in one query per page.
+    The cache is the sync log, bounded (PROTOCOL.md, Session step 3; see
+    accounts.selectors.offline_cache_after): entries older than CHAT_OFFLINE_CACHE_DAYS
+    (7) are not replayed, and of one peer's message entries only the newest 100 are; the
+    older ones are skipped (accounts.selectors.offline_cache_dropped counts them) and the
+    client pages them from history with getMessageList. Other entries replay in order.
+    A fixed number of queries per page: the entries (with their per-peer rank), then the
+    messages of the message entries. Call it again with `since` = the seq reached until
+    that is `upto`; the seq reached covers skipped entries too.
     """
-    entries = account_selectors.sync_entries_after(user_pk=user.pk, since=since, limit=limit)
+    entries = account_selectors.offline_cache_after(user_pk=user.pk, since=since, upto=upto,
+                                                    limit=limit)
     ids = [e.message_id for e in entries if e.kind == SyncEntry.Kind.MESSAGE and e.message_id]
     messages = {m.pk: m for m in Message.objects.filter(pk__in=ids)
                 .select_related("sender", "receiver")} if ids else {}
@@ -120,5 +130,8 @@ def sync_replay(*, user: User, since: int, limit: int = 500) -> tuple[list[dict]
         elif entry.payload.get("event"):
             events.append({"event": entry.payload["event"], "seq": entry.seq,
                            "data": entry.payload.get("data")})
-    reached = entries[-1].seq if entries else since
+    if len(entries) < limit and upto is not None:
+        reached = max(upto, since)  # the rest up to `upto` was skipped or expired
+    else:
+        reached = entries[-1].seq if entries else since
     return events, reached
