@@ -259,14 +259,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
                 else:
                     reached = since
-                    if since < head:
-                        dropped = await database_sync_to_async(
-                            account_selectors.offline_cache_dropped)(
-                                user_pk=self.user.pk, since=since, upto=head)
-                        if dropped:
-                            log.info("offline cache: %s left %d messages of %d peers "
-                                        "to history", self.user.user_id,
-                                        sum(dropped.values()), len(dropped))
+                    replayed = 0
                     while reached < head:
                         events, new_reached = await database_sync_to_async(
                             selectors.sync_replay)(user=self.user, since=reached, upto=head)
@@ -274,8 +267,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
                             break
                         for event in events:
                             await self._send(event)
+                        replayed += sum(e["event"] == "MESSAGE_RECEIVED" for e in events)
                         reached = new_reached
                     reached = max(reached, head)
+                    if replayed:
+                        # The seed's order: cached messages, the updated conversation
+                        # list, then SDK_READY (sync complete).
+                        convs, total = await database_sync_to_async(_conversations_now)(
+                            self.user)
+                        await self._send({"event": "CONVERSATION_LIST_UPDATED",
+                                          "data": convs})
+                        await self._send({"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
+                                          "data": total})
             await self._send({"event": "SDK_READY", "data": {"seq": reached}})
         finally:
             self.replaying = False
@@ -330,6 +333,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 # Every op of the realtime door: messaging's own, then each app's ws_ops.
+def _conversations_now(user) -> tuple[list, int]:
+    return selectors.conversation_list(user=user), selectors.total_unread(user)
+
+
 OPS = {
     **account_ops.OPS,
     **relationship_ops.OPS,

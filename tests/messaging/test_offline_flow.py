@@ -86,6 +86,13 @@ def test_offline_receiver_gets_the_newest_100_per_peer_then_pages_history(connec
     login, frames, ready = login_until_ready(back, "bob", since=seen)
     head = login["seq"]
     assert head == seen + len(sent)
+    # the cached messages, then the updated conversation list, then SDK_READY
+    assert [f["event"] for f in frames[-2:]] == [
+        "CONVERSATION_LIST_UPDATED", "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED"]
+    listed = {c["conversationID"]: c["unreadCount"] for c in frames[-2]["data"]}
+    assert listed == {"C2Calice": 150, "C2Ccarol": 4, "C2Cdave": 3}
+    assert frames[-1]["data"] == 157
+    frames = frames[:-2]
     assert {f["event"] for f in frames} == {"MESSAGE_RECEIVED"}  # no SYNC_RESET
     replayed = [f["data"][0] for f in frames]
     dropped = from_alice[:150 - CAP]
@@ -123,7 +130,8 @@ def test_offline_receiver_gets_the_newest_100_per_peer_then_pages_history(connec
     # date gets nothing.
     other = connect()
     _, again, _ = login_until_ready(other, "bob", since=seen, device="bob-tablet")
-    assert [f["data"][0]["ID"] for f in again] == [m["ID"] for m in kept]
+    assert [f["data"][0]["ID"] for f in again
+            if f["event"] == "MESSAGE_RECEIVED"] == [m["ID"] for m in kept]
     latest = connect()
     assert login_until_ready(latest, "bob", since=head, device="bob-pc")[1] == []
 
@@ -157,8 +165,9 @@ def test_cache_entries_expire_after_7_days_and_history_stays(connect, make_user)
     # A device that had seen the expired entries misses nothing: only the fresh ones.
     ws3 = connect()
     _, frames, ready = login_until_ready(ws3, "bob", since=last_aged, device="bob-pc")
-    assert [f["event"] for f in frames] == ["MESSAGE_RECEIVED"] * 2
-    assert [f["data"][0]["ID"] for f in frames] == [m["ID"] for m in fresh]
+    assert [f["event"] for f in frames] == ["MESSAGE_RECEIVED"] * 2 + [
+        "CONVERSATION_LIST_UPDATED", "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED"]
+    assert [f["data"][0]["ID"] for f in frames[:2]] == [m["ID"] for m in fresh]
     assert ready["data"]["seq"] == 5
     # The roaming store keeps its own time (CHAT_HISTORY_DAYS): all five are there.
     assert [m["ID"] for m in page_all(ws3, "C2Calice")] == [m["ID"] for m in old + fresh]
