@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "django_celery_beat",
     "accounts",
     "relationships",
     "messaging",
@@ -161,6 +162,8 @@ else:
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# The schedule lives in the database, so operators see and change it in Django admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Chat -----------------------------------------------------------------------------
 CHAT_SDKAPPID = env.int("CHAT_SDKAPPID", default=1400000000)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time as _time
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -225,3 +226,31 @@ def conversation_mark_read(*, user: User, conversation_id: str) -> dict:
         publish_on_commit([(user.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
                                       "data": total})])
     return {}
+
+
+def history_purge(*, before: datetime, batch_size: int = 5000) -> int:
+    """Delete messages created before `before` (history past retention); return how many.
+
+    Batches are picked on the created_at index and each is its own short transaction,
+    so sending never waits behind the whole purge. A conversation whose last message
+    goes keeps its row with no last message (as the FK's SET_NULL would do); dialogs
+    and their seq stay.
+    """
+    qn = connection.ops.quote_name
+    messages, conversations = qn(Message._meta.db_table), qn(Conversation._meta.db_table)
+    cutoff = connection.ops.adapt_datetimefield_value(before)
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {messages} WHERE created_at < %s"
+                           f" ORDER BY created_at LIMIT %s", [cutoff, batch_size])
+            ids = [row[0] for row in cursor.fetchall()]
+            if ids:
+                marks = ", ".join(["%s"] * len(ids))
+                # A raw DELETE skips Django's on_delete: clear the references first.
+                cursor.execute(f"UPDATE {conversations} SET last_message_id = NULL"
+                               f" WHERE last_message_id IN ({marks})", ids)
+                cursor.execute(f"DELETE FROM {messages} WHERE id IN ({marks})", ids)
+        total += len(ids)
+        if len(ids) < batch_size:
+            return total
