@@ -178,6 +178,8 @@ if not _chat_key:
 CHAT_SECRET_KEY = _chat_key
 CHAT_ADMIN_USERS = env.list("CHAT_ADMIN_USERS", default=["administrator"])
 CHAT_HISTORY_DAYS = env.int("CHAT_HISTORY_DAYS", default=7)
+# How long the offline cache (the sync log) keeps entries for replay.
+CHAT_OFFLINE_CACHE_DAYS = env.int("CHAT_OFFLINE_CACHE_DAYS", default=7)
 CHAT_DEDUP_SECONDS = 600
 CHAT_MAX_CONTENT_BYTES = 12 * 1024
 CHAT_MAX_IMAGE_BYTES = 28 * 1024 * 1024
