@@ -222,3 +222,12 @@ def test_real_responses_match_the_schema(schema, make_user, usersig, settings, t
     settings.CHAT_MAX_FILE_BYTES = 10
     ok(alice.post(files, {"kind": "file", "file": SimpleUploadedFile("big.bin", b"x" * 11)},
                   format="multipart"), files, "post", 413)
+
+
+@pytest.mark.django_db
+def test_the_docs_page_loads_its_assets_from_this_server(client):
+    page = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in page and "cdn." not in page
+    asset = next(part.split('"')[0] for part in page.split('src="')[1:]
+                 if "swagger-ui-bundle" in part)
+    assert client.get(asset).status_code == 200
