@@ -58,21 +58,7 @@
 
   // --- small helpers ------------------------------------------------------------------
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === 'className') node.className = value;
-      else if (key === 'text') node.textContent = value;
-      else node.setAttribute(key, value === true ? '' : String(value));
-    }
-    for (const child of children) {
-      if (child !== null && child !== undefined) {
-        node.append(typeof child === 'string' ? document.createTextNode(child) : child);
-      }
-    }
-    return node;
-  }
+  const el = ParleyUI.el;  // one element builder for every page (ui.js)
 
   function peerOf(conversationID) {
     return conversationID.slice(3);
