@@ -119,6 +119,10 @@ class Device(models.Model):
         LINUX = "Linux"
         UNKNOWN = "Unknown"
 
+    # Platforms of which one device at a time may be online (the default policy:
+    # browser tabs coexist; a second phone of the same platform pushes out the first).
+    EXCLUSIVE_PLATFORMS = frozenset({"iOS", "Android", "iPad", "Windows", "Mac", "Linux"})
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices")
     device_id = models.CharField(max_length=64)
     platform = models.CharField(max_length=16, choices=Platform.choices,
@@ -135,6 +139,11 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}/{self.device_id} ({self.platform})"
+
+    @property
+    def is_exclusive(self) -> bool:
+        """A login of this device pushes out the user's other device of its platform."""
+        return self.platform in self.EXCLUSIVE_PLATFORMS
 
 
 class SyncHead(models.Model):

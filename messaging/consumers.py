@@ -21,7 +21,6 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import ws_ops as account_ops
 from accounts.events import user_group
-from accounts.models import Device
 from chat_project import wire
 from chat_project.errors import ChatError
 from relationships import ws_ops as relationship_ops
@@ -36,10 +35,6 @@ log = logging.getLogger(__name__)
 CLOSE_IDLE = 4000
 CLOSE_KICKED = 4001
 CLOSE_FLOOD = 4008
-
-# Platforms of which only one device may be online at a time (the default policy:
-# browser tabs coexist; a second phone of the same platform pushes out the first).
-EXCLUSIVE_PLATFORMS = {"iOS", "Android", "iPad", "Windows", "Mac", "Linux"}
 
 
 def _device_group(user_pk: int, device_id: str) -> str:
@@ -211,15 +206,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         platform = data.get("platform") or default_platform
         if not isinstance(device_id, str) or not isinstance(platform, str):
             raise ChatError(910003, "deviceID and platform must be strings")
-        if platform not in Device.Platform.values:
-            platform = "Unknown"
-        await database_sync_to_async(account_services.device_login)(
+        device = await database_sync_to_async(account_services.device_login)(
             user=user, device_id=device_id, platform=platform)
+        device_id = device.device_id
 
         # Push out the older socket of the same device, and of the same exclusive platform.
         kick_groups = [(_device_group(user.pk, device_id), "multipleDevice")]
-        if platform in EXCLUSIVE_PLATFORMS:
-            kick_groups.append((_platform_group(user.pk, platform), "multipleDevice"))
+        if device.is_exclusive:
+            kick_groups.append((_platform_group(user.pk, device.platform), "multipleDevice"))
         for group, reason in kick_groups:
             await self.channel_layer.group_send(
                 group, {"type": "chat.kick", "reason": reason, "keep": self.channel_name})

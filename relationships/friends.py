@@ -88,7 +88,7 @@ from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
 from .models import AddType, FriendGroup, FriendRequest, Friendship
-from .selectors import is_blocked
+from .selectors import check_user_id_list, is_blocked
 
 MAX_FRIENDS = 3000
 MAX_FRIEND_GROUPS = 32
@@ -186,15 +186,9 @@ def _group_name(value, name: str = "name") -> str:
 
 def _user_id_list(value, name: str = "userIDList", *, limit: int = MAX_USER_IDS,
                   allow_empty: bool = False) -> list[str]:
-    if value is None and allow_empty:
+    if allow_empty and (value is None or value == []):
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _wrong(f"{name} must be a list of UserIDs")
-    if not value and not allow_empty:
-        raise _bad(f"{name} is empty")
-    if len(value) > limit:
-        raise _bad(f"{name} holds more than {limit} UserIDs")
-    return list(dict.fromkeys(value))  # without repeats, in order
+    return check_user_id_list(value, limit=limit, code=30001, name=name)
 
 
 def _peer(user: User, user_id, name: str = "userID") -> User:
