@@ -50,6 +50,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.user = None
+        self.logged_in_at = float("inf")
         self.device_id = None
         self.groups_joined: list[str] = []
         self.replaying = False
@@ -177,6 +178,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_kick(self, message):
         if message.get("keep") == self.channel_name or self.user is None:
             return
+        # A kick is for the sockets that were there when it was sent: one still in
+        # flight must not push out a device that logged in after it.
+        if message.get("at", 0) < self.logged_in_at:
+            return
         await self._send({"event": "KICKED_OUT", "data": {"reason": message["reason"]}})
         await self.close(code=CLOSE_KICKED)
 
@@ -214,9 +219,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         kick_groups = [(_device_group(user.pk, device_id), "multipleDevice")]
         if device.is_exclusive:
             kick_groups.append((_platform_group(user.pk, device.platform), "multipleDevice"))
+        self.logged_in_at = time.time()
         for group, reason in kick_groups:
             await self.channel_layer.group_send(
-                group, {"type": "chat.kick", "reason": reason, "keep": self.channel_name})
+                group, {"type": "chat.kick", "reason": reason, "keep": self.channel_name,
+                        "at": self.logged_in_at})
         for group in [user_group(user.pk)] + [g for g, _ in kick_groups]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)

@@ -245,3 +245,23 @@ def test_profile_ops_reach_every_device(connect, make_user):
     make_user("bob")
     sent = phone.ok("sendMessage", {"to": "bob", "elements": text("x"), "random": 1})
     assert sent["nick"] == "Ally"
+
+
+def test_a_kick_still_in_flight_spares_a_device_that_logged_in_after_it(connect, make_user):
+    import time as clock
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    alice = make_user("alice")
+    sent_before = clock.time() - 1  # a kick sent before the phone below logged in
+    phone = connect("alice", deviceID="p9", platform="Android")
+    layer = get_channel_layer()
+    group = f"plat.{alice.pk}.Android"
+    async_to_sync(layer.group_send)(group, {"type": "chat.kick", "reason": "multipleDevice",
+                                            "keep": "nobody", "at": sent_before})
+    assert phone.ok("ping") == {}
+    assert not [e for e in phone.drain(quiet=0.5) if e.get("event") == "KICKED_OUT"]
+    async_to_sync(layer.group_send)(group, {"type": "chat.kick", "reason": "multipleDevice",
+                                            "keep": "nobody", "at": clock.time()})
+    assert phone.wait_event("KICKED_OUT")["data"]["reason"] == "multipleDevice"
