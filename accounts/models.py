@@ -88,6 +88,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     # Bumped by a kick: sockets and REST tokens minted before it are refused.
     session_epoch = models.PositiveIntegerField(default=0)
+    # Global mute (v4 openconfigsvr/setnospeaking): Unix seconds until which this user
+    # may not send C2C messages (20012); 0 none, 4294967295 for ever. The group time is
+    # kept for the round trip only (Parley has no groups).
+    c2c_mute_until = models.PositiveBigIntegerField(default=0)
+    group_mute_until = models.PositiveBigIntegerField(default=0)
 
     objects = ParleyUserManager()
 
@@ -179,6 +184,8 @@ class SyncEntry(models.Model):
         FRIEND_GROUP = "friend_group"
         BLACKLIST = "blacklist"
         PROFILE = "profile"
+        REVOKE = "revoke"  # a message in this user's dialogs was recalled
+        MODIFY = "modify"  # a message in this user's dialogs was changed
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     seq = models.BigIntegerField()
@@ -189,12 +196,102 @@ class SyncEntry(models.Model):
     peer = models.CharField(max_length=32, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    # A message sent with a shorter offline life (MsgLifeTime N seconds) leaves the
+    # offline cache at this instant; None: the cache's own 7 days.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "seq"], name="sync_entry_unique_seq")
         ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=models.Q(expires_at__isnull=False),
+                         name="sync_entry_expiry_idx"),
+        ]
         verbose_name_plural = "sync entries"
 
     def __str__(self) -> str:
         return f"{self.user_id}#{self.seq} {self.kind}"
+
+
+class LoginPolicy(models.Model):
+    """How many devices of one user may be online at once (one row, edited in admin).
+
+    Platform classes: mobile (iOS, Android, iPad), desktop (Windows, Mac, Linux,
+    Unknown) and Web. A login beyond the policy pushes out the older device, which
+    gets KICKED_OUT with reason `multipleDevice`.
+    """
+
+    class Mode(models.TextChoices):
+        SINGLE = "single", "one mobile or desktop device at a time (plus Web)"
+        DUAL = "dual", "one mobile and one desktop device (plus Web)"
+        PER_PLATFORM = "per_platform", "one device per platform (plus Web)"
+        UNLIMITED = "unlimited", "any number of devices"
+
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.PER_PLATFORM)
+    web_sessions = models.PositiveSmallIntegerField(
+        default=10, help_text="Web sessions (browser tabs) that may be online at once")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "login policy"
+        verbose_name_plural = "login policy"
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()}; {self.web_sessions} Web sessions"
+
+
+class WebhookConfig(models.Model):
+    """Where and how Parley calls the app's server (tencent-rest.md §14; one row)."""
+
+    class OnTimeout(models.TextChoices):
+        DELIVER = "deliver", "deliver the message"
+        BLOCK = "block", "refuse the message (80003)"
+
+    enabled = models.BooleanField(default=False)
+    url = models.URLField("callback URL", max_length=500, blank=True)
+    token = models.CharField(max_length=128, blank=True,
+                             help_text="adds Sign=sha256(token + RequestTime) to each call")
+    # The CallbackCommand names that are on, e.g. "C2C.CallbackBeforeSendMsg".
+    callbacks = models.JSONField(default=list, blank=True)
+    timeout_ms = models.PositiveIntegerField(default=2000)
+    before_send_on_timeout = models.CharField(max_length=8, choices=OnTimeout.choices,
+                                              default=OnTimeout.DELIVER)
+    # After-callbacks only ("before" ones are never retried).
+    retries = models.PositiveSmallIntegerField(default=0)
+    retry_backoff_seconds = models.PositiveIntegerField(default=5)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "webhook configuration"
+        verbose_name_plural = "webhook configuration"
+
+    def __str__(self) -> str:
+        return self.url or "webhooks (not configured)"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP call to the app's server, as operators see it in admin."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        FAILED = "failed"
+        TIMEOUT = "timeout"
+
+    delivery_id = models.UUIDField(db_index=True)  # the attempts of one callback
+    command = models.CharField(max_length=64)
+    url = models.CharField(max_length=1000)
+    body = models.JSONField()
+    attempt = models.PositiveSmallIntegerField(default=1)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    http_status = models.IntegerField(null=True, blank=True)
+    response = models.TextField(blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.IntegerField(default=0)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.command} #{self.attempt} {self.outcome}"

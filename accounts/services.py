@@ -61,6 +61,25 @@ def user_get_or_register(*, user_id: str) -> User:
         return User.objects.get(user_id=user_id)
 
 
+def user_import(*, user_id: str, nick: str = "", avatar: str = "") -> tuple[User, bool]:
+    """Import an account (v4 account_import): (user, created). Idempotent: importing a
+    UserID that exists changes nothing and succeeds. Raises ChatError 7003."""
+    check_user_id(user_id)
+    user = User.objects.filter(user_id=user_id).first()
+    if user is not None:
+        return user, False
+    if len(nick.encode()) > 500 or len(avatar.encode()) > 500:
+        raise ChatError(40601, "Nick and FaceUrl are at most 500 bytes")
+    try:
+        with transaction.atomic():
+            user = User(user_id=user_id, nick=nick, avatar=avatar)
+            user.set_unusable_password()
+            user.save()
+            return user, True
+    except IntegrityError:  # imported concurrently
+        return User.objects.get(user_id=user_id), False
+
+
 def user_login_with_usersig(*, user_id, usersig) -> User:
     """Check the UserSig (Tencent's codes on failure) and return the user."""
     if not isinstance(user_id, str) or not isinstance(usersig, str):

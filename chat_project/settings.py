@@ -182,6 +182,10 @@ CHAT_HISTORY_DAYS = env.int("CHAT_HISTORY_DAYS", default=7)
 # How long the offline cache (the sync log) keeps entries for replay.
 CHAT_OFFLINE_CACHE_DAYS = env.int("CHAT_OFFLINE_CACHE_DAYS", default=7)
 CHAT_DEDUP_SECONDS = 600
+# The /v4 door (chat_project/v4.py): requests per second per command, and overrides
+# per "service/command" (Tencent's default is 200/s, 100/s for some account commands).
+CHAT_V4_RATE_LIMIT = env.int("CHAT_V4_RATE_LIMIT", default=200)
+CHAT_V4_RATE_LIMITS: dict[str, int] = {}
 CHAT_MAX_CONTENT_BYTES = 12 * 1024
 CHAT_MAX_IMAGE_BYTES = 28 * 1024 * 1024
 CHAT_MAX_SOUND_BYTES = 28 * 1024 * 1024

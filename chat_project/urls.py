@@ -4,6 +4,7 @@ from django.shortcuts import redirect
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from chat_project import v4
 from messaging.pages import chat
 from relationships import pages as relationship_pages
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("chat_project.api_urls")),
+    # Tencent-compatible server REST API (tencent-rest.md; chat_project/v4.py).
+    path("v4/<str:service>/<str:name>", v4.dispatch, name="v4"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -25,7 +25,7 @@ from chat_project import wire
 from chat_project.errors import ChatError
 from relationships import ws_ops as relationship_ops
 
-from . import selectors, services
+from . import message_ws, selectors, services
 from .batching import batcher
 from .services import SendCommand
 
@@ -341,6 +341,7 @@ def _conversations_now(user) -> tuple[list, int]:
 OPS = {
     **account_ops.OPS,
     **relationship_ops.OPS,
+    **message_ws.OPS,
     "ping": ChatConsumer.op_ping,
     "login": ChatConsumer.op_login,
     "ack": ChatConsumer.op_ack,

@@ -63,6 +63,11 @@ class Message(models.Model):
     excluded_from_unread = models.BooleanField(default=False)
     excluded_from_last_message = models.BooleanField(default=False)
     offline_push_info = models.JSONField(null=True, blank=True)
+    # Tencent's MsgSeq as a /v4 caller gave it (sendmsg, importmsg); None: not given.
+    msg_seq = models.BigIntegerField(null=True, blank=True)
+    # Deleted from one side's history only (deleteMessage); the other side keeps it.
+    deleted_by_sender = models.BooleanField(default=False)
+    deleted_by_receiver = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -103,6 +108,11 @@ class Conversation(models.Model):
     is_pinned = models.BooleanField(default=False)
     draft_text = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField()
+    # The owner cleared the history up to this dialog seq (ClearRamble,
+    # clearHistoryMessage): older messages are gone from the owner's view only.
+    cleared_seq = models.BigIntegerField(default=0)
+    # Deleted from the owner's conversation list; the next message brings it back.
+    is_hidden = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

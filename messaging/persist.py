@@ -250,7 +250,9 @@ _CONVERSATION_UPSERT = (
     "  read_seq = CASE WHEN EXCLUDED.read_seq > messaging_conversation.read_seq"
     "             THEN EXCLUDED.read_seq ELSE messaging_conversation.read_seq END,"
     "  updated_at = CASE WHEN EXCLUDED.last_message_id IS NULL"
-    "               THEN messaging_conversation.updated_at ELSE EXCLUDED.updated_at END"
+    "               THEN messaging_conversation.updated_at ELSE EXCLUDED.updated_at END,"
+    "  is_hidden = CASE WHEN EXCLUDED.last_message_id IS NULL"
+    "              THEN messaging_conversation.is_hidden ELSE FALSE END"
     " RETURNING owner_id, peer_id, unread_count, is_pinned, draft_text, peer_read_time,"
     "  last_message_id"
 )

@@ -148,6 +148,14 @@ def connect(live_server_url):
             pass
 
 
+@pytest.fixture
+def v4(live_server_url):
+    """A /v4 client signed as the app admin: `v4("openim/sendmsg", {...})` -> answer."""
+    from tests.v4client import V4Client
+
+    return V4Client(live_server_url)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_redis_names(settings):
     """This test process's channel layer and cache names, shared with its live servers
