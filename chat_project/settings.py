@@ -161,6 +161,8 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Task modules beyond each app's tasks.py (which autodiscovery finds).
+CELERY_IMPORTS = ("accounts.webhook_tasks", "messaging.push_all")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # The schedule lives in the database, so operators see and change it in Django admin.

@@ -1,0 +1,1 @@
+"""Celery tasks that call the app's server (after-callbacks): see accounts/webhooks.py."""
