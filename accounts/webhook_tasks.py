@@ -1,1 +1,42 @@
-"""Celery tasks that call the app's server (after-callbacks): see accounts/webhooks.py."""
+"""Celery tasks that call the app's server (after-callbacks): see accounts/webhooks.py.
+
+`deliver_after` is queued by `webhooks.after()` once the transaction that caused the
+event commits. It POSTs the callback, records the attempt (WebhookAttempt), and on a
+failure (timeout, connection error, non-200, not JSON) retries up to
+`WebhookConfig.retries` times, waiting `retry_backoff_seconds * 2**n` seconds before
+retry n+1 (n = 0, 1, ...). The configuration is read when the task runs: turning the
+callback off in admin stops pending retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from celery import shared_task
+
+from . import webhooks
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def deliver_after(self, delivery_id: str, command: str, body: dict, platform: str = "RESTAPI",
+                  client_ip: str = "") -> str:
+    cfg = webhooks.config()
+    if not cfg.on(command):
+        log.info("%s webhook %s dropped: the callback is off now", command, delivery_id)
+        return "off"
+    attempt = self.request.retries + 1
+    call = webhooks.call_once(cfg, command, body, platform=platform, client_ip=client_ip,
+                              delivery_id=uuid.UUID(delivery_id), attempt=attempt)
+    if call.ok:
+        return "ok"
+    if self.request.retries < cfg.retries:
+        countdown = cfg.retry_backoff_seconds * 2 ** self.request.retries
+        log.info("%s webhook %s attempt %d failed (%s); retry in %ss", command, delivery_id,
+                 attempt, call.error, countdown)
+        raise self.retry(countdown=countdown)
+    log.warning("%s webhook %s failed after %d attempts: %s", command, delivery_id, attempt,
+                call.error)
+    return call.outcome

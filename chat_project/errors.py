@@ -40,6 +40,7 @@ CODES: dict[int, str] = {
     20016: "the recall time limit has passed",
     20022: "message not found",
     20023: "the message was already recalled",
+    80003: "the before-send webhook failed or timed out, and the policy is to block",
     90001: "malformed JSON",
     90002: "the message body is malformed",
     90005: "MsgRandom is missing or not an integer",

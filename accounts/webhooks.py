@@ -1,0 +1,415 @@
+"""Webhooks: Parley calls the app's own server, as Tencent's third-party callbacks do
+(tencent-rest.md §14).
+
+Operators configure one `WebhookConfig` row in Django admin (URL, token, which
+callbacks are on, timeout, the before-send timeout policy, retries). Services call:
+
+    verdict = webhooks.before_send(body, platform="Web")   # may rewrite or refuse a send
+    webhooks.after(webhooks.AFTER_SEND, body)               # fire and forget, after commit
+    webhooks.is_enabled(webhooks.STATE_CHANGE)
+
+Transport (§14.1): an HTTP POST of a JSON body (the caller's fields plus
+`CallbackCommand`) to the configured URL with the query `SdkAppid`, `CallbackCommand`,
+`contenttype=json`, `ClientIP`, `OptPlatform`, and, when a token is set,
+`Sign=hex(sha256(token + RequestTime))` and `RequestTime` (Unix seconds). The app
+answers HTTP 200 with `{"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}`; a
+non-200, a body that is not a JSON object, or no answer within `timeout_ms` is a
+failure. Every call is recorded as a `WebhookAttempt` (admin: "Webhook attempts").
+
+Before-send (`C2C.CallbackBeforeSendMsg`) is synchronous and never retried. The reply's
+ErrorCode decides: 0 allow (with the reply's `MsgBody`/`CloudCustomData` replacing the
+message's when present and well formed), 1 reject with 20006, 2 drop silently (the
+sender sees success), 120001..130000 reject with that code and the reply's ErrorInfo.
+A failure, or any other ErrorCode, follows `before_send_on_timeout`: "deliver" (allow,
+Tencent's default) or "block" (reject with 80003). Call it outside the send
+transaction: it waits on the network, and its attempt row must survive a rollback.
+
+After-callbacks are queued with `transaction.on_commit` as a Celery task
+(accounts/webhook_tasks.py) that retries a failed call `retries` times, waiting
+`retry_backoff_seconds * 2**n` before retry n+1.
+
+The configuration is read on every send, so it is cached twice: in the Django cache
+(Redis in production; invalidated when the row is saved) and for
+`CHAT_WEBHOOK_CONFIG_TTL` seconds (default 1) in the process. An admin change reaches
+every server within about a second; when webhooks are off, `before_send` costs a
+clock read and a dict lookup, no query and no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+
+from chat_project.errors import CODES
+
+from .models import WebhookAttempt, WebhookConfig
+
+log = logging.getLogger(__name__)
+
+# CallbackCommand names (tencent-rest.md §14.2).
+BEFORE_SEND = "C2C.CallbackBeforeSendMsg"
+AFTER_SEND = "C2C.CallbackAfterSendMsg"
+AFTER_MSG_REPORT = "C2C.CallbackAfterMsgReport"
+AFTER_MSG_WITHDRAW = "C2C.CallbackAfterMsgWithDraw"
+STATE_CHANGE = "State.StateChange"
+PREV_FRIEND_ADD = "Sns.CallbackPrevFriendAdd"
+PREV_FRIEND_RESPONSE = "Sns.CallbackPrevFriendResponse"
+FRIEND_ADD = "Sns.CallbackFriendAdd"
+FRIEND_DELETE = "Sns.CallbackFriendDelete"
+BLACKLIST_ADD = "Sns.CallbackBlackListAdd"
+BLACKLIST_DELETE = "Sns.CallbackBlackListDelete"
+PORTRAIT_SET = "Profile.CallbackPortraitSet"
+
+# (name, what it is) for the admin's checkbox list, in the catalogue's order.
+CALLBACKS: tuple[tuple[str, str], ...] = (
+    (BEFORE_SEND, "before a one-to-one message is sent (may rewrite or refuse it)"),
+    (AFTER_SEND, "after a one-to-one message is sent"),
+    (AFTER_MSG_REPORT, "after a conversation is marked read"),
+    (AFTER_MSG_WITHDRAW, "after a message is recalled"),
+    (STATE_CHANGE, "login, logout, disconnect"),
+    (PREV_FRIEND_ADD, "before a friend request (may refuse it)"),
+    (PREV_FRIEND_RESPONSE, "before a friend request is answered (may refuse it)"),
+    (FRIEND_ADD, "after friends are added"),
+    (FRIEND_DELETE, "after friends are deleted"),
+    (BLACKLIST_ADD, "after users are blocked"),
+    (BLACKLIST_DELETE, "after users are unblocked"),
+    (PORTRAIT_SET, "after a profile is updated"),
+)
+CALLBACK_NAMES = frozenset(name for name, _ in CALLBACKS)
+
+# OptPlatform values (§14.1).
+PLATFORMS = frozenset({"RESTAPI", "Web", "Android", "iOS", "Windows", "macOS", "iPad",
+                       "Unknown"})
+
+BEFORE_SEND_REJECTED = 20006       # the app answered ErrorCode 1
+BEFORE_SEND_FAILED = 80003         # no usable answer, and the policy is "block"
+APP_CODES = range(120001, 130001)  # the app's own refusals, passed to the sender
+
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a before-send callback decided about one message."""
+
+    action: str                     # "allow" | "drop" | "reject"
+    code: int = 0                   # the error for "reject" (20006, 80003, 120001..130000)
+    info: str = ""
+    msg_body: list | None = None    # replacement MsgBody ("allow" only)
+    cloud_custom_data: str | None = None  # replacement CloudCustomData ("allow" only)
+
+    @property
+    def allowed(self) -> bool:
+        return self.action == "allow"
+
+
+ALLOW = Verdict("allow")
+
+
+# --- configuration ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Config:
+    """A snapshot of the WebhookConfig row, cheap to keep and to check."""
+
+    enabled: bool = False
+    url: str = ""
+    token: str = ""
+    callbacks: frozenset = frozenset()
+    timeout_ms: int = 2000
+    before_send_on_timeout: str = "deliver"
+    retries: int = 0
+    retry_backoff_seconds: int = 5
+
+    def on(self, command: str) -> bool:
+        return self.enabled and bool(self.url) and command in self.callbacks
+
+
+_CACHE_KEY = "webhooks:config:1"
+_CACHE_SECONDS = 60  # a backstop: saves invalidate it at once
+_local: tuple[float, Config] | None = None
+_local_lock = threading.Lock()
+
+
+def _load() -> Config:
+    row = WebhookConfig.objects.order_by("pk").first()
+    if row is None:
+        return Config()
+    return Config(enabled=row.enabled, url=row.url.strip(), token=row.token,
+                  callbacks=frozenset(c for c in (row.callbacks or []) if isinstance(c, str)),
+                  timeout_ms=max(1, row.timeout_ms),
+                  before_send_on_timeout=str(row.before_send_on_timeout),
+                  retries=row.retries, retry_backoff_seconds=row.retry_backoff_seconds)
+
+
+def config() -> Config:
+    """The current configuration: from this process's memo (≤ CHAT_WEBHOOK_CONFIG_TTL s
+    old), else the Django cache, else the database."""
+    global _local
+    memo = _local
+    now = time.monotonic()
+    if memo is not None and memo[0] > now:
+        return memo[1]
+    with _local_lock:
+        snapshot = cache.get(_CACHE_KEY)
+        if not isinstance(snapshot, dict):
+            loaded = _load()
+            snapshot = {**loaded.__dict__, "callbacks": sorted(loaded.callbacks),
+                        "before_send_on_timeout": str(loaded.before_send_on_timeout)}
+            cache.set(_CACHE_KEY, snapshot, _CACHE_SECONDS)
+        current = Config(**{**snapshot, "callbacks": frozenset(snapshot["callbacks"])})
+        _local = (now + config_ttl(), current)
+        return current
+
+
+def config_ttl() -> float:
+    """Seconds a process keeps the configuration before asking the shared cache again."""
+    value = getattr(settings, "CHAT_WEBHOOK_CONFIG_TTL", None)
+    if value is None:
+        value = os.environ.get("CHAT_WEBHOOK_CONFIG_TTL", 1.0)
+    return float(value)
+
+
+def invalidate() -> None:
+    """Forget the cached configuration here and in the shared cache (saves call it)."""
+    global _local
+    _local = None
+    cache.delete(_CACHE_KEY)
+
+
+def _on_config_saved(**kwargs) -> None:
+    invalidate()
+    # Again after commit: another process may have re-cached the old row meanwhile.
+    transaction.on_commit(invalidate)
+
+
+post_save.connect(_on_config_saved, sender=WebhookConfig, dispatch_uid="webhooks-config-saved")
+post_delete.connect(_on_config_saved, sender=WebhookConfig,
+                    dispatch_uid="webhooks-config-deleted")
+
+
+def config_set(**fields) -> WebhookConfig:
+    """Create or change the one WebhookConfig row (fields as on the model)."""
+    unknown = set(fields) - {f.name for f in WebhookConfig._meta.fields} - {"id"}
+    if unknown:
+        raise TypeError(f"unknown WebhookConfig fields: {sorted(unknown)}")
+    row = WebhookConfig.objects.order_by("pk").first() or WebhookConfig()
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+    return row
+
+
+def is_enabled(command: str) -> bool:
+    """Is this callback on (webhooks enabled, a URL set, and the command ticked)?"""
+    return config().on(command)
+
+
+# --- one HTTP call ----------------------------------------------------------------------
+
+@dataclass
+class Call:
+    """The outcome of one POST: `reply` is the decoded JSON object when `ok`."""
+
+    url: str
+    outcome: str          # WebhookAttempt.Outcome
+    http_status: int | None = None
+    response: str = ""
+    error: str = ""
+    duration_ms: int = 0
+    reply: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == WebhookAttempt.Outcome.OK
+
+
+def callback_url(cfg: Config, command: str, *, platform: str, client_ip: str = "",
+                 now: float | None = None) -> str:
+    """The configured URL with the §14.1 query appended."""
+    query = {"SdkAppid": settings.CHAT_SDKAPPID, "CallbackCommand": command,
+             "contenttype": "json", "ClientIP": client_ip,
+             "OptPlatform": platform if platform in PLATFORMS else "Unknown"}
+    if cfg.token:
+        request_time = str(int(time.time() if now is None else now))
+        query["Sign"] = sign(cfg.token, request_time)
+        query["RequestTime"] = request_time
+    return f"{cfg.url}{'&' if '?' in cfg.url else '?'}{urlencode(query)}"
+
+
+def sign(token: str, request_time: str) -> str:
+    return hashlib.sha256((token + request_time).encode()).hexdigest()
+
+
+def post(url: str, payload: dict, *, timeout_ms: int) -> Call:
+    """POST `payload` as JSON; the whole exchange is bounded by `timeout_ms`."""
+    started = time.monotonic()
+    deadline = started + timeout_ms / 1000
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no answer in time")
+        return remaining
+
+    def done(outcome, **kw) -> Call:
+        return Call(url=url, outcome=outcome,
+                    duration_ms=int((time.monotonic() - started) * 1000), **kw)
+
+    parts = urlsplit(url)
+    conn = None
+    try:
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=left(),
+                                               context=ssl.create_default_context())
+        elif parts.scheme == "http":
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=left())
+        else:
+            return done(WebhookAttempt.Outcome.FAILED, error=f"unsupported URL {url[:200]!r}")
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        conn.connect()
+        sock = conn.sock  # kept: getresponse() may drop conn.sock, the response reads it
+        sock.settimeout(left())
+        conn.request("POST", target, body=orjson.dumps(payload),
+                     headers={"Content-Type": "application/json; charset=utf-8"})
+        sock.settimeout(left())
+        response = conn.getresponse()
+        chunks, size = [], 0
+        while True:
+            sock.settimeout(left())
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                return done(WebhookAttempt.Outcome.FAILED, http_status=response.status,
+                            error="the answer is over 1 MB")
+        raw = b"".join(chunks)
+    except TimeoutError:
+        return done(WebhookAttempt.Outcome.TIMEOUT, error=f"no answer within {timeout_ms} ms")
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return done(WebhookAttempt.Outcome.FAILED,
+                    error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        if conn is not None:
+            conn.close()
+    text = raw[:4000].decode("utf-8", "replace")
+    if response.status != 200:
+        return done(WebhookAttempt.Outcome.FAILED, http_status=response.status, response=text,
+                    error=f"HTTP {response.status}")
+    try:
+        reply = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        reply = None
+    if not isinstance(reply, dict):
+        return done(WebhookAttempt.Outcome.FAILED, http_status=200, response=text,
+                    error="the answer is not a JSON object")
+    return done(WebhookAttempt.Outcome.OK, http_status=200, response=text, reply=reply)
+
+
+def record(call: Call, *, command: str, body: dict, delivery_id: uuid.UUID,
+           attempt: int = 1, started_at=None) -> WebhookAttempt:
+    return WebhookAttempt.objects.create(
+        delivery_id=delivery_id, command=command, url=call.url[:1000], body=body,
+        attempt=attempt, outcome=call.outcome, http_status=call.http_status,
+        response=call.response, error=call.error[:500], duration_ms=call.duration_ms,
+        created_at=started_at or timezone.now())
+
+
+def call_once(cfg: Config, command: str, body: dict, *, platform: str, client_ip: str = "",
+              delivery_id: uuid.UUID | None = None, attempt: int = 1) -> Call:
+    """POST one callback to the configured URL and record the attempt."""
+    payload = {"CallbackCommand": command, **body}
+    started_at = timezone.now()
+    call = post(callback_url(cfg, command, platform=platform, client_ip=client_ip),
+                payload, timeout_ms=cfg.timeout_ms)
+    try:
+        record(call, command=command, body=payload, delivery_id=delivery_id or uuid.uuid4(),
+               attempt=attempt, started_at=started_at)
+    except Exception:  # the record is for operators; never fail a send for it
+        log.exception("could not record a %s webhook attempt", command)
+    return call
+
+
+def reply_code(reply: dict | None) -> int | None:
+    """The reply's ErrorCode as an int (a decimal string is taken too), else None."""
+    code = (reply or {}).get("ErrorCode")
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().lstrip("-").isdigit():
+        return int(code)
+    return None
+
+
+# --- the callbacks --------------------------------------------------------------------
+
+def _well_formed_msg_body(value) -> bool:
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(e, dict) and isinstance(e.get("MsgType"), str)
+                    and isinstance(e.get("MsgContent"), dict) for e in value))
+
+
+def before_send(body: dict, *, platform: str, client_ip: str = "") -> Verdict:
+    """Ask the app whether this message may go out (C2C.CallbackBeforeSendMsg).
+
+    `body` holds the callback's fields (From_Account, To_Account, MsgSeq, MsgRandom,
+    MsgTime, MsgKey, OnlineOnlyFlag, MsgBody, CloudCustomData); CallbackCommand is
+    added here. Returns ALLOW at once, with no HTTP call, when the callback is off.
+    """
+    cfg = config()
+    if not cfg.on(BEFORE_SEND):
+        return ALLOW
+    call = call_once(cfg, BEFORE_SEND, body, platform=platform, client_ip=client_ip)
+    code = reply_code(call.reply) if call.ok else None
+    info = call.reply.get("ErrorInfo") if call.reply else None
+    info = info if isinstance(info, str) else ""
+    if code == 0:
+        msg_body = call.reply.get("MsgBody")
+        custom = call.reply.get("CloudCustomData")
+        return Verdict("allow",
+                       msg_body=msg_body if _well_formed_msg_body(msg_body) else None,
+                       cloud_custom_data=custom if isinstance(custom, str) else None)
+    if code == 1:
+        return Verdict("reject", BEFORE_SEND_REJECTED, CODES[BEFORE_SEND_REJECTED])
+    if code == 2:
+        return Verdict("drop")
+    if code in APP_CODES:
+        return Verdict("reject", code, info or "refused by the app's before-send webhook")
+    if code is not None:
+        log.warning("before-send webhook answered an unknown ErrorCode %s", code)
+    if cfg.before_send_on_timeout == WebhookConfig.OnTimeout.BLOCK:
+        return Verdict("reject", BEFORE_SEND_FAILED, CODES[BEFORE_SEND_FAILED])
+    return ALLOW
+
+
+def after(command: str, body: dict, *, platform: str = "RESTAPI", client_ip: str = "") -> None:
+    """Queue an after-callback (e.g. AFTER_SEND) for when the current transaction
+    commits; a no-op when that callback is off. Failed calls are retried by the task."""
+    if not config().on(command):
+        return
+    from .webhook_tasks import deliver_after
+
+    delivery_id = str(uuid.uuid4())
+    queue = getattr(settings, "CHAT_WEBHOOK_QUEUE", None)
+    args = (delivery_id, command, body, platform, client_ip)
+    transaction.on_commit(lambda: deliver_after.apply_async(args, queue=queue))
