@@ -1,5 +1,124 @@
-"""WebSocket ops on stored messages and conversations (recall, modify, delete, read
-receipts, conversation changes), named as the Web SDK names them. Each op is a thin
-translation to a service; the consumer (messaging/consumers.py) merges OPS."""
+"""WebSocket ops on stored messages and conversations, named as the Web SDK names them.
 
-OPS: dict = {}
+Each op is a thin translation to a service in messaging/changes.py; the consumer
+(messaging/consumers.py) merges OPS last, so an op here replaces the consumer's own.
+
+| op | data | reply data |
+| --- | --- | --- |
+| `revokeMessage` | `{messageID}` | the message, `isRevoked: true`, no content (20016 after 2 min, 20022 not yours, 20023 already) |
+| `modifyMessage` | `{messageID, elements?, cloudCustomData?, version?}` | the message, `isModified: true` (20028 when `version` is stale) |
+| `deleteMessage` | `{messageIDList}` (1 to 30, one conversation) | `{messageIDList}` |
+| `deleteConversation` | `{conversationID, clearHistoryMessage?: true}` or `{conversationIDList: [...]}` | `{conversationIDList}` |
+| `clearHistoryMessage` | `{conversationID}` | `{conversationID}` |
+| `pinConversation` | `{conversationID, isPinned}` | `{conversationID}` (51012 over 50 pinned) |
+| `setConversationDraft` | `{conversationID, draftText}` | `{}` |
+| `setMessageRead` | `{conversationID}` | `{}` |
+| `sendMessageReadReceipt` | `{messageIDList}` (messages received, one conversation) | `{}` |
+
+Events these cause (each with its sync-log seq, replayed on reconnect):
+`MESSAGE_REVOKED` [message], `MESSAGE_MODIFIED` [message], `MESSAGE_DELETED`
+{conversationID, messageIDList} (the caller's other devices), `CONVERSATION_LIST_UPDATED`
+(a deleted conversation is `{conversationID, isDeleted: true}`), `MESSAGE_READ_BY_PEER`
+[{conversationID, peerReadSeq, peerReadTime, messageIDList?}].
+"""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+
+from chat_project.errors import ChatError
+
+from . import changes
+
+
+def _platform(consumer) -> str:
+    return getattr(consumer, "platform", None) or "Web"
+
+
+async def _call(fn, **kwargs):
+    return await database_sync_to_async(fn)(**kwargs)
+
+
+def _peer(data: dict):
+    return changes.peer_for(data.get("conversationID"))
+
+
+async def op_revoke_message(consumer, data):
+    pk = changes.message_pk(data.get("messageID"))
+    return await _call(changes.message_revoke, message_pk=pk, actor=consumer.user,
+                       platform=_platform(consumer))
+
+
+async def op_modify_message(consumer, data):
+    pk = changes.message_pk(data.get("messageID"))
+    kwargs = {k: data[w] for w, k in (("elements", "elements"),
+                                      ("cloudCustomData", "cloud_custom_data")) if w in data}
+    return await _call(changes.message_modify, message_pk=pk, actor=consumer.user,
+                       version=data.get("version"), **kwargs)
+
+
+async def op_delete_message(consumer, data):
+    return await _call(changes.messages_delete, user=consumer.user,
+                       message_ids=data.get("messageIDList"))
+
+
+def _delete_conversations(user, ids, clear):
+    peers = [changes.peer_for(cid) for cid in ids]
+    return [changes.conversation_delete(user=user, peer=p, clear_history=clear)["conversationID"]
+            for p in peers]
+
+
+async def op_delete_conversation(consumer, data):
+    ids = data.get("conversationIDList")
+    if ids is None:
+        ids = [data.get("conversationID")]
+    if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+        raise ChatError(910003, "conversationIDList must hold 1 to 100 conversation IDs")
+    clear = data.get("clearHistoryMessage", True)
+    done = await database_sync_to_async(_delete_conversations)(consumer.user, ids, clear)
+    return {"conversationIDList": done}
+
+
+async def op_clear_history_message(consumer, data):
+    return await database_sync_to_async(
+        lambda: changes.conversation_clear_history(user=consumer.user, peer=_peer(data)))()
+
+
+async def op_pin_conversation(consumer, data):
+    return await database_sync_to_async(
+        lambda: changes.conversation_pin(user=consumer.user, peer=_peer(data),
+                                         is_pinned=data.get("isPinned")))()
+
+
+async def op_set_conversation_draft(consumer, data):
+    return await database_sync_to_async(
+        lambda: changes.conversation_set_draft(user=consumer.user, peer=_peer(data),
+                                               draft_text=data.get("draftText")))()
+
+
+async def op_set_message_read(consumer, data):
+    return await database_sync_to_async(
+        lambda: changes.conversation_mark_read(user=consumer.user, peer=_peer(data),
+                                               platform=_platform(consumer)))()
+
+
+async def op_send_message_read_receipt(consumer, data):
+    ids = data.get("messageIDList")
+    if not isinstance(ids, list) or not ids:
+        raise ChatError(910003, "messageIDList must be a non-empty list of message IDs")
+    pks = [changes.message_pk(m) for m in ids]
+    return await _call(changes.message_read_receipt, user=consumer.user, message_pks=pks,
+                       platform=_platform(consumer))
+
+
+OPS: dict = {
+    "revokeMessage": op_revoke_message,
+    "modifyMessage": op_modify_message,
+    "deleteMessage": op_delete_message,
+    "deleteConversation": op_delete_conversation,
+    "clearHistoryMessage": op_clear_history_message,
+    "pinConversation": op_pin_conversation,
+    "setConversationDraft": op_set_conversation_draft,
+    "setMessageRead": op_set_message_read,
+    "sendMessageReadReceipt": op_send_message_read_receipt,
+}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -32,6 +32,12 @@ def message_views(messages: list[Message], *, viewer: User,
             for m in messages]
 
 
+def visible_to(user_pk: int) -> Q:
+    """Messages not deleted by this user from their own history (deleteMessage)."""
+    return Q(sender_id=user_pk, deleted_by_sender=False) | \
+        Q(receiver_id=user_pk, deleted_by_receiver=False)
+
+
 def message_page(*, viewer: User, conversation_id: str, next_req_message_id=None,
                  count=None) -> dict:
     """A page of history going back in time; the page itself in chronological order."""
@@ -53,7 +59,12 @@ def message_page(*, viewer: User, conversation_id: str, next_req_message_id=None
         if next_req_message_id:
             raise ChatError(910004, "nextReqMessageID is not a message of this conversation")
         return empty
-    qs = Message.objects.filter(dialog_id=dialog_id, created_at__gte=history_cutoff())
+    conv = Conversation.objects.filter(owner=viewer, peer=peer) \
+        .values("peer_read_seq", "cleared_seq").first() or {}
+    # The viewer's own view: after what they cleared, without what they deleted.
+    qs = Message.objects.filter(dialog_id=dialog_id, created_at__gte=history_cutoff(),
+                                seq__gt=conv.get("cleared_seq", 0)) \
+        .filter(visible_to(viewer.pk))
     if next_req_message_id:
         pk = parse_message_id(next_req_message_id)
         before = Message.objects.filter(pk=pk, dialog_id=dialog_id) \
@@ -64,9 +75,7 @@ def message_page(*, viewer: User, conversation_id: str, next_req_message_id=None
     rows = list(qs.select_related("sender", "receiver").order_by("-seq")[:count + 1])
     more = len(rows) > count
     rows = rows[:count][::-1]
-    peer_read_seq = Conversation.objects.filter(owner=viewer, peer=peer) \
-        .values_list("peer_read_seq", flat=True).first() or 0
-    views = message_views(rows, viewer=viewer, peer_read_seq=peer_read_seq)
+    views = message_views(rows, viewer=viewer, peer_read_seq=conv.get("peer_read_seq", 0))
     return {"messageList": views,
             "nextReqMessageID": views[0]["ID"] if views and more else "",
             "isCompleted": not more}
@@ -87,8 +96,9 @@ def conversation_views(convs: list[Conversation], *, viewer: User) -> list[dict]
 
 
 def conversation_list(*, user: User) -> list[dict]:
-    """Every conversation of the user, pinned first, then most recent first."""
-    convs = list(Conversation.objects.filter(owner=user)
+    """Every conversation of the user, pinned first, then most recent first; not the
+    ones the user deleted (is_hidden) until a new message brings them back."""
+    convs = list(Conversation.objects.filter(owner=user, is_hidden=False)
                  .select_related("peer", "last_message", "last_message__sender",
                                  "last_message__receiver")
                  .order_by("-is_pinned", "-updated_at", "-pk"))
@@ -96,8 +106,95 @@ def conversation_list(*, user: User) -> list[dict]:
 
 
 def total_unread(user: User) -> int:
-    return Conversation.objects.filter(owner=user, unread_count__gt=0) \
+    return total_unread_pk(user.pk)
+
+
+def total_unread_pk(user_pk: int) -> int:
+    return Conversation.objects.filter(owner_id=user_pk, unread_count__gt=0) \
         .aggregate(n=Sum("unread_count"))["n"] or 0
+
+
+def unread_by_peer(*, user: User, peer_ids: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Unread counts of the user's conversations with these peers (0 where there is no
+    conversation), and the peer IDs that are no user."""
+    peers = account_selectors.users_by_user_ids(peer_ids)
+    counts = dict(Conversation.objects.filter(owner=user, peer__in=list(peers.values()))
+                  .values_list("peer__user_id", "unread_count"))
+    found = {pid: counts.get(pid, 0) for pid in peer_ids if pid in peers}
+    return found, [pid for pid in peer_ids if pid not in peers]
+
+
+RECENT_PAGE = 100
+
+
+def recent_contacts(*, user: User, timestamp: int = 0, start_index: int = 0,
+                    top_timestamp: int = 0, top_start_index: int = 0,
+                    assist_flags: int = 0, page: int = RECENT_PAGE) -> dict:
+    """One page of the conversation list as /v4 recentcontact/get_list gives it.
+
+    Order: newest first by the conversation's time (its last message's, else when it
+    last changed), ties by peer UserID. A cursor is (time of the last item returned,
+    how many items of that very time were returned): the next page starts after them,
+    so it neither repeats nor skips a conversation. AssistFlags bit 0: pinned ones
+    first with TopFlag 1 (else pinned count as any other); bit 1: include
+    conversations with no last message; bit 2: page the pinned ones with
+    TopTimeStamp/TopStartIndex (else they all come on the first page).
+    """
+    rows = list(Conversation.objects.filter(owner=user, is_hidden=False)
+                .values_list("peer__user_id", "is_pinned", "last_message__time", "updated_at"))
+    items = []
+    for peer_id, pinned, msg_time, updated_at in rows:
+        if msg_time is None and not assist_flags & 2:
+            continue
+        t = msg_time if msg_time is not None else int(updated_at.timestamp())
+        items.append((peer_id, bool(pinned) and bool(assist_flags & 1), t))
+    items.sort(key=lambda i: (-i[2], i[0]))
+
+    def after(seq, ts, idx):
+        if not ts:
+            return seq
+        out, same = [], 0
+        for item in seq:
+            if item[2] > ts:
+                continue
+            if item[2] == ts:
+                same += 1
+                if same <= idx:
+                    continue
+            out.append(item)
+        return out
+
+    def cursor(taken, ts, idx):
+        if not taken:
+            return ts, idx
+        last = taken[-1][2]
+        same = sum(1 for i in taken if i[2] == last)
+        return last, (idx + same if last == ts else same)
+
+    pinned = [i for i in items if i[1]]
+    normal = [i for i in items if not i[1]]
+    out: list = []
+    top_rest = after(pinned, top_timestamp, top_start_index)
+    if assist_flags & 4:
+        top_taken = top_rest[:page]
+    elif timestamp == 0 and start_index == 0 and top_timestamp == 0:
+        top_taken = top_rest
+    else:
+        top_taken = []
+    out += top_taken
+    top_done = len(top_taken) == len(top_rest) or not assist_flags & 4
+    new_top = cursor(top_taken, top_timestamp, top_start_index)
+    rest = after(normal, timestamp, start_index)
+    room = max(0, page - len(out)) if top_done else 0
+    taken = rest[:room]
+    out += taken
+    new_normal = cursor(taken, timestamp, start_index)
+    complete = top_done and len(taken) == len(rest)
+    return {"SessionItem": [{"Type": 1, "To_Account": peer_id, "MsgTime": t,
+                             "TopFlag": 1 if top else 0} for peer_id, top, t in out],
+            "CompleteFlag": 1 if complete else 0,
+            "TimeStamp": new_normal[0], "StartIndex": new_normal[1],
+            "TopTimeStamp": new_top[0], "TopStartIndex": new_top[1]}
 
 
 def sync_replay(*, user: User, since: int, limit: int = 500,

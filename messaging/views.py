@@ -5,6 +5,10 @@ Pure functions of rows already loaded: a list costs no query per item.
 
 from __future__ import annotations
 
+import hashlib
+
+from chat_project import wire
+
 from .models import Conversation, Message
 
 
@@ -20,9 +24,23 @@ def parse_message_id(message_id) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def message_version(msg: Message) -> str:
+    """The content version a modify must name to win a race (modifyMessage `version`):
+    "" for a message never modified, else a fingerprint of its current content. Only
+    modified messages are hashed, so sending and history pay nothing for it."""
+    if not msg.is_modified:
+        return ""
+    raw = wire.dumps([msg.elements, msg.cloud_custom_data])
+    if isinstance(raw, str):
+        raw = raw.encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
 def message_dict(msg: Message, *, viewer_pk: int, sender_user_id: str,
                  receiver_user_id: str, is_peer_read: bool = False) -> dict:
+    """A recalled message keeps its place, ID and seq, with no content (isRevoked)."""
     outgoing = msg.sender_id == viewer_pk
+    revoked = msg.is_revoked
     peer = receiver_user_id if outgoing else sender_user_id
     return {
         "ID": message_public_id(msg.pk, msg.time, msg.random),
@@ -35,14 +53,15 @@ def message_dict(msg: Message, *, viewer_pk: int, sender_user_id: str,
         "seq": msg.seq,
         "random": msg.random,
         "priority": msg.priority,
-        "elements": msg.elements,
+        "elements": [] if revoked else msg.elements,
         "nick": msg.nick,
         "avatar": msg.avatar,
-        "cloudCustomData": msg.cloud_custom_data,
+        "cloudCustomData": "" if revoked else msg.cloud_custom_data,
         "needReadReceipt": msg.need_read_receipt,
         "isPeerRead": is_peer_read,
         "isRevoked": msg.is_revoked,
         "isModified": msg.is_modified,
+        "version": message_version(msg),
         "isSystem": msg.is_system,
         "status": "success",
     }

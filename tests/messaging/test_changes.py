@@ -1,0 +1,248 @@
+"""Changes to stored messages and conversations over the WebSocket door (real uvicorn,
+real sockets, PostgreSQL): recall, modify, delete, conversation delete/clear/pin/draft,
+reads and read receipts."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from accounts.models import SyncEntry
+from messaging.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def text(s: str) -> list:
+    return [{"type": "TIMTextElem", "payload": {"text": s}}]
+
+
+def send(ws, to, s, random):
+    return ws.ok("sendMessage", {"to": to, "elements": text(s), "random": random})
+
+
+def err(ws, op, data):
+    reply = ws.request(op, data)
+    assert not reply["ok"], reply
+    return reply["code"]
+
+
+def history(ws, cid):
+    return ws.ok("getMessageList", {"conversationID": cid, "count": 100})["messageList"]
+
+
+def convs(ws):
+    return {c["conversationID"]: c for c in ws.ok("getConversationList")["conversationList"]}
+
+
+@pytest.fixture
+def pair(make_user, connect):
+    make_user("alice")
+    make_user("bob")
+    make_user("carol")
+    return connect("alice", deviceID="a1"), connect("bob", deviceID="b1")
+
+
+def test_recall_by_sender_reaches_both_sides_and_empties_the_content(pair, connect):
+    alice, bob = pair
+    alice2 = connect("alice", deviceID="a2")
+    m = send(alice, "bob", "oops", 1)
+    bob.wait_event("MESSAGE_RECEIVED")
+    assert convs(bob)["C2Calice"]["unreadCount"] == 1
+
+    # Only the sender may recall: for the receiver it is not theirs.
+    assert err(bob, "revokeMessage", {"messageID": m["ID"]}) == 20022
+    assert err(alice, "revokeMessage", {"messageID": "12345678-1-1"}) == 20022
+    assert err(alice, "revokeMessage", {"messageID": 7}) == 910003
+
+    revoked = alice.ok("revokeMessage", {"messageID": m["ID"]})
+    assert revoked["ID"] == m["ID"] and revoked["isRevoked"] is True
+    assert revoked["elements"] == []
+    assert err(alice, "revokeMessage", {"messageID": m["ID"]}) == 20023
+
+    for ws, cid in ((bob, "C2Calice"), (alice2, "C2Cbob")):
+        ev = ws.wait_event("MESSAGE_REVOKED")
+        assert ev["seq"] > 0 and ev["data"][0]["ID"] == m["ID"]
+        assert ev["data"][0]["conversationID"] == cid and ev["data"][0]["elements"] == []
+        conv = ws.wait_event("CONVERSATION_LIST_UPDATED",
+                             where=lambda e: e["data"][0].get("lastMessage", {}).get("isRevoked"))
+        assert conv["data"][0]["conversationID"] == cid
+    # The unread recalled message no longer counts.
+    assert bob.wait_event("TOTAL_UNREAD_MESSAGE_COUNT_UPDATED")["data"] == 0
+    assert convs(bob)["C2Calice"]["unreadCount"] == 0
+    # History keeps the place, not the content; storage too.
+    [h] = history(bob, "C2Calice")
+    assert h["ID"] == m["ID"] and h["isRevoked"] is True and h["elements"] == []
+    stored = Message.objects.get(pk=int(m["ID"].split("-")[0]))
+    assert stored.is_revoked and stored.elements == []
+    kinds = SyncEntry.objects.filter(kind=SyncEntry.Kind.REVOKE).values_list("user__user_id",
+                                                                              flat=True)
+    assert sorted(kinds) == ["alice", "bob"]
+
+
+def test_recall_time_limit(pair):
+    alice, _ = pair
+    m = send(alice, "bob", "old", 2)
+    Message.objects.filter(pk=int(m["ID"].split("-")[0])).update(time=m["time"] - 121)
+    assert err(alice, "revokeMessage", {"messageID": m["ID"]}) == 20016
+    assert not Message.objects.get(pk=int(m["ID"].split("-")[0])).is_revoked
+
+
+def test_modify_by_sender_and_the_race_loses_with_20028(pair, connect):
+    alice, bob = pair
+    alice2 = connect("alice", deviceID="a2")
+    m = send(alice, "bob", "helo", 3)
+    bob.wait_event("MESSAGE_RECEIVED")
+    assert m["version"] == ""
+    assert err(bob, "modifyMessage", {"messageID": m["ID"], "elements": text("x")}) == 20022
+    assert err(alice, "modifyMessage", {"messageID": m["ID"]}) == 910003
+    assert err(alice, "modifyMessage", {"messageID": m["ID"],
+                                        "elements": [{"type": "TIMNope", "payload": {}}]}) == 90010
+    assert err(alice, "modifyMessage", {"messageID": m["ID"],
+                                        "cloudCustomData": "x" * 13000}) == 93000
+
+    # Two devices edit the same version at once: exactly one wins.
+    results = {}
+
+    def edit(ws, s):
+        results[s] = ws.request("modifyMessage", {"messageID": m["ID"], "elements": text(s),
+                                                  "version": ""})
+
+    threads = [threading.Thread(target=edit, args=(ws, s))
+               for ws, s in ((alice, "hello"), (alice2, "hallo"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    oks = [s for s, r in results.items() if r["ok"]]
+    fails = [r["code"] for r in results.values() if not r["ok"]]
+    assert len(oks) == 1 and fails == [20028]
+    won = results[oks[0]]["data"]
+    assert won["isModified"] is True and won["elements"] == text(oks[0]) and won["version"]
+
+    ev = bob.wait_event("MESSAGE_MODIFIED")
+    assert ev["data"][0]["elements"] == text(oks[0]) and ev["data"][0]["flow"] == "in"
+    # With the version it read, the next edit goes through; without one, last wins.
+    again = alice.ok("modifyMessage", {"messageID": m["ID"], "cloudCustomData": "cc",
+                                       "version": won["version"]})
+    assert again["cloudCustomData"] == "cc" and again["elements"] == text(oks[0])
+    assert again["version"] != won["version"]
+    [h] = history(bob, "C2Calice")
+    assert h["isModified"] and h["elements"] == text(oks[0]) and h["cloudCustomData"] == "cc"
+    assert convs(bob)["C2Calice"]["lastMessage"]["cloudCustomData"] == "cc"
+    alice.ok("revokeMessage", {"messageID": m["ID"]})
+    assert err(alice, "modifyMessage", {"messageID": m["ID"], "elements": text("z")}) == 20023
+
+
+def test_delete_messages_hides_them_from_the_caller_only(pair, connect):
+    alice, bob = pair
+    alice2 = connect("alice", deviceID="a2")
+    m1, m2, m3 = (send(alice, "bob", f"m{i}", 10 + i) for i in range(3))
+    other = send(alice, "carol", "c", 20)
+    assert err(alice, "deleteMessage", {"messageIDList": []}) == 910003
+    assert err(alice, "deleteMessage", {"messageIDList": [m1["ID"], other["ID"]]}) == 910003
+    assert err(bob, "deleteMessage", {"messageIDList": [other["ID"]]}) == 20022
+
+    out = alice.ok("deleteMessage", {"messageIDList": [m3["ID"], m2["ID"]]})
+    assert sorted(out["messageIDList"]) == sorted([m2["ID"], m3["ID"]])
+    ev = alice2.wait_event("MESSAGE_DELETED")
+    assert ev["seq"] and ev["data"]["conversationID"] == "C2Cbob"
+    # The last message was deleted: the conversation shows the newest remaining one.
+    conv = alice2.wait_event("CONVERSATION_LIST_UPDATED",
+                             where=lambda e: e["data"][0]["conversationID"] == "C2Cbob"
+                             and "lastMessage" in e["data"][0]
+                             and e["data"][0]["lastMessage"]["ID"] == m1["ID"])
+    assert conv["seq"]
+    assert [h["ID"] for h in history(alice, "C2Cbob")] == [m1["ID"]]
+    assert [h["ID"] for h in history(bob, "C2Calice")] == [m1["ID"], m2["ID"], m3["ID"]]
+    assert convs(alice)["C2Cbob"]["lastMessage"]["ID"] == m1["ID"]
+    assert convs(bob)["C2Calice"]["lastMessage"]["ID"] == m3["ID"]
+    # The receiver deletes an unread message: it stops counting.
+    assert convs(bob)["C2Calice"]["unreadCount"] == 3
+    bob.ok("deleteMessage", {"messageIDList": [m1["ID"]]})
+    assert convs(bob)["C2Calice"]["unreadCount"] == 2
+    assert [h["ID"] for h in history(bob, "C2Calice")] == [m2["ID"], m3["ID"]]
+
+
+def test_delete_and_clear_conversation(pair, connect):
+    alice, bob = pair
+    bob2 = connect("bob", deviceID="b2")
+    m1 = send(alice, "bob", "one", 30)
+    send(carol := connect("carol"), "bob", "from carol", 31)
+    assert convs(bob)["C2Calice"]["unreadCount"] == 1
+
+    assert bob.ok("deleteConversation", {"conversationID": "C2Calice"}) == {
+        "conversationIDList": ["C2Calice"]}
+    ev = bob2.wait_event("CONVERSATION_LIST_UPDATED",
+                         where=lambda e: e["data"][0].get("isDeleted"))
+    assert ev["data"] == [{"conversationID": "C2Calice", "isDeleted": True}] and ev["seq"]
+    listed = convs(bob)
+    assert "C2Calice" not in listed and "C2Ccarol" in listed
+    assert bob.ok("getTotalUnreadMessageCount") == 1
+    assert history(bob, "C2Calice") == []
+    assert [h["ID"] for h in history(alice, "C2Cbob")] == [m1["ID"]]  # alice keeps hers
+    # A new message brings it back, with only the new message in the history.
+    m2 = send(alice, "bob", "two", 32)
+    assert [h["ID"] for h in history(bob, "C2Calice")] == [m2["ID"]]
+    assert convs(bob)["C2Calice"]["unreadCount"] == 1
+
+    # Delete without clearing keeps the history.
+    bob.ok("deleteConversation", {"conversationID": "C2Ccarol", "clearHistoryMessage": False})
+    assert "C2Ccarol" not in convs(bob)
+    assert len(history(bob, "C2Ccarol")) == 1
+    # Deleting what does not exist is fine; a bad ID is not.
+    assert bob.ok("deleteConversation", {"conversationIDList": ["C2Ccarol"]})
+    assert err(bob, "deleteConversation", {"conversationID": "GROUPx"}) == 910003
+    assert err(bob, "deleteConversation", {"conversationID": "C2Cnobody"}) == 20003
+
+    # clearHistoryMessage: stays listed, empty.
+    bob.ok("clearHistoryMessage", {"conversationID": "C2Calice"})
+    c = convs(bob)["C2Calice"]
+    assert c["lastMessage"] is None and c["unreadCount"] == 0
+    assert history(bob, "C2Calice") == []
+    assert len(history(alice, "C2Cbob")) == 2
+    carol.close()
+
+
+def test_pin_and_draft_reach_the_other_devices(pair, connect):
+    alice, bob = pair
+    alice2 = connect("alice", deviceID="a2")
+    send(alice, "bob", "x", 40)
+    send(alice, "carol", "y", 41)
+    assert err(alice, "pinConversation", {"conversationID": "C2Cbob", "isPinned": 1}) == 910003
+    assert err(alice, "pinConversation", {"conversationID": "C2Calice", "isPinned": True}) \
+        == 910004
+    alice.ok("pinConversation", {"conversationID": "C2Cbob", "isPinned": True})
+    ev = alice2.wait_event("CONVERSATION_LIST_UPDATED",
+                           where=lambda e: e["data"][0].get("isPinned"))
+    assert ev["data"][0]["conversationID"] == "C2Cbob" and ev["seq"]
+    assert list(convs(alice))[0] == "C2Cbob"  # pinned first though older
+    alice.ok("setConversationDraft", {"conversationID": "C2Ccarol", "draftText": "later"})
+    ev = alice2.wait_event("CONVERSATION_LIST_UPDATED",
+                           where=lambda e: e["data"][0].get("draftText") == "later")
+    assert convs(alice)["C2Ccarol"]["draftText"] == "later"
+    alice.ok("pinConversation", {"conversationID": "C2Cbob", "isPinned": False})
+    assert not Conversation.objects.get(owner__user_id="alice", peer__user_id="bob").is_pinned
+
+
+def test_read_receipt_for_messages(pair):
+    alice, bob = pair
+    m1, m2, m3 = (send(alice, "bob", f"r{i}", 50 + i) for i in range(3))
+    # Only messages one received.
+    mine = send(bob, "alice", "mine", 60)
+    assert err(bob, "sendMessageReadReceipt", {"messageIDList": [mine["ID"]]}) == 20022
+    alice.events.clear()
+    bob.ok("sendMessageReadReceipt", {"messageIDList": [m2["ID"]]})
+    ev = alice.wait_event("MESSAGE_READ_BY_PEER", where=lambda e: e["data"][0].get(
+        "messageIDList"))
+    assert ev["data"][0]["conversationID"] == "C2Cbob"
+    assert ev["data"][0]["messageIDList"] == [m2["ID"]]
+    assert ev["data"][0]["peerReadSeq"] == m2["seq"]
+    flags = {h["ID"]: h["isPeerRead"] for h in history(alice, "C2Cbob")}
+    assert flags[m2["ID"]] and not flags[m3["ID"]]
+    assert convs(bob)["C2Calice"]["unreadCount"] == 1  # m3 is still unread
+    bob.ok("setMessageRead", {"conversationID": "C2Calice"})
+    assert convs(bob)["C2Calice"]["unreadCount"] == 0
+    assert all(h["isPeerRead"] for h in history(alice, "C2Cbob") if h["flow"] == "out")
+    assert m1["ID"] in {h["ID"] for h in history(alice, "C2Cbob")}
