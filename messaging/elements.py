@@ -93,6 +93,9 @@ def _custom(f: _Fields) -> dict:
            "extension": f.string("extension")}
     if not any(out.values()):
         raise f.fail("data", "a custom element needs data, description or extension")
+    sound = f.string("sound", max_len=256)  # Tencent's APNs sound (MsgContent.Sound)
+    if sound:
+        out["sound"] = sound
     return out
 
 
