@@ -144,21 +144,21 @@ def _locked_conversations(dialog_id: int, owners=None) -> list[Conversation]:
                                   "last_message__receiver").order_by("owner_id", "peer_id"))
 
 
-def _is_counted_unread(msg: Message, conv: Conversation) -> bool:
-    """Does `msg` count in `conv`'s unread count now?"""
-    return (msg.sender_id == conv.peer_id and msg.receiver_id == conv.owner_id
-            and msg.sender_id != msg.receiver_id and not msg.is_revoked
-            and not msg.excluded_from_unread and not msg.deleted_by_receiver
-            and msg.seq > max(conv.read_seq, conv.cleared_seq))
+def _unread_seqs(conv: Conversation) -> set[int]:
+    """The seqs of the messages `conv` counts unread now.
 
-
-def _count_unread(conv: Conversation, after_seq: int) -> int:
-    if conv.owner_id == conv.peer_id:
-        return 0
-    return Message.objects.filter(
+    They are the newest `unread_count` of the peer's countable messages (not recalled,
+    not deleted by the owner, not excludedFromUnread, after the cleared position):
+    sends add at the tail and reads remove from the head. (read_seq cannot tell: the
+    send pipeline moves it past one's own replies without touching the count.)
+    """
+    if conv.unread_count <= 0 or conv.owner_id == conv.peer_id:
+        return set()
+    return set(Message.objects.filter(
         dialog_id=conv.dialog_id, sender_id=conv.peer_id, receiver_id=conv.owner_id,
-        seq__gt=max(after_seq, conv.cleared_seq), is_revoked=False,
-        excluded_from_unread=False, deleted_by_receiver=False).count()
+        seq__gt=conv.cleared_seq, is_revoked=False, excluded_from_unread=False,
+        deleted_by_receiver=False).order_by("-seq").values_list("seq", flat=True)
+        [:conv.unread_count])
 
 
 def _newest_visible(conv: Conversation) -> Message | None:
@@ -251,7 +251,8 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
             raise ChatError(20016, f"a message can be recalled only {recall_seconds()} s "
                                    "after it was sent")
         convs = _locked_conversations(dialog.pk)
-        was_unread = {c.owner_id for c in convs if _is_counted_unread(msg, c)}
+        was_unread = {c.owner_id for c in convs
+                      if c.owner_id == msg.receiver_id and msg.seq in _unread_seqs(c)}
         msg.is_revoked, msg.elements, msg.cloud_custom_data = True, [], ""
         Message.objects.filter(pk=msg.pk).update(is_revoked=True, elements=[],
                                                  cloud_custom_data="")
@@ -342,7 +343,8 @@ def messages_delete(*, user: User, message_ids) -> dict:
                     .select_related("sender", "receiver").filter(pk__in=pks).order_by("pk"))
         convs = _locked_conversations(dialog.pk, owners=[user.pk])
         conv = next((c for c in convs if c.peer_id == peer_pk), None)
-        unread_drop = sum(1 for m in msgs if conv is not None and _is_counted_unread(m, conv))
+        unread = _unread_seqs(conv) if conv is not None else set()
+        unread_drop = sum(1 for m in msgs if m.receiver_id == user.pk and m.seq in unread)
         as_sender = [m.pk for m in msgs if m.sender_id == user.pk]
         as_receiver = [m.pk for m in msgs if m.receiver_id == user.pk]
         if as_sender:
@@ -483,25 +485,29 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
         else:
             target = dialog.last_seq
         read_seq = max(conv.read_seq, target)
-        unread = 0 if read_seq >= dialog.last_seq else _count_unread(conv, read_seq)
-        moved = read_seq != conv.read_seq or unread != conv.unread_count
-        if moved:
+        unread = 0 if target >= dialog.last_seq else \
+            sum(1 for seq in _unread_seqs(conv) if seq > target)
+        events = []
+        own_changed = read_seq != conv.read_seq or unread != conv.unread_count
+        if own_changed:
             _save_conversation(conv, read_seq=read_seq, unread_count=unread)
-            events = [(user.pk, SyncEntry.Kind.READ, "CONVERSATION_LIST_UPDATED",
-                       [_conv_view(conv)])]
-            if peer.pk != user.pk:
-                read_at = int(now.timestamp())
-                advanced = Conversation.objects.filter(
-                    owner=peer, peer=user, peer_read_seq__lt=read_seq).update(
-                    peer_read_seq=read_seq, peer_read_time=read_at)
-                if advanced:
-                    receipt = {"conversationID": f"C2C{user.user_id}", "peerReadSeq": read_seq,
-                               "peerReadTime": read_at}
-                    if message_ids:
-                        receipt["messageIDList"] = message_ids
-                    events.append((peer.pk, SyncEntry.Kind.PEER_READ, "MESSAGE_READ_BY_PEER",
-                                   [receipt]))
+            events.append((user.pk, SyncEntry.Kind.READ, "CONVERSATION_LIST_UPDATED",
+                           [_conv_view(conv)]))
+        if peer.pk != user.pk and target > 0:
+            read_at = int(now.timestamp())
+            advanced = Conversation.objects.filter(
+                owner=peer, peer=user, peer_read_seq__lt=target).update(
+                peer_read_seq=target, peer_read_time=read_at)
+            if advanced:
+                receipt = {"conversationID": f"C2C{user.user_id}", "peerReadSeq": target,
+                           "peerReadTime": read_at}
+                if message_ids:
+                    receipt["messageIDList"] = message_ids
+                events.append((peer.pk, SyncEntry.Kind.PEER_READ, "MESSAGE_READ_BY_PEER",
+                               [receipt]))
+        if events:
             sync_publish(events, now=now)
+        if own_changed:
             _publish_totals([user.pk])
         after_callback("C2C.CallbackAfterMsgReport", {
             "Report_Account": user.user_id, "Peer_Account": peer.user_id,

@@ -69,7 +69,7 @@ def test_recall_by_sender_reaches_both_sides_and_empties_the_content(pair, conne
                              where=lambda e: e["data"][0].get("lastMessage", {}).get("isRevoked"))
         assert conv["data"][0]["conversationID"] == cid
     # The unread recalled message no longer counts.
-    assert bob.wait_event("TOTAL_UNREAD_MESSAGE_COUNT_UPDATED")["data"] == 0
+    bob.wait_event("TOTAL_UNREAD_MESSAGE_COUNT_UPDATED", where=lambda e: e["data"] == 0)
     assert convs(bob)["C2Calice"]["unreadCount"] == 0
     # History keeps the place, not the content; storage too.
     [h] = history(bob, "C2Calice")
@@ -150,7 +150,8 @@ def test_delete_messages_hides_them_from_the_caller_only(pair, connect):
     assert ev["seq"] and ev["data"]["conversationID"] == "C2Cbob"
     # The last message was deleted: the conversation shows the newest remaining one.
     conv = alice2.wait_event("CONVERSATION_LIST_UPDATED",
-                             where=lambda e: e["data"][0]["conversationID"] == "C2Cbob"
+                             where=lambda e: "seq" in e
+                             and e["data"][0]["conversationID"] == "C2Cbob"
                              and "lastMessage" in e["data"][0]
                              and e["data"][0]["lastMessage"]["ID"] == m1["ID"])
     assert conv["seq"]
