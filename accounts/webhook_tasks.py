@@ -6,6 +6,9 @@ failure (timeout, connection error, non-200, not JSON) retries up to
 `WebhookConfig.retries` times, waiting `retry_backoff_seconds * 2**n` seconds before
 retry n+1 (n = 0, 1, ...). The configuration is read when the task runs: turning the
 callback off in admin stops pending retries.
+
+Where tasks run in process (CELERY_TASK_ALWAYS_EAGER, the embedded default) the
+retries follow at once, without the waits: the caller's thread must not sleep.
 """
 
 from __future__ import annotations
@@ -27,16 +30,27 @@ def deliver_after(self, delivery_id: str, command: str, body: dict, platform: st
     if not cfg.on(command):
         log.info("%s webhook %s dropped: the callback is off now", command, delivery_id)
         return "off"
-    attempt = self.request.retries + 1
-    call = webhooks.call_once(cfg, command, body, platform=platform, client_ip=client_ip,
-                              delivery_id=uuid.UUID(delivery_id), attempt=attempt)
+
+    def attempt(retries: int) -> webhooks.Call:
+        return webhooks.call_once(cfg, command, body, platform=platform, client_ip=client_ip,
+                                  delivery_id=uuid.UUID(delivery_id), attempt=retries + 1)
+
+    if self.request.is_eager:
+        for retries in range(cfg.retries + 1):
+            call = attempt(retries)
+            if call.ok:
+                return "ok"
+        return call.outcome
+
+    retries = self.request.retries
+    call = attempt(retries)
     if call.ok:
         return "ok"
-    if self.request.retries < cfg.retries:
-        countdown = cfg.retry_backoff_seconds * 2 ** self.request.retries
+    if retries < cfg.retries:
+        countdown = cfg.retry_backoff_seconds * 2 ** retries
         log.info("%s webhook %s attempt %d failed (%s); retry in %ss", command, delivery_id,
-                 attempt, call.error, countdown)
+                 retries + 1, call.error, countdown)
         raise self.retry(countdown=countdown)
-    log.warning("%s webhook %s failed after %d attempts: %s", command, delivery_id, attempt,
-                call.error)
+    log.warning("%s webhook %s failed after %d attempts: %s", command, delivery_id,
+                retries + 1, call.error)
     return call.outcome
