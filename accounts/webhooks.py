@@ -26,7 +26,9 @@ transaction: it waits on the network, and its attempt row must survive a rollbac
 
 After-callbacks are queued with `transaction.on_commit` as a Celery task
 (accounts/webhook_tasks.py) that retries a failed call `retries` times, waiting
-`retry_backoff_seconds * 2**n` before retry n+1.
+`retry_backoff_seconds * 2**n` before retry n+1. Where tasks run in process (the
+embedded default, CELERY_TASK_ALWAYS_EAGER) the call and its retries happen right after
+the commit, in the caller's thread, without the waits.
 
 The configuration is read on every send, so it is cached twice: in the Django cache
 (Redis in production; invalidated when the row is saved) and for
@@ -412,4 +414,5 @@ def after(command: str, body: dict, *, platform: str = "RESTAPI", client_ip: str
     delivery_id = str(uuid.uuid4())
     queue = getattr(settings, "CHAT_WEBHOOK_QUEUE", None)
     args = (delivery_id, command, body, platform, client_ip)
-    transaction.on_commit(lambda: deliver_after.apply_async(args, queue=queue))
+    # robust: a broker that is down must not turn a committed send into an error.
+    transaction.on_commit(lambda: deliver_after.apply_async(args, queue=queue), robust=True)
