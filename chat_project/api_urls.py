@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("messaging.api.urls")),
     path("", include("relationships.api.urls")),
+    path("", include("push.api.urls")),
 ]

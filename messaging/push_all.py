@@ -1,1 +1,129 @@
-"""Push to all (v4 all_member_push/im_push): the fan-out, run by Celery."""
+"""Push to all (v4 all_member_push/im_push): one message to every account a condition
+matches, sent through the one send pipeline by a Celery task.
+
+`broadcast_send` is the service every door calls: it checks the message, records the
+task in push (quota, interval, MsgRandom de-duplication: push.services.broadcast_create)
+and queues `run_broadcast` after commit. The task walks the matching users in pk
+order, CHAT_PUSH_CHUNK (500) at a time, and hands each page to
+`messaging.services.message_send_many` as one batch: the sender is the app admin (or
+the given account) and relationship checks are skipped, as for any admin send.
+
+    MsgLifeTime 0  -> online_user_only: the devices online now get MESSAGE_RECEIVED;
+                      nothing is stored (no history, no sync log, no unread).
+    MsgLifeTime >0 -> stored like any message: the receiver's sync log (replayed to an
+                      offline device), conversation and unread count, and history.
+
+Each page is committed together with the task's progress (cursor, counts), so a task
+run again (a worker lost mid-way, Celery's retry) goes on after the last committed
+page and never sends a page twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from chat_project.errors import ChatError
+from push import selectors as push_selectors
+from push import services as push_services
+from push.conditions import Condition
+from push.models import BroadcastTask
+
+from .elements import check_elements
+from .services import SendCommand, message_send_many
+
+log = logging.getLogger(__name__)
+
+
+def chunk_size() -> int:
+    return int(getattr(settings, "CHAT_PUSH_CHUNK", 500))
+
+
+def broadcast_send(*, sender: User, elements: list, msg_random: int, lifetime: int = 0,
+                   condition: dict | None = None, offline_push_info: dict | None = None,
+                   cloud_custom_data: str = "") -> BroadcastTask:
+    """Push one message to every account `condition` (Tencent's Condition) matches.
+
+    Returns the task at once; the fan-out runs in Celery after commit. A MsgRandom
+    used within 7 days returns that push's task and sends nothing again. Raises
+    ChatError: 90005, 90026, 90010/93000 (the elements), the condition's codes,
+    90024 (1 s apart) and 90047 (daily quota).
+    """
+    msg_random = push_services.check_msg_random(msg_random)
+    lifetime = push_services.check_lifetime(lifetime)
+    if not isinstance(cloud_custom_data, str):
+        raise ChatError(910003, "cloudCustomData must be a string")
+    elements = check_elements(elements, cloud_custom_data)
+    checked = push_services.check_condition(condition)
+    if not sender.is_active:
+        raise ChatError(20003, f"the sender {sender.user_id!r} is disabled")
+    with transaction.atomic():
+        task, created = push_services.broadcast_create(
+            sender=sender, elements=elements, msg_random=msg_random, lifetime=lifetime,
+            condition=checked, offline_push_info=offline_push_info,
+            cloud_custom_data=cloud_custom_data)
+        if created:
+            pk = task.pk
+            transaction.on_commit(lambda: run_broadcast.delay(pk))
+    return task
+
+
+def broadcast_fan_out(task: BroadcastTask) -> BroadcastTask:
+    """Send a recorded push to its recipients, page by page, from `task.cursor` on."""
+    if task.state in (BroadcastTask.State.DONE, BroadcastTask.State.FAILED):
+        return task
+    push_services.broadcast_mark(task, state=BroadcastTask.State.RUNNING,
+                                 started=task.started or timezone.now())
+    condition = Condition.from_json(task.condition)
+    sender = task.sender
+    while True:
+        page = push_selectors.broadcast_recipients(
+            condition, exclude_pk=sender.pk, after_pk=task.cursor, limit=chunk_size())
+        if not page:
+            break
+        commands = [SendCommand(sender=sender, to=user_id, elements=list(task.body),
+                                random=task.msg_random,
+                                cloud_custom_data=task.cloud_custom_data,
+                                offline_push_info=task.offline_push_info,
+                                online_user_only=task.lifetime == 0,
+                                skip_relationship_checks=True)
+                    for _, user_id in page]
+        with transaction.atomic():  # the page and the progress commit together
+            results = message_send_many(commands)
+            failed = sum(isinstance(r, ChatError) for r in results)
+            push_services.broadcast_mark(
+                task, cursor=page[-1][0], matched=task.matched + len(page),
+                delivered=task.delivered + len(page) - failed, failed=task.failed + failed)
+        if failed:
+            first = next(r for r in results if isinstance(r, ChatError))
+            log.warning("push %s: %d of %d sends failed (first: %s)", task.task_id, failed,
+                        len(page), first)
+    push_services.broadcast_mark(task, state=BroadcastTask.State.DONE, finished=timezone.now())
+    log.info("push %s done: %d matched, %d delivered", task.task_id, task.matched,
+             task.delivered)
+    return task
+
+
+# A lost database connection retries the task, which resumes after its last page.
+@shared_task(bind=True, ignore_result=True, autoretry_for=(OperationalError,),
+             max_retries=5, retry_backoff=10)
+def run_broadcast(self, task_pk: int) -> int:
+    task = BroadcastTask.objects.select_related("sender").filter(pk=task_pk).first()
+    if task is None:
+        log.warning("push task %s is gone", task_pk)
+        return 0
+    try:
+        broadcast_fan_out(task)
+    except OperationalError:
+        raise
+    except Exception as exc:
+        log.exception("push %s failed", task.task_id)
+        push_services.broadcast_mark(task, state=BroadcastTask.State.FAILED,
+                                     finished=timezone.now(), error=repr(exc)[:2000])
+        return task.delivered
+    return task.delivered

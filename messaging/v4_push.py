@@ -1,0 +1,69 @@
+"""/v4 all_member_push/im_push (tencent-rest.md §10): push one message to all accounts,
+or to those with some tags or attributes. See chat_project/v4.py for the transport and
+messaging/push_all.py for the pipeline; the tag and attribute commands are in push/v4.py.
+
+Request: From_Account (opt; the calling admin by default), MsgRandom (req, 90005),
+MsgLifeTime (opt, 0 = online only, up to 604800, else 90026), MsgBody (req; 90002,
+90007, 90010), OfflinePushInfo (opt; 90043 if it is not an object or Desc + Ext is over
+3 KB), Condition (opt; TagsAnd/TagsOr or AttrsAnd/AttrsOr). Answer: TaskId.
+"""
+
+from __future__ import annotations
+
+from accounts import selectors as account_selectors
+from accounts.services import user_get_or_register
+from chat_project.v4 import V4Error, command, fields
+
+from .push_all import broadcast_send
+from .tencent_body import elements_from_msg_body
+
+MAX_PUSH_TEXT = 3 * 1024  # OfflinePushInfo Desc + Ext
+
+
+def offline_push_info_from_tencent(info) -> dict | None:
+    """Tencent's OfflinePushInfo (§2.3) in the Web SDK's names, as messages keep it."""
+    if info is None:
+        return None
+    if not isinstance(info, dict):
+        raise V4Error(90043, "OfflinePushInfo must be an object")
+    for name in ("Title", "Desc", "Ext"):
+        if name in info and not isinstance(info[name], str):
+            raise V4Error(90043, f"OfflinePushInfo.{name} must be a string")
+    if len((info.get("Desc", "") + info.get("Ext", "")).encode()) > MAX_PUSH_TEXT:
+        raise V4Error(90043, "OfflinePushInfo Desc and Ext are over 3 KB together")
+    out: dict = {"disablePush": info.get("PushFlag") == 1}
+    for theirs, ours in (("Title", "title"), ("Desc", "description"), ("Ext", "extension")):
+        if theirs in info:
+            out[ours] = info[theirs]
+    for theirs, ours in (("AndroidInfo", "androidInfo"), ("ApnsInfo", "apnsInfo")):
+        sub = info.get(theirs)
+        if sub is not None and not isinstance(sub, dict):
+            raise V4Error(90043, f"OfflinePushInfo.{theirs} must be an object")
+        if sub:
+            out[ours] = dict(sub)  # vendor options, passed on to the push sender as given
+    if isinstance(info.get("ApnsInfo"), dict) and info["ApnsInfo"].get("BadgeMode") == 1:
+        out["ignoreIOSBadge"] = True
+    return out
+
+
+@command("all_member_push", "im_push")
+def im_push(req, body):
+    sender_id = fields.string(body, "From_Account", code=20003, required=False)
+    msg_random = fields.integer(body, "MsgRandom", code=90005, minimum=0, maximum=2**32 - 1)
+    lifetime = fields.integer(body, "MsgLifeTime", code=90026, required=False, default=0,
+                              minimum=0, maximum=604800)
+    if "MsgBody" not in body or body["MsgBody"] is None:
+        raise V4Error(90002, "MsgBody is missing")
+    elements = elements_from_msg_body(body["MsgBody"])
+    push_info = offline_push_info_from_tencent(body.get("OfflinePushInfo"))
+    if sender_id:
+        sender = account_selectors.user_by_user_id(sender_id)
+        if sender is None:
+            raise V4Error(20003, f"From_Account {sender_id!r} does not exist")
+    else:
+        sender = user_get_or_register(user_id=req.identifier)
+    task = broadcast_send(sender=sender, elements=elements, msg_random=msg_random,
+                          lifetime=lifetime, condition=body.get("Condition"),
+                          offline_push_info=push_info,
+                          cloud_custom_data=body.get("CloudCustomData", ""))
+    return {"TaskId": task.task_id}

@@ -1,0 +1,3 @@
+from .tokens import urlpatterns as token_urls
+
+urlpatterns = [*token_urls]

@@ -1,0 +1,164 @@
+"""Push tokens, push-to-all audiences (attribute names, users' attributes and tags) and
+the record of each push-to-all task.
+
+Tags and attributes are rows, not JSON columns: "who has tag X" and "who has sex=f"
+are then plain b-tree lookups ((tag, user), (slot, value, user)) that PostgreSQL and
+the embedded SQLite both answer from an index, a condition becomes one set-based
+statement (IN / GROUP BY ... HAVING count = n), and adding or removing one tag is a
+one-row insert or delete with no read-modify-write of a JSON document (so two admins
+tagging the same user at once cannot lose each other's tags). A JSON column with a GIN
+index would need PostgreSQL's `@>` operator, which SQLite does not have.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class PushToken(models.Model):
+    """One device's push token at its vendor: where an offline push for the user goes."""
+
+    class Vendor(models.TextChoices):
+        APNS = "apns", "Apple (APNs)"
+        FCM = "fcm", "Google (FCM)"
+        HUAWEI = "huawei", "Huawei"
+        XIAOMI = "xiaomi", "Xiaomi"
+        OPPO = "oppo", "OPPO"
+        VIVO = "vivo", "vivo"
+        MEIZU = "meizu", "Meizu"
+        HONOR = "honor", "Honor"
+        WEBPUSH = "webpush", "Web Push"
+
+    # The presence platform a vendor's device is reported as (accounts.presence).
+    PLATFORMS = {"apns": "iOS", "webpush": "Web"}  # every other vendor: Android
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="push_tokens")
+    device_id = models.CharField("device ID", max_length=64)
+    vendor = models.CharField(max_length=16, choices=Vendor.choices)
+    # APNs tokens are 64 hex digits, FCM ~160 characters, a Web Push subscription a
+    # JSON document of a few hundred bytes.
+    token = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "device_id"], name="push_token_unique_device"),
+        ]
+        indexes = [models.Index(fields=["vendor", "token"], name="push_token_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.device_id} ({self.vendor})"
+
+    @property
+    def platform(self) -> str:
+        return self.PLATFORMS.get(self.vendor, "Android")
+
+    @property
+    def masked_token(self) -> str:
+        """Enough to tell tokens apart in admin, not enough to push with."""
+        token = self.token
+        return f"{token[:4]}…{token[-4:]}" if len(token) > 12 else "…"
+
+
+class AttrName(models.Model):
+    """The app's push attributes: up to 10 numbered slots, each with its name
+    (v4 all_member_push/im_set_attr_name). Users' values are kept per slot, so
+    renaming a slot keeps them."""
+
+    slot = models.PositiveSmallIntegerField(primary_key=True)  # 0..9
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["slot"]
+        verbose_name = "push attribute name"
+
+    def __str__(self) -> str:
+        return f"{self.slot}: {self.name}"
+
+
+class UserAttr(models.Model):
+    """One user's value of one push attribute (v4 im_set_attr)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    slot = models.PositiveSmallIntegerField()
+    value = models.CharField(max_length=50)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "slot"], name="push_user_attr_unique"),
+        ]
+        indexes = [models.Index(fields=["slot", "value", "user"], name="push_attr_match_idx")]
+        verbose_name = "user push attribute"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.slot}={self.value}"
+
+
+class UserTag(models.Model):
+    """One tag of one user (v4 im_add_tag)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    tag = models.CharField(max_length=50)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tag"], name="push_user_tag_unique"),
+        ]
+        indexes = [models.Index(fields=["tag", "user"], name="push_tag_match_idx")]
+        verbose_name = "user push tag"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.tag}"
+
+
+class BroadcastTask(models.Model):
+    """One push to all (v4 all_member_push/im_push): what, to whom, how far it got.
+
+    Created by the request (quota checked), filled in by the fan-out task
+    (messaging/push_all.py), which resumes after `cursor` if it is run again.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    task_id = models.CharField("TaskId", max_length=64, unique=True)
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+")
+    # MsgRandom: a push repeated with the same MsgRandom within 7 days is the same task.
+    msg_random = models.BigIntegerField(db_index=True)
+    # The message in Parley's element format (what every recipient gets).
+    body = models.JSONField()
+    cloud_custom_data = models.TextField(blank=True, default="")
+    offline_push_info = models.JSONField(null=True, blank=True)
+    lifetime = models.PositiveIntegerField(
+        "MsgLifeTime", default=0, help_text="seconds in the offline cache; 0 online only")
+    # {"tags_and": [...], "tags_or": [...], "attrs_and": {slot: value}, "attrs_or": {...}}
+    condition = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    created = models.DateTimeField(db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    matched = models.PositiveIntegerField(default=0, help_text="users the condition matched")
+    delivered = models.PositiveIntegerField(
+        default=0, help_text="stored (or, online only, published) for that many users")
+    failed = models.PositiveIntegerField(default=0)
+    # The last user pk handled: a rerun of the task goes on after it.
+    cursor = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "push to all"
+        verbose_name_plural = "pushes to all"
+
+    def __str__(self) -> str:
+        return self.task_id
