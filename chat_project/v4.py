@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "messaging.v4_changes",  # recall, modify, read, unread, recentcontact
     "relationships.v4",     # profiles, friends, blocklist
     "push.v4",              # push to all, tags and attributes
+    "messaging.v4_push",    # push to all (im_push)
 )
 
 # Services whose answers carry `ErrorDisplay` (tencent-rest.md §1).
