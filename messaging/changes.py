@@ -48,12 +48,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
+from accounts import webhooks
 from accounts.events import publish_on_commit
 from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
-from . import selectors
+from . import selectors, tencent_body
 from .elements import check_elements
 from .models import Conversation, Dialog, Message
 from .views import message_dict, message_version, parse_message_id
@@ -75,39 +76,16 @@ def recall_seconds() -> int:
 # --- shared helpers --------------------------------------------------------------------
 
 def after_callback(command: str, body: dict, platform: str) -> None:
-    """Queue an after-callback (accounts.webhooks), a no-op where webhooks are absent."""
-    try:
-        from accounts import webhooks
-    except ImportError:  # the webhook module is not installed in this tree yet
-        return
-    webhooks.after(command, body, platform=platform)
+    """Queue an after-callback for after the commit (a no-op when it is off)."""
+    webhooks.after(command, body, platform=platform if platform in webhooks.PLATFORMS
+                   else "Unknown")
 
 
-def message_key(msg: Message) -> str:
-    """Tencent's MsgKey of a message (messaging.tencent_body owns the format)."""
-    try:
-        from . import tencent_body
-        return tencent_body.message_key(msg)
-    except (ImportError, AttributeError):
-        return f"{msg.pk}_{msg.random}_{msg.time}"
-
-
-def message_pk_by_key(key: str) -> int | None:
+def message_pk_by_key(key: str, *, sender_id: str | None = None,
+                      receiver_id: str | None = None) -> int | None:
     """The message a MsgKey names, or None (messaging.tencent_body owns the format)."""
-    try:
-        from . import tencent_body
-        finder = tencent_body.message_by_key
-    except (ImportError, AttributeError):
-        finder = None
-    if finder is not None:
-        msg = finder(key)
-        return msg.pk if msg is not None else None
-    parts = key.split("_") if isinstance(key, str) else []
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        return None
-    pk, random, time = (int(p) for p in parts)
-    return Message.objects.filter(pk=pk, random=random, time=time) \
-        .values_list("pk", flat=True).first()
+    msg = tencent_body.message_by_key(key, sender_id=sender_id, receiver_id=receiver_id)
+    return msg.pk if msg is not None else None
 
 
 def peer_for(conversation_id) -> User:
@@ -267,9 +245,9 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
         sync_publish(events)
         if was_unread:
             _publish_totals(was_unread)
-        after_callback("C2C.CallbackAfterMsgWithDraw", {
+        after_callback(webhooks.AFTER_MSG_WITHDRAW, {
             "From_Account": msg.sender.user_id, "To_Account": msg.receiver.user_id,
-            "MsgKey": message_key(msg),
+            "MsgKey": tencent_body.message_key(msg),
             "UnreadMsgNum": selectors.total_unread_pk(msg.receiver_id)}, platform)
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
@@ -509,7 +487,7 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
             sync_publish(events, now=now)
         if own_changed:
             _publish_totals([user.pk])
-        after_callback("C2C.CallbackAfterMsgReport", {
+        after_callback(webhooks.AFTER_MSG_REPORT, {
             "Report_Account": user.user_id, "Peer_Account": peer.user_id,
             "LastReadTime": int(read_time if read_time is not None else now.timestamp()),
             "UnreadMsgNum": selectors.total_unread_pk(user.pk)}, platform)

@@ -22,7 +22,7 @@ from accounts import selectors as account_selectors
 from chat_project.errors import ChatError
 from chat_project.v4 import V4Error, command, fields
 
-from . import changes, selectors
+from . import changes, selectors, tencent_body
 
 PLATFORM = "RESTAPI"
 MAX_UNREAD_PEERS = 10
@@ -35,13 +35,12 @@ def _user(user_id: str, code: int = 90008):
     return user
 
 
-def _message_by_key(body: dict) -> int:
+def _message_by_key(body: dict, sender_id: str, receiver_id: str) -> int:
     key = fields.string(body, "MsgKey", code=90054, max_bytes=50)
-    pk = changes.message_pk_by_key(key)
+    if tencent_body.parse_key(key) is None:
+        raise V4Error(90054, f"invalid MsgKey {key!r}")
+    pk = changes.message_pk_by_key(key, sender_id=sender_id, receiver_id=receiver_id)
     if pk is None:
-        parts = key.split("_")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise V4Error(90054, f"invalid MsgKey {key!r}")
         raise V4Error(20022, "message not found")
     return pk
 
@@ -52,7 +51,7 @@ def admin_msgwithdraw(req, body):
     to_id = fields.string(body, "To_Account", code=90003)
     _user(from_id)
     _user(to_id, 90003)
-    pk = _message_by_key(body)
+    pk = _message_by_key(body, from_id, to_id)
     changes.message_revoke(message_pk=pk, actor=None, platform=PLATFORM, time_limit=False,
                            expect_from=from_id, expect_to=to_id)
     return {}
@@ -64,10 +63,10 @@ def modify_c2c_msg(req, body):
     to_id = fields.string(body, "To_Account", code=90003)
     _user(from_id)
     _user(to_id, 90003)
-    pk = _message_by_key(body)
+    pk = _message_by_key(body, from_id, to_id)
     kwargs = {}
     if body.get("MsgBody") is not None:
-        kwargs["elements"] = _elements_from_msg_body(body["MsgBody"])
+        kwargs["elements"] = tencent_body.elements_from_msg_body(body["MsgBody"])
     if body.get("CloudCustomData") is not None:
         kwargs["cloud_custom_data"] = fields.string(body, "CloudCustomData", code=90001,
                                                     required=False, default="")
@@ -76,46 +75,6 @@ def modify_c2c_msg(req, body):
     changes.message_modify(message_pk=pk, actor=None, expect_from=from_id, expect_to=to_id,
                            **kwargs)
     return {"ErrorInfo": "succeed"}
-
-
-def _elements_from_msg_body(msg_body) -> list:
-    """Tencent's MsgBody as our elements (messaging.tencent_body owns the mapping)."""
-    if not isinstance(msg_body, list) or not msg_body:
-        raise V4Error(90002, "MsgBody must be a non-empty array")
-    try:
-        from . import tencent_body
-    except ImportError:
-        tencent_body = None
-    for name in ("elements_from_msg_body", "msg_body_to_elements", "from_msg_body"):
-        convert = getattr(tencent_body, name, None)
-        if convert is not None:
-            return convert(msg_body)
-    return _fallback_elements(msg_body)
-
-
-# Used only until messaging.tencent_body lands: the text-like elements.
-_FALLBACK = {
-    "TIMTextElem": {"Text": "text"},
-    "TIMFaceElem": {"Index": "index", "Data": "data"},
-    "TIMLocationElem": {"Desc": "description", "Latitude": "latitude",
-                        "Longitude": "longitude"},
-    "TIMCustomElem": {"Data": "data", "Desc": "description", "Ext": "extension"},
-}
-
-
-def _fallback_elements(msg_body: list) -> list:
-    out = []
-    for i, item in enumerate(msg_body):
-        if not isinstance(item, dict) or not isinstance(item.get("MsgContent"), dict):
-            raise V4Error(90002, f"MsgBody[{i}] must be {{MsgType, MsgContent}}")
-        mapping = _FALLBACK.get(item.get("MsgType"))
-        if mapping is None:
-            raise V4Error(90010, f"MsgBody[{i}]: unsupported MsgType {item.get('MsgType')!r}")
-        content = item["MsgContent"]
-        out.append({"type": item["MsgType"],
-                    "payload": {ours: content[theirs] for theirs, ours in mapping.items()
-                                if theirs in content}})
-    return out
 
 
 def _read_time(body: dict) -> int | None:
@@ -170,7 +129,7 @@ def c2c_msg_read_receipt(req, body):
                 info.get("To_Account", reader.user_id) != reader.user_id:
             raise V4Error(20022, "a message in C2CMsgInfo is not from Peer_Account to "
                                  "Operator_Account")
-        pks.append(_message_by_key(info))
+        pks.append(_message_by_key(info, peer_id, reader.user_id))
     changes.message_read_receipt(user=reader, message_pks=pks, platform=PLATFORM,
                                  expect_peer=peer_id)
     return {}
