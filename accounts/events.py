@@ -119,3 +119,16 @@ def capture_events():
         yield buf
     finally:
         _captured.reset(token)
+
+
+def layer_send_now(batch: list[tuple[str, dict]]) -> None:
+    """Send raw layer messages [(group, message)] now, from sync code (kicks, status
+    events: the message's `type` names the consumer handler, e.g. "chat.kick")."""
+    if batch:
+        _dispatch(batch)
+
+
+def layer_send_on_commit(batch: list[tuple[str, dict]]) -> None:
+    """As layer_send_now, after the current transaction commits."""
+    if batch:
+        transaction.on_commit(lambda: _dispatch(batch))

@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts import devices, presence
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import ws_ops as account_ops
@@ -41,10 +42,6 @@ def _device_group(user_pk: int, device_id: str) -> str:
     return f"dev.{user_pk}.{hashlib.sha1(device_id.encode()).hexdigest()[:20]}"
 
 
-def _platform_group(user_pk: int, platform: str) -> str:
-    return f"plat.{user_pk}.{platform}"
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
     user = None
 
@@ -52,6 +49,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = None
         self.logged_in_at = float("inf")
         self.device_id = None
+        # Presence (accounts/presence.py): this socket's entry, kept after a kick so
+        # the close can remove it; subscriptions to others' status: {user pk: UserID}.
+        self.conn: presence.Conn | None = None
+        self.user_pk: int | None = None
+        self.user_id: str | None = None
+        self.epoch = 0
+        self.touched = time.monotonic()
+        self.closing: str | None = None  # why the server closes it: idle, flood, a kick reason
+        self.status_subs: dict[int, str] = {}
         self.groups_joined: list[str] = []
         self.replaying = False
         self.pending: list[dict] = []
@@ -66,19 +72,69 @@ class ChatConsumer(AsyncWebsocketConsumer):
         watchdog = getattr(self, "watchdog", None)
         if watchdog is not None:
             watchdog.cancel()
-        for group in getattr(self, "groups_joined", []):
+        conn, self.conn = getattr(self, "conn", None), None
+        if conn is not None:
+            try:
+                if await presence.connection_close(self.user_pk, conn):
+                    await self._announce_status(presence.STATUS_OFFLINE)
+            except Exception:  # the entry lapses by itself; the purge announces it
+                log.exception("presence close failed")
+            action, reason = self._close_cause()
+            if action:
+                try:
+                    await database_sync_to_async(devices.state_change)(
+                        user_id=self.user_id, action=action, reason=reason,
+                        platform=conn.platform)
+                except Exception:
+                    log.exception("State.StateChange failed")
+        groups = list(getattr(self, "groups_joined", []))
+        groups += [presence.status_group(pk) for pk in getattr(self, "status_subs", {})]
+        for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    def _close_cause(self) -> tuple[str | None, str]:
+        """State.StateChange's Action and Reason for this socket's end (§14.2)."""
+        if self.closing == devices.KICK_MULTIPLE_DEVICE:
+            return None, ""  # the login that pushed it out reports it (KickedDevice)
+        if self.closing == "idle":
+            return "Disconnect", "TimeOut"
+        if self.closing in (None, "flood"):
+            return "Disconnect", "LinkClose"
+        return "Logout", "Unregister"  # kicked by an operator or REST
+
     async def _watch_idle(self):
+        """Close a silent socket; refresh this socket's presence (its heartbeat) when
+        frames came in since the last refresh: one Redis call per ttl/3 at most."""
         timeout = settings.CHAT_SOCKET_IDLE_TIMEOUT
+        tick = min(timeout, 15, presence.ttl() / 3)
         try:
             while True:
-                await asyncio.sleep(min(timeout, 15))
-                if time.monotonic() - self.last_frame > timeout:
+                await asyncio.sleep(tick)
+                now = time.monotonic()
+                if now - self.last_frame > timeout:
+                    self.closing = "idle"
                     await self.close(code=CLOSE_IDLE)
                     return
+                if self.conn is not None and self.last_frame > self.touched:
+                    self.touched = now
+                    try:
+                        if await presence.connection_heartbeat(self.user_pk, self.conn):
+                            await self._announce_status(presence.STATUS_ONLINE)
+                    except Exception:
+                        log.exception("presence heartbeat failed")
         except asyncio.CancelledError:
             pass
+
+    async def _announce_status(self, status_type: int) -> None:
+        """USER_STATUS_UPDATED to the sockets subscribed to this socket's user."""
+        try:
+            custom = await presence.custom_status_of(self.user_pk)
+            await self.channel_layer.group_send(
+                presence.status_group(self.user_pk),
+                devices.status_message([devices.status_item(self.user_id, status_type,
+                                                            custom)]))
+        except Exception:
+            log.exception("status announcement failed")
 
     # --- frames in --------------------------------------------------------------------
 
@@ -136,6 +192,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return True
         self.strikes += 1
         if self.strikes > rate:
+            self.closing = "flood"
             asyncio.get_running_loop().create_task(self.close(code=CLOSE_FLOOD))
         else:
             asyncio.get_running_loop().create_task(
@@ -178,12 +235,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_kick(self, message):
         if message.get("keep") == self.channel_name or self.user is None:
             return
-        # A kick is for the sockets that were there when it was sent: one still in
-        # flight must not push out a device that logged in after it.
-        if message.get("at", 0) < self.logged_in_at:
+        epoch = message.get("epoch")
+        if epoch is not None:
+            # A user kick (accounts.devices.user_kick) is for the sockets that logged
+            # in with an older session epoch.
+            if self.epoch >= epoch:
+                return
+        elif message.get("at", 0) < self.logged_in_at:
+            # A device kick is for the sockets that were there when it was sent: one
+            # still in flight must not push out a device that logged in after it.
             return
+        self.closing = message["reason"]
+        self.user = None  # frames still on their way get 70002
         await self._send({"event": "KICKED_OUT", "data": {"reason": message["reason"]}})
         await self.close(code=CLOSE_KICKED)
+
+    async def chat_status(self, message):
+        if self.user is not None:
+            await self._send({"event": "USER_STATUS_UPDATED", "data": message["items"]})
 
     # --- ops --------------------------------------------------------------------------
 
@@ -201,34 +270,50 @@ class ChatConsumer(AsyncWebsocketConsumer):
             user = await database_sync_to_async(account_services.user_login_with_usersig)(
                 user_id=data.get("userID"), usersig=data.get("userSig"))
             default_platform = "Unknown"
+            epoch = user.session_epoch
         else:
             session_user = self.scope.get("user")
             if session_user is None or not session_user.is_authenticated:
                 raise ChatError(70002, "send userID and userSig, or sign in first")
             user = session_user
             default_platform = "Web"
+            # A cookie minted before the user's last kick no longer logs in.
+            epoch = await database_sync_to_async(devices.check_session_epoch)(
+                user=user, session=self.scope.get("session"))
         device_id = data.get("deviceID") or f"{default_platform.lower()}-{self.channel_name[-12:]}"
         platform = data.get("platform") or default_platform
         if not isinstance(device_id, str) or not isinstance(platform, str):
             raise ChatError(910003, "deviceID and platform must be strings")
-        device = await database_sync_to_async(account_services.device_login)(
+        device, policy, state_change = await database_sync_to_async(devices.device_connect)(
             user=user, device_id=device_id, platform=platform)
         device_id = device.device_id
-
-        # Push out the older socket of the same device, and of the same exclusive platform.
-        kick_groups = [(_device_group(user.pk, device_id), "multipleDevice")]
-        if device.is_exclusive:
-            kick_groups.append((_platform_group(user.pk, device.platform), "multipleDevice"))
         self.logged_in_at = time.time()
-        for group, reason in kick_groups:
-            await self.channel_layer.group_send(
-                group, {"type": "chat.kick", "reason": reason, "keep": self.channel_name,
-                        "at": self.logged_in_at})
-        for group in [user_group(user.pk)] + [g for g, _ in kick_groups]:
+        conn = presence.Conn(self.channel_name, device_id, device.platform, self.logged_in_at)
+        came_online, live = await presence.connection_open(user.pk, conn)
+        self.conn, self.user_pk, self.user_id, self.epoch = conn, user.pk, user.user_id, epoch
+        self.touched = time.monotonic()
+
+        # Push out the older socket of the same device (through its group, so even one
+        # whose presence lapsed goes), and the sockets the login policy says must go.
+        kick = {"type": "chat.kick", "reason": devices.KICK_MULTIPLE_DEVICE,
+                "keep": self.channel_name, "at": self.logged_in_at}
+        dev_group = _device_group(user.pk, device_id)
+        await self.channel_layer.group_send(dev_group, kick)
+        pushed_out = devices.conns_to_push_out(policy, conn, live)
+        for other in pushed_out:
+            if other.device_id != device_id:
+                await self.channel_layer.send(other.channel, kick)
+        for group in [user_group(user.pk), dev_group]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
 
         self.user, self.device_id = user, device_id
+        if came_online:
+            await self._announce_status(presence.STATUS_ONLINE)
+        if state_change:
+            await database_sync_to_async(devices.state_change)(
+                user_id=user.user_id, action="Login", reason="Register",
+                platform=device.platform, kicked=[c.platform for c in pushed_out])
         self.replaying = True
         self.since = since
         head = await database_sync_to_async(account_selectors.sync_head)(user.pk)

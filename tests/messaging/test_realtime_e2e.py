@@ -256,8 +256,10 @@ def test_a_kick_still_in_flight_spares_a_device_that_logged_in_after_it(connect,
     alice = make_user("alice")
     sent_before = clock.time() - 1  # a kick sent before the phone below logged in
     phone = connect("alice", deviceID="p9", platform="Android")
+    from messaging.consumers import _device_group
+
     layer = get_channel_layer()
-    group = f"plat.{alice.pk}.Android"
+    group = _device_group(alice.pk, "p9")
     async_to_sync(layer.group_send)(group, {"type": "chat.kick", "reason": "multipleDevice",
                                             "keep": "nobody", "at": sent_before})
     assert phone.ok("ping") == {}

@@ -1,0 +1,243 @@
+"""Device logins: the multi-device policy, kicks, account deletion, and the
+State.StateChange callback.
+
+The login policy (one LoginPolicy row, edited in admin; read through a one-second memo
+in each process) says how many devices of one user may be online at once. Platform
+classes: mobile (iOS, Android, iPad), desktop (Windows, Mac, Linux, Unknown) and Web.
+
+| mode | who is pushed out when a device logs in |
+| --- | --- |
+| per_platform (default) | the user's other socket on the same platform (iOS, Android, iPad, Windows, Mac, Linux; a client that names no platform, Unknown, is not limited) |
+| single | every other mobile or desktop socket: one of them at a time |
+| dual | the other socket of the same class: one mobile and one desktop |
+| unlimited | nobody |
+
+Web sessions (browser tabs) coexist up to `web_sessions` in every mode but unlimited (0:
+no limit); beyond it the oldest tabs go. A login with the `deviceID` of a socket that is
+still open always replaces that socket. The one pushed out gets
+`KICKED_OUT {"reason": "multipleDevice"}` and is closed (4001).
+
+A kick (`user_kick`: /v4 im_open_login_svc/kick, the admin's "Kick out" action) bumps
+`User.session_epoch` and closes every socket of the user with KICKED_OUT and the reason
+(REST_API_Kick). Sockets logged in before the kick are closed; frames that still arrive
+on them fail (70002, log in first). A web session holds the epoch it was signed in at
+(`remember_session_epoch`, on Django's user_logged_in): a session cookie minted before
+the kick no longer logs a socket in (910008). A new UserSig login works at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.contrib.auth.signals import user_logged_in
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chat_project.errors import ChatError
+
+from . import presence
+from .events import layer_send_now, layer_send_on_commit, user_group
+from .models import Device, LoginPolicy, User
+from .presence import Conn
+from .services import device_login
+
+log = logging.getLogger(__name__)
+
+# Web SDK kick reasons (tencent-rest.md §15.2).
+KICK_MULTIPLE_DEVICE = "multipleDevice"
+KICK_REST_API = "REST_API_Kick"
+
+MOBILE, DESKTOP, WEB = "mobile", "desktop", "web"
+PLATFORM_CLASS = {"iOS": MOBILE, "Android": MOBILE, "iPad": MOBILE, "Windows": DESKTOP,
+                  "Mac": DESKTOP, "Linux": DESKTOP, "Unknown": DESKTOP, "Web": WEB}
+
+SESSION_EPOCH_KEY = "parley_session_epoch"
+
+
+def platform_class(platform: str) -> str:
+    return PLATFORM_CLASS.get(platform, DESKTOP)
+
+
+# --- the policy ---------------------------------------------------------------------------
+
+POLICY_MEMO_SECONDS = 1.0
+_policy_memo: tuple[float, LoginPolicy] | None = None
+_policy_lock = threading.Lock()
+
+
+def login_policy() -> LoginPolicy:
+    """The policy row (a default one when none was saved), at most a second old."""
+    global _policy_memo
+    memo = _policy_memo
+    now = time.monotonic()
+    if memo is not None and memo[0] > now:
+        return memo[1]
+    with _policy_lock:
+        row = LoginPolicy.objects.order_by("pk").first() or LoginPolicy()
+        _policy_memo = (now + POLICY_MEMO_SECONDS, row)
+        return row
+
+
+def login_policy_set(*, mode: str, web_sessions: int) -> LoginPolicy:
+    """Change the one policy row (admin); logins in every process obey it within 1 s."""
+    global _policy_memo
+    if mode not in LoginPolicy.Mode.values:
+        raise ChatError(910003, f"mode must be one of {LoginPolicy.Mode.values}")
+    row = LoginPolicy.objects.order_by("pk").first() or LoginPolicy()
+    row.mode, row.web_sessions = mode, web_sessions
+    row.save()
+    _policy_memo = None
+    return row
+
+
+def conns_to_push_out(policy: LoginPolicy, new: Conn, live: list[Conn]) -> list[Conn]:
+    """The user's other live sockets that the login `new` pushes out, by the policy."""
+    others = [c for c in live if c.channel != new.channel]
+    out = [c for c in others if c.device_id == new.device_id]
+    rest = [c for c in others if c.device_id != new.device_id]
+    mode = policy.mode
+    if mode == LoginPolicy.Mode.UNLIMITED:
+        return out
+    cls = platform_class(new.platform)
+    if cls == WEB:
+        limit = policy.web_sessions
+        tabs = sorted((c for c in rest if platform_class(c.platform) == WEB),
+                      key=lambda c: c.logged_in_at)
+        if limit and len(tabs) + 1 > limit:
+            out += tabs[:len(tabs) + 1 - limit]
+    elif mode == LoginPolicy.Mode.SINGLE:
+        out += [c for c in rest if platform_class(c.platform) != WEB]
+    elif mode == LoginPolicy.Mode.DUAL:
+        out += [c for c in rest if platform_class(c.platform) == cls]
+    elif new.platform in Device.EXCLUSIVE_PLATFORMS:  # per_platform
+        out += [c for c in rest if c.platform == new.platform]
+    return out
+
+
+# --- logging in ---------------------------------------------------------------------------
+
+def device_connect(*, user: User, device_id: str, platform: str
+                   ) -> tuple[Device, LoginPolicy, bool]:
+    """A socket logs in: record the device, note the login; (the device, the policy,
+    whether State.StateChange is on)."""
+    device = device_login(user=user, device_id=device_id, platform=platform)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    return device, login_policy(), state_change_enabled()
+
+
+def remember_session_epoch(sender, request, user, **kwargs) -> None:
+    """At every sign-in (web pages, admin): the session remembers the user's epoch."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_EPOCH_KEY] = getattr(user, "session_epoch", 0)
+
+
+user_logged_in.connect(remember_session_epoch, dispatch_uid="parley-session-epoch")
+
+
+def check_session_epoch(*, user: User, session) -> int:
+    """910008 if the session was signed in before the user's last kick; else the epoch."""
+    current = User.objects.filter(pk=user.pk, is_active=True) \
+        .values_list("session_epoch", flat=True).first()
+    signed_in_at = session.get(SESSION_EPOCH_KEY, 0) if session is not None else 0
+    if current is None or signed_in_at != current:
+        raise ChatError(910008, "this session was signed out (kicked); sign in again")
+    return current
+
+
+# --- kicks and deletion -------------------------------------------------------------------
+
+def _kick_message(reason: str, **extra) -> dict:
+    return {"type": "chat.kick", "reason": reason, "at": time.time(), **extra}
+
+
+def user_kick(*, user: User, reason: str = KICK_REST_API) -> int:
+    """Sign the user out everywhere: bump the session epoch and close every socket with
+    KICKED_OUT {reason}. Returns the new epoch."""
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+        epoch = User.objects.filter(pk=user.pk).values_list("session_epoch", flat=True).get()
+        user.session_epoch = epoch
+        layer_send_on_commit([(user_group(user.pk), _kick_message(reason, epoch=epoch))])
+    return epoch
+
+
+def user_delete(*, user: User) -> None:
+    """Delete an account (v4 account_delete): its sockets are closed (REST_API_Kick),
+    its profile, devices, sync log, friends, requests, friend lists and blocks go, and so
+    do its dialogs: the conversations with it and their messages leave the peers'
+    lists and histories too (the message tables cascade from both users). The UserID is
+    free again: an import or a UserSig login registers a new, empty account."""
+    pk = user.pk
+    with transaction.atomic():
+        User.objects.filter(pk=pk).delete()
+        layer_send_on_commit([(user_group(pk), _kick_message(KICK_REST_API, epoch=2**62))])
+        transaction.on_commit(lambda: presence.forget_user(pk))
+
+
+# --- status events ------------------------------------------------------------------------
+
+def status_item(user_id: str, status_type: int, custom_status: str) -> dict:
+    return {"userID": user_id, "statusType": status_type, "customStatus": custom_status}
+
+
+def status_message(items: list[dict]) -> dict:
+    """The layer message a subscribed socket turns into USER_STATUS_UPDATED."""
+    return {"type": "chat.status", "items": items}
+
+
+def status_announce(user_pk: int, user_id: str, status_type: int, *,
+                    custom_status: str | None = None, to_self: bool = False) -> None:
+    """Tell the sockets subscribed to this user (and with `to_self` the user's own
+    devices) its status now. From sync code; the consumer sends its own."""
+    if custom_status is None:
+        custom_status = presence.presence_of([user_pk])[user_pk].custom_status
+    message = status_message([status_item(user_id, status_type, custom_status)])
+    batch = [(presence.status_group(user_pk), message)]
+    if to_self:
+        batch.append((user_group(user_pk), message))
+    layer_send_now(batch)
+
+
+def self_status_set(*, user: User, custom_status) -> dict:
+    """setSelfStatus: the custom status (at most 100 bytes; "" clears it) reaches the
+    user's devices and subscribers as USER_STATUS_UPDATED."""
+    if not isinstance(custom_status, str) or "\x00" in custom_status:
+        raise ChatError(910003, "customStatus must be a string")
+    if len(custom_status.encode()) > presence.CUSTOM_STATUS_MAX_BYTES:
+        raise ChatError(910003, f"customStatus is over {presence.CUSTOM_STATUS_MAX_BYTES} bytes")
+    presence.set_custom_status(user.pk, custom_status)
+    status_announce(user.pk, user.user_id, presence.STATUS_ONLINE,
+                    custom_status=custom_status, to_self=True)
+    return status_item(user.user_id, presence.STATUS_ONLINE, custom_status)
+
+
+# --- State.StateChange (tencent-rest.md §14.2) ----------------------------------------
+
+STATE_CHANGE = "State.StateChange"
+# OptPlatform of this callback: Tencent spells iOS "IOS" here (§14.1).
+STATE_PLATFORM = {"iOS": "IOS", "Android": "Android", "Web": "Web", "Windows": "Windows",
+                  "Mac": "macOS", "iPad": "iPad"}
+
+
+def state_change_enabled() -> bool:
+    from . import webhooks
+
+    return webhooks.is_enabled(STATE_CHANGE)
+
+
+def state_change(*, user_id: str, action: str, reason: str, platform: str,
+                 kicked: list[str] = ()) -> None:
+    """Queue State.StateChange: action Login / Logout / Disconnect, reason Register /
+    Unregister / LinkClose / TimeOut; `kicked` the platforms a login pushed out."""
+    from . import webhooks
+
+    if not webhooks.is_enabled(STATE_CHANGE):
+        return
+    body = {"EventTime": int(time.time() * 1000),
+            "Info": {"Action": action, "To_Account": user_id, "Reason": reason}}
+    if kicked:
+        body["KickedDevice"] = [{"Platform": p} for p in kicked]
+    webhooks.after(STATE_CHANGE, body, platform=STATE_PLATFORM.get(platform, "Unknown"))
