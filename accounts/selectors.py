@@ -26,7 +26,8 @@ def users_by_user_ids(user_ids: Iterable[str]) -> dict[str, User]:
 # What a send needs of its sender and receiver (messaging/persist.py); the rest of the
 # row stays in the database. The pinned query counts of the send catch a deferred field
 # that is read after all.
-SEND_FIELDS = ("id", "user_id", "nick", "avatar", "is_active", "admin_forbid_type")
+SEND_FIELDS = ("id", "user_id", "nick", "avatar", "is_active", "admin_forbid_type",
+               "c2c_mute_until")
 
 
 def users_for_send(user_ids: Iterable[str]) -> dict[str, User]:
@@ -55,14 +56,21 @@ def offline_cache_cutoff():
 
 
 def oldest_cached_seq(user_pk: int) -> int | None:
-    """The seq of the user's oldest entry still in the offline cache, None if none is."""
+    """The seq of the user's oldest entry still in the offline cache, None if none is.
+
+    An entry whose own life (`expires_at`) ended still counts until the purge deletes
+    it: it was left out on purpose, nothing was lost. Once purged, a device whose
+    `since` is before it gets SYNC_RESET, which costs it a reload, not a message."""
     return SyncEntry.objects.filter(user_id=user_pk, created_at__gte=offline_cache_cutoff()) \
         .order_by("seq").values_list("seq", flat=True).first()
 
 
 def _cached_entries(*, user_pk: int, since: int, upto: int | None):
+    """Entries in the cache: younger than the cache's days, and not past their own
+    life (a message sent with MsgLifeTime N > 0 leaves after N seconds)."""
     qs = SyncEntry.objects.filter(user_id=user_pk, seq__gt=since,
-                                  created_at__gte=offline_cache_cutoff())
+                                  created_at__gte=offline_cache_cutoff()) \
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
     if upto is not None:
         qs = qs.filter(seq__lte=upto)
     return qs

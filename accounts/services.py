@@ -116,6 +116,9 @@ class SyncItem:
     message_id: int | None = None
     peer: str = ""
     payload: dict = field(default_factory=dict)
+    # Leaves the offline cache at this instant (a message's MsgLifeTime); None: the
+    # cache's own CHAT_OFFLINE_CACHE_DAYS.
+    expires_at: datetime | None = None
     seq: int = 0  # filled by sync_append
 
 
@@ -134,14 +137,16 @@ def sync_append(items: list[SyncItem], *, now: datetime | None = None) -> list[S
     for item in items:
         item.seq = next_seq[item.user_pk]
         next_seq[item.user_pk] += 1
+        expires = connection.ops.adapt_datetimefield_value(item.expires_at) \
+            if item.expires_at is not None else None
         params += [item.user_pk, item.seq, item.kind, item.message_id, item.peer,
-                   wire.dumps(item.payload), now]
+                   wire.dumps(item.payload), now, expires]
     json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    row = f"(%s, %s, %s, %s, %s, %s{json_cast}, %s)"
+    row = f"(%s, %s, %s, %s, %s, %s{json_cast}, %s, %s)"
     with connection.cursor() as cursor:  # raw: the ORM's bulk_create is the costlier half
         cursor.execute(
             "INSERT INTO accounts_syncentry (user_id, seq, kind, message_id, peer, payload,"
-            f" created_at) VALUES {', '.join([row] * len(items))}", params)
+            f" created_at, expires_at) VALUES {', '.join([row] * len(items))}", params)
     return items
 
 
@@ -306,22 +311,30 @@ def profile_update(*, user: User, notify_pks: Iterable[int] = (), **fields) -> U
     return user
 
 
-def sync_log_purge(*, before: datetime, batch_size: int = 5000) -> int:
-    """Delete sync-log entries created before `before`; return how many went.
+def sync_log_purge(*, before: datetime, batch_size: int = 5000,
+                   now: datetime | None = None) -> int:
+    """Delete sync-log entries created before `before`, and entries whose own life
+    (`expires_at`, a message's MsgLifeTime) ended before `now`; return how many went.
 
-    Batches are picked on the created_at index and each is its own short transaction,
-    so a send appending to the log never waits behind the whole purge, and no table is
-    loaded into Python.
+    Batches are picked on an index (created_at; the partial index on expires_at, which
+    holds only the entries with a life of their own) and each is its own short
+    transaction, so a send appending to the log never waits behind the whole purge,
+    and no table is loaded into Python.
     """
     table = connection.ops.quote_name(SyncEntry._meta.db_table)
-    sql = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
+    old = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
            f" WHERE created_at < %s ORDER BY created_at LIMIT %s)")
-    cutoff = connection.ops.adapt_datetimefield_value(before)
+    expired = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
+               f" WHERE expires_at IS NOT NULL AND expires_at < %s ORDER BY expires_at"
+               f" LIMIT %s)")
     total = 0
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [cutoff, batch_size])
-            deleted = cursor.rowcount
-        total += deleted
-        if deleted < batch_size:
-            return total
+    for sql, cutoff in ((old, before), (expired, now or timezone.now())):
+        cutoff = connection.ops.adapt_datetimefield_value(cutoff)
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, [cutoff, batch_size])
+                deleted = cursor.rowcount
+            total += deleted
+            if deleted < batch_size:
+                break
+    return total

@@ -6,13 +6,23 @@ deadlock: user-pair locks (accounts.locks, sorted), dialog rows (sorted by user 
 sync heads (sorted by user), then conversations (sorted by owner, peer). Every writer
 of these rows takes them in this order; a writer that needs only some of them skips
 the others.
+
+Per-command options (messaging/services.py SendCommand): `life_time` sets the
+receiver's sync entry's `expires_at` (the replay skips it after that, the purge deletes
+it; history keeps the message); `sync_other_machine` 2 writes nothing on the sender's
+side (no sync entry, no conversation change, the message is deleted from the sender's
+history), 0 writes the sender's entry and conversation but publishes nothing to the
+sender's devices; `imported` takes `time` as created_at too and dedupes on
+(msg_seq, random, time) within the dialog, either direction; `historical` writes no
+sync entries and publishes no message event, counts no unread and marks the message
+read for the receiver.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -30,6 +40,9 @@ from relationships.selectors import send_refusals
 from .models import Conversation, Message
 from .views import conversation_dict, message_dict
 
+# messaging.services SYNC_* (not imported: services imports this module)
+_SYNC_ROAMING_ONLY, _SYNC_NOT_SENDER = 0, 2
+
 
 @dataclass
 class _Pending:
@@ -39,13 +52,14 @@ class _Pending:
     result: dict | None = None
 
 
-def store_batch(commands: list) -> list[dict | ChatError]:
+def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | ChatError]:
     """Write checked, storable SendCommands in the caller's transaction.
 
     Returns the sender's view of each message, in the commands' order, or the
     ChatError of a send the relationship rules refuse (blocked, not friends). A command that
     repeats (sender, receiver, random) of a message stored within CHAT_DEDUP_SECONDS
-    (or earlier in this batch) gets that message back and writes nothing.
+    (or earlier in this batch) gets that message back and writes nothing. `fresh`, when
+    given, receives (command, message) for each message written.
     """
     now = timezone.now()
     pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk)))) for c in commands]
@@ -75,20 +89,26 @@ def store_batch(commands: list) -> list[dict | ChatError]:
     # 2. Retries: one query for the batch, run under the dialog locks, so a retry that
     #    races its original on another process still finds it.
     cutoff = now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS)
+    live = [p for p in pending if not p.cmd.imported]
     existing = _recent_duplicates(
-        {(p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random) for p in pending}, cutoff)
-    fresh: list[_Pending] = []
+        {(p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random) for p in live}, cutoff) \
+        if live else {}
+    imports = [p for p in pending if p.cmd.imported]
+    if imports:
+        existing.update(_import_duplicates(
+            {_ident(p, dialogs) for p in imports}))
+    written: list[_Pending] = []
     first_in_batch: dict[tuple, _Pending] = {}
     duplicates: list[tuple[_Pending, object]] = []
     for p in pending:
-        ident = (p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random)
+        ident = _ident(p, dialogs)
         if ident in existing:
             duplicates.append((p, existing[ident]))
         elif ident in first_in_batch:
             duplicates.append((p, first_in_batch[ident]))
         else:
             first_in_batch[ident] = p
-            fresh.append(p)
+            written.append(p)
     unused = defaultdict(int)
     for p, _ in duplicates:
         unused[p.key] += 1
@@ -97,34 +117,46 @@ def store_batch(commands: list) -> list[dict | ChatError]:
 
     # 3. The messages, seqs in arrival order inside each dialog.
     next_seq = {k: dialogs[k][1] - n + 1 for k, n in per_dialog.items()}
-    for p in fresh:
+    now_time = int(now.timestamp())
+    for p in written:
         cmd = p.cmd
         dialog_id = dialogs[p.key][0]
+        msg_time = cmd.time if cmd.time is not None else now_time
+        created_at = datetime.fromtimestamp(msg_time, tz=UTC) if cmd.imported \
+            else now
         p.message = Message(
             dialog_id=dialog_id, seq=next_seq[p.key], sender=cmd.sender, receiver=cmd.receiver,
-            random=cmd.random, time=int(now.timestamp()), created_at=now, elements=cmd.elements,
+            random=cmd.random, time=msg_time, created_at=created_at, elements=cmd.elements,
             cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
             need_read_receipt=cmd.need_read_receipt, nick=cmd.sender.nick,
             avatar=cmd.sender.avatar, excluded_from_unread=cmd.excluded_from_unread,
             excluded_from_last_message=cmd.excluded_from_last_message,
-            offline_push_info=cmd.offline_push_info)
+            offline_push_info=cmd.offline_push_info, msg_seq=cmd.msg_seq,
+            deleted_by_sender=cmd.sync_other_machine == _SYNC_NOT_SENDER
+            and cmd.sender.pk != cmd.receiver.pk)
         next_seq[p.key] += 1
-    if fresh:
-        _insert_messages([p.message for p in fresh])
+    if written:
+        _insert_messages([p.message for p in written])
+        if fresh is not None:
+            fresh.extend((p.cmd, p.message) for p in written)
 
     # 4. Both users' sync logs (one upsert of the heads, one insert of the entries).
     sync_items: list[tuple[_Pending, SyncItem, bool]] = []
-    for p in fresh:
+    for p in written:
         cmd, msg = p.cmd, p.message
+        if cmd.historical:
+            continue
+        expires = now + timedelta(seconds=cmd.life_time) if cmd.life_time else None
         sync_items.append((p, SyncItem(user_pk=cmd.receiver.pk, kind=SyncEntry.Kind.MESSAGE,
-                                       message_id=msg.pk, peer=cmd.sender.user_id), False))
-        if cmd.sender.pk != cmd.receiver.pk:
+                                       message_id=msg.pk, peer=cmd.sender.user_id,
+                                       expires_at=expires), False))
+        if cmd.sender.pk != cmd.receiver.pk and cmd.sync_other_machine != _SYNC_NOT_SENDER:
             sync_items.append((p, SyncItem(user_pk=cmd.sender.pk, kind=SyncEntry.Kind.MESSAGE,
                                            message_id=msg.pk, peer=cmd.receiver.user_id), True))
     sync_append([item for _, item, _ in sync_items], now=now)
 
     # 5. Conversations: one row per (owner, peer) touched, folded over the batch.
-    convs = _upsert_conversations(fresh, dialogs, now)
+    convs = _upsert_conversations(written, dialogs, now)
     totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
                              if row["added_unread"]})
 
@@ -138,10 +170,16 @@ def store_batch(commands: list) -> list[dict | ChatError]:
         own = viewer.pk == cmd.sender.pk
         if own:
             p.result = view
+        if outgoing and cmd.sync_other_machine == _SYNC_ROAMING_ONLY:
+            continue  # written for a later login, not sent to the devices online now
         # The sending socket has the message in its reply: it gets no echo.
         events.append((viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq,
                                    "data": [view]}, cmd.origin_channel if own else None))
     for (owner_pk, _peer_pk), (row, peer_user, last_view_of) in convs.items():
+        if last_view_of is not None and owner_pk == last_view_of.cmd.sender.pk \
+                and owner_pk != last_view_of.cmd.receiver.pk \
+                and last_view_of.cmd.sync_other_machine == _SYNC_ROAMING_ONLY:
+            continue
         last = None
         if row["last_message_id"] is not None and last_view_of is not None:
             p = last_view_of
@@ -163,6 +201,12 @@ def store_batch(commands: list) -> list[dict | ChatError]:
                                   "data": totals[owner_pk]}, None))
     publish_on_commit(events)
 
+    for p in written:
+        if p.result is None:  # no sync entry on the sender's side: its view, built here
+            cmd = p.cmd
+            p.result = message_dict(p.message, viewer_pk=cmd.sender.pk,
+                                    sender_user_id=cmd.sender.user_id,
+                                    receiver_user_id=cmd.receiver.user_id)
     for p, original in duplicates:
         if isinstance(original, _Pending):
             p.result = original.result
@@ -172,6 +216,27 @@ def store_batch(commands: list) -> list[dict | ChatError]:
                                     receiver_user_id=p.cmd.receiver.user_id)
     results = iter(p.result for p in pending)
     return [refused[i] if i in refused else next(results) for i in range(len(commands))]
+
+
+def _ident(p: _Pending, dialogs: dict) -> tuple:
+    """What makes two sends the same message: (sender, receiver, random) for a live
+    send (within CHAT_DEDUP_SECONDS), ("import", dialog, msg_seq, random, time) for an
+    import (either direction, any age)."""
+    cmd = p.cmd
+    if cmd.imported:
+        return ("import", dialogs[p.key][0], cmd.msg_seq, cmd.random, cmd.time)
+    return (cmd.sender.pk, cmd.receiver.pk, cmd.random)
+
+
+def _import_duplicates(idents: set[tuple]) -> dict:
+    """Messages already stored under these import keys (importmsg's dedupe)."""
+    dialog_ids = sorted({i[1] for i in idents})
+    randoms = sorted({i[3] for i in idents})
+    found = {}
+    for m in Message.objects.filter(dialog_id__in=dialog_ids, random__in=randoms,
+                                    time__in=sorted({i[4] for i in idents})).order_by("pk"):
+        found.setdefault(("import", m.dialog_id, m.msg_seq, m.random, m.time), m)
+    return {i: found[i] for i in idents if i in found}
 
 
 def _recent_duplicates(idents: set[tuple[int, int, int]], cutoff) -> dict:
@@ -194,7 +259,8 @@ _MESSAGE_COLUMNS = ("dialog_id", "seq", "sender_id", "receiver_id", "random", "t
                     "created_at", "elements", "cloud_custom_data", "priority",
                     "need_read_receipt", "is_system", "is_revoked", "is_modified", "nick",
                     "avatar", "excluded_from_unread", "excluded_from_last_message",
-                    "offline_push_info")
+                    "offline_push_info", "msg_seq", "deleted_by_sender",
+                    "deleted_by_receiver")
 _JSON_COLUMNS = {"elements", "offline_push_info"}
 
 
@@ -241,7 +307,8 @@ def _unbump_dialogs(by_id: dict[int, int]) -> None:
 
 _CONVERSATION_UPSERT = (
     "INSERT INTO messaging_conversation (owner_id, peer_id, dialog_id, last_message_id,"
-    " unread_count, read_seq, peer_read_seq, peer_read_time, is_pinned, draft_text, updated_at)"
+    " unread_count, read_seq, peer_read_seq, peer_read_time, is_pinned, draft_text, updated_at,"
+    " cleared_seq, is_hidden)"
     " VALUES {values}"
     " ON CONFLICT (owner_id, peer_id) DO UPDATE SET"
     "  last_message_id = COALESCE(EXCLUDED.last_message_id,"
@@ -264,22 +331,23 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
     for p in fresh:
         cmd, msg = p.cmd, p.message
         self_send = cmd.sender.pk == cmd.receiver.pk
-        sides = [(cmd.receiver, cmd.sender, not self_send and not cmd.excluded_from_unread)]
-        if not self_send:
+        sides = [(cmd.receiver, cmd.sender, not self_send and not cmd.excluded_from_unread
+                  and not cmd.historical)]
+        if not self_send and cmd.sync_other_machine != _SYNC_NOT_SENDER:
             sides.append((cmd.sender, cmd.receiver, False))
         for owner, peer, counts in sides:
             entry = folded.setdefault((owner.pk, peer.pk), {
                 "peer": peer, "dialog_id": dialogs[p.key][0], "unread": 0, "read_seq": 0,
                 "last": None})
             entry["unread"] += 1 if counts else 0
-            if owner.pk == cmd.sender.pk:  # one's own messages are read
+            if owner.pk == cmd.sender.pk or cmd.historical:  # one's own messages are read
                 entry["read_seq"] = max(entry["read_seq"], msg.seq)
             if not cmd.excluded_from_last_message:
                 entry["last"] = p
     if not folded:
         return {}
     keys = sorted(folded)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, %s, '', %s)"] * len(keys))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, %s, '', %s, 0, FALSE)"] * len(keys))
     params: list = []
     for owner_pk, peer_pk in keys:
         e = folded[(owner_pk, peer_pk)]

@@ -2,7 +2,34 @@
 
 Every door (WebSocket, native REST, /v4, admin, tasks) sends through `message_send`
 or, for a batch gathered by a door, `message_send_many`: validation, permission,
-persistence and fan-out are decided here and nowhere else.
+the before-send webhook, persistence, fan-out and the after-send webhook are decided
+here and nowhere else.
+
+Order of one send:
+1. `check_send_command` (element schemas, 12 KB, options) and `check_may_send`
+   (receiver exists, sender active, not forbidden, not globally muted: 20012).
+2. The before-send webhook (accounts.webhooks.before_send, C2C.CallbackBeforeSendMsg),
+   synchronously and outside the transaction, only for sends that passed the checks
+   (relationship rules included), only when the callback is on, never for muted
+   senders, batchsendmsg, importmsg or a send with ForbidBeforeSendMsgCallback. Its
+   verdict: allow (a replacement MsgBody/CloudCustomData replaces the message's and
+   is validated again), reject (the sender gets 20006, the app's 120001-130000 with
+   its text, or 80003 when the call failed and the policy blocks), or drop (the
+   sender sees a message as if sent; nothing is stored or delivered).
+3. One transaction (messaging/persist.py), then the events after commit.
+4. The after-send webhook (C2C.CallbackAfterSendMsg, with UnreadMsgNum, the
+   receiver's total unread) is queued for after commit, unless
+   ForbidAfterSendMsgCallback. With both callbacks off the send costs what it cost
+   before: a look at the cached webhook configuration, no query.
+
+Per-message options beyond the WebSocket's (the /v4 door sets them):
+`life_time` (MsgLifeTime: 0 = online only; N > 0 = the receiver's offline-cache entry
+expires after N seconds, history keeps the message), `msg_seq` (Tencent's MsgSeq, kept
+on the message), `sync_other_machine` (SYNC_ALL: the sender's other devices get it;
+SYNC_NOT_SENDER: nothing on the sender's side, no sync entry, no conversation change,
+and the sender's history does not show it; SYNC_ROAMING_ONLY, Tencent's "omitted": the
+sender's sync entry and conversation are written, so history and a device that logs
+in later have it, but nothing is published to the sender's devices online now).
 """
 
 from __future__ import annotations
@@ -18,6 +45,7 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.events import publish_now, publish_on_commit
 from accounts.models import AdminForbidType, SyncEntry, User
+from accounts.mute import is_c2c_muted
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
@@ -29,6 +57,19 @@ from .views import message_dict
 log = logging.getLogger(__name__)
 
 UINT32_MAX = 2**32 - 1
+OFFLINE_LIFE_MAX = 7 * 86400  # MsgLifeTime's ceiling (tencent-rest.md §2.2)
+
+# SyncOtherMachine (tencent-rest.md §2.2)
+SYNC_ROAMING_ONLY = 0  # Tencent's "omitted"
+SYNC_ALL = 1
+SYNC_NOT_SENDER = 2
+
+
+class UnknownReceiver(ChatError):
+    """20003 because the receiver does not exist (the /v4 door answers 90012)."""
+
+    def __init__(self, to):
+        super().__init__(20003, f"the receiver {to!r} does not exist")
 
 
 @dataclass
@@ -50,8 +91,32 @@ class SendCommand:
     origin_channel: str | None = None
     # App admins and system notices pass every relationship check (blocklist, friends).
     skip_relationship_checks: bool = False
+    # MsgLifeTime: seconds the receiver's offline-cache entry lives; None: the cache's own.
+    life_time: int | None = None
+    # Tencent's MsgSeq as a /v4 caller gave it (stored on the message).
+    msg_seq: int | None = None
+    sync_other_machine: int = SYNC_ALL
+    # Webhooks: OptPlatform (None: "Unknown" from a socket, "RESTAPI" otherwise).
+    platform: str | None = None
+    client_ip: str = ""
+    run_webhooks: bool = True  # False for batchsendmsg and importmsg
+    forbid_before_send: bool = False
+    forbid_after_send: bool = False
+    # The message's time (Unix seconds) when not now: a batch's, an import's.
+    time: int | None = None
+    # importmsg: created_at from `time`, deduped on (msg_seq, random, time) in the
+    # dialog instead of the 10-minute retry rule; `historical` (SyncFromOldSystem 2):
+    # read already, no unread, no sync entries, no live message event.
+    imported: bool = False
+    historical: bool = False
     # Prepared by the pipeline:
     receiver: User | None = field(default=None, repr=False)
+
+    @property
+    def opt_platform(self) -> str:
+        if self.platform:
+            return self.platform
+        return "Unknown" if self.origin_channel else "RESTAPI"
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -71,20 +136,29 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
             raise ChatError(910003, f"{name} must be true or false")
     if cmd.offline_push_info is not None and not isinstance(cmd.offline_push_info, dict):
         raise ChatError(910003, "offlinePushInfo must be an object")
+    if cmd.life_time is not None:
+        if isinstance(cmd.life_time, bool) or not isinstance(cmd.life_time, int) \
+                or cmd.life_time < 0:
+            raise ChatError(90044, "MsgLifeTime must be a non-negative integer")
+        cmd.life_time = min(cmd.life_time, OFFLINE_LIFE_MAX)
+        if cmd.life_time == 0:
+            cmd.online_user_only = True
     if not isinstance(cmd.to, str) or not cmd.to:
         raise ChatError(20003, "to must be a UserID")
     cmd.elements = check_elements(cmd.elements, cmd.cloud_custom_data)
     return cmd
 
 
-def check_may_send(sender: User, receiver: User | None) -> None:
+def check_may_send(sender: User, receiver: User | None, *, to: str = "") -> None:
     """May `sender` send to `receiver` now? Raises ChatError with Tencent's code."""
     if receiver is None or not receiver.is_active:
-        raise ChatError(20003)
+        raise UnknownReceiver(to or getattr(receiver, "user_id", ""))
     if not sender.is_active:
         raise ChatError(20003, "the sender's account is disabled")
     if sender.admin_forbid_type == AdminForbidType.SEND_OUT:
         raise ChatError(20012, "the sender is forbidden to send messages")
+    if sender.c2c_mute_until and is_c2c_muted(sender):
+        raise ChatError(20012, "the sender is muted")
 
 
 # --- the pipeline ---------------------------------------------------------------------
@@ -105,32 +179,44 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     consumer) pass them here in one call, so many messages share one commit.
     """
     results: list[dict | ChatError | None] = [None] * len(commands)
+    if _before_send_wanted(commands):
+        _run_before_send(commands, results)
+    after = _after_send_wanted(commands)
     ready: list[tuple[int, SendCommand]] = []
     stored: list = []
+    fresh: list = []  # (command, message) of each message written, for the after-send
+    online: list[SendCommand] = []
     try:
         # One transaction from the users' lookup to the last write: one commit, and
         # the senders are read afresh, so a mute or a new nick applies to the next send
         # even on a socket that logged in before.
         with transaction.atomic():
             users = account_selectors.users_for_send(
-                {c.to for c in commands if isinstance(c.to, str)}
-                | {c.sender.user_id for c in commands})
+                {c.to for i, c in enumerate(commands)
+                 if results[i] is None and isinstance(c.to, str)}
+                | {c.sender.user_id for i, c in enumerate(commands) if results[i] is None})
             for i, cmd in enumerate(commands):
+                if results[i] is not None:  # decided by the before-send webhook
+                    continue
                 try:
                     cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
                     check_send_command(cmd)
                     cmd.receiver = users.get(cmd.to)
-                    check_may_send(cmd.sender, cmd.receiver)
+                    check_may_send(cmd.sender, cmd.receiver, to=cmd.to)
                 except ChatError as exc:
                     results[i] = exc
                     continue
                 if cmd.online_user_only:
                     results[i] = _send_online_only(cmd)
+                    online.append(cmd)
                 else:
                     ready.append((i, cmd))
             if ready:
-                stored = store_batch([cmd for _, cmd in ready])
+                stored = store_batch([cmd for _, cmd in ready], fresh=fresh)
+            if after:
+                _queue_after_send(fresh, online)
     except Exception:
+        fresh = []
         if len(ready) <= 1:
             log.exception("message send failed")
             stored = [ChatError(20005)] * len(ready)
@@ -139,7 +225,10 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
             for _, cmd in ready:
                 try:
                     with transaction.atomic():
-                        stored.extend(store_batch([cmd]))
+                        one: list = []
+                        stored.extend(store_batch([cmd], fresh=one))
+                        if after:
+                            _queue_after_send(one, [])
                 except Exception:
                     log.exception("message send failed")
                     stored.append(ChatError(20005))
@@ -151,12 +240,13 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     return results  # type: ignore[return-value]
 
 
-def _send_online_only(cmd: SendCommand) -> dict:
-    """Deliver to devices online now; store nothing (no history, log, unread, push)."""
-    now = _time.time()
+def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, dict]:
+    """(receiver's view, sender's view) of a message that is not stored: ID 0-time-random."""
+    now = _time.time() if now is None else now
     msg = Message(pk=0, seq=0, sender=cmd.sender, receiver=cmd.receiver, random=cmd.random,
-                  time=int(now), elements=cmd.elements, cloud_custom_data=cmd.cloud_custom_data,
-                  priority=cmd.priority, need_read_receipt=cmd.need_read_receipt,
+                  time=cmd.time or int(now), elements=cmd.elements,
+                  cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
+                  need_read_receipt=cmd.need_read_receipt,
                   nick=cmd.sender.nick, avatar=cmd.sender.avatar)
     sender, receiver = cmd.sender, cmd.receiver
     inbound = message_dict(msg, viewer_pk=receiver.pk, sender_user_id=sender.user_id,
@@ -165,13 +255,123 @@ def _send_online_only(cmd: SendCommand) -> dict:
                             receiver_user_id=receiver.user_id)
     for m in (inbound, outbound):
         m["ID"] = f"0-{msg.time}-{msg.random}"
+    return inbound, outbound
+
+
+def _send_online_only(cmd: SendCommand) -> dict:
+    """Deliver to devices online now; store nothing (no history, log, unread, push)."""
+    inbound, outbound = unstored_views(cmd)
+    for m in (inbound, outbound):
         m["onlineUserOnly"] = True
+    sender, receiver = cmd.sender, cmd.receiver
     items = [(receiver.pk, {"event": "MESSAGE_RECEIVED", "data": [inbound]})]
-    if sender.pk != receiver.pk:
+    if sender.pk != receiver.pk and cmd.sync_other_machine == SYNC_ALL:
         items.append((sender.pk, {"event": "MESSAGE_RECEIVED", "data": [outbound]},
                       cmd.origin_channel))
     publish_now(items)
     return outbound
+
+
+# --- webhooks (accounts/webhooks.py; tencent-rest.md §14.2) ------------------------------
+
+def _before_send_wanted(commands: list[SendCommand]) -> bool:
+    from accounts import webhooks
+
+    return any(c.run_webhooks and not c.forbid_before_send for c in commands) \
+        and webhooks.is_enabled(webhooks.BEFORE_SEND)
+
+
+def _after_send_wanted(commands: list[SendCommand]) -> bool:
+    from accounts import webhooks
+
+    return any(c.run_webhooks and not c.forbid_after_send for c in commands) \
+        and webhooks.is_enabled(webhooks.AFTER_SEND)
+
+
+def _callback_body(cmd: SendCommand, *, msg_time: int, msg_key: str, seq: int = 0) -> dict:
+    from .tencent_body import msg_body_from_elements
+
+    return {"From_Account": cmd.sender.user_id, "To_Account": cmd.to,
+            "MsgSeq": cmd.msg_seq if cmd.msg_seq is not None else seq,
+            "MsgRandom": cmd.random, "MsgTime": msg_time, "MsgKey": msg_key,
+            "OnlineOnlyFlag": 1 if cmd.online_user_only else 0,
+            "MsgBody": msg_body_from_elements(cmd.elements),
+            "CloudCustomData": cmd.cloud_custom_data}
+
+
+def _run_before_send(commands: list[SendCommand], results: list) -> None:
+    """Ask the app about each send that passes every check (outside any transaction:
+    the call waits on the network). Fills `results[i]` for the sends it refuses or
+    drops; an allowed send may leave with a new body, checked again by the pipeline."""
+    from accounts import webhooks
+    from relationships.selectors import send_refusals
+
+    from .tencent_body import elements_from_msg_body
+
+    asked = [(i, c) for i, c in enumerate(commands)
+             if c.run_webhooks and not c.forbid_before_send]
+    users = account_selectors.users_for_send(
+        {c.to for _, c in asked if isinstance(c.to, str)} | {c.sender.user_id for _, c in asked})
+    passed = []
+    for i, cmd in asked:
+        try:
+            cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
+            check_send_command(cmd)
+            cmd.receiver = users.get(cmd.to)
+            check_may_send(cmd.sender, cmd.receiver, to=cmd.to)
+        except ChatError:
+            continue  # the pipeline answers it, without asking the app
+        passed.append((i, cmd))
+    refused = send_refusals([(c.sender.pk, c.receiver.pk) for _, c in passed
+                             if not c.skip_relationship_checks])
+    for i, cmd in passed:
+        if not cmd.skip_relationship_checks and (cmd.sender.pk, cmd.receiver.pk) in refused:
+            continue
+        now = _time.time()
+        verdict = webhooks.before_send(
+            _callback_body(cmd, msg_time=cmd.time or int(now), msg_key=""),
+            platform=cmd.opt_platform, client_ip=cmd.client_ip)
+        if verdict.action == "reject":
+            results[i] = ChatError(verdict.code, verdict.info or None)
+        elif verdict.action == "drop":
+            results[i] = unstored_views(cmd, now)[1]
+        else:
+            try:
+                if verdict.msg_body is not None:
+                    cmd.elements = elements_from_msg_body(verdict.msg_body)
+                if verdict.cloud_custom_data is not None:
+                    cmd.cloud_custom_data = verdict.cloud_custom_data
+            except ChatError as exc:
+                results[i] = exc
+
+
+def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
+    """Queue C2C.CallbackAfterSendMsg for each message just written (`fresh`:
+    (command, message)) and each online-only one; sent after commit."""
+    from accounts import webhooks
+
+    from . import selectors
+    from .tencent_body import key_of, message_key
+
+    todo = [(c, m) for c, m in fresh if c.run_webhooks and not c.forbid_after_send]
+    todo += [(c, None) for c in online if c.run_webhooks and not c.forbid_after_send]
+    if not todo:
+        return
+    unread = {}
+    for pk in sorted({c.receiver.pk for c, _ in todo}):
+        unread[pk] = selectors.total_unread_pk(pk)
+    for cmd, msg in todo:
+        if msg is None:
+            msg_time = cmd.time or int(_time.time())
+            body = _callback_body(cmd, msg_time=msg_time,
+                                  msg_key=key_of(0, cmd.random, msg_time))
+        else:
+            body = _callback_body(cmd, msg_time=msg.time, msg_key=message_key(msg),
+                                  seq=msg.seq)
+        body.update({"SendMsgResult": 0, "ErrorInfo": "send msg succeed",
+                     "UnreadMsgNum": unread[cmd.receiver.pk]})
+        webhooks.after(webhooks.AFTER_SEND, body, platform=cmd.opt_platform,
+                       client_ip=cmd.client_ip)
 
 
 # --- read -----------------------------------------------------------------------------
