@@ -1,9 +1,20 @@
-"""Operator console for accounts: users and their profiles, devices, sync logs."""
+"""Operator console for accounts: users and their profiles, devices, sync logs, and
+the login policy.
 
-from django.contrib import admin
+- "Kick out" (`kick_action`, on the user list) signs the chosen users out everywhere
+  through devices.user_kick: every socket gets KICKED_OUT REST_API_Kick and closes, and
+  web sessions signed in before it no longer log a socket in.
+- The login policy is one row: the list opens its form; saving calls
+  devices.login_policy_set, and every server obeys it within a second.
+"""
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 
-from .models import Device, SyncEntry, User
+from . import devices
+from .models import Device, LoginPolicy, SyncEntry, User
 
 
 class DeviceInline(admin.TabularInline):
@@ -13,8 +24,17 @@ class DeviceInline(admin.TabularInline):
     can_delete = False
 
 
+@admin.action(description="Kick out (close every session of the selected users)")
+def kick_action(modeladmin, request, queryset):
+    users = list(queryset)
+    for user in users:
+        devices.user_kick(user=user, reason=devices.KICK_REST_API)
+    modeladmin.message_user(request, f"Kicked out {len(users)} user(s).", messages.SUCCESS)
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    actions = [kick_action]
     ordering = ("user_id",)
     list_display = ("user_id", "nick", "is_active", "admin_forbid_type", "date_joined")
     list_filter = ("is_active", "is_staff", "admin_forbid_type", "allow_type")
@@ -35,6 +55,32 @@ class UserAdmin(BaseUserAdmin):
                              "fields": ("user_id", "nick", "password1", "password2")}),)
 
 
+@admin.register(LoginPolicy)
+class LoginPolicyAdmin(admin.ModelAdmin):
+    """One row: the list goes straight to its form; until it is first saved, the form
+    shows the default (one device per platform, 10 browser tabs)."""
+
+    fields = ("mode", "web_sessions", "updated_at")
+    readonly_fields = ("updated_at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return HttpResponseRedirect(reverse("admin:accounts_loginpolicy_change", args=[1]))
+
+    def get_object(self, request, object_id, from_field=None):
+        # Whatever the id in the URL: there is one policy.
+        return LoginPolicy.objects.order_by("pk").first() or LoginPolicy(pk=1)
+
+    def save_model(self, request, obj, form, change):
+        saved = devices.login_policy_set(mode=obj.mode, web_sessions=obj.web_sessions)
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at
+
+
 @admin.register(SyncEntry)
 class SyncEntryAdmin(admin.ModelAdmin):
     list_display = ("user", "seq", "kind", "peer", "message_id", "created_at")
@@ -48,4 +94,3 @@ class SyncEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-from . import admin_webhooks  # noqa: E402,F401

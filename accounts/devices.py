@@ -86,7 +86,7 @@ def login_policy_set(*, mode: str, web_sessions: int) -> LoginPolicy:
     global _policy_memo
     if mode not in LoginPolicy.Mode.values:
         raise ChatError(910003, f"mode must be one of {LoginPolicy.Mode.values}")
-    row = LoginPolicy.objects.order_by("pk").first() or LoginPolicy()
+    row = LoginPolicy.objects.order_by("pk").first() or LoginPolicy(pk=1)
     row.mode, row.web_sessions = mode, web_sessions
     row.save()
     _policy_memo = None
