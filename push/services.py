@@ -284,9 +284,9 @@ def user_tags_add(*, entries) -> None:
     """Tag users: [{To_Account, Tags: [...]}] (im_add_tag). At most 10 tags per user
     per request and 100 per user in all (90032); tags a user has stay as they are."""
     _, items = _tag_entries(entries)
-    wanted: dict[int, set[str]] = {}
+    wanted: dict[int, dict[str, None]] = {}  # in the request's order
     for user, tags in items:
-        wanted.setdefault(user.pk, set()).update(tags)
+        wanted.setdefault(user.pk, {}).update(dict.fromkeys(tags))
     for user, _ in items:
         if len(wanted[user.pk]) > MAX_TAGS_PER_ADD:
             raise ChatError(90032, f"{user.user_id}: at most {MAX_TAGS_PER_ADD} tags per "
@@ -300,12 +300,12 @@ def user_tags_add(*, entries) -> None:
                 .values_list("user_id", "tag"):
             have.setdefault(user_pk, set()).add(tag)
         for user, _ in items:
-            if len(have.get(user.pk, set()) | wanted[user.pk]) > MAX_TAGS_PER_USER:
+            if len(have.get(user.pk, set()) | set(wanted[user.pk])) > MAX_TAGS_PER_USER:
                 raise ChatError(90032, f"{user.user_id}: a user has at most "
                                        f"{MAX_TAGS_PER_USER} tags; remove some first")
         UserTag.objects.bulk_create(
-            [UserTag(user_id=pk, tag=t) for pk, tags in sorted(wanted.items())
-             for t in sorted(tags)], ignore_conflicts=True)
+            [UserTag(user_id=pk, tag=t) for pk, tags in sorted(wanted.items()) for t in tags],
+            ignore_conflicts=True)
 
 
 def user_tags_remove(*, entries) -> None:
