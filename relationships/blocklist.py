@@ -28,13 +28,21 @@ from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from accounts import webhooks
 from accounts.locks import lock_user_pairs
 from accounts.models import SyncEntry, User
 from accounts.selectors import users_by_user_ids
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
-from .friends import APPLICATION_EVENT_LIMIT, friend_group_view, friend_request_list
+from .friends import (
+    APPLICATION_EVENT_LIMIT,
+    DEFAULT_PLATFORM,
+    after_pairs,
+    bump_sequences,
+    friend_group_view,
+    friend_request_list,
+)
 from .models import Block, FriendGroup, FriendRequest, Friendship
 from .selectors import block_user_ids, check_user_id_list
 
@@ -76,7 +84,7 @@ def check_block_target(*, owner: User, user_id: str, target: User | None,
         raise ChatError(30013)
 
 
-def block_add(*, owner: User, user_ids) -> list[ItemResult]:
+def block_add(*, owner: User, user_ids, platform: str = DEFAULT_PLATFORM) -> list[ItemResult]:
     """Add users to the owner's blocklist; one result per distinct UserID, in order.
 
     For the ones added: their friendships with the owner end both ways (with their
@@ -85,16 +93,22 @@ def block_add(*, owner: User, user_ids) -> list[ItemResult]:
     owner; FRIEND_LIST_UPDATED to each user whose friend list lost someone,
     FRIEND_GROUP_LIST_UPDATED to each whose friend lists lost a member, and
     FRIEND_APPLICATION_LIST_UPDATED to both sides of a cancelled request.
+
+    After-callbacks (`platform` is the OptPlatform): Sns.CallbackBlackListAdd with a
+    pair per user added, and Sns.CallbackFriendDelete with a pair per friend-list entry
+    the block removed (Parley's choice: an app that mirrors friendships from the
+    callbacks stays right).
     """
     ids = check_user_id_list(user_ids, limit=BATCH_MAX, code=30001)
     targets = users_by_user_ids(ids)
     results: dict[str, ItemResult] = {}
     for i in range(0, len(ids), BATCH_CHUNK):
-        results.update(_block_chunk(owner, ids[i:i + BATCH_CHUNK], targets))
+        results.update(_block_chunk(owner, ids[i:i + BATCH_CHUNK], targets, platform))
     return [results[uid] for uid in ids]
 
 
-def _block_chunk(owner: User, ids: list[str], targets: dict[str, User]) -> dict[str, ItemResult]:
+def _block_chunk(owner: User, ids: list[str], targets: dict[str, User],
+                 platform: str) -> dict[str, ItemResult]:
     found = [targets[uid] for uid in ids if uid in targets]
     with transaction.atomic():
         _lock(owner, found)
@@ -125,12 +139,19 @@ def _block_chunk(owner: User, ids: list[str], targets: dict[str, User]) -> dict[
             unrequested = _cancel_requests(owner.pk, list(by_pk))
             _publish(owner.pk, by_pk, unfriended=unfriended, regrouped=regrouped,
                      unrequested=unrequested)
+            after_pairs(webhooks.BLACKLIST_ADD, [(owner.user_id, t.user_id) for t in added],
+                        platform=platform)
+            after_pairs(webhooks.FRIEND_DELETE,
+                        [(by_pk[pk].user_id, uid) for pk in sorted(unfriended)
+                         for uid in unfriended[pk]], platform=platform)
     return results
 
 
-def block_remove(*, owner: User, user_ids) -> list[ItemResult]:
+def block_remove(*, owner: User, user_ids,
+                 platform: str = DEFAULT_PLATFORM) -> list[ItemResult]:
     """Take users off the owner's blocklist; one result per distinct UserID (30003
-    unknown user, 30001 not in the list). The owner's devices get BLACKLIST_UPDATED.
+    unknown user, 30001 not in the list). The owner's devices get BLACKLIST_UPDATED,
+    the app Sns.CallbackBlackListDelete (a pair per user removed).
     Nothing else comes back: friendships and requests ended by the block stay ended."""
     ids = check_user_id_list(user_ids, limit=BATCH_MAX, code=30001)
     targets = users_by_user_ids(ids)
@@ -156,6 +177,9 @@ def block_remove(*, owner: User, user_ids) -> list[ItemResult]:
             if removed:
                 Block.objects.filter(owner_id=owner.pk, blocked_id__in=removed).delete()
                 _publish(owner.pk, {}, unfriended={}, regrouped={}, unrequested=set())
+                after_pairs(webhooks.BLACKLIST_DELETE,
+                            [(owner.user_id, uid) for uid in chunk
+                             if results[uid].ok], platform=platform)
     return [results[uid] for uid in ids]
 
 
@@ -206,7 +230,15 @@ def _cancel_requests(owner_pk: int, pks: list[int]) -> set[int]:
 def _publish(owner_pk: int, by_pk: dict[int, User], *, unfriended: dict[int, list[str]],
              regrouped: dict[int, set[str]], unrequested: set[int]) -> None:
     """One sync_publish for the whole change, so its sync heads lock in one sorted
-    statement (two statements could deadlock against another writer's)."""
+    statement (two statements could deadlock against another writer's). The sequences
+    (relationships.models.SnsSequence) move first, in one sorted upsert too."""
+    steps = {owner_pk: [0, 0, 0, 1]}
+    for pk in unfriended:
+        steps.setdefault(pk, [0, 0, 0, 0])[0] = 1
+    for pk in regrouped:
+        step = steps.setdefault(pk, [0, 0, 0, 0])
+        step[0] = step[2] = 1
+    bump_sequences({pk: tuple(step) for pk, step in steps.items()})
     items = [(owner_pk, SyncEntry.Kind.BLACKLIST, "BLACKLIST_UPDATED",
               block_user_ids(owner_pk=owner_pk))]
     for pk in sorted(unfriended):

@@ -76,18 +76,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from accounts import webhooks
 from accounts.locks import lock_user_pairs
 from accounts.models import AllowType, SyncEntry, User
 from accounts.selectors import profile_full, users_by_user_ids
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
-from .models import AddType, FriendGroup, FriendRequest, Friendship
+from .models import AddType, FriendGroup, FriendRequest, Friendship, SnsSequence
 from .selectors import check_user_id_list, is_blocked
 
 MAX_FRIENDS = 3000
@@ -98,6 +100,7 @@ APPLICATION_EVENT_LIMIT = 100
 DELETE_BATCH = 100
 MAX_USER_IDS = 1000  # per call: delete, check, friend-list members (Tencent's limit)
 MAX_PROFILE_IDS = 100  # getFriendProfile (Tencent's friend_get_list)
+MAX_IMPORT_ITEMS = 100  # friend_import per call (Parley's bound; Tencent names none)
 FRIEND_PAGE_DEFAULT = 100
 FRIEND_PAGE_MAX = 1000
 
@@ -391,6 +394,10 @@ class _Changes:
         self.groups_updated: dict[int, set[str]] = defaultdict(set)
         self.groups_deleted: dict[int, set[str]] = defaultdict(set)
         self.applications: set[int] = set()  # users whose pending requests changed
+        # Owners whose friends' standard data (remark, lists) or custom fields changed
+        # without a friend coming or going (those count by themselves).
+        self.standard_changed: set[int] = set()
+        self.custom_changed: set[int] = set()
 
     def lists_losing(self, friendship_ids: Iterable[int]) -> None:
         """The friend lists holding these friendships (about to go) change."""
@@ -403,6 +410,7 @@ class _Changes:
         owners = (set(self.friends_added) | set(self.friends_updated) | set(self.friends_deleted)
                   | set(self.groups_added) | set(self.groups_updated)
                   | set(self.groups_deleted) | self.applications)
+        bump_sequences(self._sequence_steps())
         events = []
         for pk in sorted(owners):
             added = self.friends_added[pk]
@@ -433,6 +441,70 @@ class _Changes:
                                _applications(pk, limit=APPLICATION_EVENT_LIMIT)))
         if events:
             sync_publish(events)
+
+    def _sequence_steps(self) -> dict[int, tuple[int, int, int, int]]:
+        def who(d):
+            return {pk for pk, v in d.items() if v}
+        groups = who(self.groups_added) | who(self.groups_updated) | who(self.groups_deleted)
+        standard = (who(self.friends_added) | who(self.friends_deleted) | groups
+                    | self.standard_changed)
+        steps = {}
+        for pk in standard | self.custom_changed:
+            steps[pk] = (int(pk in standard), int(pk in self.custom_changed),
+                         int(pk in groups), 0)
+        return steps
+
+
+def bump_sequences(steps: dict[int, tuple[int, int, int, int]]) -> None:
+    """Add (standard, custom, groups, blocklist) steps to owners' SnsSequence rows, in one
+    upsert whose rows lock in sorted order (so two writers never deadlock on them).
+    Runs inside the change's transaction, before its sync_publish."""
+    if not steps:
+        return
+    pks = sorted(steps)
+    table = SnsSequence._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(pks))
+    params = [x for pk in pks for x in (pk, *steps[pk])]
+    sets = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}"
+                     for c in ("standard", "custom", "groups", "blocklist"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (owner_id, standard, custom, groups, blocklist)"
+                       f" VALUES {values} ON CONFLICT (owner_id) DO UPDATE SET {sets}", params)
+
+
+def sequences(owner_pk: int) -> dict[str, int]:
+    """The owner's sequences: {"standard", "custom", "groups", "blocklist"} (0 if none)."""
+    row = SnsSequence.objects.filter(owner_id=owner_pk).values(
+        "standard", "custom", "groups", "blocklist").first()
+    return row or {"standard": 0, "custom": 0, "groups": 0, "blocklist": 0}
+
+
+# --- after-callbacks (tencent-rest.md §14.2) -------------------------------------------
+# Queued by the services in the change's transaction (accounts.webhooks.after sends
+# them after commit, and only when that callback is on), so every door fires them.
+# `platform` is the OptPlatform of the door that asked: "RESTAPI" for /v4 and the
+# admin, the device's platform for a client; DEFAULT_PLATFORM when a door names none.
+
+DEFAULT_PLATFORM = "Unknown"
+
+
+def _after_friend_add(pairs: list[tuple[User, User]], *, initiator: User, client_cmd: str,
+                      admin_account: str = "", force: bool = False,
+                      platform: str = DEFAULT_PLATFORM) -> None:
+    if pairs:
+        webhooks.after(webhooks.FRIEND_ADD, {
+            "PairList": [{"From_Account": a.user_id, "To_Account": b.user_id,
+                          "Initiator_Account": initiator.user_id} for a, b in pairs],
+            "ClientCmd": client_cmd, "Admin_Account": admin_account,
+            "ForceFlag": 1 if force else 0}, platform=platform)
+
+
+def after_pairs(command: str, pairs: list[tuple[str, str]], *,
+                platform: str = DEFAULT_PLATFORM) -> None:
+    """Sns.CallbackFriendDelete / BlackListAdd / BlackListDelete: PairList of UserIDs."""
+    if pairs:
+        webhooks.after(command, {"PairList": [{"From_Account": a, "To_Account": b}
+                                              for a, b in pairs]}, platform=platform)
 
 
 # --- writes: helpers -----------------------------------------------------------------
@@ -504,8 +576,14 @@ def _relation(a: User, b: User) -> tuple[bool, bool]:
 # --- writes: friends -----------------------------------------------------------------
 
 def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name=None,
-               wording=None) -> dict:
+               wording=None, force: bool = False, admin_account: str = "",
+               platform: str = DEFAULT_PLATFORM) -> dict:
     """Add `to` as a friend, as their allow type says (see the module docstring).
+
+    `force` (Tencent's ForceAddFlags=1, for app admins: /v4 friend_add) skips the
+    target's allow type: no request waits, DenyAny does not refuse, and Add_Type_Both
+    puts the requester in the target's list too. Blocks still refuse (30515, 30525).
+    `admin_account` is the app admin acting (Sns.CallbackFriendAdd's Admin_Account).
 
     Returns `{"userID", "code", "message"}`: code 0 when added, 30539 when a request
     now waits for the peer. Raises 30001 (bad argument, myself, already in my list),
@@ -528,7 +606,8 @@ def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name
         mine, theirs = _relation(user, peer)
         if mine:
             raise _bad(f"{peer.user_id} is already in your friend list")
-        allow_type = User.objects.filter(pk=peer.pk).values_list("allow_type", flat=True)[0]
+        allow_type = AllowType.ALLOW_ANY if force else \
+            User.objects.filter(pk=peer.pk).values_list("allow_type", flat=True)[0]
         if not theirs and allow_type == AllowType.DENY_ANY:
             raise ChatError(30516)
         if not _has_room(user.pk):
@@ -552,14 +631,77 @@ def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name
             raise ChatError(30014)
         _befriend(changes, owner=user, friend=peer, now=now, remark=remark, source=source,
                   wording=wording, group_name=group_name)
+        pairs = [(user, peer)]
         if both:
             _befriend(changes, owner=peer, friend=user, now=now, source=source, wording=wording)
+            pairs.append((peer, user))
         _drop_fulfilled_requests(changes, user, peer)
         changes.publish()
+        _after_friend_add(pairs, initiator=user, client_cmd="friend_add",
+                          admin_account=admin_account, force=force, platform=platform)
     return {"userID": peer.user_id, "code": 0, "message": ""}
 
 
-def friend_delete(*, user: User, user_ids, delete_type=None) -> dict:
+def friend_import(*, user: User, to, source, remark=None, remark_time=None,
+                  group_names=None, wording=None, add_time=None, custom=None) -> dict:
+    """Import `to` into my friend list as it was in another system (Tencent's
+    friend_import): one way, whatever `to`'s allow type, with the add time and remark
+    time given (Unix seconds; now when absent), the friend lists named (created when
+    missing) and custom fields ({Tag_SNS_Custom_<key>: str}). No after-callback fires
+    (as with Tencent). Events and sequences as for any add.
+
+    Returns `{"userID"}`. Raises 30001 (bad value, myself, already in my list), 30003,
+    30010, 30011, 30515, 30525.
+    """
+    if not isinstance(source, str) or not _SOURCE_RE.fullmatch(source):
+        raise _bad("AddSource must be AddSource_Type_ followed by 1 to 8 letters")
+    remark = _text(remark, "remark", REMARK_BYTES)
+    wording = _text(wording, "wording", WORDING_BYTES)
+    names = [] if group_names is None else group_names
+    if not isinstance(names, list):
+        raise _bad("GroupName must be a list of friend-list names")
+    names = list(dict.fromkeys(_group_name(n, "GroupName") for n in names))
+    custom = _custom_values(custom or {})
+    times = {}
+    for name, value in (("AddTime", add_time), ("RemarkTime", remark_time)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+            raise _bad(f"{name} must be Unix seconds")
+        times[name] = datetime.fromtimestamp(value, tz=UTC)
+    peer = _peer(user, to, "To_Account")
+    now = timezone.now()
+    changes = _Changes()
+    with transaction.atomic():
+        _lock([(user.pk, peer.pk)], [user.pk])
+        _check_blocks(user, peer)
+        if Friendship.objects.filter(owner=user, friend=peer).exists():
+            raise _bad(f"{peer.user_id} is already in your friend list")
+        if not _has_room(user.pk):
+            raise ChatError(30010)
+        new_lists = [n for n in names if not FriendGroup.objects.filter(owner=user, name=n)
+                     .exists()]
+        if new_lists and FriendGroup.objects.filter(owner=user).count() + len(new_lists) \
+                > MAX_FRIEND_GROUPS:
+            raise ChatError(30011)
+        friendship = _befriend(changes, owner=user, friend=peer,
+                               now=times.get("AddTime", now), remark=remark, source=source,
+                               wording=wording)
+        if remark and "RemarkTime" in times:
+            friendship.remark_time = times["RemarkTime"]
+        if custom:
+            friendship.custom = custom
+            changes.custom_changed.add(user.pk)
+        if custom or (remark and "RemarkTime" in times):
+            friendship.save(update_fields=["custom", "remark_time"])
+        _set_groups(changes, user, friendship, names)
+        _drop_fulfilled_requests(changes, user, peer)
+        changes.publish()
+    return {"userID": peer.user_id}
+
+
+def friend_delete(*, user: User, user_ids, delete_type=None,
+                  platform: str = DEFAULT_PLATFORM) -> dict:
     """Delete friends: Delete_Type_Single takes them out of my list; Delete_Type_Both
     (the default, as in the Web SDK) also takes me out of theirs.
 
@@ -574,7 +716,7 @@ def friend_delete(*, user: User, user_ids, delete_type=None) -> dict:
     peers = [found[uid] for uid in user_ids if uid not in failures]
     for i in range(0, len(peers), DELETE_BATCH):
         chunk = peers[i:i + DELETE_BATCH]
-        deleted = _delete_batch(user, chunk, delete_type)
+        deleted = _delete_batch(user, chunk, delete_type, platform)
         for peer in chunk:
             if peer.pk in deleted:
                 done.add(peer.user_id)
@@ -584,7 +726,8 @@ def friend_delete(*, user: User, user_ids, delete_type=None) -> dict:
             "failureUserIDList": [failures[uid] for uid in user_ids if uid in failures]}
 
 
-def friend_delete_all(*, user: User, delete_type=None) -> dict:
+def friend_delete_all(*, user: User, delete_type=None,
+                      platform: str = DEFAULT_PLATFORM) -> dict:
     """Empty my friend list (Delete_Type_Single, the default, as Tencent's
     friend_delete_all); Delete_Type_Both also takes me out of everyone's list.
 
@@ -602,14 +745,16 @@ def friend_delete_all(*, user: User, delete_type=None) -> dict:
         if not pks:
             return {"successUserIDList": [{"userID": uid} for uid in done]}
         peers = list(User.objects.filter(pk__in=pks))
-        deleted = _delete_batch(user, peers, delete_type)
+        deleted = _delete_batch(user, peers, delete_type, platform)
         if not deleted:  # removed concurrently meanwhile: look again
             continue
         done += [p.user_id for p in peers if p.pk in deleted]
 
 
-def _delete_batch(user: User, peers: list[User], delete_type: str) -> set[int]:
-    """One transaction: delete the relations with these peers; the pks done."""
+def _delete_batch(user: User, peers: list[User], delete_type: str,
+                  platform: str = DEFAULT_PLATFORM) -> set[int]:
+    """One transaction: delete the relations with these peers; the pks done.
+    Sns.CallbackFriendDelete gets one pair per list entry removed."""
     if not peers:
         return set()
     by_pk = {p.pk: p for p in peers}
@@ -626,28 +771,39 @@ def _delete_batch(user: User, peers: list[User], delete_type: str) -> set[int]:
         changes.lists_losing([r[0] for r in rows])
         Friendship.objects.filter(pk__in=[r[0] for r in rows]).delete()
         deleted = set()
+        pairs = []
         for _, owner, friend in rows:
             if owner == user.pk:
                 changes.friends_deleted[user.pk].add(by_pk[friend].user_id)
                 deleted.add(friend)
+                pairs.append((user.user_id, by_pk[friend].user_id))
             else:
                 changes.friends_deleted[owner].add(user.user_id)
                 deleted.add(owner)
+                pairs.append((by_pk[owner].user_id, user.user_id))
         changes.publish()
+        after_pairs(webhooks.FRIEND_DELETE, pairs, platform=platform)
     return deleted
 
 
-def friend_update(*, user: User, user_id, remark=None, custom_fields=None) -> dict:
-    """Change a friend's remark and/or custom fields (`friendCustomField`: a list of
-    `{key: "Tag_SNS_Custom_<key>", value: str}`; an empty value removes the key).
+def friend_update(*, user: User, user_id, remark=None, custom_fields=None,
+                  groups=None) -> dict:
+    """Change a friend's remark, custom fields (`friendCustomField`: a list of
+    `{key: "Tag_SNS_Custom_<key>", value: str}`; an empty value removes the key) and/or
+    friend lists (`groups`: the names of the lists the friend is in afterwards, created
+    when missing; Tencent's Tag_SNS_IM_Group).
 
-    Returns the Friend. 30001 for a bad value or someone not in my list; 910003 when
-    neither is given.
+    Returns the Friend. 30001 for a bad value or someone not in my list, 30011 when new
+    lists would pass 32; 910003 when nothing is given.
     """
-    if remark is None and custom_fields is None:
+    if remark is None and custom_fields is None and groups is None:
         raise _wrong("nothing to change: give remark or friendCustomField")
     remark = _text(remark, "remark", REMARK_BYTES, default=None)
     custom = _custom_fields(custom_fields) if custom_fields is not None else {}
+    if groups is not None:
+        if not isinstance(groups, list):
+            raise _wrong("groups must be a list of friend-list names")
+        groups = list(dict.fromkeys(_group_name(n, "groups") for n in groups))
     peer = _peer(user, user_id)
     changes = _Changes()
     with transaction.atomic():
@@ -661,6 +817,7 @@ def friend_update(*, user: User, user_id, remark=None, custom_fields=None) -> di
         if remark is not None:
             friendship.remark, friendship.remark_time = remark, timezone.now()
             fields += ["remark", "remark_time"]
+            changes.standard_changed.add(user.pk)
         if custom:
             merged = dict(friendship.custom)
             for key, value in custom.items():
@@ -672,11 +829,54 @@ def friend_update(*, user: User, user_id, remark=None, custom_fields=None) -> di
                 raise _bad(f"a friend holds at most {MAX_CUSTOM_FIELDS} custom fields")
             friendship.custom = merged
             fields.append("custom")
+            changes.custom_changed.add(user.pk)
         if fields:
             friendship.save(update_fields=fields)
             changes.friends_updated[user.pk].add(peer.pk)
-            changes.publish()
+        if groups is not None:
+            _set_groups(changes, user, friendship, groups)
+        changes.publish()
     return friend_view(_friendships(user.pk).get(pk=friendship.pk))
+
+
+def _set_groups(changes: _Changes, user: User, friendship: Friendship,
+                names: list[str]) -> None:
+    """Put the friendship in exactly these lists of the owner's (created when missing;
+    30011 past 32). Caller holds the owner's lock."""
+    current = {g.name: g for g in FriendGroup.objects.filter(owner=user)}
+    missing = [n for n in names if n not in current]
+    if len(current) + len(missing) > MAX_FRIEND_GROUPS:
+        raise ChatError(30011)
+    for name in missing:
+        current[name] = FriendGroup.objects.create(owner=user, name=name)
+        changes.groups_added[user.pk].add(name)
+    inside = set(FriendGroup.objects.filter(owner=user, members=friendship)
+                 .values_list("name", flat=True))
+    for name in set(names) - inside:
+        current[name].members.add(friendship)
+        changes.groups_updated[user.pk].add(name)
+    for name in inside - set(names):
+        current[name].members.remove(friendship)
+        changes.groups_updated[user.pk].add(name)
+    if set(names) != inside:
+        changes.friends_updated[user.pk].add(friendship.friend_id)
+
+
+def _custom_values(value) -> dict[str, str]:
+    """{Tag_SNS_Custom_<key>: str} as friend_import takes them (30001 if broken)."""
+    if not isinstance(value, dict):
+        raise _bad("custom fields must map Tag_SNS_Custom_<key> to a string")
+    out = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _CUSTOM_KEY_RE.fullmatch(key):
+            raise _bad("a custom field is Tag_SNS_Custom_ followed by 1 to 8 letters, "
+                       "digits or underscores")
+        if not isinstance(item, str):
+            raise _bad(f"{key} must be a string")
+        out[key] = _text(item, key, CUSTOM_VALUE_BYTES)
+    if len(out) > MAX_CUSTOM_FIELDS:
+        raise _bad(f"a friend holds at most {MAX_CUSTOM_FIELDS} custom fields")
+    return {k: v for k, v in out.items() if v != ""}
 
 
 def _custom_fields(value) -> dict[str, str]:
@@ -698,9 +898,12 @@ def _custom_fields(value) -> dict[str, str]:
 
 # --- writes: requests ----------------------------------------------------------------
 
-def friend_request_accept(*, user: User, user_id, action, remark=None) -> dict:
+def friend_request_accept(*, user: User, user_id, action, remark=None,
+                          platform: str = DEFAULT_PLATFORM) -> dict:
     """Accept the request `user_id` sent me (see the module docstring for Agree and
     AgreeAndAdd). `remark` is mine for the requester, used with AgreeAndAdd.
+    Sns.CallbackFriendAdd fires with ClientCmd friend_response, the requester as
+    Initiator_Account.
 
     Returns `{"userID"}` (the requester). Raises 30001, 30003, 30010 (my
     list is full, AgreeAndAdd), 30014 (the requester's is), 30515, 30525, 30614.
@@ -722,17 +925,22 @@ def friend_request_accept(*, user: User, user_id, action, remark=None) -> dict:
             raise ChatError(30014)
         if add_back and not _has_room(user.pk):
             raise ChatError(30010)
+        pairs = []
         if not theirs:
             _befriend(changes, owner=requester, friend=user, now=now, remark=request.remark,
                       source=request.add_source, wording=request.add_wording,
                       group_name=request.group_name)
+            pairs.append((requester, user))
         if add_back:
             _befriend(changes, owner=user, friend=requester, now=now, remark=remark,
                       source=request.add_source, wording=request.add_wording)
+            pairs.append((user, requester))
         request.delete()
         changes.applications.update((user.pk, requester.pk))
         _drop_fulfilled_requests(changes, user, requester)
         changes.publish()
+        _after_friend_add(pairs, initiator=requester, client_cmd="friend_response",
+                          platform=platform)
     return {"userID": requester.user_id}
 
 
@@ -914,3 +1122,31 @@ def friend_group_remove_members(*, user: User, name, user_ids) -> dict:
             changes.friends_updated[user.pk].update(f.friend_id for f in gone)
             changes.publish()
         return _group_answer(user, name, user_ids, failures)
+
+
+def friend_groups_add(*, user: User, names, user_ids=None) -> dict:
+    """Create several friend lists at once (Tencent's group_add), each holding those of
+    `user_ids` who are my friends; all or none (one transaction). `{"failureUserIDList"}`
+    (32216 not a friend, 30003 unknown, 30001 myself), as friend_group_create's."""
+    if not isinstance(names, list) or not names:
+        raise _bad("GroupName must be a non-empty list of names")
+    names = list(dict.fromkeys(_group_name(n, "GroupName") for n in names))
+    user_ids = _user_id_list(user_ids, allow_empty=True)
+    failures: dict[str, dict] = {}
+    with transaction.atomic():
+        for name in names:
+            answer = friend_group_create(user=user, name=name, user_ids=user_ids)
+            failures.update({f["userID"]: f for f in answer["failureUserIDList"]})
+    return {"failureUserIDList": [failures[uid] for uid in user_ids if uid in failures]}
+
+
+def friend_groups_delete(*, user: User, names) -> dict:
+    """Delete several friend lists at once (Tencent's group_delete), all or none; 30001
+    when one is not there. `{}`."""
+    if not isinstance(names, list) or not names:
+        raise _bad("GroupName must be a non-empty list of names")
+    names = list(dict.fromkeys(_group_name(n, "GroupName") for n in names))
+    with transaction.atomic():
+        for name in names:
+            friend_group_delete(user=user, name=name)
+    return {}

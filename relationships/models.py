@@ -123,3 +123,24 @@ class SendPolicy(models.Model):
         very next send on every process, and no cache can hold an old rule."""
         return cls.objects.filter(pk=1).values_list("rule", flat=True).first() \
             or cls.Rule.ANYONE
+
+
+class SnsSequence(models.Model):
+    """Version numbers of one owner's relationship data, as Tencent's REST API hands them
+    out (tencent-rest.md §7, §8): `standard` changes with the friend list's standard data
+    (friends, remarks, friend lists: friend_get's StandardSequence), `custom` with the
+    Tag_SNS_Custom_ fields (CustomSequence), `groups` with the friend lists
+    (CurrentSequence of group_add/group_delete/group_get), `blocklist` with the
+    blocklist (black_list_get's CurruentSequence). They only grow; 0 is "never changed
+    since sequences were kept". Bumped by the services' publish step, in the same
+    transaction as the change (relationships.friends._bump_sequences)."""
+
+    owner = models.OneToOneField(USER, on_delete=models.CASCADE, primary_key=True,
+                                 related_name="+")
+    standard = models.BigIntegerField(default=0)
+    custom = models.BigIntegerField(default=0)
+    groups = models.BigIntegerField(default=0)
+    blocklist = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}: {self.standard}/{self.custom}/{self.groups}/{self.blocklist}"

@@ -7,6 +7,7 @@ from django.db.models import Case, Q, Value, When
 
 from accounts.models import User
 from accounts.selectors import profile_full, users_by_user_ids
+from accounts.services import PROFILE_CUSTOM_PREFIX
 from chat_project.errors import ChatError
 
 from .models import Block, Friendship, SendPolicy
@@ -216,3 +217,79 @@ def user_search(*, keyword, count=20) -> list[dict]:
              .annotate(exact=Case(When(user_id=keyword, then=Value(0)), default=Value(1)))
              .order_by("exact", "user_id")[:count])
     return [profile_full(u) for u in users]
+
+
+# --- Tencent's tags (tencent-rest.md §6, §7) ----------------------------------------------
+# The /v4 door names profile and friend fields by tag; these tables map them onto the
+# Web SDK names the services and views use (accounts.selectors.profile_full,
+# relationships.friends.friend_view) and onto the profile columns.
+
+PROFILE_TAGS = {  # tag -> (profile_full key, User column)
+    "Tag_Profile_IM_Nick": ("nick", "nick"),
+    "Tag_Profile_IM_Gender": ("gender", "gender"),
+    "Tag_Profile_IM_BirthDay": ("birthday", "birthday"),
+    "Tag_Profile_IM_Location": ("location", "location"),
+    "Tag_Profile_IM_SelfSignature": ("selfSignature", "self_signature"),
+    "Tag_Profile_IM_AllowType": ("allowType", "allow_type"),
+    "Tag_Profile_IM_Language": ("language", "language"),
+    "Tag_Profile_IM_Image": ("avatar", "avatar"),
+    "Tag_Profile_IM_AdminForbidType": ("adminForbidType", "admin_forbid_type"),
+    "Tag_Profile_IM_Level": ("level", "level"),
+    "Tag_Profile_IM_Role": ("role", "role"),
+}
+PROFILE_UINT_TAGS = frozenset({"Tag_Profile_IM_BirthDay", "Tag_Profile_IM_Language",
+                               "Tag_Profile_IM_Level", "Tag_Profile_IM_Role"})
+COLUMN_PROFILE_TAGS = {column: tag for tag, (_, column) in PROFILE_TAGS.items()}
+
+SNS_TAGS = {  # tag -> friend_view key
+    "Tag_SNS_IM_Group": "groupList",
+    "Tag_SNS_IM_Remark": "remark",
+    "Tag_SNS_IM_AddSource": "source",
+    "Tag_SNS_IM_AddWording": "wording",
+    "Tag_SNS_IM_AddTime": "addTime",
+}
+SNS_CUSTOM_PREFIX = "Tag_SNS_Custom_"
+
+
+def is_profile_tag(tag) -> bool:
+    return isinstance(tag, str) and (tag in PROFILE_TAGS or (
+        tag.startswith(PROFILE_CUSTOM_PREFIX) and len(tag) > len(PROFILE_CUSTOM_PREFIX)))
+
+
+def is_sns_tag(tag) -> bool:
+    return isinstance(tag, str) and (tag in SNS_TAGS or (
+        tag.startswith(SNS_CUSTOM_PREFIX) and len(tag) > len(SNS_CUSTOM_PREFIX)))
+
+
+def profile_tag_items(profile: dict, tags: list[str]) -> list[dict]:
+    """`[{Tag, Value}]` of a profile (profile_full's shape) for these tags, in order; a
+    custom field the user has not set reads as ""."""
+    custom = {item["key"]: item["value"] for item in profile["profileCustomField"]}
+    return [{"Tag": tag, "Value": profile[PROFILE_TAGS[tag][0]] if tag in PROFILE_TAGS
+             else custom.get(tag, "")} for tag in tags]
+
+
+def friend_tag_items(friend: dict, tags: list[str] | None = None, *,
+                     standard: bool = True, custom: bool = True) -> list[dict]:
+    """`[{Tag, Value}]` of a Friend (friend_view's shape). With `tags`, those (profile and
+    SNS tags alike; an unset one reads as "", an unset list as []); without, every
+    standard tag that holds something (AddTime always) and every custom field, as
+    friend_get answers."""
+    fields = {item["key"]: item["value"] for item in friend["friendCustomField"]}
+    if tags is not None:
+        out = []
+        for tag in tags:
+            if tag in SNS_TAGS:
+                out.append({"Tag": tag, "Value": friend[SNS_TAGS[tag]]})
+            elif tag.startswith(SNS_CUSTOM_PREFIX):
+                out.append({"Tag": tag, "Value": fields.get(tag, "")})
+            else:
+                out.extend(profile_tag_items(friend["profile"], [tag]))
+        return out
+    out = []
+    if standard:
+        out += [{"Tag": tag, "Value": friend[key]} for tag, key in SNS_TAGS.items()
+                if friend[key] or tag == "Tag_SNS_IM_AddTime"]
+    if custom:
+        out += [{"Tag": key, "Value": value} for key, value in sorted(fields.items())]
+    return out

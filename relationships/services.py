@@ -7,14 +7,20 @@ the user as a friend must learn them, and accounts cannot know friends.
 
 from __future__ import annotations
 
+import time
+
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.models import User
+from accounts import webhooks
+from accounts.models import AdminForbidType, SyncEntry, User
+from accounts.selectors import profile_full
 from chat_project.errors import ChatError
 
 from .blocklist import BLOCKLIST_MAX, ItemResult, block_add, block_remove, check_block_target
 from .friends import (
+    DEFAULT_PLATFORM,
     friend_add,
     friend_delete,
     friend_delete_all,
@@ -23,20 +29,27 @@ from .friends import (
     friend_group_delete,
     friend_group_remove_members,
     friend_group_rename,
+    friend_groups_add,
+    friend_groups_delete,
+    friend_import,
     friend_request_accept,
     friend_request_delete,
     friend_request_mark_read,
     friend_request_refuse,
     friend_update,
+    sequences,
 )
 from .models import Friendship, SendPolicy
+from .selectors import COLUMN_PROFILE_TAGS
 
 __all__ = [
     # blocklist (relationships/blocklist.py)
     "BLOCKLIST_MAX", "ItemResult", "block_add", "block_remove", "check_block_target",
     # profiles and the send policy (below)
-    "profile_update", "send_policy_set",
+    "profile_update", "send_policy_set", "ADMIN_PROFILE_FIELDS",
     # friends, requests and friend lists (relationships/friends.py)
+    "DEFAULT_PLATFORM", "sequences", "friend_import", "friend_groups_add",
+    "friend_groups_delete",
     "friend_add", "friend_delete", "friend_delete_all", "friend_update",
     "friend_request_accept", "friend_request_refuse", "friend_request_delete",
     "friend_request_mark_read", "friend_group_create", "friend_group_delete",
@@ -45,13 +58,61 @@ __all__ = [
 
 # --- profiles ---------------------------------------------------------------------------
 
-def profile_update(*, user: User, **fields) -> User:
+# Profile fields only an app admin sets (Tencent's AdminForbidType, Level, Role): the
+# /v4 door passes them. accounts.services.profile_update does not take them (yet), so
+# they are checked and written here, in the same transaction and the same event.
+ADMIN_PROFILE_FIELDS = ("admin_forbid_type", "level", "role")
+_INT_COLUMN_MAX = 2**31 - 1  # level and role are PositiveIntegerField
+
+
+def _check_admin_fields(fields: dict) -> None:
+    for name, value in fields.items():
+        if name == "admin_forbid_type":
+            if value not in AdminForbidType.values:
+                raise ChatError(40605, f"adminForbidType must be one of {AdminForbidType.values}")
+        elif isinstance(value, bool) or not isinstance(value, int) \
+                or not 0 <= value <= _INT_COLUMN_MAX:
+            raise ChatError(40605, f"{name} must be an integer from 0 to {_INT_COLUMN_MAX}")
+
+
+def profile_update(*, user: User, operator: str | None = None,
+                   platform: str = DEFAULT_PLATFORM, **fields) -> User:
     """Change the user's own profile (accounts.services.profile_update: the checks and
     codes); PROFILE_UPDATED goes to the user's devices and to the devices of everyone
-    who has the user in their friend list, through their sync logs."""
+    who has the user in their friend list, through their sync logs.
+
+    `fields` are accounts' profile columns, plus ADMIN_PROFILE_FIELDS. After commit,
+    Profile.CallbackPortraitSet carries the items set (`ProfileItem: [{Tag, Value}]`),
+    `Operator_Account` (the app admin via /v4, else the user) and OptPlatform
+    `platform`.
+    """
+    admin = {name: fields.pop(name) for name in ADMIN_PROFILE_FIELDS if name in fields}
+    _check_admin_fields(admin)
+    account_services.check_profile_fields(fields)
+    if not fields and not admin:
+        return user
     with transaction.atomic():
-        fans = Friendship.objects.filter(friend_id=user.pk).values_list("owner_id", flat=True)
-        return account_services.profile_update(user=user, notify_pks=list(fans), **fields)
+        fans = list(Friendship.objects.filter(friend_id=user.pk)
+                    .values_list("owner_id", flat=True))
+        if admin:
+            User.objects.filter(pk=user.pk).update(**admin, profile_updated_at=timezone.now())
+            for name, value in admin.items():
+                setattr(user, name, value)
+        if fields:
+            user = account_services.profile_update(user=user, notify_pks=fans, **fields)
+        else:  # only admin fields: the same event accounts' update would send
+            profile = [profile_full(user)]
+            account_services.sync_publish(
+                [(pk, SyncEntry.Kind.PROFILE, "PROFILE_UPDATED", profile)
+                 for pk in [user.pk, *sorted(set(fans) - {user.pk})]])
+        items = [{"Tag": COLUMN_PROFILE_TAGS[name], "Value": value}
+                 for name, value in {**fields, **admin}.items() if name in COLUMN_PROFILE_TAGS]
+        items += [{"Tag": key, "Value": value}
+                  for key, value in fields.get("profile_custom", {}).items()]
+        webhooks.after(webhooks.PORTRAIT_SET, {
+            "Operator_Account": operator or user.user_id, "From_Account": user.user_id,
+            "EventTime": int(time.time() * 1000), "ProfileItem": items}, platform=platform)
+    return user
 
 
 # --- who may send -----------------------------------------------------------------------
