@@ -239,6 +239,9 @@ class MessageSerializer(serializers.Serializer):
     isPeerRead = serializers.BooleanField()  # noqa: N815
     isRevoked = serializers.BooleanField()  # noqa: N815
     isModified = serializers.BooleanField()  # noqa: N815
+    version = serializers.CharField(
+        allow_blank=True, help_text="the content version a modify may name: empty until "
+                                    "the message is first modified")
     isSystem = serializers.BooleanField()  # noqa: N815
     status = serializers.CharField()
     onlineUserOnly = serializers.BooleanField(required=False)  # noqa: N815
@@ -261,6 +264,44 @@ class MessagePageSerializer(serializers.Serializer):
     nextReqMessageID = serializers.CharField(  # noqa: N815
         allow_blank=True, help_text="pass it to get the page before; empty when complete")
     isCompleted = serializers.BooleanField()  # noqa: N815
+
+
+class MessageModifySerializer(serializers.Serializer):
+    """New content; at least one of elements and cloudCustomData."""
+
+    elements = ElementsField(required=False)
+    cloudCustomData = UncheckedStr(source="cloud_custom_data", required=False)  # noqa: N815
+    version = UncheckedStr(required=False, help_text=(
+        "the message's version as you last saw it: if another modify won meanwhile, "
+        "20028 and nothing changes; without it the last modify wins"))
+
+
+class MessageIDListSerializer(serializers.Serializer):
+    messageIDList = serializers.ListField(  # noqa: N815
+        child=UncheckedStr(), source="message_ids",
+        help_text="message IDs of one conversation (1 to 30)")
+
+
+class MessageIDListResultSerializer(serializers.Serializer):
+    messageIDList = serializers.ListField(child=serializers.CharField())  # noqa: N815
+
+
+class ConversationDeleteSerializer(serializers.Serializer):
+    clearHistoryMessage = UncheckedBool(  # noqa: N815
+        source="clear_history", required=False,
+        help_text="also clear your history of it (true unless given)")
+
+
+class ConversationPinSerializer(serializers.Serializer):
+    isPinned = UncheckedBool(source="is_pinned")  # noqa: N815
+
+
+class ConversationDraftSerializer(serializers.Serializer):
+    draftText = UncheckedStr(source="draft_text", help_text="empty clears it")  # noqa: N815
+
+
+class ConversationIDSerializer(serializers.Serializer):
+    conversationID = serializers.CharField()  # noqa: N815
 
 
 # --- conversations --------------------------------------------------------------------

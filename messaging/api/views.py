@@ -12,12 +12,19 @@ from rest_framework.views import APIView
 
 from accounts.api.fields import validated
 from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES, ErrorSerializer
-from messaging import selectors, services
+from messaging import changes, selectors, services
 from messaging.uploads import upload_store
 
 from .serializers import (
+    ConversationDeleteSerializer,
+    ConversationDraftSerializer,
+    ConversationIDSerializer,
     ConversationListSerializer,
+    ConversationPinSerializer,
     FileUploadSerializer,
+    MessageIDListResultSerializer,
+    MessageIDListSerializer,
+    MessageModifySerializer,
     MessagePageQuerySerializer,
     MessagePageSerializer,
     MessageSendSerializer,
@@ -29,6 +36,8 @@ from .serializers import (
 CONVERSATION_ID = OpenApiParameter(
     "conversation_id", str, OpenApiParameter.PATH,
     description="`C2C` followed by the peer's UserID, e.g. C2Cbob")
+MESSAGE_ID = OpenApiParameter("message_id", str, OpenApiParameter.PATH,
+                              description="the message's ID, as the server gave it")
 
 
 class MessageSendView(APIView):
@@ -85,8 +94,136 @@ class ConversationReadView(APIView):
         responses={200: EMPTY_RESPONSE, **ERROR_RESPONSES},
     )
     def post(self, request, conversation_id):
-        return Response(services.conversation_mark_read(user=request.user,
-                                                        conversation_id=conversation_id))
+        return Response(changes.conversation_mark_read(
+            user=request.user, peer=changes.peer_for(conversation_id), platform="Unknown"))
+
+
+# --- changes to stored messages (messaging/changes.py) ---------------------------------
+
+class MessageRevokeView(APIView):
+    @extend_schema(
+        operation_id="message_revoke", summary="Recall a message you sent",
+        description=(
+            "Within 2 minutes of sending. The message keeps its place in both histories "
+            "with isRevoked true and no content; both users' devices get MESSAGE_REVOKED. "
+            "Errors: 20016 too late, 20022 not found or not yours, 20023 already recalled."),
+        tags=["messages"], parameters=[MESSAGE_ID], request=None,
+        responses={200: MessageSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, message_id):
+        return Response(changes.message_revoke(message_pk=changes.message_pk(message_id),
+                                               actor=request.user, platform="Unknown"))
+
+
+class MessageModifyView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="message_modify", summary="Change a message you sent",
+        description=(
+            "New elements and/or cloudCustomData, checked as a send's. Both users' devices "
+            "get MESSAGE_MODIFIED. Errors: 20022 not found or not yours, 20023 recalled, "
+            "20028 `version` is stale, 90010 bad element, 93000 over 12 KB."),
+        tags=["messages"], parameters=[MESSAGE_ID], request=MessageModifySerializer,
+        responses={200: MessageSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, message_id):
+        return Response(changes.message_modify(
+            message_pk=changes.message_pk(message_id), actor=request.user,
+            **validated(MessageModifySerializer, request.data)))
+
+
+class MessageDeleteView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="message_delete", summary="Delete messages from your own history",
+        description=("The peer keeps them; your other devices get MESSAGE_DELETED. Errors: "
+                     "20022 not yours, 910003 not one conversation or not 1 to 30 IDs."),
+        tags=["messages"], request=MessageIDListSerializer,
+        responses={200: MessageIDListResultSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request):
+        return Response(changes.messages_delete(
+            user=request.user, **validated(MessageIDListSerializer, request.data)))
+
+
+class ReadReceiptView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="message_read_receipt", summary="Send read receipts",
+        description=("For messages you received, of one conversation: it is read up to "
+                     "the newest of them, and the sender gets MESSAGE_READ_BY_PEER naming "
+                     "them. Errors: 20022 not a message you received, 910003."),
+        tags=["messages"], request=MessageIDListSerializer,
+        responses={200: EMPTY_RESPONSE, **ERROR_RESPONSES},
+    )
+    def post(self, request):
+        ids = validated(MessageIDListSerializer, request.data)["message_ids"]
+        return Response(changes.message_read_receipt(
+            user=request.user, message_pks=[changes.message_pk(m) for m in ids],
+            platform="Unknown"))
+
+
+class ConversationDeleteView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="conversation_delete", summary="Delete a conversation from your list",
+        description=("A new message brings it back. With clearHistoryMessage (the "
+                     "default) your history of it is cleared too; the peer keeps theirs."),
+        tags=["conversations"], parameters=[CONVERSATION_ID],
+        request=ConversationDeleteSerializer,
+        responses={200: ConversationIDSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, conversation_id):
+        return Response(changes.conversation_delete(
+            user=request.user, peer=changes.peer_for(conversation_id),
+            **validated(ConversationDeleteSerializer, request.data)))
+
+
+class ConversationClearHistoryView(APIView):
+    @extend_schema(
+        operation_id="conversation_clear_history", summary="Clear your history of it",
+        description="It stays in your list, empty; the peer keeps their history.",
+        tags=["conversations"], parameters=[CONVERSATION_ID], request=None,
+        responses={200: ConversationIDSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, conversation_id):
+        return Response(changes.conversation_clear_history(
+            user=request.user, peer=changes.peer_for(conversation_id)))
+
+
+class ConversationPinView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="conversation_pin", summary="Pin or unpin a conversation",
+        description="Pinned ones come first. Errors: 51012 over 50 pinned, 910004 none.",
+        tags=["conversations"], parameters=[CONVERSATION_ID], request=ConversationPinSerializer,
+        responses={200: ConversationIDSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, conversation_id):
+        return Response(changes.conversation_pin(
+            user=request.user, peer=changes.peer_for(conversation_id),
+            **validated(ConversationPinSerializer, request.data)))
+
+
+class ConversationDraftView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="conversation_draft", summary="Keep a draft on a conversation",
+        description="Your other devices get it in CONVERSATION_LIST_UPDATED.",
+        tags=["conversations"], parameters=[CONVERSATION_ID],
+        request=ConversationDraftSerializer,
+        responses={200: EMPTY_RESPONSE, **ERROR_RESPONSES},
+    )
+    def post(self, request, conversation_id):
+        return Response(changes.conversation_set_draft(
+            user=request.user, peer=changes.peer_for(conversation_id),
+            **validated(ConversationDraftSerializer, request.data)))
 
 
 class UnreadCountView(APIView):

@@ -247,3 +247,58 @@ def test_read_receipt_for_messages(pair):
     assert convs(bob)["C2Calice"]["unreadCount"] == 0
     assert all(h["isPeerRead"] for h in history(alice, "C2Cbob") if h["flow"] == "out")
     assert m1["ID"] in {h["ID"] for h in history(alice, "C2Cbob")}
+
+
+# --- the native REST door (/api/v1/), same services -----------------------------------
+
+def rest_client(user_id):
+    from rest_framework.test import APIClient
+
+    from accounts.usersig import gen_usersig
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"UserSig {user_id}:{gen_usersig(user_id)}")
+    return client
+
+
+def test_rest_door(make_user):
+    for name in ("alice", "bob"):
+        make_user(name)
+    alice, bob = rest_client("alice"), rest_client("bob")
+
+    def post(client, path, body=None):
+        return client.post(f"/api/v1/{path}", body or {}, format="json")
+
+    sent = [post(alice, "messages/", {"to": "bob", "elements": text(f"m{i}"), "random": i})
+            .json() for i in range(3)]
+    r = post(bob, f"messages/{sent[0]['ID']}/revoke/")
+    assert r.status_code == 400 and r.json()["code"] == 20022
+    r = post(alice, f"messages/{sent[0]['ID']}/revoke/")
+    assert r.status_code == 200 and r.json()["isRevoked"] and r.json()["elements"] == []
+    r = post(alice, f"messages/{sent[1]['ID']}/modify/", {"elements": text("new"),
+                                                          "version": ""})
+    assert r.status_code == 200 and r.json()["elements"] == text("new") and r.json()["version"]
+    r = post(alice, f"messages/{sent[1]['ID']}/modify/", {"elements": text("newer"),
+                                                          "version": ""})
+    assert r.json()["code"] == 20028
+    r = post(bob, "messages/read-receipts/", {"messageIDList": [sent[1]["ID"]]})
+    assert r.status_code == 200
+    assert Conversation.objects.get(owner__user_id="alice").peer_read_seq == sent[1]["seq"]
+    r = post(bob, "messages/delete/", {"messageIDList": [sent[2]["ID"]]})
+    assert r.json() == {"messageIDList": [sent[2]["ID"]]}
+    page = bob.get("/api/v1/conversations/C2Calice/messages/").json()["messageList"]
+    assert [m["ID"] for m in page] == [sent[0]["ID"], sent[1]["ID"]]
+    assert post(bob, "conversations/C2Calice/pin/", {"isPinned": True}).status_code == 200
+    assert post(bob, "conversations/C2Calice/draft/", {"draftText": "d"}).status_code == 200
+    listed = bob.get("/api/v1/conversations/").json()["conversationList"]
+    assert listed[0]["isPinned"] and listed[0]["draftText"] == "d"
+    assert post(bob, "conversations/C2Calice/read/").status_code == 200
+    assert bob.get("/api/v1/conversations/unread-count/").json() == {"totalUnreadCount": 0}
+    assert post(bob, "conversations/C2Calice/clear-history/").json() == {
+        "conversationID": "C2Calice"}
+    assert bob.get("/api/v1/conversations/C2Calice/messages/").json()["messageList"] == []
+    r = post(bob, "conversations/C2Calice/delete/", {"clearHistoryMessage": "yes"})
+    assert r.json()["code"] == 910003
+    assert post(bob, "conversations/C2Calice/delete/").json() == {"conversationID": "C2Calice"}
+    assert bob.get("/api/v1/conversations/").json()["conversationList"] == []
+    assert post(bob, "conversations/C2Cghost/pin/", {"isPinned": True}).json()["code"] == 20003
