@@ -276,6 +276,8 @@ def post(url: str, payload: dict, *, timeout_ms: int) -> Call:
     parts = urlsplit(url)
     conn = None
     try:
+        if not parts.hostname:
+            return done(WebhookAttempt.Outcome.FAILED, error=f"no host in URL {url[:200]!r}")
         if parts.scheme == "https":
             conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=left(),
                                                context=ssl.create_default_context())

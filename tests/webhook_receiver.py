@@ -19,8 +19,17 @@ first, one per request; then the standing `answer` (ErrorCode 0 by default).
 (enabled, the receiver's URL, the callbacks; any other model field as a keyword). Pass
 `live=True` when a live server (another process) must see the change: servers keep the
 configuration for up to CHAT_WEBHOOK_CONFIG_TTL seconds (1 by default), so it waits
-that long. The `webhook_receiver` fixture stops the server and forgets the cached
-configuration after the test.
+that long (and the fixture waits again after the test, so the next test's servers do
+not call this receiver). The `webhook_receiver` fixture stops the server and forgets the
+cached configuration after the test.
+
+To use the fixture from another test module, bind it to a module-level name (a plain
+import of a fixture that is then used as a parameter trips ruff's F811):
+
+    from tests import webhook_receiver as receiver
+    from tests.webhook_receiver import Reply, use_webhooks
+
+    webhook_receiver = receiver.webhook_receiver  # the fixture
 """
 
 from __future__ import annotations
@@ -86,6 +95,7 @@ class WebhookReceiver:
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread: threading.Thread | None = None
+        self.live = False  # set by use_webhooks(live=True)
 
     @property
     def url(self) -> str:
@@ -175,6 +185,8 @@ def use_webhooks(receiver: WebhookReceiver | str, callbacks=(webhooks.BEFORE_SEN
                                  "token": "", **fields})
     webhooks.invalidate()
     if live:
+        if isinstance(receiver, WebhookReceiver):
+            receiver.live = True
         time.sleep(webhooks.config_ttl() + 0.2)
     return row
 
@@ -187,3 +199,5 @@ def webhook_receiver():
     finally:
         receiver.stop()
         webhooks.invalidate()
+        if receiver.live:  # let live servers forget this test's configuration
+            time.sleep(webhooks.config_ttl() + 0.2)
