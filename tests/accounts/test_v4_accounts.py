@@ -1,0 +1,106 @@
+"""The /v4 account commands (tencent-rest.md §5) beyond import and check: account_delete,
+kick, query_online_status and the legacy querystate, through a real HTTP server."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts import presence
+from accounts.models import Device, SyncEntry, User
+from messaging.models import Conversation, Message
+from messaging.services import message_send
+from relationships.models import Block, Friendship
+from relationships.services import block_add, friend_import
+from tests.accounts.test_devices import alive, kicked
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+TEXT = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+
+
+def test_kick_closes_the_users_sockets(v4, connect, make_user):
+    make_user("alice"), make_user("bob")
+    phone = connect("alice", deviceID="p", platform="Android")
+    bob = connect("bob")
+    assert v4("im_open_login_svc/kick", {"UserID": "alice"}) == {
+        "ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}
+    assert kicked(phone, "REST_API_Kick")
+    assert alive(bob)
+    assert alive(connect("alice", deviceID="p", platform="Android"))  # a new login works
+    answer = v4("im_open_login_svc/kick", {"UserID": "ghost"})
+    assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", 70107)
+    assert v4("im_open_login_svc/kick", {})["ErrorCode"] == 70402
+    assert v4("im_open_login_svc/kick", {"UserID": 7})["ErrorCode"] == 70402
+
+
+def test_account_delete_removes_the_account_and_its_relationships(v4, connect, make_user):
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    friend_import(user=alice, to="bob", source="AddSource_Type_Test")
+    friend_import(user=bob, to="alice", source="AddSource_Type_Test")
+    block_add(owner=carol, user_ids=["alice"])
+    message_send(sender=alice, to="bob", elements=TEXT, random=1)
+    message_send(sender=bob, to="alice", elements=TEXT, random=2)
+    message_send(sender=bob, to="carol", elements=TEXT, random=3)
+    phone = connect("alice", deviceID="p", platform="Android")
+    bob_ws = connect("bob")
+
+    answer = v4("im_open_login_svc/account_delete",
+                {"DeleteItem": [{"UserID": "alice"}, {"UserID": "ghost"}]})
+    assert answer["ActionStatus"] == "OK" and answer["ErrorCode"] == 0
+    assert answer["ResultItem"] == [
+        {"ResultCode": 0, "ResultInfo": "", "UserID": "alice"},
+        {"ResultCode": 70107, "ResultInfo": "Err_TLS_PT_Open_Login_Account_Not_Exist",
+         "UserID": "ghost"}]
+    assert kicked(phone, "REST_API_Kick")
+    assert not User.objects.filter(user_id="alice").exists()
+    assert not Device.objects.filter(user_id=alice.pk).exists()
+    assert not SyncEntry.objects.filter(user_id=alice.pk).exists()
+    assert not Friendship.objects.filter(friend_id=alice.pk).exists()
+    assert not Block.objects.filter(blocked_id=alice.pk).exists()
+    # The dialog goes with the account: bob keeps his conversation with carol only.
+    assert list(Conversation.objects.filter(owner=bob).values_list("peer__user_id", flat=True)) \
+        == ["carol"]
+    assert Message.objects.count() == 1
+    # Bob's socket and his replay are fine without the deleted messages.
+    assert [c["conversationID"] for c in bob_ws.ok("getConversationList")["conversationList"]] \
+        == ["C2Ccarol"]
+    assert connect("bob", since=0)
+    # The UserID is free: importing it makes a new, empty account.
+    assert v4("im_open_login_svc/account_import", {"UserID": "alice"})["ErrorCode"] == 0
+    assert User.objects.get(user_id="alice").pk != alice.pk
+    assert v4("im_open_login_svc/account_delete", {"DeleteItem": [{"UserID": f"u{i}"}
+                                                                  for i in range(101)]}
+              )["ErrorCode"] == 70206
+    assert v4("im_open_login_svc/account_delete", {"DeleteItem": [{}]})["ErrorCode"] == 70402
+
+
+@pytest.mark.parametrize("command", ["openim/query_online_status", "openim/querystate"])
+def test_query_online_status(v4, connect, make_user, command):
+    make_user("alice"), make_user("bob"), make_user("carol")
+    connect("alice", deviceID="p", platform="iOS")
+    connect("alice", deviceID="t", platform="Web")
+    presence.set_push_reachable(User.objects.get(user_id="bob").pk, "Android")
+
+    answer = v4(command, {"To_Account": ["alice", "bob", "carol", "ghost"]})
+    assert answer["ActionStatus"] == "OK" and answer["ErrorCode"] == 0
+    assert answer["QueryResult"] == [
+        {"To_Account": "alice", "Status": "Online", "State": "Online"},
+        {"To_Account": "bob", "Status": "PushOnline", "State": "PushOnline"},
+        {"To_Account": "carol", "Status": "Offline", "State": "Offline"}]
+    assert answer["ErrorList"] == [{"To_Account": "ghost", "ErrorCode": 70107}]
+
+    detailed = v4(command, {"To_Account": ["alice", "bob"], "IsNeedDetail": 1})
+    assert detailed["QueryResult"][0]["Detail"] == [{"Platform": "iPhone", "Status": "Online"},
+                                                    {"Platform": "Web", "Status": "Online"}]
+    assert detailed["QueryResult"][1]["Detail"] == [{"Platform": "Android",
+                                                     "Status": "PushOnline"}]
+    assert "ErrorList" not in detailed
+
+    failed = v4(command, {"To_Account": ["ghost"]})
+    assert (failed["ActionStatus"], failed["ErrorCode"]) == ("FAIL", 70107)
+    assert failed["ErrorList"] == [{"To_Account": "ghost", "ErrorCode": 70107}]
+    assert v4(command, {"To_Account": [f"u{i}" for i in range(501)]})["ErrorCode"] == 90011
+    assert v4(command, {})["ErrorCode"] == 90003
+    assert v4(command, {"To_Account": "alice"})["ErrorCode"] == 90003
+    assert v4(command, {"To_Account": []})["ErrorCode"] == 90003
+    assert v4(command, {"To_Account": ["alice"], "IsNeedDetail": 2})["ErrorCode"] == 90001
