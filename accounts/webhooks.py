@@ -246,12 +246,21 @@ def callback_url(cfg: Config, command: str, *, platform: str, client_ip: str = "
     """The configured URL with the §14.1 query appended."""
     query = {"SdkAppid": settings.CHAT_SDKAPPID, "CallbackCommand": command,
              "contenttype": "json", "ClientIP": client_ip,
-             "OptPlatform": platform if platform in PLATFORMS else "Unknown"}
+             "OptPlatform": opt_platform(command, platform)}
     if cfg.token:
         request_time = str(int(time.time() if now is None else now))
         query["Sign"] = sign(cfg.token, request_time)
         query["RequestTime"] = request_time
     return f"{cfg.url}{'&' if '?' in cfg.url else '?'}{urlencode(query)}"
+
+
+def opt_platform(command: str, platform: str) -> str:
+    """A known OptPlatform, else "Unknown"; State.StateChange spells iOS "IOS" (§14.1)."""
+    if platform == "IOS":
+        platform = "iOS"
+    if platform not in PLATFORMS:
+        return "Unknown"
+    return "IOS" if platform == "iOS" and command == STATE_CHANGE else platform
 
 
 def sign(token: str, request_time: str) -> str:

@@ -208,6 +208,20 @@ def test_no_token_no_signature_and_the_urls_own_query_is_kept(webhook_receiver):
     assert request.query["CallbackCommand"] == webhooks.BEFORE_SEND
 
 
+@pytest.mark.parametrize("command, platform, sent", [
+    (webhooks.BEFORE_SEND, "iOS", "iOS"),
+    (webhooks.BEFORE_SEND, "IOS", "iOS"),
+    (webhooks.STATE_CHANGE, "iOS", "IOS"),     # Tencent's spelling for this one only
+    (webhooks.STATE_CHANGE, "IOS", "IOS"),
+    (webhooks.STATE_CHANGE, "Web", "Web"),
+    (webhooks.AFTER_SEND, "RESTAPI", "RESTAPI"),
+    (webhooks.AFTER_SEND, "", "Unknown"),
+    (webhooks.AFTER_SEND, "Linux", "Unknown"),
+])
+def test_opt_platform(command, platform, sent):
+    assert webhooks.opt_platform(command, platform) == sent
+
+
 def test_sign_is_plain_sha256_of_token_and_time():
     assert webhooks.sign("xxx", "yyy") == hashlib.sha256(b"xxxyyy").hexdigest()
 
