@@ -183,6 +183,10 @@
 
   // --- the open conversation ----------------------------------------------------------
 
+  // One's own messages can be recalled this long after sending (the server's
+  // CHAT_RECALL_SECONDS); the button is offered while it lasts when the page was drawn.
+  const RECALL_SECONDS = 120;
+
   function renderMessage(m) {
     const out = m.flow === 'out';
     const bubble = el('div', {className: 'msg-bubble'});
@@ -207,6 +211,16 @@
       meta.append(el('span', {className: 'msg-fail', text: 'Not sent.'}), retry);
     }
     if (out && m.isPeerRead) meta.append(el('span', {text: 'Read'}));
+    if (out && m.seq && !m.isRevoked && Date.now() / 1000 - m.time < RECALL_SECONDS) {
+      const recall = el('button', {type: 'button', className: 'link-button',
+                                   'data-testid': 'recall-message', text: 'Recall'});
+      recall.addEventListener('click', () => {
+        chat.revokeMessage(m).then(
+          (res) => { if (state.current) insertMessage(state.current, res.data.message); },
+          (err) => showBanner(`Could not recall: ${errorText(err)}`, {error: true}));
+      });
+      meta.append(recall);
+    }
     return el('li', {
       className: `msg ${out ? 'msg-out' : 'msg-in'}`,
       'data-testid': 'message',
@@ -441,6 +455,17 @@
       }
     }
   });
+
+  // A recalled or changed message is drawn again in its place.
+  for (const name of [EVENT.MESSAGE_REVOKED, EVENT.MESSAGE_MODIFIED]) {
+    chat.on(name, (event) => {
+      const cur = state.current;
+      if (!cur) return;
+      for (const m of event.data || []) {
+        if (m.conversationID === cur.conversationID && cur.nodes.has(m.ID)) insertMessage(cur, m);
+      }
+    });
+  }
 
   chat.on(EVENT.CONVERSATION_LIST_UPDATED, (event) => setConversations(event.data));
   chat.on(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, (event) => setTotalUnread(event.data));

@@ -74,6 +74,7 @@
     NET_STATE_CHANGE: 'netStateChange',
     // Not in Tencent's SDK (it has no typing event and no reset notice).
     TYPING: 'onTyping',
+    MESSAGE_DELETED: 'onMessageDeleted',
     SYNC_RESET: 'onSyncReset',
   });
 
@@ -134,6 +135,7 @@
     PROFILE_UPDATED: EVENT.PROFILE_UPDATED,
     USER_STATUS_UPDATED: EVENT.USER_STATUS_UPDATED,
     TYPING: EVENT.TYPING,
+    MESSAGE_DELETED: EVENT.MESSAGE_DELETED,
   };
   // Wire events that say one of the SDK's relationship lists changed: wire name -> the
   // list. The SDK reloads that list and hands the whole of it out, as Tencent's does.
@@ -569,7 +571,126 @@
       }));
     }
 
+    // --- changes to stored messages (server: messaging/message_ws.py) ----------------
+
+    /**
+     * Recall a message I sent (within 2 minutes). Resolves to {message} with isRevoked
+     * true and no content; both users' devices get MESSAGE_REVOKED. Rejects with 20016
+     * (too late), 20022 (not mine) or 20023 (already recalled).
+     */
+    revokeMessage(message) {
+      return this._request('revokeMessage', {messageID: message && message.ID}).then((m) => {
+        const out = this._applyMessageChange(message, m);
+        return {code: 0, data: {message: out}};
+      });
+    }
+
+    /**
+     * Change a message I sent: edit its `payload` (first element), `elements` or
+     * `cloudCustomData`, then call this. Resolves to {message}; both users' devices get
+     * MESSAGE_MODIFIED. Rejects with 20028 when another device changed it first (load
+     * it again and retry).
+     */
+    modifyMessage(message) {
+      if (!message || !message.ID) return Promise.reject(chatError(910003, 'a message is required'));
+      let elements = Array.isArray(message.elements) ? message.elements.slice() : [];
+      if (elements.length && message.payload) {
+        elements[0] = Object.assign({}, elements[0], {payload: message.payload});
+      }
+      const data = {messageID: message.ID, elements,
+        version: typeof message.version === 'string' ? message.version : ''};
+      if (typeof message.cloudCustomData === 'string') data.cloudCustomData = message.cloudCustomData;
+      return this._request('modifyMessage', data).then((m) => {
+        const out = this._applyMessageChange(message, m);
+        return {code: 0, data: {message: out}};
+      });
+    }
+
+    /** Delete messages (of one conversation) from my own history; the peer keeps them. */
+    deleteMessage(messageList) {
+      const messageIDList = (messageList || []).map((m) => (typeof m === 'string' ? m : m.ID));
+      return this._request('deleteMessage', {messageIDList})
+        .then((reply) => ({code: 0, data: {messageList: messageList || [],
+          messageIDList: reply.messageIDList || messageIDList}}));
+    }
+
+    /** Read receipts for messages I received: the sender gets MESSAGE_READ_BY_PEER. */
+    sendMessageReadReceipt(messageList) {
+      const messageIDList = (messageList || []).map((m) => (typeof m === 'string' ? m : m.ID));
+      return this._request('sendMessageReadReceipt', {messageIDList})
+        .then(() => ({code: 0, data: {}}));
+    }
+
+    /** Fold a changed message (reply or event) into the cache and the caller's object. */
+    _applyMessageChange(original, changed) {
+      const out = normalizeMessage(changed);
+      if (original && typeof original === 'object') Object.assign(original, out);
+      const conv = this._conversations.get(out.conversationID);
+      if (conv && conv.lastMessage && conv.lastMessage.ID === out.ID) {
+        this._conversations.set(conv.conversationID, Object.assign({}, conv, {lastMessage: out}));
+        if (this._ready) this._emitConversations();
+      }
+      return out;
+    }
+
     // --- conversations and unread ---------------------------------------------------
+
+    /**
+     * Remove conversations from my list (a new message brings one back):
+     * deleteConversation('C2Cbob') or ({conversationIDList, clearHistoryMessage?=true}).
+     * With clearHistoryMessage my history of it is cleared too.
+     */
+    deleteConversation(options) {
+      const data = typeof options === 'string' ? {conversationIDList: [options]}
+        : pick(options || {}, ['conversationIDList', 'clearHistoryMessage']);
+      return this._request('deleteConversation', data).then((reply) => {
+        const ids = reply.conversationIDList || data.conversationIDList || [];
+        for (const id of ids) this._forgetConversation(id);
+        if (this._ready) this._emitConversations();
+        return {code: 0, data: {conversationIDList: ids}};
+      });
+    }
+
+    /** Clear my history of a conversation; it stays in my list, empty. */
+    clearHistoryMessage(conversationID) {
+      return this._request('clearHistoryMessage', {conversationID}).then(() => {
+        const conv = this._conversations.get(conversationID);
+        if (conv) {
+          this._totalUnread = Math.max(0, this._totalUnread - (conv.unreadCount || 0));
+          this._conversations.set(conversationID, Object.assign({}, conv,
+            {lastMessage: null, unreadCount: 0}));
+          if (this._ready) this._emitConversations();
+        }
+        return {code: 0, data: {}};
+      });
+    }
+
+    /** Pin or unpin: {conversationID, isPinned}. Pinned ones come first (50 at most). */
+    pinConversation(options = {}) {
+      const data = pick(options, ['conversationID', 'isPinned']);
+      return this._request('pinConversation', data).then(() => {
+        const conv = this._conversations.get(data.conversationID);
+        if (conv) {
+          this._conversations.set(conv.conversationID, Object.assign({}, conv,
+            {isPinned: !!data.isPinned}));
+          if (this._ready) this._emitConversations();
+        }
+        return {code: 0, data: {conversationID: data.conversationID}};
+      });
+    }
+
+    /** Keep a draft on a conversation, for my other devices: {conversationID, draftText}. */
+    setConversationDraft(options = {}) {
+      return this._request('setConversationDraft', pick(options, ['conversationID', 'draftText']))
+        .then(() => ({code: 0, data: {}}));
+    }
+
+    _forgetConversation(id) {
+      const conv = this._conversations.get(id);
+      if (conv) this._totalUnread = Math.max(0, this._totalUnread - (conv.unreadCount || 0));
+      this._conversations.delete(id);
+      this._order.delete(id);
+    }
 
     /** The conversation list from the server (an array of IDs filters it). */
     getConversationList(options) {
@@ -934,12 +1055,22 @@
     _mergeConversation(conv) {
       if (!conv || typeof conv.conversationID !== 'string') return;
       const id = conv.conversationID;
+      if (conv.isDeleted) {  // deleted on another device of mine
+        this._conversations.delete(id);
+        this._order.delete(id);
+        return;
+      }
       const old = this._conversations.get(id);
       const merged = Object.assign({}, old || {}, conv);
       const oldLast = old && old.lastMessage;
-      // A null lastMessage means "unchanged" (e.g. excludedFromLastMessage), and a
-      // replayed conversation may carry an older one than we already have.
-      if (oldLast && (!conv.lastMessage || (conv.lastMessage.seq || 0) < (oldLast.seq || 0))) {
+      // No lastMessage key means "unchanged" (e.g. excludedFromLastMessage); null means
+      // none now (a cleared history); a replayed conversation may carry an
+      // older one than we already have.
+      const cleared = 'lastMessage' in conv && conv.lastMessage === null;
+      if (cleared) {
+        merged.lastMessage = null;
+      } else if (oldLast && (!conv.lastMessage
+          || (conv.lastMessage.seq || 0) < (oldLast.seq || 0))) {
         merged.lastMessage = oldLast;
       } else if (merged.lastMessage) {
         merged.lastMessage = normalizeMessage(merged.lastMessage);
@@ -1115,7 +1246,7 @@
             this._onListEvent(LIST_EVENTS[name], data);
           } else if (PASS_THROUGH[name]) {
             const out = MESSAGE_EVENTS.has(name) && Array.isArray(data)
-              ? data.map(normalizeMessage) : data;
+              ? data.map((m) => this._applyMessageChange(null, m)) : data;
             this._emit(PASS_THROUGH[name], out);
           }
       }
