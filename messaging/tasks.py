@@ -1,4 +1,7 @@
-"""Scheduled work on messages: history is kept CHAT_HISTORY_DAYS days."""
+"""Celery tasks of messaging: the history purge (hourly) and batchsendmsg's fan-out.
+
+Tasks are doors: they load what they are handed by id and call a service.
+"""
 
 import logging
 
@@ -20,3 +23,26 @@ def purge_history() -> int:
     deleted = history_purge(before=history_cutoff())
     log.info("purged %d messages older than %d days", deleted, settings.CHAT_HISTORY_DAYS)
     return deleted
+
+
+# A retry is safe: the messages carry the batch's random, so one already written comes
+# back as the stored message instead of a second copy (the pipeline's retry rule).
+@shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
+             retry_backoff=5)
+def send_to_many(sender_pk: int, to: list[str], options: dict) -> int:
+    """One chunk of a batchsendmsg (messaging.services.message_send_to_many): the same
+    message from `sender_pk` to each UserID in `to`, committed together."""
+    from accounts.models import User
+
+    from .services import SendCommand, message_send_many
+
+    sender = User.objects.filter(pk=sender_pk).first()
+    if sender is None:
+        return 0
+    results = message_send_many([SendCommand(sender=sender, to=user_id, **options)
+                                 for user_id in to])
+    failed = [(u, r.code) for u, r in zip(to, results, strict=True) if not isinstance(r, dict)]
+    if failed:
+        log.warning("batch send from %s: %d of %d failed: %s", sender.user_id, len(failed),
+                    len(to), failed[:10])
+    return len(to) - len(failed)
