@@ -484,3 +484,41 @@ def test_admin_attempts_are_listed_filtered_searched_and_read_only(ops, webhook_
     assert ops.post(f"{url}{attempt.pk}/change/", {"outcome": "ok"}).status_code == 403
     assert ops.get(url + "add/").status_code == 403
 
+
+
+# --- a live server --------------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_server_sees_a_change_within_about_a_second(connect, make_user,
+                                                           webhook_receiver):
+    """The server is another process: it keeps the configuration for up to
+    CHAT_WEBHOOK_CONFIG_TTL (1 s); a save here reaches it within that."""
+    make_user("alice"), make_user("bob")
+    alice = connect("alice")
+    counter = iter(range(1000, 2000))
+
+    def send():
+        return alice.request("sendMessage", {
+            "to": "bob", "random": next(counter),
+            "elements": [{"type": "TIMTextElem", "payload": {"text": "hi"}}]})
+
+    first = send()
+    assert first["ok"], first  # the server now holds "off"
+    webhook_receiver.live = True  # the fixture waits for the server to forget it
+    webhook_receiver.answer(Reply.code(120001, "not today"))
+    saved = time.monotonic()
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
+    while (reply := send())["ok"]:
+        assert time.monotonic() - saved < 3.0, "the server did not see the change"
+        time.sleep(0.05)
+    seen = time.monotonic() - saved
+    assert (reply["code"], reply["message"]) == (120001, "not today")
+    [request] = webhook_receiver.requests
+    assert request.body["From_Account"] == "alice" and request.query["OptPlatform"]
+
+    saved = time.monotonic()
+    webhooks.config_set(enabled=False)
+    while not (reply := send())["ok"]:
+        assert time.monotonic() - saved < 3.0, "the server did not see the change"
+        time.sleep(0.05)
+    print(f"seen after {seen:.2f} s, then {time.monotonic() - saved:.2f} s")
