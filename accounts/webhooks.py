@@ -168,12 +168,19 @@ def config() -> Config:
     if memo is not None and memo[0] > now:
         return memo[1]
     with _local_lock:
-        snapshot = cache.get(_CACHE_KEY)
+        try:
+            snapshot = cache.get(_CACHE_KEY)
+        except Exception:  # the shared cache is down: the database still knows
+            log.warning("webhook config: the cache is unreachable", exc_info=True)
+            snapshot = None
         if not isinstance(snapshot, dict):
             loaded = _load()
             snapshot = {**loaded.__dict__, "callbacks": sorted(loaded.callbacks),
                         "before_send_on_timeout": str(loaded.before_send_on_timeout)}
-            cache.set(_CACHE_KEY, snapshot, _CACHE_SECONDS)
+            try:
+                cache.set(_CACHE_KEY, snapshot, _CACHE_SECONDS)
+            except Exception:
+                pass
         current = Config(**{**snapshot, "callbacks": frozenset(snapshot["callbacks"])})
         _local = (now + config_ttl(), current)
         return current
@@ -191,7 +198,10 @@ def invalidate() -> None:
     """Forget the cached configuration here and in the shared cache (saves call it)."""
     global _local
     _local = None
-    cache.delete(_CACHE_KEY)
+    try:
+        cache.delete(_CACHE_KEY)
+    except Exception:  # its entry expires within _CACHE_SECONDS anyway
+        log.warning("webhook config: could not clear the cached copy", exc_info=True)
 
 
 def _on_config_saved(**kwargs) -> None:

@@ -269,6 +269,21 @@ def test_the_shared_cache_spares_the_database(webhook_receiver, settings):
     assert len(ctx.captured_queries) == 1
 
 
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs the Redis cache")
+def test_a_cache_outage_falls_back_to_the_database(webhook_receiver, settings):
+    use_webhooks(webhook_receiver)
+    caches = settings.CACHES
+    with socket_closed_port() as port:
+        settings.CACHES = {"default": dict(caches["default"],
+                                           LOCATION=f"redis://127.0.0.1:{port}/0")}
+        try:
+            webhooks.invalidate()
+            webhook_receiver.answer(Reply.code(1))
+            assert ask().code == 20006
+        finally:
+            settings.CACHES = caches
+
+
 # --- after-callbacks ------------------------------------------------------------------
 
 @pytest.fixture
