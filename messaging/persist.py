@@ -125,7 +125,7 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
         created_at = datetime.fromtimestamp(msg_time, tz=UTC) if cmd.imported \
             else now
         p.message = Message(
-            dialog_id=dialog_id, seq=next_seq[p.key], sender=cmd.sender, receiver=cmd.receiver,
+            pk=cmd.message_pk, dialog_id=dialog_id, seq=next_seq[p.key], sender=cmd.sender, receiver=cmd.receiver,
             random=cmd.random, time=msg_time, created_at=created_at, elements=cmd.elements,
             cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
             need_read_receipt=cmd.need_read_receipt, nick=cmd.sender.nick,
@@ -268,10 +268,21 @@ def _insert_messages(messages: list[Message]) -> None:
     """One INSERT for the batch; fills each message's pk (the ORM's bulk_create costs a
     quarter of the send's CPU in query building)."""
     json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    row = "(" + ", ".join(f"%s{json_cast}" if c in _JSON_COLUMNS else "%s"
-                          for c in _MESSAGE_COLUMNS) + ")"
+    row = ", ".join(f"%s{json_cast}" if c in _JSON_COLUMNS else "%s"
+                    for c in _MESSAGE_COLUMNS)
+    # A pk reserved before the transaction (the before-send webhook was told its MsgKey)
+    # is written as given; the others take the sequence's next (PostgreSQL only).
+    preset = any(m.pk for m in messages)
+    columns = ("id", *_MESSAGE_COLUMNS) if preset else _MESSAGE_COLUMNS
+    rows: list[str] = []
     params: list = []
     for m in messages:
+        if preset:
+            rows.append(f"(%s, {row})" if m.pk else f"(DEFAULT, {row})")
+            if m.pk:
+                params.append(m.pk)
+        else:
+            rows.append(f"({row})")
         for column in _MESSAGE_COLUMNS:
             value = getattr(m, column)
             if column in _JSON_COLUMNS:
@@ -279,8 +290,8 @@ def _insert_messages(messages: list[Message]) -> None:
             params.append(value)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO messaging_message ({', '.join(_MESSAGE_COLUMNS)})"
-            f" VALUES {', '.join([row] * len(messages))} RETURNING id", params)
+            f"INSERT INTO messaging_message ({', '.join(columns)})"
+            f" VALUES {', '.join(rows)} RETURNING id", params)
         for m, (pk,) in zip(messages, cursor.fetchall(), strict=True):
             m.pk = pk
 

@@ -111,6 +111,8 @@ class SendCommand:
     historical: bool = False
     # Global mute applies to every door but batchsendmsg and importmsg (Tencent's).
     check_mute: bool = True
+    # The message's primary key, reserved when the before-send webhook is told its MsgKey.
+    message_pk: int | None = None
     # Prepared by the pipeline:
     receiver: User | None = field(default=None, repr=False)
 
@@ -339,7 +341,7 @@ def _run_before_send(commands: list[SendCommand], results: list) -> None:
     from accounts import webhooks
     from relationships.selectors import send_refusals
 
-    from .tencent_body import elements_from_msg_body
+    from .tencent_body import elements_from_msg_body, key_of
 
     asked = [(i, c) for i, c in enumerate(commands)
              if c.run_webhooks and not c.forbid_before_send]
@@ -357,12 +359,20 @@ def _run_before_send(commands: list[SendCommand], results: list) -> None:
         passed.append((i, cmd))
     refused = send_refusals([(c.sender.pk, c.receiver.pk) for _, c in passed
                              if not c.skip_relationship_checks])
-    for i, cmd in passed:
-        if not cmd.skip_relationship_checks and (cmd.sender.pk, cmd.receiver.pk) in refused:
-            continue
+    passed = [(i, c) for i, c in passed if c.skip_relationship_checks
+              or (c.sender.pk, c.receiver.pk) not in refused]
+    # The message's pk and time are fixed now, so the app sees the MsgKey it will have.
+    pks = _reserve_message_pks(len(passed))
+    for (i, cmd), pk in zip(passed, pks, strict=True):
         now = _time.time()
+        if not cmd.online_user_only:
+            cmd.message_pk = pk or None
+            if cmd.time is None:
+                cmd.time = int(now)
+        msg_time = cmd.time or int(now)
         verdict = webhooks.before_send(
-            _callback_body(cmd, msg_time=cmd.time or int(now), msg_key=""),
+            _callback_body(cmd, msg_time=msg_time,
+                           msg_key=key_of(cmd.message_pk or 0, cmd.random, msg_time)),
             platform=cmd.opt_platform, client_ip=cmd.client_ip)
         if verdict.action == "reject":
             results[i] = ChatError(verdict.code, verdict.info or None)
@@ -376,6 +386,16 @@ def _run_before_send(commands: list[SendCommand], results: list) -> None:
                     cmd.cloud_custom_data = verdict.cloud_custom_data
             except ChatError as exc:
                 results[i] = exc
+
+
+def _reserve_message_pks(n: int) -> list[int]:
+    """n primary keys from the messages' sequence (0s where there is none to ask)."""
+    if not n or connection.vendor != "postgresql":
+        return [0] * n
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('messaging_message', 'id'))"
+                       " FROM generate_series(1, %s)", [n])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:

@@ -1,0 +1,285 @@
+"""The before-send and after-send webhooks inside the send pipeline (tencent-rest.md
+§14.2), and global mute on every door, against a real local HTTP receiver
+(tests/webhook_receiver.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from accounts import webhooks
+from accounts.models import SyncEntry, User
+from accounts.usersig import gen_usersig
+from accounts.webhook_tasks import deliver_after
+from chat_project.errors import ChatError
+from messaging import selectors
+from messaging.imports import message_import
+from messaging.models import Message
+from messaging.services import SendCommand, message_send, message_send_many
+from messaging.tencent_body import message_by_key, message_key
+from tests import webhook_receiver as receiver_module
+from tests.webhook_receiver import Reply, use_webhooks
+
+webhook_receiver = receiver_module.webhook_receiver  # the fixture
+
+TEXT = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+NEW_BODY = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "h*"}}]
+
+
+def send(sender, to="bob", random=1, **kw):
+    return message_send(sender=sender, to=to, elements=kw.pop("elements", TEXT),
+                        random=random, **kw)
+
+
+def code_of(fn, *args, **kw) -> ChatError:
+    with pytest.raises(ChatError) as err:
+        fn(*args, **kw)
+    return err.value
+
+
+@pytest.fixture
+def pair(make_user):
+    return make_user("alice"), make_user("bob")
+
+
+# --- before-send, in process -------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_allow_sees_the_message_as_it_will_be_stored(webhook_receiver, pair):
+    alice, _ = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
+    view = send(alice, random=5, cloud_custom_data="cc", msg_seq=9, platform="RESTAPI")
+    [request] = webhook_receiver.requests
+    msg = Message.objects.get()
+    assert request.query["CallbackCommand"] == webhooks.BEFORE_SEND
+    assert request.query["OptPlatform"] == "RESTAPI"
+    assert request.body == {
+        "CallbackCommand": webhooks.BEFORE_SEND, "From_Account": "alice", "To_Account": "bob",
+        "MsgSeq": 9, "MsgRandom": 5, "MsgTime": msg.time, "MsgKey": message_key(msg),
+        "OnlineOnlyFlag": 0, "CloudCustomData": "cc",
+        "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]}
+    assert view["time"] == msg.time and view["ID"] == msg.public_id
+
+
+@pytest.mark.django_db
+def test_allow_with_a_new_body_replaces_the_message(webhook_receiver, pair):
+    alice, bob = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
+    webhook_receiver.answer(Reply.code(0, MsgBody=NEW_BODY, CloudCustomData="new"))
+    view = send(alice)
+    assert view["elements"] == [{"type": "TIMTextElem", "payload": {"text": "h*"}}]
+    msg = Message.objects.get()
+    assert (msg.elements[0]["payload"]["text"], msg.cloud_custom_data) == ("h*", "new")
+    # A replacement is checked like any message: a bad one fails the send.
+    webhook_receiver.answer(Reply.code(0, MsgBody=[
+        {"MsgType": "TIMTextElem", "MsgContent": {"Text": 5}}]))
+    assert code_of(send, alice, random=2).code == 90010
+    webhook_receiver.answer(Reply.code(0, CloudCustomData="x" * 12300))
+    assert code_of(send, alice, random=3).code == 93000
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reply, expected, info", [
+    (Reply.code(1), 20006, None),
+    (Reply.code(120001, "no swearing"), 120001, "no swearing"),
+    (Reply.code(130000, "app says no"), 130000, "app says no"),
+])
+def test_reject_gives_the_sender_the_code(webhook_receiver, pair, reply, expected, info):
+    alice, bob = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND, webhooks.AFTER_SEND])
+    webhook_receiver.answer(reply)
+    err = code_of(send, alice)
+    assert err.code == expected
+    if info:
+        assert err.message == info
+    assert not Message.objects.exists() and not SyncEntry.objects.exists()
+    assert len(webhook_receiver.requests) == 1  # no after-send for a refused message
+
+
+@pytest.mark.django_db
+def test_drop_looks_sent_but_nothing_is_stored(webhook_receiver, pair):
+    alice, bob = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
+    webhook_receiver.answer(Reply.code(2))
+    view = send(alice, random=8)
+    assert view["ID"].startswith("0-") and view["random"] == 8 and view["flow"] == "out"
+    assert view["elements"] == TEXT
+    assert not Message.objects.exists() and not SyncEntry.objects.exists()
+    assert selectors.total_unread(bob) == 0
+
+
+@pytest.mark.django_db
+def test_timeout_follows_the_policy(webhook_receiver, pair):
+    alice, _ = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=200,
+                 before_send_on_timeout="block")
+    webhook_receiver.answer(Reply.hang(2))
+    started = time.monotonic()
+    assert code_of(send, alice).code == 80003
+    assert time.monotonic() - started < 1.5
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=200,
+                 before_send_on_timeout="deliver")
+    assert send(alice, random=2)["seq"] == 1
+
+
+@pytest.mark.django_db
+def test_sends_the_app_is_not_asked_about(webhook_receiver, pair, make_user):
+    from relationships.models import Block
+
+    alice, bob = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
+    webhook_receiver.answer(Reply.code(1))  # would refuse every message it sees
+    # muted: 20012, the app never hears of it
+    User.objects.filter(pk=alice.pk).update(c2c_mute_until=4294967295)
+    assert code_of(send, alice).code == 20012
+    User.objects.filter(pk=alice.pk).update(c2c_mute_until=0)
+    # blocked, unknown receiver, bad body: the pipeline's own answer
+    Block.objects.create(owner=bob, blocked=alice, created_at=alice.date_joined)
+    assert code_of(send, alice).code == 20007
+    assert code_of(send, alice, to="ghost").code == 20003
+    assert code_of(send, alice, elements=[]).code == 90010
+    assert webhook_receiver.requests == []
+    # ForbidBeforeSendMsgCallback, batchsendmsg's and importmsg's sends: stored unasked
+    carol = make_user("carol")
+    assert send(alice, to="carol", forbid_before_send=True)["seq"] == 1
+    [result] = message_send_many([SendCommand(sender=alice, to="carol", elements=TEXT,
+                                              random=2, run_webhooks=False)])
+    assert result["seq"] == 2
+    message_import(sender=carol, to="alice", elements=TEXT, random=3, time=int(time.time()),
+                   realtime=True)
+    assert webhook_receiver.requests == []
+    assert Message.objects.count() == 3
+
+
+# --- after-send -------------------------------------------------------------------------
+
+@pytest.fixture
+def eager():
+    app = deliver_after.app
+    was = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = was
+
+
+@pytest.mark.django_db
+def test_after_send_reports_the_stored_message_and_the_unread_total(
+        webhook_receiver, pair, eager, django_capture_on_commit_callbacks):
+    alice, bob = pair
+    use_webhooks(webhook_receiver, [webhooks.AFTER_SEND])
+    with django_capture_on_commit_callbacks(execute=True):
+        send(alice, random=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(alice, random=2, platform="Android", msg_seq=77)
+    first, second = webhook_receiver.wait_for(2)
+    assert first.body["UnreadMsgNum"] == 1 and second.body["UnreadMsgNum"] == 2
+    assert second.query["OptPlatform"] == "Android"
+    msg = message_by_key(second.body["MsgKey"])
+    assert msg.random == 2 and msg.msg_seq == 77
+    assert {k: second.body[k] for k in ("From_Account", "To_Account", "MsgSeq", "MsgRandom",
+                                        "MsgTime", "OnlineOnlyFlag", "SendMsgResult",
+                                        "ErrorInfo", "CloudCustomData")} == {
+        "From_Account": "alice", "To_Account": "bob", "MsgSeq": 77, "MsgRandom": 2,
+        "MsgTime": msg.time, "OnlineOnlyFlag": 0, "SendMsgResult": 0,
+        "ErrorInfo": "send msg succeed", "CloudCustomData": ""}
+    assert second.body["MsgBody"] == [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]
+    # Not for ForbidAfterSendMsgCallback, not for a retry of a stored message.
+    with django_capture_on_commit_callbacks(execute=True):
+        send(alice, random=3, forbid_after_send=True)
+        send(alice, random=2)
+    time.sleep(0.3)
+    assert len(webhook_receiver.requests) == 2
+
+
+@pytest.mark.django_db
+def test_after_send_carries_the_rewritten_message(
+        webhook_receiver, pair, eager, django_capture_on_commit_callbacks):
+    alice, _ = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND, webhooks.AFTER_SEND])
+    webhook_receiver.script(Reply.code(0, MsgBody=NEW_BODY))
+    with django_capture_on_commit_callbacks(execute=True):
+        send(alice)
+    before, after = webhook_receiver.wait_for(2)
+    assert before.query["CallbackCommand"] == webhooks.BEFORE_SEND
+    assert after.query["CallbackCommand"] == webhooks.AFTER_SEND
+    assert after.body["MsgBody"] == NEW_BODY
+    assert after.body["MsgKey"] == before.body["MsgKey"]
+
+
+@pytest.mark.django_db
+def test_webhooks_off_cost_no_query(pair):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alice, _ = pair
+    send(alice, random=0)
+    webhooks.config()
+    with CaptureQueriesContext(connection) as ctx:
+        send(alice, random=1)
+    assert len(ctx.captured_queries) == 12
+    assert not [q for q in ctx.captured_queries if "webhook" in q["sql"]]
+
+
+# --- every door, over the wire -------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True)
+def test_every_door_refuses_a_muted_sender_and_asks_the_app_about_the_others(
+        webhook_receiver, make_user, connect, v4, live_server_url):
+    make_user("alice"), make_user("bob"), make_user("carol")
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], live=True)
+    webhook_receiver.answer(Reply.code(120042, "not today"))
+    ws = connect("alice", deviceID="alice-phone", platform="Android")
+    text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+
+    def rest(user_id, random):
+        request = urllib.request.Request(
+            f"{live_server_url}/api/v1/messages/", method="POST",
+            data=json.dumps({"to": "bob", "elements": text, "random": random}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"UserSig {user_id}:{gen_usersig(user_id)}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    # The app refuses: every door passes its code and text to the sender.
+    reply = ws.request("sendMessage", {"to": "bob", "elements": text, "random": 1})
+    assert (reply["ok"], reply["code"], reply["message"]) == (False, 120042, "not today")
+    assert rest("alice", 2)[1]["code"] == 120042
+    answer = v4("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob",
+                                   "MsgRandom": 3, "MsgBody": [
+                                       {"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]})
+    assert (answer["ErrorCode"], answer["ErrorInfo"]) == (120042, "not today")
+    calls = webhook_receiver.wait_for(3)
+    assert [c.body["MsgRandom"] for c in calls] == [1, 2, 3]
+    assert calls[2].query["OptPlatform"] == "RESTAPI"
+    # ForbidBeforeSendMsgCallback: not asked.
+    answer = v4("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob",
+                                   "MsgRandom": 4, "ForbidCallbackControl": [
+                                       "ForbidBeforeSendMsgCallback"], "MsgBody": [
+                                       {"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]})
+    assert answer["ErrorCode"] == 0
+    # Muted (set through /v4, as an operator would): 20012 everywhere, the app not asked.
+    assert v4("openconfigsvr/setnospeaking", {"Set_Account": "alice",
+                                              "C2CmsgNospeakingTime": 4294967295}
+              )["ErrorCode"] == 0
+    reply = ws.request("sendMessage", {"to": "bob", "elements": text, "random": 5})
+    assert (reply["ok"], reply["code"]) == (False, 20012)
+    status, body = rest("alice", 6)
+    assert (status, body["code"]) == (400, 20012)
+    answer = v4("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob",
+                                   "MsgRandom": 7, "MsgBody": [
+                                       {"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]})
+    assert answer["ErrorCode"] == 20012
+    assert len(webhook_receiver.requests) == 3
+    # A mute that ended lets the sender through again (to the app, which refuses).
+    v4("openconfigsvr/setnospeaking", {"Set_Account": "alice", "C2CmsgNospeakingTime": 0})
+    reply = ws.request("sendMessage", {"to": "bob", "elements": text, "random": 8})
+    assert reply["code"] == 120042
+    assert Message.objects.filter(random=4).count() == 1 and Message.objects.count() == 1
