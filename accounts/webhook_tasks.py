@@ -9,14 +9,21 @@ callback off in admin stops pending retries.
 
 Where tasks run in process (CELERY_TASK_ALWAYS_EAGER, the embedded default) the
 retries follow at once, without the waits: the caller's thread must not sleep.
+
+`purge_webhook_attempts` deletes attempt records older than CHAT_WEBHOOK_ATTEMPT_DAYS
+(7 by default); it is idempotent and meant for a periodic schedule.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+from django.utils import timezone
 
 from . import webhooks
 
@@ -54,3 +61,12 @@ def deliver_after(self, delivery_id: str, command: str, body: dict, platform: st
     log.warning("%s webhook %s failed after %d attempts: %s", command, delivery_id,
                 retries + 1, call.error)
     return call.outcome
+
+
+@shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
+             retry_backoff=60)
+def purge_webhook_attempts() -> int:
+    days = getattr(settings, "CHAT_WEBHOOK_ATTEMPT_DAYS", 7)
+    deleted = webhooks.attempts_purge(before=timezone.now() - timedelta(days=days))
+    log.info("purged %d webhook attempts older than %d days", deleted, days)
+    return deleted

@@ -53,7 +53,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -382,6 +382,34 @@ def reply_code(reply: dict | None) -> int | None:
     if isinstance(code, str) and code.strip().lstrip("-").isdigit():
         return int(code)
     return None
+
+
+def attempts_purge(*, before, batch_size: int = 5000) -> int:
+    """Delete WebhookAttempt rows created before `before`; return how many went.
+
+    With before-send on, every message adds a row, so the table is purged like the
+    other logs: in primary-key ranges, each its own short transaction, so no batch
+    re-reads the dead rows of the ones before it and no table is loaded into Python.
+    """
+    table = connection.ops.quote_name(WebhookAttempt._meta.db_table)
+    cutoff = connection.ops.adapt_datetimefield_value(before)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id) FROM {table}")
+        low = cursor.fetchone()[0]
+        # One pass over the old rows (they are about to go anyway); ids follow
+        # created_at only roughly (a row is written when its call ends).
+        cursor.execute(f"SELECT max(id) FROM {table} WHERE created_at < %s", [cutoff])
+        high = cursor.fetchone()[0]
+    if low is None or high is None:
+        return 0
+    total = 0
+    while low <= high:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE id >= %s AND id < %s"
+                           f" AND created_at < %s", [low, low + batch_size, cutoff])
+            total += cursor.rowcount
+        low += batch_size
+    return total
 
 
 # --- the callbacks --------------------------------------------------------------------

@@ -422,6 +422,34 @@ def test_a_real_worker_retries_with_backoff(webhook_receiver, settings, tmp_path
     assert 2.4 <= gap2 < 5, (gap1, gap2)
 
 
+# --- retention ------------------------------------------------------------------------
+
+def test_old_attempts_are_purged_in_batches(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.webhook_tasks import purge_webhook_attempts
+
+    now = timezone.now()
+    ages = [9, 8, 1, 9, 0, 8, 9, 2]  # days; 9 before 1: ids only roughly follow time
+    rows = [WebhookAttempt.objects.create(
+        delivery_id=uuid.uuid4(), command=webhooks.AFTER_SEND, url="http://x/", body={},
+        outcome="ok", created_at=now - timedelta(days=d, minutes=1)) for d in ages]
+    kept = {r.pk for r, d in zip(rows, ages, strict=True) if d < 7}
+    with CaptureQueriesContext(connection) as ctx:
+        gone = webhooks.attempts_purge(before=now - timedelta(days=7), batch_size=3)
+    assert gone == 5
+    assert set(WebhookAttempt.objects.values_list("pk", flat=True)) == kept
+    deletes = [q for q in ctx.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 3  # ids first..newest old one (7 rows), 3 at a time
+    assert webhooks.attempts_purge(before=now - timedelta(days=7)) == 0
+
+    settings.CHAT_WEBHOOK_ATTEMPT_DAYS = 1
+    assert purge_webhook_attempts.apply().get() == 1 + 1  # the 1- and 2-day-old ones
+    assert list(WebhookAttempt.objects.values_list("pk", flat=True)) == [rows[4].pk]
+
+
 # --- admin ----------------------------------------------------------------------------
 
 @pytest.fixture
