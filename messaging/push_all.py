@@ -6,12 +6,20 @@ task in push (quota, interval, MsgRandom de-duplication: push.services.broadcast
 and queues `run_broadcast` after commit. The task walks the matching users in pk
 order, CHAT_PUSH_CHUNK (500) at a time, and hands each page to
 `messaging.services.message_send_many` as one batch: the sender is the app admin (or
-the given account) and relationship checks are skipped, as for any admin send.
+the given account); relationship and mute checks and the C2C webhooks are skipped, as
+for batchsendmsg; every message of one push has the push's MsgRandom and time.
 
     MsgLifeTime 0  -> online_user_only: the devices online now get MESSAGE_RECEIVED;
                       nothing is stored (no history, no sync log, no unread).
-    MsgLifeTime >0 -> stored like any message: the receiver's sync log (replayed to an
-                      offline device), conversation and unread count, and history.
+    MsgLifeTime N  -> stored: the receiver's sync-log entry lives N seconds (replayed to
+                      a device that logs in before then), conversation, unread count.
+
+Tencent's "offline storage yes, roaming no": nothing lands on the sender's side
+(SYNC_NOT_SENDER: no sync entry, no conversation, not in the sender's history, no
+event to the sender's devices), so the admin's account is not flooded with one
+conversation per user. The receiver's side is stored like any message, so it also
+stays in the receiver's history (getMessageList) until CHAT_HISTORY_DAYS: Parley's
+offline cache is a view of history, not a separate store.
 
 Each page is committed together with the task's progress (cursor, counts), so a task
 run again (a worker lost mid-way, Celery's retry) goes on after the last committed
@@ -35,7 +43,7 @@ from push.conditions import Condition
 from push.models import BroadcastTask
 
 from .elements import check_elements
-from .services import SendCommand, message_send_many
+from .services import SYNC_NOT_SENDER, SendCommand, message_send_many
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +89,21 @@ def broadcast_fan_out(task: BroadcastTask) -> BroadcastTask:
                                  started=task.started or timezone.now())
     condition = Condition.from_json(task.condition)
     sender = task.sender
+    msg_time = int(task.created.timestamp())  # one time for the whole push
     while True:
         page = push_selectors.broadcast_recipients(
             condition, exclude_pk=sender.pk, after_pk=task.cursor, limit=chunk_size())
         if not page:
             break
         commands = [SendCommand(sender=sender, to=user_id, elements=list(task.body),
-                                random=task.msg_random,
+                                random=task.msg_random, time=msg_time,
                                 cloud_custom_data=task.cloud_custom_data,
                                 offline_push_info=task.offline_push_info,
                                 online_user_only=task.lifetime == 0,
-                                skip_relationship_checks=True)
+                                life_time=task.lifetime,
+                                sync_other_machine=SYNC_NOT_SENDER,
+                                skip_relationship_checks=True, check_mute=False,
+                                run_webhooks=False)
                     for _, user_id in page]
         with transaction.atomic():  # the page and the progress commit together
             results = message_send_many(commands)

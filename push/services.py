@@ -10,6 +10,7 @@ Failures raise ChatError with Tencent's codes (tencent-rest.md §10):
     90033 an attribute unknown, or its value bad     90039 tags and attributes together
     90040 an empty tag                               90024 pushes less than 1 s apart
     90047 the daily push quota is used up            70107 no such account
+    90045 push to all is turned off (CHAT_PUSH_ALL_ENABLED)
     70402 a request's shape is wrong (To_Account not a list of UserIDs, ...)
     910003 a push-token field is wrong (native REST)
 """
@@ -73,6 +74,8 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
                      .values_list("user_id", flat=True))
         if moved:
             PushToken.objects.filter(vendor=vendor, token=token).exclude(user=user).delete()
+        before = PushToken.objects.select_for_update().filter(user=user, device_id=device_id) \
+            .first()
         try:
             with transaction.atomic():
                 row, _ = PushToken.objects.update_or_create(
@@ -85,6 +88,8 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
         transaction.on_commit(lambda: _presence("set_push_reachable", user.pk, platform))
         for old_user in set(moved):
             _clear_if_unreachable(old_user, platform)
+        if before is not None and before.platform != platform:  # e.g. apns -> fcm
+            _clear_if_unreachable(user.pk, before.platform)
     return row
 
 
@@ -406,6 +411,8 @@ def broadcast_create(*, sender: User, elements: list, msg_random: int, lifetime:
     push (90024) and today's quota (90047, the UTC day) are checked under a lock.
     The caller queues the fan-out after commit (messaging.push_all).
     """
+    if not getattr(settings, "CHAT_PUSH_ALL_ENABLED", True):
+        raise ChatError(90045, "push to all is turned off (CHAT_PUSH_ALL_ENABLED)")
     msg_random = check_msg_random(msg_random)
     lifetime = check_lifetime(lifetime)
     now = timezone.now()

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import SyncEntry, User
 from accounts.usersig import gen_usersig
+from chat_project.errors import ChatError
 from messaging.models import Message
 from messaging.push_all import run_broadcast
 from push import selectors, services
@@ -139,7 +140,7 @@ def test_attribute_conditions(audience, connect, pv4):
 
 def test_no_condition_is_everybody_and_a_lifetime_stores_it_for_offline_devices(
         audience, connect, pv4):
-    online = connect("bob")
+    online, sender = connect("bob"), connect("alice")
     # From_Account: the message is alice's; alice herself does not get it.
     answer = pv4(PUSH, body("news", 31, From_Account="alice", MsgLifeTime=3600,
                             OfflinePushInfo={"PushFlag": 0, "Title": "Parley",
@@ -154,6 +155,16 @@ def test_no_condition_is_everybody_and_a_lifetime_stores_it_for_offline_devices(
                                            "description": "news for you", "extension": "{}"}
     task = BroadcastTask.objects.get(task_id=answer["TaskId"])
     assert (task.matched, task.delivered, task.lifetime) == (3, 3, 3600)
+    assert {m.time for m in stored} == {int(task.created.timestamp())}  # one push, one time
+    # MsgLifeTime: the receivers' offline-cache entries expire with it.
+    entries = SyncEntry.objects.filter(message_id__in=[m.pk for m in stored])
+    assert entries.count() == 3
+    for entry in entries:
+        assert abs((entry.expires_at - entry.created_at).total_seconds() - 3600) < 2
+    # Nothing on the sender's side: no sync entry, no conversation, no event.
+    assert not SyncEntry.objects.filter(user__user_id="alice").exists()
+    assert sender.ok("getConversationList")["conversationList"] == []
+    assert texts(sender) == []
 
     # carol was offline: her device gets it from the offline cache when it logs in.
     carol = connect()
@@ -199,7 +210,7 @@ def test_pushes_are_one_second_apart_and_limited_per_day(audience, pv4):
     assert not BroadcastTask.objects.filter(msg_random__in=[52, 54]).exists()
 
 
-def test_the_daily_quota_is_a_setting(audience, settings):
+def test_the_daily_quota_and_the_switch_are_settings(audience, settings):
     settings.CHAT_PUSH_DAILY_QUOTA = 1
     admin = User.objects.create(user_id="administrator")
     elements = [{"type": "TIMTextElem", "payload": {"text": "x"}}]
@@ -207,13 +218,22 @@ def test_the_daily_quota_is_a_setting(audience, settings):
         services.broadcast_create(sender=admin, elements=elements, msg_random=1, lifetime=0,
                                   condition=Condition())
     allow_next_push()
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ChatError) as exc:
         services.broadcast_create(sender=admin, elements=elements, msg_random=2, lifetime=0,
                                   condition=Condition())
     assert exc.value.code == 90047
+    settings.CHAT_PUSH_DAILY_QUOTA = 2
+    settings.CHAT_PUSH_ALL_ENABLED = False
+    with pytest.raises(ChatError) as exc:
+        services.broadcast_create(sender=admin, elements=elements, msg_random=2, lifetime=0,
+                                  condition=Condition())
+    assert exc.value.code == 90045
+    settings.CHAT_PUSH_ALL_ENABLED = True
+    assert services.broadcast_create(sender=admin, elements=elements, msg_random=2,
+                                     lifetime=0, condition=Condition())[1] is True
 
 
-@pytest.mark.parametrize("extra, code", [
+BAD_REQUESTS = [
     ({"MsgRandom": None}, 90005),
     ({"MsgRandom": "7"}, 90005),
     ({"MsgRandom": 2**32}, 90005),
@@ -236,14 +256,18 @@ def test_the_daily_quota_is_a_setting(audience, settings):
     ({"From_Account": "nobody"}, 20003),
     ({"OfflinePushInfo": "push"}, 90043),
     ({"OfflinePushInfo": {"Desc": "d" * 3000, "Ext": "e" * 100}}, 90043),
-])
-def test_bad_requests_get_their_code_and_push_nothing(audience, pv4, extra, code):
-    request = {**body("x", 61), **extra}
-    request = {k: v for k, v in request.items() if v is not None}
-    answer = pv4(PUSH, request)
-    assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", code), answer
-    assert answer["ErrorInfo"]
+]
+
+
+def test_bad_requests_get_their_code_and_push_nothing(audience, pv4):
+    for extra, code in BAD_REQUESTS:
+        request = {**body("x", 61), **extra}
+        request = {k: v for k, v in request.items() if v is not None}
+        answer = pv4(PUSH, request)
+        assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", code), (extra, answer)
+        assert answer["ErrorInfo"]
     assert not BroadcastTask.objects.exists()
+    assert pv4(PUSH, body("x", 61))["ErrorCode"] == 0  # the same request, put right, goes
 
 
 def test_condition_selection_is_set_based(audience):
