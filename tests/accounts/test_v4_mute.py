@@ -136,3 +136,24 @@ def test_malformed_json_is_130001(v4):
     for path in ("openconfigsvr/setnospeaking", "openconfigsvr/getnospeaking"):
         status, raw = v4.raw(path, b'{"Set_Account": ')
         assert status == 200 and json.loads(raw)["ErrorCode"] == 130001
+
+
+@live_db
+def test_a_muted_sender_is_refused_until_unmuted(v4, connect, make_user):
+    """End to end: the mute set over /v4 is what the send pipeline reads (20012)."""
+    make_user("loud"), make_user("quiet")
+    loud = connect("loud")
+
+    def send(random):
+        return loud.request("sendMessage", {
+            "to": "quiet", "random": random,
+            "elements": [{"type": "TIMTextElem", "payload": {"text": "hey"}}]})
+
+    assert send(1)["ok"]
+    v4("openconfigsvr/setnospeaking", {"Set_Account": "loud", "C2CmsgNospeakingTime": 600})
+    refused = send(2)
+    assert not refused["ok"] and refused["code"] == 20012
+    # A group-only mute does not touch one-to-one messages.
+    v4("openconfigsvr/setnospeaking", {"Set_Account": "loud", "C2CmsgNospeakingTime": 0,
+                                       "GroupmsgNospeakingTime": FOREVER})
+    assert send(3)["ok"]
