@@ -12,7 +12,12 @@ same checks and locks apply and the events reach the users' devices:
   adding one follows the target's allow type.
 - Users (accounts' admin, extended here): profile edits are checked by the profile
   rules and announced through services.profile_update, to the user's devices and to
-  everyone who has the user as a friend.
+  everyone who has the user as a friend (and to the app: Profile.CallbackPortraitSet
+  with the operator as Operator_Account). The "Kick out" action (sessions
+  invalidated, sockets closed with KICKED_OUT REST_API_Kick through
+  accounts.devices.user_kick) comes with accounts' user admin, which this one extends.
+- After-callbacks of operators' writes go out with OptPlatform "RESTAPI" (the app's
+  own side, as Tencent's console), Admin_Account "".
 - The send policy is one row: the list opens its form, and saving calls
   send_policy_set; the very next send obeys it.
 """
@@ -32,6 +37,8 @@ from chat_project.errors import ChatError
 from . import services
 from .friends import DeleteType, PendencyType
 from .models import Block, FriendGroup, FriendRequest, Friendship, SendPolicy
+
+PLATFORM = "RESTAPI"  # OptPlatform of operators' changes
 
 
 class _ServiceDeletes:
@@ -99,7 +106,8 @@ class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        result = services.block_add(owner=obj.owner, user_ids=[obj.blocked.user_id])[0]
+        result = services.block_add(owner=obj.owner, user_ids=[obj.blocked.user_id],
+                                    platform=PLATFORM)[0]
         if not result.ok:  # lost a race since the form's check
             self.message_user(request, f"{result.message} ({result.code})", messages.ERROR)
             return
@@ -117,7 +125,8 @@ class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
         return super().response_add(request, obj, post_url_continue)
 
     def _delete(self, request, obj):
-        result = services.block_remove(owner=obj.owner, user_ids=[obj.blocked.user_id])[0]
+        result = services.block_remove(owner=obj.owner, user_ids=[obj.blocked.user_id],
+                                       platform=PLATFORM)[0]
         if not result.ok:
             raise ChatError(result.code, result.message)
 
@@ -151,7 +160,7 @@ class FriendshipAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
 
 def _friend_delete(obj: Friendship, delete_type: str) -> None:
     answer = services.friend_delete(user=obj.owner, user_ids=[obj.friend.user_id],
-                                    delete_type=delete_type)
+                                    delete_type=delete_type, platform=PLATFORM)
     for failure in answer["failureUserIDList"]:
         raise ChatError(failure["code"], failure.get("message"))
 
@@ -216,9 +225,11 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class UserAdmin(AccountUserAdmin):
-    """accounts' user admin, with profile changes checked by the profile rules and
-    sent through relationships.services.profile_update (accounts cannot know friends),
-    so the user's devices and everyone who has the user as a friend learn of them."""
+    """accounts' user admin (with its "Kick out" action: accounts.devices.user_kick),
+    with profile changes checked by the profile rules and sent through
+    relationships.services.profile_update (accounts cannot know friends), so the
+    user's devices and everyone who has the user as a friend learn of them, the
+    admin-only fields (admin_forbid_type, level, role) included."""
 
     def get_form(self, request, obj=None, **kwargs):
         base = super().get_form(request, obj, **kwargs)
@@ -238,7 +249,9 @@ class UserAdmin(AccountUserAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        changed = {f: getattr(obj, f) for f in form.changed_data if f in PROFILE_FIELDS}
+        changed = {f: getattr(obj, f) for f in form.changed_data
+                   if f in PROFILE_FIELDS or f in services.ADMIN_PROFILE_FIELDS}
         if change and changed:
             # Saved above; this announces it (the values are the ones just stored).
-            services.profile_update(user=obj, **changed)
+            services.profile_update(user=obj, operator=request.user.user_id,
+                                    platform=PLATFORM, **changed)

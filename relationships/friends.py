@@ -65,6 +65,20 @@ peer's list as it was):
   APPLICATION_EVENT_LIMIT of them (getFriendApplicationList has them all), and the
   number of unread requests sent to the user.
 
+App admins (the /v4 door, relationships/v4.py) have two more ways in: `friend_add`
+with `force` (ForceAddFlags=1: the target's allow type is skipped, blocks are not), and
+`friend_import` (one way, times and custom fields as given, no after-callback).
+
+Sequences (relationships.models.SnsSequence): every publish step moves the owners'
+standard/custom/groups/blocklist counters (`bump_sequences`), in the transaction of the
+change; friend_get, group_* and black_list_get hand them out as Tencent does.
+
+After-callbacks (tencent-rest.md §14.2), queued in the change's transaction through
+accounts.webhooks.after: Sns.CallbackFriendAdd (friend_add: ClientCmd friend_add,
+Admin_Account, ForceFlag; friend_request_accept: friend_response), and
+Sns.CallbackFriendDelete (one pair per list entry removed). Each service takes the
+door's `platform` (OptPlatform); DEFAULT_PLATFORM ("Unknown") when a door names none.
+
 Objects (Web SDK names): Friend `{userID, remark, groupList, source, wording, addTime,
 profile, friendCustomField: [{key, value}]}`; FriendApplication `{userID, avatar,
 nick, time, source, wording, type}` (type Pendency_Type_ComeIn or _SendOut);
