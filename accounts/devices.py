@@ -34,7 +34,6 @@ import time
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
 from chat_project.errors import ChatError
 
@@ -121,10 +120,10 @@ def conns_to_push_out(policy: LoginPolicy, new: Conn, live: list[Conn]) -> list[
 
 def device_connect(*, user: User, device_id: str, platform: str
                    ) -> tuple[Device, LoginPolicy, bool]:
-    """A socket logs in: record the device, note the login; (the device, the policy,
-    whether State.StateChange is on)."""
+    """A socket logs in: record the device; (the device, the policy, whether
+    State.StateChange is on). The Device row is also what tells "offline" from "never
+    logged in" (statusType 3) for a user who never signed in to the web pages."""
     device = device_login(user=user, device_id=device_id, platform=platform)
-    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     return device, login_policy(), state_change_enabled()
 
 
