@@ -35,6 +35,7 @@ import of a fixture that is then used as a parameter trips ruff's F811):
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -84,8 +85,10 @@ class Received:
 class WebhookReceiver:
     """A threading HTTP server on a free local port; `url` is its address."""
 
-    def __init__(self, path: str = "/hook"):
+    def __init__(self, path: str = "/hook", *, tls: tuple[str, str] | None = None):
+        """`tls=(certfile, keyfile)` serves HTTPS."""
         self.path = path
+        self.scheme = "https" if tls else "http"
         self.requests: list[Received] = []
         self._standing = Reply.code(0)
         self._script: list[Reply] = []
@@ -94,13 +97,17 @@ class WebhookReceiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._server.block_on_close = False
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread: threading.Thread | None = None
         self.live = False  # set by use_webhooks(live=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.path}"
+        return f"{self.scheme}://{host}:{port}{self.path}"
 
     def start(self) -> WebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,

@@ -176,6 +176,40 @@ class socket_closed_port:  # noqa: N801 - used as a context manager
         return False
 
 
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS receiver with a self-signed certificate for 127.0.0.1."""
+    import shutil
+
+    if not shutil.which("openssl"):
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = receiver.WebhookReceiver(tls=(str(cert), str(key))).start()
+    yield server, cert
+    server.stop()
+    webhooks.invalidate()
+    webhooks._tls_context.cache_clear()
+
+
+def test_https_checks_the_certificate(tls_receiver, monkeypatch):
+    server, cert = tls_receiver
+    use_webhooks(server, before_send_on_timeout="block")
+    server.answer(Reply.code(120002, "over TLS"))
+    webhooks._tls_context.cache_clear()
+    verdict = ask()  # a self-signed certificate is not trusted
+    assert (verdict.action, verdict.code) == ("reject", 80003)
+    assert "CERTIFICATE_VERIFY_FAILED" in WebhookAttempt.objects.get().error
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now it is
+    webhooks._tls_context.cache_clear()
+    assert (ask().code, len(server.requests)) == (120002, 1)
+    assert server.requests[0].query["CallbackCommand"] == webhooks.BEFORE_SEND
+
+
 # --- the request ----------------------------------------------------------------------
 
 def test_the_request_carries_the_query_body_and_signature(webhook_receiver):
