@@ -14,6 +14,7 @@ Replies: `Reply.code(n, info, **fields)` (HTTP 200, a JSON envelope with ErrorCo
 plus fields such as MsgBody), `Reply.http(status)`, `Reply.garbage()` (HTTP 200, not
 JSON), `Reply.hang(seconds)` (answers only after that long). Scripted replies are used
 first, one per request; then the standing `answer` (ErrorCode 0 by default).
+`WebhookReceiver(tls=(certfile, keyfile))` serves HTTPS instead.
 
 `use_webhooks(receiver_or_url, callbacks, **fields)` writes the one WebhookConfig row
 (enabled, the receiver's URL, the callbacks; any other model field as a keyword). Pass
