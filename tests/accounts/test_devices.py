@@ -195,7 +195,8 @@ def test_admin_kicks_out_and_edits_the_policy(connect, make_user):
 
 @pytest.fixture
 def eager_server(django_db_setup):
-    proc, url = start_server(CELERY_TASK_ALWAYS_EAGER="1")
+    # Tasks (the after-callbacks) run in the server; a silent socket closes after 2 s.
+    proc, url = start_server(CELERY_TASK_ALWAYS_EAGER="1", CHAT_SOCKET_IDLE_TIMEOUT="2")
     yield url
     stop_server(proc)
 
@@ -223,3 +224,48 @@ def test_state_change_on_login_kick_and_close(eager_server, webhook_receiver, ma
                                         "Reason": "LinkClose"}
     time.sleep(0.5)
     assert len(webhook_receiver.requests) == 3  # the pushed-out one is in KickedDevice
+
+    # A kick signs out: Logout / Unregister, with the device's platform ("IOS" is
+    # Tencent's spelling for this callback; webhooks.py decides what it accepts).
+    webhook_receiver.clear()
+    tab = WsClient(eager_server)
+    tab.login("alice", gen_usersig("alice"), deviceID="w", platform="Web")
+    webhook_receiver.wait_for(1)
+    devices.user_kick(user=User.objects.get(user_id="alice"))
+    assert kicked(tab, "REST_API_Kick")
+    [_, logout] = webhook_receiver.wait_for(2)
+    assert logout.body["Info"] == {"Action": "Logout", "To_Account": "alice",
+                                   "Reason": "Unregister"}
+    assert logout.query["OptPlatform"] == "Web"
+
+    # A silent socket is closed by the server: Disconnect / TimeOut.
+    webhook_receiver.clear()
+    silent = WsClient(eager_server)
+    silent.login("alice", gen_usersig("alice"), deviceID="a", platform="Android")
+    [_, timeout] = webhook_receiver.wait_for(2, timeout=15)
+    assert timeout.body["Info"] == {"Action": "Disconnect", "To_Account": "alice",
+                                    "Reason": "TimeOut"}
+    assert timeout.query["OptPlatform"] == "Android"
+    silent.close()
+
+
+@pytest.mark.django_db
+def test_state_change_when_the_purge_reaps_a_lapsed_socket(webhook_receiver, make_user,
+                                                           settings, django_capture_on_commit_callbacks):
+    from asgiref.sync import async_to_sync
+
+    from accounts import presence
+    from accounts.tasks import presence_purge
+
+    alice = make_user("alice")
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    use_webhooks(webhook_receiver, [webhooks.STATE_CHANGE])
+    settings.CHAT_PRESENCE_TTL = 1
+    async_to_sync(presence.connection_open)(alice.pk, Conn("ch", "d", "Windows", time.time()))
+    time.sleep(1.1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presence_purge() == 1
+    [reaped] = webhook_receiver.wait_for(1)
+    assert reaped.body["Info"] == {"Action": "Disconnect", "To_Account": "alice",
+                                   "Reason": "TimeOut"}
+    assert reaped.query["OptPlatform"] == "Windows"
