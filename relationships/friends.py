@@ -502,9 +502,11 @@ def sequences(owner_pk: int) -> dict[str, int]:
 DEFAULT_PLATFORM = "Unknown"
 
 
-def _after_friend_add(pairs: list[tuple[User, User]], *, initiator: User, client_cmd: str,
+def after_friend_add(pairs: list[tuple[User, User]], *, initiator: User, client_cmd: str,
                       admin_account: str = "", force: bool = False,
-                      platform: str = DEFAULT_PLATFORM) -> None:
+                     platform: str = DEFAULT_PLATFORM) -> None:
+    """Sns.CallbackFriendAdd for the (owner, friend) pairs added, after commit (at once
+    when no transaction is open)."""
     if pairs:
         webhooks.after(webhooks.FRIEND_ADD, {
             "PairList": [{"From_Account": a.user_id, "To_Account": b.user_id,
@@ -591,13 +593,17 @@ def _relation(a: User, b: User) -> tuple[bool, bool]:
 
 def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name=None,
                wording=None, force: bool = False, admin_account: str = "",
-               platform: str = DEFAULT_PLATFORM) -> dict:
+               platform: str = DEFAULT_PLATFORM,
+               collect: list[tuple[User, User]] | None = None) -> dict:
     """Add `to` as a friend, as their allow type says (see the module docstring).
 
     `force` (Tencent's ForceAddFlags=1, for app admins: /v4 friend_add) skips the
     target's allow type: no request waits, DenyAny does not refuse, and Add_Type_Both
     puts the requester in the target's list too. Blocks still refuse (30515, 30525).
     `admin_account` is the app admin acting (Sns.CallbackFriendAdd's Admin_Account).
+    With `collect`, the (owner, friend) pairs added are appended to it instead of
+    firing Sns.CallbackFriendAdd: a batch fires one callback for all its pairs
+    (`after_friend_add`), as Tencent's friend_add does.
 
     Returns `{"userID", "code", "message"}`: code 0 when added, 30539 when a request
     now waits for the peer. Raises 30001 (bad argument, myself, already in my list),
@@ -651,8 +657,11 @@ def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name
             pairs.append((peer, user))
         _drop_fulfilled_requests(changes, user, peer)
         changes.publish()
-        _after_friend_add(pairs, initiator=user, client_cmd="friend_add",
-                          admin_account=admin_account, force=force, platform=platform)
+        if collect is not None:
+            collect.extend(pairs)
+        else:
+            after_friend_add(pairs, initiator=user, client_cmd="friend_add",
+                             admin_account=admin_account, force=force, platform=platform)
     return {"userID": peer.user_id, "code": 0, "message": ""}
 
 
@@ -953,7 +962,7 @@ def friend_request_accept(*, user: User, user_id, action, remark=None,
         changes.applications.update((user.pk, requester.pk))
         _drop_fulfilled_requests(changes, user, requester)
         changes.publish()
-        _after_friend_add(pairs, initiator=requester, client_cmd="friend_response",
+        after_friend_add(pairs, initiator=requester, client_cmd="friend_response",
                           platform=platform)
     return {"userID": requester.user_id}
 

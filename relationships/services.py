@@ -21,6 +21,7 @@ from chat_project.errors import ChatError
 from .blocklist import BLOCKLIST_MAX, ItemResult, block_add, block_remove, check_block_target
 from .friends import (
     DEFAULT_PLATFORM,
+    after_friend_add,
     friend_add,
     friend_delete,
     friend_delete_all,
@@ -48,7 +49,7 @@ __all__ = [
     # profiles and the send policy (below)
     "profile_update", "send_policy_set", "ADMIN_PROFILE_FIELDS",
     # friends, requests and friend lists (relationships/friends.py)
-    "DEFAULT_PLATFORM", "sequences", "friend_import", "friend_groups_add",
+    "DEFAULT_PLATFORM", "after_friend_add", "sequences", "friend_import", "friend_groups_add",
     "friend_groups_delete",
     "friend_add", "friend_delete", "friend_delete_all", "friend_update",
     "friend_request_accept", "friend_request_refuse", "friend_request_delete",

@@ -19,9 +19,9 @@ Choices where Tencent's docs leave room:
 - friend_add: AddSource is required (the en and zh docs both say so): an item without
   one fails with 30001, the others go on. 30539 (request now pending) is a non-zero
   ResultCode, so that UserID is in Fail_Account. ForceAddFlags=1 skips the target's
-  allow type (blocks still refuse). One Sns.CallbackFriendAdd per friend added (a
-  two-way add: two pairs). At most 100 items per call, as friend_import and
-  friend_update.
+  allow type (blocks still refuse). Each item is its own transaction; one
+  Sns.CallbackFriendAdd carries the pairs of the whole call (a two-way add: two
+  pairs). At most 100 items per call, as friend_import and friend_update.
 - friend_import: one way, no callback; custom values must be strings (the
   relationship-field rules: custom fields are strings or bytes).
 - friend_delete: DeleteType defaults to Delete_Type_Both, friend_delete_all to
@@ -149,7 +149,7 @@ def friend_add(req, body):
     add_type = _choice(body, "AddType", AddType.values, default=AddType.BOTH)
     force = fields.integer(body, "ForceAddFlags", code=SNS_BAD, required=False, default=0,
                            minimum=0, maximum=1, lenient=True)
-    rows, seen = [], set()
+    rows, seen, pairs = [], set(), []
     for item in items:
         to = _item_to(item)
         if to is None:
@@ -166,10 +166,14 @@ def friend_add(req, body):
                 user=user, to=to, source=item.get("AddSource"), add_type=add_type,
                 remark=item.get("Remark"), group_name=item.get("GroupName"),
                 wording=item.get("AddWording"), force=bool(force),
-                admin_account=req.identifier, platform=PLATFORM)
+                admin_account=req.identifier, platform=PLATFORM, collect=pairs)
             rows.append((to, done["code"], done["message"]))
         except ChatError as exc:
             rows.append((to, _code(exc), exc.message))
+    # Each add committed on its own; one Sns.CallbackFriendAdd carries all their pairs.
+    services.after_friend_add(pairs, initiator=user, client_cmd="friend_add",
+                              admin_account=req.identifier, force=bool(force),
+                              platform=PLATFORM)
     return _results(rows)
 
 

@@ -52,14 +52,21 @@ def call(receiver, n: int, command: str, platform: str):
 
 def test_v4_commands_fire_the_callbacks(people, eager_server, webhook_receiver):  # noqa: F811
     use_webhooks(webhook_receiver, ALL, live=True)
+    User.objects.create(user_id="dave", allow_type=AllowType.DENY_ANY)
     v4 = V4Client(eager_server)
+    # A batch: one callback with the pairs of every add that went through.
     answer = v4("sns/friend_add", {"From_Account": "alice", "ForceAddFlags": 1,
-                                   "AddFriendItem": [{"To_Account": "bob", "AddSource": SRC}]})
-    assert answer["ResultItem"][0]["ResultCode"] == 0
+                                   "AddFriendItem": [{"To_Account": "bob", "AddSource": SRC},
+                                                     {"To_Account": "ghost", "AddSource": SRC},
+                                                     {"To_Account": "dave", "AddSource": SRC}],
+                                   "AddType": "Add_Type_Both"})
+    assert [r["ResultCode"] for r in answer["ResultItem"]] == [0, 30003, 0]
     body = call(webhook_receiver, 1, webhooks.FRIEND_ADD, "RESTAPI")
     assert body["PairList"] == [
         {"From_Account": "alice", "To_Account": "bob", "Initiator_Account": "alice"},
-        {"From_Account": "bob", "To_Account": "alice", "Initiator_Account": "alice"}]
+        {"From_Account": "bob", "To_Account": "alice", "Initiator_Account": "alice"},
+        {"From_Account": "alice", "To_Account": "dave", "Initiator_Account": "alice"},
+        {"From_Account": "dave", "To_Account": "alice", "Initiator_Account": "alice"}]
     assert (body["ClientCmd"], body["Admin_Account"], body["ForceFlag"]) == (
         "friend_add", "administrator", 1)
 
@@ -69,6 +76,7 @@ def test_v4_commands_fire_the_callbacks(people, eager_server, webhook_receiver):
     v4("sns/friend_delete", {"From_Account": "alice", "To_Account": ["bob"],
                              "DeleteType": "Delete_Type_Both"})
     body = call(webhook_receiver, 2, webhooks.FRIEND_DELETE, "RESTAPI")
+    assert len(webhook_receiver.requests) == 2
     assert sorted(map(tuple, (p.values() for p in body["PairList"]))) == [
         ("alice", "bob"), ("bob", "alice")]
 
