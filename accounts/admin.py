@@ -94,3 +94,4 @@ class SyncEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+from . import admin_webhooks  # noqa: E402,F401
