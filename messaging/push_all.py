@@ -4,7 +4,7 @@ matches, sent through the one send pipeline by a Celery task.
 `broadcast_send` is the service every door calls: it checks the message, records the
 task in push (quota, interval, MsgRandom de-duplication: push.services.broadcast_create)
 and queues `run_broadcast` after commit. The task walks the matching users in pk
-order, CHAT_PUSH_CHUNK (500) at a time, and hands each page to
+order, CHAT_PUSH_CHUNK (200) at a time, and hands each page to
 `messaging.services.message_send_many` as one batch: the sender is the app admin (or
 the given account); relationship and mute checks and the C2C webhooks are skipped, as
 for batchsendmsg; every message of one push has the push's MsgRandom and time.
@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from accounts.events import capture_events, layer_send_now
 from accounts.models import User
 from chat_project.errors import ChatError
 from push import selectors as push_selectors
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 
 def chunk_size() -> int:
-    return int(getattr(settings, "CHAT_PUSH_CHUNK", 500))
+    return int(getattr(settings, "CHAT_PUSH_CHUNK", 200))
 
 
 def broadcast_send(*, sender: User, elements: list, msg_random: int, lifetime: int = 0,
@@ -105,12 +106,17 @@ def broadcast_fan_out(task: BroadcastTask) -> BroadcastTask:
                                 skip_relationship_checks=True, check_mute=False,
                                 run_webhooks=False)
                     for _, user_id in page]
-        with transaction.atomic():  # the page and the progress commit together
-            results = message_send_many(commands)
-            failed = sum(isinstance(r, ChatError) for r in results)
-            push_services.broadcast_mark(
-                task, cursor=page[-1][0], matched=task.matched + len(page),
-                delivered=task.delivered + len(page) - failed, failed=task.failed + failed)
+        # The page's events (online-only ones at once, stored ones at commit) are
+        # gathered and sent in one go: one trip to the channel layer's loop per page,
+        # not one per user.
+        with capture_events() as events:
+            with transaction.atomic():  # the page and the progress commit together
+                results = message_send_many(commands)
+                failed = sum(isinstance(r, ChatError) for r in results)
+                push_services.broadcast_mark(
+                    task, cursor=page[-1][0], matched=task.matched + len(page),
+                    delivered=task.delivered + len(page) - failed, failed=task.failed + failed)
+        layer_send_now(events)
         if failed:
             first = next(r for r in results if isinstance(r, ChatError))
             log.warning("push %s: %d of %d sends failed (first: %s)", task.task_id, failed,

@@ -26,7 +26,7 @@ from accounts.models import SyncEntry, User
 from accounts.usersig import gen_usersig
 from chat_project.errors import ChatError
 from messaging.models import Message
-from messaging.push_all import run_broadcast
+from messaging.push_all import broadcast_fan_out, run_broadcast
 from push import selectors, services
 from push.conditions import Condition
 from push.models import BroadcastTask
@@ -360,3 +360,25 @@ def test_a_real_worker_fans_a_push_out_through_redis(audience, connect, tmp_path
     assert (task.matched, task.delivered) == (2, 2)  # alice and bob
     assert sorted(Message.objects.filter(random=81).values_list("receiver__user_id", flat=True)) \
         == ["alice", "bob"]
+
+
+def test_the_fan_out_goes_page_by_page_and_resumes_after_its_cursor(audience, settings):
+    settings.CHAT_PUSH_CHUNK = 2
+    admin = User.objects.create(user_id="administrator")
+    elements = [{"type": "TIMTextElem", "payload": {"text": "paged"}}]
+    with transaction.atomic():
+        task, _ = services.broadcast_create(sender=admin, elements=elements, msg_random=91,
+                                            lifetime=60, condition=Condition())
+    users = list(User.objects.exclude(pk=admin.pk).order_by("pk"))
+    # As if a worker died after committing the first page (alice, bob).
+    BroadcastTask.objects.filter(pk=task.pk).update(cursor=users[1].pk, matched=2,
+                                                    delivered=2, state="running")
+    task = BroadcastTask.objects.select_related("sender").get(pk=task.pk)
+    broadcast_fan_out(task)
+    assert sorted(Message.objects.values_list("receiver__user_id", flat=True)) \
+        == ["carol", "dave"]
+    task.refresh_from_db()
+    assert (task.state, task.matched, task.delivered, task.cursor) == (
+        "done", 4, 4, users[-1].pk)
+    broadcast_fan_out(task)  # a done task sends nothing again
+    assert Message.objects.count() == 2
