@@ -316,25 +316,22 @@ def sync_log_purge(*, before: datetime, batch_size: int = 5000,
     """Delete sync-log entries created before `before`, and entries whose own life
     (`expires_at`, a message's MsgLifeTime) ended before `now`; return how many went.
 
-    Batches are picked on an index (created_at; the partial index on expires_at, which
-    holds only the entries with a life of their own) and each is its own short
-    transaction, so a send appending to the log never waits behind the whole purge,
-    and no table is loaded into Python.
+    Each batch is one DELETE of rows picked on two indexes (created_at, and the partial
+    index on expires_at that holds only the entries with a life of their own: a
+    BitmapOr) and its own short transaction, so a send appending to the log never
+    waits behind the whole purge, and no table is loaded into Python.
     """
     table = connection.ops.quote_name(SyncEntry._meta.db_table)
-    old = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
-           f" WHERE created_at < %s ORDER BY created_at LIMIT %s)")
-    expired = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
-               f" WHERE expires_at IS NOT NULL AND expires_at < %s ORDER BY expires_at"
-               f" LIMIT %s)")
+    sql = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table}"
+           f" WHERE created_at < %s OR (expires_at IS NOT NULL AND expires_at < %s)"
+           f" LIMIT %s)")
+    cutoff = connection.ops.adapt_datetimefield_value(before)
+    expired = connection.ops.adapt_datetimefield_value(now or timezone.now())
     total = 0
-    for sql, cutoff in ((old, before), (expired, now or timezone.now())):
-        cutoff = connection.ops.adapt_datetimefield_value(cutoff)
-        while True:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(sql, [cutoff, batch_size])
-                deleted = cursor.rowcount
-            total += deleted
-            if deleted < batch_size:
-                break
-    return total
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [cutoff, expired, batch_size])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < batch_size:
+            return total
