@@ -167,10 +167,12 @@ def _message_view(msg: Message, owner_pk: int, conv: Conversation | None) -> dic
                         is_peer_read=msg.sender_id == owner_pk and msg.seq <= peer_read)
 
 
-def _publish_totals(user_pks) -> None:
-    publish_on_commit([(pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
-                             "data": selectors.total_unread_pk(pk)})
-                       for pk in sorted(set(user_pks))])
+def _publish_totals(user_pks) -> dict[int, int]:
+    """Send these users' new unread totals after commit; return them."""
+    totals = {pk: selectors.total_unread_pk(pk) for pk in sorted(set(user_pks))}
+    publish_on_commit([(pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED", "data": n})
+                       for pk, n in totals.items()])
+    return totals
 
 
 def _lock_message(pk: int, actor: User | None) -> tuple[Dialog, Message]:
@@ -243,12 +245,14 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
                                   extra={"revokerInfo": {"userID": revoker}},
                                   unread_changed=was_unread)
         sync_publish(events)
-        if was_unread:
-            _publish_totals(was_unread)
-        after_callback(webhooks.AFTER_MSG_WITHDRAW, {
-            "From_Account": msg.sender.user_id, "To_Account": msg.receiver.user_id,
-            "MsgKey": tencent_body.message_key(msg),
-            "UnreadMsgNum": selectors.total_unread_pk(msg.receiver_id)}, platform)
+        totals = _publish_totals(was_unread)
+        if webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW):
+            unread = totals.get(msg.receiver_id)
+            after_callback(webhooks.AFTER_MSG_WITHDRAW, {
+                "From_Account": msg.sender.user_id, "To_Account": msg.receiver.user_id,
+                "MsgKey": tencent_body.message_key(msg),
+                "UnreadMsgNum": unread if unread is not None
+                else selectors.total_unread_pk(msg.receiver_id)}, platform)
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -485,12 +489,13 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
                                [receipt]))
         if events:
             sync_publish(events, now=now)
-        if own_changed:
-            _publish_totals([user.pk])
-        after_callback(webhooks.AFTER_MSG_REPORT, {
-            "Report_Account": user.user_id, "Peer_Account": peer.user_id,
-            "LastReadTime": int(read_time if read_time is not None else now.timestamp()),
-            "UnreadMsgNum": selectors.total_unread_pk(user.pk)}, platform)
+        totals = _publish_totals([user.pk] if own_changed else [])
+        if webhooks.is_enabled(webhooks.AFTER_MSG_REPORT):
+            after_callback(webhooks.AFTER_MSG_REPORT, {
+                "Report_Account": user.user_id, "Peer_Account": peer.user_id,
+                "LastReadTime": int(read_time if read_time is not None else now.timestamp()),
+                "UnreadMsgNum": totals[user.pk] if own_changed
+                else selectors.total_unread_pk(user.pk)}, platform)
     return {}
 
 

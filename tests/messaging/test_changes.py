@@ -302,3 +302,36 @@ def test_rest_door(make_user):
     assert post(bob, "conversations/C2Calice/delete/").json() == {"conversationID": "C2Calice"}
     assert bob.get("/api/v1/conversations/").json()["conversationList"] == []
     assert post(bob, "conversations/C2Cghost/pin/", {"isPinned": True}).json()["code"] == 20003
+
+
+# --- statements per change (capped: a change must not grow a query per row) ----------
+
+@pytest.mark.parametrize("change, expected", [  # BEGIN and COMMIT included
+    ("revoke", 13), ("modify", 9), ("delete", 13), ("read", 10), ("pin", 8),
+    ("delete_conversation", 8)])
+def test_statements_per_change(make_user, change, expected):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts import webhooks
+    from messaging import changes
+    from messaging.services import message_send
+
+    alice, bob = make_user("alice"), make_user("bob")
+    sent = [message_send(sender=alice, to="bob", elements=text(f"x{i}"), random=i)
+            for i in range(3)]
+    pks = [int(m["ID"].split("-")[0]) for m in sent]
+    webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW)  # the webhook config, cached
+    run = {
+        "revoke": lambda: changes.message_revoke(message_pk=pks[0], actor=alice),
+        "modify": lambda: changes.message_modify(message_pk=pks[1], actor=alice,
+                                                 elements=text("y")),
+        "delete": lambda: changes.messages_delete(user=bob, message_ids=[sent[2]["ID"]]),
+        "read": lambda: changes.conversation_mark_read(user=bob, peer=alice),
+        "pin": lambda: changes.conversation_pin(user=bob, peer=alice, is_pinned=True),
+        "delete_conversation": lambda: changes.conversation_delete(user=bob, peer=alice),
+    }[change]
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    assert len(queries.captured_queries) <= expected, \
+        [q["sql"][:80] for q in queries.captured_queries]
