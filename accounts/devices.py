@@ -27,11 +27,16 @@ the kick no longer logs a socket in (910008). A new UserSig login works at once.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import threading
 import time
+import zlib
 
 from django.contrib.auth.signals import user_logged_in
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
@@ -42,6 +47,7 @@ from .events import layer_send_now, layer_send_on_commit, user_group
 from .models import Device, LoginPolicy, User
 from .presence import Conn
 from .services import device_login
+from .usersig import _FROM_URL
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +124,15 @@ def conns_to_push_out(policy: LoginPolicy, new: Conn, live: list[Conn]) -> list[
 
 # --- logging in ---------------------------------------------------------------------------
 
-def device_connect(*, user: User, device_id: str, platform: str
+def device_connect(*, user: User, device_id: str, platform: str, usersig: str | None = None
                    ) -> tuple[Device, LoginPolicy, bool]:
     """A socket logs in: record the device; (the device, the policy, whether
     State.StateChange is on). The Device row is also what tells "offline" from "never
-    logged in" (statusType 3) for a user who never signed in to the web pages."""
+    logged in" (statusType 3) for a user who never signed in to the web pages.
+
+    A `usersig` issued before the user's last kick is refused (70001: get a new one)."""
+    if usersig is not None:
+        check_usersig_not_kicked(user=user, usersig=usersig)
     device = device_login(user=user, device_id=device_id, platform=platform)
     return device, login_policy(), state_change_enabled()
 
@@ -152,13 +162,38 @@ def _kick_message(reason: str, **extra) -> dict:
     return {"type": "chat.kick", "reason": reason, "at": time.time(), **extra}
 
 
+def _kicked_at_key(user_pk: int) -> str:
+    return f"kicked-at:{user_pk}"
+
+
+def check_usersig_not_kicked(*, user: User, usersig: str) -> None:
+    """70001 if `usersig` (already checked) was issued before the user's last kick.
+
+    The kick's time is kept in the shared cache (Redis in production) with no expiry:
+    a cache that loses it lets such a UserSig in again; sessions are still closed."""
+    kicked_at = cache.get(_kicked_at_key(user.pk))
+    if kicked_at is None:
+        return
+    try:
+        doc = json.loads(zlib.decompress(base64.b64decode(usersig.strip().translate(_FROM_URL))))
+        issued = int(doc["TLS.time"])
+    except (ValueError, KeyError, TypeError, zlib.error, binascii.Error):
+        raise ChatError(70003, "UserSig invalid: cannot be decoded") from None
+    if issued < kicked_at:
+        raise ChatError(70001, "this UserSig was issued before the user was kicked out; "
+                               "log in with a new one")
+
+
 def user_kick(*, user: User, reason: str = KICK_REST_API) -> int:
     """Sign the user out everywhere: bump the session epoch and close every socket with
-    KICKED_OUT {reason}. Returns the new epoch."""
+    KICKED_OUT {reason}; UserSigs issued before now no longer log in. Returns the new
+    epoch."""
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
         epoch = User.objects.filter(pk=user.pk).values_list("session_epoch", flat=True).get()
         user.session_epoch = epoch
+        transaction.on_commit(lambda: cache.set(_kicked_at_key(user.pk), int(time.time()),
+                                                timeout=None))
         layer_send_on_commit([(user_group(user.pk), _kick_message(reason, epoch=epoch))])
     return epoch
 

@@ -143,6 +143,21 @@ def test_a_kick_closes_every_socket_and_a_new_usersig_logs_in(connect, make_user
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
+def test_a_usersig_issued_before_a_kick_no_longer_logs_in(connect, make_user):
+    alice = make_user("alice")
+    old_sig = gen_usersig("alice", now=int(time.time()) - 10)
+    ws = connect()
+    assert ws.login("alice", old_sig)["userID"] == "alice"
+    devices.user_kick(user=alice)
+    assert kicked(ws, "REST_API_Kick")
+    ws = connect()
+    reply = ws.request("login", {"userID": "alice", "userSig": old_sig})
+    assert (reply["ok"], reply["code"]) == (False, 70001)
+    assert ws.login("alice", gen_usersig("alice"))["userID"] == "alice"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
 def test_a_session_cookie_from_before_a_kick_no_longer_logs_in(live_server_url, make_user):
     alice = make_user("alice", password="secret-pw")
     http = Client()
