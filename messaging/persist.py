@@ -157,6 +157,11 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
 
     # 5. Conversations: one row per (owner, peer) touched, folded over the batch.
     convs = _upsert_conversations(written, dialogs, now)
+    if any(p.cmd.imported for p in written):
+        _newest_last_messages(convs, {(p.cmd.receiver.pk, p.cmd.sender.pk) for p in written
+                                      if p.cmd.imported}
+                              | {(p.cmd.sender.pk, p.cmd.receiver.pk) for p in written
+                                 if p.cmd.imported})
     totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
                              if row["added_unread"]})
 
@@ -377,6 +382,33 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
              "added_unread": e["unread"] > 0},
             e["peer"], e["last"])
     return out
+
+
+def _newest_last_messages(convs: dict, keys: set[tuple[int, int]]) -> None:
+    """After an import, each conversation's last message is its newest by time (an
+    import may be older than what the conversation shows), as its owner sees the
+    dialog. One statement, only for batches with imports. A conversation whose last
+    message is not one of this batch's then says nothing of it in its event."""
+    keys = sorted(k for k in keys if k in convs)
+    if not keys:
+        return
+    pairs = ", ".join(["(%s, %s)"] * len(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE messaging_conversation c SET last_message_id = ("
+            " SELECT m.id FROM messaging_message m WHERE m.dialog_id = c.dialog_id"
+            "  AND NOT m.excluded_from_last_message AND m.seq > c.cleared_seq"
+            "  AND ((m.sender_id = c.owner_id AND NOT m.deleted_by_sender)"
+            "       OR (m.receiver_id = c.owner_id AND NOT m.deleted_by_receiver))"
+            "  ORDER BY m.time DESC, m.seq DESC LIMIT 1)"
+            f" WHERE (c.owner_id, c.peer_id) IN ({pairs})"
+            " RETURNING c.owner_id, c.peer_id, c.last_message_id",
+            [x for k in keys for x in k])
+        for owner_pk, peer_pk, last_id in cursor.fetchall():
+            row, peer_user, last_of = convs[(owner_pk, peer_pk)]
+            row["last_message_id"] = last_id
+            if last_of is not None and last_of.message.pk != last_id:
+                convs[(owner_pk, peer_pk)] = (row, peer_user, None)
 
 
 def _unread_totals(owner_pks: set[int]) -> dict[int, int]:

@@ -315,6 +315,9 @@ def test_importmsg_historical_and_realtime(v4, make_user, connect):
     assert code(imp(v4, MsgTimeStamp=now - 200, MsgRandom=1, MsgSeq=1,
                     MsgBody=text_body("first"), From_Account="bob", To_Account="alice")) == 0
     assert Message.objects.get(random=1).created_at.timestamp() == now - 200
+    # The conversations show the newest by time, not the last imported.
+    for owner in ("alice", "bob"):
+        assert Conversation.objects.get(owner__user_id=owner).last_message.random == 2
     assert Conversation.objects.get(owner__user_id="bob").unread_count == 0
     assert not SyncEntry.objects.filter(kind="message").exists()
     assert not [f for f in bob_ws.drain() if f.get("event") == "MESSAGE_RECEIVED"]
