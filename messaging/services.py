@@ -96,7 +96,8 @@ class SendCommand:
     # Tencent's MsgSeq as a /v4 caller gave it (stored on the message).
     msg_seq: int | None = None
     sync_other_machine: int = SYNC_ALL
-    # Webhooks: OptPlatform (None: "Unknown" from a socket, "RESTAPI" otherwise).
+    # Webhooks: OptPlatform. None: a socket's is its device's platform (looked up in
+    # presence by origin_channel, only when a webhook is on), else "RESTAPI".
     platform: str | None = None
     client_ip: str = ""
     run_webhooks: bool = True  # False for batchsendmsg and importmsg
@@ -184,9 +185,11 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     consumer) pass them here in one call, so many messages share one commit.
     """
     results: list[dict | ChatError | None] = [None] * len(commands)
-    if _before_send_wanted(commands):
+    before, after = _before_send_wanted(commands), _after_send_wanted(commands)
+    if before or after:
+        _fill_platforms(commands)
+    if before:
         _run_before_send(commands, results)
-    after = _after_send_wanted(commands)
     ready: list[tuple[int, SendCommand]] = []
     stored: list = []
     fresh: list = []  # (command, message) of each message written, for the after-send
@@ -321,6 +324,31 @@ def _after_send_wanted(commands: list[SendCommand]) -> bool:
 
     return any(c.run_webhooks and not c.forbid_after_send for c in commands) \
         and webhooks.is_enabled(webhooks.AFTER_SEND)
+
+
+# Device platforms (accounts.models.Device.Platform) as webhooks name them (OptPlatform).
+_OPT_PLATFORM = {"Web": "Web", "iOS": "iOS", "Android": "Android", "iPad": "iPad",
+                 "Windows": "Windows", "Mac": "macOS"}
+
+
+def _fill_platforms(commands: list[SendCommand]) -> None:
+    """A socket's send carries no platform: find its device's among the sender's
+    connections (one presence read, only when a webhook will be called)."""
+    from accounts import presence
+
+    need = [c for c in commands if not c.platform and c.origin_channel]
+    if not need:
+        return
+    try:
+        found = presence.presence_of({c.sender.pk for c in need})
+    except Exception:  # presence is a hint: a webhook still goes, as "Unknown"
+        log.exception("presence lookup for OptPlatform failed")
+        found = {}
+    for cmd in need:
+        conns = found.get(cmd.sender.pk)
+        platform = next((c.platform for c in conns.online if c.channel == cmd.origin_channel),
+                        None) if conns else None
+        cmd.platform = _OPT_PLATFORM.get(platform, "Unknown")
 
 
 def _callback_body(cmd: SendCommand, *, msg_time: int, msg_key: str, seq: int = 0) -> dict:
