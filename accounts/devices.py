@@ -22,7 +22,9 @@ A kick (`user_kick`: /v4 im_open_login_svc/kick, the admin's "Kick out" action) 
 (REST_API_Kick). Sockets logged in before the kick are closed; frames that still arrive
 on them fail (70002, log in first). A web session holds the epoch it was signed in at
 (`remember_session_epoch`, on Django's user_logged_in): a session cookie minted before
-the kick no longer logs a socket in (910008). A new UserSig login works at once.
+the kick no longer logs a socket in (910008), nor does a UserSig issued before it
+(70001); a new UserSig logs in at once. The native REST door (/api/v1, UserSig header)
+does not check either yet.
 """
 
 from __future__ import annotations
