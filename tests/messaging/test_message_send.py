@@ -147,6 +147,23 @@ def test_forbidden_sender_is_refused(make_user):
     assert code_of(send, alice, bob) == 20012
 
 
+def test_globally_muted_sender_is_20012_until_the_mute_ends(make_user):
+    import time
+
+    from accounts.models import User
+
+    alice, bob = make_user("alice"), make_user("bob")
+    for until, expected in ((4294967295, 20012), (int(time.time()) + 60, 20012)):
+        User.objects.filter(pk=alice.pk).update(c2c_mute_until=until)
+        assert code_of(send, alice, bob) == expected
+        # the relationship bypass of admins and notices does not lift a mute
+        assert code_of(send, alice, bob, skip_relationship_checks=True) == expected
+    assert not Message.objects.exists()
+    User.objects.filter(pk=alice.pk).update(c2c_mute_until=int(time.time()) - 1)
+    assert send(alice, bob)["seq"] == 1
+    assert send(bob, alice, random=2)["seq"] == 2  # a mute is the sender's only
+
+
 def test_inactive_receiver_is_20003(make_user):
     alice, bob = make_user("alice"), make_user("bob")
     bob.is_active = False
