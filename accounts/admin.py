@@ -13,7 +13,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from . import devices
+from . import devices, presence
 from .models import Device, LoginPolicy, SyncEntry, User
 
 
@@ -39,7 +39,8 @@ class UserAdmin(BaseUserAdmin):
     list_display = ("user_id", "nick", "is_active", "admin_forbid_type", "date_joined")
     list_filter = ("is_active", "is_staff", "admin_forbid_type", "allow_type")
     search_fields = ("user_id", "nick")
-    readonly_fields = ("date_joined", "last_login", "profile_updated_at")
+    readonly_fields = ("date_joined", "last_login", "profile_updated_at", "online_now",
+                       "session_epoch")
     inlines = [DeviceInline]
     fieldsets = (
         (None, {"fields": ("user_id", "password")}),
@@ -47,12 +48,21 @@ class UserAdmin(BaseUserAdmin):
                                 "self_signature", "allow_type", "language", "level", "role",
                                 "profile_custom")}),
         ("Moderation", {"fields": ("is_active", "admin_forbid_type")}),
+        ("Sessions", {"fields": ("online_now", "session_epoch")}),
         ("Console access", {"fields": ("is_staff", "is_superuser", "groups",
                                        "user_permissions")}),
         ("Dates", {"fields": ("date_joined", "last_login", "profile_updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",),
                              "fields": ("user_id", "nick", "password1", "password2")}),)
+
+    @admin.display(description="online now")
+    def online_now(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        now = presence.presence_of([obj.pk])[obj.pk]
+        detail = ", ".join(f"{d['Platform']} {d['Status']}" for d in now.detail())
+        return f"{now.status} ({detail})" if detail else now.status
 
 
 @admin.register(LoginPolicy)
@@ -94,4 +104,3 @@ class SyncEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-from . import admin_webhooks  # noqa: E402,F401

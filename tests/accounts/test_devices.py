@@ -72,6 +72,14 @@ def set_policy(mode, web_sessions=10):
     time.sleep(devices.POLICY_MEMO_SECONDS + 0.1)  # every server's memo has expired
 
 
+@pytest.fixture
+def policy_restored():
+    """The shared live server must not keep a test's policy for the next test."""
+    yield
+    LoginPolicy.objects.all().delete()
+    time.sleep(devices.POLICY_MEMO_SECONDS + 0.1)
+
+
 def kicked(ws, reason="multipleDevice") -> bool:
     assert ws.wait_event("KICKED_OUT")["data"]["reason"] == reason
     with pytest.raises(ConnectionClosed):
@@ -86,7 +94,7 @@ def alive(ws) -> bool:
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_single_mode_keeps_one_device_and_the_tabs(connect, make_user):
+def test_single_mode_keeps_one_device_and_the_tabs(connect, make_user, policy_restored):
     make_user("alice")
     set_policy("single")
     phone = connect("alice", deviceID="p", platform="Android")
@@ -98,7 +106,7 @@ def test_single_mode_keeps_one_device_and_the_tabs(connect, make_user):
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_dual_mode_keeps_a_phone_and_a_desktop(connect, make_user):
+def test_dual_mode_keeps_a_phone_and_a_desktop(connect, make_user, policy_restored):
     make_user("alice")
     set_policy("dual")
     phone = connect("alice", deviceID="p", platform="Android")
@@ -111,7 +119,7 @@ def test_dual_mode_keeps_a_phone_and_a_desktop(connect, make_user):
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_web_session_limit_and_unlimited_mode(connect, make_user):
+def test_web_session_limit_and_unlimited_mode(connect, make_user, policy_restored):
     make_user("alice")
     set_policy("per_platform", web_sessions=2)
     tabs = [connect("alice", deviceID=f"t{i}", platform="Web") for i in range(3)]
@@ -183,13 +191,15 @@ def test_a_session_cookie_from_before_a_kick_no_longer_logs_in(live_server_url, 
 
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
-def test_admin_kicks_out_and_edits_the_policy(connect, make_user):
+def test_admin_kicks_out_and_edits_the_policy(connect, make_user, policy_restored):
     alice, bob = make_user("alice"), make_user("bob")
     User.objects.create_superuser("ops", password="ops-pass-1")
     admin = Client()
     assert admin.login(user_id="ops", password="ops-pass-1")
     phone = connect("alice", deviceID="p", platform="Android")
     other = connect("bob")
+    page = admin.get(f"/admin/accounts/user/{alice.pk}/change/")
+    assert b"Online (Android Online)" in page.content
     response = admin.post("/admin/accounts/user/", {"action": "kick_action",
                                                      "_selected_action": [alice.pk]})
     assert response.status_code == 302
