@@ -200,7 +200,9 @@ def _message_changed(msg: Message, convs: list[Conversation], *, kind: str, even
         view = _message_view(msg, owner_pk, conv)
         view.update(extra)
         events.append((owner_pk, kind, event, [view]))
-        if conv is not None and (conv.last_message_id == msg.pk or owner_pk in unread_changed):
+        # A conversation the owner deleted from their list stays out of it.
+        if conv is not None and not conv.is_hidden \
+                and (conv.last_message_id == msg.pk or owner_pk in unread_changed):
             if conv.last_message_id == msg.pk:
                 conv.last_message = msg
             events.append((owner_pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",

@@ -335,3 +335,20 @@ def test_statements_per_change(make_user, change, expected):
         run()
     assert len(queries.captured_queries) <= expected, \
         [q["sql"][:80] for q in queries.captured_queries]
+
+
+def test_a_change_does_not_bring_back_a_deleted_conversation(pair, connect):
+    alice, bob = pair
+    bob2 = connect("bob", deviceID="b2")
+    m = send(alice, "bob", "x", 70)
+    bob.ok("deleteConversation", {"conversationID": "C2Calice", "clearHistoryMessage": False})
+    deleted = bob2.wait_event("CONVERSATION_LIST_UPDATED",
+                              where=lambda e: e["data"][0].get("isDeleted"))
+    alice.ok("modifyMessage", {"messageID": m["ID"], "elements": text("y")})
+    alice.ok("revokeMessage", {"messageID": m["ID"]})
+    bob2.wait_event("MESSAGE_REVOKED")
+    frames = bob2.drain(quiet=0.3)
+    assert not [f for f in frames if f.get("event") == "CONVERSATION_LIST_UPDATED"
+                and f.get("seq", 0) > deleted["seq"]]
+    assert "C2Calice" not in convs(bob)
+    assert "C2Cbob" in convs(alice)
