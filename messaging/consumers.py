@@ -290,7 +290,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         device_id = device.device_id
         self.logged_in_at = time.time()
         conn = presence.Conn(self.channel_name, device_id, device.platform, self.logged_in_at)
-        came_online, live = await presence.connection_open(user.pk, conn)
+        try:
+            came_online, live = await presence.connection_open(user.pk, conn)
+        except Exception:  # presence is not worth a refused login; the heartbeat retries
+            log.exception("presence open failed")
+            came_online, live = False, []
         self.conn, self.user_pk, self.user_id, self.epoch = conn, user.pk, user.user_id, epoch
         self.touched = time.monotonic()
 
