@@ -24,7 +24,8 @@ class DeviceInline(admin.TabularInline):
     can_delete = False
 
 
-@admin.action(description="Kick out (close every session of the selected users)")
+@admin.action(description="Kick out (close every session of the selected users)",
+              permissions=["change"])
 def kick_action(modeladmin, request, queryset):
     users = list(queryset)
     for user in users:
