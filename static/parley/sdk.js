@@ -36,12 +36,21 @@
  *   event cannot be folded in, or came while the list was loading). PROFILE_UPDATED
  *   ([Profile], mine or a friend's) also refreshes the profiles inside those lists and
  *   the conversations.
+ * - Changes to stored messages: revokeMessage, modifyMessage (sends the message's
+ *   `version`, so a stale edit is refused with 20028), deleteMessage, and per
+ *   conversation deleteConversation, clearHistoryMessage, pinConversation,
+ *   setConversationDraft, sendMessageReadReceipt. MESSAGE_REVOKED and MESSAGE_MODIFIED
+ *   also update a conversation's cached lastMessage; a conversation deleted on another
+ *   device leaves the cache. A recall resent after a reconnect that finds the message
+ *   already recalled (20023) resolves as done.
  *
  * Differences from Tencent's SDK worth knowing:
  * - Only C2C conversations; messages carry the wire's `elements` list and, for
  *   Tencent-style code, `type`/`payload` of their first element.
  * - login() without userSig authenticates by the page's session cookie; its `userID`
  *   then only names the local seq store (it is not sent).
+ * - Extra event EVENT.MESSAGE_DELETED ({conversationID, messageIDList}): messages I
+ *   deleted on another device of mine.
  * - Extra event EVENT.SYNC_RESET: the server could not replay everything missed; the
  *   conversation list is already reloaded, reload any history on screen.
  *
@@ -581,6 +590,11 @@
     revokeMessage(message) {
       return this._request('revokeMessage', {messageID: message && message.ID}).then((m) => {
         const out = this._applyMessageChange(message, m);
+        return {code: 0, data: {message: out}};
+      }, (err) => {
+        if (err.code !== 20023 || !message) throw err;  // already recalled: done
+        const out = this._applyMessageChange(message, Object.assign({}, message,
+          {isRevoked: true, elements: [], cloudCustomData: ''}));
         return {code: 0, data: {message: out}};
       });
     }

@@ -44,3 +44,55 @@ def test_sender_recalls_and_both_see_it_recalled(new_page, make_user, transactio
     bob.reload()
     expect(bob.get_by_test_id("message").last.locator(".msg-bubble")) \
         .to_have_text("[Message recalled]")
+
+
+SDK_SCRIPT = """async () => {
+  // A second SDK instance in the signed-in page (its session cookie logs it in).
+  const chat = ParleyChat.create({});
+  const E = ParleyChat.EVENT;
+  const seen = {modified: [], revoked: [], convs: null};
+  chat.on(E.MESSAGE_MODIFIED, (e) => seen.modified.push(...e.data));
+  chat.on(E.MESSAGE_REVOKED, (e) => seen.revoked.push(...e.data));
+  chat.on(E.CONVERSATION_LIST_UPDATED, (e) => { seen.convs = e.data; });
+  const ready = new Promise((resolve) => chat.on(E.SDK_READY, resolve));
+  await chat.login({userID: 'alice'});
+  await ready;
+  const msg = chat.createTextMessage({to: 'bob', conversationType: 'C2C',
+                                      payload: {text: 'draft one'}});
+  const sent = (await chat.sendMessage(msg)).data.message;
+  sent.payload = {text: 'final'};
+  const modified = (await chat.modifyMessage(sent)).data.message;
+  const modifiedText = modified.payload.text;
+  const version = modified.version;
+  let stale = null;
+  try {
+    await chat.modifyMessage(Object.assign({}, modified, {version: 'old', payload: {text: 'x'}}));
+  } catch (err) { stale = err.code; }
+  await chat.pinConversation({conversationID: 'C2Cbob', isPinned: true});
+  const pinned = (await chat.getConversationList()).data.conversationList
+    .find((c) => c.conversationID === 'C2Cbob').isPinned;
+  const revoked = (await chat.revokeMessage(modified)).data.message;
+  const again = (await chat.revokeMessage(modified)).data.message;  // 20023: done
+  await new Promise((r) => setTimeout(r, 300));
+  const last = (await chat.getConversationList()).data.conversationList[0].lastMessage;
+  await chat.deleteConversation('C2Cbob');
+  const after = (await chat.getConversationList()).data.conversationList.length;
+  return {modifiedText, version, stale, pinned,
+          revoked: revoked.isRevoked, again: again.isRevoked, lastRevoked: last.isRevoked,
+          events: [seen.modified.length, seen.revoked.length], after};
+}"""
+
+
+def test_sdk_change_methods(new_page, make_user, transactional_db):
+    make_user("alice")
+    make_user("bob")
+    page = new_page()
+    sign_in(page, "alice")
+    result = page.evaluate(SDK_SCRIPT)
+    assert result["modifiedText"] == "final" and result["version"]
+    assert result["stale"] == 20028
+    assert result["pinned"] is True
+    assert result["revoked"] and result["again"] and result["lastRevoked"]
+    assert result["events"][0] >= 1 and result["events"][1] >= 1
+    assert result["after"] == 0
+    assert Message.objects.get().is_revoked
