@@ -214,7 +214,8 @@ def _peer(user: User, user_id, name: str = "userID") -> User:
         raise _wrong(f"{name} must be a string")
     if user_id == user.user_id:
         raise _bad("that is you")
-    peer = User.objects.filter(user_id=user_id).first() if user_id else None
+    peer = User.objects.filter(user_id=user_id).first() \
+        if user_id and "\x00" not in user_id else None
     if peer is None:
         raise ChatError(30003, f"no account {user_id!r}")
     return peer

@@ -89,6 +89,8 @@ def check_user_id_list(value, *, limit: int, code: int, name: str = "userIDList"
         raise ChatError(code, f"{name} is empty")
     if len(value) > limit:
         raise ChatError(code, f"{name} holds more than {limit} UserIDs")
+    if any("\x00" in item for item in value):  # no UserID holds one (nor can PostgreSQL)
+        raise ChatError(code, f"{name} holds a UserID with a NUL character")
     return list(dict.fromkeys(value))
 
 

@@ -82,7 +82,7 @@ def _account(body: dict, name: str = "From_Account", *, missing: int = SNS_BAD,
     value = body.get(name)
     if not isinstance(value, str) or not value:
         raise V4Error(missing, f"{name} is missing or not a UserID string")
-    user = user_by_user_id(value)
+    user = user_by_user_id(value) if "\x00" not in value else None
     if user is None:
         raise V4Error(unknown, f"account {value!r} does not exist")
     return user
@@ -94,6 +94,8 @@ def _ids(body: dict, name: str = "To_Account", *, limit: int = MAX_IDS, bad: int
                          max_code=bad)
     if not value:
         raise V4Error(missing or bad, f"{name} is empty")
+    if any("\x00" in item for item in value):
+        raise V4Error(bad, f"{name} holds a UserID with a NUL character")
     return list(dict.fromkeys(value))
 
 

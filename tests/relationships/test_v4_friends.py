@@ -323,3 +323,63 @@ def test_friend_lists_add_delete_get(v4, people):
     assert fail(v4("sns/group_add", {"From_Account": "alice", "GroupName": []})) == 30001
     assert fail(v4("sns/group_add", {"From_Account": "alice",
                                      "GroupName": [f"n{i}" for i in range(40)]})) == 30011
+
+
+JUNK = [None, 0, -1, 2**40, True, "", "x", "Add_Type_Both", [], [1], ["bob"], [{}],
+        [{"Tag": 1, "Value": []}], {"a": 1}, "\x00", "é" * 600]
+
+VALID = {
+    "sns/friend_add": {"From_Account": "alice", "AddType": "Add_Type_Both", "ForceAddFlags": 0,
+                       "AddFriendItem": [{"To_Account": "bob", "AddSource": SRC, "Remark": "r",
+                                          "GroupName": "g", "AddWording": "w"}]},
+    "sns/friend_import": {"From_Account": "alice", "AddFriendItem": [
+        {"To_Account": "carol", "AddSource": SRC, "Remark": "r", "RemarkTime": 1,
+         "GroupName": ["g"], "AddWording": "w", "AddTime": 1,
+         "CustomItem": [{"Tag": "Tag_SNS_Custom_A", "Value": "v"}]}]},
+    "sns/friend_update": {"From_Account": "alice", "UpdateItem": [
+        {"To_Account": "bob", "SnsItem": [{"Tag": "Tag_SNS_IM_Remark", "Value": "r"}]}]},
+    "sns/friend_delete": {"From_Account": "alice", "To_Account": ["bob"],
+                          "DeleteType": "Delete_Type_Single"},
+    "sns/friend_delete_all": {"From_Account": "dave", "DeleteType": "Delete_Type_Single"},
+    "sns/friend_check": {"From_Account": "alice", "To_Account": ["bob"],
+                         "CheckType": "CheckResult_Type_Both"},
+    "sns/friend_get": {"From_Account": "alice", "StartIndex": 0, "StandardSequence": 0,
+                       "CustomSequence": 0},
+    "sns/friend_get_list": {"From_Account": "alice", "To_Account": ["bob"],
+                            "TagList": ["Tag_SNS_IM_Remark"]},
+    "sns/group_add": {"From_Account": "alice", "GroupName": ["g2"], "To_Account": ["bob"]},
+    "sns/group_delete": {"From_Account": "alice", "GroupName": ["g2"]},
+    "sns/group_get": {"From_Account": "alice", "NeedFriend": "Need_Friend_Type_Yes",
+                      "GroupName": ["g"], "LastSequence": 0},
+    "sns/black_list_add": {"From_Account": "dave", "To_Account": ["carol"]},
+    "sns/black_list_delete": {"From_Account": "dave", "To_Account": ["carol"]},
+    "sns/black_list_get": {"From_Account": "alice", "StartIndex": 0, "MaxLimited": 10,
+                           "LastSequence": 0},
+    "sns/black_list_check": {"From_Account": "alice", "To_Account": ["bob"],
+                             "CheckType": "BlackCheckResult_Type_Both"},
+    "profile/portrait_set": {"From_Account": "carol", "ProfileItem": [
+        {"Tag": "Tag_Profile_IM_Nick", "Value": "n"}]},
+    "profile/portrait_get": {"To_Account": ["bob"], "TagList": ["Tag_Profile_IM_Nick"]},
+}
+
+
+def test_no_junk_value_breaks_a_command(v4, people):
+    """Every field of every command, and every field of their items, set to junk: always
+    a Tencent answer (OK, or FAIL with the service's own code), never an internal error."""
+    internal = {70500, 91000}
+    calls = 0
+    for path, valid in VALID.items():
+        assert v4(path, valid)["ActionStatus"] == "OK", path
+        for name, value in valid.items():
+            variants = [{k: v for k, v in valid.items() if k != name}]
+            variants += [{**valid, name: junk} for junk in JUNK]
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                for inner in value[0]:
+                    variants += [{**valid, name: [{**value[0], inner: junk}]} for junk in JUNK]
+            for body in variants:
+                answer = v4(path, body)
+                calls += 1
+                assert answer["ErrorCode"] not in internal, (path, body, answer)
+                assert answer["ActionStatus"] in ("OK", "FAIL"), (path, body, answer)
+                assert answer["ErrorDisplay"] == ""
+    assert calls > 500
