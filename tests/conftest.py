@@ -176,6 +176,11 @@ def _isolated_redis_names(settings):
 
 def _clear_cache(cache) -> None:
     # A test's rolled-back writes must not survive in the cache (e.g. the send policy).
+    # Only this process's keys: `cache` is a proxy, so look at the backend behind it
+    # (a cache.clear() on Redis would FLUSHDB the other worker's keys mid-test).
+    from django.core.cache import caches
+
+    cache = caches["default"]
     if hasattr(cache, "delete_pattern"):
         cache.delete_pattern("*")
     elif cache.__class__.__name__ == "RedisCache":
