@@ -38,7 +38,6 @@ import time
 import zlib
 
 from django.contrib.auth.signals import user_logged_in
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
@@ -164,17 +163,11 @@ def _kick_message(reason: str, **extra) -> dict:
     return {"type": "chat.kick", "reason": reason, "at": time.time(), **extra}
 
 
-def _kicked_at_key(user_pk: int) -> str:
-    return f"kicked-at:{user_pk}"
-
-
 def check_usersig_not_kicked(*, user: User, usersig: str) -> None:
-    """70001 if `usersig` (already checked) was issued before the user's last kick.
-
-    The kick's time is kept in the shared cache (Redis in production) with no expiry:
-    a cache that loses it lets such a UserSig in again; sessions are still closed."""
-    kicked_at = cache.get(_kicked_at_key(user.pk))
-    if kicked_at is None:
+    """70001 if `usersig` (already checked) was issued before the user's last kick
+    (User.kicked_at, read with the user at login: no extra query)."""
+    kicked_at = user.kicked_at
+    if not kicked_at:
         return
     try:
         doc = json.loads(zlib.decompress(base64.b64decode(usersig.strip().translate(_FROM_URL))))
@@ -191,11 +184,11 @@ def user_kick(*, user: User, reason: str = KICK_REST_API) -> int:
     KICKED_OUT {reason}; UserSigs issued before now no longer log in. Returns the new
     epoch."""
     with transaction.atomic():
-        User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+        now = int(time.time())
+        User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1,
+                                               kicked_at=now)
         epoch = User.objects.filter(pk=user.pk).values_list("session_epoch", flat=True).get()
-        user.session_epoch = epoch
-        transaction.on_commit(lambda: cache.set(_kicked_at_key(user.pk), int(time.time()),
-                                                timeout=None))
+        user.session_epoch, user.kicked_at = epoch, now
         layer_send_on_commit([(user_group(user.pk), _kick_message(reason, epoch=epoch))])
     return epoch
 

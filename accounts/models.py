@@ -88,6 +88,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     # Bumped by a kick: sockets and REST tokens minted before it are refused.
     session_epoch = models.PositiveIntegerField(default=0)
+    # Unix seconds of the last kick: a UserSig issued before it no longer logs in.
+    kicked_at = models.PositiveBigIntegerField(default=0)
     # Global mute (v4 openconfigsvr/setnospeaking): Unix seconds until which this user
     # may not send C2C messages (20012); 0 none, 4294967295 for ever. The group time is
     # kept for the round trip only (Parley has no groups).

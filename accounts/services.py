@@ -88,6 +88,9 @@ def user_login_with_usersig(*, user_id, usersig) -> User:
     user = user_get_or_register(user_id=user_id)
     if not user.is_active:
         raise ChatError(70051, "account is disabled", http_status=403)
+    from .devices import check_usersig_not_kicked  # devices imports this module
+
+    check_usersig_not_kicked(user=user, usersig=usersig)
     return user
 
 

@@ -35,8 +35,8 @@ def test_kick_closes_the_users_sockets(v4, connect, make_user):
 
 def test_account_delete_removes_the_account_and_its_relationships(v4, connect, make_user):
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
-    friend_import(user=alice, to="bob", source="AddSource_Type_Test")
-    friend_import(user=bob, to="alice", source="AddSource_Type_Test")
+    friend_import(user=alice, items=[{"to": "bob", "source": "AddSource_Type_Test"}])
+    friend_import(user=bob, items=[{"to": "alice", "source": "AddSource_Type_Test"}])
     block_add(owner=carol, user_ids=["alice"])
     message_send(sender=alice, to="bob", elements=TEXT, random=1)
     message_send(sender=bob, to="alice", elements=TEXT, random=2)
