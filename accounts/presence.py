@@ -34,7 +34,6 @@ cache would.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -58,10 +57,7 @@ TENCENT_PLATFORM = {"iOS": "iPhone", "Android": "Android", "Web": "Web", "Window
 
 def ttl() -> float:
     """Seconds a connection stays online after its last heartbeat (CHAT_PRESENCE_TTL)."""
-    value = getattr(settings, "CHAT_PRESENCE_TTL", None)
-    if value is None:
-        value = os.environ.get("CHAT_PRESENCE_TTL", 90)
-    return max(1.0, float(value))
+    return max(1.0, float(settings.CHAT_PRESENCE_TTL))
 
 
 def status_group(user_pk: int) -> str:

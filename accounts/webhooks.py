@@ -43,7 +43,6 @@ import functools
 import hashlib
 import http.client
 import logging
-import os
 import ssl
 import threading
 import time
@@ -189,10 +188,7 @@ def config() -> Config:
 
 def config_ttl() -> float:
     """Seconds a process keeps the configuration before asking the shared cache again."""
-    value = getattr(settings, "CHAT_WEBHOOK_CONFIG_TTL", None)
-    if value is None:
-        value = os.environ.get("CHAT_WEBHOOK_CONFIG_TTL", 1.0)
-    return float(value)
+    return float(settings.CHAT_WEBHOOK_CONFIG_TTL)
 
 
 def invalidate() -> None:

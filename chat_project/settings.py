@@ -197,6 +197,17 @@ CHAT_MAX_VIDEO_BYTES = 100 * 1024 * 1024
 CHAT_SOCKET_IDLE_TIMEOUT = env.int("CHAT_SOCKET_IDLE_TIMEOUT", default=120)
 # Frames per second one socket may send before it is throttled, then closed.
 CHAT_SOCKET_RATE = env.int("CHAT_SOCKET_RATE", default=200)
+# Seconds a socket stays Online after its last heartbeat (accounts/presence.py).
+CHAT_PRESENCE_TTL = env.int("CHAT_PRESENCE_TTL", default=90)
+# Seconds a client may recall its own message (the /v4 admin recall has no limit).
+CHAT_RECALL_SECONDS = env.int("CHAT_RECALL_SECONDS", default=120)
+# Webhooks (accounts/webhooks.py; configured in admin): how long a process trusts its
+# copy of the configuration, and how many days the attempt records are kept.
+CHAT_WEBHOOK_CONFIG_TTL = env.float("CHAT_WEBHOOK_CONFIG_TTL", default=1.0)
+CHAT_WEBHOOK_ATTEMPT_DAYS = env.int("CHAT_WEBHOOK_ATTEMPT_DAYS", default=7)
+# Push to all (/v4 all_member_push/im_push): pushes per day and seconds between two.
+CHAT_PUSH_DAILY_QUOTA = env.int("CHAT_PUSH_DAILY_QUOTA", default=100)
+CHAT_PUSH_MIN_INTERVAL = env.float("CHAT_PUSH_MIN_INTERVAL", default=1.0)
 
 # --- REST -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
