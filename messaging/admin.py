@@ -1,8 +1,11 @@
 """Operator console for messages and conversations (read-only: writes go through
 the services, so that every change reaches the users' devices)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from chat_project.errors import ChatError
+
+from .changes import message_revoke
 from .elements import summary_text
 from .models import Conversation, Message
 
@@ -24,6 +27,27 @@ class MessageAdmin(ReadOnlyAdmin):
     list_select_related = ("sender", "receiver")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Message._meta.fields]
+    actions = ["recall"]
+
+    def has_recall_permission(self, request):
+        return request.user.has_perm("messaging.change_message")
+
+    @admin.action(description="Recall (as the app admin: both sides see it recalled)",
+                  permissions=["recall"])
+    def recall(self, request, queryset):
+        done, failed = 0, []
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                message_revoke(message_pk=pk, actor=None, platform="RESTAPI",
+                               time_limit=False)
+                done += 1
+            except ChatError as exc:
+                failed.append(f"{pk}: {exc.message}")
+        if done:
+            self.message_user(request, f"Recalled {done} message(s).", messages.SUCCESS)
+        if failed:
+            self.message_user(request, "Not recalled: " + "; ".join(failed[:10]),
+                              messages.WARNING)
 
     @admin.display(description="content")
     def preview(self, obj):

@@ -3,7 +3,8 @@
 import pytest
 from django.test import Client
 
-from accounts.models import User
+from accounts.models import SyncEntry, User
+from messaging.models import Message
 from messaging.services import message_send
 
 pytestmark = pytest.mark.django_db
@@ -33,3 +34,40 @@ def test_end_users_cannot_enter(make_user):
     assert client.login(user_id="alice", password="alice-pass")
     for page in PAGES:
         assert client.get(page).status_code == 302
+
+
+def test_operator_recalls_a_message(make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    sent = message_send(sender=alice, to="bob", random=7,
+                        elements=[{"type": "TIMTextElem", "payload": {"text": "oops"}}])
+    msg = Message.objects.get(pk=int(sent["ID"].split("-")[0]))
+    User.objects.create_superuser("ops", password="ops-pass-1")
+    client = Client()
+    assert client.login(user_id="ops", password="ops-pass-1")
+    response = client.post("/admin/messaging/message/",
+                           {"action": "recall", "_selected_action": [msg.pk]}, follow=True)
+    assert response.status_code == 200
+    assert b"Recalled 1 message" in response.content
+    msg.refresh_from_db()
+    assert msg.is_revoked and msg.elements == []
+    # A second recall says why it did nothing (20023), and changes nothing.
+    response = client.post("/admin/messaging/message/",
+                           {"action": "recall", "_selected_action": [msg.pk]}, follow=True)
+    assert b"Not recalled" in response.content and b"already recalled" in response.content
+    # The sync log carries the recall to both users' devices.
+    assert SyncEntry.objects.filter(kind=SyncEntry.Kind.REVOKE,
+                                    user__in=[alice, bob]).count() == 2
+
+
+def test_operator_settings_pages_open(make_user):
+    User.objects.create_superuser("ops", password="ops-pass-1")
+    client = Client()
+    assert client.login(user_id="ops", password="ops-pass-1")
+    for page in ["/admin/accounts/webhookconfig/", "/admin/accounts/webhookattempt/",
+                 "/admin/accounts/loginpolicy/",
+                 "/admin/django_celery_beat/periodictask/"]:
+        response = client.get(page, follow=True)
+        assert response.status_code == 200, page
+    tasks = client.get("/admin/django_celery_beat/periodictask/").content
+    for name in [b"Purge old webhook attempt records", b"Purge stale presence"]:
+        assert name in tasks
