@@ -26,7 +26,7 @@ from chat_project import wire
 from chat_project.errors import ChatError
 from relationships import ws_ops as relationship_ops
 
-from . import message_ws, selectors, services
+from . import message_ws, selectors
 from .batching import batcher
 from .services import SendCommand
 
@@ -312,7 +312,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
 
-        self.user, self.device_id = user, device_id
+        self.user, self.device_id, self.platform = user, device_id, device.platform
         if came_online:
             await self._announce_status(presence.STATUS_ONLINE)
         if state_change:
@@ -418,10 +418,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def op_getTotalUnreadMessageCount(self, data):  # noqa: N802
         return await database_sync_to_async(selectors.total_unread)(self.user)
 
-    async def op_setMessageRead(self, data):  # noqa: N802
-        return await database_sync_to_async(services.conversation_mark_read)(
-            user=self.user, conversation_id=data.get("conversationID"))
-
 
 # Every op of the realtime door: messaging's own, then each app's ws_ops.
 def _conversations_now(user) -> tuple[list, int]:
@@ -438,7 +434,6 @@ OPS = {
     "getMessageList": ChatConsumer.op_getMessageList,
     "getConversationList": ChatConsumer.op_getConversationList,
     "getTotalUnreadMessageCount": ChatConsumer.op_getTotalUnreadMessageCount,
-    "setMessageRead": ChatConsumer.op_setMessageRead,
     # Last, so an op moved to messaging/message_ws.py replaces the consumer's own.
     **message_ws.OPS,
 }
