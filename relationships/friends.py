@@ -103,7 +103,7 @@ from accounts.selectors import profile_full, users_by_user_ids
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
-from .models import AddType, FriendGroup, FriendRequest, Friendship, SnsSequence
+from .models import AddType, Block, FriendGroup, FriendRequest, Friendship, SnsSequence
 from .selectors import check_user_id_list, is_blocked
 
 MAX_FRIENDS = 3000
@@ -666,62 +666,138 @@ def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name
     return {"userID": peer.user_id, "code": 0, "message": ""}
 
 
-def friend_import(*, user: User, to, source, remark=None, remark_time=None,
-                  group_names=None, wording=None, add_time=None, custom=None) -> dict:
-    """Import `to` into my friend list as it was in another system (Tencent's
-    friend_import): one way, whatever `to`'s allow type, with the add time and remark
-    time given (Unix seconds; now when absent), the friend lists named (created when
-    missing) and custom fields ({Tag_SNS_Custom_<key>: str}). No after-callback fires
-    (as with Tencent). Events and sequences as for any add.
-
-    Returns `{"userID"}`. Raises 30001 (bad value, myself, already in my list), 30003,
-    30010, 30011, 30515, 30525.
-    """
+def _check_import(item: dict) -> dict:
+    """One friend_import item, checked before any lock: 30001 for a bad value."""
+    source = item.get("source")
     if not isinstance(source, str) or not _SOURCE_RE.fullmatch(source):
         raise _bad("AddSource must be AddSource_Type_ followed by 1 to 8 letters")
-    remark = _text(remark, "remark", REMARK_BYTES)
-    wording = _text(wording, "wording", WORDING_BYTES)
-    names = [] if group_names is None else group_names
+    names = item.get("group_names")
+    names = [] if names is None else names
     if not isinstance(names, list):
         raise _bad("GroupName must be a list of friend-list names")
-    names = list(dict.fromkeys(_group_name(n, "GroupName") for n in names))
-    custom = _custom_values(custom or {})
-    times = {}
-    for name, value in (("AddTime", add_time), ("RemarkTime", remark_time)):
+    out = {"source": source, "remark": _text(item.get("remark"), "remark", REMARK_BYTES),
+           "wording": _text(item.get("wording"), "wording", WORDING_BYTES),
+           "names": list(dict.fromkeys(_group_name(n, "GroupName") for n in names)),
+           "custom": _custom_values(item.get("custom") or {})}
+    for name, key in (("AddTime", "add_time"), ("RemarkTime", "remark_time")):
+        value = item.get(key)
         if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+            out[key] = None
+        elif isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
             raise _bad(f"{name} must be Unix seconds")
-        times[name] = datetime.fromtimestamp(value, tz=UTC)
-    peer = _peer(user, to, "To_Account")
+        else:
+            out[key] = datetime.fromtimestamp(value, tz=UTC)
+    return out
+
+
+def friend_import(*, user: User, items: list[dict]) -> list[dict]:
+    """Import friends into my list as they were in another system (Tencent's
+    friend_import): one way, whatever their allow types, with the add time and remark
+    time given (Unix seconds; now when absent), the friend lists named (created when
+    missing) and custom fields ({Tag_SNS_Custom_<key>: str}). No after-callback fires
+    (as with Tencent); events and sequences as for any add.
+
+    `items`: `{"to", "source", "remark"?, "remark_time"?, "group_names"?, "wording"?,
+    "add_time"?, "custom"?}`, at most MAX_IMPORT_ITEMS. One result per item, in order:
+    `{"userID", "code", "message"}`, code 0 when imported, else 30001 (bad value,
+    myself, already in my list or earlier in the batch), 30003, 30010, 30011, 30515,
+    30525. The whole batch is one transaction with a bounded number of statements
+    (not a transaction per friend): an import of many friends is quick.
+    """
+    if not isinstance(items, list) or len(items) > MAX_IMPORT_ITEMS:
+        raise _bad(f"give a list of at most {MAX_IMPORT_ITEMS} friends to import")
+    results: list[dict | None] = [None] * len(items)
+    wanted: list[tuple[int, str, dict]] = []
+    seen: set[str] = set()
+    for n, item in enumerate(items):
+        to = item.get("to") if isinstance(item, dict) else None
+        if not isinstance(to, str) or not to or "\x00" in to:
+            results[n] = _failure(str(to or ""), 30001, "To_Account is missing or not a UserID")
+            continue
+        try:
+            data = _check_import(item)
+        except ChatError as exc:
+            results[n] = _failure(to, exc.code, exc.message)
+            continue
+        if to == user.user_id or to in seen:
+            results[n] = _failure(to, 30001, "that is you" if to == user.user_id
+                                  else f"{to} is earlier in this import")
+            continue
+        seen.add(to)
+        wanted.append((n, to, data))
+    peers = users_by_user_ids([to for _, to, _ in wanted])
+    for n, to, _ in wanted:
+        if to not in peers:
+            results[n] = _failure(to, 30003)
+    wanted = [w for w in wanted if w[1] in peers]
+    if wanted:
+        _import_rows(user, wanted, peers, results)
+    return results
+
+
+def _import_rows(user: User, wanted: list, peers: dict[str, User], results: list) -> None:
+    pks = [peers[to].pk for _, to, _ in wanted]
     now = timezone.now()
     changes = _Changes()
     with transaction.atomic():
-        _lock([(user.pk, peer.pk)], [user.pk])
-        _check_blocks(user, peer)
-        if Friendship.objects.filter(owner=user, friend=peer).exists():
-            raise _bad(f"{peer.user_id} is already in your friend list")
-        if not _has_room(user.pk):
-            raise ChatError(30010)
-        new_lists = [n for n in names if not FriendGroup.objects.filter(owner=user, name=n)
-                     .exists()]
-        if new_lists and FriendGroup.objects.filter(owner=user).count() + len(new_lists) \
-                > MAX_FRIEND_GROUPS:
-            raise ChatError(30011)
-        friendship = _befriend(changes, owner=user, friend=peer,
-                               now=times.get("AddTime", now), remark=remark, source=source,
-                               wording=wording)
-        if remark and "RemarkTime" in times:
-            friendship.remark_time = times["RemarkTime"]
-        if custom:
-            friendship.custom = custom
-            changes.custom_changed.add(user.pk)
-        if custom or (remark and "RemarkTime" in times):
-            friendship.save(update_fields=["custom", "remark_time"])
-        _set_groups(changes, user, friendship, names)
-        _drop_fulfilled_requests(changes, user, peer)
+        _lock([(user.pk, pk) for pk in pks], [user.pk])
+        blocks = set(Block.objects.filter(Q(owner_id=user.pk, blocked_id__in=pks)
+                                          | Q(owner_id__in=pks, blocked_id=user.pk))
+                     .values_list("owner_id", "blocked_id"))
+        have = set(Friendship.objects.filter(owner_id=user.pk, friend_id__in=pks)
+                   .values_list("friend_id", flat=True))
+        count = Friendship.objects.filter(owner_id=user.pk).count()
+        groups = {g.name: g for g in FriendGroup.objects.filter(owner=user)}
+        rows, lists = [], []
+        for n, to, data in wanted:
+            peer = peers[to]
+            code = (30515 if (user.pk, peer.pk) in blocks else 30525
+                    if (peer.pk, user.pk) in blocks else 30001 if peer.pk in have
+                    else 30010 if count >= MAX_FRIENDS else 0)
+            new = [name for name in data["names"] if name not in groups]
+            if not code and len(groups) + len(new) > MAX_FRIEND_GROUPS:
+                code = 30011
+            if code:
+                results[n] = _failure(to, code, f"{to} is already in your friend list"
+                                      if code == 30001 else None)
+                continue
+            for name in new:
+                groups[name] = FriendGroup.objects.create(owner=user, name=name)
+                changes.groups_added[user.pk].add(name)
+            count += 1
+            remark = data["remark"]
+            rows.append(Friendship(
+                owner=user, friend=peer, remark=remark, add_source=data["source"],
+                add_wording=data["wording"], add_time=data["add_time"] or now,
+                remark_time=(data["remark_time"] or now) if remark else None,
+                custom=data["custom"]))
+            lists.append(data["names"])
+            if data["custom"]:
+                changes.custom_changed.add(user.pk)
+            changes.friends_added[user.pk].add(peer.pk)
+            results[n] = {"userID": to, "code": 0, "message": ""}
+        if not rows:
+            return
+        Friendship.objects.bulk_create(rows)
+        if not all(row.pk for row in rows):  # a backend that returns no ids
+            ids = dict(Friendship.objects.filter(owner=user, friend_id__in=[
+                r.friend_id for r in rows]).values_list("friend_id", "id"))
+            for row in rows:
+                row.pk = ids[row.friend_id]
+        through = FriendGroup.members.through
+        through.objects.bulk_create([through(friendgroup_id=groups[name].pk,
+                                             friendship_id=row.pk)
+                                     for row, names in zip(rows, lists, strict=True)
+                                     for name in names])
+        for names in lists:
+            changes.groups_updated[user.pk].update(names)
+        done = [row.friend_id for row in rows]
+        fulfilled = list(FriendRequest.objects.filter(requester=user, target_id__in=done)
+                         .values_list("target_id", flat=True))
+        if fulfilled:
+            FriendRequest.objects.filter(requester=user, target_id__in=fulfilled).delete()
+            changes.applications.update([user.pk, *fulfilled])
         changes.publish()
-    return {"userID": peer.user_id}
 
 
 def friend_delete(*, user: User, user_ids, delete_type=None,

@@ -182,36 +182,31 @@ def friend_add(req, body):
 @command("sns", "friend_import")
 def friend_import(req, body):
     user = _account(body)
-    rows, seen = [], set()
+    items, seen = [], set()
     for item in _items(body, "AddFriendItem"):
-        to = _item_to(item)
-        if to is None:
-            rows.append(("", SNS_BAD, "To_Account is missing"))
-            continue
-        if to in seen:
-            continue
-        seen.add(to)
-        try:
-            custom = _custom_items(item.get("CustomItem"))
-            services.friend_import(
-                user=user, to=to, source=item.get("AddSource"), remark=item.get("Remark"),
-                remark_time=item.get("RemarkTime"), group_names=item.get("GroupName"),
-                wording=item.get("AddWording"), add_time=item.get("AddTime"), custom=custom)
-            rows.append((to, 0, ""))
-        except ChatError as exc:
-            rows.append((to, _code(exc), exc.message))
-    return _results(rows)
+        to = item.get("To_Account")
+        if isinstance(to, str):
+            if to in seen:
+                continue  # a repeated To_Account is answered once, as in friend_add
+            seen.add(to)
+        items.append({"to": to, "source": item.get("AddSource"), "remark": item.get("Remark"),
+                      "remark_time": item.get("RemarkTime"),
+                      "group_names": item.get("GroupName"), "wording": item.get("AddWording"),
+                      "add_time": item.get("AddTime"),
+                      "custom": _custom_items(item.get("CustomItem"))})
+    with _codes(SNS_BAD):
+        done = services.friend_import(user=user, items=items)
+    return _results([(r["userID"], SNS_BAD if r["code"] == 910003 else r["code"], r["message"])
+                     for r in done])
 
 
-def _custom_items(value) -> dict:
-    """CustomItem [{Tag, Value}] as {tag: value} (30001 if not that shape)."""
-    if value is None:
-        return {}
-    if not isinstance(value, list) or not all(
-            isinstance(i, dict) and isinstance(i.get("Tag"), str) and "Value" in i
-            for i in value):
-        raise ChatError(SNS_BAD, "CustomItem must be a list of {Tag, Value}")
-    return {i["Tag"]: i["Value"] for i in value}
+def _custom_items(value):
+    """CustomItem [{Tag, Value}] as {tag: value}; anything else is handed on as it is,
+    for the service to refuse (30001) for that item alone."""
+    if isinstance(value, list) and all(isinstance(i, dict) and isinstance(i.get("Tag"), str)
+                                       and "Value" in i for i in value):
+        return {i["Tag"]: i["Value"] for i in value}
+    return value
 
 
 @command("sns", "friend_update")
