@@ -383,3 +383,31 @@ def test_no_junk_value_breaks_a_command(v4, people):
                 assert answer["ActionStatus"] in ("OK", "FAIL"), (path, body, answer)
                 assert answer["ErrorDisplay"] == ""
     assert calls > 500
+
+
+def test_friend_import_refusals_in_one_batch(v4, people):
+    Block.objects.create(owner=people["alice"], blocked=people["dave"],
+                         created_at=people["alice"].date_joined)
+    Block.objects.create(owner=people["carol"], blocked=people["alice"],
+                         created_at=people["alice"].date_joined)
+    FriendGroup.objects.bulk_create([FriendGroup(owner=people["alice"], name=f"l{i}")
+                                     for i in range(31)])
+    FriendRequest.objects.create(requester=people["alice"], target=people["bob"],
+                                 created_at=people["alice"].date_joined)
+    answer = v4("sns/friend_import", {"From_Account": "alice", "AddFriendItem": [
+        {"To_Account": "dave", "AddSource": SRC},
+        {"To_Account": "carol", "AddSource": SRC},
+        {"To_Account": "bob", "AddSource": SRC, "GroupName": ["new1", "l0"]},
+        {"To_Account": "bob", "AddSource": SRC},          # repeated: answered once
+        {"To_Account": "alice", "AddSource": SRC},
+        {"AddSource": SRC}]})
+    assert [(r["To_Account"], r["ResultCode"]) for r in answer["ResultItem"]] == [
+        ("dave", 30515), ("carol", 30525), ("bob", 0), ("alice", 30001), ("", 30001)]
+    assert sorted(Friendship.objects.get(owner__user_id="alice").groups
+                  .values_list("name", flat=True)) == ["l0", "new1"]
+    # The request alice had sent bob is fulfilled, so it is gone.
+    assert not FriendRequest.objects.exists()
+    User.objects.create(user_id="erin")
+    full = v4("sns/friend_import", {"From_Account": "alice", "AddFriendItem": [
+        {"To_Account": "erin", "AddSource": SRC, "GroupName": ["one-too-many"]}]})
+    assert results(full) == {"erin": 30011}
