@@ -54,6 +54,8 @@ PROFILE_NO_ACCOUNT_FIELD = 40002
 PROFILE_NO_ACCOUNT = 40003
 PROFILE_NO_TAG = 40009
 PROFILE_BAD_TYPE = 40610
+# Tencent's ResultInfo for the documented per-item refusals.
+NOT_A_FRIEND = "Err_SNS_FriendGetList_Friend_Not_Exist"
 
 MAX_ITEMS = 100        # friend_add / friend_import / friend_update items per call
 MAX_IDS = 1000         # To_Account of friend_delete, friend_check, blocklist commands
@@ -338,8 +340,10 @@ def friend_get_list(req, body):
                           "SnsProfileItem": selectors.friend_tag_items(found[uid], tags),
                           "ResultCode": 0, "ResultInfo": ""})
         else:
-            items.append({"To_Account": uid, "ResultCode": failed[uid]["code"],
-                          "ResultInfo": failed[uid]["message"]})
+            code = failed[uid]["code"]
+            info = NOT_A_FRIEND if code == SNS_BAD and uid != user.user_id \
+                else failed[uid]["message"]
+            items.append({"To_Account": uid, "ResultCode": code, "ResultInfo": info})
     out = {"InfoItem": items}
     if failed:
         out["Fail_Account"] = [uid for uid in ids if uid in failed]
@@ -404,8 +408,9 @@ def group_get(req, body):
 
 # --- blocklist (§8) ---------------------------------------------------------------------------
 
-def _block_results(results) -> dict:
-    return _results([(r.user_id, r.code, r.message) for r in results])
+def _block_results(results, *, already: str | None = None, owner=None) -> dict:
+    return _results([(r.user_id, r.code, already if already and r.code == SNS_BAD
+                      and r.user_id != owner.user_id else r.message) for r in results])
 
 
 @command("sns", "black_list_add")
@@ -413,7 +418,8 @@ def black_list_add(req, body):
     user = _account(body)
     ids = _ids(body)
     with _codes(SNS_BAD):
-        return _block_results(services.block_add(owner=user, user_ids=ids, platform=PLATFORM))
+        return _block_results(services.block_add(owner=user, user_ids=ids, platform=PLATFORM),
+                              already="Err_SNS_BlackListAdd_Already_Exist", owner=user)
 
 
 @command("sns", "black_list_delete")

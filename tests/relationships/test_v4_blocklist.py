@@ -45,6 +45,7 @@ def test_black_list_add_ends_friendships_and_reports_each_item(v4, people):
                                     payload__data=["bob"]).exists()
     again = v4("sns/black_list_add", {"From_Account": "alice", "To_Account": ["bob"]})
     assert results(again) == {"bob": 30001}
+    assert again["ResultItem"][0]["ResultInfo"] == "Err_SNS_BlackListAdd_Already_Exist"
     # No friend requests either way from now on.
     answer = v4("sns/friend_add", {"From_Account": "bob", "AddFriendItem": [
         {"To_Account": "alice", "AddSource": "AddSource_Type_Web"}]})

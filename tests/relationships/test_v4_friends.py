@@ -280,6 +280,7 @@ def test_friend_get_list_profile_and_sns_tags(v4, people):
         {"Tag": "Tag_Profile_Custom_Hobby", "Value": "go"},
         {"Tag": "Tag_SNS_Custom_None", "Value": ""}]
     assert carol["ResultCode"] == 30001 and ghost["ResultCode"] == 30003
+    assert carol["ResultInfo"] == "Err_SNS_FriendGetList_Friend_Not_Exist"
     assert fail(v4("sns/friend_get_list", {"From_Account": "alice", "To_Account": ["bob"],
                                            "TagList": ["Tag_Nope"]})) == 30001
     assert fail(v4("sns/friend_get_list", {
