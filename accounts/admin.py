@@ -105,3 +105,7 @@ class SyncEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# The webhook configuration and attempt records (accounts/admin_webhooks.py).
+from . import admin_webhooks  # noqa: E402,F401

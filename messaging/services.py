@@ -40,17 +40,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from accounts import selectors as account_selectors
-from accounts.events import publish_now, publish_on_commit
-from accounts.models import AdminForbidType, SyncEntry, User
+from accounts.events import publish_now
+from accounts.models import AdminForbidType, User
 from accounts.mute import is_c2c_muted
-from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
 from .elements import check_elements
-from .models import Conversation, Dialog, Message, Priority
+from .models import Conversation, Message, Priority
 from .persist import store_batch
 from .views import message_dict
 
@@ -463,50 +461,6 @@ def conversation_peer_id(conversation_id) -> str:
             or len(conversation_id) <= 3:
         raise ChatError(910003, "conversationID must be 'C2C' followed by a UserID")
     return conversation_id[3:]
-
-
-def conversation_mark_read(*, user: User, conversation_id: str) -> dict:
-    """Everything in the conversation up to now is read, on every device of the reader.
-
-    The reader's devices get the conversation (unread 0) and the new total; the peer's
-    devices get MESSAGE_READ_BY_PEER.
-    """
-    from . import selectors  # selectors import nothing from services
-
-    peer_id = conversation_peer_id(conversation_id)
-    peer = account_selectors.user_by_user_id(peer_id)
-    if peer is None:
-        raise ChatError(20003, f"no user {peer_id!r}")
-    low, high = sorted((user.pk, peer.pk))
-    with transaction.atomic():
-        # The dialog row first, as the send transaction takes it (messaging/persist.py):
-        # a read and a send in one dialog are ordered, and never deadlock.
-        dialog = Dialog.objects.select_for_update().filter(user_low_id=low,
-                                                           user_high_id=high).first()
-        conv = (Conversation.objects.select_related("peer")
-                .filter(owner=user, peer=peer).first()) if dialog else None
-        if conv is None:
-            return {}
-        read_seq = dialog.last_seq
-        if conv.unread_count == 0 and conv.read_seq >= read_seq:
-            return {}
-        now = timezone.now()
-        read_time = int(now.timestamp())
-        Conversation.objects.filter(pk=conv.pk).update(unread_count=0, read_seq=read_seq)
-        conv.unread_count, conv.read_seq = 0, read_seq
-        Conversation.objects.filter(owner=conv.peer, peer=user).update(
-            peer_read_seq=read_seq, peer_read_time=read_time)
-        conv_view = selectors.conversation_views([conv], viewer=user)[0]
-        total = selectors.total_unread(user)
-        events = [(user.pk, SyncEntry.Kind.READ, "CONVERSATION_LIST_UPDATED", [conv_view])]
-        if conv.peer_id != user.pk:
-            events.append((conv.peer_id, SyncEntry.Kind.PEER_READ, "MESSAGE_READ_BY_PEER",
-                           [{"conversationID": f"C2C{user.user_id}", "peerReadSeq": read_seq,
-                             "peerReadTime": read_time}]))
-        sync_publish(events, now=now)
-        publish_on_commit([(user.pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
-                                      "data": total})])
-    return {}
 
 
 def history_purge(*, before: datetime, batch_size: int = 5000) -> int:

@@ -12,7 +12,8 @@ SCRIPT = r"""
 import django; django.setup()
 from accounts.models import User
 from messaging import selectors
-from messaging.services import message_send, message_send_many, SendCommand, conversation_mark_read
+from messaging.services import message_send, message_send_many, SendCommand
+from messaging.changes import conversation_mark_read
 from relationships import services as rel
 from chat_project.errors import ChatError
 alice, bob = User.objects.get(user_id="alice"), User.objects.get(user_id="bob")
@@ -23,7 +24,7 @@ results = message_send_many([SendCommand(sender=alice, to="bob", elements=text, 
                              for i in (2, 3)])
 assert [r["seq"] for r in results] == [2, 3], results
 assert selectors.conversation_list(user=bob)[0]["unreadCount"] == 3
-conversation_mark_read(user=bob, conversation_id="C2Calice")
+conversation_mark_read(user=bob, peer=alice)
 assert selectors.total_unread(bob) == 0
 rel.block_add(owner=bob, user_ids=["alice"])
 try:

@@ -7,9 +7,10 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import AdminForbidType, SyncEntry
 from accounts.selectors import sync_head
 from chat_project.errors import ChatError
-from messaging import selectors
+from messaging import changes, selectors
+from messaging.changes import conversation_mark_read
 from messaging.models import Conversation, Message
-from messaging.services import conversation_mark_read, message_send
+from messaging.services import message_send
 
 pytestmark = pytest.mark.django_db
 
@@ -216,13 +217,13 @@ def test_conversations_unread_and_mark_read(make_user):
     assert convs[0]["lastMessage"]["random"] == 2
     assert selectors.conversation_list(user=alice)[0]["unreadCount"] == 0
     assert selectors.total_unread(bob) == 3
-    conversation_mark_read(user=bob, conversation_id="C2Calice")
+    conversation_mark_read(user=bob, peer=changes.peer_for("C2Calice"))
     assert selectors.total_unread(bob) == 0
     # the sender now sees its messages as read by the peer
     page = selectors.message_page(viewer=alice, conversation_id="C2Cbob")["messageList"]
     assert all(m["isPeerRead"] for m in page)
-    assert code_of(conversation_mark_read, user=bob, conversation_id="bob") == 910003
-    assert code_of(conversation_mark_read, user=bob, conversation_id="C2Cnobody") == 20003
+    assert code_of(changes.peer_for, "bob") == 910003
+    assert code_of(changes.peer_for, "C2Cnobody") == 20003
 
 
 def test_message_control_info(make_user):
