@@ -14,6 +14,7 @@ Each op is a thin translation to a service in messaging/changes.py; the consumer
 | `setConversationDraft` | `{conversationID, draftText}` | `{}` |
 | `setMessageRead` | `{conversationID}` | `{}` |
 | `sendMessageReadReceipt` | `{messageIDList}` (messages received, one conversation) | `{}` |
+| `typing` | `{to, typing?: true}` | `{}`; the peer's online devices get `TYPING` {from, conversationID, typing} (not stored; nothing when the peer may not be messaged) |
 
 Events these cause (each with its sync-log seq, replayed on reconnect):
 `MESSAGE_REVOKED` [message], `MESSAGE_MODIFIED` [message], `MESSAGE_DELETED`
@@ -111,6 +112,13 @@ async def op_send_message_read_receipt(consumer, data):
                        platform=_platform(consumer))
 
 
+async def op_typing(consumer, data):
+    from .services import typing_send
+
+    return await _call(typing_send, sender=consumer.user, to=data.get("to"),
+                       typing=data.get("typing", True))
+
+
 OPS: dict = {
     "revokeMessage": op_revoke_message,
     "modifyMessage": op_modify_message,
@@ -121,4 +129,5 @@ OPS: dict = {
     "setConversationDraft": op_set_conversation_draft,
     "setMessageRead": op_set_message_read,
     "sendMessageReadReceipt": op_send_message_read_receipt,
+    "typing": op_typing,
 }

@@ -453,6 +453,26 @@ def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
                        client_ip=cmd.client_ip)
 
 
+def typing_send(*, sender: User, to, typing: bool = True) -> dict:
+    """Tell the peer's online devices that `sender` is typing (or stopped): a TYPING
+    event, never stored. A peer who may not be messaged (blocked, friends-only) is
+    told nothing, and the sender is not told why: typing reveals nothing either way."""
+    from relationships.selectors import send_refusals
+
+    if not isinstance(to, str) or not to:
+        raise ChatError(910003, "to must be a UserID")
+    if not isinstance(typing, bool):
+        raise ChatError(910003, "typing must be true or false")
+    receiver = account_selectors.user_by_user_id(to)
+    if receiver is None or not receiver.is_active:
+        raise ChatError(20003)
+    if receiver.pk == sender.pk or send_refusals([(sender.pk, receiver.pk)]):
+        return {}
+    publish_now([(receiver.pk, {"event": "TYPING", "data": {
+        "from": sender.user_id, "conversationID": f"C2C{sender.user_id}", "typing": typing}})])
+    return {}
+
+
 # --- read -----------------------------------------------------------------------------
 
 def conversation_peer_id(conversation_id) -> str:

@@ -772,6 +772,37 @@
         .then((reply) => ({code: 0, data: {userList: arrayIn(reply, 'userList')}}));
     }
 
+    // --- online status --------------------------------------------------------------
+
+    /**
+     * Online status of users: {userIDList} (at most 500) -> {successUserList:
+     * [{userID, statusType, customStatus}], failureUserList}. statusType is
+     * TYPES.USER_STATUS_ONLINE (1), _OFFLINE (2) or _UNLOGINED (3, never logged in).
+     */
+    getUserStatus(options = {}) {
+      return this._request('getUserStatus', {userIDList: options.userIDList || []})
+        .then((data) => ({code: 0, data}));
+    }
+
+    /** Get USER_STATUS_UPDATED when these users come online, go offline or set a custom
+     * status: {userIDList} (at most 200 per connection) -> {failureUserList}. */
+    subscribeUserStatus(options = {}) {
+      return this._request('subscribeUserStatus', {userIDList: options.userIDList || []})
+        .then((data) => ({code: 0, data}));
+    }
+
+    /** Stop: {userIDList?} (none: every subscription of this connection). */
+    unsubscribeUserStatus(options = {}) {
+      return this._request('unsubscribeUserStatus', pick(options, ['userIDList']))
+        .then((data) => ({code: 0, data}));
+    }
+
+    /** My custom status text: {customStatus} (at most 100 bytes; "" clears it). */
+    setSelfStatus(options = {}) {
+      return this._request('setSelfStatus', pick(options, ['customStatus']))
+        .then((data) => ({code: 0, data}));
+    }
+
     // --- friends --------------------------------------------------------------------
 
     /** My friends: [Friend] ({userID, remark, groupList, source, wording, profile, ...}). */

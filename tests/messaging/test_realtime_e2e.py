@@ -267,3 +267,26 @@ def test_a_kick_still_in_flight_spares_a_device_that_logged_in_after_it(connect,
     async_to_sync(layer.group_send)(group, {"type": "chat.kick", "reason": "multipleDevice",
                                             "keep": "nobody", "at": clock.time()})
     assert phone.wait_event("KICKED_OUT")["data"]["reason"] == "multipleDevice"
+
+
+def test_typing_reaches_the_peer_online_and_is_never_stored(connect, make_user):
+    from relationships.services import block_add
+
+    carol = [make_user(u) for u in ("alice", "bob", "carol")][-1]
+    a, b, c = connect("alice"), connect("bob"), connect("carol")
+    assert a.ok("typing", {"to": "bob"}) == {}
+    event = b.wait_event("TYPING")
+    assert event["data"] == {"from": "alice", "conversationID": "C2Calice", "typing": True}
+    assert "seq" not in event  # not in the sync log
+    assert a.ok("typing", {"to": "bob", "typing": False}) == {}
+    assert b.wait_event("TYPING")["data"]["typing"] is False
+    # Bad input gets a clear error; an unknown peer is 20003.
+    assert a.request("typing", {"to": 7})["code"] == 910003
+    assert a.request("typing", {"to": "bob", "typing": "yes"})["code"] == 910003
+    assert a.request("typing", {"to": "nobody"})["code"] == 20003
+    # A peer who blocked the sender hears nothing, and the sender learns nothing.
+    block_add(owner=carol, user_ids=["alice"])
+    assert a.ok("typing", {"to": "carol"}) == {}
+    assert all(f.get("event") != "TYPING" for f in c.drain(quiet=0.5))
+    # Nothing was written.
+    assert not Message.objects.exists()
