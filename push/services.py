@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts import presence
 from accounts.models import User
 from chat_project.errors import ChatError
 
@@ -116,13 +117,13 @@ def _clear_if_unreachable(user_pk: int, platform: str) -> None:
 
 
 def _presence(name: str, user_pk: int, platform: str) -> None:
-    # accounts.presence keeps who is online and who is push-reachable ("PushOnline").
+    """accounts.presence keeps who is push-reachable ("PushOnline"). Run after commit;
+    a Redis failure there is logged, never turned into a failed registration (the
+    marker is refreshed by the device's next registration)."""
     try:
-        from accounts import presence
-    except ImportError:
-        log.warning("accounts.presence is missing: %s(%s) not recorded", name, user_pk)
-        return
-    getattr(presence, name)(user_pk, platform)
+        getattr(presence, name)(user_pk, platform)
+    except Exception:
+        log.exception("presence %s(%s, %s) failed", name, user_pk, platform)
 
 
 # --- attribute names ----------------------------------------------------------------------

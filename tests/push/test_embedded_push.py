@@ -1,0 +1,64 @@
+"""The embedded default (SQLite, tasks in process, no Redis) runs push's pieces too:
+tags and attributes (rows, upserts), conditions (EXISTS probes), the push-to-all
+fan-out through the send pipeline, and a push token making its user PushOnline."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+SCRIPT = r"""
+import django; django.setup()
+from accounts import presence
+from accounts.models import User
+from messaging.models import Message
+from messaging.push_all import broadcast_send
+from push import services
+from push.models import BroadcastTask
+alice, bob, carol = (User.objects.get(user_id=u) for u in ("alice", "bob", "carol"))
+admin = User.objects.get(user_id="administrator")
+services.attr_names_set({"0": "city"})
+services.user_attrs_set(entries=[{"To_Account": "alice", "Attrs": {"city": "Paris"}}])
+services.user_attrs_set(entries=[{"To_Account": "alice", "Attrs": {"city": "Rome"}},
+                                 {"To_Account": "bob", "Attrs": {"city": "Rome"}}])
+services.user_tags_add(entries=[{"To_Account": "alice", "Tags": ["vip"]},
+                                {"To_Account": "carol", "Tags": ["vip"]}])
+text = [{"type": "TIMTextElem", "payload": {"text": "hello Rome"}}]
+task = broadcast_send(sender=admin, elements=text, msg_random=7, lifetime=60,
+                      condition={"AttrsAnd": {"city": "Rome"}})
+task.refresh_from_db()
+assert (task.state, task.matched, task.delivered) == ("done", 2, 2), task.__dict__
+got = sorted(Message.objects.filter(random=7).values_list("receiver__user_id", flat=True))
+assert got == ["alice", "bob"], got
+BroadcastTask.objects.update(created="2000-01-01T00:00:00Z")
+task = broadcast_send(sender=admin, elements=text, msg_random=8, lifetime=60,
+                      condition={"TagsAnd": ["vip"]})
+got = sorted(Message.objects.filter(random=8).values_list("receiver__user_id", flat=True))
+assert got == ["alice", "carol"], got
+services.push_token_register(user=bob, device_id="p", vendor="fcm", token="t")
+assert presence.presence_of([bob.pk])[bob.pk].status == "PushOnline"
+services.push_token_remove(user=bob, device_id="p")
+assert presence.presence_of([bob.pk])[bob.pk].status == "Offline"
+print("embedded push ok")
+"""
+
+
+def test_embedded_sqlite_runs_push(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CHAT_SECRET_KEY",
+                        "TEST_DATABASE_NAME")}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+               SECRET_KEY="embedded-test", CHAT_SECRET_KEY="embedded-test-key",
+               DJANGO_SETTINGS_MODULE="chat_project.settings")
+
+    def run(*args):
+        result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    run("manage.py", "migrate", "--noinput")
+    run("manage.py", "seed_demo", "--quiet")
+    assert "embedded push ok" in run("-c", SCRIPT)
