@@ -20,8 +20,9 @@ from .tencent_body import elements_from_msg_body
 MAX_PUSH_TEXT = 3 * 1024  # OfflinePushInfo Desc + Ext
 
 
-def offline_push_info_from_tencent(info) -> dict | None:
-    """Tencent's OfflinePushInfo (§2.3) in the Web SDK's names, as messages keep it."""
+def check_offline_push_info(info) -> dict | None:
+    """Tencent's OfflinePushInfo (§2.3), kept as given, as sendmsg keeps it
+    (messaging/v4_send.py): an object, Desc + Ext at most 3 KB."""
     if info is None:
         return None
     if not isinstance(info, dict):
@@ -29,21 +30,12 @@ def offline_push_info_from_tencent(info) -> dict | None:
     for name in ("Title", "Desc", "Ext"):
         if name in info and not isinstance(info[name], str):
             raise V4Error(90043, f"OfflinePushInfo.{name} must be a string")
+    for name in ("AndroidInfo", "ApnsInfo"):
+        if name in info and not isinstance(info[name], dict):
+            raise V4Error(90043, f"OfflinePushInfo.{name} must be an object")
     if len((info.get("Desc", "") + info.get("Ext", "")).encode()) > MAX_PUSH_TEXT:
         raise V4Error(90043, "OfflinePushInfo Desc and Ext are over 3 KB together")
-    out: dict = {"disablePush": info.get("PushFlag") == 1}
-    for theirs, ours in (("Title", "title"), ("Desc", "description"), ("Ext", "extension")):
-        if theirs in info:
-            out[ours] = info[theirs]
-    for theirs, ours in (("AndroidInfo", "androidInfo"), ("ApnsInfo", "apnsInfo")):
-        sub = info.get(theirs)
-        if sub is not None and not isinstance(sub, dict):
-            raise V4Error(90043, f"OfflinePushInfo.{theirs} must be an object")
-        if sub:
-            out[ours] = dict(sub)  # vendor options, passed on to the push sender as given
-    if isinstance(info.get("ApnsInfo"), dict) and info["ApnsInfo"].get("BadgeMode") == 1:
-        out["ignoreIOSBadge"] = True
-    return out
+    return info
 
 
 @command("all_member_push", "im_push")
@@ -55,7 +47,7 @@ def im_push(req, body):
     if "MsgBody" not in body or body["MsgBody"] is None:
         raise V4Error(90002, "MsgBody is missing")
     elements = elements_from_msg_body(body["MsgBody"])
-    push_info = offline_push_info_from_tencent(body.get("OfflinePushInfo"))
+    push_info = check_offline_push_info(body.get("OfflinePushInfo"))
     if sender_id:
         sender = account_selectors.user_by_user_id(sender_id)
         if sender is None:
