@@ -28,6 +28,8 @@
     view: $('chat-view'),
     title: $('chat-title'),
     peerID: $('chat-peer-id'),
+    peerStatus: $('chat-peer-status'),
+    typing: $('chat-typing'),
     scroll: $('message-scroll'),
     loadOlder: $('load-older'),
     historyStatus: $('history-status'),
@@ -278,6 +280,48 @@
     if (index >= 0) cur.messages.splice(index, 1);
   }
 
+  // --- the peer's online status and typing -------------------------------------------
+
+  const STATUS_TEXT = {1: 'online', 2: 'offline', 3: 'never signed in'};
+  let watchedPeer = null;
+  let typingTimer = null;
+  let typingSentAt = 0;
+
+  function showPeerStatus(statusType) {
+    els.peerStatus.textContent = STATUS_TEXT[statusType] || '';
+    els.peerStatus.dataset.status = String(statusType || 0);
+  }
+
+  async function watchPeerStatus(peerID) {
+    if (watchedPeer && watchedPeer !== peerID) {
+      chat.unsubscribeUserStatus({userIDList: [watchedPeer]}).catch(() => {});
+    }
+    watchedPeer = peerID;
+    showPeerStatus(0);
+    try {
+      await chat.subscribeUserStatus({userIDList: [peerID]});
+      const {data} = await chat.getUserStatus({userIDList: [peerID]});
+      const mine = (data.successUserList || []).find((u) => u.userID === peerID);
+      if (watchedPeer === peerID && mine) showPeerStatus(mine.statusType);
+    } catch (err) {
+      console.warn('status of', peerID, err);
+    }
+  }
+
+  function showTyping(on) {
+    clearTimeout(typingTimer);
+    els.typing.hidden = !on;
+    if (on) typingTimer = setTimeout(() => { els.typing.hidden = true; }, 6000);
+  }
+
+  function noteTyping() {
+    // At most one TYPING every 3 s while keys are pressed.
+    const cur = state.current;
+    if (!cur || Date.now() - typingSentAt < 3000) return;
+    typingSentAt = Date.now();
+    chat.sendTyping({to: cur.peerID}).catch(() => {});
+  }
+
   async function openConversation(conversationID, {force = false} = {}) {
     if (!/^C2C./.test(conversationID)) return;
     if (!force && state.current && state.current.conversationID === conversationID) {
@@ -299,6 +343,8 @@
     els.view.hidden = false;
     els.title.textContent = peerName(conversationID);
     els.peerID.textContent = `UserID: ${cur.peerID}`;
+    showTyping(false);
+    watchPeerStatus(cur.peerID);
     els.messageList.replaceChildren();
     els.loadOlder.hidden = true;
     hideSendError();
@@ -413,6 +459,7 @@
       sendText();
     }
   });
+  els.input.addEventListener('input', () => { if (els.input.value) noteTyping(); });
   els.newChat.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const userID = els.newChatUser.value.trim();
@@ -438,6 +485,7 @@
     if (!mine.length) return;
     const wasAtBottom = nearBottom();
     for (const m of mine) insertMessage(cur, m);
+    if (mine.some((m) => m.flow === 'in')) showTyping(false);  // the message came
     if (wasAtBottom || mine.some((m) => m.flow === 'out')) scrollToBottom();
     // The unread count arrives with CONVERSATION_LIST_UPDATED, which marks it read.
   });
@@ -468,12 +516,24 @@
   }
 
   chat.on(EVENT.CONVERSATION_LIST_UPDATED, (event) => setConversations(event.data));
+  chat.on(EVENT.USER_STATUS_UPDATED, (event) => {
+    for (const u of event.data || []) {
+      if (u.userID === watchedPeer) showPeerStatus(u.statusType);
+    }
+  });
+  chat.on(EVENT.TYPING, (event) => {
+    const cur = state.current;
+    if (cur && event.data && event.data.from === cur.peerID) showTyping(event.data.typing);
+  });
   chat.on(EVENT.TOTAL_UNREAD_MESSAGE_COUNT_UPDATED, (event) => setTotalUnread(event.data));
 
   chat.on(EVENT.SDK_READY, async () => {
     setNetState('ready', 'online');
     hideBanner();
-    if (state.everReady) return;  // a reconnect: the SDK re-sent the list and the count
+    if (state.everReady) {  // a reconnect: the SDK re-sent the list and the count
+      if (watchedPeer) watchPeerStatus(watchedPeer);  // subscriptions are per connection
+      return;
+    }
     state.everReady = true;
     document.body.dataset.ready = '1';
     try {

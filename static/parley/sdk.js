@@ -109,6 +109,10 @@
     KICKED_OUT_MULT_DEVICE: 'multipleDevice',
     KICKED_OUT_USERSIG_EXPIRED: 'userSigExpired',
     KICKED_OUT_REST_API: 'REST_API_Kick',
+    USER_STATUS_UNKNOWN: 0,
+    USER_STATUS_ONLINE: 1,
+    USER_STATUS_OFFLINE: 2,
+    USER_STATUS_UNLOGINED: 3,
     GENDER_UNKNOWN: 'Gender_Type_Unknown',
     GENDER_FEMALE: 'Gender_Type_Female',
     GENDER_MALE: 'Gender_Type_Male',
@@ -795,6 +799,13 @@
     unsubscribeUserStatus(options = {}) {
       return this._request('unsubscribeUserStatus', pick(options, ['userIDList']))
         .then((data) => ({code: 0, data}));
+    }
+
+    /** Parley's: tell `to` that I am typing (or stopped): {to, typing?: true}. The peer's
+     * online devices get TYPING {from, conversationID, typing}; nothing is stored. */
+    sendTyping(options = {}) {
+      return this._request('typing', pick(options, ['to', 'typing']))
+        .then(() => ({code: 0, data: {}}));
     }
 
     /** My custom status text: {customStatus} (at most 100 bytes; "" clears it). */
