@@ -184,7 +184,7 @@ def _attr_value(name: str, value) -> str:
 
 # --- users' attributes and tags ---------------------------------------------------------
 
-def users_for_push(user_ids) -> dict[str, User]:
+def check_accounts(user_ids) -> dict[str, User]:
     """The accounts a request names, all of them (70107 for one that does not exist,
     90018 over 100)."""
     if not isinstance(user_ids, list) or not user_ids \
@@ -223,7 +223,7 @@ def user_attrs_set(*, entries) -> None:
     """Set users' attribute values: [{To_Account, Attrs: {name: value}}] (im_set_attr).
     All or nothing: one bad entry fails the request before anything is written."""
     items = _entries(entries, "UserAttrs", "Attrs")
-    users = users_for_push([i.user_id for i in items])
+    users = check_accounts([i.user_id for i in items])
     slots = _slots_by_name()
     rows: dict[tuple[int, int], str] = {}
     for item in items:
@@ -246,7 +246,7 @@ def _upsert_attrs(rows: dict[tuple[int, int], str]) -> None:
 def user_attrs_remove(*, entries) -> None:
     """Drop users' attribute values: [{To_Account, Attrs: [name, ...]}] (im_remove_attr)."""
     items = _entries(entries, "UserAttrs", "Attrs")
-    users = users_for_push([i.user_id for i in items])
+    users = check_accounts([i.user_id for i in items])
     slots = _slots_by_name()
     pairs: set[tuple[int, int]] = set()
     for item in items:
@@ -276,7 +276,7 @@ def check_tag(tag) -> str:
 
 def _tag_entries(entries) -> tuple[dict[str, User], list[tuple[User, list[str]]]]:
     items = _entries(entries, "UserTags", "Tags")
-    users = users_for_push([i.user_id for i in items])
+    users = check_accounts([i.user_id for i in items])
     out = []
     for item in items:
         if not isinstance(item.items, list) or not item.items:
@@ -325,7 +325,7 @@ def user_tags_remove(*, entries) -> None:
 
 def user_tags_clear(*, user_ids) -> None:
     """Remove every tag of these users (im_remove_all_tags)."""
-    users = users_for_push(user_ids)
+    users = check_accounts(user_ids)
     UserTag.objects.filter(user_id__in=sorted(u.pk for u in users.values())).delete()
 
 

@@ -46,7 +46,7 @@ def im_set_attr(req, body):
 @command(SERVICE, "im_get_attr", limit=LIMIT)
 def im_get_attr(req, body):
     user_ids = body.get("To_Account")
-    users = services.users_for_push(user_ids)
+    users = services.check_accounts(user_ids)
     return {"UserAttrs": selectors.user_attrs(users, user_ids)}
 
 
@@ -65,7 +65,7 @@ def im_add_tag(req, body):
 @command(SERVICE, "im_get_tag", limit=LIMIT)
 def im_get_tag(req, body):
     user_ids = body.get("To_Account")
-    users = services.users_for_push(user_ids)
+    users = services.check_accounts(user_ids)
     return {"UserTags": selectors.user_tags(users, user_ids)}
 
 
