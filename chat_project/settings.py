@@ -208,6 +208,8 @@ CHAT_WEBHOOK_ATTEMPT_DAYS = env.int("CHAT_WEBHOOK_ATTEMPT_DAYS", default=7)
 # Push to all (/v4 all_member_push/im_push): pushes per day and seconds between two.
 CHAT_PUSH_DAILY_QUOTA = env.int("CHAT_PUSH_DAILY_QUOTA", default=100)
 CHAT_PUSH_MIN_INTERVAL = env.float("CHAT_PUSH_MIN_INTERVAL", default=1.0)
+CHAT_PUSH_ALL_ENABLED = env.bool("CHAT_PUSH_ALL_ENABLED", default=True)
+CHAT_PUSH_CHUNK = env.int("CHAT_PUSH_CHUNK", default=200)  # receivers per fan-out page
 
 # --- REST -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -15,6 +15,16 @@ from rest_framework.test import APIClient
 
 ENDPOINTS = {
     ("/api/v1/messages/", "post"),
+    ("/api/v1/messages/{message_id}/modify/", "post"),
+    ("/api/v1/messages/{message_id}/revoke/", "post"),
+    ("/api/v1/messages/delete/", "post"),
+    ("/api/v1/messages/read-receipts/", "post"),
+    ("/api/v1/conversations/{conversation_id}/clear-history/", "post"),
+    ("/api/v1/conversations/{conversation_id}/delete/", "post"),
+    ("/api/v1/conversations/{conversation_id}/draft/", "post"),
+    ("/api/v1/conversations/{conversation_id}/pin/", "post"),
+    ("/api/v1/push/tokens/", "post"),
+    ("/api/v1/push/tokens/", "delete"),
     ("/api/v1/conversations/", "get"),
     ("/api/v1/conversations/{conversation_id}/messages/", "get"),
     ("/api/v1/conversations/{conversation_id}/read/", "post"),

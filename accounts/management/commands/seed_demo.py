@@ -46,4 +46,8 @@ class Command(BaseCommand):
         out(f"  Secret key:  {settings.CHAT_SECRET_KEY}   (UserSig key; set CHAT_SECRET_KEY "
             "in production)")
         out(f"  UserSig for alice (180 days): {gen_usersig('alice')}")
+        admin_id = settings.CHAT_ADMIN_USERS[0]
+        out(f"  Tencent REST: {url}/v4/openim/sendmsg?sdkappid={settings.CHAT_SDKAPPID}"
+            f"&identifier={admin_id}&usersig={gen_usersig(admin_id)}&random=1"
+            "&contenttype=json")
         out("")
