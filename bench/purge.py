@@ -748,7 +748,7 @@ def report(out: dict) -> str:
         lines.append("")
         lines.append(f"Send latency, open loop {a['load_rate']:g} msgs/s over"
                      f" {a['load_pairs']} pairs, a real server (uvicorn x{a['workers']}):")
-        head = (f"{'run':<42}{'busy':>5}{'window s':>9}{'purge s':>8}{'rows':>9}{'sent':>7}{'p50 ms':>8}"
+        head = (f"{'run':<42}{'busy':>5}{'window s':>9}{'purge s':>8}{'rows':>11}{'sent':>7}{'p50 ms':>8}"
                 f"{'p99 ms':>8}{'max ms':>8}{'lost':>5}{'err':>5}{'blocked':>8}{'lockwait':>9}")
         lines += [head, "-" * len(head)]
         for r in out["loads"]:
@@ -757,7 +757,7 @@ def report(out: dict) -> str:
             lines.append(
                 f"{r['label']:<42}{100 * r['quiet_before']['busy_before']:>4.0f}%"
                 f"{r['window_s']:>9.0f}{_f(p.get('seconds')):>8}"
-                f"{_f(p.get('rows'), '{:,}'):>9}{r['sent_window']:>7}{_f(r['p50_ms']):>8}"
+                f"{_f(p.get('rows'), '{:,}'):>11}{r['sent_window']:>7}{_f(r['p50_ms']):>8}"
                 f"{_f(r['p99_ms']):>8}{_f(r['max_ms']):>8}{r['lost']:>5}{r['errors']:>5}"
                 f"{_f(s.get('blocked_by_purge'), '{}'):>8}{_f(s.get('lock_waits'), '{}'):>9}")
         lines.append("  blocked: sampler hits (every 20 ms) of a send backend waiting for a"
