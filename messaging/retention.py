@@ -14,7 +14,8 @@ bench/purge.py (see bench/README.md, "Retention and purging"). What they do diff
   each batch of 5,000 read all of them), which makes a purge quadratic.
 - **Keyset progress**: each batch starts its created_at index scan where the previous one
   ended, instead of walking again over the index entries of the rows already deleted
-  (they stay in the index until VACUUM).
+  (they stay in the index until VACUUM). A row written meanwhile with an older
+  created_at (an import of old messages) is left for the next run.
 - **Global lock order**: a conversation whose last message goes is locked in
   (owner, peer) order, the order every send takes them in (messaging/persist.py), so a
   send to a dialog whose last message is being purged waits for one short batch at
