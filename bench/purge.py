@@ -66,10 +66,12 @@ APP_NAME = "parley-bench-purge"  # the purge subprocess's application_name
 
 # What the worker subprocess can run: "module:function", all with (before=, batch_size=).
 PURGES = {
-    "history": "messaging.services:history_purge",
-    "sync": "accounts.services:sync_log_purge",
+    # The portable batched deletes (what ran before messaging/retention.py; still what
+    # the embedded SQLite runs), and the set-based purges PostgreSQL now runs.
+    "history": "messaging.services:history_purge_portable",
+    "sync": "accounts.services:sync_log_purge_portable",
     "history_retention": "messaging.retention:history_purge",
-    "sync_retention": "messaging.retention:sync_log_purge",
+    "sync_retention": "accounts.retention:sync_log_purge",
     # The same, on a schema without the database FK from conversations' last message
     # (the bench drops it for this run and puts it back after): what that check costs.
     "history_retention_nofk": "messaging.retention:history_purge",

@@ -96,8 +96,11 @@ class Conversation(models.Model):
     peer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="+")
     dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: the history purge clears these references itself, in the
+    # statement that deletes the messages (messaging/retention.py); the constraint's
+    # check was most of a purge's time. Django's SET_NULL still applies to ORM deletes.
     last_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="+")
+                                     related_name="+", db_constraint=False)
     # Messages from the peer not yet read by the owner (the one source of badges).
     unread_count = models.IntegerField(default=0)
     # The owner has read everything in the dialog up to this seq.

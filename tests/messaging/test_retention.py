@@ -20,6 +20,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import retention as account_retention
 from accounts.models import SyncEntry, User
 from accounts.tasks import purge_sync_log
 from accounts.usersig import gen_usersig
@@ -123,7 +124,7 @@ def test_sync_log_purge_in_batches_and_by_message_lifetime(make_user):
     SyncEntry.objects.filter(message_id=fresh[1].pk, user=bob).update(expires_at=now + DAY / 24)
 
     with CaptureQueriesContext(connection) as ctx:
-        gone = retention.sync_log_purge(before=now - 7 * DAY, batch_size=4, now=now)
+        gone = account_retention.sync_log_purge(before=now - 7 * DAY, batch_size=4, now=now)
 
     assert gone == 7  # 6 entries of the old messages (both sides), 1 that lived its life
     assert not SyncEntry.objects.filter(message_id__in=[m.pk for m in old]).exists()
@@ -149,7 +150,7 @@ def test_seven_day_expiry_when_the_clock_moves_on(make_user, settings):
 
     def run_at(later):
         return (retention.history_purge(before=later - 7 * DAY),
-                retention.sync_log_purge(before=later - 7 * DAY, now=later))
+                account_retention.sync_log_purge(before=later - 7 * DAY, now=later))
 
     assert run_at(timezone.now() + 6 * DAY) == (0, 0)
     assert Message.objects.count() == 4 and SyncEntry.objects.count() == entries
