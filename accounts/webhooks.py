@@ -263,8 +263,9 @@ def callback_url(cfg: Config, command: str, *, platform: str, client_ip: str = "
 
 def opt_platform(command: str, platform: str) -> str:
     """A known OptPlatform, else "Unknown"; State.StateChange spells iOS "IOS" (§14.1)."""
-    if platform == "IOS":
-        platform = "iOS"
+    # Device platform names (accounts.models.Device.Platform) that Tencent spells
+    # otherwise in OptPlatform.
+    platform = {"IOS": "iOS", "Mac": "macOS"}.get(platform, platform)
     if platform not in PLATFORMS:
         return "Unknown"
     return "IOS" if platform == "iOS" and command == STATE_CHANGE else platform

@@ -253,10 +253,10 @@ def fill(conn, args, now: datetime) -> dict:
         "INSERT INTO accounts_user (password, is_superuser, user_id, email, is_staff,"
         " is_active, date_joined, nick, avatar, gender, birthday, location, self_signature,"
         " allow_type, language, admin_forbid_type, level, role, profile_custom,"
-        " profile_updated_at, session_epoch, c2c_mute_until, group_mute_until)"
+        " profile_updated_at, session_epoch, c2c_mute_until, group_mute_until, kicked_at)"
         " SELECT '!', false, 'p' || g, '', false, true, %(now)s, 'p' || g, '',"
         " 'Gender_Type_Unknown', 0, '', '', 'AllowType_Type_NeedConfirm', 0,"
-        " 'AdminForbid_Type_None', 0, 0, '{}', %(now)s, 0, 0, 0"
+        " 'AdminForbid_Type_None', 0, 0, '{}', %(now)s, 0, 0, 0, 0"
         " FROM generate_series(0, %(users)s - 1) g ORDER BY g RETURNING id",
         {"now": now, "users": users}).fetchall()
     u_base = min(r[0] for r in u0)

@@ -8,6 +8,7 @@ that calls the app's services or selectors in the database thread.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from channels.db import database_sync_to_async
@@ -16,9 +17,16 @@ from chat_project.errors import ChatError
 
 
 def sync_op(fn: Callable) -> Callable:
+    """Run `fn(user, data)` in a worker thread as an op. When `fn` takes a `platform`
+    keyword, it gets the socket's device platform (the OptPlatform of the webhooks the
+    op's service fires)."""
     call = database_sync_to_async(fn)
+    wants_platform = "platform" in inspect.signature(fn).parameters
 
     async def handler(consumer, data: dict):
+        if wants_platform:
+            return await call(consumer.user, data,
+                              platform=getattr(consumer, "platform", None) or "Unknown")
         return await call(consumer.user, data)
 
     handler.__name__ = fn.__name__

@@ -24,13 +24,15 @@ def _succeeded(results: list) -> list[str]:
 
 
 @sync_op
-def add_to_blacklist(user, data):
-    return _succeeded(services.block_add(owner=user, user_ids=data.get("userIDList")))
+def add_to_blacklist(user, data, platform):
+    return _succeeded(services.block_add(owner=user, user_ids=data.get("userIDList"),
+                                         platform=platform))
 
 
 @sync_op
-def remove_from_blacklist(user, data):
-    return _succeeded(services.block_remove(owner=user, user_ids=data.get("userIDList")))
+def remove_from_blacklist(user, data, platform):
+    return _succeeded(services.block_remove(owner=user, user_ids=data.get("userIDList"),
+                                            platform=platform))
 
 
 @sync_op

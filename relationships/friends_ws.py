@@ -43,24 +43,25 @@ def _only(data: dict, *allowed: str) -> dict:
 
 
 @sync_op
-def add_friend(user, data):
+def add_friend(user, data, platform):
     d = _only(data, "to", "source", "wording", "type", "remark", "groupName")
     return friends.friend_add(user=user, to=d.get("to"), source=d.get("source"),
                               add_type=d.get("type"), remark=d.get("remark"),
-                              group_name=d.get("groupName"), wording=d.get("wording"))
+                              group_name=d.get("groupName"), wording=d.get("wording"),
+                              platform=platform)
 
 
 @sync_op
-def delete_friend(user, data):
+def delete_friend(user, data, platform):
     d = _only(data, "userIDList", "type")
     return friends.friend_delete(user=user, user_ids=d.get("userIDList"),
-                                 delete_type=d.get("type"))
+                                 delete_type=d.get("type"), platform=platform)
 
 
 @sync_op
-def delete_all_friends(user, data):
+def delete_all_friends(user, data, platform):
     d = _only(data, "type")
-    return friends.friend_delete_all(user=user, delete_type=d.get("type"))
+    return friends.friend_delete_all(user=user, delete_type=d.get("type"), platform=platform)
 
 
 @sync_op
@@ -97,10 +98,11 @@ def get_friend_application_list(user, data):
 
 
 @sync_op
-def accept_friend_application(user, data):
+def accept_friend_application(user, data, platform):
     d = _only(data, "userID", "type", "remark")
     return friends.friend_request_accept(user=user, user_id=d.get("userID"),
-                                         action=d.get("type"), remark=d.get("remark"))
+                                         action=d.get("type"), remark=d.get("remark"),
+                                         platform=platform)
 
 
 @sync_op

@@ -13,9 +13,10 @@ from . import selectors, services
 
 
 @sync_op
-def update_my_profile(user, data):
+def update_my_profile(user, data, platform):
     user.refresh_from_db()
-    return profile_full(services.profile_update(user=user, **profile_fields_from_wire(data)))
+    return profile_full(services.profile_update(user=user, platform=platform,
+                                                **profile_fields_from_wire(data)))
 
 
 @sync_op

@@ -121,14 +121,15 @@ def test_websocket_door_fires_them_too(people, eager_server, webhook_receiver): 
     use_webhooks(webhook_receiver, ALL, live=True)
     alice, carol = WsClient(eager_server), WsClient(eager_server)
     try:
-        for ws, name in ((alice, "alice"), (carol, "carol")):
-            ws.login(name, gen_usersig(name))
+        # Each socket's device platform is the OptPlatform of what it does.
+        for ws, name, platform in ((alice, "alice", "Mac"), (carol, "carol", "Android")):
+            ws.login(name, gen_usersig(name), platform=platform)
             ws.wait_event("SDK_READY")
         # carol needs confirmation: the add is a request, and nothing fires yet.
         assert alice.ok("addFriend", {"to": "carol", "source": SRC})["code"] == 30539
         carol.ok("acceptFriendApplication", {"userID": "alice",
                                              "type": "Response_Action_AgreeAndAdd"})
-        body = call(webhook_receiver, 1, webhooks.FRIEND_ADD, "Unknown")
+        body = call(webhook_receiver, 1, webhooks.FRIEND_ADD, "Android")
         assert body["PairList"] == [
             {"From_Account": "alice", "To_Account": "carol", "Initiator_Account": "alice"},
             {"From_Account": "carol", "To_Account": "alice", "Initiator_Account": "alice"}]
@@ -136,13 +137,13 @@ def test_websocket_door_fires_them_too(people, eager_server, webhook_receiver): 
             "friend_response", "", 0)
         # A block ends the friendship: the block, then the friendship's end.
         carol.ok("addToBlacklist", {"userIDList": ["alice"]})
-        body = call(webhook_receiver, 2, webhooks.BLACKLIST_ADD, "Unknown")
+        body = call(webhook_receiver, 2, webhooks.BLACKLIST_ADD, "Android")
         assert body["PairList"] == [{"From_Account": "carol", "To_Account": "alice"}]
-        body = call(webhook_receiver, 3, webhooks.FRIEND_DELETE, "Unknown")
+        body = call(webhook_receiver, 3, webhooks.FRIEND_DELETE, "Android")
         assert sorted(map(tuple, (p.values() for p in body["PairList"]))) == [
             ("alice", "carol"), ("carol", "alice")]
         alice.ok("updateMyProfile", {"nick": "Me", "selfSignature": "hi"})
-        body = call(webhook_receiver, 4, webhooks.PORTRAIT_SET, "Unknown")
+        body = call(webhook_receiver, 4, webhooks.PORTRAIT_SET, "macOS")
         assert (body["Operator_Account"], body["From_Account"]) == ("alice", "alice")
         assert sorted(body["ProfileItem"], key=lambda i: i["Tag"]) == [
             {"Tag": "Tag_Profile_IM_Nick", "Value": "Me"},
