@@ -173,7 +173,12 @@ class _RedisStore:
         loop = asyncio.get_running_loop()
         entry = self._async.get(id(loop))
         if entry is None or entry[0] is not loop:
-            client = self._async_mod.Redis.from_url(self.url)
+            # A blocking pool: when every connection is busy (2,000 sockets logging in
+            # at once), a call waits for one instead of failing (redis-py's default
+            # pool raises MaxConnectionsError past 100).
+            pool = self._async_mod.BlockingConnectionPool.from_url(
+                self.url, max_connections=64, timeout=20)
+            client = self._async_mod.Redis(connection_pool=pool)
             entry = (loop, client, {name: client.register_script(src) for name, src in
                                     (("join", _JOIN), ("leave", _LEAVE))})
             self._async[id(loop)] = entry
