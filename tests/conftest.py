@@ -24,6 +24,31 @@ from accounts.usersig import gen_usersig
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _flush_retrying_deadlocks():
+    """The end of a transactional test TRUNCATEs every table while a shared live server
+    may still be finishing a transaction of the test's last moments (a socket closing,
+    a reconnect): PostgreSQL then breaks the deadlock by failing one side, sometimes
+    the TRUNCATE, and the next test would start with the last one's rows. Try again."""
+    from django.core.management.base import CommandError
+    from django.core.management.commands import flush
+
+    handle = flush.Command.handle
+
+    def handle_retrying(self, **options):
+        for attempt in range(5):
+            try:
+                return handle(self, **options)
+            except CommandError as exc:
+                if "deadlock" not in str(exc.__cause__) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    flush.Command.handle = handle_retrying
+
+
+_flush_retrying_deadlocks()
+
+
 @pytest.fixture
 def make_user(db):
     counter = {"n": 0}
