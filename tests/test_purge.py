@@ -6,9 +6,6 @@ Time moves forward by ageing rows in the database (created_at set to days ago).
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
 from datetime import timedelta
 
@@ -27,7 +24,7 @@ from messaging import selectors
 from messaging.models import Conversation, Dialog, Message
 from messaging.services import history_purge, message_send
 from messaging.tasks import purge_history
-from tests.conftest import ROOT, server_env
+from tests.celery_worker import celery_worker
 
 
 def send(sender, to, text="hi", random=None):
@@ -190,47 +187,10 @@ def test_a_real_worker_purges_history_sent_through_redis(make_user, transactiona
     # Sent through the broker, not run here.
     assert purge_history.app.conf.task_always_eager is False
 
-    # A queue of this test's own, so no other run's worker takes the task.
-    queue = f"parley-test-purge-{uuid.uuid4().hex[:12]}"
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "--pool", "solo",
-             "-l", "info", "-Q", queue, "-n", f"{queue}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=server_env(CELERY_TASK_ALWAYS_EAGER="0"),
-            stdout=log, stderr=subprocess.STDOUT)
-    app = purge_history.app
-    broker_queue = app.amqp.queues[queue]
-    try:
-        # Declared first: the Redis transport drops what is sent to an unbound queue,
-        # and the worker may not have bound it yet.
-        with app.connection_for_write() as conn:
-            broker_queue(conn.default_channel).declare()
-        # Long enough for one retry (the task backs off up to 60 s on a database error);
-        # the worker logs at info level, so a failure shows whether it got the task.
-        # The purge is idempotent, so the send is repeated every 15 s: on a fresh queue
-        # a send can race the worker's own binding and, in about one CI run in ten,
-        # never arrive (seen here, not yet explained; the default queue of a running
-        # deployment is bound long before).
-        deadline = time.monotonic() + 90
-        next_send = time.monotonic()
-        while Message.objects.filter(pk__in=old).exists():
-            assert worker.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            if time.monotonic() >= next_send:
-                purge_history.apply_async(queue=queue)
-                next_send = time.monotonic() + 15
-            time.sleep(0.2)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        with app.connection_for_write() as conn:
-            broker_queue(conn.default_channel).delete()
+    # The purge is idempotent: the send is repeated if it is lost.
+    with celery_worker(purge_history.app, tmp_path, "purge") as worker:
+        worker.run_until(lambda: not Message.objects.filter(pk__in=old).exists(),
+                         lambda: purge_history.apply_async(queue=worker.queue))
 
     assert list(Message.objects.values_list("pk", flat=True)) == [kept]
     assert [c["lastMessage"]["elements"][0]["payload"]["text"]

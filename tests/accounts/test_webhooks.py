@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 import time
 import uuid
 
@@ -22,7 +21,7 @@ from accounts import webhooks
 from accounts.models import User, WebhookAttempt, WebhookConfig
 from accounts.webhook_tasks import deliver_after
 from tests import webhook_receiver as receiver
-from tests.conftest import ROOT, server_env
+from tests.celery_worker import celery_worker
 from tests.webhook_receiver import Reply, use_webhooks
 
 webhook_receiver = receiver.webhook_receiver  # the fixture
@@ -393,54 +392,25 @@ def test_a_real_worker_retries_with_backoff(webhook_receiver, settings, tmp_path
     """Through Redis to a real Celery worker: two failures, then success; retry n+1
     waits retry_backoff_seconds * 2**n."""
     assert deliver_after.app.conf.task_always_eager is False
-    queue = f"parley-test-hooks-{uuid.uuid4().hex[:12]}"
-    settings.CHAT_WEBHOOK_QUEUE = queue
     use_webhooks(webhook_receiver, [webhooks.AFTER_SEND], retries=3, retry_backoff_seconds=1,
                  timeout_ms=500)
     webhook_receiver.script(Reply.http(500), Reply.hang(3))
 
-    log_path = tmp_path / "worker.log"
-    app = deliver_after.app
-    broker_queue = app.amqp.queues[queue]
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "--pool", "solo",
-             "-l", "info", "-Q", queue, "-n", f"{queue}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=server_env(CELERY_TASK_ALWAYS_EAGER="0"),
-            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        # Declared first: the Redis transport drops what is sent to an unbound queue.
-        with app.connection_for_write() as conn:
-            broker_queue(conn.default_channel).declare()
-        # And sent once the worker listens (a send racing its start was lost once, as
-        # in tests/test_purge.py; this task cannot simply be resent: it counts attempts).
-        deadline = time.monotonic() + 60
-        while " ready." not in log_path.read_text():
-            assert worker.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
+    with celery_worker(deliver_after.app, tmp_path, "hooks") as worker:
+        settings.CHAT_WEBHOOK_QUEUE = worker.queue
+        # Sent once the worker listens; this task cannot simply be resent (it counts
+        # attempts): sent again only if the worker never got it (no attempts then).
+        worker.wait_ready()
         deadline = time.monotonic() + 60
         sent = 0.0
         while WebhookAttempt.objects.filter(outcome="ok").count() < 1:
-            assert worker.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            # Sent again only if the worker never got it: a lost send has no attempts.
+            worker.check(deadline)
             if not sent or (time.monotonic() - sent > 10
-                            and "deliver_after[" not in log_path.read_text()):
+                            and "deliver_after[" not in worker.log()):
                 with transaction.atomic():
                     webhooks.after(webhooks.AFTER_SEND, AFTER_BODY, platform="iOS")
                 sent = time.monotonic()
             time.sleep(0.1)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        with app.connection_for_write() as conn:
-            broker_queue(conn.default_channel).delete()
 
     attempts = list(WebhookAttempt.objects.order_by("attempt"))
     assert [(a.attempt, a.outcome) for a in attempts] == [

@@ -10,10 +10,7 @@ layer). The last test runs the fan-out on a real Celery worker through Redis.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -30,7 +27,8 @@ from messaging.push_all import broadcast_fan_out, run_broadcast
 from push import selectors, services
 from push.conditions import Condition
 from push.models import BroadcastTask
-from tests.conftest import ROOT, server_env, start_server, stop_server
+from tests.celery_worker import celery_worker
+from tests.conftest import start_server, stop_server
 from tests.v4client import V4Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -319,40 +317,11 @@ def test_a_real_worker_fans_a_push_out_through_redis(audience, connect, tmp_path
             condition=services.check_condition({"TagsOr": ["vip"]}))
     assert created and run_broadcast.app.conf.task_always_eager is False
 
-    queue = f"parley-test-push-{uuid.uuid4().hex[:12]}"
-    log_path = tmp_path / "worker.log"
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "--pool", "solo",
-             "-l", "info", "-Q", queue, "-n", f"{queue}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=server_env(CELERY_TASK_ALWAYS_EAGER="0"),
-            stdout=log, stderr=subprocess.STDOUT)
-    app = run_broadcast.app
-    broker_queue = app.amqp.queues[queue]
-    try:
-        with app.connection_for_write() as conn:
-            broker_queue(conn.default_channel).declare()
-        # The fan-out is idempotent (a done task does nothing; pages resume after the
-        # cursor), so the send is repeated as test_purge does against a lost first send.
-        deadline = time.monotonic() + 90
-        next_send = time.monotonic()
-        while BroadcastTask.objects.get(pk=task.pk).state != "done":
-            assert worker.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            if time.monotonic() >= next_send:
-                run_broadcast.apply_async(args=[task.pk], queue=queue)
-                next_send = time.monotonic() + 15
-            time.sleep(0.2)
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        with app.connection_for_write() as conn:
-            broker_queue(conn.default_channel).delete()
+    # The fan-out is idempotent (a done task does nothing; pages resume after the
+    # cursor): the send is repeated if it is lost.
+    with celery_worker(run_broadcast.app, tmp_path, "push") as worker:
+        worker.run_until(lambda: BroadcastTask.objects.get(pk=task.pk).state == "done",
+                         lambda: run_broadcast.apply_async(args=[task.pk], queue=worker.queue))
 
     event = bob.wait_event("MESSAGE_RECEIVED")
     assert event["data"][0]["elements"][0]["payload"]["text"] == "from the worker"
