@@ -1,12 +1,7 @@
 """The embedded default (`make run`: SQLite, in-process layer, tasks in process) sends,
 lists, reads and blocks with the same pipeline the PostgreSQL tests cover."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.embedded import run_embedded
 
 SCRIPT = r"""
 import django; django.setup()
@@ -38,19 +33,4 @@ print("embedded ok")
 
 
 def test_embedded_sqlite_runs_the_pipeline(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CHAT_SECRET_KEY",
-                        "TEST_DATABASE_NAME")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-               SECRET_KEY="embedded-test", CHAT_SECRET_KEY="embedded-test-key",
-               DJANGO_SETTINGS_MODULE="chat_project.settings")
-
-    def run(*args):
-        result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=180)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.stdout
-
-    run("manage.py", "migrate", "--noinput")
-    run("manage.py", "seed_demo", "--quiet")
-    assert "embedded ok" in run("-c", SCRIPT)
+    assert "embedded ok" in run_embedded(tmp_path, SCRIPT)

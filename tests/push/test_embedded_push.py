@@ -2,12 +2,7 @@
 tags and attributes (rows, upserts), conditions (EXISTS probes), the push-to-all
 fan-out through the send pipeline, and a push token making its user PushOnline."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.embedded import run_embedded
 
 SCRIPT = r"""
 import django; django.setup()
@@ -46,19 +41,4 @@ print("embedded push ok")
 
 
 def test_embedded_sqlite_runs_push(tmp_path):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CHAT_SECRET_KEY",
-                        "TEST_DATABASE_NAME")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-               SECRET_KEY="embedded-test", CHAT_SECRET_KEY="embedded-test-key",
-               DJANGO_SETTINGS_MODULE="chat_project.settings")
-
-    def run(*args):
-        result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=180)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.stdout
-
-    run("manage.py", "migrate", "--noinput")
-    run("manage.py", "seed_demo", "--quiet")
-    assert "embedded push ok" in run("-c", SCRIPT)
+    assert "embedded push ok" in run_embedded(tmp_path, SCRIPT)
