@@ -4,6 +4,9 @@ the login policy.
 - "Kick out" (`kick_action`, on the user list) signs the chosen users out everywhere
   through devices.user_kick: every socket gets KICKED_OUT REST_API_Kick and closes, and
   web sessions signed in before it no longer log a socket in.
+- "Mute for 24 hours", "Mute until unmuted", "Unmute": the global mute of
+  /v4 openconfigsvr/setnospeaking (accounts/mute.py); a muted user's sends fail with
+  20012 on every door.
 - The login policy is one row: the list opens its form; saving calls
   devices.login_policy_set, and every server obeys it within a second.
 """
@@ -13,7 +16,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from . import devices, presence
+from . import devices, mute, presence
 from .models import Device, LoginPolicy, SyncEntry, User
 
 
@@ -33,22 +36,45 @@ def kick_action(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Kicked out {len(users)} user(s).", messages.SUCCESS)
 
 
+def _mute(request, modeladmin, queryset, seconds: int, done: str) -> None:
+    users = list(queryset)
+    for user in users:
+        mute.mute_set(user, c2c_seconds=seconds)
+    modeladmin.message_user(request, f"{done} {len(users)} user(s).", messages.SUCCESS)
+
+
+@admin.action(description="Mute for 24 hours (their sends fail with 20012)",
+              permissions=["change"])
+def mute_day_action(modeladmin, request, queryset):
+    _mute(request, modeladmin, queryset, 86400, "Muted for 24 hours:")
+
+
+@admin.action(description="Mute until unmuted", permissions=["change"])
+def mute_forever_action(modeladmin, request, queryset):
+    _mute(request, modeladmin, queryset, mute.FOREVER, "Muted until unmuted:")
+
+
+@admin.action(description="Unmute", permissions=["change"])
+def unmute_action(modeladmin, request, queryset):
+    _mute(request, modeladmin, queryset, 0, "Unmuted")
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    actions = [kick_action]
+    actions = [kick_action, mute_day_action, mute_forever_action, unmute_action]
     ordering = ("user_id",)
     list_display = ("user_id", "nick", "is_active", "admin_forbid_type", "date_joined")
     list_filter = ("is_active", "is_staff", "admin_forbid_type", "allow_type")
     search_fields = ("user_id", "nick")
     readonly_fields = ("date_joined", "last_login", "profile_updated_at", "online_now",
-                       "session_epoch")
+                       "session_epoch", "muted")
     inlines = [DeviceInline]
     fieldsets = (
         (None, {"fields": ("user_id", "password")}),
         ("Profile", {"fields": ("nick", "avatar", "gender", "birthday", "location",
                                 "self_signature", "allow_type", "language", "level", "role",
                                 "profile_custom")}),
-        ("Moderation", {"fields": ("is_active", "admin_forbid_type")}),
+        ("Moderation", {"fields": ("is_active", "admin_forbid_type", "muted")}),
         ("Sessions", {"fields": ("online_now", "session_epoch")}),
         ("Console access", {"fields": ("is_staff", "is_superuser", "groups",
                                        "user_permissions")}),
@@ -56,6 +82,15 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",),
                              "fields": ("user_id", "nick", "password1", "password2")}),)
+
+    @admin.display(description="muted (global mute, /v4 setnospeaking)")
+    def muted(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        left = mute.mute_remaining(obj)[0]
+        if left == mute.FOREVER:
+            return "until unmuted"
+        return f"{left} s more" if left else "no"
 
     @admin.display(description="online now")
     def online_now(self, obj):

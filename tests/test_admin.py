@@ -71,3 +71,31 @@ def test_operator_settings_pages_open(make_user):
     tasks = client.get("/admin/django_celery_beat/periodictask/").content
     for name in [b"Purge old webhook attempt records", b"Purge stale presence"]:
         assert name in tasks
+
+
+def test_operator_mutes_and_unmutes(make_user):
+    from chat_project.errors import ChatError
+
+    alice, bob = make_user("alice"), make_user("bob")
+    User.objects.create_superuser("ops", password="ops-pass-1")
+    client = Client()
+    assert client.login(user_id="ops", password="ops-pass-1")
+    text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+    response = client.post("/admin/accounts/user/", {"action": "mute_day_action",
+                                                     "_selected_action": [alice.pk]},
+                           follow=True)
+    assert b"Muted for 24 hours: 1 user" in response.content
+    with pytest.raises(ChatError) as err:
+        message_send(sender=alice, to="bob", random=1, elements=text)
+    assert err.value.code == 20012
+    page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
+    assert "s more" in page  # the time left is shown
+    client.post("/admin/accounts/user/", {"action": "unmute_action",
+                                          "_selected_action": [alice.pk]})
+    assert message_send(sender=alice, to="bob", random=2, elements=text)["seq"] == 1
+    client.post("/admin/accounts/user/", {"action": "mute_forever_action",
+                                          "_selected_action": [bob.pk]})
+    bob.refresh_from_db()
+    assert bob.c2c_mute_until == 4294967295
+    assert "until unmuted" in client.get(f"/admin/accounts/user/{bob.pk}/change/") \
+        .content.decode()
