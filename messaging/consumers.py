@@ -33,6 +33,7 @@ from .services import SendCommand
 log = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's).
+CLOSE_LOGOUT = 1000
 CLOSE_IDLE = 4000
 CLOSE_KICKED = 4001
 CLOSE_FLOOD = 4008
@@ -259,6 +260,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def op_ping(self, data):
         return {}
 
+    async def op_logout(self, data):
+        """The user signs out on this device: the reply, then the socket closes (1000),
+        and State.StateChange says Logout / Unregister rather than a lost link."""
+        self.closing = "logout"
+        self.user = None  # frames still on their way get 70002
+        return {}
+
     async def op_login(self, data):
         if self.user is not None:
             raise ChatError(910003, "this socket is already logged in")
@@ -328,6 +336,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _after_reply(self, op):
         if op == "login" and self.replaying:
             await self._replay(self.since, self.head)
+        elif op == "logout":
+            await self.close(code=CLOSE_LOGOUT)
 
     async def _replay(self, since, head):
         """Replay the offline cache after `since` up to `head`, then SDK_READY, then the
@@ -429,6 +439,7 @@ OPS = {
     **relationship_ops.OPS,
     "ping": ChatConsumer.op_ping,
     "login": ChatConsumer.op_login,
+    "logout": ChatConsumer.op_logout,
     "ack": ChatConsumer.op_ack,
     "sendMessage": ChatConsumer.op_sendMessage,
     "getMessageList": ChatConsumer.op_getMessageList,

@@ -429,6 +429,11 @@
     }
 
     logout() {
+      // Tell the server first (best effort: the frame goes out before the close), so
+      // the app's State.StateChange callback hears Logout rather than a lost link.
+      if (this._ws && this._ws.readyState === 1 && this._ready) {
+        try { this._ws.send(JSON.stringify({op: 'logout', data: {}})); } catch (e) { /* closing */ }
+      }
       this._loginOptions = null;
       this._shutdown(chatError(910201, 'logged out'));
       this._conversations.clear();

@@ -263,6 +263,17 @@ def test_state_change_on_login_kick_and_close(eager_server, webhook_receiver, ma
                                    "Reason": "Unregister"}
     assert logout.query["OptPlatform"] == "Web"
 
+    # A logout op signs this device out: the reply, a normal close, Logout / Unregister.
+    webhook_receiver.clear()
+    phone = WsClient(eager_server)
+    phone.login("alice", gen_usersig("alice"), deviceID="ph", platform="Android")
+    webhook_receiver.wait_for(1)
+    assert phone.ok("logout") == {}
+    [_, signed_out] = webhook_receiver.wait_for(2)
+    assert signed_out.body["Info"] == {"Action": "Logout", "To_Account": "alice",
+                                       "Reason": "Unregister"}
+    assert signed_out.query["OptPlatform"] == "Android"
+
     # A silent socket is closed by the server: Disconnect / TimeOut.
     webhook_receiver.clear()
     silent = WsClient(eager_server)
