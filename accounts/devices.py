@@ -29,13 +29,9 @@ does not check either yet.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import threading
 import time
-import zlib
 
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
@@ -48,7 +44,6 @@ from .events import layer_send_now, layer_send_on_commit, user_group
 from .models import Device, LoginPolicy, User
 from .presence import Conn
 from .services import device_login
-from .usersig import _FROM_URL
 
 log = logging.getLogger(__name__)
 
@@ -125,15 +120,13 @@ def conns_to_push_out(policy: LoginPolicy, new: Conn, live: list[Conn]) -> list[
 
 # --- logging in ---------------------------------------------------------------------------
 
-def device_connect(*, user: User, device_id: str, platform: str, usersig: str | None = None
+def device_connect(*, user: User, device_id: str, platform: str
                    ) -> tuple[Device, LoginPolicy, bool]:
     """A socket logs in: record the device; (the device, the policy, whether
     State.StateChange is on). The Device row is also what tells "offline" from "never
-    logged in" (statusType 3) for a user who never signed in to the web pages.
-
-    A `usersig` issued before the user's last kick is refused (70001: get a new one)."""
-    if usersig is not None:
-        check_usersig_not_kicked(user=user, usersig=usersig)
+    logged in" (statusType 3) for a user who never signed in to the web pages. (A
+    UserSig issued before the user's last kick is refused earlier, by
+    accounts.services.user_login_with_usersig.)"""
     device = device_login(user=user, device_id=device_id, platform=platform)
     return device, login_policy(), state_change_enabled()
 
@@ -161,22 +154,6 @@ def check_session_epoch(*, user: User, session) -> int:
 
 def _kick_message(reason: str, **extra) -> dict:
     return {"type": "chat.kick", "reason": reason, "at": time.time(), **extra}
-
-
-def check_usersig_not_kicked(*, user: User, usersig: str) -> None:
-    """70001 if `usersig` (already checked) was issued before the user's last kick
-    (User.kicked_at, read with the user at login: no extra query)."""
-    kicked_at = user.kicked_at
-    if not kicked_at:
-        return
-    try:
-        doc = json.loads(zlib.decompress(base64.b64decode(usersig.strip().translate(_FROM_URL))))
-        issued = int(doc["TLS.time"])
-    except (ValueError, KeyError, TypeError, zlib.error, binascii.Error):
-        raise ChatError(70003, "UserSig invalid: cannot be decoded") from None
-    if issued < kicked_at:
-        raise ChatError(70001, "this UserSig was issued before the user was kicked out; "
-                               "log in with a new one")
 
 
 def user_kick(*, user: User, reason: str = KICK_REST_API) -> int:

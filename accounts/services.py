@@ -84,13 +84,13 @@ def user_login_with_usersig(*, user_id, usersig) -> User:
     """Check the UserSig (Tencent's codes on failure) and return the user."""
     if not isinstance(user_id, str) or not isinstance(usersig, str):
         raise ChatError(70002, "userID and userSig are required", http_status=401)
-    check_usersig(user_id, usersig)
+    issued = check_usersig(user_id, usersig)
     user = user_get_or_register(user_id=user_id)
     if not user.is_active:
         raise ChatError(70051, "account is disabled", http_status=403)
-    from .devices import check_usersig_not_kicked  # devices imports this module
-
-    check_usersig_not_kicked(user=user, usersig=usersig)
+    if issued < user.kicked_at:  # a kick (accounts.devices.user_kick) ended it
+        raise ChatError(70001, "this UserSig was issued before the user was kicked out; "
+                               "log in with a new one", http_status=401)
     return user
 
 

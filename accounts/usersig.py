@@ -66,8 +66,9 @@ def _as_int(value) -> int:
 
 
 def check_usersig(user_id: str, usersig: str, *, sdkappid: int | None = None,
-                  key: str | None = None, now: float | None = None) -> None:
-    """Verify `usersig` for `user_id`; raise ChatError with Tencent's code if it fails.
+                  key: str | None = None, now: float | None = None) -> int:
+    """Verify `usersig` for `user_id`; return when it was issued (TLS.time, Unix
+    seconds); raise ChatError with Tencent's code if it fails.
 
     70002 empty, 70003 undecodable, 70014 other SDKAppID, 70013 other user,
     70001 expired, 70009 signature mismatch (wrong key or tampered fields).
@@ -102,3 +103,4 @@ def check_usersig(user_id: str, usersig: str, *, sdkappid: int | None = None,
     current = time.time() if now is None else now
     if current > sig_time + sig_expire:
         raise ChatError(70001, http_status=401)
+    return sig_time

@@ -278,14 +278,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             user = await database_sync_to_async(account_services.user_login_with_usersig)(
                 user_id=data.get("userID"), usersig=data.get("userSig"))
             default_platform = "Unknown"
-            epoch, usersig = user.session_epoch, data.get("userSig")
+            epoch = user.session_epoch
         else:
             session_user = self.scope.get("user")
             if session_user is None or not session_user.is_authenticated:
                 raise ChatError(70002, "send userID and userSig, or sign in first")
             user = session_user
             default_platform = "Web"
-            usersig = None
             # A cookie minted before the user's last kick no longer logs in.
             epoch = await database_sync_to_async(devices.check_session_epoch)(
                 user=user, session=self.scope.get("session"))
@@ -294,7 +293,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(device_id, str) or not isinstance(platform, str):
             raise ChatError(910003, "deviceID and platform must be strings")
         device, policy, state_change = await database_sync_to_async(devices.device_connect)(
-            user=user, device_id=device_id, platform=platform, usersig=usersig)
+            user=user, device_id=device_id, platform=platform)
         device_id = device.device_id
         self.logged_in_at = time.time()
         conn = presence.Conn(self.channel_name, device_id, device.platform, self.logged_in_at)

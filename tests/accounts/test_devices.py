@@ -162,6 +162,15 @@ def test_a_usersig_issued_before_a_kick_no_longer_logs_in(connect, make_user):
     reply = ws.request("login", {"userID": "alice", "userSig": old_sig})
     assert (reply["ok"], reply["code"]) == (False, 70001)
     assert ws.login("alice", gen_usersig("alice"))["userID"] == "alice"
+    # The native REST door checks UserSigs through the same service.
+    from rest_framework.test import APIClient
+
+    rest = APIClient()
+    rest.credentials(HTTP_AUTHORIZATION=f"UserSig alice:{old_sig}")
+    refused = rest.get("/api/v1/me/")
+    assert refused.status_code == 401 and refused.json()["code"] == 70001
+    rest.credentials(HTTP_AUTHORIZATION=f"UserSig alice:{gen_usersig('alice')}")
+    assert rest.get("/api/v1/me/").status_code == 200
 
 
 @pytest.mark.e2e
