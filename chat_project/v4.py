@@ -244,8 +244,11 @@ class fields:  # noqa: N801 - a namespace: fields.string(...), fields.integer(..
             if required:
                 raise V4Error(code, f"{name} is missing")
             return default
-        if lenient and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
+        if lenient and isinstance(value, str):
+            try:  # int() alone, not str.isdigit(): "²" is a digit int() refuses
+                value = int(value.strip(), 10)
+            except ValueError:
+                raise V4Error(code, f"{name} must be an integer") from None
         if isinstance(value, bool) or not isinstance(value, int):
             raise V4Error(code, f"{name} must be an integer")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):

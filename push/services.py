@@ -24,9 +24,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import presence
+from accounts import selectors as account_selectors
 from accounts.models import User
 from chat_project.errors import ChatError
 
@@ -50,12 +52,12 @@ MAX_LIFETIME = 604800
 # --- push tokens ------------------------------------------------------------------------
 
 def _check_token_fields(device_id, vendor, token=None) -> None:
-    if not isinstance(device_id, str) or not 1 <= len(device_id) <= 64:
+    if not isinstance(device_id, str) or not 1 <= len(device_id) <= 64 or "\x00" in device_id:
         raise ChatError(910003, "deviceID must be a string of 1 to 64 characters")
     if vendor not in PushToken.Vendor.values:
         raise ChatError(910003, f"vendor must be one of {', '.join(PushToken.Vendor.values)}")
     if token is not None and (not isinstance(token, str) or not token.strip()
-                              or len(token) > MAX_TOKEN_CHARS):
+                              or len(token) > MAX_TOKEN_CHARS or "\x00" in token):
         raise ChatError(910003, f"token must be a non-empty string of at most "
                                 f"{MAX_TOKEN_CHARS} characters")
 
@@ -96,7 +98,7 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
 
 def push_token_remove(*, user: User, device_id) -> bool:
     """Forget the push token of one of the user's devices; False if it had none."""
-    if not isinstance(device_id, str) or not 1 <= len(device_id) <= 64:
+    if not isinstance(device_id, str) or not 1 <= len(device_id) <= 64 or "\x00" in device_id:
         raise ChatError(910003, "deviceID must be a string of 1 to 64 characters")
     with transaction.atomic():
         row = PushToken.objects.select_for_update().filter(user=user, device_id=device_id).first()
@@ -142,9 +144,10 @@ def attr_names_set(names) -> dict[str, str]:
         raise ChatError(90033, "AttrNames must be an object such as {\"0\": \"sex\"}")
     wanted: dict[int, str] = {}
     for key, name in names.items():
-        if not (isinstance(key, str) and key.isdigit() and 0 <= int(key) < MAX_ATTRS):
+        if not (isinstance(key, str) and key.isascii() and key.isdigit()
+                and 0 <= int(key) < MAX_ATTRS):
             raise ChatError(90033, f"attribute number {key!r} is not 0 to {MAX_ATTRS - 1}")
-        if not isinstance(name, str) or _byte_len(name) > MAX_BYTES:
+        if not isinstance(name, str) or _byte_len(name) > MAX_BYTES or "\x00" in name:
             raise ChatError(90033, f"attribute {key}: the name must be a string of at most "
                                    f"{MAX_BYTES} bytes")
         wanted[int(key)] = name
@@ -177,6 +180,8 @@ def _attr_value(name: str, value) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ChatError(90033, f"attribute {name!r}: the value must be a string")
     value = str(value)
+    if "\x00" in value:
+        raise ChatError(90033, f"attribute {name!r}: the value has a NUL character")
     if _byte_len(value) > MAX_BYTES:
         raise ChatError(90033, f"attribute {name!r}: the value is over {MAX_BYTES} bytes")
     return value
@@ -192,8 +197,7 @@ def check_accounts(user_ids) -> dict[str, User]:
         raise ChatError(70402, "To_Account must be a non-empty list of UserIDs")
     if len(set(user_ids)) > MAX_ACCOUNTS:
         raise ChatError(90018, f"at most {MAX_ACCOUNTS} accounts per request")
-    users = {u.user_id: u for u in User.objects.filter(user_id__in=set(user_ids))
-             .only("id", "user_id")}
+    users = account_selectors.users_by_user_ids(set(user_ids))
     missing = [u for u in dict.fromkeys(user_ids) if u not in users]
     if missing:
         raise ChatError(70107, f"no such account: {', '.join(missing[:5])}")
@@ -262,8 +266,10 @@ def user_attrs_remove(*, entries) -> None:
         by_user: dict[int, list[int]] = {}
         for user_pk, slot in pairs:
             by_user.setdefault(user_pk, []).append(slot)
+        which = Q()
         for user_pk, user_slots in sorted(by_user.items()):
-            UserAttr.objects.filter(user_id=user_pk, slot__in=user_slots).delete()
+            which |= Q(user_id=user_pk, slot__in=user_slots)
+        UserAttr.objects.filter(which).delete()  # one statement for the request
 
 
 def check_tag(tag) -> str:
@@ -271,6 +277,8 @@ def check_tag(tag) -> str:
         raise ChatError(90040, "a tag is empty (or not a string)")
     if _byte_len(tag) > MAX_BYTES:
         raise ChatError(90020, f"tag {tag[:20]!r}... is over {MAX_BYTES} bytes")
+    if "\x00" in tag:
+        raise ChatError(90040, "a tag has a NUL character")
     return tag
 
 
@@ -318,9 +326,10 @@ def user_tags_remove(*, entries) -> None:
     """Untag users: [{To_Account, Tags: [...]}] (im_remove_tag); a tag the user does
     not have is no error."""
     _, items = _tag_entries(entries)
-    with transaction.atomic():
-        for user, tags in sorted(items, key=lambda i: i[0].pk):
-            UserTag.objects.filter(user=user, tag__in=tags).delete()
+    which = Q()
+    for user, tags in sorted(items, key=lambda i: i[0].pk):
+        which |= Q(user_id=user.pk, tag__in=tags)
+    UserTag.objects.filter(which).delete()  # one statement for the request
 
 
 def user_tags_clear(*, user_ids) -> None:

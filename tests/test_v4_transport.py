@@ -90,3 +90,22 @@ def test_rate_limit_per_command(transactional_db):
                       {"CheckItem": [{"UserID": "rl"}]})["ErrorCode"] == 0
     finally:
         stop_server(proc)
+
+
+def test_junk_values_get_their_codes_never_an_internal_error(v4, make_user):
+    """Strings int() or PostgreSQL refuse (a superscript digit, a NUL byte) are bad
+    input with the command's own code, not a 500 or an internal-error code."""
+    make_user("alice")
+    # "²" passes str.isdigit() but not int().
+    answer = v4("sns/friend_get", {"From_Account": "alice", "StartIndex": "²"})
+    assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", 30001)
+    answer = v4("all_member_push/im_set_attr_name", {"AttrNames": {"²": "sex"}})
+    assert answer["ErrorCode"] == 90033
+    # A NUL byte names nobody, and is no tag, attribute or device.
+    answer = v4("all_member_push/im_add_tag",
+                {"UserTags": [{"To_Account": "alice", "Tags": ["a\x00b"]}]})
+    assert answer["ErrorCode"] == 90040
+    answer = v4("all_member_push/im_get_tag", {"To_Account": ["ali\x00ce"]})
+    assert answer["ErrorCode"] == 70107
+    answer = v4("openim/get_c2c_unread_msg_num", {"To_Account": "ali\x00ce"})
+    assert answer["ActionStatus"] == "FAIL" and answer["ErrorCode"] not in (91000, 70500)
