@@ -222,10 +222,7 @@ def self_status_set(*, user: User, custom_status) -> dict:
 
 # --- State.StateChange (tencent-rest.md §14.2) ----------------------------------------
 
-STATE_CHANGE = "State.StateChange"
-# OptPlatform of this callback: Tencent spells iOS "IOS" here (§14.1).
-STATE_PLATFORM = {"iOS": "IOS", "Android": "Android", "Web": "Web", "Windows": "Windows",
-                  "Mac": "macOS", "iPad": "iPad"}
+STATE_CHANGE = "State.StateChange"  # webhooks.STATE_CHANGE (webhooks imports late)
 
 
 def state_change_enabled() -> bool:
@@ -246,4 +243,6 @@ def state_change(*, user_id: str, action: str, reason: str, platform: str,
             "Info": {"Action": action, "To_Account": user_id, "Reason": reason}}
     if kicked:
         body["KickedDevice"] = [{"Platform": p} for p in kicked]
-    webhooks.after(STATE_CHANGE, body, platform=STATE_PLATFORM.get(platform, "Unknown"))
+    # The device's platform as is: webhooks.opt_platform names it as this callback
+    # spells it (iOS is "IOS" here, Mac "macOS").
+    webhooks.after(STATE_CHANGE, body, platform=platform)

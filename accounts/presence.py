@@ -438,9 +438,10 @@ def forget_user(user_pk: int) -> None:
 
 def _users(user_ids: list[str]):
     from .models import Device, User
+    from .selectors import could_exist
 
-    users = {u.user_id: u for u in User.objects.filter(user_id__in=user_ids)
-             .only("id", "user_id", "last_login")}
+    users = {u.user_id: u for u in User.objects.filter(
+        user_id__in=[u for u in user_ids if could_exist(u)]).only("id", "user_id", "last_login")}
     unsure = [u.pk for u in users.values() if u.last_login is None]
     has_device = set(Device.objects.filter(user_id__in=unsure).values_list("user_id", flat=True)
                      .distinct()) if unsure else set()
@@ -478,8 +479,10 @@ def user_status_list(user_ids: list[str]) -> dict:
 def online_status(user_ids: list[str], *, need_detail: bool) -> tuple[list[dict], list[str]]:
     """/v4 query_online_status: ([{To_Account, Status, State[, Detail]}], unknown IDs)."""
     from .models import User
+    from .selectors import could_exist
 
-    users = {u.user_id: u.pk for u in User.objects.filter(user_id__in=user_ids).only("id", "user_id")}
+    users = {u.user_id: u.pk for u in User.objects.filter(
+        user_id__in=[u for u in user_ids if could_exist(u)]).only("id", "user_id")}
     found = presence_of(users.values())
     results, unknown = [], []
     for user_id in dict.fromkeys(user_ids):

@@ -13,20 +13,20 @@ from django.utils import timezone
 from .models import SyncEntry, SyncHead, User
 
 
-def _could_exist(user_id) -> bool:
+def could_exist(user_id) -> bool:
     # A NUL byte cannot be in a UserID (validate_user_id), and PostgreSQL refuses it in
     # a query: such a string names nobody, and never reaches the database.
     return isinstance(user_id, str) and "\x00" not in user_id
 
 
 def user_by_user_id(user_id: str) -> User | None:
-    if not _could_exist(user_id):
+    if not could_exist(user_id):
         return None
     return User.objects.filter(user_id=user_id).first()
 
 
 def users_by_user_ids(user_ids: Iterable[str]) -> dict[str, User]:
-    wanted = [u for u in user_ids if _could_exist(u)]
+    wanted = [u for u in user_ids if could_exist(u)]
     return {u.user_id: u for u in User.objects.filter(user_id__in=wanted)}
 
 
@@ -38,7 +38,7 @@ SEND_FIELDS = ("id", "user_id", "nick", "avatar", "is_active", "admin_forbid_typ
 
 
 def users_for_send(user_ids: Iterable[str]) -> dict[str, User]:
-    wanted = [u for u in user_ids if _could_exist(u)]
+    wanted = [u for u in user_ids if could_exist(u)]
     return {u.user_id: u for u in User.objects.filter(user_id__in=wanted)
             .only(*SEND_FIELDS)}
 

@@ -49,7 +49,7 @@ from chat_project.errors import ChatError
 
 from .elements import check_elements
 from .models import Conversation, Message, Priority
-from .persist import store_batch
+from .persist import _unread_totals, store_batch
 from .views import message_dict
 
 log = logging.getLogger(__name__)
@@ -429,16 +429,14 @@ def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
     (command, message)) and each online-only one; sent after commit."""
     from accounts import webhooks
 
-    from . import selectors
     from .tencent_body import key_of, message_key
 
     todo = [(c, m) for c, m in fresh if c.run_webhooks and not c.forbid_after_send]
     todo += [(c, None) for c in online if c.run_webhooks and not c.forbid_after_send]
     if not todo:
         return
-    unread = {}
-    for pk in sorted({c.receiver.pk for c, _ in todo}):
-        unread[pk] = selectors.total_unread_pk(pk)
+    # Every receiver's total in one grouped query (the send's own, persist.py).
+    unread = _unread_totals({c.receiver.pk for c, _ in todo})
     for cmd, msg in todo:
         if msg is None:
             msg_time = cmd.time or int(_time.time())

@@ -30,7 +30,7 @@ MAX_UNREAD_PEERS = 10
 
 def _user(user_id: str, code: int = 90008):
     user = account_selectors.user_by_user_id(user_id)
-    if user is None:
+    if user is None or not user.is_active:  # as messaging/v4_send.py's _user
         raise V4Error(code, f"account {user_id!r} not found")
     return user
 
@@ -81,7 +81,7 @@ def _read_time(body: dict) -> int | None:
     value = body.get("MsgReadTime")
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
