@@ -72,6 +72,8 @@ def test_each_transport_failure_has_its_own_code(v4, live_server_url):
     assert code(V4Client(live_server_url, sdkappid=1400999999)) == 60006  # other app
     status, raw = v4.raw("openim/no_such_command", b"{}")
     assert json.loads(raw)["ErrorCode"] == 60009              # unknown command
+    status, raw = v4.raw("nosuchservice/sendmsg", b"{}")
+    assert json.loads(raw)["ErrorCode"] == 60009              # unknown service
     status, raw = v4.raw(path, body, method="GET")
     assert json.loads(raw)["ErrorCode"] == 60002              # not a POST
 

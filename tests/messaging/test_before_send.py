@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from accounts import webhooks
-from accounts.models import SyncEntry, User
+from accounts.models import SyncEntry, User, WebhookAttempt
 from accounts.usersig import gen_usersig
 from accounts.webhook_tasks import deliver_after
 from chat_project.errors import ChatError
@@ -124,7 +124,13 @@ def test_timeout_follows_the_policy(webhook_receiver, pair):
     assert time.monotonic() - started < 1.5
     use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=200,
                  before_send_on_timeout="deliver")
+    started = time.monotonic()
     assert send(alice, random=2)["seq"] == 1
+    assert time.monotonic() - started < 1.5
+    # Delivered because the call timed out, not because the app was never asked.
+    attempts = list(WebhookAttempt.objects.filter(command=webhooks.BEFORE_SEND)
+                    .order_by("created_at").values_list("outcome", flat=True))
+    assert attempts == ["timeout", "timeout"]
 
 
 @pytest.mark.django_db
