@@ -99,3 +99,29 @@ def test_operator_mutes_and_unmutes(make_user):
     assert bob.c2c_mute_until == 4294967295
     assert "until unmuted" in client.get(f"/admin/accounts/user/{bob.pk}/change/") \
         .content.decode()
+
+
+def test_operator_changes_the_purge_schedule(make_user):
+    """The schedule is the operators': disabled in admin, the beat's scheduler no longer
+    sends the task; its interval changed there is the one the scheduler uses."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from chat_project.celery import app
+
+    User.objects.create_superuser("ops", password="ops-pass-1")
+    client = Client()
+    assert client.login(user_id="ops", password="ops-pass-1")
+    task = PeriodicTask.objects.get(task="messaging.tasks.purge_history")
+    response = client.post("/admin/django_celery_beat/periodictask/",
+                           {"action": "disable_tasks", "_selected_action": [task.pk]},
+                           follow=True)
+    assert response.status_code == 200
+    task.refresh_from_db()
+    assert task.enabled is False
+    assert task.name not in DatabaseScheduler(app=app, lazy=True).all_as_schedule()
+    # Re-enabled every 10 minutes instead of hourly: the scheduler reads it so.
+    ten = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.filter(pk=task.pk).update(interval=ten, enabled=True)
+    entry = DatabaseScheduler(app=app, lazy=True).all_as_schedule()[task.name]
+    assert entry.schedule.run_every.total_seconds() == 600
