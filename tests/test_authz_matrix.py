@@ -944,16 +944,31 @@ def _fill(route: str, sc: Scenario, *, missing: bool = False) -> str:
     return path.replace("<str:message_id>", sc.m_missing if missing else sc.m_ac)
 
 
+CROSS_SITE = "bob's session cookie, no CSRF token"
+_BOUNDARY = "parleyauthz"
+_FORM = (f"--{_BOUNDARY}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nfile\r\n"
+         f"--{_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; "
+         f"filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+         f"--{_BOUNDARY}--\r\n").encode()
+
+
 def test_rest_endpoints_refuse_wrong_credentials(scenario):
-    """No credentials, another app's UserSig (70014) or another user's (70013): every
+    """No credentials, another app's UserSig (70014), another user's (70013), a
+    malformed one (70002), a disabled account's (70051), or a browser session without
+    its CSRF token on a write (910009, a cross-site page acting as the user): every
     endpoint refuses, and as it refuses an existing target it refuses a missing one."""
     sc = scenario
+    User.objects.filter(user_id="erin").update(is_active=False)
     bad = {
         None: (910008,),
         f"UserSig bob:{gen_usersig('bob', sdkappid=OTHER_APP)}": (70014,),
         f"UserSig alice:{gen_usersig('bob')}": (70013,),
         "UserSig alice:": (70002,),
+        f"UserSig erin:{gen_usersig('erin')}": (70051,),
     }
+    bob = Browser(sc.url)
+    status, _, _ = bob.sign_in("/accounts/signin/", "bob", "pw-123456")
+    assert status == 302 and "sessionid" in {c.name for c in bob.jar}
     before = snapshot()
     wrong = []
     for door in sorted(REST_ROWS):
@@ -963,23 +978,43 @@ def test_rest_endpoints_refuse_wrong_credentials(scenario):
             if status != 200:
                 wrong.append(f"{door}: the public page answered {status}")
             continue
-        for authorization, codes in bad.items():
+        tries = [(a, codes, (401, 403)) for a, codes in bad.items()]
+        if method != "GET":
+            # What a cross-site page can send without a preflight: a form. Refused by
+            # the CSRF check, or (a JSON-only view) before it, as a body it cannot read.
+            tries.append((CROSS_SITE, (910009, 20001), (403, 415)))
+        for authorization, codes, statuses in tries:
             answers = []
             for missing in (False, True):
                 url = f"{sc.url}/{_fill(route, sc, missing=missing)}"
                 headers = {"Content-Type": "application/json"}
-                if authorization:
-                    headers["Authorization"] = authorization
                 body = b"{}" if method in ("POST", "PATCH", "PUT") else None
-                answers.append(rest_answer(*http(url, method, body, headers)[::2]))
+                opener = None
+                if authorization == CROSS_SITE:
+                    opener = bob.opener
+                    headers["Content-Type"] = f"multipart/form-data; boundary={_BOUNDARY}"
+                    body = _FORM
+                elif authorization:
+                    headers["Authorization"] = authorization
+                answers.append(rest_answer(*http(url, method, body, headers,
+                                                 opener=opener)[::2]))
             a, b = answers
-            if a.ok or a.status not in (401, 403) or a.code not in codes:
+            if a.ok or a.status not in statuses or a.code not in codes:
                 wrong.append(f"{door} with {authorization!r}: {a.status} {a.raw}")
             elif a.shape() != b.shape():
                 wrong.append(f"{door}: tells an existing target from a missing one: "
                              f"{a.raw} vs {b.raw}")
     assert not wrong, "\n".join(wrong)
     assert snapshot() == before
+    # The upload takes a form, so there the CSRF check itself is what refuses; with the
+    # token, the same form goes through (the cookie alone was the only thing missing).
+    form = {"Content-Type": f"multipart/form-data; boundary={_BOUNDARY}"}
+    status, _, text = http(f"{sc.url}/api/v1/files/", "POST", _FORM, form, opener=bob.opener)
+    assert (status, json.loads(text)["code"]) == (403, 910009), text
+    status, _, text = http(f"{sc.url}/api/v1/files/", "POST", _FORM,
+                           {**form, "X-CSRFToken": bob.csrf(), "Referer": sc.url + "/chat/"},
+                           opener=bob.opener)
+    assert status == 201, text
 
 
 def test_v4_commands_are_the_app_admins_only(scenario):
