@@ -10,29 +10,33 @@ fails it. Every row says what its door takes and how a forbidden caller is probe
 row that names no target says why.
 
 The probes run against one real server (tests/conftest.py: live_server_url) with real
-users, in one scenario per door family:
+users, set up through the REST door, one scenario per door family:
 
 - alice and carol are friends and talk (their messages and alice's remark and draft for
   carol carry SECRET); alice keeps carol in a friend list; dave's friend request waits
   for alice; carol has blocked bob; alice once wrote to bob, so bob has a conversation
-  with her. bob is the attacker, on a socket and over REST with his own UserSig.
+  with her; erin is a bystander. bob is the attacker, on a socket and over REST with his
+  own UserSig.
 - "Refused alike": bob's try on something of theirs (alice's message to carol, dave's
-  request to alice, alice's friend list) gets the same answer (code and message, digits
-  aside, since they echo the ID he sent) as the same try on something that does not
-  exist: the refusal does not tell him it exists.
+  request to alice, alice's friend list) gets the same answer as the same try on
+  something that does not exist (code and message, but for the ID or name he sent,
+  which the message may echo): the refusal does not tell him it exists.
 - "Own only": the door acts on the caller's own data (a conversation ID names the
-  caller's own conversation with that peer); whatever it answers, nothing of alice's,
-  carol's or dave's changes.
-- Around every probe: a snapshot of everything alice, carol and dave own (messages,
-  conversations, friendships, requests, lists, blocks, profile, sync log, push tokens)
-  must not change, and no answer nor event bob gets may contain SECRET.
-- Doors as a whole: every op before `login` is 70002; every REST endpoint answers
-  401/403 to no credentials, to a UserSig of another app (70014) and to a UserSig of
-  another user (70013); every /v4 command answers 60010 to a user's own UserSig and
-  60004 to the admin's UserID with a user's or another app's UserSig, the same answer
-  as for a command that does not exist; every admin page refuses an anonymous and a
-  signed-in non-staff user (a redirect to the admin sign-in, the same for an object
-  that exists and one that does not); the pages of the web UI need a sign-in.
+  caller's own conversation with that peer; a device ID one of the caller's devices);
+  whatever it answers, the snapshot shows nobody else's changed.
+- Around every probe: a snapshot of what alice, carol and dave own among themselves
+  (messages, conversations, friendships, requests, lists, blocks, profiles, sync log but
+  for the entries about bob, push tokens) must not change, and no answer nor event bob
+  gets may contain SECRET.
+- Doors as a whole: every op before `login` is 70002; every REST endpoint refuses no
+  credentials (910008), a UserSig of another app (70014), another user's (70013), a
+  malformed one (70002), a disabled account's (70051) and a cross-site form riding a
+  signed-in session (no CSRF token), each alike for an existing and a missing target;
+  every /v4 command answers 60010 to a user's own UserSig and 60004 to the admin's
+  UserID with a user's or another app's UserSig or none, the answer a command that does
+  not exist gets; every admin page refuses an anonymous and a signed-in non-staff user
+  (a redirect to the admin sign-in, alike for an object that exists and one that does
+  not); the web UI's pages need a sign-in; uploads are not listed.
 
 A row may carry `xfail="why"`: a known hole, whose probe must fail (strict: a probe that
 passes fails the test, so the mark goes when the hole is fixed).
@@ -62,10 +66,7 @@ from accounts.usersig import gen_usersig
 from chat_project.v4 import load_commands
 from messaging.consumers import OPS
 from messaging.models import Conversation, Message
-from push import services as push_services
 from push.models import PushToken
-from relationships import friends
-from relationships import services as relationship_services
 from relationships.models import Block, FriendGroup, FriendRequest, Friendship
 from tests.v4client import V4Client
 from tests.wsclient import WsClient
@@ -197,43 +198,47 @@ def _text(s: str) -> list:
 
 @pytest.fixture
 def scenario(live_server_url):
+    """The users and what they own, set up through the REST door as each of them."""
     # Only bob signs in with a password (the admin probes): hashing costs time.
     users = {uid: user_create(user_id=uid, password="pw-123456" if uid == "bob" else None,
                               nick=uid.title())
              for uid in ("alice", "bob", "carol", "dave", "erin")}
-    alice, bob, carol, dave = (users[u] for u in ("alice", "bob", "carol", "dave"))
-    User.objects.filter(pk__in=[carol.pk, alice.pk]).update(allow_type=AllowType.ALLOW_ANY)
-    friends.friend_add(user=alice, to="carol", source="AddSource_Type_Web",
-                       remark=f"{SECRET}-remark")
-    User.objects.filter(pk=alice.pk).update(allow_type=AllowType.NEED_CONFIRM)
-    friends.friend_add(user=dave, to="alice", source="AddSource_Type_Web",
-                       wording=f"{SECRET}-wording")
-    assert FriendRequest.objects.filter(requester=dave, target=alice).exists()
-    friends.friend_group_create(user=alice, name="work", user_ids=["carol"])
-    push_services.push_token_register(user=alice, device_id="alice-phone", vendor="fcm",
-                                      token="alice-fcm-token-" + "x" * 40)
+
+    def call(user_id: str, method: str, path: str, body: dict, status: int = 200) -> dict:
+        got, _, text = http(f"{live_server_url}/api/v1/{path}", method,
+                            json.dumps(body).encode(),
+                            {"Authorization": f"UserSig {user_id}:{gen_usersig(user_id)}",
+                             "Content-Type": "application/json"})
+        assert got == status, (path, got, text)
+        return json.loads(text)
 
     def send(sender: str, to: str, text: str) -> str:
-        status, _, body = http(f"{live_server_url}/api/v1/messages/", "POST", json.dumps(
-            {"to": to, "elements": _text(text), "random": time.monotonic_ns() % 2**31}
-        ).encode(), {"Authorization": f"UserSig {sender}:{gen_usersig(sender)}",
-                     "Content-Type": "application/json"})
-        assert status == 201, body
-        return json.loads(body)["ID"]
+        return call(sender, "POST", "messages/", {
+            "to": to, "elements": _text(text), "random": time.monotonic_ns() % 2**31},
+            201)["ID"]
 
+    call("carol", "PATCH", "me/", {"allowType": AllowType.ALLOW_ANY})
+    call("alice", "POST", "friends/", {"to": "carol", "source": "AddSource_Type_Web",
+                                       "remark": f"{SECRET}-remark"})
+    call("alice", "PATCH", "me/", {"allowType": AllowType.NEED_CONFIRM})
+    call("dave", "POST", "friends/", {"to": "alice", "source": "AddSource_Type_Web",
+                                      "wording": f"{SECRET}-wording"})
+    call("alice", "POST", "friend-groups/", {"name": "work", "userIDList": ["carol"]})
+    call("alice", "POST", "push/tokens/", {"deviceID": "alice-phone", "vendor": "fcm",
+                                           "token": "alice-fcm-token-" + "x" * 40}, 201)
     m_ac = send("alice", "carol", f"{SECRET} one")
     m_ca = send("carol", "alice", f"{SECRET} two")
     m_ab = send("alice", "bob", "hello bob")
-    relationship_services.block_add(owner=carol, user_ids=["bob"])
-    status, _, body = http(f"{live_server_url}/api/v1/conversations/C2Ccarol/draft/", "POST",
-                           json.dumps({"draftText": f"{SECRET}-draft"}).encode(),
-                           {"Authorization": f"UserSig alice:{gen_usersig('alice')}",
-                            "Content-Type": "application/json"})
-    assert status == 200, body
+    call("carol", "POST", "blocklist/", {"userIDList": ["bob"]})
+    call("alice", "POST", "conversations/C2Ccarol/draft/", {"draftText": f"{SECRET}-draft"})
+    alice, carol, dave = (users[u] for u in ("alice", "carol", "dave"))
+    assert Friendship.objects.filter(owner=carol, friend=alice).exists()
+    assert FriendRequest.objects.filter(requester=dave, target=alice).exists()
+    assert FriendGroup.objects.filter(owner=alice, name="work").exists()
+    assert Block.objects.filter(owner=carol, blocked=users["bob"]).exists()
     top = Message.objects.order_by("-pk").values_list("pk", flat=True).first()
     _, stamp, rnd = m_ac.split("-", 2)
     sc = Scenario(live_server_url, users, m_ac, m_ca, m_ab, f"{top + 1000}-{stamp}-{rnd}")
-    assert bob.pk and dave.pk
     yield sc
     for ws in sc.sockets.values():
         try:
