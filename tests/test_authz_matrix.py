@@ -149,9 +149,7 @@ class Scenario:
     url: str
     users: dict[str, User]
     m_ac: str  # alice -> carol
-    m_ca: str  # carol -> alice
-    m_ab: str  # alice -> bob
-    m_missing: str
+    m_missing: str  # the ID of a message that does not exist
     sockets: dict[str, WsClient] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
 
@@ -227,8 +225,8 @@ def scenario(live_server_url):
     call("alice", "POST", "push/tokens/", {"deviceID": "alice-phone", "vendor": "fcm",
                                            "token": "alice-fcm-token-" + "x" * 40}, 201)
     m_ac = send("alice", "carol", f"{SECRET} one")
-    m_ca = send("carol", "alice", f"{SECRET} two")
-    m_ab = send("alice", "bob", "hello bob")
+    send("carol", "alice", f"{SECRET} two")
+    send("alice", "bob", "hello bob")
     call("carol", "POST", "blocklist/", {"userIDList": ["bob"]})
     call("alice", "POST", "conversations/C2Ccarol/draft/", {"draftText": f"{SECRET}-draft"})
     alice, carol, dave = (users[u] for u in ("alice", "carol", "dave"))
@@ -238,7 +236,7 @@ def scenario(live_server_url):
     assert Block.objects.filter(owner=carol, blocked=users["bob"]).exists()
     top = Message.objects.order_by("-pk").values_list("pk", flat=True).first()
     _, stamp, rnd = m_ac.split("-", 2)
-    sc = Scenario(live_server_url, users, m_ac, m_ca, m_ab, f"{top + 1000}-{stamp}-{rnd}")
+    sc = Scenario(live_server_url, users, m_ac, f"{top + 1000}-{stamp}-{rnd}")
     yield sc
     for ws in sc.sockets.values():
         try:
@@ -380,7 +378,9 @@ def login_as_another(sc: Scenario) -> None:
     assert not User.objects.filter(user_id=GHOST).exists()
 
 
-def message_of_theirs(field_name: str, *, as_list: bool = False):
+def message_data(field_name: str, *, as_list: bool = False):
+    """(data naming alice's message to carol, data naming a message that does not
+    exist), for an op's `field_name`."""
     def data(which: str):
         def build(sc: Scenario) -> dict:
             mid = getattr(sc, which)
@@ -397,8 +397,8 @@ def _msg_page_probe(sc_call):
         code=910004)
 
 
-_REVOKE = message_of_theirs("messageID")
-_DELETE = message_of_theirs("messageIDList", as_list=True)
+_ONE_MESSAGE = message_data("messageID")
+_MESSAGE_LIST = message_data("messageIDList", as_list=True)
 _GROUP = "work"  # alice's friend list (bob guesses its name)
 
 # --- the WebSocket ops -------------------------------------------------------------------
@@ -421,16 +421,16 @@ WS_ROWS: dict[str, Row] = {
                  ws("getMessageList", {"conversationID": "C2Calice"})))),
     "getConversationList": Row(NONE, own_only(ws("getConversationList"))),
     "getTotalUnreadMessageCount": Row(NONE, own_only(ws("getTotalUnreadMessageCount"))),
-    "revokeMessage": Row(MESSAGE, alike(ws("revokeMessage", _REVOKE[0]),
-                                        ws("revokeMessage", _REVOKE[1]), code=20022)),
+    "revokeMessage": Row(MESSAGE, alike(ws("revokeMessage", _ONE_MESSAGE[0]),
+                                        ws("revokeMessage", _ONE_MESSAGE[1]), code=20022)),
     "modifyMessage": Row(MESSAGE, alike(
         ws("modifyMessage", lambda sc: {"messageID": sc.m_ac, "elements": _text("pwned")}),
         ws("modifyMessage", lambda sc: {"messageID": sc.m_missing,
                                         "elements": _text("pwned")}), code=20022)),
-    "deleteMessage": Row(MESSAGE, alike(ws("deleteMessage", _DELETE[0]),
-                                        ws("deleteMessage", _DELETE[1]), code=20022)),
+    "deleteMessage": Row(MESSAGE, alike(ws("deleteMessage", _MESSAGE_LIST[0]),
+                                        ws("deleteMessage", _MESSAGE_LIST[1]), code=20022)),
     "sendMessageReadReceipt": Row(MESSAGE, alike(
-        ws("sendMessageReadReceipt", _DELETE[0]), ws("sendMessageReadReceipt", _DELETE[1]),
+        ws("sendMessageReadReceipt", _MESSAGE_LIST[0]), ws("sendMessageReadReceipt", _MESSAGE_LIST[1]),
         code=20022)),
     "deleteConversation": Row(CONVERSATION, own_only(
         ws("deleteConversation", {"conversationID": "C2Ccarol"}),
@@ -570,11 +570,11 @@ REST_ROWS: dict[str, Row] = {
         rest("POST", _conv_path("C2Ccarol", "draft"), {"draftText": "x"}),
         rest("POST", _conv_path("C2Cdave", "draft"), {"draftText": "x"}))),
     "POST api/v1/messages/delete/": Row(MESSAGE, alike(
-        rest("POST", "messages/delete/", _DELETE[0]),
-        rest("POST", "messages/delete/", _DELETE[1]), code=20022)),
+        rest("POST", "messages/delete/", _MESSAGE_LIST[0]),
+        rest("POST", "messages/delete/", _MESSAGE_LIST[1]), code=20022)),
     "POST api/v1/messages/read-receipts/": Row(MESSAGE, alike(
-        rest("POST", "messages/read-receipts/", _DELETE[0]),
-        rest("POST", "messages/read-receipts/", _DELETE[1]), code=20022)),
+        rest("POST", "messages/read-receipts/", _MESSAGE_LIST[0]),
+        rest("POST", "messages/read-receipts/", _MESSAGE_LIST[1]), code=20022)),
     "POST api/v1/messages/<str:message_id>/revoke/": Row(MESSAGE, both(
         alike(rest("POST", lambda sc: f"messages/{sc.m_ac}/revoke/"),
               rest("POST", lambda sc: f"messages/{sc.m_missing}/revoke/"), code=20022),
@@ -1102,10 +1102,17 @@ class Browser:
         return self.post(path, {"username": user_id, "password": password})
 
 
+def _an_object_of(key: str) -> str:
+    """The pk of an object the admin row's model has (or of none, if it has none)."""
+    models = {f"admin:{m._meta.label_lower}": m for m in admin.site._registry}
+    model = models.get(key)
+    pk = model.objects.order_by("pk").values_list("pk", flat=True).first() if model else None
+    return str(pk) if pk is not None else "987654321"
+
+
 def _admin_urls(sc: Scenario) -> list[tuple[str, str, str]]:
-    """(row, url of an existing object, url of a missing one) for every admin pattern."""
-    alice = sc.users["alice"]
-    message_pk = sc.m_ac.split("-", 1)[0]
+    """(row, url of an existing object, url of a missing one) for every admin pattern;
+    the two are the same URL where the pattern names no object or the model has none."""
     out = []
     for route, pattern in _walk(get_resolver().url_patterns):
         if not route.startswith("admin/"):
@@ -1117,7 +1124,7 @@ def _admin_urls(sc: Scenario) -> list[tuple[str, str, str]]:
             else:
                 out.append((key, "/admin/accounts/", "/admin/nosuchapp/"))
             continue
-        real = message_pk if key == "admin:messaging.message" else str(alice.pk)
+        real = _an_object_of(key)
         exists = re.sub(r"<[^>]+>", real, route)
         missing = re.sub(r"<[^>]+>", "987654321", route)
         if key == "admin:view_on_site":
@@ -1166,6 +1173,45 @@ def test_admin_refuses_non_staff(scenario):
     status, headers, page = fresh.sign_in("/admin/login/", "bob", "pw-123456")
     assert status == 200 and "sessionid" not in {c.name for c in fresh.jar}, status
     assert not User.objects.get(user_id="bob").is_staff
+
+
+def test_admin_model_pages_refuse_staff_without_permissions(scenario):
+    """An operator (staff) granted nothing gets 403 on every model's pages and actions,
+    alike for an object that exists and one that does not. One exception, Django's own:
+    its history page looks the object up before it checks the permission, so a missing
+    object there is a redirect (an operator learns whether an ID exists, nothing of it)."""
+    sc = scenario
+    sam = user_create(user_id="sam", password="pw-123456")
+    User.objects.filter(pk=sam.pk).update(is_staff=True)
+    browser = Browser(sc.url)
+    status, headers, _ = browser.sign_in("/admin/login/?next=/admin/", "sam", "pw-123456")
+    assert status == 302 and headers["location"] == "/admin/", (status, headers)
+    before = snapshot()
+    wrong = []
+    for key, exists, missing in _admin_urls(sc):
+        if "." not in key:  # the site's own pages: index, password change, ...
+            continue
+        got = []
+        for url in dict.fromkeys((exists, missing)):
+            for method in ("GET", "POST"):
+                status, headers, _ = (browser.get(url) if method == "GET" else browser.post(
+                    url, {"action": "delete_selected", "_selected_action": sc.users["alice"].pk,
+                          "is_staff": "on", "post": "yes"}))
+                if status == 302 and headers["location"].startswith("/admin/") \
+                        and headers["location"] != "/admin/":
+                    # a page that forwards to another (the one-row policies' lists to
+                    # their form, a bare object URL to its change page): judge that one
+                    status, headers, _ = browser.get(headers["location"])
+                got.append(status)
+                no_object = exists == missing and "987654321" in url
+                if url == exists and status != 403 and not (
+                        no_object and url.endswith("/history/")):
+                    wrong.append(f"{key} {method} {url}: {status} {headers.get('location')}")
+        if len(got) == 4 and got[:2] != got[2:] and not exists.endswith("/history/"):
+            wrong.append(f"{key}: an existing object is told from a missing one: "
+                         f"{exists} {got}")
+    assert not wrong, "\n".join(wrong[:30])
+    assert snapshot() == before
 
 
 def test_pages_need_a_sign_in(live_server_url):
