@@ -898,6 +898,10 @@ def run_rows(sc: Scenario, rows: dict[str, Row], family: str) -> None:
                 expected.append(f"{family} {door}: {problem}")
         elif problem is not None:
             failures.append(f"{family} {door}: {problem}")
+    late = [f for f in bob.drain(quiet=0.5) if SECRET in json.dumps(f)]
+    if late:
+        failures.append(f"{family}: an event bob got after the probes carried a secret: "
+                        f"{late[:3]}")
     assert not failures, "\n".join(failures)
     if expected:
         pytest.xfail("known holes: " + "; ".join(expected))
