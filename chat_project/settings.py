@@ -195,6 +195,10 @@ CHAT_MAX_FILE_BYTES = 100 * 1024 * 1024
 CHAT_MAX_VIDEO_BYTES = 100 * 1024 * 1024
 # Seconds a socket may stay silent (no frame at all) before it is closed.
 CHAT_SOCKET_IDLE_TIMEOUT = env.int("CHAT_SOCKET_IDLE_TIMEOUT", default=120)
+# The largest frame a socket may send: a 12 KB message, or a merged message's list of up
+# to 200 KB, fits. uvicorn refuses larger ones itself when started with
+# --ws-max-size 262144 (Makefile, README); the consumer closes such a socket (1009) too.
+CHAT_SOCKET_MAX_FRAME = 256 * 1024
 # Frames per second one socket may send before it is throttled, then closed.
 CHAT_SOCKET_RATE = env.int("CHAT_SOCKET_RATE", default=200)
 # Seconds a socket stays Online after its last heartbeat (accounts/presence.py).
