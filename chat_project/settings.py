@@ -103,6 +103,11 @@ LOGIN_URL = "accounts:signin"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "accounts:signin"
 
+# --- Sign-in, sign-up and TLS (README "Production") ------------------------------------
+# Open sign-up on the web UI: on for `make run` (DEBUG), off in production, where the
+# integrator's backend imports accounts (an app admin's UserID is never signed up).
+CHAT_OPEN_SIGNUP = env.bool("CHAT_OPEN_SIGNUP", default=DEBUG)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
      "OPTIONS": {"min_length": 6}},
