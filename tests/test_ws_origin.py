@@ -8,6 +8,7 @@ from django.test import Client
 from websockets.exceptions import InvalidStatus
 
 from chat_project.origin import origin_allowed
+from tests.accounts.test_signup import _setting
 from tests.wsclient import WsClient
 
 
@@ -76,3 +77,13 @@ def test_a_page_on_another_port_cannot_use_the_cookie(live_server_url, make_user
         with pytest.raises(InvalidStatus) as err:
             WsClient(live_server_url, headers={"Cookie": cookie, "Origin": origin})
         assert err.value.response.status_code == 403
+
+
+def test_behind_a_tls_proxy_cookies_are_secure_and_hsts_is_sent():
+    assert _setting("SECURE_PROXY_SSL_HEADER") is None
+    assert _setting("SESSION_COOKIE_SECURE") is False
+    on = {"CHAT_BEHIND_TLS_PROXY": "1"}
+    assert _setting("SECURE_PROXY_SSL_HEADER", **on) == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert _setting("SESSION_COOKIE_SECURE", **on) is True
+    assert _setting("CSRF_COOKIE_SECURE", **on) is True
+    assert _setting("SECURE_HSTS_SECONDS", **on) == 31536000
