@@ -25,7 +25,8 @@ install: $(VENV)/.installed
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)
-	DEBUG=$${DEBUG:-1} $(VENV)/bin/uvicorn chat_project.asgi:application --host $(HOST) --port $(PORT)
+	DEBUG=$${DEBUG:-1} $(VENV)/bin/uvicorn chat_project.asgi:application --host $(HOST) --port $(PORT) \
+		--ws-max-size 262144
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
 from .models import User, validate_user_id
+from .services import is_app_admin
 
 
 class SignInForm(AuthenticationForm):
@@ -12,6 +13,16 @@ class SignInForm(AuthenticationForm):
     password = forms.CharField(
         label="Password", strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+    def clean(self):
+        # An app admin's UserID is the app's own voice: it never signs in to the chat with
+        # a password (operators use /admin/). Refused before the password is checked,
+        # so the answer says nothing about the password.
+        if is_app_admin(self.cleaned_data.get("username")):
+            raise forms.ValidationError(
+                "The app admin's UserID does not sign in here; operators sign in at /admin/.",
+                code="app_admin")
+        return super().clean()
 
 
 class SignUpForm(forms.Form):

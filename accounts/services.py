@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -45,6 +46,29 @@ def user_create(*, user_id: str, password: str | None = None, nick: str = "",
     return user
 
 
+def is_app_admin(user_id) -> bool:
+    """An app admin's UserID (CHAT_ADMIN_USERS): its UserSig is the key to /v4."""
+    return user_id in settings.CHAT_ADMIN_USERS
+
+
+def signup_open() -> bool:
+    """Whether anyone may create an account with a password on the web UI
+    (CHAT_OPEN_SIGNUP: on with DEBUG, as `make run` has it; off in production, where the
+    integrator's backend imports accounts and issues their UserSigs)."""
+    return settings.CHAT_OPEN_SIGNUP
+
+
+def user_sign_up(*, user_id: str, password: str, nick: str = "") -> User:
+    """Open sign-up (the web UI's form). 910009 when sign-up is closed or the UserID is
+    an app admin's (who signs up `administrator` would send as the app); else as
+    user_create (7003, 910003 if taken)."""
+    if not signup_open():
+        raise ChatError(910009, "Sign-up is closed on this server.", http_status=403)
+    if is_app_admin(user_id):
+        raise ChatError(910009, "This UserID is reserved.", http_status=403)
+    return user_create(user_id=user_id, password=password, nick=nick)
+
+
 def user_get_or_register(*, user_id: str) -> User:
     """As with Tencent, a valid UserSig for a UserID that was never imported registers it."""
     check_user_id(user_id)
@@ -62,11 +86,17 @@ def user_get_or_register(*, user_id: str) -> User:
 
 
 def user_import(*, user_id: str, nick: str = "", avatar: str = "") -> tuple[User, bool]:
-    """Import an account (v4 account_import): (user, created). Idempotent: importing a
-    UserID that exists changes nothing and succeeds. Raises ChatError 7003."""
+    """Import an account (v4 account_import): (user, created). Idempotent, as Tencent's:
+    importing a UserID that exists changes nothing and succeeds, unless the account
+    was signed up on the web UI with a password: then ChatError 910010 and nothing
+    changes, for an import that adopted it would hand the integrator's user to
+    whoever chose the password (they would read everything later sent to it).
+    Raises ChatError 7003 for a bad UserID."""
     check_user_id(user_id)
     user = User.objects.filter(user_id=user_id).first()
     if user is not None:
+        if user.has_usable_password():
+            raise ChatError(910010)
         return user, False
     if len(nick.encode()) > 500 or len(avatar.encode()) > 500:
         raise ChatError(40601, "Nick and FaceUrl are at most 500 bytes")
@@ -76,8 +106,8 @@ def user_import(*, user_id: str, nick: str = "", avatar: str = "") -> tuple[User
             user.set_unusable_password()
             user.save()
             return user, True
-    except IntegrityError:  # imported concurrently
-        return User.objects.get(user_id=user_id), False
+    except IntegrityError:  # imported or signed up concurrently: the rule above decides
+        return user_import(user_id=user_id, nick=nick, avatar=avatar)
 
 
 def user_login_with_usersig(*, user_id, usersig) -> User:

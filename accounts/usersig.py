@@ -19,6 +19,13 @@ from django.conf import settings
 from chat_project.errors import ChatError
 
 DEFAULT_EXPIRE = 180 * 86400
+# A real UserSig is about 200 characters and inflates to about 210 bytes (a 32-character
+# UserID, a 10-digit expiry). The caps refuse anything far larger before it costs memory
+# or CPU: unbounded, a 259 KB UserSig inflated to 200 MB (a zlib bomb), and every door
+# (socket login, the REST header, the /v4 query) checks a UserSig before it knows who
+# is calling.
+MAX_USERSIG_CHARS = 1024
+MAX_INFLATED_BYTES = 1024
 _TO_URL = str.maketrans({"+": "*", "/": "-", "=": "_"})
 _FROM_URL = str.maketrans({"*": "+", "-": "/", "_": "="})
 
@@ -65,21 +72,37 @@ def _as_int(value) -> int:
     raise ValueError("not an integer")
 
 
+def _inflate(raw: bytes) -> bytes:
+    """zlib-decompress at most MAX_INFLATED_BYTES; ValueError past that or when the
+    stream is incomplete."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(raw, MAX_INFLATED_BYTES + 1)
+    if len(out) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+        raise ValueError("inflates past the cap")
+    if not inflater.eof:
+        raise ValueError("truncated")
+    return out
+
+
 def check_usersig(user_id: str, usersig: str, *, sdkappid: int | None = None,
                   key: str | None = None, now: float | None = None) -> int:
     """Verify `usersig` for `user_id`; return when it was issued (TLS.time, Unix
     seconds); raise ChatError with Tencent's code if it fails.
 
-    70002 empty, 70003 undecodable, 70014 other SDKAppID, 70013 other user,
+    70002 empty, 70003 undecodable (or over MAX_USERSIG_CHARS, or inflating past
+    MAX_INFLATED_BYTES: refused before any large allocation), 70014 other SDKAppID, 70013 other user,
     70001 expired, 70009 signature mismatch (wrong key or tampered fields).
     """
     sdkappid = settings.CHAT_SDKAPPID if sdkappid is None else sdkappid
     key = settings.CHAT_SECRET_KEY if key is None else key
     if not usersig:
         raise ChatError(70002, "UserSig is empty", http_status=401)
+    if len(usersig) > MAX_USERSIG_CHARS:
+        raise ChatError(70003, f"UserSig invalid: longer than {MAX_USERSIG_CHARS} characters",
+                        http_status=401)
     try:
         raw = base64.b64decode(usersig.strip().translate(_FROM_URL), validate=True)
-        doc = json.loads(zlib.decompress(raw))
+        doc = json.loads(_inflate(raw))
         sig_identifier = doc["TLS.identifier"]
         sig_sdkappid = _as_int(doc["TLS.sdkappid"])
         sig_time = _as_int(doc["TLS.time"])

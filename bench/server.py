@@ -189,7 +189,8 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "chat_project.asgi:application",
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
-             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning"],
+             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+             "--ws-max-size", "262144"],  # as README's production command
             cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
         )

@@ -86,6 +86,8 @@ CODES: dict[int, str] = {
     910007: "unsupported file",
     910008: "authentication required",
     910009: "permission denied",
+    910010: "the UserID is taken by an account signed up with a password on the web UI; "
+            "import another UserID, or delete that account first",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

@@ -5,6 +5,7 @@ a local-memory cache and Celery tasks run in process. Production sets DATABASE_U
 (PostgreSQL) and REDIS_URL (channel layer, cache, Celery broker); see README.md.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from here, not a CDN
     "channels",
     "django_celery_beat",
+    "axes",
     "accounts",
     "relationships",
     "messaging",
@@ -59,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: the lockout answer
 ]
 
 ROOT_URLCONF = "chat_project.urls"
@@ -98,10 +101,39 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "accounts:signin"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "accounts:signin"
+
+# --- Sign-in, sign-up and TLS (README "Production") ------------------------------------
+# Open sign-up on the web UI: on for `make run` (DEBUG), off in production, where the
+# integrator's backend imports accounts (an app admin's UserID is never signed up).
+CHAT_OPEN_SIGNUP = env.bool("CHAT_OPEN_SIGNUP", default=DEBUG)
+# django-axes: after CHAT_SIGNIN_FAILURE_LIMIT wrong passwords for one UserID from one
+# address, that pair is locked out (HTTP 429) for CHAT_SIGNIN_COOLOFF_MINUTES, on the
+# web sign-in and /admin/ alike. Attempts are stored in the database (admin: "Axes").
+AUTHENTICATION_BACKENDS = ["accounts.backends.SignInLockout",
+                           "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env.bool("CHAT_SIGNIN_LOCKOUT", default=True)
+AXES_FAILURE_LIMIT = env.int("CHAT_SIGNIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("CHAT_SIGNIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"  # the forms' field (axes' default: USERNAME_FIELD)
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only, not a row per successful sign-in
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# The client's address is REMOTE_ADDR only: a header the client sets could change it
+# per attempt. Behind a proxy, uvicorn's --forwarded-allow-ips puts the real one there.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto: secure cookies, HSTS, and
+# requests (and WebSocket origins) taken as https when the proxy says so.
+if env.bool("CHAT_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
@@ -195,6 +227,10 @@ CHAT_MAX_FILE_BYTES = 100 * 1024 * 1024
 CHAT_MAX_VIDEO_BYTES = 100 * 1024 * 1024
 # Seconds a socket may stay silent (no frame at all) before it is closed.
 CHAT_SOCKET_IDLE_TIMEOUT = env.int("CHAT_SOCKET_IDLE_TIMEOUT", default=120)
+# The largest frame a socket may send: a 12 KB message, or a merged message's list of up
+# to 200 KB, fits. uvicorn refuses larger ones itself when started with
+# --ws-max-size 262144 (Makefile, README); the consumer closes such a socket (1009) too.
+CHAT_SOCKET_MAX_FRAME = 256 * 1024
 # Frames per second one socket may send before it is throttled, then closed.
 CHAT_SOCKET_RATE = env.int("CHAT_SOCKET_RATE", default=200)
 # Seconds a socket stays Online after its last heartbeat (accounts/presence.py).

@@ -34,9 +34,19 @@ log = logging.getLogger(__name__)
 
 # Close codes (4000-4999 are the application's).
 CLOSE_LOGOUT = 1000
+CLOSE_TOO_BIG = 1009  # RFC 6455 "message too big", as uvicorn's --ws-max-size closes
 CLOSE_IDLE = 4000
 CLOSE_KICKED = 4001
 CLOSE_FLOOD = 4008
+
+
+def _too_big(frame: str | bytes | None) -> bool:
+    """Over CHAT_SOCKET_MAX_FRAME bytes: uvicorn started as README says refuses such a
+    frame itself (--ws-max-size); this holds when it was started without the flag."""
+    limit = settings.CHAT_SOCKET_MAX_FRAME
+    if frame is None or len(frame) * 4 <= limit:  # a character is at most 4 UTF-8 bytes
+        return False
+    return len(frame) > limit or (isinstance(frame, str) and len(frame.encode()) > limit)
 
 
 def _device_group(user_pk: int, device_id: str) -> str:
@@ -141,6 +151,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         self.last_frame = time.monotonic()
+        if _too_big(text_data if text_data is not None else bytes_data):
+            await self.close(code=CLOSE_TOO_BIG)
+            return
         if not self._take_token():
             return
         if text_data is None:

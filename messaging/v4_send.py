@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from accounts import selectors as account_selectors
 from accounts.models import User
-from accounts.services import user_import
+from accounts.services import user_get_or_register
 from chat_project.errors import ChatError
 from chat_project.v4 import V4Error, command, fields
 
@@ -71,8 +71,7 @@ def _sender(req, body: dict, *, code: int) -> User:
     user_id = fields.string(body, "From_Account", code=code, required=False)
     if user_id:
         return _user(user_id, code=code)
-    user, _ = user_import(user_id=req.identifier)
-    return user
+    return user_get_or_register(user_id=req.identifier)
 
 
 def _flag(body: dict, name: str) -> bool:

@@ -107,14 +107,18 @@ def server_env(**extra) -> dict:
     return env
 
 
-def start_server(**extra_env) -> tuple[subprocess.Popen, str]:
+# uvicorn's flags as README's production command has them: frames over 256 KB refused.
+UVICORN_FLAGS = ("--ws-max-size", "262144")
+
+
+def start_server(*, uvicorn_flags=UVICORN_FLAGS, **extra_env) -> tuple[subprocess.Popen, str]:
     """Start uvicorn on a free port against the test database; return (process, url)."""
     port = _free_port()
     cache = ROOT / ".pytest_cache"
     log = open(cache / f"live-server-{port}.log", "w") if cache.is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "chat_project.asgi:application",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *uvicorn_flags],
         cwd=ROOT, env=server_env(**extra_env), stdout=log, stderr=subprocess.STDOUT,
     )
     try:

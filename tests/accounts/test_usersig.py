@@ -3,12 +3,13 @@
 import base64
 import json
 import time
+import tracemalloc
 import zlib
 
 import pytest
 import TLSSigAPIv2
 
-from accounts.usersig import check_usersig, gen_usersig
+from accounts.usersig import MAX_USERSIG_CHARS, check_usersig, gen_usersig
 from chat_project.errors import ChatError
 
 APP = 1400000001
@@ -90,3 +91,56 @@ def test_numeric_strings_are_accepted_as_ints():
     sig = base64.b64encode(zlib.compress(json.dumps(doc).encode())).decode()
     check_usersig("alice", sig.replace("+", "*").replace("/", "-").replace("=", "_"),
                   sdkappid=APP, key=KEY)
+
+
+def _bomb(inflated_bytes: int) -> str:
+    """A UserSig-shaped zlib bomb: `inflated_bytes` of JSON-ish padding, compressed in
+    chunks so the test itself never holds the inflated text."""
+    packer = zlib.compressobj(9)
+    parts = [packer.compress(b'{"TLS.identifier": "alice", "pad": "')]
+    chunk = b"0" * (1 << 20)
+    for _ in range(inflated_bytes // len(chunk)):
+        parts.append(packer.compress(chunk))
+    parts.append(packer.compress(b"0" * (inflated_bytes % len(chunk)) + b'"}'))
+    parts.append(packer.flush())
+    raw = b"".join(parts)
+    return base64.b64encode(raw).decode().translate(str.maketrans("+/=", "*-_"))
+
+
+def _peak_bytes_of_check(sig: str) -> tuple[int, int]:
+    """(code, peak bytes allocated while check_usersig refuses `sig`)."""
+    tracemalloc.start()
+    try:
+        code = _codes(sig)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return code, peak
+
+
+def test_a_zlib_bomb_under_the_length_cap_is_refused_without_inflating_it():
+    # 1,000 characters of base64 inflating to 700 KB: the old check inflated it whole.
+    sig = _bomb(700_000)
+    assert len(sig) <= MAX_USERSIG_CHARS
+    code, peak = _peak_bytes_of_check(sig)
+    assert code == 70003
+    assert peak < 64 * 1024, f"{peak} bytes allocated"
+
+
+def test_an_oversized_usersig_is_refused_before_decoding():
+    sig = _bomb(20_000_000)  # about 27,000 characters inflating to 20 MB
+    assert len(sig) > MAX_USERSIG_CHARS
+    code, peak = _peak_bytes_of_check(sig)
+    assert code == 70003
+    assert peak < 16 * 1024, f"{peak} bytes allocated"
+    # Padding a real UserSig past the cap is refused too; a real one is far under it.
+    real = TLSSigAPIv2.TLSSigAPIv2(APP, KEY).gen_sig("0" * 32)
+    assert len(real) < MAX_USERSIG_CHARS // 4
+    assert _codes(real + " " * MAX_USERSIG_CHARS, user_id="0" * 32) == 70003
+
+
+def test_a_truncated_usersig_is_70003():
+    raw = base64.b64decode(gen_usersig("alice", sdkappid=APP, key=KEY)
+                           .translate(str.maketrans("*-_", "+/=")))
+    cut = base64.b64encode(raw[:-8]).decode().translate(str.maketrans("+/=", "*-_"))
+    assert _codes(cut) == 70003

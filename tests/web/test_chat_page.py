@@ -1,4 +1,5 @@
-"""The web UI in a real browser: sign-up, sign-in, and live chat between two people.
+"""The web UI in a real browser: sign-in, and live chat between two people (sign-up is in
+test_signup_page.py).
 
 Debian's Chromium, driven by Playwright, talks to a real uvicorn process
 (`live_server_url`) on the test database, so what a test writes must be committed
@@ -11,7 +12,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from accounts.models import User
 from messaging.models import Conversation
 from messaging.services import message_send
 from tests.web.helpers import in_worker, sign_in, wait_ready
@@ -57,41 +57,6 @@ def sent_ops(frames, op):
 def send_text(sender, to, text, random):
     return in_worker(message_send, sender=sender, to=to, random=random,
                      elements=[{"type": "TIMTextElem", "payload": {"text": text}}])
-
-
-def test_sign_up_creates_an_account_and_lands_on_chat(new_page, transactional_db):
-    page = new_page()
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/accounts/signin/"))  # / -> /chat/ -> sign in
-    page.get_by_test_id("signup-link").click()
-    page.get_by_label("UserID").fill("carol")
-    page.get_by_label("Nickname").fill("Carol C")
-    page.get_by_label("Password", exact=True).fill("secret-77")
-    page.get_by_label("Password again").fill("secret-77")
-    page.get_by_test_id("signup-submit").click()
-
-    expect(page).to_have_url(re.compile(r"/chat/$"))
-    expect(page.get_by_test_id("me")).to_contain_text("Carol C")
-    wait_ready(page)  # the socket logged in with the session cookie
-    expect(page.get_by_test_id("total-unread")).to_have_text("0")
-    user = User.objects.get(user_id="carol")
-    assert user.nick == "Carol C"
-    assert user.check_password("secret-77")
-
-
-def test_sign_up_shows_field_errors(new_page, make_user, transactional_db):
-    make_user("taken")
-    page = new_page()
-    page.goto("/accounts/signup/")
-    page.get_by_label("UserID").fill("taken")
-    page.get_by_label("Password", exact=True).fill("secret-77")
-    page.get_by_label("Password again").fill("secret-78")
-    page.get_by_test_id("signup-submit").click()
-
-    expect(page).to_have_url(re.compile(r"/accounts/signup/$"))
-    expect(page.get_by_test_id("field-error-user_id")).to_have_text("This UserID is taken.")
-    expect(page.get_by_test_id("field-error-password2")).to_have_text("The passwords differ.")
-    assert User.objects.count() == 1
 
 
 def test_sign_in_with_a_bad_password_shows_an_error(new_page, make_user, transactional_db):
