@@ -735,7 +735,8 @@ ADMIN_ROWS: dict[str, Row] = {
         "relationships.friendship", "relationships.friendrequest", "relationships.friendgroup",
         "relationships.sendpolicy", "accounts.user", "messaging.message",
         "messaging.conversation", "push.pushtoken", "push.attrname", "push.userattr",
-        "push.usertag", "push.broadcasttask")},
+        "push.usertag", "push.broadcasttask", "axes.accessattempt", "axes.accessfailurelog",
+        "axes.accesslog")},
 }
 
 # --- /v4: every command is the app admin's (tencent-rest.md §1) ---------------------------------
