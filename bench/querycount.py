@@ -42,14 +42,15 @@ def measure(prefix: str, batch_sizes: list[int]) -> dict:
 
     from accounts.events import capture_events
     from accounts.services import user_get_or_register
-    from messaging.services import SendCommand, message_send_many
+    from messaging.commands import Origin, SendCommand
+    from messaging.services import message_send_many
 
     out = {}
     for size in batch_sizes:
         senders = [user_get_or_register(user_id=f"{prefix}{size}a{i}") for i in range(size)]
         receivers = [user_get_or_register(user_id=f"{prefix}{size}b{i}") for i in range(size)]
         for rnd in (1, 2):  # the first send of a dialog creates rows; count the second
-            cmds = [SendCommand(sender=s, to=r.user_id, random=rnd,
+            cmds = [SendCommand(origin=Origin.USER, sender=s, to=r.user_id, random=rnd,
                                 elements=[{"type": "TIMTextElem", "payload": {"text": "q"}}])
                     for s, r in zip(senders, receivers, strict=True)]
             with CaptureQueriesContext(connection) as queries, capture_events() as events:

@@ -15,7 +15,8 @@ from channels.db import database_sync_to_async
 from accounts.events import capture_events, send_batch
 from chat_project.errors import ChatError
 
-from .services import SendCommand, message_send_many
+from .commands import SendCommand
+from .services import message_send_many
 
 MAX_BATCH = 64
 

@@ -57,7 +57,7 @@ from chat_project.errors import ChatError
 from . import selectors, tencent_body
 from .elements import check_elements
 from .models import Conversation, Dialog, Message
-from .views import message_dict, message_version, parse_message_id
+from .views import conversation_peer_id, message_dict, message_version, parse_message_id
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,6 @@ def message_pk_by_key(key: str, *, sender_id: str | None = None,
 
 def peer_for(conversation_id) -> User:
     """The peer of a C2C conversation ID: 910003 if malformed, 20003 if unknown."""
-    from .services import conversation_peer_id
-
     peer_id = conversation_peer_id(conversation_id)
     peer = account_selectors.user_by_user_id(peer_id)
     if peer is None:

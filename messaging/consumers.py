@@ -28,7 +28,7 @@ from relationships import ws_ops as relationship_ops
 
 from . import message_ws, selectors
 from .batching import batcher
-from .services import SendCommand
+from .commands import Origin, SendCommand
 
 log = logging.getLogger(__name__)
 
@@ -413,6 +413,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not isinstance(control, dict):
             raise ChatError(910003, "messageControlInfo must be an object")
         cmd = SendCommand(
+            origin=Origin.USER,
             sender=self.user,
             to=data.get("to"),
             elements=data.get("elements"),

@@ -1,12 +1,12 @@
 """Importing history from another system (/v4 openim/importmsg, tencent-rest.md §3.3).
 
-An imported message goes through the one send pipeline (messaging.services) with
-`imported=True`: its time and created_at are the caller's MsgTimeStamp (the dialog's
+An imported message goes through the one send pipeline (messaging.services) as an
+`Origin.IMPORT` send: its time and created_at are the caller's MsgTimeStamp (the dialog's
 seq still grows, so a page of getMessageList shows imports in the order they were
 imported, while admin_getroammsg orders by MsgTimeStamp, then MsgSeq); the key that
 makes two imports the same message is (MsgSeq, MsgRandom, MsgTimeStamp) in the dialog,
 whichever way From/To point, and a later import never overwrites the first. No webhook,
-no relationship or mute check; the conversations of both sides are updated.
+no relationship or mute check (SEND_RULES); the conversations of both sides are updated.
 
 `realtime` (SyncFromOldSystem 5, or 1 as older clients send): unread for the receiver,
 delivered to both users' devices like a message sent now. Not realtime (2):
@@ -22,7 +22,8 @@ from __future__ import annotations
 from accounts.models import User
 from chat_project.errors import ChatError
 
-from .services import SYNC_ALL, SendCommand, message_send_many
+from .commands import SYNC_ALL, Origin, SendCommand
+from .services import message_send_many
 
 
 def message_import(*, sender: User, to: str, elements: list, random: int, time: int,
@@ -31,10 +32,9 @@ def message_import(*, sender: User, to: str, elements: list, random: int, time: 
     """Import one message; return it as the sender sees it (the stored one when the
     import key repeats). Raises ChatError."""
     [result] = message_send_many([SendCommand(
-        sender=sender, to=to, elements=elements, random=random, time=time, msg_seq=msg_seq,
-        cloud_custom_data=cloud_custom_data, imported=True, historical=not realtime,
-        run_webhooks=False, skip_relationship_checks=True, check_mute=False,
-        sync_other_machine=SYNC_ALL)])
+        origin=Origin.IMPORT, sender=sender, to=to, elements=elements, random=random,
+        time=time, msg_seq=msg_seq, cloud_custom_data=cloud_custom_data,
+        historical=not realtime, sync_other_machine=SYNC_ALL)])
     if isinstance(result, ChatError):
         raise result
     return result

@@ -2,20 +2,22 @@
 statements, whatever the batch size, and their events queued for after commit.
 
 Lock order is global, so concurrent batches (other ASGI processes, REST, tasks) never
-deadlock: user-pair locks (accounts.locks, sorted), dialog rows (sorted by user pair),
-sync heads (sorted by user), then conversations (sorted by owner, peer). Every writer
-of these rows takes them in this order; a writer that needs only some of them skips
-the others.
+deadlock: user-pair locks (accounts.locks, sorted; taken by the pipeline,
+messaging.services, with the relationship rules, before it calls `store_batch`),
+dialog rows (sorted by user pair), sync heads (sorted by user), then conversations
+(sorted by owner, peer). Every writer of these rows takes them in this order; a writer
+that needs only some of them skips the others.
 
-Per-command options (messaging/services.py SendCommand): `life_time` sets the
+Per-command options (messaging/commands.py SendCommand): `life_time` sets the
 receiver's sync entry's `expires_at` (the replay skips it after that, the purge deletes
 it; history keeps the message); `sync_other_machine` 2 writes nothing on the sender's
 side (no sync entry, no conversation change, the message is deleted from the sender's
 history), 0 writes the sender's entry and conversation but publishes nothing to the
-sender's devices; `imported` takes `time` as created_at too and dedupes on
-(msg_seq, random, time) within the dialog, either direction; `historical` writes no
-sync entries and publishes no message event, counts no unread and marks the message
-read for the receiver.
+sender's devices; `historical` writes no sync entries and publishes no message event,
+counts no unread and marks the message read for the receiver. The origin's rules
+(`cmd.rules`, set by the pipeline from messaging.services.SEND_RULES): `dedupe`
+IMPORT_KEY dedupes on (msg_seq, random, time) within the dialog, either direction,
+instead of the retry window; `backdated` takes `time` as created_at too.
 """
 
 from __future__ import annotations
@@ -30,55 +32,36 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts.events import publish_on_commit
-from accounts.locks import lock_user_pairs
 from accounts.models import SyncEntry
 from accounts.services import SyncItem, sync_append
 from chat_project import wire
-from chat_project.errors import ChatError
-from relationships.selectors import send_refusals
 
+from .commands import SYNC_NOT_SENDER, SYNC_ROAMING_ONLY, Dedupe, SendCommand
 from .models import Conversation, Message
 from .views import conversation_dict, message_dict
-
-# messaging.services SYNC_* (not imported: services imports this module)
-_SYNC_ROAMING_ONLY, _SYNC_NOT_SENDER = 0, 2
 
 
 @dataclass
 class _Pending:
-    cmd: object  # SendCommand (not imported: services imports this module)
+    cmd: SendCommand
     key: tuple[int, int]  # (low user pk, high user pk): the dialog
     message: Message | None = None
     result: dict | None = None
 
 
-def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | ChatError]:
-    """Write checked, storable SendCommands in the caller's transaction.
+def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> list[dict]:
+    """Write checked, storable SendCommands in the caller's transaction (the pipeline
+    has applied every rule of their origins, the relationship rules under the pairs'
+    locks).
 
-    Returns the sender's view of each message, in the commands' order, or the
-    ChatError of a send the relationship rules refuse (blocked, not friends). A command that
-    repeats (sender, receiver, random) of a message stored within CHAT_DEDUP_SECONDS
-    (or earlier in this batch) gets that message back and writes nothing. `fresh`, when
-    given, receives (command, message) for each message written.
+    Returns the sender's view of each message, in the commands' order. A command that
+    repeats a stored message (its origin's `dedupe`: by default (sender, receiver,
+    random) within CHAT_DEDUP_SECONDS) or one earlier in this batch gets that message
+    back and writes nothing. `fresh`, when given, receives (command, message) for each
+    message written.
     """
     now = timezone.now()
     pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk)))) for c in commands]
-
-    # 0. Pair locks, then the relationship rules, so a block or an unfriending that
-    #    commits before this transaction is seen, and one that commits after waits.
-    lock_user_pairs([p.key for p in pending])
-    refusals = send_refusals([(p.cmd.sender.pk, p.cmd.receiver.pk) for p in pending
-                              if not p.cmd.skip_relationship_checks])
-    refused: dict[int, ChatError] = {}
-    if refusals:
-        for i, p in enumerate(pending):
-            if not p.cmd.skip_relationship_checks:
-                error = refusals.get((p.cmd.sender.pk, p.cmd.receiver.pk))
-                if error is not None:
-                    refused[i] = error
-        pending = [p for i, p in enumerate(pending) if i not in refused]
-        if not pending:
-            return [refused[i] for i in range(len(commands))]
 
     # 1. Lock and bump every dialog once, in pair order: seqs for the whole batch.
     per_dialog: dict[tuple[int, int], int] = defaultdict(int)
@@ -89,11 +72,11 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
     # 2. Retries: one query for the batch, run under the dialog locks, so a retry that
     #    races its original on another process still finds it.
     cutoff = now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS)
-    live = [p for p in pending if not p.cmd.imported]
+    live = [p for p in pending if p.cmd.rules.dedupe is Dedupe.RETRY_WINDOW]
     existing = _recent_duplicates(
         {(p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random) for p in live}, cutoff) \
         if live else {}
-    imports = [p for p in pending if p.cmd.imported]
+    imports = [p for p in pending if p.cmd.rules.dedupe is Dedupe.IMPORT_KEY]
     if imports:
         existing.update(_import_duplicates(
             {_ident(p, dialogs) for p in imports}))
@@ -122,7 +105,7 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
         cmd = p.cmd
         dialog_id = dialogs[p.key][0]
         msg_time = cmd.time if cmd.time is not None else now_time
-        created_at = datetime.fromtimestamp(msg_time, tz=UTC) if cmd.imported \
+        created_at = datetime.fromtimestamp(msg_time, tz=UTC) if cmd.rules.backdated \
             else now
         p.message = Message(
             pk=cmd.message_pk, dialog_id=dialog_id, seq=next_seq[p.key], sender=cmd.sender, receiver=cmd.receiver,
@@ -132,7 +115,7 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
             avatar=cmd.sender.avatar, excluded_from_unread=cmd.excluded_from_unread,
             excluded_from_last_message=cmd.excluded_from_last_message,
             offline_push_info=cmd.offline_push_info, msg_seq=cmd.msg_seq,
-            deleted_by_sender=cmd.sync_other_machine == _SYNC_NOT_SENDER
+            deleted_by_sender=cmd.sync_other_machine == SYNC_NOT_SENDER
             and cmd.sender.pk != cmd.receiver.pk)
         next_seq[p.key] += 1
     if written:
@@ -150,18 +133,18 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
         sync_items.append((p, SyncItem(user_pk=cmd.receiver.pk, kind=SyncEntry.Kind.MESSAGE,
                                        message_id=msg.pk, peer=cmd.sender.user_id,
                                        expires_at=expires), False))
-        if cmd.sender.pk != cmd.receiver.pk and cmd.sync_other_machine != _SYNC_NOT_SENDER:
+        if cmd.sender.pk != cmd.receiver.pk and cmd.sync_other_machine != SYNC_NOT_SENDER:
             sync_items.append((p, SyncItem(user_pk=cmd.sender.pk, kind=SyncEntry.Kind.MESSAGE,
                                            message_id=msg.pk, peer=cmd.receiver.user_id), True))
     sync_append([item for _, item, _ in sync_items], now=now)
 
     # 5. Conversations: one row per (owner, peer) touched, folded over the batch.
     convs = _upsert_conversations(written, dialogs, now)
-    if any(p.cmd.imported for p in written):
+    if any(p.cmd.rules.backdated for p in written):
         _newest_last_messages(convs, {(p.cmd.receiver.pk, p.cmd.sender.pk) for p in written
-                                      if p.cmd.imported}
+                                      if p.cmd.rules.backdated}
                               | {(p.cmd.sender.pk, p.cmd.receiver.pk) for p in written
-                                 if p.cmd.imported})
+                                 if p.cmd.rules.backdated})
     totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
                              if row["added_unread"]})
 
@@ -175,7 +158,7 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
         own = viewer.pk == cmd.sender.pk
         if own:
             p.result = view
-        if outgoing and cmd.sync_other_machine == _SYNC_ROAMING_ONLY:
+        if outgoing and cmd.sync_other_machine == SYNC_ROAMING_ONLY:
             continue  # written for a later login, not sent to the devices online now
         # The sending socket has the message in its reply: it gets no echo.
         events.append((viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq,
@@ -183,7 +166,7 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
     for (owner_pk, _peer_pk), (row, peer_user, last_view_of) in convs.items():
         if last_view_of is not None and owner_pk == last_view_of.cmd.sender.pk \
                 and owner_pk != last_view_of.cmd.receiver.pk \
-                and last_view_of.cmd.sync_other_machine == _SYNC_ROAMING_ONLY:
+                and last_view_of.cmd.sync_other_machine == SYNC_ROAMING_ONLY:
             continue
         last = None
         if row["last_message_id"] is not None and last_view_of is not None:
@@ -219,8 +202,7 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
             p.result = message_dict(original, viewer_pk=p.cmd.sender.pk,
                                     sender_user_id=p.cmd.sender.user_id,
                                     receiver_user_id=p.cmd.receiver.user_id)
-    results = iter(p.result for p in pending)
-    return [refused[i] if i in refused else next(results) for i in range(len(commands))]
+    return [p.result for p in pending]
 
 
 def _ident(p: _Pending, dialogs: dict) -> tuple:
@@ -228,7 +210,7 @@ def _ident(p: _Pending, dialogs: dict) -> tuple:
     send (within CHAT_DEDUP_SECONDS), ("import", dialog, msg_seq, random, time) for an
     import (either direction, any age)."""
     cmd = p.cmd
-    if cmd.imported:
+    if cmd.rules.dedupe is Dedupe.IMPORT_KEY:
         return ("import", dialogs[p.key][0], cmd.msg_seq, cmd.random, cmd.time)
     return (cmd.sender.pk, cmd.receiver.pk, cmd.random)
 
@@ -349,7 +331,7 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
         self_send = cmd.sender.pk == cmd.receiver.pk
         sides = [(cmd.receiver, cmd.sender, not self_send and not cmd.excluded_from_unread
                   and not cmd.historical)]
-        if not self_send and cmd.sync_other_machine != _SYNC_NOT_SENDER:
+        if not self_send and cmd.sync_other_machine != SYNC_NOT_SENDER:
             sides.append((cmd.sender, cmd.receiver, False))
         for owner, peer, counts in sides:
             entry = folded.setdefault((owner.pk, peer.pk), {

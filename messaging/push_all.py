@@ -5,9 +5,10 @@ matches, sent through the one send pipeline by a Celery task.
 task in push (quota, interval, MsgRandom de-duplication: push.services.broadcast_create)
 and queues `run_broadcast` after commit. The task walks the matching users in pk
 order, CHAT_PUSH_CHUNK (200) at a time, and hands each page to
-`messaging.services.message_send_many` as one batch: the sender is the app admin (or
-the given account); relationship and mute checks and the C2C webhooks are skipped, as
-for batchsendmsg; every message of one push has the push's MsgRandom and time.
+`messaging.services.message_send_many` as one batch of `Origin.BROADCAST` sends: the
+sender is the app admin (or the given account); no relationship or mute check and no
+C2C webhook (SEND_RULES), as for batchsendmsg; every message of one push has the
+push's MsgRandom and time.
 
     MsgLifeTime 0  -> online_user_only: the devices online now get MESSAGE_RECEIVED;
                       nothing is stored (no history, no sync log, no unread).
@@ -43,8 +44,9 @@ from push import services as push_services
 from push.conditions import Condition
 from push.models import BroadcastTask
 
+from .commands import SYNC_NOT_SENDER, Origin, SendCommand
 from .elements import check_elements
-from .services import SYNC_NOT_SENDER, SendCommand, message_send_many
+from .services import message_send_many
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +98,14 @@ def broadcast_fan_out(task: BroadcastTask) -> BroadcastTask:
             condition, exclude_pk=sender.pk, after_pk=task.cursor, limit=chunk_size())
         if not page:
             break
-        commands = [SendCommand(sender=sender, to=user_id, elements=list(task.body),
+        commands = [SendCommand(origin=Origin.BROADCAST, sender=sender, to=user_id,
+                                elements=list(task.body),
                                 random=task.msg_random, time=msg_time,
                                 cloud_custom_data=task.cloud_custom_data,
                                 offline_push_info=task.offline_push_info,
                                 online_user_only=task.lifetime == 0,
                                 life_time=task.lifetime,
-                                sync_other_machine=SYNC_NOT_SENDER,
-                                skip_relationship_checks=True, check_mute=False,
-                                run_webhooks=False)
+                                sync_other_machine=SYNC_NOT_SENDER)
                     for _, user_id in page]
         # The page's events (online-only ones at once, stored ones at commit) are
         # gathered and sent in one go: one trip to the channel layer's loop per page,

@@ -13,7 +13,7 @@ from accounts.models import SyncEntry, User
 from chat_project.errors import ChatError
 
 from .models import Conversation, Dialog, Message
-from .views import conversation_dict, message_dict, parse_message_id
+from .views import conversation_dict, conversation_peer_id, message_dict, parse_message_id
 
 DEFAULT_PAGE = 15
 MAX_PAGE = 100
@@ -41,8 +41,6 @@ def visible_to(user_pk: int) -> Q:
 def message_page(*, viewer: User, conversation_id: str, next_req_message_id=None,
                  count=None) -> dict:
     """A page of history going back in time; the page itself in chronological order."""
-    from .services import conversation_peer_id
-
     peer_id = conversation_peer_id(conversation_id)
     if count is None:
         count = DEFAULT_PAGE

@@ -5,18 +5,31 @@ or, for a batch gathered by a door, `message_send_many`: validation, permission,
 the before-send webhook, persistence, fan-out and the after-send webhook are decided
 here and nowhere else.
 
+Which rules a send obeys is decided by where it comes from: each command names its
+`origin` (messaging/commands.py; required), and `SEND_RULES` below, the one table of
+them, says for each origin whether the blocklist and the friends-only rule, global
+mute and the C2C webhooks apply, and what makes a repeat the same message. A door
+cannot turn a rule off; a new door picks an origin, a new origin gets a row.
+
 Order of one send:
 1. `check_send_command` (element schemas, 12 KB, options) and `check_may_send`
-   (receiver exists, sender active, not forbidden, not globally muted: 20012).
+   (receiver exists, sender active, not forbidden, not globally muted: 20012, when
+   the origin's rules hold it to mute).
 2. The before-send webhook (accounts.webhooks.before_send, C2C.CallbackBeforeSendMsg),
-   synchronously and outside the transaction, only for sends that passed the checks
-   (relationship rules included), only when the callback is on, never for muted
-   senders, batchsendmsg, importmsg or a send with ForbidBeforeSendMsgCallback. Its
-   verdict: allow (a replacement MsgBody/CloudCustomData replaces the message's and
-   is validated again), reject (the sender gets 20006, the app's 120001-130000 with
-   its text, or 80003 when the call failed and the policy blocks), or drop (the
-   sender sees a message as if sent; nothing is stored or delivered).
-3. One transaction (messaging/persist.py), then the events after commit.
+   synchronously and outside the transaction, only for origins with webhooks, only
+   for sends that passed the checks (relationship rules included), only when the
+   callback is on, never for muted senders or a send with ForbidBeforeSendMsgCallback;
+   online-only sends too (OnlineOnlyFlag 1). Its verdict: allow (a replacement
+   MsgBody/CloudCustomData replaces the message's and is validated again), reject (the
+   sender gets 20006, the app's 120001-130000 with its text, or 80003 when the call
+   failed and the policy blocks), or drop (the sender sees a message as if sent;
+   nothing is stored or delivered).
+3. One transaction: the users read afresh, the checks of 1, then the relationship
+   rules (`send_refusals`: 20007 blocked, 20009-20011 friends-only) under the pairs'
+   locks, for every send whose origin obeys them, online-only or stored, before
+   anything is published or written. Then an online-only send is published to the
+   devices online now, and the others are written (messaging/persist.py), their
+   events sent after commit.
 4. The after-send webhook (C2C.CallbackAfterSendMsg, with UnreadMsgNum, the
    receiver's total unread) is queued for after commit, unless
    ForbidAfterSendMsgCallback. With both callbacks off the send costs what it cost
@@ -36,17 +49,28 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
 
 from accounts import selectors as account_selectors
+from accounts import webhooks
 from accounts.events import publish_now
+from accounts.locks import lock_user_pairs
 from accounts.models import AdminForbidType, User
 from accounts.mute import is_c2c_muted
 from chat_project.errors import ChatError
+from relationships.selectors import send_refusals
 
+from .commands import (
+    OFFLINE_LIFE_MAX,
+    SYNC_ALL,
+    UINT32_MAX,
+    Dedupe,
+    Origin,
+    SendCommand,
+    SendRules,
+)
 from .elements import check_elements
 from .models import Conversation, Message, Priority
 from .persist import _unread_totals, store_batch
@@ -54,13 +78,32 @@ from .views import message_dict
 
 log = logging.getLogger(__name__)
 
-UINT32_MAX = 2**32 - 1
-OFFLINE_LIFE_MAX = 7 * 86400  # MsgLifeTime's ceiling (tencent-rest.md §2.2)
-
-# SyncOtherMachine (tencent-rest.md §2.2)
-SYNC_ROAMING_ONLY = 0  # Tencent's "omitted"
-SYNC_ALL = 1
-SYNC_NOT_SENDER = 2
+# Which rules each origin's sends obey (tencent-rest.md §3.1-§3.3, §9, §10, §14.2), the
+# only place this is decided: every row states every rule (SendRules has no defaults)
+# and the pipeline reads nothing else. tests/messaging/test_send_rules.py checks that
+# each Origin has a row and that the pipeline does what its row says.
+SEND_RULES: dict[Origin, SendRules] = {
+    # A user's own client: every rule, stored or online-only.
+    Origin.USER: SendRules(relationships=True, mute=True, webhooks=True,
+                           dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+    # sendmsg: Tencent checks no friendship or blocklist for the app admin, as itself
+    # or as a user, stored or online-only; its webhooks run. A muted account stays
+    # muted here too (20012).
+    Origin.APP_ADMIN: SendRules(relationships=False, mute=True, webhooks=True,
+                                dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+    # batchsendmsg: no webhook, no friend, blocklist or mute check (Tencent's).
+    Origin.BATCH: SendRules(relationships=False, mute=False, webhooks=False,
+                            dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+    # importmsg: as batchsendmsg; the import key makes a repeat, at the given time.
+    Origin.IMPORT: SendRules(relationships=False, mute=False, webhooks=False,
+                             dedupe=Dedupe.IMPORT_KEY, backdated=True),
+    # Push to all: as batchsendmsg.
+    Origin.BROADCAST: SendRules(relationships=False, mute=False, webhooks=False,
+                                dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+    # The server's own notices reach everyone, muted or not, and call no webhook.
+    Origin.SYSTEM: SendRules(relationships=False, mute=False, webhooks=False,
+                             dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+}
 
 
 class UnknownReceiver(ChatError):
@@ -68,58 +111,6 @@ class UnknownReceiver(ChatError):
 
     def __init__(self, to):
         super().__init__(20003, f"the receiver {to!r} does not exist")
-
-
-@dataclass
-class SendCommand:
-    """One send, as every door hands it over (already translated to our names)."""
-
-    sender: User
-    to: str
-    elements: list
-    random: int | None = None
-    priority: str = Priority.NORMAL
-    cloud_custom_data: str = ""
-    need_read_receipt: bool = False
-    online_user_only: bool = False
-    offline_push_info: dict | None = None
-    excluded_from_unread: bool = False
-    excluded_from_last_message: bool = False
-    # The socket that sent it: it gets the reply, the sender's other devices the event.
-    origin_channel: str | None = None
-    # App admins and system notices pass every relationship check (blocklist, friends).
-    skip_relationship_checks: bool = False
-    # MsgLifeTime: seconds the receiver's offline-cache entry lives; None: the cache's own.
-    life_time: int | None = None
-    # Tencent's MsgSeq as a /v4 caller gave it (stored on the message).
-    msg_seq: int | None = None
-    sync_other_machine: int = SYNC_ALL
-    # Webhooks: OptPlatform. None: a socket's is its device's platform (looked up in
-    # presence by origin_channel, only when a webhook is on), else "RESTAPI".
-    platform: str | None = None
-    client_ip: str = ""
-    run_webhooks: bool = True  # False for batchsendmsg and importmsg
-    forbid_before_send: bool = False
-    forbid_after_send: bool = False
-    # The message's time (Unix seconds) when not now: a batch's, an import's.
-    time: int | None = None
-    # importmsg: created_at from `time`, deduped on (msg_seq, random, time) in the
-    # dialog instead of the 10-minute retry rule; `historical` (SyncFromOldSystem 2):
-    # read already, no unread, no sync entries, no live message event.
-    imported: bool = False
-    historical: bool = False
-    # Global mute applies to every door but batchsendmsg and importmsg (Tencent's).
-    check_mute: bool = True
-    # The message's primary key, reserved when the before-send webhook is told its MsgKey.
-    message_pk: int | None = None
-    # Prepared by the pipeline:
-    receiver: User | None = field(default=None, repr=False)
-
-    @property
-    def opt_platform(self) -> str:
-        if self.platform:
-            return self.platform
-        return "Unknown" if self.origin_channel else "RESTAPI"
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -152,24 +143,39 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
     return cmd
 
 
-def check_may_send(sender: User, receiver: User | None, *, to: str = "",
-                   check_mute: bool = True) -> None:
-    """May `sender` send to `receiver` now? Raises ChatError with Tencent's code."""
+def check_may_send(cmd: SendCommand) -> None:
+    """May the command's sender send to its receiver now, leaving the relationship
+    rules aside (`_relationship_refusals`)? Raises ChatError with Tencent's code."""
+    sender, receiver = cmd.sender, cmd.receiver
     if receiver is None or not receiver.is_active:
-        raise UnknownReceiver(to or getattr(receiver, "user_id", ""))
+        raise UnknownReceiver(cmd.to or getattr(receiver, "user_id", ""))
     if not sender.is_active:
         raise ChatError(20003, "the sender's account is disabled")
     if sender.admin_forbid_type == AdminForbidType.SEND_OUT:
         raise ChatError(20012, "the sender is forbidden to send messages")
-    if check_mute and sender.c2c_mute_until and is_c2c_muted(sender):
+    if cmd.rules.mute and sender.c2c_mute_until and is_c2c_muted(sender):
         raise ChatError(20012, "the sender is muted")
+
+
+def _relationship_refusals(commands: list[SendCommand]) -> list[ChatError | None]:
+    """The relationship rules (blocklist, friends-only) for checked commands, in the
+    send transaction: the pairs' locks first (accounts.locks), so a block or an
+    unfriending that commits before is seen and one that commits after waits for this
+    send. Only sends whose origin obeys the rules lock and ask."""
+    held = [c for c in commands if c.rules.relationships]
+    pairs = [(c.sender.pk, c.receiver.pk) for c in held]
+    lock_user_pairs(pairs)
+    refused = send_refusals(pairs)
+    return [refused.get((c.sender.pk, c.receiver.pk)) if c.rules.relationships else None
+            for c in commands]
 
 
 # --- the pipeline ---------------------------------------------------------------------
 
-def message_send(**kwargs) -> dict:
-    """Send one message; return it as the sender sees it. Raises ChatError."""
-    result = message_send_many([SendCommand(**kwargs)])[0]
+def message_send(*, origin: Origin, **kwargs) -> dict:
+    """Send one message (SendCommand's fields); return it as the sender sees it.
+    Raises ChatError."""
+    result = message_send_many([SendCommand(origin=origin, **kwargs)])[0]
     if isinstance(result, ChatError):
         raise result
     return result
@@ -182,6 +188,8 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     never touches the others. Doors that gather concurrent sends (the WebSocket
     consumer) pass them here in one call, so many messages share one commit.
     """
+    for cmd in commands:  # the rules are the origin's, whatever a caller set
+        cmd.rules = SEND_RULES[cmd.origin]
     results: list[dict | ChatError | None] = [None] * len(commands)
     before, after = _before_send_wanted(commands), _after_send_wanted(commands)
     if before or after:
@@ -201,6 +209,7 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
                 {c.to for i, c in enumerate(commands)
                  if results[i] is None and isinstance(c.to, str)}
                 | {c.sender.user_id for i, c in enumerate(commands) if results[i] is None})
+            checked: list[tuple[int, SendCommand]] = []
             for i, cmd in enumerate(commands):
                 if results[i] is not None:  # decided by the before-send webhook
                     continue
@@ -208,11 +217,17 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
                     cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
                     check_send_command(cmd)
                     cmd.receiver = users.get(cmd.to)
-                    check_may_send(cmd.sender, cmd.receiver, to=cmd.to, check_mute=cmd.check_mute)
+                    check_may_send(cmd)
                 except ChatError as exc:
                     results[i] = exc
                     continue
-                if cmd.online_user_only:
+                checked.append((i, cmd))
+            # Online-only or stored, nothing leaves before the relationship rules.
+            refusals = _relationship_refusals([cmd for _, cmd in checked])
+            for (i, cmd), refusal in zip(checked, refusals, strict=True):
+                if refusal is not None:
+                    results[i] = refusal
+                elif cmd.online_user_only:
                     results[i] = _send_online_only(cmd)
                     online.append(cmd)
                 else:
@@ -230,7 +245,11 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
             stored = []
             for _, cmd in ready:
                 try:
-                    with transaction.atomic():
+                    with transaction.atomic():  # a new transaction: ask the rules again
+                        [refusal] = _relationship_refusals([cmd])
+                        if refusal is not None:
+                            stored.append(refusal)
+                            continue
                         one: list = []
                         stored.extend(store_batch([cmd], fresh=one))
                         if after:
@@ -244,36 +263,6 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
         if res is None:  # failed before it was checked: an internal error, not a loss
             results[i] = ChatError(20005)
     return results  # type: ignore[return-value]
-
-
-def message_send_to_many(*, sender: User, to: list[str], batch_size: int = 100,
-                         **options) -> tuple[int, list[str]]:
-    """Send one message to many receivers (/v4 batchsendmsg): checked now, written by
-    Celery tasks (messaging.tasks.send_to_many) in chunks of `batch_size` through
-    `message_send_many`, each message with the batch's random and time.
-
-    Returns (the batch's time, the UserIDs that are no active user and get nothing).
-    Raises ChatError for a body that no receiver could get (90010, 93000, 90005...).
-    No webhooks, no relationship or mute checks (Tencent's rules for batchsendmsg).
-    """
-    from .tasks import send_to_many
-
-    receivers = list(dict.fromkeys(to))
-    found = account_selectors.users_for_send(receivers)
-    unknown = [u for u in receivers if u not in found or not found[u].is_active]
-    known = [u for u in receivers if u not in unknown]
-    msg_time = int(_time.time())
-    options = {**options, "time": msg_time, "run_webhooks": False,
-               "skip_relationship_checks": True, "check_mute": False}
-    probe = check_send_command(SendCommand(sender=sender, to=known[0] if known else "?",
-                                           **options))
-    options["elements"] = probe.elements
-    options["online_user_only"] = probe.online_user_only
-    options["life_time"] = probe.life_time
-    for start in range(0, len(known), batch_size):
-        chunk = known[start:start + batch_size]
-        transaction.on_commit(lambda chunk=chunk: send_to_many.delay(sender.pk, chunk, options))
-    return msg_time, unknown
 
 
 def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, dict]:
@@ -311,16 +300,12 @@ def _send_online_only(cmd: SendCommand) -> dict:
 # --- webhooks (accounts/webhooks.py; tencent-rest.md §14.2) ------------------------------
 
 def _before_send_wanted(commands: list[SendCommand]) -> bool:
-    from accounts import webhooks
-
-    return any(c.run_webhooks and not c.forbid_before_send for c in commands) \
+    return any(c.rules.webhooks and not c.forbid_before_send for c in commands) \
         and webhooks.is_enabled(webhooks.BEFORE_SEND)
 
 
 def _after_send_wanted(commands: list[SendCommand]) -> bool:
-    from accounts import webhooks
-
-    return any(c.run_webhooks and not c.forbid_after_send for c in commands) \
+    return any(c.rules.webhooks and not c.forbid_after_send for c in commands) \
         and webhooks.is_enabled(webhooks.AFTER_SEND)
 
 
@@ -364,13 +349,10 @@ def _run_before_send(commands: list[SendCommand], results: list) -> None:
     """Ask the app about each send that passes every check (outside any transaction:
     the call waits on the network). Fills `results[i]` for the sends it refuses or
     drops; an allowed send may leave with a new body, checked again by the pipeline."""
-    from accounts import webhooks
-    from relationships.selectors import send_refusals
-
     from .tencent_body import elements_from_msg_body, key_of
 
     asked = [(i, c) for i, c in enumerate(commands)
-             if c.run_webhooks and not c.forbid_before_send]
+             if c.rules.webhooks and not c.forbid_before_send]
     users = account_selectors.users_for_send(
         {c.to for _, c in asked if isinstance(c.to, str)} | {c.sender.user_id for _, c in asked})
     passed = []
@@ -379,13 +361,15 @@ def _run_before_send(commands: list[SendCommand], results: list) -> None:
             cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
             check_send_command(cmd)
             cmd.receiver = users.get(cmd.to)
-            check_may_send(cmd.sender, cmd.receiver, to=cmd.to, check_mute=cmd.check_mute)
+            check_may_send(cmd)
         except ChatError:
             continue  # the pipeline answers it, without asking the app
         passed.append((i, cmd))
+    # A send the relationship rules refuse is not shown to the app (the pipeline asks
+    # again under the pairs' locks, for the answer).
     refused = send_refusals([(c.sender.pk, c.receiver.pk) for _, c in passed
-                             if not c.skip_relationship_checks])
-    passed = [(i, c) for i, c in passed if c.skip_relationship_checks
+                             if c.rules.relationships])
+    passed = [(i, c) for i, c in passed if not c.rules.relationships
               or (c.sender.pk, c.receiver.pk) not in refused]
     # The message's pk and time are fixed now, so the app sees the MsgKey it will have.
     pks = _reserve_message_pks(len(passed))
@@ -427,12 +411,10 @@ def _reserve_message_pks(n: int) -> list[int]:
 def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
     """Queue C2C.CallbackAfterSendMsg for each message just written (`fresh`:
     (command, message)) and each online-only one; sent after commit."""
-    from accounts import webhooks
-
     from .tencent_body import key_of, message_key
 
-    todo = [(c, m) for c, m in fresh if c.run_webhooks and not c.forbid_after_send]
-    todo += [(c, None) for c in online if c.run_webhooks and not c.forbid_after_send]
+    todo = [(c, m) for c, m in fresh if c.rules.webhooks and not c.forbid_after_send]
+    todo += [(c, None) for c in online if c.rules.webhooks and not c.forbid_after_send]
     if not todo:
         return
     # Every receiver's total in one grouped query (the send's own, persist.py).
@@ -455,8 +437,6 @@ def typing_send(*, sender: User, to, typing: bool = True) -> dict:
     """Tell the peer's online devices that `sender` is typing (or stopped): a TYPING
     event, never stored. A peer who may not be messaged (blocked, friends-only) is
     told nothing, and the sender is not told why: typing reveals nothing either way."""
-    from relationships.selectors import send_refusals
-
     if not isinstance(to, str) or not to:
         raise ChatError(910003, "to must be a UserID")
     if not isinstance(typing, bool):
@@ -471,15 +451,7 @@ def typing_send(*, sender: User, to, typing: bool = True) -> dict:
     return {}
 
 
-# --- read -----------------------------------------------------------------------------
-
-def conversation_peer_id(conversation_id) -> str:
-    """The peer's UserID in a C2C conversation ID; 910003 if it is not one."""
-    if not isinstance(conversation_id, str) or not conversation_id.startswith("C2C") \
-            or len(conversation_id) <= 3:
-        raise ChatError(910003, "conversationID must be 'C2C' followed by a UserID")
-    return conversation_id[3:]
-
+# --- history --------------------------------------------------------------------------
 
 def history_purge(*, before: datetime, batch_size: int = 5000) -> int:
     """Delete messages created before `before` (history past retention); return how many.

@@ -9,8 +9,11 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from accounts.models import User
+
+from .commands import Origin, SendCommand
 from .selectors import history_cutoff
-from .services import history_purge
+from .services import history_purge, message_send_many
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +33,17 @@ def purge_history() -> int:
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
              retry_backoff=5)
 def send_to_many(sender_pk: int, to: list[str], options: dict) -> int:
-    """One chunk of a batchsendmsg (messaging.services.message_send_to_many): the same
-    message from `sender_pk` to each UserID in `to`, committed together."""
-    from accounts.models import User
-
-    from .services import SendCommand, message_send_many
-
+    """One chunk of a batchsendmsg (messaging.batch_send.message_send_to_many): the
+    same message from `sender_pk` to each UserID in `to`, committed together."""
     sender = User.objects.filter(pk=sender_pk).first()
     if sender is None:
         return 0
-    results = message_send_many([SendCommand(sender=sender, to=user_id, **options)
-                                 for user_id in to])
+    # A chunk queued before origins existed carries the rules it had as flags; a batch's
+    # rules are Origin.BATCH's now.
+    options = {k: v for k, v in options.items()
+               if k not in ("run_webhooks", "skip_relationship_checks", "check_mute")}
+    results = message_send_many([SendCommand(origin=Origin.BATCH, sender=sender, to=user_id,
+                                             **options) for user_id in to])
     failed = [(u, r.code) for u, r in zip(to, results, strict=True) if not isinstance(r, dict)]
     if failed:
         log.warning("batch send from %s: %d of %d failed: %s", sender.user_id, len(failed),

@@ -6,9 +6,9 @@ calls the one send pipeline (messaging.services) or a selector:
 
 | command | service | answer |
 | --- | --- | --- |
-| `openim/sendmsg` | `message_send` (no friend/blocklist check; mute 20012 applies; before/after-send webhooks with OptPlatform RESTAPI) | `MsgTime`, `MsgKey` |
-| `openim/batchsendmsg` (≤ 500 `To_Account`) | `message_send_to_many` (Celery fan-out; no webhooks, no mute check) | `MsgKey`; `SomeError` + `ErrorList` [{To_Account, ErrorCode 70107}] for unknown receivers |
-| `openim/importmsg` | `imports.message_import` | envelope |
+| `openim/sendmsg` | `message_send`, `Origin.APP_ADMIN` (no friend/blocklist check, stored or online-only; mute 20012 applies; before/after-send webhooks with OptPlatform RESTAPI) | `MsgTime`, `MsgKey` |
+| `openim/batchsendmsg` (≤ 500 `To_Account`) | `batch_send.message_send_to_many`, `Origin.BATCH` (Celery fan-out; no webhooks, no friend/blocklist or mute check) | `MsgKey`; `SomeError` + `ErrorList` [{To_Account, ErrorCode 70107}] for unknown receivers |
+| `openim/importmsg` | `imports.message_import`, `Origin.IMPORT` | envelope |
 | `openim/admin_getroammsg` | `roaming.roaming_page` | `Complete`, `MsgCnt`, `LastMsgTime`, `LastMsgKey`, `MsgList` |
 
 Field mapping: From_Account (omitted: the calling admin, whose account is created if
@@ -42,16 +42,16 @@ from chat_project.errors import ChatError
 from chat_project.v4 import V4Error, command, fields
 
 from . import imports, roaming
-from .services import (
+from .batch_send import message_send_to_many
+from .commands import (
     OFFLINE_LIFE_MAX,
     SYNC_ALL,
     SYNC_NOT_SENDER,
     SYNC_ROAMING_ONLY,
     UINT32_MAX,
-    UnknownReceiver,
-    message_send,
-    message_send_to_many,
+    Origin,
 )
+from .services import UnknownReceiver, message_send
 from .tencent_body import elements_from_msg_body, key_of, parse_key
 
 BAD_REQUEST = 20001
@@ -127,7 +127,7 @@ def sendmsg(req, body):
     forbid = _strings(body, "ForbidCallbackControl")
     sender = _sender(req, body, code=20003)
     try:
-        view = message_send(sender=sender, to=to, skip_relationship_checks=True,
+        view = message_send(origin=Origin.APP_ADMIN, sender=sender, to=to,
                             platform="RESTAPI", client_ip=req.client_ip,
                             forbid_before_send="ForbidBeforeSendMsgCallback" in forbid,
                             forbid_after_send="ForbidAfterSendMsgCallback" in forbid,

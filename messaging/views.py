@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 
 from chat_project import wire
+from chat_project.errors import ChatError
 
 from .models import Conversation, Message
 
@@ -79,3 +80,11 @@ def conversation_dict(conv: Conversation, *, peer_profile: dict,
         "draftText": conv.draft_text,
         "peerReadTime": conv.peer_read_time,
     }
+
+
+def conversation_peer_id(conversation_id) -> str:
+    """The peer's UserID in a C2C conversation ID; 910003 if it is not one."""
+    if not isinstance(conversation_id, str) or not conversation_id.startswith("C2C") \
+            or len(conversation_id) <= 3:
+        raise ChatError(910003, "conversationID must be 'C2C' followed by a UserID")
+    return conversation_id[3:]

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import SyncEntry, User
+from messaging.commands import Origin
 from messaging.models import Message
 from messaging.services import message_send
 
@@ -15,7 +16,7 @@ PAGES = ["/admin/accounts/user/", "/admin/accounts/syncentry/", "/admin/messagin
 
 def test_operator_sees_every_page(make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    message_send(sender=alice, to="bob", random=1,
+    message_send(origin=Origin.USER, sender=alice, to="bob", random=1,
                  elements=[{"type": "TIMTextElem", "payload": {"text": "visible to ops"}}])
     User.objects.create_superuser("ops", password="ops-pass-1")
     client = Client()
@@ -38,7 +39,7 @@ def test_end_users_cannot_enter(make_user):
 
 def test_operator_recalls_a_message(make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    sent = message_send(sender=alice, to="bob", random=7,
+    sent = message_send(origin=Origin.USER, sender=alice, to="bob", random=7,
                         elements=[{"type": "TIMTextElem", "payload": {"text": "oops"}}])
     msg = Message.objects.get(pk=int(sent["ID"].split("-")[0]))
     User.objects.create_superuser("ops", password="ops-pass-1")
@@ -86,13 +87,14 @@ def test_operator_mutes_and_unmutes(make_user):
                            follow=True)
     assert b"Muted for 24 hours: 1 user" in response.content
     with pytest.raises(ChatError) as err:
-        message_send(sender=alice, to="bob", random=1, elements=text)
+        message_send(origin=Origin.USER, sender=alice, to="bob", random=1, elements=text)
     assert err.value.code == 20012
     page = client.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert "s more" in page  # the time left is shown
     client.post("/admin/accounts/user/", {"action": "unmute_action",
                                           "_selected_action": [alice.pk]})
-    assert message_send(sender=alice, to="bob", random=2, elements=text)["seq"] == 1
+    assert message_send(origin=Origin.USER,
+                        sender=alice, to="bob", random=2, elements=text)["seq"] == 1
     client.post("/admin/accounts/user/", {"action": "mute_forever_action",
                                           "_selected_action": [bob.pk]})
     bob.refresh_from_db()

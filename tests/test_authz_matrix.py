@@ -912,10 +912,6 @@ def test_websocket_ops_refuse_and_reveal_nothing(scenario):
     run_rows(scenario, WS_ROWS, "ws")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 9 item 4: an onlineUserOnly send is published before the only place that "
-    "asks send_refusals, so a blocked user still reaches the blocker live; fixed by the "
-    "send-origin rework (its own branch): drop this mark when it lands"))
 def test_online_only_send_obeys_the_blocklist(scenario):
     """carol blocked bob: his onlineUserOnly message is refused (20007) as a stored one
     is, and reaches none of her devices."""

@@ -7,15 +7,18 @@ SCRIPT = r"""
 import django; django.setup()
 from accounts.models import User
 from messaging import selectors
-from messaging.services import message_send, message_send_many, SendCommand
+from messaging.commands import Origin, SendCommand
+from messaging.services import message_send, message_send_many
 from messaging.changes import conversation_mark_read
 from relationships import services as rel
 from chat_project.errors import ChatError
 alice, bob = User.objects.get(user_id="alice"), User.objects.get(user_id="bob")
 text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
-first = message_send(sender=alice, to="bob", elements=text, random=1)
-assert message_send(sender=alice, to="bob", elements=text, random=1)["ID"] == first["ID"]
-results = message_send_many([SendCommand(sender=alice, to="bob", elements=text, random=i)
+first = message_send(origin=Origin.USER, sender=alice, to="bob", elements=text, random=1)
+assert message_send(origin=Origin.USER,
+                    sender=alice, to="bob", elements=text, random=1)["ID"] == first["ID"]
+results = message_send_many([SendCommand(origin=Origin.USER,
+                                         sender=alice, to="bob", elements=text, random=i)
                              for i in (2, 3)])
 assert [r["seq"] for r in results] == [2, 3], results
 assert selectors.conversation_list(user=bob)[0]["unreadCount"] == 3
@@ -23,7 +26,7 @@ conversation_mark_read(user=bob, peer=alice)
 assert selectors.total_unread(bob) == 0
 rel.block_add(owner=bob, user_ids=["alice"])
 try:
-    message_send(sender=alice, to="bob", elements=text, random=4)
+    message_send(origin=Origin.USER, sender=alice, to="bob", elements=text, random=4)
 except ChatError as exc:
     assert exc.code == 20007
 else:

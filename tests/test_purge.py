@@ -21,6 +21,7 @@ from accounts.models import SyncEntry, User
 from accounts.services import sync_log_purge
 from accounts.tasks import purge_sync_log
 from messaging import selectors
+from messaging.commands import Origin
 from messaging.models import Conversation, Dialog, Message
 from messaging.services import history_purge, message_send
 from messaging.tasks import purge_history
@@ -28,7 +29,8 @@ from tests.celery_worker import celery_worker
 
 
 def send(sender, to, text="hi", random=None):
-    message_send(sender=sender, to=to.user_id, random=random or uuid.uuid4().int % 2**31,
+    message_send(origin=Origin.USER,
+                 sender=sender, to=to.user_id, random=random or uuid.uuid4().int % 2**31,
                  elements=[{"type": "TIMTextElem", "payload": {"text": text}}])
     return Message.objects.filter(sender=sender).latest("pk")
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.api.fields import validated
 from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES, ErrorSerializer
 from messaging import changes, selectors, services
+from messaging.commands import Origin
 from messaging.uploads import upload_store
 
 from .serializers import (
@@ -54,7 +55,7 @@ class MessageSendView(APIView):
         responses={201: MessageSerializer, **ERROR_RESPONSES},
     )
     def post(self, request):
-        message = services.message_send(sender=request.user,
+        message = services.message_send(origin=Origin.USER, sender=request.user,
                                         **validated(MessageSendSerializer, request.data))
         return Response(message, status=201)
 

@@ -6,6 +6,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from accounts.events import capture_events, decoded, publish_now, user_group
+from messaging.commands import Origin
 from messaging.services import message_send
 
 
@@ -19,7 +20,7 @@ def test_one_layer_message_per_user_and_nothing_before_commit(
     alice, bob = make_user("alice"), make_user("bob")
     with capture_events() as sent:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            message_send(sender=alice, to="bob", elements=text("hi"), random=1,
+            message_send(origin=Origin.USER, sender=alice, to="bob", elements=text("hi"), random=1,
                          origin_channel="origin!")
         assert sent == []  # not committed yet: nothing left
         for callback in callbacks:
@@ -40,9 +41,9 @@ def test_one_layer_message_per_user_and_nothing_before_commit(
 def test_a_message_that_leaves_the_last_message_alone_says_nothing_of_it(
         make_user, django_capture_on_commit_callbacks):
     alice, bob = make_user("alice"), make_user("bob")
-    message_send(sender=alice, to="bob", elements=text("first"), random=1)
+    message_send(origin=Origin.USER, sender=alice, to="bob", elements=text("first"), random=1)
     with capture_events() as sent, django_capture_on_commit_callbacks(execute=True):
-        message_send(sender=alice, to="bob", elements=text("quiet"), random=2,
+        message_send(origin=Origin.USER, sender=alice, to="bob", elements=text("quiet"), random=2,
                      excluded_from_last_message=True)
     conv = next(f for f in decoded(dict(sent)[user_group(bob.pk)])
                 if f["event"] == "CONVERSATION_LIST_UPDATED")["data"][0]

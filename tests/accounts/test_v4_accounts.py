@@ -7,6 +7,7 @@ import pytest
 
 from accounts import presence
 from accounts.models import Device, SyncEntry, User
+from messaging.commands import Origin
 from messaging.models import Conversation, Message
 from messaging.services import message_send
 from relationships.models import Block, Friendship
@@ -38,9 +39,9 @@ def test_account_delete_removes_the_account_and_its_relationships(v4, connect, m
     friend_import(user=alice, items=[{"to": "bob", "source": "AddSource_Type_Test"}])
     friend_import(user=bob, items=[{"to": "alice", "source": "AddSource_Type_Test"}])
     block_add(owner=carol, user_ids=["alice"])
-    message_send(sender=alice, to="bob", elements=TEXT, random=1)
-    message_send(sender=bob, to="alice", elements=TEXT, random=2)
-    message_send(sender=bob, to="carol", elements=TEXT, random=3)
+    message_send(origin=Origin.USER, sender=alice, to="bob", elements=TEXT, random=1)
+    message_send(origin=Origin.USER, sender=bob, to="alice", elements=TEXT, random=2)
+    message_send(origin=Origin.USER, sender=bob, to="carol", elements=TEXT, random=3)
     phone = connect("alice", deviceID="p", platform="Android")
     bob_ws = connect("bob")
 

@@ -17,9 +17,10 @@ from accounts.usersig import gen_usersig
 from accounts.webhook_tasks import deliver_after
 from chat_project.errors import ChatError
 from messaging import selectors
+from messaging.commands import Origin, SendCommand
 from messaging.imports import message_import
 from messaging.models import Message
-from messaging.services import SendCommand, message_send, message_send_many
+from messaging.services import message_send, message_send_many
 from messaging.tencent_body import message_by_key, message_key
 from tests import webhook_receiver as receiver_module
 from tests.webhook_receiver import Reply, use_webhooks
@@ -31,7 +32,7 @@ NEW_BODY = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "h*"}}]
 
 
 def send(sender, to="bob", random=1, **kw):
-    return message_send(sender=sender, to=to, elements=kw.pop("elements", TEXT),
+    return message_send(origin=Origin.USER, sender=sender, to=to, elements=kw.pop("elements", TEXT),
                         random=random, **kw)
 
 
@@ -153,8 +154,8 @@ def test_sends_the_app_is_not_asked_about(webhook_receiver, pair, make_user):
     # ForbidBeforeSendMsgCallback, batchsendmsg's and importmsg's sends: stored unasked
     carol = make_user("carol")
     assert send(alice, to="carol", forbid_before_send=True)["seq"] == 1
-    [result] = message_send_many([SendCommand(sender=alice, to="carol", elements=TEXT,
-                                              random=2, run_webhooks=False)])
+    [result] = message_send_many([SendCommand(origin=Origin.BATCH, sender=alice, to="carol",
+                                              elements=TEXT, random=2)])
     assert result["seq"] == 2
     message_import(sender=carol, to="alice", elements=TEXT, random=3, time=int(time.time()),
                    realtime=True)

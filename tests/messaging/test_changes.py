@@ -315,10 +315,12 @@ def test_statements_per_change(make_user, change, expected):
 
     from accounts import webhooks
     from messaging import changes
+    from messaging.commands import Origin
     from messaging.services import message_send
 
     alice, bob = make_user("alice"), make_user("bob")
-    sent = [message_send(sender=alice, to="bob", elements=text(f"x{i}"), random=i)
+    sent = [message_send(origin=Origin.USER,
+                         sender=alice, to="bob", elements=text(f"x{i}"), random=i)
             for i in range(3)]
     pks = [int(m["ID"].split("-")[0]) for m in sent]
     webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW)  # the webhook config, cached

@@ -18,6 +18,7 @@ from accounts.services import sync_log_purge
 from accounts.usersig import gen_usersig
 from chat_project.errors import ChatError
 from messaging import selectors
+from messaging.commands import Origin
 from messaging.models import Conversation, Message
 from messaging.services import message_send
 from messaging.tencent_body import message_by_key
@@ -26,7 +27,8 @@ TEXT = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
 
 
 def send(sender, to="bob", random=1, **kw):
-    return message_send(sender=sender, to=to, elements=TEXT, random=random, **kw)
+    return message_send(origin=Origin.USER,
+                        sender=sender, to=to, elements=TEXT, random=random, **kw)
 
 
 def expire(message_ids, seconds_ago=1):

@@ -9,6 +9,7 @@ from accounts.selectors import sync_head
 from chat_project.errors import ChatError
 from messaging import changes, selectors
 from messaging.changes import conversation_mark_read
+from messaging.commands import Origin
 from messaging.models import Conversation, Message
 from messaging.services import message_send
 
@@ -34,10 +35,10 @@ VALID_ELEMENTS = {
 }
 
 
-def send(sender, to, elements=None, random=1, **kw):
+def send(sender, to, elements=None, random=1, origin=Origin.USER, **kw):
     if elements is None:
         elements = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
-    return message_send(sender=sender, to=getattr(to, "user_id", to),
+    return message_send(origin=origin, sender=sender, to=getattr(to, "user_id", to),
                         elements=elements, random=random, **kw)
 
 
@@ -157,8 +158,8 @@ def test_globally_muted_sender_is_20012_until_the_mute_ends(make_user):
     for until, expected in ((4294967295, 20012), (int(time.time()) + 60, 20012)):
         User.objects.filter(pk=alice.pk).update(c2c_mute_until=until)
         assert code_of(send, alice, bob) == expected
-        # the relationship bypass of admins and notices does not lift a mute
-        assert code_of(send, alice, bob, skip_relationship_checks=True) == expected
+        # the app admin's relationship bypass does not lift a mute
+        assert code_of(send, alice, bob, origin=Origin.APP_ADMIN) == expected
     assert not Message.objects.exists()
     User.objects.filter(pk=alice.pk).update(c2c_mute_until=int(time.time()) - 1)
     assert send(alice, bob)["seq"] == 1
@@ -320,5 +321,5 @@ def test_friends_only_rule_is_checked_in_the_send(make_user):
     Block.objects.create(owner=bob, blocked=alice, created_at=alice.date_joined)
     assert code_of(send, alice, bob, random=5) == 20007
     assert send(bob, alice, random=5)["seq"] == 3  # the blocker may still write
-    assert send(alice, bob, random=6, skip_relationship_checks=True)["seq"] == 4
+    assert send(alice, bob, random=6, origin=Origin.APP_ADMIN)["seq"] == 4
     assert Conversation.objects.get(owner=bob, peer=alice).unread_count == 3

@@ -10,8 +10,14 @@ from accounts import webhooks
 from accounts.models import SyncEntry
 from chat_project.errors import ChatError
 from messaging import selectors
+from messaging.commands import Origin, SendCommand
 from messaging.models import Message
-from messaging.services import SendCommand, message_send, message_send_many
+from messaging.services import message_send, message_send_many
+
+
+def user_send(sender, to, elements, random) -> SendCommand:
+    return SendCommand(origin=Origin.USER, sender=sender, to=to, elements=elements,
+                       random=random)
 
 
 def text(s):
@@ -21,16 +27,17 @@ def text(s):
 @pytest.mark.django_db
 def test_a_batch_gives_each_command_its_own_result(make_user):
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
-    stored = message_send(sender=alice, to="bob", elements=text("earlier"), random=5)
+    stored = message_send(origin=Origin.USER, sender=alice, to="bob",
+                          elements=text("earlier"), random=5)
     results = message_send_many([
-        SendCommand(sender=alice, to="bob", elements=text("one"), random=1),
-        SendCommand(sender=alice, to="nobody", elements=text("x"), random=2),
-        SendCommand(sender=alice, to="bob", elements=text("two"), random=3),
-        SendCommand(sender=alice, to="bob", elements=[], random=4),
-        SendCommand(sender=alice, to="bob", elements=text("retry"), random=5),
-        SendCommand(sender=carol, to="bob", elements=text("from carol"), random=1),
-        SendCommand(sender=alice, to="bob", elements=text("one again"), random=1),
-        SendCommand(sender=alice, to="alice", elements=text("note to self"), random=9),
+        user_send(alice, "bob", text("one"), 1),
+        user_send(alice, "nobody", text("x"), 2),
+        user_send(alice, "bob", text("two"), 3),
+        user_send(alice, "bob", [], 4),
+        user_send(alice, "bob", text("retry"), 5),
+        user_send(carol, "bob", text("from carol"), 1),
+        user_send(alice, "bob", text("one again"), 1),
+        user_send(alice, "alice", text("note to self"), 9),
     ])
     one, unknown, two, bad, retry, carols, one_again, note = results
     assert isinstance(unknown, ChatError) and unknown.code == 20003
@@ -48,14 +55,14 @@ def test_a_batch_gives_each_command_its_own_result(make_user):
     seqs = list(SyncEntry.objects.filter(user=bob).order_by("seq").values_list("seq", flat=True))
     assert seqs == [1, 2, 3, 4]
     # the next send in the dialog continues the seq
-    assert message_send(sender=bob, to="alice", elements=text("hi"), random=1)["seq"] == 4
+    assert message_send(origin=Origin.USER, sender=bob, to="alice", elements=text("hi"),
+                        random=1)["seq"] == 4
 
 
 @pytest.mark.django_db
 def test_a_batch_costs_a_fixed_number_of_queries(make_user):
     users = [make_user(f"u{i}") for i in range(12)]
-    commands = [SendCommand(sender=users[i], to=users[(i + 1) % 12].user_id,
-                            elements=text(f"m{i}-{j}"), random=j)
+    commands = [user_send(users[i], users[(i + 1) % 12].user_id, text(f"m{i}-{j}"), j)
                 for i in range(12) for j in range(4)]
     webhooks.config()  # the webhook configuration is cached (a cold cache: one query)
     with CaptureQueriesContext(connection) as ctx:
@@ -76,8 +83,7 @@ def test_concurrent_batches_over_shared_users_never_deadlock(make_user):
     def run(order, offset):
         try:
             for round_ in range(8):
-                cmds = [SendCommand(sender=a, to=b.user_id, elements=text("x"),
-                                    random=offset + round_ * 1000 + i)
+                cmds = [user_send(a, b.user_id, text("x"), offset + round_ * 1000 + i)
                         for i, (a, b) in enumerate(order)]
                 for r in message_send_many(cmds):
                     if isinstance(r, ChatError):

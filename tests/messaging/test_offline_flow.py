@@ -178,10 +178,11 @@ def test_replay_pages_keep_the_per_peer_cut_in_a_fixed_number_of_queries(
     from django.db import transaction
 
     from accounts.services import sync_publish
-    from messaging.services import SendCommand, message_send_many
+    from messaging.commands import Origin, SendCommand
+    from messaging.services import message_send_many
 
     def send(sender, body, random):
-        [result] = message_send_many([SendCommand(sender=sender, to="bob",
+        [result] = message_send_many([SendCommand(origin=Origin.USER, sender=sender, to="bob",
                                                   elements=text(body), random=random)])
         assert isinstance(result, dict), result
 

@@ -25,6 +25,7 @@ from accounts.models import SyncEntry, User
 from accounts.tasks import purge_sync_log
 from accounts.usersig import gen_usersig
 from messaging import retention, selectors
+from messaging.commands import Origin
 from messaging.models import Conversation, Dialog, Message
 from messaging.services import message_send
 from messaging.tasks import purge_history
@@ -35,7 +36,7 @@ DAY = timedelta(days=1)
 
 
 def send(sender, to, text="hi"):
-    message_send(sender=sender, to=to.user_id, random=uuid.uuid4().int % 2**31,
+    message_send(origin=Origin.USER, sender=sender, to=to.user_id, random=uuid.uuid4().int % 2**31,
                  elements=[{"type": "TIMTextElem", "payload": {"text": text}}])
     return Message.objects.filter(sender=sender).latest("pk")
 

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from rest_framework.test import APIClient
 
+from messaging.commands import Origin
 from messaging.elements import check_elements
 from messaging.services import message_send
 from messaging.uploads import safe_filename
@@ -294,7 +295,7 @@ def test_every_kind_can_be_sent_as_returned(client, alice, make_user, kind):
     fields = {k: v() if callable(v) else v for k, v in fields.items()}
     element = upload(client, kind, content, **fields).json()
     assert check_elements([element]) == [element]
-    sent = message_send(sender=alice, to="bob", elements=[element], random=1)
+    sent = message_send(origin=Origin.USER, sender=alice, to="bob", elements=[element], random=1)
     assert sent["elements"] == [element]
     via_api = client.post("/api/v1/messages/", {"to": "bob", "elements": [element],
                                                 "random": 2}, format="json")

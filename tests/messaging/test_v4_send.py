@@ -10,8 +10,9 @@ import pytest
 
 from accounts.models import SyncEntry, User
 from messaging import selectors
+from messaging.commands import Origin, SendCommand
 from messaging.models import Conversation, Message
-from messaging.services import SendCommand, message_send
+from messaging.services import message_send
 from messaging.tencent_body import (
     elements_from_msg_body,
     message_by_key,
@@ -83,9 +84,11 @@ def test_every_msg_type_is_sent_stored_and_pulled_back_the_same(v4, make_user, m
 
 def test_msg_key_names_exactly_one_message(make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    a = message_send(sender=alice, to="bob", elements=elements_from_msg_body(text_body("a")),
+    a = message_send(origin=Origin.USER,
+                     sender=alice, to="bob", elements=elements_from_msg_body(text_body("a")),
                      random=5)
-    b = message_send(sender=bob, to="alice", elements=elements_from_msg_body(text_body("b")),
+    b = message_send(origin=Origin.USER,
+                     sender=bob, to="alice", elements=elements_from_msg_body(text_body("b")),
                      random=5)
     ma, mb = Message.objects.get(seq=a["seq"]), Message.objects.get(seq=b["seq"])
     assert message_key(ma) != message_key(mb)
@@ -378,7 +381,8 @@ def test_admin_getroammsg_pages_views_and_flags(v4, make_user):
     sent = []
     for i in range(30):  # ~600 bytes each: a 13 KB page holds about 20
         sender, to = (alice, "bob") if i % 2 == 0 else (bob, "alice")
-        sent.append(message_send(sender=sender, to=to, random=i, time=now - 100 + i,
+        sent.append(message_send(origin=Origin.USER,
+                                 sender=sender, to=to, random=i, time=now - 100 + i,
                                  elements=[{"type": "TIMTextElem",
                                             "payload": {"text": f"{i:02d}" + "x" * 400}}]))
     pages, last_key, max_time = [], None, now
@@ -433,6 +437,7 @@ def test_send_command_time_is_kept(make_user):
     alice, _ = make_user("alice"), make_user("bob")
     from messaging.services import message_send_many
 
-    [view] = message_send_many([SendCommand(sender=alice, to="bob", random=1, time=12345,
+    [view] = message_send_many([SendCommand(origin=Origin.BATCH, sender=alice, to="bob",
+                                            random=1, time=12345,
                                             elements=elements_from_msg_body(text_body("t")))])
     assert view["time"] == 12345

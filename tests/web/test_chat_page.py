@@ -12,6 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from messaging.commands import Origin
 from messaging.models import Conversation
 from messaging.services import message_send
 from tests.web.helpers import in_worker, sign_in, wait_ready
@@ -55,7 +56,7 @@ def sent_ops(frames, op):
 
 
 def send_text(sender, to, text, random):
-    return in_worker(message_send, sender=sender, to=to, random=random,
+    return in_worker(message_send, origin=Origin.USER, sender=sender, to=to, random=random,
                      elements=[{"type": "TIMTextElem", "payload": {"text": text}}])
 
 

@@ -1,0 +1,48 @@
+"""batchsendmsg (/v4 openim/batchsendmsg): one message to many receivers.
+
+The message is checked now and written by Celery tasks (messaging.tasks.send_to_many)
+in chunks, each through the one send pipeline (`message_send_many`) as
+`Origin.BATCH` sends: no webhook, no relationship or mute check (SEND_RULES, after
+Tencent's rules for batchsendmsg). Every message of a batch has its random and time.
+
+This module sits above both the pipeline and the task (it queues the task, which calls
+the pipeline), so neither of those imports the other.
+"""
+
+from __future__ import annotations
+
+import time as _time
+
+from django.db import transaction
+
+from accounts import selectors as account_selectors
+from accounts.models import User
+
+from .commands import Origin, SendCommand
+from .services import check_send_command
+from .tasks import send_to_many
+
+
+def message_send_to_many(*, sender: User, to: list[str], batch_size: int = 100,
+                         **options) -> tuple[int, list[str]]:
+    """Send one message to many receivers: checked now, written by Celery tasks in
+    chunks of `batch_size` after commit.
+
+    Returns (the batch's time, the UserIDs that are no active user and get nothing).
+    Raises ChatError for a body that no receiver could get (90010, 93000, 90005...).
+    """
+    receivers = list(dict.fromkeys(to))
+    found = account_selectors.users_for_send(receivers)
+    unknown = [u for u in receivers if u not in found or not found[u].is_active]
+    known = [u for u in receivers if u not in unknown]
+    msg_time = int(_time.time())
+    options = {**options, "time": msg_time}
+    probe = check_send_command(SendCommand(origin=Origin.BATCH, sender=sender,
+                                           to=known[0] if known else "?", **options))
+    options["elements"] = probe.elements
+    options["online_user_only"] = probe.online_user_only
+    options["life_time"] = probe.life_time
+    for start in range(0, len(known), batch_size):
+        chunk = known[start:start + batch_size]
+        transaction.on_commit(lambda chunk=chunk: send_to_many.delay(sender.pk, chunk, options))
+    return msg_time, unknown
