@@ -133,3 +133,20 @@ class Conversation(models.Model):
     @property
     def conversation_id(self) -> str:
         return f"C2C{self.peer.user_id}"
+
+
+class BatchReceipt(models.Model):
+    """One receiver of one batch (batchsendmsg) done: written in the transaction that
+    writes (or, for an online-only batch, publishes) that receiver's message, so a
+    chunk redone however late (a worker killed before its acknowledgement, a retry)
+    skips it. Rows go with the history they guard (messaging.tasks.purge_history):
+    a chunk older than that is not redone (messaging.tasks.send_to_many)."""
+
+    pk = models.CompositePrimaryKey("batch_id", "receiver")
+    batch_id = models.UUIDField()
+    receiver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} -> {self.receiver_id}"

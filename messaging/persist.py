@@ -15,17 +15,20 @@ history), 0 writes the sender's entry and conversation but publishes nothing to 
 sender's devices; `imported` takes `time` as created_at too and dedupes on
 (msg_seq, random, time) within the dialog, either direction; `historical` writes no
 sync entries and publishes no message event, counts no unread and marks the message
-read for the receiver.
+read for the receiver; `batch_id` (batchsendmsg's chunks) claims a BatchReceipt per
+(batch, receiver) in the same transaction, so a chunk redone however late writes
+nothing twice (claim_batch_receipts).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -37,7 +40,7 @@ from chat_project import wire
 from chat_project.errors import ChatError
 from relationships.selectors import send_refusals
 
-from .models import Conversation, Message
+from .models import BatchReceipt, Conversation, Message
 from .views import conversation_dict, message_dict
 
 # messaging.services SYNC_* (not imported: services imports this module)
@@ -48,6 +51,7 @@ _SYNC_ROAMING_ONLY, _SYNC_NOT_SENDER = 0, 2
 class _Pending:
     cmd: object  # SendCommand (not imported: services imports this module)
     key: tuple[int, int]  # (low user pk, high user pk): the dialog
+    index: int = 0  # the command's place in the batch
     message: Message | None = None
     result: dict | None = None
 
@@ -58,27 +62,41 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
     Returns the sender's view of each message, in the commands' order, or the
     ChatError of a send the relationship rules refuse (blocked, not friends). A command that
     repeats (sender, receiver, random) of a message stored within CHAT_DEDUP_SECONDS
-    (or earlier in this batch) gets that message back and writes nothing. `fresh`, when
-    given, receives (command, message) for each message written.
+    (or earlier in this batch) gets that message back and writes nothing, and so does
+    a command of a batch (`batch_id`) whose receiver that batch has had already, however
+    long ago. `fresh`, when given, receives (command, message) for each message written.
     """
     now = timezone.now()
-    pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk)))) for c in commands]
+    pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk))), i)
+               for i, c in enumerate(commands)]
 
     # 0. Pair locks, then the relationship rules, so a block or an unfriending that
     #    commits before this transaction is seen, and one that commits after waits.
     lock_user_pairs([p.key for p in pending])
     refusals = send_refusals([(p.cmd.sender.pk, p.cmd.receiver.pk) for p in pending
                               if not p.cmd.skip_relationship_checks])
-    refused: dict[int, ChatError] = {}
+    settled: dict[int, dict | ChatError] = {}  # by command index: answered without a write
     if refusals:
-        for i, p in enumerate(pending):
+        for p in pending:
             if not p.cmd.skip_relationship_checks:
                 error = refusals.get((p.cmd.sender.pk, p.cmd.receiver.pk))
                 if error is not None:
-                    refused[i] = error
-        pending = [p for i, p in enumerate(pending) if i not in refused]
-        if not pending:
-            return [refused[i] for i in range(len(commands))]
+                    settled[p.index] = error
+        pending = [p for p in pending if p.index not in settled]
+
+    # 0b. Batches: a receiver the batch has had already (a chunk redone after a worker
+    #     was lost, or retried) gets its stored message back. Claimed under the pair
+    #     locks, so two runs of one chunk take turns and the second finds the first's.
+    batched = [p for p in pending if p.cmd.batch_id]
+    if batched:
+        new = claim_batch_receipts({(p.cmd.batch_id, p.cmd.receiver.pk) for p in batched}, now)
+        redone = [p for p in batched
+                  if (uuid.UUID(str(p.cmd.batch_id)), p.cmd.receiver.pk) not in new]
+        if redone:
+            settled.update(_batch_originals(redone))
+            pending = [p for p in pending if p.index not in settled]
+    if not pending:
+        return [settled[i] for i in range(len(commands))]
 
     # 1. Lock and bump every dialog once, in pair order: seqs for the whole batch.
     per_dialog: dict[tuple[int, int], int] = defaultdict(int)
@@ -219,8 +237,50 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
             p.result = message_dict(original, viewer_pk=p.cmd.sender.pk,
                                     sender_user_id=p.cmd.sender.user_id,
                                     receiver_user_id=p.cmd.receiver.user_id)
-    results = iter(p.result for p in pending)
-    return [refused[i] if i in refused else next(results) for i in range(len(commands))]
+    settled.update((p.index, p.result) for p in pending)
+    return [settled[i] for i in range(len(commands))]
+
+
+def claim_batch_receipts(pairs: set[tuple], now) -> set[tuple[uuid.UUID, int]]:
+    """Record (batch id, receiver pk) pairs as done, in the caller's transaction; return
+    those that were not done before. A pair that another open transaction has just
+    claimed waits for it (the primary key) and then counts as done if it committed."""
+    field = BatchReceipt._meta.get_field("batch_id")
+    rows = sorted((uuid.UUID(str(batch)), receiver) for batch, receiver in pairs)
+    params: list = []
+    for batch, receiver in rows:
+        params += [field.get_db_prep_value(batch, connection), receiver, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO messaging_batchreceipt (batch_id, receiver_id, created_at)"
+            f" VALUES {', '.join(['(%s, %s, %s)'] * len(rows))}"
+            " ON CONFLICT (batch_id, receiver_id) DO NOTHING RETURNING batch_id, receiver_id",
+            params)
+        return {(uuid.UUID(str(batch)), receiver) for batch, receiver in cursor.fetchall()}
+
+
+def _batch_originals(redone: list[_Pending]) -> dict[int, dict]:
+    """The sender's view of each redone batch send's stored message (one query). A
+    message deleted since is answered as an unstored one would be (ID 0-time-random)."""
+    cmds = [p.cmd for p in redone]
+    found = {(m.sender_id, m.receiver_id, m.random, m.time): m
+             for m in Message.objects.filter(
+                 sender_id__in={c.sender.pk for c in cmds},
+                 receiver_id__in={c.receiver.pk for c in cmds},
+                 random__in={c.random for c in cmds}, time__in={c.time for c in cmds})}
+    out = {}
+    for p in redone:
+        cmd = p.cmd
+        msg = found.get((cmd.sender.pk, cmd.receiver.pk, cmd.random, cmd.time))
+        view = message_dict(msg or Message(pk=0, seq=0, sender_id=cmd.sender.pk,
+                                           receiver_id=cmd.receiver.pk, random=cmd.random, time=cmd.time,
+                                           elements=cmd.elements, nick=cmd.sender.nick,
+                                           avatar=cmd.sender.avatar,
+                                           cloud_custom_data=cmd.cloud_custom_data),
+                            viewer_pk=cmd.sender.pk, sender_user_id=cmd.sender.user_id,
+                            receiver_user_id=cmd.receiver.user_id)
+        out[p.index] = view
+    return out
 
 
 def _ident(p: _Pending, dialogs: dict) -> tuple:
@@ -422,3 +482,20 @@ def _unread_totals(owner_pks: set[int]) -> dict[int, int]:
             " GROUP BY owner_id", pks)
         found = dict(cursor.fetchall())
     return {pk: int(found.get(pk, 0)) for pk in pks}
+
+
+def batch_receipts_purge(*, before, batch_size: int = 10000) -> int:
+    """Delete batch receipts created before `before` (with the history they guard), in
+    short transactions of `batch_size` rows; return how many."""
+    cutoff = connection.ops.adapt_datetimefield_value(before)
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM messaging_batchreceipt WHERE (batch_id, receiver_id) IN"
+                " (SELECT batch_id, receiver_id FROM messaging_batchreceipt"
+                "  WHERE created_at < %s LIMIT %s)", [cutoff, batch_size])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < batch_size:
+            return total

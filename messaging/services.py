@@ -36,20 +36,23 @@ from __future__ import annotations
 
 import logging
 import time as _time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts import selectors as account_selectors
-from accounts.events import publish_now
+from accounts.events import publish_now, publish_on_commit
 from accounts.models import AdminForbidType, User
 from accounts.mute import is_c2c_muted
 from chat_project.errors import ChatError
 
 from .elements import check_elements
 from .models import Conversation, Message, Priority
-from .persist import _unread_totals, store_batch
+from .persist import _unread_totals, claim_batch_receipts, store_batch
 from .views import message_dict
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,9 @@ class SendCommand:
     check_mute: bool = True
     # The message's primary key, reserved when the before-send webhook is told its MsgKey.
     message_pk: int | None = None
+    # batchsendmsg: the batch (a UUID); each receiver gets it once, however often its
+    # chunk is run (persist.claim_batch_receipts).
+    batch_id: str | None = None
     # Prepared by the pipeline:
     receiver: User | None = field(default=None, repr=False)
 
@@ -175,12 +181,18 @@ def message_send(**kwargs) -> dict:
     return result
 
 
-def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
+def message_send_many(commands: list[SendCommand], *,
+                      contain_errors: bool = True) -> list[dict | ChatError]:
     """Send several independent messages, committed together (one transaction).
 
     Each command gets its stored message or its own ChatError; one command's failure
     never touches the others. Doors that gather concurrent sends (the WebSocket
     consumer) pass them here in one call, so many messages share one commit.
+
+    An unexpected error (a lost connection, a statement timeout, a bug) answers 20005
+    for the sends it hit, the others are written one by one; with `contain_errors`
+    False (Celery tasks, which have nobody to answer) it rolls everything back and
+    propagates, so the task's retry redoes the whole batch.
     """
     results: list[dict | ChatError | None] = [None] * len(commands)
     before, after = _before_send_wanted(commands), _after_send_wanted(commands)
@@ -192,6 +204,7 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     stored: list = []
     fresh: list = []  # (command, message) of each message written, for the after-send
     online: list[SendCommand] = []
+    online_batched: list[tuple[int, SendCommand]] = []
     try:
         # One transaction from the users' lookup to the last write: one commit, and
         # the senders are read afresh, so a mute or a new nick applies to the next send
@@ -213,15 +226,22 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
                     results[i] = exc
                     continue
                 if cmd.online_user_only:
-                    results[i] = _send_online_only(cmd)
                     online.append(cmd)
+                    if cmd.batch_id:
+                        online_batched.append((i, cmd))
+                    else:
+                        results[i] = _send_online_only(cmd)
                 else:
                     ready.append((i, cmd))
+            if online_batched:
+                _send_online_only_once(online_batched, results)
             if ready:
                 stored = store_batch([cmd for _, cmd in ready], fresh=fresh)
             if after:
                 _queue_after_send(fresh, online)
     except Exception:
+        if not contain_errors:
+            raise
         fresh = []
         if len(ready) <= 1:
             log.exception("message send failed")
@@ -246,11 +266,16 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     return results  # type: ignore[return-value]
 
 
-def message_send_to_many(*, sender: User, to: list[str], batch_size: int = 100,
+def message_send_to_many(*, sender: User, to: list[str], batch_size: int | None = None,
                          **options) -> tuple[int, list[str]]:
     """Send one message to many receivers (/v4 batchsendmsg): checked now, written by
-    Celery tasks (messaging.tasks.send_to_many) in chunks of `batch_size` through
-    `message_send_many`, each message with the batch's random and time.
+    Celery tasks (messaging.tasks.send_to_many) in chunks of `batch_size`
+    (CHAT_BATCH_CHUNK, 100) through `message_send_many`, each message with the batch's
+    random and time.
+
+    The batch gets an id here, carried in every chunk's task: each receiver gets the
+    message exactly once however often, or however late, a chunk runs (a worker killed
+    before acknowledging it, a retry after a database error; messaging/tasks.py).
 
     Returns (the batch's time, the UserIDs that are no active user and get nothing).
     Raises ChatError for a body that no receiver could get (90010, 93000, 90005...).
@@ -263,6 +288,8 @@ def message_send_to_many(*, sender: User, to: list[str], batch_size: int = 100,
     unknown = [u for u in receivers if u not in found or not found[u].is_active]
     known = [u for u in receivers if u not in unknown]
     msg_time = int(_time.time())
+    batch_id = str(uuid.uuid4())
+    batch_size = batch_size or settings.CHAT_BATCH_CHUNK
     options = {**options, "time": msg_time, "run_webhooks": False,
                "skip_relationship_checks": True, "check_mute": False}
     probe = check_send_command(SendCommand(sender=sender, to=known[0] if known else "?",
@@ -272,7 +299,8 @@ def message_send_to_many(*, sender: User, to: list[str], batch_size: int = 100,
     options["life_time"] = probe.life_time
     for start in range(0, len(known), batch_size):
         chunk = known[start:start + batch_size]
-        transaction.on_commit(lambda chunk=chunk: send_to_many.delay(sender.pk, chunk, options))
+        transaction.on_commit(lambda chunk=chunk: send_to_many.delay(
+            sender.pk, chunk, options, batch_id=batch_id))
     return msg_time, unknown
 
 
@@ -294,7 +322,7 @@ def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, di
     return inbound, outbound
 
 
-def _send_online_only(cmd: SendCommand) -> dict:
+def _send_online_only(cmd: SendCommand, *, publish=publish_now) -> dict:
     """Deliver to devices online now; store nothing (no history, log, unread, push)."""
     inbound, outbound = unstored_views(cmd)
     for m in (inbound, outbound):
@@ -304,8 +332,19 @@ def _send_online_only(cmd: SendCommand) -> dict:
     if sender.pk != receiver.pk and cmd.sync_other_machine == SYNC_ALL:
         items.append((sender.pk, {"event": "MESSAGE_RECEIVED", "data": [outbound]},
                       cmd.origin_channel))
-    publish_now(items)
+    publish(items)
     return outbound
+
+
+def _send_online_only_once(sends: list[tuple[int, SendCommand]], results: list) -> None:
+    """The online-only sends of a batch (`batch_id`): published after commit, and only
+    to receivers the batch has not had, so a chunk run again publishes nothing twice."""
+    new = claim_batch_receipts({(c.batch_id, c.receiver.pk) for _, c in sends},
+                               timezone.now())
+    for i, cmd in sends:
+        first = (uuid.UUID(str(cmd.batch_id)), cmd.receiver.pk) in new
+        results[i] = _send_online_only(
+            cmd, publish=publish_on_commit if first else (lambda items: None))
 
 
 # --- webhooks (accounts/webhooks.py; tencent-rest.md §14.2) ------------------------------

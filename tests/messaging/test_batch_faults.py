@@ -1,0 +1,244 @@
+"""batchsendmsg under faults: every receiver gets the message exactly once after a
+worker is killed mid-batch, after a database error inside a chunk, and when a chunk is
+redone long after it ran (messaging/tasks.py send_to_many, persist.claim_batch_receipts).
+
+The kill and the error are real: a Celery worker process SIGKILLed while a chunk waits
+on a lock the test holds, and a chunk whose statement times out on such a lock. The
+workers and the /v4 server use a broker key prefix of their own, so their short
+visibility timeout never hands out another run's tasks.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import psycopg
+import pytest
+from celery.signals import task_prerun
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, F
+
+from accounts.locks import pair_key
+from accounts.models import SyncEntry, User
+from messaging.models import BatchReceipt, Conversation, Message
+from messaging.services import message_send_to_many
+from messaging.tasks import purge_history, send_to_many
+from tests.celery_worker import celery_worker
+from tests.conftest import start_server, stop_server
+from tests.v4client import V4Client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL,
+                                 reason="needs REDIS_URL (make test sets it)")
+
+
+def text_body(s: str) -> list:
+    return [{"MsgType": "TIMTextElem", "MsgContent": {"Text": s}}]
+
+
+def receivers(make_user, n: int) -> list[str]:
+    make_user("alice")
+    return [make_user(f"r{i:03}", password=None).user_id for i in range(n)]
+
+
+def delivered(random: int) -> Counter:
+    """Messages per receiver of the batch with this MsgRandom."""
+    return Counter(dict(Message.objects.filter(random=random).values("receiver__user_id")
+                        .annotate(n=Count("id")).values_list("receiver__user_id", "n")))
+
+
+def assert_exactly_once(random: int, names: list[str]) -> None:
+    counts = delivered(random)
+    assert set(counts) == set(names), sorted(set(names) - set(counts))[:10]
+    assert set(counts.values()) == {1}, {u: n for u, n in counts.items() if n > 1}
+    # Nothing else of the receivers' side twice either: one sync entry, one unread.
+    ids = Message.objects.filter(random=random).values_list("id", flat=True)
+    entries = Counter(SyncEntry.objects.filter(message_id__in=list(ids))
+                      .values_list("user__user_id", flat=True))
+    assert {entries[u] for u in names} == {1}
+    unread = dict(Conversation.objects.filter(owner__user_id__in=names)
+                  .values_list("owner__user_id", "unread_count"))
+    assert set(unread.values()) == {1}
+
+
+class HeldPairLock:
+    """The send's lock on the pair (alice, receiver), taken on a connection of the
+    test's own and held until release(): a chunk with that receiver waits for it."""
+
+    def __init__(self, sender: str, receiver: str):
+        db = connection.settings_dict
+        self.conn = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
+                                    dbname=db["NAME"], autocommit=False)
+        a, b = (User.objects.get(user_id=u).pk for u in (sender, receiver))
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [pair_key(a, b)])
+
+    def release(self) -> None:
+        if not self.conn.closed:
+            self.conn.rollback()
+            self.conn.close()
+
+
+def wait_for(done, worker, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s\n{worker.log()}"
+        if worker.process.poll() is not None:
+            raise AssertionError(f"{what}: the worker died\n{worker.log()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def batch_env():
+    """Settings of the worker and of the /v4 server that queues the chunks."""
+    return {"CELERY_BROKER_KEY_PREFIX": f"parley-test-batch-{uuid.uuid4().hex[:8]}.",
+            "CHAT_BATCH_CHUNK": "25"}
+
+
+def v4_server(worker, batch_env):
+    proc, url = start_server(CELERY_TASK_ALWAYS_EAGER="0",
+                             CELERY_TASK_DEFAULT_QUEUE=worker.queue, **batch_env)
+    return proc, V4Client(url)
+
+
+@needs_redis
+def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(
+        make_user, tmp_path, batch_env):
+    names = receivers(make_user, 300)  # 12 chunks of 25
+    with celery_worker(send_to_many.app, tmp_path, "batch-kill",
+                       CHAT_TASK_VISIBILITY_TIMEOUT="4", **batch_env) as worker:
+        proc, v4 = v4_server(worker, batch_env)
+        try:
+            worker.wait_ready()
+            # The third chunk (r050-r074) will wait on this lock: the worker is killed
+            # in the middle of it, its transaction open, its task not acknowledged.
+            lock = HeldPairLock("alice", "r060")
+            try:
+                answer = v4("openim/batchsendmsg", {
+                    "From_Account": "alice", "To_Account": names, "MsgRandom": 4242,
+                    "MsgBody": text_body("to everyone")})
+                assert answer["ActionStatus"] == "OK", answer
+                wait_for(lambda: len(delivered(4242)) >= 50, worker, timeout=30,
+                         what="the first two chunks")
+                time.sleep(0.5)  # the third one is waiting on the lock now
+                assert len(delivered(4242)) == 50
+                worker.kill()
+            finally:
+                lock.release()
+            assert len(delivered(4242)) == 50
+
+            restarted = time.monotonic()
+            worker.start()
+            wait_for(lambda: len(delivered(4242)) == 300, worker, timeout=60,
+                     what="all 300 after the restart")
+            took = time.monotonic() - restarted
+            time.sleep(1)  # anything redone twice would have landed by now
+        finally:
+            stop_server(proc)
+    assert_exactly_once(4242, names)
+    assert BatchReceipt.objects.count() == 300
+    # The killed chunk came back after the visibility timeout (4 s here, 60 s by default).
+    assert took < 30, took
+
+
+@needs_redis
+def test_a_database_error_inside_a_chunk_is_retried_until_all_are_delivered(
+        make_user, tmp_path, batch_env):
+    names = receivers(make_user, 100)  # 4 chunks of 25
+    with celery_worker(send_to_many.app, tmp_path, "batch-retry",
+                       CHAT_TASK_STATEMENT_TIMEOUT="0.5", **batch_env) as worker:
+        proc, v4 = v4_server(worker, batch_env)
+        try:
+            worker.wait_ready()
+            # The second chunk's statement times out on the held lock: a real
+            # OperationalError (QueryCanceled) inside the chunk's transaction.
+            lock = HeldPairLock("alice", "r030")
+            try:
+                answer = v4("openim/batchsendmsg", {
+                    "From_Account": "alice", "To_Account": names, "MsgRandom": 4343,
+                    "MsgBody": text_body("despite errors")})
+                assert answer["ActionStatus"] == "OK", answer
+                wait_for(lambda: "statement timeout" in worker.log()
+                         and " retry: Retry in " in worker.log(), worker, timeout=30,
+                         what="the chunk's failure and its retry")
+                # Rolled back whole: none of the chunk was written, no 20005 swallowed.
+                assert not delivered(4343).keys() & set(names[25:50])
+            finally:
+                lock.release()
+            wait_for(lambda: len(delivered(4343)) == 100, worker, timeout=60,
+                     what="all 100 after the retry")
+            time.sleep(1)
+        finally:
+            stop_server(proc)
+    assert_exactly_once(4343, names)
+
+
+@pytest.fixture
+def chunk_runs():
+    """The chunks a batch queued, as (args, kwargs) of send_to_many, recorded where
+    Celery starts each (its task_prerun signal), so the test can run one again."""
+    runs: list[tuple] = []
+
+    def record(sender=None, args=None, kwargs=None, **_):
+        if getattr(sender, "name", None) == send_to_many.name:
+            runs.append((list(args), dict(kwargs)))
+
+    task_prerun.connect(record, weak=False)
+    yield runs
+    task_prerun.disconnect(record)
+
+
+@pytest.mark.parametrize("life", [None, 0], ids=["stored", "online-only"])
+def test_a_chunk_redone_long_after_writes_and_publishes_nothing_twice(
+        make_user, connect, chunk_runs, life):
+    """Past the 10-minute retry window (CHAT_DEDUP_SECONDS) the batch's receipts
+    still know the receivers it has had, stored or online-only."""
+    names = receivers(make_user, 6)
+    socket = connect("r001")
+    alice = User.objects.get(user_id="alice")
+    elements = [{"type": "TIMTextElem", "payload": {"text": "once"}}]
+    app_conf = send_to_many.app.conf
+    app_conf.task_always_eager = True  # the chunks run here, in process
+    try:
+        message_send_to_many(sender=alice, to=names, elements=elements, random=99,
+                             life_time=life)
+        assert len(chunk_runs) == 1
+        first = [e for e in socket.drain(quiet=0.5) if e.get("event") == "MESSAGE_RECEIVED"]
+        assert [e["data"][0]["random"] for e in first] == [99]
+        # An hour later (as far as the retry window can tell), the chunk runs again.
+        Message.objects.update(created_at=F("created_at") - timedelta(hours=1))
+        args, kwargs = chunk_runs[0]
+        send_to_many.apply(args=args, kwargs=kwargs).get()
+    finally:
+        app_conf.task_always_eager = False
+    again = [e for e in socket.drain(quiet=0.5) if e.get("event") == "MESSAGE_RECEIVED"]
+    assert again == []
+    assert BatchReceipt.objects.count() == 6
+    if life is None:
+        assert_exactly_once(99, names)
+    else:
+        assert not Message.objects.exists()
+
+
+def test_a_batch_past_the_history_is_not_written(make_user, chunk_runs, settings):
+    """A chunk whose batch is older than CHAT_HISTORY_DAYS (its receipts are purged
+    with that history) is dropped, not written as a second copy."""
+    names = receivers(make_user, 3)
+    alice = User.objects.get(user_id="alice")
+    app_conf = send_to_many.app.conf
+    app_conf.task_always_eager = True
+    try:
+        message_send_to_many(sender=alice, to=names, random=5,
+                             elements=[{"type": "TIMTextElem", "payload": {"text": "x"}}])
+        args, kwargs = chunk_runs[0]
+        settings.CHAT_HISTORY_DAYS = 0
+        purge_history.apply().get()
+        assert not Message.objects.exists() and not BatchReceipt.objects.exists()
+        assert send_to_many.apply(args=args, kwargs=kwargs).get() == 0
+    finally:
+        app_conf.task_always_eager = False
+    assert not Message.objects.exists()
