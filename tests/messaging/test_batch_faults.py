@@ -1,6 +1,8 @@
-"""batchsendmsg under faults: every receiver gets the message exactly once after a
-worker is killed mid-batch, after a database error inside a chunk, and when a chunk is
-redone long after it ran (messaging/tasks.py send_to_many, persist.claim_batch_receipts).
+"""batchsendmsg and push to all under faults: every receiver gets the message exactly
+once after a worker is killed mid-batch, after a database error inside a chunk, when a
+chunk is redone long after it ran (messaging/tasks.py send_to_many,
+persist.claim_batch_receipts), and when two runs of one push overlap
+(messaging/push_all.py).
 
 The kill and the error are real: a Celery worker process SIGKILLed while a chunk waits
 on a lock the test holds, and a chunk whose statement times out on such a lock. The
@@ -10,6 +12,7 @@ visibility timeout never hands out another run's tasks.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
@@ -19,14 +22,18 @@ import psycopg
 import pytest
 from celery.signals import task_prerun
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, F
 
 from accounts.locks import pair_key
 from accounts.models import SyncEntry, User
 from messaging.models import BatchReceipt, Conversation, Message
+from messaging.push_all import broadcast_fan_out
 from messaging.services import message_send_to_many
 from messaging.tasks import purge_history, send_to_many
+from push import services as push_services
+from push.conditions import Condition
+from push.models import BroadcastTask
 from tests.celery_worker import celery_worker
 from tests.conftest import start_server, stop_server
 from tests.v4client import V4Client
@@ -242,3 +249,72 @@ def test_a_batch_past_the_history_is_not_written(make_user, chunk_runs, settings
     finally:
         app_conf.task_always_eager = False
     assert not Message.objects.exists()
+
+
+# --- push to all (messaging/push_all.py) -------------------------------------------------
+
+@needs_redis
+def test_a_worker_killed_mid_push_loses_nothing_and_doubles_nothing(
+        make_user, tmp_path, batch_env):
+    make_user("administrator", password=None)
+    names = [make_user(f"p{i:03}", password=None).user_id for i in range(120)]
+    with celery_worker(send_to_many.app, tmp_path, "push-kill", CHAT_PUSH_CHUNK="20",
+                       CHAT_TASK_VISIBILITY_TIMEOUT="4", **batch_env) as worker:
+        proc, v4 = v4_server(worker, batch_env)
+        try:
+            worker.wait_ready()
+            lock = HeldPairLock("administrator", "p050")  # the third page waits on it
+            try:
+                answer = v4("all_member_push/im_push", {
+                    "MsgRandom": 4444, "MsgLifeTime": 600,
+                    "MsgBody": text_body("to all members")})
+                assert answer["ErrorCode"] == 0, answer
+                wait_for(lambda: len(delivered(4444)) >= 40, worker, timeout=30,
+                         what="the first two pages")
+                time.sleep(0.5)
+                assert len(delivered(4444)) == 40
+                worker.kill()
+            finally:
+                lock.release()
+            worker.start()
+            wait_for(lambda: BroadcastTask.objects.get().state == "done", worker,
+                     timeout=60, what="the push done after the restart")
+            time.sleep(1)
+        finally:
+            stop_server(proc)
+    counts = delivered(4444)
+    assert set(counts) == set(names) and set(counts.values()) == {1}
+    task = BroadcastTask.objects.get()
+    assert (task.matched, task.delivered, task.failed) == (120, 120, 0)
+
+
+def test_two_runs_of_one_push_at_once_send_each_page_once(make_user, settings):
+    """The broker hands a task out again while a run of it still goes on (held past the
+    visibility timeout): the runs take turns on the task's row, page by page."""
+    settings.CHAT_PUSH_CHUNK = 10
+    admin = make_user("administrator", password=None)
+    names = [make_user(f"q{i:02}", password=None).user_id for i in range(40)]
+    with transaction.atomic():
+        task, _ = push_services.broadcast_create(
+            sender=admin, elements=[{"type": "TIMTextElem", "payload": {"text": "twice?"}}],
+            msg_random=4545, lifetime=600, condition=Condition())
+    lock = HeldPairLock("administrator", "q15")  # both runs meet on the second page
+
+    def run():
+        try:
+            broadcast_fan_out(BroadcastTask.objects.select_related("sender").get(pk=task.pk))
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    lock.release()
+    for t in threads:
+        t.join(30)
+    counts = delivered(4545)
+    assert set(counts) == set(names) and set(counts.values()) == {1}
+    task.refresh_from_db()
+    assert (task.state, task.matched, task.delivered) == ("done", 40, 40)
