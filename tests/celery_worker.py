@@ -26,6 +26,7 @@ class Worker:
         self.queue, self.log_path, self.env = queue, log_path, env
         self.process: subprocess.Popen | None = None
         self.runs = 0
+        self.transport_options: dict = {}
 
     def start(self) -> None:
         """Start a worker process on the queue (again, after `kill`); its output is
@@ -102,6 +103,7 @@ def celery_worker(app, tmp_path: Path, name: str, **env: str):
     options = dict(app.conf.broker_transport_options)
     if env.get("CELERY_BROKER_KEY_PREFIX"):  # the worker's keys, not this process's
         options["global_keyprefix"] = env["CELERY_BROKER_KEY_PREFIX"]
+    worker.transport_options = options  # to send to this worker: connection_for_write
     try:
         # Declared first: the Redis transport drops what is sent to an unbound queue.
         with app.connection_for_write(transport_options=options) as conn:
