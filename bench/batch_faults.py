@@ -9,10 +9,11 @@ It works on its own database, `parley_bench_batch` (dropped, recreated and migra
 server of DATABASE_URL; left for inspection), and its own broker key prefix, so tests,
 `make bench` and other workers on the same Redis are never touched.
 
-1. Starts the /v4 door as production would (bench/server.py: uvicorn, 2 workers) and one
+1. Starts the /v4 door as production would (bench/server.py: uvicorn, 2 workers), one
    Celery worker (prefork, 2 processes, `--visibility-timeout` as
-   CHAT_TASK_VISIBILITY_TIMEOUT, the production default 60 s), imports --batches x 500
-   receivers and a sender through /v4 multiaccount_import.
+   CHAT_TASK_VISIBILITY_TIMEOUT, the production default 60 s) and `celery beat` (the
+   database schedule, whose 30-second sweep queues again what the broker lost), imports
+   --batches x 500 receivers and a sender through /v4 multiaccount_import.
 2. Sends --batches batchsendmsg calls of 500 receivers each (chunks of --chunk), all
    answered OK at once, then SIGKILLs the worker's whole process group each time the
    delivered count passes the next of --kills evenly spaced marks (1/3 and 2/3 for
@@ -63,18 +64,23 @@ def v4_call(server, path: str, body: dict) -> dict:
 
 
 class Worker:
-    """A Celery worker in a process group of its own, so a kill takes every process."""
+    """A Celery process (worker, or beat) in a process group of its own, so a kill takes
+    every process of it."""
 
-    def __init__(self, env: dict, log_path: Path):
-        self.env, self.log_path, self.proc = env, log_path, None
+    def __init__(self, env: dict, log_path: Path, *, beat: bool = False):
+        self.env, self.log_path, self.proc, self.beat = env, log_path, None, beat
 
     def start(self) -> None:
         log = open(self.log_path, "a")  # noqa: SIM115 - the child holds it
+        if self.beat:
+            command = ["beat", "-l", "info", "-s", str(self.log_path.with_suffix(".db"))]
+        else:
+            command = ["worker", "-l", "info", "--pool", "prefork", "-c", "2",
+                       "-Q", self.env["CELERY_TASK_DEFAULT_QUEUE"],
+                       "-n", f"bench-batch-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
+                       "--without-mingle", "--without-heartbeat"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "-l", "info",
-             "--pool", "prefork", "-c", "2", "-Q", self.env["CELERY_TASK_DEFAULT_QUEUE"],
-             "-n", f"bench-batch-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
+            [sys.executable, "-m", "celery", "-A", "chat_project", *command],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
 
@@ -136,12 +142,14 @@ def main() -> int:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
                    env=server.env, check=True, capture_output=True, timeout=300)
     worker = Worker(server.env, RESULTS / f"{stamp}-batch-worker.log")
+    beat = Worker(server.env, RESULTS / f"{stamp}-batch-beat.log", beat=True)
     db = psycopg.connect(bench_server.db_url_for(database_url, DB).replace(
         "postgres://", "postgresql://", 1), autocommit=True)
     result: dict = {"args": vars(args), "tree": bench_server.tree_state()}
     try:
         server.start()
         worker.start()
+        beat.start()
         receivers = [f"b{i:05}" for i in range(args.batches * BATCH_MAX)]
         for start in range(0, len(receivers), 100):
             answer = v4_call(server, "im_open_login_svc/multiaccount_import",
@@ -187,7 +195,11 @@ def main() -> int:
         time.sleep(5)  # a chunk redone twice would land now
         final = counts(db, randoms)
         receipts = db.execute("SELECT count(*) FROM messaging_batchreceipt").fetchone()[0]
+        log = worker.log_path.read_text()
         result.update({
+            "chunks_queued_again": sum(
+                int(line.split("queued again ")[1].split()[0])
+                for line in log.splitlines() if "queued again " in line),
             "receivers": total, "answered_s": round(answered, 2), "kills": kills,
             "after_last_restart_s": round(finished - restarted, 2),
             "total_s": round(finished - began, 2), "receipts": receipts,
@@ -196,6 +208,7 @@ def main() -> int:
         })
     finally:
         worker.stop()
+        beat.stop()
         server.stop()
         db.close()
 
@@ -209,7 +222,8 @@ def main() -> int:
         print(f"kill at {k['at_delivered']} delivered ({k['after_s']} s in)")
     print(f"all {result['receivers']} answered in {result['answered_s']} s; the last message"
           f" {result['after_last_restart_s']} s after the last restart;"
-          f" {result['total_s']} s in all; {result['receipts']} receipts")
+          f" {result['total_s']} s in all; {result['receipts']} receipts;"
+          f" {result['chunks_queued_again']} chunks queued again by the sweep")
     out = RESULTS / f"{stamp}-batch-faults.json"
     out.write_text(json.dumps(result, indent=2))
     print(f"written to {out}")

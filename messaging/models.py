@@ -150,3 +150,28 @@ class BatchReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.batch_id} -> {self.receiver_id}"
+
+
+class BatchChunk(models.Model):
+    """One chunk of a batchsendmsg as it was queued: what messaging.tasks.send_to_many
+    is handed, kept so the chunk can be queued again. `done_at` is set in the chunk's
+    own transaction. A chunk not done long after it was queued, while nothing waits in
+    the broker's queue, was lost by the broker (a worker killed between taking it from
+    Redis and recording it as unacknowledged, a Redis restarted without persistence):
+    messaging.tasks.requeue_lost_tasks queues it again. Purged with the history."""
+
+    batch_id = models.UUIDField()
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+")
+    receivers = models.JSONField()  # UserIDs
+    options = models.JSONField()  # SendCommand keyword arguments, as the task gets them
+    created_at = models.DateTimeField(db_index=True)
+    queued_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["queued_at"], condition=Q(done_at__isnull=True),
+                                name="batchchunk_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} chunk {self.pk}"

@@ -51,7 +51,7 @@ from accounts.mute import is_c2c_muted
 from chat_project.errors import ChatError
 
 from .elements import check_elements
-from .models import Conversation, Message, Priority
+from .models import BatchChunk, Conversation, Message, Priority
 from .persist import _unread_totals, claim_batch_receipts, store_batch
 from .views import message_dict
 
@@ -275,13 +275,14 @@ def message_send_to_many(*, sender: User, to: list[str], batch_size: int | None 
 
     The batch gets an id here, carried in every chunk's task: each receiver gets the
     message exactly once however often, or however late, a chunk runs (a worker killed
-    before acknowledging it, a retry after a database error; messaging/tasks.py).
+    before acknowledging it, a retry after a database error; messaging/tasks.py). The
+    chunks are kept (BatchChunk) until done, so one the broker loses is queued again.
 
     Returns (the batch's time, the UserIDs that are no active user and get nothing).
     Raises ChatError for a body that no receiver could get (90010, 93000, 90005...).
     No webhooks, no relationship or mute checks (Tencent's rules for batchsendmsg).
     """
-    from .tasks import send_to_many
+    from .tasks import queue_batch_chunk
 
     receivers = list(dict.fromkeys(to))
     found = account_selectors.users_for_send(receivers)
@@ -297,10 +298,14 @@ def message_send_to_many(*, sender: User, to: list[str], batch_size: int | None 
     options["elements"] = probe.elements
     options["online_user_only"] = probe.online_user_only
     options["life_time"] = probe.life_time
-    for start in range(0, len(known), batch_size):
-        chunk = known[start:start + batch_size]
-        transaction.on_commit(lambda chunk=chunk: send_to_many.delay(
-            sender.pk, chunk, options, batch_id=batch_id))
+    now = timezone.now()
+    with transaction.atomic():  # kept, so what the broker loses is queued again
+        chunks = BatchChunk.objects.bulk_create(
+            BatchChunk(batch_id=batch_id, sender=sender, receivers=known[start:start + batch_size],
+                       options=options, created_at=now, queued_at=now)
+            for start in range(0, len(known), batch_size))
+        for chunk in chunks:
+            transaction.on_commit(lambda chunk=chunk: queue_batch_chunk(chunk))
     return msg_time, unknown
 
 

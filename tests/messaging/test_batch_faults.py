@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+import redis
 from celery.signals import task_prerun
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -27,10 +28,10 @@ from django.db.models import Count, F
 
 from accounts.locks import pair_key
 from accounts.models import SyncEntry, User
-from messaging.models import BatchReceipt, Conversation, Message
+from messaging.models import BatchChunk, BatchReceipt, Conversation, Message
 from messaging.push_all import broadcast_fan_out
 from messaging.services import message_send_to_many
-from messaging.tasks import purge_history, send_to_many
+from messaging.tasks import purge_history, requeue_lost_tasks, send_to_many
 from push import services as push_services
 from push.conditions import Condition
 from push.models import BroadcastTask
@@ -318,3 +319,51 @@ def test_two_runs_of_one_push_at_once_send_each_page_once(make_user, settings):
     assert set(counts) == set(names) and set(counts.values()) == {1}
     task.refresh_from_db()
     assert (task.state, task.matched, task.delivered) == ("done", 40, 40)
+
+
+# --- what the broker loses (messaging.tasks.requeue_lost_tasks) ------------------------------
+
+@needs_redis
+def test_chunks_and_pushes_the_broker_lost_are_queued_again(make_user, tmp_path, batch_env):
+    """Queued tasks gone from Redis (as after a Redis restart without persistence, or a
+    worker killed between taking a task and recording it): the periodic sweep finds
+    them not done in the database and queues them again, once."""
+    make_user("administrator", password=None)
+    names = receivers(make_user, 60)
+    prefix = batch_env["CELERY_BROKER_KEY_PREFIX"]
+    env = {**batch_env, "CHAT_TASK_VISIBILITY_TIMEOUT": "3"}
+    with celery_worker(send_to_many.app, tmp_path, "lost", **env) as worker:
+        proc, v4 = v4_server(worker, env)
+        try:
+            worker.wait_ready()
+            worker.kill()  # nobody takes the tasks off the queue
+            answer = v4("openim/batchsendmsg", {
+                "From_Account": "alice", "To_Account": names, "MsgRandom": 4646,
+                "MsgBody": text_body("lost and found")})
+            assert answer["ActionStatus"] == "OK", answer
+            assert v4("all_member_push/im_push", {
+                "MsgRandom": 4747, "MsgLifeTime": 600,
+                "MsgBody": text_body("to all")})["ErrorCode"] == 0
+            broker = redis.Redis.from_url(settings.REDIS_URL)
+            assert broker.llen(prefix + worker.queue) == 4  # 3 chunks of 25, 1 push
+            broker.delete(prefix + worker.queue)  # the broker loses them
+            broker.close()
+
+            worker.start()
+            worker.wait_ready()
+            time.sleep(3.5)  # past the grace (the visibility timeout)
+            assert not delivered(4646) and not delivered(4747)
+            with send_to_many.app.connection_for_write(
+                    transport_options=worker.transport_options) as conn:
+                requeue_lost_tasks.apply_async(queue=worker.queue, connection=conn)
+            wait_for(lambda: len(delivered(4646)) == 60
+                     and BatchChunk.objects.filter(done_at=None).count() == 0
+                     and BroadcastTask.objects.get().state == "done", worker,
+                     timeout=30, what="the lost chunks and push, queued again")
+            time.sleep(1)
+        finally:
+            stop_server(proc)
+    assert_exactly_once(4646, names)
+    pushed = delivered(4747)
+    assert set(pushed) == {*names, "alice"} and set(pushed.values()) == {1}
+    assert "queued again 3 batch chunks and 1 pushes" in worker.log()
