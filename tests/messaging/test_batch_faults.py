@@ -25,6 +25,7 @@ from celery.signals import task_prerun
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, F
+from django_celery_beat.models import PeriodicTask
 
 from accounts.locks import pair_key
 from accounts.models import SyncEntry, User
@@ -37,6 +38,7 @@ from push.conditions import Condition
 from push.models import BroadcastTask
 from tests.celery_worker import celery_worker
 from tests.conftest import start_server, stop_server
+from tests.embedded import run_embedded
 from tests.v4client import V4Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -367,3 +369,37 @@ def test_chunks_and_pushes_the_broker_lost_are_queued_again(make_user, tmp_path,
     pushed = delivered(4747)
     assert set(pushed) == {*names, "alice"} and set(pushed.values()) == {1}
     assert "queued again 3 batch chunks and 1 pushes" in worker.log()
+
+
+@pytest.mark.django_db
+def test_the_sweep_is_scheduled_every_30_seconds():
+    task = PeriodicTask.objects.select_related("interval").get(
+        task="messaging.tasks.requeue_lost_tasks")
+    assert task.enabled and (task.interval.every, task.interval.period) == (30, "seconds")
+
+
+EMBEDDED_BATCH = r"""
+import django; django.setup()
+from accounts.models import User
+from messaging.models import BatchChunk, BatchReceipt, Message
+from messaging.services import message_send_to_many
+from messaging.tasks import send_to_many
+alice = User.objects.get(user_id="alice")
+text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+for life in (None, 0):
+    _, unknown = message_send_to_many(sender=alice, to=["bob", "ghost"], elements=text,
+                                      random=9, life_time=life)
+    assert unknown == ["ghost"], unknown
+chunks = list(BatchChunk.objects.order_by("pk"))
+assert len(chunks) == 2 and all(c.done_at for c in chunks)
+for c in chunks:  # redone, the receipts alone guarding (no chunk id)
+    send_to_many.delay(c.sender_id, c.receivers, c.options, batch_id=str(c.batch_id))
+assert Message.objects.filter(random=9).count() == 1
+assert BatchReceipt.objects.count() == 2
+print("embedded batch ok")
+"""
+
+
+def test_the_embedded_default_runs_batches_once_too(tmp_path):
+    """SQLite, tasks in process: the receipts' upsert and the chunks work there too."""
+    assert "embedded batch ok" in run_embedded(tmp_path, EMBEDDED_BATCH)
