@@ -55,23 +55,29 @@ def send_to_many(sender_pk: int, to: list[str], options: dict, batch_id: str = "
             pk=chunk_id, done_at__isnull=False).exists():
         return 0  # a copy of a chunk done already: nothing to look at
     sender = User.objects.filter(pk=sender_pk).first()
-    if sender is None:
+    if sender is None:  # deleted since: nothing to send, nothing to queue again
+        _chunk_done(chunk_id)
         return 0
     if options.get("time") and options["time"] < history_cutoff().timestamp():
         log.warning("batch %s from %s: %d receivers not sent, the batch is past the history"
                     " of %d days", batch_id, sender.user_id, len(to), settings.CHAT_HISTORY_DAYS)
+        _chunk_done(chunk_id)
         return 0
     commands = [SendCommand(sender=sender, to=user_id, batch_id=batch_id or None, **options)
                 for user_id in to]
     with task_transaction():
         results = message_send_many(commands, contain_errors=False)
-        if chunk_id is not None:
-            BatchChunk.objects.filter(pk=chunk_id).update(done_at=timezone.now())
+        _chunk_done(chunk_id)
     failed = [(u, r.code) for u, r in zip(to, results, strict=True) if not isinstance(r, dict)]
     if failed:
         log.warning("batch %s from %s: %d of %d refused: %s", batch_id, sender.user_id,
                     len(failed), len(to), failed[:10])
     return len(to) - len(failed)
+
+
+def _chunk_done(chunk_id: int | None) -> None:
+    if chunk_id is not None:
+        BatchChunk.objects.filter(pk=chunk_id).update(done_at=timezone.now())
 
 
 def queue_batch_chunk(chunk: BatchChunk) -> None:
