@@ -8,12 +8,18 @@
 - purge_devices (hourly): Device rows not seen for DEVICE_DAYS (30) days, and browser
   tabs' rows (platform Web: every tab without a deviceID gets its own) not seen for
   WEB_DEVICE_HOURS (24) hours.
+
+All are idempotent, so late acknowledgement (chat_project/task_rules.py) needs nothing
+more of them: one redone after a lost worker, or handed out again while a long purge
+still runs, deletes what is left. Retry waits stay under the broker's visibility
+timeout (CHAT_TASK_RETRY_MAX_COUNTDOWN).
 """
 
 import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -31,7 +37,7 @@ WEB_DEVICE_HOURS = 24
 # Idempotent, so a run cut short by a lost database connection is simply tried again;
 # a run that never happens is made up by the next hourly one.
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
-             retry_backoff=60)
+             retry_backoff=60, retry_backoff_max=settings.CHAT_TASK_RETRY_MAX_COUNTDOWN)
 def purge_sync_log() -> int:
     cutoff = offline_cache_cutoff()
     deleted = sync_log_purge(before=cutoff)
@@ -65,7 +71,7 @@ def presence_purge(*, limit: int = 1000) -> int:
 
 
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
-             retry_backoff=10)
+             retry_backoff=10, retry_backoff_max=settings.CHAT_TASK_RETRY_MAX_COUNTDOWN)
 def purge_presence() -> int:
     reaped = presence_purge()
     if reaped:
@@ -95,7 +101,7 @@ def devices_purge(*, batch_size: int = 5000) -> int:
 
 
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
-             retry_backoff=60)
+             retry_backoff=60, retry_backoff_max=settings.CHAT_TASK_RETRY_MAX_COUNTDOWN)
 def purge_devices() -> int:
     deleted = devices_purge()
     log.info("purged %d stale device rows", deleted)

@@ -10,6 +10,15 @@ callback off in admin stops pending retries.
 Where tasks run in process (CELERY_TASK_ALWAYS_EAGER, the embedded default) the
 retries follow at once, without the waits: the caller's thread must not sleep.
 
+Delivery is at least once. The task is acknowledged when it ends (chat_project/
+task_rules.py), so a worker lost during a call makes it again; the app may get a
+callback twice and should treat a repeated MsgKey as one event. A copy of the task
+that the broker hands out again finds its attempt recorded and stops, so copies never
+multiply the retries. A wait longer than CHAT_TASK_RETRY_MAX_COUNTDOWN (kept under the
+broker's visibility timeout, past which a waiting task is handed out a second time) is
+made of several shorter ones: the task carries the time of its next attempt
+(`not_before`) and its attempt count (`retries`) from one to the next.
+
 `purge_webhook_attempts` deletes attempt records older than CHAT_WEBHOOK_ATTEMPT_DAYS
 (7 by default); it is idempotent and meant for a periodic schedule.
 """
@@ -17,6 +26,7 @@ retries follow at once, without the waits: the caller's thread must not sleep.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 
@@ -26,13 +36,15 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from . import webhooks
+from .models import WebhookAttempt
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
 def deliver_after(self, delivery_id: str, command: str, body: dict, platform: str = "RESTAPI",
-                  client_ip: str = "") -> str:
+                  client_ip: str = "", retries: int | None = None,
+                  not_before: float | None = None) -> str:
     cfg = webhooks.config()
     if not cfg.on(command):
         log.info("%s webhook %s dropped: the callback is off now", command, delivery_id)
@@ -49,7 +61,21 @@ def deliver_after(self, delivery_id: str, command: str, body: dict, platform: st
                 return "ok"
         return call.outcome
 
-    retries = self.request.retries
+    if retries is None:  # queued before the count was carried along
+        retries = self.request.retries
+    cap = settings.CHAT_TASK_RETRY_MAX_COUNTDOWN
+
+    def wait_then_retry(retries: int, not_before: float):
+        countdown = max(0.0, min(not_before - time.time(), cap))
+        return self.retry(countdown=countdown, kwargs={
+            "retries": retries, "not_before": not_before})
+
+    if not_before is not None and time.time() < not_before - 0.05:
+        raise wait_then_retry(retries, not_before)  # the rest of a long wait
+    if WebhookAttempt.objects.filter(delivery_id=delivery_id, attempt=retries + 1).exists():
+        log.info("%s webhook %s attempt %d was made already (a copy handed out again)",
+                 command, delivery_id, retries + 1)
+        return "duplicate"
     call = attempt(retries)
     if call.ok:
         return "ok"
@@ -57,14 +83,14 @@ def deliver_after(self, delivery_id: str, command: str, body: dict, platform: st
         countdown = cfg.retry_backoff_seconds * 2 ** retries
         log.info("%s webhook %s attempt %d failed (%s); retry in %ss", command, delivery_id,
                  retries + 1, call.error, countdown)
-        raise self.retry(countdown=countdown)
+        raise wait_then_retry(retries + 1, time.time() + countdown)
     log.warning("%s webhook %s failed after %d attempts: %s", command, delivery_id,
                 retries + 1, call.error)
     return call.outcome
 
 
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
-             retry_backoff=60)
+             retry_backoff=60, retry_backoff_max=settings.CHAT_TASK_RETRY_MAX_COUNTDOWN)
 def purge_webhook_attempts() -> int:
     days = getattr(settings, "CHAT_WEBHOOK_ATTEMPT_DAYS", 7)
     deleted = webhooks.attempts_purge(before=timezone.now() - timedelta(days=days))

@@ -193,6 +193,43 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Delivery under faults (every task that writes is idempotent: messaging/tasks.py,
+# messaging/push_all.py, accounts/webhook_tasks.py). A task is acknowledged when it
+# has finished, not when a worker takes it, so a worker killed mid-task leaves it to be
+# redone; one worker reserves one task at a time, so a killed worker strands no queue of
+# prefetched ones. The Redis broker hands a task that was taken and never acknowledged
+# to another worker after the visibility timeout (kombu's default, one hour, is what
+# kept a batch parked for an hour), checked every restore interval: a killed worker's
+# task runs again about CHAT_TASK_VISIBILITY_TIMEOUT + its tenth seconds after it was taken.
+# No task may run, or wait for its retry (countdown), that long, or it is handed out a
+# second time while still held: tasks are cut short (batch chunks, push pages under a
+# time budget, CHAT_TASK_STATEMENT_TIMEOUT) and retry countdowns are capped
+# (CHAT_TASK_RETRY_MAX_COUNTDOWN).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CHAT_TASK_VISIBILITY_TIMEOUT = env.int("CHAT_TASK_VISIBILITY_TIMEOUT", default=60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CHAT_TASK_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, CHAT_TASK_VISIBILITY_TIMEOUT // 10),
+    "unacked_restore_throttle": 1,  # every interval scans (kombu's default: every 10th)
+    # A worker killed while restoring holds the restore lock until this expires.
+    "unacked_mutex_expire": CHAT_TASK_VISIBILITY_TIMEOUT,
+}
+# A prefix for every broker key, queues and the unacknowledged set included: processes
+# with different prefixes on one Redis never hand out each other's tasks (tests).
+if env.str("CELERY_BROKER_KEY_PREFIX", default=""):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env.str("CELERY_BROKER_KEY_PREFIX")
+# The longest a retry waits in the broker (seconds); well under the visibility timeout.
+CHAT_TASK_RETRY_MAX_COUNTDOWN = max(1, CHAT_TASK_VISIBILITY_TIMEOUT // 2)
+# Seconds one statement of a task may take, lock waits included (PostgreSQL's
+# statement_timeout, set per task transaction): a stuck chunk fails and is retried
+# instead of outliving its visibility timeout.
+CHAT_TASK_STATEMENT_TIMEOUT = env.float("CHAT_TASK_STATEMENT_TIMEOUT", default=20.0)
+# The queue tasks go to unless routed (a worker serves it with -Q).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Receivers per batchsendmsg chunk (one task, one transaction: well under a second).
+CHAT_BATCH_CHUNK = env.int("CHAT_BATCH_CHUNK", default=100)
 # Task modules beyond each app's tasks.py (which autodiscovery finds).
 CELERY_IMPORTS = ("accounts.webhook_tasks", "messaging.push_all")
 CELERY_TASK_IGNORE_RESULT = True

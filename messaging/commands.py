@@ -101,6 +101,9 @@ class SendCommand:
     historical: bool = False
     # The message's primary key, reserved when the before-send webhook is told its MsgKey.
     message_pk: int | None = None
+    # batchsendmsg: the batch (a UUID); each receiver gets it once, however often its
+    # chunk is run (persist.claim_batch_receipts).
+    batch_id: str | None = None
     # Prepared by the pipeline: the receiver, and the origin's rules (SEND_RULES).
     receiver: User | None = field(default=None, repr=False)
     rules: SendRules | None = field(default=None, init=False, repr=False)

@@ -133,3 +133,45 @@ class Conversation(models.Model):
     @property
     def conversation_id(self) -> str:
         return f"C2C{self.peer.user_id}"
+
+
+class BatchReceipt(models.Model):
+    """One receiver of one batch (batchsendmsg) done: written in the transaction that
+    writes (or, for an online-only batch, publishes) that receiver's message, so a
+    chunk redone however late (a worker killed before its acknowledgement, a retry)
+    skips it. Rows go with the history they guard (messaging.tasks.purge_history):
+    a chunk older than that is not redone (messaging.tasks.send_to_many)."""
+
+    pk = models.CompositePrimaryKey("batch_id", "receiver")
+    batch_id = models.UUIDField()
+    receiver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} -> {self.receiver_id}"
+
+
+class BatchChunk(models.Model):
+    """One chunk of a batchsendmsg as it was queued: what messaging.tasks.send_to_many
+    is handed, kept so the chunk can be queued again. `done_at` is set in the chunk's
+    own transaction. A chunk not done long after it was queued, while nothing waits in
+    the broker's queue, was lost by the broker (a worker killed between taking it from
+    Redis and recording it as unacknowledged, a Redis restarted without persistence):
+    messaging.tasks.requeue_lost_tasks queues it again. Purged with the history."""
+
+    batch_id = models.UUIDField()
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+")
+    receivers = models.JSONField()  # UserIDs
+    options = models.JSONField()  # SendCommand keyword arguments, as the task gets them
+    created_at = models.DateTimeField(db_index=True)
+    queued_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["queued_at"], condition=Q(done_at__isnull=True),
+                                name="batchchunk_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} chunk {self.pk}"

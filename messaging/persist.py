@@ -17,17 +17,21 @@ sender's devices; `historical` writes no sync entries and publishes no message e
 counts no unread and marks the message read for the receiver. The origin's rules
 (`cmd.rules`, set by the pipeline from messaging.services.SEND_RULES): `dedupe`
 IMPORT_KEY dedupes on (msg_seq, random, time) within the dialog, either direction,
-instead of the retry window; `backdated` takes `time` as created_at too.
+instead of the retry window; `backdated` takes `time` as created_at too;
+`batch_id` (batchsendmsg's chunks) claims a BatchReceipt per (batch, receiver) in the
+same transaction, so a chunk redone however late writes nothing twice
+(claim_batch_receipts).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -37,7 +41,7 @@ from accounts.services import SyncItem, sync_append
 from chat_project import wire
 
 from .commands import SYNC_NOT_SENDER, SYNC_ROAMING_ONLY, Dedupe, SendCommand
-from .models import Conversation, Message
+from .models import BatchReceipt, Conversation, Message
 from .views import conversation_dict, message_dict
 
 
@@ -45,6 +49,7 @@ from .views import conversation_dict, message_dict
 class _Pending:
     cmd: SendCommand
     key: tuple[int, int]  # (low user pk, high user pk): the dialog
+    index: int = 0  # the command's place in the batch
     message: Message | None = None
     result: dict | None = None
 
@@ -58,10 +63,27 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
     repeats a stored message (its origin's `dedupe`: by default (sender, receiver,
     random) within CHAT_DEDUP_SECONDS) or one earlier in this batch gets that message
     back and writes nothing. `fresh`, when given, receives (command, message) for each
-    message written.
+    message written. A command of a batch (`batch_id`) whose receiver
+    that batch has had already, however long ago, gets that message back too.
     """
     now = timezone.now()
-    pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk)))) for c in commands]
+    pending = [_Pending(c, tuple(sorted((c.sender.pk, c.receiver.pk))), i)
+               for i, c in enumerate(commands)]
+
+    settled: dict[int, dict] = {}  # by command index: answered without a write
+    # 0. Batches: a receiver the batch has had already (a chunk redone after a worker
+    #     was lost, or retried) gets its stored message back. The receipt's
+    #     primary key makes two runs of one chunk take turns; the second finds the first's.
+    batched = [p for p in pending if p.cmd.batch_id]
+    if batched:
+        new = claim_batch_receipts({(p.cmd.batch_id, p.cmd.receiver.pk) for p in batched}, now)
+        redone = [p for p in batched
+                  if (uuid.UUID(str(p.cmd.batch_id)), p.cmd.receiver.pk) not in new]
+        if redone:
+            settled.update(_batch_originals(redone))
+            pending = [p for p in pending if p.index not in settled]
+    if not pending:
+        return [settled[i] for i in range(len(commands))]
 
     # 1. Lock and bump every dialog once, in pair order: seqs for the whole batch.
     per_dialog: dict[tuple[int, int], int] = defaultdict(int)
@@ -202,7 +224,50 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
             p.result = message_dict(original, viewer_pk=p.cmd.sender.pk,
                                     sender_user_id=p.cmd.sender.user_id,
                                     receiver_user_id=p.cmd.receiver.user_id)
-    return [p.result for p in pending]
+    settled.update((p.index, p.result) for p in pending)
+    return [settled[i] for i in range(len(commands))]
+
+
+def claim_batch_receipts(pairs: set[tuple], now) -> set[tuple[uuid.UUID, int]]:
+    """Record (batch id, receiver pk) pairs as done, in the caller's transaction; return
+    those that were not done before. A pair that another open transaction has just
+    claimed waits for it (the primary key) and then counts as done if it committed."""
+    field = BatchReceipt._meta.get_field("batch_id")
+    rows = sorted((uuid.UUID(str(batch)), receiver) for batch, receiver in pairs)
+    params: list = []
+    for batch, receiver in rows:
+        params += [field.get_db_prep_value(batch, connection), receiver, now]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO messaging_batchreceipt (batch_id, receiver_id, created_at)"
+            f" VALUES {', '.join(['(%s, %s, %s)'] * len(rows))}"
+            " ON CONFLICT (batch_id, receiver_id) DO NOTHING RETURNING batch_id, receiver_id",
+            params)
+        return {(uuid.UUID(str(batch)), receiver) for batch, receiver in cursor.fetchall()}
+
+
+def _batch_originals(redone: list[_Pending]) -> dict[int, dict]:
+    """The sender's view of each redone batch send's stored message (one query). A
+    message deleted since is answered as an unstored one would be (ID 0-time-random)."""
+    cmds = [p.cmd for p in redone]
+    found = {(m.sender_id, m.receiver_id, m.random, m.time): m
+             for m in Message.objects.filter(
+                 sender_id__in={c.sender.pk for c in cmds},
+                 receiver_id__in={c.receiver.pk for c in cmds},
+                 random__in={c.random for c in cmds}, time__in={c.time for c in cmds})}
+    out = {}
+    for p in redone:
+        cmd = p.cmd
+        msg = found.get((cmd.sender.pk, cmd.receiver.pk, cmd.random, cmd.time))
+        view = message_dict(msg or Message(pk=0, seq=0, sender_id=cmd.sender.pk,
+                                           receiver_id=cmd.receiver.pk, random=cmd.random, time=cmd.time,
+                                           elements=cmd.elements, nick=cmd.sender.nick,
+                                           avatar=cmd.sender.avatar,
+                                           cloud_custom_data=cmd.cloud_custom_data),
+                            viewer_pk=cmd.sender.pk, sender_user_id=cmd.sender.user_id,
+                            receiver_user_id=cmd.receiver.user_id)
+        out[p.index] = view
+    return out
 
 
 def _ident(p: _Pending, dialogs: dict) -> tuple:
@@ -404,3 +469,20 @@ def _unread_totals(owner_pks: set[int]) -> dict[int, int]:
             " GROUP BY owner_id", pks)
         found = dict(cursor.fetchall())
     return {pk: int(found.get(pk, 0)) for pk in pks}
+
+
+def batch_receipts_purge(*, before, batch_size: int = 10000) -> int:
+    """Delete batch receipts created before `before` (with the history they guard), in
+    short transactions of `batch_size` rows; return how many."""
+    cutoff = connection.ops.adapt_datetimefield_value(before)
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM messaging_batchreceipt WHERE (batch_id, receiver_id) IN"
+                " (SELECT batch_id, receiver_id FROM messaging_batchreceipt"
+                "  WHERE created_at < %s LIMIT %s)", [cutoff, batch_size])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < batch_size:
+            return total

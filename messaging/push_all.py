@@ -22,23 +22,28 @@ conversation per user. The receiver's side is stored like any message, so it als
 stays in the receiver's history (getMessageList) until CHAT_HISTORY_DAYS: Parley's
 offline cache is a view of history, not a separate store.
 
-Each page is committed together with the task's progress (cursor, counts), so a task
-run again (a worker lost mid-way, Celery's retry) goes on after the last committed
-page and never sends a page twice.
+Each page is committed together with the task's progress (cursor, counts), under a
+lock on the task's row, so a task run again (a worker lost mid-way, Celery's retry on
+a transient error, chat_project/task_rules.py) goes on after the last committed page
+and never sends a page twice, even while a run it replaces still goes on (the broker
+hands a task out again once it has been held for the visibility timeout). A run stops
+after a quarter of that timeout and queues the rest as a task of its own.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.events import capture_events, layer_send_now
 from accounts.models import User
 from chat_project.errors import ChatError
+from chat_project.task_rules import RETRY, TRANSIENT_ERRORS, task_transaction
 from push import selectors as push_selectors
 from push import services as push_services
 from push.conditions import Condition
@@ -84,65 +89,87 @@ def broadcast_send(*, sender: User, elements: list, msg_random: int, lifetime: i
     return task
 
 
-def broadcast_fan_out(task: BroadcastTask) -> BroadcastTask:
-    """Send a recorded push to its recipients, page by page, from `task.cursor` on."""
-    if task.state in (BroadcastTask.State.DONE, BroadcastTask.State.FAILED):
+_ENDED = (BroadcastTask.State.DONE, BroadcastTask.State.FAILED)
+
+
+def broadcast_fan_out(task: BroadcastTask, *, seconds: float | None = None) -> BroadcastTask:
+    """Send a recorded push to its recipients, page by page, from its cursor on; stop
+    after `seconds` (None: at the end), the task's state still RUNNING."""
+    if task.state in _ENDED:
         return task
     push_services.broadcast_mark(task, state=BroadcastTask.State.RUNNING,
                                  started=task.started or timezone.now())
     condition = Condition.from_json(task.condition)
     sender = task.sender
     msg_time = int(task.created.timestamp())  # one time for the whole push
-    while True:
-        page = push_selectors.broadcast_recipients(
-            condition, exclude_pk=sender.pk, after_pk=task.cursor, limit=chunk_size())
-        if not page:
-            break
-        commands = [SendCommand(origin=Origin.BROADCAST, sender=sender, to=user_id,
-                                elements=list(task.body),
-                                random=task.msg_random, time=msg_time,
-                                cloud_custom_data=task.cloud_custom_data,
-                                offline_push_info=task.offline_push_info,
-                                online_user_only=task.lifetime == 0,
-                                life_time=task.lifetime,
-                                sync_other_machine=SYNC_NOT_SENDER)
-                    for _, user_id in page]
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while deadline is None or time.monotonic() < deadline:
+        with capture_events() as events, task_transaction():
+            # The progress as committed, locked: another run of this push waits here.
+            task = BroadcastTask.objects.select_for_update().get(pk=task.pk)
+            task.sender = sender
+            if task.state in _ENDED:
+                return task
+            page = push_selectors.broadcast_recipients(
+                condition, exclude_pk=sender.pk, after_pk=task.cursor, limit=chunk_size())
+            if not page:
+                push_services.broadcast_mark(task, state=BroadcastTask.State.DONE,
+                                             finished=timezone.now())
+                log.info("push %s done: %d matched, %d delivered", task.task_id,
+                         task.matched, task.delivered)
+                return task
+            failed, first = _send_page(task, page, msg_time)
         # The page's events (online-only ones at once, stored ones at commit) are
         # gathered and sent in one go: one trip to the channel layer's loop per page,
         # not one per user.
-        with capture_events() as events:
-            with transaction.atomic():  # the page and the progress commit together
-                results = message_send_many(commands)
-                failed = sum(isinstance(r, ChatError) for r in results)
-                push_services.broadcast_mark(
-                    task, cursor=page[-1][0], matched=task.matched + len(page),
-                    delivered=task.delivered + len(page) - failed, failed=task.failed + failed)
         layer_send_now(events)
         if failed:
-            first = next(r for r in results if isinstance(r, ChatError))
             log.warning("push %s: %d of %d sends failed (first: %s)", task.task_id, failed,
                         len(page), first)
-    push_services.broadcast_mark(task, state=BroadcastTask.State.DONE, finished=timezone.now())
-    log.info("push %s done: %d matched, %d delivered", task.task_id, task.matched,
-             task.delivered)
     return task
 
 
-# A lost database connection retries the task, which resumes after its last page.
-@shared_task(bind=True, ignore_result=True, autoretry_for=(OperationalError,),
-             max_retries=5, retry_backoff=10)
+def _send_page(task: BroadcastTask, page: list, msg_time: int) -> tuple[int, object]:
+    """One page's messages and the task's progress, in the caller's transaction."""
+    sender = task.sender
+    commands = [SendCommand(origin=Origin.BROADCAST, sender=sender, to=user_id,
+                            elements=list(task.body),
+                            random=task.msg_random, time=msg_time,
+                            cloud_custom_data=task.cloud_custom_data,
+                            offline_push_info=task.offline_push_info,
+                            online_user_only=task.lifetime == 0,
+                            life_time=task.lifetime,
+                            sync_other_machine=SYNC_NOT_SENDER)
+                for _, user_id in page]
+    # An error rolls the page back with its progress; the task's retry redoes it.
+    results = message_send_many(commands, contain_errors=False)
+    failed = sum(isinstance(r, ChatError) for r in results)
+    push_services.broadcast_mark(
+        task, cursor=page[-1][0], matched=task.matched + len(page),
+        delivered=task.delivered + len(page) - failed, failed=task.failed + failed)
+    return failed, next((r for r in results if isinstance(r, ChatError)), None)
+
+
+# Retried on a transient error (a lost connection, a statement timeout), resuming after
+# the last committed page; any other error ends the push as FAILED.
+@shared_task(bind=True, ignore_result=True, **RETRY)
 def run_broadcast(self, task_pk: int) -> int:
     task = BroadcastTask.objects.select_related("sender").filter(pk=task_pk).first()
     if task is None:
         log.warning("push task %s is gone", task_pk)
         return 0
+    # In process (the embedded default) it runs to the end; in a worker a run stays
+    # well under the visibility timeout and the rest is a task of its own.
+    seconds = None if self.request.is_eager else settings.CHAT_TASK_VISIBILITY_TIMEOUT / 4
     try:
-        broadcast_fan_out(task)
-    except OperationalError:
+        task = broadcast_fan_out(task, seconds=seconds)
+    except TRANSIENT_ERRORS:
         raise
     except Exception as exc:
         log.exception("push %s failed", task.task_id)
         push_services.broadcast_mark(task, state=BroadcastTask.State.FAILED,
                                      finished=timezone.now(), error=repr(exc)[:2000])
         return task.delivered
+    if task.state not in _ENDED:
+        run_broadcast.delay(task_pk)
     return task.delivered

@@ -49,13 +49,15 @@ from __future__ import annotations
 
 import logging
 import time as _time
+import uuid
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts import webhooks
-from accounts.events import publish_now
+from accounts.events import publish_now, publish_on_commit
 from accounts.locks import lock_user_pairs
 from accounts.models import AdminForbidType, User
 from accounts.mute import is_c2c_muted
@@ -73,7 +75,7 @@ from .commands import (
 )
 from .elements import check_elements
 from .models import Conversation, Message, Priority
-from .persist import _unread_totals, store_batch
+from .persist import _unread_totals, claim_batch_receipts, store_batch
 from .views import message_dict
 
 log = logging.getLogger(__name__)
@@ -181,12 +183,18 @@ def message_send(*, origin: Origin, **kwargs) -> dict:
     return result
 
 
-def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
+def message_send_many(commands: list[SendCommand], *,
+                      contain_errors: bool = True) -> list[dict | ChatError]:
     """Send several independent messages, committed together (one transaction).
 
     Each command gets its stored message or its own ChatError; one command's failure
     never touches the others. Doors that gather concurrent sends (the WebSocket
     consumer) pass them here in one call, so many messages share one commit.
+
+    An unexpected error (a lost connection, a statement timeout, a bug) answers 20005
+    for the sends it hit, the others are written one by one; with `contain_errors`
+    False (Celery tasks, which have nobody to answer) it rolls everything back and
+    propagates, so the task's retry redoes the whole batch.
     """
     for cmd in commands:  # the rules are the origin's, whatever a caller set
         cmd.rules = SEND_RULES[cmd.origin]
@@ -200,6 +208,7 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
     stored: list = []
     fresh: list = []  # (command, message) of each message written, for the after-send
     online: list[SendCommand] = []
+    online_batched: list[tuple[int, SendCommand]] = []
     try:
         # One transaction from the users' lookup to the last write: one commit, and
         # the senders are read afresh, so a mute or a new nick applies to the next send
@@ -228,15 +237,22 @@ def message_send_many(commands: list[SendCommand]) -> list[dict | ChatError]:
                 if refusal is not None:
                     results[i] = refusal
                 elif cmd.online_user_only:
-                    results[i] = _send_online_only(cmd)
                     online.append(cmd)
+                    if cmd.batch_id:
+                        online_batched.append((i, cmd))
+                    else:
+                        results[i] = _send_online_only(cmd)
                 else:
                     ready.append((i, cmd))
+            if online_batched:
+                _send_online_only_once(online_batched, results)
             if ready:
                 stored = store_batch([cmd for _, cmd in ready], fresh=fresh)
             if after:
                 _queue_after_send(fresh, online)
     except Exception:
+        if not contain_errors:
+            raise
         fresh = []
         if len(ready) <= 1:
             log.exception("message send failed")
@@ -283,7 +299,7 @@ def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, di
     return inbound, outbound
 
 
-def _send_online_only(cmd: SendCommand) -> dict:
+def _send_online_only(cmd: SendCommand, *, publish=publish_now) -> dict:
     """Deliver to devices online now; store nothing (no history, log, unread, push)."""
     inbound, outbound = unstored_views(cmd)
     for m in (inbound, outbound):
@@ -293,8 +309,19 @@ def _send_online_only(cmd: SendCommand) -> dict:
     if sender.pk != receiver.pk and cmd.sync_other_machine == SYNC_ALL:
         items.append((sender.pk, {"event": "MESSAGE_RECEIVED", "data": [outbound]},
                       cmd.origin_channel))
-    publish_now(items)
+    publish(items)
     return outbound
+
+
+def _send_online_only_once(sends: list[tuple[int, SendCommand]], results: list) -> None:
+    """The online-only sends of a batch (`batch_id`): published after commit, and only
+    to receivers the batch has not had, so a chunk run again publishes nothing twice."""
+    new = claim_batch_receipts({(c.batch_id, c.receiver.pk) for _, c in sends},
+                               timezone.now())
+    for i, cmd in sends:
+        first = (uuid.UUID(str(cmd.batch_id)), cmd.receiver.pk) in new
+        results[i] = _send_online_only(
+            cmd, publish=publish_on_commit if first else (lambda items: None))
 
 
 # --- webhooks (accounts/webhooks.py; tencent-rest.md §14.2) ------------------------------

@@ -7,7 +7,7 @@ calls the one send pipeline (messaging.services) or a selector:
 | command | service | answer |
 | --- | --- | --- |
 | `openim/sendmsg` | `message_send`, `Origin.APP_ADMIN` (no friend/blocklist check, stored or online-only; mute 20012 applies; before/after-send webhooks with OptPlatform RESTAPI) | `MsgTime`, `MsgKey` |
-| `openim/batchsendmsg` (≤ 500 `To_Account`) | `batch_send.message_send_to_many`, `Origin.BATCH` (Celery fan-out; no webhooks, no friend/blocklist or mute check) | `MsgKey`; `SomeError` + `ErrorList` [{To_Account, ErrorCode 70107}] for unknown receivers |
+| `openim/batchsendmsg` (≤ 500 `To_Account`) | `batch_send.message_send_to_many`, `Origin.BATCH` (Celery fan-out, each receiver exactly once under worker kills and retries: messaging/tasks.py; no webhooks, no friend/blocklist or mute check) | `MsgKey`; `SomeError` + `ErrorList` [{To_Account, ErrorCode 70107}] for unknown receivers |
 | `openim/importmsg` | `imports.message_import`, `Origin.IMPORT` | envelope |
 | `openim/admin_getroammsg` | `roaming.roaming_page` | `Complete`, `MsgCnt`, `LastMsgTime`, `LastMsgKey`, `MsgList` |
 

@@ -1,6 +1,7 @@
 """A real Celery worker for the tests about tasks: a queue of the test's own (so no
 other run's worker takes its tasks), started against the test database and Redis,
-stopped and its queue deleted afterwards.
+stopped and its queue deleted afterwards. `kill()` and `start()` play a worker lost
+and a new one taking the same queue (tests of late acknowledgement).
 
     with celery_worker(purge_history.app, tmp_path, "purge") as worker:
         worker.run_until(lambda: done(), lambda: purge_history.apply_async(queue=worker.queue))
@@ -8,6 +9,7 @@ stopped and its queue deleted afterwards.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -20,11 +22,46 @@ from tests.conftest import ROOT, server_env
 
 
 class Worker:
-    def __init__(self, queue: str, process: subprocess.Popen, log_path: Path):
-        self.queue, self.process, self.log_path = queue, process, log_path
+    def __init__(self, queue: str, log_path: Path, env: dict):
+        self.queue, self.log_path, self.env = queue, log_path, env
+        self.process: subprocess.Popen | None = None
+        self.runs = 0
+        self.transport_options: dict = {}
+
+    def start(self) -> None:
+        """Start a worker process on the queue (again, after `kill`); its output is
+        appended to the log. A new run's readiness is `wait_ready`'s."""
+        self.runs += 1
+        with open(self.log_path, "a") as log:
+            log.write(f"\n--- run {self.runs} ---\n")
+            log.flush()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "--pool",
+                 "solo", "-l", "info", "-Q", self.queue, "-n", f"{self.queue}-{self.runs}@%h",
+                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: the worker gets no chance to acknowledge or give anything back."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def log(self) -> str:
         return self.log_path.read_text()
+
+    def current_log(self) -> str:
+        """The output of the latest run only."""
+        return self.log().rsplit(f"--- run {self.runs} ---", 1)[-1]
 
     def check(self, deadline: float) -> None:
         """Fail (showing the worker's log) if it died or the time is up."""
@@ -34,7 +71,7 @@ class Worker:
     def wait_ready(self, timeout: float = 60) -> None:
         """Until the worker listens: a send racing its start can be lost (seen in CI)."""
         deadline = time.monotonic() + timeout
-        while " ready." not in self.log():
+        while " ready." not in self.current_log():
             self.check(deadline)
             time.sleep(0.1)
 
@@ -54,28 +91,25 @@ class Worker:
 
 
 @contextmanager
-def celery_worker(app, tmp_path: Path, name: str):
+def celery_worker(app, tmp_path: Path, name: str, **env: str):
+    """A worker on a queue of its own; `env` adds to its environment (settings)."""
     queue = f"parley-test-{name}-{uuid.uuid4().hex[:12]}"
     log_path = tmp_path / f"worker-{name}.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "chat_project", "worker", "--pool", "solo",
-             "-l", "info", "-Q", queue, "-n", f"{queue}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=server_env(CELERY_TASK_ALWAYS_EAGER="0"),
-            stdout=log, stderr=subprocess.STDOUT)
+    log_path.write_text("")
+    worker = Worker(queue, log_path, server_env(CELERY_TASK_ALWAYS_EAGER="0",
+                                                CELERY_TASK_DEFAULT_QUEUE=queue, **env))
+    worker.start()
     broker_queue = app.amqp.queues[queue]
+    options = dict(app.conf.broker_transport_options)
+    if env.get("CELERY_BROKER_KEY_PREFIX"):  # the worker's keys, not this process's
+        options["global_keyprefix"] = env["CELERY_BROKER_KEY_PREFIX"]
+    worker.transport_options = options  # to send to this worker: connection_for_write
     try:
         # Declared first: the Redis transport drops what is sent to an unbound queue.
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(transport_options=options) as conn:
             broker_queue(conn.default_channel).declare()
-        yield Worker(queue, process, log_path)
+        yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        with app.connection_for_write() as conn:
+        worker.stop()
+        with app.connection_for_write(transport_options=options) as conn:
             broker_queue(conn.default_channel).delete()

@@ -1,0 +1,70 @@
+"""After-callbacks with late acknowledgement (accounts/webhook_tasks.py): a copy of a
+delivery that the broker hands out again makes no second call, and a retry wait longer
+than the broker's visibility timeout is made of short hops instead of being handed out
+twice. Real worker, real broker (a key prefix of the test's own, a 4 s visibility
+timeout, so waits over 2 s hop), real HTTP receiver."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from django.conf import settings
+
+from accounts import webhooks
+from accounts.models import WebhookAttempt
+from accounts.webhook_tasks import deliver_after
+from tests import webhook_receiver as receiver
+from tests.celery_worker import celery_worker
+from tests.webhook_receiver import Reply, use_webhooks
+
+webhook_receiver = receiver.webhook_receiver  # the fixture
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL")]
+
+BODY = {"From_Account": "alice", "To_Account": "bob", "MsgKey": "k", "SendMsgResult": 0,
+        "ErrorInfo": "send msg succeed", "UnreadMsgNum": 1}
+
+
+def test_a_redelivered_copy_calls_once_and_a_long_wait_is_not_handed_out_twice(
+        webhook_receiver, tmp_path):
+    use_webhooks(webhook_receiver, [webhooks.AFTER_SEND], retries=1,
+                 retry_backoff_seconds=6, timeout_ms=500)
+    webhook_receiver.script(Reply.http(500))  # the first call fails, the next succeeds
+    app = deliver_after.app
+    with celery_worker(app, tmp_path, "hook-hops", CHAT_TASK_VISIBILITY_TIMEOUT="4",
+                       CELERY_BROKER_KEY_PREFIX=f"parley-test-hooks-{uuid.uuid4().hex[:8]}."
+                       ) as worker:
+        worker.wait_ready()
+
+        def send(delivery_id: str) -> None:
+            with app.connection_for_write(transport_options=worker.transport_options) as conn:
+                deliver_after.apply_async((delivery_id, webhooks.AFTER_SEND, BODY),
+                                          queue=worker.queue, connection=conn)
+
+        # A wait of 6 s with a 4 s visibility timeout: one retry, not a copy per restore.
+        long_wait = str(uuid.uuid4())
+        send(long_wait)
+        deadline = time.monotonic() + 40
+        while not WebhookAttempt.objects.filter(delivery_id=long_wait, outcome="ok").exists():
+            worker.check(deadline)
+            time.sleep(0.2)
+        time.sleep(8)  # a copy restored from the broker would call by now
+        assert [(a.attempt, a.outcome) for a in WebhookAttempt.objects.filter(
+            delivery_id=long_wait).order_by("attempt")] == [(1, "failed"), (2, "ok")]
+        first, second = webhook_receiver.requests
+        assert 5.5 <= second.at - first.at < 12, second.at - first.at
+
+        # The same delivery handed out twice (a worker lost after its call, before its
+        # acknowledgement): the copy finds the attempt made and calls nobody.
+        copied = str(uuid.uuid4())
+        send(copied)
+        send(copied)
+        deadline = time.monotonic() + 30
+        while "was made already" not in worker.log():
+            worker.check(deadline)
+            time.sleep(0.2)
+    assert WebhookAttempt.objects.filter(delivery_id=copied).count() == 1
+    assert len(webhook_receiver.requests) == 3
