@@ -27,11 +27,10 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, F
 from django_celery_beat.models import PeriodicTask
 
-from accounts.locks import pair_key
 from accounts.models import SyncEntry, User
+from messaging.batch_send import message_send_to_many
 from messaging.models import BatchChunk, BatchReceipt, Conversation, Message
 from messaging.push_all import broadcast_fan_out
-from messaging.batch_send import message_send_to_many
 from messaging.tasks import purge_history, requeue_lost_tasks, send_to_many
 from push import services as push_services
 from push.conditions import Condition
@@ -77,15 +76,20 @@ def assert_exactly_once(random: int, names: list[str]) -> None:
 
 
 class HeldPairLock:
-    """The send's lock on the pair (alice, receiver), taken on a connection of the
-    test's own and held until release(): a chunk with that receiver waits for it."""
+    """The receiver's sync-log head, locked on a connection of the test's own and held
+    until release(): a chunk with that receiver waits for it (every stored send to a
+    user bumps the user's head; batch and broadcast sends take no pair lock)."""
 
     def __init__(self, sender: str, receiver: str):
         db = connection.settings_dict
         self.conn = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"],
-                                    dbname=db["NAME"], autocommit=False)
-        a, b = (User.objects.get(user_id=u).pk for u in (sender, receiver))
-        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [pair_key(a, b)])
+                                    dbname=db["NAME"], autocommit=True)
+        pk = User.objects.get(user_id=receiver).pk
+        self.conn.execute("INSERT INTO accounts_synchead (user_id, seq) VALUES (%s, 0)"
+                          " ON CONFLICT (user_id) DO NOTHING", [pk])
+        self.conn.autocommit = False
+        self.conn.execute("SELECT 1 FROM accounts_synchead WHERE user_id = %s FOR UPDATE",
+                          [pk])
 
     def release(self) -> None:
         if not self.conn.closed:
