@@ -48,3 +48,16 @@ class RedisServer:
         self.stop()
         time.sleep(down_for)
         self.start()
+
+
+def point_channel_layer_at_nothing(settings) -> None:
+    """Make this process's channel layer use a port where nothing listens: its
+    publishes fail (connection refused) after the commit, as when Redis is away.
+    `settings` is pytest-django's fixture (restored after the test)."""
+    layers = dict(settings.CHANNEL_LAYERS)
+    layers["default"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0",
+                              "socket_connect_timeout": 1}]},
+    }
+    settings.CHANNEL_LAYERS = layers

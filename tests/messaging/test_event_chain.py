@@ -18,7 +18,7 @@ import pytest
 from accounts.models import SyncEntry
 from accounts.usersig import gen_usersig
 from messaging.services import message_send
-from tests.redis_server import free_port
+from tests.redis_server import point_channel_layer_at_nothing
 from tests.wsclient import Device, WsClient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,15 +130,8 @@ def _login(url: str, user_id: str, device: str, **extra) -> tuple[WsClient, int]
 
 @pytest.fixture
 def dead_layer(settings):
-    """The test process's channel layer points at a port where nothing listens: its
-    publishes fail (connection refused) after the commit, as when Redis is away."""
-    layers = dict(settings.CHANNEL_LAYERS)
-    layers["default"] = {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0",
-                              "socket_connect_timeout": 1}]},
-    }
-    settings.CHANNEL_LAYERS = layers
+    """This test process's publishes fail (its sends commit, their publish is lost)."""
+    point_channel_layer_at_nothing(settings)
 
 
 def test_a_lost_publish_is_caught_up_with_sync_on_the_next_event(
