@@ -26,7 +26,7 @@ from chat_project import wire
 from chat_project.errors import ChatError
 from relationships import ws_ops as relationship_ops
 
-from . import message_ws, selectors
+from . import layer_watch, message_ws, selectors
 from .batching import batcher
 from .services import SendCommand
 
@@ -255,6 +255,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 self.covered = self.told = seq
                 await self.send(text_data=with_prev_seq(text, prev))
 
+    async def chat_resync(self, message):
+        """The channel layer was out (messaging/layer_watch.py): what was published then
+        is lost, and no later event may come to show the gap. Send the device what this
+        socket has not had, chained from what it holds."""
+        if self.user is None:
+            return
+        head = await database_sync_to_async(account_selectors.sync_head)(self.user.pk)
+        if head > self.covered:
+            await self._replay(self.covered, head, ready=False, chain_from=self.told)
+
     async def chat_kick(self, message):
         if message.get("keep") == self.channel_name or self.user is None:
             return
@@ -350,6 +360,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 platform=device.platform, kicked=[c.platform for c in pushed_out])
         head = await database_sync_to_async(account_selectors.sync_head)(user.pk)
         self.replay_due = (since, head)
+        layer_watch.watch(self)
         return {"userID": user.user_id, "seq": head}
 
     async def op_sync(self, data):
@@ -371,7 +382,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         elif op == "logout":
             await self.close(code=CLOSE_LOGOUT)
 
-    async def _replay(self, since, head, *, ready: bool):
+    async def _replay(self, since, head, *, ready: bool, chain_from: int | None = None):
         """Replay the offline cache after `since` up to `head`; at login, then SDK_READY.
 
         Live events that arrive meanwhile wait in the channel layer's queue (a consumer
@@ -384,8 +395,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         A `since` ahead of the head, or older than the oldest entry still in the cache
         (the entries after it were purged, or expired while still in the table), gets
         SYNC_RESET and no replay: the client reloads its conversations and history.
-        Replayed events carry `prevSeq` chained from `since`, over the entries skipped.
+        Replayed events carry `prevSeq` chained from `since` (or `chain_from`, what the
+        device holds when the server starts the replay itself), over the entries skipped.
         """
+        prev = since if chain_from is None else chain_from
         if since is not None:
             oldest = await database_sync_to_async(
                 account_selectors.oldest_cached_seq)(self.user.pk)
@@ -393,7 +406,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     or (oldest is None and since < head):
                 await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
             else:
-                reached, prev, replayed = since, since, 0
+                reached, replayed = since, 0
                 while reached < head:
                     events, new_reached = await database_sync_to_async(
                         selectors.sync_replay)(user=self.user, since=reached, upto=head)
@@ -412,9 +425,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self._send({"event": "CONVERSATION_LIST_UPDATED", "data": convs})
                     await self._send({"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
                                       "data": total})
-        # The device holds `head` now: SDK_READY says so at login, the sync's reply did.
+        # The device holds `head` now: SDK_READY says so at login, the sync's reply did;
+        # after a replay of the server's own, it holds the last event sent.
         self.covered = max(self.covered, head)
-        self.told = head
+        self.told = head if chain_from is None else prev
         if ready:
             await self._send({"event": "SDK_READY", "data": {"seq": head}})
 

@@ -119,3 +119,40 @@ def test_redis_restarted_under_load_loses_and_repeats_nothing(make_user):
     assert len(sender.acked) > 50
     assert not lost and len(seen) == len(set(seen))
     assert seen == sorted(seen, key=sender.acked.index)  # in the order sent
+
+
+def test_a_message_published_while_redis_is_down_arrives_without_a_later_event(make_user):
+    make_user("alice"), make_user("bob")
+    redis = RedisServer().start()
+    proc, url = start_server(REDIS_URL=redis.url, CHAT_LAYER_PROBE_SECONDS="1")
+    try:
+        bob = WsClient(url)
+        bob.login("bob", gen_usersig("bob"), deviceID="bob-phone", since=0)
+        device = Device(bob, 0)
+        alice = WsClient(url)
+        alice.login("alice", gen_usersig("alice"), deviceID="alice-phone")
+        first = alice.ok("sendMessage", {"to": "bob", "elements": text("one"), "random": 1})
+        device.pump(1.0)
+        assert device.received_ids() == [first["ID"]]
+
+        redis.stop()
+        # Stored and acknowledged; its publish fails: nobody can hear it now.
+        lost = alice.ok("sendMessage", {"to": "bob", "elements": text("two"), "random": 2})
+        device.pump(1.0)
+        redis.start()
+        # No later event comes; the server's probe sees the layer back and the socket
+        # sends what its device has not had.
+        started = time.monotonic()
+        while len(device.received_ids()) < 2 and time.monotonic() - started < 20:
+            device.pump(0.5)
+        assert device.received_ids() == [first["ID"], lost["ID"]]
+        assert device.gaps == 0 and device.syncs == 0 and device.repeats == 0
+        # The chain goes on from there.
+        third = alice.ok("sendMessage", {"to": "bob", "elements": text("three"), "random": 3})
+        device.pump(1.5)
+        assert device.received_ids()[-1] == third["ID"] and device.gaps == 0
+        alice.close()
+        bob.close()
+    finally:
+        stop_server(proc)
+        redis.stop()
