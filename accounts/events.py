@@ -7,6 +7,14 @@ store (the sync log is), so a dropped publish costs latency, not a message.
 A door running on an event loop (the WebSocket consumer) may wrap a service call in
 `capture_events()` and send the captured events itself, on its own loop, instead of
 each commit hopping back to the loop from the database thread.
+
+Loss is detected, not only tolerated: a user's seqs are dense (sync_append) and every
+entry is published, as a frame or, when no device may have it now, as a marker
+(`entry_not_sent`), so a socket that sees seq N arrive without N - 1 knows a publish
+was lost, and tells its device through the frame's `prevSeq` (messaging/consumers.py
+chat_events); the device then asks `sync`. A publish waits at most
+CHAT_PUBLISH_TIMEOUT seconds for Redis: a stuck Redis costs the devices a `sync`, never
+a send its answer.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from chat_project import wire
@@ -30,8 +39,23 @@ _captured: contextvars.ContextVar[list | None] = contextvars.ContextVar("parley_
                                                                       default=None)
 
 
+# A frame's skip value meaning "no socket": the entry is in the log for a later login
+# (SyncOtherMachine omitted), and its marker keeps the chain of seqs whole.
+NO_DEVICE = "*"
+
+
 def user_group(user_pk: int) -> str:
     return f"user.{user_pk}"
+
+
+def entry_not_sent(user_pk: int, seq: int) -> tuple:
+    """A publish item for a sync-log entry that no device online gets now."""
+    return (user_pk, {"seq": seq}, NO_DEVICE)
+
+
+def with_prev_seq(text: str, prev_seq: int) -> str:
+    """An encoded event frame (a JSON object) with `prevSeq` added, without decoding it."""
+    return f'{text[:-1]},"prevSeq":{prev_seq}}}'
 
 
 def _batch(items: Iterable[tuple]) -> list:
@@ -39,10 +63,10 @@ def _batch(items: Iterable[tuple]) -> list:
 
     An item is (user_pk, frame) or (user_pk, frame, skip_channel): the socket
     `skip_channel` (the one that made the change and has the answer in its reply) does
-    not get that frame. Each frame is encoded to JSON text once, here, and every
-    device's socket sends that text as it is; `seqs` keeps each frame's sync-log seq
-    for the consumer's replay bookkeeping. The layer message's `type` names the
-    consumer handler.
+    not get that frame; NO_DEVICE: no socket does (`entry_not_sent`). Each frame is
+    encoded to JSON text once, here, and every device's socket sends that text as it is
+    (plus its `prevSeq`); `seqs` keeps each frame's sync-log seq for the consumer's
+    bookkeeping. The layer message's `type` names the consumer handler.
     """
     per_user: dict[int, dict] = {}
     for item in items:
@@ -99,12 +123,21 @@ def _send_sync(batch: list[tuple[str, dict]]) -> None:
 
 
 async def send_batch(batch: list[tuple[str, dict]]) -> None:
+    """Publish, in order, each within CHAT_PUBLISH_TIMEOUT: a Redis that accepts and
+    never answers must not hold up the caller (a send's answer, the socket door's next
+    batch). After one timeout the rest of the batch is dropped, not waited for in turn.
+    What is not published is in the sync log; the devices catch up by `sync`."""
     layer = get_channel_layer()
     if layer is None:
         return
-    for group, message in batch:
+    timeout = settings.CHAT_PUBLISH_TIMEOUT
+    for i, (group, message) in enumerate(batch):
         try:
-            await layer.group_send(group, message)
+            await asyncio.wait_for(layer.group_send(group, message), timeout)
+        except TimeoutError:
+            log.error("realtime publish to %s timed out after %ss; %d more not published",
+                      group, timeout, len(batch) - i - 1)
+            return
         except Exception:
             log.exception("realtime publish to %s failed", group)
 

@@ -270,6 +270,12 @@ CHAT_SOCKET_IDLE_TIMEOUT = env.int("CHAT_SOCKET_IDLE_TIMEOUT", default=120)
 CHAT_SOCKET_MAX_FRAME = 256 * 1024
 # Frames per second one socket may send before it is throttled, then closed.
 CHAT_SOCKET_RATE = env.int("CHAT_SOCKET_RATE", default=200)
+# Seconds a realtime publish may wait for Redis before it is given up (the sync log has
+# the event; devices catch up with `sync`): a stuck Redis never holds a send's answer.
+CHAT_PUBLISH_TIMEOUT = env.float("CHAT_PUBLISH_TIMEOUT", default=2.0)
+# Seconds between two probes of the channel layer by each server process; after an
+# outage, its sockets catch up what was published meanwhile (messaging/layer_watch.py).
+CHAT_LAYER_PROBE_SECONDS = env.float("CHAT_LAYER_PROBE_SECONDS", default=5.0)
 # Seconds a socket stays Online after its last heartbeat (accounts/presence.py).
 CHAT_PRESENCE_TTL = env.int("CHAT_PRESENCE_TTL", default=90)
 # Seconds a client may recall its own message (the /v4 admin recall has no limit).

@@ -21,12 +21,12 @@ from accounts import devices, presence
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import ws_ops as account_ops
-from accounts.events import user_group
+from accounts.events import NO_DEVICE, user_group, with_prev_seq
 from chat_project import wire
 from chat_project.errors import ChatError
 from relationships import ws_ops as relationship_ops
 
-from . import message_ws, selectors
+from . import layer_watch, message_ws, selectors
 from .batching import batcher
 from .commands import Origin, SendCommand
 
@@ -70,8 +70,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closing: str | None = None  # why the server closes it: idle, flood, a kick reason
         self.status_subs: dict[int, str] = {}
         self.groups_joined: list[str] = []
-        self.replaying = False
-        self.pending: list[dict] = []
+        # The event chain (PROTOCOL.md "prevSeq"; see chat_events): every sync-log entry
+        # up to `covered` was sent, replayed or deliberately not sent to this socket;
+        # `told` is the seq the device holds as far as this socket knows.
+        self.covered = 0
+        self.told = 0
+        self.replay_due: tuple[int | None, int] | None = None  # (since, head) after the reply
         self.last_frame = time.monotonic()
         self.tokens = float(settings.CHAT_SOCKET_RATE)
         self.token_time = time.monotonic()
@@ -234,17 +238,45 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- events in --------------------------------------------------------------------
 
     async def chat_events(self, message):
+        """Live events from the user's group, in the order they were published.
+
+        Each seq-carrying frame goes out once, in seq order: one at or below `covered`
+        (replayed at login or by `sync` while it was queued, or a repeat) is dropped.
+        Its `prevSeq` is the seq the device should hold before it (`told`), unless an
+        entry between is missing here (a publish lost or overtaken): then it is the
+        publisher's previous entry, above what the device holds, and the device asks
+        `sync`. Entries this socket must not get (its own send, which it has in its
+        reply; roaming-only entries, marked NO_DEVICE) close the chain without a frame.
+        Seqs are dense per user (accounts.services.sync_append) and every entry is
+        published, as a frame or a marker, so the previous entry is always seq - 1.
+        """
         if self.user is None:
             return
-        frames = zip(message["seqs"], message["frames"], strict=True)
         skip = message.get("skip")
-        if skip:
-            frames = [f for f, s in zip(frames, skip, strict=True) if s != self.channel_name]
-        if self.replaying:
-            self.pending.extend(frames)
-        else:
-            for _, text in frames:
-                await self.send(text_data=text)
+        for i, (seq, text) in enumerate(zip(message["seqs"], message["frames"], strict=True)):
+            skipped = skip is not None and skip[i] in (self.channel_name, NO_DEVICE)
+            if seq is None:
+                if not skipped:
+                    await self.send(text_data=text)
+            elif seq > self.covered:
+                contiguous = seq - 1 <= self.covered
+                if skipped:
+                    if contiguous:
+                        self.covered = seq
+                    continue  # a gap before it shows in the next frame's prevSeq
+                prev = self.told if contiguous else seq - 1
+                self.covered = self.told = seq
+                await self.send(text_data=with_prev_seq(text, prev))
+
+    async def chat_resync(self, message):
+        """The channel layer was out (messaging/layer_watch.py): what was published then
+        is lost, and no later event may come to show the gap. Send the device what this
+        socket has not had, chained from what it holds."""
+        if self.user is None:
+            return
+        head = await database_sync_to_async(account_selectors.sync_head)(self.user.pk)
+        if head > self.covered:
+            await self._replay(self.covered, head, ready=False, chain_from=self.told)
 
     async def chat_kick(self, message):
         if message.get("keep") == self.channel_name or self.user is None:
@@ -339,21 +371,36 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(devices.state_change)(
                 user_id=user.user_id, action="Login", reason="Register",
                 platform=device.platform, kicked=[c.platform for c in pushed_out])
-        self.replaying = True
-        self.since = since
         head = await database_sync_to_async(account_selectors.sync_head)(user.pk)
-        self.head = head
+        self.replay_due = (since, head)
+        layer_watch.watch(self)
         return {"userID": user.user_id, "seq": head}
 
+    async def op_sync(self, data):
+        """Catch up without reconnecting (PROTOCOL.md, "sync"): the reply (with the head,
+        where the device will be once the replay is in), then the entries after `since`
+        as at login, without SDK_READY. A device asks when an event's prevSeq is above
+        the last seq it holds: a publish was lost on its way."""
+        since = data.get("since")
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ChatError(910003, "since must be a non-negative integer")
+        head = await database_sync_to_async(account_selectors.sync_head)(self.user.pk)
+        self.replay_due = (since, head)
+        return {"seq": head}
+
     async def _after_reply(self, op):
-        if op == "login" and self.replaying:
-            await self._replay(self.since, self.head)
+        if self.replay_due is not None and op in ("login", "sync"):
+            (since, head), self.replay_due = self.replay_due, None
+            await self._replay(since, head, ready=op == "login")
         elif op == "logout":
             await self.close(code=CLOSE_LOGOUT)
 
-    async def _replay(self, since, head):
-        """Replay the offline cache after `since` up to `head`, then SDK_READY, then the
-        live events that queued meanwhile.
+    async def _replay(self, since, head, *, ready: bool, chain_from: int | None = None):
+        """Replay the offline cache after `since` up to `head`; at login, then SDK_READY.
+
+        Live events that arrive meanwhile wait in the channel layer's queue (a consumer
+        handles one thing at a time) and go out after it, those at or below the head
+        dropped (chat_events): each entry reaches the device once, in order.
 
         The cache is the sync log, bounded (PROTOCOL.md, Session step 3): entries older
         than CHAT_OFFLINE_CACHE_DAYS are gone, and of one peer's messages only the newest
@@ -361,44 +408,42 @@ class ChatConsumer(AsyncWebsocketConsumer):
         A `since` ahead of the head, or older than the oldest entry still in the cache
         (the entries after it were purged, or expired while still in the table), gets
         SYNC_RESET and no replay: the client reloads its conversations and history.
+        Replayed events carry `prevSeq` chained from `since` (or `chain_from`, what the
+        device holds when the server starts the replay itself), over the entries skipped.
         """
-        try:
-            reached = head
-            if since is not None:
-                oldest = await database_sync_to_async(
-                    account_selectors.oldest_cached_seq)(self.user.pk)
-                if since > head or (oldest is not None and since + 1 < oldest) \
-                        or (oldest is None and since < head):
-                    await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
-                else:
-                    reached = since
-                    replayed = 0
-                    while reached < head:
-                        events, new_reached = await database_sync_to_async(
-                            selectors.sync_replay)(user=self.user, since=reached, upto=head)
-                        if new_reached <= reached:
-                            break
-                        for event in events:
-                            await self._send(event)
-                        replayed += sum(e["event"] == "MESSAGE_RECEIVED" for e in events)
-                        reached = new_reached
-                    reached = max(reached, head)
-                    if replayed:
-                        # The seed's order: cached messages, the updated conversation
-                        # list, then SDK_READY (sync complete).
-                        convs, total = await database_sync_to_async(_conversations_now)(
-                            self.user)
-                        await self._send({"event": "CONVERSATION_LIST_UPDATED",
-                                          "data": convs})
-                        await self._send({"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
-                                          "data": total})
-            await self._send({"event": "SDK_READY", "data": {"seq": reached}})
-        finally:
-            self.replaying = False
-            pending, self.pending = self.pending, []
-            for seq, text in pending:
-                if seq is None or seq > reached:
-                    await self.send(text_data=text)
+        prev = since if chain_from is None else chain_from
+        if since is not None:
+            oldest = await database_sync_to_async(
+                account_selectors.oldest_cached_seq)(self.user.pk)
+            if since > head or (oldest is not None and since + 1 < oldest) \
+                    or (oldest is None and since < head):
+                await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
+            else:
+                reached, replayed = since, 0
+                while reached < head:
+                    events, new_reached = await database_sync_to_async(
+                        selectors.sync_replay)(user=self.user, since=reached, upto=head)
+                    if new_reached <= reached:
+                        break
+                    for event in events:
+                        event["prevSeq"], prev = prev, event["seq"]
+                        await self._send(event)
+                    replayed += sum(e["event"] == "MESSAGE_RECEIVED" for e in events)
+                    reached = new_reached
+                if replayed:
+                    # The seed's order: cached messages, the updated conversation
+                    # list, then SDK_READY (sync complete).
+                    convs, total = await database_sync_to_async(_conversations_now)(
+                        self.user)
+                    await self._send({"event": "CONVERSATION_LIST_UPDATED", "data": convs})
+                    await self._send({"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
+                                      "data": total})
+        # The device holds `head` now: SDK_READY says so at login, the sync's reply did;
+        # after a replay of the server's own, it holds the last event sent.
+        self.covered = max(self.covered, head)
+        self.told = head if chain_from is None else prev
+        if ready:
+            await self._send({"event": "SDK_READY", "data": {"seq": head}})
 
     async def op_ack(self, data):
         seq = data.get("seq")
@@ -453,6 +498,7 @@ OPS = {
     "ping": ChatConsumer.op_ping,
     "login": ChatConsumer.op_login,
     "logout": ChatConsumer.op_logout,
+    "sync": ChatConsumer.op_sync,
     "ack": ChatConsumer.op_ack,
     "sendMessage": ChatConsumer.op_sendMessage,
     "getMessageList": ChatConsumer.op_getMessageList,

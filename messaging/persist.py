@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
-from accounts.events import publish_on_commit
+from accounts.events import entry_not_sent, publish_on_commit
 from accounts.models import SyncEntry
 from accounts.services import SyncItem, sync_append
 from chat_project import wire
@@ -181,7 +181,10 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
         if own:
             p.result = view
         if outgoing and cmd.sync_other_machine == SYNC_ROAMING_ONLY:
-            continue  # written for a later login, not sent to the devices online now
+            # Written for a later login, not sent to the devices online now; its
+            # marker keeps their chain of seqs whole (accounts/events.py).
+            events.append(entry_not_sent(viewer.pk, item.seq))
+            continue
         # The sending socket has the message in its reply: it gets no echo.
         events.append((viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq,
                                    "data": [view]}, cmd.origin_channel if own else None))

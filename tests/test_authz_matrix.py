@@ -408,6 +408,7 @@ WS_ROWS: dict[str, Row] = {
     "login": Row(USER, login_as_another),
     "logout": Row(NONE, reason="ends the caller's own socket, nothing else"),
     "ack": Row(NONE, own_only(ws("ack", {"seq": 10**6}))),
+    "sync": Row(NONE, own_only(ws("sync", {"since": 0}))),
     "sendMessage": Row(USER, both(
         refused(20007, ws("sendMessage", {"to": "carol", "elements": _text("hi"),
                                           "random": 1})),

@@ -97,3 +97,62 @@ class WsClient:
             if frame is None:
                 return out
             out.append(frame)
+
+
+class Device:
+    """What a device does with the event chain (PROTOCOL.md `prevSeq`, as the JS SDK
+    does it): hands out each seq once, in order; an event whose prevSeq is above the
+    seq held means a publish was lost: it is dropped and `sync {since: held}` asked,
+    on the same socket. Counts what it saw, for tests to assert on."""
+
+    def __init__(self, client: WsClient, held: int):
+        self.client = client
+        self.held = held
+        self.handed: list[dict] = []  # events handed out (with a seq), in order
+        self.repeats = 0  # seq-carrying frames at or below the seq held
+        self.gaps = 0  # frames whose prevSeq showed a loss
+        self.syncs = 0
+        self._sync_id: str | None = None
+        self._sync_target: int | None = None
+
+    def pump(self, seconds: float) -> list[dict]:
+        """Read frames for `seconds`; return the events handed out meanwhile."""
+        out = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            frame = self.client._recv(left)
+            if frame is None:
+                break
+            if self._sync_id is not None and frame.get("id") == self._sync_id:
+                assert frame["ok"], frame
+                self._sync_id = None
+                if frame["data"]["seq"] > self.held:
+                    self._sync_target = frame["data"]["seq"]
+                continue
+            if frame.get("event") == "SYNC_RESET":
+                raise AssertionError(f"unexpected {frame}")
+            if "seq" not in frame:
+                continue
+            seq = frame["seq"]
+            if self._sync_target is not None and seq > self._sync_target:
+                self.held = max(self.held, self._sync_target)
+                self._sync_target = None
+            if seq <= self.held:
+                self.repeats += 1
+                continue
+            if frame["prevSeq"] > self.held:
+                self.gaps += 1
+                if self._sync_id is None:
+                    self.syncs += 1
+                    self._sync_id = f"sync{self.syncs}"
+                    self.client.send_raw(json.dumps(
+                        {"id": self._sync_id, "op": "sync", "data": {"since": self.held}}))
+                continue
+            self.held = seq
+            out.append(frame)
+        self.handed += out
+        return out
+
+    def received_ids(self) -> list[str]:
+        return [m["ID"] for f in self.handed if f["event"] == "MESSAGE_RECEIVED"
+                for m in f["data"]]

@@ -17,6 +17,10 @@
  *   again, so the server stores a resent message once (PROTOCOL.md, Retries).
  * - The highest event `seq` seen is kept in localStorage per server and user and sent
  *   as `since` on login: a reconnect replays what was missed before SDK_READY.
+ * - Every event is handed out once, in order: one whose `seq` is not above the one
+ *   held is a repeat and is dropped; one whose `prevSeq` is above it means a live
+ *   event was lost on its way (PROTOCOL.md, event chain): it is dropped too, and the
+ *   SDK asks `sync {since}` on the same socket, which sends what was missed, in order.
  * - A dropped socket is reopened with backoff (never after KICKED_OUT or logout());
  *   calls made meanwhile wait, and calls in flight are sent again after the new login
  *   (every op the SDK offers is safe to repeat: sends are deduplicated by `random`).
@@ -346,6 +350,8 @@
       this._ready = false;              // SDK_READY seen on the current socket
       this._replaying = false;
       this._resetPending = false;
+      this._syncing = null;             // the socket a `sync` is in flight on
+      this._syncTarget = null;          // the seq the last `sync` brings us to
       this._userID = '';
       this._seq = 0;
       this._ackedSeq = 0;
@@ -1272,11 +1278,18 @@
     _onEvent(frame) {
       const name = frame.event;
       const data = frame.data;
+      if (Number.isInteger(frame.seq) && !this._admit(frame)) return;
       switch (name) {
         case 'SDK_READY':
           this._onReady(data);
           return;  // its seq is the position reached, handled there
         case 'SYNC_RESET':
+          if (!this._replaying) {
+            // A `sync` found our seq gone from the server's cache: log in again, and
+            // the login's reset (the lists reloaded at SDK_READY) takes over.
+            this._drop(this._ws);
+            return;
+          }
           this._resetPending = true;
           break;
         case 'KICKED_OUT':
@@ -1312,6 +1325,42 @@
           }
       }
       if (Number.isInteger(frame.seq)) this._noteSeq(frame.seq);
+    }
+
+    /**
+     * Whether an event with a `seq` is handed out: not a repeat, and not after a gap.
+     * A `sync`'s reply names the seq its replay reaches; entries it leaves out (expired,
+     * beyond a peer's newest 100) are passed over once a later event comes.
+     */
+    _admit(frame) {
+      if (this._syncTarget !== null && frame.seq > this._syncTarget) {
+        if (this._syncTarget > this._seq) this._setSeq(this._syncTarget);
+        this._syncTarget = null;
+      }
+      if (frame.seq <= this._seq) return false;
+      if (!this._replaying && Number.isInteger(frame.prevSeq) && frame.prevSeq > this._seq) {
+        this._requestSync();  // it comes again with what was missed, in order
+        return false;
+      }
+      return true;
+    }
+
+    _requestSync() {
+      const ws = this._ws;
+      if (!ws || !this._loggedIn || this._syncing === ws) return;
+      this._syncing = ws;
+      this._request('sync', {since: this._seq}, {direct: true}).then(
+        (data) => {
+          if (ws !== this._ws) return;
+          this._syncing = null;
+          if (data && Number.isInteger(data.seq) && data.seq > this._seq) {
+            this._syncTarget = data.seq;
+          }
+        },
+        () => {
+          // No answer: a new login replays the same from our seq.
+          if (ws === this._ws) this._drop(ws);
+        });
     }
 
     _onReady(data) {
@@ -1357,6 +1406,8 @@
       this._loggedIn = false;
       this._ready = false;
       this._replaying = false;
+      this._syncing = null;
+      this._syncTarget = null;
       this._stopPing();
       for (const entry of Array.from(this._pending.values())) {
         if (entry.direct) {
