@@ -86,6 +86,7 @@ CODES: dict[int, str] = {
     910007: "unsupported file",
     910008: "authentication required",
     910009: "permission denied",
+    910503: "the server is busy (database or Redis unavailable); retry shortly",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",
