@@ -21,6 +21,7 @@ from django.db import connection
 from accounts.usersig import gen_usersig
 from tests.conftest import ROOT, start_server, stop_server
 from tests.v4client import V4Client
+from tests.wsclient import WsClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -65,6 +66,36 @@ def burst(n: int, call) -> list:
     return results
 
 
+def logged_in(base: str, user: str) -> WsClient:
+    """A logged-in socket (retrying a login the busy pool refused)."""
+    for _ in range(20):
+        ws = WsClient(base)
+        reply = ws.request("login", {"userID": user, "userSig": gen_usersig(user)})
+        if reply["ok"]:
+            ws.wait_event("SDK_READY")
+            return ws
+        assert reply["code"] == 910503, reply
+        ws.close()
+        time.sleep(0.1)
+    raise AssertionError("could not log in")
+
+
+def burst_sockets(sockets: list[WsClient], op: str) -> list[dict]:
+    """Each socket sends `op` at the same moment; the replies."""
+    return burst(len(sockets), iter_call(lambda ws: ws.request(op, {}), sockets))
+
+
+def iter_call(fn, items):
+    items = iter(list(items))
+    lock = threading.Lock()
+
+    def call():
+        with lock:
+            item = next(items)
+        return fn(item)
+    return call
+
+
 def test_a_burst_of_200_waits_for_the_pool(make_user):
     make_user("alice")
     app = "parley-pool-test"
@@ -100,7 +131,8 @@ def test_a_burst_of_200_waits_for_the_pool(make_user):
 
 def test_an_exhausted_pool_answers_busy_in_each_doors_shape(make_user):
     """One connection and a 0.05 s wait: most of a burst cannot get the connection in
-    time. REST answers 503 {"code": 910503}; /v4 its envelope with 60008; none 500."""
+    time. REST answers 503 {"code": 910503}; /v4 its envelope with 60008; the socket an
+    error reply 910503; none an internal error."""
     make_user("alice")
     make_user("bob")
     (ROOT / ".pytest_cache").mkdir(exist_ok=True)
@@ -109,14 +141,31 @@ def test_an_exhausted_pool_answers_busy_in_each_doors_shape(make_user):
                               DB_POOL_TIMEOUT="0.05", CHAT_V4_RATE_LIMIT="0")
     auth = f"UserSig alice:{gen_usersig('alice')}"
     v4 = V4Client(base)
+    sockets = []
     try:
-        rest = burst(60, lambda: get(base + "/api/v1/conversations/", auth))
+        for _ in range(30):
+            sockets.append(logged_in(base, "alice"))
+        # The socket door's database calls share one thread per process: they contend
+        # for the connection with the REST requests running beside them.
+        rest: list = []
+        beside = threading.Thread(target=lambda: rest.extend(burst(
+            60, lambda: get(base + "/api/v1/conversations/", auth))))
+        beside.start()
+        replies = []
+        for _ in range(3):
+            replies += burst_sockets(sockets, "getConversationList")
+        beside.join()
         answers = burst(60, lambda: v4("openim/sendmsg", {
             "To_Account": "bob", "From_Account": "alice", "SyncOtherMachine": 2,
             "MsgRandom": threading.get_ident() % 2**31,
             "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]}))
     finally:
+        for ws in sockets:
+            ws.close()
         stop_server(proc)
+    socket_codes = Counter(r.get("code", 0) if not r["ok"] else 0 for r in replies)
+    assert set(socket_codes) <= {0, 910503}, socket_codes
+    assert socket_codes[910503] > 0, socket_codes
     rest_statuses = Counter(s for s, _ in rest)
     assert set(rest_statuses) <= {200, 503}, rest_statuses
     assert rest_statuses[503] > 0, rest_statuses
