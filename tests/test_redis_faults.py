@@ -135,6 +135,14 @@ def test_doors_answer_when_redis_is_down(kind, make_user):
                                                     "MsgContent": {"Text": f"v4 {kind}"}}]})
         assert time.monotonic() - started < ANSWER_WITHIN
         assert answer["ActionStatus"] == "OK", answer
+        # A batch send queues Celery tasks through Redis: an envelope, in seconds.
+        started = time.monotonic()
+        answer = v4("openim/batchsendmsg", {"To_Account": ["bob"], "From_Account": "alice",
+                                            "MsgRandom": 78, "SyncOtherMachine": 2,
+                                            "MsgBody": [{"MsgType": "TIMTextElem",
+                                                         "MsgContent": {"Text": "batch"}}]})
+        assert time.monotonic() - started < ANSWER_WITHIN
+        assert answer["ActionStatus"] == "OK" or answer["ErrorCode"] == 60008, answer
         answer = v4("openim/query_online_status", {"To_Account": ["bob"]})
         # Presence lives in Redis: the read fails, in the envelope, with the busy code.
         assert answer["ActionStatus"] == "FAIL" and answer["ErrorCode"] == 60008, answer
