@@ -2,7 +2,8 @@
 
 Every door turns such a failure into its own "retry shortly" answer, not an internal
 error: the REST door HTTP 503 `{"code": 910503}`, `/v4` the envelope with 60008, the
-socket an error reply 910503. What counts:
+socket an error reply 910503, and a socket that cannot be set up is closed with 1013
+(HandshakeGuard). What counts:
 
 - the PostgreSQL connection pool stayed exhausted for `DB_POOL_TIMEOUT` seconds
   (psycopg_pool.PoolTimeout), or PostgreSQL refused or lost the connection (too many
@@ -93,3 +94,53 @@ def error_for(exc: BaseException) -> ChatError:
     if is_unavailable(exc):
         return ChatError(BUSY_CODE, http_status=503)
     return ChatError(20005)
+
+
+# A socket the server cannot serve right now (Redis or the database unreachable) is
+# accepted and closed at once with this code (RFC 6455's "try again later") and a
+# reason; any other failure before the accept closes with 1011 (internal error).
+CLOSE_TRY_AGAIN = 1013
+CLOSE_INTERNAL = 1011
+
+
+class HandshakeGuard:
+    """Before a socket is accepted, Channels subscribes it to the channel layer (and
+    the session middleware reads the database); when that fails, the server would
+    answer the handshake with HTTP 500, which a client cannot tell from a bug. Here the
+    socket is accepted and closed with a code and a reason instead, so a client knows to
+    reconnect later (with `since`: nothing is lost, the sync log has it)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        state = {"connect": False, "answered": False}
+
+        async def tracked_receive():
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                state["connect"] = True
+            return message
+
+        async def tracked_send(message):
+            if message["type"] in ("websocket.accept", "websocket.close",
+                                   "websocket.http.response.start"):
+                state["answered"] = True
+            await send(message)
+
+        try:
+            return await self.app(scope, tracked_receive, tracked_send)
+        except Exception as exc:
+            if state["answered"]:
+                raise
+            busy = is_unavailable(exc)
+            if busy:
+                log.warning("socket refused, a backing service is unavailable: %r", exc)
+            else:
+                log.exception("socket failed before its handshake")
+            if not state["connect"]:
+                await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close",
+                        "code": CLOSE_TRY_AGAIN if busy else CLOSE_INTERNAL,
+                        "reason": "server busy, retry later" if busy else "internal error"})
