@@ -14,8 +14,9 @@ here every `send`, `group_send`, `group_add`, `group_discard` and `new_channel` 
 bounded as a whole (lock wait included) by `call_timeout`, and once a call has failed,
 the following ones fail at once for `retry_after` seconds before one is tried again: a
 burst of publishes during an outage costs one timeout, not one each. A failed call
-raises `RealtimeUnavailable`. Nothing is lost by failing: the sync log holds every event
-and devices catch up from it (accounts/events.py).
+raises `RealtimeUnavailable` (except `group_discard`, which logs: a closing socket
+leaves its groups whatever Redis does). Nothing is lost by failing: the sync log holds
+every event and devices catch up from it (accounts/events.py).
 
 The cache: Django's RedisCache with the connection's `socket_timeout`, and the same
 "failed a moment ago, fail at once" rule: a caller that reads the cache on every
@@ -72,7 +73,15 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
         return await self._bounded("group_add", group, channel)
 
     async def group_discard(self, group, channel):
-        return await self._bounded("group_discard", group, channel)
+        """Never refused and never raises: the layer forgets the membership in this
+        process before it unsubscribes in Redis, and a closing socket must leave every
+        group it was in even when Redis is down (the caller could not do better)."""
+        try:
+            call = self._get_layer().group_discard
+            await asyncio.wait_for(call(group, channel), self.call_timeout)
+        except (TimeoutError, OSError, redis.exceptions.RedisError) as exc:
+            self._down_until = time.monotonic() + self.retry_after
+            log.warning("channel layer group_discard failed: %r", exc)
 
     async def group_send(self, group, message):
         return await self._bounded("group_send", group, message)
