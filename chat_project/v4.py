@@ -166,7 +166,7 @@ def _rate_limited(cmd: Command) -> bool:
             count = 1
         return count > limit
     except Exception as exc:  # the cache is unreachable: count in this process
-        log.warning("v4 rate limit counted in this process: the cache failed (%r)", exc)
+        log.debug("v4 rate limit counted in this process: the cache failed (%r)", exc)
     with _local_lock:
         if key not in _local_counts:  # a new window: drop the ones of past seconds
             for old in [k for k, (at, _) in _local_counts.items() if at != second]:
