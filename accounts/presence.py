@@ -154,7 +154,11 @@ class _RedisStore:
         import redis.asyncio
 
         self.url = url
-        self.sync = redis.Redis.from_url(url)
+        # Every call has a time limit (REDIS_TIMEOUT): a silent Redis fails a status
+        # read or a heartbeat after it instead of hanging the request or the socket.
+        self.timeouts = {"socket_timeout": settings.REDIS_TIMEOUT,
+                         "socket_connect_timeout": settings.REDIS_CONNECT_TIMEOUT}
+        self.sync = redis.Redis.from_url(url, **self.timeouts)
         self._async_mod = redis.asyncio
         self._async: dict[int, object] = {}
         self._scripts = {name: self.sync.register_script(src)
@@ -177,7 +181,7 @@ class _RedisStore:
             # at once), a call waits for one instead of failing (redis-py's default
             # pool raises MaxConnectionsError past 100).
             pool = self._async_mod.BlockingConnectionPool.from_url(
-                self.url, max_connections=64, timeout=20)
+                self.url, max_connections=64, timeout=20, **self.timeouts)
             client = self._async_mod.Redis(connection_pool=pool)
             entry = (loop, client, {name: client.register_script(src) for name, src in
                                     (("join", _JOIN), ("leave", _LEAVE))})

@@ -13,15 +13,18 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from chat_project.origin import OriginCheck  # noqa: E402
+from chat_project.unavailable import HandshakeGuard  # noqa: E402
 from messaging.consumers import ChatConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # A cookie-authenticated socket from a foreign page is refused; native clients
-        # (no Origin header) log in by UserSig (chat_project/origin.py).
+        # (no Origin header) log in by UserSig (chat_project/origin.py). Redis or the
+        # database down during the handshake: close 1013, not HTTP 500.
         "websocket": OriginCheck(
-            AuthMiddlewareStack(URLRouter([path("ws/", ChatConsumer.as_asgi())])),
+            HandshakeGuard(
+                AuthMiddlewareStack(URLRouter([path("ws/", ChatConsumer.as_asgi())]))),
         ),
     }
 )

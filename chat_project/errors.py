@@ -88,6 +88,7 @@ CODES: dict[int, str] = {
     910009: "permission denied",
     910010: "the UserID is taken by an account signed up with a password on the web UI; "
             "import another UserID, or delete that account first",
+    910503: "the server is busy (database or Redis unavailable); retry shortly",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chat_project.unavailable.UnavailableMiddleware",  # database/Redis down: 503, not 500
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,13 +91,37 @@ _db = DATABASES["default"]
 # Lets two test runs on one PostgreSQL server use different test databases.
 _db["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 if _db["ENGINE"].endswith("sqlite3"):
-    # WAL and a busy timeout let the web page, the socket and the tasks share one file.
-    _db.setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
-    )
+    # Embedded mode serves a few people at once from one file: WAL lets readers run
+    # beside the writer, IMMEDIATE transactions take the write lock at BEGIN (a deferred
+    # one that reads, then writes, fails at once with "database is locked" when another
+    # writer got in between: the busy timeout cannot help it), and the busy timeout
+    # makes a second writer wait its turn instead of failing.
+    _db.setdefault("OPTIONS", {}).update({
+        "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
+elif env.bool("DB_POOL", default=True):
+    # A bounded pool per process (psycopg_pool through Django). Under ASGI every
+    # concurrent request runs in a thread of its own, and persistent connections
+    # (CONN_MAX_AGE) kept one per thread until PostgreSQL ran out of them; a pool caps
+    # them at DB_POOL_MAX_SIZE per process. A request that finds every connection busy
+    # waits up to DB_POOL_TIMEOUT seconds, then gets the door's "busy, retry" answer
+    # (chat_project/unavailable.py). Connections above DB_POOL_MIN_SIZE close after
+    # DB_POOL_MAX_IDLE idle seconds. Size it so that (uvicorn workers + Celery worker
+    # processes) x DB_POOL_MAX_SIZE stays under PostgreSQL's max_connections.
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    _db["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+    _db.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        "max_idle": env.float("DB_POOL_MAX_IDLE", default=60.0),
+    }
 else:
-    # Without a persistent connection every message would open a new one.
-    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+    # DB_POOL=0: no pool in the process (behind PgBouncer, which pools instead). Django
+    # advises against persistent connections under ASGI: CONN_MAX_AGE defaults to 0.
+    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     _db["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -166,26 +191,50 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- Redis: channel layer, cache, Celery broker --------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# Every Redis call has a time limit (REDIS_TIMEOUT, seconds): a Redis that refuses
+# fails at once, one that accepts and never answers fails after the limit, and the
+# doors answer "busy, retry" instead of hanging (chat_project/unavailable.py).
+# After a failure, the channel layer and the cache fail at once for REDIS_RETRY_AFTER
+# seconds before trying again, so an outage costs one timeout per caller, not one per
+# call (chat_project/redis_bounds.py).
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=2.0)
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=2.0)
+REDIS_RETRY_AFTER = env.float("REDIS_RETRY_AFTER", default=2.0)
+
 if REDIS_URL:
     # The pub/sub layer: half the CPU per message of the list-based layer and no silent
-    # drops at capacity (shared/PERF-NOTES.md). socket_timeout None avoids the redis-py 8
-    # idle-timeout crash (django/channels_redis#422).
+    # drops at capacity (shared/PERF-NOTES.md). Its receiver reads with its own 0.1 s
+    # timeout, so a socket_timeout does not race it (the redis-py 8 trap of
+    # django/channels_redis#422 is the list-based layer's blocking pop);
+    # chat_project/redis_bounds.py also bounds each call as a whole, lock wait included.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "chat_project.redis_bounds.BoundedPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None,
-                           "socket_connect_timeout": 5, "max_connections": 10000}],
+                "hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_TIMEOUT,
+                           "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                           "max_connections": 10000}],
                 "prefix": env.str("CHANNEL_PREFIX", default="parley"),
+                "call_timeout": REDIS_TIMEOUT,
+                "retry_after": REDIS_RETRY_AFTER,
             },
         }
     }
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "default": {"BACKEND": "chat_project.redis_bounds.BoundedRedisCache",
                     "LOCATION": REDIS_URL,
-                    "KEY_PREFIX": env.str("CACHE_PREFIX", default="parley")}
+                    "KEY_PREFIX": env.str("CACHE_PREFIX", default="parley"),
+                    "OPTIONS": {"socket_timeout": REDIS_TIMEOUT,
+                                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+                                "retry_after": REDIS_RETRY_AFTER}}
     }
     CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": REDIS_TIMEOUT,
+                                       "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}
+    # Queuing a task (after a commit, in a request) tries for a few seconds, not forever.
+    CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+    CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0,
+                                        "interval_step": 0.5, "interval_max": 1}
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

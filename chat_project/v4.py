@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chat_project.errors import ChatError
+from chat_project.unavailable import V4_BUSY_CODE, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -135,20 +137,42 @@ def _fail(service: str, code: int, info: str, **extra) -> HttpResponse:
                              **extra})
 
 
+# While the shared cache is unreachable, the limit is counted in this process instead.
+_local_counts: dict[str, tuple[int, int]] = {}  # key: (second, count)
+_local_lock = threading.Lock()
+
+
 def _rate_limited(cmd: Command) -> bool:
     """A one-second window per command, counted in the shared cache (Redis in
-    production, so the limit holds across processes)."""
+    production, so the limit holds across processes).
+
+    When Redis is down or silent, the door fails open to a per-process count: the
+    command still runs (what it stores is in PostgreSQL, and devices catch up from the
+    sync log) and each process holds the limit on its own. The cache fails at once for
+    a while after a failure (chat_project/redis_bounds.py), so an outage costs one
+    Redis timeout now and then, not one per call."""
     overrides = getattr(settings, "CHAT_V4_RATE_LIMITS", {}) or {}
     limit = overrides.get(f"{cmd.service}/{cmd.name}", cmd.limit or settings.CHAT_V4_RATE_LIMIT)
     if not limit or limit <= 0:
         return False
-    key = f"v4rate:{cmd.service}/{cmd.name}:{int(time.time())}"
-    cache.add(key, 0, timeout=2)
+    second = int(time.time())
+    key = f"v4rate:{cmd.service}/{cmd.name}:{second}"
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: start again
-        cache.add(key, 1, timeout=2)
-        count = 1
+        cache.add(key, 0, timeout=2)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr: start again
+            cache.add(key, 1, timeout=2)
+            count = 1
+        return count > limit
+    except Exception as exc:  # the cache is unreachable: count in this process
+        log.debug("v4 rate limit counted in this process: the cache failed (%r)", exc)
+    with _local_lock:
+        if key not in _local_counts:  # a new window: drop the ones of past seconds
+            for old in [k for k, (at, _) in _local_counts.items() if at != second]:
+                del _local_counts[old]
+        count = _local_counts.get(key, (second, 0))[1] + 1
+        _local_counts[key] = (second, count)
     return count > limit
 
 
@@ -203,7 +227,11 @@ def dispatch(request: HttpRequest, service: str, name: str) -> HttpResponse:
         return _fail(service, exc.code, exc.info, **exc.extra)
     except ChatError as exc:
         return _fail(service, exc.code, exc.message)
-    except Exception:  # never a 500: the envelope says what happened
+    except Exception as exc:  # never a 500: the envelope says what happened
+        if is_unavailable(exc):  # the database or Redis is busy or down: retry
+            log.warning("v4/%s/%s: a backing service is unavailable: %r", service, name, exc)
+            return _fail(service, V4_BUSY_CODE, "the server is busy (database or Redis "
+                         "unavailable); retry shortly")
         log.exception("v4/%s/%s failed", service, name)
         return _fail(service, 91000 if service == "openim" else 70500, "internal error")
     answer = {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}

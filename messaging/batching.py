@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 
 from accounts.events import capture_events, send_batch
 from chat_project.errors import ChatError
+from chat_project.unavailable import error_for
 
 from .commands import SendCommand
 from .services import message_send_many
@@ -45,7 +46,7 @@ class SendBatcher:
                     with capture_events() as events:
                         results = await _send_many([cmd for cmd, _ in batch])
                 except Exception as exc:  # never leave a sender waiting
-                    results = [ChatError(20005) if not isinstance(exc, ChatError) else exc] \
+                    results = [exc if isinstance(exc, ChatError) else error_for(exc)] \
                         * len(batch)
                     events = []
                 # Replies first: the sender's round trip ends as soon as it commits.

@@ -22,7 +22,7 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import ws_ops as account_ops
 from accounts.events import NO_DEVICE, user_group, with_prev_seq
-from chat_project import wire
+from chat_project import unavailable, wire
 from chat_project.errors import ChatError
 from relationships import ws_ops as relationship_ops
 
@@ -189,9 +189,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ChatError as exc:
             await self._reply_error(rid, exc)
             return
-        except Exception:
+        except Exception as exc:
             log.exception("op %s failed", op)
-            await self._reply_error(rid, ChatError(20005))
+            await self._reply_error(rid, unavailable.error_for(exc))  # 910503 or 20005
             return
         if rid is not None or op != "ack":
             await self._send({"id": rid, "ok": True, "data": result if result is not None else {}})

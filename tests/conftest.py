@@ -208,11 +208,12 @@ def _clear_cache(cache) -> None:
     # Only this process's keys: `cache` is a proxy, so look at the backend behind it
     # (a cache.clear() on Redis would FLUSHDB the other worker's keys mid-test).
     from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
     cache = caches["default"]
     if hasattr(cache, "delete_pattern"):
         cache.delete_pattern("*")
-    elif cache.__class__.__name__ == "RedisCache":
+    elif isinstance(cache, RedisCache):  # also chat_project.redis_bounds' subclass
         client = cache._cache.get_client(write=True)
         keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
         if keys:

@@ -44,7 +44,7 @@ def test_production_settings_from_the_environment():
     assert result.returncode == 0, result.stderr
     got = json.loads(result.stdout)
     assert got["db"].endswith("postgresql")
-    assert got["layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert got["layer"] == "chat_project.redis_bounds.BoundedPubSubChannelLayer"
     assert got["eager"] is False and got["cache"].endswith("RedisCache")
     assert got["admins"] == ["ops1", "ops2"] and got["app"] == 1400000077
 
