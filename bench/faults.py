@@ -367,6 +367,8 @@ class Sender:
         due = time.monotonic() + random.uniform(0, interval)
         while not stop_sending.is_set():
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if stop_sending.is_set():
+                return
             due += interval
             self.next_n += 1
             self.pending[self.next_n] = 0.0
