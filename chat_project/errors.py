@@ -86,6 +86,8 @@ CODES: dict[int, str] = {
     910007: "unsupported file",
     910008: "authentication required",
     910009: "permission denied",
+    910010: "the image has too many pixels",
+    910011: "the day's upload quota is used up",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

@@ -57,6 +57,7 @@ from chat_project.errors import ChatError
 from . import selectors, tencent_body
 from .elements import check_elements
 from .models import Conversation, Dialog, Message
+from .upload_refs import uploads_release, uploads_release_hidden, uploads_use
 from .views import message_dict, message_version, parse_message_id
 
 log = logging.getLogger(__name__)
@@ -247,6 +248,7 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
                                   extra={"revokerInfo": {"userID": revoker}},
                                   unread_changed=was_unread)
         sync_publish(events)
+        uploads_release([msg.pk])  # its files go once no forward refers to them
         totals = _publish_totals(was_unread)
         if webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW):
             unread = totals.get(msg.receiver_id)
@@ -296,6 +298,8 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         events = _message_changed(msg, convs, kind=SyncEntry.Kind.MODIFY,
                                   event="MESSAGE_MODIFIED", extra={}, unread_changed=set())
         sync_publish(events)
+        uploads_use([(msg.pk, msg.dialog_id, new_elements)])
+        uploads_release([msg.pk], keep={msg.pk: new_elements})
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -351,6 +355,7 @@ def messages_delete(*, user: User, message_ids) -> dict:
             events.append((user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         sync_publish(events)
+        uploads_release_hidden(dialog_id=dialog.pk, message_pks=pks)  # deleted on both sides
         if unread_drop:
             _publish_totals([user.pk])
     return {"messageIDList": ids}
@@ -385,6 +390,8 @@ def conversation_delete(*, user: User, peer: User, clear_history: bool = True) -
         _save_conversation(conv, **changes)
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [{"conversationID": cid, "isDeleted": True}])])
+        if clear_history:
+            uploads_release_hidden(dialog_id=dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}
@@ -403,6 +410,7 @@ def conversation_clear_history(*, user: User, peer: User) -> dict:
                            read_seq=max(conv.read_seq, dialog.last_seq))
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [_conv_view(conv)])])
+        uploads_release_hidden(dialog_id=dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}

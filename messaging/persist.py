@@ -38,6 +38,7 @@ from chat_project.errors import ChatError
 from relationships.selectors import send_refusals
 
 from .models import Conversation, Message
+from .upload_refs import uploads_use
 from .views import conversation_dict, message_dict
 
 # messaging.services SYNC_* (not imported: services imports this module)
@@ -164,6 +165,8 @@ def store_batch(commands: list, *, fresh: list | None = None) -> list[dict | Cha
                                  if p.cmd.imported})
     totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
                              if row["added_unread"]})
+    # Files the messages carry are now referred to (no statement when none carries one).
+    uploads_use((p.message.pk, p.message.dialog_id, p.message.elements) for p in written)
 
     # 6. Events, queued for after commit; one publish per user for the whole batch.
     events: list[tuple] = []

@@ -1,4 +1,6 @@
-"""Celery tasks of messaging: the history purge (hourly) and batchsendmsg's fan-out.
+"""Celery tasks of messaging: the history purge (hourly), the upload sweep (hourly) and
+batchsendmsg's fan-out. (messaging.upload_refs holds the sweep of the uploads a recall
+or a deletion has just released, queued by those changes.)
 
 Tasks are doors: they load what they are handed by id and call a service.
 """
@@ -11,6 +13,7 @@ from django.db import OperationalError
 
 from .selectors import history_cutoff
 from .services import history_purge
+from .upload_refs import uploads_sweep
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,17 @@ def purge_history() -> int:
     deleted = history_purge(before=history_cutoff())
     log.info("purged %d messages older than %d days", deleted, settings.CHAT_HISTORY_DAYS)
     return deleted
+
+
+# Idempotent (each batch checks again what it deletes), so simply tried again.
+@shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
+             retry_backoff=60)
+def purge_uploads() -> int:
+    """Delete the files of uploads nothing refers to: never sent within a day, or whose
+    messages were purged with history (messaging/upload_refs.py)."""
+    swept = uploads_sweep()
+    log.info("deleted the files of %d uploads no message refers to", swept)
+    return swept
 
 
 # A retry is safe: the messages carry the batch's random, so one already written comes
