@@ -13,7 +13,7 @@ from django.db import OperationalError
 
 from .selectors import history_cutoff
 from .services import history_purge
-from .upload_refs import uploads_sweep
+from .upload_refs import uploads_reconcile, uploads_sweep
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ def purge_history() -> int:
              retry_backoff=60)
 def purge_uploads() -> int:
     """Delete the files of uploads nothing refers to: never sent within a day, or whose
-    messages were purged with history (messaging/upload_refs.py)."""
+    messages were purged with history or deleted with an account
+    (messaging/upload_refs.py)."""
+    uploads_reconcile()
     swept = uploads_sweep()
     log.info("deleted the files of %d uploads no message refers to", swept)
     return swept

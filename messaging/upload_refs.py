@@ -12,6 +12,7 @@ Django's storage API, so local disk and S3 alike) by `uploads_sweep` once its
 | its message recalled, or modified to drop it | now; swept right after the commit |
 | its message deleted by both sides (deleteMessage, or a cleared/deleted conversation on each side) | now; swept right after the commit |
 | its message purged with history (messaging/retention.py) | now; the hourly sweep |
+| its messages deleted with an account (Django's cascade) | by `uploads_reconcile`, a range of ids an hour |
 
 Sending sets delete_after to None. The sweep checks the references again under the
 row's lock before deleting anything, so a marking that raced a forward deletes nothing
@@ -30,9 +31,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from celery import shared_task
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from .models import Upload, UploadUse
@@ -214,6 +216,34 @@ def uploads_sweep(*, upload_pks: list[int] | None = None, now: datetime | None =
             swept += sum(1 for u in unused if not u.is_gone)
         if len(batch) < batch_size:
             return swept
+
+
+# Uploads whose ids one reconcile run looks at; the next run takes the next range.
+RECONCILE_SPAN = 100_000
+_RECONCILE_CURSOR = "uploads:reconcile:after"
+
+
+def uploads_reconcile(*, span: int = RECONCILE_SPAN, now: datetime | None = None) -> int:
+    """Mark for the sweep the uploads no message refers to any more that no release
+    marked: an account deleted with its dialogs (v4 account_delete) takes their
+    messages and references with it through Django's cascade. One range of ids per run
+    (an index probe each), wrapping around; the cursor is kept in the cache, and a lost
+    cursor only starts the round again. Returns how many were marked."""
+    try:
+        after = int(cache.get(_RECONCILE_CURSOR) or 0)
+    except Exception:  # a cache that is down costs a restarted round, nothing else
+        log.warning("upload reconcile: no cursor from the cache; starting over")
+        after = 0
+    marked = (Upload.objects.filter(pk__gt=after, pk__lte=after + span,
+                                    delete_after__isnull=True, is_gone=False)
+              .filter(~Exists(UploadUse.objects.filter(upload=OuterRef("pk"))))
+              .update(delete_after=now or timezone.now()))
+    newest = Upload.objects.aggregate(newest=Max("pk"))["newest"] or 0
+    try:
+        cache.set(_RECONCILE_CURSOR, after + span if after + span < newest else 0, None)
+    except Exception:
+        log.warning("upload reconcile: could not keep the cursor")
+    return marked
 
 
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,

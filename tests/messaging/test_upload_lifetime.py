@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.devices import user_delete
 from messaging import changes
 from messaging.models import Message, Upload, UploadUse
 from messaging.services import history_purge, message_send
@@ -203,6 +204,18 @@ def test_the_sweep_goes_in_batches_and_spares_a_file_referred_to_again(client, u
     assert uploads_sweep(batch_size=2) == 4
     assert [on_storage(e) == [True] * 3 for e in elements] == [True] + [False] * 4
     assert Upload.objects.get(uuid=elements[0]["payload"]["uuid"]).delete_after is None
+
+
+def test_files_of_a_deleted_account_s_dialogs_go(client, users):
+    element = an_image(client)
+    send(users["alice"], "bob", element, 1)
+    kept = an_image(client)
+    send(users["alice"], "carol", kept, 2)
+    user_delete(user=users["bob"])  # the dialog and its messages go by Django's cascade
+    assert purge_uploads.apply().get() == 1
+    assert on_storage(element) == [False, False, False]
+    assert on_storage(kept) == [True, True, True]
+    assert Upload.objects.get(uuid=kept["payload"]["uuid"]).delete_after is None
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL (make test sets it)")
