@@ -1,8 +1,8 @@
 """Which stored messages refer to which uploads, and deleting the files nothing refers to.
 
 An upload (messaging.models.Upload) is referred to by every stored message whose
-elements carry its uuid (UploadUse rows); a forward is one more message carrying the
-same uuid, so a file stays while any of them does. Its files are deleted (through
+elements carry its uuid or a link to one of its files (UploadUse rows); a forward is
+one more message carrying them, so a file stays while any of them does. Its files are deleted (through
 Django's storage API, so local disk and S3 alike) by `uploads_sweep` once its
 `delete_after` has passed and no message refers to it:
 
@@ -50,10 +50,16 @@ UPLOAD_KEYS = {
     "TIMVideoFileElem": ("videoUUID", "VideoUUID"),
 }
 _UPLOAD_UUID = re.compile(r"[0-9a-f]{32}")
+# An upload's storage names (messaging.uploads) are uploads/<user pk>/<uuid>/..., and
+# every storage's URL for a name contains the name: a link to the file anywhere in a
+# message (an element a client rebuilt with another uuid, a URL pasted in a text or a
+# custom element) names its upload too.
+_UPLOAD_LINK = re.compile(r"uploads/\d+/([0-9a-f]{32})/")
 
 
 def upload_uuids(elements) -> set[str]:
-    """The upload uuids a message's elements carry, merged messages' lists included.
+    """The uploads a message's elements refer to: a file element's uuid, or a link to
+    an upload's file in any string, merged messages' lists included.
 
     Walks the JSON without recursion (a merged message may nest deeply) and keeps only
     strings shaped as our uuids, so junk never reaches a query.
@@ -62,7 +68,10 @@ def upload_uuids(elements) -> set[str]:
     stack = [elements]
     while stack:
         node = stack.pop()
-        if isinstance(node, list):
+        if isinstance(node, str):
+            if "uploads/" in node:
+                found.update(_UPLOAD_LINK.findall(node))
+        elif isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, dict):
             etype = node.get("type", node.get("MsgType"))
@@ -72,7 +81,7 @@ def upload_uuids(elements) -> set[str]:
                     value = payload.get(key)
                     if isinstance(value, str) and _UPLOAD_UUID.fullmatch(value):
                         found.add(value)
-            stack.extend(v for v in node.values() if isinstance(v, list | dict))
+            stack.extend(node.values())
     return found
 
 

@@ -126,6 +126,27 @@ def test_a_file_inside_a_merged_message_counts_as_referred_to(
     assert on_storage(element) == [True, True, True]
 
 
+def test_a_link_to_the_file_anywhere_in_a_message_counts(
+        client, users, eager, django_capture_on_commit_callbacks):
+    """A forward rebuilt by a client with a uuid of its own, and a URL pasted in a text,
+    refer to the file as much as the original element does."""
+    element = an_image(client)
+    first = send(users["alice"], "bob", element, 1)
+    rebuilt = {"type": "TIMImageElem", "payload": dict(element["payload"],
+                                                       uuid="client-made-uuid")}
+    forward = send(users["bob"], "carol", rebuilt, 2)
+    url = element["payload"]["imageInfoArray"][0]["url"]
+    pasted = send(users["carol"], "alice", {"type": "TIMTextElem",
+                                            "payload": {"text": f"look: {url}"}}, 3)
+    for pk, actor in ((first, "alice"), (forward, "bob")):
+        with django_capture_on_commit_callbacks(execute=True):
+            changes.message_revoke(message_pk=pk, actor=users[actor])
+        assert on_storage(element) == [True, True, True]
+    with django_capture_on_commit_callbacks(execute=True):
+        changes.message_revoke(message_pk=pasted, actor=users["carol"])
+    assert on_storage(element) == [False, False, False]
+
+
 def test_a_modify_that_drops_the_file_releases_it(client, users, eager,
                                                   django_capture_on_commit_callbacks):
     element, other = an_image(client), an_image(client)
