@@ -89,6 +89,8 @@ CODES: dict[int, str] = {
     910010: "the UserID is taken by an account signed up with a password on the web UI; "
             "import another UserID, or delete that account first",
     910503: "the server is busy (database or Redis unavailable); retry shortly",
+    910011: "the day's upload quota is used up",
+    910012: "the image has too many pixels",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

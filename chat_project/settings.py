@@ -311,6 +311,14 @@ CHAT_MAX_IMAGE_BYTES = 28 * 1024 * 1024
 CHAT_MAX_SOUND_BYTES = 28 * 1024 * 1024
 CHAT_MAX_FILE_BYTES = 100 * 1024 * 1024
 CHAT_MAX_VIDEO_BYTES = 100 * 1024 * 1024
+# Uploads (messaging/uploads.py, README "Files"): an image's pixels (width x height) at
+# most, checked from its header before any decoding (a 362 KB PNG can hold 88 MP); a
+# user's uploads per minute and bytes per day (each day is the 24 h before the upload);
+# and how long an upload no message refers to is kept before its files are deleted.
+CHAT_MAX_IMAGE_PIXELS = env.int("CHAT_MAX_IMAGE_PIXELS", default=40_000_000)
+CHAT_UPLOAD_RATE = env.int("CHAT_UPLOAD_RATE", default=30)
+CHAT_UPLOAD_DAILY_BYTES = env.int("CHAT_UPLOAD_DAILY_BYTES", default=1024 * 1024 * 1024)
+CHAT_UPLOAD_UNSENT_SECONDS = env.int("CHAT_UPLOAD_UNSENT_SECONDS", default=24 * 3600)
 # Seconds a socket may stay silent (no frame at all) before it is closed.
 CHAT_SOCKET_IDLE_TIMEOUT = env.int("CHAT_SOCKET_IDLE_TIMEOUT", default=120)
 # The largest frame a socket may send: a 12 KB message, or a merged message's list of up

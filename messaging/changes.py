@@ -35,6 +35,9 @@ Rules worth knowing:
   position, not recalled, not deleted by the owner, not sent excludedFromUnread.
 - A read receipt for some messages (sendMessageReadReceipt, c2c_msg_read_receipt)
   reads the conversation up to the newest of them: isPeerRead is a read position.
+- A recall, a modify that drops a file, and a deletion that leaves a message seen by
+  neither side release the uploads it carried (messaging/upload_refs.py): their files
+  are deleted after the commit unless another message (a forward) still carries them.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from chat_project.errors import ChatError
 from . import selectors, tencent_body
 from .elements import check_elements
 from .models import Conversation, Dialog, Message
+from .upload_refs import upload_uuids, uploads_release, uploads_release_hidden, uploads_use
 from .views import conversation_peer_id, message_dict, message_version, parse_message_id
 
 log = logging.getLogger(__name__)
@@ -233,6 +237,7 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
         convs = _locked_conversations(dialog.pk)
         was_unread = {c.owner_id for c in convs
                       if c.owner_id == msg.receiver_id and msg.seq in _unread_seqs(c)}
+        had_files = bool(upload_uuids(msg.elements))
         msg.is_revoked, msg.elements, msg.cloud_custom_data = True, [], ""
         Message.objects.filter(pk=msg.pk).update(is_revoked=True, elements=[],
                                                  cloud_custom_data="")
@@ -245,6 +250,8 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
                                   extra={"revokerInfo": {"userID": revoker}},
                                   unread_changed=was_unread)
         sync_publish(events)
+        if had_files:  # its files go once no forward refers to them
+            uploads_release([msg.pk])
         totals = _publish_totals(was_unread)
         if webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW):
             unread = totals.get(msg.receiver_id)
@@ -284,6 +291,7 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
             raise ChatError(20023, "a recalled message cannot be modified")
         if version is not None and version != message_version(msg):
             raise ChatError(20028, "the message was modified meanwhile; reload it and retry")
+        had_files = bool(upload_uuids(msg.elements))
         new_ccd = msg.cloud_custom_data if cloud_custom_data is _UNSET else cloud_custom_data
         new_elements = check_elements(msg.elements if elements is _UNSET else elements,
                                       new_ccd)
@@ -294,6 +302,9 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         events = _message_changed(msg, convs, kind=SyncEntry.Kind.MODIFY,
                                   event="MESSAGE_MODIFIED", extra={}, unread_changed=set())
         sync_publish(events)
+        uploads_use([(msg.pk, msg.dialog_id, new_elements)])
+        if had_files:
+            uploads_release([msg.pk], keep={msg.pk: new_elements})
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -349,6 +360,9 @@ def messages_delete(*, user: User, message_ids) -> dict:
             events.append((user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         sync_publish(events)
+        with_files = [m.pk for m in msgs if upload_uuids(m.elements)]
+        if with_files:  # released if now deleted on both sides
+            uploads_release_hidden(dialog_id=dialog.pk, message_pks=with_files)
         if unread_drop:
             _publish_totals([user.pk])
     return {"messageIDList": ids}
@@ -383,6 +397,8 @@ def conversation_delete(*, user: User, peer: User, clear_history: bool = True) -
         _save_conversation(conv, **changes)
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [{"conversationID": cid, "isDeleted": True}])])
+        if clear_history:
+            uploads_release_hidden(dialog_id=dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}
@@ -401,6 +417,7 @@ def conversation_clear_history(*, user: User, peer: User) -> dict:
                            read_seq=max(conv.read_seq, dialog.last_seq))
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [_conv_view(conv)])])
+        uploads_release_hidden(dialog_id=dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}

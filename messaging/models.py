@@ -175,3 +175,64 @@ class BatchChunk(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.batch_id} chunk {self.pk}"
+
+
+class Upload(models.Model):
+    """A file a user uploaded (POST /api/v1/files/) and the storage names it fills.
+
+    The row lives as long as the files, and a little longer: after its files are
+    deleted it stays (`is_gone`) until the upload quota's day has passed, so a file
+    sent and recalled still counts toward its uploader's rate and quota. Which
+    messages refer to it is in UploadUse (messaging/upload_refs.py keeps both).
+    """
+
+    uuid = models.CharField(max_length=32, unique=True)
+    # Kept when the account goes: files of a deleted account still need deleting.
+    uploader = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    kind = models.CharField(max_length=8)
+    # Every storage name written for it: the original, the large and thumbnail copies
+    # of an image, a video's cover.
+    names = models.JSONField(default=list)
+    # Bytes stored (all names); what counts toward the uploader's daily quota.
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+    # When the sweep (upload_refs.uploads_sweep) deletes the files if no message refers
+    # to the upload then: a day after the upload while unsent, at once when the last
+    # message referring to it goes; None while a message refers to it.
+    delete_after = models.DateTimeField(null=True, blank=True)
+    is_gone = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["uploader", "created_at"], name="upload_recent_idx"),
+            models.Index(fields=["delete_after"], condition=Q(delete_after__isnull=False),
+                         name="upload_sweep_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.uuid}"
+
+
+class UploadUse(models.Model):
+    """A stored message that refers to an upload (a forward is a second message
+    referring to the same upload). No database constraint on the message and its
+    dialog: the history purge deletes these rows itself, in its own statement (as it
+    does Conversation.last_message's references)."""
+
+    # The unique constraint's index serves lookups by upload.
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="uses",
+                               db_index=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False)
+    # The message's dialog: clearing a conversation looks only at its files.
+    dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="+",
+                               db_constraint=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "message"], name="upload_use_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.upload_id} in message {self.message_id}"

@@ -42,6 +42,7 @@ from chat_project import wire
 
 from .commands import SYNC_NOT_SENDER, SYNC_ROAMING_ONLY, Dedupe, SendCommand
 from .models import BatchReceipt, Conversation, Message
+from .upload_refs import uploads_use
 from .views import conversation_dict, message_dict
 
 
@@ -169,6 +170,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
                                  if p.cmd.rules.backdated})
     totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
                              if row["added_unread"]})
+    # Files the messages carry are now referred to (no statement when none carries one).
+    uploads_use((p.message.pk, p.message.dialog_id, p.message.elements) for p in written)
 
     # 6. Events, queued for after commit; one publish per user for the whole batch.
     events: list[tuple] = []

@@ -22,7 +22,9 @@ the embedded SQLite). What it does differently from a plain batched delete:
 Each batch is its own short transaction, so a send never waits behind the whole purge;
 a run cut short leaves a consistent state and the next run carries on. Dialogs and
 their seq stay; a conversation whose last message goes keeps its row with no last
-message.
+message. The purged messages' references to uploads go in the same statement, and
+those uploads are marked for the upload sweep (messaging/upload_refs.py), which deletes
+the files no other message refers to.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ WITH doomed AS MATERIALIZED (
     UPDATE messaging_conversation SET last_message_id = NULL
     WHERE id = ANY(ARRAY(SELECT id FROM locked))
       AND last_message_id = ANY(ARRAY(SELECT id FROM doomed))
+), unused AS (
+    DELETE FROM messaging_uploaduse WHERE message_id = ANY(ARRAY(SELECT id FROM doomed))
+    RETURNING upload_id
+), released AS (
+    UPDATE messaging_upload SET delete_after = now()
+    WHERE id = ANY(ARRAY(SELECT upload_id FROM unused)) AND NOT is_gone
 ), gone AS (
     DELETE FROM messaging_message WHERE id = ANY(ARRAY(SELECT id FROM doomed))
     RETURNING created_at

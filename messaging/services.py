@@ -76,6 +76,7 @@ from .commands import (
 from .elements import check_elements
 from .models import Conversation, Message, Priority
 from .persist import _unread_totals, claim_batch_receipts, store_batch
+from .upload_refs import uploads_release
 from .views import message_dict
 
 log = logging.getLogger(__name__)
@@ -515,6 +516,7 @@ def history_purge_portable(*, before: datetime, batch_size: int = 5000) -> int:
                 # A raw DELETE skips Django's on_delete: clear the references first.
                 cursor.execute(f"UPDATE {conversations} SET last_message_id = NULL"
                                f" WHERE last_message_id IN ({marks})", ids)
+                uploads_release(ids)
                 cursor.execute(f"DELETE FROM {messages} WHERE id IN ({marks})", ids)
         total += len(ids)
         if len(ids) < batch_size:

@@ -1,5 +1,7 @@
-"""Celery tasks of messaging: the history purge (hourly) and batchsendmsg's fan-out
-(push to all's is messaging/push_all.py).
+"""Celery tasks of messaging: the history purge (hourly), the upload sweep (hourly) and
+batchsendmsg's fan-out (push to all's is messaging/push_all.py). (messaging.upload_refs
+holds the sweep of the uploads a recall or a deletion has just released, queued by
+those changes.)
 
 Tasks are doors: they load what they are handed by id and call a service.
 """
@@ -22,6 +24,7 @@ from .persist import batch_receipts_purge
 from .push_all import run_broadcast
 from .selectors import history_cutoff
 from .services import history_purge, message_send_many
+from .upload_refs import uploads_reconcile, uploads_sweep
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,18 @@ def purge_history() -> int:
     BatchChunk.objects.filter(created_at__lt=cutoff).delete()
     log.info("purged %d messages older than %d days", deleted, settings.CHAT_HISTORY_DAYS)
     return deleted
+
+
+# Idempotent (each batch checks again what it deletes), so simply tried again.
+@shared_task(ignore_result=True, **RETRY)
+def purge_uploads() -> int:
+    """Delete the files of uploads nothing refers to: never sent within a day, or whose
+    messages were purged with history or deleted with an account
+    (messaging/upload_refs.py)."""
+    uploads_reconcile()
+    swept = uploads_sweep()
+    log.info("deleted the files of %d uploads no message refers to", swept)
+    return swept
 
 
 # Acknowledged late and retried on transient errors (chat_project/task_rules.py): a

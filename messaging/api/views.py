@@ -243,12 +243,21 @@ class FileUploadView(APIView):
         description=(
             "Stores the file and returns the element that carries it, ready to put in a "
             "message's `elements`. An image gets a large (720 px) and a thumbnail (198 px) "
-            "copy. Limits: image and sound 28 MB, file and video 100 MB. Errors: 910003 "
-            "no file or a bad kind, 910006 too large (HTTP 413), 910007 not an image."),
+            "copy. Limits: image and sound 28 MB, file and video 100 MB, an image 40 MP "
+            "(CHAT_MAX_IMAGE_PIXELS), 30 uploads a minute and 1 GiB a day per user "
+            "(CHAT_UPLOAD_RATE, CHAT_UPLOAD_DAILY_BYTES). The files are deleted once no "
+            "stored message carries them (recalled, deleted by both sides, purged), or a "
+            "day after the upload if none ever did. Errors: 910003 no file or a bad kind, "
+            "910006 too large (HTTP 413), 910007 not an image, 910012 an image of too many "
+            "pixels, 910005 too many uploads this minute and 910011 the day's bytes used "
+            "up (HTTP 429)."),
         request={"multipart/form-data": FileUploadSerializer},
         responses={
             201: UploadedElement, **ERROR_RESPONSES,
             413: OpenApiResponse(ErrorSerializer, description="910006: the file is too large"),
+            429: OpenApiResponse(ErrorSerializer, description=(
+                "910005: too many uploads this minute; 910011: the day's upload bytes "
+                "are used up")),
         },
     )
     def post(self, request):
