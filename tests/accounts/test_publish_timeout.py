@@ -11,8 +11,9 @@ from asgiref.sync import async_to_sync
 from django.db import connections
 
 from messaging.batching import batcher
+from messaging.commands import Origin, SendCommand
 from messaging.models import Message
-from messaging.services import SendCommand, message_send
+from messaging.services import message_send
 from tests.redis_server import SilentServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +62,7 @@ def in_thread(fn, limit: float):
 
 def test_a_committed_send_answers_when_redis_hangs(make_user, hung_redis, caplog):
     alice, _ = make_user("alice"), make_user("bob")
-    sent = in_thread(lambda: message_send(sender=alice, to="bob", elements=text("hi"),
+    sent = in_thread(lambda: message_send(origin=Origin.USER, sender=alice, to="bob", elements=text("hi"),
                                           random=1), limit=20)
     assert sent["elements"] == text("hi")
     assert Message.objects.filter(receiver__user_id="bob").count() == 1
@@ -74,7 +75,7 @@ def test_the_socket_doors_batch_drain_goes_on_when_redis_hangs(make_user, hung_r
     async def three_sends_one_after_another():
         out = []
         for n in range(3):  # each waits for the drain that the stuck publish holds
-            out.append(await batcher().send(SendCommand(sender=alice, to="bob",
+            out.append(await batcher().send(SendCommand(origin=Origin.USER, sender=alice, to="bob",
                                                         elements=text(f"m{n}"), random=n)))
         return out
 

@@ -17,6 +17,7 @@ import pytest
 
 from accounts.models import SyncEntry
 from accounts.usersig import gen_usersig
+from messaging.commands import Origin
 from messaging.services import message_send
 from tests.redis_server import point_channel_layer_at_nothing
 from tests.wsclient import Device, WsClient
@@ -146,7 +147,7 @@ def test_a_lost_publish_is_caught_up_with_sync_on_the_next_event(
     assert device.handed[-1]["prevSeq"] == held  # the chain: what the device held
 
     # Stored and acknowledged; its publish fails.
-    lost = message_send(sender=alice, to="bob", elements=text("lost"), random=2)
+    lost = message_send(origin=Origin.USER, sender=alice, to="bob", elements=text("lost"), random=2)
     assert "realtime publish" in caplog.text
     assert device.pump(1.0) == []  # nothing arrived: the device cannot know yet
 
