@@ -229,8 +229,8 @@ if REDIS_URL:
                                 "retry_after": REDIS_RETRY_AFTER}}
     }
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": REDIS_TIMEOUT,
-                                       "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}
+    _BROKER_TIMEOUTS = {"socket_timeout": REDIS_TIMEOUT,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}
     # Queuing a task (after a commit, in a request) tries for a few seconds, not forever.
     CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
     CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0,
@@ -241,6 +241,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
+    _BROKER_TIMEOUTS = {}
 CELERY_TASK_EAGER_PROPAGATES = True
 # Delivery under faults (every task that writes is idempotent: messaging/tasks.py,
 # messaging/push_all.py, accounts/webhook_tasks.py). A task is acknowledged when it
@@ -259,6 +260,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CHAT_TASK_VISIBILITY_TIMEOUT = env.int("CHAT_TASK_VISIBILITY_TIMEOUT", default=60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **_BROKER_TIMEOUTS,  # every broker call has its time limit (above)
     "visibility_timeout": CHAT_TASK_VISIBILITY_TIMEOUT,
     "unacked_restore_interval": max(1, CHAT_TASK_VISIBILITY_TIMEOUT // 10),
     "unacked_restore_throttle": 1,  # every interval scans (kombu's default: every 10th)

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.usersig import gen_usersig
+from messaging.commands import Origin
 from messaging.services import message_send
 from tests.redis_server import point_channel_layer_at_nothing
 from tests.web.helpers import in_worker, sign_in
@@ -37,7 +38,7 @@ def test_a_lost_publish_shows_up_with_the_next_event(new_page, make_user, live_s
 
     # Stored and acknowledged, but its publish is lost (this process's layer is dead).
     point_channel_layer_at_nothing(settings)
-    in_worker(message_send, sender=alice, to="bob", random=2,
+    in_worker(message_send, origin=Origin.USER, sender=alice, to="bob", random=2,
               elements=[{"type": "TIMTextElem", "payload": {"text": "lost"}}])
     page.wait_for_timeout(500)
     expect(texts(page)).to_have_text(["one"])
