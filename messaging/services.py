@@ -62,6 +62,7 @@ from accounts.locks import lock_user_pairs
 from accounts.models import AdminForbidType, User
 from accounts.mute import is_c2c_muted
 from chat_project.errors import ChatError
+from chat_project.unavailable import BUSY_CODE, is_unavailable
 from relationships.selectors import send_refusals
 
 from .commands import (
@@ -251,13 +252,12 @@ def message_send_many(commands: list[SendCommand], *,
                 stored = store_batch([cmd for _, cmd in ready], fresh=fresh)
             if after:
                 _queue_after_send(fresh, online)
-    except Exception:
+    except Exception as exc:
         if not contain_errors:
             raise
         fresh = []
         if len(ready) <= 1:
-            log.exception("message send failed")
-            stored = [ChatError(20005)] * len(ready)
+            stored = [_send_failed(exc)] * len(ready)
         else:  # find the one that fails; the others still go through
             stored = []
             for _, cmd in ready:
@@ -271,15 +271,24 @@ def message_send_many(commands: list[SendCommand], *,
                         stored.extend(store_batch([cmd], fresh=one))
                         if after:
                             _queue_after_send(one, [])
-                except Exception:
-                    log.exception("message send failed")
-                    stored.append(ChatError(20005))
+                except Exception as exc:
+                    stored.append(_send_failed(exc))
     for (i, _), res in zip(ready, stored, strict=True):
         results[i] = res
     for i, res in enumerate(results):
         if res is None:  # failed before it was checked: an internal error, not a loss
             results[i] = ChatError(20005)
     return results  # type: ignore[return-value]
+
+
+def _send_failed(exc: Exception) -> ChatError:
+    """What a send that raised answers: 910503 ("busy, retry": the database or Redis
+    was unavailable; a retry with the same random is answered once) or 20005 (a bug)."""
+    if is_unavailable(exc):
+        log.warning("message send failed, a backing service is unavailable: %s", exc)
+        return ChatError(BUSY_CODE)
+    log.exception("message send failed")
+    return ChatError(20005)
 
 
 def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, dict]:
