@@ -433,6 +433,8 @@ def conversation_set_draft(*, user: User, peer: User, draft_text) -> dict:
         draft_text = ""
     if not isinstance(draft_text, str) or len(draft_text.encode()) > MAX_DRAFT_BYTES:
         raise ChatError(910003, f"draftText must be a string of at most {MAX_DRAFT_BYTES} bytes")
+    if "\x00" in draft_text:  # PostgreSQL text cannot hold it
+        raise ChatError(910003, "draftText must not hold a NUL character")
     with transaction.atomic():
         _, conv = _conversation_locked(user, peer)
         if conv is None:
