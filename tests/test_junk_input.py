@@ -215,3 +215,22 @@ def test_v4_junk_gets_its_code(make_user, v4):
     assert answer["ErrorCode"] == 90010, answer
     status, raw = v4.raw("openim/sendmsg", b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}")
     assert status == 200 and wire.loads(raw)["ErrorCode"] == 90001
+
+
+# --- found by the fuzzers (tests/test_fuzz.py) ------------------------------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{}, {"messageIDList": None}, {"messageIDList": []},
+                                  {"messageIDList": ["1-1-1"] * 31}])
+def test_rest_read_receipts_without_a_list(make_user, body):
+    make_user("alice")
+    response = rest("alice").post("/api/v1/messages/read-receipts/", body, format="json")
+    assert error_of(response) == 910003
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [{"deviceID": "0", "vendor": "apns"},
+                                  {"deviceID": "0", "vendor": "apns", "token": None}])
+def test_rest_push_token_without_a_token(make_user, body):
+    make_user("alice")
+    assert error_of(rest("alice").post("/api/v1/push/tokens/", body, format="json")) == 910003

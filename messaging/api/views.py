@@ -164,8 +164,7 @@ class ReadReceiptView(APIView):
     def post(self, request):
         ids = validated(MessageIDListSerializer, request.data)["message_ids"]
         return Response(changes.message_read_receipt(
-            user=request.user, message_pks=[changes.message_pk(m) for m in ids],
-            platform="Unknown"))
+            user=request.user, message_pks=changes.message_pks(ids), platform="Unknown"))
 
 
 class ConversationDeleteView(APIView):
