@@ -189,6 +189,7 @@ def test_socket_junk_gets_its_code(make_user, connect):
     assert code("getMessageList", {"conversationID": "C2Cbob",
                                    "nextReqMessageID": "9" * 5000}) == 910004
     assert code("getFriendList", {"startIndex": 2**63}) == 30001
+    assert code("ack", {"seq": 2**63}) == 910003  # found by the sweep in tests/test_fuzz.py
     alice.send_raw('{"id": "deep", "op": "ping", "data": ' + "[" * 5000 + "]" * 5000 + "}")
     assert alice.next_frame()["data"]["code"] == 910002
     # The socket still serves.
@@ -213,6 +214,12 @@ def test_v4_junk_gets_its_code(make_user, v4):
                                    "MsgRandom": 1, "CloudCustomData": NUL, "MsgBody": [
                                        {"MsgType": "TIMTextElem", "MsgContent": {"Text": "x"}}]})
     assert answer["ErrorCode"] == 90010, answer
+    # Found by the sweep in tests/test_fuzz.py (were 70500 and 91000, "internal error"):
+    answer = v4("im_open_login_svc/account_import", {"UserID": "dave", "FaceUrl": NUL})
+    assert answer["ErrorCode"] == 40605, answer
+    answer = v4("openim/admin_set_msg_read", {"Report_Account": "bob", "Peer_Account": "alice",
+                                              "MsgReadTime": "9" * 5000})
+    assert answer["ErrorCode"] == 90001, answer
     status, raw = v4.raw("openim/sendmsg", b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}")
     assert status == 200 and wire.loads(raw)["ErrorCode"] == 90001
 
