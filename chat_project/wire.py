@@ -26,9 +26,12 @@ def junk_in(value, *, max_depth: int = MAX_DEPTH) -> str | None:
     """Why a client's JSON value cannot be stored or sent on, or None if it can.
 
     A NUL character in a string or a key (PostgreSQL text cannot hold one, and its
-    error would carry the client's content into the server log), an integer beyond 64
-    bits, a number that is not finite, or nesting deeper than `max_depth` (a scalar
-    is depth 0, `[]` depth 1). Validators raise their own code with the reason.
+    error would carry the client's content into the server log), a number beyond 64
+    bits or not finite, or nesting deeper than `max_depth` (a scalar is depth 0, `[]`
+    depth 1). Validators raise their own code with the reason.
+
+    Floats too: PostgreSQL's jsonb keeps 6e19 as the numeric 60000000000000000000,
+    which comes back as a Python int that orjson cannot write.
     """
     stack = [(value, 0)]
     while stack:
@@ -42,8 +45,8 @@ def junk_in(value, *, max_depth: int = MAX_DEPTH) -> str | None:
             if not INT_MIN <= item <= INT_MAX:
                 return "an integer is outside the 64-bit range"
         elif isinstance(item, float):
-            if not math.isfinite(item):
-                return "a number is not finite"
+            if not (math.isfinite(item) and INT_MIN <= item <= INT_MAX):
+                return "a number is not finite or is outside the 64-bit range"
         elif isinstance(item, dict | list):
             if depth >= max_depth:
                 return f"the value nests deeper than {max_depth} levels"

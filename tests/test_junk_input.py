@@ -48,6 +48,7 @@ def error_of(response) -> int:
     ([2**63], "integer"),
     ([-(2**63) - 1], "integer"),
     ([float("inf")], "number"),
+    ([6e19], "number"),  # jsonb would give it back as an int past 64 bits
     (nested(wire.MAX_DEPTH + 1), "deep"),
 ])
 def test_junk_in_names_what_cannot_be_stored(value, why):
@@ -88,6 +89,8 @@ def test_a_real_message_id_parses():
         "title": "t", "compatibleText": "c", "messageList": [{"text": NUL}]}}]}, 90010),
     ({"elements": [{"type": "TIMRelayElem", "payload": {
         "title": "t", "compatibleText": "c", "messageList": [{"n": 2**64}]}}]}, 90010),
+    ({"elements": [{"type": "TIMRelayElem", "payload": {  # found by tests/test_fuzz.py
+        "title": "t", "compatibleText": "c", "messageList": [{"n": 5.9e19}]}}]}, 90010),
     ({"elements": [{"type": "TIMRelayElem", "payload": {
         "title": "t", "compatibleText": "c", "abstractList": [NUL],
         "messageList": [{"a": 1}]}}]}, 90010),
