@@ -8,13 +8,15 @@
   chat_project.errors.CODES, never an internal error, and the socket stays open.
 
 Each fuzzer also reads its server's log afterwards: no traceback, no NUL byte.
-Examples per operation are bounded so the module runs in about two minutes.
+Examples per operation are bounded so the module runs in about two minutes;
+PARLEY_FUZZ_SCALE=10 runs ten times as many generated examples (a longer hunt).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -41,9 +43,10 @@ pytestmark = pytest.mark.e2e
 
 # The codes that mean "the server failed", on each door.
 INTERNAL = {20005, 91000, 70500, 90992}
-REST_EXAMPLES = 5  # per operation, in the fuzzing phases; 42 operations
-FRAMES = 400
-V4_BODIES = 250
+SCALE = int(os.environ.get("PARLEY_FUZZ_SCALE", "1"))
+REST_EXAMPLES = 5 * SCALE  # per operation, in the fuzzing phases; 42 operations
+FRAMES = 400 * SCALE
+V4_BODIES = 250 * SCALE
 
 SETTINGS = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
