@@ -91,6 +91,14 @@ class ClosedBody(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class OneOrMore(serializers.Serializer):
+    """A body that needs at least one of the fields named in `one_or_more`: the
+    schema says so with `anyOf` (accounts.api.schema.OneOrMoreSchema); the service
+    refuses a body with none."""
+
+    one_or_more: tuple[str, ...] = ()
+
+
 class Unchecked(serializers.Field):
     """The client's value, as it is; `openapi` is its type in the schema and the
     `schema=` keyword adds what the service checks (lengths, ranges, patterns)."""

@@ -78,6 +78,17 @@ class TextFieldSchema(OpenApiSerializerFieldExtension):
         return {**schema, "pattern": self.target.pattern}
 
 
+class OneOrMoreSchema(OpenApiSerializerExtension):
+    target_class = "accounts.api.fields.OneOrMore"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        if direction == "request":
+            schema["anyOf"] = [{"required": [name]} for name in self.target.one_or_more]
+        return schema
+
+
 class ClosedBodySchema(OpenApiSerializerExtension):
     """A body that refuses keys it does not know (relationships.api.friends.Body) says
     so: `additionalProperties: false`."""

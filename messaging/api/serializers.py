@@ -16,6 +16,7 @@ from rest_framework import serializers
 from accounts.api.fields import (
     MESSAGE_ID,
     USER_ID,
+    OneOrMore,
     TextField,
     Unchecked,
     UncheckedBool,
@@ -307,8 +308,10 @@ class MessagePageSerializer(serializers.Serializer):
     isCompleted = serializers.BooleanField()  # noqa: N815
 
 
-class MessageModifySerializer(serializers.Serializer):
+class MessageModifySerializer(OneOrMore):
     """New content; at least one of elements and cloudCustomData."""
+
+    one_or_more = ("elements", "cloudCustomData")
 
     elements = ElementsField(required=False, schema=NEW_ELEMENTS)
     cloudCustomData = UncheckedStr(source="cloud_custom_data", required=False,  # noqa: N815
