@@ -98,8 +98,8 @@ def user_import(*, user_id: str, nick: str = "", avatar: str = "") -> tuple[User
         if user.has_usable_password():
             raise ChatError(910010)
         return user, False
-    if len(nick.encode()) > 500 or len(avatar.encode()) > 500:
-        raise ChatError(40601, "Nick and FaceUrl are at most 500 bytes")
+    # A profile's rules (40601 over 500 bytes, 40605 a NUL PostgreSQL cannot store).
+    check_profile_fields({"nick": nick, "avatar": avatar})
     try:
         with transaction.atomic():
             user = User(user_id=user_id, nick=nick, avatar=avatar)
@@ -136,7 +136,10 @@ def device_login(*, user: User, device_id: str, platform: str) -> Device:
 
 
 def device_ack(*, user: User, device_id: str, seq: int) -> None:
-    """Remember how far a device has processed its user's sync log."""
+    """Remember how far a device has processed its user's sync log (910003 for a seq
+    that is not one: sync-log seqs are bigints)."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= 2**63 - 1:
+        raise ChatError(910003, "seq must be a non-negative integer")
     Device.objects.filter(user=user, device_id=device_id, acked_seq__lt=seq).update(
         acked_seq=seq, last_seen=timezone.now()
     )

@@ -4,11 +4,24 @@ Every error body is {"code": int, "message": str}; DRF's validation details go i
 "detail" so a client can show which field was wrong.
 """
 
-from rest_framework import exceptions
+from rest_framework import exceptions, parsers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from chat_project import wire
 from chat_project.errors import ChatError
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser on orjson, as the socket reads frames: nesting past 1,024
+    levels, a lone surrogate or a NaN is malformed JSON (90001), where Python's json
+    raises RecursionError (a 500) or lets a surrogate through to fail in the database."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return wire.loads(stream.read())
+        except wire.JSONDecodeError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
 def exception_handler(exc, context):

@@ -109,6 +109,13 @@ def message_pk(message_id) -> int:
     return pk
 
 
+def message_pks(message_ids) -> list[int]:
+    """The primary keys in a client's messageIDList: 1 to 30 IDs (910003 otherwise)."""
+    if not isinstance(message_ids, list) or not 1 <= len(message_ids) <= MAX_DELETE:
+        raise ChatError(910003, f"messageIDList must hold 1 to {MAX_DELETE} message IDs")
+    return [message_pk(m) for m in message_ids]
+
+
 def _lock_dialog(a_pk: int, b_pk: int) -> Dialog | None:
     low, high = sorted((a_pk, b_pk))
     return Dialog.objects.select_for_update().filter(user_low_id=low, user_high_id=high).first()
@@ -317,9 +324,7 @@ def messages_delete(*, user: User, message_ids) -> dict:
     All must belong to one conversation of the caller (910003 otherwise; 20022 for an
     ID that is not the caller's). The caller's other devices get MESSAGE_DELETED.
     """
-    if not isinstance(message_ids, list) or not 1 <= len(message_ids) <= MAX_DELETE:
-        raise ChatError(910003, f"messageIDList must hold 1 to {MAX_DELETE} message IDs")
-    pks = sorted({message_pk(m) for m in message_ids})
+    pks = sorted(set(message_pks(message_ids)))
     found = list(Message.objects.filter(pk__in=pks)
                  .filter(Q(sender=user) | Q(receiver=user))
                  .values("pk", "dialog_id", "sender_id", "receiver_id"))
@@ -448,6 +453,8 @@ def conversation_set_draft(*, user: User, peer: User, draft_text) -> dict:
         draft_text = ""
     if not isinstance(draft_text, str) or len(draft_text.encode()) > MAX_DRAFT_BYTES:
         raise ChatError(910003, f"draftText must be a string of at most {MAX_DRAFT_BYTES} bytes")
+    if "\x00" in draft_text:  # PostgreSQL text cannot hold it
+        raise ChatError(910003, "draftText must not hold a NUL character")
     with transaction.atomic():
         _, conv = _conversation_locked(user, peer)
         if conv is None:

@@ -13,9 +13,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 
+from chat_project import wire
 from chat_project.errors import ChatError
 
 MAX_ELEMENTS = 20
+# The largest integer a payload field takes: JavaScript's largest exact integer, so
+# every client reads back the number that was sent.
+MAX_INTEGER = 2**53 - 1
 
 
 class _Fields:
@@ -36,6 +40,8 @@ class _Fields:
             return default
         if not isinstance(value, str):
             raise self.fail(name, "must be a string")
+        if "\x00" in value:  # PostgreSQL text cannot hold it
+            raise self.fail(name, "must not hold a NUL character")
         if nonempty and not value:
             raise self.fail(name, "must not be empty")
         if max_len is not None and len(value) > max_len:
@@ -43,7 +49,7 @@ class _Fields:
         return value
 
     def integer(self, name: str, *, required: bool = False, default: int = 0,
-                minimum: int | None = 0, maximum: int | None = None) -> int:
+                minimum: int = 0, maximum: int = MAX_INTEGER) -> int:
         value = self.payload.get(name)
         if value is None:
             if required:
@@ -51,9 +57,9 @@ class _Fields:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(name, "must be an integer")
-        if minimum is not None and value < minimum:
+        if value < minimum:
             raise self.fail(name, f"must be at least {minimum}")
-        if maximum is not None and value > maximum:
+        if value > maximum:
             raise self.fail(name, f"must be at most {maximum}")
         return value
 
@@ -164,6 +170,11 @@ def _relay(f: _Fields) -> dict:
     if not isinstance(messages, list) or not messages or not all(
             isinstance(m, dict) for m in messages):
         raise f.fail("messageList", "must be a non-empty list of messages")
+    # The merged messages are kept as the client sent them: stored and published whole.
+    for name, value in (("abstractList", abstract), ("messageList", messages)):
+        why = wire.junk_in(value)
+        if why:
+            raise f.fail(name, why)
     return {"title": f.string("title", required=True, nonempty=True),
             "abstractList": abstract,
             "compatibleText": f.string("compatibleText", required=True, nonempty=True),
@@ -189,6 +200,8 @@ def check_elements(elements, cloud_custom_data: str = "") -> list[dict]:
         raise ChatError(90010, "elements must be a non-empty list")
     if len(elements) > MAX_ELEMENTS:
         raise ChatError(90010, f"a message holds at most {MAX_ELEMENTS} elements")
+    if "\x00" in cloud_custom_data:  # PostgreSQL text cannot hold it
+        raise ChatError(90010, "cloudCustomData must not hold a NUL character")
     out = []
     customs = 0
     for i, element in enumerate(elements):

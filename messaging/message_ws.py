@@ -104,10 +104,7 @@ async def op_set_message_read(consumer, data):
 
 
 async def op_send_message_read_receipt(consumer, data):
-    ids = data.get("messageIDList")
-    if not isinstance(ids, list) or not ids:
-        raise ChatError(910003, "messageIDList must be a non-empty list of message IDs")
-    pks = [changes.message_pk(m) for m in ids]
+    pks = changes.message_pks(data.get("messageIDList"))
     return await _call(changes.message_read_receipt, user=consumer.user, message_pks=pks,
                        platform=_platform(consumer))
 

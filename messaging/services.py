@@ -61,6 +61,7 @@ from accounts.events import publish_now, publish_on_commit
 from accounts.locks import lock_user_pairs
 from accounts.models import AdminForbidType, User
 from accounts.mute import is_c2c_muted
+from chat_project import wire
 from chat_project.errors import ChatError
 from chat_project.unavailable import BUSY_CODE, is_unavailable
 from relationships.selectors import send_refusals
@@ -134,6 +135,8 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
             raise ChatError(910003, f"{name} must be true or false")
     if cmd.offline_push_info is not None and not isinstance(cmd.offline_push_info, dict):
         raise ChatError(910003, "offlinePushInfo must be an object")
+    if cmd.offline_push_info and (why := wire.junk_in(cmd.offline_push_info)):
+        raise ChatError(90043, f"offlinePushInfo: {why}")
     if cmd.life_time is not None:
         if isinstance(cmd.life_time, bool) or not isinstance(cmd.life_time, int) \
                 or cmd.life_time < 0:

@@ -81,7 +81,9 @@ def _read_time(body: dict) -> int | None:
     value = body.get("MsgReadTime")
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+    # At most 20 digits: int() refuses a string of over 4,300 with a ValueError.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() \
+            and len(value.strip()) <= 20:
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value

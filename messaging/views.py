@@ -6,6 +6,7 @@ Pure functions of rows already loaded: a list costs no query per item.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from chat_project import wire
 from chat_project.errors import ChatError
@@ -17,12 +18,21 @@ def message_public_id(pk: int, time: int, random: int) -> str:
     return f"{pk}-{time}-{random}"
 
 
+# <pk>-<time>-<random>: a bigint, Unix seconds and a uint32, in ASCII digits only
+# (str.isdigit() and int() also take "²" or "١"). Anything else names no message.
+_MESSAGE_ID = re.compile(r"([0-9]{1,19})-[0-9]{1,20}-[0-9]{1,20}")
+_PK_MAX = 2**63 - 1
+
+
 def parse_message_id(message_id) -> int | None:
     """The primary key inside a message ID, or None if it is not one of ours."""
     if not isinstance(message_id, str):
         return None
-    head = message_id.split("-", 1)[0]
-    return int(head) if head.isdigit() else None
+    match = _MESSAGE_ID.fullmatch(message_id)
+    if match is None:
+        return None
+    pk = int(match[1])
+    return pk if 0 < pk <= _PK_MAX else None
 
 
 def message_version(msg: Message) -> str:

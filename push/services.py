@@ -70,7 +70,8 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
     would otherwise get the new owner's pushes. After commit the user is push-reachable
     on the device's platform (accounts.presence).
     """
-    _check_token_fields(device_id, vendor, token)
+    # A missing token is checked as an empty one (None means "no token to check").
+    _check_token_fields(device_id, vendor, "" if token is None else token)
     with transaction.atomic():
         moved = list(PushToken.objects.select_for_update()
                      .filter(vendor=vendor, token=token).exclude(user=user)

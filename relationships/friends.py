@@ -104,7 +104,7 @@ from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
 from .models import AddType, Block, FriendGroup, FriendRequest, Friendship, SnsSequence
-from .selectors import check_user_id_list, is_blocked
+from .selectors import START_INDEX_MAX, check_user_id_list, is_blocked
 
 MAX_FRIENDS = 3000
 MAX_FRIEND_GROUPS = 32
@@ -299,8 +299,8 @@ def friend_list(*, user: User, start_index=None, count=None) -> dict:
     for name, value in (("startIndex", start_index), ("count", count)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong(f"{name} must be an integer")
-    if start_index < 0:
-        raise _bad("startIndex must not be negative")
+    if not 0 <= start_index <= START_INDEX_MAX:
+        raise _bad(f"startIndex must be from 0 to {START_INDEX_MAX}")
     if not 1 <= count <= FRIEND_PAGE_MAX:
         raise _bad(f"count must be from 1 to {FRIEND_PAGE_MAX}")
     total = Friendship.objects.filter(owner_id=user.pk).count()

@@ -94,13 +94,17 @@ def check_user_id_list(value, *, limit: int, code: int, name: str = "userIDList"
     return list(dict.fromkeys(value))
 
 
+# No list is near this long; a larger OFFSET would overflow PostgreSQL's bigint.
+START_INDEX_MAX = 2**31 - 1
+
+
 def check_page(start_index, max_limited, *, most: int) -> tuple[int, int]:
     """StartIndex and MaxLimited of a paged list (910003 wrong type, 30001 out of range)."""
     for name, value in (("startIndex", start_index), ("maxLimited", max_limited)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ChatError(910003, f"{name} must be an integer")
-    if start_index < 0:
-        raise ChatError(30001, "startIndex must not be negative")
+    if not 0 <= start_index <= START_INDEX_MAX:
+        raise ChatError(30001, f"startIndex must be from 0 to {START_INDEX_MAX}")
     if not 1 <= max_limited <= most:
         raise ChatError(30001, f"maxLimited must be from 1 to {most}")
     return start_index, max_limited

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
+from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
@@ -45,3 +50,53 @@ class UserSigScheme(OpenApiAuthenticationExtension):
             "description": "`UserSig <UserID>:<UserSig>`, the UserSig as Tencent's "
                            "TLSSigAPIv2 issues it",
         }
+
+
+class UncheckedFieldSchema(OpenApiSerializerFieldExtension):
+    """An Unchecked field (accounts.api.fields): its type, then the constraints the
+    service checks, so the schema states what is accepted."""
+
+    target_class = "accounts.api.fields.Unchecked"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        base = field.openapi
+        if isinstance(base, OpenApiTypes):
+            base = build_basic_type(base)
+        elif isinstance(base, serializers.BaseSerializer):  # e.g. the elements' proxy
+            base = auto_schema._map_serializer_field(base, direction)
+        return {**base, **field.constraints}
+
+
+class TextFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = "accounts.api.fields.TextField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction,
+                                                   bypass_extensions=True)
+        return {**schema, "pattern": self.target.pattern}
+
+
+class OneOrMoreSchema(OpenApiSerializerExtension):
+    target_class = "accounts.api.fields.OneOrMore"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        if direction == "request":
+            schema["anyOf"] = [{"required": [name]} for name in self.target.one_or_more]
+        return schema
+
+
+class ClosedBodySchema(OpenApiSerializerExtension):
+    """A body that refuses keys it does not know (relationships.api.friends.Body) says
+    so: `additionalProperties: false`."""
+
+    target_class = "accounts.api.fields.ClosedBody"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema

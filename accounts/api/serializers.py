@@ -6,9 +6,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import AdminForbidType, AllowType, Gender
-from accounts.services import profile_custom_from_wire
+from accounts.services import PROFILE_CUSTOM_MAX_KEYS, profile_custom_from_wire
 
-from .fields import Unchecked, UncheckedInt, UncheckedStr
+from .fields import ClosedBody, Unchecked, UncheckedInt, UncheckedStr, int_range, text
+
+UINT32_MAX = 2**32 - 1
 
 
 @extend_schema_field({"type": "string", "enum": Gender.values})
@@ -26,33 +28,39 @@ class AdminForbidTypeField(UncheckedStr):
     pass
 
 
-@extend_schema_field({"type": "array", "items": {
-    "type": "object", "required": ["key", "value"], "additionalProperties": False,
-    "properties": {"key": {"type": "string", "example": "Tag_Profile_Custom_Hobby"},
-                   "value": {"type": "string"}}}})
 class ProfileCustomFieldInput(Unchecked):
     """[{key, value}] as the service's {tag: value}; the service checks keys and values."""
+
+    openapi = {"type": "array", "maxItems": PROFILE_CUSTOM_MAX_KEYS, "items": {
+        "type": "object", "required": ["key", "value"], "additionalProperties": False,
+        "properties": {"key": {"type": "string", "example": "Tag_Profile_Custom_Hobby",
+                               "pattern": r"^Tag_Profile_Custom_[A-Za-z]{1,8}$"},
+                       "value": {"type": "string", **text(500)}}}}
 
     def to_internal_value(self, data):
         return profile_custom_from_wire(data)
 
 
-class ProfileUpdateSerializer(serializers.Serializer):
+class ProfileUpdateSerializer(ClosedBody):
     """The fields a user may change on their own profile; only those sent change.
 
     accounts.services.profile_update checks the values (40601 too long, 40605 bad,
     40009 not a custom field).
     """
 
-    nick = UncheckedStr(required=False, help_text="at most 500 bytes (UTF-8)")
-    avatar = UncheckedStr(required=False, help_text="avatar URL, at most 500 bytes (UTF-8)")
+    nick = UncheckedStr(required=False, help_text="at most 500 bytes (UTF-8)",
+                        schema=text(500))
+    avatar = UncheckedStr(required=False, help_text="avatar URL, at most 500 bytes (UTF-8)",
+                          schema=text(500))
     gender = GenderField(required=False)
-    birthday = UncheckedInt(required=False, help_text="e.g. 19900214")
-    location = UncheckedStr(required=False, help_text="at most 16 bytes (UTF-8)")
+    birthday = UncheckedInt(required=False, help_text="e.g. 19900214",
+                            schema=int_range(0, UINT32_MAX))
+    location = UncheckedStr(required=False, help_text="at most 16 bytes (UTF-8)",
+                            schema=text(16))
     selfSignature = UncheckedStr(source="self_signature", required=False,  # noqa: N815
-                                 help_text="at most 500 bytes (UTF-8)")
+                                 help_text="at most 500 bytes (UTF-8)", schema=text(500))
     allowType = AllowTypeField(source="allow_type", required=False)  # noqa: N815
-    language = UncheckedInt(required=False)
+    language = UncheckedInt(required=False, schema=int_range(0, UINT32_MAX))
     profileCustomField = ProfileCustomFieldInput(  # noqa: N815
         source="profile_custom", required=False,
         help_text="custom fields to set: key `Tag_Profile_Custom_` and 1 to 8 letters, value "

@@ -8,13 +8,41 @@ the wire shape every door shares; views return those dicts as they are.
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
-from accounts.api.fields import Unchecked, UncheckedBool, UncheckedFile, UncheckedInt, UncheckedStr
+from accounts.api.fields import (
+    MESSAGE_ID,
+    USER_ID,
+    OneOrMore,
+    TextField,
+    Unchecked,
+    UncheckedBool,
+    UncheckedFile,
+    UncheckedInt,
+    UncheckedStr,
+    int_range,
+    text,
+)
+from messaging.changes import MAX_DELETE, MAX_DRAFT_BYTES
+from messaging.elements import MAX_ELEMENTS, MAX_INTEGER
 from messaging.models import Priority
 from messaging.uploads import KINDS
+
+UINT32_MAX = 2**32 - 1
+Text = TextField  # no NUL, as messaging.elements checks
+URL = r"(https?://|/)[^\x00]*"  # an http(s) URL or a path on this server
+
+
+def Url(**kwargs) -> TextField:  # noqa: N802 (reads as a field class)
+    return TextField(pattern=f"^{URL}$", max_length=2048, **kwargs)
+
+
+def Count(**kwargs) -> serializers.IntegerField:  # noqa: N802
+    """A non-negative integer a client can read back exactly (JavaScript's range)."""
+    return serializers.IntegerField(min_value=0, max_value=MAX_INTEGER, **kwargs)
 
 # --- elements -------------------------------------------------------------------------
 
@@ -40,16 +68,16 @@ class ElementTypeFieldSchema(OpenApiSerializerFieldExtension):
 
 
 class TextPayload(serializers.Serializer):
-    text = serializers.CharField()
+    text = Text()
 
 
 class FacePayload(serializers.Serializer):
-    index = serializers.IntegerField(min_value=0)
-    data = serializers.CharField(required=False, allow_blank=True)
+    index = Count()
+    data = Text(required=False, allow_blank=True)
 
 
 class LocationPayload(serializers.Serializer):
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = Text(required=False, allow_blank=True)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
 
@@ -57,57 +85,63 @@ class LocationPayload(serializers.Serializer):
 class CustomPayload(serializers.Serializer):
     """At least one of the three must be non-empty."""
 
-    data = serializers.CharField(required=False, allow_blank=True)
-    description = serializers.CharField(required=False, allow_blank=True)
-    extension = serializers.CharField(required=False, allow_blank=True)
+    data = Text(required=False, allow_blank=True)
+    description = Text(required=False, allow_blank=True)
+    extension = Text(required=False, allow_blank=True)
 
 
 class ImageInfo(serializers.Serializer):
-    type = serializers.IntegerField(help_text="1 original, 2 large (at most 720 px a side), "
-                                              "3 thumbnail (at most 198 px a side)")
-    size = serializers.IntegerField(help_text="bytes")
-    width = serializers.IntegerField()
-    height = serializers.IntegerField()
-    url = serializers.CharField()
+    type = serializers.IntegerField(
+        min_value=0, max_value=3, help_text="1 original, 2 large (at most 720 px a side), "
+                                            "3 thumbnail (at most 198 px a side)")
+    size = serializers.IntegerField(min_value=0, max_value=settings.CHAT_MAX_IMAGE_BYTES,
+                                    help_text="bytes")
+    width = Count()
+    height = Count()
+    url = Url()
 
 
 class ImagePayload(serializers.Serializer):
-    uuid = serializers.CharField()
-    format = serializers.CharField(help_text="JPG, GIF, PNG, BMP, WEBP or UNKNOWN")
-    imageInfoArray = ImageInfo(many=True)  # noqa: N815 (the Web SDK's name)
+    uuid = Text(max_length=128)
+    format = serializers.ChoiceField(["JPG", "JPEG", "GIF", "PNG", "BMP", "WEBP", "UNKNOWN"])
+    imageInfoArray = serializers.ListField(  # noqa: N815 (the Web SDK's name)
+        child=ImageInfo(), min_length=1, max_length=3)
 
 
 class SoundPayload(serializers.Serializer):
-    uuid = serializers.CharField()
-    url = serializers.CharField()
-    size = serializers.IntegerField(help_text="bytes")
-    second = serializers.IntegerField(help_text="duration in seconds")
+    uuid = Text(max_length=128)
+    url = Url()
+    size = serializers.IntegerField(min_value=0, max_value=settings.CHAT_MAX_SOUND_BYTES,
+                                    help_text="bytes")
+    second = Count(help_text="duration in seconds")
 
 
 class FilePayload(serializers.Serializer):
-    uuid = serializers.CharField()
-    url = serializers.CharField()
-    fileName = serializers.CharField()  # noqa: N815
-    fileSize = serializers.IntegerField(help_text="bytes")  # noqa: N815
+    uuid = Text(max_length=128)
+    url = Url()
+    fileName = Text(max_length=255)  # noqa: N815
+    fileSize = serializers.IntegerField(  # noqa: N815
+        min_value=0, max_value=settings.CHAT_MAX_FILE_BYTES, help_text="bytes")
 
 
 class VideoPayload(serializers.Serializer):
-    videoUUID = serializers.CharField()  # noqa: N815
-    videoUrl = serializers.CharField()  # noqa: N815
-    videoSize = serializers.IntegerField(help_text="bytes")  # noqa: N815
-    videoSecond = serializers.IntegerField(help_text="duration in seconds")  # noqa: N815
-    videoFormat = serializers.CharField(required=False, help_text="e.g. mp4")  # noqa: N815
-    thumbUUID = serializers.CharField(required=False, allow_blank=True)  # noqa: N815
-    thumbUrl = serializers.CharField(required=False, allow_blank=True)  # noqa: N815
-    thumbWidth = serializers.IntegerField(required=False)  # noqa: N815
-    thumbHeight = serializers.IntegerField(required=False)  # noqa: N815
+    videoUUID = Text(max_length=128)  # noqa: N815
+    videoUrl = Url()  # noqa: N815
+    videoSize = serializers.IntegerField(  # noqa: N815
+        min_value=0, max_value=settings.CHAT_MAX_VIDEO_BYTES, help_text="bytes")
+    videoSecond = Count(help_text="duration in seconds")  # noqa: N815
+    videoFormat = Text(required=False, max_length=16, help_text="e.g. mp4")  # noqa: N815
+    thumbUUID = Text(required=False, allow_blank=True, max_length=128)  # noqa: N815
+    thumbUrl = Url(required=False, allow_blank=True)  # noqa: N815
+    thumbWidth = Count(required=False)  # noqa: N815
+    thumbHeight = Count(required=False)  # noqa: N815
 
 
 class RelayPayload(serializers.Serializer):
-    title = serializers.CharField()
-    abstractList = serializers.ListField(child=serializers.CharField(), required=False)  # noqa: N815
-    compatibleText = serializers.CharField()  # noqa: N815
-    messageList = serializers.ListField(child=serializers.DictField())  # noqa: N815
+    title = Text()
+    abstractList = serializers.ListField(child=Text(allow_blank=True), required=False)  # noqa: N815
+    compatibleText = Text()  # noqa: N815
+    messageList = serializers.ListField(child=serializers.DictField(), min_length=1)  # noqa: N815
 
 
 class TextElement(serializers.Serializer):
@@ -155,13 +189,19 @@ class RelayElement(serializers.Serializer):
     payload = RelayPayload()
 
 
-@extend_schema_field(PolymorphicProxySerializer(
-    component_name="MessageElement",
-    serializers=[TextElement, FaceElement, LocationElement, CustomElement, ImageElement,
-                 SoundElement, FileElement, VideoElement, RelayElement],
-    resource_type_field_name="type", many=True))
 class ElementsField(Unchecked):
     """A message body: 1 to 20 elements, at most 12 KB as UTF-8 JSON."""
+
+    openapi = PolymorphicProxySerializer(
+        component_name="MessageElement",
+        serializers=[TextElement, FaceElement, LocationElement, CustomElement, ImageElement,
+                     SoundElement, FileElement, VideoElement, RelayElement],
+        resource_type_field_name="type", many=True)
+
+
+# What a send or a modify accepts (a recalled message's elements are empty).
+NEW_ELEMENTS = {"minItems": 1, "maxItems": MAX_ELEMENTS}
+CLOUD_CUSTOM_DATA = text(settings.CHAT_MAX_CONTENT_BYTES)
 
 
 UploadedElement = PolymorphicProxySerializer(
@@ -175,21 +215,19 @@ UploadedElement = PolymorphicProxySerializer(
 
 class OfflinePushInfo(serializers.Serializer):
     disablePush = serializers.BooleanField(required=False)  # noqa: N815
-    title = serializers.CharField(required=False, allow_blank=True)
-    description = serializers.CharField(required=False, allow_blank=True)
-    extension = serializers.CharField(required=False, allow_blank=True)
+    title = Text(required=False, allow_blank=True)
+    description = Text(required=False, allow_blank=True)
+    extension = Text(required=False, allow_blank=True)
     ignoreIOSBadge = serializers.BooleanField(required=False)  # noqa: N815
-    androidOPPOChannelID = serializers.CharField(required=False, allow_blank=True)  # noqa: N815
+    androidOPPOChannelID = Text(required=False, allow_blank=True)  # noqa: N815
 
 
-@extend_schema_field(OfflinePushInfo)
 class OfflinePushInfoField(Unchecked):
-    pass
+    openapi = OfflinePushInfo()
 
 
-@extend_schema_field({"type": "string", "enum": Priority.values})
 class PriorityField(UncheckedStr):
-    pass
+    openapi = {"type": "string", "enum": Priority.values}
 
 
 class MessageControlInfoSerializer(serializers.Serializer):
@@ -204,13 +242,15 @@ class MessageControlInfoSerializer(serializers.Serializer):
 class MessageSendSerializer(serializers.Serializer):
     """One message to send; each name is the keyword argument of message_send."""
 
-    to = UncheckedStr(help_text="the receiver's UserID")
-    elements = ElementsField()
+    to = UncheckedStr(help_text="the receiver's UserID", schema=USER_ID)
+    elements = ElementsField(schema=NEW_ELEMENTS)
     random = UncheckedInt(help_text="0 to 4294967295, chosen by the client; a retry with "
                                     "the same random within 10 minutes returns the message "
-                                    "already stored")
+                                    "already stored", schema=int_range(0, UINT32_MAX))
     priority = PriorityField(required=False, help_text="Normal unless given")
-    cloudCustomData = UncheckedStr(source="cloud_custom_data", required=False)  # noqa: N815
+    cloudCustomData = UncheckedStr(source="cloud_custom_data", required=False,  # noqa: N815
+                                   schema=CLOUD_CUSTOM_DATA,
+                                   help_text="counts in the 12 KB of the message")
     needReadReceipt = UncheckedBool(source="need_read_receipt", required=False)  # noqa: N815
     onlineUserOnly = UncheckedBool(  # noqa: N815
         source="online_user_only", required=False,
@@ -253,10 +293,12 @@ class MessageSerializer(serializers.Serializer):
 
 
 class MessagePageQuerySerializer(serializers.Serializer):
-    nextReqMessageID = serializers.CharField(  # noqa: N815
-        source="next_req_message_id", required=False, allow_blank=True,
+    nextReqMessageID = UncheckedStr(  # noqa: N815
+        source="next_req_message_id", required=False,
+        schema={"pattern": f"^({MESSAGE_ID['pattern'][1:-1]})?$"},
         help_text="the previous page's nextReqMessageID; none for the newest page")
-    count = serializers.IntegerField(required=False, help_text="1 to 100; 15 unless given")
+    count = serializers.IntegerField(required=False, min_value=1, max_value=100,
+                                     help_text="1 to 100; 15 unless given")
 
 
 class MessagePageSerializer(serializers.Serializer):
@@ -266,20 +308,26 @@ class MessagePageSerializer(serializers.Serializer):
     isCompleted = serializers.BooleanField()  # noqa: N815
 
 
-class MessageModifySerializer(serializers.Serializer):
+class MessageModifySerializer(OneOrMore):
     """New content; at least one of elements and cloudCustomData."""
 
-    elements = ElementsField(required=False)
-    cloudCustomData = UncheckedStr(source="cloud_custom_data", required=False)  # noqa: N815
+    one_or_more = ("elements", "cloudCustomData")
+
+    elements = ElementsField(required=False, schema=NEW_ELEMENTS)
+    cloudCustomData = UncheckedStr(source="cloud_custom_data", required=False,  # noqa: N815
+                                   schema=CLOUD_CUSTOM_DATA)
     version = UncheckedStr(required=False, help_text=(
         "the message's version as you last saw it: if another modify won meanwhile, "
         "20028 and nothing changes; without it the last modify wins"))
 
 
+class MessageIDListField(Unchecked):
+    openapi = {"type": "array", "items": MESSAGE_ID, "minItems": 1, "maxItems": MAX_DELETE}
+
+
 class MessageIDListSerializer(serializers.Serializer):
-    messageIDList = serializers.ListField(  # noqa: N815
-        child=UncheckedStr(), source="message_ids",
-        help_text="message IDs of one conversation (1 to 30)")
+    messageIDList = MessageIDListField(  # noqa: N815
+        source="message_ids", help_text="message IDs of one conversation (1 to 30)")
 
 
 class MessageIDListResultSerializer(serializers.Serializer):
@@ -297,7 +345,8 @@ class ConversationPinSerializer(serializers.Serializer):
 
 
 class ConversationDraftSerializer(serializers.Serializer):
-    draftText = UncheckedStr(source="draft_text", help_text="empty clears it")  # noqa: N815
+    draftText = UncheckedStr(source="draft_text", help_text="empty clears it",  # noqa: N815
+                             schema=text(MAX_DRAFT_BYTES))
 
 
 class ConversationIDSerializer(serializers.Serializer):
@@ -335,9 +384,8 @@ class UnreadCountSerializer(serializers.Serializer):
 # --- files ----------------------------------------------------------------------------
 
 
-@extend_schema_field({"type": "string", "enum": list(KINDS)})
 class KindField(UncheckedStr):
-    pass
+    openapi = {"type": "string", "enum": list(KINDS)}
 
 
 class FileUploadSerializer(serializers.Serializer):
@@ -346,5 +394,6 @@ class FileUploadSerializer(serializers.Serializer):
     file = UncheckedFile()
     kind = KindField()
     second = serializers.IntegerField(
-        required=False, help_text="duration of a sound or video, in seconds")
+        required=False, min_value=0, max_value=UINT32_MAX,
+        help_text="duration of a sound or video, in seconds")
     thumb = UncheckedFile(required=False, help_text="a video's cover image")

@@ -6,12 +6,14 @@ Validation, permission and fan-out live in messaging.services, as for every door
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api import fields
 from accounts.api.fields import validated
 from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES, ErrorSerializer
+from chat_project.api import JSONParser
 from messaging import changes, selectors, services
 from messaging.commands import Origin
 from messaging.uploads import upload_store
@@ -35,9 +37,9 @@ from .serializers import (
 )
 
 CONVERSATION_ID = OpenApiParameter(
-    "conversation_id", str, OpenApiParameter.PATH,
+    "conversation_id", fields.CONVERSATION_ID, OpenApiParameter.PATH,
     description="`C2C` followed by the peer's UserID, e.g. C2Cbob")
-MESSAGE_ID = OpenApiParameter("message_id", str, OpenApiParameter.PATH,
+MESSAGE_ID = OpenApiParameter("message_id", fields.MESSAGE_ID, OpenApiParameter.PATH,
                               description="the message's ID, as the server gave it")
 
 
@@ -163,8 +165,7 @@ class ReadReceiptView(APIView):
     def post(self, request):
         ids = validated(MessageIDListSerializer, request.data)["message_ids"]
         return Response(changes.message_read_receipt(
-            user=request.user, message_pks=[changes.message_pk(m) for m in ids],
-            platform="Unknown"))
+            user=request.user, message_pks=changes.message_pks(ids), platform="Unknown"))
 
 
 class ConversationDeleteView(APIView):

@@ -9,29 +9,35 @@ removes it. A user with a token is "PushOnline" while no device is connected
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.fields import UncheckedStr, validated
+from accounts.api.fields import UncheckedStr, text, validated
 from accounts.api.schema import ERROR_RESPONSES
+from chat_project.api import JSONParser
 from push import services
 from push.models import PushToken
 
 
-@extend_schema_field({"type": "string", "enum": PushToken.Vendor.values})
 class VendorField(UncheckedStr):
     """Checked by the service (910003 names the allowed vendors)."""
+
+    openapi = {"type": "string", "enum": PushToken.Vendor.values}
+
+
+DEVICE_ID = {"type": "string", **text(64, min_length=1)}
 
 
 class TokenRegisterSerializer(serializers.Serializer):
     deviceID = UncheckedStr(source="device_id",  # noqa: N815 (the SDK's name)
-                            help_text="the device's ID, 1 to 64 characters, as it logs in")
+                            help_text="the device's ID, 1 to 64 characters, as it logs in",
+                            schema=DEVICE_ID)
     vendor = VendorField(help_text="the push service the token belongs to")
-    token = UncheckedStr(help_text="the vendor's token (a Web Push subscription as JSON)")
+    token = UncheckedStr(help_text="the vendor's token (a Web Push subscription as JSON)",
+                         schema={"minLength": 1, "maxLength": services.MAX_TOKEN_CHARS,
+                                 "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$"})
 
 
 class TokenSerializer(serializers.Serializer):
@@ -69,7 +75,7 @@ class PushTokensView(APIView):
         tags=["push"],
         description="Idempotent: a device with no token answers `removed: false`. "
                     "Errors: 910003 a bad deviceID.",
-        parameters=[OpenApiParameter("deviceID", OpenApiTypes.STR, OpenApiParameter.QUERY,
+        parameters=[OpenApiParameter("deviceID", DEVICE_ID, OpenApiParameter.QUERY,
                                      required=True, description="the device's ID")],
         request=None,
         responses={200: TokenRemovedSerializer, **ERROR_RESPONSES})

@@ -8,22 +8,31 @@ all failed; a malformed request is 400 with its code.
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.fields import Unchecked, UncheckedInt, UncheckedStr, validated
+from accounts.api.fields import (
+    Unchecked,
+    UncheckedInt,
+    UncheckedStr,
+    int_range,
+    user_ids,
+    validated,
+)
 from accounts.api.schema import ERROR_RESPONSES
+from chat_project.api import JSONParser
 from relationships import selectors, services
+from relationships.blocklist import BATCH_MAX
 
 # --- shapes -----------------------------------------------------------------------------
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class UserIDListField(Unchecked):
     """UserIDs, handed to the service as sent (it answers 910003/30001 with the reason)."""
+
+    openapi = user_ids(BATCH_MAX)
 
 
 class UserIDListSerializer(serializers.Serializer):
@@ -34,14 +43,17 @@ class UserIDListSerializer(serializers.Serializer):
 class BlockCheckRequestSerializer(UserIDListSerializer):
     checkType = UncheckedStr(  # noqa: N815
         source="check_type", required=False, default=selectors.BlackCheck.SINGLE,
+        schema={"enum": [selectors.BlackCheck.SINGLE, selectors.BlackCheck.BOTH]},
         help_text="`BlackCheckResult_Type_Single` (default) or `BlackCheckResult_Type_Both`")
 
 
 class BlockPageQuerySerializer(serializers.Serializer):
     startIndex = UncheckedInt(source="start_index", required=False, default=0,  # noqa: N815
-                              help_text="where the page starts (0 first)")
+                              help_text="where the page starts (0 first)",
+                              schema=int_range(0, selectors.START_INDEX_MAX))
     maxLimited = UncheckedInt(source="max_limited", required=False,  # noqa: N815
-                              default=100, help_text="page size, 1 to 1,000 (default 100)")
+                              default=100, help_text="page size, 1 to 1,000 (default 100)",
+                              schema=int_range(1, selectors.BLOCKLIST_PAGE_MAX))
 
     def to_internal_value(self, data):
         out = super().to_internal_value(data)

@@ -11,25 +11,24 @@ know is refused with 910003, not dropped.
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.fields import Unchecked, UncheckedStr
+from accounts.api.fields import USER_ID, ClosedBody, Unchecked, UncheckedStr, text, user_ids
 from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES
 from accounts.api.serializers import ProfileSerializer
-from chat_project.errors import ChatError
+from chat_project.api import JSONParser
 from relationships import friends
 from relationships.models import AddType
+from relationships.selectors import START_INDEX_MAX
 
 # --- inputs -------------------------------------------------------------------------
 
 
 def _enum(name: str, values) -> type:
-    return extend_schema_field({"type": "string", "enum": list(values)})(
-        type(name, (UncheckedStr,), {}))
+    return type(name, (UncheckedStr,), {"openapi": {"type": "string", "enum": list(values)}})
 
 
 AddTypeField = _enum("AddTypeField", AddType.values)
@@ -41,28 +40,21 @@ PendencyOneWayField = _enum("PendencyOneWayField", (friends.PendencyType.COME_IN
 ResponseActionField = _enum("ResponseActionField", friends.ResponseAction.values)
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class UserIDListField(Unchecked):
-    pass
+    openapi = user_ids(friends.MAX_USER_IDS)
 
 
-@extend_schema_field({"type": "array", "items": {
-    "type": "object", "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
-    "required": ["key", "value"]}})
 class CustomFieldListField(Unchecked):
-    pass
+    openapi = {"type": "array", "maxItems": friends.MAX_CUSTOM_FIELDS, "items": {
+        "type": "object", "additionalProperties": False, "required": ["key", "value"],
+        "properties": {
+            "key": {"type": "string", "pattern": r"^Tag_SNS_Custom_[A-Za-z0-9_]{1,8}$"},
+            "value": {"type": "string", **text(friends.CUSTOM_VALUE_BYTES)}}}}
 
 
-class Body(serializers.Serializer):
-    """A JSON object of known keys; the values go to the service as they are."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise ChatError(910003, "the body must be a JSON object")
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise ChatError(910003, f"unknown option(s): {', '.join(unknown)}")
-        return super().to_internal_value(data)
+Body = ClosedBody
+REMARK = text(friends.REMARK_BYTES)
+GROUP_NAME = text(friends.GROUP_NAME_BYTES, min_length=1)
 
 
 def _args(serializer_class, data) -> dict:
@@ -72,20 +64,23 @@ def _args(serializer_class, data) -> dict:
 
 
 class FriendAddSerializer(Body):
-    to = UncheckedStr(help_text="the UserID to add")
-    source = UncheckedStr(help_text="AddSource_Type_ followed by 1 to 8 letters")
-    wording = UncheckedStr(required=False, help_text="at most 256 bytes")
+    to = UncheckedStr(help_text="the UserID to add", schema=USER_ID)
+    source = UncheckedStr(help_text="AddSource_Type_ followed by 1 to 8 letters",
+                          schema={"pattern": r"^AddSource_Type_[A-Za-z]{1,8}$",
+                                  "example": "AddSource_Type_Web"})
+    wording = UncheckedStr(required=False, help_text="at most 256 bytes",
+                           schema=text(friends.WORDING_BYTES))
     type = AddTypeField(required=False, source="add_type",
                         help_text="Add_Type_Both (the default) or Add_Type_Single")
-    remark = UncheckedStr(required=False, help_text="at most 96 bytes")
+    remark = UncheckedStr(required=False, help_text="at most 96 bytes", schema=REMARK)
     groupName = UncheckedStr(required=False, source="group_name",  # noqa: N815
                              help_text="a friend list to put the friend in (created if "
-                                       "missing), at most 30 bytes")
+                                       "missing), at most 30 bytes", schema=GROUP_NAME)
 
 
 class FriendUpdateSerializer(Body):
-    userID = UncheckedStr(source="user_id")  # noqa: N815
-    remark = UncheckedStr(required=False, help_text="at most 96 bytes")
+    userID = UncheckedStr(source="user_id", schema=USER_ID)  # noqa: N815
+    remark = UncheckedStr(required=False, help_text="at most 96 bytes", schema=REMARK)
     friendCustomField = CustomFieldListField(  # noqa: N815
         required=False, source="custom_fields",
         help_text="keys Tag_SNS_Custom_<1-8 letters, digits, _>, string values of at "
@@ -101,8 +96,9 @@ class FriendDeleteSerializer(Body):
 class FriendDeleteAllSerializer(Body):
     # A plain string in the schema: an enum named once per component keeps
     # drf-spectacular's enum names free of collisions.
-    type = UncheckedStr(required=False, source="delete_type",
-                        help_text="Delete_Type_Single (the default) or Delete_Type_Both")
+    type = UncheckedStr(
+        required=False, source="delete_type", schema={"pattern": "^Delete_Type_(Single|Both)$"},
+        help_text="Delete_Type_Single (the default) or Delete_Type_Both")
 
 
 class FriendCheckSerializer(Body):
@@ -112,12 +108,16 @@ class FriendCheckSerializer(Body):
 
 
 class FriendProfilesSerializer(Body):
-    userIDList = UserIDListField(source="user_ids", help_text="at most 100")  # noqa: N815
+    userIDList = UserIDListField(source="user_ids", help_text="at most 100",  # noqa: N815
+                                 schema={"maxItems": friends.MAX_PROFILE_IDS})
 
 
 class FriendPageQuerySerializer(serializers.Serializer):
-    startIndex = serializers.IntegerField(required=False, help_text="0 by default")  # noqa: N815
-    count = serializers.IntegerField(required=False, help_text="1 to 1,000; 100 by default")
+    startIndex = serializers.IntegerField(  # noqa: N815
+        required=False, min_value=0, max_value=START_INDEX_MAX, help_text="0 by default")
+    count = serializers.IntegerField(required=False, min_value=1,
+                                     max_value=friends.FRIEND_PAGE_MAX,
+                                     help_text="1 to 1,000; 100 by default")
 
 
 class RequestListQuerySerializer(serializers.Serializer):
@@ -126,38 +126,41 @@ class RequestListQuerySerializer(serializers.Serializer):
 
 
 class RequestAcceptSerializer(Body):
-    userID = UncheckedStr(source="user_id", help_text="who sent the request")  # noqa: N815
+    userID = UncheckedStr(source="user_id", help_text="who sent the request",  # noqa: N815
+                          schema=USER_ID)
     type = ResponseActionField(source="action")
-    remark = UncheckedStr(required=False,
+    remark = UncheckedStr(required=False, schema=REMARK,
                           help_text="my remark for the requester (AgreeAndAdd)")
 
 
 class RequestRefuseSerializer(Body):
-    userID = UncheckedStr(source="user_id", help_text="who sent the request")  # noqa: N815
+    userID = UncheckedStr(source="user_id", help_text="who sent the request",  # noqa: N815
+                          schema=USER_ID)
 
 
 class RequestDeleteSerializer(Body):
-    userID = UncheckedStr(source="user_id")  # noqa: N815
+    userID = UncheckedStr(source="user_id", schema=USER_ID)  # noqa: N815
     type = PendencyOneWayField(source="pendency_type",
                                help_text="ComeIn: one sent to me; SendOut: one I sent")
 
 
 class GroupCreateSerializer(Body):
-    name = UncheckedStr(help_text="1 to 30 bytes")
+    name = UncheckedStr(help_text="1 to 30 bytes", schema=GROUP_NAME)
     userIDList = UserIDListField(required=False, source="user_ids")  # noqa: N815
 
 
 class GroupNameSerializer(Body):
-    name = UncheckedStr()
+    name = UncheckedStr(schema=GROUP_NAME)
 
 
 class GroupRenameSerializer(Body):
-    oldName = UncheckedStr(source="old_name")  # noqa: N815
-    newName = UncheckedStr(source="new_name", help_text="1 to 30 bytes")  # noqa: N815
+    oldName = UncheckedStr(source="old_name", schema=GROUP_NAME)  # noqa: N815
+    newName = UncheckedStr(source="new_name", help_text="1 to 30 bytes",  # noqa: N815
+                           schema=GROUP_NAME)
 
 
 class GroupMembersSerializer(Body):
-    name = UncheckedStr()
+    name = UncheckedStr(schema=GROUP_NAME)
     userIDList = UserIDListField(source="user_ids")  # noqa: N815
 
 

@@ -9,21 +9,23 @@ from __future__ import annotations
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.fields import UncheckedInt, UncheckedStr, validated
+from accounts.api.fields import UncheckedInt, UncheckedStr, int_range, text, user_ids, validated
 from accounts.api.schema import ERROR_RESPONSES
 from accounts.api.serializers import ProfileSerializer, ProfileUpdateSerializer
 from accounts.selectors import profile_full
+from chat_project.api import JSONParser
 from relationships import selectors, services
 
 
 class UserSearchQuerySerializer(serializers.Serializer):
     search = UncheckedStr(source="keyword",
-                          help_text="a UserID prefix or a part of a nick (case folded)")
-    count = UncheckedInt(required=False, default=20, help_text="1 to 50 (default 20)")
+                          help_text="a UserID prefix or a part of a nick (case folded)",
+                          schema={**text(500), "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$"})
+    count = UncheckedInt(required=False, default=20, help_text="1 to 50 (default 20)",
+                         schema=int_range(1, selectors.USER_SEARCH_MAX))
 
     def to_internal_value(self, data):
         out = super().to_internal_value(data)
@@ -44,7 +46,7 @@ class ProfileListSerializer(serializers.Serializer):
 
 
 USER_IDS = OpenApiParameter(
-    "userID", str, OpenApiParameter.QUERY, many=True, required=True,
+    "userID", user_ids(selectors.PROFILES_BATCH_MAX), OpenApiParameter.QUERY, required=True,
     description="repeat for each user, at most 100: `?userID=alice&userID=bob`")
 
 
