@@ -85,7 +85,7 @@ def _cached_entries(*, user_pk: int, since: int, upto: int | None):
 
 
 def offline_cache_after(*, user_pk: int, since: int, upto: int | None = None,
-                        limit: int = 500) -> list[SyncEntry]:
+                        limit: int = 500, per_peer_cut: bool = True) -> list[SyncEntry]:
     """The offline cache after `since` (up to `upto`), in seq order, one query.
 
     Expired entries are left out, and so are the message entries of a peer beyond its
@@ -94,13 +94,18 @@ def offline_cache_after(*, user_pk: int, since: int, upto: int | None = None,
     counts only the same peer's entries at or after it, so it does not depend on `since`:
     paging with `since` = the last seq of the previous page keeps the same cut, as long
     as `upto` stays put (the consumer passes the head it read at login).
+
+    `per_peer_cut=False` keeps every message entry: for entries a socket should have
+    sent its device live (a lost publish), which its device was online for and has
+    nowhere else (messaging/consumers.py, _replay).
     """
-    return list(
-        _cached_entries(user_pk=user_pk, since=since, upto=upto)
-        .annotate(peer_rank=Window(RowNumber(), partition_by=[F("kind"), F("peer")],
-                                   order_by=F("seq").desc()))
-        .filter(~Q(kind=SyncEntry.Kind.MESSAGE) | Q(peer_rank__lte=OFFLINE_CACHE_PER_PEER))
-        .order_by("seq")[:limit])
+    entries = _cached_entries(user_pk=user_pk, since=since, upto=upto)
+    if per_peer_cut:
+        entries = entries \
+            .annotate(peer_rank=Window(RowNumber(), partition_by=[F("kind"), F("peer")],
+                                       order_by=F("seq").desc())) \
+            .filter(~Q(kind=SyncEntry.Kind.MESSAGE) | Q(peer_rank__lte=OFFLINE_CACHE_PER_PEER))
+    return list(entries.order_by("seq")[:limit])
 
 
 def offline_cache_dropped(*, user_pk: int, since: int, upto: int | None = None) -> dict[str, int]:

@@ -76,6 +76,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.covered = 0
         self.told = 0
         self.replay_due: tuple[int | None, int] | None = None  # (since, head) after the reply
+        # The head at login: the entries after it were this socket's to send live.
+        self.live_from: int | None = None
         self.last_frame = time.monotonic()
         self.tokens = float(settings.CHAT_SOCKET_RATE)
         self.token_time = time.monotonic()
@@ -379,8 +381,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def op_sync(self, data):
         """Catch up without reconnecting (PROTOCOL.md, "sync"): the reply (with the head,
         where the device will be once the replay is in), then the entries after `since`
-        as at login, without SDK_READY. A device asks when an event's prevSeq is above
-        the last seq it holds: a publish was lost on its way."""
+        as at login, without SDK_READY, except that the entries after this socket's
+        login are all replayed (see _replay). A device asks when an event's prevSeq is
+        above the last seq it holds: a publish was lost on its way."""
         since = data.get("since")
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             raise ChatError(910003, "since must be a non-negative integer")
@@ -410,6 +413,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         SYNC_RESET and no replay: the client reloads its conversations and history.
         Replayed events carry `prevSeq` chained from `since` (or `chain_from`, what the
         device holds when the server starts the replay itself), over the entries skipped.
+
+        The per-peer cut is for what the device missed while offline. Entries after the
+        head at this socket's login (`live_from`) were this socket's to send live: a
+        replay of them (a `sync` after a lost publish, chat_resync after a layer outage)
+        skips none, or a Redis outage of more than 100 of one peer's messages would lose
+        the older ones for good (the chain runs over skipped entries, so the device
+        cannot tell, and an open conversation does not reload its history).
         """
         prev = since if chain_from is None else chain_from
         if since is not None:
@@ -419,10 +429,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     or (oldest is None and since < head):
                 await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
             else:
+                cut_upto = head if self.live_from is None \
+                    else min(head, max(since, self.live_from))
                 reached, replayed = since, 0
                 while reached < head:
+                    cut = reached < cut_upto  # the offline part, cut as at login
                     events, new_reached = await database_sync_to_async(
-                        selectors.sync_replay)(user=self.user, since=reached, upto=head)
+                        selectors.sync_replay)(user=self.user, since=reached,
+                                               upto=cut_upto if cut else head,
+                                               per_peer_cut=cut)
                     if new_reached <= reached:
                         break
                     for event in events:
@@ -443,6 +458,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.covered = max(self.covered, head)
         self.told = head if chain_from is None else prev
         if ready:
+            self.live_from = head
             await self._send({"event": "SDK_READY", "data": {"seq": head}})
 
     async def op_ack(self, data):

@@ -195,8 +195,8 @@ def recent_contacts(*, user: User, timestamp: int = 0, start_index: int = 0,
             "TopTimeStamp": new_top[0], "TopStartIndex": new_top[1]}
 
 
-def sync_replay(*, user: User, since: int, limit: int = 500,
-                upto: int | None = None) -> tuple[list[dict], int]:
+def sync_replay(*, user: User, since: int, limit: int = 500, upto: int | None = None,
+                per_peer_cut: bool = True) -> tuple[list[dict], int]:
     """The offline cache after `since` (at most `limit` entries, none past `upto`), as
     events in seq order, and the seq reached.
 
@@ -204,13 +204,14 @@ def sync_replay(*, user: User, since: int, limit: int = 500,
     accounts.selectors.offline_cache_after): entries older than CHAT_OFFLINE_CACHE_DAYS
     (7) are not replayed, and of one peer's message entries only the newest 100 are; the
     older ones are skipped (accounts.selectors.offline_cache_dropped counts them) and the
-    client pages them from history with getMessageList. Other entries replay in order.
+    client pages them from history with getMessageList (`per_peer_cut=False`: none is
+    skipped; for a live socket's lost publishes). Other entries replay in order.
     A fixed number of queries per page: the entries (with their per-peer rank), then the
     messages of the message entries. Call it again with `since` = the seq reached until
     that is `upto`; the seq reached covers skipped entries too.
     """
     entries = account_selectors.offline_cache_after(user_pk=user.pk, since=since, upto=upto,
-                                                    limit=limit)
+                                                    limit=limit, per_peer_cut=per_peer_cut)
     ids = [e.message_id for e in entries if e.kind == SyncEntry.Kind.MESSAGE and e.message_id]
     messages = {m.pk: m for m in Message.objects.filter(pk__in=ids)
                 .select_related("sender", "receiver")} if ids else {}

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from accounts import selectors as account_selectors
 from accounts.models import SyncEntry
 from accounts.usersig import gen_usersig
 from messaging.commands import Origin
@@ -220,3 +221,42 @@ def test_sync_replays_after_since_and_refuses_bad_since(make_user, live_server_u
     after = bob.wait_event("MESSAGE_RECEIVED")
     assert (after["seq"], after["prevSeq"]) == (held + 4, held + 3)
     assert json.loads(json.dumps(after))["data"][0]["elements"] == text("after")
+
+
+def test_a_sync_replays_every_lost_publish_past_the_offline_cut(
+        make_user, live_server_url, dead_layer, caplog):
+    """The offline cache's cut (only the newest 100 of a peer's messages) is for what a
+    device missed while offline. Entries a live socket should have sent are replayed
+    whole: more than 100 lost publishes (a Redis outage under load) all arrive."""
+    alice, _ = make_user("alice"), make_user("bob")
+    cut = account_selectors.OFFLINE_CACHE_PER_PEER
+    # While bob is offline: the login replays only the newest `cut` of these.
+    offline = [message_send(origin=Origin.USER, sender=alice, to="bob", elements=text(f"o{i}"),
+                            random=i)["ID"] for i in range(cut + 3)]
+    bob, held = _login(live_server_url, "bob", "bob-phone", since=0)
+    replayed = [m["ID"] for f in bob.events if f.get("event") == "MESSAGE_RECEIVED"
+                for m in f["data"]]
+    assert replayed == offline[3:]
+    bob.events.clear()
+    device = Device(bob, held)
+
+    # While bob is online: every publish lost, more than the cut.
+    lost = [message_send(origin=Origin.USER, sender=alice, to="bob", elements=text(f"l{i}"),
+                         random=1000 + i)["ID"] for i in range(cut + 20)]
+    assert "realtime publish" in caplog.text
+    sender, _ = _login(live_server_url, "alice", "alice-phone")
+    last = sender.ok("sendMessage", {"to": "bob", "elements": text("last"), "random": 9999})
+    started = time.monotonic()
+    while len(device.received_ids()) < len(lost) + 1 and time.monotonic() - started < 10:
+        device.pump(0.3)
+    assert device.received_ids() == lost + [last["ID"]]
+    assert device.gaps == 1 and device.syncs == 1 and device.repeats == 0
+
+    # A sync from before the login: the offline part cut as at login, the rest whole.
+    reply = bob.ok("sync", {"since": 0})
+    frames = bob.drain(quiet=0.5)
+    again = [m["ID"] for f in frames if f.get("event") == "MESSAGE_RECEIVED" for m in f["data"]]
+    assert reply == {"seq": head_of("bob")}
+    assert again == offline[3:] + lost + [last["ID"]]
+    sender.close()
+    bob.close()

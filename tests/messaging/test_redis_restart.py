@@ -2,9 +2,9 @@
 device twice. Sockets stay open; the channel layer resubscribes when Redis is back
 (redis-py's PubSub does on reconnect), and what was published into the gap reaches the
 device through the event chain: the next event's prevSeq shows it, the device asks
-`sync` (PROTOCOL.md). A Redis and a live server of the test's own. (The outage stays
-short enough that bob misses fewer than 100 of alice's messages: past that, a replay
-leaves the older ones to history, as the offline cache does at login.)"""
+`sync` (PROTOCOL.md). A Redis and a live server of the test's own. (bob misses about
+100 of alice's messages, often more: the sync replays the entries after the socket's
+login whole, without the offline cache's cut of 100 per peer.)"""
 
 from __future__ import annotations
 
