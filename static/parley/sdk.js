@@ -352,6 +352,10 @@
       this._resetPending = false;
       this._syncing = null;             // the socket a `sync` is in flight on
       this._syncTarget = null;          // the seq the last `sync` brings us to
+      // IDs of messages this client sent and had acknowledged: the sending device gets
+      // no echo of its own send, but a catch-up after a channel-layer outage can replay
+      // one (its no-echo marker was lost with the outage); it is not handed out twice.
+      this._sentIDs = new Set();
       this._userID = '';
       this._seq = 0;
       this._ackedSeq = 0;
@@ -566,6 +570,7 @@
       return this._request('sendMessage', data, {timeout: SEND_TIMEOUT_MS}).then(
         (stored) => {
           Object.assign(message, normalizeMessage(stored), {status: 'success'});
+          this._rememberSent(message.ID);
           return {code: 0, data: {message}};
         },
         (err) => {
@@ -574,6 +579,14 @@
           throw err;
         },
       );
+    }
+
+    _rememberSent(id) {
+      if (!id) return;
+      this._sentIDs.add(id);
+      if (this._sentIDs.size > 2000) {  // the oldest go first (a Set keeps insertion order)
+        this._sentIDs.delete(this._sentIDs.values().next().value);
+      }
     }
 
     resendMessage(message, options) {
@@ -1298,10 +1311,12 @@
         case 'ERROR':
           this._emit(EVENT.ERROR, data || {});
           break;
-        case 'MESSAGE_RECEIVED':
-          this._emit(EVENT.MESSAGE_RECEIVED, (Array.isArray(data) ? data : [data])
-            .map(normalizeMessage));
+        case 'MESSAGE_RECEIVED': {
+          const fresh = (Array.isArray(data) ? data : [data])
+            .filter((m) => !(m && this._sentIDs.has(m.ID))).map(normalizeMessage);
+          if (fresh.length) this._emit(EVENT.MESSAGE_RECEIVED, fresh);
           break;
+        }
         case 'CONVERSATION_LIST_UPDATED':
           for (const conv of Array.isArray(data) ? data : [data]) this._mergeConversation(conv);
           // During a replay the list is reloaded at SDK_READY anyway.

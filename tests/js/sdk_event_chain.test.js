@@ -91,3 +91,21 @@ test('a SYNC_RESET answering a sync logs in again', async () => {
   assert.strictEqual(again.ops('login')[0].data.since, 5);
   chat.logout();
 });
+
+test("a replay of this device's own acknowledged send is not handed out", async () => {
+  const {chat, ws, handed} = await loggedIn(5);
+  const msg = chat.createTextMessage({to: 'alice', conversationType: 'C2C',
+                                      payload: {text: 'mine'}});
+  const sent = chat.sendMessage(msg);
+  const req = ws.ops('sendMessage')[0];
+  ws.frame({id: req.id, ok: true, data: {ID: 'own1', conversationID: 'C2Calice', from: 'bob',
+                                          to: 'alice', flow: 'out', seq: 1, elements: []}});
+  await sent;
+  // After a channel-layer outage the server's catch-up replays the sender's own entry.
+  ws.frame({event: 'MESSAGE_RECEIVED', seq: 6, prevSeq: 5,
+            data: [{ID: 'own1', conversationID: 'C2Calice', from: 'bob', to: 'alice',
+                    flow: 'out', seq: 1, elements: []}]});
+  ws.frame(message(7, 6));
+  assert.deepStrictEqual(handed, ['m7']);
+  chat.logout();
+});
