@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from accounts.usersig import gen_usersig
 from chat_project.errors import CODES
 from chat_project.v4 import load_commands
+from messaging.commands import Origin
 from messaging.consumers import OPS
 from messaging.elements import ELEMENT_TYPES
 from messaging.services import message_send
@@ -74,7 +75,7 @@ def fuzz_server(django_db_setup, django_db_blocker):
 def people(transactional_db, make_user):
     """alice, bob and carol; alice and bob have a conversation."""
     alice, _, _ = (make_user(name) for name in ("alice", "bob", "carol"))
-    message_send(sender=alice, to="bob", random=1,
+    message_send(origin=Origin.USER, sender=alice, to="bob", random=1,
                  elements=[{"type": "TIMTextElem", "payload": {"text": "hi"}}])
 
 

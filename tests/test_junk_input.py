@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts.usersig import gen_usersig
 from chat_project import wire
 from chat_project.errors import CODES, ChatError
+from messaging.commands import Origin
 from messaging.models import Conversation, Message
 from messaging.services import message_send
 from messaging.views import parse_message_id
@@ -103,7 +104,8 @@ def test_a_real_message_id_parses():
 def test_junk_in_a_send_is_refused_with_its_code_and_stays_out_of_the_log(
         make_user, caplog, change, code):
     alice, _ = make_user("alice"), make_user("bob")
-    kwargs = {"sender": alice, "to": "bob", "elements": TEXT, "random": 1, **change}
+    kwargs = {"origin": Origin.USER, "sender": alice, "to": "bob", "elements": TEXT,
+              "random": 1, **change}
     with caplog.at_level(logging.DEBUG):
         with pytest.raises(ChatError) as raised:
             message_send(**kwargs)
@@ -135,7 +137,7 @@ def test_rest_send_with_nul_deep_json_or_huge_random_gets_its_code(make_user):
 @pytest.mark.django_db
 def test_rest_draft_with_nul_is_refused(make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    message_send(sender=alice, to="bob", elements=TEXT, random=1)
+    message_send(origin=Origin.USER, sender=alice, to="bob", elements=TEXT, random=1)
     draft = "/api/v1/conversations/C2Cbob/draft/"
     assert error_of(rest("alice").post(draft, {"draftText": NUL}, format="json")) == 910003
     assert Conversation.objects.get(owner=alice, peer=bob).draft_text == ""
@@ -146,7 +148,7 @@ def test_rest_draft_with_nul_is_refused(make_user):
                                         f"{2**63}-1-1"])
 def test_rest_message_ids_that_are_not_ours(make_user, message_id):
     alice, _ = make_user("alice"), make_user("bob")
-    message_send(sender=alice, to="bob", elements=TEXT, random=1)
+    message_send(origin=Origin.USER, sender=alice, to="bob", elements=TEXT, random=1)
     client = rest("alice")
     assert error_of(client.post(f"/api/v1/messages/{message_id}/revoke/")) == 910003
     assert error_of(client.post(f"/api/v1/messages/{message_id}/modify/",
