@@ -628,6 +628,25 @@ def _count(run, senders, devices, receivers, marker, dsn, faults) -> dict:
     return stats
 
 
+def _send_failures(log_path: Path) -> list[str]:
+    """The exception that ended each send the server answered 20005 or 910503 for (the
+    line after its traceback), so a failure under a fault names its cause."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    out, inside = [], False
+    for line in lines:
+        if line.startswith("message send failed"):
+            out.append(line[:300])
+            inside = line.strip() == "message send failed"
+        elif inside and line and not line.startswith((" ", "Traceback", "The above",
+                                                       "During handling")):
+            out.append("  " + line[:300])
+            inside = False
+    return out[:20]
+
+
 def _print(stats: dict) -> None:
     width = max(map(len, stats))
     for key, value in stats.items():
@@ -677,6 +696,7 @@ def main(argv=None) -> int:
         worker.start()
         stats = asyncio.run(drive(Run(args, server), pg, rds, worker, dsn))
         stats["server_log"] = server.log_summary()
+        stats["send_failures_logged"] = _send_failures(root / "server.log")
     finally:
         if worker is not None:
             worker.stop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import django.db
 import psycopg
 import redis.exceptions
 from django.http import HttpResponse, JsonResponse
@@ -53,6 +54,8 @@ def is_unavailable(exc: BaseException) -> bool:
         if isinstance(cause, PoolTimeout | RealtimeUnavailable | redis.exceptions.ConnectionError
                       | redis.exceptions.TimeoutError):
             return True
+        if isinstance(cause, psycopg.InterfaceError | django.db.InterfaceError):
+            return True  # the connection was closed under us (a restart, a dropped link)
         if isinstance(cause, psycopg.OperationalError):
             # No SQLSTATE: the connection itself failed (refused, reset, unreachable).
             return cause.sqlstate is None or cause.sqlstate in _PG_UNAVAILABLE
