@@ -47,6 +47,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
@@ -204,6 +205,31 @@ class Stats:
     resets: int = 0  # SYNC_RESET: the device had to reload
 
 
+async def stay_connected(client, stop: asyncio.Event, login: Callable[[], dict]) -> None:
+    """Keep one socket of `client` (a Device or a Sender) logged in until `stop`: log in
+    with `login()`'s data, let `client._read(ws)` read it, and after a close come back
+    a moment later, as the SDK does."""
+    first = True
+    while not stop.is_set():
+        if not first:
+            client.stats.reconnects += 1
+            await asyncio.sleep(random.uniform(0.2, 0.8))
+        first = False
+        try:
+            async with connect(client.run.ws_url, open_timeout=10, ping_interval=None,
+                               close_timeout=2, max_queue=None) as ws:
+                await ws.send(json.dumps({"id": "login", "op": "login", "data": login()}))
+                reader = asyncio.ensure_future(client._read(ws))
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                for task in (reader, stopper):
+                    task.cancel()
+        except (OSError, WebSocketException, TimeoutError):
+            pass
+        finally:
+            client.closed()
+
+
 class Device:
     """One receiving device: holds the last seq it processed, reconnects with `since`,
     follows the prevSeq chain, records every message it processes."""
@@ -213,34 +239,16 @@ class Device:
         self.last_seq = 0
         self.processed: list[tuple[str, str, int, str]] = []  # (ID, from, dialog seq, ccd)
         self.stats = Stats()
-        self.ws = None
         self.sync_asked_at = 0.0
         self.sync_n = 0
 
     async def live(self, stop: asyncio.Event) -> None:
-        first = True
-        while not stop.is_set():
-            if not first:
-                self.stats.reconnects += 1
-                await asyncio.sleep(random.uniform(0.2, 0.8))
-            first = False
-            try:
-                async with connect(self.run.ws_url, open_timeout=10, ping_interval=None,
-                                   close_timeout=2, max_queue=None) as ws:
-                    self.ws = ws
-                    await ws.send(json.dumps({"id": "login", "op": "login", "data": {
-                        "userID": self.user_id, "userSig": self.run.sig(self.user_id),
-                        "deviceID": self.device_id, "platform": "Web",
-                        "since": self.last_seq}}))
-                    reader = asyncio.ensure_future(self._read(ws))
-                    stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                    for task in (reader, stopper):
-                        task.cancel()
-            except (OSError, WebSocketException, TimeoutError):
-                pass
-            finally:
-                self.ws = None
+        await stay_connected(self, stop, lambda: {
+            "userID": self.user_id, "userSig": self.run.sig(self.user_id),
+            "deviceID": self.device_id, "platform": "Web", "since": self.last_seq})
+
+    def closed(self) -> None:
+        pass
 
     async def _read(self, ws) -> None:
         async for raw in ws:
@@ -306,28 +314,13 @@ class Sender:
             "cloudCustomData": f"{self.user_id}:{n}"}})
 
     async def live(self, stop: asyncio.Event) -> None:
-        first = True
-        while not stop.is_set():
-            if not first:
-                self.stats.reconnects += 1
-                await asyncio.sleep(random.uniform(0.2, 0.8))
-            first = False
-            try:
-                async with connect(self.run.ws_url, open_timeout=10, ping_interval=None,
-                                   close_timeout=2, max_queue=None) as ws:
-                    await ws.send(json.dumps({"id": "login", "op": "login", "data": {
-                        "userID": self.user_id, "userSig": self.run.sig(self.user_id),
-                        "deviceID": "sender", "platform": "Web"}}))
-                    reader = asyncio.ensure_future(self._read(ws))
-                    stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                    for task in (reader, stopper):
-                        task.cancel()
-            except (OSError, WebSocketException, TimeoutError):
-                pass
-            finally:
-                self.ws = None
-                self.ready.clear()
+        await stay_connected(self, stop, lambda: {
+            "userID": self.user_id, "userSig": self.run.sig(self.user_id),
+            "deviceID": "sender", "platform": "Web"})
+
+    def closed(self) -> None:
+        self.ws = None
+        self.ready.clear()
 
     async def _read(self, ws) -> None:
         async for raw in ws:
