@@ -33,9 +33,11 @@ from datetime import datetime, timedelta
 from celery import shared_task
 from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
+
+from chat_project.task_rules import RETRY
 
 from .models import Upload, UploadUse
 
@@ -255,8 +257,7 @@ def uploads_reconcile(*, span: int = RECONCILE_SPAN, now: datetime | None = None
     return marked
 
 
-@shared_task(ignore_result=True, autoretry_for=(OperationalError,), max_retries=3,
-             retry_backoff=10)
+@shared_task(ignore_result=True, **RETRY)  # idempotent: each run checks again
 def delete_unused_uploads(upload_pks: list[int]) -> int:
     """Right after a recall or a deletion: the files of these uploads, if unreferenced."""
     return uploads_sweep(upload_pks=upload_pks)
