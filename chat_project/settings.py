@@ -348,6 +348,8 @@ CHAT_PUSH_DAILY_QUOTA = env.int("CHAT_PUSH_DAILY_QUOTA", default=100)
 CHAT_PUSH_MIN_INTERVAL = env.float("CHAT_PUSH_MIN_INTERVAL", default=1.0)
 CHAT_PUSH_ALL_ENABLED = env.bool("CHAT_PUSH_ALL_ENABLED", default=True)
 CHAT_PUSH_CHUNK = env.int("CHAT_PUSH_CHUNK", default=200)  # receivers per fan-out page
+# Offline push to vendors (push/providers/): every vendor request is bounded by this.
+CHAT_PUSH_HTTP_TIMEOUT = env.float("CHAT_PUSH_HTTP_TIMEOUT", default=10.0)
 
 # --- REST -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
