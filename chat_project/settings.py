@@ -350,6 +350,46 @@ CHAT_PUSH_ALL_ENABLED = env.bool("CHAT_PUSH_ALL_ENABLED", default=True)
 CHAT_PUSH_CHUNK = env.int("CHAT_PUSH_CHUNK", default=200)  # receivers per fan-out page
 # Offline push to vendors (push/providers/): every vendor request is bounded by this.
 CHAT_PUSH_HTTP_TIMEOUT = env.float("CHAT_PUSH_HTTP_TIMEOUT", default=10.0)
+# Android vendors (push/README.md, "Android vendors"). A vendor whose credentials are
+# empty is disabled. The URLs are overridable for a regional host or a test server.
+# Huawei Push Kit (HMS Core): OAuth client credentials of the app (AppGallery Connect).
+CHAT_PUSH_HUAWEI_APP_ID = env.str("CHAT_PUSH_HUAWEI_APP_ID", default="")
+CHAT_PUSH_HUAWEI_APP_SECRET = env.str("CHAT_PUSH_HUAWEI_APP_SECRET", default="")
+CHAT_PUSH_HUAWEI_AUTH_URL = env.str(
+    "CHAT_PUSH_HUAWEI_AUTH_URL", default="https://oauth-login.cloud.huawei.com/oauth2/v3/token")
+CHAT_PUSH_HUAWEI_BASE_URL = env.str(
+    "CHAT_PUSH_HUAWEI_BASE_URL", default="https://push-api.cloud.huawei.com")
+# The app's launcher Activity class: Huawei shows a badge only when it is given.
+CHAT_PUSH_HUAWEI_BADGE_CLASS = env.str("CHAT_PUSH_HUAWEI_BADGE_CLASS", default="")
+# Honor Push: OAuth client credentials (client id and secret) and the app id.
+CHAT_PUSH_HONOR_APP_ID = env.str("CHAT_PUSH_HONOR_APP_ID", default="")
+CHAT_PUSH_HONOR_CLIENT_ID = env.str("CHAT_PUSH_HONOR_CLIENT_ID", default="")
+CHAT_PUSH_HONOR_CLIENT_SECRET = env.str("CHAT_PUSH_HONOR_CLIENT_SECRET", default="")
+CHAT_PUSH_HONOR_AUTH_URL = env.str(
+    "CHAT_PUSH_HONOR_AUTH_URL", default="https://iam.developer.honor.com/auth/token")
+CHAT_PUSH_HONOR_BASE_URL = env.str(
+    "CHAT_PUSH_HONOR_BASE_URL", default="https://push-api.cloud.honor.com")
+CHAT_PUSH_HONOR_BADGE_CLASS = env.str("CHAT_PUSH_HONOR_BADGE_CLASS", default="")
+# Xiaomi (Mi Push): the AppSecret and the app's package name.
+CHAT_PUSH_XIAOMI_APP_SECRET = env.str("CHAT_PUSH_XIAOMI_APP_SECRET", default="")
+CHAT_PUSH_XIAOMI_PACKAGE = env.str("CHAT_PUSH_XIAOMI_PACKAGE", default="")
+CHAT_PUSH_XIAOMI_BASE_URL = env.str(
+    "CHAT_PUSH_XIAOMI_BASE_URL", default="https://api.xmpush.xiaomi.com")
+# OPPO (HeyTap) Push: AppKey and MasterSecret (not the AppSecret).
+CHAT_PUSH_OPPO_APP_KEY = env.str("CHAT_PUSH_OPPO_APP_KEY", default="")
+CHAT_PUSH_OPPO_MASTER_SECRET = env.str("CHAT_PUSH_OPPO_MASTER_SECRET", default="")
+CHAT_PUSH_OPPO_BASE_URL = env.str(
+    "CHAT_PUSH_OPPO_BASE_URL", default="https://api.push.oppomobile.com")
+# vivo Push: AppID, AppKey and AppSecret.
+CHAT_PUSH_VIVO_APP_ID = env.str("CHAT_PUSH_VIVO_APP_ID", default="")
+CHAT_PUSH_VIVO_APP_KEY = env.str("CHAT_PUSH_VIVO_APP_KEY", default="")
+CHAT_PUSH_VIVO_APP_SECRET = env.str("CHAT_PUSH_VIVO_APP_SECRET", default="")
+CHAT_PUSH_VIVO_BASE_URL = env.str("CHAT_PUSH_VIVO_BASE_URL", default="https://api-push.vivo.com.cn")
+# Meizu (Flyme) Push: AppID and AppSecret.
+CHAT_PUSH_MEIZU_APP_ID = env.str("CHAT_PUSH_MEIZU_APP_ID", default="")
+CHAT_PUSH_MEIZU_APP_SECRET = env.str("CHAT_PUSH_MEIZU_APP_SECRET", default="")
+CHAT_PUSH_MEIZU_BASE_URL = env.str(
+    "CHAT_PUSH_MEIZU_BASE_URL", default="https://server-api-push.meizu.com")
 
 # --- REST -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

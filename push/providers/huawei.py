@@ -1,0 +1,122 @@
+"""Huawei Push Kit (HMS Core, Android): OAuth 2.0 client credentials, then
+`POST {base}/v1/{appId}/messages:send` with the Bearer token.
+
+Answers (`{"code": "80000000", "msg", "requestId"}`): 80000000 delivered; 80300007 (all
+tokens invalid) and 80100000 (the one token failed) dead token; 80200001 / 80200003 /
+HTTP 401 (OAuth token refused or expired) fetch a new token and try once more; 81000001
+(internal error), HTTP 503 (traffic control), 429 and 5xx retry; anything else (a
+refused payload, no permission) failed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from .base import Notification, Outcome, Provider, Result, register
+from .vendor_http import (
+    TokenRefused,
+    app_data_json,
+    clip,
+    guarded,
+    http_trouble,
+    json_of,
+    post,
+    token_cache,
+    with_auth_token,
+)
+
+OK = "80000000"
+DEAD = {"80300007", "80100000"}
+TOKEN_REFUSED = {"80200001", "80200003"}
+TRANSIENT = {"81000001"}
+
+_tokens = token_cache()
+
+
+def fetch_oauth_token(url: str, client_id: str, client_secret: str) -> tuple[str, float] | Result:
+    """Client-credentials grant (Huawei's and Honor's OAuth endpoints speak the same)."""
+    answer = post(url, data={"grant_type": "client_credentials", "client_id": client_id,
+                             "client_secret": client_secret})
+    if isinstance(answer, Result):
+        return answer
+    trouble = http_trouble(answer)
+    if trouble:
+        return trouble
+    body = json_of(answer)
+    token = body.get("access_token")
+    if answer.status_code != 200 or not token:
+        code = str(body.get("error") or body.get("code") or answer.status_code)
+        return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
+                      detail=f"OAuth refused the credentials: {answer.text[:200]}")
+    return str(token), float(body.get("expires_in") or 3600)
+
+
+def _message(token: str, note: Notification) -> dict:
+    notification = {
+        "title": clip(note.title, 100),
+        "body": clip(note.body, 1000),
+        "click_action": {"type": 3},  # open the app; the app reads message.data
+        "importance": note.options.get("huawei_importance") or "NORMAL",
+    }
+    if note.sound:
+        notification["sound"] = note.sound
+        notification["default_sound"] = False
+    else:
+        notification["default_sound"] = True
+    if note.options.get("image"):
+        notification["image"] = note.options["image"]
+        notification["style"] = 0
+    if note.badge is not None and settings.CHAT_PUSH_HUAWEI_BADGE_CLASS:
+        notification["badge"] = {"set_num": max(0, min(note.badge, 99)),
+                                 "class": settings.CHAT_PUSH_HUAWEI_BADGE_CLASS}
+    android: dict = {"notification": notification}
+    if note.options.get("huawei_category"):
+        android["category"] = note.options["huawei_category"]
+    return {"token": [token], "data": app_data_json(note), "android": android}
+
+
+@register
+class HuaweiProvider(Provider):
+    vendor = "huawei"
+
+    def configured(self) -> bool:
+        return bool(settings.CHAT_PUSH_HUAWEI_APP_ID and settings.CHAT_PUSH_HUAWEI_APP_SECRET)
+
+    def send(self, token: str, note: Notification) -> Result:
+        if note.withdraw:
+            return Result(Outcome.DELIVERED, detail="Huawei: no withdrawal for Android, nothing sent")
+        return guarded(self.vendor, lambda: self._send(token, note))
+
+    def _send(self, token: str, note: Notification) -> Result:
+        app_id = settings.CHAT_PUSH_HUAWEI_APP_ID
+        secret = settings.CHAT_PUSH_HUAWEI_APP_SECRET
+        auth_url = settings.CHAT_PUSH_HUAWEI_AUTH_URL
+        url = f"{settings.CHAT_PUSH_HUAWEI_BASE_URL.rstrip('/')}/v1/{app_id}/messages:send"
+        body = {"validate_only": False, "message": _message(token, note)}
+
+        def deliver(access: str) -> Result | TokenRefused:
+            answer = post(url, json_body=body, headers={"Authorization": f"Bearer {access}"})
+            if isinstance(answer, Result):
+                return answer
+            reply = json_of(answer)
+            code = str(reply.get("code", ""))
+            if answer.status_code == 401 or code in TOKEN_REFUSED:
+                return TokenRefused(code or "401", answer.status_code)
+            trouble = http_trouble(answer)
+            if trouble:
+                return trouble
+            detail = str(reply.get("msg", ""))[:200]
+            if answer.status_code == 200 and code == OK:
+                return Result(Outcome.DELIVERED, vendor_code=code, http_status=200, detail=detail)
+            if code in DEAD:
+                return Result(Outcome.DEAD_TOKEN, vendor_code=code,
+                              http_status=answer.status_code, detail=detail)
+            if code in TRANSIENT:
+                return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
+                              detail=detail)
+            return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
+                          http_status=answer.status_code, detail=detail or answer.text[:200])
+
+        return with_auth_token(
+            _tokens, (auth_url, app_id, secret),
+            lambda: fetch_oauth_token(auth_url, app_id, secret), deliver)

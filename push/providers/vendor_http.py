@@ -1,0 +1,192 @@
+"""What the Android vendor clients (huawei, honor, xiaomi, oppo, vivo, meizu) share: one
+bounded HTTP POST that turns network trouble into a Result, the per-process cache of
+their auth tokens, Retry-After parsing, and the app data every vendor carries.
+
+Nothing here raises for what a vendor or the network does: `post` answers either the
+response or a RETRY `Result`, and `with_auth_token` runs the usual "cached token, the
+vendor says it expired, fetch a new one, try once more" dance.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+
+from .base import Notification, Outcome, Result
+
+logger = logging.getLogger("push.providers")
+
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    global _client
+    with _client_lock:
+        if _client is None:
+            # One pooled client per process; the timeout is given per request so a
+            # changed setting applies at once. No redirects: a vendor API never needs one.
+            _client = httpx.Client(follow_redirects=False, trust_env=False)
+        return _client
+
+
+def post(url: str, *, headers: dict | None = None, data: dict | None = None,
+         json_body: dict | None = None) -> httpx.Response | Result:
+    """POST bounded by CHAT_PUSH_HTTP_TIMEOUT; a timeout or a refused connection is RETRY."""
+    try:
+        return _http().post(url, headers=headers, data=data, json=json_body,
+                            timeout=settings.CHAT_PUSH_HTTP_TIMEOUT)
+    except httpx.TimeoutException as exc:
+        return Result(Outcome.RETRY, vendor_code="timeout", detail=f"{type(exc).__name__}: {url}")
+    except httpx.HTTPError as exc:
+        return Result(Outcome.RETRY, vendor_code="network", detail=f"{type(exc).__name__}: {exc}"[:300])
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def http_trouble(response: httpx.Response) -> Result | None:
+    """RETRY for 429 and 5xx (with Retry-After); None for anything the caller reads."""
+    status = response.status_code
+    if status == 429 or status >= 500:
+        return Result(Outcome.RETRY, vendor_code=str(status), http_status=status,
+                      retry_after=retry_after(response),
+                      detail=f"HTTP {status} {response.text[:200]}".strip())
+    return None
+
+
+def json_of(response: httpx.Response) -> dict:
+    """The response's JSON object, or {} when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def app_data(note: Notification) -> dict[str, str]:
+    """What the app reads when the notification is tapped: Tencent's Ext and where to go."""
+    data = {"ext": note.extension, "conversationID": note.conversation_id,
+            "messageID": note.message_id}
+    return {k: v for k, v in data.items() if v}
+
+
+def app_data_json(note: Notification) -> str:
+    return json.dumps(app_data(note), ensure_ascii=False, separators=(",", ":"))
+
+
+def clip(text: str, limit: int) -> str:
+    """Vendors refuse over-long titles and bodies outright; cut rather than lose the push."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- auth tokens ------------------------------------------------------------------------
+
+
+class TokenCache:
+    """Auth tokens per process, keyed by the credentials and host they were issued for
+    (so a changed secret or base URL never reuses a stale token). A token is used until
+    `margin` seconds before the expiry the vendor gave, or until the vendor refuses it."""
+
+    def __init__(self, margin: float = 300.0):
+        self.margin = margin
+        self._tokens: dict[tuple, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> str | None:
+        with self._lock:
+            hit = self._tokens.get(key)
+            if hit and hit[1] > time.monotonic():
+                return hit[0]
+            self._tokens.pop(key, None)
+            return None
+
+    def put(self, key: tuple, token: str, expires_in: float) -> str:
+        with self._lock:
+            lifetime = max(expires_in - self.margin, min(expires_in, 60.0))
+            self._tokens[key] = (token, time.monotonic() + lifetime)
+        return token
+
+    def drop(self, key: tuple, token: str) -> None:
+        with self._lock:
+            if self._tokens.get(key, ("",))[0] == token:
+                del self._tokens[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+_caches: list[TokenCache] = []
+
+
+def token_cache(margin: float = 300.0) -> TokenCache:
+    cache = TokenCache(margin)
+    _caches.append(cache)
+    return cache
+
+
+def forget_tokens() -> None:
+    """Drop every cached vendor auth token of this process (credentials rotated)."""
+    for cache in _caches:
+        cache.clear()
+
+
+@dataclass(frozen=True)
+class TokenRefused:
+    """`deliver`'s answer when the vendor says the auth token is expired or unknown."""
+
+    vendor_code: str
+    http_status: int | None = None
+
+
+def with_auth_token(cache: TokenCache, key: tuple,
+                    fetch: Callable[[], tuple[str, float] | Result],
+                    deliver: Callable[[str], Result | TokenRefused]) -> Result:
+    """Deliver with the cached token (fetching one when there is none); when the vendor
+    refuses it, fetch a fresh one and deliver once more. A fresh token refused too is a
+    credentials problem, not a transient one: FAILED."""
+    refused = None
+    for _ in range(2):
+        token = cache.get(key)
+        if token is None:
+            got = fetch()
+            if isinstance(got, Result):
+                return got
+            token = cache.put(key, *got)
+        answer = deliver(token)
+        if not isinstance(answer, TokenRefused):
+            return answer
+        refused = answer
+        cache.drop(key, token)
+    return Result(Outcome.FAILED, vendor_code=refused.vendor_code, http_status=refused.http_status,
+                  detail="the vendor refused a freshly issued auth token")
+
+
+def guarded(vendor: str, send: Callable[[], Result]) -> Result:
+    """Run a client's send so that a bug in it is a FAILED attempt, never an exception."""
+    try:
+        return send()
+    except Exception as exc:  # noqa: BLE001 - the interface promises send() never raises
+        logger.exception("%s client error", vendor)
+        return Result(Outcome.FAILED, vendor_code="client_error",
+                      detail=f"{type(exc).__name__}: {exc}"[:300])

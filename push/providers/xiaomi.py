@@ -1,0 +1,89 @@
+"""Xiaomi (Mi Push): `POST {base}/v3/message/regid`, form-encoded, with the header
+`Authorization: key=<AppSecret>`. No token exchange.
+
+Answers (`{"result": "ok"|"error", "code", "reason", "description", "data": {"id",
+"bad_regids"}}`): code 0 delivered, unless the regid is listed in data.bad_regids (dead
+token); 20301 (invalid regid) dead token; 10002, 10003, 10027, 10037 (busy, frequency)
+and 200001 (daily quota) retry, as do 429 and 5xx; HTTP 401/403 and every other code
+(bad AppSecret, package name, payload) failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+
+from .base import Notification, Outcome, Provider, Result, register
+from .vendor_http import app_data_json, clip, guarded, http_trouble, json_of, post
+
+DEAD = {"20301"}
+TRANSIENT = {"10002", "10003", "10027", "10037", "200001"}
+
+
+def notify_id(note: Notification) -> int:
+    """Mi Push shows one notification per notify_id (a later one replaces it): one id per
+    message keeps every unread message on screen."""
+    seed = note.message_id or note.collapse_id or f"{note.title}\n{note.body}"
+    return int.from_bytes(hashlib.sha1(seed.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def _form(token: str, note: Notification) -> dict:
+    form = {
+        "registration_id": token,
+        "restricted_package_name": settings.CHAT_PUSH_XIAOMI_PACKAGE,
+        "title": clip(note.title, 49),
+        "description": clip(note.body or note.title, 127),
+        "payload": app_data_json(note),
+        "pass_through": "0",       # a notification, not pass-through data
+        "notify_type": "-1",       # the device's default sound, vibration and light
+        "notify_id": str(notify_id(note)),
+        "extra.notify_effect": "1",  # open the app's launcher Activity
+    }
+    if note.options.get("android_channel_id"):
+        form["extra.channel_id"] = note.options["android_channel_id"]
+    if note.sound:
+        form["extra.sound_uri"] = (
+            f"android.resource://{settings.CHAT_PUSH_XIAOMI_PACKAGE}/raw/{note.sound}")
+    return form
+
+
+@register
+class XiaomiProvider(Provider):
+    vendor = "xiaomi"
+
+    def configured(self) -> bool:
+        return bool(settings.CHAT_PUSH_XIAOMI_APP_SECRET and settings.CHAT_PUSH_XIAOMI_PACKAGE)
+
+    def send(self, token: str, note: Notification) -> Result:
+        if note.withdraw:
+            return Result(Outcome.DELIVERED, detail="Xiaomi: no withdrawal, nothing sent")
+        return guarded(self.vendor, lambda: self._send(token, note))
+
+    def _send(self, token: str, note: Notification) -> Result:
+        url = f"{settings.CHAT_PUSH_XIAOMI_BASE_URL.rstrip('/')}/v3/message/regid"
+        answer = post(url, data=_form(token, note),
+                      headers={"Authorization": f"key={settings.CHAT_PUSH_XIAOMI_APP_SECRET}"})
+        if isinstance(answer, Result):
+            return answer
+        trouble = http_trouble(answer)
+        if trouble:
+            return trouble
+        reply = json_of(answer)
+        code = str(reply.get("code", ""))
+        detail = str(reply.get("reason") or reply.get("description") or "")[:200]
+        if answer.status_code == 200 and reply.get("result") == "ok" and code == "0":
+            data = reply.get("data") if isinstance(reply.get("data"), dict) else {}
+            bad = str(data.get("bad_regids") or "").split(",")
+            if token in bad:
+                return Result(Outcome.DEAD_TOKEN, vendor_code="bad_regids", http_status=200,
+                              detail=detail)
+            return Result(Outcome.DELIVERED, vendor_code=code, http_status=200, detail=detail)
+        if code in DEAD:
+            return Result(Outcome.DEAD_TOKEN, vendor_code=code, http_status=answer.status_code,
+                          detail=detail)
+        if code in TRANSIENT:
+            return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
+                          detail=detail)
+        return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
+                      http_status=answer.status_code, detail=detail or answer.text[:200])
