@@ -22,7 +22,9 @@ from .vendor_http import (
     clip,
     guarded,
     http_trouble,
+    image_url,
     json_of,
+    option,
     post,
     token_cache,
     with_auth_token,
@@ -40,10 +42,10 @@ def _message(token: str, note: Notification) -> dict:
         "title": clip(note.title, 100),
         "body": clip(note.body, 1000),
         "clickAction": {"type": 3},  # open the app; the app reads `data`
-        "importance": note.options.get("honor_importance") or "NORMAL",
+        "importance": option(note, "honor_importance", ("LOW", "NORMAL")) or "NORMAL",
     }
-    if note.options.get("image"):
-        notification["image"] = note.options["image"]
+    if image_url(note):
+        notification["image"] = image_url(note)
     if note.badge is not None and settings.CHAT_PUSH_HONOR_BADGE_CLASS:
         notification["badge"] = {"setNum": max(0, min(note.badge, 99)),
                                  "badgeClass": settings.CHAT_PUSH_HONOR_BADGE_CLASS}

@@ -19,7 +19,9 @@ from .vendor_http import (
     clip,
     guarded,
     http_trouble,
+    image_url,
     json_of,
+    option,
     post,
     token_cache,
     with_auth_token,
@@ -56,22 +58,22 @@ def _message(token: str, note: Notification) -> dict:
         "title": clip(note.title, 100),
         "body": clip(note.body, 1000),
         "click_action": {"type": 3},  # open the app; the app reads message.data
-        "importance": note.options.get("huawei_importance") or "NORMAL",
+        "importance": option(note, "huawei_importance", ("LOW", "NORMAL", "HIGH")) or "NORMAL",
     }
     if note.sound:
         notification["sound"] = note.sound
         notification["default_sound"] = False
     else:
         notification["default_sound"] = True
-    if note.options.get("image"):
-        notification["image"] = note.options["image"]
-        notification["style"] = 0
+    if image_url(note):
+        notification["image"] = image_url(note)
     if note.badge is not None and settings.CHAT_PUSH_HUAWEI_BADGE_CLASS:
         notification["badge"] = {"set_num": max(0, min(note.badge, 99)),
                                  "class": settings.CHAT_PUSH_HUAWEI_BADGE_CLASS}
     android: dict = {"notification": notification}
-    if note.options.get("huawei_category"):
-        android["category"] = note.options["huawei_category"]
+    category = option(note, "huawei_category", limit=32)
+    if category:
+        android["category"] = category.upper()
     return {"token": [token], "data": app_data_json(note), "android": android}
 
 

@@ -27,6 +27,7 @@ from .vendor_http import (
     guarded,
     http_trouble,
     json_of,
+    option,
     post,
     token_cache,
     with_auth_token,
@@ -73,8 +74,9 @@ def _message(token: str, note: Notification) -> dict:
         "action_parameters": app_data_json(note),
         "off_line": True,
     }
-    if note.options.get("oppo_channel_id"):
-        notification["channel_id"] = note.options["oppo_channel_id"]
+    channel = option(note, "oppo_channel_id")
+    if channel:
+        notification["channel_id"] = channel
     return {"target_type": 2, "target_value": token, "notification": notification}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,15 @@ def _http() -> httpx.Client:
         return _client
 
 
+def _forget_client_after_fork() -> None:
+    # A forked worker must not share the parent's pooled sockets.
+    global _client, _client_lock
+    _client, _client_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_client_after_fork)
+
+
 def post(url: str, *, headers: dict | None = None, data: dict | None = None,
          json_body: dict | None = None) -> httpx.Response | Result:
     """POST bounded by CHAT_PUSH_HTTP_TIMEOUT; a timeout or a refused connection is RETRY."""
@@ -55,8 +65,10 @@ def retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -92,6 +104,25 @@ def app_data(note: Notification) -> dict[str, str]:
 
 def app_data_json(note: Notification) -> str:
     return json.dumps(app_data(note), ensure_ascii=False, separators=(",", ":"))
+
+
+def option(note: Notification, key: str, allowed: tuple[str, ...] = (), limit: int = 64) -> str:
+    """A vendor knob from offlinePushInfo as a clean string: the sender chose it, so a
+    value the vendor would refuse (the whole push with it) is left out instead."""
+    value = note.options.get(key)
+    if value is None or isinstance(value, (dict, list, bool)):
+        return ""
+    text = str(value).strip()
+    if allowed:
+        text = text.upper()
+        return text if text in allowed else ""
+    return text if 0 < len(text) <= limit and text.isprintable() else ""
+
+
+def image_url(note: Notification) -> str:
+    """The big-picture URL, only https (the vendors fetch it themselves)."""
+    url = option(note, "image", limit=1024)
+    return url if url.startswith("https://") else ""
 
 
 def clip(text: str, limit: int) -> str:

@@ -25,6 +25,7 @@ from .vendor_http import (
     guarded,
     http_trouble,
     json_of,
+    option,
     post,
     token_cache,
     with_auth_token,
@@ -87,9 +88,10 @@ def _body(token: str, note: Notification) -> dict:
         "pushMode": 0,
         # Messages between people are vivo's "system" class (1, with category IM);
         # an operations message (0) is capped at a few a day per device.
-        "classification": int(note.options.get("vivo_classification", 1)),
+        "classification": 0 if option(note, "vivo_classification") == "0" else 1,
     }
-    category = note.options.get("vivo_category") or ("IM" if body["classification"] == 1 else "")
+    category = option(note, "vivo_category", limit=32).upper() or (
+        "IM" if body["classification"] == 1 else "")
     if category:
         body["category"] = category
     return body

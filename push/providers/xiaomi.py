@@ -15,7 +15,7 @@ import hashlib
 from django.conf import settings
 
 from .base import Notification, Outcome, Provider, Result, register
-from .vendor_http import app_data_json, clip, guarded, http_trouble, json_of, post
+from .vendor_http import app_data_json, clip, guarded, http_trouble, json_of, option, post
 
 DEAD = {"20301"}
 TRANSIENT = {"10002", "10003", "10027", "10037", "200001"}
@@ -40,8 +40,9 @@ def _form(token: str, note: Notification) -> dict:
         "notify_id": str(notify_id(note)),
         "extra.notify_effect": "1",  # open the app's launcher Activity
     }
-    if note.options.get("android_channel_id"):
-        form["extra.channel_id"] = note.options["android_channel_id"]
+    channel = option(note, "android_channel_id")
+    if channel:
+        form["extra.channel_id"] = channel
     if note.sound:
         form["extra.sound_uri"] = (
             f"android.resource://{settings.CHAT_PUSH_XIAOMI_PACKAGE}/raw/{note.sound}")

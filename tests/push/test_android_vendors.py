@@ -354,3 +354,24 @@ def test_long_text_is_cut_to_the_vendors_limits(fake):
             Outcome.DELIVERED, vendor
     title, text, _ = arrived("meizu", fake.seen("meizu", "send")[0].body)
     assert (len(title), len(text)) == (32, 100)
+
+
+def test_option_values_a_vendor_would_refuse_are_left_out(fake):
+    """offlinePushInfo is the sender's: a bad knob must not cost the receiver the push."""
+    hostile = {"huawei_importance": "URGENT", "huawei_category": {"x": 1},
+               "honor_importance": "HIGHEST", "image": "http://plain.example/a.png",
+               "android_channel_id": "chat\nX-Injected: 1", "oppo_channel_id": "c" * 500,
+               "vivo_classification": "abc", "vivo_category": ["IM"]}
+    for vendor in VENDORS:
+        result = provider(vendor).send(DEVICE, note(options=hostile))
+        assert result.outcome == Outcome.DELIVERED, (vendor, result)
+
+    huawei = fake.seen("huawei", "send")[0].body["message"]["android"]
+    assert huawei["notification"]["importance"] == "NORMAL"
+    assert "image" not in huawei["notification"] and "category" not in huawei
+    assert fake.seen("honor", "send")[0].body["android"]["notification"]["importance"] == "NORMAL"
+    assert "extra.channel_id" not in fake.seen("xiaomi", "send")[0].body
+    oppo = json.loads(fake.seen("oppo", "send")[0].body["message"])["notification"]
+    assert "channel_id" not in oppo
+    vivo = fake.seen("vivo", "send")[0].body
+    assert (vivo["classification"], vivo["category"]) == (1, "IM")
