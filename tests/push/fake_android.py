@@ -49,6 +49,7 @@ class FakeAndroidVendors:
         self.tokens: dict[str, set] = defaultdict(set)
         self.vivo_request_ids: set[str] = set()
         self.slow_seconds = 2.0
+        self.oauth_expires_in = 3600
         self.lock = threading.Lock()
         fake = self
 
@@ -166,7 +167,7 @@ class FakeAndroidVendors:
             return 400, {"error": 1101, "sub_error": 20152,
                          "error_description": "invalid client credentials"}, {}
         seen.answered = "ok"
-        return 200, {"access_token": self._issue(vendor), "expires_in": 3600,
+        return 200, {"access_token": self._issue(vendor), "expires_in": self.oauth_expires_in,
                      "token_type": "Bearer"}, {}
 
     def _bearer(self, vendor, headers) -> bool:
@@ -194,6 +195,9 @@ class FakeAndroidVendors:
             return 401, {"code": "80200003", "msg": "Oauth token expired"}, {}
         if answer == "dead":
             return 400, {"code": "80300007", "msg": "All the tokens are invalid"}, {}
+        if answer == "partial":
+            return 200, {"code": "80100000", "msg": json.dumps({
+                "success": 0, "failure": 1, "illegal_tokens": message["token"]})}, {}
         if answer == "throttle":
             return 503, {"code": "80300009", "msg": "flow control"}, {"Retry-After": "7"}
         if answer == "5xx":
@@ -223,10 +227,10 @@ class FakeAndroidVendors:
             return 429, {"code": 80300009, "message": "flow control"}, {"Retry-After": "5"}
         if answer == "5xx":
             return 503, {"code": 81000001, "message": "busy"}, {}
-        dead = answer == "dead"
         return 200, {"code": 200, "message": "success", "data": {
-            "sendResult": not dead, "requestId": secrets.token_hex(8),
-            "failTokens": [], "expireTokens": [token] if dead else []}}, {}
+            "sendResult": answer == "ok", "requestId": secrets.token_hex(8),
+            "failTokens": [token] if answer == "failed_token" else [],
+            "expireTokens": [token] if answer == "dead" else []}}, {}
 
     # --- Xiaomi: AppSecret header ----------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -375,3 +376,31 @@ def test_option_values_a_vendor_would_refuse_are_left_out(fake):
     assert "channel_id" not in oppo
     vivo = fake.seen("vivo", "send")[0].body
     assert (vivo["classification"], vivo["category"]) == (1, "IM")
+
+
+@pytest.mark.parametrize("vendor,answer,code", [
+    ("huawei", "partial", "80100000"), ("honor", "failed_token", "failTokens"),
+])
+def test_the_one_token_reported_failed_is_dead(fake, vendor, answer, code):
+    fake.plan(vendor, answer)
+
+    result = provider(vendor).send(DEVICE, note())
+
+    assert (result.outcome, result.vendor_code) == (Outcome.DEAD_TOKEN, code)
+
+
+@pytest.mark.parametrize("vendor", ["huawei", "honor"])
+def test_oauth_token_is_fetched_again_once_its_lifetime_is_over(fake, vendor):
+    fake.oauth_expires_in = 1  # seconds: the cache keeps it at most that long
+    try:
+        client = provider(vendor)
+        client.send(DEVICE, note(message_id="m1"))
+        client.send(DEVICE, note(message_id="m2"))
+        time.sleep(1.2)
+        client.send(DEVICE, note(message_id="m3"))
+    finally:
+        fake.oauth_expires_in = 3600
+
+    trail = [(s.endpoint, s.answered) for s in fake.requests if s.vendor == vendor]
+    assert trail == [("auth", "ok"), ("send", "ok"), ("send", "ok"),
+                     ("auth", "ok"), ("send", "ok")]
