@@ -2,10 +2,13 @@
 `Authorization: key=<AppSecret>`. No token exchange.
 
 Answers (`{"result": "ok"|"error", "code", "reason", "description", "data": {"id",
-"bad_regids"}}`): code 0 delivered, unless the regid is listed in data.bad_regids (dead
-token); 20301 (invalid regid) dead token; 10002, 10003, 10027, 10037 (busy, frequency)
-and 200001 (daily quota) retry, as do 429 and 5xx; HTTP 401/403 and every other code
-(bad AppSecret, package name, payload) failed.
+"bad_regids"}}`, codes from Mi Push's server error code table): code 0 delivered, unless
+the regid is listed in data.bad_regids (dead token); 20301 "send failed" with the reason
+"No valid targets!" (every regid invalid) dead token, with another reason failed; 1,
+10001, 10002, 10003 (internal, system, busy, remote service), 10027 (calls too frequent),
+10034 and 200001 (too many messages today) retry, as do 429 and 5xx; 21301
+(authentication failed: a wrong AppSecret), 22000/22022 (app, package name), 10016/10017
+(parameters) and every other code failed.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from django.conf import settings
 from .base import Notification, Outcome, Provider, Result, register
 from .vendor_http import app_data_json, clip, guarded, http_trouble, json_of, option, post
 
-DEAD = {"20301"}
-TRANSIENT = {"10002", "10003", "10027", "10037", "200001"}
+SEND_FAILED = "20301"
+TRANSIENT = {"1", "10001", "10002", "10003", "10027", "10034", "200001"}
 
 
 def notify_id(note: Notification) -> int:
@@ -80,7 +83,7 @@ class XiaomiProvider(Provider):
                 return Result(Outcome.DEAD_TOKEN, vendor_code="bad_regids", http_status=200,
                               detail=detail)
             return Result(Outcome.DELIVERED, vendor_code=code, http_status=200, detail=detail)
-        if code in DEAD:
+        if code == SEND_FAILED and "valid target" in detail.lower():
             return Result(Outcome.DEAD_TOKEN, vendor_code=code, http_status=answer.status_code,
                           detail=detail)
         if code in TRANSIENT:

@@ -251,9 +251,14 @@ class FakeAndroidVendors:
             return 200, {"result": "ok", "code": 0, "description": "成功", "data": {
                 "id": secrets.token_hex(8), "bad_regids": body["registration_id"]}}, {}
         if answer == "dead_code":
-            return 200, {"result": "error", "code": 20301, "reason": "Invalid regid"}, {}
+            return 200, {"result": "error", "code": 20301, "reason": "No valid targets!",
+                         "description": "发送消息失败"}, {}
+        if answer == "send_failed":
+            return 200, {"result": "error", "code": 20301, "reason": "Message send failed",
+                         "description": "发送消息失败"}, {}
         if answer == "throttle":
-            return 200, {"result": "error", "code": 200001, "reason": "daily quota exceeded"}, {}
+            return 200, {"result": "error", "code": 10027, "description": "应用的API调用太频繁",
+                         "reason": "Too many requests"}, {}
         if answer == "5xx":
             return 502, {"result": "error", "code": 502, "reason": "bad gateway"}, {}
         return 200, {"result": "ok", "code": 0, "description": "成功",

@@ -128,16 +128,19 @@ def test_dead_token(fake, vendor, code):
     assert (result.outcome, result.vendor_code) == (Outcome.DEAD_TOKEN, code)
 
 
-def test_xiaomi_invalid_regid_code_is_dead_token(fake):
-    fake.plan("xiaomi", "dead_code")
+def test_xiaomi_no_valid_targets_is_dead_token_another_send_failure_is_not(fake):
+    fake.plan("xiaomi", "dead_code", "send_failed")
+    client = provider("xiaomi")
 
-    result = provider("xiaomi").send(DEVICE, note())
+    no_target = client.send(DEVICE, note())
+    other = client.send(DEVICE, note())
 
-    assert (result.outcome, result.vendor_code) == (Outcome.DEAD_TOKEN, "20301")
+    assert (no_target.outcome, no_target.vendor_code) == (Outcome.DEAD_TOKEN, "20301")
+    assert (other.outcome, other.vendor_code) == (Outcome.FAILED, "20301")
 
 
 @pytest.mark.parametrize("vendor,code,retry_after", [
-    ("huawei", "503", 7.0), ("honor", "429", 5.0), ("xiaomi", "200001", None),
+    ("huawei", "503", 7.0), ("honor", "429", 5.0), ("xiaomi", "10027", None),
     ("oppo", "-2", None), ("vivo", "10072", None), ("meizu", "110010", None),
 ])
 def test_throttled_is_retry(fake, vendor, code, retry_after):
