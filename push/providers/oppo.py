@@ -6,8 +6,8 @@ auth_token (as the form field OPPO documents and as the header its SDKs send) an
 
 Answers (`{"code", "message", "data": {"messageId"}}`): 0 delivered; 10000 (invalid
 registration_id) dead token; 11 (invalid auth token) fetch a new one and try once more;
--1 (unavailable), -2 (flow control), 13 and 55 (call frequency), 33 (daily quota), 429
-and 5xx retry; anything else (16 invalid signature, 14 invalid app key, 41 invalid
+-1 (unavailable), -2 (flow control), 13 and 55 (call frequency), 429 and 5xx retry; 33
+(today's quota spent) failed, not retried; anything else (16 invalid signature, 14 invalid app key, 41 invalid
 arguments, ...) failed.
 """
 
@@ -35,8 +35,9 @@ from .vendor_http import (
 
 DEAD = {"10000"}
 TOKEN_REFUSED = {"11"}
-TRANSIENT = {"-1", "-2", "13", "55", "33"}
+TRANSIENT = {"-1", "-2", "13", "55"}
 AUTH_LIFETIME = 24 * 3600.0
+DAILY_QUOTA = {"33"}  # spent for today: failed, not retried (see xiaomi.py)
 
 _tokens = token_cache(margin=3600.0)
 
@@ -120,6 +121,9 @@ class OppoProvider(Provider):
             if code in TRANSIENT:
                 return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
                               detail=detail)
+            if code in DAILY_QUOTA:
+                return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
+                              detail=f"daily quota spent: {detail}")
             return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
                           http_status=answer.status_code, detail=detail or answer.text[:200])
 

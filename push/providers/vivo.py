@@ -5,8 +5,8 @@ valid 24 hours (vivo asks servers to renew it every hour or two); then
 
 Answers (`{"result", "desc", "taskId"}`): 0 delivered; 10302 (regId not found or
 invalid) dead token; 10000 (authentication failed: the authToken is stale) fetch a new
-one and try once more; 10070 (daily total), 10072 (frequency), 429 and 5xx retry;
-anything else (10094 appId mismatch, a refused payload) failed. A non-zero answer of
+one and try once more; 10072 (frequency), 429 and 5xx retry; 10070 (today's total
+spent: vivo asks not to call again that day) failed, not retried; anything else (10094 appId mismatch, a refused payload) failed. A non-zero answer of
 the auth call (a wrong secret gives a signature error) is failed.
 """
 
@@ -33,8 +33,9 @@ from .vendor_http import (
 
 DEAD = {"10302"}
 TOKEN_REFUSED = {"10000"}
-TRANSIENT = {"10070", "10072"}
+TRANSIENT = {"10072"}
 AUTH_LIFETIME = 24 * 3600.0
+DAILY_QUOTA = {"10070"}  # spent for today: failed, not retried (see xiaomi.py)
 
 # Renew well before the day is out, as vivo recommends (1-2 hours).
 _tokens = token_cache(margin=AUTH_LIFETIME - 2 * 3600.0)
@@ -137,6 +138,9 @@ class VivoProvider(Provider):
             if code in TRANSIENT:
                 return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
                               detail=detail)
+            if code in DAILY_QUOTA:
+                return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
+                              detail=f"daily quota spent: {detail}")
             return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
                           http_status=answer.status_code, detail=detail or answer.text[:200])
 

@@ -5,8 +5,9 @@ Answers (`{"result": "ok"|"error", "code", "reason", "description", "data": {"id
 "bad_regids"}}`, codes from Mi Push's server error code table): code 0 delivered, unless
 the regid is listed in data.bad_regids (dead token); 20301 "send failed" with the reason
 "No valid targets!" (every regid invalid) dead token, with another reason failed; 1,
-10001, 10002, 10003 (internal, system, busy, remote service), 10027 (calls too frequent),
-10034 and 200001 (too many messages today) retry, as do 429 and 5xx; 21301
+10001, 10002, 10003 (internal, system, busy, remote service) and 10027 (calls too
+frequent) retry, as do 429 and 5xx; 10034 and 200001 (today's quota spent) failed, not
+retried (more calls the same day only lower the quota); 21301
 (authentication failed: a wrong AppSecret), 22000/22022 (app, package name), 10016/10017
 (parameters) and every other code failed.
 """
@@ -21,7 +22,10 @@ from .base import Notification, Outcome, Provider, Result, register
 from .vendor_http import app_data_json, clip, guarded, http_trouble, json_of, option, post
 
 SEND_FAILED = "20301"
-TRANSIENT = {"1", "10001", "10002", "10003", "10027", "10034", "200001"}
+TRANSIENT = {"1", "10001", "10002", "10003", "10027"}
+# Today's quota is spent: retrying before tomorrow only spends goodwill, and a chat
+# notification a day late is noise. Failed, with the code in the attempt log.
+DAILY_QUOTA = {"10034", "200001"}
 
 
 def notify_id(note: Notification) -> int:
@@ -89,5 +93,8 @@ class XiaomiProvider(Provider):
         if code in TRANSIENT:
             return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
                           detail=detail)
+        if code in DAILY_QUOTA:
+            return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
+                          detail=f"daily quota spent: {detail}")
         return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
                       http_status=answer.status_code, detail=detail or answer.text[:200])

@@ -259,6 +259,9 @@ class FakeAndroidVendors:
         if answer == "throttle":
             return 200, {"result": "error", "code": 10027, "description": "应用的API调用太频繁",
                          "reason": "Too many requests"}, {}
+        if answer == "quota":
+            return 200, {"result": "error", "code": 10034, "description": "应用当日发送消息数量过多",
+                         "reason": "Too many messages today"}, {}
         if answer == "5xx":
             return 502, {"result": "error", "code": 502, "reason": "bad gateway"}, {}
         return 200, {"result": "ok", "code": 0, "description": "成功",
@@ -304,6 +307,8 @@ class FakeAndroidVendors:
             return 200, {"code": 10000, "message": "Invalid Registration_id"}, {}
         if answer == "throttle":
             return 200, {"code": -2, "message": "Service in Flow Control"}, {}
+        if answer == "quota":
+            return 200, {"code": 33, "message": "The number of messages exceeds the daily limit"}, {}
         if answer == "5xx":
             return 500, {"code": -1, "message": "Service Currently Unavailable"}, {}
         return 200, {"code": 0, "message": "Success",
@@ -349,6 +354,8 @@ class FakeAndroidVendors:
             return 200, {"result": 10302, "desc": "regId 不合法"}, {}
         if answer == "throttle":
             return 200, {"result": 10072, "desc": "超频"}, {}
+        if answer == "quota":
+            return 200, {"result": 10070, "desc": "发送总量超出限制"}, {}
         if answer == "5xx":
             return 500, {"result": 500, "desc": "Internet server error!"}, {}
         with self.lock:

@@ -152,6 +152,16 @@ def test_throttled_is_retry(fake, vendor, code, retry_after):
         Outcome.RETRY, code, retry_after)
 
 
+@pytest.mark.parametrize("vendor,code", [("xiaomi", "10034"), ("oppo", "33"), ("vivo", "10070")])
+def test_daily_quota_spent_is_failed_not_retried(fake, vendor, code):
+    fake.plan(vendor, "quota")
+
+    result = provider(vendor).send(DEVICE, note())
+
+    assert (result.outcome, result.vendor_code) == (Outcome.FAILED, code)
+    assert result.detail.startswith("daily quota spent")
+
+
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_server_error_is_retry_then_delivered(fake, vendor):
     fake.plan(vendor, "5xx")
