@@ -15,11 +15,11 @@ import time
 from django.conf import settings
 
 from .base import Notification, Outcome, Provider, Result, register
-from .huawei import fetch_oauth_token
 from .vendor_http import (
     TokenRefused,
     app_data_json,
     clip,
+    fetch_client_credentials,
     guarded,
     http_trouble,
     image_url,
@@ -108,4 +108,4 @@ class HonorProvider(Provider):
 
         return with_auth_token(
             _tokens, (auth_url, client_id, secret),
-            lambda: fetch_oauth_token(auth_url, client_id, secret), deliver)
+            lambda: fetch_client_credentials(auth_url, client_id, secret), deliver)

@@ -17,6 +17,7 @@ from .vendor_http import (
     TokenRefused,
     app_data_json,
     clip,
+    fetch_client_credentials,
     guarded,
     http_trouble,
     image_url,
@@ -33,24 +34,6 @@ TOKEN_REFUSED = {"80200001", "80200003"}
 TRANSIENT = {"81000001"}
 
 _tokens = token_cache()
-
-
-def fetch_oauth_token(url: str, client_id: str, client_secret: str) -> tuple[str, float] | Result:
-    """Client-credentials grant (Huawei's and Honor's OAuth endpoints speak the same)."""
-    answer = post(url, data={"grant_type": "client_credentials", "client_id": client_id,
-                             "client_secret": client_secret})
-    if isinstance(answer, Result):
-        return answer
-    trouble = http_trouble(answer)
-    if trouble:
-        return trouble
-    body = json_of(answer)
-    token = body.get("access_token")
-    if answer.status_code != 200 or not token:
-        code = str(body.get("error") or body.get("code") or answer.status_code)
-        return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
-                      detail=f"OAuth refused the credentials: {answer.text[:200]}")
-    return str(token), float(body.get("expires_in") or 3600)
 
 
 def _message(token: str, note: Notification) -> dict:
@@ -121,4 +104,4 @@ class HuaweiProvider(Provider):
 
         return with_auth_token(
             _tokens, (auth_url, app_id, secret),
-            lambda: fetch_oauth_token(auth_url, app_id, secret), deliver)
+            lambda: fetch_client_credentials(auth_url, app_id, secret), deliver)

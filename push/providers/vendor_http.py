@@ -182,6 +182,30 @@ def forget_tokens() -> None:
         cache.clear()
 
 
+def fetch_client_credentials(url: str, client_id: str,
+                             client_secret: str) -> tuple[str, float] | Result:
+    """An OAuth 2.0 client-credentials grant (Huawei's and Honor's endpoints): the token
+    and its lifetime in seconds, or the Result that ends the send."""
+    answer = post(url, data={"grant_type": "client_credentials", "client_id": client_id,
+                             "client_secret": client_secret})
+    if isinstance(answer, Result):
+        return answer
+    trouble = http_trouble(answer)
+    if trouble:
+        return trouble
+    body = json_of(answer)
+    token = body.get("access_token")
+    if answer.status_code != 200 or not token:
+        code = str(body.get("error") or body.get("code") or answer.status_code)
+        return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
+                      detail=f"OAuth refused the credentials: {answer.text[:200]}")
+    try:
+        lifetime = float(body.get("expires_in") or 3600)
+    except (TypeError, ValueError):
+        lifetime = 3600.0
+    return str(token), lifetime
+
+
 @dataclass(frozen=True)
 class TokenRefused:
     """`deliver`'s answer when the vendor says the auth token is expired or unknown."""
