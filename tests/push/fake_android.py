@@ -7,7 +7,8 @@ checks: it recomputes OPPO's sha256 and vivo's and Meizu's md5 signatures from i
 copy of the secrets, issues OAuth / auth tokens and refuses unknown or expired ones with
 the vendor's code, checks Xiaomi's `Authorization: key=` header, and validates the
 fields a notification needs. What it answers to a valid send is the next entry of the
-vendor's plan: "ok" (default), "dead", "throttle", "5xx", "slow" or "refuse_token".
+vendor's plan: "ok" (default), "dead", "throttle", "quota", "5xx", "slow", "garbage" or
+"refuse_token".
 Every request is recorded (vendor, endpoint, headers, parsed body).
 """
 
@@ -31,6 +32,10 @@ CREDS = {
     "vivo": {"app_id": "10004", "app_key": "vivo-key", "app_secret": "vivo-secret"},
     "meizu": {"app_id": "110001", "app_secret": "meizu-secret"},
 }
+
+
+class _Garbage(Exception):
+    """Planned answer "garbage": a 200 that is not the vendor's JSON (a captive proxy)."""
 
 
 @dataclass
@@ -69,7 +74,16 @@ class FakeAndroidVendors:
                 route = getattr(fake, f"_{vendor}", None)
                 if route is None:
                     return self._reply(404, {"error": "no such vendor"})
-                status, answer, extra = route("/" + rest, headers, body)
+                try:
+                    status, answer, extra = route("/" + rest, headers, body)
+                except _Garbage:
+                    page = b"<html><body>Service Unavailable</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 self._reply(status, answer, extra)
 
             def _reply(self, status, answer, extra=None):
@@ -148,6 +162,8 @@ class FakeAndroidVendors:
             time.sleep(self.slow_seconds)
             answer = "ok"
         seen.answered = answer
+        if answer == "garbage":
+            raise _Garbage
         return answer
 
     @staticmethod

@@ -417,3 +417,13 @@ def test_oauth_token_is_fetched_again_once_its_lifetime_is_over(fake, vendor):
     trail = [(s.endpoint, s.answered) for s in fake.requests if s.vendor == vendor]
     assert trail == [("auth", "ok"), ("send", "ok"), ("send", "ok"),
                      ("auth", "ok"), ("send", "ok")]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_an_answer_that_is_not_the_vendors_json_is_failed(fake, vendor):
+    fake.plan(vendor, "garbage")
+
+    result = provider(vendor).send(DEVICE, note())
+
+    assert (result.outcome, result.http_status) == (Outcome.FAILED, 200)
+    assert "Service Unavailable" in result.detail
