@@ -1,0 +1,4 @@
+"""Fixtures of the fake push vendors (real local servers speaking the vendor's protocol),
+available to every test under tests/push/."""
+
+from .fake_fcm import fake_fcm  # noqa: F401
