@@ -182,10 +182,8 @@ class FcmProvider(Provider):
             response = http.post(self._send_url(account),
                                  json={"message": self.message(token, note)},
                                  headers={"authorization": f"Bearer {access}"})
-        except transport.TRANSIENT_ERRORS as exc:
-            return Result(Outcome.RETRY, type(exc).__name__, f"network: {exc}"[:300])
         except httpx.HTTPError as exc:
-            return Result(Outcome.FAILED, type(exc).__name__, str(exc)[:300])
+            return transport.network_result(exc)
         return self._result(response, account)
 
     def _result(self, response: httpx.Response, account: _Account) -> Result:

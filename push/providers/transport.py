@@ -18,6 +18,8 @@ import time
 import httpx
 from django.conf import settings
 
+from .base import Outcome, Result
+
 _clients: dict[tuple, httpx.Client] = {}
 _lock = threading.Lock()
 
@@ -54,6 +56,18 @@ def close_all() -> None:
             if key[0] == os.getpid():
                 found.close()
             del _clients[key]
+
+
+def network_result(exc: httpx.HTTPError) -> Result:
+    """The Result of a request that got no answer: RETRY for a timeout or a network
+    failure, FAILED when retrying cannot help (the vendor's TLS certificate is not
+    trusted, a malformed URL)."""
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+        return Result(Outcome.FAILED, "certificate_verify_failed", detail)
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return Result(Outcome.RETRY, type(exc).__name__, detail)
+    return Result(Outcome.FAILED, type(exc).__name__, detail)
 
 
 def retry_after(response: httpx.Response) -> float | None:

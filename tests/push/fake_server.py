@@ -27,6 +27,7 @@ class Recorded:
     body: bytes
     http_version: str
     query: str = ""
+    client: tuple | None = None  # the peer's (host, port): one per connection
     extra: dict = field(default_factory=dict)  # what the fake found (JWT claims, ...)
 
     def json(self):
@@ -88,7 +89,8 @@ class FakeServer:
             headers={k.decode("latin-1").lower(): v.decode("latin-1")
                      for k, v in scope["headers"]},
             body=body, http_version=scope["http_version"],
-            query=scope.get("query_string", b"").decode("latin-1"))
+            query=scope.get("query_string", b"").decode("latin-1"),
+            client=tuple(scope["client"]) if scope.get("client") else None)
         self.requests.append(recorded)
         answer = self.handler(recorded)
         if asyncio.iscoroutine(answer):
