@@ -161,7 +161,10 @@ class FcmProvider(Provider):
             android_note["notification_count"] = int(note.badge)
         android: dict = {"priority": "HIGH", "notification": android_note}
         if note.collapse_id:
-            android["collapse_key"] = note.collapse_id[:100]
+            # `tag` replaces a shown notification with the same tag and lets the app
+            # cancel it (withdrawal). No `collapse_key`: FCM keeps at most four
+            # collapse keys per device while it is offline, so a key per message
+            # would drop all but four of the messages a sleeping phone is owed.
             android_note["tag"] = note.collapse_id
         return {"token": token, "notification": notification, "data": data,
                 "android": android}
