@@ -38,6 +38,7 @@ DEFAULT_BASE_URL = "https://fcm.googleapis.com"
 DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+MAX_TOKEN = 4096  # characters; registration tokens are about 160
 REFRESH_MARGIN = 300.0  # seconds before expiry a cached access token is renewed
 
 RETRY_STATUSES = {"UNAVAILABLE", "INTERNAL", "QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"}
@@ -170,6 +171,10 @@ class FcmProvider(Provider):
                 "android": android}
 
     def send(self, token: str, note: Notification) -> Result:
+        if not token or len(token) > MAX_TOKEN or not token.isprintable() \
+                or any(c.isspace() for c in token):
+            return Result(Outcome.DEAD_TOKEN, "INVALID_ARGUMENT",
+                          "not an FCM registration token; not sent")
         try:
             account = self._account()
         except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -91,7 +91,10 @@ def read_secret(value: str) -> str:
     value = (value or "").strip()
     if not value:
         return ""
-    if value.startswith(("{", "-----BEGIN")):
+    if value.startswith("{"):
         return value
+    if value.startswith("-----BEGIN"):
+        # A PEM put in one environment line often carries "\n" for its line breaks.
+        return value.replace("\\n", "\n") if "\n" not in value else value
     with open(value, encoding="utf-8") as fh:
         return fh.read()

@@ -245,3 +245,21 @@ def test_configured_needs_every_credential_and_an_es256_key(fake_apns, settings,
     assert not client.configured()
     settings.CHAT_PUSH_APNS_KEY = ""
     assert not client.configured()
+
+
+def test_a_pem_on_one_line_with_escaped_newlines(fake_apns, settings):
+    settings.CHAT_PUSH_APNS_KEY = fake_apns.key_pem.replace("\n", "\\n")
+    assert provider("apns").configured()
+    assert send().outcome == Outcome.DELIVERED
+
+
+def test_concurrent_sends_share_one_provider_token(fake_apns):
+    from concurrent.futures import ThreadPoolExecutor
+
+    tokens = [f"{n:064x}" for n in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, tokens))
+    assert {r.outcome for r in results} == {Outcome.DELIVERED}
+    assert sorted(r.extra["token"] for r in fake_apns.requests) == sorted(tokens)
+    assert len({r.extra["jwt"] for r in fake_apns.requests}) == 1
+    assert {r.http_version for r in fake_apns.requests} == {"2"}

@@ -258,3 +258,22 @@ def test_configured_only_with_readable_credentials_and_a_project(settings, tmp_p
     assert not client.configured()
     settings.CHAT_PUSH_FCM_PROJECT_ID = "mine"
     assert client.configured()
+
+
+@pytest.mark.parametrize("token", ["", "a b", "tok\nen", "x" * 5000])
+def test_a_malformed_token_is_dead_without_a_request(fake_fcm, token):
+    result = send(token)
+    assert result.outcome == Outcome.DEAD_TOKEN
+    assert fake_fcm.token_requests == [] and fake_fcm.send_requests == []
+
+
+def test_concurrent_sends_fetch_one_access_token(fake_fcm):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda n: send(f"tok-{n}"), range(16)))
+    assert {r.outcome for r in results} == {Outcome.DELIVERED}
+    assert len(fake_fcm.token_requests) == 1
+    assert len(fake_fcm.send_requests) == 16
+    assert sorted(r.json()["message"]["token"] for r in fake_fcm.send_requests) == sorted(
+        f"tok-{n}" for n in range(16))
