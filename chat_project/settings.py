@@ -359,7 +359,7 @@ CHAT_PUSH_FCM_TOKEN_URL = env.str("CHAT_PUSH_FCM_TOKEN_URL", default="")
 # APNs over HTTP/2 with token auth (push/providers/apns.py): the .p8 signing key (PEM
 # inline or a path), its key ID, the team ID and the app's bundle ID (apns-topic).
 # CHAT_PUSH_APNS_SANDBOX picks Apple's development host; CHAT_PUSH_APNS_BASE_URL overrides
-# both. CHAT_PUSH_APNS_CA_FILE trusts one more CA (a local test server), empty: system CAs.
+# both. CHAT_PUSH_APNS_CA_FILE: CAs trusted instead of the system's (tests), empty: system CAs.
 CHAT_PUSH_APNS_KEY = env.str("CHAT_PUSH_APNS_KEY", default="")
 CHAT_PUSH_APNS_KEY_ID = env.str("CHAT_PUSH_APNS_KEY_ID", default="")
 CHAT_PUSH_APNS_TEAM_ID = env.str("CHAT_PUSH_APNS_TEAM_ID", default="")

@@ -28,7 +28,7 @@ TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProt
 
 
 def client(*, http2: bool = False, ca_file: str = "") -> httpx.Client:
-    """The process's shared client. `ca_file` adds a CA to trust instead of the
+    """The process's shared client. `ca_file`: the CAs to trust instead of the
     system's store (tests' local TLS servers); empty: the system store, verified."""
     timeout = float(settings.CHAT_PUSH_HTTP_TIMEOUT)
     key = (os.getpid(), http2, ca_file, timeout)
