@@ -6,7 +6,7 @@ A vendor module defines a `Provider` subclass decorated with `base.register`;
 
 import importlib
 
-MODULES = ("huawei", "honor", "xiaomi", "oppo", "vivo", "meizu")  # each vendor module adds its name
+MODULES = ("apns", "fcm", "huawei", "honor", "xiaomi", "oppo", "vivo", "meizu")
 
 _loaded = False
 

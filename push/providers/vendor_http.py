@@ -1,79 +1,39 @@
-"""What the Android vendor clients (huawei, honor, xiaomi, oppo, vivo, meizu) share: one
-bounded HTTP POST that turns network trouble into a Result, the per-process cache of
-their auth tokens, Retry-After parsing, and the app data every vendor carries.
+"""What the Android vendor clients (huawei, honor, xiaomi, oppo, vivo, meizu) share on
+top of transport.py: one POST that turns network trouble into a Result, the
+per-process cache of their auth tokens (and the client-credentials grant of Huawei and
+Honor), and the app data every vendor carries.
 
 Nothing here raises for what a vendor or the network does: `post` answers either the
-response or a RETRY `Result`, and `with_auth_token` runs the usual "cached token, the
+response or the `Result` of no answer, and `with_auth_token` runs the usual "cached token, the
 vendor says it expired, fetch a new one, try once more" dance.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from django.conf import settings
 
 from .base import Notification, Outcome, Result
+from .transport import client, network_result, retry_after
 
 logger = logging.getLogger("push.providers")
-
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
-
-
-def _http() -> httpx.Client:
-    global _client
-    with _client_lock:
-        if _client is None:
-            # One pooled client per process; the timeout is given per request so a
-            # changed setting applies at once. No redirects: a vendor API never needs one.
-            _client = httpx.Client(follow_redirects=False, trust_env=False)
-        return _client
-
-
-def _forget_client_after_fork() -> None:
-    # A forked worker must not share the parent's pooled sockets.
-    global _client, _client_lock
-    _client, _client_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_client_after_fork)
 
 
 def post(url: str, *, headers: dict | None = None, data: dict | None = None,
          json_body: dict | None = None) -> httpx.Response | Result:
-    """POST bounded by CHAT_PUSH_HTTP_TIMEOUT; a timeout or a refused connection is RETRY."""
+    """POST on the process's pooled client (transport.py), bounded by
+    CHAT_PUSH_HTTP_TIMEOUT; no answer at all is transport's Result (a timeout or a
+    network failure RETRY, an untrusted certificate FAILED)."""
     try:
-        return _http().post(url, headers=headers, data=data, json=json_body,
-                            timeout=settings.CHAT_PUSH_HTTP_TIMEOUT)
-    except httpx.TimeoutException as exc:
-        return Result(Outcome.RETRY, vendor_code="timeout", detail=f"{type(exc).__name__}: {url}")
+        return client().post(url, headers=headers, data=data, json=json_body)
     except httpx.HTTPError as exc:
-        return Result(Outcome.RETRY, vendor_code="network", detail=f"{type(exc).__name__}: {exc}"[:300])
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        return network_result(exc)
 
 
 def http_trouble(response: httpx.Response) -> Result | None:

@@ -186,7 +186,7 @@ def test_unreachable_vendor_is_retry(settings, vendor):
 
     result = provider(vendor).send(DEVICE, note())
 
-    assert (result.outcome, result.vendor_code) == (Outcome.RETRY, "network")
+    assert (result.outcome, result.vendor_code) == (Outcome.RETRY, "ConnectError")
 
 
 def test_timeout_is_retry(fake, settings):
@@ -198,7 +198,7 @@ def test_timeout_is_retry(fake, settings):
     finally:
         fake.slow_seconds = 2.0
 
-    assert (result.outcome, result.vendor_code) == (Outcome.RETRY, "timeout")
+    assert (result.outcome, result.vendor_code) == (Outcome.RETRY, "ReadTimeout")
 
 
 @pytest.mark.parametrize("vendor", WITH_AUTH_TOKEN)
