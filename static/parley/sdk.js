@@ -47,6 +47,19 @@
  *   also update a conversation's cached lastMessage; a conversation deleted on another
  *   device leaves the cache. A recall resent after a reconnect that finds the message
  *   already recalled (20023) resolves as done.
+ * - Every message type: createTextMessage, createFaceMessage, createLocationMessage,
+ *   createCustomMessage; createImageMessage, createAudioMessage, createVideoMessage and
+ *   createFileMessage take payload.file (an <input type=file>, a File or a Blob), check
+ *   it at once and make the message with local object URLs to show; sendMessage
+ *   uploads it first (POST /api/v1/files/ multipart through XMLHttpRequest, reporting
+ *   onProgress(fraction 0..1); authenticated as the page is: the session cookie and
+ *   its CSRF token, or the login's UserSig) and sends the element the server made of
+ *   it. A message once uploaded is not uploaded again when sent again.
+ * - Merged and forwarded messages: createMergerMessage (each merged message in
+ *   Tencent's list form {ID, from, to, time, seq, random, nick, avatar,
+ *   cloudCustomData, messageBody}), createForwardMessage (a merged message the server
+ *   stored apart goes by its downloadKey) and downloadMergerMessage (an inline list at
+ *   once; a stored one asked for with the `downloadMergerMessage` op, once per key).
  *
  * Differences from Tencent's SDK worth knowing:
  * - Only C2C conversations; messages carry the wire's `elements` list and, for
@@ -57,12 +70,34 @@
  *   deleted on another device of mine.
  * - Extra event EVENT.SYNC_RESET: the server could not replay everything missed; the
  *   conversation list is already reloaded, reload any history on screen.
+ * - Extra method cancelUploadMessage(message): stops a file message's upload.
+ * - File creators take Parley's extras payload.second (a voice's or video's length)
+ *   and payload.thumb (a video's cover image); ParleyChat.create takes `uploadUrl`
+ *   (default: /api/v1/files/ beside the socket's URL) and `csrfToken`.
  *
- * Errors the SDK raises itself (server codes: chat_project/errors.py):
+ * Errors the SDK raises itself (server codes: chat_project/errors.py). Creators throw
+ * them; other calls reject with them. Tencent's Web SDK numbers where it has one:
+ *   2108    the file is empty
+ *   2251    createImageMessage without a file           2252  not a JPEG/PNG/GIF/BMP/WebP image
+ *   2253    an image over 28 MB                         2301  a voice file over 28 MB
+ *   2351    a video over 100 MB                         2352  not a video
+ *   2401    createFile/Audio/VideoMessage without a file 2402  a file over 100 MB
+ *   2300 / 2350 / 2400  the upload of a voice / a video / a file or an image failed
+ *           (no connection, or an answer that is not the server's JSON; the server's
+ *           own refusals keep its code: 910006 too large, 910007 not an image,
+ *           910012 too many pixels, 910005 too many uploads a minute, 910011 the
+ *           day's bytes used up, 910008/910009 not signed in / no CSRF token)
+ *   2450    downloadMergerMessage of a message that is not merged
+ *   2451    a merged message with neither a list nor a downloadKey
+ *   2452    the server's answer to downloadMergerMessage has no messageList
+ *   2453    merging or forwarding a message that was not sent, failed, or was recalled
  *   70002   call login() first
- *   910003  a bad argument (e.g. createTextMessage without `to`)
+ *   910003  a bad argument (e.g. createTextMessage without `to`, a latitude over 90)
+ *   910013  more than 300 messages to merge   \  the server's codes for the same
+ *   910014  merged messages over 200 KB       /   limits, refused before sending
  *   910201  the connection ended for good (logout, kicked out) before an answer came
  *   910202  no answer in time (the call may still have happened; sends can be resent)
+ *   910203  cancelUploadMessage() stopped the upload (Parley's; Tencent has no cancel)
  */
 (function (root) {
   'use strict';
