@@ -562,6 +562,7 @@
       this._uploadUrl = options.uploadUrl || uploadUrlFor(this._url);
       this._csrfToken = typeof options.csrfToken === 'string' ? options.csrfToken : '';
       this._uploads = new WeakMap();    // message -> its file's upload (see sendMessage)
+      this._uploading = new Set();      // the uploads in flight (stopped by logout)
       this._mergerLists = new Map();    // downloadKey -> Promise of its messageList
       this._handlers = new Map();       // event name -> [{fn, ctx}]
       this._ws = null;
@@ -669,6 +670,7 @@
         try { this._ws.send(JSON.stringify({op: 'logout', data: {}})); } catch (e) { /* closing */ }
       }
       this._loginOptions = null;
+      for (const upload of Array.from(this._uploading)) this._stopUpload(upload, 910201);
       this._shutdown(chatError(910201, 'logged out'));
       this._conversations.clear();
       this._order.clear();
@@ -842,7 +844,7 @@
       message.payload = payload;
       message.elements[0].payload = payload;
       this._uploads.set(message, {kind, file, thumb, second, onProgress, element: null,
-                                  pending: null, xhr: null, cancelled: false});
+                                  pending: null, xhr: null, stopCode: 0});
       return message;
     }
 
@@ -855,9 +857,13 @@
     cancelUploadMessage(message) {
       const upload = message && typeof message === 'object' ? this._uploads.get(message) : null;
       if (!upload || !upload.xhr) return false;
-      upload.cancelled = true;
-      upload.xhr.abort();
+      this._stopUpload(upload, UPLOAD_CANCELLED);
       return true;
+    }
+
+    _stopUpload(upload, code) {
+      upload.stopCode = code;
+      if (upload.xhr) upload.xhr.abort();
     }
 
     /** The file's upload, once: its element then replaces the local one. */
@@ -874,6 +880,7 @@
       }).finally(() => {
         upload.pending = null;
         upload.xhr = null;
+        this._uploading.delete(upload);
       });
       return upload.pending;
     }
@@ -895,7 +902,8 @@
           return;
         }
         upload.xhr = xhr;
-        upload.cancelled = false;
+        upload.stopCode = 0;
+        this._uploading.add(upload);
         if (xhr.upload) {
           xhr.upload.onprogress = (ev) => {
             if (ev.lengthComputable && ev.total > 0) {
@@ -930,9 +938,10 @@
         };
         xhr.onerror = () => reject(chatError(spec.failed, 'the upload failed: no connection to the server'));
         xhr.ontimeout = xhr.onerror;
-        xhr.onabort = () => reject(upload.cancelled
-          ? chatError(UPLOAD_CANCELLED, 'the upload was cancelled')
-          : chatError(spec.failed, 'the upload was interrupted'));
+        xhr.onabort = () => reject(
+          upload.stopCode === UPLOAD_CANCELLED ? chatError(UPLOAD_CANCELLED, 'the upload was cancelled')
+            : upload.stopCode ? chatError(upload.stopCode, 'logged out during the upload')
+              : chatError(spec.failed, 'the upload was interrupted'));
         const form = new root.FormData();
         form.append('kind', upload.kind);
         form.append('file', upload.file, fileName(upload.file, upload.kind));

@@ -416,6 +416,17 @@ test('a message whose upload succeeded is not uploaded again when resent', async
   chat.logout();
 });
 
+test('logout stops the uploads in flight: 910201', async () => {
+  const {chat} = await loggedIn();
+  const message = chat.createFileMessage({to: 'alice', conversationType: 'C2C', payload: {file: png()}});
+  const sent = chat.sendMessage(message);
+  const xhr = last(FakeXHR.all);
+  chat.logout();
+  assert.ok(xhr.aborted);
+  assert.strictEqual((await rejection(sent)).code, 910201);
+  assert.strictEqual(message.status, 'fail');
+});
+
 test('sendMessage of a file before login: 70002, no upload', async () => {
   const chat = ParleyChat.create({url: 'ws://parley.test/ws/'});
   const message = chat.createFileMessage({to: 'alice', conversationType: 'C2C', payload: {file: png()}});
