@@ -5,53 +5,10 @@
 
 const test = require('node:test');
 const assert = require('node:assert');
-const path = require('node:path');
 
-class FakeSocket {
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    FakeSocket.all.push(this);
-  }
-  send(text) { this.sent.push(JSON.parse(text)); }
-  close() { this.readyState = 3; }
-  open() { this.readyState = 1; this.onopen(); }
-  frame(obj) { this.onmessage({data: JSON.stringify(obj)}); }
-  ops(op) { return this.sent.filter((f) => f.op === op); }
-  reply(req, data) { this.frame({id: req.id, ok: true, data}); }
-  refuse(req, code, message) { this.frame({id: req.id, ok: false, code, message}); }
-  drop() { this.readyState = 3; this.onclose({code: 1006}); }
-}
-FakeSocket.OPEN = 1;
-FakeSocket.all = [];
-globalThis.WebSocket = FakeSocket;
+const {FakeSocket, FakeXHR, loadSdk} = require('./browser_fakes.js');
 
-class FakeXHR {
-  constructor() {
-    this.headers = {};
-    this.upload = {};
-    this.status = 0;
-    this.responseText = '';
-    FakeXHR.all.push(this);
-  }
-  open(method, url) { this.method = method; this.url = url; }
-  setRequestHeader(name, value) { this.headers[name] = value; }
-  send(body) { this.body = body; }
-  abort() { this.aborted = true; this.onabort(); }
-  progress(loaded, total) { this.upload.onprogress({lengthComputable: true, loaded, total}); }
-  respond(status, body) {
-    this.status = status;
-    this.responseText = typeof body === 'string' ? body : JSON.stringify(body);
-    this.onload();
-  }
-}
-FakeXHR.all = [];
-globalThis.XMLHttpRequest = FakeXHR;
-
-console.error = console.warn = () => {};
-require(path.join(__dirname, '..', '..', 'static', 'parley', 'sdk.js'));
-const {ParleyChat} = globalThis;
+const ParleyChat = loadSdk();
 const {TYPES} = ParleyChat;
 
 const MB = 1024 * 1024;
