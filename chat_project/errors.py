@@ -110,10 +110,10 @@ CODES: dict[int, str] = {
     910503: "the server is busy (database or Redis unavailable); retry shortly",
     910011: "the day's upload quota is used up",
     910012: "the image has too many pixels",
-    # raised by the JS SDK itself (static/parley/sdk.js), never by the server; it also
-    # raises Tencent's Web SDK codes (2108, 2251-2453: files, merged messages), listed
-    # in its header comment
+    # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",
-    910203: "the upload was cancelled",
+    910203: "the upload was cancelled",  # cancelUploadMessage()
+    # (the SDK also raises Tencent's Web SDK codes 2108 and 2251-2453, for files and
+    # merged messages: listed in its header comment)
 }

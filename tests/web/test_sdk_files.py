@@ -183,3 +183,80 @@ def test_the_servers_refusal_of_an_upload_keeps_its_code(browser, live_server_ur
     finally:
         context.close()
     assert not Message.objects.exists()
+
+
+BIG_MERGE = """async () => {
+  const chat = ParleyChat.create({});
+  const ready = new Promise((resolve) => chat.on(ParleyChat.EVENT.SDK_READY, resolve));
+  await chat.login({userID: 'alice'});
+  await ready;
+  const to = {to: 'bob', conversationType: 'C2C'};
+  const sent = [];
+  for (let i = 0; i < 30; i++) {
+    const text = `line ${i} ` + 'x'.repeat(600);
+    sent.push((await chat.sendMessage(chat.createTextMessage(Object.assign({payload: {text}}, to))))
+      .data.message);
+  }
+  const merged = chat.createMergerMessage(Object.assign({payload: {messageList: sent,
+    title: 'A long chat', abstractList: ['Alice: line 0'], compatibleText: '[Chat History]'}}, to));
+  const big = (await chat.sendMessage(merged)).data.message;
+  // Shown at once: the list sent is the stored one's.
+  const mine = (await chat.downloadMergerMessage(big)).data.payload.messageList.length;
+  // A merged message holding the stored one: small, so inline; the inner one by its key.
+  const nested = (await chat.sendMessage(chat.createMergerMessage(Object.assign({payload: {
+    messageList: [big], title: 'Nested', compatibleText: '[Chat History]'}}, to)))).data.message;
+  chat.destroy();
+  return {key: big.payload.downloadKey || null, inline: 'messageList' in big.elements[0].payload,
+          mine, nestedInline: Array.isArray(nested.elements[0].payload.messageList)};
+}"""
+
+BOB_READS = """async () => {
+  const chat = window.bobChat;
+  const big = window.received.find((m) => m.type === 'TIMRelayElem' && m.payload.title === 'A long chat');
+  const nested = window.received.find((m) => m.type === 'TIMRelayElem' && m.payload.title === 'Nested');
+  const list = (await chat.downloadMergerMessage(big)).data.payload.messageList;
+  const inner = (await chat.downloadMergerMessage(nested)).data.payload.messageList[0];
+  const innerList = (await chat.downloadMergerMessage(inner)).data.payload.messageList;
+  const fwd = (await chat.sendMessage(chat.createForwardMessage({to: 'carol', conversationType: 'C2C',
+    payload: big}))).data.message;
+  return {hasKey: !!big.payload.downloadKey, count: list.length, first: list[0].payload.text.slice(0, 6),
+          flow: list[0].flow, innerCount: innerList.length,
+          fwdKey: fwd.elements[0].payload.downloadKey, fwdInline: 'messageList' in fwd.elements[0].payload};
+}"""
+
+OTHER_READS = """async (key) => {
+  const chat = ParleyChat.create({});
+  const ready = new Promise((resolve) => chat.on(ParleyChat.EVENT.SDK_READY, resolve));
+  await chat.login({});
+  await ready;
+  const message = {ID: '1-1-1', from: 'alice', to: 'bob', status: 'success', elements: [
+    {type: 'TIMRelayElem', payload: {title: 't', abstractList: [], compatibleText: 'c', downloadKey: key}}]};
+  let code = null;
+  try {
+    await chat.downloadMergerMessage(message);
+  } catch (err) { code = err.code; }
+  chat.destroy();
+  return code;
+}"""
+
+
+def test_a_long_merged_list_goes_by_downloadkey(new_page, make_user, transactional_db):
+    """Needs the server's stored lists (messaging/merged.py, helper `merged`)."""
+    pytest.importorskip("messaging.merged")
+    for user_id in ("alice", "bob", "carol", "dave"):
+        make_user(user_id)
+    alice, bob, carol, dave = new_page(), new_page(), new_page(), new_page()
+    for page, user_id in ((alice, "alice"), (bob, "bob"), (carol, "carol"), (dave, "dave")):
+        sign_in(page, user_id)
+    assert bob.evaluate(LISTEN)
+    r = alice.evaluate(BIG_MERGE)
+    assert r["key"] and not r["inline"]
+    assert r["mine"] == 30
+    assert r["nestedInline"]
+    bob.wait_for_function("window.received.length >= 32")
+    b = bob.evaluate(BOB_READS)
+    assert b == {"hasKey": True, "count": 30, "first": "line 0", "flow": "in", "innerCount": 30,
+                 "fwdKey": r["key"], "fwdInline": False}
+    # Carol got the forward: she may read it. Dave has nothing with that key: 20022.
+    assert carol.evaluate(OTHER_READS, r["key"]) is None
+    assert dave.evaluate(OTHER_READS, r["key"]) == 20022
