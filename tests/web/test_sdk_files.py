@@ -200,13 +200,14 @@ BIG_MERGE = """async () => {
   const merged = chat.createMergerMessage(Object.assign({payload: {messageList: sent,
     title: 'A long chat', abstractList: ['Alice: line 0'], compatibleText: '[Chat History]'}}, to));
   const big = (await chat.sendMessage(merged)).data.message;
+  const inline = 'messageList' in big.elements[0].payload;
   // Shown at once: the list sent is the stored one's.
   const mine = (await chat.downloadMergerMessage(big)).data.payload.messageList.length;
   // A merged message holding the stored one: small, so inline; the inner one by its key.
   const nested = (await chat.sendMessage(chat.createMergerMessage(Object.assign({payload: {
     messageList: [big], title: 'Nested', compatibleText: '[Chat History]'}}, to)))).data.message;
   chat.destroy();
-  return {key: big.payload.downloadKey || null, inline: 'messageList' in big.elements[0].payload,
+  return {key: big.payload.downloadKey || null, inline,
           mine, nestedInline: Array.isArray(nested.elements[0].payload.messageList)};
 }"""
 
