@@ -273,6 +273,7 @@
             mime: /^video\//i, ext: /\.(mp4|m4v|mov|webm|ogv|mkv|avi|3gp)$/i},
     file: {type: 'TIMFileElem', limit: 100 * MB, noFile: 2401, tooLarge: 2402, failed: 2400},
   };
+  const FILE_TYPES = new Set(Object.values(FILE_KINDS).map((k) => k.type));
   const FILE_IS_EMPTY = 2108;          // Tencent: an empty file cannot be sent
   const FORWARD_TYPE_INVALID = 2453;   // Tencent: this message cannot be forwarded
   const MERGER_TYPE_INVALID = 2450;    // Tencent: not a merged message
@@ -282,17 +283,31 @@
   const MERGER_MAX_BYTES = 200 * 1024; // refused with its codes before anything is sent
   const MERGER_CACHE_KEYS = 200;
 
+  /** A Blob or File, this window's or another's (an iframe's fails instanceof). */
+  function isBlob(value) {
+    if (!value || typeof value !== 'object') return false;
+    if (typeof root.Blob === 'function' && value instanceof root.Blob) return true;
+    return Object.prototype.toString.call(value) === '[object File]'
+      || Object.prototype.toString.call(value) === '[object Blob]';
+  }
+
   /** The File (or Blob) given as payload.file: an <input type=file> (its first file),
    * a File or a Blob; null if none. */
   function fileOf(value) {
     if (!value || typeof value !== 'object') return null;
-    if (typeof root.Blob === 'function' && value instanceof root.Blob) return value;
+    if (isBlob(value)) return value;
     const files = value.files;
     if (files && typeof files.length === 'number') {
       const first = files.length ? files[0] : null;
-      return first && typeof root.Blob === 'function' && first instanceof root.Blob ? first : null;
+      return isBlob(first) ? first : null;
     }
     return null;
+  }
+
+  /** A file element still waiting for its upload (made by a file creator). */
+  function unuploaded(elements) {
+    return (elements || []).some((e) => e && FILE_TYPES.has(e.type) && e.payload
+      && (e.payload.uuid === '' || e.payload.videoUUID === ''));
   }
 
   /** The name a file is uploaded under: its own, or one made from its MIME type. */
@@ -1109,6 +1124,10 @@
       }
       if (!this._loginOptions) return Promise.reject(chatError(70002, 'call login() first'));
       const upload = this._uploads.get(message);
+      if (!upload && unuploaded(message.elements)) {
+        return Promise.reject(chatError(910003,
+          'send the message object the file creator returned (a copy has no file to upload)'));
+      }
       if (!upload || upload.element) return this._sendElements(message, options);
       message.status = 'unSend';
       return this._uploadFile(message, upload).then(

@@ -384,6 +384,18 @@ test('logout stops the uploads in flight: 910201', async () => {
   assert.strictEqual(message.status, 'fail');
 });
 
+test('a copy of a file message is refused, not sent with its local element', async () => {
+  const {chat, ws} = await loggedIn();
+  const message = chat.createImageMessage({to: 'alice', conversationType: 'C2C', payload: {file: png()}});
+  const copy = Object.assign({}, message);
+  const uploads = FakeXHR.all.length;
+  const err = await rejection(chat.sendMessage(copy));
+  assert.strictEqual(err.code, 910003);
+  assert.strictEqual(FakeXHR.all.length, uploads);
+  assert.strictEqual(ws.ops('sendMessage').length, 0);
+  chat.logout();
+});
+
 test('sendMessage of a file before login: 70002, no upload', async () => {
   const chat = ParleyChat.create({url: 'ws://parley.test/ws/'});
   const message = chat.createFileMessage({to: 'alice', conversationType: 'C2C', payload: {file: png()}});
