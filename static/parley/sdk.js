@@ -279,6 +279,8 @@
   const MERGER_TYPE_INVALID = 2450;    // Tencent: not a merged message
   const MERGER_KEY_INVALID = 2451;     // Tencent: the merged message's key is not valid
   const UPLOAD_CANCELLED = 910203;     // Parley's: cancelUploadMessage() stopped the upload
+  // Why an upload was stopped: cancelUploadMessage(), logout().
+  const STOPPED = {[UPLOAD_CANCELLED]: 'the upload was cancelled', 910201: 'logged out during the upload'};
   const MERGER_MAX_MESSAGES = 300;     // the server's limits (messaging/elements.py),
   const MERGER_MAX_BYTES = 200 * 1024; // refused with its codes before anything is sent
   const MERGER_CACHE_KEYS = 200;
@@ -953,10 +955,9 @@
         };
         xhr.onerror = () => reject(chatError(spec.failed, 'the upload failed: no connection to the server'));
         xhr.ontimeout = xhr.onerror;
-        xhr.onabort = () => reject(
-          upload.stopCode === UPLOAD_CANCELLED ? chatError(UPLOAD_CANCELLED, 'the upload was cancelled')
-            : upload.stopCode ? chatError(upload.stopCode, 'logged out during the upload')
-              : chatError(spec.failed, 'the upload was interrupted'));
+        xhr.onabort = () => reject(upload.stopCode
+          ? chatError(upload.stopCode, STOPPED[upload.stopCode])
+          : chatError(spec.failed, 'the upload was interrupted'));
         const form = new root.FormData();
         form.append('kind', upload.kind);
         form.append('file', upload.file, fileName(upload.file, upload.kind));
