@@ -70,6 +70,9 @@
  *   deleted on another device of mine.
  * - Extra event EVENT.SYNC_RESET: the server could not replay everything missed; the
  *   conversation list is already reloaded, reload any history on screen.
+ * - File payloads keep the server's key names (PROTOCOL.md "Messages": a file's and a
+ *   voice's `url`, an image's imageInfoArray[].url), not Tencent's extra aliases
+ *   (fileUrl, remoteAudioUrl, imageUrl, downloadFlag); onProgress gets a fraction 0..1.
  * - Extra method cancelUploadMessage(message): stops a file message's upload.
  * - File creators take Parley's extras payload.second (a voice's or video's length)
  *   and payload.thumb (a video's cover image); ParleyChat.create takes `uploadUrl`
