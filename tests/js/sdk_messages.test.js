@@ -551,6 +551,34 @@ test('createForwardMessage copies a stored message; a stored merged list goes by
   chat.logout();
 });
 
+test('merging and forwarding merged messages: inline lists in wire form, stored ones by key', async () => {
+  const {chat, ws} = await loggedIn();
+  const key = 'E'.repeat(32);
+  const keyed = await received(chat, ws, {ID: 'k1', elements: [{type: 'TIMRelayElem', payload: {
+    title: 'old', abstractList: [], compatibleText: 'c', downloadKey: key}}]});
+  const inline = await received(chat, ws, {ID: 'n1', elements: [
+    {type: 'TIMRelayElem', payload: {title: 'small', abstractList: ['a'], compatibleText: 'c',
+      messageList: [{ID: 'x1', from: 'alice', time: 5, messageBody: [{type: 'TIMTextElem', payload: {text: 'hi'}}]}]}},
+    {type: 'TIMCustomElem', payload: {data: 'd', description: '', extension: ''}}]});
+  await chat.downloadMergerMessage(inline);  // its items become message objects locally
+  const dl = chat.downloadMergerMessage(keyed);
+  ws.reply(last(ws.ops('downloadMergerMessage')), {messageList: [{from: 'alice', time: 1, messageBody: []}]});
+  assert.strictEqual((await dl).data.payload.messageList.length, 1);
+  // Forwarded: every element, the inline list back in its wire form.
+  const fwd = chat.createForwardMessage({to: 'carol', conversationType: 'C2C', payload: inline});
+  assert.deepStrictEqual(fwd.elements, [
+    {type: 'TIMRelayElem', payload: {title: 'small', abstractList: ['a'], compatibleText: 'c',
+      messageList: [{ID: 'x1', from: 'alice', time: 5, messageBody: [{type: 'TIMTextElem', payload: {text: 'hi'}}]}]}},
+    {type: 'TIMCustomElem', payload: {data: 'd', description: '', extension: ''}}]);
+  // Merged: the stored one goes by its key inside the new list.
+  const outer = chat.createMergerMessage({to: 'carol', conversationType: 'C2C', payload: {
+    messageList: [keyed, inline], title: 'both', compatibleText: 'c'}});
+  assert.deepStrictEqual(outer.payload.messageList[0].messageBody, [{type: 'TIMRelayElem', payload: {
+    title: 'old', abstractList: [], compatibleText: 'c', downloadKey: key}}]);
+  assert.deepStrictEqual(outer.payload.messageList[1].messageBody, fwd.elements);
+  chat.logout();
+});
+
 test('downloadMergerMessage: an inline list at once, a stored one asked once per key', async () => {
   const {chat, ws} = await loggedIn();
   const inline = await received(chat, ws, {ID: 'n1', elements: [{type: 'TIMRelayElem', payload: {
