@@ -692,6 +692,7 @@
       this._loginOptions = null;
       for (const upload of Array.from(this._uploading)) this._stopUpload(upload, 910201);
       this._shutdown(chatError(910201, 'logged out'));
+      this._mergerLists.clear();  // what this user could read; the next may not
       this._conversations.clear();
       this._order.clear();
       this._totalUnread = 0;
