@@ -286,7 +286,7 @@
   const STOPPED = {[UPLOAD_CANCELLED]: 'the upload was cancelled', 910201: 'logged out during the upload'};
   const MERGER_MAX_MESSAGES = 300;     // the server's limits (messaging/elements.py),
   const MERGER_MAX_BYTES = 200 * 1024; // refused with its codes before anything is sent
-  const MERGER_CACHE_KEYS = 200;
+  const MERGER_CACHE_KEYS = 50;        // lists kept (up to 200 KB each), the oldest go first
 
   /** A Blob or File, this window's or another's (an iframe's fails instanceof). */
   function isBlob(value) {
