@@ -648,3 +648,23 @@ test('a merged list the server stored apart is shown without a download', async 
   assert.strictEqual(ws.ops('downloadMergerMessage').length, 0);
   chat.logout();
 });
+
+test('the merged lists kept are bounded: past 50 keys the least recently used is asked again', async () => {
+  const {chat, ws} = await loggedIn();
+  const keyed = (n) => ({ID: `k${n}`, from: 'alice', to: 'bob', elements: [{type: 'TIMRelayElem',
+    payload: {title: 't', abstractList: [], compatibleText: 'c', downloadKey: String(n).padStart(32, 'k')}}]});
+  const download = async (n) => {
+    const asked = ws.ops('downloadMergerMessage').length;
+    const p = chat.downloadMergerMessage(keyed(n));
+    const ops = ws.ops('downloadMergerMessage');
+    if (ops.length > asked) ws.reply(last(ops), {messageList: [{from: 'alice', time: n, messageBody: []}]});
+    await p;
+    return ws.ops('downloadMergerMessage').length > asked;
+  };
+  for (let n = 0; n < 50; n++) assert.strictEqual(await download(n), true);
+  assert.strictEqual(await download(0), false);  // kept, and now the most recent
+  assert.strictEqual(await download(50), true);  // 51 keys: key 1 goes
+  assert.strictEqual(await download(0), false);
+  assert.strictEqual(await download(1), true);
+  chat.logout();
+});
