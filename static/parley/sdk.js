@@ -59,7 +59,8 @@
  *   Tencent's list form {ID, from, to, time, seq, random, nick, avatar,
  *   cloudCustomData, messageBody}), createForwardMessage (a merged message the server
  *   stored apart goes by its downloadKey) and downloadMergerMessage (an inline list at
- *   once; a stored one asked for with the `downloadMergerMessage` op, once per key).
+ *   once; a stored one asked for with the `downloadMergerMessage` op, once per key:
+ *   the 50 last used are kept in memory until logout).
  *
  * Differences from Tencent's SDK worth knowing:
  * - Only C2C conversations; messages carry the wire's `elements` list and, for
