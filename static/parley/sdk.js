@@ -350,19 +350,21 @@
     return null;
   }
 
-  /** A message element as it is before its upload: the server's shape, local URLs. */
+  /** A message element as it is before its upload: the server's shape with local URLs,
+   * and every kind with the file's fileName and fileSize (the server's element, which
+   * replaces it, has them only for a file). */
   function localPayload(kind, file, url, extra) {
+    const local = {fileName: fileName(file, kind), fileSize: file.size};
     if (kind === 'image') {
-      return {uuid: '', format: 'UNKNOWN', imageInfoArray: [1, 2, 3].map((type) => (
-        {type, size: file.size, width: 0, height: 0, url}))};
+      return Object.assign({uuid: '', format: 'UNKNOWN', imageInfoArray: [1, 2, 3].map((type) => (
+        {type, size: file.size, width: 0, height: 0, url}))}, local);
     }
-    if (kind === 'sound') return {uuid: '', url, size: file.size, second: extra.second};
-    if (kind === 'file') return {uuid: '', url, fileName: fileName(file, 'file'), fileSize: file.size};
-    const name = fileName(file, 'video');
-    const ext = /\.([a-z0-9]{1,16})$/i.exec(name);
-    return {videoUUID: '', videoUrl: url, videoSize: file.size, videoSecond: extra.second,
-            videoFormat: ext ? ext[1].toLowerCase() : 'mp4', thumbUUID: '',
-            thumbUrl: extra.thumbUrl, thumbWidth: 0, thumbHeight: 0};
+    if (kind === 'sound') return Object.assign({uuid: '', url, size: file.size, second: extra.second}, local);
+    if (kind === 'file') return Object.assign({uuid: '', url}, local);
+    const ext = /\.([a-z0-9]{1,16})$/i.exec(local.fileName);
+    return Object.assign({videoUUID: '', videoUrl: url, videoSize: file.size, videoSecond: extra.second,
+                          videoFormat: ext ? ext[1].toLowerCase() : 'mp4', thumbUUID: '',
+                          thumbUrl: extra.thumbUrl, thumbWidth: 0, thumbHeight: 0}, local);
   }
 
   /** POST /api/v1/files/ beside the socket's URL: ws://host/ws/ -> http://host/api/v1/files/. */
