@@ -180,3 +180,20 @@ def test_unread_badges_move_on_a_phone(new_page, make_user, transactional_db):
     expect(bob.get_by_test_id("total-unread")).to_have_text("1")
     expect(conversation(bob, "C2Calice").get_by_test_id("conversation-preview")) \
         .to_have_text("four")
+
+
+@pytest.mark.parametrize("width", [861, 1000])
+def test_the_one_row_top_bar_fits_just_above_the_menu_width(new_page, make_user, width,
+                                                            transactional_db):
+    make_user("alice", nick="Alexandra Konstantinopoulou-Smythe of the Long Names")
+    page = new_page(width, 600)
+    sign_in(page, "alice")
+    for path in ["/chat/", "/contacts/"]:
+        page.goto(path)
+        wait_ready(page)
+        expect(page.get_by_test_id("menu-button")).to_be_hidden()
+        expect(page.get_by_test_id("nav-blocklist")).to_be_visible()
+        expect(page.get_by_test_id("signout")).to_be_visible()
+        assert overflow(page) <= 0, path
+        assert page.eval_on_selector("#topbar", "b => b.getBoundingClientRect().height") <= 60
+        assert page.get_by_test_id("signout").bounding_box()["height"] < 30  # one line
