@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from messaging.commands import Origin
 from messaging.services import message_send
+from relationships.services import friend_add
 from tests.conftest import start_server, stop_server
 from tests.web.helpers import in_worker, sign_in, wait_ready
 
@@ -120,9 +121,15 @@ def test_one_pane_at_a_time_with_a_back_button(new_page, make_user, transactiona
 
 def test_the_menu_holds_the_links_and_sign_out(new_page, make_user, transactional_db):
     make_user("alice", nick="Alice")
+    bob = make_user("bob", nick="Bob")
     page = new_page(360, 740)
     sign_in(page, "alice")
     menu = page.get_by_test_id("menu-button")
+    # A friend request: its count shows on the menu button while the links are folded.
+    expect(page.get_by_test_id("menu-badge")).to_be_hidden()
+    in_worker(friend_add, user=bob, to="alice", source="AddSource_Type_Test")
+    expect(page.get_by_test_id("menu-badge")).to_have_text("1")
+    expect(page.get_by_test_id("menu-badge")).to_be_visible()
     assert too_small(page, "#menu-button") == []
     expect(menu).to_have_attribute("aria-expanded", "false")
     menu.click()
