@@ -350,6 +350,23 @@ CHAT_PUSH_ALL_ENABLED = env.bool("CHAT_PUSH_ALL_ENABLED", default=True)
 CHAT_PUSH_CHUNK = env.int("CHAT_PUSH_CHUNK", default=200)  # receivers per fan-out page
 # Offline push to vendors (push/providers/): every vendor request is bounded by this.
 CHAT_PUSH_HTTP_TIMEOUT = env.float("CHAT_PUSH_HTTP_TIMEOUT", default=10.0)
+# FCM HTTP v1 (push/providers/fcm.py): the service-account JSON, inline or as a path;
+# the project ID defaults to the JSON's; the token URL to the JSON's token_uri.
+CHAT_PUSH_FCM_CREDENTIALS = env.str("CHAT_PUSH_FCM_CREDENTIALS", default="")
+CHAT_PUSH_FCM_PROJECT_ID = env.str("CHAT_PUSH_FCM_PROJECT_ID", default="")
+CHAT_PUSH_FCM_BASE_URL = env.str("CHAT_PUSH_FCM_BASE_URL", default="https://fcm.googleapis.com")
+CHAT_PUSH_FCM_TOKEN_URL = env.str("CHAT_PUSH_FCM_TOKEN_URL", default="")
+# APNs over HTTP/2 with token auth (push/providers/apns.py): the .p8 signing key (PEM
+# inline or a path), its key ID, the team ID and the app's bundle ID (apns-topic).
+# CHAT_PUSH_APNS_SANDBOX picks Apple's development host; CHAT_PUSH_APNS_BASE_URL overrides
+# both. CHAT_PUSH_APNS_CA_FILE trusts one more CA (a local test server), empty: system CAs.
+CHAT_PUSH_APNS_KEY = env.str("CHAT_PUSH_APNS_KEY", default="")
+CHAT_PUSH_APNS_KEY_ID = env.str("CHAT_PUSH_APNS_KEY_ID", default="")
+CHAT_PUSH_APNS_TEAM_ID = env.str("CHAT_PUSH_APNS_TEAM_ID", default="")
+CHAT_PUSH_APNS_BUNDLE_ID = env.str("CHAT_PUSH_APNS_BUNDLE_ID", default="")
+CHAT_PUSH_APNS_SANDBOX = env.bool("CHAT_PUSH_APNS_SANDBOX", default=False)
+CHAT_PUSH_APNS_BASE_URL = env.str("CHAT_PUSH_APNS_BASE_URL", default="")
+CHAT_PUSH_APNS_CA_FILE = env.str("CHAT_PUSH_APNS_CA_FILE", default="")
 
 # --- REST -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
