@@ -120,7 +120,12 @@ def _queue_task(jobs: list[dict]) -> None:
         threading.Thread(target=push_deliver.apply, args=((jobs,),), daemon=True,
                          name="parley-push").start()
     else:
-        push_deliver.delay(jobs)
+        push_deliver.apply_async((jobs,), **_route())
+
+
+def _route() -> dict:
+    queue = getattr(settings, "CHAT_PUSH_QUEUE", "")
+    return {"queue": queue} if queue else {}
 
 
 # --- the task's work ------------------------------------------------------------------------
@@ -249,7 +254,7 @@ def _queue_retry(delivery_pk: int, note: dict, countdown: float) -> None:
     from .tasks import push_retry
 
     try:
-        push_retry.apply_async((delivery_pk, note), countdown=countdown)
+        push_retry.apply_async((delivery_pk, note), countdown=countdown, **_route())
     except Exception:
         log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
 
@@ -309,7 +314,7 @@ def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
             threading.Thread(target=push_withdraw.apply,
                              args=((user_pk, conversation_id, upto_seq),), daemon=True).start()
         else:
-            push_withdraw.delay(user_pk, conversation_id, upto_seq)
+            push_withdraw.apply_async((user_pk, conversation_id, upto_seq), **_route())
     except Exception:
         log.exception("offline push: queuing a withdrawal failed")
 
