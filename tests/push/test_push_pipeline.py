@@ -11,6 +11,7 @@ import time
 import pytest
 
 from accounts.devices import user_kick
+from chat_project.errors import ChatError
 from messaging import changes
 from messaging.commands import Origin
 from messaging.services import message_send
@@ -112,8 +113,9 @@ def test_what_is_not_pushed(fake, people, make_user):
     send(alice, "bob", [{"type": "TIMCustomElem", "payload": {"data": "x"}}])
     send(alice, "alice", text("note to self"))
     block_add(owner=bob, user_ids=["carol"])
-    with pytest.raises(Exception):
+    with pytest.raises(ChatError) as refused:
         send(carol, "bob")
+    assert refused.value.code == 20007
     changes.conversation_remind_set(user=bob, user_ids=["dave"], remind_type="AcceptNotNotify")
     send(dave, "bob")
     changes.conversation_remind_set(user=bob, user_ids=["alice"], remind_type="Discard")
