@@ -18,8 +18,10 @@ so tests and other runs on the same Redis are not touched.
    pipeline, as fast as it goes: a burst) and waits for every push to reach the fake;
    prints p50 / p99 / max of (request arrival - the message's created_at, taken in the
    send transaction just before its commit) and the burst's duration.
-4. Send path: --rounds interleaved rounds of --receivers sends with CHAT_PUSH_ENABLED on
-   and off; prints each round's send p50 / p99 (the pipeline's answer time, commit and
+4. Send path: --rounds interleaved rounds of --sends sends with CHAT_PUSH_ENABLED on and
+   off, each with the worker running (it then competes for the same cores, as on a
+   one-box deployment) and with the worker paused (SIGSTOP: the send path's own cost);
+   prints each round's send p50 / p99 (the pipeline's answer time, commit and
    after-commit work included, which is where push queues its task).
 JSON into bench/results/<timestamp>-push-latency.json.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,6 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--receivers", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sends", type=int, default=500, help="sends per send-path round")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
@@ -158,27 +162,41 @@ def main() -> int:
         # --- send path: push on vs off --------------------------------------------------
         rounds = []
         n = 0
+        targets = receivers[:args.sends]
         for round_ in range(args.rounds):
-            for enabled in (True, False) if round_ % 2 == 0 else (False, True):
-                settings.CHAT_PUSH_ENABLED = enabled
-                times = []
-                for r in receivers:
-                    n += 1
-                    t0 = time.perf_counter()
-                    message_send(origin=Origin.USER, sender=sender, to=r.user_id,
-                                 elements=elements, random=10**6 + n)
-                    times.append((time.perf_counter() - t0) * 1000)
-                rounds.append({"push": enabled, "p50_ms": round(pct(times, 0.5), 2),
-                               "p99_ms": round(pct(times, 0.99), 2),
-                               "mean_ms": round(statistics.mean(times), 2)})
-                print(f"send path, push {'on ' if enabled else 'off'}: {len(times)} sends, "
-                      f"p50 {pct(times, 0.5):.2f} ms, p99 {pct(times, 0.99):.2f} ms")
+            for paused in (False, True):
+                for enabled in (True, False) if round_ % 2 == 0 else (False, True):
+                    settings.CHAT_PUSH_ENABLED = enabled
+                    if paused:  # the send path's own cost, without the worker's CPU
+                        os.killpg(worker.pid, signal.SIGSTOP)
+                    times = []
+                    try:
+                        for r in targets:
+                            n += 1
+                            t0 = time.perf_counter()
+                            message_send(origin=Origin.USER, sender=sender, to=r.user_id,
+                                         elements=elements, random=10**6 + n)
+                            times.append((time.perf_counter() - t0) * 1000)
+                    finally:
+                        if paused:
+                            os.killpg(worker.pid, signal.SIGCONT)
+                    rounds.append({"push": enabled, "worker_paused": paused,
+                                   "p50_ms": round(pct(times, 0.5), 2),
+                                   "p99_ms": round(pct(times, 0.99), 2),
+                                   "mean_ms": round(statistics.mean(times), 2)})
+                    print(f"send path, push {'on ' if enabled else 'off'}, worker "
+                          f"{'paused ' if paused else 'running'}: {len(times)} sends, "
+                          f"p50 {pct(times, 0.5):.2f} ms, p99 {pct(times, 0.99):.2f} ms")
+                if not paused:
+                    time.sleep(1)
         result["send_path"] = rounds
-        for enabled in (True, False):
-            mine = [r for r in rounds if r["push"] is enabled]
-            print(f"  push {'on ' if enabled else 'off'}: median of rounds p50 "
-                  f"{statistics.median(r['p50_ms'] for r in mine):.2f} ms, p99 "
-                  f"{statistics.median(r['p99_ms'] for r in mine):.2f} ms")
+        for paused in (False, True):
+            for enabled in (True, False):
+                mine = [r for r in rounds if r["push"] is enabled and r["worker_paused"] is paused]
+                print(f"  push {'on ' if enabled else 'off'}, worker "
+                      f"{'paused ' if paused else 'running'}: median of rounds p50 "
+                      f"{statistics.median(r['p50_ms'] for r in mine):.2f} ms, p99 "
+                      f"{statistics.median(r['p99_ms'] for r in mine):.2f} ms")
     finally:
         os.killpg(worker.pid, 15)
         worker.wait(timeout=30)

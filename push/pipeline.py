@@ -46,13 +46,13 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from accounts import presence
 from accounts.models import User
-from chat_project.errors import ChatError
 
+from . import services
 from .models import PushAttempt, PushDelivery, PushToken, ReceiveOption
 from .providers.base import Notification, Outcome, Result, provider
 
@@ -117,10 +117,19 @@ def _queue_task(jobs: list[dict]) -> None:
     if push_deliver.app.conf.task_always_eager:
         # Embedded mode runs tasks in process: not in the sender's request, whose
         # answer would wait for the vendor.
-        threading.Thread(target=push_deliver.apply, args=((jobs,),), daemon=True,
-                         name="parley-push").start()
+        _in_thread(push_deliver, (jobs,))
     else:
         push_deliver.apply_async((jobs,), **_route())
+
+
+def _in_thread(task, args: tuple) -> None:
+    def run():
+        try:
+            task.apply(args)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    threading.Thread(target=run, daemon=True, name="parley-push").start()
 
 
 def _route() -> dict:
@@ -140,13 +149,9 @@ def quiet_now(user_pk: int, now=None) -> bool:
     return option is not None and option.quiet_at(_now_seconds_of_day(now))
 
 
-def devices_to_push(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
-    """The receiver's tokens whose device has no live socket (see the module's text)."""
-    try:
-        conns = presence.presence_of([receiver.pk])[receiver.pk].online
-    except Exception:  # presence unknown: better a push too many than a push lost
-        log.exception("offline push: presence lookup failed")
-        conns = []
+def devices_to_push(tokens: list[PushToken], conns: list) -> list[PushToken]:
+    """The tokens whose device has no live socket among `conns` (the user's live
+    presence.Conn entries; see the module's text)."""
     token_devices = {t.device_id for t in tokens}
     online_devices = {c.device_id for c in conns}
     unmatched_platforms = {c.platform if c.platform in ("iOS", "Web") else "Android"
@@ -155,51 +160,67 @@ def devices_to_push(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
             and t.platform not in unmatched_platforms]
 
 
+def _online(user_pks: set[int]) -> dict[int, list]:
+    try:
+        return {pk: p.online for pk, p in presence.presence_of(user_pks).items()}
+    except Exception:  # presence unknown: better a push too many than a push lost
+        log.exception("offline push: presence lookup failed")
+        return {}
+
+
 def deliver_jobs(jobs: list[dict]) -> dict[str, int]:
     """The delivery task's work: decide each job's devices, make their deliveries, send
-    each pending one. Returns counts by outcome (for logs and tests)."""
+    each pending one. What the receivers need is read once for the batch (users, receive
+    options, tokens, presence). Returns counts by outcome (for logs and tests)."""
     counts: dict[str, int] = {}
-    receivers = {u.pk: u for u in User.objects.filter(
-        pk__in={j["receiver_pk"] for j in jobs}, is_active=True)}
+
+    def count(what: str) -> None:
+        counts[what] = counts.get(what, 0) + 1
+
+    pks = {j["receiver_pk"] for j in jobs}
+    receivers = {u.pk: u for u in User.objects.filter(pk__in=pks, is_active=True)}
+    now = timezone.now()
+    quiet = {o.user_id for o in ReceiveOption.objects.filter(user_id__in=pks)
+             if o.quiet_at(_now_seconds_of_day(now))}
+    tokens: dict[int, list[PushToken]] = {}
+    for token in PushToken.objects.filter(user_id__in=pks).order_by("pk"):
+        tokens.setdefault(token.user_id, []).append(token)
+    for pk, user in receivers.items():
+        tokens[pk] = _live_tokens(user, tokens.get(pk, []))
+    online = _online({pk for pk in receivers if tokens.get(pk) and pk not in quiet})
     for job in jobs:
-        receiver = receivers.get(job["receiver_pk"])
-        if receiver is None:
+        pk = job["receiver_pk"]
+        if pk not in receivers:
             continue
-        if quiet_now(receiver.pk):
-            counts["quiet"] = counts.get("quiet", 0) + 1
+        if pk in quiet:
+            count("quiet")
             continue
-        tokens = _live_tokens(receiver)
-        devices = devices_to_push(receiver, tokens)
+        devices = devices_to_push(tokens.get(pk, []), online.get(pk, []))
         if not devices:
-            counts["online"] = counts.get("online", 0) + 1
+            count("online")
             continue
-        now = timezone.now()
         PushDelivery.objects.bulk_create(
             [PushDelivery(message_id=job["message_id"], message_key=job["message_key"],
-                          user=receiver, device_id=t.device_id, vendor=t.vendor,
+                          user_id=pk, device_id=t.device_id, vendor=t.vendor,
                           conversation_id=job["conversation_id"],
                           dialog_seq=job["dialog_seq"], created_at=now, updated_at=now)
              for t in devices], ignore_conflicts=True)
         pending = list(PushDelivery.objects.filter(
-            message_id=job["message_id"], user=receiver,
+            message_id=job["message_id"], user_id=pk,
             device_id__in=[t.device_id for t in devices],
-            state=PushDelivery.State.PENDING).values_list("pk", flat=True))
-        for pk in pending:
-            outcome = send_delivery(pk, job["note"])
-            counts[outcome] = counts.get(outcome, 0) + 1
+            state=PushDelivery.State.PENDING).order_by("pk").values_list("pk", flat=True))
+        for delivery_pk in pending:
+            count(send_delivery(delivery_pk, job["note"]))
     return counts
 
 
-def _live_tokens(receiver: User) -> list[PushToken]:
+def _live_tokens(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
     """The receiver's tokens; those registered before the user's last kick are deleted
     (a kick signs every device out: Tencent sends it no push after)."""
-    tokens = list(PushToken.objects.filter(user=receiver))
     if receiver.kicked_at:
         stale = [t for t in tokens if t.updated_at.timestamp() < receiver.kicked_at]
         if stale:
-            from .services import push_tokens_forget
-
-            push_tokens_forget(user=receiver, device_ids=[t.device_id for t in stale])
+            services.push_tokens_forget(user=receiver, device_ids=[t.device_id for t in stale])
             tokens = [t for t in tokens if t not in stale]
     return tokens
 
@@ -228,9 +249,7 @@ def send_delivery(delivery_pk: int, note: dict) -> str:
             _end(delivery, PushDelivery.State.DELIVERED)
         elif result.outcome == Outcome.DEAD_TOKEN:
             _end(delivery, PushDelivery.State.DEAD_TOKEN)
-            from .services import push_token_drop_dead
-
-            push_token_drop_dead(token=token)
+            services.push_token_drop_dead(token=token)
         elif result.outcome == Outcome.RETRY and delivery.attempts < max_attempts():
             _end(delivery, PushDelivery.State.PENDING)
             countdown = retry_countdown(delivery.attempts, result.retry_after)
@@ -311,8 +330,7 @@ def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
         from .tasks import push_withdraw
 
         if push_withdraw.app.conf.task_always_eager:
-            threading.Thread(target=push_withdraw.apply,
-                             args=((user_pk, conversation_id, upto_seq),), daemon=True).start()
+            _in_thread(push_withdraw, (user_pk, conversation_id, upto_seq))
         else:
             push_withdraw.apply_async((user_pk, conversation_id, upto_seq), **_route())
     except Exception:
@@ -346,9 +364,7 @@ def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
             result, latency = _call_vendor(token, note)
             _record(d, result, latency, withdraw=True)
             if result.outcome == Outcome.DEAD_TOKEN:
-                from .services import push_token_drop_dead
-
-                push_token_drop_dead(token=token)
+                services.push_token_drop_dead(token=token)
             sent += 1
     return sent
 
@@ -377,18 +393,3 @@ def attempts_purge(*, days: int | None = None, batch_size: int = 5000) -> int:
         if len(ids) < batch_size:
             break
     return total
-
-
-def check_receive_option(opt, start_hour, start_minute, start_second, duration):
-    """setAllReceiveMessageOpt's fields; 910020 when one is wrong."""
-    names = {"AcceptAndNotify": 0, "AcceptNotNotify": 2}
-    if isinstance(opt, str) and opt in names:
-        opt = names[opt]
-    if isinstance(opt, bool) or opt not in (0, 2):
-        raise ChatError(910020, "opt must be 0 (AcceptAndNotify) or 2 (AcceptNotNotify)")
-    for name, value, top in (("startHour", start_hour, 23), ("startMinute", start_minute, 59),
-                             ("startSecond", start_second, 59), ("duration", duration, 86400)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
-            raise ChatError(910020, f"{name} must be an integer from 0 to {top}")
-    return opt, start_hour * 3600 + start_minute * 60 + start_second, duration
-

@@ -13,6 +13,7 @@ Failures raise ChatError with Tencent's codes (tencent-rest.md §10):
     90045 push to all is turned off (CHAT_PUSH_ALL_ENABLED)
     70402 a request's shape is wrong (To_Account not a list of UserIDs, ...)
     910003 a push-token field is wrong (native REST)
+    910020 a receive option field is wrong (setAllReceiveMessageOpt)
 """
 
 from __future__ import annotations
@@ -143,13 +144,25 @@ def receive_option_set(*, user: User, opt, start_hour=0, start_minute=0, start_s
                        duration=0) -> dict:
     """setAllReceiveMessageOpt: the user's global option and its daily quiet window
     (UTC). Returns getAllReceiveMessageOpt's view. 910020 for a bad field."""
-    from .pipeline import check_receive_option
-
     opt, start, duration = check_receive_option(opt, start_hour, start_minute, start_second,
                                                 duration)
     ReceiveOption.objects.update_or_create(
         user=user, defaults={"opt": opt, "start": start, "duration": duration})
     return receive_option_get(user=user)
+
+
+def check_receive_option(opt, start_hour, start_minute, start_second, duration):
+    """setAllReceiveMessageOpt's fields; 910020 when one is wrong."""
+    names = {"AcceptAndNotify": 0, "AcceptNotNotify": 2}
+    if isinstance(opt, str) and opt in names:
+        opt = names[opt]
+    if isinstance(opt, bool) or opt not in (0, 2):
+        raise ChatError(910020, "opt must be 0 (AcceptAndNotify) or 2 (AcceptNotNotify)")
+    for name, value, top in (("startHour", start_hour, 23), ("startMinute", start_minute, 59),
+                             ("startSecond", start_second, 59), ("duration", duration, 86400)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            raise ChatError(910020, f"{name} must be an integer from 0 to {top}")
+    return opt, start_hour * 3600 + start_minute * 60 + start_second, duration
 
 
 def receive_option_get(*, user: User) -> dict:
