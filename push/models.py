@@ -219,6 +219,9 @@ class PushDelivery(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     withdrawn = models.BooleanField(default=False, help_text="a withdrawal was sent")
+    # What is sent (a Notification's fields): a retry, or the sweep that queues again a
+    # delivery whose task the broker lost, needs nothing else.
+    note = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField()
 

@@ -203,14 +203,15 @@ def deliver_jobs(jobs: list[dict]) -> dict[str, int]:
             [PushDelivery(message_id=job["message_id"], message_key=job["message_key"],
                           user_id=pk, device_id=t.device_id, vendor=t.vendor,
                           conversation_id=job["conversation_id"],
-                          dialog_seq=job["dialog_seq"], created_at=now, updated_at=now)
+                          dialog_seq=job["dialog_seq"], note=job["note"], created_at=now,
+                          updated_at=now)
              for t in devices], ignore_conflicts=True)
         pending = list(PushDelivery.objects.filter(
             message_id=job["message_id"], user_id=pk,
             device_id__in=[t.device_id for t in devices],
             state=PushDelivery.State.PENDING).order_by("pk").values_list("pk", flat=True))
         for delivery_pk in pending:
-            count(send_delivery(delivery_pk, job["note"]))
+            count(send_delivery(delivery_pk))
     return counts
 
 
@@ -225,7 +226,7 @@ def _live_tokens(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
     return tokens
 
 
-def send_delivery(delivery_pk: int, note: dict) -> str:
+def send_delivery(delivery_pk: int) -> str:
     """Send one pending delivery under its row lock; record the attempt. Returns what
     happened: an Outcome value, "busy" (another run holds it), "done" (not pending),
     "retry_queued", or "no_token"."""
@@ -242,7 +243,7 @@ def send_delivery(delivery_pk: int, note: dict) -> str:
             _end(delivery, PushDelivery.State.FAILED)
             _record(delivery, Result(Outcome.FAILED, detail="the device has no token now"), 0)
             return "no_token"
-        result, latency = _call_vendor(token, Notification(**note))
+        result, latency = _call_vendor(token, Notification(**delivery.note))
         delivery.attempts += 1
         _record(delivery, result, latency)
         if result.outcome == Outcome.DELIVERED:
@@ -253,7 +254,7 @@ def send_delivery(delivery_pk: int, note: dict) -> str:
         elif result.outcome == Outcome.RETRY and delivery.attempts < max_attempts():
             _end(delivery, PushDelivery.State.PENDING)
             countdown = retry_countdown(delivery.attempts, result.retry_after)
-            transaction.on_commit(lambda: _queue_retry(delivery.pk, note, countdown))
+            transaction.on_commit(lambda: _queue_retry(delivery.pk, countdown))
             return "retry_queued"
         else:  # FAILED, or RETRY with the attempts used up
             _end(delivery, PushDelivery.State.FAILED)
@@ -269,11 +270,11 @@ def retry_countdown(attempts: int, retry_after: float | None) -> float:
     return min(max(wait, 0.0), cap)
 
 
-def _queue_retry(delivery_pk: int, note: dict, countdown: float) -> None:
+def _queue_retry(delivery_pk: int, countdown: float) -> None:
     from .tasks import push_retry
 
     try:
-        push_retry.apply_async((delivery_pk, note), countdown=countdown, **_route())
+        push_retry.apply_async((delivery_pk,), countdown=countdown, **_route())
     except Exception:
         log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
 
@@ -307,6 +308,26 @@ def _record(delivery: PushDelivery, result: Result, latency_ms: int, *,
         withdraw=withdraw, outcome=str(result.outcome.value), vendor_code=result.vendor_code[:100],
         http_status=result.http_status, latency_ms=latency_ms, detail=result.detail[:500],
         created_at=timezone.now())
+
+
+def requeue_stale(*, limit: int = 1000) -> int:
+    """Queue again the deliveries pending for longer than the broker's visibility
+    timeout: their retry task was lost (kombu's Redis transport can lose a task it has
+    taken off the queue), or the broker restarted without its queue. A delivery being
+    sent now is skipped by the retry (its row is locked); one that is not lost after all
+    is sent once (it is pending no more when the second comes)."""
+    from .tasks import push_retry
+
+    before = timezone.now() - timedelta(seconds=settings.CHAT_TASK_VISIBILITY_TIMEOUT)
+    stale = list(PushDelivery.objects.filter(state=PushDelivery.State.PENDING,
+                                             updated_at__lt=before)
+                 .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    if stale:
+        PushDelivery.objects.filter(pk__in=stale).update(updated_at=timezone.now())
+        for pk in stale:
+            push_retry.apply_async((pk,), **_route())
+        log.warning("offline push: queued again %d deliveries the broker lost", len(stale))
+    return len(stale)
 
 
 # --- withdrawal on read ---------------------------------------------------------------------

@@ -26,9 +26,17 @@ def push_deliver(jobs: list[dict]) -> dict:
 
 
 @shared_task(ignore_result=True, **RETRY)
-def push_retry(delivery_pk: int, note: dict) -> str:
-    """One delivery again, after the vendor asked to retry (429, 5xx, a timeout)."""
-    return pipeline.send_delivery(delivery_pk, note)
+def push_retry(delivery_pk: int, note: dict | None = None) -> str:
+    """One delivery again, after the vendor asked to retry (429, 5xx, a timeout), or
+    queued again by the sweep. (`note`: what tasks queued before the note was kept on
+    the delivery carried; unused.)"""
+    return pipeline.send_delivery(delivery_pk)
+
+
+@shared_task(ignore_result=True, **RETRY)
+def requeue_stale_pushes() -> int:
+    """Every 30 s (django-celery-beat): deliveries the broker lost, queued again."""
+    return pipeline.requeue_stale()
 
 
 @shared_task(ignore_result=True, **RETRY)

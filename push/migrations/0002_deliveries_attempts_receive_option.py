@@ -40,6 +40,7 @@ class Migration(migrations.Migration):
                 ('state', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('dead_token', 'Dead Token'), ('withdrawn', 'Withdrawn')], default='pending', max_length=12)),
                 ('attempts', models.PositiveSmallIntegerField(default=0)),
                 ('withdrawn', models.BooleanField(default=False, help_text='a withdrawal was sent')),
+                ('note', models.JSONField(blank=True, default=dict)),
                 ('created_at', models.DateTimeField(db_index=True)),
                 ('updated_at', models.DateTimeField()),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),

@@ -32,7 +32,6 @@ def fcm_and_worker(tmp_path, name: str, **env):
                            CHAT_PUSH_FCM_BASE_URL=fake.server.url,
                            CHAT_PUSH_FCM_PROJECT_ID="", CHAT_PUSH_FCM_TOKEN_URL="",
                            CHAT_PUSH_HTTP_TIMEOUT="5", **env) as worker:
-            worker.env_queue = worker.queue
             worker.wait_ready()
             yield fake, worker
     finally:

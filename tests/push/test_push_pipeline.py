@@ -291,3 +291,26 @@ def test_batch_send_pushes_each_offline_receiver_once(fake, make_user):
     time.sleep(0.5)
     assert all(len(requests_to(fake, t)) == 1 for t in tokens)
     assert PushDelivery.objects.filter(state="delivered").count() == 5
+
+
+def test_a_pending_delivery_the_broker_lost_is_queued_again(fake, people):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from push.pipeline import requeue_stale
+
+    _, bob, _ = people
+    token = fcm_token(bob).token
+    old = timezone.now() - timedelta(minutes=5)
+    PushDelivery.objects.create(
+        message_id=99, message_key="99-1-1", user=bob, device_id="phone", vendor="fcm",
+        conversation_id="C2Calice", dialog_seq=1, created_at=old, updated_at=old,
+        note={"title": "Alice", "body": "lost and found", "collapse_id": "99-1-1"})
+    PushDelivery.objects.create(  # pending, but recent: its task may still come
+        message_id=100, message_key="100-1-1", user=bob, device_id="phone", vendor="fcm",
+        created_at=timezone.now(), updated_at=timezone.now(), note={"title": "x", "body": "y"})
+    assert requeue_stale() == 1
+    assert _one(fake, token)["notification"]["body"] == "lost and found"
+    wait_for(lambda: PushDelivery.objects.get(message_id=99).state == "delivered")
+    assert PushDelivery.objects.get(message_id=100).state == "pending"

@@ -1,5 +1,6 @@
-"""The schedule for purging old push attempt records (push/tasks.py), as a periodic
-task operators see and change in Django admin. Data only."""
+"""The schedules of push's sweeps (push/tasks.py): purging old push attempt records,
+and queuing again the deliveries the broker lost, as periodic tasks operators see and
+change in Django admin. Data only."""
 
 from django.db import migrations
 from django.utils import timezone
@@ -7,6 +8,8 @@ from django.utils import timezone
 TASKS = [
     # (name, task, every, period, expire_seconds)
     ("Purge old push attempt records", "push.tasks.purge_push_attempts", 1, "days", 86400),
+    ("Queue again offline pushes the broker lost", "push.tasks.requeue_stale_pushes", 30,
+     "seconds", 30),
 ]
 
 
