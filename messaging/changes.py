@@ -490,12 +490,19 @@ def conversation_remind_set(*, user: User, user_ids, remind_type) -> dict:
         raise ChatError(20003, f"no such user: {', '.join(missing[:5])}")
     now = timezone.now()
     changed: list[Conversation] = []
+    ordered = sorted(peers.values(), key=lambda u: tuple(sorted((user.pk, u.pk))))
     with transaction.atomic():
-        # The lock order of every writer: dialog rows (by pair), then conversations.
-        for peer in sorted(peers.values(), key=lambda u: tuple(sorted((user.pk, u.pk)))):
+        # The lock order of every writer (messaging/persist.py): every dialog row (by
+        # pair), then the conversations (by owner, peer).
+        dialogs = {}
+        for peer in ordered:
             low, high = sorted((user.pk, peer.pk))
             Dialog.objects.get_or_create(user_low_id=low, user_high_id=high)
-            dialog, conv = _conversation_locked(user, peer)
+            dialogs[peer.pk] = _lock_dialog(user.pk, peer.pk)
+        for peer in sorted(ordered, key=lambda u: u.pk):
+            dialog = dialogs[peer.pk]
+            conv = next((c for c in _locked_conversations(dialog.pk, owners=[user.pk])
+                         if c.peer_id == peer.pk), None)
             if conv is None:
                 conv, _ = Conversation.objects.get_or_create(
                     owner=user, peer=peer, defaults={"dialog": dialog, "updated_at": now,
