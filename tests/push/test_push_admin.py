@@ -47,3 +47,19 @@ def test_operator_sees_deliveries_attempts_channels_and_counts(make_user, settin
     assert client.get(f"/admin/push/pushdelivery/{d.pk}/change/").status_code == 200
     assert client.get("/admin/push/pushdelivery/add/").status_code == 403
     assert client.get("/admin/push/receiveoption/").status_code == 200
+
+
+def test_old_attempts_and_deliveries_are_purged(make_user):
+    from datetime import timedelta
+
+    from push.pipeline import attempts_purge
+
+    bob = make_user("bob")
+    old = _delivery(bob, "phone", "delivered", "delivered")
+    new = _delivery(bob, "tablet", "delivered", "delivered")
+    long_ago = timezone.now() - timedelta(days=8)
+    PushDelivery.objects.filter(pk=old.pk).update(created_at=long_ago)
+    PushAttempt.objects.filter(delivery=old).update(created_at=long_ago)
+    assert attempts_purge(days=7, batch_size=1) == 1
+    assert list(PushDelivery.objects.values_list("pk", flat=True)) == [new.pk]
+    assert PushAttempt.objects.filter(delivery=new).count() == 1
