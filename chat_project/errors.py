@@ -110,6 +110,11 @@ CODES: dict[int, str] = {
     910503: "the server is busy (database or Redis unavailable); retry shortly",
     910011: "the day's upload quota is used up",
     910012: "the image has too many pixels",
+    # offline push and receive options (push/, messaging.changes.conversation_remind_set)
+    910020: "a receive option field is wrong (opt, startHour, startMinute, startSecond, "
+            "duration)",
+    910021: "messageRemindType must be AcceptAndNotify, AcceptNotNotify or Discard",
+    910022: "userIDList must hold 1 to 30 UserIDs",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

@@ -358,6 +358,14 @@ CHAT_PUSH_ALL_ENABLED = env.bool("CHAT_PUSH_ALL_ENABLED", default=True)
 CHAT_PUSH_CHUNK = env.int("CHAT_PUSH_CHUNK", default=200)  # receivers per fan-out page
 # Offline push to vendors (push/providers/): every vendor request is bounded by this.
 CHAT_PUSH_HTTP_TIMEOUT = env.float("CHAT_PUSH_HTTP_TIMEOUT", default=10.0)
+# Offline push delivery (push/pipeline.py): off entirely; requests per delivery (the
+# first and its retries); days attempt and delivery records are kept; the Celery queue
+# push tasks go to ("" the default queue; a queue of their own keeps a slow vendor
+# from delaying other tasks).
+CHAT_PUSH_ENABLED = env.bool("CHAT_PUSH_ENABLED", default=True)
+CHAT_PUSH_MAX_ATTEMPTS = env.int("CHAT_PUSH_MAX_ATTEMPTS", default=5)
+CHAT_PUSH_ATTEMPT_DAYS = env.int("CHAT_PUSH_ATTEMPT_DAYS", default=7)
+CHAT_PUSH_QUEUE = env.str("CHAT_PUSH_QUEUE", default="")
 # FCM HTTP v1 (push/providers/fcm.py): the service-account JSON, inline or as a path;
 # the project ID defaults to the JSON's; the token URL to the JSON's token_uri.
 CHAT_PUSH_FCM_CREDENTIALS = env.str("CHAT_PUSH_FCM_CREDENTIALS", default="")

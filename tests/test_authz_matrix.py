@@ -66,7 +66,7 @@ from accounts.usersig import gen_usersig
 from chat_project.v4 import load_commands
 from messaging.consumers import OPS
 from messaging.models import Conversation, Message
-from push.models import PushToken
+from push.models import PushToken, ReceiveOption
 from relationships.models import Block, FriendGroup, FriendRequest, Friendship
 from tests.v4client import V4Client
 from tests.wsclient import WsClient
@@ -274,6 +274,7 @@ def snapshot() -> dict:
         "blocks": rows(Block.objects.filter(owner_id__in=pks)),
         "sync": sync,
         "push": rows(PushToken.objects.filter(user_id__in=pks)),
+        "receive": rows(ReceiveOption.objects.filter(user_id__in=pks), "updated_at"),
     }
 
 
@@ -449,6 +450,15 @@ WS_ROWS: dict[str, Row] = {
         ws("setMessageRead", {"conversationID": "C2Ccarol"}),
         ws("setMessageRead", {"conversationID": "C2Calice"}))),
     "typing": Row(USER, typing_reveals_nothing),
+    # receive options: the caller's own conversations and option only
+    "setMessageRemindType": Row(USER, own_only(
+        ws("setMessageRemindType", {"userIDList": ["alice", "carol"],
+                                    "messageRemindType": "Discard"})),
+        reason="sets the caller's own option on the caller's own conversations; UserIDs "
+               "are public (profiles are)"),
+    "setAllReceiveMessageOpt": Row(NONE, own_only(
+        ws("setAllReceiveMessageOpt", {"opt": 2, "startHour": 1, "duration": 60}))),
+    "getAllReceiveMessageOpt": Row(NONE, own_only(ws("getAllReceiveMessageOpt"))),
     # accounts
     "getMyProfile": Row(NONE, own_only(ws("getMyProfile"))),
     "setSelfStatus": Row(NONE, own_only(ws("setSelfStatus", {"customStatus": "here"}))),
@@ -686,6 +696,14 @@ REST_ROWS: dict[str, Row] = {
                "registered moves (the device changed hands), so the bearer of a token "
                "owns it"),
     "POST api/v1/push/tokens": Row(NONE, reason="the same view as push/tokens/ (no slash)"),
+    "GET api/v1/push/receive-option/": Row(NONE, own_only(rest("GET", "push/receive-option/"))),
+    "PUT api/v1/push/receive-option/": Row(NONE, own_only(
+        rest("PUT", "push/receive-option/", {"opt": 2, "startHour": 1, "duration": 60}))),
+    "POST api/v1/conversations/remind-type/": Row(USER, own_only(
+        rest("POST", "conversations/remind-type/", {"userIDList": ["alice", "carol"],
+                                                    "messageRemindType": "Discard"})),
+        reason="sets the caller's own option on the caller's own conversations; UserIDs "
+               "are public (profiles are)"),
     # the API's description
     "GET api/schema/": Row(NONE, reason="the public OpenAPI description: no user data"),
     "GET api/docs/": Row(NONE, reason="the public API documentation page"),
@@ -736,7 +754,8 @@ ADMIN_ROWS: dict[str, Row] = {
         "relationships.friendship", "relationships.friendrequest", "relationships.friendgroup",
         "relationships.sendpolicy", "accounts.user", "messaging.message",
         "messaging.conversation", "push.pushtoken", "push.attrname", "push.userattr",
-        "push.usertag", "push.broadcasttask", "axes.accessattempt", "axes.accessfailurelog",
+        "push.usertag", "push.broadcasttask", "push.pushdelivery", "push.pushattempt",
+        "push.receiveoption", "axes.accessattempt", "axes.accessfailurelog",
         "axes.accesslog")},
 }
 

@@ -246,3 +246,43 @@ def test_rest_read_receipts_without_a_list(make_user, body):
 def test_rest_push_token_without_a_token(make_user, body):
     make_user("alice")
     assert error_of(rest("alice").post("/api/v1/push/tokens/", body, format="json")) == 910003
+
+
+# --- offline push: receive options and offline push settings (push/) ---------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body, code", [
+    ({}, 910020), ({"opt": None}, 910020), ({"opt": "x" * 10000}, 910020),
+    ({"opt": 2, "startHour": 2**70}, 910020), ({"opt": 2, "duration": -1}, 910020),
+    ({"opt": 2, "startHour": [1]}, 910020), ({"opt": {"a": 1}}, 910020),
+])
+def test_rest_receive_option_junk(make_user, body, code):
+    make_user("alice")
+    response = rest("alice").put("/api/v1/push/receive-option/", body, format="json")
+    assert error_of(response) == code
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body, code", [
+    ({}, 910021), ({"userIDList": None, "messageRemindType": "Discard"}, 910022),
+    ({"userIDList": ["a\x00b"], "messageRemindType": "Discard"}, 20003),
+    ({"userIDList": [{"x": 1}], "messageRemindType": "Discard"}, 910022),
+    ({"userIDList": ["bob"], "messageRemindType": ["Discard"]}, 910021),
+])
+def test_rest_remind_type_junk(make_user, body, code):
+    make_user("alice"), make_user("bob")
+    response = rest("alice").post("/api/v1/conversations/remind-type/", body, format="json")
+    assert error_of(response) == code
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("info", ["x", {"title": 5}, {"description": "d" * 4000},
+                                  {"disablePush": "no"}, {"title": "\x00"},
+                                  {"androidVIVOClassification": 2**70}])
+def test_rest_send_with_bad_offline_push_info_is_90043(make_user, info):
+    make_user("alice"), make_user("bob")
+    response = rest("alice").post("/api/v1/messages/", {
+        "to": "bob", "random": 1, "offlinePushInfo": info,
+        "elements": [{"type": "TIMTextElem", "payload": {"text": "x"}}]}, format="json")
+    assert error_of(response) == 90043
+    assert not Message.objects.exists()

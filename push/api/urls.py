@@ -1,3 +1,4 @@
+from .receive_option import urlpatterns as receive_option_urls
 from .tokens import urlpatterns as token_urls
 
-urlpatterns = [*token_urls]
+urlpatterns = [*token_urls, *receive_option_urls]

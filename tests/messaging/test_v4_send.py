@@ -112,7 +112,8 @@ def test_sendmsg_as_a_user_reaches_the_receiver_and_the_sender_devices(v4, make_
     assert code(answer) == 0 and abs(answer["MsgTime"] - time.time()) < 5
     msg = message_by_key(answer["MsgKey"])
     assert (msg.msg_seq, msg.cloud_custom_data, msg.need_read_receipt) == (99, "cc", True)
-    assert msg.offline_push_info == {"PushFlag": 0, "Desc": "push text", "Ext": "{}"}
+    # In the one stored shape (push/offline_info.py).
+    assert msg.offline_push_info == {"description": "push text", "extension": "{}"}
     got = bob_ws.wait_event("MESSAGE_RECEIVED")["data"][0]
     assert got["from"] == "alice" and got["elements"][0]["payload"]["text"] == "hi"
     assert alice_ws.wait_event("MESSAGE_RECEIVED")["data"][0]["flow"] == "out"

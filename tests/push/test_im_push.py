@@ -149,8 +149,9 @@ def test_no_condition_is_everybody_and_a_lifetime_stores_it_for_offline_devices(
     stored = Message.objects.filter(random=31).select_related("receiver")
     # Every account but the sender (no condition: everybody).
     assert sorted(m.receiver.user_id for m in stored) == ["bob", "carol", "dave"]
-    assert stored[0].offline_push_info == {"PushFlag": 0, "Title": "Parley",
-                                           "Desc": "news for you", "Ext": "{}"}
+    # In the one stored shape (push/offline_info.py).
+    assert stored[0].offline_push_info == {"title": "Parley", "description": "news for you",
+                                           "extension": "{}"}
     task = BroadcastTask.objects.get(task_id=answer["TaskId"])
     assert (task.matched, task.delivered, task.lifetime) == (3, 3, 3600)
     assert {m.time for m in stored} == {int(task.created.timestamp())}  # one push, one time
