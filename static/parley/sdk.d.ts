@@ -260,6 +260,8 @@ declare namespace ParleyChat {
       androidOPPOChannelID?: string;
       androidInfo?: {OPPOChannelID?: string; [key: string]: unknown};
       apnsInfo?: {ignoreIOSBadge?: boolean; [key: string]: unknown};
+      /** The flat vendor keys push/offline_info.py takes (androidVIVOClassification, iOSSubtitle, ...). */
+      [key: string]: unknown;
     };
     messageControlInfo?: {excludedFromUnreadCount?: boolean; excludedFromLastMessage?: boolean};
   }
@@ -418,6 +420,13 @@ declare namespace ParleyChat {
     setConversationDraft(options: {conversationID: string; draftText: string}):
       Promise<Response<Record<string, never>>>;
     setMessageRead(options: {conversationID: string}): Promise<Response<Record<string, never>>>;
+    /** Receive option for peers (1-30): 'AcceptNotNotify' no offline push, 'Discard' not delivered live. */
+    setMessageRemindType(options: {userIDList: string[]; messageRemindType: 'AcceptAndNotify' | 'AcceptNotNotify' | 'Discard'}):
+      Promise<Response<Record<string, never>>>;
+    /** Global receive option: opt 0 or 2 (no offline push), a daily quiet window (UTC). */
+    setAllReceiveMessageOpt(options: {opt?: number; startHour?: number; startMinute?: number; startSecond?: number; duration?: number}):
+      Promise<Response<unknown>>;
+    getAllReceiveMessageOpt(): Promise<Response<unknown>>;
     getTotalUnreadMessageCount(): number;
 
     // profiles and online status
