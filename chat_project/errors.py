@@ -110,6 +110,12 @@ CODES: dict[int, str] = {
     910503: "the server is busy (database or Redis unavailable); retry shortly",
     910011: "the day's upload quota is used up",
     910012: "the image has too many pixels",
+    # Web Push subscriptions (push/webpush_subscription.py)
+    910030: "not a Web Push subscription (PushSubscription.toJSON(): endpoint, keys)",
+    910031: "a Web Push endpoint must be https (plain http only to a loopback address "
+            "in development and tests)",
+    910032: "the Web Push endpoint's address is refused (not a public address)",
+    910033: "Web Push is unavailable: the server's VAPID keys are misconfigured",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

@@ -13,6 +13,8 @@ Failures raise ChatError with Tencent's codes (tencent-rest.md §10):
     90045 push to all is turned off (CHAT_PUSH_ALL_ENABLED)
     70402 a request's shape is wrong (To_Account not a list of UserIDs, ...)
     910003 a push-token field is wrong (native REST)
+    910030-910032 a Web Push subscription is malformed or its endpoint refused
+                  (push/webpush_subscription.py)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from chat_project.errors import ChatError
 
 from .conditions import Condition
 from .models import AttrName, BroadcastTask, PushToken, UserAttr, UserTag
+from .webpush_subscription import check_subscription
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,9 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
     would otherwise get the new owner's pushes. After commit the user is push-reachable
     on the device's platform (accounts.presence).
     """
+    if vendor == PushToken.Vendor.WEBPUSH:  # an object or JSON, kept as canonical JSON
+        _check_token_fields(device_id, vendor)
+        token = check_subscription(token)
     # A missing token is checked as an empty one (None means "no token to check").
     _check_token_fields(device_id, vendor, "" if token is None else token)
     with transaction.atomic():
