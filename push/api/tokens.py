@@ -42,7 +42,7 @@ WEBPUSH_SUBSCRIPTION = {
     "description": "PushSubscription.toJSON() (vendor webpush)",
     "properties": {
         "endpoint": {"type": "string", "format": "uri", "maxLength": 2048},
-        "expirationTime": {"type": ["number", "null"]},
+        "expirationTime": {"type": "number", "nullable": True},
         "keys": {"type": "object", "required": ["p256dh", "auth"],
                  "properties": {"p256dh": _B64URL, "auth": _B64URL}},
     },
