@@ -116,6 +116,11 @@ CODES: dict[int, str] = {
             "in development and tests)",
     910032: "the Web Push endpoint's address is refused (not a public address)",
     910033: "Web Push is unavailable: the server's VAPID keys are misconfigured",
+    # offline push and receive options (push/, messaging.changes.conversation_remind_set)
+    910020: "a receive option field is wrong (opt, startHour, startMinute, startSecond, "
+            "duration)",
+    910021: "messageRemindType must be AcceptAndNotify, AcceptNotNotify or Discard",
+    910022: "userIDList must hold 1 to 30 UserIDs",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

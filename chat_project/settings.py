@@ -361,6 +361,31 @@ CHAT_WEBPUSH_TTL = env.int("CHAT_WEBPUSH_TTL", default=7 * 24 * 3600)
 # Subscription endpoints on a loopback address (plain http allowed there): development
 # and tests only; production refuses them (push/webpush_subscription.py).
 CHAT_WEBPUSH_ALLOW_LOOPBACK = env.bool("CHAT_WEBPUSH_ALLOW_LOOPBACK", default=DEBUG)
+# Offline push delivery (push/pipeline.py): off entirely; requests per delivery (the
+# first and its retries); days attempt and delivery records are kept; the Celery queue
+# push tasks go to ("" the default queue; a queue of their own keeps a slow vendor
+# from delaying other tasks).
+CHAT_PUSH_ENABLED = env.bool("CHAT_PUSH_ENABLED", default=True)
+CHAT_PUSH_MAX_ATTEMPTS = env.int("CHAT_PUSH_MAX_ATTEMPTS", default=5)
+CHAT_PUSH_ATTEMPT_DAYS = env.int("CHAT_PUSH_ATTEMPT_DAYS", default=7)
+CHAT_PUSH_QUEUE = env.str("CHAT_PUSH_QUEUE", default="")
+# FCM HTTP v1 (push/providers/fcm.py): the service-account JSON, inline or as a path;
+# the project ID defaults to the JSON's; the token URL to the JSON's token_uri.
+CHAT_PUSH_FCM_CREDENTIALS = env.str("CHAT_PUSH_FCM_CREDENTIALS", default="")
+CHAT_PUSH_FCM_PROJECT_ID = env.str("CHAT_PUSH_FCM_PROJECT_ID", default="")
+CHAT_PUSH_FCM_BASE_URL = env.str("CHAT_PUSH_FCM_BASE_URL", default="https://fcm.googleapis.com")
+CHAT_PUSH_FCM_TOKEN_URL = env.str("CHAT_PUSH_FCM_TOKEN_URL", default="")
+# APNs over HTTP/2 with token auth (push/providers/apns.py): the .p8 signing key (PEM
+# inline or a path), its key ID, the team ID and the app's bundle ID (apns-topic).
+# CHAT_PUSH_APNS_SANDBOX picks Apple's development host; CHAT_PUSH_APNS_BASE_URL overrides
+# both. CHAT_PUSH_APNS_CA_FILE trusts one more CA (a local test server), empty: system CAs.
+CHAT_PUSH_APNS_KEY = env.str("CHAT_PUSH_APNS_KEY", default="")
+CHAT_PUSH_APNS_KEY_ID = env.str("CHAT_PUSH_APNS_KEY_ID", default="")
+CHAT_PUSH_APNS_TEAM_ID = env.str("CHAT_PUSH_APNS_TEAM_ID", default="")
+CHAT_PUSH_APNS_BUNDLE_ID = env.str("CHAT_PUSH_APNS_BUNDLE_ID", default="")
+CHAT_PUSH_APNS_SANDBOX = env.bool("CHAT_PUSH_APNS_SANDBOX", default=False)
+CHAT_PUSH_APNS_BASE_URL = env.str("CHAT_PUSH_APNS_BASE_URL", default="")
+CHAT_PUSH_APNS_CA_FILE = env.str("CHAT_PUSH_APNS_CA_FILE", default="")
 
 # --- REST -----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -56,10 +56,11 @@ from accounts.events import publish_on_commit
 from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
+from push import pipeline as push_pipeline
 
 from . import selectors, tencent_body
 from .elements import check_elements
-from .models import Conversation, Dialog, Message
+from .models import Conversation, Dialog, Message, RemindType
 from .upload_refs import upload_uuids, uploads_release, uploads_release_hidden, uploads_use
 from .views import conversation_peer_id, message_dict, message_version, parse_message_id
 
@@ -466,6 +467,49 @@ def conversation_set_draft(*, user: User, peer: User, draft_text) -> dict:
     return {}
 
 
+# --- receive options ---------------------------------------------------------------------
+
+MAX_REMIND_USERS = 30  # setMessageRemindType's userIDList (Tencent's limit)
+
+
+def conversation_remind_set(*, user: User, user_ids, remind_type) -> dict:
+    """setMessageRemindType: the caller's receive option for messages from each peer
+    (AcceptAndNotify, AcceptNotNotify: received with no offline push, Discard: not
+    delivered live, no push, still in history). A conversation that does not exist yet
+    is made (hidden: it shows with the next message) so the option holds from the
+    first message. The caller's devices get CONVERSATION_LIST_UPDATED for the visible
+    ones. 910021 a bad type, 910022 a bad list, 20003 an unknown UserID."""
+    if remind_type not in RemindType.values:
+        raise ChatError(910021)
+    if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= MAX_REMIND_USERS \
+            or not all(isinstance(u, str) and u for u in user_ids):
+        raise ChatError(910022)
+    peers = account_selectors.users_by_user_ids(set(user_ids))
+    missing = [u for u in dict.fromkeys(user_ids) if u not in peers]
+    if missing:
+        raise ChatError(20003, f"no such user: {', '.join(missing[:5])}")
+    now = timezone.now()
+    changed: list[Conversation] = []
+    with transaction.atomic():
+        # The lock order of every writer: dialog rows (by pair), then conversations.
+        for peer in sorted(peers.values(), key=lambda u: tuple(sorted((user.pk, u.pk)))):
+            low, high = sorted((user.pk, peer.pk))
+            Dialog.objects.get_or_create(user_low_id=low, user_high_id=high)
+            dialog, conv = _conversation_locked(user, peer)
+            if conv is None:
+                conv, _ = Conversation.objects.get_or_create(
+                    owner=user, peer=peer, defaults={"dialog": dialog, "updated_at": now,
+                                                     "is_hidden": True})
+            if conv.message_remind_type != remind_type:
+                _save_conversation(conv, message_remind_type=remind_type)
+                if not conv.is_hidden:
+                    changed.append(conv)
+        if changed:
+            sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
+                           [_conv_view(c) for c in changed])])
+    return {}
+
+
 # --- reads -----------------------------------------------------------------------------
 
 def conversation_mark_read(*, user: User, peer: User, read_time: int | None = None,
@@ -497,6 +541,9 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
         own_changed = read_seq != conv.read_seq or unread != conv.unread_count
         if own_changed:
             _save_conversation(conv, read_seq=read_seq, unread_count=unread)
+            # Pushes of what is now read are withdrawn from the devices that got them.
+            push_pipeline.withdraw_on_commit(user_pk=user.pk, conversation_id=f"C2C{peer.user_id}",
+                                             upto_seq=read_seq)
             events.append((user.pk, SyncEntry.Kind.READ, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         if peer.pk != user.pk and target > 0:

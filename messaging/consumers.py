@@ -24,6 +24,8 @@ from accounts import ws_ops as account_ops
 from accounts.events import NO_DEVICE, user_group, with_prev_seq
 from chat_project import unavailable, wire
 from chat_project.errors import ChatError
+from push import offline_info
+from push import services as push_services
 from relationships import ws_ops as relationship_ops
 
 from . import layer_watch, message_ws, selectors
@@ -311,7 +313,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The user signs out on this device: the reply, then the socket closes (1000),
         and State.StateChange says Logout / Unregister rather than a lost link."""
         self.closing = "logout"
-        self.user = None  # frames still on their way get 70002
+        user, self.user = self.user, None  # frames still on their way get 70002
+        # Tencent sends no push to a device after it logged out.
+        await database_sync_to_async(push_services.push_tokens_forget)(
+            user=user, device_ids=[self.device_id])
         return {}
 
     async def op_login(self, data):
@@ -362,6 +367,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for other in pushed_out:
             if other.device_id != device_id:
                 await self.channel_layer.send(other.channel, kick)
+        gone = sorted({c.device_id for c in pushed_out if c.device_id != device_id})
+        if gone:  # a device pushed out by another login is signed out: no push for it
+            await database_sync_to_async(push_services.push_tokens_forget)(
+                user=user, device_ids=gone)
         for group in [user_group(user.pk), dev_group]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
@@ -483,7 +492,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             cloud_custom_data=data.get("cloudCustomData", ""),
             need_read_receipt=data.get("needReadReceipt", False),
             online_user_only=data.get("onlineUserOnly", False),
-            offline_push_info=data.get("offlinePushInfo"),
+            offline_push_info=offline_info.from_web(data.get("offlinePushInfo")),
             excluded_from_unread=control.get("excludedFromUnreadCount", False),
             excluded_from_last_message=control.get("excludedFromLastMessage", False),
             origin_channel=self.channel_name,

@@ -14,6 +14,9 @@ Each op is a thin translation to a service in messaging/changes.py; the consumer
 | `setConversationDraft` | `{conversationID, draftText}` | `{}` |
 | `setMessageRead` | `{conversationID}` | `{}` |
 | `sendMessageReadReceipt` | `{messageIDList}` (messages received, one conversation) | `{}` |
+| `setMessageRemindType` | `{userIDList (1 to 30), messageRemindType: AcceptAndNotify, AcceptNotNotify or Discard}` | `{}`; the conversations show `messageRemindType` (910021, 910022, 20003) |
+| `setAllReceiveMessageOpt` | `{opt: 0 / "AcceptAndNotify" or 2 / "AcceptNotNotify", startHour, startMinute, startSecond (UTC), duration (s, ≤ 86400)}` | getAllReceiveMessageOpt's reply (910020) |
+| `getAllReceiveMessageOpt` | `{}` | `{allReceiveMessageOpt, startHour, startMinute, startSecond, duration}` |
 | `typing` | `{to, typing?: true}` | `{}`; the peer's online devices get `TYPING` {from, conversationID, typing} (not stored; nothing when the peer may not be messaged) |
 
 Events these cause (each with its sync-log seq, replayed on reconnect):
@@ -28,6 +31,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 
 from chat_project.errors import ChatError
+from push import services as push_services
 
 from . import changes
 
@@ -116,6 +120,24 @@ async def op_typing(consumer, data):
                        typing=data.get("typing", True))
 
 
+async def op_set_message_remind_type(consumer, data):
+    return await _call(changes.conversation_remind_set, user=consumer.user,
+                       user_ids=data.get("userIDList"),
+                       remind_type=data.get("messageRemindType"))
+
+
+async def op_set_all_receive_message_opt(consumer, data):
+    return await _call(push_services.receive_option_set, user=consumer.user,
+                       opt=data.get("opt"), start_hour=data.get("startHour", 0),
+                       start_minute=data.get("startMinute", 0),
+                       start_second=data.get("startSecond", 0),
+                       duration=data.get("duration", 0))
+
+
+async def op_get_all_receive_message_opt(consumer, data):
+    return await _call(push_services.receive_option_get, user=consumer.user)
+
+
 OPS: dict = {
     "revokeMessage": op_revoke_message,
     "modifyMessage": op_modify_message,
@@ -127,4 +149,7 @@ OPS: dict = {
     "setMessageRead": op_set_message_read,
     "sendMessageReadReceipt": op_send_message_read_receipt,
     "typing": op_typing,
+    "setMessageRemindType": op_set_message_remind_type,
+    "setAllReceiveMessageOpt": op_set_all_receive_message_opt,
+    "getAllReceiveMessageOpt": op_get_all_receive_message_opt,
 }

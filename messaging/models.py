@@ -88,6 +88,14 @@ class Message(models.Model):
         return f"{self.pk}-{self.time}-{self.random}"
 
 
+class RemindType(models.TextChoices):
+    """A conversation's receive option, as the Web SDK names them."""
+
+    ACCEPT_AND_NOTIFY = "AcceptAndNotify"  # received, offline push
+    ACCEPT_NOT_NOTIFY = "AcceptNotNotify"  # received, no offline push (do not disturb)
+    DISCARD = "Discard"  # not delivered live, no push; in history
+
+
 class Conversation(models.Model):
     """One owner's view of a dialog: last message, unread count, read position."""
 
@@ -116,6 +124,10 @@ class Conversation(models.Model):
     cleared_seq = models.BigIntegerField(default=0)
     # Deleted from the owner's conversation list; the next message brings it back.
     is_hidden = models.BooleanField(default=False)
+    # The owner's receive option for messages from the peer (setMessageRemindType).
+    message_remind_type = models.CharField(max_length=16, choices=RemindType.choices,
+                                           default=RemindType.ACCEPT_AND_NOTIFY,
+                                           db_default=RemindType.ACCEPT_AND_NOTIFY)
 
     class Meta:
         constraints = [

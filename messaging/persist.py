@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -39,9 +39,12 @@ from accounts.events import entry_not_sent, publish_on_commit
 from accounts.models import SyncEntry
 from accounts.services import SyncItem, sync_append
 from chat_project import wire
+from push.content import notification_for
+from push.pipeline import PushJob
+from push.pipeline import queue_on_commit as push_queue_on_commit
 
 from .commands import SYNC_NOT_SENDER, SYNC_ROAMING_ONLY, Dedupe, SendCommand
-from .models import BatchReceipt, Conversation, Message
+from .models import BatchReceipt, Conversation, Message, RemindType
 from .upload_refs import uploads_use
 from .views import conversation_dict, message_dict
 
@@ -175,9 +178,16 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
 
     # 6. Events, queued for after commit; one publish per user for the whole batch.
     events: list[tuple] = []
+    # The receivers who chose Discard for the sender: nothing reaches their devices
+    # live (the entry is written, for history and a later login, and marked not sent).
+    discarded = {key for key, (row, _, _) in convs.items()
+                 if row["remind"] == RemindType.DISCARD}
     for p, item, outgoing in sync_items:
         cmd, msg = p.cmd, p.message
         viewer = cmd.sender if outgoing else cmd.receiver
+        if not outgoing and (cmd.receiver.pk, cmd.sender.pk) in discarded:
+            events.append(entry_not_sent(viewer.pk, item.seq))
+            continue
         view = message_dict(msg, viewer_pk=viewer.pk, sender_user_id=cmd.sender.user_id,
                             receiver_user_id=cmd.receiver.user_id)
         own = viewer.pk == cmd.sender.pk
@@ -192,6 +202,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
         events.append((viewer.pk, {"event": "MESSAGE_RECEIVED", "seq": item.seq,
                                    "data": [view]}, cmd.origin_channel if own else None))
     for (owner_pk, _peer_pk), (row, peer_user, last_view_of) in convs.items():
+        if (owner_pk, _peer_pk) in discarded:
+            continue
         if last_view_of is not None and owner_pk == last_view_of.cmd.sender.pk \
                 and owner_pk != last_view_of.cmd.receiver.pk \
                 and last_view_of.cmd.sync_other_machine == SYNC_ROAMING_ONLY:
@@ -203,7 +215,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
                                 sender_user_id=p.cmd.sender.user_id,
                                 receiver_user_id=p.cmd.receiver.user_id)
         conv = Conversation(unread_count=row["unread_count"], is_pinned=row["is_pinned"],
-                            draft_text=row["draft_text"], peer_read_time=row["peer_read_time"])
+                            draft_text=row["draft_text"], peer_read_time=row["peer_read_time"],
+                            message_remind_type=row["remind"])
         if last is not None or row["added_unread"]:
             changed = conversation_dict(
                 conv, peer_profile=account_selectors.profile_brief(peer_user), last_message=last)
@@ -216,6 +229,7 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
         events.append((owner_pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
                                   "data": totals[owner_pk]}, None))
     publish_on_commit(events)
+    push_queue_on_commit(_push_jobs(written, convs, totals))
 
     for p in written:
         if p.result is None:  # no sync entry on the sender's side: its view, built here
@@ -232,6 +246,33 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
                                     receiver_user_id=p.cmd.receiver.user_id)
     settled.update((p.index, p.result) for p in pending)
     return [settled[i] for i in range(len(commands))]
+
+
+def _push_jobs(written: list[_Pending], convs: dict, totals: dict[int, int]) -> list[PushJob]:
+    """The offline pushes the batch may cause, decided from what the send has in hand
+    (no statement): a stored message to someone else, not historical, not disablePush,
+    with something to say, to a receiver whose option for the conversation is
+    AcceptAndNotify. push.pipeline decides per device after the commit. The badge is
+    the receiver's total unread, when this message counted."""
+    jobs = []
+    for p in written:
+        cmd, msg = p.cmd, p.message
+        if cmd.historical or cmd.sender.pk == cmd.receiver.pk:
+            continue
+        found = convs.get((cmd.receiver.pk, cmd.sender.pk))
+        if found is not None and found[0]["remind"] != RemindType.ACCEPT_AND_NOTIFY:
+            continue
+        note = notification_for(
+            elements=msg.elements, nick=cmd.sender.nick, sender_user_id=cmd.sender.user_id,
+            push_info=cmd.offline_push_info, badge=totals.get(cmd.receiver.pk),
+            message_key=msg.public_id, conversation_id=f"C2C{cmd.sender.user_id}")
+        if note is None:
+            continue
+        jobs.append(PushJob(message_id=msg.pk, message_key=msg.public_id,
+                            receiver_pk=cmd.receiver.pk, sender_pk=cmd.sender.pk,
+                            conversation_id=f"C2C{cmd.sender.user_id}", dialog_seq=msg.seq,
+                            note=asdict(note)))
+    return jobs
 
 
 def claim_batch_receipts(pairs: set[tuple], now) -> set[tuple[uuid.UUID, int]]:
@@ -382,7 +423,9 @@ _CONVERSATION_UPSERT = (
     " ON CONFLICT (owner_id, peer_id) DO UPDATE SET"
     "  last_message_id = COALESCE(EXCLUDED.last_message_id,"
     "                             messaging_conversation.last_message_id),"
-    "  unread_count = messaging_conversation.unread_count + EXCLUDED.unread_count,"
+    "  unread_count = messaging_conversation.unread_count + CASE"
+    "   WHEN messaging_conversation.message_remind_type = 'Discard' THEN 0"
+    "   ELSE EXCLUDED.unread_count END,"
     "  read_seq = CASE WHEN EXCLUDED.read_seq > messaging_conversation.read_seq"
     "             THEN EXCLUDED.read_seq ELSE messaging_conversation.read_seq END,"
     "  updated_at = CASE WHEN EXCLUDED.last_message_id IS NULL"
@@ -390,7 +433,7 @@ _CONVERSATION_UPSERT = (
     "  is_hidden = CASE WHEN EXCLUDED.last_message_id IS NULL"
     "              THEN messaging_conversation.is_hidden ELSE FALSE END"
     " RETURNING owner_id, peer_id, unread_count, is_pinned, draft_text, peer_read_time,"
-    "  last_message_id"
+    "  last_message_id, message_remind_type"
 )
 
 
@@ -427,12 +470,13 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
         cursor.execute(_CONVERSATION_UPSERT.format(values=values), params)
         rows = cursor.fetchall()
     out = {}
-    for owner_pk, peer_pk, unread, pinned, draft, peer_read_time, last_id in rows:
+    for owner_pk, peer_pk, unread, pinned, draft, peer_read_time, last_id, remind in rows:
         e = folded[(owner_pk, peer_pk)]
         out[(owner_pk, peer_pk)] = (
             {"unread_count": unread, "is_pinned": pinned, "draft_text": draft,
              "peer_read_time": peer_read_time, "last_message_id": last_id,
-             "added_unread": e["unread"] > 0},
+             "added_unread": e["unread"] > 0 and remind != RemindType.DISCARD,
+             "remind": remind},
             e["peer"], e["last"])
     return out
 

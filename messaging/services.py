@@ -64,6 +64,7 @@ from accounts.mute import is_c2c_muted
 from chat_project import wire
 from chat_project.errors import ChatError
 from chat_project.unavailable import BUSY_CODE, is_unavailable
+from push import offline_info
 from relationships.selectors import send_refusals
 
 from .commands import (
@@ -137,6 +138,8 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
         raise ChatError(910003, "offlinePushInfo must be an object")
     if cmd.offline_push_info and (why := wire.junk_in(cmd.offline_push_info)):
         raise ChatError(90043, f"offlinePushInfo: {why}")
+    # The doors translate to the one stored shape (push/offline_info.py); checked here.
+    cmd.offline_push_info = offline_info.check_stored(cmd.offline_push_info)
     if cmd.life_time is not None:
         if isinstance(cmd.life_time, bool) or not isinstance(cmd.life_time, int) \
                 or cmd.life_time < 0:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from accounts import selectors as account_selectors
 from accounts.services import user_get_or_register
+from chat_project.errors import ChatError
 from chat_project.v4 import V4Error, command, fields
+from push import offline_info
 
 from .push_all import broadcast_send
 from .tencent_body import elements_from_msg_body
@@ -21,21 +23,12 @@ MAX_PUSH_TEXT = 3 * 1024  # OfflinePushInfo Desc + Ext
 
 
 def check_offline_push_info(info) -> dict | None:
-    """Tencent's OfflinePushInfo (§2.3), kept as given, as sendmsg keeps it
-    (messaging/v4_send.py): an object, Desc + Ext at most 3 KB."""
-    if info is None:
-        return None
-    if not isinstance(info, dict):
-        raise V4Error(90043, "OfflinePushInfo must be an object")
-    for name in ("Title", "Desc", "Ext"):
-        if name in info and not isinstance(info[name], str):
-            raise V4Error(90043, f"OfflinePushInfo.{name} must be a string")
-    for name in ("AndroidInfo", "ApnsInfo"):
-        if name in info and not isinstance(info[name], dict):
-            raise V4Error(90043, f"OfflinePushInfo.{name} must be an object")
-    if len((info.get("Desc", "") + info.get("Ext", "")).encode()) > MAX_PUSH_TEXT:
-        raise V4Error(90043, "OfflinePushInfo Desc and Ext are over 3 KB together")
-    return info
+    """Tencent's OfflinePushInfo (§2.3) in the one stored shape (push/offline_info.py),
+    as sendmsg keeps it (messaging/v4_send.py): Desc + Ext at most 3 KB (90043)."""
+    try:
+        return offline_info.from_v4(info)
+    except ChatError as exc:
+        raise V4Error(exc.code, exc.message) from None
 
 
 @command("all_member_push", "im_push")

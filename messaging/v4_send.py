@@ -17,7 +17,7 @@ side, omitted: written to the sender's history and sync log but not published to
 sender's devices online now), MsgLifeTime (0 online only; N > 0 the receiver's offline
 cache keeps it N seconds; over 604800: sendmsg clamps, batchsendmsg answers 90026),
 MsgSeq -> Message.msg_seq, SendMsgControl NoUnread/NoLastMsg -> excluded from unread /
-from the last message, ForbidCallbackControl, OfflinePushInfo (kept as given),
+from the last message, ForbidCallbackControl, OfflinePushInfo (in the one stored shape, push/offline_info.py),
 CloudCustomData, IsNeedReadReceipt, SupportMessageExtension (0/1, accepted).
 
 MsgKey is `{message pk}_{MsgRandom}_{MsgTime}` (messaging/tencent_body.py); a
@@ -40,6 +40,7 @@ from accounts.models import User
 from accounts.services import user_get_or_register
 from chat_project.errors import ChatError
 from chat_project.v4 import V4Error, command, fields
+from push import offline_info
 
 from . import imports, roaming
 from .batch_send import message_send_to_many
@@ -102,9 +103,10 @@ def _message_options(body: dict, *, life_over_max: int | None = None) -> dict:
     elif sync not in (SYNC_ALL, SYNC_NOT_SENDER):
         raise V4Error(90031, "SyncOtherMachine must be 1 or 2")
     control = _strings(body, "SendMsgControl")
-    push = body.get("OfflinePushInfo")
-    if push is not None and not isinstance(push, dict):
-        raise V4Error(90043, "OfflinePushInfo must be an object")
+    try:  # the one stored shape (push/offline_info.py)
+        push = offline_info.from_v4(body.get("OfflinePushInfo"))
+    except ChatError as exc:
+        raise V4Error(exc.code, exc.message) from None
     custom = fields.string(body, "CloudCustomData", code=BAD_REQUEST, required=False,
                            default="")
     _flag(body, "SupportMessageExtension")  # accepted; extensions are not built

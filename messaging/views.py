@@ -89,6 +89,7 @@ def conversation_dict(conv: Conversation, *, peer_profile: dict,
         "isPinned": conv.is_pinned,
         "draftText": conv.draft_text,
         "peerReadTime": conv.peer_read_time,
+        "messageRemindType": conv.message_remind_type,
     }
 
 

@@ -1,11 +1,26 @@
 """Operator console for push: devices' tokens (masked), attribute names, users' tags
-and attributes, and pushes to all with their progress. Read-only: changes go through
+and attributes, pushes to all with their progress, offline push deliveries and every
+attempt (filters by vendor, outcome, failures only; above the lists, the vendor
+channels enabled or disabled and the attempts of the last day per vendor), and users'
+global receive options. Read-only: changes go through
 the services (the REST and /v4 doors), which keep presence and limits right."""
 
-from django.contrib import admin
-from django.db.models import OuterRef, Subquery
+from datetime import timedelta
 
-from .models import AttrName, BroadcastTask, PushToken, UserAttr, UserTag
+from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
+
+from .models import (
+    AttrName,
+    BroadcastTask,
+    PushAttempt,
+    PushDelivery,
+    PushToken,
+    ReceiveOption,
+    UserAttr,
+    UserTag,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -70,3 +85,104 @@ class BroadcastTaskAdmin(ReadOnlyAdmin):
     list_select_related = ("sender",)
     date_hierarchy = "created"
     readonly_fields = [f.name for f in BroadcastTask._meta.fields]
+
+
+# --- offline push: deliveries and attempts (push/pipeline.py) ------------------------------
+
+def vendor_channels() -> list[dict]:
+    """Every vendor Parley knows, with its client's state: enabled (credentials set),
+    disabled (no credentials: its pushes are recorded FAILED "not configured") or no
+    client in this build."""
+    from .providers.base import provider
+
+    out = []
+    for vendor, label in PushToken.Vendor.choices:
+        try:
+            client = provider(vendor)
+            state = "no client" if client is None else \
+                "enabled" if client.configured() else "disabled"
+        except Exception as exc:  # a broken client module shows, never breaks the page
+            state = f"error: {exc!r}"[:100]
+        out.append({"vendor": vendor, "label": label, "state": state})
+    return out
+
+
+def counts_by_vendor(since_days: int = 1) -> list[dict]:
+    """Attempts per vendor and outcome over the last `since_days` days (one grouped
+    query on the created_at index)."""
+    since = timezone.now() - timedelta(days=since_days)
+    rows = (PushAttempt.objects.filter(created_at__gte=since)
+            .values("vendor", "outcome").annotate(n=Count("pk")).order_by("vendor"))
+    table: dict[str, dict] = {}
+    for row in rows:
+        entry = table.setdefault(row["vendor"], {"vendor": row["vendor"], "total": 0})
+        entry[row["outcome"]] = row["n"]
+        entry["total"] += row["n"]
+    return list(table.values())
+
+
+class FailuresOnly(admin.SimpleListFilter):
+    title = "result"
+    parameter_name = "failures"
+
+    def lookups(self, request, model_admin):
+        return [("1", "failures only")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.exclude(outcome="delivered") if queryset.model is PushAttempt \
+                else queryset.exclude(state__in=("delivered", "pending", "withdrawn"))
+        return queryset
+
+
+class PushAttemptInline(admin.TabularInline):
+    model = PushAttempt
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("created_at", "withdraw", "outcome", "vendor_code",
+                                "http_status", "latency_ms", "detail")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PushDelivery)
+class PushDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("message_key", "user", "device_id", "vendor", "state", "attempts",
+                    "withdrawn", "created_at", "updated_at")
+    list_filter = ("vendor", "state", FailuresOnly, "withdrawn")
+    search_fields = ("user__user_id", "device_id", "message_key")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in PushDelivery._meta.fields]
+    inlines = [PushAttemptInline]
+    change_list_template = "admin/push/pushattempt/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"push_channels": vendor_channels(), "push_counts": counts_by_vendor()}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+
+@admin.register(PushAttempt)
+class PushAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "message_key", "user", "device_id", "vendor", "withdraw",
+                    "outcome", "vendor_code", "http_status", "latency_ms", "detail")
+    list_filter = ("vendor", "outcome", FailuresOnly, "withdraw")
+    search_fields = ("user__user_id", "device_id", "message_key", "vendor_code")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in PushAttempt._meta.fields]
+    change_list_template = "admin/push/pushattempt/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"push_channels": vendor_channels(), "push_counts": counts_by_vendor()}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
+
+
+@admin.register(ReceiveOption)
+class ReceiveOptionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "opt", "start", "duration", "updated_at")
+    list_filter = ("opt",)
+    search_fields = ("user__user_id",)
+    list_select_related = ("user",)
+    readonly_fields = ("user", "opt", "start", "duration", "updated_at")

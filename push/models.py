@@ -164,6 +164,105 @@ class BroadcastTask(models.Model):
         return self.task_id
 
 
+class ReceiveOption(models.Model):
+    """A user's global receive option (Tencent's setAllReceiveMessageOpt): within the
+    daily quiet window, messages arrive but send no offline push. The window starts at
+    `start` seconds after midnight UTC and lasts `duration` seconds (it may run past
+    midnight); duration 0 or opt AcceptAndNotify: no window."""
+
+    class Opt(models.IntegerChoices):
+        ACCEPT_AND_NOTIFY = 0, "AcceptAndNotify"
+        ACCEPT_NOT_NOTIFY = 2, "AcceptNotNotify"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                primary_key=True, related_name="+")
+    opt = models.PositiveSmallIntegerField(choices=Opt.choices, default=Opt.ACCEPT_AND_NOTIFY)
+    start = models.PositiveIntegerField(default=0, help_text="seconds after 00:00 UTC")
+    duration = models.PositiveIntegerField(default=0, help_text="seconds, at most 86400")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "receive option"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.get_opt_display()}"
+
+    def quiet_at(self, seconds_of_day: int) -> bool:
+        """Is `seconds_of_day` (UTC) inside the quiet window?"""
+        if self.opt != self.Opt.ACCEPT_NOT_NOTIFY or self.duration <= 0:
+            return False
+        if self.duration >= 86400:
+            return True
+        return (seconds_of_day - self.start) % 86400 < self.duration
+
+
+class PushDelivery(models.Model):
+    """One offline push of one message to one device: made once, whatever the number
+    of times its task runs (the unique pair), and its state after the last attempt."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"          # to be sent (or being sent)
+        DELIVERED = "delivered"      # the vendor accepted it
+        FAILED = "failed"            # a permanent error, or retries used up
+        DEAD_TOKEN = "dead_token"    # the vendor said the token is dead; it was removed
+        WITHDRAWN = "withdrawn"      # read elsewhere before it went out: not sent
+
+    message_id = models.BigIntegerField(help_text="messaging.Message pk")
+    message_key = models.CharField("message ID", max_length=64, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    device_id = models.CharField("device ID", max_length=64)
+    vendor = models.CharField(max_length=16, choices=PushToken.Vendor.choices)
+    # The conversation as the receiver sees it ("C2C" + sender): a read withdraws.
+    conversation_id = models.CharField(max_length=40, blank=True)
+    dialog_seq = models.BigIntegerField(default=0)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    withdrawn = models.BooleanField(default=False, help_text="a withdrawal was sent")
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message_id", "user", "device_id"],
+                                    name="push_delivery_unique"),
+        ]
+        indexes = [models.Index(fields=["user", "conversation_id", "dialog_seq"],
+                                name="push_delivery_conv_idx")]
+        ordering = ["-created_at"]
+        verbose_name_plural = "push deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.message_key} -> {self.user_id}/{self.device_id} ({self.state})"
+
+
+class PushAttempt(models.Model):
+    """One request to a vendor (or a decision not to make one: "not configured"), kept
+    CHAT_PUSH_ATTEMPT_DAYS days so an operator can answer "why did it not arrive"."""
+
+    delivery = models.ForeignKey(PushDelivery, on_delete=models.CASCADE,
+                                 related_name="attempt_set", null=True, blank=True)
+    message_id = models.BigIntegerField()
+    message_key = models.CharField("message ID", max_length=64, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+    device_id = models.CharField("device ID", max_length=64)
+    vendor = models.CharField(max_length=16, choices=PushToken.Vendor.choices, db_index=True)
+    withdraw = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=12, db_index=True)  # base.Outcome's values
+    vendor_code = models.CharField(max_length=100, blank=True)
+    http_status = models.IntegerField(null=True, blank=True)
+    latency_ms = models.IntegerField(default=0)
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} {self.outcome} {self.message_key}"
+
+
 class VapidKeyPair(models.Model):
     """The server's own VAPID key pair (RFC 8292), made once when settings name none
     (push/vapid.py): so `make run` and a bare production start can push to browsers.

@@ -35,7 +35,7 @@ from accounts.models import User
 from chat_project.errors import ChatError
 
 from .conditions import Condition
-from .models import AttrName, BroadcastTask, PushToken, UserAttr, UserTag
+from .models import AttrName, BroadcastTask, PushToken, ReceiveOption, UserAttr, UserTag
 from .webpush_subscription import check_subscription
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,57 @@ def push_token_remove(*, user: User, device_id) -> bool:
         row.delete()
         _clear_if_unreachable(user.pk, row.platform)
     return True
+
+
+def push_tokens_forget(*, user: User, device_ids) -> int:
+    """Forget the tokens of these devices of the user: the device logged out, or was
+    pushed out by another login or a kick (Tencent sends no push after). Returns how
+    many went."""
+    device_ids = [d for d in device_ids if isinstance(d, str)]
+    if not device_ids:
+        return 0
+    with transaction.atomic():
+        rows = list(PushToken.objects.select_for_update()
+                    .filter(user=user, device_id__in=device_ids))
+        if not rows:
+            return 0
+        PushToken.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        for platform in {r.platform for r in rows}:
+            _clear_if_unreachable(user.pk, platform)
+    log.info("push tokens of %s forgotten: %s", user.pk, [r.device_id for r in rows])
+    return len(rows)
+
+
+def push_token_drop_dead(*, token: PushToken) -> bool:
+    """The vendor said this token will never work again: delete it, unless the device
+    registered a new one meanwhile."""
+    with transaction.atomic():
+        deleted, _ = PushToken.objects.filter(pk=token.pk, token=token.token).delete()
+        if deleted:
+            _clear_if_unreachable(token.user_id, token.platform)
+    return bool(deleted)
+
+
+def receive_option_set(*, user: User, opt, start_hour=0, start_minute=0, start_second=0,
+                       duration=0) -> dict:
+    """setAllReceiveMessageOpt: the user's global option and its daily quiet window
+    (UTC). Returns getAllReceiveMessageOpt's view. 910020 for a bad field."""
+    from .pipeline import check_receive_option
+
+    opt, start, duration = check_receive_option(opt, start_hour, start_minute, start_second,
+                                                duration)
+    ReceiveOption.objects.update_or_create(
+        user=user, defaults={"opt": opt, "start": start, "duration": duration})
+    return receive_option_get(user=user)
+
+
+def receive_option_get(*, user: User) -> dict:
+    """getAllReceiveMessageOpt: {allReceiveMessageOpt, startHour, startMinute,
+    startSecond, duration} (AcceptAndNotify, 0s when never set)."""
+    row = ReceiveOption.objects.filter(user=user).first() or ReceiveOption(user=user)
+    return {"allReceiveMessageOpt": ReceiveOption.Opt(row.opt).label,
+            "startHour": row.start // 3600, "startMinute": row.start % 3600 // 60,
+            "startSecond": row.start % 60, "duration": row.duration}
 
 
 def _clear_if_unreachable(user_pk: int, platform: str) -> None:

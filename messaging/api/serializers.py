@@ -25,10 +25,11 @@ from accounts.api.fields import (
     UncheckedStr,
     int_range,
     text,
+    user_ids,
 )
 from messaging.changes import MAX_DELETE, MAX_DRAFT_BYTES
 from messaging.elements import MAX_ELEMENTS, MAX_INTEGER
-from messaging.models import Priority
+from messaging.models import Priority, RemindType
 from messaging.uploads import KINDS
 
 UINT32_MAX = 2**32 - 1
@@ -371,6 +372,15 @@ class ConversationSerializer(serializers.Serializer):
     isPinned = serializers.BooleanField()  # noqa: N815
     draftText = serializers.CharField(allow_blank=True)  # noqa: N815
     peerReadTime = serializers.IntegerField(help_text="Unix seconds; 0 if never")  # noqa: N815
+    messageRemindType = serializers.ChoiceField(  # noqa: N815
+        choices=RemindType.values, help_text="the receive option (setMessageRemindType)")
+
+
+class RemindTypeSerializer(serializers.Serializer):
+    userIDList = Unchecked(source="user_ids", schema=user_ids(30),  # noqa: N815
+                           help_text="1 to 30 peers")
+    messageRemindType = UncheckedStr(source="remind_type",  # noqa: N815
+                                     schema={"type": "string", "enum": RemindType.values})
 
 
 class ConversationListSerializer(serializers.Serializer):

@@ -7,6 +7,8 @@ from . import views
 urlpatterns = [
     path("messages/", views.MessageSendView.as_view(), name="api-message-send"),
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
+    path("conversations/remind-type/", views.RemindTypeView.as_view(),
+         name="api-conversation-remind-type"),
     path("conversations/unread-count/", views.UnreadCountView.as_view(),
          name="api-unread-count"),
     path("conversations/<path:conversation_id>/messages/", views.MessagePageView.as_view(),

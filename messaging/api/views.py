@@ -17,6 +17,7 @@ from chat_project.api import JSONParser
 from messaging import changes, selectors, services
 from messaging.commands import Origin
 from messaging.uploads import upload_store
+from push import offline_info
 
 from .serializers import (
     ConversationDeleteSerializer,
@@ -32,6 +33,7 @@ from .serializers import (
     MessagePageSerializer,
     MessageSendSerializer,
     MessageSerializer,
+    RemindTypeSerializer,
     UnreadCountSerializer,
     UploadedElement,
 )
@@ -57,8 +59,10 @@ class MessageSendView(APIView):
         responses={201: MessageSerializer, **ERROR_RESPONSES},
     )
     def post(self, request):
-        message = services.message_send(origin=Origin.USER, sender=request.user,
-                                        **validated(MessageSendSerializer, request.data))
+        fields = validated(MessageSendSerializer, request.data)
+        if "offline_push_info" in fields:  # the one stored shape (push/offline_info.py)
+            fields["offline_push_info"] = offline_info.from_web(fields["offline_push_info"])
+        message = services.message_send(origin=Origin.USER, sender=request.user, **fields)
         return Response(message, status=201)
 
 
@@ -195,6 +199,25 @@ class ConversationClearHistoryView(APIView):
     def post(self, request, conversation_id):
         return Response(changes.conversation_clear_history(
             user=request.user, peer=changes.peer_for(conversation_id)))
+
+
+class RemindTypeView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="conversation_remind_type", summary="Set my receive option for peers",
+        description=(
+            "setMessageRemindType: AcceptAndNotify (default), AcceptNotNotify (received, "
+            "no offline push) or Discard (not delivered live, no push, kept in history) "
+            "for messages from each peer. Your devices get CONVERSATION_LIST_UPDATED with "
+            "`messageRemindType`. Errors: 910021 a bad type, 910022 a bad list, 20003 an "
+            "unknown UserID."),
+        tags=["conversations"], request=RemindTypeSerializer,
+        responses={200: EMPTY_RESPONSE, **ERROR_RESPONSES},
+    )
+    def post(self, request):
+        return Response(changes.conversation_remind_set(
+            user=request.user, **validated(RemindTypeSerializer, request.data)))
 
 
 class ConversationPinView(APIView):

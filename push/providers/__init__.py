@@ -6,7 +6,7 @@ A vendor module defines a `Provider` subclass decorated with `base.register`;
 
 import importlib
 
-MODULES = ("webpush",)  # each vendor's module adds its name here
+MODULES = ("apns", "fcm", "webpush")  # each vendor's module adds its name here
 
 _loaded = False
 

@@ -216,6 +216,11 @@
     if (badge !== undefined) out.ignoreIOSBadge = badge;
     const oppo = info.androidOPPOChannelID ?? (info.androidInfo || {}).OPPOChannelID;
     if (oppo !== undefined) out.androidOPPOChannelID = oppo;
+    for (const key of ['androidVIVOClassification', 'androidVIVOCategory', 'androidHuaWeiCategory',
+      'androidHuaWeiImportance', 'androidXiaoMiChannelID', 'androidFCMChannelID', 'androidSound',
+      'iOSSound', 'iOSSubtitle', 'iOSImage', 'iOSMutableContent']) {
+      if (info[key] !== undefined) out[key] = info[key];
+    }
     return out;
   }
 
@@ -719,6 +724,26 @@
         }
         return {code: 0, data: {conversationID: data.conversationID}};
       });
+    }
+
+    /** Receive option for peers: {userIDList (1-30), messageRemindType: 'AcceptAndNotify' |
+     *  'AcceptNotNotify' (no offline push) | 'Discard' (not delivered live, no push)}.
+     *  The conversations follow in CONVERSATION_LIST_UPDATED (messageRemindType). */
+    setMessageRemindType(options = {}) {
+      return this._request('setMessageRemindType',
+        pick(options, ['userIDList', 'messageRemindType'])).then(() => ({code: 0, data: {}}));
+    }
+
+    /** Global receive option: {opt: 0 | 2 ('AcceptNotNotify': no offline push),
+     *  startHour, startMinute, startSecond (UTC), duration (seconds)}: a daily quiet window. */
+    setAllReceiveMessageOpt(options = {}) {
+      return this._request('setAllReceiveMessageOpt', pick(options,
+        ['opt', 'startHour', 'startMinute', 'startSecond', 'duration']))
+        .then((data) => ({code: 0, data}));
+    }
+
+    getAllReceiveMessageOpt() {
+      return this._request('getAllReceiveMessageOpt', {}).then((data) => ({code: 0, data}));
     }
 
     /** Keep a draft on a conversation, for my other devices: {conversationID, draftText}. */

@@ -1,0 +1,394 @@
+"""Offline push delivery: which devices get a message's push, and the records of each
+request to a vendor.
+
+The send pipeline (messaging.persist.store_batch) decides what depends on the message
+and the conversation, in the send transaction, at no extra statement: the message is
+stored, not historical, not sent to oneself, not `disablePush`, has something to say
+(push/content.py), and the receiver's option for the conversation is AcceptAndNotify.
+For each such message it builds a `PushJob` (the notification included: push never
+reads messaging's tables) and `queue_on_commit` hands the jobs over after the commit.
+There, one indexed query keeps the receivers that have a push token; only then is a
+Celery task queued (`push.tasks.push_deliver`), so a send to users without tokens costs
+one query after the commit and no broker call.
+
+The task decides per device, at the time it runs (`deliver_jobs`):
+- the receiver's global receive option: inside its quiet window, nothing is pushed;
+- a token registered before the user's last kick (User.kicked_at) is dead: deleted;
+- a device with a live socket gets the message over it, not by push. A socket's
+  login names its deviceID (PROTOCOL.md), the token its device_id: equal IDs are the
+  same device. A live socket whose deviceID matches none of the user's tokens (a client
+  that logs in without a deviceID gets a generated one) may be any device of its
+  platform: the tokens of that platform are skipped too;
+- one `PushDelivery` per (message, user, device), created once (unique), so a task
+  run twice sends each once. Each delivery is sent under its row lock (skip locked):
+  two runs at the same time never both send it; a worker killed mid-request leaves it
+  pending, and the run that redoes the task sends it again (at least once: APNs and
+  FCM show one notification per collapse id).
+
+Each request is a `PushAttempt` (outcome, the vendor's code, HTTP status, latency).
+DELIVERED ends the delivery; DEAD_TOKEN deletes the token; FAILED ends it (a vendor
+without credentials: FAILED "not configured"); RETRY is tried again by
+`push.tasks.push_retry` after the vendor's Retry-After or an exponential backoff
+(capped at CHAT_TASK_RETRY_MAX_COUNTDOWN, under the broker's visibility timeout), at
+most CHAT_PUSH_MAX_ATTEMPTS times.
+
+A read (messaging.changes.conversation_mark_read) calls `withdraw_on_commit`: the
+deliveries of the conversation up to the read seq that went out get a withdrawal
+(`Notification(withdraw=True, collapse_id=...)`), those still pending are not sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import presence
+from accounts.models import User
+from chat_project.errors import ChatError
+
+from .models import PushAttempt, PushDelivery, PushToken, ReceiveOption
+from .providers.base import Notification, Outcome, Result, provider
+
+log = logging.getLogger(__name__)
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "CHAT_PUSH_MAX_ATTEMPTS", 5))
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "CHAT_PUSH_ENABLED", True))
+
+
+@dataclass
+class PushJob:
+    """One message's push to one receiver, as the send pipeline hands it over."""
+
+    message_id: int
+    message_key: str
+    receiver_pk: int
+    sender_pk: int
+    conversation_id: str  # as the receiver sees it: "C2C" + the sender's UserID
+    dialog_seq: int
+    note: dict  # a Notification's fields
+    queued_at: float = 0.0  # time.time() at the commit (bench/push_latency.py)
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+# --- after the send's commit --------------------------------------------------------------
+
+def queue_on_commit(jobs: list[PushJob]) -> None:
+    """Hand `jobs` to the delivery task after the caller's transaction commits."""
+    if jobs and enabled():
+        transaction.on_commit(lambda: queue_now(jobs))
+
+
+def queue_now(jobs: list[PushJob]) -> int:
+    """Queue the jobs whose receiver has a push token; return how many. Never raises:
+    a failure here must not fail a send that has committed (it is logged)."""
+    try:
+        with_tokens = set(PushToken.objects.filter(
+            user_id__in={j.receiver_pk for j in jobs}).values_list("user_id", flat=True))
+        todo = [j for j in jobs if j.receiver_pk in with_tokens]
+        if not todo:
+            return 0
+        now = time.time()
+        for job in todo:
+            job.queued_at = job.queued_at or now
+        _queue_task([j.as_json() for j in todo])
+        return len(todo)
+    except Exception:
+        log.exception("offline push: queuing %d jobs failed", len(jobs))
+        return 0
+
+
+def _queue_task(jobs: list[dict]) -> None:
+    from .tasks import push_deliver
+
+    if push_deliver.app.conf.task_always_eager:
+        # Embedded mode runs tasks in process: not in the sender's request, whose
+        # answer would wait for the vendor.
+        threading.Thread(target=push_deliver.apply, args=((jobs,),), daemon=True,
+                         name="parley-push").start()
+    else:
+        push_deliver.apply_async((jobs,), **_route())
+
+
+def _route() -> dict:
+    queue = getattr(settings, "CHAT_PUSH_QUEUE", "")
+    return {"queue": queue} if queue else {}
+
+
+# --- the task's work ------------------------------------------------------------------------
+
+def _now_seconds_of_day(now) -> int:
+    return now.hour * 3600 + now.minute * 60 + now.second
+
+
+def quiet_now(user_pk: int, now=None) -> bool:
+    option = ReceiveOption.objects.filter(user_id=user_pk).first()
+    now = now or timezone.now()
+    return option is not None and option.quiet_at(_now_seconds_of_day(now))
+
+
+def devices_to_push(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
+    """The receiver's tokens whose device has no live socket (see the module's text)."""
+    try:
+        conns = presence.presence_of([receiver.pk])[receiver.pk].online
+    except Exception:  # presence unknown: better a push too many than a push lost
+        log.exception("offline push: presence lookup failed")
+        conns = []
+    token_devices = {t.device_id for t in tokens}
+    online_devices = {c.device_id for c in conns}
+    unmatched_platforms = {c.platform if c.platform in ("iOS", "Web") else "Android"
+                           for c in conns if c.device_id not in token_devices}
+    return [t for t in tokens if t.device_id not in online_devices
+            and t.platform not in unmatched_platforms]
+
+
+def deliver_jobs(jobs: list[dict]) -> dict[str, int]:
+    """The delivery task's work: decide each job's devices, make their deliveries, send
+    each pending one. Returns counts by outcome (for logs and tests)."""
+    counts: dict[str, int] = {}
+    receivers = {u.pk: u for u in User.objects.filter(
+        pk__in={j["receiver_pk"] for j in jobs}, is_active=True)}
+    for job in jobs:
+        receiver = receivers.get(job["receiver_pk"])
+        if receiver is None:
+            continue
+        if quiet_now(receiver.pk):
+            counts["quiet"] = counts.get("quiet", 0) + 1
+            continue
+        tokens = _live_tokens(receiver)
+        devices = devices_to_push(receiver, tokens)
+        if not devices:
+            counts["online"] = counts.get("online", 0) + 1
+            continue
+        now = timezone.now()
+        PushDelivery.objects.bulk_create(
+            [PushDelivery(message_id=job["message_id"], message_key=job["message_key"],
+                          user=receiver, device_id=t.device_id, vendor=t.vendor,
+                          conversation_id=job["conversation_id"],
+                          dialog_seq=job["dialog_seq"], created_at=now, updated_at=now)
+             for t in devices], ignore_conflicts=True)
+        pending = list(PushDelivery.objects.filter(
+            message_id=job["message_id"], user=receiver,
+            device_id__in=[t.device_id for t in devices],
+            state=PushDelivery.State.PENDING).values_list("pk", flat=True))
+        for pk in pending:
+            outcome = send_delivery(pk, job["note"])
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def _live_tokens(receiver: User) -> list[PushToken]:
+    """The receiver's tokens; those registered before the user's last kick are deleted
+    (a kick signs every device out: Tencent sends it no push after)."""
+    tokens = list(PushToken.objects.filter(user=receiver))
+    if receiver.kicked_at:
+        stale = [t for t in tokens if t.updated_at.timestamp() < receiver.kicked_at]
+        if stale:
+            from .services import push_tokens_forget
+
+            push_tokens_forget(user=receiver, device_ids=[t.device_id for t in stale])
+            tokens = [t for t in tokens if t not in stale]
+    return tokens
+
+
+def send_delivery(delivery_pk: int, note: dict) -> str:
+    """Send one pending delivery under its row lock; record the attempt. Returns what
+    happened: an Outcome value, "busy" (another run holds it), "done" (not pending),
+    "retry_queued", or "no_token"."""
+    with transaction.atomic():
+        delivery = PushDelivery.objects.select_for_update(skip_locked=True) \
+            .filter(pk=delivery_pk).first()
+        if delivery is None:
+            return "busy"
+        if delivery.state != PushDelivery.State.PENDING:
+            return "done"
+        token = PushToken.objects.filter(user_id=delivery.user_id,
+                                         device_id=delivery.device_id).first()
+        if token is None or token.vendor != delivery.vendor:
+            _end(delivery, PushDelivery.State.FAILED)
+            _record(delivery, Result(Outcome.FAILED, detail="the device has no token now"), 0)
+            return "no_token"
+        result, latency = _call_vendor(token, Notification(**note))
+        delivery.attempts += 1
+        _record(delivery, result, latency)
+        if result.outcome == Outcome.DELIVERED:
+            _end(delivery, PushDelivery.State.DELIVERED)
+        elif result.outcome == Outcome.DEAD_TOKEN:
+            _end(delivery, PushDelivery.State.DEAD_TOKEN)
+            from .services import push_token_drop_dead
+
+            push_token_drop_dead(token=token)
+        elif result.outcome == Outcome.RETRY and delivery.attempts < max_attempts():
+            _end(delivery, PushDelivery.State.PENDING)
+            countdown = retry_countdown(delivery.attempts, result.retry_after)
+            transaction.on_commit(lambda: _queue_retry(delivery.pk, note, countdown))
+            return "retry_queued"
+        else:  # FAILED, or RETRY with the attempts used up
+            _end(delivery, PushDelivery.State.FAILED)
+    return result.outcome.value
+
+
+def retry_countdown(attempts: int, retry_after: float | None) -> float:
+    """Seconds before the next try: the vendor's Retry-After when it said, else 1, 2, 4
+    ... seconds; capped under the broker's visibility timeout."""
+    cap = float(settings.CHAT_TASK_RETRY_MAX_COUNTDOWN)
+    wait = retry_after if retry_after is not None and retry_after >= 0 \
+        else float(2 ** (attempts - 1))
+    return min(max(wait, 0.0), cap)
+
+
+def _queue_retry(delivery_pk: int, note: dict, countdown: float) -> None:
+    from .tasks import push_retry
+
+    try:
+        push_retry.apply_async((delivery_pk, note), countdown=countdown, **_route())
+    except Exception:
+        log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
+
+
+def _call_vendor(token: PushToken, note: Notification) -> tuple[Result, int]:
+    client = provider(token.vendor)
+    if client is None or not client.configured():
+        return Result(Outcome.FAILED, vendor_code="not_configured",
+                      detail=f"{token.vendor} is not configured"), 0
+    started = time.monotonic()
+    try:
+        result = client.send(token.token, note)
+    except Exception as exc:  # a client must not raise; if one does, it is a failure
+        log.exception("offline push: the %s client raised", token.vendor)
+        result = Result(Outcome.FAILED, vendor_code="client_error", detail=repr(exc)[:500])
+    return result, int((time.monotonic() - started) * 1000)
+
+
+def _end(delivery: PushDelivery, state: str) -> None:
+    delivery.state = state
+    delivery.updated_at = timezone.now()
+    PushDelivery.objects.filter(pk=delivery.pk).update(
+        state=state, attempts=delivery.attempts, updated_at=delivery.updated_at)
+
+
+def _record(delivery: PushDelivery, result: Result, latency_ms: int, *,
+            withdraw: bool = False) -> None:
+    PushAttempt.objects.create(
+        delivery=delivery, message_id=delivery.message_id, message_key=delivery.message_key,
+        user_id=delivery.user_id, device_id=delivery.device_id, vendor=delivery.vendor,
+        withdraw=withdraw, outcome=str(result.outcome.value), vendor_code=result.vendor_code[:100],
+        http_status=result.http_status, latency_ms=latency_ms, detail=result.detail[:500],
+        created_at=timezone.now())
+
+
+# --- withdrawal on read ---------------------------------------------------------------------
+
+def withdraw_on_commit(*, user_pk: int, conversation_id: str, upto_seq: int) -> None:
+    """After the read commits: withdraw the pushes of the conversation up to `upto_seq`."""
+    if enabled():
+        transaction.on_commit(lambda: _withdraw_queue(user_pk, conversation_id, upto_seq))
+
+
+def _open_deliveries(user_pk: int, conversation_id: str, upto_seq: int):
+    return PushDelivery.objects.filter(
+        user_id=user_pk, conversation_id=conversation_id, dialog_seq__lte=upto_seq,
+        withdrawn=False, state__in=(PushDelivery.State.PENDING, PushDelivery.State.DELIVERED))
+
+
+def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
+    try:
+        if not _open_deliveries(user_pk, conversation_id, upto_seq).exists():
+            return
+        from .tasks import push_withdraw
+
+        if push_withdraw.app.conf.task_always_eager:
+            threading.Thread(target=push_withdraw.apply,
+                             args=((user_pk, conversation_id, upto_seq),), daemon=True).start()
+        else:
+            push_withdraw.apply_async((user_pk, conversation_id, upto_seq), **_route())
+    except Exception:
+        log.exception("offline push: queuing a withdrawal failed")
+
+
+def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
+    """The withdrawal task's work: pending deliveries are not sent; delivered ones get
+    `Notification(withdraw=True)` once. Returns the withdrawals sent."""
+    sent = 0
+    for pk in list(_open_deliveries(user_pk, conversation_id, upto_seq)
+                   .values_list("pk", flat=True)):
+        with transaction.atomic():
+            d = PushDelivery.objects.select_for_update().filter(pk=pk).first()
+            if d is None or d.withdrawn:
+                continue
+            if d.state == PushDelivery.State.PENDING:
+                d.state = PushDelivery.State.WITHDRAWN
+                PushDelivery.objects.filter(pk=pk).update(
+                    state=d.state, withdrawn=True, updated_at=timezone.now())
+                continue
+            if d.state != PushDelivery.State.DELIVERED:
+                continue
+            token = PushToken.objects.filter(user_id=d.user_id, device_id=d.device_id,
+                                             vendor=d.vendor).first()
+            PushDelivery.objects.filter(pk=pk).update(withdrawn=True, updated_at=timezone.now())
+            if token is None:
+                continue
+            note = Notification(title="", body="", withdraw=True, collapse_id=d.message_key,
+                                message_id=d.message_key, conversation_id=conversation_id)
+            result, latency = _call_vendor(token, note)
+            _record(d, result, latency, withdraw=True)
+            if result.outcome == Outcome.DEAD_TOKEN:
+                from .services import push_token_drop_dead
+
+                push_token_drop_dead(token=token)
+            sent += 1
+    return sent
+
+
+# --- records ------------------------------------------------------------------------------
+
+def attempts_purge(*, days: int | None = None, batch_size: int = 5000) -> int:
+    """Delete attempts and finished deliveries older than CHAT_PUSH_ATTEMPT_DAYS, in
+    batches on the created_at index; return how many attempts went."""
+    days = days if days is not None else int(getattr(settings, "CHAT_PUSH_ATTEMPT_DAYS", 7))
+    cutoff = timezone.now() - timedelta(days=days)
+    total = 0
+    while True:
+        ids = list(PushAttempt.objects.filter(created_at__lt=cutoff)
+                   .values_list("pk", flat=True)[:batch_size])
+        if ids:
+            PushAttempt.objects.filter(pk__in=ids).delete()
+        total += len(ids)
+        if len(ids) < batch_size:
+            break
+    while True:
+        ids = list(PushDelivery.objects.filter(created_at__lt=cutoff)
+                   .values_list("pk", flat=True)[:batch_size])
+        if ids:
+            PushDelivery.objects.filter(pk__in=ids).delete()
+        if len(ids) < batch_size:
+            break
+    return total
+
+
+def check_receive_option(opt, start_hour, start_minute, start_second, duration):
+    """setAllReceiveMessageOpt's fields; 910020 when one is wrong."""
+    names = {"AcceptAndNotify": 0, "AcceptNotNotify": 2}
+    if isinstance(opt, str) and opt in names:
+        opt = names[opt]
+    if isinstance(opt, bool) or opt not in (0, 2):
+        raise ChatError(910020, "opt must be 0 (AcceptAndNotify) or 2 (AcceptNotNotify)")
+    for name, value, top in (("startHour", start_hour, 23), ("startMinute", start_minute, 59),
+                             ("startSecond", start_second, 59), ("duration", duration, 86400)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            raise ChatError(910020, f"{name} must be an integer from 0 to {top}")
+    return opt, start_hour * 3600 + start_minute * 60 + start_second, duration
+

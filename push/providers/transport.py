@@ -1,0 +1,100 @@
+"""The HTTP plumbing vendor clients share: one pooled httpx client per process and
+kind, Retry-After parsing, and the network failures that mean "try again".
+
+APNs wants one long-lived HTTP/2 connection reused for many notifications (Apple
+treats opening a connection per notification as a denial-of-service attempt), so
+the clients live for the process, keyed by (HTTP/2, CA file, timeout). A Celery
+prefork worker forks after import: a client made in another process is never
+reused (the pid is part of the key).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import threading
+import time
+
+import httpx
+from django.conf import settings
+
+from .base import Outcome, Result
+
+_clients: dict[tuple, httpx.Client] = {}
+_lock = threading.Lock()
+
+# Failures of the network or the peer's connection, not of the request: retried.
+TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+def client(*, http2: bool = False, ca_file: str = "") -> httpx.Client:
+    """The process's shared client. `ca_file` adds a CA to trust instead of the
+    system's store (tests' local TLS servers); empty: the system store, verified."""
+    timeout = float(settings.CHAT_PUSH_HTTP_TIMEOUT)
+    key = (os.getpid(), http2, ca_file, timeout)
+    found = _clients.get(key)
+    if found is not None:
+        return found
+    with _lock:
+        found = _clients.get(key)
+        if found is None:
+            verify: bool | str = True
+            if ca_file:
+                import ssl
+
+                verify = ssl.create_default_context(cafile=ca_file)
+            found = httpx.Client(http2=http2, verify=verify, timeout=timeout,
+                                 follow_redirects=False)
+            _clients[key] = found
+        return found
+
+
+def close_all() -> None:
+    """Close every client of this process (tests stop their fake servers after)."""
+    with _lock:
+        for key, found in list(_clients.items()):
+            if key[0] == os.getpid():
+                found.close()
+            del _clients[key]
+
+
+def network_result(exc: httpx.HTTPError) -> Result:
+    """The Result of a request that got no answer: RETRY for a timeout or a network
+    failure, FAILED when retrying cannot help (the vendor's TLS certificate is not
+    trusted, a malformed URL)."""
+    detail = f"{type(exc).__name__}: {exc}"[:300]
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+        return Result(Outcome.FAILED, "certificate_verify_failed", detail)
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return Result(Outcome.RETRY, type(exc).__name__, detail)
+    return Result(Outcome.FAILED, type(exc).__name__, detail)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def read_secret(value: str) -> str:
+    """A credential setting holds either the secret itself or a path to a file with it."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if value.startswith("{"):
+        return value
+    if value.startswith("-----BEGIN"):
+        # A PEM put in one environment line often carries "\n" for its line breaks.
+        return value.replace("\\n", "\n") if "\n" not in value else value
+    with open(value, encoding="utf-8") as fh:
+        return fh.read()

@@ -1,0 +1,293 @@
+"""The offline push pipeline end to end (push/pipeline.py): a message sent in this
+process, committed, handed to a real Celery worker, sent by the real FCM client to a
+local fake FCM (tests/push/fake_fcm.py) that checks OAuth and the message. Each
+decision rule, what is sent, badge, dead tokens, retries with Retry-After, token
+removal on logout and kick, withdrawal on read."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from accounts.devices import user_kick
+from chat_project.errors import ChatError
+from messaging import changes
+from messaging.commands import Origin
+from messaging.services import message_send
+from push.models import PushAttempt, PushDelivery, PushToken
+from push.services import receive_option_set
+from relationships.blocklist import block_add
+
+from .fake_fcm import fcm_error
+from .pipeline_helpers import (
+    attempts,
+    deliveries,
+    fcm_and_worker,
+    fcm_token,
+    requests_to,
+    send,
+    settle,
+    text,
+    wait_for,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def pushed(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One fake FCM and one worker for the module."""
+    with django_db_blocker.unblock():
+        with fcm_and_worker(tmp_path_factory.mktemp("push"), "pipeline",
+                            CHAT_TASK_RETRY_MAX_COUNTDOWN="5") as (fake, worker):
+            yield fake, worker
+
+
+@pytest.fixture
+def fake(pushed, settings):
+    fake, worker = pushed
+    settings.CHAT_PUSH_QUEUE = worker.queue
+    fake.send_answers.clear()
+    fake.send_requests.clear()
+    fake.problems.clear()
+    yield fake
+    assert not fake.problems
+
+
+@pytest.fixture
+def people(make_user):
+    return make_user("alice", nick="Alice"), make_user("bob", nick="Bob"), \
+        make_user("carol", nick="Carol")
+
+
+def _one(fake, token, timeout=30.0):
+    return wait_for(lambda: requests_to(fake, token), timeout, "a push to " + token)[0]
+
+
+def test_an_offline_device_gets_the_push_title_text_badge_and_records(fake, people):
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    send(alice, "bob", text("first"))
+    sent = send(alice, "bob", text("see you at 8"))
+    wait_for(lambda: len(requests_to(fake, token)) == 2, what="two pushes")
+    message = requests_to(fake, token)[1]
+    assert message["notification"] == {"title": "Alice", "body": "see you at 8"}
+    assert message["android"]["notification"]["notification_count"] == 2  # bob's unread
+    assert message["android"]["notification"]["tag"] == sent["ID"]
+    assert message["data"]["conversationID"] == "C2Calice"
+    assert message["data"]["messageID"] == sent["ID"]
+    wait_for(lambda: all(d.state == "delivered" for d in deliveries(bob))
+             and len(deliveries(bob)) == 2)
+    [first, second] = deliveries(bob)
+    assert second.message_key == sent["ID"] and second.device_id == "phone"
+    assert second.vendor == "fcm" and second.attempts == 1
+    attempt = PushAttempt.objects.get(delivery=second)
+    assert attempt.outcome == "delivered" and attempt.http_status == 200
+    assert attempt.latency_ms >= 0 and attempt.vendor == "fcm"
+
+
+def test_offline_push_info_from_each_door_and_ignore_badge(fake, people):
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    send(alice, "bob", text("x"), offline_push_info={
+        "title": "Custom", "description": "You have mail", "extension": '{"a":1}',
+        "ignoreIOSBadge": True, "options": {"android_channel_id": "chat"}})
+    message = _one(fake, token)
+    assert message["notification"] == {"title": "Custom", "body": "You have mail"}
+    assert message["data"]["extension"] == '{"a":1}'
+    assert "notification_count" not in message["android"]["notification"]
+    assert message["android"]["notification"]["channel_id"] == "chat"
+
+
+def test_what_is_not_pushed(fake, people, make_user):
+    """onlineUserOnly, disablePush, a custom element with no description, a refused
+    send, one's own message (to oneself and to the sender's own devices),
+    AcceptNotNotify, Discard, the quiet window: none reaches the vendor."""
+    alice, bob, carol = people
+    dave = make_user("dave")
+    bob_token = fcm_token(bob).token
+    alice_token = fcm_token(alice, "alice-phone").token
+    send(alice, "bob", online_user_only=True)
+    send(alice, "bob", offline_push_info={"disablePush": True})
+    send(alice, "bob", [{"type": "TIMCustomElem", "payload": {"data": "x"}}])
+    send(alice, "alice", text("note to self"))
+    block_add(owner=bob, user_ids=["carol"])
+    with pytest.raises(ChatError) as refused:
+        send(carol, "bob")
+    assert refused.value.code == 20007
+    changes.conversation_remind_set(user=bob, user_ids=["dave"], remind_type="AcceptNotNotify")
+    send(dave, "bob")
+    changes.conversation_remind_set(user=bob, user_ids=["alice"], remind_type="Discard")
+    send(alice, "bob", text("discarded"))
+    settle(fake, dave, make_user("erin"))
+    assert requests_to(fake, bob_token) == []
+    assert requests_to(fake, alice_token) == []  # the sender's own devices: nothing
+    assert not PushDelivery.objects.filter(user__in=[alice, bob]).exists()
+    # Back to AcceptAndNotify: pushed again.
+    changes.conversation_remind_set(user=bob, user_ids=["alice"],
+                                    remind_type="AcceptAndNotify")
+    send(alice, "bob", text("back"))
+    assert _one(fake, bob_token)["notification"]["body"] == "back"
+
+
+def test_the_quiet_window(fake, people, make_user):
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    now = time.gmtime()
+    start = (now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec - 600) % 86400
+    receive_option_set(user=bob, opt=2, start_hour=start // 3600,
+                       start_minute=start % 3600 // 60, start_second=start % 60,
+                       duration=1200)
+    send(alice, "bob", text("in the window"))
+    settle(fake, alice, make_user("erin"))
+    assert requests_to(fake, token) == []
+    # A window that ended ten minutes ago: pushed.
+    receive_option_set(user=bob, opt=2, start_hour=start // 3600,
+                       start_minute=start % 3600 // 60, start_second=start % 60,
+                       duration=60)
+    send(alice, "bob", text("after the window"))
+    assert _one(fake, token)["notification"]["body"] == "after the window"
+
+
+def test_a_device_with_a_live_socket_gets_no_push(fake, people, connect, make_user):
+    alice, bob, _ = people
+    phone = fcm_token(bob, "bob-phone").token
+    tablet = fcm_token(bob, "bob-tablet").token
+    web = connect("bob", deviceID="bob-phone", platform="Android")
+    send(alice, "bob", text("while the phone is online"))
+    assert _one(fake, tablet)["notification"]["body"] == "while the phone is online"
+    settle(fake, alice, make_user("erin"))
+    assert requests_to(fake, phone) == []
+    web.wait_event("MESSAGE_RECEIVED")
+
+
+def test_an_unidentified_socket_covers_its_platform(fake, people, connect, make_user):
+    """A socket whose deviceID is no token's may be any device of its platform."""
+    alice, bob, _ = people
+    phone = fcm_token(bob, "bob-phone").token
+    connect("bob", deviceID="some-other-id", platform="Android")
+    send(alice, "bob")
+    settle(fake, alice, make_user("erin"))
+    assert requests_to(fake, phone) == []
+
+
+def test_discard_is_not_delivered_live_but_kept_in_history(fake, people, connect):
+    alice, bob, _ = people
+    ws = connect("bob", deviceID="bob-web")
+    assert ws.ok("setMessageRemindType", {"userIDList": ["alice"],
+                                          "messageRemindType": "Discard"}) == {}
+    sent = send(alice, "bob", text("quietly"))
+    send(bob, "alice", text("ping"))  # bob's own send reaches his socket after
+    event = ws.wait_event("MESSAGE_RECEIVED", where=lambda e: True)
+    assert [m["ID"] for m in event["data"]] != [sent["ID"]]
+    page = ws.ok("getMessageList", {"conversationID": "C2Calice"})
+    assert sent["ID"] in [m["ID"] for m in page["messageList"]]
+
+
+def test_a_dead_token_is_removed(fake, people):
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    fake.send_answers.append(fcm_error(404, "NOT_FOUND", "Requested entity was not found.",
+                                       error_code="UNREGISTERED"))
+    send(alice, "bob")
+    wait_for(lambda: not PushToken.objects.filter(user=bob).exists(), what="token removed")
+    [delivery] = deliveries(bob)
+    assert delivery.state == "dead_token"
+    [attempt] = attempts(bob)
+    assert attempt.outcome == "dead_token" and attempt.vendor_code == "UNREGISTERED"
+    assert len(requests_to(fake, token)) == 1
+
+
+def test_a_5xx_is_retried_after_retry_after_then_delivered(fake, people):
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    fake.send_answers.append(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "2"}))
+    send(alice, "bob", text("eventually"))
+    wait_for(lambda: len(requests_to(fake, token)) == 2, what="the retry")
+    wait_for(lambda: deliveries(bob) and deliveries(bob)[0].state == "delivered")
+    outcomes = [a.outcome for a in attempts(bob)]
+    assert outcomes == ["retry", "delivered"]
+    gap = (attempts(bob)[1].created_at - attempts(bob)[0].created_at).total_seconds()
+    assert gap >= 1.9  # Retry-After: 2
+
+
+def test_a_permanent_error_is_not_retried(fake, people, make_user):
+    alice, bob, _ = people
+    fcm_token(bob)
+    fake.send_answers.append(fcm_error(403, "PERMISSION_DENIED", error_code="SENDER_ID_MISMATCH"))
+    send(alice, "bob")
+    wait_for(lambda: attempts(bob), what="an attempt")
+    settle(fake, alice, make_user("erin"))
+    assert [a.outcome for a in attempts(bob)] == ["failed"]
+    assert deliveries(bob)[0].state == "failed"
+
+
+def test_a_vendor_without_credentials_is_recorded_not_configured(fake, people, make_user):
+    alice, bob, _ = people
+    PushToken.objects.create(user=bob, device_id="ipad", vendor="meizu", token="m" * 30)
+    send(alice, "bob")
+    wait_for(lambda: attempts(bob), what="an attempt")
+    [attempt] = attempts(bob)
+    assert attempt.outcome == "failed" and "not configured" in attempt.detail
+    assert deliveries(bob)[0].state == "failed"
+
+
+def test_logout_removes_the_token(fake, people, connect):
+    _, bob, _ = people
+    fcm_token(bob, "bob-phone")
+    ws = connect("bob", deviceID="bob-phone", platform="Android")
+    ws.ok("logout")
+    wait_for(lambda: not PushToken.objects.filter(user=bob).exists(), what="token removed")
+
+
+def test_a_device_pushed_out_by_another_login_loses_its_token(fake, people, connect):
+    _, bob, _ = people
+    fcm_token(bob, "bob-phone-1")
+    fcm_token(bob, "bob-phone-2")
+    connect("bob", deviceID="bob-phone-1", platform="Android")
+    connect("bob", deviceID="bob-phone-2", platform="Android")  # per_platform: kicks 1
+    wait_for(lambda: list(PushToken.objects.filter(user=bob).values_list(
+        "device_id", flat=True)) == ["bob-phone-2"], what="phone 1's token removed")
+
+
+def test_a_kick_ends_the_tokens_registered_before_it(fake, people, make_user):
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    time.sleep(1.1)  # kicked_at has a one-second grain
+    user_kick(user=bob)
+    send(alice, "bob")
+    settle(fake, alice, make_user("erin"))
+    assert requests_to(fake, token) == []
+    assert not PushToken.objects.filter(user=bob).exists()
+
+
+def test_a_read_withdraws_the_push(fake, people):
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    sent = send(alice, "bob", text("read me"))
+    _one(fake, token)
+    wait_for(lambda: deliveries(bob) and deliveries(bob)[0].state == "delivered")
+    changes.conversation_mark_read(user=bob, peer=alice)  # read on another device
+    withdrawal = wait_for(lambda: [m for m in requests_to(fake, token)
+                                   if m.get("data", {}).get("withdraw")], what="withdrawal")[0]
+    assert withdrawal["data"]["withdraw"] == sent["ID"]
+    assert "notification" not in withdrawal
+    wait_for(lambda: deliveries(bob)[0].withdrawn)
+    assert [a.withdraw for a in attempts(bob)] == [False, True]
+    # A second read withdraws nothing again.
+    changes.conversation_mark_read(user=bob, peer=alice)
+
+
+def test_batch_send_pushes_each_offline_receiver_once(fake, make_user):
+    sender = make_user("admin1", nick="Boss")
+    receivers = [make_user(f"r{i}") for i in range(5)]
+    tokens = [fcm_token(r).token for r in receivers]
+    for r in receivers:
+        message_send(origin=Origin.BATCH, sender=sender, to=r.user_id, elements=text("all"),
+                     random=7)
+    for token in tokens:
+        assert _one(fake, token)["notification"] == {"title": "Boss", "body": "all"}
+    time.sleep(0.5)
+    assert all(len(requests_to(fake, t)) == 1 for t in tokens)
+    assert PushDelivery.objects.filter(state="delivered").count() == 5
