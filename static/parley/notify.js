@@ -15,6 +15,8 @@
  * - A click on a notification while this page is open: the worker posts
  *   {type: 'parley.open-conversation', conversationID}, and the page goes to
  *   #<conversationID> (chat.js opens the conversation named in the address).
+ * - The chat header gets "Mute notifications" for the open conversation
+ *   (setMessageRemindType AcceptNotNotify; "Unmute" sets AcceptAndNotify again).
  */
 (function () {
   'use strict';
@@ -201,6 +203,69 @@
       Promise.race([unsubscribe().catch(() => {}), timeout]).then(() => signout.submit());
     });
   }
+
+  // Per-conversation "Mute notifications" in the chat header: the receive option
+  // AcceptNotNotify (messages still arrive, no offline push) or back to AcceptAndNotify,
+  // through the SDK's setMessageRemindType; the state comes with the conversations.
+  function setUpMute() {
+    const chat = window.parleyChat;
+    const header = document.querySelector('.chat-header');
+    const title = document.getElementById('chat-title');
+    if (!chat || !header || typeof chat.setMessageRemindType !== 'function') return;
+    const EVENT = window.ParleyChat.EVENT;
+    const remind = new Map();  // conversationID -> messageRemindType
+    const mute = document.createElement('button');
+    mute.type = 'button';
+    mute.className = 'link-button mute-toggle';
+    mute.dataset.testid = 'mute-toggle';
+    header.appendChild(mute);
+
+    // chat.js names the open conversation in the address.
+    const current = () => {
+      const id = decodeURIComponent(window.location.hash.slice(1));
+      return /^C2C./.test(id) && !document.getElementById('chat-view').hidden ? id : '';
+    };
+    const isMuted = (id) => (remind.get(id) || 'AcceptAndNotify') !== 'AcceptAndNotify';
+    function renderMute() {
+      const id = current();
+      mute.hidden = !id;
+      const muted = isMuted(id);
+      mute.dataset.muted = muted ? '1' : '0';
+      mute.textContent = muted ? 'Unmute notifications' : 'Mute notifications';
+      mute.title = muted ? 'Messages here arrive without notifications'
+        : 'Stop notifications for this conversation';
+    }
+    function learn(list) {
+      for (const c of list || []) {
+        if (c && c.conversationID) remind.set(c.conversationID, c.messageRemindType || 'AcceptAndNotify');
+      }
+      renderMute();
+    }
+    chat.on(EVENT.CONVERSATION_LIST_UPDATED, (event) => learn(event.data));
+    chat.on(EVENT.SDK_READY, () => {
+      chat.getConversationList().then(({data}) => learn(data.conversationList), () => {});
+    });
+    mute.addEventListener('click', async () => {
+      const id = current();
+      if (!id) return;
+      const next = isMuted(id) ? 'AcceptAndNotify' : 'AcceptNotNotify';
+      mute.disabled = true;
+      try {
+        await chat.setMessageRemindType({userIDList: [id.slice(3)], messageRemindType: next});
+        remind.set(id, next);
+      } catch (err) {
+        console.warn('setMessageRemindType failed', err);
+      } finally {
+        mute.disabled = false;
+        renderMute();
+      }
+    });
+    // Opening another conversation changes the title (the address changes without an event).
+    if (title) new MutationObserver(renderMute).observe(title, {childList: true, characterData: true, subtree: true});
+    window.addEventListener('hashchange', renderMute);
+    renderMute();
+  }
+  setUpMute();
 
   const me = document.querySelector('.topbar .me');
   if (me) me.before(button);

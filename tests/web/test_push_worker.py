@@ -321,3 +321,31 @@ def test_turned_on_the_page_registers_its_subscription_and_pushes_arrive_encrypt
     finally:
         service.close()
         vapid.reset()
+
+
+def test_a_conversation_can_be_muted_from_its_header(make_user, new_page):
+    from messaging.commands import Origin
+    from messaging.models import Conversation
+    from messaging.services import message_send
+
+    bob, alice = make_user("bob"), make_user("alice", nick="Alice")
+    in_worker(message_send, origin=Origin.USER, sender=alice, to="bob",
+              elements=[{"type": "TIMTextElem", "payload": {"text": "hi"}}], random=7)
+    page = new_page()
+    sign_in(page, "bob")
+    mute = page.get_by_test_id("mute-toggle")
+    expect(mute).to_be_hidden()  # no conversation open
+    page.get_by_test_id("conversation-list").get_by_text("Alice").first.click()
+    expect(mute).to_have_text("Mute notifications")
+
+    def remind() -> str:
+        return Conversation.objects.get(owner=bob, peer=alice).message_remind_type
+
+    mute.click()
+    expect(mute).to_have_text("Unmute notifications")
+    assert remind() == "AcceptNotNotify"
+    page.reload()  # the option is the server's: it shows again after a reload
+    expect(mute).to_have_text("Unmute notifications")
+    mute.click()
+    expect(mute).to_have_text("Mute notifications")
+    assert remind() == "AcceptAndNotify"
