@@ -180,14 +180,17 @@ def _post(endpoint: str, headers: dict, body: bytes) -> Result:
     started = time.monotonic()
     try:
         response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": host_header},
-                                redirect=False, preload_content=True)
+                                redirect=False, preload_content=False)
+        # At most 4 KB of the answer is read: an endpoint may be anyone's server.
+        answer = response.read(4096)
+        response.release_conn()
     except urllib3.exceptions.HTTPError as exc:
         return Result(Outcome.RETRY, "network", f"{type(exc).__name__}: {exc}"[:300])
     finally:
         pool.close()
     status = response.status
     detail = f"{status} in {time.monotonic() - started:.3f}s"
-    text = response.data[:300].decode("utf-8", "replace").strip()
+    text = answer[:300].decode("utf-8", "replace").strip()
     if text:
         detail += f": {text}"
     code = _vendor_code(text) or str(status)

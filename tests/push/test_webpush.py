@@ -76,6 +76,7 @@ class PushService:
     def __init__(self):
         self.requests: list[dict] = []
         self.replies: list[tuple[int, dict, float]] = []  # (status, headers, delay)
+        self.answer_bodies: list[bytes] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -85,15 +86,21 @@ class PushService:
                                        "body": body})
                 status, headers, delay = (outer.replies.pop(0) if outer.replies
                                           else (201, {}, 0.0))
+                answer = outer.answer_bodies.pop(0) if outer.answer_bodies else b""
                 time.sleep(delay)
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", "0")
+                    self.send_header("Content-Length", str(len(answer)))
                     self.end_headers()
+                    if len(answer) > 8192:  # a long answer, and slow after its start
+                        self.wfile.write(answer[:8192])
+                        self.wfile.flush()
+                        time.sleep(3)
+                    self.wfile.write(answer[8192:] if len(answer) > 8192 else answer)
                 except OSError:
-                    pass  # the client gave up (a timeout test)
+                    pass  # the client gave up (a timeout test, a long answer)
 
             def log_message(self, *args):
                 pass
@@ -241,6 +248,23 @@ def test_answers_map_to_outcomes(make_user, keys, push_service, status, headers,
     result = provider("webpush").send(row.token, NOTE)
     assert (result.outcome, result.http_status, result.retry_after) == (outcome, status, after)
     assert len(push_service.requests) == 1
+
+
+def test_the_services_reason_is_kept_and_a_long_answer_not_read(make_user, keys,
+                                                                  push_service):
+    row = register(make_user("bob"), Browser(push_service.endpoint()))
+    push_service.replies.append((403, {"Content-Type": "application/json"}, 0.0))
+    push_service.answer_bodies.append(b'{"reason": "BadJwtToken"}')
+    result = provider("webpush").send(row.token, NOTE)
+    assert (result.outcome, result.vendor_code) == (Outcome.FAILED, "BadJwtToken")
+    assert "BadJwtToken" in result.detail
+    # An endpoint answering 50 MB, slowly after the first 8 KB: 4 KB of it is read, then
+    # the connection is dropped (reading on would take 3 s, past the 2 s timeout).
+    push_service.answer_bodies.append(b"x" * 50_000_000)
+    started = time.monotonic()
+    result = provider("webpush").send(row.token, NOTE)
+    assert result.outcome == Outcome.DELIVERED and len(result.detail) < 400
+    assert time.monotonic() - started < 2
 
 
 def test_retry_after_as_an_http_date(make_user, keys, push_service):
