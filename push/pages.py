@@ -12,7 +12,7 @@ from functools import cache
 
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 
 @cache
@@ -24,7 +24,7 @@ def _script() -> bytes | None:
         return f.read()
 
 
-@require_GET
+@require_safe
 def service_worker(request):
     script = _script()
     if script is None:
