@@ -10,7 +10,7 @@ the server call a URL: the checks here keep that from reaching inside the networ
 - https only. Plain http only to a loopback address, and only while
   `CHAT_WEBPUSH_ALLOW_LOOPBACK` is on (default: DEBUG; tests turn it on), so local
   development and tests can run a push service of their own.
-- No user:password@ in the URL, no fragment, at most 2,048 characters.
+- No user:password@ in the URL, no fragment, at most 2,048 printable ASCII characters.
 - The host must not be, or resolve to, an address that is not public: private (10/8,
   172.16/12, 192.168/16, fc00::/7), link-local (169.254/16 with the cloud metadata
   service, fe80::/10), shared (100.64/10), unspecified, multicast, reserved, or loopback
@@ -29,6 +29,7 @@ from __future__ import annotations
 import binascii
 import ipaddress
 import json
+import math
 import socket
 from urllib.parse import urlsplit
 
@@ -72,7 +73,8 @@ def check_subscription(token) -> str:
     _key(keys.get("auth"), "auth", 16)
     expiration = token.get("expirationTime")
     if expiration is not None and (isinstance(expiration, bool)
-                                   or not isinstance(expiration, int | float)):
+                                   or not isinstance(expiration, int | float)
+                                   or not math.isfinite(expiration)):
         raise ChatError(910030, "expirationTime must be a number or null")
     check_endpoint(endpoint)
     canonical = json.dumps({"endpoint": endpoint, "expirationTime": expiration,
@@ -98,9 +100,9 @@ def _key(value, name: str, size: int) -> bytes:
 
 def check_endpoint(endpoint: str) -> None:
     """The endpoint's form and literal host (910031 not https, 910032 refused address)."""
-    if len(endpoint) > MAX_ENDPOINT_CHARS or any(c.isspace() or ord(c) < 32 for c in endpoint):
+    if len(endpoint) > MAX_ENDPOINT_CHARS or not all(33 <= ord(c) <= 126 for c in endpoint):
         raise ChatError(910030, f"the endpoint must be a URL of at most {MAX_ENDPOINT_CHARS} "
-                                f"characters, without spaces")
+                                f"printable ASCII characters (as browsers give it)")
     try:
         parts = urlsplit(endpoint)
         host, port = parts.hostname, parts.port

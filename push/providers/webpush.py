@@ -155,7 +155,10 @@ class WebPushProvider(Provider):
             return Result(Outcome.FAILED, "vapid_keys", str(exc))
         except Exception as exc:  # a key the library refuses (not on the curve, ...)
             return Result(Outcome.FAILED, "encrypt", f"{type(exc).__name__}: {exc}")
-        return _post(endpoint, headers, body)
+        try:
+            return _post(endpoint, headers, body)
+        except Exception as exc:  # never raise: whatever the endpoint or the library did
+            return Result(Outcome.FAILED, "error", f"{type(exc).__name__}: {exc}"[:300])
 
 
 def _post(endpoint: str, headers: dict, body: bytes) -> Result:

@@ -389,6 +389,13 @@ def sub(endpoint: str, **keys) -> dict:
     (sub("https://push.example.com/x", auth="!!"), 910030),
     (sub("https://push.example.com/x", auth=b64(b"a" * 15)), 910030),
     ({"endpoint": "https://push.example.com/x"}, 910030),
+    (sub("https://push.example.com/é"), 910030),
+    (sub("https://push.example.com/a b"), 910030),
+    (sub("https://push.example.com/a\x00"), 910030),
+    ('{"endpoint": "https://push.example.com/x", "expirationTime": Infinity, "keys": '
+     + json.dumps(GOOD_KEYS) + "}", 910030),
+    ({**sub("https://push.example.com/x"), "expirationTime": True}, 910030),
+    ({"endpoint": "https://push.example.com/x", "keys": {"p256dh": ["x"], "auth": {}}}, 910030),
     ("not json", 910030),
     ("[1, 2]", 910030),
     (["https://push.example.com/x"], 910030),
