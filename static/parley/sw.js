@@ -103,7 +103,9 @@ async function openConversation(data) {
   return self.clients.openWindow(chatURL(conversationID));
 }
 
-self.addEventListener('push', (event) => event.waitUntil(show(payloadOf(event))));
+self.addEventListener('push', (event) => {
+  event.waitUntil(show(payloadOf(event)).catch((err) => console.error('push not shown', err)));
+});
 
 self.addEventListener('notificationclick', (event) => {
   event.notification.close();

@@ -44,6 +44,11 @@ class Worker:
             else context.wait_for_event("serviceworker")
         self.cdp = context.new_cdp_session(page)
         self.registrations: dict[str, str] = {}
+        self.console: list[str] = []
+        self.cdp.on("ServiceWorker.workerErrorReported",
+                    lambda event: self.console.append(str(event)))
+        context.on("console", lambda msg: self.console.append(msg.text)
+                   if msg.type == "error" else None)
         self.cdp.on("ServiceWorker.workerRegistrationUpdated", self._updated)
         self.cdp.send("ServiceWorker.enable")
         deadline = time.monotonic() + 10
@@ -70,12 +75,21 @@ class Worker:
             .map((n) => ({title: n.title, body: n.body, tag: n.tag, data: n.data}))""")
 
     def wait_notifications(self, count: int) -> list[dict]:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while True:
             shown = self.notifications()
-            if len(shown) == count or time.monotonic() > deadline:
+            if len(shown) == count:
                 return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(shown)} notifications, not {count}; the worker "
+                                     f"saw: {self.diagnose()}; its console: {self.console}")
             self.page.wait_for_timeout(100)
+
+    def diagnose(self) -> dict:
+        return self.sw.evaluate("""async () => ({
+            permission: Notification.permission,
+            clients: (await self.clients.matchAll({type: 'window', includeUncontrolled: true}))
+                .map((c) => [c.url, c.focused, c.visibilityState])})""")
 
 
 # What Chromium logs when an incognito page subscribes (no way to detect it first).
