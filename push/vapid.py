@@ -149,13 +149,22 @@ def reset() -> None:
     _tokens.clear()
 
 
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL, the default port left out (as browsers write it)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port and parts.port != {"https": 443, "http": 80}.get(parts.scheme):
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}"
+
+
 def authorization(endpoint: str) -> str:
     """The `Authorization: vapid t=<JWT>, k=<public key>` value for a push to `endpoint`.
 
     The JWT's audience is the endpoint's origin; one token is reused for an origin for
     a few hours (it is valid for 12)."""
-    parts = urlsplit(endpoint)
-    audience = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    audience = origin(endpoint)
     v = vapid()
     now = time.time()
     cached = _tokens.get(audience)

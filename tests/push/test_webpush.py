@@ -267,6 +267,14 @@ def test_the_services_reason_is_kept_and_a_long_answer_not_read(make_user, keys,
     assert time.monotonic() - started < 2
 
 
+def test_the_audience_is_the_origin_as_browsers_write_it():
+    assert vapid.origin("https://fcm.googleapis.com:443/fcm/send/abc?x=1") == \
+        "https://fcm.googleapis.com"
+    assert vapid.origin("https://Push.Example.com:8443/x") == "https://push.example.com:8443"
+    assert vapid.origin("http://127.0.0.1:8080/p") == "http://127.0.0.1:8080"
+    assert vapid.origin("https://[2001:db8::1]/p") == "https://[2001:db8::1]"
+
+
 def test_retry_after_as_an_http_date(make_user, keys, push_service):
     row = register(make_user("bob"), Browser(push_service.endpoint()))
     when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))
