@@ -223,7 +223,8 @@
     // chat.js names the open conversation in the address.
     const current = () => {
       const id = decodeURIComponent(window.location.hash.slice(1));
-      return /^C2C./.test(id) && !document.getElementById('chat-view').hidden ? id : '';
+      const view = document.getElementById('chat-view');
+      return /^C2C./.test(id) && !(view && view.hidden) ? id : '';
     };
     const isMuted = (id) => (remind.get(id) || 'AcceptAndNotify') !== 'AcceptAndNotify';
     function renderMute() {
@@ -269,7 +270,7 @@
 
   const me = document.querySelector('.topbar .me');
   if (me) me.before(button);
-  else document.querySelector('.topbar').appendChild(button);
+  else (document.querySelector('.topbar') || document.body).appendChild(button);
   window.parleyNotify = {deviceID, subscribe, unsubscribe, state: () => button.dataset.state};
   start().catch((err) => console.warn('notifications', err));
 })();
