@@ -110,6 +110,12 @@ CODES: dict[int, str] = {
     910503: "the server is busy (database or Redis unavailable); retry shortly",
     910011: "the day's upload quota is used up",
     910012: "the image has too many pixels",
+    # Web Push subscriptions (push/webpush_subscription.py)
+    910030: "not a Web Push subscription (PushSubscription.toJSON(): endpoint, keys)",
+    910031: "a Web Push endpoint must be https (plain http only to a loopback address "
+            "in development and tests)",
+    910032: "the Web Push endpoint's address is refused (not a public address)",
+    910033: "Web Push is unavailable: the server's VAPID keys are misconfigured",
     # offline push and receive options (push/, messaging.changes.conversation_remind_set)
     910020: "a receive option field is wrong (opt, startHour, startMinute, startSecond, "
             "duration)",

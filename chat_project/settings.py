@@ -358,6 +358,17 @@ CHAT_PUSH_ALL_ENABLED = env.bool("CHAT_PUSH_ALL_ENABLED", default=True)
 CHAT_PUSH_CHUNK = env.int("CHAT_PUSH_CHUNK", default=200)  # receivers per fan-out page
 # Offline push to vendors (push/providers/): every vendor request is bounded by this.
 CHAT_PUSH_HTTP_TIMEOUT = env.float("CHAT_PUSH_HTTP_TIMEOUT", default=10.0)
+# Web Push (push/vapid.py, push/providers/webpush.py): the VAPID pair as
+# `web-push generate-vapid-keys` prints it (base64url); with neither set the server makes
+# one and keeps it in the database. The subject is a mailto: or https: contact.
+CHAT_VAPID_PRIVATE_KEY = env.str("CHAT_VAPID_PRIVATE_KEY", default="")
+CHAT_VAPID_PUBLIC_KEY = env.str("CHAT_VAPID_PUBLIC_KEY", default="")
+CHAT_VAPID_SUBJECT = env.str("CHAT_VAPID_SUBJECT", default="")
+# Seconds a push service keeps an undelivered Web Push (the offline cache's 7 days).
+CHAT_WEBPUSH_TTL = env.int("CHAT_WEBPUSH_TTL", default=7 * 24 * 3600)
+# Subscription endpoints on a loopback address (plain http allowed there): development
+# and tests only; production refuses them (push/webpush_subscription.py).
+CHAT_WEBPUSH_ALLOW_LOOPBACK = env.bool("CHAT_WEBPUSH_ALLOW_LOOPBACK", default=DEBUG)
 # Offline push delivery (push/pipeline.py): off entirely; requests per delivery (the
 # first and its retries); days attempt and delivery records are kept; the Celery queue
 # push tasks go to ("" the default queue; a queue of their own keeps a slow vendor

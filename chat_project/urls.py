@@ -6,11 +6,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chat_project import v4
 from messaging.pages import chat
+from push.pages import service_worker
 from relationships import pages as relationship_pages
 
 urlpatterns = [
     path("", lambda request: redirect("chat")),
     path("chat/", chat, name="chat"),
+    path("sw.js", service_worker, name="service-worker"),  # Web Push (push/pages.py)
     path("contacts/", relationship_pages.contacts, name="contacts"),
     path("requests/", relationship_pages.friend_requests, name="friend-requests"),
     path("blocklist/", relationship_pages.blocklist, name="blocklist"),

@@ -264,3 +264,24 @@ class PushAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vendor} {self.outcome} {self.message_key}"
+
+
+class VapidKeyPair(models.Model):
+    """The server's own VAPID key pair (RFC 8292), made once when settings name none
+    (push/vapid.py): so `make run` and a bare production start can push to browsers.
+
+    One row, pk 1: two processes that start at once both try to insert it and the
+    primary key lets one win; both then use the row that is there.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    private_key = models.CharField(max_length=64, help_text="the raw P-256 scalar, base64url")
+    public_key = models.CharField(max_length=100,
+                                  help_text="the uncompressed public point, base64url")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "VAPID key pair"
+
+    def __str__(self) -> str:
+        return f"VAPID {self.public_key[:12]}…"

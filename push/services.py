@@ -14,6 +14,8 @@ Failures raise ChatError with Tencent's codes (tencent-rest.md §10):
     70402 a request's shape is wrong (To_Account not a list of UserIDs, ...)
     910003 a push-token field is wrong (native REST)
     910020 a receive option field is wrong (setAllReceiveMessageOpt)
+    910030-910032 a Web Push subscription is malformed or its endpoint refused
+                  (push/webpush_subscription.py)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from chat_project.errors import ChatError
 
 from .conditions import Condition
 from .models import AttrName, BroadcastTask, PushToken, ReceiveOption, UserAttr, UserTag
+from .webpush_subscription import check_subscription
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,9 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
     would otherwise get the new owner's pushes. After commit the user is push-reachable
     on the device's platform (accounts.presence).
     """
+    if vendor == PushToken.Vendor.WEBPUSH:  # an object or JSON, kept as canonical JSON
+        _check_token_fields(device_id, vendor)
+        token = check_subscription(token)
     # A missing token is checked as an empty one (None means "no token to check").
     _check_token_fields(device_id, vendor, "" if token is None else token)
     with transaction.atomic():

@@ -704,6 +704,8 @@ REST_ROWS: dict[str, Row] = {
                                                     "messageRemindType": "Discard"})),
         reason="sets the caller's own option on the caller's own conversations; UserIDs "
                "are public (profiles are)"),
+    "GET api/v1/push/vapid-key/": Row(NONE, own_only(rest("GET", "push/vapid-key/")),
+                                      reason="the server's VAPID public key: no user data"),
     # the API's description
     "GET api/schema/": Row(NONE, reason="the public OpenAPI description: no user data"),
     "GET api/docs/": Row(NONE, reason="the public API documentation page"),
@@ -726,6 +728,7 @@ PAGE_ROWS: dict[str, Row] = {
     "accounts/signout/": Row(NONE, reason="ends the caller's own session"),
     "accounts/signup/": Row(USER, reason="open sign-up (its policy: issue 9 item 1)"),
     "static/<path:path>": Row(NONE, reason="the site's own static files"),
+    "sw.js": Row(NONE, reason="the Web Push service worker script: public, no user data"),
     "media/<path:path>": Row(NONE, reason="uploads under unguessable random names "
                                           "(capability URLs, as Tencent's file URLs); "
                                           "no directory listing (probed)"),

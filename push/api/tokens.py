@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.fields import UncheckedStr, text, validated
+from accounts.api.fields import Unchecked, UncheckedStr, text, validated
 from accounts.api.schema import ERROR_RESPONSES
 from chat_project.api import JSONParser
 from push import services
@@ -30,14 +30,37 @@ class VendorField(UncheckedStr):
 DEVICE_ID = {"type": "string", **text(64, min_length=1)}
 
 
+class TokenField(Unchecked):
+    """A vendor's token string; for webpush also the subscription object itself."""
+
+    openapi: dict = {}
+
+
+_B64URL = {"type": "string", "pattern": r"^[A-Za-z0-9_-]+={0,2}$"}
+WEBPUSH_SUBSCRIPTION = {
+    "type": "object", "required": ["endpoint", "keys"],
+    "description": "PushSubscription.toJSON() (vendor webpush)",
+    "properties": {
+        "endpoint": {"type": "string", "format": "uri", "maxLength": 2048},
+        "expirationTime": {"type": "number", "nullable": True},
+        "keys": {"type": "object", "required": ["p256dh", "auth"],
+                 "properties": {"p256dh": _B64URL, "auth": _B64URL}},
+    },
+}
+
+
 class TokenRegisterSerializer(serializers.Serializer):
     deviceID = UncheckedStr(source="device_id",  # noqa: N815 (the SDK's name)
                             help_text="the device's ID, 1 to 64 characters, as it logs in",
                             schema=DEVICE_ID)
     vendor = VendorField(help_text="the push service the token belongs to")
-    token = UncheckedStr(help_text="the vendor's token (a Web Push subscription as JSON)",
-                         schema={"minLength": 1, "maxLength": services.MAX_TOKEN_CHARS,
-                                 "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$"})
+    token = TokenField(
+        help_text="the vendor's token; for webpush the browser's PushSubscription.toJSON() "
+                  "(the object, or that object as a JSON string)",
+        schema={"oneOf": [{"type": "string", "minLength": 1,
+                           "maxLength": services.MAX_TOKEN_CHARS,
+                           "pattern": r"^[^\x00]*[^\x00\s][^\x00]*$"},
+                          WEBPUSH_SUBSCRIPTION]})
 
 
 class TokenSerializer(serializers.Serializer):
@@ -60,7 +83,9 @@ class PushTokensView(APIView):
         description=(
             "One token per device: registering again replaces it. A token another account "
             "registered moves to you (the device changed hands). Errors: 910003 a bad "
-            "deviceID, vendor or token."),
+            "deviceID, vendor or token; for webpush 910030 not a subscription, 910031 an "
+            "endpoint that is not https, 910032 an endpoint whose address is refused "
+            "(private, link-local, loopback)."),
         request=TokenRegisterSerializer,
         responses={201: TokenSerializer, **ERROR_RESPONSES})
     def post(self, request):

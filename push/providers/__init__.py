@@ -6,7 +6,7 @@ A vendor module defines a `Provider` subclass decorated with `base.register`;
 
 import importlib
 
-MODULES = ("apns", "fcm", "huawei", "honor", "xiaomi", "oppo", "vivo", "meizu")
+MODULES = ("apns", "fcm", "huawei", "honor", "xiaomi", "oppo", "vivo", "meizu", "webpush")
 
 _loaded = False
 

@@ -925,6 +925,12 @@
     if (!state.current && /^C2C./.test(wanted)) openConversation(wanted, {fromHistory: true});
   });
 
+  // A conversation named in the address later (a notification's click, notify.js).
+  window.addEventListener('hashchange', () => {
+    const wanted = decodeURIComponent(window.location.hash.slice(1));
+    if (state.everReady && /^C2C./.test(wanted)) openConversation(wanted);
+  });
+
   chat.on(EVENT.SYNC_RESET, () => {
     // Not everything missed could be replayed: history on screen may have gaps.
     if (state.current) openConversation(state.current.conversationID, {force: true});

@@ -23,6 +23,10 @@ from tests.test_openapi import check, request_schema, response_schema
 pytestmark = pytest.mark.django_db(transaction=True)
 
 APNS = "a1b2c3d4" * 8  # 64 hex digits, as APNs issues them
+WEBPUSH_SUBSCRIPTION = {  # PushSubscription.toJSON() (checked: tests/push/test_webpush.py)
+    "endpoint": "https://push.example/x", "expirationTime": None,
+    "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1Xbjh"
+                       "azAkj7I99e8QcYP7DkM", "auth": "tBHItJI5svbpez7KI4CCXg"}}
 
 
 def rest(url: str, method: str, user_id: str | None, data: dict | None = None,
@@ -65,7 +69,7 @@ def test_register_replace_and_remove_a_token(make_user, live_server_url, v4):
     request = urllib.request.Request(
         f"{live_server_url}/api/v1/push/tokens", method="POST",
         data=json.dumps({"deviceID": "alice-tab", "vendor": "webpush",
-                         "token": '{"endpoint": "https://push.example/x"}'}).encode(),
+                         "token": json.dumps(WEBPUSH_SUBSCRIPTION)}).encode(),
         headers={"Content-Type": "application/json",
                  "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
     with urllib.request.urlopen(request, timeout=10) as response:
