@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('push', '0003_push_attempt_purge_schedule'),
+        ('push', '0003_push_schedules'),
     ]
 
     operations = [
