@@ -174,8 +174,8 @@ class ApnsProvider(Provider):
         headers["content-type"] = "application/json"
         http = transport.client(http2=True, ca_file=settings.CHAT_PUSH_APNS_CA_FILE)
         try:
-            response = http.post(f"{self._base_url()}/3/device/{token}", content=body,
-                                 headers=headers)
+            response = transport.post(http, f"{self._base_url()}/3/device/{token}",
+                                      content=body, headers=headers)
         except httpx.HTTPError as exc:
             return transport.network_result(exc)
         return self._result(response, provider_token)

@@ -187,9 +187,9 @@ class FcmProvider(Provider):
             access = self._access_token(account, http)
             if isinstance(access, Result):
                 return access
-            response = http.post(self._send_url(account),
-                                 json={"message": self.message(token, note)},
-                                 headers={"authorization": f"Bearer {access}"})
+            response = transport.post(http, self._send_url(account),
+                                      json={"message": self.message(token, note)},
+                                      headers={"authorization": f"Bearer {access}"})
         except httpx.HTTPError as exc:
             return transport.network_result(exc)
         return self._result(response, account)

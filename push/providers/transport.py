@@ -58,6 +58,22 @@ def close_all() -> None:
             del _clients[key]
 
 
+# The pooled connection died under the request (the vendor closed an idle connection,
+# an HTTP/2 GOAWAY, a TLS close_notify racing the request): the request never got an
+# answer, and a fresh connection usually works at once. Timeouts are not among them: a
+# timed-out request may have been taken, and its retry waits for the backoff.
+DEAD_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def post(http: httpx.Client, url: str, **kwargs) -> httpx.Response:
+    """POST through a pooled client; once more, on a new connection, when the pooled
+    one turned out to be dead. Other errors (and a second dead connection) raise."""
+    try:
+        return http.post(url, **kwargs)
+    except DEAD_CONNECTION_ERRORS:
+        return http.post(url, **kwargs)
+
+
 def network_result(exc: httpx.HTTPError) -> Result:
     """The Result of a request that got no answer: RETRY for a timeout or a network
     failure, FAILED when retrying cannot help (the vendor's TLS certificate is not

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from . import transport
 from .base import Notification, Outcome, Result
 from .transport import client, network_result, retry_after
 
@@ -31,7 +32,7 @@ def post(url: str, *, headers: dict | None = None, data: dict | None = None,
     CHAT_PUSH_HTTP_TIMEOUT; no answer at all is transport's Result (a timeout or a
     network failure RETRY, an untrusted certificate FAILED)."""
     try:
-        return client().post(url, headers=headers, data=data, json=json_body)
+        return transport.post(client(), url, headers=headers, data=data, json=json_body)
     except httpx.HTTPError as exc:
         return network_result(exc)
 
