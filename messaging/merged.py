@@ -11,7 +11,7 @@ whole. Either way the list is at most 300 messages and 200 KB (910013, 910014).
 | refer | `merged_use`: a MergedUse row per stored message and list its elements name (its own list, a forwarded downloadKey, or one nested in its inline list); a MergedNest row per list and list its messages name |
 | read | `access_merged_list` (downloadMergerMessage, GET /api/v1/merged/<key>/): a user may read a list when a message referring to it, or to a list that nests it (at any depth), is in their history: sent or received, not recalled, not deleted by them, not cleared. Anyone else gets 20022, as for a key that does not exist |
 | forward | a sent element with only a downloadKey (createForwardMessage of a stored merged message), or a list nesting one: the sender must be able to read the key (`check_merged_access`, origins with SendRules.merged_access), else 20022 |
-| delete | `merged_release` (recall, modify, a message deleted by both sides: `merged_release_hidden`) deletes, in the same transaction, the lists nothing refers to any more, and then the lists only they nested. The history purge deletes the references in its own statement and marks the lists; `merged_sweep` (after the purge, and hourly with the upload sweep) deletes the marked lists nothing refers to |
+| delete | `merged_release` (recall, modify, a message deleted by both sides, found with `upload_refs.hidden_messages`) deletes, in the same transaction, the lists nothing refers to any more, and then the lists only they nested. The history purge deletes the references in its own statement and marks the lists; `merged_sweep` (after the purge, and hourly with the upload sweep) deletes the marked lists nothing refers to |
 
 Lock order: list rows are taken last, after the upload rows (messaging/upload_refs.py),
 in id order: a send's FOR KEY SHARE on the lists it refers to, a release's FOR UPDATE
@@ -33,7 +33,6 @@ from chat_project.errors import ChatError
 
 from .elements import MERGED_KEY_LENGTH, is_merged_key, json_size, lists_go_apart
 from .models import MergedList, MergedNest, MergedUse
-from .upload_refs import hidden_messages
 
 # 24 random bytes, 32 URL-safe characters.
 _KEY_BYTES = MERGED_KEY_LENGTH * 3 // 4
@@ -221,13 +220,6 @@ def merged_release(message_pks: Iterable[int], *, keep: dict[int, object] | None
         return
     MergedUse.objects.filter(pk__in=[use_pk for use_pk, _ in gone]).delete()
     _delete_unreferenced(sorted({merged_pk for _, merged_pk in gone}))
-
-
-def merged_release_hidden(*, dialog_id: int, message_pks: Iterable[int] | None = None) -> None:
-    """Release the lists of this dialog's messages (or of these messages) that neither
-    side can see any more (as upload_refs.uploads_release_hidden does for files)."""
-    merged_release(hidden_messages("messaging_mergeduse", dialog_id=dialog_id,
-                                   message_pks=message_pks))
 
 
 _DESCENDANTS = """
