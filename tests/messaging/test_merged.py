@@ -300,6 +300,22 @@ def test_history_purge_removes_the_list_unless_a_newer_message_refers_to_it(make
     assert MergedList.objects.count() == 0 and MergedUse.objects.count() == 0
 
 
+def test_the_purge_sweep_takes_a_nested_list_with_the_list_nesting_it(make_user):
+    alice, _ = make_user("alice"), make_user("bob")
+    inner = message_send(origin=Origin.USER, sender=alice, to="bob",
+                         elements=relay(history(80, tag="in")), random=1)
+    inner_key = payload_of(inner)["downloadKey"]
+    outer = message_send(origin=Origin.USER, sender=alice, to="bob",
+                         elements=relay(history(60) + [{"elements": relay(key=inner_key)}]),
+                         random=2)
+    assert payload_of(outer)["downloadKey"] != inner_key
+    Message.objects.update(created_at=timezone.now() - timedelta(days=1))
+    assert history_purge(before=timezone.now()) == 2
+    assert MergedList.objects.filter(delete_after__isnull=False).count() == 2
+    assert merged.merged_sweep() == 2
+    assert MergedList.objects.count() == MergedNest.objects.count() == 0
+
+
 def test_lists_an_account_deletion_left_behind_go_at_the_hourly_sweep(make_user):
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
     gone = message_send(origin=Origin.USER, sender=alice, to="bob",
