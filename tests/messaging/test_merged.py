@@ -151,6 +151,19 @@ def test_a_batch_of_one_list_to_many_stores_it_once(make_user):
     assert MergedUse.objects.count() == 2
 
 
+def test_a_send_that_fails_in_its_transaction_leaves_no_list(make_user):
+    alice, _ = make_user("alice"), make_user("bob")
+    first = message_send(origin=Origin.USER, sender=alice, to="bob", elements=text("hi"),
+                         random=1)
+    # A primary key already taken (as a reserved MsgKey could be): the INSERT fails
+    # after the list was written, and the transaction takes both back.
+    [result] = message_send_many([SendCommand(
+        origin=Origin.USER, sender=alice, to="bob", elements=relay(history(80)), random=2,
+        message_pk=parse_message_id(first["ID"]))])
+    assert result.code == 20005
+    assert MergedList.objects.count() == 0 and Message.objects.count() == 1
+
+
 # --- who may read -------------------------------------------------------------------------
 
 def test_a_third_user_gets_the_answer_a_missing_key_gets(connect, make_user, live_server_url):
