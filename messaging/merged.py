@@ -127,6 +127,15 @@ def access_merged_list(*, user, download_key) -> dict:
     raise ChatError(20022, NOT_FOUND, http_status=404)
 
 
+def list_counts(keys: Iterable[str]) -> dict[str, int]:
+    """Messages in each stored list, by downloadKey (Tencent's MsgNum); no query for
+    no key."""
+    keys = sorted({k for k in keys if is_merged_key(k)})
+    if not keys:
+        return {}
+    return dict(MergedList.objects.filter(key__in=keys).values_list("key", "count"))
+
+
 # --- store and refer, inside the send transaction --------------------------------------
 
 def merged_store(items: list[tuple[list[dict], str, int | None]]

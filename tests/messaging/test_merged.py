@@ -418,6 +418,7 @@ def test_v4_sendmsg_stores_a_large_msg_list_and_roaming_answers_json_msg_key(
                                           "MaxCnt": 10, "MinTime": 0, "MaxTime": 2**32 - 1})
     content = roam["MsgList"][0]["MsgBody"][0]["MsgContent"]
     assert content["JsonMsgKey"] == row.key and "MsgList" not in content
+    assert content["MsgNum"] == 80
     assert download(connect("bob"), row.key)["data"] == {"messageList": msg_list}
 
     # A small one stays inline, with MsgNum; a JsonMsgKey forwarded by the admin is kept.
@@ -434,7 +435,7 @@ def test_v4_sendmsg_stores_a_large_msg_list_and_roaming_answers_json_msg_key(
                                           "MaxCnt": 10, "MinTime": 0, "MaxTime": 2**32 - 1})
     contents = [m["MsgBody"][0]["MsgContent"] for m in roam["MsgList"]]
     assert contents[1]["MsgList"] == msg_list[:1] and contents[1]["MsgNum"] == 1
-    assert contents[2]["JsonMsgKey"] == row.key
+    assert contents[2]["JsonMsgKey"] == row.key and contents[2]["MsgNum"] == 80
     assert MergedList.objects.count() == 1 and MergedUse.objects.count() == 2
 
 
