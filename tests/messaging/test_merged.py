@@ -273,6 +273,20 @@ def test_nested_lists_and_recall_of_the_inner_message(connect, make_user):
     assert download(bob, inner)["code"] == 20022
 
 
+def test_a_small_inline_list_nesting_a_stored_one_gives_its_readers_the_key(connect, make_user):
+    for uid in ("alice", "bob", "carol"):
+        make_user(uid)
+    alice, bob, carol = (connect(u) for u in ("alice", "bob", "carol"))
+    messages = history(80)
+    key = payload_of(send_ws(alice, "bob", relay(messages), 1)["data"])["downloadKey"]
+    small = [{"ID": "n", "from": "alice", "elements": relay(key=key)}]
+    sent = send_ws(bob, "carol", relay(small), 2)
+    assert payload_of(sent["data"])["messageList"] == small  # fits in 12 KB: inline
+    assert download(carol, key)["data"] == {"messageList": messages}
+    assert bob.request("revokeMessage", {"messageID": sent["data"]["ID"]})["ok"]
+    assert download(carol, key)["code"] == 20022
+
+
 def test_recall_removes_the_list_and_what_only_it_nested(connect, make_user):
     make_user("alice"), make_user("bob")
     alice, bob = connect("alice"), connect("bob")
@@ -330,7 +344,7 @@ def test_the_purge_sweep_takes_a_nested_list_with_the_list_nesting_it(make_user)
 
 
 def test_lists_an_account_deletion_left_behind_go_at_the_hourly_sweep(make_user):
-    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    alice, _, carol = make_user("alice"), make_user("bob"), make_user("carol")
     gone = message_send(origin=Origin.USER, sender=alice, to="bob",
                         elements=relay(history(80, tag="gone")), random=1)
     kept = message_send(origin=Origin.USER, sender=carol, to="bob",
