@@ -34,7 +34,13 @@ from django.utils import timezone
 
 from chat_project.errors import ChatError
 
-from .elements import MERGED_KEY_LENGTH, is_merged_key, json_size, lists_go_apart
+from .elements import (
+    MAX_MERGED_MESSAGES,
+    MERGED_KEY_LENGTH,
+    is_merged_key,
+    json_size,
+    lists_go_apart,
+)
 from .models import MergedList, MergedNest, MergedUse
 from .upload_refs import upload_uuids
 
@@ -111,6 +117,9 @@ def check_merged_access(*, user_pk: int, elements, known: Iterable[str] = ()) ->
     those it names already (`known`), must be one the user may read: 20022 otherwise,
     the answer for a key that does not exist. No query for a message without keys."""
     keys = merged_keys(elements) - set(known)
+    if len(keys) > MAX_MERGED_MESSAGES:  # bounds the check's query and the nest rows
+        raise ChatError(910013, f"a merged message names {len(keys)} stored merged "
+                                f"messages; at most {MAX_MERGED_MESSAGES}")
     if keys and keys - readable_keys(user_pk, keys):
         raise ChatError(20022, f"a merged message's downloadKey: {NOT_FOUND}")
 
