@@ -7,7 +7,7 @@ whole. Either way the list is at most 300 messages and 200 KB (910013, 910014).
 
 | what | how |
 | --- | --- |
-| store | `merged_store`, in the send transaction, before the message is inserted: a failed send leaves no row, a retry (same random) gets the stored message back and stores nothing |
+| store | `merged_store`, in the send transaction, before the message is inserted: a failed send leaves no row, a retry (same random) gets the stored message back and stores nothing; the same list sent to many in one batch is stored once per batch (batchsendmsg: per chunk of CHAT_BATCH_CHUNK receivers) |
 | refer | `merged_use`: a MergedUse row per stored message and list its elements name (its own list, a forwarded downloadKey, or one nested in its inline list); a MergedNest row per list and list its messages name |
 | read | `access_merged_list` (downloadMergerMessage, GET /api/v1/merged/<key>/): a user may read a list when a message referring to it, or to a list that nests it (at any depth), is in their history: sent or received, not recalled, not deleted by them, not cleared. Anyone else gets 20022, as for a key that does not exist |
 | forward | a sent element with only a downloadKey (createForwardMessage of a stored merged message), or a list nesting one: the sender must be able to read the key (`check_merged_access`, origins with SendRules.merged_access), else 20022 |
