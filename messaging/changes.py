@@ -38,6 +38,8 @@ Rules worth knowing:
 - A recall, a modify that drops a file, and a deletion that leaves a message seen by
   neither side release the uploads it carried (messaging/upload_refs.py): their files
   are deleted after the commit unless another message (a forward) still carries them.
+  The same goes for a merged message's stored list (messaging/merged.py), deleted in
+  the same transaction unless another message or a list nesting it refers to it.
 """
 
 from __future__ import annotations
@@ -60,8 +62,16 @@ from push import pipeline as push_pipeline
 
 from . import selectors, tencent_body
 from .elements import check_elements
+from .merged import (
+    check_merged_access,
+    merged_keys,
+    merged_release,
+    merged_store,
+    merged_use,
+    uploads_of_lists,
+)
 from .models import Conversation, Dialog, Message, RemindType
-from .upload_refs import upload_uuids, uploads_release, uploads_release_hidden, uploads_use
+from .upload_refs import hidden_messages, upload_uuids, uploads_release, uploads_use
 from .views import conversation_peer_id, message_dict, message_version, parse_message_id
 
 log = logging.getLogger(__name__)
@@ -245,7 +255,8 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
         convs = _locked_conversations(dialog.pk)
         was_unread = {c.owner_id for c in convs
                       if c.owner_id == msg.receiver_id and msg.seq in _unread_seqs(c)}
-        had_files = bool(upload_uuids(msg.elements))
+        had_merged = bool(merged_keys(msg.elements))
+        had_files = had_merged or bool(upload_uuids(msg.elements))
         msg.is_revoked, msg.elements, msg.cloud_custom_data = True, [], ""
         Message.objects.filter(pk=msg.pk).update(is_revoked=True, elements=[],
                                                  cloud_custom_data="")
@@ -260,6 +271,8 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
         sync_publish(events)
         if had_files:  # its files go once no forward refers to them
             uploads_release([msg.pk])
+        if had_merged:  # its merged list goes once no other message refers to it
+            merged_release([msg.pk])
         totals = _publish_totals(was_unread)
         if webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW):
             unread = totals.get(msg.receiver_id)
@@ -299,10 +312,14 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
             raise ChatError(20023, "a recalled message cannot be modified")
         if version is not None and version != message_version(msg):
             raise ChatError(20028, "the message was modified meanwhile; reload it and retry")
-        had_files = bool(upload_uuids(msg.elements))
+        had_files = bool(upload_uuids(msg.elements) or merged_keys(msg.elements))
         new_ccd = msg.cloud_custom_data if cloud_custom_data is _UNSET else cloud_custom_data
         new_elements = check_elements(msg.elements if elements is _UNSET else elements,
                                       new_ccd)
+        old_keys = merged_keys(msg.elements)
+        if actor is not None:
+            check_merged_access(user_pk=actor.pk, elements=new_elements, known=old_keys)
+        [new_elements], stored_lists = merged_store([(new_elements, new_ccd, msg.sender_id)])
         msg.elements, msg.cloud_custom_data, msg.is_modified = new_elements, new_ccd, True
         Message.objects.filter(pk=msg.pk).update(elements=new_elements,
                                                  cloud_custom_data=new_ccd, is_modified=True)
@@ -310,9 +327,14 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         events = _message_changed(msg, convs, kind=SyncEntry.Kind.MODIFY,
                                   event="MESSAGE_MODIFIED", extra={}, unread_changed=set())
         sync_publish(events)
-        uploads_use([(msg.pk, msg.dialog_id, new_elements)])
+        list_files = uploads_of_lists([(msg.pk, new_elements)])
+        uploads_use([(msg.pk, msg.dialog_id, new_elements)], also=list_files)
         if had_files:
-            uploads_release([msg.pk], keep={msg.pk: new_elements})
+            uploads_release([msg.pk], keep={
+                msg.pk: upload_uuids(new_elements) | list_files.get(msg.pk, set())})
+        merged_use([(msg.pk, msg.dialog_id, new_elements)], stored_lists)
+        if old_keys:
+            merged_release([msg.pk], keep={msg.pk: new_elements})
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -366,12 +388,20 @@ def messages_delete(*, user: User, message_ids) -> dict:
             events.append((user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         sync_publish(events)
-        with_files = [m.pk for m in msgs if upload_uuids(m.elements)]
-        if with_files:  # released if now deleted on both sides
-            uploads_release_hidden(dialog_id=dialog.pk, message_pks=with_files)
+        referring = [m.pk for m in msgs if upload_uuids(m.elements) or merged_keys(m.elements)]
+        if referring:  # their files and merged lists, released if now deleted on both sides
+            _release_hidden(dialog.pk, message_pks=referring)
         if unread_drop:
             _publish_totals([user.pk])
     return {"messageIDList": ids}
+
+
+def _release_hidden(dialog_id: int, message_pks: list[int] | None = None) -> None:
+    """The uploads and merged lists of this dialog's messages (or of these) that
+    neither side can see any more are released (one statement to find them)."""
+    with_files, with_lists = hidden_messages(dialog_id=dialog_id, message_pks=message_pks)
+    uploads_release(with_files)
+    merged_release(with_lists)
 
 
 # --- conversations ---------------------------------------------------------------------
@@ -404,7 +434,7 @@ def conversation_delete(*, user: User, peer: User, clear_history: bool = True) -
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [{"conversationID": cid, "isDeleted": True}])])
         if clear_history:
-            uploads_release_hidden(dialog_id=dialog.pk)
+            _release_hidden(dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}
@@ -423,7 +453,7 @@ def conversation_clear_history(*, user: User, peer: User) -> dict:
                            read_seq=max(conv.read_seq, dialog.last_seq))
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [_conv_view(conv)])])
-        uploads_release_hidden(dialog_id=dialog.pk)
+        _release_hidden(dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}

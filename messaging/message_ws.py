@@ -17,6 +17,7 @@ Each op is a thin translation to a service in messaging/changes.py; the consumer
 | `setMessageRemindType` | `{userIDList (1 to 30), messageRemindType: AcceptAndNotify, AcceptNotNotify or Discard}` | `{}`; the conversations show `messageRemindType` (910021, 910022, 20003) |
 | `setAllReceiveMessageOpt` | `{opt: 0 / "AcceptAndNotify" or 2 / "AcceptNotNotify", startHour, startMinute, startSecond (UTC), duration (s, ≤ 86400)}` | getAllReceiveMessageOpt's reply (910020) |
 | `getAllReceiveMessageOpt` | `{}` | `{allReceiveMessageOpt, startHour, startMinute, startSecond, duration}` |
+| `downloadMergerMessage` | `{downloadKey}` (a stored merged message's, messaging/merged.py) | `{messageList}`; 20022 to anyone without the message in their history, as for a key that does not exist |
 | `typing` | `{to, typing?: true}` | `{}`; the peer's online devices get `TYPING` {from, conversationID, typing} (not stored; nothing when the peer may not be messaged) |
 
 Events these cause (each with its sync-log seq, replayed on reconnect):
@@ -33,7 +34,7 @@ from channels.db import database_sync_to_async
 from chat_project.errors import ChatError
 from push import services as push_services
 
-from . import changes
+from . import changes, merged
 
 
 def _platform(consumer) -> str:
@@ -136,6 +137,9 @@ async def op_set_all_receive_message_opt(consumer, data):
 
 async def op_get_all_receive_message_opt(consumer, data):
     return await _call(push_services.receive_option_get, user=consumer.user)
+async def op_download_merger_message(consumer, data):
+    return await _call(merged.access_merged_list, user=consumer.user,
+                       download_key=data.get("downloadKey"))
 
 
 OPS: dict = {
@@ -152,4 +156,5 @@ OPS: dict = {
     "setMessageRemindType": op_set_message_remind_type,
     "setAllReceiveMessageOpt": op_set_all_receive_message_opt,
     "getAllReceiveMessageOpt": op_get_all_receive_message_opt,
+    "downloadMergerMessage": op_download_merger_message,
 }
