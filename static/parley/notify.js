@@ -15,7 +15,7 @@
  * - A click on a notification while this page is open: the worker posts
  *   {type: 'parley.open-conversation', conversationID}, and the page goes to
  *   #<conversationID> (chat.js opens the conversation named in the address).
- * - The chat header gets "Mute notifications" for the open conversation
+ * - The chat header gets "Mute" / "Unmute" for the open conversation
  *   (setMessageRemindType AcceptNotNotify; "Unmute" sets AcceptAndNotify again).
  */
 (function () {
@@ -204,21 +204,21 @@
     });
   }
 
-  // Per-conversation "Mute notifications" in the chat header: the receive option
+  // Per-conversation "Mute" / "Unmute" in the chat header: the receive option
   // AcceptNotNotify (messages still arrive, no offline push) or back to AcceptAndNotify,
   // through the SDK's setMessageRemindType; the state comes with the conversations.
   function setUpMute() {
     const chat = window.parleyChat;
-    const header = document.querySelector('.chat-header');
+    const header = document.getElementById('chat-actions') || document.querySelector('.chat-header');
     const title = document.getElementById('chat-title');
     if (!chat || !header || typeof chat.setMessageRemindType !== 'function') return;
     const EVENT = window.ParleyChat.EVENT;
     const remind = new Map();  // conversationID -> messageRemindType
     const mute = document.createElement('button');
     mute.type = 'button';
-    mute.className = 'link-button mute-toggle';
+    mute.className = 'icon-button mute-toggle';
     mute.dataset.testid = 'mute-toggle';
-    header.appendChild(mute);
+    header.insertBefore(mute, header.firstChild);
 
     // chat.js names the open conversation in the address.
     const current = () => {
@@ -232,7 +232,8 @@
       mute.hidden = !id;
       const muted = isMuted(id);
       mute.dataset.muted = muted ? '1' : '0';
-      mute.textContent = muted ? 'Unmute notifications' : 'Mute notifications';
+      mute.setAttribute('aria-pressed', muted ? 'true' : 'false');
+      mute.textContent = muted ? 'Unmute' : 'Mute';
       mute.title = muted ? 'Messages here arrive without notifications'
         : 'Stop notifications for this conversation';
     }
