@@ -58,7 +58,7 @@ from accounts.events import publish_on_commit
 from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
-from push import pipeline as push_pipeline
+from push import tasks as push_tasks
 
 from . import selectors, tencent_body
 from .elements import check_elements
@@ -579,7 +579,7 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
         if own_changed:
             _save_conversation(conv, read_seq=read_seq, unread_count=unread)
             # Pushes of what is now read are withdrawn from the devices that got them.
-            push_pipeline.withdraw_on_commit(user_pk=user.pk, conversation_id=f"C2C{peer.user_id}",
+            push_tasks.withdraw_on_commit(user_pk=user.pk, conversation_id=f"C2C{peer.user_id}",
                                              upto_seq=read_seq)
             events.append((user.pk, SyncEntry.Kind.READ, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))

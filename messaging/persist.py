@@ -43,7 +43,7 @@ from accounts.services import SyncItem, sync_append
 from chat_project import wire
 from push.content import notification_for
 from push.pipeline import PushJob
-from push.pipeline import queue_on_commit as push_queue_on_commit
+from push.tasks import queue_on_commit as push_queue_on_commit
 
 from .commands import SYNC_NOT_SENDER, SYNC_ROAMING_ONLY, Dedupe, SendCommand
 from .merged import merged_store, merged_use, uploads_of_lists

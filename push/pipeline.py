@@ -6,7 +6,7 @@ and the conversation, in the send transaction, at no extra statement: the messag
 stored, not historical, not sent to oneself, not `disablePush`, has something to say
 (push/content.py), and the receiver's option for the conversation is AcceptAndNotify.
 For each such message it builds a `PushJob` (the notification included: push never
-reads messaging's tables) and `queue_on_commit` hands the jobs over after the commit.
+reads messaging's tables) and push/tasks.py `queue_on_commit` hands the jobs over after the commit.
 There, one indexed query keeps the receivers that have a push token; only then is a
 Celery task queued (`push.tasks.push_deliver`), so a send to users without tokens costs
 one query after the commit and no broker call.
@@ -40,13 +40,13 @@ deliveries of the conversation up to the read seq that went out get a withdrawal
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import presence
@@ -84,59 +84,6 @@ class PushJob:
         return asdict(self)
 
 
-# --- after the send's commit --------------------------------------------------------------
-
-def queue_on_commit(jobs: list[PushJob]) -> None:
-    """Hand `jobs` to the delivery task after the caller's transaction commits."""
-    if jobs and enabled():
-        transaction.on_commit(lambda: queue_now(jobs))
-
-
-def queue_now(jobs: list[PushJob]) -> int:
-    """Queue the jobs whose receiver has a push token; return how many. Never raises:
-    a failure here must not fail a send that has committed (it is logged)."""
-    try:
-        with_tokens = set(PushToken.objects.filter(
-            user_id__in={j.receiver_pk for j in jobs}).values_list("user_id", flat=True))
-        todo = [j for j in jobs if j.receiver_pk in with_tokens]
-        if not todo:
-            return 0
-        now = time.time()
-        for job in todo:
-            job.queued_at = job.queued_at or now
-        _queue_task([j.as_json() for j in todo])
-        return len(todo)
-    except Exception:
-        log.exception("offline push: queuing %d jobs failed", len(jobs))
-        return 0
-
-
-def _queue_task(jobs: list[dict]) -> None:
-    from .tasks import push_deliver
-
-    if push_deliver.app.conf.task_always_eager:
-        # Embedded mode runs tasks in process: not in the sender's request, whose
-        # answer would wait for the vendor.
-        _in_thread(push_deliver, (jobs,))
-    else:
-        push_deliver.apply_async((jobs,), **_route())
-
-
-def _in_thread(task, args: tuple) -> None:
-    def run():
-        try:
-            task.apply(args)
-        finally:
-            connections.close_all()  # this thread's own connections
-
-    threading.Thread(target=run, daemon=True, name="parley-push").start()
-
-
-def _route() -> dict:
-    queue = getattr(settings, "CHAT_PUSH_QUEUE", "")
-    return {"queue": queue} if queue else {}
-
-
 # --- the task's work ------------------------------------------------------------------------
 
 def _now_seconds_of_day(now) -> int:
@@ -168,9 +115,9 @@ def _online(user_pks: set[int]) -> dict[int, list]:
         return {}
 
 
-def deliver_jobs(jobs: list[dict]) -> dict[str, int]:
+def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None]) -> dict[str, int]:
     """The delivery task's work: decide each job's devices, make their deliveries, send
-    each pending one. What the receivers need is read once for the batch (users, receive
+    each pending one (`on_retry` as for send_delivery). What the receivers need is read once for the batch (users, receive
     options, tokens, presence). Returns counts by outcome (for logs and tests)."""
     counts: dict[str, int] = {}
 
@@ -211,7 +158,7 @@ def deliver_jobs(jobs: list[dict]) -> dict[str, int]:
             device_id__in=[t.device_id for t in devices],
             state=PushDelivery.State.PENDING).order_by("pk").values_list("pk", flat=True))
         for delivery_pk in pending:
-            count(send_delivery(delivery_pk))
+            count(send_delivery(delivery_pk, on_retry=on_retry))
     return counts
 
 
@@ -226,10 +173,11 @@ def _live_tokens(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
     return tokens
 
 
-def send_delivery(delivery_pk: int) -> str:
+def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None]) -> str:
     """Send one pending delivery under its row lock; record the attempt. Returns what
     happened: an Outcome value, "busy" (another run holds it), "done" (not pending),
-    "retry_queued", or "no_token"."""
+    "retry_queued", or "no_token". A RETRY within the attempts calls
+    `on_retry(delivery_pk, countdown)` after the commit (push/tasks.py queues it)."""
     with transaction.atomic():
         delivery = PushDelivery.objects.select_for_update(skip_locked=True) \
             .filter(pk=delivery_pk).first()
@@ -254,7 +202,7 @@ def send_delivery(delivery_pk: int) -> str:
         elif result.outcome == Outcome.RETRY and delivery.attempts < max_attempts():
             _end(delivery, PushDelivery.State.PENDING)
             countdown = retry_countdown(delivery.attempts, result.retry_after)
-            transaction.on_commit(lambda: _queue_retry(delivery.pk, countdown))
+            transaction.on_commit(lambda: on_retry(delivery.pk, countdown))
             return "retry_queued"
         else:  # FAILED, or RETRY with the attempts used up
             _end(delivery, PushDelivery.State.FAILED)
@@ -268,15 +216,6 @@ def retry_countdown(attempts: int, retry_after: float | None) -> float:
     wait = retry_after if retry_after is not None and retry_after >= 0 \
         else float(2 ** (attempts - 1))
     return min(max(wait, 0.0), cap)
-
-
-def _queue_retry(delivery_pk: int, countdown: float) -> None:
-    from .tasks import push_retry
-
-    try:
-        push_retry.apply_async((delivery_pk,), countdown=countdown, **_route())
-    except Exception:
-        log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
 
 
 def _call_vendor(token: PushToken, note: Notification) -> tuple[Result, int]:
@@ -310,14 +249,13 @@ def _record(delivery: PushDelivery, result: Result, latency_ms: int, *,
         created_at=timezone.now())
 
 
-def requeue_stale(*, limit: int = 1000) -> int:
+def requeue_stale(*, requeue: Callable[[int], None], limit: int = 1000) -> int:
     """Queue again the deliveries pending for longer than the broker's visibility
     timeout: their retry task was lost (kombu's Redis transport can lose a task it has
     taken off the queue), or the broker restarted without its queue. A delivery being
     sent now is skipped by the retry (its row is locked); one that is not lost after all
-    is sent once (it is pending no more when the second comes)."""
-    from .tasks import push_retry
-
+    is sent once (it is pending no more when the second comes). `requeue(pk)` queues one
+    (push/tasks.py)."""
     before = timezone.now() - timedelta(seconds=settings.CHAT_TASK_VISIBILITY_TIMEOUT)
     stale = list(PushDelivery.objects.filter(state=PushDelivery.State.PENDING,
                                              updated_at__lt=before)
@@ -325,44 +263,24 @@ def requeue_stale(*, limit: int = 1000) -> int:
     if stale:
         PushDelivery.objects.filter(pk__in=stale).update(updated_at=timezone.now())
         for pk in stale:
-            push_retry.apply_async((pk,), **_route())
+            requeue(pk)
         log.warning("offline push: queued again %d deliveries the broker lost", len(stale))
     return len(stale)
 
 
 # --- withdrawal on read ---------------------------------------------------------------------
 
-def withdraw_on_commit(*, user_pk: int, conversation_id: str, upto_seq: int) -> None:
-    """After the read commits: withdraw the pushes of the conversation up to `upto_seq`."""
-    if enabled():
-        transaction.on_commit(lambda: _withdraw_queue(user_pk, conversation_id, upto_seq))
-
-
-def _open_deliveries(user_pk: int, conversation_id: str, upto_seq: int):
+def open_deliveries(user_pk: int, conversation_id: str, upto_seq: int):
     return PushDelivery.objects.filter(
         user_id=user_pk, conversation_id=conversation_id, dialog_seq__lte=upto_seq,
         withdrawn=False, state__in=(PushDelivery.State.PENDING, PushDelivery.State.DELIVERED))
-
-
-def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
-    try:
-        if not _open_deliveries(user_pk, conversation_id, upto_seq).exists():
-            return
-        from .tasks import push_withdraw
-
-        if push_withdraw.app.conf.task_always_eager:
-            _in_thread(push_withdraw, (user_pk, conversation_id, upto_seq))
-        else:
-            push_withdraw.apply_async((user_pk, conversation_id, upto_seq), **_route())
-    except Exception:
-        log.exception("offline push: queuing a withdrawal failed")
 
 
 def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
     """The withdrawal task's work: pending deliveries are not sent; delivered ones get
     `Notification(withdraw=True)` once. Returns the withdrawals sent."""
     sent = 0
-    for pk in list(_open_deliveries(user_pk, conversation_id, upto_seq)
+    for pk in list(open_deliveries(user_pk, conversation_id, upto_seq)
                    .values_list("pk", flat=True)):
         with transaction.atomic():
             d = PushDelivery.objects.select_for_update().filter(pk=pk).first()

@@ -1,5 +1,10 @@
-"""Celery tasks of push: offline push delivery, retries, withdrawals and the purge of
-old attempt records (push/pipeline.py holds the work; tasks are doors).
+"""Celery tasks of push, and the queueing around them: offline push delivery, retries,
+withdrawals and the purge of old attempt records.
+
+push/pipeline.py holds the work and never queues a task itself: the send pipeline
+(messaging.persist, messaging.changes) hands jobs to `queue_on_commit` and
+`withdraw_on_commit` here, and the pipeline's functions that need a later run take the
+queueing function as an argument (`on_retry`, `requeue`).
 
 All acknowledged late and retried on transient database and Redis errors
 (chat_project/task_rules.py). Each is idempotent: a delivery is unique per (message,
@@ -7,20 +12,28 @@ user, device) and sent only while pending, under its row lock.
 """
 
 import logging
+import threading
+import time
 
 from celery import shared_task
+from django.conf import settings
+from django.db import connections, transaction
 
 from chat_project.task_rules import RETRY
 
 from . import pipeline
+from .models import PushToken
+from .pipeline import PushJob
 
 log = logging.getLogger(__name__)
 
 
+# --- the tasks ------------------------------------------------------------------------------
+
 @shared_task(ignore_result=True, **RETRY)
 def push_deliver(jobs: list[dict]) -> dict:
     """The offline pushes of one committed send batch (pipeline.PushJob as JSON)."""
-    counts = pipeline.deliver_jobs(jobs)
+    counts = pipeline.deliver_jobs(jobs, on_retry=queue_retry)
     log.info("offline push: %s", counts)
     return counts
 
@@ -30,13 +43,13 @@ def push_retry(delivery_pk: int, note: dict | None = None) -> str:
     """One delivery again, after the vendor asked to retry (429, 5xx, a timeout), or
     queued again by the sweep. (`note`: what tasks queued before the note was kept on
     the delivery carried; unused.)"""
-    return pipeline.send_delivery(delivery_pk)
+    return pipeline.send_delivery(delivery_pk, on_retry=queue_retry)
 
 
 @shared_task(ignore_result=True, **RETRY)
 def requeue_stale_pushes() -> int:
     """Every 30 s (django-celery-beat): deliveries the broker lost, queued again."""
-    return pipeline.requeue_stale()
+    return pipeline.requeue_stale(requeue=lambda pk: push_retry.apply_async((pk,), **_route()))
 
 
 @shared_task(ignore_result=True, **RETRY)
@@ -49,3 +62,77 @@ def push_withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
 def purge_push_attempts() -> int:
     """Daily (django-celery-beat): attempts and deliveries past CHAT_PUSH_ATTEMPT_DAYS."""
     return pipeline.attempts_purge()
+
+
+# --- after the send's commit ----------------------------------------------------------------
+
+def queue_on_commit(jobs: list[PushJob]) -> None:
+    """Hand `jobs` to the delivery task after the caller's transaction commits."""
+    if jobs and pipeline.enabled():
+        transaction.on_commit(lambda: queue_now(jobs))
+
+
+def queue_now(jobs: list[PushJob]) -> int:
+    """Queue the jobs whose receiver has a push token; return how many. Never raises:
+    a failure here must not fail a send that has committed (it is logged)."""
+    try:
+        with_tokens = set(PushToken.objects.filter(
+            user_id__in={j.receiver_pk for j in jobs}).values_list("user_id", flat=True))
+        todo = [j for j in jobs if j.receiver_pk in with_tokens]
+        if not todo:
+            return 0
+        now = time.time()
+        for job in todo:
+            job.queued_at = job.queued_at or now
+        _queue(push_deliver, ([j.as_json() for j in todo],))
+        return len(todo)
+    except Exception:
+        log.exception("offline push: queuing %d jobs failed", len(jobs))
+        return 0
+
+
+def queue_retry(delivery_pk: int, countdown: float) -> None:
+    """Queue one delivery's next try in `countdown` seconds (never raises: the sweep,
+    requeue_stale_pushes, finds a delivery whose retry was not queued)."""
+    try:
+        push_retry.apply_async((delivery_pk,), countdown=countdown, **_route())
+    except Exception:
+        log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
+
+
+def withdraw_on_commit(*, user_pk: int, conversation_id: str, upto_seq: int) -> None:
+    """After the read commits: withdraw the pushes of the conversation up to `upto_seq`."""
+    if pipeline.enabled():
+        transaction.on_commit(lambda: _withdraw_queue(user_pk, conversation_id, upto_seq))
+
+
+def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
+    try:
+        if pipeline.open_deliveries(user_pk, conversation_id, upto_seq).exists():
+            _queue(push_withdraw, (user_pk, conversation_id, upto_seq))
+    except Exception:
+        log.exception("offline push: queuing a withdrawal failed")
+
+
+def _queue(task, args: tuple) -> None:
+    if task.app.conf.task_always_eager:
+        # Embedded mode runs tasks in process: not in the sender's request, whose
+        # answer would wait for the vendor.
+        _in_thread(task, args)
+    else:
+        task.apply_async(args, **_route())
+
+
+def _in_thread(task, args: tuple) -> None:
+    def run():
+        try:
+            task.apply(args)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    threading.Thread(target=run, daemon=True, name="parley-push").start()
+
+
+def _route() -> dict:
+    queue = getattr(settings, "CHAT_PUSH_QUEUE", "")
+    return {"queue": queue} if queue else {}

@@ -298,7 +298,7 @@ def test_a_pending_delivery_the_broker_lost_is_queued_again(fake, people):
 
     from django.utils import timezone
 
-    from push.pipeline import requeue_stale
+    from push.tasks import requeue_stale_pushes
 
     _, bob, _ = people
     token = fcm_token(bob).token
@@ -310,7 +310,7 @@ def test_a_pending_delivery_the_broker_lost_is_queued_again(fake, people):
     PushDelivery.objects.create(  # pending, but recent: its task may still come
         message_id=100, message_key="100-1-1", user=bob, device_id="phone", vendor="fcm",
         created_at=timezone.now(), updated_at=timezone.now(), note={"title": "x", "body": "y"})
-    assert requeue_stale() == 1
+    assert requeue_stale_pushes() == 1
     assert _one(fake, token)["notification"]["body"] == "lost and found"
     wait_for(lambda: PushDelivery.objects.get(message_id=99).state == "delivered")
     assert PushDelivery.objects.get(message_id=100).state == "pending"
