@@ -235,7 +235,7 @@ def state_change(*, user_id: str, action: str, reason: str, platform: str,
                  kicked: list[str] = ()) -> None:
     """Queue State.StateChange: action Login / Logout / Disconnect, reason Register /
     Unregister / LinkClose / TimeOut; `kicked` the platforms a login pushed out."""
-    from . import webhooks
+    from . import webhook_tasks, webhooks
 
     if not webhooks.is_enabled(STATE_CHANGE):
         return
@@ -245,4 +245,4 @@ def state_change(*, user_id: str, action: str, reason: str, platform: str,
         body["KickedDevice"] = [{"Platform": p} for p in kicked]
     # The device's platform as is: webhooks.opt_platform names it as this callback
     # spells it (iOS is "IOS" here, Mac "macOS").
-    webhooks.after(STATE_CHANGE, body, platform=platform)
+    webhook_tasks.after(STATE_CHANGE, body, platform=platform)

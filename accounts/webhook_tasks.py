@@ -1,6 +1,6 @@
 """Celery tasks that call the app's server (after-callbacks): see accounts/webhooks.py.
 
-`deliver_after` is queued by `webhooks.after()` once the transaction that caused the
+`deliver_after` is queued by `after()` (below) once the transaction that caused the
 event commits. It POSTs the callback, records the attempt (WebhookAttempt), and on a
 failure (timeout, connection error, non-200, not JSON) retries up to
 `WebhookConfig.retries` times, waiting `retry_backoff_seconds * 2**n` seconds before
@@ -32,7 +32,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from . import webhooks
@@ -96,3 +96,15 @@ def purge_webhook_attempts() -> int:
     deleted = webhooks.attempts_purge(before=timezone.now() - timedelta(days=days))
     log.info("purged %d webhook attempts older than %d days", deleted, days)
     return deleted
+
+
+def after(command: str, body: dict, *, platform: str = "RESTAPI", client_ip: str = "") -> None:
+    """Queue an after-callback (e.g. AFTER_SEND) for when the current transaction
+    commits; a no-op when that callback is off. Failed calls are retried by the task."""
+    if not webhooks.config().on(command):
+        return
+    delivery_id = str(uuid.uuid4())
+    queue = getattr(settings, "CHAT_WEBHOOK_QUEUE", None)
+    args = (delivery_id, command, body, platform, client_ip)
+    # robust: a broker that is down must not turn a committed send into an error.
+    transaction.on_commit(lambda: deliver_after.apply_async(args, queue=queue), robust=True)

@@ -5,7 +5,7 @@ Operators configure one `WebhookConfig` row in Django admin (URL, token, which
 callbacks are on, timeout, the before-send timeout policy, retries). Services call:
 
     verdict = webhooks.before_send(body, platform="Web")   # may rewrite or refuse a send
-    webhooks.after(webhooks.AFTER_SEND, body)               # fire and forget, after commit
+    webhook_tasks.after(webhooks.AFTER_SEND, body)          # fire and forget, after commit
     webhooks.is_enabled(webhooks.STATE_CHANGE)
 
 Transport (§14.1): an HTTP POST of a JSON body (the caller's fields plus
@@ -456,17 +456,3 @@ def before_send(body: dict, *, platform: str, client_ip: str = "") -> Verdict:
     if cfg.before_send_on_timeout == WebhookConfig.OnTimeout.BLOCK:
         return Verdict("reject", BEFORE_SEND_FAILED, CODES[BEFORE_SEND_FAILED])
     return ALLOW
-
-
-def after(command: str, body: dict, *, platform: str = "RESTAPI", client_ip: str = "") -> None:
-    """Queue an after-callback (e.g. AFTER_SEND) for when the current transaction
-    commits; a no-op when that callback is off. Failed calls are retried by the task."""
-    if not config().on(command):
-        return
-    from .webhook_tasks import deliver_after
-
-    delivery_id = str(uuid.uuid4())
-    queue = getattr(settings, "CHAT_WEBHOOK_QUEUE", None)
-    args = (delivery_id, command, body, platform, client_ip)
-    # robust: a broker that is down must not turn a committed send into an error.
-    transaction.on_commit(lambda: deliver_after.apply_async(args, queue=queue), robust=True)

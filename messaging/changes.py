@@ -53,7 +53,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
-from accounts import webhooks
+from accounts import webhook_tasks, webhooks
 from accounts.events import publish_on_commit
 from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
@@ -92,7 +92,7 @@ def recall_seconds() -> int:
 
 def after_callback(command: str, body: dict, platform: str) -> None:
     """Queue an after-callback for after the commit (a no-op when it is off)."""
-    webhooks.after(command, body, platform=platform if platform in webhooks.PLATFORMS
+    webhook_tasks.after(command, body, platform=platform if platform in webhooks.PLATFORMS
                    else "Unknown")
 
 

@@ -56,7 +56,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
-from accounts import webhooks
+from accounts import webhook_tasks, webhooks
 from accounts.events import publish_now, publish_on_commit
 from accounts.locks import lock_user_pairs
 from accounts.models import AdminForbidType, User
@@ -481,7 +481,7 @@ def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
                                   seq=msg.seq, elements=msg.elements)
         body.update({"SendMsgResult": 0, "ErrorInfo": "send msg succeed",
                      "UnreadMsgNum": unread[cmd.receiver.pk]})
-        webhooks.after(webhooks.AFTER_SEND, body, platform=cmd.opt_platform,
+        webhook_tasks.after(webhooks.AFTER_SEND, body, platform=cmd.opt_platform,
                        client_ip=cmd.client_ip)
 
 

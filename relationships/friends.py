@@ -74,7 +74,7 @@ standard/custom/groups/blocklist counters (`bump_sequences`), in the transaction
 change; friend_get, group_* and black_list_get hand them out as Tencent does.
 
 After-callbacks (tencent-rest.md §14.2), queued in the change's transaction through
-accounts.webhooks.after: Sns.CallbackFriendAdd (friend_add: ClientCmd friend_add,
+accounts.webhook_tasks.after: Sns.CallbackFriendAdd (friend_add: ClientCmd friend_add,
 Admin_Account, ForceFlag; friend_request_accept: friend_response), and
 Sns.CallbackFriendDelete (one pair per list entry removed). Each service takes the
 door's `platform` (OptPlatform); DEFAULT_PLATFORM ("Unknown") when a door names none.
@@ -96,7 +96,7 @@ from django.db import connection, transaction
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from accounts import webhooks
+from accounts import webhook_tasks, webhooks
 from accounts.locks import lock_user_pairs
 from accounts.models import AllowType, SyncEntry, User
 from accounts.selectors import profile_full, users_by_user_ids
@@ -495,7 +495,7 @@ def sequences(owner_pk: int) -> dict[str, int]:
 
 
 # --- after-callbacks (tencent-rest.md §14.2) -------------------------------------------
-# Queued by the services in the change's transaction (accounts.webhooks.after sends
+# Queued by the services in the change's transaction (accounts.webhook_tasks.after sends
 # them after commit, and only when that callback is on), so every door fires them.
 # `platform` is the OptPlatform of the door that asked: "RESTAPI" for /v4 and the
 # admin, the device's platform for a client; DEFAULT_PLATFORM when a door names none.
@@ -509,7 +509,7 @@ def after_friend_add(pairs: list[tuple[User, User]], *, initiator: User, client_
     """Sns.CallbackFriendAdd for the (owner, friend) pairs added, after commit (at once
     when no transaction is open)."""
     if pairs:
-        webhooks.after(webhooks.FRIEND_ADD, {
+        webhook_tasks.after(webhooks.FRIEND_ADD, {
             "PairList": [{"From_Account": a.user_id, "To_Account": b.user_id,
                           "Initiator_Account": initiator.user_id} for a, b in pairs],
             "ClientCmd": client_cmd, "Admin_Account": admin_account,
@@ -520,7 +520,7 @@ def after_pairs(command: str, pairs: list[tuple[str, str]], *,
                 platform: str = DEFAULT_PLATFORM) -> None:
     """Sns.CallbackFriendDelete / BlackListAdd / BlackListDelete: PairList of UserIDs."""
     if pairs:
-        webhooks.after(command, {"PairList": [{"From_Account": a, "To_Account": b}
+        webhook_tasks.after(command, {"PairList": [{"From_Account": a, "To_Account": b}
                                               for a, b in pairs]}, platform=platform)
 
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts import webhooks
+from accounts import webhook_tasks, webhooks
 from accounts.models import AdminForbidType, SyncEntry, User
 from accounts.selectors import profile_full
 from chat_project.errors import ChatError
@@ -110,7 +110,7 @@ def profile_update(*, user: User, operator: str | None = None,
                  for name, value in {**fields, **admin}.items() if name in COLUMN_PROFILE_TAGS]
         items += [{"Tag": key, "Value": value}
                   for key, value in fields.get("profile_custom", {}).items()]
-        webhooks.after(webhooks.PORTRAIT_SET, {
+        webhook_tasks.after(webhooks.PORTRAIT_SET, {
             "Operator_Account": operator or user.user_id, "From_Account": user.user_id,
             "EventTime": int(time.time() * 1000), "ProfileItem": items}, platform=platform)
     return user

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts import webhooks
+from accounts import webhook_tasks, webhooks
 from accounts.models import User, WebhookAttempt, WebhookConfig
 from accounts.webhook_tasks import deliver_after
 from tests import webhook_receiver as receiver
@@ -337,7 +337,7 @@ def test_after_waits_for_the_commit_and_retries_a_failing_receiver(
     use_webhooks(webhook_receiver, [webhooks.AFTER_SEND], retries=3, timeout_ms=500)
     webhook_receiver.script(Reply.http(503), Reply.garbage())
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        webhooks.after(webhooks.AFTER_SEND, AFTER_BODY, platform="Web")
+        webhook_tasks.after(webhooks.AFTER_SEND, AFTER_BODY, platform="Web")
         assert webhook_receiver.requests == []  # not before the commit
     assert len(callbacks) == 1
     requests = webhook_receiver.wait_for(3)
@@ -356,7 +356,7 @@ def test_after_gives_up_after_the_configured_retries(
     use_webhooks(webhook_receiver, [webhooks.AFTER_SEND], retries=1, timeout_ms=300)
     webhook_receiver.answer(Reply.http(500))
     with django_capture_on_commit_callbacks(execute=True):
-        webhooks.after(webhooks.AFTER_SEND, AFTER_BODY)
+        webhook_tasks.after(webhooks.AFTER_SEND, AFTER_BODY)
     assert [a.outcome for a in WebhookAttempt.objects.order_by("attempt")] == [
         "failed", "failed"]
     assert len(webhook_receiver.requests) == 2
@@ -367,7 +367,7 @@ def test_after_is_a_no_op_when_that_callback_is_off(
         webhook_receiver, eager, django_capture_on_commit_callbacks):
     use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        webhooks.after(webhooks.AFTER_SEND, AFTER_BODY)
+        webhook_tasks.after(webhooks.AFTER_SEND, AFTER_BODY)
     assert callbacks == []
     assert webhook_receiver.requests == [] and not WebhookAttempt.objects.exists()
 
@@ -378,7 +378,7 @@ def test_a_rolled_back_transaction_sends_nothing(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         try:
             with transaction.atomic():
-                webhooks.after(webhooks.AFTER_SEND, AFTER_BODY)
+                webhook_tasks.after(webhooks.AFTER_SEND, AFTER_BODY)
                 raise RuntimeError("rolled back")
         except RuntimeError:
             pass
@@ -408,7 +408,7 @@ def test_a_real_worker_retries_with_backoff(webhook_receiver, settings, tmp_path
             if not sent or (time.monotonic() - sent > 10
                             and "deliver_after[" not in worker.log()):
                 with transaction.atomic():
-                    webhooks.after(webhooks.AFTER_SEND, AFTER_BODY, platform="iOS")
+                    webhook_tasks.after(webhooks.AFTER_SEND, AFTER_BODY, platform="iOS")
                 sent = time.monotonic()
             time.sleep(0.1)
 
