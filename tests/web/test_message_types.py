@@ -1,0 +1,384 @@
+"""Every message type on the chat page, in a real browser against a real server: sent
+through the UI by one person, arriving live on the other's page and drawn there
+(thumbnail loaded, players with a source, the file downloading with the same bytes,
+sticker, map link, custom description, merged card opening its list), the actions on a
+message (edit, delete for me, recall, forward), a refused send in words, and markup in
+every text field shown as text.
+
+Files are made by the test: a PNG (Pillow), a WAV (the wave module), a WebM (recorded
+by Chromium's MediaRecorder from a canvas) and a text file.
+"""
+
+import base64
+import io
+import struct
+import wave
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from accounts.models import User
+from messaging.commands import Origin
+from messaging.models import Message
+from messaging.services import message_send
+from relationships.blocklist import block_add
+from tests.web.helpers import in_worker, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+def open_chat(page, user_id):
+    page.get_by_test_id("new-chat-input").fill(user_id)
+    page.get_by_test_id("new-chat-input").press("Enter")
+    expect(page.get_by_test_id("chat-title")).to_be_visible()
+
+
+def messages(page):
+    return page.get_by_test_id("message")
+
+
+def last(page):
+    return messages(page).last
+
+
+def two_people(new_page, make_user):
+    make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    alice, bob = new_page(), new_page()
+    sign_in(alice, "alice")
+    sign_in(bob, "bob")
+    open_chat(alice, "bob")
+    open_chat(bob, "alice")
+    return alice, bob
+
+
+def send_as(sender_id, to_id, elements, random=1):
+    sender = User.objects.get(user_id=sender_id)
+    return in_worker(message_send, origin=Origin.USER, sender=sender, to=to_id,
+                     random=random, elements=elements)
+
+
+def png_bytes(width=320, height=200):
+    image = Image.new("RGB", (width, height), (30, 120, 200))
+    for x in range(0, width, 20):
+        for y in range(0, height, 20):
+            if (x + y) // 20 % 2:
+                image.putpixel((x, y), (250, 200, 40))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def wav_bytes(seconds=1, rate=8000):
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<h", (i * 300) % 20000 - 10000)
+                               for i in range(rate * seconds)))
+    return out.getvalue()
+
+
+WEBM_SCRIPT = """async () => {
+  const canvas = document.createElement('canvas');
+  canvas.width = 64; canvas.height = 48;
+  const g = canvas.getContext('2d');
+  const stream = canvas.captureStream(10);
+  const rec = new MediaRecorder(stream, {mimeType: 'video/webm'});
+  const chunks = [];
+  rec.ondataavailable = (e) => chunks.push(e.data);
+  const done = new Promise((r) => { rec.onstop = r; });
+  rec.start();
+  for (let i = 0; i < 8; i++) {
+    g.fillStyle = `hsl(${i * 40}, 80%, 50%)`; g.fillRect(0, 0, 64, 48);
+    await new Promise((r) => setTimeout(r, 60));
+  }
+  rec.stop();
+  await done;
+  const buf = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  let s = '';
+  for (const b of buf) s += String.fromCharCode(b);
+  return btoa(s);
+}"""
+
+
+def webm_bytes(page):
+    """A short real WebM, recorded by the browser itself (no encoder on the machine)."""
+    return base64.b64decode(page.evaluate(WEBM_SCRIPT))
+
+
+def attach(page, name, mime, data):
+    page.get_by_test_id("attach-input").set_input_files(
+        {"name": name, "mimeType": mime, "buffer": data})
+
+
+def natural_width(locator):
+    return locator.evaluate("img => img.complete ? img.naturalWidth : 0")
+
+
+# --- every type, through the UI ------------------------------------------------------
+
+def test_each_type_sent_through_the_page_arrives_live_and_renders(
+        new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+
+    # Image: thumbnail in the bubble on both sides, loaded; a click opens the original.
+    png = png_bytes()
+    attach(alice, "picture.png", "image/png", png)
+    expect(last(alice)).to_have_attribute("data-status", "success")
+    got = last(bob).get_by_test_id("msg-image")
+    expect(got).to_be_visible()
+    bob.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=got.element_handle())
+    assert natural_width(got) > 0
+    link = last(bob).get_by_test_id("msg-image-link")
+    assert link.get_attribute("target") == "_blank"
+    assert "noopener" in link.get_attribute("rel")
+    with bob.expect_popup() as popup:
+        link.click()
+    original = popup.value
+    original.wait_for_load_state()
+    assert original.url == link.get_attribute("href")
+    original.close()
+
+    # Audio: a player with the source.
+    attach(alice, "voice.wav", "audio/wav", wav_bytes())
+    expect(last(alice)).to_have_attribute("data-status", "success")
+    audio = last(bob).get_by_test_id("msg-audio")
+    expect(audio).to_have_attribute("src", lambda_match_http())
+    assert audio.evaluate("a => a.controls")
+
+    # Video: a player with the source.
+    attach(alice, "clip.webm", "video/webm", webm_bytes(alice))
+    expect(last(alice)).to_have_attribute("data-status", "success")
+    video = last(bob).get_by_test_id("msg-video")
+    expect(video).to_have_attribute("src", lambda_match_http())
+
+    # File: name, size in human units, and a download of the same bytes.
+    text = ("notes for bob\n" * 200).encode()
+    attach(alice, "notes.txt", "text/plain", text)
+    expect(last(alice)).to_have_attribute("data-status", "success")
+    card = last(bob).get_by_test_id("msg-file")
+    expect(card.get_by_test_id("msg-file-name")).to_have_text("notes.txt")
+    expect(card.get_by_test_id("msg-file-size")).to_have_text("2.7 KB")
+    with bob.expect_download() as download:
+        card.get_by_test_id("msg-file-download").click()
+    path = download.value.path()
+    with open(path, "rb") as fh:
+        assert fh.read() == text
+
+    kinds = [m.elements[0]["type"] for m in Message.objects.order_by("id")]
+    assert kinds == ["TIMImageElem", "TIMSoundElem", "TIMVideoFileElem", "TIMFileElem"]
+
+
+def lambda_match_http():
+    import re
+    return re.compile(r"^https?://")
+
+
+def test_sticker_emoji_location_and_custom(new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+
+    # A sticker from the set: a face message naming it; drawn as its image.
+    alice.get_by_test_id("face-button").click()
+    alice.get_by_test_id("face-laugh").click()
+    face = last(bob).get_by_test_id("msg-face")
+    expect(face).to_have_attribute("data-face", "laugh")
+    bob.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                          arg=face.element_handle())
+    assert Message.objects.get().elements == [
+        {"type": "TIMFaceElem", "payload": {"index": 1, "data": "laugh"}}]
+
+    # The emoji picker inserts at the caret.
+    box = alice.get_by_test_id("message-input")
+    box.fill("hello ")
+    alice.get_by_test_id("emoji-button").click()
+    alice.get_by_test_id("emoji").first.click()
+    expect(box).to_have_value("hello 😀")
+    box.press("Enter")
+    expect(last(bob).locator(".msg-bubble")).to_have_text("hello 😀")
+
+    # A location: a typed place and coordinates; a map link in a new tab.
+    alice.get_by_test_id("location-button").click()
+    dialog = alice.get_by_test_id("location-dialog")
+    dialog.get_by_test_id("location-place").fill("Café Central")
+    dialog.get_by_test_id("location-coords").fill("nowhere")
+    dialog.get_by_test_id("location-send").click()
+    expect(dialog.get_by_test_id("location-status")).to_contain_text("latitude, longitude")
+    dialog.get_by_test_id("location-coords").fill("48.2104, 16.3655")
+    dialog.get_by_test_id("location-send").click()
+    expect(dialog).to_have_count(0)
+    place = last(bob).get_by_test_id("msg-location")
+    expect(place.get_by_test_id("msg-location-desc")).to_have_text("Café Central")
+    link = place.get_by_test_id("msg-location-link")
+    assert link.get_attribute("href") == (
+        "https://www.openstreetmap.org/?mlat=48.21040&mlon=16.36550#map=16/48.21040/16.36550")
+    assert link.get_attribute("target") == "_blank"
+    assert "noopener" in link.get_attribute("rel")
+
+    # A custom message (sent by another client): its description, data on demand.
+    send_as("alice", "bob", [{"type": "TIMCustomElem", "payload": {
+        "data": '{"order": 42}', "description": "Order #42 shipped", "extension": "ext-1"}}])
+    custom = last(bob).get_by_test_id("msg-custom")
+    expect(custom.get_by_test_id("msg-custom-desc")).to_have_text("Order #42 shipped")
+    data = custom.get_by_test_id("msg-custom-data")
+    expect(data).to_be_hidden()
+    custom.get_by_test_id("msg-custom-toggle").click()
+    expect(data).to_have_text('data: {"order": 42}\nextension: ext-1')
+
+    # A sticker outside the set is a label, not a broken image.
+    send_as("alice", "bob", [{"type": "TIMFaceElem", "payload": {"index": 99, "data": "yz00"}}],
+            random=2)
+    expect(last(bob).get_by_test_id("msg-face-unknown")).to_have_text("[Sticker yz00]")
+
+
+def test_edit_delete_recall_copy(new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+    box = alice.get_by_test_id("message-input")
+    for text in ("first try", "keep me", "oops"):
+        box.fill(text)
+        box.press("Enter")
+        expect(last(alice)).to_have_attribute("data-status", "success")
+    expect(messages(bob)).to_have_count(3)
+
+    # Edit my own text: both sides show the new text, marked edited.
+    first = messages(alice).nth(0)
+    first.hover()
+    first.get_by_test_id("edit-message").click()
+    first.get_by_test_id("edit-input").fill("second try")
+    first.get_by_test_id("edit-save").click()
+    expect(messages(alice).nth(0).locator(".msg-bubble")).to_have_text("second try")
+    expect(messages(alice).nth(0).get_by_test_id("msg-edited")).to_be_visible()
+    expect(messages(bob).nth(0).locator(".msg-bubble")).to_have_text("second try")
+    expect(messages(bob).nth(0).get_by_test_id("msg-edited")).to_be_visible()
+    # Only one's own text can be edited; anyone can copy.
+    expect(messages(bob).nth(0).get_by_test_id("edit-message")).to_have_count(0)
+    alice.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    messages(alice).nth(1).get_by_test_id("copy-message").click()
+    expect(messages(alice).nth(1).get_by_test_id("copy-message")).to_have_text("Copied")
+    assert alice.evaluate("navigator.clipboard.readText()") == "keep me"
+
+    # Recall (within the window): both see it recalled.
+    messages(alice).nth(2).get_by_test_id("recall-message").click()
+    expect(messages(bob).nth(2).locator(".msg-bubble")).to_have_text("[Message recalled]")
+    expect(messages(alice).nth(2).get_by_test_id("recall-message")).to_have_count(0)
+
+    # Delete for me: gone from bob's page (and after a reload), alice keeps it.
+    target = messages(bob).nth(1)
+    target.get_by_test_id("delete-message").click()
+    target.get_by_test_id("delete-message").click()  # the second click confirms
+    expect(messages(bob)).to_have_count(2)
+    expect(bob.get_by_text("keep me")).to_have_count(0)
+    bob.reload()
+    expect(messages(bob)).to_have_count(2)
+    expect(alice.get_by_text("keep me")).to_have_count(1)
+
+
+def test_recall_is_offered_only_inside_the_window(new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+    old = send_as("alice", "bob", [{"type": "TIMTextElem", "payload": {"text": "old one"}}])
+    Message.objects.filter(pk=Message.objects.get().pk).update(
+        time=Message.objects.get().time - 3600)
+    alice.reload()
+    expect(last(alice).locator(".msg-bubble")).to_have_text("old one")
+    expect(last(alice).get_by_test_id("copy-message")).to_have_count(1)
+    expect(last(alice).get_by_test_id("recall-message")).to_have_count(0)
+    assert old
+
+
+def test_a_refused_send_says_why_in_words_keeps_the_draft_and_can_be_dismissed(
+        new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+    in_worker(block_add, owner=User.objects.get(user_id="bob"), user_ids=["alice"])
+    box = alice.get_by_test_id("message-input")
+    box.fill("are you there?")
+    box.press("Enter")
+    failed = last(alice)
+    expect(failed).to_have_attribute("data-status", "fail")
+    reason = failed.get_by_test_id("send-failed")
+    expect(reason).to_have_text("Not sent: bob has blocked you, so your messages are not delivered.")
+    assert "20007" in reason.get_attribute("title")
+    assert "20007" not in reason.inner_text()
+    expect(alice.get_by_test_id("send-error")).to_contain_text("has blocked you")
+    # Sending again can never succeed: no Retry. The draft is back in the box.
+    expect(failed.get_by_test_id("retry-send")).to_have_count(0)
+    expect(box).to_have_value("are you there?")
+    failed.get_by_test_id("dismiss-failed").click()
+    expect(messages(alice)).to_have_count(0)
+    assert not Message.objects.exists()
+
+
+# --- markup is text ------------------------------------------------------------------
+
+MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
+
+
+def test_markup_in_every_text_field_shows_as_text(new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+    evil_url = "javascript:window.__pwned=3"
+    inner = [
+        {"from": "alice", "nick": MARKUP, "time": 1700000000, "elements": [
+            {"type": "TIMTextElem", "payload": {"text": MARKUP}},
+            {"type": "TIMFileElem", "payload": {"fileName": MARKUP, "fileSize": 10,
+                                                "url": evil_url, "uuid": "u"}},
+            {"type": "TIMImageElem", "payload": {"uuid": "i", "imageInfoArray": [
+                {"type": 3, "url": evil_url, "width": 10, "height": 10, "size": 1}]}},
+        ]},
+        {"From_Account": "bob", "MsgTimeStamp": 1700000001, "MsgBody": [
+            {"MsgType": "TIMCustomElem", "MsgContent": {"Desc": MARKUP, "Data": MARKUP}}]},
+    ]
+    bodies = [
+        [{"type": "TIMTextElem", "payload": {"text": MARKUP}}],
+        [{"type": "TIMFileElem", "payload": {"uuid": "f1", "url": "/media/nothing.txt",
+                                             "fileName": MARKUP, "fileSize": 5}}],
+        [{"type": "TIMCustomElem", "payload": {"data": MARKUP, "description": MARKUP,
+                                               "extension": MARKUP}}],
+        [{"type": "TIMLocationElem", "payload": {"description": MARKUP,
+                                                 "latitude": 1.5, "longitude": 2.5}}],
+        [{"type": "TIMFaceElem", "payload": {"index": 500, "data": MARKUP}}],
+        [{"type": "TIMRelayElem", "payload": {"title": MARKUP, "abstractList": [MARKUP],
+                                              "compatibleText": MARKUP,
+                                              "messageList": inner}}],
+    ]
+    for n, elements in enumerate(bodies, start=1):
+        send_as("alice", "bob", elements, random=n)
+    expect(messages(bob)).to_have_count(len(bodies))
+    expect(messages(alice)).to_have_count(len(bodies))
+
+    for page in (alice, bob):
+        rows = messages(page)
+        expect(rows.nth(0).locator(".msg-bubble")).to_have_text(MARKUP)
+        expect(rows.nth(1).get_by_test_id("msg-file-name")).to_have_text(MARKUP)
+        custom = rows.nth(2)
+        expect(custom.get_by_test_id("msg-custom-desc")).to_have_text(MARKUP)
+        custom.get_by_test_id("msg-custom-toggle").click()
+        expect(custom.get_by_test_id("msg-custom-data")).to_have_text(
+            f"data: {MARKUP}\nextension: {MARKUP}")
+        expect(rows.nth(3).get_by_test_id("msg-location-desc")).to_have_text(MARKUP)
+        expect(rows.nth(4).get_by_test_id("msg-face-unknown")).to_have_text(f"[Sticker {MARKUP}]")
+        card = rows.nth(5).get_by_test_id("msg-merged")
+        expect(card.get_by_test_id("msg-merged-title")).to_have_text(MARKUP)
+        expect(card.get_by_test_id("msg-merged-line")).to_have_text(MARKUP)
+        card.click()
+        dialog = page.get_by_test_id("merged-dialog")
+        items = dialog.get_by_test_id("merged-item")
+        expect(items).to_have_count(2)
+        expect(items.nth(0)).to_contain_text(MARKUP)
+        expect(items.nth(0).get_by_test_id("msg-file-name")).to_have_text(MARKUP)
+        # A URL that is not http(s) never reaches an href or a src.
+        expect(items.nth(0).get_by_test_id("msg-file-download")).to_have_count(0)
+        expect(items.nth(0).locator("img")).to_have_count(0)
+        expect(items.nth(1).get_by_test_id("msg-custom-desc")).to_have_text(MARKUP)
+        dialog.get_by_test_id("dialog-close").click()
+        expect(dialog).to_have_count(0)
+
+        page.wait_for_timeout(300)  # time for a stray onerror to fire
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("#message-list script, #message-list b").count() == 0
+        urls = page.evaluate("""() => [...document.querySelectorAll(
+            '#message-list [href], #message-list [src], dialog [href], dialog [src]')]
+            .map((n) => n.getAttribute('href') || n.getAttribute('src'))""")
+        assert all(u.startswith(("http://", "https://", "/")) for u in urls), urls
