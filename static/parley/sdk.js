@@ -219,6 +219,191 @@
     return out;
   }
 
+  // --- files, merged and forwarded messages (helpers) -------------------------------
+
+  const MB = 1024 * 1024;
+  // The file creators: the upload's `kind` (POST /api/v1/files/), the size limit
+  // (DESIGN.md "Limits"; the server checks again, 910006) and the codes of Tencent's Web
+  // SDK error table for each (ERROR_CODE: 2251-2253 image, 2300-2301 audio, 2350-2352
+  // video, 2400-2402 file). Tencent's table has no code for a failed image upload (no
+  // 2250): that one is 2400, "file upload failed".
+  const FILE_KINDS = {
+    image: {type: 'TIMImageElem', limit: 28 * MB, noFile: 2251, badType: 2252,
+            tooLarge: 2253, failed: 2400, what: 'an image (JPEG, PNG, GIF, BMP or WebP)',
+            mime: /^image\/(jpeg|jpg|pjpeg|png|gif|bmp|x-ms-bmp|webp)$/i,
+            ext: /\.(jpe?g|png|gif|bmp|webp)$/i},
+    sound: {type: 'TIMSoundElem', limit: 28 * MB, noFile: 2401, tooLarge: 2301, failed: 2300},
+    video: {type: 'TIMVideoFileElem', limit: 100 * MB, noFile: 2401, badType: 2352,
+            tooLarge: 2351, failed: 2350, what: 'a video',
+            mime: /^video\//i, ext: /\.(mp4|m4v|mov|webm|ogv|mkv|avi|3gp)$/i},
+    file: {type: 'TIMFileElem', limit: 100 * MB, noFile: 2401, tooLarge: 2402, failed: 2400},
+  };
+  const FILE_IS_EMPTY = 2108;          // Tencent: an empty file cannot be sent
+  const FORWARD_TYPE_INVALID = 2453;   // Tencent: this message cannot be forwarded
+  const MERGER_TYPE_INVALID = 2450;    // Tencent: not a merged message
+  const MERGER_KEY_INVALID = 2451;     // Tencent: the merged message's key is not valid
+  const UPLOAD_CANCELLED = 910203;     // Parley's: cancelUploadMessage() stopped the upload
+  const MERGER_MAX_MESSAGES = 300;     // the server's limits (messaging/elements.py),
+  const MERGER_MAX_BYTES = 200 * 1024; // refused with its codes before anything is sent
+  const MERGER_CACHE_KEYS = 200;
+
+  /** The File (or Blob) given as payload.file: an <input type=file> (its first file),
+   * a File or a Blob; null if none. */
+  function fileOf(value) {
+    if (!value || typeof value !== 'object') return null;
+    if (typeof root.Blob === 'function' && value instanceof root.Blob) return value;
+    const files = value.files;
+    if (files && typeof files.length === 'number') {
+      const first = files.length ? files[0] : null;
+      return first && typeof root.Blob === 'function' && first instanceof root.Blob ? first : null;
+    }
+    return null;
+  }
+
+  /** The name a file is uploaded under: its own, or one made from its MIME type. */
+  function fileName(file, kind) {
+    if (typeof file.name === 'string' && file.name) return file.name;
+    const sub = /^[a-z]+\/([a-z0-9.+-]+)$/i.exec(file.type || '');
+    const ext = sub ? sub[1].replace(/^x-/, '').replace(/[^a-z0-9]/gi, '').slice(0, 8) : '';
+    return ext ? `${kind}.${ext}` : kind;
+  }
+
+  function localUrl(file) {
+    const URL_ = root.URL;
+    if (!URL_ || typeof URL_.createObjectURL !== 'function') return '';
+    try {
+      return URL_.createObjectURL(file);
+    } catch (err) {
+      return '';  // not a Blob this environment can point to
+    }
+  }
+
+  /** Why `file` cannot be sent as `kind`: an Error with Tencent's code, or null. */
+  function fileProblem(kind, file) {
+    const spec = FILE_KINDS[kind];
+    if (!file) return chatError(spec.noFile, `payload.file must be an <input type=file> with a file, a File or a Blob`);
+    if (spec.mime) {
+      const ok = file.type ? spec.mime.test(file.type) : spec.ext.test(file.name || '');
+      if (!ok) return chatError(spec.badType, `the file is not ${spec.what}`);
+    }
+    if (!file.size) return chatError(FILE_IS_EMPTY, 'the file is empty');
+    if (file.size > spec.limit) {
+      return chatError(spec.tooLarge,
+        `the file is ${file.size} bytes; at most ${spec.limit} (${spec.limit / MB} MB) are allowed`);
+    }
+    return null;
+  }
+
+  /** A message element as it is before its upload: the server's shape, local URLs. */
+  function localPayload(kind, file, url, extra) {
+    if (kind === 'image') {
+      return {uuid: '', format: 'UNKNOWN', imageInfoArray: [1, 2, 3].map((type) => (
+        {type, size: file.size, width: 0, height: 0, url}))};
+    }
+    if (kind === 'sound') return {uuid: '', url, size: file.size, second: extra.second};
+    if (kind === 'file') return {uuid: '', url, fileName: fileName(file, 'file'), fileSize: file.size};
+    const name = fileName(file, 'video');
+    const ext = /\.([a-z0-9]{1,16})$/i.exec(name);
+    return {videoUUID: '', videoUrl: url, videoSize: file.size, videoSecond: extra.second,
+            videoFormat: ext ? ext[1].toLowerCase() : 'mp4', thumbUUID: '',
+            thumbUrl: extra.thumbUrl, thumbWidth: 0, thumbHeight: 0};
+  }
+
+  /** POST /api/v1/files/ beside the socket's URL: ws://host/ws/ -> http://host/api/v1/files/. */
+  function uploadUrlFor(wsUrl) {
+    try {
+      const base = root.location && root.location.href;
+      const u = base ? new URL(wsUrl, base) : new URL(wsUrl);
+      u.protocol = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
+      let path = u.pathname.replace(/ws\/?$/, '');
+      if (!path.endsWith('/')) path += '/';
+      u.pathname = `${path}api/v1/files/`;
+      u.search = '';
+      u.hash = '';
+      return u.toString();
+    } catch (err) {
+      return '/api/v1/files/';
+    }
+  }
+
+  function cookie(name) {
+    const doc = root.document;
+    if (!doc || typeof doc.cookie !== 'string') return '';
+    for (const part of doc.cookie.split(';')) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && part.slice(0, eq).trim() === name) {
+        try {
+          return decodeURIComponent(part.slice(eq + 1).trim());
+        } catch (err) {
+          return '';
+        }
+      }
+    }
+    return '';
+  }
+
+  /** The page's CSRF token (Django): its cookie, else the one in a form on the page. */
+  function pageCsrfToken() {
+    const fromCookie = cookie('csrftoken');
+    if (fromCookie) return fromCookie;
+    const doc = root.document;
+    const input = doc && typeof doc.querySelector === 'function'
+      ? doc.querySelector('input[name=csrfmiddlewaretoken]') : null;
+    return input && typeof input.value === 'string' ? input.value : '';
+  }
+
+  /** Whether a message was stored by the server and may be merged or forwarded: an
+   * Error (Tencent's 2453) if not. */
+  function forwardProblem(m) {
+    if (!m || typeof m !== 'object' || !Array.isArray(m.elements) || !m.elements.length) {
+      return chatError(FORWARD_TYPE_INVALID, 'a message from the SDK is needed (one with elements)');
+    }
+    if (m.isRevoked) return chatError(FORWARD_TYPE_INVALID, 'a recalled message cannot be forwarded');
+    if (m.status === 'unSend' || m.status === 'fail' || String(m.ID || '').startsWith('local-')) {
+      return chatError(FORWARD_TYPE_INVALID, 'a message that was not sent cannot be forwarded');
+    }
+    return null;
+  }
+
+  function clone(value) {
+    return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+  }
+
+  /** Elements as they go on the wire again: a merged message known by its downloadKey
+   * goes by that key alone (a list downloaded into it stays local); an inline list's
+   * messages go in their wire form. */
+  function wireElements(elements) {
+    return (elements || []).map((e) => {
+      const out = clone(e);
+      const p = out && out.type === 'TIMRelayElem' ? out.payload : null;
+      if (p && typeof p === 'object') {
+        if (p.downloadKey) {
+          delete p.messageList;
+        } else if (Array.isArray(p.messageList)) {
+          p.messageList = p.messageList.map(mergedItem);
+        }
+      }
+      return out;
+    });
+  }
+
+  /** One message as a merged message's list keeps it: Tencent's keys, nothing local. */
+  function mergedItem(m) {
+    if (!m || typeof m !== 'object') return m;
+    const out = {};
+    for (const key of ['ID', 'from', 'to', 'time', 'seq', 'random', 'nick', 'avatar',
+      'cloudCustomData']) {
+      if (m[key] !== undefined && m[key] !== null) out[key] = m[key];
+    }
+    out.messageBody = wireElements(Array.isArray(m.elements) ? m.elements : m.messageBody);
+    return out;
+  }
+
+  function utf8Bytes(text) {
+    if (typeof root.TextEncoder === 'function') return new root.TextEncoder().encode(text).length;
+    return unescape(encodeURIComponent(text)).length;
+  }
+
   function lastTime(conv) {
     return conv.lastMessage && conv.lastMessage.time ? conv.lastMessage.time : 0;
   }
@@ -339,6 +524,10 @@
   class Chat {
     constructor(options = {}) {
       this._url = options.url || defaultUrl();
+      this._uploadUrl = options.uploadUrl || uploadUrlFor(this._url);
+      this._csrfToken = typeof options.csrfToken === 'string' ? options.csrfToken : '';
+      this._uploads = new WeakMap();    // message -> its file's upload (see sendMessage)
+      this._mergerLists = new Map();    // downloadKey -> Promise of its messageList
       this._handlers = new Map();       // event name -> [{fn, ctx}]
       this._ws = null;
       this._nextId = 0;
@@ -518,39 +707,381 @@
       return this._createMessage(TYPES.MSG_TEXT, options, {text});
     }
 
+    /** {to, conversationType, payload: {data?, description?, extension?}}: strings, one
+     * of them not empty (Tencent's custom message). */
     createCustomMessage(options) {
       const p = (options && options.payload) || {};
-      return this._createMessage(TYPES.MSG_CUSTOM, options, {
-        data: p.data || '', description: p.description || '', extension: p.extension || '',
-      });
+      const payload = {};
+      for (const key of ['data', 'description', 'extension']) {
+        const value = p[key] === undefined || p[key] === null ? '' : p[key];
+        if (typeof value !== 'string') throw chatError(910003, `payload.${key} must be a string`);
+        payload[key] = value;
+      }
+      if (!payload.data && !payload.description && !payload.extension) {
+        throw chatError(910003, 'a custom message needs payload.data, description or extension');
+      }
+      return this._createMessage(TYPES.MSG_CUSTOM, options, payload);
     }
 
+    /** {to, conversationType, payload: {index, data?}}: index a whole number >= 0 (the
+     * face's place in the app's set), data a string (e.g. the sticker's name). */
     createFaceMessage(options) {
       const p = (options && options.payload) || {};
-      return this._createMessage(TYPES.MSG_FACE, options, {index: p.index, data: p.data || ''});
+      if (!Number.isSafeInteger(p.index) || p.index < 0) {
+        throw chatError(910003, 'payload.index must be a whole number, 0 or more');
+      }
+      const data = p.data === undefined || p.data === null ? '' : p.data;
+      if (typeof data !== 'string') throw chatError(910003, 'payload.data must be a string');
+      return this._createMessage(TYPES.MSG_FACE, options, {index: p.index, data});
     }
 
+    /** {to, conversationType, payload: {description?, longitude, latitude}}: degrees,
+     * longitude -180..180, latitude -90..90. */
     createLocationMessage(options) {
       const p = (options && options.payload) || {};
+      const description = p.description === undefined || p.description === null ? '' : p.description;
+      if (typeof description !== 'string') throw chatError(910003, 'payload.description must be a string');
+      for (const [key, bound] of [['longitude', 180], ['latitude', 90]]) {
+        const value = p[key];
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < -bound || value > bound) {
+          throw chatError(910003, `payload.${key} must be a number from -${bound} to ${bound}`);
+        }
+      }
       return this._createMessage(TYPES.MSG_LOCATION, options, {
-        description: p.description || '', longitude: p.longitude, latitude: p.latitude,
+        description, longitude: p.longitude, latitude: p.latitude,
       });
+    }
+
+    // --- files: created now, uploaded by sendMessage ---------------------------------
+
+    /**
+     * {to, conversationType, payload: {file}, onProgress?}: `file` is an <input
+     * type=file> (its first file), a File or a Blob. Throws 2251 (no file), 2252 (not a
+     * JPEG, PNG, GIF, BMP or WebP image), 2108 (empty), 2253 (over 28 MB). The message
+     * shows the picture at once (imageInfoArray's url is a local object URL);
+     * sendMessage uploads it, calling onProgress(fraction 0..1), then sends it.
+     */
+    createImageMessage(options) {
+      return this._createFileMessage('image', options);
+    }
+
+    /** As createImageMessage, for a voice message: payload {file, second?} (its length
+     * in seconds, Parley's). Throws 2401, 2108, 2301 (over 28 MB). */
+    createAudioMessage(options) {
+      return this._createFileMessage('sound', options);
+    }
+
+    /** As createImageMessage, for a video: payload {file, second?, thumb?} (`thumb`, a
+     * cover image, Parley's). Throws 2401, 2352 (not a video), 2108, 2351 (over 100 MB). */
+    createVideoMessage(options) {
+      return this._createFileMessage('video', options);
+    }
+
+    /** As createImageMessage, for any file. Throws 2401, 2108, 2402 (over 100 MB). */
+    createFileMessage(options) {
+      return this._createFileMessage('file', options);
+    }
+
+    _createFileMessage(kind, options) {
+      const p = (options && options.payload) || {};
+      const file = fileOf(p.file);
+      const problem = fileProblem(kind, file);
+      if (problem) throw problem;
+      const second = p.second === undefined || p.second === null ? 0 : p.second;
+      if (!Number.isSafeInteger(second) || second < 0 || second > 0xFFFFFFFF) {
+        throw chatError(910003, 'payload.second must be a whole number of seconds');
+      }
+      let thumb = null;
+      if (kind === 'video' && p.thumb !== undefined && p.thumb !== null) {
+        thumb = fileOf(p.thumb);
+        const bad = fileProblem('image', thumb);
+        if (bad) throw chatError(bad.code, `payload.thumb: ${bad.message}`);
+      }
+      const onProgress = options.onProgress;
+      if (onProgress !== undefined && onProgress !== null && typeof onProgress !== 'function') {
+        throw chatError(910003, 'onProgress must be a function');
+      }
+      const message = this._createMessage(FILE_KINDS[kind].type, options, {});
+      const payload = localPayload(kind, file, localUrl(file),
+        {second, thumbUrl: thumb ? localUrl(thumb) : ''});
+      message.payload = payload;
+      message.elements[0].payload = payload;
+      this._uploads.set(message, {kind, file, thumb, second, onProgress, element: null,
+                                  pending: null, xhr: null, cancelled: false});
+      return message;
+    }
+
+    /**
+     * Parley's (Tencent's SDK has none): stop the upload of a file message that
+     * sendMessage is uploading. Its sendMessage rejects with 910203 and the message is
+     * 'fail'; sending it again starts the upload over. Returns whether an upload was
+     * stopped (false once the file is uploaded: the send itself cannot be called back).
+     */
+    cancelUploadMessage(message) {
+      const upload = message && typeof message === 'object' ? this._uploads.get(message) : null;
+      if (!upload || !upload.xhr) return false;
+      upload.cancelled = true;
+      upload.xhr.abort();
+      return true;
+    }
+
+    /** The file's upload, once: its element then replaces the local one. */
+    _uploadFile(message, upload) {
+      if (upload.pending) return upload.pending;
+      const problem = fileProblem(upload.kind, upload.file)
+        || (upload.thumb ? fileProblem('image', upload.thumb) : null);
+      if (problem) return Promise.reject(problem);
+      upload.pending = this._postFile(upload).then((element) => {
+        upload.element = element;
+        message.elements = [element];
+        message.type = element.type;
+        message.payload = element.payload;
+      }).finally(() => {
+        upload.pending = null;
+        upload.xhr = null;
+      });
+      return upload.pending;
+    }
+
+    /** POST the file (multipart, XMLHttpRequest for its upload progress); resolves to
+     * the element the server made of it. */
+    _postFile(upload) {
+      const spec = FILE_KINDS[upload.kind];
+      return new Promise((resolve, reject) => {
+        let xhr;
+        try {
+          xhr = new root.XMLHttpRequest();
+          xhr.open('POST', this._uploadUrl);
+          for (const [name, value] of Object.entries(this._uploadHeaders())) {
+            xhr.setRequestHeader(name, value);
+          }
+        } catch (err) {
+          reject(chatError(spec.failed, `the upload could not start: ${err.message || err}`));
+          return;
+        }
+        upload.xhr = xhr;
+        upload.cancelled = false;
+        if (xhr.upload) {
+          xhr.upload.onprogress = (ev) => {
+            if (ev.lengthComputable && ev.total > 0) {
+              this._progress(upload, Math.min(1, ev.loaded / ev.total));
+            }
+          };
+        }
+        xhr.onload = () => {
+          let reply = null;
+          try {
+            reply = JSON.parse(xhr.responseText);
+          } catch (err) { /* not JSON: a proxy's page */ }
+          if (xhr.status >= 200 && xhr.status < 300) {
+            if (reply && reply.type === spec.type && reply.payload && typeof reply.payload === 'object') {
+              this._progress(upload, 1);
+              resolve(reply);
+            } else {
+              reject(chatError(spec.failed, 'the server did not answer the upload with its element'));
+            }
+            return;
+          }
+          let err;
+          if (reply && Number.isInteger(reply.code)) {
+            err = chatError(reply.code, reply.message);  // 910006, 910005, 910011, 910012 ...
+          } else if (xhr.status === 413) {
+            err = chatError(spec.tooLarge, 'the file is larger than the server takes (HTTP 413)');
+          } else {
+            err = chatError(spec.failed, `the upload failed (HTTP ${xhr.status})`);
+          }
+          err.httpStatus = xhr.status;
+          reject(err);
+        };
+        xhr.onerror = () => reject(chatError(spec.failed, 'the upload failed: no connection to the server'));
+        xhr.ontimeout = xhr.onerror;
+        xhr.onabort = () => reject(upload.cancelled
+          ? chatError(UPLOAD_CANCELLED, 'the upload was cancelled')
+          : chatError(spec.failed, 'the upload was interrupted'));
+        const form = new root.FormData();
+        form.append('kind', upload.kind);
+        form.append('file', upload.file, fileName(upload.file, upload.kind));
+        if (upload.second) form.append('second', String(upload.second));
+        if (upload.thumb) form.append('thumb', upload.thumb, fileName(upload.thumb, 'cover'));
+        xhr.send(form);
+      });
+    }
+
+    _progress(upload, fraction) {
+      if (typeof upload.onProgress !== 'function') return;
+      try {
+        upload.onProgress(fraction);
+      } catch (err) {
+        console.error('ParleyChat: onProgress failed:', err);  // the upload goes on
+      }
+    }
+
+    /** REST authentication as the page has it: a UserSig login sends its UserSig; a
+     * signed-in browser its session cookie (sent by the browser) and CSRF token. */
+    _uploadHeaders() {
+      const o = this._loginOptions || {};
+      const headers = {};
+      if (o.userSig) headers.Authorization = `UserSig ${o.userID}:${o.userSig}`;
+      const csrf = this._csrfToken || pageCsrfToken();
+      if (csrf) headers['X-CSRFToken'] = csrf;
+      return headers;
+    }
+
+    // --- merged and forwarded messages -----------------------------------------------
+
+    /**
+     * {to, conversationType, payload: {messageList, title, abstractList?,
+     * compatibleText}}: messageList holds messages as the SDK handed them out (sent,
+     * not recalled: else 2453), 1 to 300 (else 910003 / 910013), at most 200 KB as
+     * JSON (910014); title and compatibleText are non-empty strings (910003). The
+     * element carries each message as Tencent's SDK keeps it: {ID, from, to, time,
+     * seq, random, nick, avatar, cloudCustomData, messageBody}.
+     */
+    createMergerMessage(options) {
+      const p = (options && options.payload) || {};
+      const list = p.messageList;
+      if (!Array.isArray(list) || !list.length) {
+        throw chatError(910003, 'payload.messageList must be a non-empty list of messages');
+      }
+      if (list.length > MERGER_MAX_MESSAGES) {
+        throw chatError(910013, `at most ${MERGER_MAX_MESSAGES} messages can be merged; ${list.length} were given`);
+      }
+      for (const m of list) {
+        const problem = forwardProblem(m);
+        if (problem) throw problem;
+      }
+      for (const key of ['title', 'compatibleText']) {
+        if (typeof p[key] !== 'string' || !p[key]) {
+          throw chatError(910003, `payload.${key} must be a non-empty string`);
+        }
+      }
+      const abstractList = p.abstractList === undefined || p.abstractList === null ? [] : p.abstractList;
+      if (!Array.isArray(abstractList) || !abstractList.every((a) => typeof a === 'string')) {
+        throw chatError(910003, 'payload.abstractList must be a list of strings');
+      }
+      const messageList = list.map(mergedItem);
+      const bytes = utf8Bytes(JSON.stringify(messageList));
+      if (bytes > MERGER_MAX_BYTES) {
+        throw chatError(910014, `the merged messages are ${bytes} bytes; at most ${MERGER_MAX_BYTES}`);
+      }
+      return this._createMessage(TYPES.MSG_MERGER, options, {
+        title: p.title, abstractList: abstractList.slice(), compatibleText: p.compatibleText,
+        messageList,
+      });
+    }
+
+    /**
+     * {to, conversationType, payload: message}: a new message with the elements of a
+     * stored one (sent, not recalled: else 2453), and its cloudCustomData unless the
+     * options give one. A merged message known by its downloadKey goes by that key.
+     */
+    createForwardMessage(options) {
+      const original = options && options.payload;
+      const problem = forwardProblem(original);
+      if (problem) throw problem;
+      const elements = wireElements(original.elements);
+      const opts = Object.assign({}, options);
+      if (opts.cloudCustomData === undefined) opts.cloudCustomData = original.cloudCustomData || '';
+      const message = this._createMessage(elements[0].type, opts, elements[0].payload);
+      message.elements = elements;
+      return message;
+    }
+
+    /**
+     * The messages inside a merged message: resolves {code: 0, data: message} with
+     * message.payload.messageList filled in (as Tencent's), each a message object
+     * (`elements`, and Tencent's `messageBody`, `type`, `payload`). An inline list is
+     * at hand; a stored one is asked for once per downloadKey (then kept in memory).
+     * Rejects 2450 (not a merged message), 2451 (no downloadKey), or the server's code
+     * (not found for anyone without the message in their history).
+     */
+    downloadMergerMessage(message) {
+      const elem = message && Array.isArray(message.elements)
+        ? message.elements.find((e) => e && e.type === TYPES.MSG_MERGER) : null;
+      if (!elem || !elem.payload || typeof elem.payload !== 'object') {
+        return Promise.reject(chatError(MERGER_TYPE_INVALID, 'not a merged message'));
+      }
+      const payload = elem.payload;
+      const fill = (list) => {
+        const items = list.map((m) => this._mergedMessage(m));
+        payload.messageList = items;
+        if (message.payload && message.payload !== payload && message.type === TYPES.MSG_MERGER) {
+          message.payload.messageList = items;
+        }
+        return {code: 0, data: message};
+      };
+      const key = payload.downloadKey;
+      if (!key && Array.isArray(payload.messageList)) return Promise.resolve(fill(payload.messageList));
+      if (typeof key !== 'string' || !key) {
+        return Promise.reject(chatError(MERGER_KEY_INVALID, 'the merged message has no list and no downloadKey'));
+      }
+      let pending = this._mergerLists.get(key);
+      if (pending) {
+        this._mergerLists.delete(key);  // kept as the most recent
+      } else {
+        pending = this._request('downloadMergerMessage', {downloadKey: key}).then((reply) => {
+          if (!reply || !Array.isArray(reply.messageList)) {
+            throw chatError(2452, 'the server answered without a messageList');
+          }
+          return reply.messageList;
+        });
+        pending.catch(() => {
+          if (this._mergerLists.get(key) === pending) this._mergerLists.delete(key);
+        });
+      }
+      this._keepMergerList(key, pending);
+      return pending.then(fill);
+    }
+
+    _keepMergerList(key, pending) {
+      this._mergerLists.set(key, pending);
+      while (this._mergerLists.size > MERGER_CACHE_KEYS) {
+        this._mergerLists.delete(this._mergerLists.keys().next().value);
+      }
+    }
+
+    /** A merged list's item as a message object (read-only: it was not sent again). */
+    _mergedMessage(item) {
+      if (!item || typeof item !== 'object') return item;
+      const elements = Array.isArray(item.elements) ? item.elements
+        : (Array.isArray(item.messageBody) ? item.messageBody : []);
+      const out = normalizeMessage(Object.assign({}, item, {elements}));
+      out.messageBody = elements;
+      out.conversationType = TYPES.CONV_C2C;
+      out.flow = item.from && item.from === this._userID ? 'out' : 'in';
+      return out;
     }
 
     /**
      * Send a message made by create*Message. Resolves {code: 0, data: {message}} with
      * the message object updated in place to the stored one; rejects with an Error
      * carrying `code` and `data.message` (status 'fail'). Sending the same object
-     * again reuses its `random`, so the server stores it once.
+     * again reuses its `random`, so the server stores it once. A file message is
+     * uploaded first (once: sent again, it is not uploaded again).
      */
     sendMessage(message, options = {}) {
       if (!message || !Array.isArray(message.elements) || !message.to) {
         return Promise.reject(chatError(910003, 'sendMessage needs a message from create*Message'));
       }
+      if (!this._loginOptions) return Promise.reject(chatError(70002, 'call login() first'));
+      const upload = this._uploads.get(message);
+      if (!upload || upload.element) return this._sendElements(message, options);
+      message.status = 'unSend';
+      return this._uploadFile(message, upload).then(
+        () => this._sendElements(message, options),
+        (err) => {
+          message.status = 'fail';
+          err.data = {message};
+          throw err;
+        },
+      );
+    }
+
+    _sendElements(message, options) {
       if (!Number.isInteger(message.random)) message.random = randomUint32();
       const data = {
         to: message.to,
-        elements: message.elements,
+        elements: wireElements(message.elements),
         random: message.random,
         priority: message.priority || TYPES.MSG_PRIORITY_NORMAL,
         cloudCustomData: message.cloudCustomData || '',
@@ -569,6 +1100,7 @@
       message.status = 'unSend';
       return this._request('sendMessage', data, {timeout: SEND_TIMEOUT_MS}).then(
         (stored) => {
+          this._keepSentLists(data.elements, stored);
           Object.assign(message, normalizeMessage(stored), {status: 'success'});
           this._rememberSent(message.ID);
           return {code: 0, data: {message}};
@@ -579,6 +1111,20 @@
           throw err;
         },
       );
+    }
+
+    /** A merged list the server stored apart (the reply has its downloadKey): the list
+     * sent is that key's list, so showing it needs no download. */
+    _keepSentLists(sent, stored) {
+      const got = stored && Array.isArray(stored.elements) ? stored.elements : [];
+      sent.forEach((e, i) => {
+        const back = got[i];
+        if (e.type === TYPES.MSG_MERGER && Array.isArray(e.payload.messageList) && back
+            && back.type === TYPES.MSG_MERGER && back.payload && typeof back.payload.downloadKey === 'string'
+            && back.payload.downloadKey && !this._mergerLists.has(back.payload.downloadKey)) {
+          this._keepMergerList(back.payload.downloadKey, Promise.resolve(e.payload.messageList));
+        }
+      });
     }
 
     _rememberSent(id) {
