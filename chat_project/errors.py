@@ -110,6 +110,10 @@ CODES: dict[int, str] = {
     910503: "the server is busy (database or Redis unavailable); retry shortly",
     910011: "the day's upload quota is used up",
     910012: "the image has too many pixels",
+    # A merged message's list (TIMRelayElem.messageList; messaging/elements.py): it does
+    # not count toward the 12 KB, but holds at most 300 messages and 200 KB.
+    910013: "a merged message holds more than 300 messages",
+    910014: "a merged message's list is over 200 KB",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

@@ -38,6 +38,8 @@ Rules worth knowing:
 - A recall, a modify that drops a file, and a deletion that leaves a message seen by
   neither side release the uploads it carried (messaging/upload_refs.py): their files
   are deleted after the commit unless another message (a forward) still carries them.
+  The same goes for a merged message's stored list (messaging/merged.py), deleted in
+  the same transaction unless another message or a list nesting it refers to it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ from chat_project.errors import ChatError
 
 from . import selectors, tencent_body
 from .elements import check_elements
+from .merged import (
+    check_merged_access,
+    merged_keys,
+    merged_release,
+    merged_release_hidden,
+    merged_store,
+    merged_use,
+)
 from .models import Conversation, Dialog, Message
 from .upload_refs import upload_uuids, uploads_release, uploads_release_hidden, uploads_use
 from .views import conversation_peer_id, message_dict, message_version, parse_message_id
@@ -245,6 +255,7 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
         was_unread = {c.owner_id for c in convs
                       if c.owner_id == msg.receiver_id and msg.seq in _unread_seqs(c)}
         had_files = bool(upload_uuids(msg.elements))
+        had_merged = bool(merged_keys(msg.elements))
         msg.is_revoked, msg.elements, msg.cloud_custom_data = True, [], ""
         Message.objects.filter(pk=msg.pk).update(is_revoked=True, elements=[],
                                                  cloud_custom_data="")
@@ -259,6 +270,8 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
         sync_publish(events)
         if had_files:  # its files go once no forward refers to them
             uploads_release([msg.pk])
+        if had_merged:  # its merged list goes once no other message refers to it
+            merged_release([msg.pk])
         totals = _publish_totals(was_unread)
         if webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW):
             unread = totals.get(msg.receiver_id)
@@ -302,6 +315,10 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         new_ccd = msg.cloud_custom_data if cloud_custom_data is _UNSET else cloud_custom_data
         new_elements = check_elements(msg.elements if elements is _UNSET else elements,
                                       new_ccd)
+        old_keys = merged_keys(msg.elements)
+        if actor is not None:
+            check_merged_access(user_pk=actor.pk, elements=new_elements, known=old_keys)
+        [new_elements] = merged_store([(new_elements, new_ccd, msg.sender_id)])
         msg.elements, msg.cloud_custom_data, msg.is_modified = new_elements, new_ccd, True
         Message.objects.filter(pk=msg.pk).update(elements=new_elements,
                                                  cloud_custom_data=new_ccd, is_modified=True)
@@ -312,6 +329,9 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         uploads_use([(msg.pk, msg.dialog_id, new_elements)])
         if had_files:
             uploads_release([msg.pk], keep={msg.pk: new_elements})
+        merged_use([(msg.pk, msg.dialog_id, new_elements)])
+        if old_keys:
+            merged_release([msg.pk], keep={msg.pk: new_elements})
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -368,6 +388,9 @@ def messages_delete(*, user: User, message_ids) -> dict:
         with_files = [m.pk for m in msgs if upload_uuids(m.elements)]
         if with_files:  # released if now deleted on both sides
             uploads_release_hidden(dialog_id=dialog.pk, message_pks=with_files)
+        with_merged = [m.pk for m in msgs if merged_keys(m.elements)]
+        if with_merged:
+            merged_release_hidden(dialog_id=dialog.pk, message_pks=with_merged)
         if unread_drop:
             _publish_totals([user.pk])
     return {"messageIDList": ids}
@@ -404,6 +427,7 @@ def conversation_delete(*, user: User, peer: User, clear_history: bool = True) -
                        [{"conversationID": cid, "isDeleted": True}])])
         if clear_history:
             uploads_release_hidden(dialog_id=dialog.pk)
+            merged_release_hidden(dialog_id=dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}
@@ -423,6 +447,7 @@ def conversation_clear_history(*, user: User, peer: User) -> dict:
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [_conv_view(conv)])])
         uploads_release_hidden(dialog_id=dialog.pk)
+        merged_release_hidden(dialog_id=dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}

@@ -62,6 +62,9 @@ class SendRules:
     dedupe: Dedupe
     # The message lands in history at the command's `time` (created_at too), not now.
     backdated: bool
+    # A merged message's downloadKey (a forward, or nested in its list) must be one the
+    # sender may read (messaging/merged.py; 20022).
+    merged_access: bool
 
 
 @dataclass(kw_only=True)

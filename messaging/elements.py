@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -17,6 +18,15 @@ from chat_project import wire
 from chat_project.errors import ChatError
 
 MAX_ELEMENTS = 20
+# A merged message's list (TIMRelayElem.messageList), over the 12 KB of the rest: at
+# most 300 messages and 200 KB as compact UTF-8 JSON, all lists of one message together
+# (910013, 910014). A 200 KB list and a 12 KB rest fit in the socket's 256 KB frame
+# (CHAT_SOCKET_MAX_FRAME) with 44 KB to spare.
+MAX_MERGED_MESSAGES = 300
+MAX_MERGED_BYTES = 200 * 1024
+# The downloadKey of a stored list: secrets.token_urlsafe(24) (messaging/merged.py).
+MERGED_KEY_LENGTH = 32
+_MERGED_KEY = re.compile(rf"[A-Za-z0-9_-]{{{MERGED_KEY_LENGTH}}}")
 # The largest integer a payload field takes: JavaScript's largest exact integer, so
 # every client reads back the number that was sent.
 MAX_INTEGER = 2**53 - 1
@@ -163,22 +173,38 @@ def _video(f: _Fields) -> dict:
 
 
 def _relay(f: _Fields) -> dict:
+    """A merged message: its `messageList` (kept as the client sent it; stored apart
+    when the message would be over 12 KB with it, messaging/merged.py), or, for a
+    forward of a stored one, only the `downloadKey` (the sender must be able to read
+    it: checked in the send transaction)."""
     abstract = f.payload.get("abstractList", [])
     if not isinstance(abstract, list) or not all(isinstance(a, str) for a in abstract):
         raise f.fail("abstractList", "must be a list of strings")
+    why = wire.junk_in(abstract)
+    if why:
+        raise f.fail("abstractList", why)
+    out = {"title": f.string("title", required=True, nonempty=True),
+           "abstractList": abstract,
+           "compatibleText": f.string("compatibleText", required=True, nonempty=True)}
     messages = f.payload.get("messageList")
+    if messages is None:
+        key = f.payload.get("downloadKey")
+        if not isinstance(key, str) or not is_merged_key(key):
+            raise f.fail("messageList", "a merged message needs its messageList, or the "
+                                        "downloadKey of a stored one")
+        out["downloadKey"] = key
+        return out
     if not isinstance(messages, list) or not messages or not all(
             isinstance(m, dict) for m in messages):
         raise f.fail("messageList", "must be a non-empty list of messages")
-    # The merged messages are kept as the client sent them: stored and published whole.
-    for name, value in (("abstractList", abstract), ("messageList", messages)):
-        why = wire.junk_in(value)
-        if why:
-            raise f.fail(name, why)
-    return {"title": f.string("title", required=True, nonempty=True),
-            "abstractList": abstract,
-            "compatibleText": f.string("compatibleText", required=True, nonempty=True),
-            "messageList": messages}
+    if len(messages) > MAX_MERGED_MESSAGES:
+        raise ChatError(910013, f"elements[{f.index}] TIMRelayElem.messageList holds "
+                                f"{len(messages)} messages; at most {MAX_MERGED_MESSAGES}")
+    why = wire.junk_in(messages)
+    if why:
+        raise f.fail("messageList", why)
+    out["messageList"] = messages
+    return out
 
 
 ELEMENT_TYPES: dict[str, Callable[[_Fields], dict]] = {
@@ -219,12 +245,54 @@ def check_elements(elements, cloud_custom_data: str = "") -> list[dict]:
             if customs > 1:
                 raise ChatError(90010, "a message holds at most one TIMCustomElem")
         out.append({"type": etype, "payload": check(_Fields(etype, i, payload))})
-    size = len(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    lists = [e["payload"]["messageList"] for e in out
+             if e["type"] == "TIMRelayElem" and "messageList" in e["payload"]]
+    if lists:
+        count = sum(len(m) for m in lists)
+        if count > MAX_MERGED_MESSAGES:
+            raise ChatError(910013, f"the merged lists hold {count} messages; at most "
+                                    f"{MAX_MERGED_MESSAGES}")
+        list_bytes = sum(json_size(m) for m in lists)
+        if list_bytes > MAX_MERGED_BYTES:
+            raise ChatError(910014, f"the merged lists are {list_bytes} bytes; at most "
+                                    f"{MAX_MERGED_BYTES}")
+    # The lists do not count: a message over 12 KB with them carries downloadKeys instead.
+    size = json_size(_without_lists(out) if lists else out)
     size += len(cloud_custom_data.encode("utf-8"))
     if size > settings.CHAT_MAX_CONTENT_BYTES:
         raise ChatError(93000, f"the message is {size} bytes; at most "
                                f"{settings.CHAT_MAX_CONTENT_BYTES} are allowed")
     return out
+
+
+def json_size(value) -> int:
+    """Bytes of `value` as compact UTF-8 JSON (what the size limits count)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def is_merged_key(value) -> bool:
+    """Shaped as a downloadKey this server gives (no query for anything else)."""
+    return isinstance(value, str) and _MERGED_KEY.fullmatch(value) is not None
+
+
+def _without_lists(elements: list[dict]) -> list[dict]:
+    """The elements as they travel once their lists are stored: each list replaced by a
+    downloadKey."""
+    return [{"type": e["type"], "payload": {
+        **{k: v for k, v in e["payload"].items() if k != "messageList"},
+        "downloadKey": "k" * MERGED_KEY_LENGTH}}
+            if e["type"] == "TIMRelayElem" and "messageList" in e["payload"] else e
+            for e in elements]
+
+
+def lists_go_apart(elements: list[dict], cloud_custom_data: str = "") -> bool:
+    """Checked elements whose merged lists must be stored apart: with them inline the
+    message would be over 12 KB. A smaller one travels whole, as Tencent's does."""
+    if not any(e["type"] == "TIMRelayElem" and "messageList" in e["payload"]
+               for e in elements):
+        return False
+    return json_size(elements) + len(cloud_custom_data.encode("utf-8")) \
+        > settings.CHAT_MAX_CONTENT_BYTES
 
 
 def summary_text(elements: list[dict]) -> str:

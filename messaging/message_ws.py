@@ -14,6 +14,7 @@ Each op is a thin translation to a service in messaging/changes.py; the consumer
 | `setConversationDraft` | `{conversationID, draftText}` | `{}` |
 | `setMessageRead` | `{conversationID}` | `{}` |
 | `sendMessageReadReceipt` | `{messageIDList}` (messages received, one conversation) | `{}` |
+| `downloadMergerMessage` | `{downloadKey}` (a stored merged message's, messaging/merged.py) | `{messageList}`; 20022 to anyone without the message in their history, as for a key that does not exist |
 | `typing` | `{to, typing?: true}` | `{}`; the peer's online devices get `TYPING` {from, conversationID, typing} (not stored; nothing when the peer may not be messaged) |
 
 Events these cause (each with its sync-log seq, replayed on reconnect):
@@ -29,7 +30,7 @@ from channels.db import database_sync_to_async
 
 from chat_project.errors import ChatError
 
-from . import changes
+from . import changes, merged
 
 
 def _platform(consumer) -> str:
@@ -116,6 +117,11 @@ async def op_typing(consumer, data):
                        typing=data.get("typing", True))
 
 
+async def op_download_merger_message(consumer, data):
+    return await _call(merged.access_merged_list, user=consumer.user,
+                       download_key=data.get("downloadKey"))
+
+
 OPS: dict = {
     "revokeMessage": op_revoke_message,
     "modifyMessage": op_modify_message,
@@ -127,4 +133,5 @@ OPS: dict = {
     "setMessageRead": op_set_message_read,
     "sendMessageReadReceipt": op_send_message_read_receipt,
     "typing": op_typing,
+    "downloadMergerMessage": op_download_merger_message,
 }

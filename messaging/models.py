@@ -236,3 +236,76 @@ class UploadUse(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.upload_id} in message {self.message_id}"
+
+
+class MergedList(models.Model):
+    """The message list of a merged message (TIMRelayElem), stored once.
+
+    A merged message too large to travel inline (messaging/merged.py) carries this row's
+    `key` as its element's `downloadKey` instead of its `messageList`; the list is
+    fetched with downloadMergerMessage. Who may read it, and when it goes, is decided by
+    the messages that refer to it (MergedUse) and the lists that nest it (MergedNest).
+    """
+
+    # secrets.token_urlsafe: unguessable, the only name a client ever sees.
+    key = models.CharField(max_length=64, unique=True)
+    messages = models.JSONField()
+    count = models.IntegerField()
+    # The list as compact UTF-8 JSON, the size the 200 KB limit counts.
+    bytes = models.IntegerField()
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                related_name="+", db_index=False)
+    created_at = models.DateTimeField()
+    # Set when the history purge took a message referring to it: the sweep
+    # (merged.merged_sweep) deletes it then unless something still refers to it.
+    delete_after = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["delete_after"], condition=Q(delete_after__isnull=False),
+                         name="mergedlist_sweep_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"merged list {self.pk} ({self.count} messages)"
+
+
+class MergedUse(models.Model):
+    """A stored message whose elements refer to a merged list (its own, a forward of
+    one, or one nested in its inline list). As UploadUse: no database constraint on the
+    message and its dialog; the history purge deletes these rows itself."""
+
+    # The unique constraint's index serves lookups by list.
+    merged = models.ForeignKey(MergedList, on_delete=models.CASCADE, related_name="uses",
+                               db_index=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False)
+    dialog = models.ForeignKey(Dialog, on_delete=models.CASCADE, related_name="+",
+                               db_constraint=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merged", "message"], name="merged_use_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"merged list {self.merged_id} in message {self.message_id}"
+
+
+class MergedNest(models.Model):
+    """A merged list (`parent`) whose messages hold another's downloadKey (`child`):
+    whoever may read the parent may read the child, and the child stays while the
+    parent does."""
+
+    # The unique constraint's index serves lookups by parent.
+    parent = models.ForeignKey(MergedList, on_delete=models.CASCADE, related_name="+",
+                               db_index=False)
+    child = models.ForeignKey(MergedList, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "child"], name="merged_nest_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"merged list {self.child_id} in list {self.parent_id}"

@@ -41,6 +41,7 @@ from accounts.services import SyncItem, sync_append
 from chat_project import wire
 
 from .commands import SYNC_NOT_SENDER, SYNC_ROAMING_ONLY, Dedupe, SendCommand
+from .merged import merged_store, merged_use
 from .models import BatchReceipt, Conversation, Message
 from .upload_refs import uploads_use
 from .views import conversation_dict, message_dict
@@ -142,6 +143,12 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
             and cmd.sender.pk != cmd.receiver.pk)
         next_seq[p.key] += 1
     if written:
+        # Merged lists too large to travel inline are stored now, once (no statement
+        # when there are none): the messages carry their downloadKeys.
+        for p, elements in zip(written, merged_store(
+                [(p.message.elements, p.message.cloud_custom_data, p.cmd.sender.pk)
+                 for p in written]), strict=True):
+            p.message.elements = elements
         _insert_messages([p.message for p in written])
         if fresh is not None:
             fresh.extend((p.cmd, p.message) for p in written)
@@ -172,6 +179,7 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
                              if row["added_unread"]})
     # Files the messages carry are now referred to (no statement when none carries one).
     uploads_use((p.message.pk, p.message.dialog_id, p.message.elements) for p in written)
+    merged_use((p.message.pk, p.message.dialog_id, p.message.elements) for p in written)
 
     # 6. Events, queued for after commit; one publish per user for the whole batch.
     events: list[tuple] = []

@@ -24,7 +24,9 @@ a run cut short leaves a consistent state and the next run carries on. Dialogs a
 their seq stay; a conversation whose last message goes keeps its row with no last
 message. The purged messages' references to uploads go in the same statement, and
 those uploads are marked for the upload sweep (messaging/upload_refs.py), which deletes
-the files no other message refers to.
+the files no other message refers to. Their references to merged lists go the same
+way, and those lists are marked for `merged.merged_sweep`, which the purge task runs
+next: it deletes the lists nothing refers to any more (messaging/merged.py).
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ WITH doomed AS MATERIALIZED (
 ), released AS (
     UPDATE messaging_upload SET delete_after = now()
     WHERE id = ANY(ARRAY(SELECT upload_id FROM unused)) AND NOT is_gone
+), merged_unused AS (
+    DELETE FROM messaging_mergeduse WHERE message_id = ANY(ARRAY(SELECT id FROM doomed))
+    RETURNING merged_id
+), merged_released AS (
+    UPDATE messaging_mergedlist SET delete_after = now()
+    WHERE id = ANY(ARRAY(SELECT merged_id FROM merged_unused))
 ), gone AS (
     DELETE FROM messaging_message WHERE id = ANY(ARRAY(SELECT id FROM doomed))
     RETURNING created_at

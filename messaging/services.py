@@ -76,6 +76,7 @@ from .commands import (
     SendRules,
 )
 from .elements import check_elements
+from .merged import check_merged_access, merged_release
 from .models import Conversation, Message, Priority
 from .persist import _unread_totals, claim_batch_receipts, store_batch
 from .upload_refs import uploads_release
@@ -90,24 +91,27 @@ log = logging.getLogger(__name__)
 SEND_RULES: dict[Origin, SendRules] = {
     # A user's own client: every rule, stored or online-only.
     Origin.USER: SendRules(relationships=True, mute=True, webhooks=True,
-                           dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+                           dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=True),
     # sendmsg: Tencent checks no friendship or blocklist for the app admin, as itself
     # or as a user, stored or online-only; its webhooks run. A muted account stays
     # muted here too (20012).
     Origin.APP_ADMIN: SendRules(relationships=False, mute=True, webhooks=True,
-                                dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
+    # The app admin (as itself, or naming a From_Account) reads every merged list, and
+    # an import may carry another server's JsonMsgKey: no downloadKey check for them
+    # (a key that is not stored here is kept, and read as not found).
     # batchsendmsg: no webhook, no friend, blocklist or mute check (Tencent's).
     Origin.BATCH: SendRules(relationships=False, mute=False, webhooks=False,
-                            dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+                            dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
     # importmsg: as batchsendmsg; the import key makes a repeat, at the given time.
     Origin.IMPORT: SendRules(relationships=False, mute=False, webhooks=False,
-                             dedupe=Dedupe.IMPORT_KEY, backdated=True),
+                             dedupe=Dedupe.IMPORT_KEY, backdated=True, merged_access=False),
     # Push to all: as batchsendmsg.
     Origin.BROADCAST: SendRules(relationships=False, mute=False, webhooks=False,
-                                dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
     # The server's own notices reach everyone, muted or not, and call no webhook.
     Origin.SYSTEM: SendRules(relationships=False, mute=False, webhooks=False,
-                             dedupe=Dedupe.RETRY_WINDOW, backdated=False),
+                             dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
 }
 
 
@@ -232,6 +236,8 @@ def message_send_many(commands: list[SendCommand], *,
                     check_send_command(cmd)
                     cmd.receiver = users.get(cmd.to)
                     check_may_send(cmd)
+                    if cmd.rules.merged_access:
+                        check_merged_access(user_pk=cmd.sender.pk, elements=cmd.elements)
                 except ChatError as exc:
                     results[i] = exc
                     continue
@@ -529,6 +535,7 @@ def history_purge_portable(*, before: datetime, batch_size: int = 5000) -> int:
                 cursor.execute(f"UPDATE {conversations} SET last_message_id = NULL"
                                f" WHERE last_message_id IN ({marks})", ids)
                 uploads_release(ids)
+                merged_release(ids)
                 cursor.execute(f"DELETE FROM {messages} WHERE id IN ({marks})", ids)
         total += len(ids)
         if len(ids) < batch_size:

@@ -19,6 +19,7 @@ from chat_project.task_rules import RETRY, task_transaction
 from push.models import BroadcastTask
 
 from .commands import Origin, SendCommand
+from .merged import merged_sweep
 from .models import BatchChunk
 from .persist import batch_receipts_purge
 from .push_all import run_broadcast
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 def purge_history() -> int:
     cutoff = history_cutoff()
     deleted = history_purge(before=cutoff)
+    merged_sweep()  # the merged lists only purged messages referred to
     batch_receipts_purge(before=cutoff)
     BatchChunk.objects.filter(created_at__lt=cutoff).delete()
     log.info("purged %d messages older than %d days", deleted, settings.CHAT_HISTORY_DAYS)
@@ -50,6 +52,7 @@ def purge_uploads() -> int:
     (messaging/upload_refs.py)."""
     uploads_reconcile()
     swept = uploads_sweep()
+    merged_sweep()  # marked merged lists a purge cut short left behind
     log.info("deleted the files of %d uploads no message refers to", swept)
     return swept
 

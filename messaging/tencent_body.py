@@ -9,7 +9,9 @@ MsgBody <-> elements
     <-> imageInfoArray[].url, ImageFormat 1/2/3/4/255 <-> JPG/GIF/PNG/BMP/UNKNOWN, ...).
     Tencent fields with no place in our schema are dropped on the way in (Download_Flag,
     ThumbSize, ThumbFormat) and filled with Tencent's constants on the way out
-    (Download_Flag 2). A TIMRelayElem's MsgList is kept as given.
+    (Download_Flag 2). A TIMRelayElem's MsgList is kept as given; a list stored apart
+    (over 12 KB with it, messaging/merged.py) travels as `JsonMsgKey` (our
+    `downloadKey`), both ways, as Tencent's does (tencent-rest.md §2.1).
 
 MsgKey
     A message's key is `f"{message.pk}_{random}_{time}"`: the shape of Tencent's examples
@@ -87,7 +89,8 @@ _FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
                          ("ThumbUrl", "thumbUrl"), ("ThumbWidth", "thumbWidth"),
                          ("ThumbHeight", "thumbHeight")),
     "TIMRelayElem": (("Title", "title"), ("AbstractList", "abstractList"),
-                     ("CompatibleText", "compatibleText"), ("MsgList", "messageList")),
+                     ("CompatibleText", "compatibleText"), ("MsgList", "messageList"),
+                     ("JsonMsgKey", "downloadKey")),
     "TIMImageElem": (("UUID", "uuid"),),  # plus ImageFormat and ImageInfoArray, below
 }
 _IMAGE_INFO = (("Type", "type"), ("Size", "size"), ("Width", "width"), ("Height", "height"),
@@ -143,8 +146,8 @@ def msg_body_from_elements(elements: list[dict]) -> list[dict]:
             content["ImageInfoArray"] = [
                 {theirs: info.get(ours) for theirs, ours in _IMAGE_INFO}
                 for info in payload.get("imageInfoArray", [])]
-        elif etype == "TIMRelayElem":
-            content["MsgNum"] = len(payload.get("messageList", []))
+        elif etype == "TIMRelayElem" and "messageList" in payload:
+            content["MsgNum"] = len(payload["messageList"])
         content.update(_OUT_EXTRA.get(etype, {}))
         out.append({"MsgType": etype, "MsgContent": content})
     return out

@@ -144,11 +144,26 @@ def uploads_release_hidden(*, dialog_id: int, message_pks: Iterable[int] | None 
     """Release the uploads of this dialog's messages (or of these messages) that
     neither side can see any more: each side deleted the message (deleteMessage) or
     cleared its history past it (clearHistoryMessage, deleteConversation)."""
+    uploads_release(hidden_messages("messaging_uploaduse", dialog_id=dialog_id,
+                                    message_pks=message_pks))
+
+
+# The tables of message references that hidden_messages may look in (uploads, merged lists).
+_USE_TABLES = {"messaging_uploaduse", "messaging_mergeduse"}
+
+
+def hidden_messages(use_table: str, *, dialog_id: int,
+                    message_pks: Iterable[int] | None = None) -> list[int]:
+    """The messages of this dialog (or these of its messages) with a row in `use_table`
+    that neither side can see any more: each side deleted the message or cleared its
+    history past it."""
+    if use_table not in _USE_TABLES:
+        raise ValueError(use_table)
     only = sorted(set(message_pks)) if message_pks is not None else None
     if only == []:
-        return
+        return []
     sql = (
-        "SELECT u.message_id FROM messaging_uploaduse u"
+        f"SELECT DISTINCT u.message_id FROM {use_table} u"
         " JOIN messaging_message m ON m.id = u.message_id"
         " LEFT JOIN messaging_conversation cs"
         "  ON cs.owner_id = m.sender_id AND cs.peer_id = m.receiver_id"
@@ -163,8 +178,7 @@ def uploads_release_hidden(*, dialog_id: int, message_pks: Iterable[int] | None 
         params += only
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        hidden = [row[0] for row in cursor.fetchall()]
-    uploads_release(hidden)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _mark_released(upload_pks: list[int]) -> None:

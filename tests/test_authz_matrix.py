@@ -150,6 +150,8 @@ class Scenario:
     users: dict[str, User]
     m_ac: str  # alice -> carol
     m_missing: str  # the ID of a message that does not exist
+    k_ac: str = ""  # the downloadKey of alice's merged message to carol (stored list)
+    k_missing: str = "A" * 32  # a downloadKey shaped as ours that names no list
     sockets: dict[str, WsClient] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
 
@@ -225,6 +227,14 @@ def scenario(live_server_url):
     call("alice", "POST", "push/tokens/", {"deviceID": "alice-phone", "vendor": "fcm",
                                            "token": "alice-fcm-token-" + "x" * 40}, 201)
     m_ac = send("alice", "carol", f"{SECRET} one")
+    # A merged message over 12 KB with its list: stored apart, sent with a downloadKey.
+    relay = call("alice", "POST", "messages/", {
+        "to": "carol", "random": time.monotonic_ns() % 2**31, "elements": [{
+            "type": "TIMRelayElem", "payload": {
+                "title": "history", "compatibleText": "[Chat History]", "messageList": [
+                    {"from": "alice", "elements": _text(f"{SECRET} {i} " + "x" * 200)}
+                    for i in range(80)]}}]}, 201)
+    k_ac = relay["elements"][0]["payload"]["downloadKey"]
     send("carol", "alice", f"{SECRET} two")
     send("alice", "bob", "hello bob")
     call("carol", "POST", "blocklist/", {"userIDList": ["bob"]})
@@ -236,7 +246,7 @@ def scenario(live_server_url):
     assert Block.objects.filter(owner=carol, blocked=users["bob"]).exists()
     top = Message.objects.order_by("-pk").values_list("pk", flat=True).first()
     _, stamp, rnd = m_ac.split("-", 2)
-    sc = Scenario(live_server_url, users, m_ac, f"{top + 1000}-{stamp}-{rnd}")
+    sc = Scenario(live_server_url, users, m_ac, f"{top + 1000}-{stamp}-{rnd}", k_ac)
     yield sc
     for ws in sc.sockets.values():
         try:
@@ -449,6 +459,9 @@ WS_ROWS: dict[str, Row] = {
         ws("setMessageRead", {"conversationID": "C2Ccarol"}),
         ws("setMessageRead", {"conversationID": "C2Calice"}))),
     "typing": Row(USER, typing_reveals_nothing),
+    "downloadMergerMessage": Row(MESSAGE, alike(
+        ws("downloadMergerMessage", lambda sc: {"downloadKey": sc.k_ac}),
+        ws("downloadMergerMessage", lambda sc: {"downloadKey": sc.k_missing}), code=20022)),
     # accounts
     "getMyProfile": Row(NONE, own_only(ws("getMyProfile"))),
     "setSelfStatus": Row(NONE, own_only(ws("setSelfStatus", {"customStatus": "here"}))),
@@ -549,6 +562,9 @@ REST_ROWS: dict[str, Row] = {
                                                   "to": "erin", "elements": _text("hi"),
                                                   "random": 6})))),
     "GET api/v1/conversations/": Row(NONE, own_only(rest("GET", "conversations/"))),
+    "GET api/v1/merged/<str:download_key>/": Row(MESSAGE, alike(
+        rest("GET", lambda sc: f"merged/{sc.k_ac}/"),
+        rest("GET", lambda sc: f"merged/{sc.k_missing}/"), code=20022)),
     "GET api/v1/conversations/unread-count/": Row(NONE, own_only(
         rest("GET", "conversations/unread-count/"))),
     "GET api/v1/conversations/<path:conversation_id>/messages/": Row(CONVERSATION, both(
@@ -948,6 +964,7 @@ def test_rest_endpoints_refuse_and_reveal_nothing(scenario):
 
 def _fill(route: str, sc: Scenario, *, missing: bool = False) -> str:
     path = route.replace("<path:conversation_id>", "C2Cdave" if missing else "C2Calice")
+    path = path.replace("<str:download_key>", sc.k_missing if missing else sc.k_ac)
     return path.replace("<str:message_id>", sc.m_missing if missing else sc.m_ac)
 
 

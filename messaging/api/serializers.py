@@ -27,7 +27,7 @@ from accounts.api.fields import (
     text,
 )
 from messaging.changes import MAX_DELETE, MAX_DRAFT_BYTES
-from messaging.elements import MAX_ELEMENTS, MAX_INTEGER
+from messaging.elements import MAX_ELEMENTS, MAX_INTEGER, MAX_MERGED_MESSAGES, MERGED_KEY_LENGTH
 from messaging.models import Priority
 from messaging.uploads import KINDS
 
@@ -138,10 +138,26 @@ class VideoPayload(serializers.Serializer):
 
 
 class RelayPayload(serializers.Serializer):
+    """A merged message: its messageList, or the downloadKey of a stored one."""
+
     title = Text()
     abstractList = serializers.ListField(child=Text(allow_blank=True), required=False)  # noqa: N815
     compatibleText = Text()  # noqa: N815
-    messageList = serializers.ListField(child=serializers.DictField(), min_length=1)  # noqa: N815
+    messageList = serializers.ListField(  # noqa: N815
+        child=serializers.DictField(), min_length=1, max_length=MAX_MERGED_MESSAGES,
+        required=False, help_text=(
+            "the merged messages, at most 300 and 200 KB as UTF-8 JSON (910013, 910014); "
+            "they do not count toward the 12 KB. A message over 12 KB with them is "
+            "stored and delivered with a downloadKey instead"))
+    downloadKey = TextField(  # noqa: N815
+        required=False, pattern=f"^[A-Za-z0-9_-]{{{MERGED_KEY_LENGTH}}}$", help_text=(
+            "instead of messageList: the stored list (GET /api/v1/merged/{downloadKey}/). "
+            "Sending one (a forward) needs a key you may read (20022 otherwise)"))
+
+
+class MergedListSerializer(serializers.Serializer):
+    messageList = serializers.ListField(  # noqa: N815
+        child=serializers.DictField(), help_text="the merged messages, as their sender gave them")
 
 
 class TextElement(serializers.Serializer):

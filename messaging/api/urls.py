@@ -28,5 +28,6 @@ urlpatterns = [
          name="api-message-revoke"),
     path("messages/<str:message_id>/modify/", views.MessageModifyView.as_view(),
          name="api-message-modify"),
+    path("merged/<str:download_key>/", views.MergedListView.as_view(), name="api-merged-list"),
     path("files/", views.FileUploadView.as_view(), name="api-file-upload"),
 ]

@@ -14,7 +14,7 @@ from accounts.api import fields
 from accounts.api.fields import validated
 from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES, ErrorSerializer
 from chat_project.api import JSONParser
-from messaging import changes, selectors, services
+from messaging import changes, merged, selectors, services
 from messaging.commands import Origin
 from messaging.uploads import upload_store
 
@@ -25,6 +25,7 @@ from .serializers import (
     ConversationListSerializer,
     ConversationPinSerializer,
     FileUploadSerializer,
+    MergedListSerializer,
     MessageIDListResultSerializer,
     MessageIDListSerializer,
     MessageModifySerializer,
@@ -226,6 +227,29 @@ class ConversationDraftView(APIView):
         return Response(changes.conversation_set_draft(
             user=request.user, peer=changes.peer_for(conversation_id),
             **validated(ConversationDraftSerializer, request.data)))
+
+
+class MergedListView(APIView):
+    @extend_schema(
+        operation_id="merged_list", summary="The list of a stored merged message",
+        tags=["messages"],
+        description=(
+            "A merged message (TIMRelayElem) too large to travel inline carries a "
+            "`downloadKey` instead of its `messageList`; this returns the list (the "
+            "socket's downloadMergerMessage does the same). Only to a user who has a "
+            "message carrying the key, or a merged list nesting it, in their history "
+            "(sent or received; not recalled, deleted or cleared): anyone else, and any "
+            "key that does not exist, gets 20022 (HTTP 404)."),
+        parameters=[OpenApiParameter(
+            "download_key", str, OpenApiParameter.PATH,
+            description="the TIMRelayElem's downloadKey")],
+        responses={200: MergedListSerializer, **ERROR_RESPONSES,
+                   404: OpenApiResponse(ErrorSerializer, description=(
+                       "20022: no merged list with this key that you may read"))},
+    )
+    def get(self, request, download_key):
+        return Response(merged.access_merged_list(user=request.user,
+                                                  download_key=download_key))
 
 
 class UnreadCountView(APIView):
