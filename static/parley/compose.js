@@ -51,6 +51,23 @@
     910202: [() => 'No answer from the server in time; check your connection and retry.', true],
     910503: [() => 'The server is busy; retry in a moment.', true],
     20005: [() => 'The server had a problem; retry in a moment.', true],
+    910013: [() => 'Too many messages to send as one chat history (at most 300).', false],
+    910014: [() => 'These messages are too large to send as one chat history.', false],
+    910203: [() => 'The upload was cancelled.', false],
+    // the SDK's codes (Tencent's table) for a file refused or failing before the send
+    2108: [() => 'The file is empty.', false],
+    2251: [() => 'Choose a file to send.', false],
+    2401: [() => 'Choose a file to send.', false],
+    2252: [() => 'The file is not an image Parley accepts (JPEG, PNG, GIF, BMP or WebP).', false],
+    2352: [() => 'The file is not a video.', false],
+    2253: [() => 'The image is too large (at most 28 MB).', false],
+    2301: [() => 'The audio file is too large (at most 28 MB).', false],
+    2351: [() => 'The video is too large (at most 100 MB).', false],
+    2402: [() => 'The file is too large (at most 100 MB).', false],
+    2300: [() => 'The upload failed; check your connection and retry.', true],
+    2350: [() => 'The upload failed; check your connection and retry.', true],
+    2400: [() => 'The upload failed; check your connection and retry.', true],
+    2453: [() => 'This message cannot be forwarded (it was not sent, or was recalled).', false],
   };
   // Codes the SDK may use for a file refused before its upload (size, type).
   const TOO_LARGE = /too large|too big|exceeds|larger than/i;
@@ -179,13 +196,11 @@
       const state = uploads.get(message);
       if (!state) return;
       state.cancelled = true;
-      for (const name of ['cancelUploadMessage', 'cancelUpload', 'cancelSend']) {
-        if (typeof chat[name] === 'function') {
-          try { chat[name](message); } catch (err) { /* already done */ }
-          break;
-        }
+      // Its sendMessage then rejects with 910203; once uploaded, it is too late.
+      if (!chat.cancelUploadMessage(message)) {
+        state.cancelled = false;
+        return;
       }
-      if (typeof message.cancel === 'function') message.cancel();
       const cur = api.current();
       if (cur) api.remove(cur, message.ID, message);
     }

@@ -33,9 +33,11 @@
     TIMRelayElem: '[Chat history]',
   };
 
-  /** The URL if it may go into src/href (http, https, or a path on this site), else ''. */
-  function safeUrl(value) {
+  /** The URL if it may go into src/href (http, https, or a path on this site), else ''.
+   *  With `local`, also an object URL of this page (a file being sent, shown at once). */
+  function safeUrl(value, local = false) {
     if (typeof value !== 'string' || !value) return '';
+    if (local && value.startsWith(`blob:${root.location.origin}/`)) return value;
     let url;
     try {
       url = new URL(value, root.location.href);
@@ -122,6 +124,9 @@
   function elementsOf(m) {
     if (!m || typeof m !== 'object') return [];
     if (Array.isArray(m.elements)) return m.elements.filter((e) => e && typeof e === 'object');
+    if (Array.isArray(m.messageBody)) {  // a merged list's item, as the SDK keeps it
+      return m.messageBody.filter((e) => e && typeof e === 'object');
+    }
     if (Array.isArray(m.MsgBody)) {
       return m.MsgBody.filter((e) => e && typeof e === 'object')
         .map((e) => ({type: e.MsgType, payload: restValue(e.MsgContent || {})}));
@@ -148,10 +153,10 @@
     return el('span', {className: 'msg-label', text});
   }
 
-  function image(p) {
+  function image(p, local) {
     const infos = Array.isArray(p.imageInfoArray) ? p.imageInfoArray : [];
     const byType = (t) => infos.find((i) => i && i.type === t);
-    const urlOf = (i) => (i ? safeUrl(i.url || i.imageUrl) : '');
+    const urlOf = (i) => (i ? safeUrl(i.url || i.imageUrl, local) : '');
     const thumbInfo = byType(3) || byType(2) || byType(1) || infos[0];
     const original = urlOf(byType(1)) || urlOf(byType(2)) || urlOf(thumbInfo);
     const thumb = urlOf(thumbInfo) || original;
@@ -171,8 +176,8 @@
                     title: 'Open the original'}, img);
   }
 
-  function sound(p) {
-    const src = safeUrl(p.url || p.remoteAudioUrl);
+  function sound(p, local) {
+    const src = safeUrl(p.url || p.remoteAudioUrl, local);
     if (!src) return label('[Voice]');
     const audio = el('audio', {controls: true, preload: 'metadata', src,
                                'data-testid': 'msg-audio'});
@@ -180,17 +185,17 @@
       p.second ? el('span', {className: 'muted', text: duration(p.second)}) : null);
   }
 
-  function video(p) {
-    const src = safeUrl(p.videoUrl || p.remoteVideoUrl);
+  function video(p, local) {
+    const src = safeUrl(p.videoUrl || p.remoteVideoUrl, local);
     if (!src) return label('[Video]');
-    const poster = safeUrl(p.thumbUrl || p.snapshotUrl);
+    const poster = safeUrl(p.thumbUrl || p.snapshotUrl, local);
     return el('video', {controls: true, preload: 'metadata', src, poster: poster || null,
                         className: 'msg-video', 'data-testid': 'msg-video'});
   }
 
   function file(p) {
     const name = typeof p.fileName === 'string' && p.fileName ? p.fileName : 'file';
-    const href = safeUrl(p.url || p.fileUrl || p.remoteFileUrl);
+    const href = safeUrl(p.url || p.fileUrl || p.remoteFileUrl);  // object URLs: no link
     const box = el('span', {className: 'msg-file', 'data-testid': 'msg-file'},
       el('span', {className: 'msg-file-icon', 'aria-hidden': 'true', text: '📄'}),
       el('span', {className: 'msg-file-name', 'data-testid': 'msg-file-name', text: name}),
@@ -277,12 +282,15 @@
 
   function element(elem, message, ctx) {
     const p = (elem && elem.payload && typeof elem.payload === 'object') ? elem.payload : {};
+    // A file this page is sending has object URLs until its upload is done.
+    const local = !!message && (message.status === 'unSend' || message.status === 'fail')
+      && message.flow === 'out';
     switch (elem && elem.type) {
       case 'TIMTextElem':
         return el('span', {className: 'msg-text', text: typeof p.text === 'string' ? p.text : ''});
-      case 'TIMImageElem': return image(p);
-      case 'TIMSoundElem': return sound(p);
-      case 'TIMVideoFileElem': return video(p);
+      case 'TIMImageElem': return image(p, local);
+      case 'TIMSoundElem': return sound(p, local);
+      case 'TIMVideoFileElem': return video(p, local);
       case 'TIMFileElem': return file(p);
       case 'TIMLocationElem': return location(p);
       case 'TIMFaceElem': return face(p);
@@ -334,10 +342,8 @@
         const target = message && message.ID && elementsOf(message)[0]
           && elementsOf(message)[0].payload === payload
           ? message : {type: 'TIMRelayElem', payload, elements: [{type: 'TIMRelayElem', payload}]};
-        const res = await ctx.chat.downloadMergerMessage(target);
-        list = Array.isArray(res) ? res : (res && res.data && (res.data.messageList || res.data))
-          || (res && res.messageList) || [];
-        if (!Array.isArray(list)) list = [];
+        await ctx.chat.downloadMergerMessage(target);  // fills payload.messageList in
+        list = Array.isArray(payload.messageList) ? payload.messageList : [];
       } catch (err) {
         status.textContent = `Could not load the chat history: ${
           (root.ParleyWords && root.ParleyWords.errorWords(err)) || (err && err.message) || 'error'}`;
