@@ -382,3 +382,149 @@ def test_markup_in_every_text_field_shows_as_text(new_page, make_user, transacti
             '#message-list [href], #message-list [src], dialog [href], dialog [src]')]
             .map((n) => n.getAttribute('href') || n.getAttribute('src'))""")
         assert all(u.startswith(("http://", "https://", "/")) for u in urls), urls
+
+
+# --- forwarding ----------------------------------------------------------------------
+
+def forward_to(page, user_id):
+    dialog = page.get_by_test_id("forward-dialog")
+    dialog.get_by_test_id("forward-user").fill(user_id)
+    dialog.get_by_test_id("forward-send").click()
+    expect(dialog).to_have_count(0)
+
+
+def test_forward_one_several_and_merged_and_open_nested_history(
+        new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+    make_user("carol", nick="Carol")
+    carol = new_page()
+    sign_in(carol, "carol")
+    open_chat(carol, "alice")
+    # Long enough that the three merged go over 12 KB: the list is stored apart.
+    texts = [f"part {n}: " + "x" * 5000 for n in (1, 2, 3)]
+    box = alice.get_by_test_id("message-input")
+    for text in texts:
+        box.fill(text)
+        box.press("Enter")
+        expect(last(alice)).to_have_attribute("data-status", "success")
+
+    # One message, to a UserID typed in the picker.
+    messages(alice).nth(0).get_by_test_id("forward-message").click()
+    forward_to(alice, "carol")
+    expect(messages(carol)).to_have_count(1)
+    expect(messages(carol).nth(0).locator(".msg-bubble")).to_have_text(texts[0])
+    expect(alice.get_by_test_id("compose-toast")).to_have_text("Forwarded a message to carol.")
+
+    # Several, one by one.
+    messages(alice).nth(1).get_by_test_id("select-message").click()
+    expect(alice.get_by_test_id("select-bar")).to_be_visible()
+    messages(alice).nth(2).locator(".msg-bubble").click()  # a click selects too
+    expect(alice.get_by_test_id("select-count")).to_have_text("2 selected")
+    alice.get_by_test_id("select-forward-each").click()
+    forward_to(alice, "carol")
+    expect(alice.get_by_test_id("select-bar")).to_be_hidden()
+    expect(messages(carol)).to_have_count(3)
+    expect(messages(carol).nth(1).locator(".msg-bubble")).to_have_text(texts[1])
+    expect(messages(carol).nth(2).locator(".msg-bubble")).to_have_text(texts[2])
+
+    # All three as one chat history: a card, its list downloaded when opened.
+    messages(alice).nth(0).get_by_test_id("select-message").click()
+    messages(alice).nth(1).get_by_test_id("msg-select").check()
+    messages(alice).nth(2).get_by_test_id("msg-select").check()
+    alice.get_by_test_id("select-forward-merged").click()
+    forward_to(alice, "carol")
+    card = last(carol).get_by_test_id("msg-merged")
+    expect(card.get_by_test_id("msg-merged-title")).to_have_text("Chat history of Alice and Bob")
+    expect(card.get_by_test_id("msg-merged-line")).to_have_count(3)
+    expect(card.get_by_test_id("msg-merged-line").nth(0)).to_contain_text("Alice: part 1:")
+    stored = Message.objects.order_by("-id").first().elements[0]
+    assert stored["type"] == "TIMRelayElem"
+    assert stored["payload"]["downloadKey"] and "messageList" not in stored["payload"]
+    card.click()
+    dialog = carol.get_by_test_id("merged-dialog")
+    expect(dialog.get_by_test_id("merged-item")).to_have_count(3)
+    for n, text in enumerate(texts):
+        expect(dialog.get_by_test_id("merged-item").nth(n)).to_contain_text(text)
+    dialog.get_by_test_id("dialog-close").click()
+
+    # Carol forwards the history, inside a new one, to bob: it opens there, nested too.
+    last(carol).get_by_test_id("select-message").click()
+    messages(carol).nth(0).get_by_test_id("msg-select").check()
+    carol.get_by_test_id("select-forward-merged").click()
+    forward_to(carol, "bob")
+    open_chat(bob, "carol")
+    outer = last(bob).get_by_test_id("msg-merged")
+    expect(outer.get_by_test_id("msg-merged-title")).to_have_text("Chat history of Carol and Alice")
+    outer.click()
+    first = bob.get_by_test_id("merged-dialog")
+    expect(first.get_by_test_id("merged-item")).to_have_count(2)
+    first.get_by_test_id("merged-item").nth(1).get_by_test_id("msg-merged").click()
+    inner = bob.get_by_test_id("merged-dialog").nth(1)
+    expect(inner.get_by_test_id("merged-item")).to_have_count(3)
+    expect(inner.get_by_test_id("merged-item").nth(2)).to_contain_text(texts[2])
+
+
+def test_upload_progress_cancel_drop_paste_and_position(new_page, make_user, browser,
+                                                        live_server_url, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+
+    # A slow upload shows its progress and can be cancelled: nothing is sent.
+    def slow(route):
+        alice.wait_for_timeout(1500)
+        try:
+            route.continue_()
+        except Exception:  # noqa: BLE001 - the page aborted it meanwhile (the point)
+            pass
+    alice.route("**/api/v1/files/", slow)
+    attach(alice, "big.txt", "text/plain", b"y" * 200_000)
+    pending = last(alice)
+    expect(pending.get_by_test_id("upload-progress")).to_be_visible()
+    pending.get_by_test_id("cancel-upload").click()
+    expect(messages(alice)).to_have_count(0)
+    alice.unroute("**/api/v1/files/")
+
+    # Dropped onto the chat: sent as its kind (an image).
+    png = base64.b64encode(png_bytes(64, 64)).decode()
+    alice.evaluate("""(b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));
+      const pane = document.getElementById('chat-pane');
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        pane.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+      }
+    }""", png)
+    expect(last(bob).get_by_test_id("msg-image")).to_be_visible()
+
+    # Pasted into the text box: an image is sent as one.
+    alice.evaluate("""(b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'pasted.png', {type: 'image/png'}));
+      document.getElementById('message-input').dispatchEvent(
+        new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));
+    }""", png)
+    expect(messages(bob)).to_have_count(2)
+    expect(messages(bob).nth(1).get_by_test_id("msg-image")).to_be_visible()
+    images = Message.objects.filter(elements__0__type="TIMImageElem")
+    assert images.count() == 2
+    assert not Message.objects.filter(elements__0__type="TIMFileElem").exists()
+
+    # The browser's position, when granted.
+    context = browser.new_context(base_url=live_server_url, geolocation={
+        "latitude": 59.3293, "longitude": 18.0686}, permissions=["geolocation"])
+    try:
+        page = context.new_page()
+        sign_in(page, "alice")
+        open_chat(page, "bob")
+        page.get_by_test_id("location-button").click()
+        dialog = page.get_by_test_id("location-dialog")
+        dialog.get_by_test_id("location-here").click()
+        expect(dialog.get_by_test_id("location-coords")).to_have_value("59.329300, 18.068600")
+        dialog.get_by_test_id("location-send").click()
+        link = last(bob).get_by_test_id("msg-location-link")
+        expect(link).to_have_attribute("href", "https://www.openstreetmap.org/"
+                                       "?mlat=59.32930&mlon=18.06860#map=16/59.32930/18.06860")
+        expect(last(bob).get_by_test_id("msg-location-desc")).to_have_text("My position")
+    finally:
+        context.close()
