@@ -197,7 +197,8 @@
     const name = typeof p.fileName === 'string' && p.fileName ? p.fileName : 'file';
     const href = safeUrl(p.url || p.fileUrl || p.remoteFileUrl);  // object URLs: no link
     const box = el('span', {className: 'msg-file', 'data-testid': 'msg-file'},
-      el('span', {className: 'msg-file-icon', 'aria-hidden': 'true', text: '📄'}),
+      el('span', {className: 'msg-file-icon', 'aria-hidden': 'true',
+                  text: (/\.([a-z0-9]{1,4})$/i.exec(name) || [null, 'file'])[1].toUpperCase()}),
       el('span', {className: 'msg-file-name', 'data-testid': 'msg-file-name', text: name}),
       el('span', {className: 'msg-file-size muted', 'data-testid': 'msg-file-size',
                   text: humanSize(p.fileSize)}));
@@ -214,7 +215,7 @@
     const valid = Number.isFinite(lat) && Number.isFinite(lon) && Math.abs(lat) <= 90
       && Math.abs(lon) <= 180 && p.latitude !== null && p.longitude !== null;
     const box = el('span', {className: 'msg-location', 'data-testid': 'msg-location'},
-      el('span', {'aria-hidden': 'true', text: '📍'}),
+      el('span', {className: 'msg-location-pin', 'aria-hidden': 'true'}),
       el('span', {className: 'msg-location-desc', 'data-testid': 'msg-location-desc',
                   text: typeof p.description === 'string' && p.description
                     ? p.description : 'Location'}));
