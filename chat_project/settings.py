@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "chat_project.unavailable.UnavailableMiddleware",  # database/Redis down: 503, not 500
     "django.middleware.security.SecurityMiddleware",
+    "chat_project.csp.ContentSecurityPolicyMiddleware",  # script/style only from /static/
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -185,6 +186,12 @@ STORAGES = {
 # Django itself serves /static/ and local-disk /media/ (fine for small deployments);
 # set SERVE_FILES=0 when a web server or a CDN serves them.
 SERVE_FILES = env.bool("SERVE_FILES", default=True)
+# The pages' Content-Security-Policy (chat_project/csp.py) lets pictures and media come
+# from this server, from MEDIA_URL's host when it is absolute, and from these origins
+# (e.g. the S3 bucket's or CDN's https://host); pictures also from CSP_IMG_ORIGINS
+# (hosts of avatar URLs; an avatar refused shows its initial).
+CSP_MEDIA_ORIGINS = env.list("CSP_MEDIA_ORIGINS", default=[])
+CSP_IMG_ORIGINS = env.list("CSP_IMG_ORIGINS", default=[])
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -11,6 +11,7 @@
   const chat = ParleyChat.create();
   window.parleyChat = chat;  // for the browser console
   ParleyUI.attachNav(chat, config);  // the friend-request badge and my nick in the top bar
+  ParleyUI.watchSession(chat, () => { state.ended = true; });  // kicked: the signed-out card
 
   const $ = (id) => document.getElementById(id);
   const els = {
@@ -20,13 +21,24 @@
     netState: $('net-state'),
     totalBox: $('total-unread-box'),
     total: $('total-unread'),
+    layout: $('chat-layout'),
     newChat: $('new-chat'),
     newChatUser: $('new-chat-user'),
+    picker: $('picker'),
+    pickerStatus: $('picker-status'),
+    pickerResults: $('picker-results'),
     convList: $('conversation-list'),
     convEmpty: $('conversation-empty'),
     placeholder: $('chat-placeholder'),
     view: $('chat-view'),
     title: $('chat-title'),
+    back: $('chat-back'),
+    avatar: $('chat-avatar'),
+    pin: $('chat-pin'),
+    del: $('chat-delete'),
+    confirm: $('chat-confirm'),
+    confirmYes: $('chat-confirm-yes'),
+    confirmNo: $('chat-confirm-no'),
     peerID: $('chat-peer-id'),
     peerStatus: $('chat-peer-status'),
     typing: $('chat-typing'),
@@ -45,6 +57,8 @@
     current: null,      // the open conversation, see openConversation
     everReady: false,
     ended: false,       // kicked out or refused: no more reconnecting
+    drafts: new Map(),  // conversationID -> draft typed here, until the server has it
+    profiles: new Map(),  // userID -> profile seen in the picker (for chats not listed yet)
   };
 
   // --- small helpers ------------------------------------------------------------------
@@ -59,10 +73,13 @@
     return state.conversations.find((c) => c.conversationID === conversationID) || null;
   }
 
-  function peerName(conversationID) {
+  function peerProfile(conversationID) {
     const conv = findConversation(conversationID);
-    const profile = conv && conv.userProfile;
-    return (profile && profile.nick) || peerOf(conversationID);
+    return (conv && conv.userProfile) || state.profiles.get(peerOf(conversationID)) || {};
+  }
+
+  function peerName(conversationID) {
+    return peerProfile(conversationID).nick || peerOf(conversationID);
   }
 
   const elementText = ParleyRender.elementText;  // every type's one-line text (render.js)
@@ -82,10 +99,7 @@
     return `${d.toLocaleDateString([], {month: 'short', day: 'numeric'})} ${time}`;
   }
 
-  function errorText(err) {
-    const code = err && err.code !== undefined ? ` (${err.code})` : '';
-    return `${(err && err.message) || 'error'}${code}`;
-  }
+  const errorText = ParleyUI.errorText;  // words a person can act on, the code in brackets
 
   function pageVisible() {
     return document.visibilityState !== 'hidden';
@@ -132,20 +146,30 @@
       if (profile.nick && profile.nick !== userID) {
         name.append(' ', el('span', {className: 'muted', text: userID}));
       }
+      const draft = id === current ? '' : draftOf(conv);
+      const preview = draft
+        ? el('span', {className: 'conv-preview', 'data-testid': 'conversation-preview'},
+          el('span', {className: 'conv-draft', text: 'Draft:'}), ` ${draft}`)
+        : el('span', {className: 'conv-preview', 'data-testid': 'conversation-preview',
+                      text: messagePreview(conv.lastMessage)});
+      const time = el('span', {className: 'conv-time',
+                               text: formatTime(conv.lastMessage && conv.lastMessage.time, true)});
+      if (conv.isPinned) {
+        time.prepend(el('span', {className: 'conv-pin', 'data-testid': 'conversation-pinned',
+                                 title: 'Pinned', text: 'Pinned'}));
+      }
       const button = el('button', {type: 'button', className: 'conv'},
-        name,
-        el('span', {className: 'conv-time',
-                    text: formatTime(conv.lastMessage && conv.lastMessage.time, true)}),
-        el('span', {className: 'conv-preview', 'data-testid': 'conversation-preview',
-                    text: messagePreview(conv.lastMessage)}),
+        ParleyUI.avatar(profile.avatar, profile.nick || userID),
+        name, time, preview,
         el('span', {className: 'badge', 'data-testid': 'unread-badge', hidden: unread === 0,
                     text: String(unread)}));
       button.addEventListener('click', () => openConversation(id));
       return el('li', {
-        className: id === current ? 'active' : '',
+        className: `${id === current ? 'active' : ''}${conv.isPinned ? ' is-pinned' : ''}`,
         'data-testid': 'conversation',
         'data-conversation-id': id,
         'data-unread': unread,
+        'data-pinned': conv.isPinned ? '1' : '0',
       }, button);
     });
     els.convList.replaceChildren(...items);
@@ -157,10 +181,68 @@
     renderConversations();
     const cur = state.current;
     if (cur) {
-      els.title.textContent = peerName(cur.conversationID);
+      showHeader(cur);
       const conv = findConversation(cur.conversationID);
       if (conv && conv.unreadCount > 0 && pageVisible()) markRead(cur);
     }
+  }
+
+  /** The open chat's header: name, avatar, pin state (pin and delete need a listed chat). */
+  function showHeader(cur) {
+    const profile = peerProfile(cur.conversationID);
+    const name = peerName(cur.conversationID);
+    els.title.textContent = name;
+    els.title.title = name;
+    const src = profile.avatar || '';
+    if (els.avatar.dataset.src !== src || els.avatar.dataset.name !== name) {
+      els.avatar.dataset.src = src;
+      els.avatar.dataset.name = name;
+      els.avatar.replaceChildren(ParleyUI.avatar(src, name));
+    }
+    const conv = findConversation(cur.conversationID);
+    const pinned = !!(conv && conv.isPinned);
+    els.pin.setAttribute('aria-pressed', String(pinned));
+    els.pin.textContent = pinned ? 'Unpin' : 'Pin';
+    els.pin.title = pinned ? 'Unpin this chat' : 'Pin to the top';
+    els.pin.disabled = !conv;
+  }
+
+  // --- drafts: kept per conversation, on the server for my other devices --------------
+
+  function draftOf(conv) {
+    const id = conv.conversationID;
+    return state.drafts.has(id) ? state.drafts.get(id) : (conv.draftText || '');
+  }
+
+  let draftTimer = null;
+
+  /** Keep what is typed in the open chat as its draft (sent to the server in a moment). */
+  function noteDraft() {
+    const cur = state.current;
+    if (!cur) return;
+    state.drafts.set(cur.conversationID, els.input.value);
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(() => saveDraft(cur.conversationID), 800);
+  }
+
+  function saveDraft(conversationID) {
+    clearTimeout(draftTimer);
+    if (!state.drafts.has(conversationID)) return;
+    const text = state.drafts.get(conversationID);
+    const conv = findConversation(conversationID);
+    if (!conv) return;  // a chat with no message yet: the server has no conversation
+    if ((conv.draftText || '') === text) {
+      state.drafts.delete(conversationID);
+      return;
+    }
+    chat.setConversationDraft({conversationID, draftText: text}).then(() => {
+      // The server's CONVERSATION_LIST_UPDATED brings it back as conv.draftText.
+      if (state.drafts.get(conversationID) === text) {
+        const fresh = findConversation(conversationID);
+        if (fresh) fresh.draftText = text;
+        state.drafts.delete(conversationID);
+      }
+    }, (err) => console.warn('setConversationDraft failed', err));
   }
 
   // --- the open conversation ----------------------------------------------------------
@@ -226,6 +308,30 @@
     els.messageList.insertBefore(node, before ? cur.nodes.get(before.ID) : null);
     cur.nodes.set(m.ID, node);
     els.historyStatus.hidden = true;
+    markDays(cur);
+  }
+
+  /** A "Today" / "Yesterday" / date separator before the first message of each day. */
+  function markDays(cur) {
+    let last = '';
+    const keep = new Set();
+    for (const m of cur.messages) {
+      const node = cur.nodes.get(m.ID);
+      if (!node || !m.time) continue;
+      const key = new Date(m.time * 1000).toDateString();
+      if (key === last) continue;
+      last = key;
+      let sep = node.previousElementSibling;
+      if (!sep || !sep.classList.contains('day-separator') || sep.dataset.day !== key) {
+        sep = el('li', {className: 'day-separator', 'data-testid': 'day-separator',
+                        'data-day': key, role: 'separator', text: ParleyUI.dayLabel(m.time)});
+        node.before(sep);
+      }
+      keep.add(sep);
+    }
+    for (const sep of els.messageList.querySelectorAll('.day-separator')) {
+      if (!keep.has(sep)) sep.remove();
+    }
   }
 
   function removeMessage(cur, key, message) {
@@ -234,6 +340,7 @@
     cur.nodes.delete(key);
     const index = cur.messages.indexOf(message);
     if (index >= 0) cur.messages.splice(index, 1);
+    markDays(cur);
   }
 
   // --- the peer's online status and typing -------------------------------------------
@@ -278,12 +385,22 @@
     chat.sendTyping({to: cur.peerID}).catch(() => {});
   }
 
-  async function openConversation(conversationID, {force = false} = {}) {
+  // --- panes: on a phone one at a time, the list or the open chat ---------------------
+
+  const narrow = window.matchMedia('(max-width: 700px)');
+
+  function setPane(name) {
+    els.layout.dataset.pane = name;
+  }
+
+  async function openConversation(conversationID, {force = false, fromHistory = false} = {}) {
     if (!/^C2C./.test(conversationID)) return;
     if (!force && state.current && state.current.conversationID === conversationID) {
+      setPane('chat');
       markRead(state.current);
       return;
     }
+    if (state.current) saveDraft(state.current.conversationID);
     const cur = {
       conversationID,
       peerID: peerOf(conversationID),
@@ -291,41 +408,87 @@
       nodes: new Map(),
       nextReqMessageID: '',
       isCompleted: true,
+      loading: false,
       marking: false,
     };
+    const wasList = els.layout.dataset.pane !== 'chat' || !state.current;
     state.current = cur;
-    history.replaceState(null, '', `#${encodeURIComponent(conversationID)}`);
+    if (!fromHistory) {
+      // On a phone, the browser's back button goes back to the list.
+      const url = `#${encodeURIComponent(conversationID)}`;
+      if (narrow.matches && wasList) history.pushState({chat: conversationID}, '', url);
+      else history.replaceState({chat: conversationID}, '', url);
+    }
+    setPane('chat');
+    hideConfirm();
     els.placeholder.hidden = true;
     els.view.hidden = false;
-    els.title.textContent = peerName(conversationID);
+    showHeader(cur);
     els.peerID.textContent = `UserID: ${cur.peerID}`;
+    if (!findConversation(conversationID) && !state.profiles.has(cur.peerID)) {
+      learnProfile(cur);
+    }
     showTyping(false);
     watchPeerStatus(cur.peerID);
     els.messageList.replaceChildren();
     els.loadOlder.hidden = true;
     hideSendError();
     tools.setSelecting(false);
+    const conv = findConversation(conversationID);
+    els.input.value = state.drafts.has(conversationID) ? state.drafts.get(conversationID)
+      : ((conv && conv.draftText) || '');
     els.historyStatus.textContent = 'Loading…';
     els.historyStatus.hidden = false;
     renderConversations();
-    els.input.focus();
+    if (!narrow.matches) els.input.focus();
     await loadHistory(cur, {older: false});
     markRead(cur);
   }
 
+  /** Back to the list (the phone's back button): the chat is closed, its draft kept. */
+  function closeConversation({fromHistory = false} = {}) {
+    const cur = state.current;
+    if (cur) saveDraft(cur.conversationID);
+    state.current = null;
+    showTyping(false);
+    hideConfirm();
+    els.view.hidden = true;
+    els.placeholder.hidden = false;
+    els.messageList.replaceChildren();
+    setPane('list');
+    if (!fromHistory) history.replaceState(null, '', window.location.pathname);
+    renderConversations();
+  }
+
+  /** The name and avatar of someone with no conversation yet, for the header. */
+  async function learnProfile(cur) {
+    try {
+      const {data} = await chat.getUserProfile({userIDList: [cur.peerID]});
+      const profile = (data || []).find((p) => p.userID === cur.peerID);
+      if (!profile) return;
+      state.profiles.set(cur.peerID, profile);
+      if (state.current === cur) showHeader(cur);
+    } catch (err) {
+      console.warn('getUserProfile failed', err);
+    }
+  }
+
   async function loadHistory(cur, {older}) {
+    if (cur.loading) return;
+    cur.loading = true;
     els.loadOlder.disabled = true;
     try {
       const options = {conversationID: cur.conversationID};
       if (older) options.nextReqMessageID = cur.nextReqMessageID;
       const {data} = await chat.getMessageList(options);
       if (state.current !== cur) return;
+      // Older messages go on top; the ones on screen stay where they are.
       const height = els.scroll.scrollHeight;
       const top = els.scroll.scrollTop;
       for (const m of data.messageList) insertMessage(cur, m);
       cur.nextReqMessageID = data.nextReqMessageID;
-      cur.isCompleted = data.isCompleted;
-      els.loadOlder.hidden = data.isCompleted || !data.nextReqMessageID;
+      cur.isCompleted = data.isCompleted || !data.nextReqMessageID;
+      els.loadOlder.hidden = cur.isCompleted;
       if (older) {
         els.scroll.scrollTop = top + (els.scroll.scrollHeight - height);
       } else {
@@ -340,7 +503,22 @@
       els.historyStatus.textContent = `Could not load the history: ${errorText(err)}`;
       els.historyStatus.hidden = false;
     } finally {
+      cur.loading = false;
       els.loadOlder.disabled = false;
+    }
+    // Not enough to scroll yet (or already at the top): the next page at once.
+    if (state.current === cur && !cur.isCompleted && els.scroll.scrollTop < OLDER_MARGIN) {
+      loadHistory(cur, {older: true});
+    }
+  }
+
+  // Scrolling within this many pixels of the top loads the next older page.
+  const OLDER_MARGIN = 150;
+
+  function onScroll() {
+    const cur = state.current;
+    if (cur && !cur.isCompleted && !cur.loading && els.scroll.scrollTop < OLDER_MARGIN) {
+      loadHistory(cur, {older: true});
     }
   }
 
@@ -384,6 +562,7 @@
     }
     tools.rememberDraft(message, els.input.value);
     els.input.value = '';
+    noteDraft();  // sent: the draft is cleared
     insertMessage(cur, message);
     scrollToBottom();
     deliver(message, cur);
@@ -440,20 +619,210 @@
     }
   });
   els.input.addEventListener('input', () => { if (els.input.value) noteTyping(); });
-  els.newChat.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const userID = els.newChatUser.value.trim();
-    if (!userID) return;
-    els.newChatUser.value = '';
-    openConversation(`C2C${userID}`);
-  });
   els.loadOlder.addEventListener('click', () => {
     if (state.current && state.current.nextReqMessageID) {
       loadHistory(state.current, {older: true});
     }
   });
+  els.scroll.addEventListener('scroll', onScroll, {passive: true});
+  els.input.addEventListener('input', noteDraft);
+  els.back.addEventListener('click', () => {
+    if (history.state && history.state.chat) history.back();  // popstate closes it
+    else closeConversation();
+  });
+  window.addEventListener('popstate', () => {
+    const wanted = decodeURIComponent(window.location.hash.slice(1));
+    if (/^C2C./.test(wanted)) openConversation(wanted, {fromHistory: true});
+    else if (state.current) closeConversation({fromHistory: true});
+  });
+  window.addEventListener('pagehide', () => {
+    if (state.current) saveDraft(state.current.conversationID);
+  });
+
+  // --- pin and delete (the chat header) ----------------------------------------------
+
+  els.pin.addEventListener('click', async () => {
+    const cur = state.current;
+    const conv = cur && findConversation(cur.conversationID);
+    if (!conv) return;
+    els.pin.disabled = true;
+    try {
+      await chat.pinConversation({conversationID: conv.conversationID, isPinned: !conv.isPinned});
+    } catch (err) {
+      showBanner(`Could not ${conv.isPinned ? 'unpin' : 'pin'} this chat: ${errorText(err)}`,
+        {error: true});
+    } finally {
+      if (state.current === cur) showHeader(cur);
+    }
+  });
+
+  function hideConfirm() {
+    els.confirm.hidden = true;
+  }
+
+  els.del.addEventListener('click', () => {
+    els.confirm.hidden = false;
+    els.confirmNo.focus();
+  });
+  els.confirmNo.addEventListener('click', hideConfirm);
+  els.confirmYes.addEventListener('click', async () => {
+    const cur = state.current;
+    if (!cur) return;
+    const id = cur.conversationID;
+    hideConfirm();
+    state.drafts.delete(id);
+    if (findConversation(id)) {
+      try {
+        await chat.deleteConversation({conversationIDList: [id], clearHistoryMessage: true});
+      } catch (err) {
+        showBanner(`Could not delete this chat: ${errorText(err)}`, {error: true});
+        return;
+      }
+    }
+    if (state.current === cur) closeConversation();
+  });
   document.addEventListener('visibilitychange', () => {
     if (pageVisible() && state.current) markRead(state.current);
+  });
+
+  // --- the contact picker: friends first, then anyone the server finds ----------------
+  // Friends match by UserID, nick or remark (any part, any case), here in the page; others
+  // come from searchUsers (UserID prefix or nick part, any case; 20 at most), from two
+  // characters on. Enter opens the highlighted person, or else the UserID as typed.
+
+  const SEARCH_MIN = 2;
+  const picker = {seq: 0, results: [], query: '', active: -1, timer: null};
+
+  function friendMatches(friend, q) {
+    const p = friend.profile || {};
+    return [friend.userID, p.nick, friend.remark].some(
+      (v) => typeof v === 'string' && v.toLowerCase().includes(q));
+  }
+
+  async function runPicker() {
+    const raw = els.newChatUser.value.trim();
+    const q = raw.toLowerCase();
+    const seq = ++picker.seq;
+    let friends = [];
+    try {
+      const {data} = await chat.getFriendList();
+      friends = data;
+    } catch (err) {
+      console.warn('getFriendList failed', err);
+    }
+    if (seq !== picker.seq) return;
+    const mine = friends.filter((f) => !q || friendMatches(f, q)).slice(0, 50).map((f) => ({
+      userID: f.userID,
+      nick: (f.profile && f.profile.nick) || '',
+      avatar: (f.profile && f.profile.avatar) || '',
+      remark: f.remark || '',
+      friend: true,
+    }));
+    picker.query = raw;
+    showPicker(mine, raw.length >= SEARCH_MIN ? 'Searching…'
+      : (mine.length ? '' : 'Type a nick or UserID to find someone.'));
+    if (raw.length < SEARCH_MIN) return;
+    try {
+      const {data} = await chat.searchUsers({keyword: raw, count: 20});
+      if (seq !== picker.seq) return;
+      const known = new Set(mine.map((p) => p.userID).concat([config.userID]));
+      const others = data.userList.filter((u) => !known.has(u.userID)).map((u) => ({
+        userID: u.userID, nick: u.nick || '', avatar: u.avatar || '', remark: '', friend: false,
+      }));
+      const all = mine.concat(others);
+      showPicker(all, all.length ? '' : `No one found for “${raw}”.`);
+    } catch (err) {
+      if (seq !== picker.seq) return;
+      showPicker(mine, `Search failed: ${errorText(err)}`);
+    }
+  }
+
+  function showPicker(people, status) {
+    picker.results = people;
+    picker.active = people.length ? 0 : -1;
+    els.pickerStatus.textContent = status || '';
+    els.pickerResults.replaceChildren(...people.map((person, i) => {
+      const name = person.remark || person.nick || person.userID;
+      const button = el('button', {type: 'button', className: 'pick', tabindex: '-1',
+                                   'data-testid': 'picker-result', 'data-user-id': person.userID},
+        ParleyUI.avatar(person.avatar, name),
+        el('span', {className: 'pick-body'},
+          el('span', {className: 'pick-name', text: name}),
+          el('span', {className: 'pick-id muted', text: person.userID})),
+        person.friend ? el('span', {className: 'tag', text: 'Friend'}) : null);
+      button.addEventListener('mousedown', (ev) => ev.preventDefault());  // keep the focus
+      button.addEventListener('click', () => pick(person));
+      return el('li', {id: `pick-${i}`, role: 'option'}, button);
+    }));
+    highlight();
+    els.picker.hidden = false;
+  }
+
+  function highlight() {
+    els.pickerResults.querySelectorAll('.pick').forEach((node, i) => {
+      node.classList.toggle('is-active', i === picker.active);
+      node.setAttribute('aria-selected', String(i === picker.active));
+    });
+    els.newChatUser.setAttribute('aria-activedescendant',
+      picker.active >= 0 ? `pick-${picker.active}` : '');
+  }
+
+  function closePicker() {
+    picker.seq++;
+    picker.query = '';
+    clearTimeout(picker.timer);
+    els.picker.hidden = true;
+    els.pickerResults.replaceChildren();
+    picker.results = [];
+  }
+
+  function pick(person) {
+    state.profiles.set(person.userID, {userID: person.userID, nick: person.nick,
+                                       avatar: person.avatar});
+    els.newChatUser.value = '';
+    closePicker();
+    els.newChatUser.blur();
+    openConversation(`C2C${person.userID}`);
+  }
+
+  els.newChatUser.addEventListener('focus', () => { if (els.picker.hidden) runPicker(); });
+  els.newChatUser.addEventListener('input', () => {
+    clearTimeout(picker.timer);
+    picker.timer = setTimeout(runPicker, 200);
+  });
+  els.newChatUser.addEventListener('blur', () => setTimeout(() => {
+    if (document.activeElement !== els.newChatUser) closePicker();
+  }, 150));
+  els.newChatUser.addEventListener('keydown', (ev) => {
+    const n = picker.results.length;
+    if (ev.key === 'ArrowDown' && n) {
+      ev.preventDefault();
+      picker.active = (picker.active + 1) % n;
+      highlight();
+    } else if (ev.key === 'ArrowUp' && n) {
+      ev.preventDefault();
+      picker.active = (picker.active - 1 + n) % n;
+      highlight();
+    } else if (ev.key === 'Escape') {
+      els.newChatUser.value = '';
+      closePicker();
+      els.newChatUser.blur();
+    }
+  });
+  els.newChat.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const typed = els.newChatUser.value.trim();
+    // Results for what was typed before (the list still catching up) do not count.
+    const results = picker.query === typed ? picker.results : [];
+    const exact = results.find((p) => p.userID === typed);
+    const chosen = exact || results[picker.active];
+    if (chosen) {
+      pick(chosen);
+    } else if (typed) {
+      els.newChatUser.value = '';
+      closePicker();
+      openConversation(`C2C${typed}`);
+    }
   });
 
   // --- SDK events ---------------------------------------------------------------------
@@ -536,7 +905,7 @@
     }
     setTotalUnread(chat.getTotalUnreadMessageCount());
     const wanted = decodeURIComponent(window.location.hash.slice(1));
-    if (!state.current && /^C2C./.test(wanted)) openConversation(wanted);
+    if (!state.current && /^C2C./.test(wanted)) openConversation(wanted, {fromHistory: true});
   });
 
   chat.on(EVENT.SYNC_RESET, () => {
@@ -556,25 +925,13 @@
     }
   });
 
-  chat.on(EVENT.KICKED_OUT, (event) => {
-    state.ended = true;
-    setNetState('kicked', 'signed out');
-    showBanner(`You were signed out here because this account signed in elsewhere (${event.data.type}).`,
-      {error: true, reload: true});
-  });
-
-  chat.on(EVENT.ERROR, (event) => {
-    const data = event.data || {};
-    if (String(data.code).startsWith('700')) {
-      state.ended = true;
-      setNetState('disconnected', 'offline');
-      showBanner(`Your session has ended: ${data.message} (${data.code}). Reload to sign in again.`,
-        {error: true, reload: true});
-    }
-  });
-
   chat.login({userID: config.userID}).catch((err) => {
     state.ended = true;
+    if (ParleyUI.sessionRefused(err)) {  // e.g. kicked before this page was loaded
+      setNetState('kicked', 'signed out');
+      ParleyUI.signedOut(`Your session has ended. ${ParleyUI.errorWords(err)}`);
+      return;
+    }
     setNetState('disconnected', 'offline');
     showBanner(`Could not connect: ${errorText(err)}`, {error: true, reload: true});
   });

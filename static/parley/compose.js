@@ -662,7 +662,10 @@
       if (upload && upload.cancelled) return true;
       failures.set(m, err);
       const text = drafts.get(m);
-      if (text && !els.input.value) els.input.value = text;
+      if (text && !els.input.value && api.current() && api.current().peerID === m.to) {
+        els.input.value = text;
+        els.input.dispatchEvent(new Event('input', {bubbles: true}));  // the chat's draft too
+      }
       return false;
     }
 

@@ -5,6 +5,9 @@
  *
  *   ParleyUI.start((chat, config) => { chat.on(...); });  // a page with its own SDK
  *   ParleyUI.attachNav(chat);                              // the chat page (chat.js)
+ *   ParleyUI.errorWords(err)  // an SDK error in words a person can act on
+ *   ParleyUI.errorText(err)   // the same, with the code kept as a detail: "... (30516)"
+ *   ParleyUI.signedOut(text)  // the page says it is signed out and offers sign in
  *
  * All user-provided text goes into the page through textContent, never innerHTML.
  */
@@ -37,9 +40,87 @@
     return node;
   }
 
+  // --- errors in words -----------------------------------------------------------------
+
+  // What a person can do about an error, by code. Codes not here (and the generic
+  // "bad parameter" ones, whose server message names the field) keep the server's message.
+  const ERROR_WORDS = {
+    20003: 'There is no user with this UserID.',
+    20005: 'The server had a problem. Try again in a moment.',
+    20006: 'The message was refused by the server\'s filter.',
+    20007: 'You cannot send to this person: they have blocked you.',
+    20009: 'You can only send to friends: add this person as a friend first.',
+    20010: 'You can only send to friends: add this person as a friend first.',
+    20011: 'You can only send to friends: this person has not added you as a friend.',
+    20012: 'You are muted: you cannot send messages for now.',
+    20016: 'It is too late to recall this message.',
+    20022: 'This message no longer exists.',
+    20023: 'This message was already recalled.',
+    20028: 'The message changed meanwhile. Reload it and try again.',
+    30003: 'There is no user with this UserID.',
+    30010: 'Your contact list is full (3,000 contacts). Remove someone first.',
+    30011: 'You have too many friend lists (32). Delete one first.',
+    30012: 'You have too many pending friend requests. Wait for some answers first.',
+    30013: 'Your blocklist is full (1,000). Unblock someone first.',
+    30014: 'Their contact list is full.',
+    30515: 'This person is in your blocklist. Unblock them first.',
+    30516: 'This person does not accept friend requests.',
+    30525: 'This person has blocked you.',
+    30539: 'Friend request sent. Waiting for an answer.',
+    30614: 'This friend request is no longer pending.',
+    31704: 'This person is not your friend.',
+    40601: 'This is too long. Shorten it and try again.',
+    40605: 'This value is not allowed.',
+    51012: 'You can pin at most 50 conversations. Unpin one first.',
+    80003: 'The message could not be checked by the server\'s filter. Try again later.',
+    93000: 'The message is too long (12 KB at most). Shorten it or send it in parts.',
+    910004: 'Not found: it may have been deleted.',
+    910005: 'Too many requests. Wait a moment and try again.',
+    910006: 'The file is too large.',
+    910007: 'This kind of file is not supported.',
+    910008: 'You are signed out. Sign in again.',
+    910009: 'You are not allowed to do this.',
+    910011: 'Today\'s upload quota is used up. Try again tomorrow.',
+    910201: 'The connection was lost before the server answered. Try again.',
+    910202: 'The server did not answer in time. Try again.',
+    910503: 'The server is busy. Try again in a moment.',
+    70001: 'Your session expired. Sign in again.',
+  };
+
+  /** An error (SDK rejection, {code, message}, Error or string) as a sentence to act on. */
+  function errorWords(err) {
+    if (err === null || err === undefined) return 'Something went wrong. Try again.';
+    if (typeof err === 'string') return sentence(err);
+    const code = Number(err.code);
+    if (ERROR_WORDS[code]) return ERROR_WORDS[code];
+    if (code >= 70000 && code < 80000) return 'Your sign-in was refused. Sign in again.';
+    if (err.message) return sentence(err.message);
+    return 'Something went wrong. Try again.';
+  }
+
+  function sentence(text) {
+    const t = String(text).trim();
+    if (!t) return 'Something went wrong. Try again.';
+    const first = t[0].toUpperCase() + t.slice(1);
+    return /[.!?]$/.test(first) ? first : `${first}.`;
+  }
+
+  /** errorWords with the code kept as a detail at the end: "... (30516)". */
   function errorText(err) {
-    const code = err && err.code !== undefined ? ` (${err.code})` : '';
-    return `${(err && err.message) || 'error'}${code}`;
+    const code = err && typeof err === 'object' && err.code !== undefined ? ` (${err.code})` : '';
+    return `${errorWords(err)}${code}`;
+  }
+
+  /** The day a message belongs to, as a separator says it: Today, Yesterday, or a date. */
+  function dayLabel(seconds, now) {
+    const d = new Date(seconds * 1000);
+    const today = now ? new Date(now) : new Date();
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (d.toDateString() === today.toDateString()) return 'Today';
+    if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
+    const options = {weekday: 'short', month: 'short', day: 'numeric'};
+    if (d.getFullYear() !== today.getFullYear()) options.year = 'numeric';
+    return d.toLocaleDateString([], options);
   }
 
   function formatTime(seconds) {
@@ -82,12 +163,16 @@
   function attachNav(chat, config) {
     const EVENT = ParleyChat.EVENT;
     const badge = $('requests-badge');
+    const menuBadge = $('menu-badge');  // the same count on the phone's menu button
     if (badge) {
       chat.on(EVENT.FRIEND_APPLICATION_LIST_UPDATED, (event) => {
         const n = (event.data && event.data.unreadCount) || 0;
-        badge.textContent = String(n);
-        badge.dataset.count = String(n);
-        badge.hidden = n === 0;
+        for (const node of [badge, menuBadge]) {
+          if (!node) continue;
+          node.textContent = String(n);
+          node.dataset.count = String(n);
+          node.hidden = n === 0;
+        }
       });
     }
     const meNick = $('me-nick');
@@ -101,6 +186,71 @@
         }
       });
     }
+  }
+
+  /** The phone's menu button opens and closes the top bar's links (app.css). */
+  function setupMenu() {
+    const bar = $('topbar');
+    const toggle = $('menu-button');
+    if (!bar || !toggle) return;
+    const setOpen = (open) => {
+      bar.classList.toggle('menu-open', open);
+      toggle.setAttribute('aria-expanded', String(open));
+    };
+    toggle.addEventListener('click', (ev) => {
+      ev.stopPropagation();
+      setOpen(!bar.classList.contains('menu-open'));
+    });
+    document.addEventListener('click', (ev) => {
+      if (!bar.contains(ev.target) || ev.target.closest('a')) setOpen(false);
+    });
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && bar.classList.contains('menu-open')) {
+        setOpen(false);
+        toggle.focus();
+      }
+    });
+  }
+
+  // --- signed out ----------------------------------------------------------------------
+
+  const KICK_WORDS = {
+    REST_API_Kick: 'An administrator signed you out of this account.',
+    multipleDevice: 'This account signed in elsewhere with this device, so it was signed out here.',
+    multipleAccount: 'This account signed in elsewhere, so it was signed out here.',
+    userSigExpired: 'Your session expired.',
+  };
+
+  /** Words for a KICKED_OUT event's type. */
+  function kickWords(type) {
+    return KICK_WORDS[type] || 'You were signed out.';
+  }
+
+  /**
+   * The page stops looking signed in: the lists and links go, a card says why and
+   * offers to sign in again. Its button ends this browser's session (the sign-out form,
+   * a POST with the CSRF token) and so lands on the sign-in page.
+   */
+  function signedOut(text) {
+    document.body.classList.add('is-signed-out');
+    const old = $('signed-out');
+    if (old) {
+      old.querySelector('p').textContent = text;
+      return;
+    }
+    const form = $('signout-form');
+    const signIn = el('button', {type: 'button', className: 'primary', 'data-testid': 'sign-in-again',
+                                 text: 'Sign in again'});
+    signIn.addEventListener('click', () => {
+      if (form) form.requestSubmit();
+      else root.location.assign('/accounts/signin/');
+    });
+    const card = el('section', {id: 'signed-out', className: 'card signed-out',
+                                'data-testid': 'signed-out', role: 'alert'},
+      el('h1', {text: 'You are signed out'}), el('p', {text}), signIn);
+    const main = document.querySelector('main');
+    main.prepend(card);
+    signIn.focus();
   }
 
   function setNetState(name, label) {
@@ -122,6 +272,38 @@
   function hideBanner() {
     const banner = $('banner');
     if (banner) banner.hidden = true;
+  }
+
+  /** A login refused because the session or UserSig is no longer good (not a network error). */
+  function sessionRefused(err) {
+    const code = Number(err && err.code);
+    return code === 910008 || (code >= 70000 && code < 80000);
+  }
+
+  /**
+   * The session's end, on any page: KICKED_OUT (an operator's kick, a login elsewhere)
+   * and a UserSig refused (ERROR 70xxx) show the signed-out state; `onEnd` runs first.
+   */
+  function watchSession(chat, onEnd) {
+    const EVENT = ParleyChat.EVENT;
+    chat.on(EVENT.KICKED_OUT, (event) => {
+      const type = (event.data && event.data.type) || '';
+      onEnd();
+      setNetState('kicked', 'signed out');
+      showBanner(type === 'multipleDevice' || type === 'multipleAccount'
+        ? `You were signed out here because this account signed in elsewhere (${type}).`
+        : `${kickWords(type)} (${type || 'kicked'})`, {error: true});
+      signedOut(kickWords(type));
+    });
+    chat.on(EVENT.ERROR, (event) => {
+      const data = event.data || {};
+      if (String(data.code).startsWith('700')) {
+        onEnd();
+        setNetState('kicked', 'signed out');
+        showBanner(`Your session has ended: ${data.message} (${data.code}).`, {error: true});
+        signedOut(`Your session has ended. ${errorWords(data)}`);
+      }
+    });
   }
 
   /**
@@ -159,33 +341,27 @@
         showBanner('Disconnected.', {error: true, reload: true});
       }
     });
-    chat.on(EVENT.KICKED_OUT, (event) => {
-      ended = true;
-      setNetState('kicked', 'signed out');
-      showBanner(`You were signed out here because this account signed in elsewhere (${event.data.type}).`,
-        {error: true, reload: true});
-    });
-    chat.on(EVENT.ERROR, (event) => {
-      const data = event.data || {};
-      if (String(data.code).startsWith('700')) {
-        ended = true;
-        setNetState('disconnected', 'offline');
-        showBanner(`Your session has ended: ${data.message} (${data.code}). Reload to sign in again.`,
-          {error: true, reload: true});
-      }
-    });
+    watchSession(chat, () => { ended = true; });
 
     setup(chat, config);
 
     chat.login({userID: config.userID}).catch((err) => {
       ended = true;
+      if (sessionRefused(err)) {
+        setNetState('kicked', 'signed out');
+        signedOut(`Your session has ended. ${errorWords(err)}`);
+        return;
+      }
       setNetState('disconnected', 'offline');
       showBanner(`Could not connect: ${errorText(err)}`, {error: true, reload: true});
     });
     return chat;
   }
 
+  setupMenu();
+
   root.ParleyUI = Object.freeze({
-    $, el, button, errorText, formatTime, avatar, setStatus, attachNav, start,
+    $, el, button, errorWords, errorText, formatTime, dayLabel, avatar, initial, setStatus,
+    attachNav, signedOut, kickWords, watchSession, sessionRefused, start,
   });
 })(window);

@@ -25,15 +25,16 @@ def browser():
 
 @pytest.fixture
 def new_page(browser, live_server_url):
-    """Pages in fresh browser contexts (own cookies and storage, like two people).
+    """Pages in fresh browser contexts (own cookies and storage, like two people);
+    `new_page(390, 844)` for a phone-sized one.
 
     Uncaught script errors on any page fail the test at teardown.
     """
     contexts, errors = [], []
 
-    def make():
+    def make(width=1100, height=720):
         context = browser.new_context(base_url=live_server_url,
-                                      viewport={"width": 1100, "height": 720})
+                                      viewport={"width": width, "height": height})
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
