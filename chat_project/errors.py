@@ -117,4 +117,7 @@ CODES: dict[int, str] = {
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",
+    910203: "the upload was cancelled",  # cancelUploadMessage()
+    # (the SDK also raises Tencent's Web SDK codes 2108 and 2251-2453, for files and
+    # merged messages: listed in its header comment)
 }

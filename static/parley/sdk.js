@@ -47,6 +47,19 @@
  *   also update a conversation's cached lastMessage; a conversation deleted on another
  *   device leaves the cache. A recall resent after a reconnect that finds the message
  *   already recalled (20023) resolves as done.
+ * - Every message type: createTextMessage, createFaceMessage, createLocationMessage,
+ *   createCustomMessage; createImageMessage, createAudioMessage, createVideoMessage and
+ *   createFileMessage take payload.file (an <input type=file>, a File or a Blob), check
+ *   it at once and make the message with local object URLs to show; sendMessage
+ *   uploads it first (POST /api/v1/files/ multipart through XMLHttpRequest, reporting
+ *   onProgress(fraction 0..1); authenticated as the page is: the session cookie and
+ *   its CSRF token, or the login's UserSig) and sends the element the server made of
+ *   it. A message once uploaded is not uploaded again when sent again.
+ * - Merged and forwarded messages: createMergerMessage (each merged message in
+ *   Tencent's list form {ID, from, to, time, seq, random, nick, avatar,
+ *   cloudCustomData, messageBody}), createForwardMessage (a merged message the server
+ *   stored apart goes by its downloadKey) and downloadMergerMessage (an inline list at
+ *   once; a stored one asked for with the `downloadMergerMessage` op, once per key).
  *
  * Differences from Tencent's SDK worth knowing:
  * - Only C2C conversations; messages carry the wire's `elements` list and, for
@@ -57,12 +70,37 @@
  *   deleted on another device of mine.
  * - Extra event EVENT.SYNC_RESET: the server could not replay everything missed; the
  *   conversation list is already reloaded, reload any history on screen.
+ * - File payloads keep the server's key names (PROTOCOL.md "Messages": a file's and a
+ *   voice's `url`, an image's imageInfoArray[].url), not Tencent's extra aliases
+ *   (fileUrl, remoteAudioUrl, imageUrl, downloadFlag); onProgress gets a fraction 0..1.
+ * - Extra method cancelUploadMessage(message): stops a file message's upload.
+ * - File creators take Parley's extras payload.second (a voice's or video's length)
+ *   and payload.thumb (a video's cover image); ParleyChat.create takes `uploadUrl`
+ *   (default: /api/v1/files/ beside the socket's URL) and `csrfToken`.
  *
- * Errors the SDK raises itself (server codes: chat_project/errors.py):
+ * Errors the SDK raises itself (server codes: chat_project/errors.py). Creators throw
+ * them; other calls reject with them. Tencent's Web SDK numbers where it has one:
+ *   2108    the file is empty
+ *   2251    createImageMessage without a file           2252  not a JPEG/PNG/GIF/BMP/WebP image
+ *   2253    an image over 28 MB                         2301  a voice file over 28 MB
+ *   2351    a video over 100 MB                         2352  not a video
+ *   2401    createFile/Audio/VideoMessage without a file 2402  a file over 100 MB
+ *   2300 / 2350 / 2400  the upload of a voice / a video / a file or an image failed
+ *           (no connection, or an answer that is not the server's JSON; the server's
+ *           own refusals keep its code: 910006 too large, 910007 not an image,
+ *           910012 too many pixels, 910005 too many uploads a minute, 910011 the
+ *           day's bytes used up, 910008/910009 not signed in / no CSRF token)
+ *   2450    downloadMergerMessage of a message that is not merged
+ *   2451    a merged message with neither a list nor a downloadKey
+ *   2452    the server's answer to downloadMergerMessage has no messageList
+ *   2453    merging or forwarding a message that was not sent, failed, or was recalled
  *   70002   call login() first
- *   910003  a bad argument (e.g. createTextMessage without `to`)
+ *   910003  a bad argument (e.g. createTextMessage without `to`, a latitude over 90)
+ *   910013  more than 300 messages to merge   \  the server's codes for the same
+ *   910014  merged messages over 200 KB       /   limits, refused before sending
  *   910201  the connection ended for good (logout, kicked out) before an answer came
  *   910202  no answer in time (the call may still have happened; sends can be resent)
+ *   910203  cancelUploadMessage() stopped the upload (Parley's; Tencent has no cancel)
  */
 (function (root) {
   'use strict';
@@ -238,26 +276,43 @@
             mime: /^video\//i, ext: /\.(mp4|m4v|mov|webm|ogv|mkv|avi|3gp)$/i},
     file: {type: 'TIMFileElem', limit: 100 * MB, noFile: 2401, tooLarge: 2402, failed: 2400},
   };
+  const FILE_TYPES = new Set(Object.values(FILE_KINDS).map((k) => k.type));
   const FILE_IS_EMPTY = 2108;          // Tencent: an empty file cannot be sent
   const FORWARD_TYPE_INVALID = 2453;   // Tencent: this message cannot be forwarded
   const MERGER_TYPE_INVALID = 2450;    // Tencent: not a merged message
   const MERGER_KEY_INVALID = 2451;     // Tencent: the merged message's key is not valid
   const UPLOAD_CANCELLED = 910203;     // Parley's: cancelUploadMessage() stopped the upload
+  // Why an upload was stopped: cancelUploadMessage(), logout().
+  const STOPPED = {[UPLOAD_CANCELLED]: 'the upload was cancelled', 910201: 'logged out during the upload'};
   const MERGER_MAX_MESSAGES = 300;     // the server's limits (messaging/elements.py),
   const MERGER_MAX_BYTES = 200 * 1024; // refused with its codes before anything is sent
   const MERGER_CACHE_KEYS = 200;
+
+  /** A Blob or File, this window's or another's (an iframe's fails instanceof). */
+  function isBlob(value) {
+    if (!value || typeof value !== 'object') return false;
+    if (typeof root.Blob === 'function' && value instanceof root.Blob) return true;
+    return Object.prototype.toString.call(value) === '[object File]'
+      || Object.prototype.toString.call(value) === '[object Blob]';
+  }
 
   /** The File (or Blob) given as payload.file: an <input type=file> (its first file),
    * a File or a Blob; null if none. */
   function fileOf(value) {
     if (!value || typeof value !== 'object') return null;
-    if (typeof root.Blob === 'function' && value instanceof root.Blob) return value;
+    if (isBlob(value)) return value;
     const files = value.files;
     if (files && typeof files.length === 'number') {
       const first = files.length ? files[0] : null;
-      return first && typeof root.Blob === 'function' && first instanceof root.Blob ? first : null;
+      return isBlob(first) ? first : null;
     }
     return null;
+  }
+
+  /** A file element still waiting for its upload (made by a file creator). */
+  function unuploaded(elements) {
+    return (elements || []).some((e) => e && FILE_TYPES.has(e.type) && e.payload
+      && (e.payload.uuid === '' || e.payload.videoUUID === ''));
   }
 
   /** The name a file is uploaded under: its own, or one made from its MIME type. */
@@ -527,6 +582,7 @@
       this._uploadUrl = options.uploadUrl || uploadUrlFor(this._url);
       this._csrfToken = typeof options.csrfToken === 'string' ? options.csrfToken : '';
       this._uploads = new WeakMap();    // message -> its file's upload (see sendMessage)
+      this._uploading = new Set();      // the uploads in flight (stopped by logout)
       this._mergerLists = new Map();    // downloadKey -> Promise of its messageList
       this._handlers = new Map();       // event name -> [{fn, ctx}]
       this._ws = null;
@@ -634,6 +690,7 @@
         try { this._ws.send(JSON.stringify({op: 'logout', data: {}})); } catch (e) { /* closing */ }
       }
       this._loginOptions = null;
+      for (const upload of Array.from(this._uploading)) this._stopUpload(upload, 910201);
       this._shutdown(chatError(910201, 'logged out'));
       this._conversations.clear();
       this._order.clear();
@@ -807,7 +864,7 @@
       message.payload = payload;
       message.elements[0].payload = payload;
       this._uploads.set(message, {kind, file, thumb, second, onProgress, element: null,
-                                  pending: null, xhr: null, cancelled: false});
+                                  pending: null, xhr: null, stopCode: 0});
       return message;
     }
 
@@ -820,9 +877,13 @@
     cancelUploadMessage(message) {
       const upload = message && typeof message === 'object' ? this._uploads.get(message) : null;
       if (!upload || !upload.xhr) return false;
-      upload.cancelled = true;
-      upload.xhr.abort();
+      this._stopUpload(upload, UPLOAD_CANCELLED);
       return true;
+    }
+
+    _stopUpload(upload, code) {
+      upload.stopCode = code;
+      if (upload.xhr) upload.xhr.abort();
     }
 
     /** The file's upload, once: its element then replaces the local one. */
@@ -839,6 +900,7 @@
       }).finally(() => {
         upload.pending = null;
         upload.xhr = null;
+        this._uploading.delete(upload);
       });
       return upload.pending;
     }
@@ -860,7 +922,8 @@
           return;
         }
         upload.xhr = xhr;
-        upload.cancelled = false;
+        upload.stopCode = 0;
+        this._uploading.add(upload);
         if (xhr.upload) {
           xhr.upload.onprogress = (ev) => {
             if (ev.lengthComputable && ev.total > 0) {
@@ -895,8 +958,8 @@
         };
         xhr.onerror = () => reject(chatError(spec.failed, 'the upload failed: no connection to the server'));
         xhr.ontimeout = xhr.onerror;
-        xhr.onabort = () => reject(upload.cancelled
-          ? chatError(UPLOAD_CANCELLED, 'the upload was cancelled')
+        xhr.onabort = () => reject(upload.stopCode
+          ? chatError(upload.stopCode, STOPPED[upload.stopCode])
           : chatError(spec.failed, 'the upload was interrupted'));
         const form = new root.FormData();
         form.append('kind', upload.kind);
@@ -1065,6 +1128,10 @@
       }
       if (!this._loginOptions) return Promise.reject(chatError(70002, 'call login() first'));
       const upload = this._uploads.get(message);
+      if (!upload && unuploaded(message.elements)) {
+        return Promise.reject(chatError(910003,
+          'send the message object the file creator returned (a copy has no file to upload)'));
+      }
       if (!upload || upload.element) return this._sendElements(message, options);
       message.status = 'unSend';
       return this._uploadFile(message, upload).then(

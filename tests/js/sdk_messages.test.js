@@ -5,53 +5,10 @@
 
 const test = require('node:test');
 const assert = require('node:assert');
-const path = require('node:path');
 
-class FakeSocket {
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    FakeSocket.all.push(this);
-  }
-  send(text) { this.sent.push(JSON.parse(text)); }
-  close() { this.readyState = 3; }
-  open() { this.readyState = 1; this.onopen(); }
-  frame(obj) { this.onmessage({data: JSON.stringify(obj)}); }
-  ops(op) { return this.sent.filter((f) => f.op === op); }
-  reply(req, data) { this.frame({id: req.id, ok: true, data}); }
-  refuse(req, code, message) { this.frame({id: req.id, ok: false, code, message}); }
-  drop() { this.readyState = 3; this.onclose({code: 1006}); }
-}
-FakeSocket.OPEN = 1;
-FakeSocket.all = [];
-globalThis.WebSocket = FakeSocket;
+const {FakeSocket, FakeXHR, loadSdk} = require('./browser_fakes.js');
 
-class FakeXHR {
-  constructor() {
-    this.headers = {};
-    this.upload = {};
-    this.status = 0;
-    this.responseText = '';
-    FakeXHR.all.push(this);
-  }
-  open(method, url) { this.method = method; this.url = url; }
-  setRequestHeader(name, value) { this.headers[name] = value; }
-  send(body) { this.body = body; }
-  abort() { this.aborted = true; this.onabort(); }
-  progress(loaded, total) { this.upload.onprogress({lengthComputable: true, loaded, total}); }
-  respond(status, body) {
-    this.status = status;
-    this.responseText = typeof body === 'string' ? body : JSON.stringify(body);
-    this.onload();
-  }
-}
-FakeXHR.all = [];
-globalThis.XMLHttpRequest = FakeXHR;
-
-console.error = console.warn = () => {};
-require(path.join(__dirname, '..', '..', 'static', 'parley', 'sdk.js'));
-const {ParleyChat} = globalThis;
+const ParleyChat = loadSdk();
 const {TYPES} = ParleyChat;
 
 const MB = 1024 * 1024;
@@ -416,6 +373,29 @@ test('a message whose upload succeeded is not uploaded again when resent', async
   chat.logout();
 });
 
+test('logout stops the uploads in flight: 910201', async () => {
+  const {chat} = await loggedIn();
+  const message = chat.createFileMessage({to: 'alice', conversationType: 'C2C', payload: {file: png()}});
+  const sent = chat.sendMessage(message);
+  const xhr = last(FakeXHR.all);
+  chat.logout();
+  assert.ok(xhr.aborted);
+  assert.strictEqual((await rejection(sent)).code, 910201);
+  assert.strictEqual(message.status, 'fail');
+});
+
+test('a copy of a file message is refused, not sent with its local element', async () => {
+  const {chat, ws} = await loggedIn();
+  const message = chat.createImageMessage({to: 'alice', conversationType: 'C2C', payload: {file: png()}});
+  const copy = Object.assign({}, message);
+  const uploads = FakeXHR.all.length;
+  const err = await rejection(chat.sendMessage(copy));
+  assert.strictEqual(err.code, 910003);
+  assert.strictEqual(FakeXHR.all.length, uploads);
+  assert.strictEqual(ws.ops('sendMessage').length, 0);
+  chat.logout();
+});
+
 test('sendMessage of a file before login: 70002, no upload', async () => {
   const chat = ParleyChat.create({url: 'ws://parley.test/ws/'});
   const message = chat.createFileMessage({to: 'alice', conversationType: 'C2C', payload: {file: png()}});
@@ -568,6 +548,34 @@ test('createForwardMessage copies a stored message; a stored merged list goes by
   assert.strictEqual(codeOf(() => chat.createForwardMessage({to: 'carol', conversationType: 'C2C', payload: unsent})), 2453);
   assert.strictEqual(codeOf(() => chat.createForwardMessage({to: 'carol', conversationType: 'C2C'})), 2453);
   assert.strictEqual(codeOf(() => chat.createForwardMessage({conversationType: 'C2C', payload: image})), 910003);
+  chat.logout();
+});
+
+test('merging and forwarding merged messages: inline lists in wire form, stored ones by key', async () => {
+  const {chat, ws} = await loggedIn();
+  const key = 'E'.repeat(32);
+  const keyed = await received(chat, ws, {ID: 'k1', elements: [{type: 'TIMRelayElem', payload: {
+    title: 'old', abstractList: [], compatibleText: 'c', downloadKey: key}}]});
+  const inline = await received(chat, ws, {ID: 'n1', elements: [
+    {type: 'TIMRelayElem', payload: {title: 'small', abstractList: ['a'], compatibleText: 'c',
+      messageList: [{ID: 'x1', from: 'alice', time: 5, messageBody: [{type: 'TIMTextElem', payload: {text: 'hi'}}]}]}},
+    {type: 'TIMCustomElem', payload: {data: 'd', description: '', extension: ''}}]});
+  await chat.downloadMergerMessage(inline);  // its items become message objects locally
+  const dl = chat.downloadMergerMessage(keyed);
+  ws.reply(last(ws.ops('downloadMergerMessage')), {messageList: [{from: 'alice', time: 1, messageBody: []}]});
+  assert.strictEqual((await dl).data.payload.messageList.length, 1);
+  // Forwarded: every element, the inline list back in its wire form.
+  const fwd = chat.createForwardMessage({to: 'carol', conversationType: 'C2C', payload: inline});
+  assert.deepStrictEqual(fwd.elements, [
+    {type: 'TIMRelayElem', payload: {title: 'small', abstractList: ['a'], compatibleText: 'c',
+      messageList: [{ID: 'x1', from: 'alice', time: 5, messageBody: [{type: 'TIMTextElem', payload: {text: 'hi'}}]}]}},
+    {type: 'TIMCustomElem', payload: {data: 'd', description: '', extension: ''}}]);
+  // Merged: the stored one goes by its key inside the new list.
+  const outer = chat.createMergerMessage({to: 'carol', conversationType: 'C2C', payload: {
+    messageList: [keyed, inline], title: 'both', compatibleText: 'c'}});
+  assert.deepStrictEqual(outer.payload.messageList[0].messageBody, [{type: 'TIMRelayElem', payload: {
+    title: 'old', abstractList: [], compatibleText: 'c', downloadKey: key}}]);
+  assert.deepStrictEqual(outer.payload.messageList[1].messageBody, fwd.elements);
   chat.logout();
 });
 
