@@ -65,12 +65,11 @@ from .merged import (
     check_merged_access,
     merged_keys,
     merged_release,
-    merged_release_hidden,
     merged_store,
     merged_use,
 )
 from .models import Conversation, Dialog, Message
-from .upload_refs import upload_uuids, uploads_release, uploads_release_hidden, uploads_use
+from .upload_refs import hidden_messages, upload_uuids, uploads_release, uploads_use
 from .views import conversation_peer_id, message_dict, message_version, parse_message_id
 
 log = logging.getLogger(__name__)
@@ -385,15 +384,20 @@ def messages_delete(*, user: User, message_ids) -> dict:
             events.append((user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         sync_publish(events)
-        with_files = [m.pk for m in msgs if upload_uuids(m.elements)]
-        if with_files:  # released if now deleted on both sides
-            uploads_release_hidden(dialog_id=dialog.pk, message_pks=with_files)
-        with_merged = [m.pk for m in msgs if merged_keys(m.elements)]
-        if with_merged:
-            merged_release_hidden(dialog_id=dialog.pk, message_pks=with_merged)
+        referring = [m.pk for m in msgs if upload_uuids(m.elements) or merged_keys(m.elements)]
+        if referring:  # their files and merged lists, released if now deleted on both sides
+            _release_hidden(dialog.pk, message_pks=referring)
         if unread_drop:
             _publish_totals([user.pk])
     return {"messageIDList": ids}
+
+
+def _release_hidden(dialog_id: int, message_pks: list[int] | None = None) -> None:
+    """The uploads and merged lists of this dialog's messages (or of these) that
+    neither side can see any more are released (one statement to find them)."""
+    with_files, with_lists = hidden_messages(dialog_id=dialog_id, message_pks=message_pks)
+    uploads_release(with_files)
+    merged_release(with_lists)
 
 
 # --- conversations ---------------------------------------------------------------------
@@ -426,8 +430,7 @@ def conversation_delete(*, user: User, peer: User, clear_history: bool = True) -
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [{"conversationID": cid, "isDeleted": True}])])
         if clear_history:
-            uploads_release_hidden(dialog_id=dialog.pk)
-            merged_release_hidden(dialog_id=dialog.pk)
+            _release_hidden(dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}
@@ -446,8 +449,7 @@ def conversation_clear_history(*, user: User, peer: User) -> dict:
                            read_seq=max(conv.read_seq, dialog.last_seq))
         sync_publish([(user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                        [_conv_view(conv)])])
-        uploads_release_hidden(dialog_id=dialog.pk)
-        merged_release_hidden(dialog_id=dialog.pk)
+        _release_hidden(dialog.pk)
         if had_unread:
             _publish_totals([user.pk])
     return {"conversationID": cid}

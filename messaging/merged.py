@@ -11,7 +11,7 @@ whole. Either way the list is at most 300 messages and 200 KB (910013, 910014).
 | refer | `merged_use`: a MergedUse row per stored message and list its elements name (its own list, a forwarded downloadKey, or one nested in its inline list); a MergedNest row per list and list its messages name |
 | read | `access_merged_list` (downloadMergerMessage, GET /api/v1/merged/<key>/): a user may read a list when a message referring to it, or to a list that nests it (at any depth), is in their history: sent or received, not recalled, not deleted by them, not cleared. Anyone else gets 20022, as for a key that does not exist |
 | forward | a sent element with only a downloadKey (createForwardMessage of a stored merged message), or a list nesting one: the sender must be able to read the key (`check_merged_access`, origins with SendRules.merged_access), else 20022 |
-| delete | `merged_release` (recall, modify, a message deleted by both sides: `merged_release_hidden`) deletes, in the same transaction, the lists nothing refers to any more, and then the lists only they nested. The history purge deletes the references in its own statement and marks the lists; `merged_sweep` (after the purge, and hourly with the upload sweep) deletes the marked lists nothing refers to |
+| delete | `merged_release` (recall, modify, a message deleted by both sides, found with `upload_refs.hidden_messages`) deletes, in the same transaction, the lists nothing refers to any more, and then the lists only they nested. The history purge deletes the references in its own statement and marks the lists; `merged_sweep` (after the purge, and hourly with the upload sweep) deletes the marked lists nothing refers to; `merged_reconcile` (hourly) marks those an account's deletion left behind |
 
 Lock order: list rows are taken last, after the upload rows (messaging/upload_refs.py),
 in id order: a send's FOR KEY SHARE on the lists it refers to, a release's FOR UPDATE
@@ -22,18 +22,22 @@ waits, then finds it gone (the message keeps a dead key, read as not found).
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from chat_project.errors import ChatError
 
 from .elements import MERGED_KEY_LENGTH, is_merged_key, json_size, lists_go_apart
 from .models import MergedList, MergedNest, MergedUse
-from .upload_refs import hidden_messages
+
+log = logging.getLogger(__name__)
 
 # 24 random bytes, 32 URL-safe characters.
 _KEY_BYTES = MERGED_KEY_LENGTH * 3 // 4
@@ -223,13 +227,6 @@ def merged_release(message_pks: Iterable[int], *, keep: dict[int, object] | None
     _delete_unreferenced(sorted({merged_pk for _, merged_pk in gone}))
 
 
-def merged_release_hidden(*, dialog_id: int, message_pks: Iterable[int] | None = None) -> None:
-    """Release the lists of this dialog's messages (or of these messages) that neither
-    side can see any more (as upload_refs.uploads_release_hidden does for files)."""
-    merged_release(hidden_messages("messaging_mergeduse", dialog_id=dialog_id,
-                                   message_pks=message_pks))
-
-
 _DESCENDANTS = """
 WITH RECURSIVE down(id) AS (
     SELECT id FROM messaging_mergedlist WHERE id IN ({ids})
@@ -291,3 +288,32 @@ def merged_sweep(*, now: datetime | None = None, batch_size: int = 100) -> int:
             swept += len(batch) - len(kept)
         if len(batch) < batch_size:
             return swept
+
+
+# Lists whose ids one reconcile run looks at; the next run takes the next range.
+RECONCILE_SPAN = 100_000
+_RECONCILE_CURSOR = "merged:reconcile:after"
+
+
+def merged_reconcile(*, span: int = RECONCILE_SPAN, now: datetime | None = None) -> int:
+    """Mark for the sweep the lists nothing refers to that no release marked: an
+    account deleted with its dialogs takes their messages and references with it
+    through Django's cascade. (A list is written with its first reference in one
+    transaction, so a committed list without one is garbage.) One range of ids per run,
+    wrapping around, as upload_refs.uploads_reconcile does; returns how many it marked."""
+    try:
+        after = int(cache.get(_RECONCILE_CURSOR) or 0)
+    except Exception:  # a cache that is down costs a restarted round, nothing else
+        log.warning("merged list reconcile: no cursor from the cache; starting over")
+        after = 0
+    marked = (MergedList.objects.filter(pk__gt=after, pk__lte=after + span,
+                                        delete_after__isnull=True)
+              .filter(~Exists(MergedUse.objects.filter(merged=OuterRef("pk"))))
+              .filter(~Exists(MergedNest.objects.filter(child=OuterRef("pk"))))
+              .update(delete_after=now or timezone.now()))
+    newest = MergedList.objects.aggregate(newest=Max("pk"))["newest"] or 0
+    try:
+        cache.set(_RECONCILE_CURSOR, after + span if after + span < newest else 0, None)
+    except Exception:
+        log.warning("merged list reconcile: could not keep the cursor")
+    return marked

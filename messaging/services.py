@@ -380,14 +380,17 @@ def _fill_platforms(commands: list[SendCommand]) -> None:
         cmd.platform = _OPT_PLATFORM.get(platform, "Unknown")
 
 
-def _callback_body(cmd: SendCommand, *, msg_time: int, msg_key: str, seq: int = 0) -> dict:
+def _callback_body(cmd: SendCommand, *, msg_time: int, msg_key: str, seq: int = 0,
+                   elements: list | None = None) -> dict:
+    """`elements`: as stored, when they differ from the command's (a merged list stored
+    apart travels as its JsonMsgKey, messaging/merged.py)."""
     from .tencent_body import msg_body_from_elements
 
     return {"From_Account": cmd.sender.user_id, "To_Account": cmd.to,
             "MsgSeq": cmd.msg_seq if cmd.msg_seq is not None else seq,
             "MsgRandom": cmd.random, "MsgTime": msg_time, "MsgKey": msg_key,
             "OnlineOnlyFlag": 1 if cmd.online_user_only else 0,
-            "MsgBody": msg_body_from_elements(cmd.elements),
+            "MsgBody": msg_body_from_elements(cmd.elements if elements is None else elements),
             "CloudCustomData": cmd.cloud_custom_data}
 
 
@@ -472,7 +475,7 @@ def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
                                   msg_key=key_of(0, cmd.random, msg_time))
         else:
             body = _callback_body(cmd, msg_time=msg.time, msg_key=message_key(msg),
-                                  seq=msg.seq)
+                                  seq=msg.seq, elements=msg.elements)
         body.update({"SendMsgResult": 0, "ErrorInfo": "send msg succeed",
                      "UnreadMsgNum": unread[cmd.receiver.pk]})
         webhooks.after(webhooks.AFTER_SEND, body, platform=cmd.opt_platform,

@@ -19,7 +19,7 @@ from chat_project.task_rules import RETRY, task_transaction
 from push.models import BroadcastTask
 
 from .commands import Origin, SendCommand
-from .merged import merged_sweep
+from .merged import merged_reconcile, merged_sweep
 from .models import BatchChunk
 from .persist import batch_receipts_purge
 from .push_all import run_broadcast
@@ -52,7 +52,8 @@ def purge_uploads() -> int:
     (messaging/upload_refs.py)."""
     uploads_reconcile()
     swept = uploads_sweep()
-    merged_sweep()  # marked merged lists a purge cut short left behind
+    merged_reconcile()  # merged lists an account's deletion left without a reference
+    merged_sweep()  # and those a purge cut short left behind
     log.info("deleted the files of %d uploads no message refers to", swept)
     return swept
 

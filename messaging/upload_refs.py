@@ -140,30 +140,17 @@ def uploads_release(message_pks: Iterable[int], *, keep: dict[int, object] | Non
     _mark_released(sorted({upload_pk for _, upload_pk in gone}))
 
 
-def uploads_release_hidden(*, dialog_id: int, message_pks: Iterable[int] | None = None) -> None:
-    """Release the uploads of this dialog's messages (or of these messages) that
-    neither side can see any more: each side deleted the message (deleteMessage) or
-    cleared its history past it (clearHistoryMessage, deleteConversation)."""
-    uploads_release(hidden_messages("messaging_uploaduse", dialog_id=dialog_id,
-                                    message_pks=message_pks))
-
-
-# The tables of message references that hidden_messages may look in (uploads, merged lists).
-_USE_TABLES = {"messaging_uploaduse", "messaging_mergeduse"}
-
-
-def hidden_messages(use_table: str, *, dialog_id: int,
-                    message_pks: Iterable[int] | None = None) -> list[int]:
-    """The messages of this dialog (or these of its messages) with a row in `use_table`
-    that neither side can see any more: each side deleted the message or cleared its
-    history past it."""
-    if use_table not in _USE_TABLES:
-        raise ValueError(use_table)
+def hidden_messages(*, dialog_id: int,
+                    message_pks: Iterable[int] | None = None) -> tuple[list[int], list[int]]:
+    """(messages with uploads, messages with merged lists) of this dialog (or these of
+    its messages) that neither side can see any more: each side deleted the message
+    (deleteMessage) or cleared its history past it (clearHistoryMessage,
+    deleteConversation). One statement for both kinds of reference; the caller releases
+    them (messaging/changes.py: uploads_release, merged.merged_release)."""
     only = sorted(set(message_pks)) if message_pks is not None else None
     if only == []:
-        return []
-    sql = (
-        f"SELECT DISTINCT u.message_id FROM {use_table} u"
+        return [], []
+    hidden = (
         " JOIN messaging_message m ON m.id = u.message_id"
         " LEFT JOIN messaging_conversation cs"
         "  ON cs.owner_id = m.sender_id AND cs.peer_id = m.receiver_id"
@@ -174,11 +161,14 @@ def hidden_messages(use_table: str, *, dialog_id: int,
         "  AND (m.deleted_by_receiver OR m.seq <= COALESCE(cr.cleared_seq, 0))")
     params: list = [dialog_id]
     if only is not None:
-        sql += f" AND m.id IN ({', '.join(['%s'] * len(only))})"
+        hidden += f" AND m.id IN ({', '.join(['%s'] * len(only))})"
         params += only
+    sql = (f"SELECT 0, u.message_id FROM messaging_uploaduse u{hidden}"
+           f" UNION SELECT 1, u.message_id FROM messaging_mergeduse u{hidden}")
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(sql, params + params)
+        rows = cursor.fetchall()
+    return [pk for kind, pk in rows if kind == 0], [pk for kind, pk in rows if kind == 1]
 
 
 def _mark_released(upload_pks: list[int]) -> None:

@@ -98,6 +98,16 @@ def test_a_real_message_id_parses():
     ({"elements": [{"type": "TIMRelayElem", "payload": {
         "title": "t", "compatibleText": "c",
         "messageList": [nested(wire.MAX_DEPTH)]}}]}, 90010),
+    ({"elements": [{"type": "TIMRelayElem", "payload": {  # a key that is not a string
+        "title": "t", "compatibleText": "c", "downloadKey": 2**64}}]}, 90010),
+    ({"elements": [{"type": "TIMRelayElem", "payload": {
+        "title": "t", "compatibleText": "c", "downloadKey": "k\x00" * 16}}]}, 90010),
+    ({"elements": [{"type": "TIMRelayElem", "payload": {
+        "title": "t", "compatibleText": "c", "downloadKey": "9" * 5000}}]}, 90010),
+    ({"elements": [{"type": "TIMRelayElem", "payload": {  # shaped as ours, stored nowhere
+        "title": "t", "compatibleText": "c", "downloadKey": "A" * 32}}]}, 20022),
+    ({"elements": [{"type": "TIMRelayElem", "payload": {
+        "title": "t", "compatibleText": "c", "messageList": [{}] * 301}}]}, 910013),
     ({"offline_push_info": {"title": NUL}}, 90043),
     ({"offline_push_info": {"ext": {"deep": [NUL]}}}, 90043),
 ])
@@ -162,6 +172,16 @@ def test_rest_message_ids_that_are_not_ours(make_user, message_id):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("key", ["9" * 5000, "A" * 31, "A" * 33, "%00" * 32, "..",
+                                 "%C3%A9" * 32, "A" * 32])
+def test_rest_merged_list_with_junk_keys_is_not_found(make_user, key):
+    make_user("alice")
+    response = rest("alice").get(f"/api/v1/merged/{key}/")
+    assert response.status_code == 404, response.content[:300]
+    assert response.json()["code"] == 20022
+
+
+@pytest.mark.django_db
 def test_rest_start_index_beyond_bigint(make_user):
     make_user("alice")
     client = rest("alice")
@@ -195,6 +215,10 @@ def test_socket_junk_gets_its_code(make_user, connect):
                                    "nextReqMessageID": "9" * 5000}) == 910004
     assert code("getFriendList", {"startIndex": 2**63}) == 30001
     assert code("ack", {"seq": 2**63}) == 910003  # found by the sweep in tests/test_fuzz.py
+    for key in (None, 2**63, ["A" * 32], {"k": 1}):
+        assert code("downloadMergerMessage", {"downloadKey": key}) == 910003
+    for key in ("9" * 5000, NUL * 32, "A" * 32):
+        assert code("downloadMergerMessage", {"downloadKey": key}) == 20022
     alice.send_raw('{"id": "deep", "op": "ping", "data": ' + "[" * 5000 + "]" * 5000 + "}")
     assert alice.next_frame()["data"]["code"] == 910002
     # The socket still serves.

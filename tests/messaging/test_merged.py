@@ -21,7 +21,7 @@ from messaging.commands import Origin, SendCommand
 from messaging.elements import MAX_MERGED_BYTES, is_merged_key, json_size
 from messaging.models import MergedList, MergedNest, MergedUse, Message
 from messaging.services import history_purge, message_send, message_send_many
-from messaging.tasks import purge_history
+from messaging.tasks import purge_history, purge_uploads
 from messaging.views import parse_message_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -298,6 +298,20 @@ def test_history_purge_removes_the_list_unless_a_newer_message_refers_to_it(make
     assert history_purge(before=timezone.now()) == 1
     assert merged.merged_sweep() == 1
     assert MergedList.objects.count() == 0 and MergedUse.objects.count() == 0
+
+
+def test_lists_an_account_deletion_left_behind_go_at_the_hourly_sweep(make_user):
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    gone = message_send(origin=Origin.USER, sender=alice, to="bob",
+                        elements=relay(history(80, tag="gone")), random=1)
+    kept = message_send(origin=Origin.USER, sender=carol, to="bob",
+                        elements=relay(history(80, tag="kept")), random=2)
+    alice.delete()  # her dialogs and messages go by Django's cascade, no release
+    assert MergedList.objects.count() == 2
+    assert purge_uploads.apply().get() == 0  # no upload; the merged lists are swept too
+    assert list(MergedList.objects.values_list("key", flat=True)) \
+        == [payload_of(kept)["downloadKey"]]
+    assert not MergedList.objects.filter(key=payload_of(gone)["downloadKey"]).exists()
 
 
 # --- limits --------------------------------------------------------------------------------
