@@ -5,8 +5,9 @@ Scripts and styles come only from this server's static files: an injected inline
 `<script>` or `style=` attribute does not run. `json_script` data blocks are fine
 (type application/json is never executed). Pictures and media may also come from the
 file storage's host when it is not this one (MEDIA_URL absolute, or
-CSP_MEDIA_ORIGINS), and pictures from CSP_IMG_ORIGINS (avatar hosts; an avatar that
-is refused shows its initial instead). The socket is this host's (ws: or wss:).
+CSP_MEDIA_ORIGINS), and pictures from CSP_IMG_ORIGINS (avatar hosts: a profile's avatar
+is a URL anywhere, so any https: host unless narrowed; an avatar that is refused shows
+its initial instead). The socket is this host's (ws: or wss:).
 
 Django admin's pages need no exception (its templates carry no inline script or
 style); the Swagger page at /api/docs/ does (drf-spectacular inlines its start-up
@@ -37,7 +38,7 @@ def media_origins() -> list[str]:
 
 def policy(host: str) -> str:
     media = " ".join(media_origins())
-    images = " ".join(getattr(settings, "CSP_IMG_ORIGINS", []))
+    images = " ".join(o for o in getattr(settings, "CSP_IMG_ORIGINS", []) if o != "'self'")
     directives = [
         "default-src 'self'",
         "script-src 'self'",

@@ -188,10 +188,11 @@ STORAGES = {
 SERVE_FILES = env.bool("SERVE_FILES", default=True)
 # The pages' Content-Security-Policy (chat_project/csp.py) lets pictures and media come
 # from this server, from MEDIA_URL's host when it is absolute, and from these origins
-# (e.g. the S3 bucket's or CDN's https://host); pictures also from CSP_IMG_ORIGINS
-# (hosts of avatar URLs; an avatar refused shows its initial).
+# (e.g. the S3 bucket's or CDN's https://host). Pictures also from CSP_IMG_ORIGINS:
+# avatars are URLs anywhere, so any https: host by default; list hosts to narrow it
+# ("'self'" for none; a refused avatar shows its initial).
 CSP_MEDIA_ORIGINS = env.list("CSP_MEDIA_ORIGINS", default=[])
-CSP_IMG_ORIGINS = env.list("CSP_IMG_ORIGINS", default=[])
+CSP_IMG_ORIGINS = env.list("CSP_IMG_ORIGINS", default=["https:"])
 DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -31,7 +31,7 @@ def test_every_page_has_the_policy(make_user):
         assert csp["default-src"] == ["'self'"]
         assert csp["script-src"] == ["'self'"]  # no 'unsafe-inline', no 'unsafe-eval'
         assert csp["style-src"] == ["'self'"]
-        assert csp["img-src"] == ["'self'", "data:", "blob:"]
+        assert csp["img-src"] == ["'self'", "data:", "blob:", "https:"]  # avatars
         assert csp["media-src"] == ["'self'", "data:", "blob:"]
         assert csp["connect-src"] == ["'self'", "ws://testserver", "wss://testserver"]
         assert csp["frame-ancestors"] == ["'none'"]
@@ -72,3 +72,8 @@ def test_files_on_another_host_are_let_in_for_pictures_and_media():
                                 "https://cdn.example.org"]
     assert csp["script-src"] == ["'self'"]
     assert csp["connect-src"] == ["'self'", "ws://chat.example.com", "wss://chat.example.com"]
+
+
+@override_settings(CSP_IMG_ORIGINS=["'self'"])
+def test_pictures_can_be_kept_to_this_server():
+    assert directives(policy("chat.example.com"))["img-src"] == ["'self'", "data:", "blob:"]

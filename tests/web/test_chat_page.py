@@ -89,7 +89,9 @@ def test_two_people_chat_live(new_page, make_user, transactional_db):
 
     # Alice opens a chat with bob and sends text that looks like markup.
     open_chat(alice, "bob")
-    expect(alice.get_by_test_id("chat-title")).to_have_text("bob")  # no conversation yet
+    # No conversation yet: the header learns the nick from bob's profile.
+    expect(alice.get_by_test_id("chat-title")).to_have_text("Bob")
+    expect(alice.get_by_test_id("chat-peer-id")).to_have_text("UserID: bob")
     expect(alice.get_by_test_id("history-status")).to_have_text("No messages yet. Say hello!")
     hello = 'Hi Bob <b>bold?</b> & <img src=x onerror="window.pwned=1">'
     alice.get_by_test_id("message-input").fill(hello)
