@@ -535,7 +535,7 @@
   // --- sending ------------------------------------------------------------------------
 
   function showSendError(err, peer) {
-    const why = ParleyWords.explain(err, peer || (state.current && state.current.peerID));
+    const why = ParleyWords.explain(err, peer || (state.current && peerName(state.current.conversationID)));
     els.sendError.textContent = `Could not send: ${why.text}`;
     els.sendError.title = why.detail;  // the code, for a bug report
     els.sendError.hidden = false;

@@ -139,6 +139,12 @@
       return cur ? cur.peerID : '';
     }
 
+    /** The open chat's peer as errors name them: the nick, else the UserID. */
+    function peerLabel() {
+      const cur = api.current();
+      return cur ? api.peerName(cur.conversationID) : '';
+    }
+
     function toast(text) {
       els.toast.textContent = text;
       els.toast.hidden = false;
@@ -551,7 +557,7 @@
           const cur = api.current();
           if (cur) api.insert(cur, res.data.message);
         } catch (err) {
-          const why = explain(err, peer());
+          const why = explain(err, peerLabel());
           status.textContent = why.text;
           status.title = why.detail;
           save.disabled = false;
@@ -630,7 +636,7 @@
         meta.append(el('span', {className: 'msg-upload'}, bar, cancel));
       }
       if (m.status === 'fail') {
-        const why = explain(failures.get(m), peer());
+        const why = explain(failures.get(m), peerLabel());
         meta.append(el('span', {className: 'msg-fail', 'data-testid': 'send-failed',
                                 title: why.detail, text: `Not sent: ${why.text}`}));
         if (!why.permanent) {

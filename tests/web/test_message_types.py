@@ -299,7 +299,7 @@ def test_a_refused_send_says_why_in_words_keeps_the_draft_and_can_be_dismissed(
     failed = last(alice)
     expect(failed).to_have_attribute("data-status", "fail")
     reason = failed.get_by_test_id("send-failed")
-    expect(reason).to_have_text("Not sent: bob has blocked you, so your messages are not delivered.")
+    expect(reason).to_have_text("Not sent: Bob has blocked you, so your messages are not delivered.")
     assert "20007" in reason.get_attribute("title")
     assert "20007" not in reason.inner_text()
     expect(alice.get_by_test_id("send-error")).to_contain_text("has blocked you")
