@@ -172,30 +172,77 @@
 
     // --- files ------------------------------------------------------------------------
 
-    function sendFiles(files) {
-      if (!api.current()) return;
+    async function sendFiles(files) {
+      const cur = api.current();
+      if (!cur) return;
       for (const file of Array.from(files || [])) {
         const kind = kindOf(file);
-        const method = CREATORS[kind];
-        if (typeof chat[method] !== 'function') {
-          api.showError({code: '', message: 'this page cannot send files yet'});
-          return;
-        }
         const state = {percent: 0, cancelled: false};
         let message = null;
-        const onProgress = (value) => {
-          // Tencent's onProgress gives 0..1; a percent is accepted too.
-          const n = Number(value);
-          state.percent = Math.max(0, Math.min(100, n <= 1 ? n * 100 : n));
+        const onProgress = (fraction) => {  // Tencent's: 0..1
+          state.percent = Math.max(0, Math.min(100, Number(fraction) * 100 || 0));
           const node = message && api.nodeOf(message);
           const bar = node && node.querySelector('progress');
           if (bar) bar.value = state.percent;
         };
-        message = create(method, {file}, {onProgress});
+        // A voice message or video carries its length; a video its first frame as cover.
+        const info = kind === 'sound' || kind === 'video' ? await mediaInfo(file, kind) : {};
+        if (api.current() !== cur) return;  // the person went to another chat meanwhile
+        const payload = {file};
+        if (info.second) payload.second = info.second;
+        if (info.thumb) payload.thumb = info.thumb;
+        message = create(CREATORS[kind], payload, {onProgress});
         if (!message) continue;
         uploads.set(message, state);
         sendInCurrent(message);
       }
+    }
+
+    /** {second, thumb?} of an audio or video file, read by the browser (best effort:
+     *  {} when it cannot play the file, or takes over 3 s). */
+    function mediaInfo(file, kind) {
+      return new Promise((resolve) => {
+        const url = URL.createObjectURL(file);
+        const media = document.createElement(kind === 'video' ? 'video' : 'audio');
+        const info = {};
+        let done = false;
+        const finish = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          media.removeAttribute('src');
+          media.load();
+          URL.revokeObjectURL(url);
+          resolve(info);
+        };
+        const timer = setTimeout(finish, 3000);
+        media.preload = 'auto';
+        media.muted = true;
+        media.addEventListener('error', finish);
+        media.addEventListener('loadedmetadata', () => {
+          if (Number.isFinite(media.duration) && media.duration > 0) {
+            info.second = Math.max(1, Math.round(media.duration));
+          }
+          if (kind !== 'video' || !media.videoWidth) { finish(); return; }
+          media.addEventListener('seeked', () => {
+            const scale = Math.min(1, 480 / Math.max(media.videoWidth, media.videoHeight));
+            const canvas = document.createElement('canvas');
+            canvas.width = Math.max(1, Math.round(media.videoWidth * scale));
+            canvas.height = Math.max(1, Math.round(media.videoHeight * scale));
+            try {
+              canvas.getContext('2d').drawImage(media, 0, 0, canvas.width, canvas.height);
+              canvas.toBlob((blob) => {
+                if (blob && blob.size) info.thumb = new File([blob], 'cover.png', {type: 'image/png'});
+                finish();
+              }, 'image/png');
+            } catch (err) {
+              finish();
+            }
+          }, {once: true});
+          media.currentTime = Math.min(0.1, (media.duration || 1) / 2) || 0;
+        }, {once: true});
+        media.src = url;
+      });
     }
 
     function cancelUpload(message) {

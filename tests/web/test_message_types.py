@@ -11,6 +11,7 @@ by Chromium's MediaRecorder from a canvas) and a text file.
 
 import base64
 import io
+import re
 import struct
 import wave
 
@@ -26,6 +27,8 @@ from relationships.blocklist import block_add
 from tests.web.helpers import in_worker, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+HTTP = re.compile(r"^https?://")
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -144,18 +147,21 @@ def test_each_type_sent_through_the_page_arrives_live_and_renders(
     assert original.url == link.get_attribute("href")
     original.close()
 
-    # Audio: a player with the source.
-    attach(alice, "voice.wav", "audio/wav", wav_bytes())
+    # Audio: a player with the source, and its length (read by the sender's browser).
+    attach(alice, "voice.wav", "audio/wav", wav_bytes(seconds=2))
     expect(last(alice)).to_have_attribute("data-status", "success")
     audio = last(bob).get_by_test_id("msg-audio")
-    expect(audio).to_have_attribute("src", lambda_match_http())
+    expect(audio).to_have_attribute("src", HTTP)
     assert audio.evaluate("a => a.controls")
+    expect(last(bob).locator(".msg-media")).to_contain_text("0:02")
+    bob.wait_for_function("a => a.readyState >= 1 && a.duration > 1.9", arg=audio.element_handle())
 
-    # Video: a player with the source.
+    # Video: a player with the source, its first frame (made by the sender) as poster.
     attach(alice, "clip.webm", "video/webm", webm_bytes(alice))
     expect(last(alice)).to_have_attribute("data-status", "success")
     video = last(bob).get_by_test_id("msg-video")
-    expect(video).to_have_attribute("src", lambda_match_http())
+    expect(video).to_have_attribute("src", HTTP)
+    expect(video).to_have_attribute("poster", HTTP)
 
     # File: name, size in human units, and a download of the same bytes.
     text = ("notes for bob\n" * 200).encode()
@@ -170,13 +176,11 @@ def test_each_type_sent_through_the_page_arrives_live_and_renders(
     with open(path, "rb") as fh:
         assert fh.read() == text
 
-    kinds = [m.elements[0]["type"] for m in Message.objects.order_by("id")]
-    assert kinds == ["TIMImageElem", "TIMSoundElem", "TIMVideoFileElem", "TIMFileElem"]
-
-
-def lambda_match_http():
-    import re
-    return re.compile(r"^https?://")
+    stored = [m.elements[0] for m in Message.objects.order_by("id")]
+    assert [e["type"] for e in stored] == [
+        "TIMImageElem", "TIMSoundElem", "TIMVideoFileElem", "TIMFileElem"]
+    assert stored[1]["payload"]["second"] == 2
+    assert stored[2]["payload"]["thumbWidth"] == 64 and stored[2]["payload"]["thumbUrl"]
 
 
 def test_sticker_emoji_location_and_custom(new_page, make_user, transactional_db):
