@@ -81,6 +81,10 @@
     const known = code !== null && WORDS[code];
     if (known) return {text: known[0](peer || 'this user'), detail, permanent: !known[1]};
     if (TOO_LARGE.test(raw)) return {text: 'The file is too large.', detail, permanent: true};
+    // Any other code: the words every page uses (ui.js), and Retry offered.
+    if (root.ParleyUI.errorWords) {
+      return {text: root.ParleyUI.errorWords(err), detail, permanent: false};
+    }
     const text = raw.charAt(0).toUpperCase() + raw.slice(1);
     return {text: /[.!?]$/.test(text) ? text : `${text}.`, detail, permanent: false};
   }
@@ -116,6 +120,7 @@
     const drafts = new WeakMap();  // text message -> its text, kept if the send fails
     const selected = new Map();  // message ID -> message, while selecting
     let selecting = false;
+    let activeID = null;  // the message whose actions a tap showed
 
     const els = {
       view: $('chat-view'),
@@ -324,11 +329,17 @@
     });
     els.emojiButton.addEventListener('click', () => togglePanel(els.emojiPanel, els.emojiButton));
     els.faceButton.addEventListener('click', () => togglePanel(els.facePanel, els.faceButton));
+    const closePanels = () => {
+      els.emojiPanel.hidden = true;
+      els.facePanel.hidden = true;
+      els.emojiButton.setAttribute('aria-expanded', 'false');
+      els.faceButton.setAttribute('aria-expanded', 'false');
+    };
     document.addEventListener('click', (ev) => {
-      if (!ev.target.closest('.composer-tools')) {
-        els.emojiPanel.hidden = true;
-        els.facePanel.hidden = true;
-      }
+      if (!ev.target.closest('.composer-tools')) closePanels();
+    });
+    document.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && (!els.emojiPanel.hidden || !els.facePanel.hidden)) closePanels();
     });
 
     function insertText(text) {
@@ -668,10 +679,19 @@
         box.addEventListener('change', () => toggleSelected(m, box.checked));
         li.prepend(box);
         li.addEventListener('click', (ev) => {
-          if (!selecting || ev.target === box || ev.target.closest('a, button, audio, video')) return;
-          box.checked = !box.checked;
-          toggleSelected(m, box.checked);
+          if (ev.target === box || ev.target.closest('a, button, audio, video, form')) return;
+          if (selecting) {
+            box.checked = !box.checked;
+            toggleSelected(m, box.checked);
+            return;
+          }
+          // On a touch screen a tap shows the message's actions (CSS: hover: none).
+          for (const other of els.list.querySelectorAll('.msg.is-active')) {
+            if (other !== li) other.classList.remove('is-active');
+          }
+          activeID = li.classList.toggle('is-active') ? m.ID : null;
         });
+        if (m.ID === activeID) li.classList.add('is-active');  // drawn again (e.g. read)
       }
       const upload = uploads.get(m);
       if (upload && m.status === 'unSend') {

@@ -532,3 +532,63 @@ def test_upload_progress_cancel_drop_paste_and_position(new_page, make_user, bro
         expect(last(bob).get_by_test_id("msg-location-desc")).to_have_text("My position")
     finally:
         context.close()
+
+
+# --- a phone ---------------------------------------------------------------------------
+
+def test_on_a_phone_tools_fit_and_a_tap_shows_touch_sized_actions(
+        browser, new_page, make_user, live_server_url, transactional_db):
+    make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    desk = new_page()
+    sign_in(desk, "bob")
+    open_chat(desk, "alice")
+    context = browser.new_context(base_url=live_server_url, viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True, device_scale_factor=2)
+    try:
+        phone = context.new_page()
+        sign_in(phone, "alice")
+        open_chat(phone, "bob")
+        tools = ["attach-button", "emoji-button", "face-button", "location-button"]
+        for testid in tools:
+            box = phone.get_by_test_id(testid).bounding_box()
+            assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 390, testid
+        phone.get_by_test_id("emoji-button").tap()
+        panel = phone.get_by_test_id("emoji-panel").bounding_box()
+        assert panel["x"] >= 0 and panel["x"] + panel["width"] <= 390
+        phone.get_by_test_id("emoji").nth(1).tap()
+        phone.keyboard.press("Escape")
+        expect(phone.get_by_test_id("emoji-panel")).to_be_hidden()
+        phone.get_by_test_id("message-input").fill("from my phone 😂")
+        phone.get_by_test_id("message-input").press("Enter")
+        expect(last(phone)).to_have_attribute("data-status", "success")
+
+        # Actions are out of the way until the message is tapped; then 44 px targets.
+        sent = last(phone)
+        expect(sent.get_by_test_id("edit-message")).to_be_hidden()
+        sent.locator(".msg-bubble").tap()
+        for testid in ["copy-message", "edit-message", "forward-message", "select-message",
+                       "delete-message", "recall-message"]:
+            action = sent.get_by_test_id(testid)
+            expect(action).to_be_visible()
+            box = action.bounding_box()
+            assert box["height"] >= 44 and box["width"] >= 44, testid
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, testid
+        sent.get_by_test_id("edit-message").tap()
+        sent.get_by_test_id("edit-input").fill("edited on the phone")
+        sent.get_by_test_id("edit-save").tap()
+        expect(last(desk).locator(".msg-bubble")).to_have_text("edited on the phone")
+
+        # A chat history opened on the phone fits its width.
+        send_as("bob", "alice", [{"type": "TIMRelayElem", "payload": {
+            "title": "Plans", "abstractList": ["Bob: lunch?"], "compatibleText": "[Chat history]",
+            "messageList": [{"from": "bob", "time": 1700000000, "elements": [
+                {"type": "TIMTextElem", "payload": {"text": "lunch at noon? " * 20}}]}]}}])
+        last(phone).get_by_test_id("msg-merged").tap()
+        dialog = phone.get_by_test_id("merged-dialog")
+        expect(dialog.get_by_test_id("merged-item")).to_have_count(1)
+        box = dialog.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()
