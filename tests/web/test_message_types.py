@@ -592,3 +592,36 @@ def test_on_a_phone_tools_fit_and_a_tap_shows_touch_sized_actions(
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         context.close()
+
+
+def test_only_http_urls_and_paths_on_the_site_reach_src_or_href(new_page, make_user,
+                                                                 transactional_db):
+    make_user("alice")
+    page = new_page()
+    sign_in(page, "alice")
+    origin = page.evaluate("location.origin")
+    cases = {
+        "https://media.example/a.png": "https://media.example/a.png",
+        "HTTP://media.example/a.png": "http://media.example/a.png",
+        "/media/uploads/a.png": f"{origin}/media/uploads/a.png",
+        "javascript:alert(1)": "",
+        " javascript:alert(1)": "",
+        "JaVaScRiPt:alert(1)": "",
+        "data:text/html,<script>alert(1)</script>": "",
+        "vbscript:x": "",
+        "//evil.example/a.png": "",
+        "blob:https://evil.example/1": "",
+        "file:///etc/passwd": "",
+        "": "",
+    }
+    got = page.evaluate("(urls) => urls.map((u) => ParleyRender.safeUrl(u))", list(cases))
+    assert dict(zip(cases, got, strict=True)) == cases
+    # An object URL of this page passes only for a file being sent (local).
+    local = page.evaluate("""() => {
+      const url = URL.createObjectURL(new Blob(['x']));
+      return [ParleyRender.safeUrl(url), ParleyRender.safeUrl(url, true) === url];
+    }""")
+    assert local == ["", True]
+    assert page.evaluate("[0, 1023, 1024, 2800, 5 * 1048576, 3 * 2 ** 30].map("
+                         "ParleyRender.humanSize)") == [
+        "0 B", "1023 B", "1.0 KB", "2.7 KB", "5.0 MB", "3.0 GB"]
