@@ -100,7 +100,7 @@
   const EMOJI = ['😀', '😂', '😊', '😍', '😘', '😉', '😎', '🤔', '😅', '😢', '😭', '😡',
                  '😱', '😴', '🙄', '🤗', '👍', '👎', '👏', '🙏', '💪', '👋', '🤝', '✌️',
                  '❤️', '💔', '🔥', '🎉', '🎂', '🌹', '☕', '🍺', '⭐', '✅', '❌', '❓'];
-  const IMAGE_TYPES = /^image\/(jpeg|png|gif|bmp|webp)$/;
+  const IMAGE_TYPES = /^image\/(jpeg|jpg|pjpeg|png|gif|bmp|x-ms-bmp|webp)$/i;
   const CREATORS = {image: 'createImageMessage', sound: 'createAudioMessage',
                     video: 'createVideoMessage', file: 'createFileMessage'};
 

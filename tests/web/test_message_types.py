@@ -625,3 +625,26 @@ def test_only_http_urls_and_paths_on_the_site_reach_src_or_href(new_page, make_u
     assert page.evaluate("[0, 1023, 1024, 2800, 5 * 1048576, 3 * 2 ** 30].map("
                          "ParleyRender.humanSize)") == [
         "0 B", "1023 B", "1.0 KB", "2.7 KB", "5.0 MB", "3.0 GB"]
+
+
+def test_files_that_can_never_be_sent_say_why(new_page, make_user, transactional_db):
+    alice, bob = two_people(new_page, make_user)
+    # Refused before any upload (the SDK's 2108): words, no bubble.
+    attach(alice, "empty.txt", "text/plain", b"")
+    expect(alice.get_by_test_id("send-error")).to_have_text("Could not send: The file is empty.")
+    assert alice.get_by_test_id("send-error").get_attribute("title").startswith("2108")
+    expect(messages(alice)).to_have_count(0)
+    # Uploaded, then refused by the send (bob blocked her): a failed bubble, no Retry.
+    in_worker(block_add, owner=User.objects.get(user_id="bob"), user_ids=["alice"])
+    attach(alice, "notes.txt", "text/plain", b"some notes")
+    failed = last(alice)
+    expect(failed).to_have_attribute("data-status", "fail")
+    expect(failed.get_by_test_id("send-failed")).to_have_text(
+        "Not sent: Bob has blocked you, so your messages are not delivered.")
+    assert "20007" in failed.get_by_test_id("send-failed").get_attribute("title")
+    expect(failed.get_by_test_id("retry-send")).to_have_count(0)
+    expect(failed.get_by_test_id("msg-file-name")).to_have_text("notes.txt")
+    failed.get_by_test_id("dismiss-failed").click()
+    expect(messages(alice)).to_have_count(0)
+    expect(messages(bob)).to_have_count(0)
+    assert not Message.objects.exists()
