@@ -137,6 +137,11 @@ declare namespace ParleyChat {
   interface FacePayload { index: number; data: string }
   interface LocationPayload { description: string; longitude: number; latitude: number }
   interface CustomPayload { data: string; description: string; extension: string; sound?: string }
+  /** Before the upload, every file message's payload also has these (a file's always). */
+  interface LocalFile {
+    fileName?: string;
+    fileSize?: number;
+  }
   interface ImageInfo {
     /** 1 the original, 2 large (720 px), 3 thumbnail (198 px). */
     type: number;
@@ -146,14 +151,14 @@ declare namespace ParleyChat {
     /** Before the upload: a local object URL (blob:), or '' where there is none. */
     url: string;
   }
-  interface ImagePayload {
+  interface ImagePayload extends LocalFile {
     uuid: string;
     format: string;
     imageInfoArray: ImageInfo[];
   }
-  interface SoundPayload { uuid: string; url: string; size: number; second: number }
+  interface SoundPayload extends LocalFile { uuid: string; url: string; size: number; second: number }
   interface FilePayload { uuid: string; url: string; fileName: string; fileSize: number }
-  interface VideoPayload {
+  interface VideoPayload extends LocalFile {
     videoUUID: string;
     videoUrl: string;
     videoSize: number;

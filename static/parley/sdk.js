@@ -59,7 +59,8 @@
  *   Tencent's list form {ID, from, to, time, seq, random, nick, avatar,
  *   cloudCustomData, messageBody}), createForwardMessage (a merged message the server
  *   stored apart goes by its downloadKey) and downloadMergerMessage (an inline list at
- *   once; a stored one asked for with the `downloadMergerMessage` op, once per key).
+ *   once; a stored one asked for with the `downloadMergerMessage` op, once per key:
+ *   the 50 last used are kept in memory until logout).
  *
  * Differences from Tencent's SDK worth knowing:
  * - Only C2C conversations; messages carry the wire's `elements` list and, for
@@ -286,7 +287,7 @@
   const STOPPED = {[UPLOAD_CANCELLED]: 'the upload was cancelled', 910201: 'logged out during the upload'};
   const MERGER_MAX_MESSAGES = 300;     // the server's limits (messaging/elements.py),
   const MERGER_MAX_BYTES = 200 * 1024; // refused with its codes before anything is sent
-  const MERGER_CACHE_KEYS = 200;
+  const MERGER_CACHE_KEYS = 50;        // lists kept (up to 200 KB each), the oldest go first
 
   /** A Blob or File, this window's or another's (an iframe's fails instanceof). */
   function isBlob(value) {
@@ -349,19 +350,21 @@
     return null;
   }
 
-  /** A message element as it is before its upload: the server's shape, local URLs. */
+  /** A message element as it is before its upload: the server's shape with local URLs,
+   * and every kind with the file's fileName and fileSize (the server's element, which
+   * replaces it, has them only for a file). */
   function localPayload(kind, file, url, extra) {
+    const local = {fileName: fileName(file, kind), fileSize: file.size};
     if (kind === 'image') {
-      return {uuid: '', format: 'UNKNOWN', imageInfoArray: [1, 2, 3].map((type) => (
-        {type, size: file.size, width: 0, height: 0, url}))};
+      return Object.assign({uuid: '', format: 'UNKNOWN', imageInfoArray: [1, 2, 3].map((type) => (
+        {type, size: file.size, width: 0, height: 0, url}))}, local);
     }
-    if (kind === 'sound') return {uuid: '', url, size: file.size, second: extra.second};
-    if (kind === 'file') return {uuid: '', url, fileName: fileName(file, 'file'), fileSize: file.size};
-    const name = fileName(file, 'video');
-    const ext = /\.([a-z0-9]{1,16})$/i.exec(name);
-    return {videoUUID: '', videoUrl: url, videoSize: file.size, videoSecond: extra.second,
-            videoFormat: ext ? ext[1].toLowerCase() : 'mp4', thumbUUID: '',
-            thumbUrl: extra.thumbUrl, thumbWidth: 0, thumbHeight: 0};
+    if (kind === 'sound') return Object.assign({uuid: '', url, size: file.size, second: extra.second}, local);
+    if (kind === 'file') return Object.assign({uuid: '', url}, local);
+    const ext = /\.([a-z0-9]{1,16})$/i.exec(local.fileName);
+    return Object.assign({videoUUID: '', videoUrl: url, videoSize: file.size, videoSecond: extra.second,
+                          videoFormat: ext ? ext[1].toLowerCase() : 'mp4', thumbUUID: '',
+                          thumbUrl: extra.thumbUrl, thumbWidth: 0, thumbHeight: 0}, local);
   }
 
   /** POST /api/v1/files/ beside the socket's URL: ws://host/ws/ -> http://host/api/v1/files/. */
@@ -692,6 +695,7 @@
       this._loginOptions = null;
       for (const upload of Array.from(this._uploading)) this._stopUpload(upload, 910201);
       this._shutdown(chatError(910201, 'logged out'));
+      this._mergerLists.clear();  // what this user could read; the next may not
       this._conversations.clear();
       this._order.clear();
       this._totalUnread = 0;

@@ -88,6 +88,7 @@ test('each file creator makes an unsent message at once, with a local preview', 
   assert.strictEqual(image.payload.imageInfoArray.length, 3);
   assert.match(image.payload.imageInfoArray[0].url, /^blob:/);
   assert.strictEqual(image.payload.imageInfoArray[0].size, file.size);
+  assert.deepStrictEqual([image.payload.fileName, image.payload.fileSize], ['cat.png', file.size]);
   assert.deepStrictEqual(image.elements, [{type: TYPES.MSG_IMAGE, payload: image.payload}]);
 
   // An <input type=file>: its first file.
@@ -101,7 +102,7 @@ test('each file creator makes an unsent message at once, with a local preview', 
   const voice = chat.createAudioMessage({to: 'alice', conversationType: 'C2C',
     payload: {file: new Blob(['abc'], {type: 'audio/webm'}), second: 3}});
   assert.strictEqual(voice.type, TYPES.MSG_AUDIO);
-  assert.deepStrictEqual([voice.payload.size, voice.payload.second], [3, 3]);
+  assert.deepStrictEqual([voice.payload.size, voice.payload.second, voice.payload.fileName], [3, 3, 'sound.webm']);
 
   const video = chat.createVideoMessage({to: 'alice', conversationType: 'C2C',
     payload: {file: new File(['vid'], 'clip.mp4', {type: 'video/mp4'}), second: 9, thumb: png()}});
@@ -109,8 +110,11 @@ test('each file creator makes an unsent message at once, with a local preview', 
   assert.deepStrictEqual([video.payload.videoSize, video.payload.videoSecond, video.payload.videoFormat],
     [3, 9, 'mp4']);
   assert.match(video.payload.thumbUrl, /^blob:/);
-  // The file object is not part of the message (it stays out of JSON and the wire).
-  assert.ok(!JSON.stringify(video).includes('clip.mp4'));
+  // The file itself is not part of the message (it stays out of the wire).
+  for (const m of [image, doc, voice, video]) {
+    const values = [...Object.values(m), ...Object.values(m.payload)];
+    assert.ok(values.every((v) => !(v instanceof Blob)));
+  }
   assert.strictEqual(FakeXHR.all.length, 0);  // nothing is uploaded before sendMessage
   chat.logout();
 });
@@ -646,5 +650,25 @@ test('a merged list the server stored apart is shown without a download', async 
   const {data} = await chat.downloadMergerMessage(merged);
   assert.strictEqual(data.payload.messageList[0].payload.text, 'hello');
   assert.strictEqual(ws.ops('downloadMergerMessage').length, 0);
+  chat.logout();
+});
+
+test('the merged lists kept are bounded: past 50 keys the least recently used is asked again', async () => {
+  const {chat, ws} = await loggedIn();
+  const keyed = (n) => ({ID: `k${n}`, from: 'alice', to: 'bob', elements: [{type: 'TIMRelayElem',
+    payload: {title: 't', abstractList: [], compatibleText: 'c', downloadKey: String(n).padStart(32, 'k')}}]});
+  const download = async (n) => {
+    const asked = ws.ops('downloadMergerMessage').length;
+    const p = chat.downloadMergerMessage(keyed(n));
+    const ops = ws.ops('downloadMergerMessage');
+    if (ops.length > asked) ws.reply(last(ops), {messageList: [{from: 'alice', time: n, messageBody: []}]});
+    await p;
+    return ws.ops('downloadMergerMessage').length > asked;
+  };
+  for (let n = 0; n < 50; n++) assert.strictEqual(await download(n), true);
+  assert.strictEqual(await download(0), false);  // kept, and now the most recent
+  assert.strictEqual(await download(50), true);  // 51 keys: key 1 goes
+  assert.strictEqual(await download(0), false);
+  assert.strictEqual(await download(1), true);
   chat.logout();
 });

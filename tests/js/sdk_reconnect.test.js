@@ -154,3 +154,26 @@ test('after KICKED_OUT every waiting call fails with 910201 and nothing reconnec
   assert.strictEqual(FakeSocket.all.length, sockets);
   assert.strictEqual((await rejection(chat.getMessageList({conversationID: 'C2Calice'}))).code, 70002);
 });
+
+test('merged lists kept in memory are forgotten at logout', async () => {
+  const {chat, ws} = await loggedIn();
+  const key = 'F'.repeat(32);
+  const merged = {ID: 'mm', from: 'alice', to: 'bob', elements: [
+    {type: 'TIMRelayElem', payload: {title: 't', abstractList: [], compatibleText: 'c', downloadKey: key}}]};
+  const down = chat.downloadMergerMessage(merged);
+  ws.reply(ws.ops('downloadMergerMessage')[0], {messageList: [{from: 'alice', time: 1, messageBody: []}]});
+  await down;
+  chat.logout();
+  // Someone else signs in on the same client: the list is asked for again, as theirs.
+  const login = chat.login({userID: 'carol', userSig: 'sig'});
+  const ws2 = last(FakeSocket.all);
+  ws2.open();
+  ws2.reply(ws2.ops('login')[0], {userID: 'carol', seq: 1});
+  await login;
+  const again = chat.downloadMergerMessage(merged);
+  const [req] = ws2.ops('downloadMergerMessage');
+  assert.deepStrictEqual(req.data, {downloadKey: key});
+  ws2.refuse(req, 20022, 'no merged message with this downloadKey');
+  assert.strictEqual((await rejection(again)).code, 20022);
+  chat.logout();
+});

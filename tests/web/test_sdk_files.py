@@ -261,3 +261,32 @@ def test_a_long_merged_list_goes_by_downloadkey(new_page, make_user, transaction
     # Carol got the forward: she may read it. Dave has nothing with that key: 20022.
     assert carol.evaluate(OTHER_READS, r["key"]) is None
     assert dave.evaluate(OTHER_READS, r["key"]) == 20022
+
+
+USERSIG_UPLOAD = """async ([userSig]) => {
+  const chat = ParleyChat.create({});
+  const ready = new Promise((resolve) => chat.on(ParleyChat.EVENT.SDK_READY, resolve));
+  await chat.login({userID: 'carol', userSig});
+  await ready;
+  const message = chat.createFileMessage({to: 'bob', conversationType: 'C2C',
+    payload: {file: new File(['from an app'], 'app.txt', {type: 'text/plain'})}});
+  const {data} = await chat.sendMessage(message);
+  chat.destroy();
+  return [data.message.from, data.message.payload.fileName, data.message.payload.fileSize];
+}"""
+
+
+def test_an_sdk_logged_in_by_usersig_uploads_with_it(browser, live_server_url, make_user, usersig,
+                                                     transactional_db):
+    """No session (a page of another app, say): the upload carries the login's UserSig."""
+    make_user("bob")
+    context = browser.new_context(base_url=live_server_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        page.goto("/accounts/signin/")
+        page.add_script_tag(url="/static/parley/sdk.js")
+        assert page.evaluate(USERSIG_UPLOAD, [usersig("carol")]) == ["carol", "app.txt", 11]
+    finally:
+        context.close()
+    assert Upload.objects.get().uploader.user_id == "carol"
