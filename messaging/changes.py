@@ -317,7 +317,7 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         old_keys = merged_keys(msg.elements)
         if actor is not None:
             check_merged_access(user_pk=actor.pk, elements=new_elements, known=old_keys)
-        [new_elements] = merged_store([(new_elements, new_ccd, msg.sender_id)])
+        [new_elements], stored_lists = merged_store([(new_elements, new_ccd, msg.sender_id)])
         msg.elements, msg.cloud_custom_data, msg.is_modified = new_elements, new_ccd, True
         Message.objects.filter(pk=msg.pk).update(elements=new_elements,
                                                  cloud_custom_data=new_ccd, is_modified=True)
@@ -328,7 +328,7 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         uploads_use([(msg.pk, msg.dialog_id, new_elements)])
         if had_files:
             uploads_release([msg.pk], keep={msg.pk: new_elements})
-        merged_use([(msg.pk, msg.dialog_id, new_elements)])
+        merged_use([(msg.pk, msg.dialog_id, new_elements)], stored_lists)
         if old_keys:
             merged_release([msg.pk], keep={msg.pk: new_elements})
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)

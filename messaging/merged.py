@@ -127,13 +127,24 @@ def access_merged_list(*, user, download_key) -> dict:
     raise ChatError(20022, NOT_FOUND, http_status=404)
 
 
+def list_counts(keys: Iterable[str]) -> dict[str, int]:
+    """Messages in each stored list, by downloadKey (Tencent's MsgNum); no query for
+    no key."""
+    keys = sorted({k for k in keys if is_merged_key(k)})
+    if not keys:
+        return {}
+    return dict(MergedList.objects.filter(key__in=keys).values_list("key", "count"))
+
+
 # --- store and refer, inside the send transaction --------------------------------------
 
-def merged_store(items: list[tuple[list[dict], str, int | None]]) -> list[list[dict]]:
+def merged_store(items: list[tuple[list[dict], str, int | None]]
+                 ) -> tuple[list[list[dict]], list[MergedList]]:
     """For each (checked elements, cloudCustomData, creator pk): the elements to write,
     with the lists of a message that would be over 12 KB stored and replaced by their
-    downloadKeys. Identical lists of one call (a batch of one message to many) are
-    stored once. No statement when no list goes apart."""
+    downloadKeys; and the lists stored. Identical lists of one call (a batch of one
+    message to many) are stored once. No statement when no list goes apart; no lock on
+    an existing row (the lists these nest are recorded by `merged_use`, last)."""
     out: list[list[dict]] = []
     rows: dict[str, MergedList] = {}  # the list's JSON -> its row
     now = None
@@ -160,22 +171,15 @@ def merged_store(items: list[tuple[list[dict], str, int | None]]) -> list[list[d
             light["downloadKey"] = row.key
             new.append({"type": e["type"], "payload": light})
         out.append(new)
-    if rows:
-        made = MergedList.objects.bulk_create(rows.values())
-        if any(m.pk is None for m in made):  # a backend that returns no ids
-            ids = dict(MergedList.objects.filter(key__in=[m.key for m in made])
-                       .values_list("key", "pk"))
-            for m in made:
-                m.pk = ids[m.key]
-        nested = {m.pk: merged_keys(m.messages) for m in made}
-        every = set().union(*nested.values())
-        if every:
-            ids = _lock_keys(every)
-            MergedNest.objects.bulk_create(
-                [MergedNest(parent_id=parent, child_id=ids[k])
-                 for parent, keys in nested.items() for k in sorted(keys) if k in ids],
-                ignore_conflicts=True)
-    return out
+    if not rows:
+        return out, []
+    made = MergedList.objects.bulk_create(rows.values())
+    if any(m.pk is None for m in made):  # a backend that returns no ids
+        ids = dict(MergedList.objects.filter(key__in=[m.key for m in made])
+                   .values_list("key", "pk"))
+        for m in made:
+            m.pk = ids[m.key]
+    return out, made
 
 
 def _lock_keys(keys: Iterable[str]) -> dict[str, int]:
@@ -191,20 +195,32 @@ def _lock_keys(keys: Iterable[str]) -> dict[str, int]:
     return dict(MergedList.objects.filter(key__in=every).values_list("key", "pk"))
 
 
-def merged_use(messages: Iterable[tuple[int, int, object]]) -> None:
+def merged_use(messages: Iterable[tuple[int, int, object]],
+               stored: Iterable[MergedList] = ()) -> None:
     """Record that these stored messages (pk, dialog pk, elements) refer to the lists
-    their elements name. No statement for messages naming none (the usual send)."""
+    their elements name, and that the lists `merged_store` just stored nest the lists
+    their messages name. The lists referred to are locked shared first, in id order,
+    after every other lock of the transaction. No statement for messages naming none
+    (the usual send)."""
     wanted = [(pk, dialog_pk, keys) for pk, dialog_pk, elements in messages
               if (keys := merged_keys(elements))]
-    if not wanted:
+    nested = [(m.pk, keys) for m in stored if (keys := merged_keys(m.messages))]
+    if not wanted and not nested:
         return
-    ids = _lock_keys(k for _, _, keys in wanted for k in keys)
+    ids = _lock_keys([k for _, _, keys in wanted for k in keys]
+                     + [k for _, keys in nested for k in keys])
     if not ids:
         return
-    MergedUse.objects.bulk_create(
-        [MergedUse(merged_id=ids[k], message_id=pk, dialog_id=dialog_pk)
-         for pk, dialog_pk, keys in wanted for k in sorted(keys) if k in ids],
-        ignore_conflicts=True)
+    if wanted:
+        MergedUse.objects.bulk_create(
+            [MergedUse(merged_id=ids[k], message_id=pk, dialog_id=dialog_pk)
+             for pk, dialog_pk, keys in wanted for k in sorted(keys) if k in ids],
+            ignore_conflicts=True)
+    if nested:
+        MergedNest.objects.bulk_create(
+            [MergedNest(parent_id=parent, child_id=ids[k])
+             for parent, keys in nested for k in sorted(keys) if k in ids],
+            ignore_conflicts=True)
 
 
 # --- release and delete ------------------------------------------------------------------
@@ -249,41 +265,42 @@ def _delete_unreferenced(list_pks: list[int]) -> list[int]:
     present = set(MergedList.objects.select_for_update().filter(pk__in=closure)
                   .order_by("pk").values_list("pk", flat=True))
     pending = sorted(set(list_pks) & present)
-    kept: list[int] = []
+    deleted: set[int] = set()
     while pending:
         used = set(MergedUse.objects.filter(merged_id__in=pending)
                    .values_list("merged_id", flat=True)) \
             | set(MergedNest.objects.filter(child_id__in=pending)
                   .values_list("child_id", flat=True))
         gone = [pk for pk in pending if pk not in used]
-        kept += [pk for pk in pending if pk in used]
         if not gone:
             break
         children = set(MergedNest.objects.filter(parent_id__in=gone)
                        .values_list("child_id", flat=True))
         MergedNest.objects.filter(parent_id__in=gone).delete()
         MergedList.objects.filter(pk__in=gone).delete()
-        pending = sorted(children & present)
-    return kept
+        deleted.update(gone)
+        pending = sorted(children & present - deleted)
+    return sorted(set(list_pks) & present - deleted)
 
 
 def merged_sweep(*, now: datetime | None = None, batch_size: int = 100) -> int:
     """Delete the lists the history purge marked (delete_after passed) that nothing
     refers to any more, and what only they nested; return how many marked lists went.
-    In batches, each its own short transaction; rows another sweep holds are skipped."""
+    In batches, each its own short transaction."""
     now = now or timezone.now()
     swept = 0
     after_pk = 0
     while True:
         with transaction.atomic():
-            batch = list(MergedList.objects.select_for_update(skip_locked=True)
-                         .filter(delete_after__lte=now, pk__gt=after_pk).order_by("pk")
-                         .values_list("pk", flat=True)[:batch_size])
+            # Not locked here: _delete_unreferenced locks them with all they nest in
+            # one statement, in id order, as every deleter does (no deadlock).
+            batch = list(MergedList.objects.filter(delete_after__lte=now, pk__gt=after_pk)
+                         .order_by("pk").values_list("pk", flat=True)[:batch_size])
             if not batch:
                 return swept
             after_pk = batch[-1]
             kept = _delete_unreferenced(batch)
-            if kept:
+            if kept:  # referred to again (a forward) or still nested: not garbage
                 MergedList.objects.filter(pk__in=kept).update(delete_after=None)
             swept += len(batch) - len(kept)
         if len(batch) < batch_size:

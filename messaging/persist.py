@@ -5,8 +5,10 @@ Lock order is global, so concurrent batches (other ASGI processes, REST, tasks) 
 deadlock: user-pair locks (accounts.locks, sorted; taken by the pipeline,
 messaging.services, with the relationship rules, before it calls `store_batch`),
 dialog rows (sorted by user pair), sync heads (sorted by user), then conversations
-(sorted by owner, peer). Every writer of these rows takes them in this order; a writer
-that needs only some of them skips the others.
+(sorted by owner, peer), then the uploads and the merged lists the messages refer to
+(messaging/upload_refs.py, messaging/merged.py; a merged list stored by this send is a
+new row, locked by nobody else). Every writer of these rows takes them in this order; a
+writer that needs only some of them skips the others.
 
 Per-command options (messaging/commands.py SendCommand): `life_time` sets the
 receiver's sync entry's `expires_at` (the replay skips it after that, the purge deletes
@@ -142,12 +144,14 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
             deleted_by_sender=cmd.sync_other_machine == SYNC_NOT_SENDER
             and cmd.sender.pk != cmd.receiver.pk)
         next_seq[p.key] += 1
+    stored_lists: list = []
     if written:
         # Merged lists too large to travel inline are stored now, once (no statement
         # when there are none): the messages carry their downloadKeys.
-        for p, elements in zip(written, merged_store(
-                [(p.message.elements, p.message.cloud_custom_data, p.cmd.sender.pk)
-                 for p in written]), strict=True):
+        light, stored_lists = merged_store(
+            [(p.message.elements, p.message.cloud_custom_data, p.cmd.sender.pk)
+             for p in written])
+        for p, elements in zip(written, light, strict=True):
             p.message.elements = elements
         _insert_messages([p.message for p in written])
         if fresh is not None:
@@ -179,7 +183,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
                              if row["added_unread"]})
     # Files the messages carry are now referred to (no statement when none carries one).
     uploads_use((p.message.pk, p.message.dialog_id, p.message.elements) for p in written)
-    merged_use((p.message.pk, p.message.dialog_id, p.message.elements) for p in written)
+    merged_use([(p.message.pk, p.message.dialog_id, p.message.elements) for p in written],
+               stored_lists)
 
     # 6. Events, queued for after commit; one publish per user for the whole batch.
     events: list[tuple] = []

@@ -22,6 +22,7 @@ from django.db.models import Q
 from accounts.models import User
 from chat_project.errors import ChatError
 
+from .merged import list_counts, merged_keys
 from .models import Conversation, Dialog, Message
 from .selectors import history_cutoff, visible_to
 from .tencent_body import message_key, msg_body_from_elements, parse_key
@@ -32,7 +33,8 @@ REVOKED = 8  # MsgFlagBits
 FETCH_MAX = 100
 
 
-def roaming_item(msg: Message, *, peer_read_seq: int, owner_pk: int) -> dict:
+def roaming_item(msg: Message, *, peer_read_seq: int, owner_pk: int,
+                 list_counts: dict[str, int] | None = None) -> dict:
     return {
         "From_Account": msg.sender.user_id,
         "To_Account": msg.receiver.user_id,
@@ -42,7 +44,7 @@ def roaming_item(msg: Message, *, peer_read_seq: int, owner_pk: int) -> dict:
         "MsgFlagBits": REVOKED if msg.is_revoked else 0,
         "IsPeerRead": 1 if msg.sender_id == owner_pk and msg.seq <= peer_read_seq else 0,
         "MsgKey": message_key(msg),
-        "MsgBody": [] if msg.is_revoked else msg_body_from_elements(msg.elements),
+        "MsgBody": [] if msg.is_revoked else msg_body_from_elements(msg.elements, list_counts),
         "CloudCustomData": "" if msg.is_revoked else msg.cloud_custom_data,
     }
 
@@ -73,9 +75,12 @@ def roaming_page(*, owner: User, peer: User, max_count: int, min_time: int, max_
     rows = list(qs.select_related("sender", "receiver")
                 .order_by("-time", "-seq")[:min(max_count, FETCH_MAX) + 1])
     items, size = [], 0
-    for msg in rows[:min(max_count, FETCH_MAX)]:
+    page = rows[:min(max_count, FETCH_MAX)]
+    # MsgNum of the merged lists stored apart (one query, only for a page holding any).
+    counts = list_counts(set().union(*(merged_keys(m.elements) for m in page)))
+    for msg in page:
         item = roaming_item(msg, peer_read_seq=conv.get("peer_read_seq", 0),
-                            owner_pk=owner.pk)
+                            owner_pk=owner.pk, list_counts=counts)
         item_size = len(orjson.dumps(item))
         if items and size + item_size > PAGE_BYTES:
             break

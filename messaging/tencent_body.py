@@ -134,8 +134,10 @@ def elements_from_msg_body(msg_body) -> list[dict]:
     return out
 
 
-def msg_body_from_elements(elements: list[dict]) -> list[dict]:
-    """Our stored elements as Tencent's MsgBody."""
+def msg_body_from_elements(elements: list[dict],
+                           list_counts: dict[str, int] | None = None) -> list[dict]:
+    """Our stored elements as Tencent's MsgBody. `list_counts`: the number of messages
+    of stored merged lists by downloadKey (merged.list_counts), for their MsgNum."""
     out = []
     for element in elements:
         etype, payload = element["type"], element["payload"]
@@ -148,6 +150,8 @@ def msg_body_from_elements(elements: list[dict]) -> list[dict]:
                 for info in payload.get("imageInfoArray", [])]
         elif etype == "TIMRelayElem" and "messageList" in payload:
             content["MsgNum"] = len(payload["messageList"])
+        elif etype == "TIMRelayElem" and payload.get("downloadKey") in (list_counts or {}):
+            content["MsgNum"] = list_counts[payload["downloadKey"]]
         content.update(_OUT_EXTRA.get(etype, {}))
         out.append({"MsgType": etype, "MsgContent": content})
     return out

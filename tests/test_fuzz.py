@@ -194,6 +194,7 @@ WS_EXAMPLES = {
     "setMessageRead": {"conversationID": "C2Cbob"},
     "sendMessageReadReceipt": {"messageIDList": ["1-1-1"]},
     "typing": {"to": "bob", "typing": True},
+    "downloadMergerMessage": {"downloadKey": "A" * 32},
     "addFriend": {"to": "bob", "source": "AddSource_Type_Web", "wording": "w",
                   "type": "Add_Type_Both", "remark": "r", "groupName": "mates"},
     "deleteFriend": {"userIDList": ["bob"], "type": "Delete_Type_Both"},

@@ -151,6 +151,19 @@ def test_a_batch_of_one_list_to_many_stores_it_once(make_user):
     assert MergedUse.objects.count() == 2
 
 
+def test_a_send_that_fails_in_its_transaction_leaves_no_list(make_user):
+    alice, _ = make_user("alice"), make_user("bob")
+    first = message_send(origin=Origin.USER, sender=alice, to="bob", elements=text("hi"),
+                         random=1)
+    # A primary key already taken (as a reserved MsgKey could be): the INSERT fails
+    # after the list was written, and the transaction takes both back.
+    [result] = message_send_many([SendCommand(
+        origin=Origin.USER, sender=alice, to="bob", elements=relay(history(80)), random=2,
+        message_pk=parse_message_id(first["ID"]))])
+    assert result.code == 20005
+    assert MergedList.objects.count() == 0 and Message.objects.count() == 1
+
+
 # --- who may read -------------------------------------------------------------------------
 
 def test_a_third_user_gets_the_answer_a_missing_key_gets(connect, make_user, live_server_url):
@@ -260,6 +273,20 @@ def test_nested_lists_and_recall_of_the_inner_message(connect, make_user):
     assert download(bob, inner)["code"] == 20022
 
 
+def test_a_small_inline_list_nesting_a_stored_one_gives_its_readers_the_key(connect, make_user):
+    for uid in ("alice", "bob", "carol"):
+        make_user(uid)
+    alice, bob, carol = (connect(u) for u in ("alice", "bob", "carol"))
+    messages = history(80)
+    key = payload_of(send_ws(alice, "bob", relay(messages), 1)["data"])["downloadKey"]
+    small = [{"ID": "n", "from": "alice", "elements": relay(key=key)}]
+    sent = send_ws(bob, "carol", relay(small), 2)
+    assert payload_of(sent["data"])["messageList"] == small  # fits in 12 KB: inline
+    assert download(carol, key)["data"] == {"messageList": messages}
+    assert bob.request("revokeMessage", {"messageID": sent["data"]["ID"]})["ok"]
+    assert download(carol, key)["code"] == 20022
+
+
 def test_recall_removes_the_list_and_what_only_it_nested(connect, make_user):
     make_user("alice"), make_user("bob")
     alice, bob = connect("alice"), connect("bob")
@@ -300,8 +327,24 @@ def test_history_purge_removes_the_list_unless_a_newer_message_refers_to_it(make
     assert MergedList.objects.count() == 0 and MergedUse.objects.count() == 0
 
 
+def test_the_purge_sweep_takes_a_nested_list_with_the_list_nesting_it(make_user):
+    alice, _ = make_user("alice"), make_user("bob")
+    inner = message_send(origin=Origin.USER, sender=alice, to="bob",
+                         elements=relay(history(80, tag="in")), random=1)
+    inner_key = payload_of(inner)["downloadKey"]
+    outer = message_send(origin=Origin.USER, sender=alice, to="bob",
+                         elements=relay(history(60) + [{"elements": relay(key=inner_key)}]),
+                         random=2)
+    assert payload_of(outer)["downloadKey"] != inner_key
+    Message.objects.update(created_at=timezone.now() - timedelta(days=1))
+    assert history_purge(before=timezone.now()) == 2
+    assert MergedList.objects.filter(delete_after__isnull=False).count() == 2
+    assert merged.merged_sweep() == 2
+    assert MergedList.objects.count() == MergedNest.objects.count() == 0
+
+
 def test_lists_an_account_deletion_left_behind_go_at_the_hourly_sweep(make_user):
-    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    alice, _, carol = make_user("alice"), make_user("bob"), make_user("carol")
     gone = message_send(origin=Origin.USER, sender=alice, to="bob",
                         elements=relay(history(80, tag="gone")), random=1)
     kept = message_send(origin=Origin.USER, sender=carol, to="bob",
@@ -389,6 +432,7 @@ def test_v4_sendmsg_stores_a_large_msg_list_and_roaming_answers_json_msg_key(
                                           "MaxCnt": 10, "MinTime": 0, "MaxTime": 2**32 - 1})
     content = roam["MsgList"][0]["MsgBody"][0]["MsgContent"]
     assert content["JsonMsgKey"] == row.key and "MsgList" not in content
+    assert content["MsgNum"] == 80
     assert download(connect("bob"), row.key)["data"] == {"messageList": msg_list}
 
     # A small one stays inline, with MsgNum; a JsonMsgKey forwarded by the admin is kept.
@@ -405,7 +449,7 @@ def test_v4_sendmsg_stores_a_large_msg_list_and_roaming_answers_json_msg_key(
                                           "MaxCnt": 10, "MinTime": 0, "MaxTime": 2**32 - 1})
     contents = [m["MsgBody"][0]["MsgContent"] for m in roam["MsgList"]]
     assert contents[1]["MsgList"] == msg_list[:1] and contents[1]["MsgNum"] == 1
-    assert contents[2]["JsonMsgKey"] == row.key
+    assert contents[2]["JsonMsgKey"] == row.key and contents[2]["MsgNum"] == 80
     assert MergedList.objects.count() == 1 and MergedUse.objects.count() == 2
 
 
