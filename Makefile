@@ -12,7 +12,7 @@ TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 	SECRET_KEY=parley-test-secret CHAT_SECRET_KEY=parley-test-usersig-key \
 	CHAT_SDKAPPID=1400000001 DEBUG=0
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(TEST_ENV) $(VENV)/bin/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
+
+# The README's pictures of the web UI, made by a browser test (tests/web/test_screenshots.py).
+screenshots: install
+	$(TEST_ENV) PARLEY_SCREENSHOT_DIR=docs/screenshots $(VENV)/bin/pytest -p no:cacheprovider -q \
+		tests/web/test_screenshots.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -22,6 +22,7 @@
     totalBox: $('total-unread-box'),
     total: $('total-unread'),
     layout: $('chat-layout'),
+    sidebar: $('sidebar'),
     newChat: $('new-chat'),
     newChatUser: $('new-chat-user'),
     picker: $('picker'),
@@ -756,6 +757,7 @@
     }));
     highlight();
     els.picker.hidden = false;
+    els.sidebar.classList.add('is-picking');  // the picker takes the conversations' place
   }
 
   function highlight() {
@@ -772,6 +774,7 @@
     picker.query = '';
     clearTimeout(picker.timer);
     els.picker.hidden = true;
+    els.sidebar.classList.remove('is-picking');
     els.pickerResults.replaceChildren();
     picker.results = [];
   }

@@ -16,11 +16,18 @@
 
   const $ = (id) => document.getElementById(id);
 
-  /** A new element: attrs (className, text, others as attributes; false/null skipped). */
+  /**
+   * A new element: attrs (className, text, others as attributes; false/null skipped).
+   * Text goes in as text nodes, never as HTML; event-handler attributes are refused
+   * (addEventListener instead: the page's CSP would block them anyway).
+   */
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
       if (value === undefined || value === null || value === false) continue;
+      if (/^on/i.test(key) || /^(innerHTML|outerHTML|srcdoc)$/i.test(key)) {
+        throw new Error(`ParleyUI.el: ${key} is not allowed`);
+      }
       if (key === 'className') node.className = value;
       else if (key === 'text') node.textContent = value;
       else node.setAttribute(key, value === true ? '' : String(value));
