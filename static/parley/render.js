@@ -180,9 +180,9 @@
     const src = safeUrl(p.url || p.remoteAudioUrl, local);
     if (!src) return label('[Voice]');
     const audio = el('audio', {controls: true, preload: 'metadata', src,
-                               'data-testid': 'msg-audio'});
-    return el('span', {className: 'msg-media'}, audio,
-      p.second ? el('span', {className: 'muted', text: duration(p.second)}) : null);
+                               'data-testid': 'msg-audio',
+                               title: p.second ? `Voice message, ${duration(p.second)}` : 'Voice message'});
+    return el('span', {className: 'msg-media'}, audio);
   }
 
   function video(p, local) {
