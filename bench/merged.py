@@ -108,6 +108,10 @@ def main() -> None:
             Message.objects.filter(pk=parse_message_id(m["ID"])).update(
                 deleted_by_receiver=True)
 
+    texts = [send(alice, bob, text, 50_000 + i)["ID"] for i in range(5)]
+    out["recall_text_ms"], _ = _ms(
+        lambda i: changes.message_revoke(message_pk=parse_message_id(texts[i]),
+                                         actor=None), 5)
     to_recall = [send(alice, bob, relay({"messageList": messages}), 40_000 + i)["ID"]
                  for i in range(5)]
     out["recall_with_200kb_list_ms"], _ = _ms(

@@ -67,6 +67,7 @@ from .merged import (
     merged_release,
     merged_store,
     merged_use,
+    uploads_of_lists,
 )
 from .models import Conversation, Dialog, Message
 from .upload_refs import hidden_messages, upload_uuids, uploads_release, uploads_use
@@ -253,8 +254,8 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
         convs = _locked_conversations(dialog.pk)
         was_unread = {c.owner_id for c in convs
                       if c.owner_id == msg.receiver_id and msg.seq in _unread_seqs(c)}
-        had_files = bool(upload_uuids(msg.elements))
         had_merged = bool(merged_keys(msg.elements))
+        had_files = had_merged or bool(upload_uuids(msg.elements))
         msg.is_revoked, msg.elements, msg.cloud_custom_data = True, [], ""
         Message.objects.filter(pk=msg.pk).update(is_revoked=True, elements=[],
                                                  cloud_custom_data="")
@@ -310,7 +311,7 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
             raise ChatError(20023, "a recalled message cannot be modified")
         if version is not None and version != message_version(msg):
             raise ChatError(20028, "the message was modified meanwhile; reload it and retry")
-        had_files = bool(upload_uuids(msg.elements))
+        had_files = bool(upload_uuids(msg.elements) or merged_keys(msg.elements))
         new_ccd = msg.cloud_custom_data if cloud_custom_data is _UNSET else cloud_custom_data
         new_elements = check_elements(msg.elements if elements is _UNSET else elements,
                                       new_ccd)
@@ -325,9 +326,11 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         events = _message_changed(msg, convs, kind=SyncEntry.Kind.MODIFY,
                                   event="MESSAGE_MODIFIED", extra={}, unread_changed=set())
         sync_publish(events)
-        uploads_use([(msg.pk, msg.dialog_id, new_elements)])
+        list_files = uploads_of_lists([(msg.pk, new_elements)])
+        uploads_use([(msg.pk, msg.dialog_id, new_elements)], also=list_files)
         if had_files:
-            uploads_release([msg.pk], keep={msg.pk: new_elements})
+            uploads_release([msg.pk], keep={
+                msg.pk: upload_uuids(new_elements) | list_files.get(msg.pk, set())})
         merged_use([(msg.pk, msg.dialog_id, new_elements)], stored_lists)
         if old_keys:
             merged_release([msg.pk], keep={msg.pk: new_elements})

@@ -36,6 +36,7 @@ from chat_project.errors import ChatError
 
 from .elements import MERGED_KEY_LENGTH, is_merged_key, json_size, lists_go_apart
 from .models import MergedList, MergedNest, MergedUse
+from .upload_refs import upload_uuids
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,27 @@ def list_counts(keys: Iterable[str]) -> dict[str, int]:
     return dict(MergedList.objects.filter(key__in=keys).values_list("key", "count"))
 
 
+def list_uploads(keys: Iterable[str]) -> dict[str, set[str]]:
+    """The uploads each stored list refers to (nested lists' included), by
+    downloadKey; no query for no key."""
+    keys = sorted({k for k in keys if is_merged_key(k)})
+    if not keys:
+        return {}
+    return {k: set(u) for k, u in MergedList.objects.filter(key__in=keys)
+            .values_list("key", "uploads")}
+
+
+def uploads_of_lists(messages: Iterable[tuple[int, object]]) -> dict[int, set[str]]:
+    """For stored messages (pk, elements): the uploads of the stored lists they name,
+    by message pk (upload_refs.uploads_use's `also`). One query, none when no message
+    names a list."""
+    named = {pk: keys for pk, elements in messages if (keys := merged_keys(elements))}
+    if not named:
+        return {}
+    found = list_uploads(set().union(*named.values()))
+    return {pk: set().union(*(found.get(k, set()) for k in keys)) for pk, keys in named.items()}
+
+
 # --- store and refer, inside the send transaction --------------------------------------
 
 def merged_store(items: list[tuple[list[dict], str, int | None]]
@@ -173,6 +195,13 @@ def merged_store(items: list[tuple[list[dict], str, int | None]]
         out.append(new)
     if not rows:
         return out, []
+    # The files its messages carry, and those of the lists it nests (read unlocked: a
+    # nested list that goes meanwhile had no reader left to keep its files for).
+    nested = {text: merged_keys(row.messages) for text, row in rows.items()}
+    inner = list_uploads(set().union(*nested.values()))
+    for text, row in rows.items():
+        row.uploads = sorted(upload_uuids(row.messages)
+                             | set().union(*(inner.get(k, set()) for k in nested[text])))
     made = MergedList.objects.bulk_create(rows.values())
     if any(m.pk is None for m in made):  # a backend that returns no ids
         ids = dict(MergedList.objects.filter(key__in=[m.key for m in made])
@@ -277,7 +306,11 @@ def _delete_unreferenced(list_pks: list[int]) -> list[int]:
         children = set(MergedNest.objects.filter(parent_id__in=gone)
                        .values_list("child_id", flat=True))
         MergedNest.objects.filter(parent_id__in=gone).delete()
-        MergedList.objects.filter(pk__in=gone).delete()
+        # Nothing else refers to them (checked above, under the lock): a plain DELETE,
+        # where the ORM's would load each 200 KB list to cascade.
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM messaging_mergedlist WHERE id IN"
+                           f" ({', '.join(['%s'] * len(gone))})", gone)
         deleted.update(gone)
         pending = sorted(children & present - deleted)
     return sorted(set(list_pks) & present - deleted)

@@ -253,6 +253,10 @@ class MergedList(models.Model):
     count = models.IntegerField()
     # The list as compact UTF-8 JSON, the size the 200 KB limit counts.
     bytes = models.IntegerField()
+    # The uploads its messages refer to, those of the lists it nests included: every
+    # stored message naming the list refers to them too (messaging/upload_refs.py), so a
+    # file in a merged list stays while the list can be read.
+    uploads = models.JSONField(default=list)
     creator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                 related_name="+", db_index=False)
     created_at = models.DateTimeField()

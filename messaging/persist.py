@@ -43,7 +43,7 @@ from accounts.services import SyncItem, sync_append
 from chat_project import wire
 
 from .commands import SYNC_NOT_SENDER, SYNC_ROAMING_ONLY, Dedupe, SendCommand
-from .merged import merged_store, merged_use
+from .merged import merged_store, merged_use, uploads_of_lists
 from .models import BatchReceipt, Conversation, Message
 from .upload_refs import uploads_use
 from .views import conversation_dict, message_dict
@@ -182,7 +182,9 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
     totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
                              if row["added_unread"]})
     # Files the messages carry are now referred to (no statement when none carries one).
-    uploads_use((p.message.pk, p.message.dialog_id, p.message.elements) for p in written)
+    # (Those of the merged lists they name too: a file in a list stays while it is read.)
+    uploads_use([(p.message.pk, p.message.dialog_id, p.message.elements) for p in written],
+                also=uploads_of_lists((p.message.pk, p.message.elements) for p in written))
     merged_use([(p.message.pk, p.message.dialog_id, p.message.elements) for p in written],
                stored_lists)
 

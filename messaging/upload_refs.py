@@ -89,17 +89,20 @@ def upload_uuids(elements) -> set[str]:
 
 # --- references, inside the caller's transaction ---------------------------------------
 
-def uploads_use(messages: Iterable[tuple[int, int, object]]) -> None:
+def uploads_use(messages: Iterable[tuple[int, int, object]], *,
+                also: dict[int, set[str]] | None = None) -> None:
     """Record that these stored messages (pk, dialog pk, elements) refer to the uploads
-    they carry.
+    they carry, and (`also`, by message pk) to those of the merged lists stored apart
+    that they name (messaging.merged.uploads_of_lists).
 
     No statement at all for messages without files (the usual send); otherwise three:
     lock the uploads (shared, so concurrent forwards of one file do not queue), mark
     them sent, and insert the references. An upload whose files are gone, or that the
     sweep is deleting right now, is skipped.
     """
+    also = also or {}
     wanted = [(pk, dialog_pk, uuids) for pk, dialog_pk, elements in messages
-              if (uuids := upload_uuids(elements))]
+              if (uuids := upload_uuids(elements) | also.get(pk, set()))]
     if not wanted:
         return
     every = sorted({u for _, _, uuids in wanted for u in uuids})
@@ -121,17 +124,16 @@ def uploads_use(messages: Iterable[tuple[int, int, object]]) -> None:
         ignore_conflicts=True)
 
 
-def uploads_release(message_pks: Iterable[int], *, keep: dict[int, object] | None = None) -> None:
+def uploads_release(message_pks: Iterable[int], *, keep: dict[int, set[str]] | None = None) -> None:
     """These messages no longer refer to their uploads (recalled, deleted by both sides,
-    or modified: `keep` maps a modified message's pk to its new elements, whose uploads
-    it still refers to). Uploads left with no reference are deleted after the commit."""
+    or modified: `keep` maps a modified message's pk to the uuids of the uploads it
+    still refers to). Uploads left with no reference are deleted after the commit."""
     pks = sorted(set(message_pks))
     if not pks:
         return
     uses = list(UploadUse.objects.filter(message_id__in=pks)
                 .values_list("pk", "upload_id", "message_id", "upload__uuid"))
-    keep = keep or {}
-    kept = {pk: upload_uuids(elements) for pk, elements in keep.items()}
+    kept = keep or {}
     gone = [(use_pk, upload_pk) for use_pk, upload_pk, message_pk, uuid in uses
             if uuid not in kept.get(message_pk, ())]
     if not gone:

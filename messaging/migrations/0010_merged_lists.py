@@ -21,6 +21,7 @@ class Migration(migrations.Migration):
                 ('messages', models.JSONField()),
                 ('count', models.IntegerField()),
                 ('bytes', models.IntegerField()),
+                ('uploads', models.JSONField(default=list)),
                 ('created_at', models.DateTimeField()),
                 ('delete_after', models.DateTimeField(blank=True, null=True)),
                 ('creator', models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),

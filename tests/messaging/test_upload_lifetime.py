@@ -127,6 +127,40 @@ def test_a_file_inside_a_merged_message_counts_as_referred_to(
     assert on_storage(element) == [True, True, True]
 
 
+def test_a_file_in_a_merged_list_stored_apart_stays_while_the_list_is_read(
+        client, users, eager, django_capture_on_commit_callbacks):
+    """A list over 12 KB is stored apart (messaging/merged.py): its files are referred to
+    by every message naming it (its own, a forward by downloadKey, a list nesting it)."""
+    alice, bob, carol = users["alice"], users["bob"], users["carol"]
+    element = an_image(client)
+    first = send(alice, "bob", element, 1)
+    padding = [{"from": "alice", "elements": [{"type": "TIMTextElem",
+                                               "payload": {"text": "x" * 200}}]}] * 60
+    relay = {"type": "TIMRelayElem", "payload": {
+        "title": "chat", "compatibleText": "[Chat History]",
+        "messageList": [{"from": "alice", "elements": [element]}, *padding]}}
+    own = message_send(origin=Origin.USER, sender=bob, to="carol", elements=[relay], random=2)
+    key = own["elements"][0]["payload"]["downloadKey"]
+    assert "messageList" not in own["elements"][0]["payload"]
+    # Forwarded by key, and nested by key in a list of carol's.
+    forward = send(carol, "alice", {"type": "TIMRelayElem", "payload": {
+        "title": "chat", "compatibleText": "c", "downloadKey": key}}, 3)
+    nesting = {"type": "TIMRelayElem", "payload": {
+        "title": "chat", "compatibleText": "c", "messageList": [
+            *padding, {"elements": [{"type": "TIMRelayElem", "payload": {
+                "title": "inner", "compatibleText": "c", "downloadKey": key}}]}]}}
+    nest = send(carol, "bob", nesting, 4)
+    uuid = element["payload"]["uuid"]
+    assert UploadUse.objects.filter(upload__uuid=uuid).count() == 4
+    for pk, actor in ((first, alice), (int(own["ID"].split("-")[0]), bob), (forward, carol)):
+        with django_capture_on_commit_callbacks(execute=True):
+            changes.message_revoke(message_pk=pk, actor=actor)
+        assert on_storage(element) == [True, True, True]
+    with django_capture_on_commit_callbacks(execute=True):
+        changes.message_revoke(message_pk=nest, actor=carol)
+    assert on_storage(element) == [False, False, False]
+
+
 def test_a_link_to_the_file_anywhere_in_a_message_counts(
         client, users, eager, django_capture_on_commit_callbacks):
     """A forward rebuilt by a client with a uuid of its own, and a URL pasted in a text,
