@@ -2,6 +2,7 @@
 
 import re
 import threading
+import time
 
 from django.db import connections
 from playwright.sync_api import expect
@@ -52,3 +53,22 @@ def in_worker(fn, *args, **kwargs):
     if "error" in result:
         raise result["error"]
     return result["value"]
+
+
+def browser_midnight(page, now: int) -> int:
+    """Unix time of the last midnight in the page's time zone (date separators and
+    "Today" are the browser's local days)."""
+    offset = page.evaluate("new Date().getTimezoneOffset()") * 60  # UTC minus local
+    local = now - offset
+    return local - local % 86400 + offset
+
+
+def wait_past_midnight(page, seconds: int = 30) -> tuple[int, int]:
+    """(now, today's midnight) with at least `seconds` of today behind us, so a test
+    can place messages "today" without any in the future."""
+    now = int(time.time())
+    midnight = browser_midnight(page, now)
+    if now - midnight < seconds:
+        time.sleep(seconds - (now - midnight) + 1)
+        now = int(time.time())
+    return now, midnight

@@ -17,7 +17,7 @@ from messaging.imports import message_import
 from messaging.models import Conversation
 from messaging.services import message_send
 from relationships.services import friend_import
-from tests.web.helpers import in_worker, sign_in
+from tests.web.helpers import in_worker, sign_in, wait_past_midnight
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -227,15 +227,14 @@ def test_avatars_in_the_list_and_header_with_an_initial_fallback(new_page, make_
 def test_date_separators_and_older_pages_on_scroll_up(new_page, make_user, transactional_db):
     alice = make_user("alice", nick="Alice")
     make_user("bob", nick="Bob")
-    now = int(time.time())
-    # Noon two days ago, yesterday's noon, and today: 50 messages in all.
-    base = now - now % DAY
+    page = new_page(1100, 720)
+    now, base = wait_past_midnight(page)
+    # Noon two days ago, yesterday's noon, and earlier today: 50 messages in all.
     plan = [(base - 2 * DAY + 12 * 3600 + i, f"old {i:02d}") for i in range(20)]
     plan += [(base - DAY + 12 * 3600 + i, f"yday {i:02d}") for i in range(20)]
-    plan += [(now - 600 + i, f"today {i:02d}") for i in range(10)]
+    plan += [(base + (now - base) // 2 + i, f"today {i:02d}") for i in range(10)]
     for n, (at, body) in enumerate(plan):
         import_text(alice, "bob", body, 1000 + n, at)
-    page = new_page(1100, 720)
     sign_in(page, "bob")
     conversation(page, "C2Calice").click()
     messages = texts(page)

@@ -6,7 +6,6 @@ what it shows: the screens fit, and each picture stays small.
 """
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from playwright.sync_api import expect
 
 from messaging.imports import message_import
 from relationships.services import friend_import
-from tests.web.helpers import in_worker, sign_in
+from tests.web.helpers import in_worker, sign_in, wait_past_midnight
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -53,8 +52,11 @@ def test_screenshots_of_the_main_screens(new_page, make_user, shots, transaction
     make_user("robin", nick="Robin Hale")
     in_worker(friend_import, user=alice, items=[
         {"to": uid, "source": "AddSource_Type_Web"} for uid in ("bob", "carol", "dan")])
-    now = int(time.time())
-    yesterday = now - now % 86400 - 86400 + 15 * 3600
+    desk = new_page(1100, 680)
+    now, midnight = wait_past_midnight(desk, 60)
+    # Today's messages: spread over the last 15 minutes (less just after midnight).
+    span = min(now - midnight - 10, 900)
+    yesterday = midnight - 86400 + 15 * 3600
     lines = [
         (bob, alice, "Are we still on for the review tomorrow?"),
         (alice, bob, "Yes, 10:00 in the small room."),
@@ -68,11 +70,10 @@ def test_screenshots_of_the_main_screens(new_page, make_user, shots, transaction
         (bob, alice, "Room 2.14, second floor."),
     ]
     for n, (sender, to, body) in enumerate(lines):
-        say(sender, to.user_id, body, now - 900 + n * 60, 20 + n)
-    say(carol, "alice", "Photos from Saturday are up", now - 3000, 30)
-    say(dan, "alice", "Thanks for the help yesterday", now - 7200, 31)
+        say(sender, to.user_id, body, now - span + n * span // 4, 20 + n)
+    say(carol, "alice", "Photos from Saturday are up", now - span - 2, 30)
+    say(dan, "alice", "Thanks for the help yesterday", now - span - 4, 31)
 
-    desk = new_page(1100, 680)
     sign_in(desk, "alice")
     rows = desk.get_by_test_id("conversation")
     expect(rows).to_have_count(3)
