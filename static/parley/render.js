@@ -210,10 +210,10 @@
   }
 
   function location(p) {
-    const lat = Number(p.latitude);
-    const lon = Number(p.longitude);
-    const valid = Number.isFinite(lat) && Number.isFinite(lon) && Math.abs(lat) <= 90
-      && Math.abs(lon) <= 180 && p.latitude !== null && p.longitude !== null;
+    const lat = p.latitude;
+    const lon = p.longitude;
+    const valid = typeof lat === 'number' && typeof lon === 'number' && Number.isFinite(lat)
+      && Number.isFinite(lon) && Math.abs(lat) <= 90 && Math.abs(lon) <= 180;
     const box = el('span', {className: 'msg-location', 'data-testid': 'msg-location'},
       el('span', {className: 'msg-location-pin', 'aria-hidden': 'true'}),
       el('span', {className: 'msg-location-desc', 'data-testid': 'msg-location-desc',
