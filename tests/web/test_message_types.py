@@ -270,12 +270,17 @@ def test_edit_delete_recall_copy(new_page, make_user, transactional_db):
     expect(messages(bob).nth(2).locator(".msg-bubble")).to_have_text("[Message recalled]")
     expect(messages(alice).nth(2).get_by_test_id("recall-message")).to_have_count(0)
 
-    # Delete for me: gone from bob's page (and after a reload), alice keeps it.
+    # Delete for me: gone from bob's page, his other tab, and after a reload; alice
+    # keeps it.
+    other_tab = bob.context.new_page()
+    other_tab.goto("/chat/#C2Calice")
+    expect(messages(other_tab)).to_have_count(3)
     target = messages(bob).nth(1)
     target.get_by_test_id("delete-message").click()
     target.get_by_test_id("delete-message").click()  # the second click confirms
     expect(messages(bob)).to_have_count(2)
     expect(bob.get_by_text("keep me")).to_have_count(0)
+    expect(messages(other_tab)).to_have_count(2)
     bob.reload()
     expect(messages(bob)).to_have_count(2)
     expect(alice.get_by_text("keep me")).to_have_count(1)
