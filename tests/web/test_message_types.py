@@ -492,6 +492,20 @@ def test_upload_progress_cancel_drop_paste_and_position(new_page, make_user, bro
     expect(messages(alice)).to_have_count(0)
     alice.unroute("**/api/v1/files/")
 
+    # An upload the network dropped can be retried: the same message, uploaded again.
+    alice.route("**/api/v1/files/", lambda route: route.abort("internetdisconnected"))
+    attach(alice, "retry.txt", "text/plain", b"second time lucky")
+    failed = last(alice)
+    expect(failed).to_have_attribute("data-status", "fail")
+    expect(failed.get_by_test_id("send-failed")).to_have_text(
+        "Not sent: The upload failed; check your connection and retry.")
+    alice.unroute("**/api/v1/files/")
+    failed.get_by_test_id("retry-send").click()
+    expect(last(alice)).to_have_attribute("data-status", "success")
+    expect(messages(alice)).to_have_count(1)
+    expect(last(bob).get_by_test_id("msg-file-name")).to_have_text("retry.txt")
+    assert Message.objects.get().elements[0]["payload"]["fileName"] == "retry.txt"
+
     # Dropped onto the chat: sent as its kind (an image).
     png = base64.b64encode(png_bytes(64, 64)).decode()
     alice.evaluate("""(b64) => {
@@ -503,6 +517,7 @@ def test_upload_progress_cancel_drop_paste_and_position(new_page, make_user, bro
         pane.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
       }
     }""", png)
+    expect(messages(bob)).to_have_count(2)
     expect(last(bob).get_by_test_id("msg-image")).to_be_visible()
 
     # Pasted into the text box: an image is sent as one.
@@ -513,11 +528,11 @@ def test_upload_progress_cancel_drop_paste_and_position(new_page, make_user, bro
       document.getElementById('message-input').dispatchEvent(
         new ClipboardEvent('paste', {clipboardData: dt, bubbles: true, cancelable: true}));
     }""", png)
-    expect(messages(bob)).to_have_count(2)
-    expect(messages(bob).nth(1).get_by_test_id("msg-image")).to_be_visible()
+    expect(messages(bob)).to_have_count(3)
+    expect(messages(bob).nth(2).get_by_test_id("msg-image")).to_be_visible()
     images = Message.objects.filter(elements__0__type="TIMImageElem")
     assert images.count() == 2
-    assert not Message.objects.filter(elements__0__type="TIMFileElem").exists()
+    assert Message.objects.filter(elements__0__type="TIMFileElem").count() == 1  # retry.txt
 
     # The browser's position, when granted.
     context = browser.new_context(base_url=live_server_url, geolocation={
