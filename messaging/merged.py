@@ -7,7 +7,7 @@ whole. Either way the list is at most 300 messages and 200 KB (910013, 910014).
 
 | what | how |
 | --- | --- |
-| store | `merged_store`, in the send transaction, before the message is inserted: a failed send leaves no row, a retry (same random) gets the stored message back and stores nothing |
+| store | `merged_store`, in the send transaction, before the message is inserted: a failed send leaves no row, a retry (same random) gets the stored message back and stores nothing; the same list sent to many in one batch is stored once per batch (batchsendmsg: per chunk of CHAT_BATCH_CHUNK receivers) |
 | refer | `merged_use`: a MergedUse row per stored message and list its elements name (its own list, a forwarded downloadKey, or one nested in its inline list); a MergedNest row per list and list its messages name |
 | read | `access_merged_list` (downloadMergerMessage, GET /api/v1/merged/<key>/): a user may read a list when a message referring to it, or to a list that nests it (at any depth), is in their history: sent or received, not recalled, not deleted by them, not cleared. Anyone else gets 20022, as for a key that does not exist |
 | forward | a sent element with only a downloadKey (createForwardMessage of a stored merged message), or a list nesting one: the sender must be able to read the key (`check_merged_access`, origins with SendRules.merged_access), else 20022 |
@@ -34,7 +34,13 @@ from django.utils import timezone
 
 from chat_project.errors import ChatError
 
-from .elements import MERGED_KEY_LENGTH, is_merged_key, json_size, lists_go_apart
+from .elements import (
+    MAX_MERGED_MESSAGES,
+    MERGED_KEY_LENGTH,
+    is_merged_key,
+    json_size,
+    lists_go_apart,
+)
 from .models import MergedList, MergedNest, MergedUse
 from .upload_refs import upload_uuids
 
@@ -111,6 +117,9 @@ def check_merged_access(*, user_pk: int, elements, known: Iterable[str] = ()) ->
     those it names already (`known`), must be one the user may read: 20022 otherwise,
     the answer for a key that does not exist. No query for a message without keys."""
     keys = merged_keys(elements) - set(known)
+    if len(keys) > MAX_MERGED_MESSAGES:  # bounds the check's query and the nest rows
+        raise ChatError(910013, f"a merged message names {len(keys)} stored merged "
+                                f"messages; at most {MAX_MERGED_MESSAGES}")
     if keys and keys - readable_keys(user_pk, keys):
         raise ChatError(20022, f"a merged message's downloadKey: {NOT_FOUND}")
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.usersig import gen_usersig
+from chat_project.errors import ChatError
 from messaging import changes, merged
 from messaging.commands import Origin, SendCommand
 from messaging.elements import MAX_MERGED_BYTES, is_merged_key, json_size
@@ -383,6 +384,17 @@ def test_limits_300_messages_and_200_kb(connect, make_user, live_server_url):
     too_long = send_ws(alice, "bob", relay(history(2), title="t" * 13000), 7)
     assert too_long["code"] == 93000
     assert MergedList.objects.count() == 2
+
+
+def test_a_message_naming_more_than_300_stored_lists_is_refused(make_user):
+    alice, _ = make_user("alice"), make_user("bob")
+    names = [{"elements": relay(key=f"{3 * i:032d}") + relay(key=f"{3 * i + 1:032d}")
+              + relay(key=f"{3 * i + 2:032d}")} for i in range(101)]  # 303 keys
+    with pytest.raises(ChatError) as refused:
+        message_send(origin=Origin.USER, sender=alice, to="bob", elements=relay(names),
+                     random=1)
+    assert refused.value.code == 910013
+    assert not Message.objects.exists() and not MergedList.objects.exists()
 
 
 def test_a_200_kb_list_and_a_full_12_kb_rest_fit_one_socket_frame(connect, make_user):
