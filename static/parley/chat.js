@@ -60,6 +60,7 @@
     ended: false,       // kicked out or refused: no more reconnecting
     drafts: new Map(),  // conversationID -> draft typed here, until the server has it
     profiles: new Map(),  // userID -> profile seen in the picker (for chats not listed yet)
+    friends: null,      // my friends, from FRIEND_LIST_UPDATED (the picker lists them first)
   };
 
   // --- small helpers ------------------------------------------------------------------
@@ -704,12 +705,14 @@
     const raw = els.newChatUser.value.trim();
     const q = raw.toLowerCase();
     const seq = ++picker.seq;
-    let friends = [];
-    try {
-      const {data} = await chat.getFriendList();
-      friends = data;
-    } catch (err) {
-      console.warn('getFriendList failed', err);
+    let friends = state.friends;  // as FRIEND_LIST_UPDATED last handed it out
+    if (!friends) {
+      try {
+        friends = (await chat.getFriendList()).data;
+      } catch (err) {
+        console.warn('getFriendList failed', err);
+        friends = [];
+      }
     }
     if (seq !== picker.seq) return;
     const mine = friends.filter((f) => !q || friendMatches(f, q)).slice(0, 50).map((f) => ({
@@ -880,6 +883,9 @@
   }
 
   chat.on(EVENT.CONVERSATION_LIST_UPDATED, (event) => setConversations(event.data));
+  chat.on(EVENT.FRIEND_LIST_UPDATED, (event) => {
+    if (Array.isArray(event.data)) state.friends = event.data;
+  });
   chat.on(EVENT.USER_STATUS_UPDATED, (event) => {
     for (const u of event.data || []) {
       if (u.userID === watchedPeer) showPeerStatus(u.statusType);

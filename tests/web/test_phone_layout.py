@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from messaging.commands import Origin
 from messaging.services import message_send
+from relationships.services import friend_add
 from tests.conftest import start_server, stop_server
 from tests.web.helpers import in_worker, sign_in, wait_ready
 
@@ -120,9 +121,15 @@ def test_one_pane_at_a_time_with_a_back_button(new_page, make_user, transactiona
 
 def test_the_menu_holds_the_links_and_sign_out(new_page, make_user, transactional_db):
     make_user("alice", nick="Alice")
+    bob = make_user("bob", nick="Bob")
     page = new_page(360, 740)
     sign_in(page, "alice")
     menu = page.get_by_test_id("menu-button")
+    # A friend request: its count shows on the menu button while the links are folded.
+    expect(page.get_by_test_id("menu-badge")).to_be_hidden()
+    in_worker(friend_add, user=bob, to="alice", source="AddSource_Type_Test")
+    expect(page.get_by_test_id("menu-badge")).to_have_text("1")
+    expect(page.get_by_test_id("menu-badge")).to_be_visible()
     assert too_small(page, "#menu-button") == []
     expect(menu).to_have_attribute("aria-expanded", "false")
     menu.click()
@@ -180,3 +187,20 @@ def test_unread_badges_move_on_a_phone(new_page, make_user, transactional_db):
     expect(bob.get_by_test_id("total-unread")).to_have_text("1")
     expect(conversation(bob, "C2Calice").get_by_test_id("conversation-preview")) \
         .to_have_text("four")
+
+
+@pytest.mark.parametrize("width", [861, 1000])
+def test_the_one_row_top_bar_fits_just_above_the_menu_width(new_page, make_user, width,
+                                                            transactional_db):
+    make_user("alice", nick="Alexandra Konstantinopoulou-Smythe of the Long Names")
+    page = new_page(width, 600)
+    sign_in(page, "alice")
+    for path in ["/chat/", "/contacts/"]:
+        page.goto(path)
+        wait_ready(page)
+        expect(page.get_by_test_id("menu-button")).to_be_hidden()
+        expect(page.get_by_test_id("nav-blocklist")).to_be_visible()
+        expect(page.get_by_test_id("signout")).to_be_visible()
+        assert overflow(page) <= 0, path
+        assert page.eval_on_selector("#topbar", "b => b.getBoundingClientRect().height") <= 60
+        assert page.get_by_test_id("signout").bounding_box()["height"] < 30  # one line
