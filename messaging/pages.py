@@ -1,5 +1,6 @@
 """The web UI's chat page; everything live goes over the WebSocket."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
@@ -8,5 +9,7 @@ from django.shortcuts import render
 def chat(request):
     me = request.user
     # Read by static/parley/chat.js (rendered with json_script, so it is escaped).
-    config = {"userID": me.user_id, "nick": me.nick, "avatar": me.avatar}
+    config = {"userID": me.user_id, "nick": me.nick, "avatar": me.avatar,
+              # how long one's own messages can be recalled (the Recall button's window)
+              "recallSeconds": settings.CHAT_RECALL_SECONDS}
     return render(request, "messaging/chat.html", {"me": me, "parley_config": config})

@@ -63,17 +63,6 @@
     friends: null,      // my friends, from FRIEND_LIST_UPDATED (the picker lists them first)
   };
 
-  const ELEMENT_LABELS = {
-    TIMImageElem: '[Image]',
-    TIMSoundElem: '[Voice]',
-    TIMVideoFileElem: '[Video]',
-    TIMFileElem: '[File]',
-    TIMFaceElem: '[Sticker]',
-    TIMLocationElem: '[Location]',
-    TIMCustomElem: '[Custom message]',
-    TIMRelayElem: '[Chat history]',
-  };
-
   // --- small helpers ------------------------------------------------------------------
 
   const el = ParleyUI.el;  // one element builder for every page (ui.js)
@@ -95,16 +84,7 @@
     return peerProfile(conversationID).nick || peerOf(conversationID);
   }
 
-  function elementText(elem) {
-    if (!elem) return '';
-    if (elem.type === 'TIMTextElem') return (elem.payload && elem.payload.text) || '';
-    const label = ELEMENT_LABELS[elem.type] || '[Unsupported message]';
-    const p = elem.payload || {};
-    if (elem.type === 'TIMFileElem' && p.fileName) return `${label} ${p.fileName}`;
-    if (elem.type === 'TIMLocationElem' && p.description) return `${label} ${p.description}`;
-    if (elem.type === 'TIMRelayElem' && p.title) return `${label} ${p.title}`;
-    return label;
-  }
+  const elementText = ParleyRender.elementText;  // every type's one-line text (render.js)
 
   function messagePreview(m) {
     if (!m) return '';
@@ -269,52 +249,28 @@
 
   // --- the open conversation ----------------------------------------------------------
 
-  // One's own messages can be recalled this long after sending (the server's
-  // CHAT_RECALL_SECONDS); the button is offered while it lasts when the page was drawn.
-  const RECALL_SECONDS = 120;
-
+  /** A message item; its content comes from render.js, its actions from compose.js. */
   function renderMessage(m) {
     const out = m.flow === 'out';
-    const bubble = el('div', {className: 'msg-bubble'});
-    if (m.isRevoked) {
-      bubble.append(el('span', {className: 'msg-label', text: '[Message recalled]'}));
-    } else {
-      for (const elem of m.elements || []) {
-        if (elem.type === 'TIMTextElem') {
-          bubble.append(el('span', {className: 'msg-text', text: elementText(elem)}));
-        } else {
-          bubble.append(el('span', {className: 'msg-label', text: elementText(elem)}));
-        }
-      }
-    }
+    const bubble = el('div', {className: 'msg-bubble'}, ParleyRender.content(m, {chat}));
     const meta = el('div', {className: 'msg-meta'},
       el('time', {text: formatTime(m.time, true)}));
+    if (m.isModified && !m.isRevoked) {
+      meta.append(el('span', {className: 'msg-edited', 'data-testid': 'msg-edited', text: 'edited'}));
+    }
     if (m.status === 'unSend') meta.append(el('span', {text: 'Sending…'}));
-    if (m.status === 'fail') {
-      const retry = el('button', {type: 'button', className: 'link-button',
-                                  'data-testid': 'retry-send', text: 'Retry'});
-      retry.addEventListener('click', () => deliver(m, state.current));
-      meta.append(el('span', {className: 'msg-fail', text: 'Not sent.'}), retry);
-    }
     if (out && m.isPeerRead) meta.append(el('span', {text: 'Read'}));
-    if (out && m.seq && !m.isRevoked && Date.now() / 1000 - m.time < RECALL_SECONDS) {
-      const recall = el('button', {type: 'button', className: 'link-button',
-                                   'data-testid': 'recall-message', text: 'Recall'});
-      recall.addEventListener('click', () => {
-        chat.revokeMessage(m).then(
-          (res) => { if (state.current) insertMessage(state.current, res.data.message); },
-          (err) => showBanner(`Could not recall: ${errorText(err)}`, {error: true}));
-      });
-      meta.append(recall);
-    }
-    return el('li', {
+    const item = el('li', {
       className: `msg ${out ? 'msg-out' : 'msg-in'}`,
       'data-testid': 'message',
       'data-message-id': m.ID,
       'data-flow': m.flow,
       'data-status': m.status || 'success',
+      'data-type': m.type || '',
       title: out ? '' : (m.nick || m.from),
     }, bubble, meta);
+    tools.decorate(m, item, meta);
+    return item;
   }
 
   function nearBottom() {
@@ -479,6 +435,7 @@
     els.messageList.replaceChildren();
     els.loadOlder.hidden = true;
     hideSendError();
+    tools.setSelecting(false);
     const conv = findConversation(conversationID);
     els.input.value = state.drafts.has(conversationID) ? state.drafts.get(conversationID)
       : ((conv && conv.draftText) || '');
@@ -579,14 +536,17 @@
 
   // --- sending ------------------------------------------------------------------------
 
-  function showSendError(err) {
-    els.sendError.textContent = `Could not send: ${errorText(err)}`;
+  function showSendError(err, peer) {
+    const why = ParleyWords.explain(err, peer || (state.current && peerName(state.current.conversationID)));
+    els.sendError.textContent = `Could not send: ${why.text}`;
+    els.sendError.title = why.detail;  // the code, for a bug report
     els.sendError.hidden = false;
   }
 
   function hideSendError() {
     els.sendError.hidden = true;
     els.sendError.textContent = '';
+    els.sendError.title = '';
   }
 
   function sendText() {
@@ -602,6 +562,7 @@
       showSendError(err);
       return;
     }
+    tools.rememberDraft(message, els.input.value);
     els.input.value = '';
     noteDraft();  // sent: the draft is cleared
     insertMessage(cur, message);
@@ -620,7 +581,12 @@
     }
     try {
       await chat.sendMessage(message);
+      tools.sendEnded(message, null);
     } catch (err) {
+      if (tools.sendEnded(message, err)) {  // an upload the person cancelled
+        if (state.current === cur) removeMessage(cur, key, message);
+        return;
+      }
       if (state.current === cur) showSendError(err);
     }
     if (state.current !== cur) return;
@@ -629,6 +595,20 @@
     insertMessage(cur, message);
     if (wasAtBottom) scrollToBottom();
   }
+
+  const tools = ParleyCompose.attach({
+    chat,
+    config,
+    current: () => state.current,
+    conversations: () => state.conversations,
+    insert: insertMessage,
+    remove: removeMessage,
+    deliver,
+    scrollToBottom,
+    nodeOf: (m) => (state.current && state.current.nodes.get(m.ID)) || null,
+    showError: showSendError,
+    peerName,
+  });
 
   els.composer.addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -886,6 +866,18 @@
       if (!cur) return;
       for (const m of event.data || []) {
         if (m.conversationID === cur.conversationID && cur.nodes.has(m.ID)) insertMessage(cur, m);
+      }
+    });
+  }
+
+  if (EVENT.MESSAGE_DELETED) {  // deleted for me on another device
+    chat.on(EVENT.MESSAGE_DELETED, (event) => {
+      const cur = state.current;
+      const data = event.data || {};
+      if (!cur || data.conversationID !== cur.conversationID) return;
+      for (const id of data.messageIDList || []) {
+        const m = cur.messages.find((x) => x.ID === id);
+        if (m) removeMessage(cur, id, m);
       }
     });
   }

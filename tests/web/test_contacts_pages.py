@@ -253,7 +253,8 @@ def test_block_ends_friendship_and_messages_until_removed(new_page, make_user,
     go(alice, "nav-chat")
     sent = send_message(alice, "bob", "are you there?")
     expect(sent).to_have_attribute("data-status", "fail", **T)
-    expect(alice.get_by_test_id("send-error")).to_contain_text("(20007)")
+    expect(alice.get_by_test_id("send-error")).to_contain_text("Bob has blocked you")
+    assert alice.get_by_test_id("send-error").get_attribute("title").startswith("20007")
 
     # Blocking a UserID nobody has: 30003, inline.
     bob.get_by_test_id("block-input").fill("ghost")
@@ -266,8 +267,13 @@ def test_block_ends_friendship_and_messages_until_removed(new_page, make_user,
     expect(bob.get_by_test_id("block-empty")).to_be_visible(**T)
     expect(blocked).to_have_count(0)
     assert not Block.objects.exists()
-    sent.get_by_test_id("retry-send").click()
+    # No Retry while blocked; the failed bubble is dismissed and the kept draft sent.
+    expect(sent.get_by_test_id("retry-send")).to_have_count(0)
+    sent.get_by_test_id("dismiss-failed").click()
+    expect(alice.get_by_test_id("message-input")).to_have_value("are you there?")
+    alice.get_by_test_id("message-input").press("Enter")
     expect(alice.get_by_test_id("message").last).to_have_attribute("data-status", "success", **T)
+    expect(alice.get_by_test_id("message")).to_have_count(1)
 
 
 def test_refuse_delete_and_withdraw_requests(new_page, make_user, transactional_db):

@@ -98,3 +98,47 @@ def test_screenshots_of_the_main_screens(new_page, make_user, shots, transaction
     expect(results).to_have_count(2)  # carol, a friend, first; then robin
     expect(results.nth(1)).to_have_attribute("data-user-id", "robin")
     snap(phone, shots, "phone-contact-picker")
+
+
+def test_screenshot_of_every_message_type(new_page, make_user, shots, transactional_db):
+    from tests.web.test_message_types import attach, last, png_bytes, wav_bytes, webm_bytes
+
+    make_user("alice", nick="Alice Martin")
+    make_user("bob", nick="Bob Stone")
+    alice, bob = new_page(1100, 900), new_page(1100, 900)
+    sign_in(alice, "alice")
+    sign_in(bob, "bob")
+    for page, peer in ((alice, "bob"), (bob, "alice")):
+        page.get_by_test_id("new-chat-input").fill(peer)
+        page.get_by_test_id("new-chat-input").press("Enter")
+        expect(page.get_by_test_id("chat-title")).to_be_visible()
+    box = alice.get_by_test_id("message-input")
+    box.fill("Here is everything from the trip")
+    box.press("Enter")
+    for name, mime, data in (("harbour.png", "image/png", png_bytes(360, 220)),
+                             ("voice-note.wav", "audio/wav", wav_bytes(3)),
+                             ("boat.webm", "video/webm", webm_bytes(alice)),
+                             ("itinerary.txt", "text/plain", b"Day 1: harbour\n" * 90)):
+        attach(alice, name, mime, data)
+        expect(last(alice)).to_have_attribute("data-status", "success")
+    alice.get_by_test_id("face-button").click()
+    alice.get_by_test_id("face-love").click()
+    alice.get_by_test_id("location-button").click()
+    alice.get_by_test_id("location-place").fill("Fish market, Old Harbour")
+    alice.get_by_test_id("location-coords").fill("43.2951, 5.3740")
+    alice.get_by_test_id("location-send").click()
+    expect(bob.get_by_test_id("message")).to_have_count(7)
+    rows = bob.get_by_test_id("message")
+    rows.nth(0).get_by_test_id("select-message").click()
+    for n in (1, 4):
+        rows.nth(n).get_by_test_id("msg-select").check()
+    bob.get_by_test_id("select-forward-merged").click()
+    bob.get_by_test_id("forward-user").fill("alice")
+    bob.get_by_test_id("forward-send").click()
+    expect(alice.get_by_test_id("message")).to_have_count(8)
+    expect(last(alice).get_by_test_id("msg-merged")).to_be_visible()
+    alice.wait_for_function("[...document.querySelectorAll('.msg-image')]"
+                            ".every((i) => i.complete && i.naturalWidth > 0)")
+    alice.get_by_test_id("message-scroll").evaluate("s => { s.scrollTop = s.scrollHeight; }")
+    alice.mouse.move(0, 0)
+    snap(alice, shots, "chat-messages")
