@@ -632,6 +632,8 @@
     if (history.state && history.state.chat) history.back();  // popstate closes it
     else closeConversation();
   });
+  // The back button, and a conversation named in the address later (a notification's
+  // click, notify.js, sets the hash: that fires popstate too).
   window.addEventListener('popstate', () => {
     const wanted = decodeURIComponent(window.location.hash.slice(1));
     if (/^C2C./.test(wanted)) openConversation(wanted, {fromHistory: true});
@@ -915,12 +917,6 @@
     setTotalUnread(chat.getTotalUnreadMessageCount());
     const wanted = decodeURIComponent(window.location.hash.slice(1));
     if (!state.current && /^C2C./.test(wanted)) openConversation(wanted, {fromHistory: true});
-  });
-
-  // A conversation named in the address later (a notification's click, notify.js).
-  window.addEventListener('hashchange', () => {
-    const wanted = decodeURIComponent(window.location.hash.slice(1));
-    if (state.everReady && /^C2C./.test(wanted)) openConversation(wanted);
   });
 
   chat.on(EVENT.SYNC_RESET, () => {
