@@ -254,7 +254,7 @@
     const out = m.flow === 'out';
     const bubble = el('div', {className: 'msg-bubble'}, ParleyRender.content(m, {chat}));
     const meta = el('div', {className: 'msg-meta'},
-      el('time', {text: formatTime(m.time, true)}));
+      el('time', {text: formatTime(m.time, false)}));  // the day separators say the date
     if (m.isModified && !m.isRevoked) {
       meta.append(el('span', {className: 'msg-edited', 'data-testid': 'msg-edited', text: 'edited'}));
     }

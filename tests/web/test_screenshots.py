@@ -80,6 +80,7 @@ def test_screenshots_of_the_main_screens(new_page, make_user, shots, transaction
     desk.locator('[data-conversation-id="C2Cbob"]').click()
     expect(desk.get_by_test_id("message")).to_have_count(6)
     expect(desk.get_by_test_id("day-separator")).to_have_text(["Yesterday", "Today"])
+    desk.mouse.move(1000, 30)
     snap(desk, shots, "chat-desktop")
 
     phone = new_page(390, 844)
@@ -90,6 +91,7 @@ def test_screenshots_of_the_main_screens(new_page, make_user, shots, transaction
     phone.locator('[data-conversation-id="C2Cbob"]').click()
     expect(phone.get_by_test_id("message")).to_have_count(6)
     expect(phone.get_by_test_id("chat-back")).to_be_visible()
+    phone.mouse.move(380, 60)  # off the messages: no hover actions in the picture
     snap(phone, shots, "phone-chat")
     phone.get_by_test_id("chat-back").click()
     phone.get_by_test_id("new-chat-input").click()
