@@ -111,9 +111,11 @@ def server_env(**extra) -> dict:
 UVICORN_FLAGS = ("--ws-max-size", "262144")
 
 
-def start_server(*, uvicorn_flags=UVICORN_FLAGS, **extra_env) -> tuple[subprocess.Popen, str]:
-    """Start uvicorn on a free port against the test database; return (process, url)."""
-    port = _free_port()
+def start_server(*, uvicorn_flags=UVICORN_FLAGS, port: int | None = None,
+                 **extra_env) -> tuple[subprocess.Popen, str]:
+    """Start uvicorn on `port` (a free one by default) against the test database;
+    return (process, url)."""
+    port = port or _free_port()
     cache = ROOT / ".pytest_cache"
     log = open(cache / f"live-server-{port}.log", "w") if cache.is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(
