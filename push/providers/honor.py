@@ -26,6 +26,7 @@ from .vendor_http import (
     json_of,
     option,
     post,
+    refused,
     token_cache,
     with_auth_token,
 )
@@ -97,14 +98,7 @@ class HonorProvider(Provider):
                         return Result(Outcome.DEAD_TOKEN, vendor_code=field, http_status=200,
                                       detail=detail)
                 return Result(Outcome.DELIVERED, vendor_code=code, http_status=200, detail=detail)
-            if code in DEAD:
-                return Result(Outcome.DEAD_TOKEN, vendor_code=code,
-                              http_status=answer.status_code, detail=detail)
-            if code in TRANSIENT:
-                return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
-                              detail=detail)
-            return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
-                          http_status=answer.status_code, detail=detail or answer.text[:200])
+            return refused(answer, code, detail, dead=DEAD, transient=TRANSIENT)
 
         return with_auth_token(
             _tokens, (auth_url, client_id, secret),

@@ -19,7 +19,7 @@ import json
 from django.conf import settings
 
 from .base import Notification, Outcome, Provider, Result, register
-from .vendor_http import app_data, clip, guarded, http_trouble, json_of, post
+from .vendor_http import app_data, clip, guarded, http_trouble, json_of, post, refused
 
 DEAD = {"110002", "110003"}
 TRANSIENT_PER_ID = {"519", "501", "513"}
@@ -71,12 +71,8 @@ class MeizuProvider(Provider):
         reply = json_of(answer)
         code = str(reply.get("code", ""))
         detail = str(reply.get("message") or "")[:200]
-        if code in TRANSIENT:
-            return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
-                          detail=detail)
         if answer.status_code != 200 or code != "200":
-            return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
-                          http_status=answer.status_code, detail=detail or answer.text[:200])
+            return refused(answer, code, detail, transient=TRANSIENT)
         value = reply.get("value") if isinstance(reply.get("value"), dict) else {}
         for per_id, ids in value.items():
             if token not in (ids or []):

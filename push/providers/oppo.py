@@ -29,6 +29,7 @@ from .vendor_http import (
     json_of,
     option,
     post,
+    refused,
     token_cache,
     with_auth_token,
 )
@@ -115,17 +116,8 @@ class OppoProvider(Provider):
                 return TokenRefused(code, answer.status_code)
             if answer.status_code == 200 and code == "0":
                 return Result(Outcome.DELIVERED, vendor_code=code, http_status=200, detail=detail)
-            if code in DEAD:
-                return Result(Outcome.DEAD_TOKEN, vendor_code=code,
-                              http_status=answer.status_code, detail=detail)
-            if code in TRANSIENT:
-                return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
-                              detail=detail)
-            if code in DAILY_QUOTA:
-                return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
-                              detail=f"daily quota spent: {detail}")
-            return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
-                          http_status=answer.status_code, detail=detail or answer.text[:200])
+            return refused(answer, code, detail, dead=DEAD, transient=TRANSIENT,
+                           daily_quota=DAILY_QUOTA)
 
         return with_auth_token(_tokens, (base, app_key, secret),
                                lambda: _fetch(base, app_key, secret), deliver)

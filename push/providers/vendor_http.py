@@ -47,6 +47,24 @@ def http_trouble(response: httpx.Response) -> Result | None:
     return None
 
 
+def refused(response: httpx.Response, code: str, detail: str, *,
+            dead: frozenset | set | tuple = (), transient: frozenset | set | tuple = (),
+            daily_quota: frozenset | set | tuple = ()) -> Result:
+    """The Result of an answer that was not a success, by the vendor's own code: a dead
+    token, a retry (the vendor's throttling or trouble), a spent daily quota (FAILED:
+    the vendors ask not to call again that day), or any other refusal (FAILED)."""
+    status = response.status_code
+    if code in dead:
+        return Result(Outcome.DEAD_TOKEN, vendor_code=code, http_status=status, detail=detail)
+    if code in transient:
+        return Result(Outcome.RETRY, vendor_code=code, http_status=status, detail=detail)
+    if code in daily_quota:
+        return Result(Outcome.FAILED, vendor_code=code, http_status=status,
+                      detail=f"daily quota spent: {detail}")
+    return Result(Outcome.FAILED, vendor_code=code or str(status), http_status=status,
+                  detail=detail or response.text[:200])
+
+
 def json_of(response: httpx.Response) -> dict:
     """The response's JSON object, or {} when it is not one."""
     try:

@@ -19,7 +19,16 @@ import hashlib
 from django.conf import settings
 
 from .base import Notification, Outcome, Provider, Result, register
-from .vendor_http import app_data_json, clip, guarded, http_trouble, json_of, option, post
+from .vendor_http import (
+    app_data_json,
+    clip,
+    guarded,
+    http_trouble,
+    json_of,
+    option,
+    post,
+    refused,
+)
 
 SEND_FAILED = "20301"
 TRANSIENT = {"1", "10001", "10002", "10003", "10027"}
@@ -90,11 +99,4 @@ class XiaomiProvider(Provider):
         if code == SEND_FAILED and "valid target" in detail.lower():
             return Result(Outcome.DEAD_TOKEN, vendor_code=code, http_status=answer.status_code,
                           detail=detail)
-        if code in TRANSIENT:
-            return Result(Outcome.RETRY, vendor_code=code, http_status=answer.status_code,
-                          detail=detail)
-        if code in DAILY_QUOTA:
-            return Result(Outcome.FAILED, vendor_code=code, http_status=answer.status_code,
-                          detail=f"daily quota spent: {detail}")
-        return Result(Outcome.FAILED, vendor_code=code or str(answer.status_code),
-                      http_status=answer.status_code, detail=detail or answer.text[:200])
+        return refused(answer, code, detail, transient=TRANSIENT, daily_quota=DAILY_QUOTA)
