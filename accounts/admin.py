@@ -17,7 +17,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from . import devices, mute, presence
-from .models import Device, LoginPolicy, SyncEntry, User
+from .audit import audited
+from .models import AuditEntry, Device, LoginPolicy, SyncEntry, User
 
 
 class DeviceInline(admin.TabularInline):
@@ -29,6 +30,7 @@ class DeviceInline(admin.TabularInline):
 
 @admin.action(description="Kick out (close every session of the selected users)",
               permissions=["change"])
+@audited("kick")
 def kick_action(modeladmin, request, queryset):
     users = list(queryset)
     for user in users:
@@ -45,16 +47,19 @@ def _mute(request, modeladmin, queryset, seconds: int, done: str) -> None:
 
 @admin.action(description="Mute for 24 hours (their sends fail with 20012)",
               permissions=["change"])
+@audited("mute 24 hours")
 def mute_day_action(modeladmin, request, queryset):
     _mute(request, modeladmin, queryset, 86400, "Muted for 24 hours:")
 
 
 @admin.action(description="Mute until unmuted", permissions=["change"])
+@audited("mute until unmuted")
 def mute_forever_action(modeladmin, request, queryset):
     _mute(request, modeladmin, queryset, mute.FOREVER, "Muted until unmuted:")
 
 
 @admin.action(description="Unmute", permissions=["change"])
+@audited("unmute")
 def unmute_action(modeladmin, request, queryset):
     _mute(request, modeladmin, queryset, 0, "Unmuted")
 
@@ -139,6 +144,27 @@ class SyncEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only for everyone, superusers included: entries are written by the console's
+    actions (accounts/audit.py), never by hand."""
+
+    list_display = ("at", "operator_name", "action", "target", "page")
+    list_filter = ("action", "operator_name")
+    search_fields = ("operator_name", "action", "target", "page")
+    date_hierarchy = "at"
+    readonly_fields = ("at", "operator", "operator_name", "action", "target", "page", "detail")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

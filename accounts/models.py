@@ -297,3 +297,43 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.command} #{self.attempt} {self.outcome}"
+
+
+class Console(models.Model):
+    """No table: the holder of the operator console's own permissions (granted through
+    the "support" and "operator" groups, accounts/console_roles.py, or one by one)."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("send_as_app", "Send as the app admin and as system notices"),
+            ("send_as_user", "Send as any user (impersonation)"),
+            ("recall_message", "Recall any message"),
+            ("view_dashboard", "See the dashboard"),
+        ]
+
+
+class AuditEntry(models.Model):
+    """One operator action in the console: who, what, when, on whom, from which page.
+    Written by accounts.audit.record; never changed or deleted from the console."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The operator's account; the UserID stays when the account is deleted.
+    operator = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    operator_name = models.CharField(max_length=32)
+    action = models.CharField(max_length=64, db_index=True)
+    # On whom: a UserID, or "alice -> bob", or another object's name (not a key: the
+    # entry outlives what it names).
+    target = models.CharField(max_length=200, blank=True, db_index=True)
+    page = models.CharField("from page", max_length=500, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("-at", "-id")
+        verbose_name_plural = "audit entries"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.operator_name} {self.action} {self.target}"

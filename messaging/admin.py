@@ -3,6 +3,7 @@ the services, so that every change reaches the users' devices)."""
 
 from django.contrib import admin, messages
 
+from accounts.audit import audited
 from chat_project.errors import ChatError
 
 from .changes import message_revoke
@@ -30,10 +31,11 @@ class MessageAdmin(ReadOnlyAdmin):
     actions = ["recall"]
 
     def has_recall_permission(self, request):
-        return request.user.has_perm("messaging.change_message")
+        return request.user.has_perm("accounts.recall_message")
 
     @admin.action(description="Recall (as the app admin: both sides see it recalled)",
                   permissions=["recall"])
+    @audited("recall")
     def recall(self, request, queryset):
         done, failed = 0, []
         for pk in queryset.values_list("pk", flat=True):
