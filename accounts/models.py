@@ -313,6 +313,9 @@ class Console(models.Model):
             ("view_dashboard", "See the dashboard"),
         ]
 
+    def __str__(self) -> str:
+        return "operator console"
+
 
 class AuditEntry(models.Model):
     """One operator action in the console: who, what, when, on whom, from which page.
