@@ -131,7 +131,7 @@ class FailuresOnly(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == "1":
             return queryset.exclude(outcome="delivered") if queryset.model is PushAttempt \
-                else queryset.exclude(state__in=("delivered", "pending", "withdrawn"))
+                else queryset.exclude(state__in=("delivered", "pending", "sending", "withdrawn"))
         return queryset
 
 

@@ -201,7 +201,8 @@ class PushDelivery(models.Model):
     of times its task runs (the unique pair), and its state after the last attempt."""
 
     class State(models.TextChoices):
-        PENDING = "pending"          # to be sent (or being sent)
+        PENDING = "pending"          # to be sent
+        SENDING = "sending"          # claimed by a task, the vendor's answer awaited
         DELIVERED = "delivered"      # the vendor accepted it
         FAILED = "failed"            # a permanent error, or retries used up
         DEAD_TOKEN = "dead_token"    # the vendor said the token is dead; it was removed
@@ -219,6 +220,8 @@ class PushDelivery(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     withdrawn = models.BooleanField(default=False, help_text="a withdrawal was sent")
+    # Read while the vendor was being called: the task that sends it withdraws it after.
+    withdraw_wanted = models.BooleanField(default=False)
     # What is sent (a Notification's fields): a retry, or the sweep that queues again a
     # delivery whose task the broker lost, needs nothing else.
     note = models.JSONField(default=dict, blank=True)

@@ -20,10 +20,11 @@ The task decides per device, at the time it runs (`deliver_jobs`):
   that logs in without a deviceID gets a generated one) may be any device of its
   platform: the tokens of that platform are skipped too;
 - one `PushDelivery` per (message, user, device), created once (unique), so a task
-  run twice sends each once. Each delivery is sent under its row lock (skip locked):
-  two runs at the same time never both send it; a worker killed mid-request leaves it
-  pending, and the run that redoes the task sends it again (at least once: APNs and
-  FCM show one notification per collapse id).
+  run twice sends each once. A run claims a delivery ("sending", committed) before
+  it calls the vendor, with no transaction open during the call: two runs at the
+  same time never both send it; a worker killed mid-request leaves the claim, and the
+  run that redoes the task takes it again once the claim has run out (at least once:
+  APNs and FCM show one notification per collapse id).
 
 Each request is a `PushAttempt` (outcome, the vendor's code, HTTP status, latency).
 DELIVERED ends the delivery; DEAD_TOKEN deletes the token; FAILED ends it (a vendor
@@ -47,6 +48,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import presence
@@ -115,9 +117,11 @@ def _online(user_pks: set[int]) -> dict[int, list]:
         return {}
 
 
-def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None]) -> dict[str, int]:
+def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None],
+                 on_busy: Callable[[int, float], None] | None = None) -> dict[str, int]:
     """The delivery task's work: decide each job's devices, make their deliveries, send
-    each pending one (`on_retry` as for send_delivery). What the receivers need is read once for the batch (users, receive
+    each pending one (`on_retry`, `on_busy` as for send_delivery; a run of the task
+    again after a killed one finds its deliveries "sending" and looks after them). What the receivers need is read once for the batch (users, receive
     options, tokens, presence). Returns counts by outcome (for logs and tests)."""
     counts: dict[str, int] = {}
 
@@ -156,9 +160,10 @@ def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None]) ->
         pending = list(PushDelivery.objects.filter(
             message_id=job["message_id"], user_id=pk,
             device_id__in=[t.device_id for t in devices],
-            state=PushDelivery.State.PENDING).order_by("pk").values_list("pk", flat=True))
+            state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING))
+            .order_by("pk").values_list("pk", flat=True))
         for delivery_pk in pending:
-            count(send_delivery(delivery_pk, on_retry=on_retry))
+            count(send_delivery(delivery_pk, on_retry=on_retry, on_busy=on_busy))
     return counts
 
 
@@ -173,25 +178,53 @@ def _live_tokens(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
     return tokens
 
 
-def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None]) -> str:
-    """Send one pending delivery under its row lock; record the attempt. Returns what
-    happened: an Outcome value, "busy" (another run holds it), "done" (not pending),
-    "retry_queued", or "no_token". A RETRY within the attempts calls
-    `on_retry(delivery_pk, countdown)` after the commit (push/tasks.py queues it)."""
-    with transaction.atomic():
-        delivery = PushDelivery.objects.select_for_update(skip_locked=True) \
-            .filter(pk=delivery_pk).first()
-        if delivery is None:
-            return "busy"
-        if delivery.state != PushDelivery.State.PENDING:
+def claim_lease() -> float:
+    """Seconds a "sending" claim holds: the longest a vendor call can take (a token
+    fetch, the request, and its one resend on a dead pooled connection, each within
+    CHAT_PUSH_HTTP_TIMEOUT), and 5 s more. Past it, the run that claimed is dead."""
+    return 3 * float(settings.CHAT_PUSH_HTTP_TIMEOUT) + 5.0
+
+
+def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
+                  on_busy: Callable[[int, float], None] | None = None) -> str:
+    """Send one pending delivery and record the attempt. Returns what happened: an
+    Outcome value, "busy" (another run is sending it), "done" (not pending),
+    "retry_queued", "withdrawn" or "no_token". A RETRY within the attempts calls
+    `on_retry(delivery_pk, countdown)` after the commit (push/tasks.py queues it).
+
+    No transaction is open, and no row locked, while the vendor is called (up to
+    CHAT_PUSH_HTTP_TIMEOUT): the delivery is claimed ("sending" for claim_lease()
+    seconds, one committed UPDATE), the vendor called, and the answer recorded in a
+    second short transaction. A run killed in between leaves the claim; the next run
+    of its task finds it "busy" and calls `on_busy(delivery_pk, seconds)` to look again
+    when the claim has run out, and takes it then (so a push may go out twice, never
+    zero times; the stale sweep is the net under that). A read meanwhile marks it
+    `withdraw_wanted`, and the withdrawal follows the delivery."""
+    now = timezone.now()
+    lease = timedelta(seconds=claim_lease())
+    claimed = PushDelivery.objects.filter(pk=delivery_pk).filter(
+        Q(state=PushDelivery.State.PENDING)
+        | Q(state=PushDelivery.State.SENDING, updated_at__lt=now - lease)) \
+        .update(state=PushDelivery.State.SENDING, updated_at=now)
+    if not claimed:
+        row = PushDelivery.objects.filter(pk=delivery_pk).values_list("state", "updated_at").first()
+        if row is None or row[0] != PushDelivery.State.SENDING:
             return "done"
-        token = PushToken.objects.filter(user_id=delivery.user_id,
-                                         device_id=delivery.device_id).first()
-        if token is None or token.vendor != delivery.vendor:
+        if on_busy is not None:
+            on_busy(delivery_pk, max(1.0, (row[1] + lease - now).total_seconds() + 0.5))
+        return "busy"
+    delivery = PushDelivery.objects.get(pk=delivery_pk)
+    token = PushToken.objects.filter(user_id=delivery.user_id,
+                                     device_id=delivery.device_id).first()
+    if token is None or token.vendor != delivery.vendor:
+        with transaction.atomic():
             _end(delivery, PushDelivery.State.FAILED)
             _record(delivery, Result(Outcome.FAILED, detail="the device has no token now"), 0)
-            return "no_token"
-        result, latency = _call_vendor(token, Notification(**delivery.note))
+        return "no_token"
+    result, latency = _call_vendor(token, Notification(**delivery.note))
+    with transaction.atomic():
+        wanted = PushDelivery.objects.select_for_update().filter(pk=delivery_pk) \
+            .values_list("withdraw_wanted", flat=True).first()
         delivery.attempts += 1
         _record(delivery, result, latency)
         if result.outcome == Outcome.DELIVERED:
@@ -199,6 +232,9 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None]) -
         elif result.outcome == Outcome.DEAD_TOKEN:
             _end(delivery, PushDelivery.State.DEAD_TOKEN)
             services.push_token_drop_dead(token=token)
+        elif result.outcome == Outcome.RETRY and wanted:
+            _end(delivery, PushDelivery.State.WITHDRAWN)
+            return "withdrawn"
         elif result.outcome == Outcome.RETRY and delivery.attempts < max_attempts():
             _end(delivery, PushDelivery.State.PENDING)
             countdown = retry_countdown(delivery.attempts, result.retry_after)
@@ -206,6 +242,8 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None]) -
             return "retry_queued"
         else:  # FAILED, or RETRY with the attempts used up
             _end(delivery, PushDelivery.State.FAILED)
+    if wanted and result.outcome == Outcome.DELIVERED:
+        withdraw(delivery.user_id, delivery.conversation_id, delivery.dialog_seq)
     return result.outcome.value
 
 
@@ -252,16 +290,18 @@ def _record(delivery: PushDelivery, result: Result, latency_ms: int, *,
 def requeue_stale(*, requeue: Callable[[int], None], limit: int = 1000) -> int:
     """Queue again the deliveries pending for longer than the broker's visibility
     timeout: their retry task was lost (kombu's Redis transport can lose a task it has
-    taken off the queue), or the broker restarted without its queue. A delivery being
-    sent now is skipped by the retry (its row is locked); one that is not lost after all
-    is sent once (it is pending no more when the second comes). `requeue(pk)` queues one
-    (push/tasks.py)."""
+    taken off the queue), or the broker restarted without its queue; and those left
+    "sending" that long, by a run killed while it waited for the vendor whose task was
+    lost too (a claim holds claim_lease() seconds, under the visibility timeout). One that is not lost after
+    all is sent once (it is pending no more when the second comes). `requeue(pk)`
+    queues one (push/tasks.py)."""
     before = timezone.now() - timedelta(seconds=settings.CHAT_TASK_VISIBILITY_TIMEOUT)
-    stale = list(PushDelivery.objects.filter(state=PushDelivery.State.PENDING,
-                                             updated_at__lt=before)
-                 .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    stale = list(PushDelivery.objects.filter(
+        state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING),
+        updated_at__lt=before).order_by("updated_at").values_list("pk", flat=True)[:limit])
     if stale:
-        PushDelivery.objects.filter(pk__in=stale).update(updated_at=timezone.now())
+        PushDelivery.objects.filter(pk__in=stale).update(
+            state=PushDelivery.State.PENDING, updated_at=timezone.now())
         for pk in stale:
             requeue(pk)
         log.warning("offline push: queued again %d deliveries the broker lost", len(stale))
@@ -273,12 +313,15 @@ def requeue_stale(*, requeue: Callable[[int], None], limit: int = 1000) -> int:
 def open_deliveries(user_pk: int, conversation_id: str, upto_seq: int):
     return PushDelivery.objects.filter(
         user_id=user_pk, conversation_id=conversation_id, dialog_seq__lte=upto_seq,
-        withdrawn=False, state__in=(PushDelivery.State.PENDING, PushDelivery.State.DELIVERED))
+        withdrawn=False, state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING,
+                                    PushDelivery.State.DELIVERED))
 
 
 def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
     """The withdrawal task's work: pending deliveries are not sent; delivered ones get
-    `Notification(withdraw=True)` once. Returns the withdrawals sent."""
+    `Notification(withdraw=True)` once (marked under the row's lock, sent after the
+    commit: no transaction is open while the vendor is called); one being sent now is
+    withdrawn by its task once delivered. Returns the withdrawals sent."""
     sent = 0
     for pk in list(open_deliveries(user_pk, conversation_id, upto_seq)
                    .values_list("pk", flat=True)):
@@ -291,20 +334,23 @@ def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
                 PushDelivery.objects.filter(pk=pk).update(
                     state=d.state, withdrawn=True, updated_at=timezone.now())
                 continue
+            if d.state == PushDelivery.State.SENDING:  # its task withdraws it after
+                PushDelivery.objects.filter(pk=pk).update(withdraw_wanted=True)
+                continue
             if d.state != PushDelivery.State.DELIVERED:
                 continue
             token = PushToken.objects.filter(user_id=d.user_id, device_id=d.device_id,
                                              vendor=d.vendor).first()
             PushDelivery.objects.filter(pk=pk).update(withdrawn=True, updated_at=timezone.now())
-            if token is None:
-                continue
-            note = Notification(title="", body="", withdraw=True, collapse_id=d.message_key,
-                                message_id=d.message_key, conversation_id=conversation_id)
-            result, latency = _call_vendor(token, note)
-            _record(d, result, latency, withdraw=True)
-            if result.outcome == Outcome.DEAD_TOKEN:
-                services.push_token_drop_dead(token=token)
-            sent += 1
+        if token is None:
+            continue
+        note = Notification(title="", body="", withdraw=True, collapse_id=d.message_key,
+                            message_id=d.message_key, conversation_id=conversation_id)
+        result, latency = _call_vendor(token, note)
+        _record(d, result, latency, withdraw=True)
+        if result.outcome == Outcome.DEAD_TOKEN:
+            services.push_token_drop_dead(token=token)
+        sent += 1
     return sent
 
 

@@ -8,7 +8,7 @@ queueing function as an argument (`on_retry`, `requeue`).
 
 All acknowledged late and retried on transient database and Redis errors
 (chat_project/task_rules.py). Each is idempotent: a delivery is unique per (message,
-user, device) and sent only while pending, under its row lock.
+user, device) and sent by the one run that claimed it (push/pipeline.py send_delivery).
 """
 
 import logging
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 @shared_task(ignore_result=True, **RETRY)
 def push_deliver(jobs: list[dict]) -> dict:
     """The offline pushes of one committed send batch (pipeline.PushJob as JSON)."""
-    counts = pipeline.deliver_jobs(jobs, on_retry=queue_retry)
+    counts = pipeline.deliver_jobs(jobs, on_retry=queue_retry, on_busy=queue_recheck)
     log.info("offline push: %s", counts)
     return counts
 
@@ -43,7 +43,7 @@ def push_retry(delivery_pk: int, note: dict | None = None) -> str:
     """One delivery again, after the vendor asked to retry (429, 5xx, a timeout), or
     queued again by the sweep. (`note`: what tasks queued before the note was kept on
     the delivery carried; unused.)"""
-    return pipeline.send_delivery(delivery_pk, on_retry=queue_retry)
+    return pipeline.send_delivery(delivery_pk, on_retry=queue_retry, on_busy=queue_recheck)
 
 
 @shared_task(ignore_result=True, **RETRY)
@@ -98,6 +98,13 @@ def queue_retry(delivery_pk: int, countdown: float) -> None:
         push_retry.apply_async((delivery_pk,), countdown=countdown, **_route())
     except Exception:
         log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
+
+
+def queue_recheck(delivery_pk: int, countdown: float) -> None:
+    """A delivery claimed by another run (perhaps a killed one): look again when the
+    claim runs out. Not where tasks run in process: no run there outlives its caller."""
+    if not push_retry.app.conf.task_always_eager:
+        queue_retry(delivery_pk, min(countdown, settings.CHAT_TASK_RETRY_MAX_COUNTDOWN))
 
 
 def withdraw_on_commit(*, user_pk: int, conversation_id: str, upto_seq: int) -> None:

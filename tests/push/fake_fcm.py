@@ -20,6 +20,7 @@ import json
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -63,6 +64,8 @@ class FakeFcm:
         self.token_requests: list[Recorded] = []
         self.send_requests: list[Recorded] = []
         self.problems: list[str] = []          # what the fake found wrong in a request
+        # Called (in the fake's thread) with each well-formed send before it is answered.
+        self.during_send: Callable[[Recorded], None] | None = None
         self._counter = itertools.count(1)
         self.server = FakeServer(self._handle)
 
@@ -148,6 +151,8 @@ class FakeFcm:
             self.problems.extend(problems)
             return fcm_error(400, "INVALID_ARGUMENT", "; ".join(problems),
                              error_code="INVALID_ARGUMENT")
+        if self.during_send is not None:
+            self.during_send(request)
         if self.send_answers:
             return self.send_answers.pop(0)
         return Answer.of_json(200, {

@@ -6,6 +6,7 @@ removal on logout and kick, withdrawal on read."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -277,6 +278,50 @@ def test_a_read_withdraws_the_push(fake, people):
     assert [a.withdraw for a in attempts(bob)] == [False, True]
     # A second read withdraws nothing again.
     changes.conversation_mark_read(user=bob, peer=alice)
+
+
+def test_no_transaction_is_open_while_the_vendor_answers_and_a_read_then_withdraws(
+        fake, people):
+    """The delivery is claimed ("sending") and committed before the vendor is called: the
+    worker holds no transaction and no row lock while it waits (it did, for up to
+    CHAT_PUSH_HTTP_TIMEOUT). A read in that time is not lost: the withdrawal follows."""
+    from django.db import connection
+
+    from push import pipeline
+
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request):
+        message = request.json()["message"]
+        if message.get("token") == token and not (message.get("data") or {}).get("withdraw"):
+            entered.set()
+            release.wait(10)
+
+    fake.during_send = hold
+    try:
+        sent = send(alice, "bob", text("while it flies"))
+        assert entered.wait(30), "the push did not reach the vendor"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND pid <> pg_backend_pid() "
+                           "AND state LIKE 'idle in transaction%%'")
+            in_transaction = cursor.fetchone()[0]
+        delivery = deliveries(bob)[0]
+        assert delivery.state == "sending"
+        # Read on another device while the vendor has not answered: marked, not sent.
+        assert pipeline.withdraw(bob.pk, delivery.conversation_id, delivery.dialog_seq) == 0
+        assert PushDelivery.objects.get(pk=delivery.pk).withdraw_wanted
+    finally:
+        release.set()
+        fake.during_send = None
+    assert in_transaction == 0
+    withdrawal = wait_for(lambda: [m for m in requests_to(fake, token)
+                                   if m.get("data", {}).get("withdraw")], what="withdrawal")[0]
+    assert withdrawal["data"]["withdraw"] == sent["ID"]
+    wait_for(lambda: deliveries(bob)[0].state == "delivered" and deliveries(bob)[0].withdrawn)
+    assert [a.withdraw for a in attempts(bob)] == [False, True]
 
 
 def test_batch_send_pushes_each_offline_receiver_once(fake, make_user):
