@@ -143,10 +143,13 @@ class Server:
     def __init__(self, *, database_url: str, redis_url: str, workers: int, log_path: Path,
                  run_id: str, socket_rate: int, db_name: str = BENCH_DB,
                  app: str = "chat_project.asgi:application", app_dir: Path = ROOT,
-                 extra_env: dict | None = None, migrate: list[str] | None = None):
+                 extra_env: dict | None = None, migrate: list[str] | None = None,
+                 own_redis_db: bool = True):
         """`db_name`, `app`, `app_dir`, `extra_env` and `migrate` (the command that makes
         the schema, run in `app_dir`) let another ASGI app be started the same way
-        (bench/minimal_consumer.py); the defaults are Parley's production start."""
+        (bench/minimal_consumer.py); the defaults are Parley's production start. An app
+        that keeps nothing in Redis but channel-layer traffic (`own_redis_db=False`) gets
+        `redis_url` as it is, and nothing is emptied at the end."""
         self.database_url = database_url
         self.db_name, self.app, self.app_dir = db_name, app, app_dir
         self.migrate = migrate or [sys.executable, "manage.py", "migrate", "--noinput"]
@@ -158,11 +161,12 @@ class Server:
         self.chat_key = secrets.token_hex(32)
         # Cache keys carry no per-deployment prefix: give this server a Redis database
         # of its own, or a key cached by another process (a test's send policy) leaks in.
-        self.redis_db = empty_redis_db(redis_url)
+        self.redis_db = empty_redis_db(redis_url) if own_redis_db else None
         self.env = dict(os.environ)
         self.env.update({
             "DATABASE_URL": db_url_for(database_url, db_name),
-            "REDIS_URL": redis_url_for(redis_url, self.redis_db),
+            "REDIS_URL": redis_url if self.redis_db is None
+            else redis_url_for(redis_url, self.redis_db),
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "CHAT_SECRET_KEY": self.chat_key,
@@ -277,6 +281,8 @@ class Server:
         self.proc = None
         # The database was empty when we chose it: what is there now is this server's
         # cache, and the next run's fresh PostgreSQL database would not match it.
+        if self.redis_db is None:
+            return
         client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=5)
         try:
             client.flushdb()

@@ -1,11 +1,18 @@
 """The consumer: log in (join one's group), save a row, group_send it to the receiver."""
 
+import itertools
 import json
+import os
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .models import Note
+
+# Checks the checker: with MINIMAL_DROP_EVERY=N, every Nth message is saved and acked but
+# never sent to its receiver (bench/minimal_consumer.py --drop-every), so the bench must fail.
+_DROP_EVERY = int(os.environ.get("MINIMAL_DROP_EVERY") or 0)
+_count = itertools.count(1)
 
 
 def _group(user_id: str) -> str:
@@ -35,9 +42,10 @@ class MinimalConsumer(AsyncWebsocketConsumer):
             pk = await database_sync_to_async(_save)(self.user_id, to, text, custom)
             msg = {"from": self.user_id, "to": to, "seq": pk, "random": data.get("random"),
                    "elements": elements, "cloudCustomData": custom}
-            await self.channel_layer.group_send(_group(to), {
-                "type": "chat.message", "text": json.dumps(
-                    {"event": "MESSAGE_RECEIVED", "data": [msg]}, separators=(",", ":"))})
+            if not (_DROP_EVERY and next(_count) % _DROP_EVERY == 0):
+                await self.channel_layer.group_send(_group(to), {
+                    "type": "chat.message", "text": json.dumps(
+                        {"event": "MESSAGE_RECEIVED", "data": [msg]}, separators=(",", ":"))})
             await self.send(json.dumps({"id": rid, "ok": True, "data": {"seq": pk}}))
         elif op == "ping":
             await self.send(json.dumps({"id": rid, "ok": True, "data": {}}))
