@@ -112,14 +112,17 @@ def conninfo(database_url: str, name: str) -> str:
     return db_url_for(database_url, name).replace("postgres://", "postgresql://", 1)
 
 
-def prepare(database_url: str, *, whole: bool, db_name: str = FLOOR_DB) -> str:
-    """Drop and create the scratch database, migrate it (Parley's tables), add the plain
-    table; return its conninfo. Only `db_name` is touched."""
+def prepare(database_url: str, *, whole: bool, db_name: str = FLOOR_DB,
+            template: str | None = None) -> str:
+    """Drop and create the scratch database (a copy of `template`, a migrated Parley
+    database nobody is connected to, or migrated here when `whole` needs Parley's tables),
+    add the plain table; return its conninfo. Only `db_name` is touched."""
     with psycopg.connect(admin_conninfo(database_url), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {db_name}")
+        conn.execute(f"CREATE DATABASE {db_name}"
+                     + (f" TEMPLATE {template}" if template else ""))
     dsn = conninfo(database_url, db_name)
-    if whole:
+    if whole and not template:
         env = dict(os.environ, DATABASE_URL=db_url_for(database_url, db_name), DEBUG="0",
                    SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
                    CHAT_SECRET_KEY=os.environ.get("CHAT_SECRET_KEY") or secrets.token_hex(16),
