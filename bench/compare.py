@@ -1,7 +1,7 @@
 """Parley against its reference points, in one run on one machine (issue 13's table).
 
     make bench-compare                          # or: python bench/compare.py
-    python bench/compare.py --quick             # smoke run, about 3 minutes
+    python bench/compare.py --quick             # smoke run, 2-4 minutes
     python bench/compare.py --parts floor,whole,minimal,parley --rounds 2
 
 Closed loop at each pair count, for each target (bench/README.md, "Comparison"):
@@ -74,6 +74,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--replay-rounds", type=int, default=3)
     p.add_argument("--history-rows", type=int, default=10_000_000,
                    help="messages generated for the history page (10M takes minutes)")
+    p.add_argument("--drop-every", type=int, default=0,
+                   help="checks the checker: the floors and the minimal consumer drop every"
+                        " Nth message, and the run must exit 1")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 and 4 pairs, 2 s each, 100 idle sockets held 3 s,"
                         " one replay round, 200,000 history rows")
@@ -166,6 +169,9 @@ def report(out: dict, args) -> None:
     rows = {(r["part"], r["pairs"]): r for r in out.get("runs", [])}
     print()
     env = out.get("env") or {}
+    if "git" not in env:
+        env = dict(env, git=subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                                           capture_output=True, text=True).stdout.strip())
     print(f"compare {out['started']}: {env.get('cpus', os.cpu_count())} CPUs, load avg before"
           f" {env.get('loadavg_before', os.getloadavg()[0]):.2f}, checkout {env.get('git', '?')};"
           f" closed loop, {args.duration:g} s per point, {args.rounds} round(s)")
@@ -237,7 +243,8 @@ def main(argv=None) -> int:
                     socket_rate=100_000) if need_parley or need_floor_db else None
     minimal = minimal_server(database_url, redis_url, workers=args.workers,
                              log_path=RESULTS / f"{stamp}-compare-minimal.log",
-                             run_id=run_id) if "minimal" in parts else None
+                             run_id=run_id, drop_every=args.drop_every) \
+        if "minimal" in parts else None
     out: dict = {"started": stamp, "argv": sys.argv[1:],
                  "args": {k: v for k, v in vars(args).items() if k != "part_set"},
                  "runs_all": [], "problems": []}
@@ -278,7 +285,8 @@ def main(argv=None) -> int:
                     wait_quiet(args.quiet_wait)
                     row = floor.floor_run(dsn, redis_url, mode="plain" if mode == "floor"
                                           else "whole", pairs=n, warmup=args.warmup,
-                                          duration=args.duration, drain=args.drain)
+                                          duration=args.duration, drain=args.drain,
+                                          drop_every=args.drop_every)
                     row.update(part=mode, run=f"{mode} {n}")
                     print(summary_line(row), flush=True)
                     out["runs_all"].append(row)

@@ -148,8 +148,9 @@ class _Pair:
 
 
 async def run_floor(dsn: str, redis_url: str, *, mode: str, pairs: int, warmup: float,
-                    duration: float, drain: float) -> dict:
-    """One closed-loop run; returns its row (the same keys as bench/run.py's rows that the
+                    duration: float, drain: float, drop_every: int = 0) -> dict:
+    """One closed-loop run (`drop_every` N: every Nth message is written but never
+    published, which must fail the run: it checks the checker); returns its row (the same keys as bench/run.py's rows that the
     comparison reads: delivered_per_s, p50_ms, p99_ms, lost, duplicates, ...)."""
     prefix = f"fl{secrets.token_hex(3)}"
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -208,7 +209,8 @@ async def run_floor(dsn: str, redis_url: str, *, mode: str, pairs: int, warmup: 
                 "random": n, "text": text, "custom": "",
                 "elements": json.dumps([{"type": "TIMTextElem", "payload": {"text": text}}])})
             await conn.commit()
-            await pub.publish(f"{prefix}.{p.i}", f"{p.i}:{n}:{text}")
+            if not (drop_every and n % drop_every == 0):
+                await pub.publish(f"{prefix}.{p.i}", f"{p.i}:{n}:{text}")
             try:
                 await asyncio.wait_for(fut, MAX_WAIT)
             except TimeoutError:
@@ -267,6 +269,8 @@ def main(argv=None) -> int:
     p.add_argument("--drain", type=float, default=5.0)
     p.add_argument("--quick", action="store_true", help="1 and 4 pairs, 2 s each")
     p.add_argument("--json", help="also write the rows to this file")
+    p.add_argument("--drop-every", type=int, default=0,
+                   help="never publish every Nth message (checks the checker: exit 1)")
     args = p.parse_args(argv)
     if args.quick:
         args.pairs, args.duration, args.warmup, args.drain = "1,4", 2.0, 0.5, 2.0
@@ -280,7 +284,8 @@ def main(argv=None) -> int:
     for mode in modes:
         for n in (int(x) for x in args.pairs.split(",")):
             row = floor_run(dsn, redis_url, mode=mode, pairs=n, warmup=args.warmup,
-                            duration=args.duration, drain=args.drain)
+                            duration=args.duration, drain=args.drain,
+                            drop_every=args.drop_every)
             print(summary_line(row), flush=True)
             rows.append(row)
     if args.json:
