@@ -12,7 +12,7 @@ TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 	SECRET_KEY=parley-test-secret CHAT_SECRET_KEY=parley-test-usersig-key \
 	CHAT_SDKAPPID=1400000001 DEBUG=0
 
-.PHONY: run test install lint bench clean screenshots
+.PHONY: run test install lint bench bench-compare clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ lint: install
 
 bench: install
 	$(TEST_ENV) $(PY) bench/run.py $(BENCH_ARGS)
+
+bench-compare: install
+	$(TEST_ENV) $(PY) bench/compare.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache media staticfiles db.sqlite3*

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen  # noqa: E402
 import pyspy  # noqa: E402
+from common import integrity  # noqa: E402
 from server import (  # noqa: E402
     ROOT,
     Probe,
@@ -532,7 +533,8 @@ def main(argv=None) -> int:
         out["tree_state_after"] = tree_state()
         out["redis_cache_db"] = server.redis_db
         report(out)
-        return 0
+        # Wrong, not just slow: a message lost, doubled, reordered, corrupt or refused.
+        return 1 if any(integrity(r) for r in rows) else 0
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -141,8 +141,18 @@ def admin_conninfo(database_url: str) -> str:
 
 class Server:
     def __init__(self, *, database_url: str, redis_url: str, workers: int, log_path: Path,
-                 run_id: str, socket_rate: int):
+                 run_id: str, socket_rate: int, db_name: str = BENCH_DB,
+                 app: str = "chat_project.asgi:application", app_dir: Path = ROOT,
+                 extra_env: dict | None = None, migrate: list[str] | None = None,
+                 own_redis_db: bool = True):
+        """`db_name`, `app`, `app_dir`, `extra_env` and `migrate` (the command that makes
+        the schema, run in `app_dir`) let another ASGI app be started the same way
+        (bench/minimal_consumer.py); the defaults are Parley's production start. An app
+        that keeps nothing in Redis but channel-layer traffic (`own_redis_db=False`) gets
+        `redis_url` as it is, and nothing is emptied at the end."""
         self.database_url = database_url
+        self.db_name, self.app, self.app_dir = db_name, app, app_dir
+        self.migrate = migrate or [sys.executable, "manage.py", "migrate", "--noinput"]
         self.redis_url = redis_url
         self.workers = workers
         self.log_path = log_path
@@ -151,11 +161,12 @@ class Server:
         self.chat_key = secrets.token_hex(32)
         # Cache keys carry no per-deployment prefix: give this server a Redis database
         # of its own, or a key cached by another process (a test's send policy) leaks in.
-        self.redis_db = empty_redis_db(redis_url)
+        self.redis_db = empty_redis_db(redis_url) if own_redis_db else None
         self.env = dict(os.environ)
         self.env.update({
-            "DATABASE_URL": db_url_for(database_url, BENCH_DB),
-            "REDIS_URL": redis_url_for(redis_url, self.redis_db),
+            "DATABASE_URL": db_url_for(database_url, db_name),
+            "REDIS_URL": redis_url if self.redis_db is None
+            else redis_url_for(redis_url, self.redis_db),
             "DEBUG": "0",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "CHAT_SECRET_KEY": self.chat_key,
@@ -166,6 +177,7 @@ class Server:
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         })
+        self.env.update(extra_env or {})
         self.proc: subprocess.Popen | None = None
         self._log = None
         self.known_workers: set[int] = set()
@@ -177,9 +189,9 @@ class Server:
     def reset_database(self) -> None:
         """Drop and create `parley_bench` (only that one), then migrate it."""
         with psycopg.connect(admin_conninfo(self.database_url), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
+            conn.execute(f"DROP DATABASE IF EXISTS {self.db_name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {self.db_name}")
+        done = subprocess.run(self.migrate, cwd=self.app_dir,
                               env=self.env, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{done.stdout}\n{done.stderr}")
@@ -187,11 +199,11 @@ class Server:
     def start(self) -> None:
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "chat_project.asgi:application",
+            [sys.executable, "-m", "uvicorn", self.app,
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
              "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
              "--ws-max-size", "262144"],  # as README's production command
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=self.app_dir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
         )
         self._wait_ready(60.0)
@@ -269,6 +281,8 @@ class Server:
         self.proc = None
         # The database was empty when we chose it: what is there now is this server's
         # cache, and the next run's fresh PostgreSQL database would not match it.
+        if self.redis_db is None:
+            return
         client = redis.Redis.from_url(self.env["REDIS_URL"], socket_timeout=5)
         try:
             client.flushdb()
@@ -330,9 +344,9 @@ class Probe:
         row = self.pg.execute(
             "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted,"
             " tup_fetched, tup_returned FROM pg_stat_database WHERE datname = %s",
-            [BENCH_DB]).fetchone()
+            [self.server.db_name]).fetchone()
         backends = [r[0] for r in self.pg.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB])]
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.server.db_name])]
         cmdstats = self.redis.info("commandstats")
         rcpu = self.redis.info("cpu")
         busy, total = machine_cpu()
