@@ -118,6 +118,13 @@ class Device:
     def pump(self, seconds: float) -> list[dict]:
         """Read frames for `seconds`; return the events handed out meanwhile."""
         out = []
+        try:
+            self._pump(seconds, out)
+        finally:  # what was handed out counts even when the socket then drops
+            self.handed += out
+        return out
+
+    def _pump(self, seconds: float, out: list[dict]) -> None:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             frame = self.client._recv(left)
@@ -150,8 +157,6 @@ class Device:
                 continue
             self.held = seq
             out.append(frame)
-        self.handed += out
-        return out
 
     def received_ids(self) -> list[str]:
         return [m["ID"] for f in self.handed if f["event"] == "MESSAGE_RECEIVED"
