@@ -46,8 +46,12 @@ class LayerWatch:
         broken = [False] * shards
         while self.sockets:
             await asyncio.sleep(interval)
-            results = await asyncio.gather(
-                *(_probe(layer, shard, channels, timeout) for shard in range(shards)))
+            # A shard that failed is probed with a short wait for the echo: the first
+            # probe after it is back often goes out before this process's subscriptions
+            # are (a lost probe), and a false "still down" costs nothing there.
+            results = await asyncio.gather(*(
+                _probe(layer, shard, channels, timeout, 1.0 if broken[shard] else timeout)
+                for shard in range(shards)))
             back = set()
             for shard, ok in enumerate(results):
                 if not ok:
@@ -70,7 +74,7 @@ class LayerWatch:
                         log.exception("resync of %s failed", consumer.channel_name)
 
 
-async def _probe(layer, shard: int, channels: list, timeout: float) -> bool:
+async def _probe(layer, shard: int, channels: list, timeout: float, wait: float) -> bool:
     """Send a message to this process through one shard and read it back."""
     try:
         if channels[shard] is None:
@@ -80,7 +84,7 @@ async def _probe(layer, shard: int, channels: list, timeout: float) -> bool:
     except Exception:  # Redis away: the channel (if any) stays subscribed for the next try
         return False
     try:
-        await asyncio.wait_for(layer.receive(channels[shard]), timeout)
+        await asyncio.wait_for(layer.receive(channels[shard]), wait)
     except Exception:  # the probe lost: a cancelled receive drops the channel
         channels[shard] = None
         return False

@@ -410,3 +410,40 @@ def test_a_shard_restarted_under_sends_loses_nothing_acknowledged(make_user, clu
         assert d.device.repeats == 0
         if user not in hit:  # the other shard never failed: all live, no sync needed
             assert d.device.gaps == 0 and d.device.syncs == 0, (user, d.device.gaps)
+
+
+def test_a_message_published_while_its_shard_was_down_arrives_without_a_later_event(
+        make_user, cluster):
+    """The server probes every shard: when the one carrying bob's group comes back, bob's
+    socket (on the other server than the sender's) sends what it missed, with no later
+    event to show the gap."""
+    make_user("alice")
+    bob = receivers_on_both_shards(make_user, per_shard=1)[0]  # his group: on shard 0
+    client = WsClient(cluster.urls[1])
+    client.login(bob.user_id, gen_usersig(bob.user_id), deviceID="bob-phone", since=0)
+    device = Device(client, 0)
+    alice = WsClient(cluster.urls[0])
+    alice.login("alice", gen_usersig("alice"), deviceID="alice-phone")
+    try:
+        first = alice.ok("sendMessage", {"to": bob.user_id, "elements": text("one"), "random": 1})
+        device.pump(1.0)
+        assert device.received_ids() == [first["ID"]]
+        cluster.shards[0].stop()
+        lost = alice.ok("sendMessage", {"to": bob.user_id, "elements": text("two"), "random": 2})
+        device.pump(2.0)  # the probes (every second) see shard 0 gone
+        assert device.received_ids() == [first["ID"]]
+        cluster.shards[0].start()
+        back_at = time.monotonic()
+        while len(device.received_ids()) < 2 and time.monotonic() - back_at < 20:
+            device.pump(0.2)
+        print(f"\nSCALEOUT resync: the message published while shard 0 was down arrived "
+              f"{time.monotonic() - back_at:.2f} s after it was back")
+        assert device.received_ids() == [first["ID"], lost["ID"]]
+        assert device.gaps == 0 and device.syncs == 0 and device.repeats == 0
+        third = alice.ok("sendMessage", {"to": bob.user_id, "elements": text("three"),
+                                         "random": 3})
+        device.pump(1.5)
+        assert device.received_ids()[-1] == third["ID"] and device.gaps == 0
+    finally:
+        alice.close()
+        client.close()
