@@ -17,8 +17,13 @@ Each test prints its figures (sent, delivered, reconnect and catch-up times)."""
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import ssl
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis as redis_py
@@ -28,8 +33,8 @@ from websockets.exceptions import ConnectionClosed
 from accounts.events import user_group
 from accounts.usersig import gen_usersig
 from chat_project.redis_bounds import BoundedPubSubChannelLayer
-from tests.conftest import start_server, stop_server
-from tests.redis_server import RedisServer
+from tests.conftest import UVICORN_FLAGS, start_server, stop_server
+from tests.redis_server import RedisServer, free_port
 from tests.wsclient import Device, WsClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -447,3 +452,225 @@ def test_a_message_published_while_its_shard_was_down_arrives_without_a_later_ev
     finally:
         alice.close()
         client.close()
+
+
+# --- behind nginx, as docs/deploy/nginx.conf has it -----------------------------------------
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "deploy"
+
+
+def _replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, f"docs/deploy/nginx.conf no longer has {old!r} once"
+    return text.replace(old, new)
+
+
+class Nginx:
+    """docs/deploy/nginx.conf, run as written but for its upstream hosts, ports and
+    paths (each swapped once: the test fails when the file changes under it)."""
+
+    def __init__(self, tmp: Path, upstreams: list[str], cert, key):
+        self.port, redirect = free_port(), free_port()
+        conf = (DOCS / "nginx.conf").read_text()
+        conf = _replace_once(conf, "    server 10.0.0.11:8000 max_fails=1 fail_timeout=5s;\n"
+                                   "    server 10.0.0.12:8000 max_fails=1 fail_timeout=5s;\n",
+                             "".join(f"    server {u} max_fails=1 fail_timeout=5s;\n"
+                                     for u in upstreams))
+        conf = _replace_once(conf, "listen 80;", f"listen 127.0.0.1:{redirect};")
+        conf = _replace_once(conf, "listen 443 ssl;", f"listen 127.0.0.1:{self.port} ssl;")
+        conf = _replace_once(conf, "/etc/ssl/parley/fullchain.pem", str(cert))
+        conf = _replace_once(conf, "/etc/ssl/parley/privkey.pem", str(key))
+        conf = _replace_once(conf, "/srv/parley/staticfiles/", f"{tmp}/static/")
+        (tmp / "static").mkdir()
+        (tmp / "static" / "probe.txt").write_text("from nginx")
+        (tmp / "parley.conf").write_text(conf)
+        temp = "".join(f"{kind}_temp_path {tmp}/{kind};\n"
+                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (tmp / "nginx.conf").write_text(
+            f"daemon off; user root; worker_processes 1; pid {tmp}/nginx.pid;\n"
+            f"error_log {tmp}/error.log warn;\nevents {{ worker_connections 512; }}\n"
+            f"http {{\naccess_log off;\n{temp}include {tmp}/parley.conf;\n}}\n")
+        check = subprocess.run(["nginx", "-t", "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+        self.proc = subprocess.Popen(["nginx", "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError((tmp / "error.log").read_text()) from None
+                time.sleep(0.05)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.mark.skipif(not shutil.which("nginx"), reason="nginx is not installed (.ci/run installs it)")
+def test_two_servers_behind_the_documented_nginx(make_user, tmp_path):
+    import http.client
+
+    import trustme
+    from websockets.exceptions import InvalidStatus
+
+    make_user("alice"), make_user("bob")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    for pem in issued.cert_chain_pems[1:]:
+        pem.write_to_path(str(cert), append=True)
+    issued.private_key_pem.write_to_path(str(key))
+    tls = ssl.create_default_context()
+    ca.configure_trust(tls)
+
+    # The hosts as README's production command starts them behind a proxy.
+    flags = (*UVICORN_FLAGS, "--forwarded-allow-ips", "127.0.0.1")
+    servers = [start_server(uvicorn_flags=flags, CHAT_BEHIND_TLS_PROXY="1", SERVE_FILES="0")
+               for _ in range(2)]
+    nginx = Nginx(tmp_path, [url.removeprefix("http://") for _, url in servers], cert, key)
+    base = f"https://127.0.0.1:{nginx.port}"
+    origin = {"Origin": base}  # the page's own origin: https, the port kept in Host
+    clients = []
+    try:
+        def socket_as(user_id):
+            client = WsClient(base, headers=origin, ssl=tls)
+            clients.append(client)
+            client.login(user_id, gen_usersig(user_id), deviceID=f"{user_id}-phone")
+            return client
+
+        alice, bob = socket_as("alice"), socket_as("bob")
+        device = Device(bob, 0)
+        sent = [alice.ok("sendMessage", {"to": "bob", "elements": text(f"n{n}"),
+                                         "random": n})["ID"] for n in range(1, 21)]
+        deadline = time.monotonic() + 10
+        while device.received_ids() != sent and time.monotonic() < deadline:
+            device.pump(0.2)
+        assert device.received_ids() == sent
+
+        # The Origin check sees what nginx passed on: http is not this site's scheme.
+        with pytest.raises(InvalidStatus) as refused:
+            WsClient(base, headers={"Origin": base.replace("https:", "http:")}, ssl=tls)
+        assert refused.value.response.status_code == 403
+
+        def post(path, length, body=b""):
+            conn = http.client.HTTPSConnection("127.0.0.1", nginx.port, context=tls, timeout=30)
+            conn.putrequest("POST", path)
+            conn.putheader("Content-Type", "application/octet-stream")
+            conn.putheader("Content-Length", str(length))
+            conn.endheaders()
+            if body:
+                conn.send(body)
+            response = conn.getresponse()
+            answer = (response.status, response.getheader("Content-Type", ""), response.read())
+            conn.close()
+            return answer
+
+        # A 20 MB body reaches Django (nginx's default limit is 1 MB); one past the
+        # largest upload is nginx's 413 before any byte of it is read.
+        status, kind, _ = post("/api/v1/files/", 20 * 2**20, b"x" * (20 * 2**20))
+        assert status in (400, 401, 403, 415) and "json" in kind, (status, kind)
+        status, kind, _ = post("/api/v1/files/", 131 * 2**20)
+        assert status == 413 and "html" in kind  # nginx's page, not Django's
+        conn = http.client.HTTPSConnection("127.0.0.1", nginx.port, context=tls, timeout=10)
+        conn.request("GET", "/static/probe.txt")
+        assert conn.getresponse().read() == b"from nginx"
+        conn.close()
+
+        # One host killed: new sockets still log in, on the other.
+        servers[0][0].kill()
+        servers[0][0].wait(timeout=10)
+        for n in range(4):
+            late = socket_as("bob" if n % 2 else "alice")
+            late.close()
+    finally:
+        for client in clients:
+            try:
+                client.close()
+            except Exception:
+                pass
+        nginx.stop()
+        for proc, _ in servers:
+            stop_server(proc)
+
+
+# --- behind PgBouncer in transaction mode --------------------------------------------------
+
+@pytest.mark.skipif(not shutil.which("pgbouncer"),
+                    reason="pgbouncer is not installed (.ci/run installs it)")
+def test_two_servers_through_pgbouncer_in_transaction_mode(make_user, tmp_path):
+    """Both servers reach PostgreSQL through one PgBouncer (pool_mode = transaction,
+    DB_POOL=0 as README says): sends, replays at login and history pages work, with
+    fewer server connections than clients."""
+    from django.db import connection
+
+    make_user("alice"), make_user("bob")
+    db = connection.settings_dict
+    port = free_port()
+    (tmp_path / "pgbouncer.ini").write_text(
+        f"[databases]\n* = host={db['HOST']} port={db['PORT']} user={db['USER']}\n"
+        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n"
+        f"unix_socket_dir =\nauth_type = any\npool_mode = transaction\n"
+        f"default_pool_size = 4\nmax_client_conn = 200\nadmin_users = {db['USER']}\n")
+    # It refuses to run as root; as nobody it logs to stderr (tmp_path is root's only).
+    log = open(tmp_path / "pgbouncer.log", "w")
+    bouncer = subprocess.Popen(["pgbouncer", "-u", "nobody", str(tmp_path / "pgbouncer.ini")],
+                               stdout=log, stderr=subprocess.STDOUT)
+    servers = []
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and bouncer.poll() is None
+                time.sleep(0.05)
+        via = f"postgres://{db['USER']}@127.0.0.1:{port}/{db['NAME']}"
+        servers = [start_server(DATABASE_URL=via, DB_POOL="0") for _ in range(2)]
+        urls = [url for _, url in servers]
+        client = WsClient(urls[1])
+        client.login("bob", gen_usersig("bob"), deviceID="bob-phone", since=0)
+        devices = {"bob": Device(client, 0)}
+        sender = Sender(urls, 0, ["bob"], count=200)
+        sender.start()
+        sender.join(timeout=120)
+        assert sender.total() == 200 and sender.refused == 0
+        deadline = time.monotonic() + 15
+        while devices["bob"].received_ids() != sender.acked["bob"] and \
+                time.monotonic() < deadline:
+            devices["bob"].pump(0.2)
+        assert devices["bob"].received_ids() == sender.acked["bob"]
+        sender.finish()
+        # A second device of bob's logs in on the other server and gets the lot replayed.
+        late = WsClient(urls[1])
+        late.login("bob", gen_usersig("bob"), deviceID="bob-desk", platform="Windows", since=0)
+        replay = Device(late, 0)
+        deadline = time.monotonic() + 15
+        while len(replay.received_ids()) < 100 and time.monotonic() < deadline:
+            replay.pump(0.2)
+        assert replay.received_ids() == sender.acked["bob"][-100:]  # the cache's 100 per peer
+        page = late.ok("getMessageList", {"conversationID": "C2Calice", "count": 15})
+        assert len(page["messageList"]) == 15
+        late.close()
+        for d in devices.values():
+            d.client.close()
+        admin = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", db["USER"],
+                                "-d", "pgbouncer", "-AF,", "-c", "SHOW STATS"],
+                               capture_output=True, text=True, timeout=10)
+        head, *rows = admin.stdout.strip().splitlines()
+        stats = next(dict(zip(head.split(","), r.split(","), strict=False)) for r in rows
+                     if r.startswith(f"{db['NAME']},"))
+        print(f"\nSCALEOUT pgbouncer: 200 sends, a replay and a history page from 2 servers "
+              f"through PgBouncer (transaction mode, 4 server connections): "
+              f"{stats['total_xact_count']} transactions, {stats['total_query_count']} queries")
+        assert int(stats["total_xact_count"]) >= 200  # the servers' work went through it
+    finally:
+        for proc, _ in servers:
+            stop_server(proc)
+        bouncer.terminate()
+        bouncer.wait(timeout=10)
+        log.close()

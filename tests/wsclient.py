@@ -13,11 +13,12 @@ from websockets.sync.client import connect
 
 
 class WsClient:
-    def __init__(self, base_url: str, *, headers: dict | None = None):
-        url = base_url.replace("http://", "ws://") + "/ws/"
+    def __init__(self, base_url: str, *, headers: dict | None = None, ssl=None):
+        url = base_url.replace("https://", "wss://").replace("http://", "ws://") + "/ws/"
         self._stack = contextlib.ExitStack()
         self.conn = self._stack.enter_context(
-            connect(url, additional_headers=headers or {}, open_timeout=10, max_size=2**24))
+            connect(url, additional_headers=headers or {}, open_timeout=10, max_size=2**24,
+                    **({"ssl": ssl} if ssl is not None else {})))
         self.base_url = base_url
         self.events: deque[dict] = deque()
         self._ids = itertools.count(1)
