@@ -674,3 +674,22 @@ def test_two_servers_through_pgbouncer_in_transaction_mode(make_user, tmp_path):
         bouncer.terminate()
         bouncer.wait(timeout=10)
         log.close()
+
+
+def test_a_login_on_one_server_pushes_out_the_same_device_on_the_other(make_user, cluster):
+    """Kicks travel between processes (the device's group, on whichever shard)."""
+    make_user("bob")
+    old = WsClient(cluster.urls[1])
+    old.login("bob", gen_usersig("bob"), deviceID="bob-phone", platform="Android")
+    new = WsClient(cluster.urls[0])
+    try:
+        new.login("bob", gen_usersig("bob"), deviceID="bob-phone", platform="Android")
+        kicked = old.wait_event("KICKED_OUT", timeout=10)
+        assert kicked["data"]["reason"]
+        with pytest.raises(ConnectionClosed):
+            old.next_frame(timeout=5)
+        assert old.closed_code == 4001
+        assert new.ok("ping") == {}
+    finally:
+        old.close()
+        new.close()
