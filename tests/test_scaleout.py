@@ -610,11 +610,21 @@ def test_two_servers_through_pgbouncer_in_transaction_mode(make_user, tmp_path):
     make_user("alice"), make_user("bob")
     db = connection.settings_dict
     port = free_port()
-    (tmp_path / "pgbouncer.ini").write_text(
-        f"[databases]\n* = host={db['HOST']} port={db['PORT']} user={db['USER']}\n"
-        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n"
-        f"unix_socket_dir =\nauth_type = any\npool_mode = transaction\n"
-        f"default_pool_size = 4\nmax_client_conn = 200\nadmin_users = {db['USER']}\n")
+    # docs/deploy/pgbouncer.ini, its addresses, auth and pool size swapped for the test's.
+    conf = (DOCS / "pgbouncer.ini").read_text()
+    for old, new in [
+        ("parley = host=db.internal port=5432 dbname=parley",
+         f"* = host={db['HOST']} port={db['PORT']} user={db['USER']}"),
+        ("listen_addr = 0.0.0.0", "listen_addr = 127.0.0.1\nunix_socket_dir ="),
+        ("listen_port = 6432", f"listen_port = {port}"),
+        ("auth_type = scram-sha-256\nauth_file = /etc/pgbouncer/userlist.txt",
+         f"auth_type = any\nadmin_users = {db['USER']}"),
+        ("default_pool_size = 40", "default_pool_size = 4"),
+    ]:
+        assert conf.count(old) == 1, f"docs/deploy/pgbouncer.ini no longer has {old!r} once"
+        conf = conf.replace(old, new)
+    assert "pool_mode = transaction" in conf
+    (tmp_path / "pgbouncer.ini").write_text(conf)
     # It refuses to run as root; as nobody it logs to stderr (tmp_path is root's only).
     log = open(tmp_path / "pgbouncer.log", "w")
     bouncer = subprocess.Popen(["pgbouncer", "-u", "nobody", str(tmp_path / "pgbouncer.ini")],
