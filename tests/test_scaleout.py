@@ -114,6 +114,7 @@ class DeviceThread(threading.Thread):
         self.stop = threading.Event()
         self.when: dict[str, float] = {}  # message ID -> when the device handed it out
         self.dropped_at: float | None = None
+        self.reconnected_at: float | None = None
         self.reconnects: list[tuple[str, float]] = []  # (server url, seconds without socket)
         self.error: BaseException | None = None
 
@@ -153,7 +154,8 @@ class DeviceThread(threading.Thread):
             except (ConnectionClosed, OSError):
                 time.sleep(0.1)
                 continue
-            self.reconnects.append((self.urls[self.at], time.monotonic() - self.dropped_at))
+            self.reconnected_at = time.monotonic()
+            self.reconnects.append((self.urls[self.at], self.reconnected_at - self.dropped_at))
             return
         raise AssertionError(f"{self.user_id}/{self.platform} could not reconnect")
 
@@ -357,8 +359,10 @@ def test_a_killed_server_devices_reconnect_to_the_other_and_miss_nothing(make_us
             d.finish()
     moved = [d for d in devices.values() if d.reconnects]
     print(f"\nSCALEOUT kill: {sender.total()} acknowledged ({sender.refused} refused), "
-          f"server 2 killed {killed_at - started:.1f} s into the sends; {len(moved)} devices reconnected to server 1 in "
-          f"{', '.join(f'{t * 1000:.0f} ms' for d in moved for _, t in d.reconnects)}; "
+          f"server 2 killed {killed_at - started:.1f} s into the sends; {len(moved)} devices "
+          f"logged in again on server 1 {', '.join(f'{t * 1000:.0f} ms' for d in moved for _, t in d.reconnects)} "
+          f"after their socket dropped, all within "
+          f"{max((d.reconnected_at for d in moved), default=float('nan')) - killed_at:.2f} s of the kill; "
           f"{sum(len(d.ids()) for d in devices.values())} delivered, "
           f"syncs {sum(d.device.syncs for d in devices.values())}")
     assert sender.total() > 50
