@@ -12,8 +12,11 @@ That alone still lets one silent Redis stall a process: the layer sends each sha
 commands one at a time under a lock, so a queue of publishes waits a timeout each. So
 here every `send`, `group_send`, `group_add`, `group_discard` and `new_channel` is also
 bounded as a whole (lock wait included) by `call_timeout`, and once a call has failed,
-the following ones fail at once for `retry_after` seconds before one is tried again: a
-burst of publishes during an outage costs one timeout, not one each. A failed call
+the following ones to the same Redis fail at once for `retry_after` seconds before one
+is tried again: a burst of publishes during an outage costs one timeout, not one each.
+With several Redis servers (REDIS_CHANNEL_URLS: channels-redis shards channel and group
+names over them), each shard has its own connection, timeout and "failed a moment ago"
+state: a dead shard refuses the calls that go to it, not the others. A failed call
 raises `RealtimeUnavailable` (except `group_discard`, which logs: a closing socket
 leaves its groups whatever Redis does). Nothing is lost by failing: the sync log holds
 every event and devices catch up from it (accounts/events.py).
@@ -31,9 +34,11 @@ import asyncio
 import functools
 import logging
 import time
+import uuid
 
 import redis.exceptions
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash, decode_hosts
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 log = logging.getLogger(__name__)
@@ -45,46 +50,89 @@ class RealtimeUnavailable(Exception):
 
 
 class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
-    def __init__(self, *args, call_timeout: float = 3.0, retry_after: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)
+    """The pub/sub layer with every call bounded, per shard.
+
+    With several `hosts`, channels-redis shards by name: each channel and each group
+    lives on the host its name hashes to (CRC32, `channels_redis.utils._consistent_hash`;
+    the same host in every process that lists the same hosts in the same order). The
+    connections, their locks and their time limits are per host, so the "failed a
+    moment ago" rule is per host too: one dead shard refuses only the calls that go to
+    it. A new channel is named so that it lands on a shard that has not just failed
+    (its name is random anyway)."""
+
+    def __init__(self, *args, hosts=None, call_timeout: float = 3.0, retry_after: float = 1.0,
+                 **kwargs):
+        super().__init__(*args, hosts=hosts, **kwargs)
+        self.shard_count = len(decode_hosts(hosts))
         self.call_timeout = call_timeout
         self.retry_after = retry_after
-        self._down_until = 0.0
+        self._down_until = [0.0] * self.shard_count
 
-    async def _bounded(self, name: str, *args, **kwargs):
-        if time.monotonic() < self._down_until:
-            raise RealtimeUnavailable(f"{name}: Redis failed less than {self.retry_after} s ago")
+    # --- which shard ----------------------------------------------------------------------
+
+    def shard_of(self, channel: str) -> int:
+        """The index in `hosts` of the shard a channel name (or a group's channel name)
+        lives on, as channels-redis picks it."""
+        return _consistent_hash(channel, self.shard_count)
+
+    def group_shard(self, group: str) -> int:
+        return self.shard_of(self._get_layer()._get_group_channel_name(group))
+
+    def shard_down(self, shard: int) -> bool:
+        """The shard failed less than `retry_after` seconds ago (calls to it fail at once)."""
+        return time.monotonic() < self._down_until[shard]
+
+    # --- the bounded calls ----------------------------------------------------------------
+
+    async def _bounded(self, shard: int, name: str, *args):
+        if self.shard_down(shard):
+            raise RealtimeUnavailable(
+                f"{name}: Redis shard {shard} failed less than {self.retry_after} s ago")
         try:
             call = getattr(self._get_layer(), name)  # this event loop's layer
-            return await asyncio.wait_for(call(*args, **kwargs), self.call_timeout)
+            return await asyncio.wait_for(call(*args), self.call_timeout)
         except (TimeoutError, OSError, redis.exceptions.RedisError) as exc:
-            if time.monotonic() >= self._down_until:
-                log.warning("channel layer %s failed: %r", name, exc)
-            self._down_until = time.monotonic() + self.retry_after
-            raise RealtimeUnavailable(f"{name}: {exc!r}") from exc
+            if not self.shard_down(shard):
+                log.warning("channel layer %s failed on shard %d: %r", name, shard, exc)
+            self._down_until[shard] = time.monotonic() + self.retry_after
+            raise RealtimeUnavailable(f"{name} (shard {shard}): {exc!r}") from exc
 
-    async def new_channel(self, prefix: str = "specific."):
-        return await self._bounded("new_channel", prefix)
+    async def new_channel(self, prefix: str = "specific.", *, shard: int | None = None):
+        """A new specific channel of this process; on `shard` when given (the layer
+        probe has one per shard), else on a shard that has not just failed."""
+        layer = self._get_layer()
+        for _ in range(100 * self.shard_count):
+            channel = f"{layer.prefix}{prefix}{uuid.uuid4().hex}"
+            index = self.shard_of(channel)
+            if index == shard or (shard is None and not self.shard_down(index)):
+                break
+        try:
+            await self._bounded(index, "_subscribe_to_channel", channel)
+        except RealtimeUnavailable:
+            layer.channels.pop(channel, None)  # never subscribed: no queue left behind
+            raise
+        return channel
 
     async def send(self, channel, message):
-        return await self._bounded("send", channel, message)
+        return await self._bounded(self.shard_of(channel), "send", channel, message)
 
     async def group_add(self, group, channel):
-        return await self._bounded("group_add", group, channel)
+        return await self._bounded(self.group_shard(group), "group_add", group, channel)
 
     async def group_discard(self, group, channel):
         """Never refused and never raises: the layer forgets the membership in this
         process before it unsubscribes in Redis, and a closing socket must leave every
         group it was in even when Redis is down (the caller could not do better)."""
+        shard = self.group_shard(group)
         try:
             call = self._get_layer().group_discard
             await asyncio.wait_for(call(group, channel), self.call_timeout)
         except (TimeoutError, OSError, redis.exceptions.RedisError) as exc:
-            self._down_until = time.monotonic() + self.retry_after
-            log.warning("channel layer group_discard failed: %r", exc)
+            self._down_until[shard] = time.monotonic() + self.retry_after
+            log.warning("channel layer group_discard failed on shard %d: %r", shard, exc)
 
     async def group_send(self, group, message):
-        return await self._bounded("group_send", group, message)
+        return await self._bounded(self.group_shard(group), "group_send", group, message)
 
 
 # --- the cache --------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 With nothing set, Parley runs embedded: an SQLite file, an in-process channel layer,
 a local-memory cache and Celery tasks run in process. Production sets DATABASE_URL
-(PostgreSQL) and REDIS_URL (channel layer, cache, Celery broker); see README.md.
+(PostgreSQL) and REDIS_URL (channel layer, cache, Celery broker), and may shard the
+channel layer over several Redis servers (REDIS_CHANNEL_URLS); see README.md.
 """
 
 from datetime import timedelta
@@ -210,6 +211,15 @@ REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=2.0)
 REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=2.0)
 REDIS_RETRY_AFTER = env.float("REDIS_RETRY_AFTER", default=2.0)
 
+# The channel layer's Redis servers (comma-separated URLs; default: REDIS_URL alone).
+# channels-redis shards over them itself: each channel and group name is hashed (CRC32)
+# to one server, the same one in every process, so every process must list the same
+# URLs in the same order. Presence, the cache, rate limits and the Celery broker stay on
+# REDIS_URL. Not a Redis Cluster: channels-redis does not support one (README).
+REDIS_CHANNEL_URLS = env.list("REDIS_CHANNEL_URLS", default=[REDIS_URL] if REDIS_URL else [])
+if REDIS_CHANNEL_URLS and not REDIS_URL:
+    raise RuntimeError("REDIS_CHANNEL_URLS needs REDIS_URL (presence, cache, broker)")
+
 if REDIS_URL:
     # The pub/sub layer: half the CPU per message of the list-based layer and no silent
     # drops at capacity (shared/PERF-NOTES.md). Its receiver reads with its own 0.1 s
@@ -220,9 +230,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "chat_project.redis_bounds.BoundedPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": REDIS_TIMEOUT,
+                # One entry per shard, each with the same time limits.
+                "hosts": [{"address": url, "socket_timeout": REDIS_TIMEOUT,
                            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-                           "max_connections": 10000}],
+                           "max_connections": 10000} for url in REDIS_CHANNEL_URLS],
                 "prefix": env.str("CHANNEL_PREFIX", default="parley"),
                 "call_timeout": REDIS_TIMEOUT,
                 "retry_after": REDIS_RETRY_AFTER,

@@ -9,6 +9,10 @@ probe failed and one succeeds again, every logged-in socket of the process gets
 `chat.resync`, and one that has not had everything up to its user's sync head sends
 the rest (messaging/consumers.py, chat_resync). No cost while the layer is healthy
 beyond the probe itself.
+
+With the layer sharded over several Redis servers (REDIS_CHANNEL_URLS), one shard can
+go while the others stay: the probe has a channel on each shard and probes them all at
+once, and when one comes back, the sockets whose channel or groups live on it catch up.
 """
 
 from __future__ import annotations
@@ -35,31 +39,64 @@ class LayerWatch:
 
     async def _run(self) -> None:
         layer = get_channel_layer()
+        shards = getattr(layer, "shard_count", 1)
         interval = settings.CHAT_LAYER_PROBE_SECONDS
         timeout = max(settings.CHAT_PUBLISH_TIMEOUT, 5.0)
-        channel, broken = None, False
+        channels: list[str | None] = [None] * shards
+        broken = [False] * shards
         while self.sockets:
             await asyncio.sleep(interval)
-            try:
-                if channel is None:
-                    channel = await asyncio.wait_for(layer.new_channel(), timeout)
-                await asyncio.wait_for(layer.send(channel, {"type": "probe"}), timeout)
-                await asyncio.wait_for(layer.receive(channel), timeout)
-            except Exception:  # Redis away, or the probe lost: the layer is not whole
-                if not broken:
-                    log.warning("channel layer probe failed; sockets catch up when it is back")
-                channel, broken = None, True  # a cancelled receive drops the channel
-                continue
-            if broken:
-                broken = False
-                sockets = list(self.sockets)
-                log.warning("channel layer back; %d sockets catch up", len(sockets))
+            # A shard that failed is probed with a short wait for the echo: the first
+            # probe after it is back often goes out before this process's subscriptions
+            # are (a lost probe), and a false "still down" costs nothing there.
+            results = await asyncio.gather(*(
+                _probe(layer, shard, channels, timeout, 1.0 if broken[shard] else timeout)
+                for shard in range(shards)))
+            back = set()
+            for shard, ok in enumerate(results):
+                if not ok:
+                    if not broken[shard]:
+                        log.warning("channel layer probe failed (shard %d of %d); sockets "
+                                    "catch up when it is back", shard, shards)
+                    broken[shard] = True
+                elif broken[shard]:
+                    broken[shard] = False
+                    back.add(shard)
+            if back:
+                sockets = [c for c in list(self.sockets) if _uses(layer, c, back)]
+                log.warning("channel layer back (shards %s); %d sockets catch up",
+                            sorted(back), len(sockets))
                 for consumer in sockets:
                     try:
                         await asyncio.wait_for(
                             layer.send(consumer.channel_name, {"type": "chat.resync"}), timeout)
                     except Exception:
                         log.exception("resync of %s failed", consumer.channel_name)
+
+
+async def _probe(layer, shard: int, channels: list, timeout: float, wait: float) -> bool:
+    """Send a message to this process through one shard and read it back."""
+    try:
+        if channels[shard] is None:
+            made = layer.new_channel(shard=shard) if len(channels) > 1 else layer.new_channel()
+            channels[shard] = await asyncio.wait_for(made, timeout)
+        await asyncio.wait_for(layer.send(channels[shard], {"type": "probe"}), timeout)
+    except Exception:  # Redis away: the channel (if any) stays subscribed for the next try
+        return False
+    try:
+        await asyncio.wait_for(layer.receive(channels[shard]), wait)
+    except Exception:  # the probe lost: a cancelled receive drops the channel
+        channels[shard] = None
+        return False
+    return True
+
+
+def _uses(layer, consumer, shards: set[int]) -> bool:
+    """The socket's channel or one of its groups lives on one of these shards."""
+    if getattr(layer, "shard_count", 1) == 1:
+        return True
+    return layer.shard_of(consumer.channel_name) in shards or any(
+        layer.group_shard(group) in shards for group in getattr(consumer, "groups_joined", []))
 
 
 _watches: dict[asyncio.AbstractEventLoop, LayerWatch] = {}

@@ -54,3 +54,37 @@ def test_production_refuses_to_start_without_secrets():
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
     result = probe(DATABASE_URL="postgres://u@127.0.0.1:5432/x", SECRET_KEY="s")
     assert result.returncode != 0 and "CHAT_SECRET_KEY must be set" in result.stderr
+
+
+SHARDS_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s;"
+    "c = s.CHANNEL_LAYERS['default']['CONFIG'];"
+    "print(json.dumps({'hosts': c['hosts'], 'cache': s.CACHES['default']['LOCATION'],"
+    " 'broker': s.CELERY_BROKER_URL, 'presence': s.REDIS_URL}))"
+)
+
+
+def test_the_channel_layer_shards_over_redis_channel_urls():
+    base = {k: v for k, v in os.environ.items() if k not in KEYS + ("REDIS_CHANNEL_URLS",)}
+    base.update(DJANGO_SETTINGS_MODULE="chat_project.settings", DATABASE_URL="postgres://u@h/x",
+                SECRET_KEY="s", CHAT_SECRET_KEY="k", REDIS_URL="redis://main:6379/0",
+                REDIS_TIMEOUT="1.5")
+
+    def run(**env):
+        return subprocess.run([sys.executable, "-c", SHARDS_PROBE], cwd=ROOT,
+                              env={**base, **env}, capture_output=True, text=True, timeout=60)
+
+    result = run()  # default: REDIS_URL alone
+    assert result.returncode == 0, result.stderr
+    assert [h["address"] for h in json.loads(result.stdout)["hosts"]] == ["redis://main:6379/0"]
+
+    result = run(REDIS_CHANNEL_URLS="redis://a:6379/0,redis://b:6380/0")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert [h["address"] for h in got["hosts"]] == ["redis://a:6379/0", "redis://b:6380/0"]
+    # Every shard keeps the time limits; the rest stays on REDIS_URL.
+    assert all(h["socket_timeout"] == 1.5 and h["socket_connect_timeout"] for h in got["hosts"])
+    assert got["cache"] == got["broker"] == got["presence"] == "redis://main:6379/0"
+
+    result = run(REDIS_URL="", REDIS_CHANNEL_URLS="redis://a:6379/0")
+    assert result.returncode != 0 and "REDIS_CHANNEL_URLS needs REDIS_URL" in result.stderr

@@ -13,11 +13,12 @@ from websockets.sync.client import connect
 
 
 class WsClient:
-    def __init__(self, base_url: str, *, headers: dict | None = None):
-        url = base_url.replace("http://", "ws://") + "/ws/"
+    def __init__(self, base_url: str, *, headers: dict | None = None, ssl=None):
+        url = base_url.replace("https://", "wss://").replace("http://", "ws://") + "/ws/"
         self._stack = contextlib.ExitStack()
         self.conn = self._stack.enter_context(
-            connect(url, additional_headers=headers or {}, open_timeout=10, max_size=2**24))
+            connect(url, additional_headers=headers or {}, open_timeout=10, max_size=2**24,
+                    **({"ssl": ssl} if ssl is not None else {})))
         self.base_url = base_url
         self.events: deque[dict] = deque()
         self._ids = itertools.count(1)
@@ -118,6 +119,13 @@ class Device:
     def pump(self, seconds: float) -> list[dict]:
         """Read frames for `seconds`; return the events handed out meanwhile."""
         out = []
+        try:
+            self._pump(seconds, out)
+        finally:  # what was handed out counts even when the socket then drops
+            self.handed += out
+        return out
+
+    def _pump(self, seconds: float, out: list[dict]) -> None:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             frame = self.client._recv(left)
@@ -150,8 +158,6 @@ class Device:
                 continue
             self.held = seq
             out.append(frame)
-        self.handed += out
-        return out
 
     def received_ids(self) -> list[str]:
         return [m["ID"] for f in self.handed if f["event"] == "MESSAGE_RECEIVED"
