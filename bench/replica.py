@@ -89,7 +89,10 @@ class Standby(PgCluster):
     def catch_up(self, timeout: float = 30.0) -> None:
         """Until the standby has replayed everything the primary has written so far."""
         with psycopg.connect(primary_conninfo(self.primary), autocommit=True) as conn:
-            target = conn.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0]
+            # The insert position, as Parley records a user's write (it may be a little
+            # ahead of what is flushed; the WAL writer flushes it within 200 ms).
+            target = conn.execute(
+                "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()[0]
         deadline = time.monotonic() + timeout
         while True:
             got = self.sql("SELECT pg_last_wal_replay_lsn() - '0/0'::pg_lsn")[0]
@@ -219,8 +222,69 @@ def _timed_pages(rig: ReplicaRig, srv: Server, user: str, peer: str, n: int) -> 
     return out
 
 
+def _timed_after_writes(rig: ReplicaRig, srv: Server, tag: str, n: int) -> list[float]:
+    """A page read right after the reader's own send (which it must contain)."""
+    out = []
+    for i in range(n):
+        rig.send(srv, "wa", "wb", f"{tag} {i}")
+        t0 = time.perf_counter()
+        got = rig.page(srv, "wa", "wb")
+        out.append((time.perf_counter() - t0) * 1000)
+        assert texts(got)[-1] == f"{tag} {i}", "the sender's write is missing"
+    return out
+
+
+# Inside one Django process with the replica configured: the selector alone, no HTTP.
+IN_PROCESS = """
+import json, os, sys, time
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat_project.settings")
+django.setup()
+from django.db import connections
+from django.test.utils import override_settings
+from accounts.models import User
+from messaging import selectors
+user, peer, n, modes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
+viewer = User.objects.get(user_id=user)
+out = {}
+for mode in modes:
+    times = []
+    with override_settings(**({"DATABASE_REPLICAS": []} if mode == "primary" else {})):
+        for i in range(n + 20):
+            t0 = time.perf_counter()
+            page = selectors.message_page(viewer=viewer, conversation_id="C2C" + peer, count=20)
+            if i >= 20:  # the first ones open the pools
+                times.append((time.perf_counter() - t0) * 1000)
+    assert len(page["messageList"]) == 20
+    out[mode] = times
+print(json.dumps(out))
+"""
+
+
+def _in_process(srv: Server, user: str, peer: str, n: int, modes: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", IN_PROCESS, user, peer, str(n), modes],
+                          cwd=Path(__file__).resolve().parent.parent,
+                          env=srv.env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout)
+
+
+def _standby_xacts(rig: ReplicaRig) -> int:
+    """Transactions the standby has run in the bench database (its statistics are flushed
+    within a second or so of a backend going idle: wait before reading them)."""
+    return int(rig.standby.sql(
+        f"SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{BENCH_DB}'")[0])
+
+
 def _p(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def _row(rnd, name, times, base) -> str:
+    p50 = statistics.median(times)
+    return (f"{rnd:>5}  {name:<34} {len(times):>5} {p50:8.3f} {_p(times, 0.99):8.3f}"
+            f" {p50 / base:8.2f}")
 
 
 def main() -> int:
@@ -233,6 +297,7 @@ def main() -> int:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     rig = ReplicaRig(root)
+    header = f"{'round':>5}  {'path':<34} {'n':>5} {'p50':>8} {'p99':>8} {'p50/base':>8}"
     try:
         rig.start()
         routed = rig.server(replica=True)
@@ -244,30 +309,49 @@ def main() -> int:
             if i % 10 == 0:
                 rig.send(plain, "wa", "wb", f"history {i}")
         rig.standby.catch_up()
-        rows = []
+
+        print(f"1. History page over REST (20 of {args.history} messages), one client, "
+              "uvicorn 1 worker, ms; base = the primary-only server in the same round")
+        print(header)
         for rnd in range(args.rounds):
-            for srv, name in ((plain, "primary only"), (routed, "router: replica")):
-                _timed_pages(rig, srv, "ra", "rb", 20)  # warm the pools
-                times = _timed_pages(rig, srv, "ra", "rb", args.pages)
-                rows.append((rnd, name, times))
-            # a user who wrote a moment ago: the router asks the replica its position
-            fresh = []
-            for i in range(args.pages // 4):
-                rig.send(routed, "wa", "wb", f"fresh {rnd}.{i}")
-                t0 = time.perf_counter()
-                got = rig.page(routed, "wa", "wb")
-                fresh.append((time.perf_counter() - t0) * 1000)
-                assert texts(got)[-1] == f"fresh {rnd}.{i}", "the sender's write is missing"
-            rows.append((rnd, "router: just wrote", fresh))
-        print(f"History page over REST (20 messages of {args.history}), one client, ms")
-        print(f"{'round':>5}  {'target':<20} {'n':>5} {'p50':>7} {'p99':>7} {'p50 / primary':>14}")
-        base = {}
-        for rnd, name, times in rows:
-            p50 = statistics.median(times)
-            if name == "primary only":
-                base[rnd] = p50
-            print(f"{rnd:>5}  {name:<20} {len(times):>5} {p50:7.2f} {_p(times, 0.99):7.2f}"
-                  f" {p50 / base[rnd]:14.2f}")
+            _timed_pages(rig, plain, "ra", "rb", 20)  # warm the pools
+            _timed_pages(rig, routed, "ra", "rb", 20)
+            base = _timed_pages(rig, plain, "ra", "rb", args.pages)
+            time.sleep(1.5)
+            before = _standby_xacts(rig)
+            routed_times = _timed_pages(rig, routed, "ra", "rb", args.pages)
+            time.sleep(1.5)
+            served = _standby_xacts(rig) - before
+            plain_wrote = _timed_after_writes(rig, plain, f"p{rnd}", args.pages // 4)
+            routed_wrote = _timed_after_writes(rig, routed, f"r{rnd}", args.pages // 4)
+            b = statistics.median(base)
+            print(_row(rnd, "primary only", base, b))
+            print(_row(rnd, "router, no recent write: replica", routed_times, b))
+            print(f"{'':>5}  (the standby ran {served} transactions during those "
+                  f"{args.pages} pages)")
+            bw = statistics.median(plain_wrote)
+            print(_row(rnd, "primary only, just wrote", plain_wrote, bw))
+            print(_row(rnd, "router, just wrote", routed_wrote, bw))
+
+        print("\n2. The selector alone (messaging.selectors.message_page, 20 messages), "
+              "in one process, ms; base = the same process with no replica")
+        print(header)
+        for rnd in range(args.rounds):
+            got = _in_process(routed, "ra", "rb", args.pages, "primary,replica")
+            b = statistics.median(got["primary"])
+            print(_row(rnd, "primary (replicas off for the call)", got["primary"], b))
+            print(_row(rnd, "router, no recent write: replica", got["replica"], b))
+            # wa wrote a moment ago and the standby is paused: each read asks Redis and
+            # the standby, then reads from the primary.
+            rig.send(routed, "wa", "wb", f"paused {rnd}")
+            rig.standby.pause()
+            try:
+                got = _in_process(routed, "wa", "wb", args.pages, "primary,behind")
+            finally:
+                rig.standby.resume()
+            b = statistics.median(got["primary"])
+            print(_row(rnd, "primary (replicas off for the call)", got["primary"], b))
+            print(_row(rnd, "router, replica behind: primary", got["behind"], b))
     finally:
         rig.stop()
         shutil.rmtree(root, ignore_errors=True)

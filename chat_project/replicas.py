@@ -122,7 +122,7 @@ def remember_writes(user_pks: Iterable[int]) -> None:
         return
     pks = sorted(set(user_pks))
     if pks:
-        transaction.on_commit(lambda: _record(pks))
+        transaction.on_commit(lambda: _record(pks), robust=True)  # never stops the publish
 
 
 def _record(pks: list[int]) -> None:
