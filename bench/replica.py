@@ -243,12 +243,21 @@ django.setup()
 from django.db import connections
 from django.test.utils import override_settings
 from accounts.models import User
+from chat_project import replicas
 from messaging import selectors
 user, peer, n, modes = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split(",")
 viewer = User.objects.get(user_id=user)
 out = {}
 for mode in modes:
     times = []
+    if mode == "choose":  # the router's decision alone (Redis, and the replica if asked)
+        for i in range(n + 20):
+            t0 = time.perf_counter()
+            replicas.replica_for(viewer.pk)
+            if i >= 20:
+                times.append((time.perf_counter() - t0) * 1000)
+        out[mode] = times
+        continue
     with override_settings(**({"DATABASE_REPLICAS": []} if mode == "primary" else {})):
         for i in range(n + 20):
             t0 = time.perf_counter()
@@ -287,11 +296,37 @@ def _row(rnd, name, times, base) -> str:
             f" {p50 / base:8.2f}")
 
 
+def _rest_round(rig: ReplicaRig, routed: Server, plain: Server, rnd: int, pages: int,
+                header: str | None, history: int) -> None:
+    if header:
+        print(f"1. History page over REST (20 of {history} messages), one client, "
+              "uvicorn 1 worker, ms; base = the primary-only server in the same round")
+        print(header)
+    _timed_pages(rig, plain, "ra", "rb", 20)  # warm the pools
+    _timed_pages(rig, routed, "ra", "rb", 20)
+    base = _timed_pages(rig, plain, "ra", "rb", pages)
+    time.sleep(1.5)
+    before = _standby_xacts(rig)
+    routed_times = _timed_pages(rig, routed, "ra", "rb", pages)
+    time.sleep(1.5)
+    served = _standby_xacts(rig) - before
+    plain_wrote = _timed_after_writes(rig, plain, f"p{rnd}", pages // 4)
+    routed_wrote = _timed_after_writes(rig, routed, f"r{rnd}", pages // 4)
+    b = statistics.median(base)
+    print(_row(rnd, "primary only", base, b))
+    print(_row(rnd, "router, no recent write: replica", routed_times, b))
+    print(f"{'':>5}  (the standby ran {served} transactions during those {pages} pages)")
+    bw = statistics.median(plain_wrote)
+    print(_row(rnd, "primary only, just wrote", plain_wrote, bw))
+    print(_row(rnd, "router, just wrote", routed_wrote, bw))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--history", type=int, default=200, help="messages in the dialog")
+    parser.add_argument("--no-rest", action="store_true", help="only part 2 (in process)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="parley-replica-"))
     if os.geteuid() == 0:
@@ -310,48 +345,30 @@ def main() -> int:
                 rig.send(plain, "wa", "wb", f"history {i}")
         rig.standby.catch_up()
 
-        print(f"1. History page over REST (20 of {args.history} messages), one client, "
-              "uvicorn 1 worker, ms; base = the primary-only server in the same round")
-        print(header)
-        for rnd in range(args.rounds):
-            _timed_pages(rig, plain, "ra", "rb", 20)  # warm the pools
-            _timed_pages(rig, routed, "ra", "rb", 20)
-            base = _timed_pages(rig, plain, "ra", "rb", args.pages)
-            time.sleep(1.5)
-            before = _standby_xacts(rig)
-            routed_times = _timed_pages(rig, routed, "ra", "rb", args.pages)
-            time.sleep(1.5)
-            served = _standby_xacts(rig) - before
-            plain_wrote = _timed_after_writes(rig, plain, f"p{rnd}", args.pages // 4)
-            routed_wrote = _timed_after_writes(rig, routed, f"r{rnd}", args.pages // 4)
-            b = statistics.median(base)
-            print(_row(rnd, "primary only", base, b))
-            print(_row(rnd, "router, no recent write: replica", routed_times, b))
-            print(f"{'':>5}  (the standby ran {served} transactions during those "
-                  f"{args.pages} pages)")
-            bw = statistics.median(plain_wrote)
-            print(_row(rnd, "primary only, just wrote", plain_wrote, bw))
-            print(_row(rnd, "router, just wrote", routed_wrote, bw))
-
+        for rnd in range(0 if args.no_rest else args.rounds):
+            _rest_round(rig, routed, plain, rnd, args.pages, header if rnd == 0 else None,
+                        args.history)
         print("\n2. The selector alone (messaging.selectors.message_page, 20 messages), "
               "in one process, ms; base = the same process with no replica")
         print(header)
         for rnd in range(args.rounds):
-            got = _in_process(routed, "ra", "rb", args.pages, "primary,replica")
+            got = _in_process(routed, "ra", "rb", args.pages, "primary,replica,choose")
             b = statistics.median(got["primary"])
             print(_row(rnd, "primary (replicas off for the call)", got["primary"], b))
             print(_row(rnd, "router, no recent write: replica", got["replica"], b))
-            # wa wrote a moment ago and the standby is paused: each read asks Redis and
-            # the standby, then reads from the primary.
-            rig.send(routed, "wa", "wb", f"paused {rnd}")
+            print(_row(rnd, "  of which the choice (Redis GET)", got["choose"], b))
+            # The standby is paused, then wa writes: each read of wa's asks Redis and the
+            # standby, then reads from the primary.
             rig.standby.pause()
             try:
-                got = _in_process(routed, "wa", "wb", args.pages, "primary,behind")
+                rig.send(routed, "wa", "wb", f"paused {rnd}")
+                got = _in_process(routed, "wa", "wb", args.pages, "primary,behind,choose")
             finally:
                 rig.standby.resume()
             b = statistics.median(got["primary"])
             print(_row(rnd, "primary (replicas off for the call)", got["primary"], b))
             print(_row(rnd, "router, replica behind: primary", got["behind"], b))
+            print(_row(rnd, "  of which the choice (Redis, standby)", got["choose"], b))
     finally:
         rig.stop()
         shutil.rmtree(root, ignore_errors=True)
