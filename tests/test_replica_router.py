@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from chat_project import replicas
 from tests.messaging.test_api import client_for, history, send, text
 
+
 @pytest.mark.django_db
 def test_no_replica_configured_costs_no_query_and_no_redis_call(make_user, usersig):
     assert settings.DATABASE_REPLICAS == [] and not getattr(settings, "DATABASE_ROUTERS", [])
