@@ -31,7 +31,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from chat_project import wire
+from chat_project import replicas, wire
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,14 @@ def decoded(layer_message: dict) -> list[dict]:
 
 
 def publish_on_commit(items: Iterable[tuple]) -> None:
-    """After commit, send each (user_pk, event frame[, skip_channel]) to the user's devices."""
+    """After commit, send each (user_pk, event frame[, skip_channel]) to the user's devices.
+
+    Their changes are then these users' writes: with read replicas, their reads stay on
+    the primary until a replica has replayed them (chat_project/replicas.py)."""
+    items = list(items)
     batch = _batch(items)
     if batch:
+        replicas.remember_writes(item[0] for item in items)
         transaction.on_commit(lambda: _dispatch(batch))
 
 

@@ -127,6 +127,44 @@ else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     _db["CONN_HEALTH_CHECKS"] = True
 
+# --- Read replicas (README "Read replicas"; chat_project/replicas.py) -------------------
+# DATABASE_REPLICA_URLS: PostgreSQL streaming replicas of DATABASE_URL, comma-separated.
+# Empty (the default): no replica, no router, every query on the primary as before.
+# History pages and the admin's lists read from a replica that has replayed every write
+# of the user who reads; everything else, and every read in a transaction, uses the
+# primary. A replica that does not answer within DATABASE_REPLICA_CONNECT_TIMEOUT
+# seconds is skipped for DATABASE_REPLICA_RETRY_AFTER seconds. Each user's last write
+# position is kept in Redis for DATABASE_REPLICA_LSN_TTL seconds: a replica must never
+# lag more than that.
+DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
+DATABASE_REPLICA_CONNECT_TIMEOUT = env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2)
+DATABASE_REPLICA_RETRY_AFTER = env.float("DATABASE_REPLICA_RETRY_AFTER", default=10.0)
+DATABASE_REPLICA_LSN_TTL = env.int("DATABASE_REPLICA_LSN_TTL", default=300)
+DATABASE_REPLICAS: list[str] = []  # their aliases in DATABASES
+if DATABASE_REPLICA_URLS:
+    if not _db["ENGINE"].endswith("postgresql"):
+        raise RuntimeError("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL")
+    if not env.str("REDIS_URL", default=""):
+        raise RuntimeError("DATABASE_REPLICA_URLS needs REDIS_URL (every process must "
+                           "see each user's last write position)")
+    for _n, _url in enumerate(DATABASE_REPLICA_URLS, 1):
+        _replica = env.db_url_config(_url)
+        _replica["CONN_MAX_AGE"] = _db["CONN_MAX_AGE"]
+        _replica["CONN_HEALTH_CHECKS"] = _db["CONN_HEALTH_CHECKS"]
+        _replica["OPTIONS"] = {**_db.get("OPTIONS", {}),
+                               "connect_timeout": DATABASE_REPLICA_CONNECT_TIMEOUT}
+        if "pool" in _replica["OPTIONS"]:  # a short wait for a pooled connection too
+            _replica["OPTIONS"]["pool"] = {**_replica["OPTIONS"]["pool"],
+                                           "timeout": float(DATABASE_REPLICA_CONNECT_TIMEOUT)}
+        _replica["TEST"] = {"MIRROR": "default"}  # tests: the test database itself
+        DATABASES[f"replica{_n}"] = _replica
+        DATABASE_REPLICAS.append(f"replica{_n}")
+    DATABASE_ROUTERS = ["chat_project.replicas.ReplicaRouter"]
+    # The admin's GET pages read from a replica (after the session and user are read
+    # from the primary); its POSTs note the operator's write position.
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+                      + 1, "chat_project.replicas.AdminReadsFromReplica")
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:signin"

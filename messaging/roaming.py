@@ -21,6 +21,7 @@ from django.db.models import Q
 
 from accounts.models import User
 from chat_project.errors import ChatError
+from chat_project.replicas import history_read
 
 from .merged import list_counts, merged_keys
 from .models import Conversation, Dialog, Message
@@ -49,10 +50,12 @@ def roaming_item(msg: Message, *, peer_read_seq: int, owner_pk: int,
     }
 
 
+@history_read(user="owner")
 def roaming_page(*, owner: User, peer: User, max_count: int, min_time: int, max_time: int,
                  last_key: str | None = None) -> dict:
     """One page of `owner`'s history with `peer` between min_time and max_time
-    (inclusive). Raises ChatError 910004 for a LastMsgKey that is no message of it."""
+    (inclusive). Raises ChatError 910004 for a LastMsgKey that is no message of it.
+    Read from a replica that has the owner's writes, when there is one."""
     empty = {"Complete": 1, "MsgCnt": 0, "LastMsgTime": 0, "LastMsgKey": "", "MsgList": []}
     low, high = sorted((owner.pk, peer.pk))
     dialog_id = Dialog.objects.filter(user_low_id=low, user_high_id=high) \

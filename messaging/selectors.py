@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts.models import SyncEntry, User
 from chat_project.errors import ChatError
+from chat_project.replicas import history_read
 
 from .models import Conversation, Dialog, Message
 from .views import conversation_dict, conversation_peer_id, message_dict, parse_message_id
@@ -38,9 +39,11 @@ def visible_to(user_pk: int) -> Q:
         Q(receiver_id=user_pk, deleted_by_receiver=False)
 
 
+@history_read(user="viewer")
 def message_page(*, viewer: User, conversation_id: str, next_req_message_id=None,
                  count=None) -> dict:
-    """A page of history going back in time; the page itself in chronological order."""
+    """A page of history going back in time; the page itself in chronological order.
+    Read from a replica that has the viewer's writes, when there is one."""
     peer_id = conversation_peer_id(conversation_id)
     if count is None:
         count = DEFAULT_PAGE

@@ -88,3 +88,42 @@ def test_the_channel_layer_shards_over_redis_channel_urls():
 
     result = run(REDIS_URL="", REDIS_CHANNEL_URLS="redis://a:6379/0")
     assert result.returncode != 0 and "REDIS_CHANNEL_URLS needs REDIS_URL" in result.stderr
+
+
+REPLICA_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s;"
+    "r = s.DATABASES.get('replica1', {}); m = s.MIDDLEWARE;"
+    "print(json.dumps({'replicas': s.DATABASE_REPLICAS, 'routers': s.DATABASE_ROUTERS,"
+    " 'host': r.get('HOST'), 'port': r.get('PORT'), 'name': r.get('NAME'),"
+    " 'test': r.get('TEST'), 'connect_timeout': r.get('OPTIONS', {}).get('connect_timeout'),"
+    " 'pool_timeout': r.get('OPTIONS', {}).get('pool', {}).get('timeout'),"
+    " 'after_auth': m[m.index('django.contrib.auth.middleware.AuthenticationMiddleware') + 1]}))"
+)
+
+
+def test_read_replicas_from_the_environment():
+    env = {k: v for k, v in os.environ.items() if k not in KEYS}
+    env.update(DJANGO_SETTINGS_MODULE="chat_project.settings", SECRET_KEY="s",
+               CHAT_SECRET_KEY="k", DATABASE_URL="postgres://u@10.0.0.1:5432/x",
+               REDIS_URL="redis://127.0.0.1:6379/3",
+               DATABASE_REPLICA_URLS="postgres://u@10.0.0.2:5433/x,postgres://u@10.0.0.3/x",
+               DATABASE_REPLICA_CONNECT_TIMEOUT="3")
+    run = subprocess.run([sys.executable, "-c", REPLICA_PROBE], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout)
+    assert got["replicas"] == ["replica1", "replica2"]
+    assert got["routers"] == ["chat_project.replicas.ReplicaRouter"]
+    assert (got["host"], got["port"], got["name"]) == ("10.0.0.2", 5433, "x")
+    assert got["test"]["MIRROR"] == "default"
+    assert got["connect_timeout"] == 3 and got["pool_timeout"] == 3.0
+    assert got["after_auth"] == "chat_project.replicas.AdminReadsFromReplica"
+    # Without Redis the write positions could not be shared; SQLite has no replicas.
+    env.pop("REDIS_URL")
+    run = subprocess.run([sys.executable, "-c", REPLICA_PROBE], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "DATABASE_REPLICA_URLS needs REDIS_URL" in run.stderr
+    env.update(REDIS_URL="redis://127.0.0.1:6379/3", DATABASE_URL="sqlite:////tmp/x.db")
+    run = subprocess.run([sys.executable, "-c", REPLICA_PROBE], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "needs a PostgreSQL DATABASE_URL" in run.stderr
