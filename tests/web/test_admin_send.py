@@ -93,3 +93,59 @@ def test_an_operator_sends_a_notice_and_as_alice_and_bob_sees_both(new_page, mak
     sends = AuditEntry.objects.filter(action="send message", operator_name="ops")
     assert sorted(e.detail["mode"] for e in sends) == ["system", "user"]
     context.close()
+
+
+def test_a_list_of_1000_is_fanned_out_by_a_worker_and_the_page_follows(
+        browser, make_user, tmp_path, transactional_db):
+    """From the Send page to "Done." on its progress page, with a real Celery worker
+    writing the chunks (the time is printed: README, "Operators")."""
+    import time
+    import uuid
+
+    from messaging.models import Message
+    from messaging.tasks import send_to_many
+    from tests.celery_worker import celery_worker
+    from tests.conftest import start_server, stop_server
+
+    users = [User(user_id=f"r{i:04}", nick=f"R{i}") for i in range(1000)]
+    User.objects.bulk_create(users)
+    operator = User.objects.create_user("ops", password="ops-pass-123", is_staff=True)
+    operator.groups.add(Group.objects.get(name="operator"))
+    env = {"CELERY_BROKER_KEY_PREFIX": f"parley-test-send-{uuid.uuid4().hex[:8]}."}
+    with celery_worker(send_to_many.app, tmp_path, "console-send", **env) as worker:
+        proc, url = start_server(CELERY_TASK_ALWAYS_EAGER="0",
+                                 CELERY_TASK_DEFAULT_QUEUE=worker.queue, **env)
+        context = browser.new_context(base_url=url)
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            worker.wait_ready()
+            ops = context.new_page()
+            ops.goto("/admin/login/")
+            ops.locator("#id_username").fill("ops")
+            ops.locator("#id_password").fill("ops-pass-123")
+            ops.locator("input[type=submit]").click()
+            expect(ops).to_have_url(re.compile(r"/admin/$"))
+            ops.goto("/admin/messaging/sendpage/")
+            ops.locator("input[name=mode][value=system]").check()
+            ops.locator("input[name=target][value=list]").check()
+            ops.screenshot(path=str(tmp_path / "send-page.png"), full_page=True)
+            # A pasted list (fill() types a long one too slowly for its timeout).
+            ops.locator("#id_to_list").evaluate(
+                "(node, text) => { node.value = text; }",
+                "\n".join(u.user_id for u in users))
+            ops.locator("#id_text").fill("A notice to a thousand")
+            started = time.monotonic()
+            ops.get_by_test_id("send-submit").click()
+            progress = ops.get_by_test_id("send-progress")
+            expect(progress).to_have_attribute("data-total", "1000")
+            expect(progress).to_have_attribute("data-finished", "true", timeout=120_000)
+            took = time.monotonic() - started
+            expect(ops.get_by_test_id("progress-text")).to_have_text(
+                "1000 of 1000 receivers done")
+            ops.screenshot(path=str(tmp_path / "send-progress.png"))
+        finally:
+            context.close()
+            stop_server(proc)
+    print(f"\nconsole send to 1,000 receivers: {took:.1f} s from the click to Done.")
+    assert Message.objects.filter(is_system=True, elements__0__payload__text="A notice to a "
+                                  "thousand").count() == 1000
