@@ -5,7 +5,8 @@ matches, sent through the one send pipeline by a Celery task.
 task in push (quota, interval, MsgRandom de-duplication: push.services.broadcast_create)
 and queues `run_broadcast` after commit. The task walks the matching users in pk
 order, CHAT_PUSH_CHUNK (200) at a time, and hands each page to
-`messaging.services.message_send_many` as one batch of `Origin.BROADCAST` sends: the
+`messaging.services.message_send_many` as one batch of `Origin.BROADCAST` sends (or
+`Origin.SYSTEM` ones, for the console's system notices: BroadcastOrigin): the
 sender is the app admin (or the given account); no relationship or mute check and no
 C2C webhook (SEND_RULES), as for batchsendmsg; every message of one push has the
 push's MsgRandom and time.
