@@ -46,6 +46,10 @@ def test_an_operator_sends_a_notice_and_as_alice_and_bob_sees_both(new_page, mak
     # From the admin index to the Send page.
     ops.locator("a[href='/admin/messaging/sendpage/']").first.click()
     expect(ops.get_by_test_id("send-form")).to_be_visible()
+    # The fields shown follow the choices (static/parley/admin_send.js).
+    expect(ops.locator("#id_sender")).to_be_hidden()
+    expect(ops.locator("#id_to_list")).to_be_hidden()
+    ops.screenshot(path=str(tmp_path / "send-page.png"), full_page=True)
 
     # A system notice to bob.
     ops.locator("input[name=mode][value=system]").check()
@@ -56,6 +60,7 @@ def test_an_operator_sends_a_notice_and_as_alice_and_bob_sees_both(new_page, mak
 
     # A message as alice to bob.
     ops.locator("input[name=mode][value=user]").check()
+    expect(ops.locator("#id_sender")).to_be_visible()
     ops.locator("#id_sender").fill("alice")
     ops.locator("#id_to").fill("bob")
     ops.locator("#id_text").fill("Hi Bob, this is Alice")
