@@ -125,6 +125,11 @@ CODES: dict[int, str] = {
     # not count toward the 12 KB, but holds at most 300 messages and 200 KB.
     910013: "a merged message holds more than 300 messages",
     910014: "a merged message's list is over 200 KB",
+    # the operator console's Send page (messaging/admin_send.py)
+    910040: "the Send page's form is incomplete or wrong (the message says which field)",
+    910041: "too many receivers in one list (at most 10,000)",
+    910042: "the custom data is not JSON (the Send page was asked to check it)",
+    910043: "a push to an audience cannot leave out unread or the last message",
     # raised by the JS SDK itself (static/parley/sdk.js), never by the server
     910201: "the connection ended before an answer",
     910202: "no answer in time",

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from accounts.audit import audited
 from chat_project.errors import ChatError
 
+from . import admin_send  # noqa: F401  (the Send page, registered with admin there)
 from .changes import message_revoke
 from .elements import summary_text
 from .models import Conversation, Message

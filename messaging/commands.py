@@ -38,7 +38,10 @@ class Origin(enum.Enum):
     BATCH = "batch"  # /v4 openim/batchsendmsg, written by Celery in chunks
     IMPORT = "import"  # /v4 openim/importmsg
     BROADCAST = "broadcast"  # push to all, /v4 all_member_push/im_push
-    SYSTEM = "system"  # the server's own notices (no door sends them yet)
+    # System notices: the operator console's Send page (messaging/admin_send.py), to one
+    # receiver, or fanned out by the batch task or push to all (which then carry this
+    # origin instead of BATCH or BROADCAST). Marked isSystemMessage on the message.
+    SYSTEM = "system"
 
 
 class Dedupe(enum.Enum):
@@ -65,6 +68,9 @@ class SendRules:
     # A merged message's downloadKey (a forward, or nested in its list) must be one the
     # sender may read (messaging/merged.py; 20022).
     merged_access: bool
+    # The message is a system notice (Message.is_system; isSystem on the wire, the SDK's
+    # isSystemMessage): clients draw it as a notice, not as a person's message.
+    system_notice: bool
 
 
 @dataclass(kw_only=True)

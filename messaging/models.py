@@ -183,7 +183,9 @@ class BatchChunk(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["queued_at"], condition=Q(done_at__isnull=True),
-                                name="batchchunk_pending_idx")]
+                                name="batchchunk_pending_idx"),
+                   # a batch's progress (the console's Send page follows it)
+                   models.Index(fields=["batch_id"], name="batchchunk_batch_idx")]
 
     def __str__(self) -> str:
         return f"batch {self.batch_id} chunk {self.pk}"
@@ -325,3 +327,29 @@ class MergedNest(models.Model):
 
     def __str__(self) -> str:
         return f"merged list {self.child_id} in list {self.parent_id}"
+
+
+class BroadcastOrigin(models.Model):
+    """The origin of a push to all sent in another name than Origin.BROADCAST (the
+    console's system notices to an audience: Origin.SYSTEM). Its pages are sent in that
+    origin (messaging/push_all.py), so SEND_RULES' row decides their rules and marks.
+    Goes with its push."""
+
+    task = models.OneToOneField("push.BroadcastTask", on_delete=models.CASCADE,
+                                primary_key=True, related_name="+")
+    origin = models.CharField(max_length=16)  # an Origin's value (messaging/commands.py)
+
+    def __str__(self) -> str:
+        return f"push {self.task_id} as {self.origin}"
+
+
+class SendPage(Message):
+    """No table: the operator console's "Send message" page (messaging/admin_send.py),
+    listed in admin with the messages. Who may use it is the console's permissions
+    (accounts.send_as_app, accounts.send_as_user)."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        verbose_name = "send message"
+        verbose_name_plural = "send message"

@@ -140,8 +140,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
             pk=cmd.message_pk, dialog_id=dialog_id, seq=next_seq[p.key], sender=cmd.sender, receiver=cmd.receiver,
             random=cmd.random, time=msg_time, created_at=created_at, elements=cmd.elements,
             cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
-            need_read_receipt=cmd.need_read_receipt, nick=cmd.sender.nick,
-            avatar=cmd.sender.avatar, excluded_from_unread=cmd.excluded_from_unread,
+            need_read_receipt=cmd.need_read_receipt, is_system=cmd.rules.system_notice,
+            nick=cmd.sender.nick, avatar=cmd.sender.avatar, excluded_from_unread=cmd.excluded_from_unread,
             excluded_from_last_message=cmd.excluded_from_last_message,
             offline_push_info=cmd.offline_push_info, msg_seq=cmd.msg_seq,
             deleted_by_sender=cmd.sync_other_machine == SYNC_NOT_SENDER

@@ -5,7 +5,8 @@ matches, sent through the one send pipeline by a Celery task.
 task in push (quota, interval, MsgRandom de-duplication: push.services.broadcast_create)
 and queues `run_broadcast` after commit. The task walks the matching users in pk
 order, CHAT_PUSH_CHUNK (200) at a time, and hands each page to
-`messaging.services.message_send_many` as one batch of `Origin.BROADCAST` sends: the
+`messaging.services.message_send_many` as one batch of `Origin.BROADCAST` sends (or
+`Origin.SYSTEM` ones, for the console's system notices: BroadcastOrigin): the
 sender is the app admin (or the given account); no relationship or mute check and no
 C2C webhook (SEND_RULES), as for batchsendmsg; every message of one push has the
 push's MsgRandom and time.
@@ -51,9 +52,14 @@ from push.models import BroadcastTask
 
 from .commands import SYNC_NOT_SENDER, Origin, SendCommand
 from .elements import check_elements
+from .models import BroadcastOrigin
 from .services import message_send_many
 
 log = logging.getLogger(__name__)
+
+
+# The origins a push to all may be sent in.
+PUSH_ORIGINS = (Origin.BROADCAST, Origin.SYSTEM)
 
 
 def chunk_size() -> int:
@@ -62,14 +68,21 @@ def chunk_size() -> int:
 
 def broadcast_send(*, sender: User, elements: list, msg_random: int, lifetime: int = 0,
                    condition: dict | None = None, offline_push_info: dict | None = None,
-                   cloud_custom_data: str = "") -> BroadcastTask:
+                   cloud_custom_data: str = "",
+                   origin: Origin = Origin.BROADCAST) -> BroadcastTask:
     """Push one message to every account `condition` (Tencent's Condition) matches.
 
     Returns the task at once; the fan-out runs in Celery after commit. A MsgRandom
     used within 7 days returns that push's task and sends nothing again. Raises
     ChatError: 90005, 90026, 90010/93000 (the elements), the condition's codes,
     90024 (1 s apart) and 90047 (daily quota).
+
+    `origin`: BROADCAST (im_push, the console's audiences) or SYSTEM (the console's
+    system notices to an audience), kept with the push (BroadcastOrigin) so its pages
+    are sent in it and SEND_RULES' row decides.
     """
+    if origin not in PUSH_ORIGINS:
+        raise ValueError(f"a push to all is sent as {PUSH_ORIGINS}, not {origin}")
     msg_random = push_services.check_msg_random(msg_random)
     lifetime = push_services.check_lifetime(lifetime)
     if not isinstance(cloud_custom_data, str):
@@ -84,6 +97,8 @@ def broadcast_send(*, sender: User, elements: list, msg_random: int, lifetime: i
             condition=checked, offline_push_info=offline_push_info,
             cloud_custom_data=cloud_custom_data)
         if created:
+            if origin is not Origin.BROADCAST:
+                BroadcastOrigin.objects.create(task=task, origin=origin.value)
             pk = task.pk
             transaction.on_commit(lambda: run_broadcast.delay(pk))
     return task
@@ -102,6 +117,7 @@ def broadcast_fan_out(task: BroadcastTask, *, seconds: float | None = None) -> B
     condition = Condition.from_json(task.condition)
     sender = task.sender
     msg_time = int(task.created.timestamp())  # one time for the whole push
+    origin = push_origin(task)
     deadline = None if seconds is None else time.monotonic() + seconds
     while deadline is None or time.monotonic() < deadline:
         with capture_events() as events, task_transaction():
@@ -118,7 +134,7 @@ def broadcast_fan_out(task: BroadcastTask, *, seconds: float | None = None) -> B
                 log.info("push %s done: %d matched, %d delivered", task.task_id,
                          task.matched, task.delivered)
                 return task
-            failed, first = _send_page(task, page, msg_time)
+            failed, first = _send_page(task, page, msg_time, origin)
         # The page's events (online-only ones at once, stored ones at commit) are
         # gathered and sent in one go: one trip to the channel layer's loop per page,
         # not one per user.
@@ -129,10 +145,17 @@ def broadcast_fan_out(task: BroadcastTask, *, seconds: float | None = None) -> B
     return task
 
 
-def _send_page(task: BroadcastTask, page: list, msg_time: int) -> tuple[int, object]:
+def push_origin(task: BroadcastTask) -> Origin:
+    """The origin a push's messages are sent in: BROADCAST unless recorded otherwise."""
+    kept = BroadcastOrigin.objects.filter(task_id=task.pk).values_list("origin", flat=True)
+    return Origin.SYSTEM if list(kept) == [Origin.SYSTEM.value] else Origin.BROADCAST
+
+
+def _send_page(task: BroadcastTask, page: list, msg_time: int,
+               origin: Origin) -> tuple[int, object]:
     """One page's messages and the task's progress, in the caller's transaction."""
     sender = task.sender
-    commands = [SendCommand(origin=Origin.BROADCAST, sender=sender, to=user_id,
+    commands = [SendCommand(origin=origin, sender=sender, to=user_id,
                             elements=list(task.body),
                             random=task.msg_random, time=msg_time,
                             cloud_custom_data=task.cloud_custom_data,

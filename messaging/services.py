@@ -92,27 +92,35 @@ log = logging.getLogger(__name__)
 SEND_RULES: dict[Origin, SendRules] = {
     # A user's own client: every rule, stored or online-only.
     Origin.USER: SendRules(relationships=True, mute=True, webhooks=True,
-                           dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=True),
+                           dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=True,
+                           system_notice=False),
     # sendmsg: Tencent checks no friendship or blocklist for the app admin, as itself
     # or as a user, stored or online-only; its webhooks run. A muted account stays
     # muted here too (20012).
     Origin.APP_ADMIN: SendRules(relationships=False, mute=True, webhooks=True,
-                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
+                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False,
+                                system_notice=False),
     # The app admin (as itself, or naming a From_Account) reads every merged list, and
     # an import may carry another server's JsonMsgKey: no downloadKey check for them
     # (a key that is not stored here is kept, and read as not found).
     # batchsendmsg: no webhook, no friend, blocklist or mute check (Tencent's).
     Origin.BATCH: SendRules(relationships=False, mute=False, webhooks=False,
-                            dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
+                            dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False,
+                            system_notice=False),
     # importmsg: as batchsendmsg; the import key makes a repeat, at the given time.
     Origin.IMPORT: SendRules(relationships=False, mute=False, webhooks=False,
-                             dedupe=Dedupe.IMPORT_KEY, backdated=True, merged_access=False),
+                             dedupe=Dedupe.IMPORT_KEY, backdated=True, merged_access=False,
+                             system_notice=False),
     # Push to all: as batchsendmsg.
     Origin.BROADCAST: SendRules(relationships=False, mute=False, webhooks=False,
-                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
-    # The server's own notices reach everyone, muted or not, and call no webhook.
+                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False,
+                                system_notice=False),
+    # System notices (the console's Send page; to one user, or fanned out by the batch
+    # task or push to all in this origin's name) reach everyone, blocked, not a friend or
+    # muted, call no webhook, and are marked as notices (isSystemMessage).
     Origin.SYSTEM: SendRules(relationships=False, mute=False, webhooks=False,
-                             dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False),
+                             dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False,
+                             system_notice=True),
 }
 
 
@@ -310,6 +318,7 @@ def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, di
                   time=cmd.time or int(now), elements=cmd.elements,
                   cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
                   need_read_receipt=cmd.need_read_receipt,
+                  is_system=bool(cmd.rules and cmd.rules.system_notice),
                   nick=cmd.sender.nick, avatar=cmd.sender.avatar)
     sender, receiver = cmd.sender, cmd.receiver
     inbound = message_dict(msg, viewer_pk=receiver.pk, sender_user_id=sender.user_id,

@@ -87,7 +87,11 @@ def send_to_many(sender_pk: int, to: list[str], options: dict, batch_id: str = "
     # rules are Origin.BATCH's now.
     options = {k: v for k, v in options.items()
                if k not in ("run_webhooks", "skip_relationship_checks", "check_mute")}
-    commands = [SendCommand(origin=Origin.BATCH, sender=sender, to=user_id,
+    # A batch of system notices (the console's) is sent as Origin.SYSTEM; any other, or
+    # anything unexpected, as a batch.
+    origin = Origin.SYSTEM if options.pop("origin", None) == Origin.SYSTEM.value \
+        else Origin.BATCH
+    commands = [SendCommand(origin=origin, sender=sender, to=user_id,
                             batch_id=batch_id or None, **options) for user_id in to]
     with task_transaction():
         results = message_send_many(commands, contain_errors=False)

@@ -776,7 +776,7 @@ ADMIN_ROWS: dict[str, Row] = {
         "messaging.conversation", "push.pushtoken", "push.attrname", "push.userattr",
         "push.usertag", "push.broadcasttask", "push.pushdelivery", "push.pushattempt",
         "push.receiveoption", "axes.accessattempt", "axes.accessfailurelog",
-        "axes.accesslog")},
+        "axes.accesslog", "messaging.sendpage")},
 }
 
 # --- /v4: every command is the app admin's (tencent-rest.md §1) ---------------------------------

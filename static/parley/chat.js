@@ -90,6 +90,7 @@
     if (!m) return '';
     if (m.isRevoked) return '[Message recalled]';
     const text = (m.elements || []).map(elementText).join(' ');
+    if (m.isSystemMessage) return `Notice: ${text}`;
     return m.flow === 'out' ? `You: ${text}` : text;
   }
 
@@ -251,6 +252,8 @@
 
   /** A message item; its content comes from render.js, its actions from compose.js. */
   function renderMessage(m) {
+    // A system notice is the operators' word, not a person's: a centred notice.
+    if (m.isSystemMessage) return ParleyRender.notice(m, {chat}, formatTime(m.time, false));
     const out = m.flow === 'out';
     const bubble = el('div', {className: 'msg-bubble'}, ParleyRender.content(m, {chat}));
     const meta = el('div', {className: 'msg-meta'},

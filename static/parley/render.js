@@ -312,6 +312,28 @@
     return frag;
   }
 
+  /** A system notice (isSystemMessage: sent by the operators, messaging/admin_send.py)
+   *  as a list item: a centred notice across the chat, not a bubble from a person (no
+   *  sender, avatar or side). Its content is drawn as any message's, so a custom
+   *  element shows its description. `time` is the text of its time. */
+  function notice(message, ctx = {}, time = '') {
+    return el('li', {
+      className: 'msg-system',
+      role: 'note',
+      'aria-label': 'System notice',
+      'data-testid': 'message',
+      'data-system': 'true',
+      'data-message-id': message.ID,
+      'data-flow': message.flow,
+      'data-status': message.status || 'success',
+      'data-type': message.type || '',
+    },
+    el('span', {className: 'msg-system-tag', text: 'Notice'}),
+    el('div', {className: 'msg-system-body', 'data-testid': 'msg-system-body'},
+      content(message, ctx)),
+    el('time', {className: 'msg-system-time', text: time}));
+  }
+
   // --- the merged list dialog --------------------------------------------------------
 
   function dialog(title, testid) {
@@ -363,6 +385,6 @@
     if (!items.length) body.append(el('p', {className: 'muted', text: 'The list is empty.'}));
   }
 
-  root.ParleyRender = {FACES, faceUrl, faceName, safeUrl, humanSize, elementText, messageText,
+  root.ParleyRender = {notice, FACES, faceUrl, faceName, safeUrl, humanSize, elementText, messageText,
                        elementsOf, content, dialog};
 })(typeof window !== 'undefined' ? window : globalThis);

@@ -227,6 +227,9 @@ declare namespace ParleyChat {
     isRevoked: boolean;
     isModified: boolean;
     isSystem: boolean;
+    /** A system notice sent by the operators (Tencent's field name; the wire's isSystem):
+     * draw it as a notice, not as a person's message. Its elements are any type. */
+    isSystemMessage: boolean;
     status: MessageStatus;
     /** modifyMessage's guard against a lost update. */
     version?: string;

@@ -232,7 +232,8 @@
     return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/ws/`;
   }
 
-  /** A wire message plus Tencent's `type`/`payload` (of its first element) and `sequence`. */
+  /** A wire message plus Tencent's `type`/`payload` (of its first element), `sequence`
+   *  and `isSystemMessage` (a system notice from the operators: the wire's `isSystem`). */
   function normalizeMessage(m) {
     if (!m || typeof m !== 'object') return m;
     const first = Array.isArray(m.elements) && m.elements.length ? m.elements[0] : null;
@@ -240,6 +241,7 @@
       type: first ? first.type : '',
       payload: first ? first.payload : {},
       sequence: m.seq,
+      isSystemMessage: m.isSystem === true,
       status: m.status || 'success',
     });
   }
@@ -761,6 +763,7 @@
         isRevoked: false,
         isModified: false,
         isSystem: false,
+        isSystemMessage: false,
         status: 'unSend',
       };
     }

@@ -149,6 +149,20 @@ def test_dedupe_and_time_as_the_row_says(make_user, origin):
     assert (abs(msg.created_at.timestamp() - day_ago) < 1) is rules.backdated
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("origin", ORIGINS, ids=[o.value for o in ORIGINS])
+def test_the_system_notice_mark_as_the_row_says(make_user, origin):
+    """Stored, in history and in the online-only view alike: isSystem is the row's."""
+    rules = SEND_RULES[origin]
+    alice, _ = make_user("alice"), make_user("bob")
+    now = int(time.time())
+    stored = send(origin, alice, random=7, time=now, msg_seq=1)
+    online = send(origin, alice, random=8, time=now, online_user_only=True)
+    assert stored["isSystem"] is online["isSystem"] is rules.system_notice
+    assert Message.objects.get(random=7).is_system is rules.system_notice
+    assert [o for o in ORIGINS if SEND_RULES[o].system_notice] == [Origin.SYSTEM]
+
+
 # --- online-only over the real doors --------------------------------------------------------
 
 def _messages_before(ws, barrier_from: str) -> list[dict]:
