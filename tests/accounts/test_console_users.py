@@ -156,3 +156,17 @@ def test_delete_account_goes_through_the_service_and_kicks(how, connect, make_us
     assert list(Conversation.objects.filter(owner=bob).values_list("peer_id", flat=True)) \
         == [carol.pk]
     assert Message.objects.count() == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_online_now_column_and_filter(connect, make_user):
+    make_user("alice"), make_user("bob")
+    connect("alice", deviceID="p", platform="Android")
+    support = _staff("helpdesk", "support")
+    page = support.get(LIST).content.decode()
+    assert "Online (Android)" in page
+    online = support.get(f"{LIST}?online=yes").content.decode()
+    assert ">alice</a>" in online and ">bob</a>" not in online
+    offline = support.get(f"{LIST}?online=no").content.decode()
+    assert ">bob</a>" in offline and ">alice</a>" not in offline
