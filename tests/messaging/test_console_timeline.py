@@ -108,7 +108,7 @@ def test_every_element_type_is_rendered_and_escaped(make_user):
     assert 'class="pc-merged"' in html and "1 message(s) inline" in html
     assert "custom desc" in html
     # Marks: system notice, edited, recalled (no content, no recall button).
-    assert re.search(r'class="pc-msg [^"]*pc-system[^"]*" id="m%d"' % notice.pk, html)
+    assert re.search(r'class="pc-msg [^"]*pc-system[^"]*" id="m' + str(notice.pk) + '"', html)
     assert "system notice</span>" in html and "edited</span>" in html
     recalled = html[html.index(f'id="m{gone.pk}"'):]
     recalled = recalled[:recalled.index("</li>")]
