@@ -21,7 +21,7 @@ from . import admin_timeline
 from .changes import message_revoke
 from .elements import summary_text
 from .models import Conversation, Message
-from .search import text_condition
+from .search import SEARCH_MAX, newest_first, newest_matches
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,7 +38,8 @@ class MessageAdmin(ReadOnlyAdmin):
                     "created_at", "is_revoked", "is_system", "timeline")
     list_filter = ("is_revoked", "is_system", "priority")
     search_fields = ("sender__user_id", "receiver__user_id")  # shows the box; see below
-    search_help_text = "Words of the message text (each matched as a word prefix), or a UserID."
+    search_help_text = (f"Words of the message text (each matched as a word prefix; the newest "
+                        f"{SEARCH_MAX} matches), or a UserID.")
     show_full_result_count = False  # no count(*) of the whole table per page
     list_select_related = ("sender", "receiver")
     date_hierarchy = "created_at"
@@ -83,17 +84,23 @@ class MessageAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}#m{}">timeline</a>',
                            admin_timeline.timeline_url(obj.sender_id, obj.receiver_id), obj.pk)
 
+    def get_ordering(self, request):
+        if request.GET.get("q", "").strip():
+            return [newest_first()]  # see messaging.search.newest_first
+        return super().get_ordering(request)
+
     def get_search_results(self, request, queryset, search_term):
-        """Message text (full-text search), or a sender or receiver by exact UserID."""
+        """The newest SEARCH_MAX messages whose text matches (full-text search, in a
+        query of its own: messaging.search.newest_matches), or whose sender or receiver
+        has exactly this UserID."""
         term = search_term.strip()
         if not term:
             return queryset, False
-        found = Q(pk__in=[])
+        found = Q(pk__in=newest_matches(Message.objects.all(), term))
         pks = list(User.objects.filter(user_id=term).values_list("pk", flat=True))
         if pks:
-            found = Q(sender_id__in=pks) | Q(receiver_id__in=pks)
-        queryset, text = text_condition(queryset, term)
-        return queryset.filter(found if text is None else found | text), False
+            found |= Q(sender_id__in=pks) | Q(receiver_id__in=pks)
+        return queryset.filter(found), False
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -9,8 +9,9 @@ match as written; each word of the query matches as a prefix ("hel" finds "hello
 of them must be there ("report.pdf" finds the file of that name). A run of CJK characters with no space is one word: it is found
 by its beginning.
 
-On SQLite (embedded mode) there is no index: a plain case-insensitive "contains" on the
-stored JSON, enough for a demo's few thousand messages.
+On SQLite (embedded mode) there is no index: a plain "contains" on the stored JSON
+(case-insensitive for ASCII letters; other letters as typed, all lower- or all
+upper-case), enough for a demo's few thousand messages.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 
 from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet, TextField
-from django.db.models.expressions import RawSQL
+from django.db.models.expressions import F, OrderBy, RawSQL
 from django.db.models.functions import Cast
 
 MAX_TERM = 200  # characters of a search term looked at
@@ -56,11 +57,41 @@ def text_condition(queryset: QuerySet, term: str) -> tuple[QuerySet, Q | None]:
         return queryset, Q(RawSQL("messaging_search_vector(messaging_message.elements) "
                                   "@@ to_tsquery('simple'::regconfig, %s)",
                                   [tsquery_of(words)], output_field=BooleanField()))
-    # SQLite stores JSON with non-ASCII characters escaped (\u00e9): look for both forms.
+    # The JSON text may hold non-ASCII characters escaped (\\u00e9): look for both forms.
+    # LIKE folds ASCII letters only: look for the word's lower- and upper-case forms too.
     match = Q()
     for word in words:
-        match &= Q(search_text__icontains=word) | Q(search_text__icontains=json.dumps(word)[1:-1])
+        cases = (word, word.lower(), word.upper())
+        forms = {*cases, *(json.dumps(w)[1:-1] for w in cases)}
+        either = Q()
+        for form in forms:
+            either |= Q(search_text__icontains=form)
+        match &= either
     return queryset.alias(search_text=Cast("elements", TextField())), match
+
+
+def newest_first(field: str = "pk") -> OrderBy:
+    """The order of search results: `field` descending, written so that PostgreSQL
+    cannot walk that field's index backwards and test each row (it would, for a word
+    it thinks common enough, and take seconds when the matches are all old: 6.7 s at
+    200k rows, bench/console_search.py); it takes the matches from the GIN index and
+    sorts them, a cost that follows the number of matches, not the table's size."""
+    return OrderBy(F(field) + 0, descending=True)
+
+
+SEARCH_MAX = 1000  # matches the message list's search box shows (the newest)
+
+
+def newest_matches(queryset: QuerySet, term: str, *, limit: int = SEARCH_MAX) -> list[int]:
+    """The pks of the newest `limit` messages of `queryset` (one table, no joins)
+    whose text matches `term`. A separate query on purpose: joined to the users (as
+    the admin's list is), the planner may start from the users and test the messages
+    of each, row by row (50 s at 200k rows, bench/console_search.py)."""
+    queryset, match = text_condition(queryset, term)
+    if match is None:
+        return []
+    return list(queryset.filter(match).order_by(newest_first())
+                .values_list("pk", flat=True)[:limit])
 
 
 def search_messages(queryset: QuerySet, term: str) -> QuerySet:

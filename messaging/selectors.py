@@ -13,7 +13,7 @@ from accounts.models import SyncEntry, User
 from chat_project.errors import ChatError
 
 from .models import Conversation, Dialog, Message
-from .search import search_messages
+from .search import newest_first, search_messages
 from .views import conversation_dict, conversation_peer_id, message_dict, parse_message_id
 
 DEFAULT_PAGE = 15
@@ -254,9 +254,10 @@ def dialog_timeline(*, dialog: Dialog | None, before: int | None = None,
     qs = Message.objects.filter(dialog=dialog)
     if before is not None:
         qs = qs.filter(seq__lt=before)
+    order = "-seq"
     if search:
-        qs = search_messages(qs, search)
-    rows = list(qs.order_by("-seq")[:size + 1])
+        qs, order = search_messages(qs, search), newest_first("seq")
+    rows = list(qs.order_by(order, "-pk")[:size + 1])
     more = len(rows) > size
     rows = rows[:size]
     return rows, (rows[-1].seq if more and rows else None)

@@ -1,15 +1,19 @@
 """Full-text search of message text (messaging/search.py): an IMMUTABLE SQL function
 extracting the text of a message's elements, and a GIN index on its tsvector. Built
 CONCURRENTLY (the migration is not atomic), so sends keep being written while it builds.
-PostgreSQL only: on SQLite (embedded mode) this does nothing and search scans."""
+PostgreSQL only: on SQLite (embedded mode) this does nothing and search scans.
+
+The function is PL/pgSQL (never inlined) with COST 10000: evaluating it is what costs
+(eight JSON path queries and a parse: about 30-90 us a row), and a planner that knows
+it reads matches from the index instead of testing rows one by one."""
 
 from django.db import migrations
 
 # As messaging/search.py describes it (a migration keeps its own copy).
 FUNCTION_SQL = """
 CREATE OR REPLACE FUNCTION messaging_search_vector(elements jsonb) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-SELECT to_tsvector('simple'::regconfig,
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE COST 10000 AS $$
+BEGIN RETURN to_tsvector('simple'::regconfig,
     jsonb_path_query_array(elements, 'strict $[*] ? (@.type == "TIMTextElem").payload.text')
  || jsonb_path_query_array(elements, 'strict $[*] ? (@.type == "TIMCustomElem").payload.data')
  || jsonb_path_query_array(elements,
@@ -21,7 +25,8 @@ SELECT to_tsvector('simple'::regconfig,
         'strict $[*] ? (@.type == "TIMLocationElem").payload.description')
  || jsonb_path_query_array(elements, 'strict $[*] ? (@.type == "TIMRelayElem").payload.title')
  || jsonb_path_query_array(elements,
-        'strict $[*] ? (@.type == "TIMRelayElem").payload.abstractList[*]'))
+        'strict $[*] ? (@.type == "TIMRelayElem").payload.abstractList[*]'));
+END
 $$
 """
 INDEX_NAME = "message_text_search_idx"
