@@ -7,18 +7,41 @@ the login policy.
 - "Mute for 24 hours", "Mute until unmuted", "Unmute": the global mute of
   /v4 openconfigsvr/setnospeaking (accounts/mute.py); a muted user's sends fail with
   20012 on every door.
+- "Delete account" (the action, Django's "Delete selected users" and the user's delete
+  page alike) goes through devices.user_delete, as /v4 account_delete does: the
+  user's sockets are kicked (REST_API_Kick), presence is forgotten, and the account's
+  rows go with it; never a raw delete of the row from here.
+- "Online now" is a column and a filter, read from presence once per page (one round
+  trip for the page's users, never one per row).
 - The login policy is one row: the list opens its form; saving calls
   devices.login_policy_set, and every server obeys it within a second.
 """
+
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html
 
 from . import devices, mute, presence
 from .audit import audited
 from .models import AuditEntry, Device, LoginPolicy, SyncEntry, User
+
+
+def user_link(user) -> str:
+    """A user's UserID linking to their page in the console (for other lists)."""
+    if user is None:
+        return "-"
+    return format_html('<a href="{}">{}</a>',
+                       reverse("admin:accounts_user_change", args=[user.pk]), user.user_id)
+
+
+def list_link(url_name: str, label: str, **filters) -> str:
+    """A link to an admin list filtered by `filters` (e.g. owner__id__exact=7)."""
+    query = urlencode(filters)
+    return format_html('<a href="{}?{}">{}</a>', reverse(url_name), query, label)
 
 
 class DeviceInline(admin.TabularInline):
@@ -64,12 +87,42 @@ def unmute_action(modeladmin, request, queryset):
     _mute(request, modeladmin, queryset, 0, "Unmuted")
 
 
+@admin.action(description="Delete account (kicks its devices; as /v4 account_delete)",
+              permissions=["delete"])
+@audited("delete account")
+def delete_account_action(modeladmin, request, queryset):
+    users = list(queryset)
+    for user in users:
+        devices.user_delete(user=user)
+    modeladmin.message_user(request, f"Deleted {len(users)} account(s).", messages.SUCCESS)
+
+
+class OnlineFilter(admin.SimpleListFilter):
+    """Users with a live socket now (presence.online_user_pks: one round trip)."""
+
+    title = "online now"
+    parameter_name = "online"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Online"), ("no", "Not online"))
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        pks = presence.online_user_pks()
+        if self.value() == "yes":
+            return queryset.filter(pk__in=pks)
+        return queryset.exclude(pk__in=pks)
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    actions = [kick_action, mute_day_action, mute_forever_action, unmute_action]
+    actions = [kick_action, mute_day_action, mute_forever_action, unmute_action,
+               delete_account_action]
     ordering = ("user_id",)
-    list_display = ("user_id", "nick", "is_active", "admin_forbid_type", "date_joined")
-    list_filter = ("is_active", "is_staff", "admin_forbid_type", "allow_type")
+    list_display = ("user_id", "nick", "online", "is_active", "admin_forbid_type",
+                    "date_joined")
+    list_filter = (OnlineFilter, "is_active", "is_staff", "admin_forbid_type", "allow_type")
     search_fields = ("user_id", "nick")
     readonly_fields = ("date_joined", "last_login", "profile_updated_at", "online_now",
                        "session_epoch", "muted")
@@ -87,6 +140,44 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",),
                              "fields": ("user_id", "nick", "password1", "password2")}),)
+
+    # --- the list: presence of the page's users in one read -----------------------------
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        users = list(changelist.result_list)
+        now = presence.presence_of([u.pk for u in users])
+        for user in users:
+            user.presence_now = now.get(user.pk)
+        changelist.result_list = users
+        return changelist
+
+    @admin.display(description="online now")
+    def online(self, obj):
+        now = getattr(obj, "presence_now", None)
+        if now is None:
+            return "-"
+        platforms = sorted({c.platform for c in now.online})
+        return f"{now.status} ({', '.join(platforms)})" if platforms else now.status
+
+    # --- deletes go through the account-deletion service ---------------------------------
+
+    def delete_model(self, request, obj):
+        devices.user_delete(user=obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            devices.user_delete(user=user)
+
+    def get_deleted_objects(self, objs, request):
+        """What the confirmation page lists: the accounts, and what goes with each (the
+        service deletes it; no per-model delete permission is needed for what
+        cascades, and a user with a long history is not walked row by row)."""
+        users = list(objs)
+        listed = [format_html("{} (profile, devices, sync log, friends, blocks, "
+                              "conversations and messages with it)", u.user_id)
+                  for u in users]
+        return listed, {User._meta.verbose_name_plural: len(users)}, set(), []
 
     @admin.display(description="muted (global mute, /v4 setnospeaking)")
     def muted(self, obj):

@@ -223,6 +223,10 @@ class _RedisStore:
         return bool(removed), bool(gone)
 
     # reads
+    def online_pks(self, now: float, limit: int) -> set[int]:
+        members = self.sync.zrangebyscore(self.keys(0)[1], now, "+inf", start=0, num=limit)
+        return {int(m.split(b"\t", 1)[0]) for m in members}
+
     def snapshot(self, user_pks: list[int], now: float) -> dict[int, Presence]:
         p = self.prefix()
         pipe = self.sync.pipeline(transaction=False)
@@ -320,6 +324,12 @@ class _LocalStore:
                 self.conns.pop(user_pk, None)
             return True, not mine
 
+    def online_pks(self, now, limit):
+        with self.lock:
+            pks = [pk for pk, mine in self.conns.items()
+                   if any(exp >= now for exp in mine.values())]
+        return set(pks[:limit])
+
     def snapshot(self, user_pks, now):
         since = now - PUSH_ONLINE_DAYS * 86400
         with self.lock:
@@ -415,6 +425,15 @@ def presence_of(user_pks: Iterable[int]) -> dict[int, Presence]:
     if not pks:
         return {}
     return store().snapshot(pks, time.time())
+
+
+ONLINE_SCAN_MAX = 50_000  # connections one "who is online" read looks at
+
+
+def online_user_pks(*, limit: int = ONLINE_SCAN_MAX) -> set[int]:
+    """The users with a live connection now, read from the first `limit` live
+    connections (one round trip; the operator console's "online now" filter)."""
+    return store().online_pks(time.time(), limit)
 
 
 # --- writes by other apps ---------------------------------------------------------------

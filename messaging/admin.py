@@ -1,15 +1,30 @@
 """Operator console for messages and conversations (read-only: writes go through
-the services, so that every change reaches the users' devices)."""
+the services, so that every change reaches the users' devices).
+
+The message list's search box searches message text (messaging/search.py: full-text
+search on PostgreSQL) and also finds a sender or receiver by exact UserID. Each row and
+each conversation links to the timeline of its two users (messaging/admin_timeline.py),
+and a user's page lists their conversations (messaging/admin_users.py).
+"""
 
 from django.contrib import admin, messages
+from django.db.models import Q
+from django.urls import path
+from django.utils.html import format_html
 
+from accounts.admin import user_link
 from accounts.audit import audited
+from accounts.models import User
 from chat_project.errors import ChatError
 
-from . import admin_send  # noqa: F401  (the Send page, registered with admin there)
+from . import (
+    admin_send,  # noqa: F401  (the Send page, registered with admin there)
+    admin_timeline,
+)
 from .changes import message_revoke
 from .elements import summary_text
 from .models import Conversation, Message
+from .search import SEARCH_MAX, newest_first, newest_matches
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -22,10 +37,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ("public_id", "sender", "receiver", "seq", "preview", "created_at",
-                    "is_revoked", "is_system")
+    list_display = ("public_id", "sender_link", "receiver_link", "seq", "preview",
+                    "created_at", "is_revoked", "is_system", "timeline")
     list_filter = ("is_revoked", "is_system", "priority")
-    search_fields = ("sender__user_id", "receiver__user_id")
+    search_fields = ("sender__user_id", "receiver__user_id")  # shows the box; see below
+    search_help_text = (f"Words of the message text (each matched as a word prefix; the newest "
+                        f"{SEARCH_MAX} matches), or a UserID.")
+    show_full_result_count = False  # no count(*) of the whole table per page
     list_select_related = ("sender", "receiver")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Message._meta.fields]
@@ -56,10 +74,74 @@ class MessageAdmin(ReadOnlyAdmin):
     def preview(self, obj):
         return summary_text(obj.elements)[:80]
 
+    @admin.display(description="sender", ordering="sender__user_id")
+    def sender_link(self, obj):
+        return user_link(obj.sender)
+
+    @admin.display(description="receiver", ordering="receiver__user_id")
+    def receiver_link(self, obj):
+        return user_link(obj.receiver)
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        return format_html('<a href="{}#m{}">timeline</a>',
+                           admin_timeline.timeline_url(obj.sender_id, obj.receiver_id), obj.pk)
+
+    def get_ordering(self, request):
+        if request.GET.get("q", "").strip():
+            return [newest_first()]  # see messaging.search.newest_first
+        return super().get_ordering(request)
+
+    def get_search_results(self, request, queryset, search_term):
+        """The newest SEARCH_MAX messages whose text matches (full-text search, in a
+        query of its own: messaging.search.newest_matches), or whose sender or receiver
+        has exactly this UserID."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        found = Q(pk__in=newest_matches(Message.objects.all(), term))
+        pks = list(User.objects.filter(user_id=term).values_list("pk", flat=True))
+        if pks:
+            found |= Q(sender_id__in=pks) | Q(receiver_id__in=pks)
+        return queryset.filter(found), False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("timeline/<int:user_pk>/<int:peer_pk>/",
+                 view(lambda request, **kw: admin_timeline.timeline_view(self, request, **kw)),
+                 name="messaging_message_timeline"),
+            path("timeline/<int:user_pk>/<int:peer_pk>/export/",
+                 view(lambda request, **kw: admin_timeline.export_view(self, request, **kw)),
+                 name="messaging_message_export"),
+            path("<int:pk>/recall/",
+                 view(lambda request, **kw: admin_timeline.recall_view(self, request, **kw)),
+                 name="messaging_message_recall"),
+            *super().get_urls(),
+        ]
+
 
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdmin):
-    list_display = ("owner", "peer", "unread_count", "read_seq", "is_pinned", "updated_at")
+    list_display = ("owner_link", "peer_link", "unread_count", "read_seq", "is_pinned",
+                    "updated_at", "timeline")
     search_fields = ("owner__user_id", "peer__user_id")
     list_select_related = ("owner", "peer")
     readonly_fields = [f.name for f in Conversation._meta.fields]
+
+    @admin.display(description="owner", ordering="owner__user_id")
+    def owner_link(self, obj):
+        return user_link(obj.owner)
+
+    @admin.display(description="peer", ordering="peer__user_id")
+    def peer_link(self, obj):
+        return user_link(obj.peer)
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        return format_html('<a href="{}">timeline</a>',
+                           admin_timeline.timeline_url(obj.owner_id, obj.peer_id))
+
+
+# Users' pages list their conversations (messaging/admin_users.py).
+from . import admin_users  # noqa: E402,F401

@@ -14,6 +14,7 @@ from chat_project.errors import ChatError
 from chat_project.replicas import history_read
 
 from .models import Conversation, Dialog, Message
+from .search import newest_first, search_messages
 from .views import conversation_dict, conversation_peer_id, message_dict, parse_message_id
 
 DEFAULT_PAGE = 15
@@ -234,3 +235,32 @@ def sync_replay(*, user: User, since: int, limit: int = 500, upto: int | None = 
     else:
         reached = entries[-1].seq if entries else since
     return events, reached
+
+
+# --- the operator console ---------------------------------------------------------------
+
+TIMELINE_PAGE = 50
+
+
+def dialog_between(user_pk: int, peer_pk: int) -> Dialog | None:
+    low, high = sorted((user_pk, peer_pk))
+    return Dialog.objects.filter(user_low_id=low, user_high_id=high).first()
+
+
+def dialog_timeline(*, dialog: Dialog | None, before: int | None = None,
+                    size: int = TIMELINE_PAGE, search: str = "") -> tuple[list[Message], int | None]:
+    """One page of a dialog as stored (both sides' messages, recalled and deleted ones
+    included), newest first: keyset on seq, so page N costs what page 1 does. Returns
+    (messages, the `before` of the next page or None at the oldest)."""
+    if dialog is None:
+        return [], None
+    qs = Message.objects.filter(dialog=dialog)
+    if before is not None:
+        qs = qs.filter(seq__lt=before)
+    order = "-seq"
+    if search:
+        qs, order = search_messages(qs, search), newest_first("seq")
+    rows = list(qs.order_by(order, "-pk")[:size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (rows[-1].seq if more and rows else None)

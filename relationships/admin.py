@@ -16,6 +16,11 @@ same checks and locks apply and the events reach the users' devices:
   with the operator as Operator_Account). The "Kick out" action (sessions
   invalidated, sockets closed with KICKED_OUT REST_API_Kick through
   accounts.devices.user_kick) comes with accounts' user admin, which this one extends.
+- Users also get "Forbid sending" / "Allow sending" (AdminForbidType, as /v4
+  portrait_set sets Tag_Profile_IM_AdminForbidType: services.profile_update, so the
+  user's devices and friends learn it; a forbidden sender gets 20012 on every door),
+  and their page links to their friends, who has them as a friend, their blocklist
+  and who blocks them (the lists below, filtered), each list linking back to users.
 - After-callbacks of operators' writes go out with OptPlatform "RESTAPI" (the app's
   own side, as Tencent's console), Admin_Account "".
 - The send policy is one row: the list opens its form, and saving calls
@@ -28,9 +33,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html_join
 
 from accounts.admin import UserAdmin as AccountUserAdmin
-from accounts.models import User
+from accounts.admin import list_link, user_link
+from accounts.audit import audited
+from accounts.models import AdminForbidType, User
 from accounts.services import PROFILE_FIELDS, check_profile_fields
 from chat_project.errors import ChatError
 
@@ -96,7 +104,7 @@ class BlockAddForm(forms.ModelForm):
 @admin.register(Block)
 class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
     form = BlockAddForm
-    list_display = ("owner", "blocked", "created_at")
+    list_display = ("owner_link", "blocked_link", "created_at")
     search_fields = ("owner__user_id", "blocked__user_id")
     list_select_related = ("owner", "blocked")
     autocomplete_fields = ("owner", "blocked")
@@ -104,6 +112,14 @@ class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="owner", ordering="owner__user_id")
+    def owner_link(self, obj):
+        return user_link(obj.owner)
+
+    @admin.display(description="blocked", ordering="blocked__user_id")
+    def blocked_link(self, obj):
+        return user_link(obj.blocked)
 
     def save_model(self, request, obj, form, change):
         result = services.block_add(owner=obj.owner, user_ids=[obj.blocked.user_id],
@@ -135,7 +151,7 @@ class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
 
 @admin.register(Friendship)
 class FriendshipAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
-    list_display = ("owner", "friend", "remark", "add_source", "add_time")
+    list_display = ("owner_link", "friend_link", "remark", "add_source", "add_time")
     search_fields = ("owner__user_id", "friend__user_id", "remark")
     list_select_related = ("owner", "friend")
     date_hierarchy = "add_time"
@@ -143,6 +159,14 @@ class FriendshipAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
 
     def _delete(self, request, obj):
         _friend_delete(obj, DeleteType.SINGLE)
+
+    @admin.display(description="owner", ordering="owner__user_id")
+    def owner_link(self, obj):
+        return user_link(obj.owner)
+
+    @admin.display(description="friend", ordering="friend__user_id")
+    def friend_link(self, obj):
+        return user_link(obj.friend)
 
     @admin.action(description="Delete selected friendships both ways (each side's list)",
                   permissions=["delete"])
@@ -220,6 +244,28 @@ class SendPolicyAdmin(admin.ModelAdmin):
 
 # --- users: profile edits reach the user's devices and friends ------------------------
 
+def _forbid(modeladmin, request, queryset, value: str, done: str) -> None:
+    users = list(queryset)
+    for user in users:
+        # The service /v4 portrait_set uses (AdminForbidType), with the operator named.
+        services.profile_update(user=user, operator=request.user.user_id, platform=PLATFORM,
+                                admin_forbid_type=value)
+    modeladmin.message_user(request, f"{done} {len(users)} user(s).", messages.SUCCESS)
+
+
+@admin.action(description="Forbid sending (AdminForbidType SendOut: sends fail with 20012)",
+              permissions=["change"])
+@audited("forbid sending")
+def forbid_sending_action(modeladmin, request, queryset):
+    _forbid(modeladmin, request, queryset, AdminForbidType.SEND_OUT, "Forbade sending for")
+
+
+@admin.action(description="Allow sending (AdminForbidType None)", permissions=["change"])
+@audited("allow sending")
+def allow_sending_action(modeladmin, request, queryset):
+    _forbid(modeladmin, request, queryset, AdminForbidType.NONE, "Allowed sending for")
+
+
 admin.site.unregister(User)
 
 
@@ -246,6 +292,37 @@ class UserAdmin(AccountUserAdmin):
                 return data
 
         return base if obj is None else ProfileCheckedForm
+
+    actions = [*AccountUserAdmin.actions, forbid_sending_action, allow_sending_action]
+    readonly_fields = (*AccountUserAdmin.readonly_fields, "relations")
+    fieldsets = (*AccountUserAdmin.fieldsets,
+                 ("Friends and blocklist", {"fields": ("relations",)}))
+
+    @admin.display(description="friends and blocks")
+    def relations(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        counts = {
+            "friends": Friendship.objects.filter(owner=obj).count(),
+            "fans": Friendship.objects.filter(friend=obj).count(),
+            "blocks": Block.objects.filter(owner=obj).count(),
+            "blocked_by": Block.objects.filter(blocked=obj).count(),
+        }
+        links = [
+            list_link("admin:relationships_friendship_changelist",
+                      f"{counts['friends']} friend(s)", owner__id__exact=obj.pk),
+            list_link("admin:relationships_friendship_changelist",
+                      f"has them as a friend: {counts['fans']}", friend__id__exact=obj.pk),
+            list_link("admin:relationships_block_changelist",
+                      f"blocklist: {counts['blocks']}", owner__id__exact=obj.pk),
+            list_link("admin:relationships_block_changelist",
+                      f"blocked by: {counts['blocked_by']}", blocked__id__exact=obj.pk),
+            list_link("admin:relationships_friendrequest_changelist", "friend requests sent",
+                      requester__id__exact=obj.pk),
+            list_link("admin:relationships_friendrequest_changelist",
+                      "friend requests received", target__id__exact=obj.pk),
+        ]
+        return format_html_join(" · ", "{}", ((link,) for link in links))
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
