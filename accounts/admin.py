@@ -17,6 +17,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from . import devices, mute, presence
+from .admin_deletes import NoDeletes
 from .audit import audited
 from .models import AuditEntry, Device, LoginPolicy, SyncEntry, User
 
@@ -133,7 +134,10 @@ class LoginPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncEntry)
-class SyncEntryAdmin(admin.ModelAdmin):
+class SyncEntryAdmin(NoDeletes, admin.ModelAdmin):
+    """Read-only, no deletes: a device replays the log by seq, and a hole in it would
+    read as a lost event (the hourly purge drops old entries)."""
+
     list_display = ("user", "seq", "kind", "peer", "message_id", "created_at")
     list_filter = ("kind",)
     search_fields = ("user__user_id", "peer")

@@ -1,12 +1,19 @@
 """Operator console for messages and conversations (read-only: writes go through
-the services, so that every change reaches the users' devices)."""
+the services, so that every change reaches the users' devices).
+
+Deletes go through the services too (accounts/admin_deletes.py): a message is deleted
+from both sides' histories (changes.message_delete_both_sides: MESSAGE_DELETED to both
+users' devices), a conversation from its owner's list with the owner's history of it
+(changes.conversation_delete, as the SDK's deleteConversation: the owner's devices get
+CONVERSATION_LIST_UPDATED isDeleted)."""
 
 from django.contrib import admin, messages
 
+from accounts.admin_deletes import ServiceDeletes
 from accounts.audit import audited
 from chat_project.errors import ChatError
 
-from .changes import message_revoke
+from .changes import conversation_delete, message_delete_both_sides, message_revoke
 from .elements import summary_text
 from .models import Conversation, Message
 
@@ -20,7 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("public_id", "sender", "receiver", "seq", "preview", "created_at",
                     "is_revoked", "is_system")
     list_filter = ("is_revoked", "is_system", "priority")
@@ -29,6 +36,10 @@ class MessageAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Message._meta.fields]
     actions = ["recall"]
+    delete_effect = "deleted from both sides' histories (their devices are told)"
+
+    def delete_through_service(self, request, obj):
+        message_delete_both_sides(message_pk=obj.pk)
 
     def has_recall_permission(self, request):
         return request.user.has_perm("accounts.recall_message")
@@ -57,8 +68,13 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
+class ConversationAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("owner", "peer", "unread_count", "read_seq", "is_pinned", "updated_at")
     search_fields = ("owner__user_id", "peer__user_id")
     list_select_related = ("owner", "peer")
     readonly_fields = [f.name for f in Conversation._meta.fields]
+    delete_effect = ("removed from its owner's list with the owner's history of it "
+                     "(the peer keeps theirs; the owner's devices are told)")
+
+    def delete_through_service(self, request, obj):
+        conversation_delete(user=obj.owner, peer=obj.peer, clear_history=True)
