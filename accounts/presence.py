@@ -67,23 +67,33 @@ def status_group(user_pk: int) -> str:
 
 @dataclass(frozen=True)
 class Conn:
-    """One logged-in socket: its channel name, device, platform and login time."""
+    """One logged-in socket: its channel name, device, platform and login time, and
+    the client instance on the device (a browser tab: the tabs of one browser share
+    its deviceID and differ by instance; "" for a client that names none)."""
 
     channel: str
     device_id: str
     platform: str
     logged_in_at: float
+    instance: str = ""
+
+    @property
+    def client(self) -> tuple[str, str]:
+        """Which client this socket is: a login of the same one replaces it."""
+        return self.device_id, self.instance
 
     def member(self) -> str:
-        return "\t".join([self.channel, self.device_id, self.platform,
-                          repr(self.logged_in_at)])
+        fields = [self.channel, self.device_id, self.platform, repr(self.logged_in_at)]
+        if self.instance:
+            fields.append(self.instance)
+        return "\t".join(fields)
 
     @classmethod
     def parse(cls, member: str | bytes) -> Conn:
         if isinstance(member, bytes):
             member = member.decode()
-        channel, device_id, platform, at = member.split("\t")
-        return cls(channel, device_id, platform, float(at))
+        channel, device_id, platform, at, *instance = member.split("\t")
+        return cls(channel, device_id, platform, float(at), instance[0] if instance else "")
 
 
 @dataclass
