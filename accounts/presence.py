@@ -251,6 +251,16 @@ class _RedisStore:
                 custom_status=custom.decode() if custom else "")
         return out
 
+    def online(self, now: float) -> tuple[int, set[int]]:
+        """Sockets online now and the users they belong to (the global set: one ZCOUNT
+        and one range read of the live members)."""
+        key = self.keys(0)[1]
+        pipe = self.sync.pipeline(transaction=False)
+        pipe.zcount(key, now, "+inf")
+        pipe.zrangebyscore(key, now, "+inf")
+        sockets, members = pipe.execute()
+        return sockets, {int(m.split(b"\t", 1)[0]) for m in members}
+
     # push markers and custom status
     def set_push(self, user_pk: int, platform: str, now: float) -> None:
         key = f"{self.prefix()}:p:{user_pk}"
@@ -337,6 +347,12 @@ class _LocalStore:
                 online=[Conn.parse(m) for m, exp in self.conns.get(pk, {}).items() if exp >= now],
                 push_platforms=sorted(p for p, t in self.push.get(pk, {}).items() if t >= since),
                 custom_status=self.custom.get(pk, "")) for pk in user_pks}
+
+    def online(self, now):
+        with self.lock:
+            live = {pk: sum(1 for exp in mine.values() if exp >= now)
+                    for pk, mine in self.conns.items()}
+        return sum(live.values()), {pk for pk, n in live.items() if n}
 
     def set_push(self, user_pk, platform, now):
         with self.lock:
@@ -425,6 +441,11 @@ def presence_of(user_pks: Iterable[int]) -> dict[int, Presence]:
     if not pks:
         return {}
     return store().snapshot(pks, time.time())
+
+
+def online_now() -> tuple[int, set[int]]:
+    """(sockets online now, the pks of the users online now), for the console."""
+    return store().online(time.time())
 
 
 # --- writes by other apps ---------------------------------------------------------------

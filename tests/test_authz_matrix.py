@@ -775,7 +775,9 @@ ADMIN_ROWS: dict[str, Row] = {
         "messaging.conversation", "push.pushtoken", "push.attrname", "push.userattr",
         "push.usertag", "push.broadcasttask", "push.pushdelivery", "push.pushattempt",
         "push.receiveoption", "axes.accessattempt", "axes.accessfailurelog",
-        "axes.accesslog")},
+        "axes.accesslog", "accounts.auditentry")},
+    "admin:console-dashboard": Row(NONE, reason="staff with accounts.view_dashboard (other "
+                                                "staff: 403); counts, no user's data"),
 }
 
 # --- /v4: every command is the app admin's (tencent-rest.md §1) ---------------------------------
