@@ -154,7 +154,7 @@ def _chart(hours: list[tuple[datetime, int]]) -> dict:
             "x": round(i * width + BAR_GAP / 2, 1), "width": round(width - BAR_GAP, 1),
             "y": round(CHART_HEIGHT - 14 - height, 1), "height": height, "count": n,
             "label": timezone.localtime(start).strftime("%H:00"),
-            "show_label": i % 3 == 0, "label_x": round(i * width + width / 2, 1),
+            "show_label": i % 3 == 0, "label_x": round(i * width + BAR_GAP / 2, 1),
             "url": _changelist(Message, created_at__gte=_iso(start),
                                created_at__lt=_iso(start + timedelta(hours=1))),
         })
