@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from . import devices, mute, presence
+from .admin_deletes import NoDeletes
 from .audit import audited
 from .models import AuditEntry, Device, LoginPolicy, SyncEntry, User
 
@@ -224,7 +225,10 @@ class LoginPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncEntry)
-class SyncEntryAdmin(admin.ModelAdmin):
+class SyncEntryAdmin(NoDeletes, admin.ModelAdmin):
+    """Read-only, no deletes: a device replays the log by seq, and a hole in it would
+    read as a lost event (the hourly purge drops old entries)."""
+
     list_display = ("user", "seq", "kind", "peer", "message_id", "created_at")
     list_filter = ("kind",)
     search_fields = ("user__user_id", "peer")

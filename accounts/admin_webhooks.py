@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from . import webhooks
+from .admin_deletes import NoDeletes
 from .models import WebhookAttempt, WebhookConfig
 
 
@@ -79,7 +80,9 @@ class WebhookConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(admin.ModelAdmin):
+class WebhookAttemptAdmin(NoDeletes, admin.ModelAdmin):
+    """A record: kept until the daily purge ("Purge old webhook attempt records")."""
+
     list_display = ("created_at", "command", "attempt", "outcome", "http_status",
                     "duration_ms", "error", "delivery_id")
     list_filter = ("command", "outcome")

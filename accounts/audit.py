@@ -84,12 +84,18 @@ def audited(name: str):
 _FLAGS = {ADDITION: "add", CHANGE: "change", DELETION: "delete"}
 
 
+def copy_log_entry(entry: LogEntry) -> AuditEntry:
+    """One audit entry for one LogEntry (admin's own record of a form save or delete)."""
+    model = entry.content_type.model if entry.content_type_id else ""
+    return record(_request.get(), f"{_FLAGS.get(entry.action_flag, 'change')} {model}",
+                  target=entry.object_repr, operator=entry.user,
+                  detail={"model": model, "pk": entry.object_id,
+                          "change": entry.get_change_message()})
+
+
 @receiver(post_save, sender=LogEntry, dispatch_uid="accounts.audit.copy_log_entry")
 def _copy_log_entry(sender, instance: LogEntry, created: bool, **kwargs) -> None:
-    if not created:
-        return
-    model = instance.content_type.model if instance.content_type_id else ""
-    record(_request.get(), f"{_FLAGS.get(instance.action_flag, 'change')} {model}",
-           target=instance.object_repr, operator=instance.user,
-           detail={"model": model, "pk": instance.object_id,
-                   "change": instance.get_change_message()})
+    # LogEntry rows made by bulk_create (Django's bulk delete) send no post_save:
+    # accounts/admin_deletes.py copies those.
+    if created:
+        copy_log_entry(instance)

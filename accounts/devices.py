@@ -13,8 +13,11 @@ classes: mobile (iOS, Android, iPad), desktop (Windows, Mac, Linux, Unknown) and
 | unlimited | nobody |
 
 Web sessions (browser tabs) coexist up to `web_sessions` in every mode but unlimited (0:
-no limit); beyond it the oldest tabs go. A login with the `deviceID` of a socket that is
-still open always replaces that socket. The one pushed out gets
+no limit); beyond it the oldest tabs go. A login of the client of a socket that is
+still open (the same `deviceID` and `instanceID`) always replaces that socket: it is the
+same client reconnecting. The tabs of one browser share its `deviceID` (one Device row
+per browser, kept by the page in localStorage) and differ by `instanceID` (one per
+page load), so they coexist as separate web sessions. The one pushed out gets
 `KICKED_OUT {"reason": "multipleDevice"}` and is closed (4001).
 
 A kick (`user_kick`: /v4 im_open_login_svc/kick, the admin's "Kick out" action) bumps
@@ -97,8 +100,8 @@ def login_policy_set(*, mode: str, web_sessions: int) -> LoginPolicy:
 def conns_to_push_out(policy: LoginPolicy, new: Conn, live: list[Conn]) -> list[Conn]:
     """The user's other live sockets that the login `new` pushes out, by the policy."""
     others = [c for c in live if c.channel != new.channel]
-    out = [c for c in others if c.device_id == new.device_id]
-    rest = [c for c in others if c.device_id != new.device_id]
+    out = [c for c in others if c.client == new.client]
+    rest = [c for c in others if c.client != new.client]
     mode = policy.mode
     if mode == LoginPolicy.Mode.UNLIMITED:
         return out

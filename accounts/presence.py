@@ -67,23 +67,33 @@ def status_group(user_pk: int) -> str:
 
 @dataclass(frozen=True)
 class Conn:
-    """One logged-in socket: its channel name, device, platform and login time."""
+    """One logged-in socket: its channel name, device, platform and login time, and
+    the client instance on the device (a browser tab: the tabs of one browser share
+    its deviceID and differ by instance; "" for a client that names none)."""
 
     channel: str
     device_id: str
     platform: str
     logged_in_at: float
+    instance: str = ""
+
+    @property
+    def client(self) -> tuple[str, str]:
+        """Which client this socket is: a login of the same one replaces it."""
+        return self.device_id, self.instance
 
     def member(self) -> str:
-        return "\t".join([self.channel, self.device_id, self.platform,
-                          repr(self.logged_in_at)])
+        fields = [self.channel, self.device_id, self.platform, repr(self.logged_in_at)]
+        if self.instance:
+            fields.append(self.instance)
+        return "\t".join(fields)
 
     @classmethod
     def parse(cls, member: str | bytes) -> Conn:
         if isinstance(member, bytes):
             member = member.decode()
-        channel, device_id, platform, at = member.split("\t")
-        return cls(channel, device_id, platform, float(at))
+        channel, device_id, platform, at, *instance = member.split("\t")
+        return cls(channel, device_id, platform, float(at), instance[0] if instance else "")
 
 
 @dataclass
@@ -245,6 +255,16 @@ class _RedisStore:
                 custom_status=custom.decode() if custom else "")
         return out
 
+    def online(self, now: float) -> tuple[int, set[int]]:
+        """Sockets online now and the users they belong to (the global set: one ZCOUNT
+        and one range read of the live members)."""
+        key = self.keys(0)[1]
+        pipe = self.sync.pipeline(transaction=False)
+        pipe.zcount(key, now, "+inf")
+        pipe.zrangebyscore(key, now, "+inf")
+        sockets, members = pipe.execute()
+        return sockets, {int(m.split(b"\t", 1)[0]) for m in members}
+
     # push markers and custom status
     def set_push(self, user_pk: int, platform: str, now: float) -> None:
         key = f"{self.prefix()}:p:{user_pk}"
@@ -337,6 +357,12 @@ class _LocalStore:
                 online=[Conn.parse(m) for m, exp in self.conns.get(pk, {}).items() if exp >= now],
                 push_platforms=sorted(p for p, t in self.push.get(pk, {}).items() if t >= since),
                 custom_status=self.custom.get(pk, "")) for pk in user_pks}
+
+    def online(self, now):
+        with self.lock:
+            live = {pk: sum(1 for exp in mine.values() if exp >= now)
+                    for pk, mine in self.conns.items()}
+        return sum(live.values()), {pk for pk, n in live.items() if n}
 
     def set_push(self, user_pk, platform, now):
         with self.lock:
@@ -434,6 +460,11 @@ def online_user_pks(*, limit: int = ONLINE_SCAN_MAX) -> set[int]:
     """The users with a live connection now, read from the first `limit` live
     connections (one round trip; the operator console's "online now" filter)."""
     return store().online_pks(time.time(), limit)
+
+
+def online_now() -> tuple[int, set[int]]:
+    """(sockets online now, the pks of the users online now), for the console."""
+    return store().online(time.time())
 
 
 # --- writes by other apps ---------------------------------------------------------------

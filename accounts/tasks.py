@@ -5,9 +5,10 @@
   a client that went silent) are removed; a user left with none is announced Offline
   to its subscribers (USER_STATUS_UPDATED) and State.StateChange reports
   Disconnect/TimeOut.
-- purge_devices (hourly): Device rows not seen for DEVICE_DAYS (30) days, and browser
-  tabs' rows (platform Web: every tab without a deviceID gets its own) not seen for
-  WEB_DEVICE_HOURS (24) hours.
+- purge_devices (hourly): Device rows not seen for DEVICE_DAYS (30) days, and Web rows
+  not seen for WEB_DEVICE_HOURS (24) hours (a browser's row, one per browser since the
+  JS SDK keeps its deviceID in localStorage, comes back on its next visit; a client
+  that names no deviceID gets one per socket, and those must not pile up).
 
 All are idempotent, so late acknowledgement (chat_project/task_rules.py) needs nothing
 more of them: one redone after a lost worker, or handed out again while a long purge

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chat_project import v4
+from chat_project.dashboard import dashboard_view
 from messaging.pages import chat
 from push.pages import service_worker
 from relationships import pages as relationship_pages
@@ -18,6 +19,8 @@ urlpatterns = [
     path("blocklist/", relationship_pages.blocklist, name="blocklist"),
     path("profile/", relationship_pages.my_profile, name="my-profile"),
     path("accounts/", include("accounts.urls")),
+    # The operator console's dashboard (chat_project/dashboard.py), inside admin's login.
+    path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="console-dashboard"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("chat_project.api_urls")),
     # Tencent-compatible server REST API (tencent-rest.md; chat_project/v4.py).

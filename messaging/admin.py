@@ -5,7 +5,12 @@ The message list's search box searches message text (messaging/search.py: full-t
 search on PostgreSQL) and also finds a sender or receiver by exact UserID. Each row and
 each conversation links to the timeline of its two users (messaging/admin_timeline.py),
 and a user's page lists their conversations (messaging/admin_users.py).
-"""
+
+Deletes go through the services too (accounts/admin_deletes.py): a message is deleted
+from both sides' histories (changes.message_delete_both_sides: MESSAGE_DELETED to both
+users' devices), a conversation from its owner's list with the owner's history of it
+(changes.conversation_delete, as the SDK's deleteConversation: the owner's devices get
+CONVERSATION_LIST_UPDATED isDeleted)."""
 
 from django.contrib import admin, messages
 from django.db.models import Q
@@ -13,6 +18,7 @@ from django.urls import path
 from django.utils.html import format_html
 
 from accounts.admin import user_link
+from accounts.admin_deletes import ServiceDeletes
 from accounts.audit import audited
 from accounts.models import User
 from chat_project.errors import ChatError
@@ -21,7 +27,7 @@ from . import (
     admin_send,  # noqa: F401  (the Send page, registered with admin there)
     admin_timeline,
 )
-from .changes import message_revoke
+from .changes import conversation_delete, message_delete_both_sides, message_revoke
 from .elements import summary_text
 from .models import Conversation, Message
 from .search import SEARCH_MAX, newest_first, newest_matches
@@ -36,7 +42,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("public_id", "sender_link", "receiver_link", "seq", "preview",
                     "created_at", "is_revoked", "is_system", "timeline")
     list_filter = ("is_revoked", "is_system", "priority")
@@ -48,6 +54,10 @@ class MessageAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Message._meta.fields]
     actions = ["recall"]
+    delete_effect = "deleted from both sides' histories (their devices are told)"
+
+    def delete_through_service(self, request, obj):
+        message_delete_both_sides(message_pk=obj.pk)
 
     def has_recall_permission(self, request):
         return request.user.has_perm("accounts.recall_message")
@@ -122,12 +132,17 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
+class ConversationAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("owner_link", "peer_link", "unread_count", "read_seq", "is_pinned",
                     "updated_at", "timeline")
     search_fields = ("owner__user_id", "peer__user_id")
     list_select_related = ("owner", "peer")
     readonly_fields = [f.name for f in Conversation._meta.fields]
+    delete_effect = ("removed from its owner's list with the owner's history of it "
+                     "(the peer keeps theirs; the owner's devices are told)")
+
+    def delete_through_service(self, request, obj):
+        conversation_delete(user=obj.owner, peer=obj.peer, clear_history=True)
 
     @admin.display(description="owner", ordering="owner__user_id")
     def owner_link(self, obj):

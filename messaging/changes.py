@@ -72,7 +72,13 @@ from .merged import (
 )
 from .models import Conversation, Dialog, Message, RemindType
 from .upload_refs import hidden_messages, upload_uuids, uploads_release, uploads_use
-from .views import conversation_peer_id, message_dict, message_version, parse_message_id
+from .views import (
+    conversation_peer_id,
+    message_dict,
+    message_public_id,
+    message_version,
+    parse_message_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -394,6 +400,21 @@ def messages_delete(*, user: User, message_ids) -> dict:
         if unread_drop:
             _publish_totals([user.pk])
     return {"messageIDList": ids}
+
+
+def message_delete_both_sides(*, message_pk: int) -> dict:
+    """The app admin deletes a message from both sides' histories (the operator
+    console): for each side, what deleteMessage does (MESSAGE_DELETED to its devices,
+    its conversation and unread count updated). The row stays until the history purge;
+    its files go once neither side sees it. 20022 if there is no such message."""
+    msg = Message.objects.filter(pk=message_pk).select_related("sender", "receiver").first()
+    if msg is None:
+        raise ChatError(20022, "message not found")
+    ids = [message_public_id(msg.pk, msg.time, msg.random)]
+    with transaction.atomic():
+        for user in {msg.sender_id: msg.sender, msg.receiver_id: msg.receiver}.values():
+            answer = messages_delete(user=user, message_ids=ids)
+    return answer
 
 
 def _release_hidden(dialog_id: int, message_pks: list[int] | None = None) -> None:

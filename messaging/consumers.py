@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 
 from channels.consumer import get_handler_name
@@ -51,8 +52,13 @@ def _too_big(frame: str | bytes | None) -> bool:
     return len(frame) > limit or (isinstance(frame, str) and len(frame.encode()) > limit)
 
 
-def _device_group(user_pk: int, device_id: str) -> str:
-    return f"dev.{user_pk}.{hashlib.sha1(device_id.encode()).hexdigest()[:20]}"
+def _device_group(user_pk: int, device_id: str, instance: str = "") -> str:
+    """The group of one client's sockets (a device, or one instance on it: a tab)."""
+    key = f"{device_id}\t{instance}" if instance else device_id
+    return f"dev.{user_pk}.{hashlib.sha1(key.encode()).hexdigest()[:20]}"
+
+
+INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -344,11 +350,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         platform = data.get("platform") or default_platform
         if not isinstance(device_id, str) or not isinstance(platform, str):
             raise ChatError(910003, "deviceID and platform must be strings")
+        instance = data.get("instanceID") or ""
+        if instance and (not isinstance(instance, str) or not INSTANCE_ID.fullmatch(instance)):
+            raise ChatError(910003, "instanceID must be 1 to 32 letters, digits, _ or -")
         device, policy, state_change = await database_sync_to_async(devices.device_connect)(
             user=user, device_id=device_id, platform=platform)
         device_id = device.device_id
         self.logged_in_at = time.time()
-        conn = presence.Conn(self.channel_name, device_id, device.platform, self.logged_in_at)
+        conn = presence.Conn(self.channel_name, device_id, device.platform, self.logged_in_at,
+                             instance)
         try:
             came_online, live = await presence.connection_open(user.pk, conn)
         except Exception:  # presence is not worth a refused login; the heartbeat retries
@@ -361,11 +371,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # whose presence lapsed goes), and the sockets the login policy says must go.
         kick = {"type": "chat.kick", "reason": devices.KICK_MULTIPLE_DEVICE,
                 "keep": self.channel_name, "at": self.logged_in_at}
-        dev_group = _device_group(user.pk, device_id)
+        dev_group = _device_group(user.pk, device_id, instance)
         await self.channel_layer.group_send(dev_group, kick)
         pushed_out = devices.conns_to_push_out(policy, conn, live)
         for other in pushed_out:
-            if other.device_id != device_id:
+            if other.client != conn.client:
                 await self.channel_layer.send(other.channel, kick)
         gone = sorted({c.device_id for c in pushed_out if c.device_id != device_id})
         if gone:  # a device pushed out by another login is signed out: no push for it

@@ -3,7 +3,13 @@ and attributes, pushes to all with their progress, offline push deliveries and e
 attempt (filters by vendor, outcome, failures only; above the lists, the vendor
 channels enabled or disabled and the attempts of the last day per vendor), and users'
 global receive options. Read-only: changes go through
-the services (the REST and /v4 doors), which keep presence and limits right."""
+the services (the REST and /v4 doors), which keep presence and limits right.
+
+Deletes (accounts/admin_deletes.py): a push token, a user's tag and a user's attribute
+value are deleted through push.services (push_token_remove, user_tags_remove,
+user_attrs_remove, as /v4 and the REST door do); attribute names, pushes to all,
+deliveries, attempts and receive options are records or a user's own settings and are
+not deleted here."""
 
 from datetime import timedelta
 
@@ -11,6 +17,10 @@ from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
+from accounts.admin_deletes import NoDeletes, ServiceDeletes
+from chat_project.errors import ChatError
+
+from . import services
 from .models import (
     AttrName,
     BroadcastTask,
@@ -32,7 +42,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PushToken)
-class PushTokenAdmin(ReadOnlyAdmin):
+class PushTokenAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("user", "device_id", "vendor", "masked_token", "updated_at")
     list_filter = ("vendor",)
     search_fields = ("user__user_id", "device_id")
@@ -42,18 +52,23 @@ class PushTokenAdmin(ReadOnlyAdmin):
     fields = readonly_fields = ("user", "device_id", "vendor", "masked_token", "created_at",
                                 "updated_at")
 
+    delete_effect = "the device gets no more offline pushes (push_token_remove)"
+
+    def delete_through_service(self, request, obj):
+        services.push_token_remove(user=obj.user, device_id=obj.device_id)
+
     @admin.display(description="token")
     def masked_token(self, obj):
         return obj.masked_token
 
 
 @admin.register(AttrName)
-class AttrNameAdmin(ReadOnlyAdmin):
+class AttrNameAdmin(NoDeletes, ReadOnlyAdmin):
     list_display = ("slot", "name")
 
 
 @admin.register(UserAttr)
-class UserAttrAdmin(ReadOnlyAdmin):
+class UserAttrAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("user", "attribute", "value")
     search_fields = ("user__user_id", "value")
     list_select_related = ("user",)
@@ -63,21 +78,35 @@ class UserAttrAdmin(ReadOnlyAdmin):
         names = AttrName.objects.filter(slot=OuterRef("slot")).values("name")[:1]
         return super().get_queryset(request).annotate(attr_name=Subquery(names))
 
+    delete_effect = "the user's value is removed (user_attrs_remove)"
+
+    def delete_through_service(self, request, obj):
+        name = AttrName.objects.filter(slot=obj.slot).values_list("name", flat=True).first()
+        if not name:  # a value in a slot with no name: nothing can name it
+            raise ChatError(90033, f"attribute slot {obj.slot} has no name")
+        services.user_attrs_remove(entries=[{"To_Account": obj.user.user_id,
+                                             "Attrs": [name]}])
+
     @admin.display(description="attribute", ordering="slot")
     def attribute(self, obj):
         return obj.attr_name or f"#{obj.slot}"
 
 
 @admin.register(UserTag)
-class UserTagAdmin(ReadOnlyAdmin):
+class UserTagAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("user", "tag", "created_at")
     search_fields = ("user__user_id", "tag")
     list_select_related = ("user",)
     readonly_fields = ("user", "tag", "created_at")
+    delete_effect = "the user loses the tag (user_tags_remove)"
+
+    def delete_through_service(self, request, obj):
+        services.user_tags_remove(entries=[{"To_Account": obj.user.user_id,
+                                            "Tags": [obj.tag]}])
 
 
 @admin.register(BroadcastTask)
-class BroadcastTaskAdmin(ReadOnlyAdmin):
+class BroadcastTaskAdmin(NoDeletes, ReadOnlyAdmin):
     list_display = ("task_id", "sender", "state", "condition", "lifetime", "matched",
                     "delivered", "failed", "created", "finished")
     list_filter = ("state",)
@@ -147,7 +176,7 @@ class PushAttemptInline(admin.TabularInline):
 
 
 @admin.register(PushDelivery)
-class PushDeliveryAdmin(ReadOnlyAdmin):
+class PushDeliveryAdmin(NoDeletes, ReadOnlyAdmin):
     list_display = ("message_key", "user", "device_id", "vendor", "state", "attempts",
                     "withdrawn", "created_at", "updated_at")
     list_filter = ("vendor", "state", FailuresOnly, "withdrawn")
@@ -164,7 +193,7 @@ class PushDeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PushAttempt)
-class PushAttemptAdmin(ReadOnlyAdmin):
+class PushAttemptAdmin(NoDeletes, ReadOnlyAdmin):
     list_display = ("created_at", "message_key", "user", "device_id", "vendor", "withdraw",
                     "outcome", "vendor_code", "http_status", "latency_ms", "detail")
     list_filter = ("vendor", "outcome", FailuresOnly, "withdraw")
@@ -180,7 +209,7 @@ class PushAttemptAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReceiveOption)
-class ReceiveOptionAdmin(ReadOnlyAdmin):
+class ReceiveOptionAdmin(NoDeletes, ReadOnlyAdmin):
     list_display = ("user", "opt", "start", "duration", "updated_at")
     list_filter = ("opt",)
     search_fields = ("user__user_id",)

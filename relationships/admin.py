@@ -37,6 +37,7 @@ from django.utils.html import format_html_join
 
 from accounts.admin import UserAdmin as AccountUserAdmin
 from accounts.admin import list_link, user_link
+from accounts.admin_deletes import NoDeletes, ServiceDeletes
 from accounts.audit import audited
 from accounts.models import AdminForbidType, User
 from accounts.services import PROFILE_FIELDS, check_profile_fields
@@ -47,27 +48,6 @@ from .friends import DeleteType, PendencyType
 from .models import Block, FriendGroup, FriendRequest, Friendship, SendPolicy
 
 PLATFORM = "RESTAPI"  # OptPlatform of operators' changes
-
-
-class _ServiceDeletes:
-    """Deletes (one, or the bulk action) call `_delete(request, obj)`, a service call,
-    instead of deleting rows; a refusal is shown as a message, not an error page."""
-
-    def _delete(self, request, obj) -> None:
-        raise NotImplementedError
-
-    def _delete_reporting(self, request, obj) -> None:
-        try:
-            self._delete(request, obj)
-        except ChatError as exc:
-            self.message_user(request, f"{obj}: {exc.message} ({exc.code})", messages.ERROR)
-
-    def delete_model(self, request, obj):
-        self._delete_reporting(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            self._delete_reporting(request, obj)
 
 
 class _ReadOnly:
@@ -102,7 +82,7 @@ class BlockAddForm(forms.ModelForm):
 
 
 @admin.register(Block)
-class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
+class BlockAdmin(ServiceDeletes, admin.ModelAdmin):
     form = BlockAddForm
     list_display = ("owner_link", "blocked_link", "created_at")
     search_fields = ("owner__user_id", "blocked__user_id")
@@ -140,7 +120,9 @@ class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:relationships_block_changelist"))
         return super().response_add(request, obj, post_url_continue)
 
-    def _delete(self, request, obj):
+    delete_effect = "unblocked (block_remove; the owner's devices are told)"
+
+    def delete_through_service(self, request, obj):
         result = services.block_remove(owner=obj.owner, user_ids=[obj.blocked.user_id],
                                        platform=PLATFORM)[0]
         if not result.ok:
@@ -150,14 +132,16 @@ class BlockAdmin(_ServiceDeletes, admin.ModelAdmin):
 # --- friends ----------------------------------------------------------------------------
 
 @admin.register(Friendship)
-class FriendshipAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+class FriendshipAdmin(ServiceDeletes, _ReadOnly, admin.ModelAdmin):
     list_display = ("owner_link", "friend_link", "remark", "add_source", "add_time")
     search_fields = ("owner__user_id", "friend__user_id", "remark")
     list_select_related = ("owner", "friend")
     date_hierarchy = "add_time"
     actions = ["delete_both_ways"]
 
-    def _delete(self, request, obj):
+    delete_effect = "removed from the owner's friend list (friend_delete; devices are told)"
+
+    def delete_through_service(self, request, obj):
         _friend_delete(obj, DeleteType.SINGLE)
 
     @admin.display(description="owner", ordering="owner__user_id")
@@ -170,6 +154,7 @@ class FriendshipAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
 
     @admin.action(description="Delete selected friendships both ways (each side's list)",
                   permissions=["delete"])
+    @audited("delete friendship both ways")
     def delete_both_ways(self, request, queryset):
         done = 0
         for obj in queryset.select_related("owner", "friend"):
@@ -190,32 +175,36 @@ def _friend_delete(obj: Friendship, delete_type: str) -> None:
 
 
 @admin.register(FriendRequest)
-class FriendRequestAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+class FriendRequestAdmin(ServiceDeletes, _ReadOnly, admin.ModelAdmin):
     list_display = ("requester", "target", "add_type", "add_source", "is_read", "created_at")
     list_filter = ("add_type", "is_read")
     search_fields = ("requester__user_id", "target__user_id")
     list_select_related = ("requester", "target")
     date_hierarchy = "created_at"
 
-    def _delete(self, request, obj):
+    delete_effect = "withdrawn (friend_request_delete; both users' devices are told)"
+
+    def delete_through_service(self, request, obj):
         services.friend_request_delete(user=obj.requester, user_id=obj.target.user_id,
                                        pendency_type=PendencyType.SEND_OUT)
 
 
 @admin.register(FriendGroup)
-class FriendGroupAdmin(_ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+class FriendGroupAdmin(ServiceDeletes, _ReadOnly, admin.ModelAdmin):
     list_display = ("owner", "name", "created_at")
     search_fields = ("owner__user_id", "name")
     list_select_related = ("owner",)
 
-    def _delete(self, request, obj):
+    delete_effect = "the friend list goes (friend_group_delete; the owner's devices are told)"
+
+    def delete_through_service(self, request, obj):
         services.friend_group_delete(user=obj.owner, name=obj.name)
 
 
 # --- who may send -----------------------------------------------------------------------
 
 @admin.register(SendPolicy)
-class SendPolicyAdmin(admin.ModelAdmin):
+class SendPolicyAdmin(NoDeletes, admin.ModelAdmin):
     """One row: the list goes straight to its form; until it is first saved, the form
     shows the default (strangers may message each other)."""
 
@@ -223,9 +212,6 @@ class SendPolicyAdmin(admin.ModelAdmin):
     readonly_fields = ("updated_at",)
 
     def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
     def changelist_view(self, request, extra_context=None):

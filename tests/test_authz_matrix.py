@@ -777,6 +777,8 @@ ADMIN_ROWS: dict[str, Row] = {
         "push.usertag", "push.broadcasttask", "push.pushdelivery", "push.pushattempt",
         "push.receiveoption", "axes.accessattempt", "axes.accessfailurelog",
         "axes.accesslog", "messaging.sendpage")},
+    "admin:console-dashboard": Row(NONE, reason="staff with accounts.view_dashboard (other "
+                                                "staff: 403); counts, no user's data"),
 }
 
 # --- /v4: every command is the app admin's (tencent-rest.md §1) ---------------------------------

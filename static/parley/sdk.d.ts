@@ -369,7 +369,8 @@ declare namespace ParleyChat {
 
     // session
     /** {userID, userSig}; a signed-in browser: login({}) (its session cookie). */
-    login(options?: {userID?: string; userSig?: string; deviceID?: string; platform?: string}):
+    login(options?: {userID?: string; userSig?: string; deviceID?: string; instanceID?: string;
+      platform?: string}):
       Promise<Response<{repeatLogin: false; userID: string}>>;
     logout(): Promise<Response<Record<string, never>>>;
     destroy(): Promise<Response<Record<string, never>>>;

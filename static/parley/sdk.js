@@ -15,6 +15,9 @@
  *   rejects it with an Error carrying `code` (the server's code, or one below).
  * - Every message gets a uint32 `random` when it is created, and keeps it when sent
  *   again, so the server stores a resent message once (PROTOCOL.md, Retries).
+ * - One device per browser: the device ID is kept in localStorage (`parley.deviceID`),
+ *   so reloads and tabs are one Device row; each login() draws an instance ID, so the
+ *   tabs of one browser coexist as web sessions (the login policy limits how many).
  * - The highest event `seq` seen is kept in localStorage per server and user and sent
  *   as `since` on login: a reconnect replays what was missed before SDK_READY.
  * - Every event is handed out once, in order: one whose `seq` is not above the one
@@ -225,6 +228,33 @@
     (root.crypto || {getRandomValues: (a) => { a[0] = Math.random() * 2 ** 32; return a; }})
       .getRandomValues(buf);
     return buf[0];
+  }
+
+  function randomHex(words) {
+    let out = '';
+    for (let i = 0; i < words; i += 1) out += randomUint32().toString(16).padStart(8, '0');
+    return out;
+  }
+
+  const DEVICE_KEY = 'parley.deviceID';
+
+  /**
+   * This browser's device ID, kept in localStorage: one browser is one device (one
+   * Device row on the server) across page loads, tabs and sign-ins. Its tabs differ by
+   * the instance ID each login() draws. With storage blocked, a new ID each call.
+   */
+  function browserDeviceID() {
+    let id = '';
+    try {
+      id = root.localStorage.getItem(DEVICE_KEY) || '';
+    } catch (err) { /* no storage: a new device each time */ }
+    if (!/^web-[0-9a-f]{24}$/.test(id)) {
+      id = `web-${randomHex(3)}`;
+      try {
+        root.localStorage.setItem(DEVICE_KEY, id);
+      } catch (err) { /* as above */ }
+    }
+    return id;
   }
 
   function defaultUrl() {
@@ -675,11 +705,13 @@
       if (this._loginOptions) {
         return Promise.reject(chatError(910003, 'already logged in; call logout() first'));
       }
-      const hex = randomUint32().toString(16).padStart(8, '0');
       this._loginOptions = {
         userID: options.userID || '',
         userSig: options.userSig || '',
-        deviceID: options.deviceID || `web-${hex}${randomUint32().toString(16)}`,
+        // One device per browser; one instance per login (a tab), so that tabs of
+        // one browser coexist and a reconnect of this one replaces its old socket.
+        deviceID: options.deviceID || browserDeviceID(),
+        instanceID: options.instanceID || randomHex(2),
         platform: options.platform || 'Web',
       };
       this._userID = this._loginOptions.userID;
@@ -1854,7 +1886,7 @@
 
     _sendLogin() {
       const o = this._loginOptions;
-      const data = {deviceID: o.deviceID, platform: o.platform};
+      const data = {deviceID: o.deviceID, instanceID: o.instanceID, platform: o.platform};
       if (o.userSig) {
         data.userID = o.userID;
         data.userSig = o.userSig;

@@ -207,12 +207,14 @@ def test_kicked_out_shows_a_banner_and_stays_off(new_page, make_user, usersig,
     page = new_page()
     sockets, frames = record_frames(page)
     sign_in(page, "bob")
-    device_id = sent_ops(frames, "login")[0]["data"]["deviceID"]
+    login = sent_ops(frames, "login")[0]["data"]
 
-    # Another client logs in as the same device: the server pushes the page out.
+    # Another client logs in as the same client (its deviceID and instanceID): the
+    # server pushes the page out.
     other = WsClient(live_server_url)
     try:
-        other.login("bob", usersig("bob"), deviceID=device_id, platform="Web")
+        other.login("bob", usersig("bob"), deviceID=login["deviceID"],
+                    instanceID=login["instanceID"], platform="Web")
         expect(page.get_by_test_id("banner")).to_contain_text("signed in elsewhere")
         expect(page.get_by_test_id("banner")).to_contain_text("multipleDevice")
         expect(page.get_by_test_id("net-state")).to_have_attribute("data-state", "kicked")
