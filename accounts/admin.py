@@ -247,7 +247,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     """Read-only for everyone, superusers included: entries are written by the console's
     actions (accounts/audit.py), never by hand."""
 
-    list_display = ("at", "operator_name", "action", "target", "page")
+    list_display = ("at", "operator_name", "action", "target", "summary", "page")
     list_filter = ("action", "operator_name")
     search_fields = ("operator_name", "action", "target", "page")
     date_hierarchy = "at"
@@ -261,6 +261,12 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="detail")
+    def summary(self, obj):
+        """The detail's first fields, short (the entry's page has all of it)."""
+        text = ", ".join(f"{k}: {v}" for k, v in list(obj.detail.items())[:4])
+        return text if len(text) <= 120 else text[:119] + "…"
 
 
 # The webhook configuration and attempt records (accounts/admin_webhooks.py).

@@ -81,6 +81,7 @@ def test_an_operators_kick_and_a_form_change_are_audited(make_user):
     # The operator reads the log; nobody writes or deletes in it, superusers included.
     page = operator.get("/admin/accounts/auditentry/?action=kick")
     assert page.status_code == 200 and b"alice" in page.content
+    assert b"selected: 2" in page.content  # the detail, summed up in the list
     assert root.get("/admin/accounts/auditentry/add/").status_code == 403
     assert root.get(f"/admin/accounts/auditentry/{entry.pk}/delete/").status_code == 403
     assert root.post("/admin/accounts/auditentry/",
