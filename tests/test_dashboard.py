@@ -10,30 +10,21 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import presence
-from accounts.models import User, WebhookAttempt
+from accounts.models import WebhookAttempt
 from chat_project import dashboard
 from messaging.commands import Origin
 from messaging.models import Message
 from messaging.services import message_send
 from push.models import PushDelivery
+from tests.console import staff_client
 
 pytestmark = pytest.mark.django_db
-
-
-def _staff(user_id: str, group: str | None) -> Client:
-    user = User.objects.create_user(user_id, password="staff-pass-1", is_staff=True)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    assert client.login(user_id=user_id, password="staff-pass-1")
-    return client
 
 
 def _send(sender, to: str, n: int) -> None:
@@ -70,13 +61,13 @@ def _tiles(html: str) -> dict[str, tuple[str, str]]:
 
 def test_only_staff_with_the_permission_see_it(make_user):
     assert Client().get("/admin/dashboard/").status_code == 302  # to the admin sign-in
-    assert _staff("nobody", None).get("/admin/dashboard/").status_code == 403
-    support = _staff("helpdesk", "support")
+    assert staff_client("nobody", None).get("/admin/dashboard/").status_code == 403
+    support = staff_client("helpdesk", "support")
     page = support.get("/admin/dashboard/")
     assert page.status_code == 200 and b'data-testid="hour-chart"' in page.content
     # The admin index links to it for those who may open it, not for the others.
     assert b'data-testid="dashboard-link"' in support.get("/admin/").content
-    assert b'data-testid="dashboard-link"' not in _staff("other", None).get("/admin/").content
+    assert b'data-testid="dashboard-link"' not in staff_client("other", None).get("/admin/").content
 
 
 def test_the_numbers_and_the_lists_behind_them(make_user):
@@ -98,7 +89,7 @@ def test_the_numbers_and_the_lists_behind_them(make_user):
     from asgiref.sync import async_to_sync
     async_to_sync(presence.connection_open)(alice.pk, conn)
     try:
-        root = _staff("root", "operator")
+        root = staff_client("root", "operator")
         tiles = _tiles(root.get("/admin/dashboard/").content.decode())
         assert tiles["users"][0] == "3"  # alice, bob, root
         assert tiles["online now"][0] == "1" and "online=yes" in tiles["online now"][1]
@@ -132,7 +123,7 @@ def test_the_page_is_bounded_and_obeys_the_csp(make_user):
     # users, messages today, per hour, pushes by state, webhook failures
     assert len(queries) == 5, [q["sql"] for q in queries]
     assert sum(n for _, n in numbers.hours) == 5 and len(numbers.hours) == 24
-    root = _staff("root", "operator")
+    root = staff_client("root", "operator")
     page = root.get("/admin/dashboard/")
     body = page.content.decode()
     assert "Content-Security-Policy" in page.headers

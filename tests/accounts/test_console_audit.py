@@ -8,16 +8,9 @@ from accounts.models import AuditEntry, User
 from messaging.commands import Origin
 from messaging.models import Message
 from messaging.services import message_send
+from tests.console import staff_client
 
 pytestmark = pytest.mark.django_db
-
-
-def _staff(user_id: str, group: str) -> Client:
-    user = User.objects.create_user(user_id, password="staff-pass-1", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    assert client.login(user_id=user_id, password="staff-pass-1")
-    return client
 
 
 def _text(sender, to: str, text: str) -> Message:
@@ -43,7 +36,7 @@ def test_the_groups_exist_after_migrate_with_their_permissions():
 def test_support_reads_and_recalls_and_the_recall_is_audited(make_user):
     alice, _ = make_user("alice"), make_user("bob")
     msg = _text(alice, "bob", "recall me")
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     assert support.get("/admin/messaging/message/").status_code == 200
     response = support.post("/admin/messaging/message/",
                             {"action": "recall", "_selected_action": [msg.pk]}, follow=True)
@@ -61,7 +54,7 @@ def test_support_reads_and_recalls_and_the_recall_is_audited(make_user):
 
 def test_an_operators_kick_and_a_form_change_are_audited(make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    operator = _staff("ops", "operator")
+    operator = staff_client("ops", "operator")
     response = operator.post("/admin/accounts/user/",
                              {"action": "kick_action", "_selected_action": [alice.pk, bob.pk]},
                              follow=True)

@@ -5,9 +5,7 @@ and allow sending, delete account), each audited, refused to support."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AdminForbidType, AuditEntry, Device, User
@@ -17,17 +15,10 @@ from messaging.models import Conversation, Message
 from messaging.services import message_send
 from relationships.services import block_add, friend_import
 from tests.accounts.test_devices import alive, kicked
+from tests.console import staff_client
 
 TEXT = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
 LIST = "/admin/accounts/user/"
-
-
-def _staff(user_id: str, group: str) -> Client:
-    user = User.objects.create_user(user_id, password="staff-pass-1", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    client = Client()
-    assert client.login(user_id=user_id, password="staff-pass-1")
-    return client
 
 
 def _send(sender, to: str, random: int, text: str = "hi"):
@@ -37,7 +28,7 @@ def _send(sender, to: str, random: int, text: str = "hi"):
 
 @pytest.mark.django_db
 def test_the_user_list_costs_the_same_queries_for_5_or_40_users(make_user):
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     for i in range(5):
         make_user(f"u{i}", password=None)
     ops.get(LIST)  # warm (content types, sessions)
@@ -58,7 +49,7 @@ def test_a_users_page_links_conversations_friends_and_blocks(make_user):
     friend_import(user=alice, items=[{"to": "bob", "source": "AddSource_Type_Test"}])
     block_add(owner=alice, user_ids=["carol"])
     _send(bob, "alice", 1), _send(bob, "alice", 2), _send(alice, "carol", 3)
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     page = support.get(f"{LIST}{alice.pk}/change/").content.decode()
     assert f"/admin/relationships/friendship/?owner__id__exact={alice.pk}" in page
     assert f"/admin/relationships/friendship/?friend__id__exact={alice.pk}" in page
@@ -83,13 +74,13 @@ def test_a_users_page_links_conversations_friends_and_blocks(make_user):
 @pytest.mark.django_db
 def test_forbid_and_allow_sending_are_the_operators_and_audited(make_user):
     alice, _ = make_user("alice"), make_user("bob")
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     support.post(LIST, {"action": "forbid_sending_action", "_selected_action": [alice.pk]})
     alice.refresh_from_db()
     assert alice.admin_forbid_type == AdminForbidType.NONE
     assert not AuditEntry.objects.filter(action="forbid sending").exists()
 
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     page = ops.post(LIST, {"action": "forbid_sending_action", "_selected_action": [alice.pk]},
                     follow=True)
     assert b"Forbade sending for 1 user(s)" in page.content
@@ -111,7 +102,7 @@ def test_forbid_and_allow_sending_are_the_operators_and_audited(make_user):
 @pytest.mark.django_db
 def test_support_cannot_kick_mute_or_delete(make_user):
     alice = make_user("alice")
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     for action in ("kick_action", "mute_day_action", "delete_account_action", "delete_selected"):
         support.post(LIST, {"action": action, "_selected_action": [alice.pk], "post": "yes"})
     assert support.get(f"{LIST}{alice.pk}/delete/").status_code == 403
@@ -132,7 +123,7 @@ def test_delete_account_goes_through_the_service_and_kicks(how, connect, make_us
     _send(alice, "bob", 1), _send(bob, "carol", 2)
     phone = connect("alice", deviceID="p", platform="Android")
     bob_ws = connect("bob")
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     if how == "action":
         page = ops.post(LIST, {"action": "delete_account_action",
                                "_selected_action": [alice.pk]}, follow=True)
@@ -163,7 +154,7 @@ def test_delete_account_goes_through_the_service_and_kicks(how, connect, make_us
 def test_online_now_column_and_filter(connect, make_user):
     make_user("alice"), make_user("bob")
     connect("alice", deviceID="p", platform="Android")
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     page = support.get(LIST).content.decode()
     assert "Online (Android)" in page
     online = support.get(f"{LIST}?online=yes").content.decode()

@@ -8,31 +8,17 @@ import io
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
-from django.test import Client
 from PIL import Image
 
-from accounts.models import AuditEntry, User
+from accounts.models import AuditEntry
 from accounts.mute import FOREVER, mute_set
 from messaging.models import BatchChunk, Conversation, Message
 from messaging.tasks import send_to_many
 from push.models import BroadcastTask
 from push.services import user_tags_add
+from tests.console import staff_client
 
 SEND = "/admin/messaging/sendpage/"
-
-
-def _staff(user_id: str, group: str | None = None, *perms: str) -> Client:
-    user = User.objects.create_user(user_id, password="staff-pass-1", is_staff=True)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label,
-                                                         codename=codename))
-    client = Client()
-    assert client.login(user_id=user_id, password="staff-pass-1")
-    return client
 
 
 def _form(**fields) -> dict:
@@ -64,7 +50,7 @@ def _error(response) -> tuple[int, str]:
 def test_every_mode_and_target_arrives_over_a_socket(connect, make_user, eager):
     make_user("alice"), make_user("bob"), make_user("carol")
     user_tags_add(entries=[{"To_Account": "bob", "Tags": ["vip"]}])
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     bob = connect("bob")
 
     def received(**where) -> dict:
@@ -139,7 +125,7 @@ def test_a_lists_progress_is_shown_until_done(make_user):
     make_user("alice")
     for i in range(250):
         make_user(f"r{i}", password=None)
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     names = " ".join(f"r{i}" for i in range(250))
     # No worker runs the chunks yet: the page shows 0 of 250 and refreshes itself.
     r = ops.post(SEND, _form(target="list", to_list=names, text="to everyone"))
@@ -170,7 +156,7 @@ def test_a_lists_progress_is_shown_until_done(make_user):
 @pytest.mark.django_db
 def test_support_is_refused_both_and_a_user_only_operator_the_app(make_user):
     make_user("alice"), make_user("bob")
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     assert support.get(SEND).status_code == 403
     assert support.post(SEND, _form(to="bob", text="x")).status_code == 403
     assert support.post(SEND, _form(mode="user", sender="alice", to="bob",
@@ -181,7 +167,7 @@ def test_support_is_refused_both_and_a_user_only_operator_the_app(make_user):
     assert b"sendpage" not in support.get("/admin/").content
     assert b"send-message-link" not in support.get("/admin/messaging/message/").content
     # Sending as a user only: impersonation yes, the app admin and notices no.
-    impersonator = _staff("imp", None, "accounts.send_as_user", "messaging.view_message")
+    impersonator = staff_client("imp", None, "accounts.send_as_user", "messaging.view_message")
     assert impersonator.get(SEND).status_code == 200
     assert impersonator.post(SEND, _form(to="bob", text="x")).status_code == 403
     assert impersonator.post(SEND, _form(mode="system", to="bob", text="x")).status_code == 403
@@ -190,7 +176,7 @@ def test_support_is_refused_both_and_a_user_only_operator_the_app(make_user):
     assert list(Message.objects.values_list("sender__user_id", flat=True)) == ["alice"]
     assert not AuditEntry.objects.filter(operator_name="helpdesk").exists()
     # An operator sees the links.
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     assert b"/admin/messaging/sendpage/" in ops.get("/admin/").content
     assert b"send-message-link" in ops.get("/admin/messaging/message/").content
 
@@ -209,7 +195,7 @@ def _png(side: int = 4) -> io.BytesIO:
 def test_errors_are_shown_in_words_with_their_code(make_user, settings):
     alice, _ = make_user("alice"), make_user("bob")
     mute_set(alice, c2c_seconds=FOREVER)
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     cases = [
         (_form(to="ghost", text="x"), 20003),
         (_form(mode="user", sender="alice", to="bob", text="x"), 20012),
@@ -254,7 +240,7 @@ def test_errors_are_shown_in_words_with_their_code(make_user, settings):
 @pytest.mark.django_db
 def test_an_image_and_a_file_by_upload(make_user):
     make_user("bob")
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     r = ops.post(SEND, _form(mode="system", to="bob", kind="image", upload=_png()))
     assert r.status_code == 302
     doc = io.BytesIO(b"%PDF-1.4 hello")
@@ -274,7 +260,7 @@ def test_an_image_and_a_file_by_upload(make_user):
 @pytest.mark.django_db
 def test_each_send_is_audited_with_mode_sender_target_and_message_ids(make_user):
     make_user("alice"), make_user("bob")
-    ops = _staff("ops", "operator")
+    ops = staff_client("ops", "operator")
     ops.post(SEND, _form(mode="user", sender="alice", to="bob", text="hi"))
     ops.post(SEND, _form(mode="system", to="bob", text="notice"))
     first, second = AuditEntry.objects.filter(action="send message").order_by("pk")

@@ -9,18 +9,17 @@ import json
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import AuditEntry, SyncEntry, User
+from accounts.models import AuditEntry, SyncEntry
 from messaging import admin_timeline
 from messaging.commands import Origin
 from messaging.models import Message
 from messaging.search import search_messages
 from messaging.selectors import message_page
 from messaging.services import message_send
+from tests.console import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -55,15 +54,6 @@ ELEMENTS = {
 }
 
 
-def _staff(user_id: str, group: str | None, **client_kw) -> Client:
-    user = User.objects.create_user(user_id, password="staff-pass-1", is_staff=True)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    client = Client(**client_kw)
-    assert client.login(user_id=user_id, password="staff-pass-1")
-    return client
-
-
 def _send(sender, to: str, elements: list[dict], random: int) -> Message:
     sent = message_send(origin=Origin.USER, sender=sender, to=to, random=random,
                         elements=elements)
@@ -83,7 +73,7 @@ def test_every_element_type_is_rendered_and_escaped(make_user):
     edited = _send(bob, "alice", [{"type": "TIMTextElem", "payload": {"text": "edited"}}], 91)
     Message.objects.filter(pk=edited.pk).update(is_modified=True)
     gone = _send(alice, "bob", [{"type": "TIMTextElem", "payload": {"text": "secret"}}], 92)
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     support.post(f"/admin/messaging/message/{gone.pk}/recall/", {})
 
     page = support.get(_timeline(alice, bob))
@@ -121,7 +111,7 @@ def test_the_timeline_pages_by_seq_newest_first_at_a_flat_query_count(make_user)
     alice, bob = make_user("alice"), make_user("bob")
     for i in range(1, 121):
         _send(alice, "bob", [{"type": "TIMTextElem", "payload": {"text": f"n{i}."}}], i)
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     support.get(_timeline(alice, bob))  # warm
     seen, url, counts = [], _timeline(alice, bob), []
     while url:
@@ -138,7 +128,7 @@ def test_the_timeline_pages_by_seq_newest_first_at_a_flat_query_count(make_user)
 def test_recall_from_the_timeline_is_a_post_with_csrf_and_audited(make_user):
     alice, bob = make_user("alice"), make_user("bob")
     msg = _send(alice, "bob", [ELEMENTS["text"]], 1)
-    support = _staff("helpdesk", "support", enforce_csrf_checks=True)
+    support = staff_client("helpdesk", "support", enforce_csrf_checks=True)
     page = support.get(_timeline(alice, bob))
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())[1]
     recall = f"/admin/messaging/message/{msg.pk}/recall/"
@@ -166,7 +156,7 @@ def test_recall_from_the_timeline_is_a_post_with_csrf_and_audited(make_user):
 def test_staff_without_permissions_get_nothing(make_user):
     alice, bob = make_user("alice"), make_user("bob")
     msg = _send(alice, "bob", [ELEMENTS["text"]], 1)
-    nobody = _staff("sam", None)
+    nobody = staff_client("sam", None)
     for url in (_timeline(alice, bob), _timeline(alice, bob) + "export/",
                 f"/admin/messaging/message/{msg.pk}/recall/",
                 "/admin/messaging/message/timeline/987654/987655/",
@@ -199,7 +189,7 @@ def test_search_finds_words_by_prefix_and_uses_the_gin_index(make_user):
     assert search_messages(Message.objects.all(), "report.pdf").get().sender_id == bob.pk
     assert search_messages(Message.objects.all(), "Chat alice").get().sender_id == carol.pk
     # The message list's search box: text, or a UserID.
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     listed = support.get("/admin/messaging/message/", {"q": "quick"}).content.decode()
     assert "quick thinking" in listed and "lazy dog" not in listed
     listed = support.get("/admin/messaging/message/", {"q": "carol"}).content.decode()
@@ -228,7 +218,7 @@ def test_export_is_the_history_apis_shape_bounded_and_audited(make_user, monkeyp
     alice, bob = make_user("alice"), make_user("bob")
     for i, element in enumerate(ELEMENTS.values(), start=1):
         _send(alice if i % 2 else bob, "bob" if i % 2 else "alice", [element], i)
-    support = _staff("helpdesk", "support")
+    support = staff_client("helpdesk", "support")
     data = _exported(support.get(_timeline(alice, bob) + "export/"))
     history = message_page(viewer=alice, conversation_id="C2Cbob", count=100)["messageList"]
     assert data["messageList"] == history[::-1]  # newest first, the same dicts
