@@ -233,10 +233,6 @@ class _RedisStore:
         return bool(removed), bool(gone)
 
     # reads
-    def online_pks(self, now: float, limit: int) -> set[int]:
-        members = self.sync.zrangebyscore(self.keys(0)[1], now, "+inf", start=0, num=limit)
-        return {int(m.split(b"\t", 1)[0]) for m in members}
-
     def snapshot(self, user_pks: list[int], now: float) -> dict[int, Presence]:
         p = self.prefix()
         pipe = self.sync.pipeline(transaction=False)
@@ -255,13 +251,13 @@ class _RedisStore:
                 custom_status=custom.decode() if custom else "")
         return out
 
-    def online(self, now: float) -> tuple[int, set[int]]:
-        """Sockets online now and the users they belong to (the global set: one ZCOUNT
-        and one range read of the live members)."""
+    def online(self, now: float, limit: int) -> tuple[int, set[int]]:
+        """Sockets online now and the users of the first `limit` of them (the global
+        set: one ZCOUNT and one bounded range read, in one round trip)."""
         key = self.keys(0)[1]
         pipe = self.sync.pipeline(transaction=False)
         pipe.zcount(key, now, "+inf")
-        pipe.zrangebyscore(key, now, "+inf")
+        pipe.zrangebyscore(key, now, "+inf", start=0, num=limit)
         sockets, members = pipe.execute()
         return sockets, {int(m.split(b"\t", 1)[0]) for m in members}
 
@@ -344,12 +340,6 @@ class _LocalStore:
                 self.conns.pop(user_pk, None)
             return True, not mine
 
-    def online_pks(self, now, limit):
-        with self.lock:
-            pks = [pk for pk, mine in self.conns.items()
-                   if any(exp >= now for exp in mine.values())]
-        return set(pks[:limit])
-
     def snapshot(self, user_pks, now):
         since = now - PUSH_ONLINE_DAYS * 86400
         with self.lock:
@@ -358,11 +348,11 @@ class _LocalStore:
                 push_platforms=sorted(p for p, t in self.push.get(pk, {}).items() if t >= since),
                 custom_status=self.custom.get(pk, "")) for pk in user_pks}
 
-    def online(self, now):
+    def online(self, now, limit):
         with self.lock:
             live = {pk: sum(1 for exp in mine.values() if exp >= now)
                     for pk, mine in self.conns.items()}
-        return sum(live.values()), {pk for pk, n in live.items() if n}
+        return sum(live.values()), set([pk for pk, n in live.items() if n][:limit])
 
     def set_push(self, user_pk, platform, now):
         with self.lock:
@@ -456,15 +446,16 @@ def presence_of(user_pks: Iterable[int]) -> dict[int, Presence]:
 ONLINE_SCAN_MAX = 50_000  # connections one "who is online" read looks at
 
 
+def online_now(*, limit: int = ONLINE_SCAN_MAX) -> tuple[int, set[int]]:
+    """(sockets online now, the users of the first `limit` of them): one round trip, a
+    bounded read (the console's dashboard and "online now" filter)."""
+    return store().online(time.time(), limit)
+
+
 def online_user_pks(*, limit: int = ONLINE_SCAN_MAX) -> set[int]:
     """The users with a live connection now, read from the first `limit` live
-    connections (one round trip; the operator console's "online now" filter)."""
-    return store().online_pks(time.time(), limit)
-
-
-def online_now() -> tuple[int, set[int]]:
-    """(sockets online now, the pks of the users online now), for the console."""
-    return store().online(time.time())
+    connections (the operator console's "online now" filter)."""
+    return online_now(limit=limit)[1]
 
 
 # --- writes by other apps ---------------------------------------------------------------
