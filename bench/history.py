@@ -104,8 +104,8 @@ def main(rows: int) -> dict:
         with CaptureQueriesContext(connection) as ctx:
             call()
         main_sql = next((q["sql"] for q in ctx.captured_queries  # the page: LIMIT count + 1
-                         if 'FROM "messaging_message"' in q["sql"] and "LIMIT 16" in q["sql"]),
-                        None)
+                         if "FROM messaging_message" in q["sql"].replace('"', "")
+                         and "LIMIT 16" in q["sql"]), None)
         plan = []
         if main_sql:
             with connection.cursor() as cur:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connections, router
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts.models import SyncEntry, User
+from chat_project import wire
 from chat_project.errors import ChatError
 from chat_project.replicas import history_read
 
@@ -40,6 +42,36 @@ def visible_to(user_pk: int) -> Q:
         Q(receiver_id=user_pk, deleted_by_receiver=False)
 
 
+# A history page in two statements, both plain SQL that PostgreSQL and SQLite take
+# alike: what the page depends on, then the page. (The ORM's four queries cost 8-10 ms
+# of Python on this machine against 0.2 ms in PostgreSQL; bench/history.py.)
+_PAGE_HEAD = (
+    "SELECT p.id, p.user_id,"
+    " (SELECT d.id FROM messaging_dialog d"
+    "  WHERE d.user_low_id = CASE WHEN p.id < %(v)s THEN p.id ELSE %(v)s END"
+    "  AND d.user_high_id = CASE WHEN p.id < %(v)s THEN %(v)s ELSE p.id END),"
+    " (SELECT c.peer_read_seq FROM messaging_conversation c"
+    "  WHERE c.owner_id = %(v)s AND c.peer_id = p.id),"
+    " (SELECT c.cleared_seq FROM messaging_conversation c"
+    "  WHERE c.owner_id = %(v)s AND c.peer_id = p.id),"
+    " (SELECT b.seq FROM messaging_message b, messaging_dialog d"
+    "  WHERE b.id = %(before)s AND b.dialog_id = d.id"
+    "  AND d.user_low_id = CASE WHEN p.id < %(v)s THEN p.id ELSE %(v)s END"
+    "  AND d.user_high_id = CASE WHEN p.id < %(v)s THEN %(v)s ELSE p.id END)"
+    " FROM accounts_user p WHERE p.user_id = %(peer)s")
+# The viewer's own view: after what they cleared, without what they deleted, newest first.
+_PAGE_ROWS = (
+    "SELECT id, seq, sender_id, receiver_id, random, time, priority, elements, nick,"
+    " avatar, cloud_custom_data, need_read_receipt, is_revoked, is_modified, is_system"
+    " FROM messaging_message"
+    " WHERE dialog_id = %(dialog)s AND seq > %(cleared)s AND seq < %(before)s"
+    " AND created_at >= %(cutoff)s"
+    " AND ((sender_id = %(v)s AND NOT deleted_by_sender)"
+    "      OR (receiver_id = %(v)s AND NOT deleted_by_receiver))"
+    " ORDER BY seq DESC LIMIT %(limit)s")
+_NO_SEQ_ABOVE = 2**63 - 1
+
+
 @history_read(user="viewer")
 def message_page(*, viewer: User, conversation_id: str, next_req_message_id=None,
                  count=None) -> dict:
@@ -50,34 +82,42 @@ def message_page(*, viewer: User, conversation_id: str, next_req_message_id=None
         count = DEFAULT_PAGE
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PAGE:
         raise ChatError(910003, f"count must be an integer from 1 to {MAX_PAGE}")
-    peer = account_selectors.user_by_user_id(peer_id)
-    if peer is None:
+    before_pk = parse_message_id(next_req_message_id) if next_req_message_id else None
+    if not account_selectors.could_exist(peer_id):
         raise ChatError(20003, f"no user {peer_id!r}")
-    low, high = sorted((viewer.pk, peer.pk))
-    dialog_id = Dialog.objects.filter(user_low_id=low, user_high_id=high) \
-        .values_list("pk", flat=True).first()
-    empty = {"messageList": [], "nextReqMessageID": "", "isCompleted": True}
-    if dialog_id is None:
-        if next_req_message_id:
+    alias = router.db_for_read(Message)
+    db = connections[alias]
+    with db.cursor() as cursor:
+        cursor.execute(_PAGE_HEAD, {"v": viewer.pk, "peer": peer_id, "before": before_pk})
+        head = cursor.fetchone()
+        if head is None:
+            raise ChatError(20003, f"no user {peer_id!r}")
+        peer_pk, peer_user_id, dialog_id, peer_read_seq, cleared_seq, before_seq = head
+        if next_req_message_id and before_seq is None:
             raise ChatError(910004, "nextReqMessageID is not a message of this conversation")
-        return empty
-    conv = Conversation.objects.filter(owner=viewer, peer=peer) \
-        .values("peer_read_seq", "cleared_seq").first() or {}
-    # The viewer's own view: after what they cleared, without what they deleted.
-    qs = Message.objects.filter(dialog_id=dialog_id, created_at__gte=history_cutoff(),
-                                seq__gt=conv.get("cleared_seq", 0)) \
-        .filter(visible_to(viewer.pk))
-    if next_req_message_id:
-        pk = parse_message_id(next_req_message_id)
-        before = Message.objects.filter(pk=pk, dialog_id=dialog_id) \
-            .values_list("seq", flat=True).first() if pk else None
-        if before is None:
-            raise ChatError(910004, "nextReqMessageID is not a message of this conversation")
-        qs = qs.filter(seq__lt=before)
-    rows = list(qs.select_related("sender", "receiver").order_by("-seq")[:count + 1])
+        if dialog_id is None:
+            return {"messageList": [], "nextReqMessageID": "", "isCompleted": True}
+        cursor.execute(_PAGE_ROWS, {
+            "dialog": dialog_id, "cleared": cleared_seq or 0, "v": viewer.pk,
+            "before": _NO_SEQ_ABOVE if before_seq is None else before_seq,
+            "cutoff": db.ops.adapt_datetimefield_value(history_cutoff()), "limit": count + 1})
+        rows = cursor.fetchall()
     more = len(rows) > count
-    rows = rows[:count][::-1]
-    views = message_views(rows, viewer=viewer, peer_read_seq=conv.get("peer_read_seq", 0))
+    user_ids = {viewer.pk: viewer.user_id, peer_pk: peer_user_id}
+    peer_read_seq = peer_read_seq or 0
+    views = []
+    for (pk, seq, sender_pk, receiver_pk, random, time, priority, elements, nick, avatar,
+         custom, need_receipt, revoked, modified, system) in reversed(rows[:count]):
+        msg = Message(pk=pk, seq=seq, sender_id=sender_pk, receiver_id=receiver_pk,
+                      random=random, time=time, priority=priority,
+                      elements=wire.loads(elements) if isinstance(elements, str | bytes)
+                      else elements, nick=nick, avatar=avatar, cloud_custom_data=custom,
+                      need_read_receipt=bool(need_receipt), is_revoked=bool(revoked),
+                      is_modified=bool(modified), is_system=bool(system))
+        views.append(message_dict(
+            msg, viewer_pk=viewer.pk, sender_user_id=user_ids[sender_pk],
+            receiver_user_id=user_ids[receiver_pk],
+            is_peer_read=sender_pk == viewer.pk and seq <= peer_read_seq))
     return {"messageList": views,
             "nextReqMessageID": views[0]["ID"] if views and more else "",
             "isCompleted": not more}
