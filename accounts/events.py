@@ -133,9 +133,20 @@ async def send_batch(batch: list[tuple[str, dict]]) -> None:
     batch). After one timeout the rest of the batch is dropped, not waited for in turn.
     What is not published is in the sync log; the devices catch up by `sync`."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not batch:
         return
     timeout = settings.CHAT_PUBLISH_TIMEOUT
+    many = getattr(layer, "group_send_many", None)  # Redis: one round trip per shard
+    if many is not None:
+        try:
+            async with asyncio.timeout(timeout):
+                failed = await many(batch)
+        except TimeoutError:
+            log.error("realtime publish of %d timed out after %ss", len(batch), timeout)
+            return
+        for shard, exc in failed.items():
+            log.error("realtime publish to shard %d failed: %r", shard, exc)
+        return
     for i, (group, message) in enumerate(batch):
         try:
             await asyncio.wait_for(layer.group_send(group, message), timeout)

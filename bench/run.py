@@ -333,7 +333,7 @@ def run_idle(ctx, args, server: Server, probe: Probe) -> dict:
                 pinged += 1
                 if pinged == 1:
                     hold_b = probe.snapshot()
-        results = phase.wait("result", 120)
+        results = phase.wait("result", 120 + args.idle / 20)  # closing takes a while too
     time.sleep(2.0)
     rss_closed = server.rss_kb()["workers_kb"]
     opened = sum(r["opened"] for r in results)
