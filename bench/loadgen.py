@@ -134,8 +134,10 @@ async def _open(spec: Spec, user_id: str, sig: str):
         raise
 
 
-async def _open_many(spec: Spec, user_ids: list[str]) -> tuple[list, list[str]]:
-    """Open and log in sockets for `user_ids`, `connect_batch` at a time.
+async def _open_many(spec: Spec, user_ids: list[str],
+                     opened: list | None = None) -> tuple[list, list[str]]:
+    """Open and log in sockets for `user_ids`, `connect_batch` at a time (each one also
+    appended to `opened` as soon as it is in, when given).
 
     Returns the sockets that made it (None in place of a failure) and the failures."""
     api = TLSSigAPIv2.TLSSigAPIv2(spec.sdkappid, spec.key)
@@ -151,6 +153,8 @@ async def _open_many(spec: Spec, user_ids: list[str]) -> tuple[list, list[str]]:
                     sockets.append(None)
                 else:
                     sockets.append(res)
+                    if opened is not None:
+                        opened.append(res)
     except BaseException:
         await _close_all(sockets)
         raise
@@ -390,17 +394,36 @@ async def _ping(ws, timeout: float) -> float | None:
     return None
 
 
+HEARTBEAT = 30.0  # the SDK's ping interval (static/parley/sdk.js); the server closes a
+# socket silent for CHAT_SOCKET_IDLE_TIMEOUT (120 s), and 10,000 take longer to open
+
+
+async def _heartbeat(sockets: list) -> None:
+    """Ping every socket opened so far every HEARTBEAT seconds, as the SDK does (the
+    answers are skipped by the final _ping)."""
+    while True:
+        await asyncio.sleep(HEARTBEAT)
+        for ws in list(sockets):
+            with contextlib.suppress(WebSocketException, OSError):
+                await ws.send('{"id":"beat","op":"ping"}')
+
+
 async def run_idle(spec: Spec, report, go, start_at) -> dict:
     """Open `spec.idle` logged-in sockets, hold them idle, then ping every one."""
     ids = [f"{spec.prefix}i{i}" for i in range(spec.idle)]
     report.put(("ready", spec.prefix, 0.0))
     await _wait_go(go, start_at)
     t0 = time.monotonic()
-    sockets, failures = await _open_many(spec, ids)
-    sockets = [ws for ws in sockets if ws is not None]
-    connected_at = time.monotonic()
-    report.put(("connected", spec.prefix, connected_at - t0))
-    await asyncio.sleep(max(0.0, connected_at + spec.idle_hold - time.monotonic()))
+    opened: list = []
+    beat = asyncio.get_running_loop().create_task(_heartbeat(opened))
+    try:
+        sockets, failures = await _open_many(spec, ids, opened)
+        sockets = [ws for ws in sockets if ws is not None]
+        connected_at = time.monotonic()
+        report.put(("connected", spec.prefix, connected_at - t0))
+        await asyncio.sleep(max(0.0, connected_at + spec.idle_hold - time.monotonic()))
+    finally:
+        beat.cancel()
     held = time.monotonic() - connected_at
     rtts: list[float] = []
     dead = 0
