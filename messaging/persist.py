@@ -175,15 +175,14 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
                                            message_id=msg.pk, peer=cmd.receiver.user_id), True))
     sync_append([item for _, item, _ in sync_items], now=now)
 
-    # 5. Conversations: one row per (owner, peer) touched, folded over the batch.
-    convs = _upsert_conversations(written, dialogs, now)
+    # 5. Conversations: one row per (owner, peer) touched, folded over the batch, and the
+    #    total unread of each owner whose unread grew.
+    convs, totals = _upsert_conversations(written, dialogs, now)
     if any(p.cmd.rules.backdated for p in written):
         _newest_last_messages(convs, {(p.cmd.receiver.pk, p.cmd.sender.pk) for p in written
                                       if p.cmd.rules.backdated}
                               | {(p.cmd.sender.pk, p.cmd.receiver.pk) for p in written
                                  if p.cmd.rules.backdated})
-    totals = _unread_totals({owner for (owner, _), (row, _, _) in convs.items()
-                             if row["added_unread"]})
     # Files the messages carry are now referred to (no statement when none carries one).
     # (Those of the merged lists they name too: a file in a list stays while it is read.)
     uploads_use([(p.message.pk, p.message.dialog_id, p.message.elements) for p in written],
@@ -452,8 +451,30 @@ _CONVERSATION_UPSERT = (
 )
 
 
-def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
-    """Fold the batch per (owner, peer): unread added, newest last message, read position."""
+# PostgreSQL: the upsert and the totals in one statement. The CTE's writes are not
+# visible to the rest of the statement (it reads the table as it was), so an owner's
+# total is its other conversations' unread, from the table, plus its upserted rows' new
+# unread. That is what a statement after the upsert would read: any other writer of an
+# owner's unread appends to the owner's sync log in its transaction, and this send holds
+# the owner's sync head since sync_append, so such a writer committed before this
+# statement began or commits after this send does.
+_CONVERSATION_UPSERT_WITH_TOTALS = (
+    "WITH c AS ({upsert}),"
+    " o AS (SELECT c.owner_id, COALESCE(SUM(c.unread_count) FILTER (WHERE c.unread_count > 0),"
+    "  0) + (SELECT COALESCE(SUM(t.unread_count), 0) FROM messaging_conversation t"
+    "   WHERE t.owner_id = c.owner_id AND t.unread_count > 0 AND NOT EXISTS ("
+    "    SELECT 1 FROM c x WHERE x.owner_id = t.owner_id AND x.peer_id = t.peer_id)) AS total"
+    "  FROM c WHERE c.owner_id IN ({owners}) GROUP BY c.owner_id)"
+    " SELECT c.owner_id, c.peer_id, c.unread_count, c.is_pinned, c.draft_text,"
+    "  c.peer_read_time, c.last_message_id, c.message_remind_type, o.total"
+    " FROM c LEFT JOIN o ON o.owner_id = c.owner_id"
+)
+
+
+def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> tuple[dict, dict]:
+    """Fold the batch per (owner, peer): unread added, newest last message, read position.
+    Returns the rows by (owner, peer), and the total unread (`_unread_totals`) of each
+    owner whose unread grew: one statement on PostgreSQL, two elsewhere."""
     folded: dict[tuple[int, int], dict] = {}
     for p in fresh:
         cmd, msg = p.cmd, p.message
@@ -472,7 +493,7 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
             if not cmd.excluded_from_last_message:
                 entry["last"] = p
     if not folded:
-        return {}
+        return {}, {}
     keys = sorted(folded)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, %s, '', %s, 0, FALSE)"] * len(keys))
     params: list = []
@@ -481,9 +502,22 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
         last_id = e["last"].message.pk if e["last"] is not None else None
         params += [owner_pk, peer_pk, e["dialog_id"], last_id, e["unread"], e["read_seq"],
                    False, now]
+    upsert = _CONVERSATION_UPSERT.format(values=values)
+    # Owners whose unread may grow (a Discard row's does not: known after the upsert).
+    adding = sorted({owner_pk for (owner_pk, _), e in folded.items() if e["unread"]})
+    found: dict[int, int] = {}
     with connection.cursor() as cursor:
-        cursor.execute(_CONVERSATION_UPSERT.format(values=values), params)
-        rows = cursor.fetchall()
+        if connection.vendor == "postgresql" and adding:
+            cursor.execute(_CONVERSATION_UPSERT_WITH_TOTALS.format(
+                upsert=upsert, owners=", ".join(["%s"] * len(adding))), params + adding)
+            rows = []
+            for *row, total in cursor.fetchall():
+                rows.append(row)
+                if total is not None:
+                    found[row[0]] = int(total)
+        else:
+            cursor.execute(upsert, params)
+            rows = cursor.fetchall()
     out = {}
     for owner_pk, peer_pk, unread, pinned, draft, peer_read_time, last_id, remind in rows:
         e = folded[(owner_pk, peer_pk)]
@@ -493,7 +527,10 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict, now) -> dict:
              "added_unread": e["unread"] > 0 and remind != RemindType.DISCARD,
              "remind": remind},
             e["peer"], e["last"])
-    return out
+    counted = {owner_pk for (owner_pk, _), (row, _, _) in out.items() if row["added_unread"]}
+    if connection.vendor != "postgresql":
+        return out, _unread_totals(counted)
+    return out, {pk: found[pk] for pk in sorted(counted)}
 
 
 def _newest_last_messages(convs: dict, keys: set[tuple[int, int]]) -> None:
