@@ -85,8 +85,10 @@ def test_a_batch_announces_each_receivers_total_as_stored(
 
     alice, bob, carol, dave, erin = (make_user(n) for n in ("alice", "bob", "carol", "dave",
                                                              "erin"))
-    message_send_many([user_send(dave, "bob", text("d1"), 1), user_send(dave, "bob", text("d2"), 2),
-                       user_send(erin, "bob", text("e1"), 1), user_send(bob, "carol", text("b1"), 1)])
+    message_send_many([user_send(dave, "bob", text("d1"), 1),
+                       user_send(dave, "bob", text("d2"), 2),
+                       user_send(erin, "bob", text("e1"), 1),
+                       user_send(bob, "carol", text("b1"), 1)])
     Conversation.objects.filter(owner=bob, peer=erin).update(
         message_remind_type=RemindType.DISCARD)
     with capture_events() as sent, django_capture_on_commit_callbacks(execute=True):
