@@ -161,29 +161,27 @@ class SyncItem:
 def sync_append(items: list[SyncItem], *, now: datetime | None = None) -> list[SyncItem]:
     """Append entries to users' sync logs; fills each item's `seq`.
 
-    Must run inside the caller's transaction.
+    Must run inside the caller's transaction. One statement on PostgreSQL (the heads'
+    upsert and the entries' insert), two elsewhere.
     """
     if not items:
         return items
     now = now or timezone.now()
     counts = Counter(item.user_pk for item in items)
-    tops = _bump_sync_seq(counts)
+    if connection.vendor == "postgresql":
+        _number(items, counts, _append_entries_with_heads(items, counts, now))
+    else:
+        _number(items, counts, _bump_sync_seq(counts))
+        _insert_entries(items, now)
+    return items
+
+
+def _number(items: list[SyncItem], counts: Counter, tops: dict[int, int]) -> None:
+    """Each user's items take the seqs up to its new top, in the items' order."""
     next_seq = {pk: tops[pk] - n + 1 for pk, n in counts.items()}
-    params: list = []
     for item in items:
         item.seq = next_seq[item.user_pk]
         next_seq[item.user_pk] += 1
-        expires = connection.ops.adapt_datetimefield_value(item.expires_at) \
-            if item.expires_at is not None else None
-        params += [item.user_pk, item.seq, item.kind, item.message_id, item.peer,
-                   wire.dumps(item.payload), now, expires]
-    json_cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    row = f"(%s, %s, %s, %s, %s, %s{json_cast}, %s, %s)"
-    with connection.cursor() as cursor:  # raw: the ORM's bulk_create is the costlier half
-        cursor.execute(
-            "INSERT INTO accounts_syncentry (user_id, seq, kind, message_id, peer, payload,"
-            f" created_at, expires_at) VALUES {', '.join([row] * len(items))}", params)
-    return items
 
 
 def sync_publish(events: list[tuple[int, str, str, object]], *, peer: str = "",
@@ -201,18 +199,71 @@ def sync_publish(events: list[tuple[int, str, str, object]], *, peer: str = "",
     return [item.seq for item in items]
 
 
+# Rows are locked in the heads' VALUES order, sorted by user, so concurrent appends for
+# overlapping users never deadlock (and messaging/persist.py's lock order holds).
+_HEADS_UPSERT = (
+    "INSERT INTO accounts_synchead (user_id, seq) VALUES {values}"
+    " ON CONFLICT (user_id) DO UPDATE SET seq = accounts_synchead.seq + EXCLUDED.seq"
+    " RETURNING user_id, seq")
+
+
 def _bump_sync_seq(counts: Counter) -> dict[int, int]:
-    # One upsert; rows are locked in VALUES order, sorted by user, so concurrent
-    # appends for overlapping users never deadlock.
+    """Each user's head moved on by their count; returns the new tops."""
     pks = sorted(counts)
     values = ", ".join(["(%s, %s)"] * len(pks))
-    params = [x for pk in pks for x in (pk, counts[pk])]
+    with connection.cursor() as cursor:
+        cursor.execute(_HEADS_UPSERT.format(values=values),
+                       [x for pk in pks for x in (pk, counts[pk])])
+        return dict(cursor.fetchall())
+
+
+def _insert_entries(items: list[SyncItem], now: datetime) -> None:
+    params: list = []
+    for item in items:
+        params += [item.user_pk, item.seq, item.kind, item.message_id, item.peer,
+                   wire.dumps(item.payload), now, _adapt_expiry(item)]
+    row = "(%s, %s, %s, %s, %s, %s, %s, %s)"
+    with connection.cursor() as cursor:  # raw: the ORM's bulk_create is the costlier half
+        cursor.execute(
+            "INSERT INTO accounts_syncentry (user_id, seq, kind, message_id, peer, payload,"
+            f" created_at, expires_at) VALUES {', '.join([row] * len(items))}", params)
+
+
+def _append_entries_with_heads(items: list[SyncItem], counts: Counter,
+                               now: datetime) -> dict[int, int]:
+    """PostgreSQL: the heads' upsert and the entries' insert in one statement (a
+    data-modifying CTE); returns the new tops. Each entry's seq is its user's new top
+    less how many of that user's items follow it; entries are inserted in the items'
+    order, as the two statements elsewhere insert them."""
+    pks = sorted(counts)
+    heads = ", ".join(["(%s, %s)"] * len(pks))
+    params: list = [x for pk in pks for x in (pk, counts[pk])]
+    left = Counter(counts)
+    for index, item in enumerate(items):
+        left[item.user_pk] -= 1
+        params += [index, item.user_pk, left[item.user_pk], item.kind, item.message_id,
+                   item.peer, wire.dumps(item.payload), now, _adapt_expiry(item)]
+    # Typed: INSERT ... SELECT does not take the VALUES' types from the target columns.
+    row = ("(%s::int, %s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::varchar,"
+           " %s::jsonb, %s::timestamptz, %s::timestamptz)")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO accounts_synchead (user_id, seq) VALUES {values}"
-            " ON CONFLICT (user_id) DO UPDATE SET seq = accounts_synchead.seq + EXCLUDED.seq"
-            " RETURNING user_id, seq", params)
+            f"WITH h AS ({_HEADS_UPSERT.format(values=heads)}),"
+            " e AS (INSERT INTO accounts_syncentry (user_id, seq, kind, message_id, peer,"
+            "  payload, created_at, expires_at)"
+            "  SELECT v.user_id, h.seq - v.n_after, v.kind, v.message_id, v.peer, v.payload,"
+            "   v.created_at, v.expires_at"
+            f"  FROM (VALUES {', '.join([row] * len(items))})"
+            "   AS v(ord, user_id, n_after, kind, message_id, peer, payload, created_at,"
+            "        expires_at)"
+            "  JOIN h ON h.user_id = v.user_id ORDER BY v.ord)"
+            " SELECT user_id, seq FROM h", params)
         return dict(cursor.fetchall())
+
+
+def _adapt_expiry(item: SyncItem):
+    return connection.ops.adapt_datetimefield_value(item.expires_at) \
+        if item.expires_at is not None else None
 
 
 # --- profile --------------------------------------------------------------------------

@@ -66,18 +66,22 @@ def purge_push_attempts() -> int:
 
 # --- after the send's commit ----------------------------------------------------------------
 
-def queue_on_commit(jobs: list[PushJob]) -> None:
-    """Hand `jobs` to the delivery task after the caller's transaction commits."""
+def queue_on_commit(jobs: list[PushJob], *, with_tokens: set[int] | None = None) -> None:
+    """Hand `jobs` to the delivery task after the caller's transaction commits.
+    `with_tokens`: which of their receivers have a push token, when the caller's
+    transaction has read it already (selectors.has_token_sql); None: read after the commit."""
     if jobs and pipeline.enabled():
-        transaction.on_commit(lambda: queue_now(jobs))
+        transaction.on_commit(lambda: queue_now(jobs, with_tokens=with_tokens))
 
 
-def queue_now(jobs: list[PushJob]) -> int:
-    """Queue the jobs whose receiver has a push token; return how many. Never raises:
-    a failure here must not fail a send that has committed (it is logged)."""
+def queue_now(jobs: list[PushJob], *, with_tokens: set[int] | None = None) -> int:
+    """Queue the jobs whose receiver has a push token (`with_tokens` when given, else one
+    query); return how many. Never raises: a failure here must not fail a send that has
+    committed (it is logged)."""
     try:
-        with_tokens = set(PushToken.objects.filter(
-            user_id__in={j.receiver_pk for j in jobs}).values_list("user_id", flat=True))
+        if with_tokens is None:
+            with_tokens = set(PushToken.objects.filter(
+                user_id__in={j.receiver_pk for j in jobs}).values_list("user_id", flat=True))
         todo = [j for j in jobs if j.receiver_pk in with_tokens]
         if not todo:
             return 0
