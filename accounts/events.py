@@ -128,10 +128,12 @@ def _send_sync(batch: list[tuple[str, dict]]) -> None:
 
 
 async def send_batch(batch: list[tuple[str, dict]]) -> None:
-    """Publish, in order, each within CHAT_PUBLISH_TIMEOUT: a Redis that accepts and
-    never answers must not hold up the caller (a send's answer, the socket door's next
-    batch). After one timeout the rest of the batch is dropped, not waited for in turn.
-    What is not published is in the sync log; the devices catch up by `sync`."""
+    """Publish, in order, within CHAT_PUBLISH_TIMEOUT: a Redis that accepts and never
+    answers must not hold up the caller (a send's answer, the socket door's next batch).
+    On Redis the whole batch is one pipelined round trip per shard, bounded as a whole
+    (chat_project/redis_bounds.py, group_send_many); on another layer each publish is
+    bounded, and after one timeout the rest is dropped, not waited for in turn. What is
+    not published is in the sync log; the devices catch up by `sync`."""
     layer = get_channel_layer()
     if layer is None or not batch:
         return

@@ -59,11 +59,11 @@ _PAGE_HEAD = (
     "  AND d.user_low_id = CASE WHEN p.id < %(v)s THEN p.id ELSE %(v)s END"
     "  AND d.user_high_id = CASE WHEN p.id < %(v)s THEN %(v)s ELSE p.id END)"
     " FROM accounts_user p WHERE p.user_id = %(peer)s")
-# The viewer's own view: after what they cleared, without what they deleted, newest first.
 # What message_dict reads of a message, in the order _message_of takes it.
 _VIEW_COLUMNS = ("id", "seq", "sender_id", "receiver_id", "random", "time", "priority",
                  "elements", "nick", "avatar", "cloud_custom_data", "need_read_receipt",
                  "is_revoked", "is_modified", "is_system")
+# The viewer's own view: after what they cleared, without what they deleted, newest first.
 _PAGE_ROWS = (
     f"SELECT {', '.join(_VIEW_COLUMNS)} FROM messaging_message"
     " WHERE dialog_id = %(dialog)s AND seq > %(cleared)s AND seq < %(before)s"
