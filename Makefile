@@ -26,7 +26,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)
 	DEBUG=$${DEBUG:-1} $(VENV)/bin/uvicorn chat_project.asgi:application --host $(HOST) --port $(PORT) \
-		--ws-max-size 262144
+		--ws-max-size 262144 --ws chat_project.wsprotocol:Protocol
 
 test: install
 	$(VENV)/bin/ruff check .

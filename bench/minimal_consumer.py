@@ -37,7 +37,7 @@ def minimal_server(database_url: str, redis_url: str, *, workers: int, log_path:
     return Server(
         database_url=database_url, redis_url=redis_url, workers=workers, log_path=log_path,
         run_id=run_id, socket_rate=0, db_name=MIN_DB, app="minimal.asgi:application",
-        app_dir=ROOT / "bench", own_redis_db=False,
+        app_dir=ROOT / "bench", own_redis_db=False, ws="auto",
         extra_env={"DJANGO_SETTINGS_MODULE": "minimal.settings",
                    "CHANNEL_PREFIX": f"minimal-{run_id}",
                    "MINIMAL_DROP_EVERY": str(drop_every)},

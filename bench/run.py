@@ -63,6 +63,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         " the median run (by msgs/s) and the range")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--gen-procs", type=int, default=1, help="load generator processes")
+    p.add_argument("--ws", default="chat_project.wsprotocol:Protocol",
+                   help="uvicorn's --ws: Parley's protocol (deflate without context"
+                        " takeover), or 'auto' for uvicorn's own (keeps zlib state per socket)")
     p.add_argument("--compression", choices=["deflate", "none"], default="deflate",
                    help="WebSocket permessage-deflate, offered as browsers do, or not")
     p.add_argument("--socket-rate", type=int, default=100_000,
@@ -456,7 +459,7 @@ def environment(probe: Probe, args) -> dict:
         "uncommitted": [x[3:] for x in changed if x.strip()],
         "tree_state": tree_state(),
         "workers": args.workers, "gen_procs": args.gen_procs,
-        "compression": args.compression, "socket_rate": args.socket_rate,
+        "compression": args.compression, "ws": args.ws, "socket_rate": args.socket_rate,
         "kernel": platform.release(),
     }
 
@@ -470,7 +473,8 @@ def format_env(env: dict) -> str:
             f" channels-redis {pk['channels-redis']}, websockets {pk['websockets']};"
             f" load avg {env['loadavg_before']:.2f}; checkout {env['git']}"
             f" ({len(env['uncommitted'])} uncommitted file(s));"
-            f" compression {env['compression']}; {env['gen_procs']} generator process(es)")
+            f" compression {env['compression']}, --ws {env.get('ws', 'auto')};"
+            f" {env['gen_procs']} generator process(es)")
 
 
 # --- main -----------------------------------------------------------------------------
@@ -491,7 +495,7 @@ def main(argv=None) -> int:
     ctx = mp.get_context("spawn")
     server = Server(database_url=database_url, redis_url=redis_url, workers=args.workers,
                     log_path=RESULTS / f"{stamp}-server.log", run_id=run_id,
-                    socket_rate=args.socket_rate)
+                    socket_rate=args.socket_rate, ws=args.ws)
     probe = None
     out: dict = {"started": stamp, "argv": sys.argv[1:], "args": vars(args)}
     try:

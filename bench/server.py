@@ -144,14 +144,15 @@ class Server:
                  run_id: str, socket_rate: int, db_name: str = BENCH_DB,
                  app: str = "chat_project.asgi:application", app_dir: Path = ROOT,
                  extra_env: dict | None = None, migrate: list[str] | None = None,
-                 own_redis_db: bool = True):
+                 own_redis_db: bool = True, ws: str = "chat_project.wsprotocol:Protocol"):
         """`db_name`, `app`, `app_dir`, `extra_env` and `migrate` (the command that makes
         the schema, run in `app_dir`) let another ASGI app be started the same way
         (bench/minimal_consumer.py); the defaults are Parley's production start. An app
         that keeps nothing in Redis but channel-layer traffic (`own_redis_db=False`) gets
-        `redis_url` as it is, and nothing is emptied at the end."""
+        `redis_url` as it is, and nothing is emptied at the end. `ws` is uvicorn's
+        `--ws` (Parley's protocol, as README's production command; "auto" for uvicorn's)."""
         self.database_url = database_url
-        self.db_name, self.app, self.app_dir = db_name, app, app_dir
+        self.db_name, self.app, self.app_dir, self.ws = db_name, app, app_dir, ws
         self.migrate = migrate or [sys.executable, "manage.py", "migrate", "--noinput"]
         self.redis_url = redis_url
         self.workers = workers
@@ -202,7 +203,7 @@ class Server:
             [sys.executable, "-m", "uvicorn", self.app,
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
              "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
-             "--ws-max-size", "262144"],  # as README's production command
+             "--ws-max-size", "262144", "--ws", self.ws],  # as README's production command
             cwd=self.app_dir, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
         )

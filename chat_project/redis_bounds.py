@@ -41,6 +41,8 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from channels_redis.utils import _consistent_hash, decode_hosts
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
+from chat_project.leanqueue import LeanQueue
+
 log = logging.getLogger(__name__)
 
 
@@ -111,11 +113,20 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
             if index == shard or (shard is None and not self.shard_down(index)):
                 break
         try:
-            await self._bounded(index, "_subscribe_to_channel", channel)
+            await self._bounded_call(index, "new_channel",
+                                     lambda: self._subscribe(layer, channel))
         except RealtimeUnavailable:
             layer.channels.pop(channel, None)  # never subscribed: no queue left behind
             raise
         return channel
+
+    @staticmethod
+    async def _subscribe(layer, channel: str) -> None:
+        """channels-redis's `_subscribe_to_channel`, with a LeanQueue for the channel's
+        messages instead of an asyncio.Queue (~3 KB of empty deques per socket,
+        chat_project/leanqueue.py); the layer only puts to it and gets from it."""
+        layer.channels[channel] = LeanQueue()
+        await layer._get_shard(channel).subscribe(channel)
 
     async def send(self, channel, message):
         return await self._bounded(self.shard_of(channel), "send", channel, message)

@@ -106,6 +106,30 @@ CLOSE_TRY_AGAIN = 1013
 CLOSE_INTERNAL = 1011
 
 
+class _Handshake:
+    """What HandshakeGuard follows of one socket: whether the connect event came in and
+    whether the app answered. A slotted object, not closures over a dict: every socket
+    holds it for its whole life."""
+
+    __slots__ = ("_receive", "_send", "connect", "answered")
+
+    def __init__(self, receive, send) -> None:
+        self._receive, self._send = receive, send
+        self.connect = self.answered = False
+
+    async def receive(self):
+        message = await self._receive()
+        if message["type"] == "websocket.connect":
+            self.connect = True
+        return message
+
+    async def send(self, message):
+        if message["type"] in ("websocket.accept", "websocket.close",
+                               "websocket.http.response.start"):
+            self.answered = True
+        await self._send(message)
+
+
 class HandshakeGuard:
     """Before a socket is accepted, Channels subscribes it to the channel layer (and
     the session middleware reads the database); when that fails, the server would
@@ -117,31 +141,18 @@ class HandshakeGuard:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        state = {"connect": False, "answered": False}
-
-        async def tracked_receive():
-            message = await receive()
-            if message["type"] == "websocket.connect":
-                state["connect"] = True
-            return message
-
-        async def tracked_send(message):
-            if message["type"] in ("websocket.accept", "websocket.close",
-                                   "websocket.http.response.start"):
-                state["answered"] = True
-            await send(message)
-
+        state = _Handshake(receive, send)
         try:
-            return await self.app(scope, tracked_receive, tracked_send)
+            return await self.app(scope, state.receive, state.send)
         except Exception as exc:
-            if state["answered"]:
+            if state.answered:
                 raise
             busy = is_unavailable(exc)
             if busy:
                 log.warning("socket refused, a backing service is unavailable: %r", exc)
             else:
                 log.exception("socket failed before its handshake")
-            if not state["connect"]:
+            if not state.connect:
                 await receive()
             await send({"type": "websocket.accept"})
             await send({"type": "websocket.close",

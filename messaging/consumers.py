@@ -58,6 +58,18 @@ def _device_group(user_pk: int, device_id: str, instance: str = "") -> str:
     return f"dev.{user_pk}.{hashlib.sha1(key.encode()).hexdigest()[:20]}"
 
 
+_running: set[asyncio.Task] = set()
+
+
+def _background(coro) -> asyncio.Task:
+    """Run `coro` as a task of its own, referenced until it ends (the event loop keeps
+    only a weak reference to a task)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
 INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -91,7 +103,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.token_time = time.monotonic()
         self.strikes = 0
         await self.accept()
-        self.watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
+        self._arm_watch()
 
     async def disconnect(self, code):
         watchdog = getattr(self, "watchdog", None)
@@ -127,28 +139,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return "Disconnect", "LinkClose"
         return "Logout", "Unregister"  # kicked by an operator or REST
 
-    async def _watch_idle(self):
-        """Close a silent socket; refresh this socket's presence (its heartbeat) when
-        frames came in since the last refresh: one Redis call per ttl/3 at most."""
+    def _arm_watch(self) -> None:
+        """The idle watch (`_watch`) in `tick` seconds: a timer handle per socket, not a
+        sleeping task (a task and its frame are ~0.9 KB that every idle socket would
+        hold; bench/README.md "Idle memory")."""
         timeout = settings.CHAT_SOCKET_IDLE_TIMEOUT
         tick = min(timeout, 15, presence.ttl() / 3)
+        self.watchdog = asyncio.get_running_loop().call_later(tick, self._watch)
+
+    def _watch(self) -> None:
+        """Close a silent socket; refresh this socket's presence (its heartbeat) when
+        frames came in since the last refresh: one Redis call per ttl/3 at most."""
+        now = time.monotonic()
+        if now - self.last_frame > settings.CHAT_SOCKET_IDLE_TIMEOUT:
+            self.closing = "idle"
+            self.watchdog = None
+            _background(self.close(code=CLOSE_IDLE))
+            return
+        if self.conn is not None and self.last_frame > self.touched:
+            self.touched = now
+            _background(self._heartbeat())
+        self._arm_watch()
+
+    async def _heartbeat(self) -> None:
         try:
-            while True:
-                await asyncio.sleep(tick)
-                now = time.monotonic()
-                if now - self.last_frame > timeout:
-                    self.closing = "idle"
-                    await self.close(code=CLOSE_IDLE)
-                    return
-                if self.conn is not None and self.last_frame > self.touched:
-                    self.touched = now
-                    try:
-                        if await presence.connection_heartbeat(self.user_pk, self.conn):
-                            await self._announce_status(presence.STATUS_ONLINE)
-                    except Exception:
-                        log.exception("presence heartbeat failed")
-        except asyncio.CancelledError:
-            pass
+            if await presence.connection_heartbeat(self.user_pk, self.conn):
+                await self._announce_status(presence.STATUS_ONLINE)
+        except Exception:
+            log.exception("presence heartbeat failed")
 
     async def _announce_status(self, status_type: int) -> None:
         """USER_STATUS_UPDATED to the sockets subscribed to this socket's user."""

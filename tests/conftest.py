@@ -108,7 +108,7 @@ def server_env(**extra) -> dict:
 
 
 # uvicorn's flags as README's production command has them: frames over 256 KB refused.
-UVICORN_FLAGS = ("--ws-max-size", "262144")
+UVICORN_FLAGS = ("--ws-max-size", "262144", "--ws", "chat_project.wsprotocol:Protocol")
 
 
 def start_server(*, uvicorn_flags=UVICORN_FLAGS, port: int | None = None,

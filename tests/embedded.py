@@ -52,7 +52,8 @@ def start_embedded_server(tmp_path) -> tuple[subprocess.Popen, str]:
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 (the server keeps it)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "chat_project.asgi:application",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--ws-max-size", "262144", "--ws", "chat_project.wsprotocol:Protocol"],  # as make run
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_port(port, proc)

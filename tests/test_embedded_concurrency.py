@@ -48,7 +48,8 @@ def embedded_server(tmp_path):
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed with the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "chat_project.asgi:application", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+         "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--ws-max-size", "262144", "--ws", "chat_project.wsprotocol:Protocol"],  # as make run
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     _wait_port(port, proc)
     return proc, log, f"http://127.0.0.1:{port}"
