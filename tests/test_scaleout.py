@@ -297,6 +297,39 @@ def test_the_layer_shards_as_channels_redis_does(settings):
             s.stop()
 
 
+def test_unsubscribes_queued_past_the_limit_do_not_mark_the_shard_down():
+    """Thousands of sockets closing at once wait for the shard's lock; a group_discard
+    that runs out of time there is not an outage: the shard stays up and new sockets
+    are not refused."""
+    import asyncio
+
+    server = RedisServer().start()
+    try:
+        layer = BoundedPubSubChannelLayer(
+            hosts=[{"address": server.url, "socket_timeout": 1}], prefix="t",
+            call_timeout=0.3, retry_after=5)
+
+        async def go():
+            channel = await layer.new_channel()
+            await layer.group_add("g", channel)
+            shard = layer._get_layer()._shards[0]
+            async with shard._lock:  # a long queue of commands ahead of it
+                started = asyncio.get_running_loop().time()
+                await layer.group_discard("g", channel)  # never raises
+                assert asyncio.get_running_loop().time() - started >= 0.3
+            assert not layer.shard_down(0)
+            assert "t__group__g" not in layer._get_layer().groups  # forgotten here
+            await layer.new_channel()  # a new socket is not refused
+            await layer.group_add("h", channel)
+            server.stop()
+            await layer.group_discard("h", channel)  # Redis gone: still never raises
+            assert "t__group__h" not in layer._get_layer().groups
+
+        asyncio.run(go())
+    finally:
+        server.stop()
+
+
 def test_two_servers_two_shards_lose_nothing_and_keep_order(make_user, cluster):
     make_user("alice")
     receivers = receivers_on_both_shards(make_user, per_shard=2)
