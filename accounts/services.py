@@ -229,35 +229,47 @@ def _insert_entries(items: list[SyncItem], now: datetime) -> None:
             f" created_at, expires_at) VALUES {', '.join([row] * len(items))}", params)
 
 
+# PostgreSQL: the heads' upsert and the entries' insert in one statement, its rows passed
+# as one array per column (unnest keeps the arrays' order): the statement's text and its
+# number of parameters are the same whatever the batch, so psycopg converts it once (a
+# VALUES list of a row per entry is a new text per batch size, re-parsed on every call
+# past 50 parameters: a fifth of a busy worker's CPU, bench/README.md "fourth round").
+_APPEND_WITH_HEADS = (
+    "WITH h AS (INSERT INTO accounts_synchead (user_id, seq)"
+    "  SELECT * FROM unnest(%s::bigint[], %s::bigint[])"
+    "  ON CONFLICT (user_id) DO UPDATE SET seq = accounts_synchead.seq + EXCLUDED.seq"
+    "  RETURNING user_id, seq),"
+    " e AS (INSERT INTO accounts_syncentry (user_id, seq, kind, message_id, peer, payload,"
+    "  created_at, expires_at)"
+    "  SELECT v.user_id, h.seq - v.n_after, v.kind, v.message_id, v.peer, v.payload,"
+    "   %s::timestamptz, v.expires_at"
+    "  FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::bigint[], %s::varchar[],"
+    "   %s::jsonb[], %s::timestamptz[]) WITH ORDINALITY"
+    "   AS v(user_id, n_after, kind, message_id, peer, payload, expires_at, ord)"
+    "  JOIN h ON h.user_id = v.user_id ORDER BY v.ord)"
+    " SELECT user_id, seq FROM h")
+
+
 def _append_entries_with_heads(items: list[SyncItem], counts: Counter,
                                now: datetime) -> dict[int, int]:
     """PostgreSQL: the heads' upsert and the entries' insert in one statement (a
     data-modifying CTE); returns the new tops. Each entry's seq is its user's new top
     less how many of that user's items follow it; entries are inserted in the items'
-    order, as the two statements elsewhere insert them."""
+    order, as the two statements elsewhere insert them. The heads are locked in user
+    order (the sorted array), as `_bump_sync_seq` does."""
     pks = sorted(counts)
-    heads = ", ".join(["(%s, %s)"] * len(pks))
-    params: list = [x for pk in pks for x in (pk, counts[pk])]
     left = Counter(counts)
-    for index, item in enumerate(items):
+    n_after = []
+    for item in items:
         left[item.user_pk] -= 1
-        params += [index, item.user_pk, left[item.user_pk], item.kind, item.message_id,
-                   item.peer, wire.dumps(item.payload), now, _adapt_expiry(item)]
-    # Typed: INSERT ... SELECT does not take the VALUES' types from the target columns.
-    row = ("(%s::int, %s::bigint, %s::bigint, %s::varchar, %s::bigint, %s::varchar,"
-           " %s::jsonb, %s::timestamptz, %s::timestamptz)")
+        n_after.append(left[item.user_pk])
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH h AS ({_HEADS_UPSERT.format(values=heads)}),"
-            " e AS (INSERT INTO accounts_syncentry (user_id, seq, kind, message_id, peer,"
-            "  payload, created_at, expires_at)"
-            "  SELECT v.user_id, h.seq - v.n_after, v.kind, v.message_id, v.peer, v.payload,"
-            "   v.created_at, v.expires_at"
-            f"  FROM (VALUES {', '.join([row] * len(items))})"
-            "   AS v(ord, user_id, n_after, kind, message_id, peer, payload, created_at,"
-            "        expires_at)"
-            "  JOIN h ON h.user_id = v.user_id ORDER BY v.ord)"
-            " SELECT user_id, seq FROM h", params)
+        cursor.execute(_APPEND_WITH_HEADS, [
+            pks, [counts[pk] for pk in pks], now,
+            [item.user_pk for item in items], n_after, [item.kind for item in items],
+            [item.message_id for item in items], [item.peer for item in items],
+            [wire.dumps(item.payload) for item in items],
+            [_adapt_expiry(item) for item in items]])
         return dict(cursor.fetchall())
 
 

@@ -273,7 +273,8 @@ def main(argv=None) -> int:
             parley.start()
             probes["parley"] = Probe(parley)
             out["env"] = environment(probes["parley"], argparse.Namespace(
-                workers=args.workers, gen_procs=1, compression="deflate", socket_rate=100_000))
+                workers=args.workers, gen_procs=1, compression="deflate", socket_rate=100_000,
+                ws=parley.ws))
         print(f"set up in {time.monotonic() - t0:.1f} s", flush=True)
         if "idle" in parts and args.idle > 0:
             idle_args = argparse.Namespace(idle=args.idle, idle_hold=args.idle_hold,

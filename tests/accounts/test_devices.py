@@ -301,15 +301,24 @@ def test_state_change_when_the_purge_reaps_a_lapsed_socket(webhook_receiver, mak
 
     from accounts import presence
     from accounts.tasks import presence_purge
+    from accounts.webhook_tasks import deliver_after
 
     alice = make_user("alice")
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # The Celery app's own setting: once it has read Django's settings (any earlier
+    # test that queued a task), changing settings.CELERY_TASK_ALWAYS_EAGER is not seen,
+    # and the call went to the broker instead (this test failed in a full run only).
+    app = deliver_after.app
+    was = app.conf.task_always_eager
+    app.conf.task_always_eager = True
     use_webhooks(webhook_receiver, [webhooks.STATE_CHANGE])
     settings.CHAT_PRESENCE_TTL = 1
     async_to_sync(presence.connection_open)(alice.pk, Conn("ch", "d", "Windows", time.time()))
     time.sleep(1.1)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert presence_purge() == 1
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert presence_purge() == 1
+    finally:
+        app.conf.task_always_eager = was
     [reaped] = webhook_receiver.wait_for(1)
     assert reaped.body["Info"] == {"Action": "Disconnect", "To_Account": "alice",
                                    "Reason": "TimeOut"}
