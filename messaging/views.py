@@ -80,6 +80,8 @@ def message_dict(msg: Message, *, viewer_pk: int, sender_user_id: str,
 
 def conversation_dict(conv: Conversation, *, peer_profile: dict,
                       last_message: dict | None) -> dict:
+    """`conv`: a Conversation, or any object with the five attributes read here (the
+    send's events pass a plain namespace: messaging/persist.py)."""
     return {
         "conversationID": f"C2C{peer_profile['userID']}",
         "type": "C2C",
