@@ -248,7 +248,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
         events.append((owner_pk, {"event": "TOTAL_UNREAD_MESSAGE_COUNT_UPDATED",
                                   "data": totals[owner_pk]}, None))
     publish_on_commit(events)
-    push_queue_on_commit(_push_jobs(written, convs, totals), with_tokens=with_tokens)
+    push_queue_on_commit(_push_jobs(written, convs, totals, with_tokens),
+                         with_tokens=with_tokens)
 
     for p in written:
         if p.result is None:  # no sync entry on the sender's side: its view, built here
@@ -267,17 +268,21 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
     return [settled[i] for i in range(len(commands))]
 
 
-def _push_jobs(written: list[_Pending], convs: dict, totals: dict[int, int]) -> list[PushJob]:
+def _push_jobs(written: list[_Pending], convs: dict, totals: dict[int, int],
+               with_tokens: set[int] | None) -> list[PushJob]:
     """The offline pushes the batch may cause, decided from what the send has in hand
     (no statement): a stored message to someone else, not historical, not disablePush,
     with something to say, to a receiver whose option for the conversation is
-    AcceptAndNotify. push.pipeline decides per device after the commit. The badge is
-    the receiver's total unread, when this message counted."""
+    AcceptAndNotify and who has a push token (`with_tokens`, when known: None means
+    push.tasks.queue_now reads them). push.pipeline decides per device after the
+    commit. The badge is the receiver's total unread, when this message counted."""
     jobs = []
     for p in written:
         cmd, msg = p.cmd, p.message
         if cmd.historical or cmd.sender.pk == cmd.receiver.pk:
             continue
+        if with_tokens is not None and cmd.receiver.pk not in with_tokens:
+            continue  # nowhere to push: no notification to build
         found = convs.get((cmd.receiver.pk, cmd.sender.pk))
         if found is not None and found[0]["remind"] != RemindType.ACCEPT_AND_NOTIFY:
             continue

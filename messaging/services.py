@@ -133,12 +133,15 @@ class UnknownReceiver(ChatError):
 
 # --- checks ---------------------------------------------------------------------------
 
+_PRIORITIES = frozenset(Priority.values)  # (the enum's .values builds a list each time)
+
+
 def check_send_command(cmd: SendCommand) -> SendCommand:
     """Validate a send; normalise its fields in place. Raises ChatError."""
     if isinstance(cmd.random, bool) or not isinstance(cmd.random, int) \
             or not 0 <= cmd.random <= UINT32_MAX:
         raise ChatError(90005, "random must be an integer from 0 to 4294967295")
-    if cmd.priority not in Priority.values:
+    if cmd.priority not in _PRIORITIES:
         raise ChatError(910003, f"priority must be one of {Priority.values}")
     if not isinstance(cmd.cloud_custom_data, str):
         raise ChatError(910003, "cloudCustomData must be a string")
