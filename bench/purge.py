@@ -94,6 +94,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--purges",
                    default="history,history_retention,history_retention_nofk,sync,sync_retention",
                    help=f"purge functions to measure, from {', '.join(PURGES)}")
+    p.add_argument("--slice-hours", type=float, default=24.0,
+                   help="how much each measured purge deletes: 24 = a day (the oldest"
+                        " remaining one); 1 = an hour, what the hourly task deletes")
     p.add_argument("--load-rate", type=float, default=100.0,
                    help="open loop while measuring send latency: msgs/s in total")
     p.add_argument("--load-pairs", type=int, default=16, help="open loop: pairs")
@@ -435,14 +438,15 @@ def wal_diff(conn, a: dict) -> dict:
 
 
 class Days:
-    """The oldest day not purged yet: each measured purge takes the next one."""
+    """The oldest slice (a day, or --slice-hours) not purged yet: each measured purge
+    takes the next one."""
 
-    def __init__(self, start: datetime):
-        self.start, self.taken = start, 0
+    def __init__(self, start: datetime, step: timedelta = timedelta(days=1)):
+        self.start, self.step, self.taken = start, step, 0
 
     def next_cutoff(self) -> tuple[int, datetime]:
         self.taken += 1
-        return self.taken, self.start + timedelta(days=self.taken)
+        return self.taken, self.start + self.step * self.taken
 
 
 def start_purge(env: dict, name: str, before: datetime, batch_size: int) -> subprocess.Popen:
@@ -501,7 +505,7 @@ def measure_purge(conn, env: dict, database_url: str, name: str, days: Days,
     day, before = days.next_cutoff()
     table = TABLE_OF[name]
     expected = count_before(conn, table, before)
-    print(f"  {label}: {name} purge of day {day} ({expected:,} rows of {table}) ...",
+    print(f"  {label}: {name} purge of slice {day} ({expected:,} rows of {table}) ...",
           end="", flush=True)
     wal0 = wal_state(conn)
     sampler = Sampler(database_url)
@@ -733,7 +737,7 @@ def report(out: dict) -> str:
     lines.append("Sizes with indexes: " + ", ".join(f"{k} {v / 2**30:.2f} GB"
                                                     for k, v in out["sizes"].items()))
     lines.append("")
-    lines.append(f"Purge of one day, alone (batch {a['batch_size']}):")
+    lines.append(f"Purge of {a.get('slice_hours', 24):g} hours, alone (batch {a['batch_size']}):")
     head = (f"{'purge':<24}{'rows':>10}{'s':>7}{'rows/s':>9}{'stmts':>7}{'max xact ms':>12}"
             f"{'commit s':>9}{'WAL MB':>8}{'FPI':>8}{'VACUUM s':>9}{'VAC WAL MB':>11}")
     lines += [head, "-" * len(head)]
@@ -851,7 +855,8 @@ def main(argv=None) -> int:
             out["partition"] = partition_drops(conn, args, bench_url)
             conn.execute(f"DROP TABLE {PART} CASCADE")
             conn.execute("CHECKPOINT")
-        days = {t: Days(start) for t in ("messaging_message", "accounts_syncentry")}
+        days = {t: Days(start, timedelta(hours=args.slice_hours))
+                for t in ("messaging_message", "accounts_syncentry")}
         out["alone"] = [measure_purge(conn, srv.env, bench_url, name, days[TABLE_OF[name]],
                                       args.batch_size, "alone") for name in args.purge_list]
         conn.execute("CHECKPOINT")

@@ -27,8 +27,8 @@ with `server_no_context_takeover` and `client_no_context_takeover` (RFC 7692 7.1
 server may add the client's even when the offer did not), so websockets builds the
 zlib objects for a message and frees them after it, and an idle socket holds none.
 The price is ratio on small frames, which share no dictionary: a typical message event
-of ~450 bytes deflates to ~300 instead of ~56 (the CPU per frame halves: 12 instead of
-26 us; bench/README.md "fourth round"). `--ws auto` gives uvicorn's own back, at ~84 KB
+of ~510 bytes deflates to ~320 instead of ~58, in ~12 us instead of ~5 (a compressor set
+up per frame; bench/deflate_ratio.py). `--ws auto` gives uvicorn's own back, at ~84 KB
 per idle socket instead of ~29. Browsers accept the
 answer; a client that offers no compression gets none, as before.
 """
