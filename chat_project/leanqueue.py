@@ -6,7 +6,7 @@ An `asyncio.Queue` is four `collections.deque`s (items, getters, putters, and th
 block, ~740 bytes traced each. A socket has two queues (uvicorn's receive queue,
 chat_project/wsprotocol.py; its channel's queue in the channel layer,
 chat_project/redis_bounds.py) and one event (uvicorn's "writable"): ~6.7 KB per socket
-of empty deques (tracemalloc, bench/README.md "Idle memory"). These hold nothing while
+of empty deques (tracemalloc, bench/README.md "Issue 13, fourth round"). These hold nothing while
 nothing is waiting or queued. They do what their users call: `put_nowait`, `get`,
 `get_nowait`, `empty`, `qsize`; `set`, `clear`, `is_set`, `wait`. Unbounded, as the
 queues they replace; no `join`/`task_done` (neither user calls them).

@@ -22,7 +22,7 @@ websockets sans-I/O protocol, nothing else:
 uvicorn's own (websockets' sans-I/O protocol) negotiates permessage-deflate with context
 takeover: each socket keeps a compressor and a decompressor for its whole life, about
 41 KB of zlib state per socket whether it talks or not (measured, bench/README.md
-"Idle memory"). Most of Parley's sockets are idle. Here the server answers the offer
+"Issue 13, fourth round"). Most of Parley's sockets are idle. Here the server answers the offer
 with `server_no_context_takeover` and `client_no_context_takeover` (RFC 7692 7.1.1: a
 server may add the client's even when the offer did not), so websockets builds the
 zlib objects for a message and frees them after it, and an idle socket holds none.

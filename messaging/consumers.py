@@ -142,7 +142,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _arm_watch(self) -> None:
         """The idle watch (`_watch`) in `tick` seconds: a timer handle per socket, not a
         sleeping task (a task and its frame are ~0.9 KB that every idle socket would
-        hold; bench/README.md "Idle memory")."""
+        hold; bench/README.md "Issue 13, fourth round")."""
         timeout = settings.CHAT_SOCKET_IDLE_TIMEOUT
         tick = min(timeout, 15, presence.ttl() / 3)
         self.watchdog = asyncio.get_running_loop().call_later(tick, self._watch)
@@ -158,12 +158,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if self.conn is not None and self.last_frame > self.touched:
             self.touched = now
-            _background(self._heartbeat())
+            _background(self._heartbeat(self.conn))
         self._arm_watch()
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, conn: presence.Conn) -> None:
         try:
-            if await presence.connection_heartbeat(self.user_pk, self.conn):
+            if await presence.connection_heartbeat(self.user_pk, conn):
                 await self._announce_status(presence.STATUS_ONLINE)
         except Exception:
             log.exception("presence heartbeat failed")
