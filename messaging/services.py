@@ -141,7 +141,7 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
     if isinstance(cmd.random, bool) or not isinstance(cmd.random, int) \
             or not 0 <= cmd.random <= UINT32_MAX:
         raise ChatError(90005, "random must be an integer from 0 to 4294967295")
-    if cmd.priority not in _PRIORITIES:
+    if not isinstance(cmd.priority, str) or cmd.priority not in _PRIORITIES:
         raise ChatError(910003, f"priority must be one of {Priority.values}")
     if not isinstance(cmd.cloud_custom_data, str):
         raise ChatError(910003, "cloudCustomData must be a string")
