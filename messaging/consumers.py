@@ -239,10 +239,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.strikes += 1
         if self.strikes > rate:
             self.closing = "flood"
-            asyncio.get_running_loop().create_task(self.close(code=CLOSE_FLOOD))
+            _background(self.close(code=CLOSE_FLOOD))
         else:
-            asyncio.get_running_loop().create_task(
-                self._send({"event": "ERROR", "data": ChatError(910005).as_dict()}))
+            _background(self._send({"event": "ERROR", "data": ChatError(910005).as_dict()}))
         return False
 
     async def _reply_error(self, rid, exc: ChatError):
