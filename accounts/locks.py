@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from chat_project.db import prepared_cursor
+
 _MASK = (1 << 31) - 1
 
 
@@ -29,7 +31,7 @@ def lock_user_pairs(pairs: Iterable[tuple[int, int]]) -> None:
     keys = sorted({pair_key(a, b) for a, b in pairs})
     if not keys or connection.vendor != "postgresql":
         return
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         # unnest keeps the array's (sorted) order, so the locks are taken in it
         cursor.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
                        [keys])

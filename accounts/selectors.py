@@ -6,9 +6,12 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+
+from chat_project.db import prepared_cursor
 
 from .models import SyncEntry, SyncHead, User
 
@@ -37,10 +40,26 @@ SEND_FIELDS = ("id", "user_id", "nick", "avatar", "is_active", "admin_forbid_typ
                "c2c_mute_until")
 
 
+# PostgreSQL: one array parameter, so the statement's text is the same for any number of
+# users and it is prepared once per connection (chat_project/db.py).
+# The columns in the model's order: what Model.from_db expects of a partial row.
+_SEND_COLUMNS = [(f.attname, f.column) for f in User._meta.concrete_fields
+                 if f.attname in SEND_FIELDS]
+_USERS_FOR_SEND_PG = (
+    f"SELECT {', '.join(column for _, column in _SEND_COLUMNS)}"
+    " FROM accounts_user WHERE user_id = ANY(%s::varchar[])")
+
+
 def users_for_send(user_ids: Iterable[str]) -> dict[str, User]:
-    wanted = [u for u in user_ids if could_exist(u)]
-    return {u.user_id: u for u in User.objects.filter(user_id__in=wanted)
-            .only(*SEND_FIELDS)}
+    wanted = sorted({u for u in user_ids if could_exist(u)})
+    if connection.vendor != "postgresql":
+        return {u.user_id: u for u in User.objects.filter(user_id__in=wanted)
+                .only(*SEND_FIELDS)}
+    with prepared_cursor() as cursor:
+        cursor.execute(_USERS_FOR_SEND_PG, [wanted])
+        rows = cursor.fetchall()
+    return {user.user_id: user
+            for user in (User.from_db("default", [name for name, _ in _SEND_COLUMNS], row) for row in rows)}
 
 
 def sync_head(user_pk: int) -> int:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from chat_project import wire
+from chat_project.db import prepared_cursor
 from chat_project.errors import ChatError
 
 from .events import publish_on_commit
@@ -263,7 +264,7 @@ def _append_entries_with_heads(items: list[SyncItem], counts: Counter,
     for item in items:
         left[item.user_pk] -= 1
         n_after.append(left[item.user_pk])
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_APPEND_WITH_HEADS, [
             pks, [counts[pk] for pk in pks], now,
             [item.user_pk for item in items], n_after, [item.kind for item in items],

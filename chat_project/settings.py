@@ -127,6 +127,21 @@ else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     _db["CONN_HEALTH_CHECKS"] = True
 
+# DB_PREPARED_STATEMENTS (PostgreSQL; default on): the statements every send runs are
+# prepared once per connection, with generic plans (chat_project/db.py says what it
+# saves). Behind a transaction pooler that does not carry prepared statements (PgBouncer
+# before 1.21, or without max_prepared_statements) set it to 0. The plan mode applies to
+# prepared statements only: Django's own queries are planned per call, as before.
+DB_PREPARED_STATEMENTS = _db["ENGINE"].endswith("postgresql") and env.bool(
+    "DB_PREPARED_STATEMENTS", default=True)
+if DB_PREPARED_STATEMENTS:
+    _options = _db.setdefault("OPTIONS", {})
+    # psycopg prepares nothing with no threshold, even when asked; with one no statement
+    # reaches, it prepares what asks (prepared_cursor) and nothing else.
+    _options["prepare_threshold"] = 2**31 - 1
+    _options["options"] = " ".join(
+        filter(None, [_options.get("options"), "-c plan_cache_mode=force_generic_plan"]))
+
 # --- Read replicas (README "Read replicas"; chat_project/replicas.py) -------------------
 # DATABASE_REPLICA_URLS: PostgreSQL streaming replicas of DATABASE_URL, comma-separated.
 # Empty (the default): no replica, no router, every query on the primary as before.

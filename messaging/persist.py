@@ -42,6 +42,7 @@ from accounts.events import entry_not_sent, publish_on_commit
 from accounts.models import SyncEntry
 from accounts.services import SyncItem, sync_append
 from chat_project import wire
+from chat_project.db import prepared_cursor
 from push.content import notification_for
 from push.pipeline import PushJob
 from push.selectors import has_token_sql
@@ -366,7 +367,7 @@ def _recent_duplicates(idents: set[tuple[int, int, int]], cutoff) -> dict:
     """Messages stored since `cutoff` with these (sender, receiver, random)."""
     idents = sorted(idents)
     rows = ", ".join(["(%s, %s, %s)"] * len(idents))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             "SELECT id FROM messaging_message WHERE created_at >= %s"
             f" AND (sender_id, receiver_id, random) IN ({rows})",
@@ -421,7 +422,7 @@ def _insert_messages(messages: list[Message]) -> None:
             if column in _JSON_COLUMNS:
                 values = [None if v is None else wire.dumps(v) for v in values]
             columns.append(values)
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(_MESSAGE_INSERT_PG, columns)
             pks = {(dialog_id, seq): pk for pk, dialog_id, seq in cursor.fetchall()}
         for m in messages:
@@ -457,7 +458,7 @@ def _bump_dialogs(per_dialog: dict[tuple[int, int], int]) -> dict:
     keys = sorted(per_dialog)
     values = ", ".join(["(%s, %s, %s)"] * len(keys))
     params = [x for k in keys for x in (k[0], k[1], per_dialog[k])]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO messaging_dialog (user_low_id, user_high_id, last_seq) VALUES {values}"
             " ON CONFLICT (user_low_id, user_high_id)"
@@ -558,7 +559,7 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict,
                e["read_seq"])
               for owner_pk, peer_pk in keys for e in [folded[(owner_pk, peer_pk)]]]
     postgresql = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         if postgresql:
             # Owners whose unread may grow (a Discard row's does not: known after the upsert).
             adding = sorted({owner_pk for (owner_pk, _), e in folded.items() if e["unread"]})

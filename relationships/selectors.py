@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import Case, Q, Value, When
 
 from accounts.models import User
 from accounts.selectors import profile_full, users_by_user_ids
 from accounts.services import PROFILE_CUSTOM_PREFIX
+from chat_project.db import prepared_cursor
 from chat_project.errors import ChatError
 
 from .models import Block, Friendship, SendPolicy
@@ -58,7 +58,7 @@ def _rule_and_blocks(owner_blocked: set[tuple[int, int]]) -> tuple[str, set]:
     """The send rule and which (owner, blocked) pairs are blocks, in one statement."""
     pairs = sorted(owner_blocked)
     rows = ", ".join(["(%s, %s)"] * len(pairs))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             "SELECT p.rule, b.owner_id, b.blocked_id FROM"
             " (SELECT (SELECT rule FROM relationships_sendpolicy WHERE id = 1) AS rule) p"
