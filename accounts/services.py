@@ -230,10 +230,11 @@ def _insert_entries(items: list[SyncItem], now: datetime) -> None:
             f" created_at, expires_at) VALUES {', '.join([row] * len(items))}", params)
 
 
-# PostgreSQL: the heads' upsert and the entries' insert in one statement, its rows passed
-# as one array per column (unnest keeps the arrays' order): the statement's text and its
-# number of parameters are the same whatever the batch, so psycopg converts it once (a
-# VALUES list of a row per entry is a new text per batch size, re-parsed on every call
+# PostgreSQL: the heads' upsert and the entries' insert in one statement, the heads passed
+# as two arrays and the entries as one JSON array of rows (in the items' order, `ord`):
+# the statement's text is the same whatever the batch, so it is prepared once
+# (chat_project/db.py); psycopg converts one string instead of an array per column (a
+# VALUES list of a row per entry was a new text per batch size, re-parsed on every call
 # past 50 parameters: a fifth of a busy worker's CPU, bench/README.md "fourth round").
 _APPEND_WITH_HEADS = (
     "WITH h AS (INSERT INTO accounts_synchead (user_id, seq)"
@@ -244,9 +245,8 @@ _APPEND_WITH_HEADS = (
     "  created_at, expires_at)"
     "  SELECT v.user_id, h.seq - v.n_after, v.kind, v.message_id, v.peer, v.payload,"
     "   %s::timestamptz, v.expires_at"
-    "  FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::bigint[], %s::varchar[],"
-    "   %s::jsonb[], %s::timestamptz[]) WITH ORDINALITY"
-    "   AS v(user_id, n_after, kind, message_id, peer, payload, expires_at, ord)"
+    "  FROM jsonb_to_recordset(%s::jsonb) AS v(ord int, user_id bigint, n_after bigint,"
+    "   kind varchar, message_id bigint, peer varchar, payload jsonb, expires_at timestamptz)"
     "  JOIN h ON h.user_id = v.user_id ORDER BY v.ord)"
     " SELECT user_id, seq FROM h")
 
@@ -260,17 +260,15 @@ def _append_entries_with_heads(items: list[SyncItem], counts: Counter,
     order (the sorted array), as `_bump_sync_seq` does."""
     pks = sorted(counts)
     left = Counter(counts)
-    n_after = []
-    for item in items:
+    rows = []
+    for i, item in enumerate(items):
         left[item.user_pk] -= 1
-        n_after.append(left[item.user_pk])
+        rows.append({"ord": i, "user_id": item.user_pk, "n_after": left[item.user_pk],
+                     "kind": item.kind, "message_id": item.message_id, "peer": item.peer,
+                     "payload": item.payload, "expires_at": item.expires_at})
     with prepared_cursor() as cursor:
-        cursor.execute(_APPEND_WITH_HEADS, [
-            pks, [counts[pk] for pk in pks], now,
-            [item.user_pk for item in items], n_after, [item.kind for item in items],
-            [item.message_id for item in items], [item.peer for item in items],
-            [wire.dumps(item.payload) for item in items],
-            [_adapt_expiry(item) for item in items]])
+        cursor.execute(_APPEND_WITH_HEADS,
+                       [pks, [counts[pk] for pk in pks], now, wire.dumps(rows)])
         return dict(cursor.fetchall())
 
 

@@ -20,7 +20,7 @@ prepare.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.backends.utils import CursorDebugWrapper
 
@@ -48,10 +48,10 @@ def prepared_cursor():
     """A cursor of the default database whose statements are prepared (PostgreSQL,
     DB_PREPARED_STATEMENTS on), wrapped as Django wraps its own (logged queries and
     execute wrappers still see every statement); else Django's cursor."""
-    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
-        return connection.cursor()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = _PreparedCursor(connection.connection)
-    return _LoggedCursor(raw, connection) if connection.queries_logged \
-        else connection.make_cursor(raw)
+    db = connections[DEFAULT_DB_ALIAS]  # once: each read through the proxy looks it up
+    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        return db.cursor()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    raw = _PreparedCursor(db.connection)
+    return _LoggedCursor(raw, db) if db.queries_logged else db.make_cursor(raw)

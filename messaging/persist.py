@@ -388,7 +388,7 @@ _MESSAGE_COLUMNS = ("dialog_id", "seq", "sender_id", "receiver_id", "random", "t
 _JSON_COLUMNS = {"elements", "offline_push_info"}
 
 
-# Each column's type, for PostgreSQL's one-array-per-column insert.
+# Each column's type, for PostgreSQL's insert from one JSON array of rows.
 _MESSAGE_TYPES = {"dialog_id": "bigint", "seq": "bigint", "sender_id": "bigint",
                   "receiver_id": "bigint", "random": "bigint", "time": "bigint",
                   "created_at": "timestamptz", "elements": "jsonb", "cloud_custom_data": "text",
@@ -398,32 +398,29 @@ _MESSAGE_TYPES = {"dialog_id": "bigint", "seq": "bigint", "sender_id": "bigint",
                   "excluded_from_last_message": "boolean", "offline_push_info": "jsonb",
                   "msg_seq": "bigint", "deleted_by_sender": "boolean",
                   "deleted_by_receiver": "boolean"}
-# A pk reserved before the transaction (the before-send webhook was told its MsgKey) is
-# written as given; the others take the identity's next value.
+# The rows travel as one JSON array (one parameter, written by orjson): the statement's
+# text is the same whatever the batch, so it is prepared once (chat_project/db.py), and
+# psycopg has one string to pass instead of an array per column to type and convert
+# (a quarter of a lone send's Python time, bench/README.md "fifth round"). A pk reserved
+# before the transaction (the before-send webhook was told its MsgKey) is written as
+# given; the others take the identity's next value.
 _MESSAGE_INSERT_PG = (
     f"INSERT INTO messaging_message (id, {', '.join(_MESSAGE_COLUMNS)})"
     " SELECT COALESCE(v.id, nextval(pg_get_serial_sequence('messaging_message', 'id'))),"
     f" {', '.join(f'v.{c}' for c in _MESSAGE_COLUMNS)}"
-    " FROM unnest(%s::bigint[], "
-    + ", ".join(f"%s::{_MESSAGE_TYPES[c]}[]" for c in _MESSAGE_COLUMNS)
-    + f") AS v(id, {', '.join(_MESSAGE_COLUMNS)})"
-    " RETURNING id, dialog_id, seq")
+    " FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, "
+    + ", ".join(f"{c} {_MESSAGE_TYPES[c]}" for c in _MESSAGE_COLUMNS)
+    + ") RETURNING id, dialog_id, seq")
 
 
 def _insert_messages(messages: list[Message]) -> None:
     """One INSERT for the batch; fills each message's pk (the ORM's bulk_create costs a
-    quarter of the send's CPU in query building). On PostgreSQL the rows go as one array
-    per column: the same statement text whatever the batch (accounts.services
-    `_APPEND_WITH_HEADS` says why)."""
+    quarter of the send's CPU in query building)."""
     if connection.vendor == "postgresql":
-        columns = [[m.pk for m in messages]]
-        for column in _MESSAGE_COLUMNS:
-            values = [getattr(m, column) for m in messages]
-            if column in _JSON_COLUMNS:
-                values = [None if v is None else wire.dumps(v) for v in values]
-            columns.append(values)
+        payload = wire.dumps([{"id": m.pk, **{c: getattr(m, c) for c in _MESSAGE_COLUMNS}}
+                           for m in messages])
         with prepared_cursor() as cursor:
-            cursor.execute(_MESSAGE_INSERT_PG, columns)
+            cursor.execute(_MESSAGE_INSERT_PG, [payload])
             pks = {(dialog_id, seq): pk for pk, dialog_id, seq in cursor.fetchall()}
         for m in messages:
             m.pk = pks[(m.dialog_id, m.seq)]
@@ -518,14 +515,15 @@ _CONVERSATION_UPSERT_WITH_TOTALS = (
 )
 
 
-# The rows as one array per column, in key order (accounts.services `_APPEND_WITH_HEADS`
-# says why): the same statement text whatever the batch.
+# The rows as one JSON array, in key order (`_MESSAGE_INSERT_PG` says why): the same
+# statement text whatever the batch.
+_CONVERSATION_ROW = ("owner_id", "peer_id", "dialog_id", "last_message_id", "unread_count",
+                     "read_seq")
 _CONVERSATIONS_PG = _CONVERSATION_UPSERT_WITH_TOTALS.format(upsert=_CONVERSATION_UPSERT.format(
     rows="SELECT v.owner_id, v.peer_id, v.dialog_id, v.last_message_id, v.unread_count,"
          " v.read_seq, 0, 0, FALSE, '', %s::timestamptz, 0, FALSE"
-         " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[],"
-         " %s::bigint[]) AS v(owner_id, peer_id, dialog_id, last_message_id, unread_count,"
-         " read_seq)"))
+         " FROM jsonb_to_recordset(%s::jsonb) AS v(owner_id bigint, peer_id bigint,"
+         " dialog_id bigint, last_message_id bigint, unread_count int, read_seq bigint)"))
 
 
 def _upsert_conversations(fresh: list[_Pending], dialogs: dict,
@@ -563,7 +561,9 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict,
         if postgresql:
             # Owners whose unread may grow (a Discard row's does not: known after the upsert).
             adding = sorted({owner_pk for (owner_pk, _), e in folded.items() if e["unread"]})
-            cursor.execute(_CONVERSATIONS_PG, [now, *(list(c) for c in zip(*values, strict=True)), adding])
+            cursor.execute(_CONVERSATIONS_PG, [
+                now, wire.dumps([dict(zip(_CONVERSATION_ROW, row, strict=True))
+                                 for row in values]), adding])
             rows = cursor.fetchall()
         else:
             cursor.execute(

@@ -35,9 +35,15 @@ def _prepared() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _fresh_connection():
+    """The next query opens a new server connection (the pool keeps the old ones)."""
+    connection.close()
+    connection.close_pool()
+
+
 def test_a_send_prepares_its_statements_once_per_connection(make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    connection.close()  # a connection of its own: nothing prepared on it yet
+    _fresh_connection()  # nothing prepared on it yet
     assert _prepared() == []
     first = _send(alice, bob, 1)
     prepared = _prepared()
@@ -56,7 +62,7 @@ def test_a_send_prepares_its_statements_once_per_connection(make_user):
 @override_settings(DB_PREPARED_STATEMENTS=False)
 def test_turned_off_a_send_prepares_nothing(make_user):
     alice, bob = make_user("alice"), make_user("bob")
-    connection.close()
+    _fresh_connection()
     _send(alice, bob, 1)
     _send(bob, alice, 2)
     assert _prepared() == []
