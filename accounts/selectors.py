@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -45,6 +45,7 @@ SEND_FIELDS = ("id", "user_id", "nick", "avatar", "is_active", "admin_forbid_typ
 # The columns in the model's order: what Model.from_db expects of a partial row.
 _SEND_COLUMNS = [(f.attname, f.column) for f in User._meta.concrete_fields
                  if f.attname in SEND_FIELDS]
+_SEND_NAMES = [name for name, _ in _SEND_COLUMNS]
 _USERS_FOR_SEND_PG = (
     f"SELECT {', '.join(column for _, column in _SEND_COLUMNS)}"
     " FROM accounts_user WHERE user_id = ANY(%s::varchar[])")
@@ -58,8 +59,8 @@ def users_for_send(user_ids: Iterable[str]) -> dict[str, User]:
     with prepared_cursor() as cursor:
         cursor.execute(_USERS_FOR_SEND_PG, [wanted])
         rows = cursor.fetchall()
-    return {user.user_id: user
-            for user in (User.from_db("default", [name for name, _ in _SEND_COLUMNS], row) for row in rows)}
+    users = (User.from_db(DEFAULT_DB_ALIAS, _SEND_NAMES, row) for row in rows)
+    return {user.user_id: user for user in users}
 
 
 def sync_head(user_pk: int) -> int:

@@ -1,13 +1,16 @@
 """A cursor for the statements every message runs: prepared once per connection.
 
 Django's psycopg cursors bind parameters on the client, so PostgreSQL parses and plans
-each statement again at every call. For the send transaction's statements that was a
-quarter of the lone send's time: `bench/sendtime.py` measured its eight statements
-and commit at 4.1 ms through Django's cursors and 2.9 ms prepared, with generic plans
-(`plan_cache_mode = force_generic_plan`, set on the connection by settings.py when
-DB_PREPARED_STATEMENTS is on). Those statements look rows up by key only, so a plan
-made without the values is the same plan, and it is made once per connection instead
-of once per call.
+each statement again at every call. For the send transaction's statements that was
+most of their time on the server (the conversations statement: 0.20 ms of planning to
+0.13 ms of execution), and a lone `message_send_many` went from 4.1-5.0 ms to 3.3 ms
+in process once they were prepared, with generic plans (`plan_cache_mode =
+force_generic_plan`, set on the connection by settings.py when DB_PREPARED_STATEMENTS
+is on; bench/README.md, "fifth round"; `python bench/sendtime.py`). Those statements
+look rows up by key only, so a plan made without the values is the same plan, and it
+is made once per connection instead of once per call. A statement whose text depends
+on the batch (a VALUES list of one row per dialog or pair) is prepared once per batch
+size; psycopg keeps the newest 100 per connection and deallocates the others.
 
 Only the callers that ask for `prepared_cursor()` prepare anything: Django's own
 cursors keep binding on the client, and psycopg never prepares those. A transaction
