@@ -13,11 +13,11 @@ on the batch (a VALUES list of one row per dialog or pair) is prepared once per 
 size; psycopg keeps the newest 100 per connection and deallocates the others.
 
 Only the callers that ask for `prepared_cursor()` prepare anything: Django's own
-cursors keep binding on the client, and psycopg never prepares those. A transaction
-pooler that does not carry prepared statements between its server connections
-(PgBouncer before 1.21, or without `max_prepared_statements`) needs
-DB_PREPARED_STATEMENTS=0; then this is Django's cursor. SQLite has nothing to
-prepare.
+cursors keep binding on the client, and psycopg never prepares those. Behind PgBouncer
+set DB_PREPARED_STATEMENTS=0: it refuses the plan mode's startup parameter (`FATAL:
+unsupported startup parameter: options`, seen with 1.18) and, before 1.21, carries no
+prepared statement from one server connection to the next. Then this is Django's
+cursor. SQLite has nothing to prepare.
 """
 
 from __future__ import annotations

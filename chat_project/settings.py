@@ -129,9 +129,10 @@ else:
 
 # DB_PREPARED_STATEMENTS (PostgreSQL; default on): the statements every send runs are
 # prepared once per connection, with generic plans (chat_project/db.py says what it
-# saves). Behind a transaction pooler that does not carry prepared statements (PgBouncer
-# before 1.21, or without max_prepared_statements) set it to 0. The plan mode applies to
-# prepared statements only: Django's own queries are planned per call, as before.
+# saves). Behind PgBouncer set it to 0: it refuses the startup `options` that set the
+# plan mode, and before 1.21 it carries no prepared statements between server
+# connections. The plan mode applies to prepared statements only: Django's own queries
+# are planned per call, as before.
 DB_PREPARED_STATEMENTS = _db["ENGINE"].endswith("postgresql") and env.bool(
     "DB_PREPARED_STATEMENTS", default=True)
 if DB_PREPARED_STATEMENTS:

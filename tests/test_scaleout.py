@@ -677,8 +677,8 @@ def test_two_servers_through_pgbouncer_in_transaction_mode(make_user, tmp_path):
                 assert time.monotonic() < deadline and bouncer.poll() is None
                 time.sleep(0.05)
         via = f"postgres://{db['USER']}@127.0.0.1:{port}/{db['NAME']}"
-        # PgBouncer 1.18 carries no prepared statements (nor the plan mode's startup
-        # option) from one server connection to the next: README says to turn them off.
+        # PgBouncer 1.18 refuses the plan mode's startup option and carries no prepared
+        # statement from one server connection to the next: README says to turn them off.
         servers = [start_server(DATABASE_URL=via, DB_POOL="0", DB_PREPARED_STATEMENTS="0")
                    for _ in range(2)]
         urls = [url for _, url in servers]
