@@ -158,8 +158,13 @@ def test_admin_lists_from_the_replica(rig):
     rig.standby.pause()
     try:
         [newcomer] = users(rig, "new")  # imported over /v4, after the pause
-        for _ in range(4):
-            assert not listed(newcomer)  # the list comes from the paused replica
+        # The list comes from the paused replica. A read whose replica connection does
+        # not come within the rig's 2 s falls back to the primary by design (and shows
+        # the newcomer): that happened in 2 of 3 busy full runs (-n 2) on 2026-12-05,
+        # never alone, even with the cores kept busy. So of 8 reads, most must come from
+        # the replica; all of them from the primary (no replica routing) still fails.
+        from_replica = sum(not listed(newcomer) for _ in range(8))
+        assert from_replica >= 5, f"{from_replica} of 8 admin reads came from the replica"
         # The operator POSTs (an action with nothing selected): from then on the
         # operator's pages come from the primary, which the paused replica is behind.
         csrf = next(c.value for c in jar if c.name == "csrftoken")
