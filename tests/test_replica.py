@@ -126,6 +126,13 @@ def test_replica_down_reads_fall_back_to_the_primary(rig):
         rig.standby.resume()
 
 
+# Known flaky in busy full runs since 2026-12-05 (3 of 4 `.ci/run`/`make test` runs; it
+# passed every time alone, also with the cores kept busy): during the pause some admin
+# reads come from the primary, alternating with reads from the replica, as if one of the
+# two uvicorn workers routed them elsewhere. Not diagnosed yet (issue 13's closing note,
+# 2026-12-05): it still runs and reports, but does not stop the run while that is open.
+@pytest.mark.xfail(strict=False, reason="flaky in busy full runs: some admin reads during"
+                   " the pause come from the primary (not diagnosed; see the comment)")
 def test_admin_lists_from_the_replica(rig):
     srv = rig.srv
     operator = "op" + secrets.token_hex(3)
