@@ -104,6 +104,9 @@ class Phase:
         self.report = ctx.Queue()
         self.go = ctx.Event()
         self.start_at = ctx.Value("d", 0.0)
+        # Messages read early by a caller waiting for another kind (a fast generator's
+        # "result" while the others still report "pinged"), for `wait` to find.
+        self.early: list[tuple] = []
         self.procs = [ctx.Process(target=loadgen.child_main, daemon=True,
                                   args=(spec, self.report, self.go, self.start_at))
                       for spec in specs]
@@ -125,7 +128,8 @@ class Phase:
 
     def wait(self, kind: str, timeout: float) -> list:
         """Collect one `kind` message from every process; an error message raises."""
-        got: list = []
+        got = [payload for what, _, payload in self.early if what == kind]
+        self.early = [m for m in self.early if m[0] != kind]
         deadline = time.monotonic() + timeout
         while len(got) < len(self.procs):
             left = deadline - time.monotonic()
@@ -336,6 +340,8 @@ def run_idle(ctx, args, server: Server, probe: Probe) -> dict:
                 pinged += 1
                 if pinged == 1:
                     hold_b = probe.snapshot()
+            else:  # a generator that pinged and closed first: its result, kept
+                phase.early.append((what, who, payload))
         results = phase.wait("result", 120 + args.idle / 20)  # closing takes a while too
     time.sleep(2.0)
     rss_closed = server.rss_kb()["workers_kb"]
