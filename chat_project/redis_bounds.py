@@ -14,6 +14,12 @@ here every `send`, `group_send`, `group_add`, `group_discard` and `new_channel` 
 bounded as a whole (lock wait included) by `call_timeout`, and once a call has failed,
 the following ones to the same Redis fail at once for `retry_after` seconds before one
 is tried again: a burst of publishes during an outage costs one timeout, not one each.
+A call that runs out of time is not yet proof of an outage: a login storm of 10,000
+sockets queues its subscribes and status publishes behind the shard's lock, and the last
+ones pass the limit with Redis answering all along (marking the shard down then refused
+every call for `retry_after`, thousands of them: bench/README.md "Issue 13, sixth
+round"). So a timed-out call asks Redis a PING outside the queue: answered, the call
+fails alone; not answered within `call_timeout`, the shard is down.
 With several Redis servers (REDIS_CHANNEL_URLS: channels-redis shards channel and group
 names over them), each shard has its own connection, timeout and "failed a moment ago"
 state: a dead shard refuses the calls that go to it, not the others. A failed call
@@ -97,11 +103,44 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
         try:
             async with asyncio.timeout(self.call_timeout):  # no task of its own, as wait_for
                 return await make()
-        except (TimeoutError, OSError, redis.exceptions.RedisError) as exc:
-            if not self.shard_down(shard):
-                log.warning("channel layer %s failed on shard %d: %r", name, shard, exc)
-            self._down_until[shard] = time.monotonic() + self.retry_after
+        except TimeoutError as exc:
+            if await self._answers(shard):  # Redis is there: the call waited in the queue
+                raise RealtimeUnavailable(
+                    f"{name} (shard {shard}): queued past {self.call_timeout} s behind"
+                    " other calls") from exc
+            self._mark_down(shard, name, exc)
             raise RealtimeUnavailable(f"{name} (shard {shard}): {exc!r}") from exc
+        except (OSError, redis.exceptions.RedisError) as exc:
+            self._mark_down(shard, name, exc)
+            raise RealtimeUnavailable(f"{name} (shard {shard}): {exc!r}") from exc
+
+    async def _answers(self, shard: int) -> bool:
+        """Whether the shard's Redis answers a PING within `call_timeout`, asked on a
+        connection of the shard's pool outside its lock, so not behind the queue. One
+        probe per shard and event loop at a time: the calls that time out while it is
+        out share its answer."""
+        layer = self._get_layer()
+        if not hasattr(layer, "parley_probes"):
+            layer.parley_probes = {}
+        probe = layer.parley_probes.get(shard)
+        if probe is None or probe.done():
+            probe = layer.parley_probes[shard] = asyncio.ensure_future(
+                self._ping(layer._shards[shard]))
+        return await asyncio.shield(probe)
+
+    async def _ping(self, connection) -> bool:
+        try:
+            async with asyncio.timeout(self.call_timeout):
+                connection._ensure_redis()
+                await connection._redis.ping()
+        except Exception:  # noqa: BLE001 - any failure: no answer
+            return False
+        return True
+
+    def _mark_down(self, shard: int, name: str, exc: Exception) -> None:
+        if not self.shard_down(shard):
+            log.warning("channel layer %s failed on shard %d: %r", name, shard, exc)
+        self._down_until[shard] = time.monotonic() + self.retry_after
 
     async def new_channel(self, prefix: str = "specific.", *, shard: int | None = None):
         """A new specific channel of this process; on `shard` when given (the layer

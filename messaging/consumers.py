@@ -176,8 +176,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 presence.status_group(self.user_pk),
                 devices.status_message([devices.status_item(self.user_id, status_type,
                                                             custom)]))
-        except Exception:
-            log.exception("status announcement failed")
+        except Exception as exc:
+            if not unavailable.is_unavailable(exc):
+                log.exception("status announcement failed")
+            else:  # Redis down or busy: a line, not a traceback per socket in a storm
+                log.warning("status announcement not sent: %s", exc)
 
     # --- frames in --------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -743,3 +744,57 @@ def test_a_login_on_one_server_pushes_out_the_same_device_on_the_other(make_user
     finally:
         old.close()
         new.close()
+
+
+def test_calls_queued_behind_answered_calls_do_not_mark_the_shard_down():
+    """A login storm queues thousands of subscribes and publishes behind the shard's
+    lock. The ones that run out of time there fail, but Redis answers a PING: the shard
+    stays up and the next call goes through. A silent Redis marks it down."""
+    import asyncio
+
+    from chat_project.redis_bounds import RealtimeUnavailable
+
+    server = RedisServer().start()
+    try:
+        layer = BoundedPubSubChannelLayer(
+            hosts=[{"address": server.url, "socket_timeout": 1}], prefix="t",
+            call_timeout=0.2, retry_after=30)
+        payload = {"type": "x", "blob": "x" * 200_000}
+
+        async def storm(n: int) -> list:
+            calls = []
+            for i in range(n):  # arriving as sockets do: the loop reads answers between
+                calls.append(asyncio.ensure_future(layer.group_send(f"g{i}", payload)))
+                if i % 50 == 49:
+                    await asyncio.sleep(0)
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+        async def go():
+            await layer.group_send("warm", {"type": "x"})  # a server's connection is open
+            for n in (1000, 3000, 9000):  # until some are queued past the limit
+                results = await storm(n)
+                late = [r for r in results if isinstance(r, RealtimeUnavailable)]
+                if late:
+                    break
+            assert late, "no call was queued past 0.2 s"
+            assert len(late) < len(results)
+            assert all("queued past" in str(r) for r in late)
+            assert not layer.shard_down(0)
+            await layer.group_send("after", {"type": "x"})  # not refused
+            # A silent Redis (stopped): the call and the PING both time out, the shard is
+            # down and calls fail at once.
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(RealtimeUnavailable):
+                    await layer.group_send("g", {"type": "x"})
+                assert layer.shard_down(0)
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(RealtimeUnavailable):
+                    await layer.group_send("g", {"type": "x"})
+                assert asyncio.get_running_loop().time() - started < 0.1
+            finally:
+                os.kill(server.proc.pid, signal.SIGCONT)
+
+        asyncio.run(go())
+    finally:
+        server.stop()
