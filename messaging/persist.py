@@ -370,8 +370,9 @@ def _recent_duplicates(idents: set[tuple[int, int, int]], cutoff) -> dict:
     keeps the planner off the sender's and the receiver's own indexes. Without it, a
     plan made while the table had no statistics (a new database, before autovacuum's
     first ANALYZE) scanned every message of the sender, and a prepared statement keeps
-    its plan for the connection's life: 0.22 ms per send after 900 messages of one
-    sender, growing with each (0.04 ms this way; bench/README.md "sixth round")."""
+    its generic plan on its connection until something invalidates it: 0.22 ms per
+    send after 900 messages of one sender, growing with each (0.04 ms this way;
+    bench/README.md "sixth round")."""
     idents = sorted(idents)
     rows = ", ".join(["(%s, %s, %s)"] * len(idents))
     with prepared_cursor() as cursor:

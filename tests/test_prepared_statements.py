@@ -71,7 +71,7 @@ def test_turned_off_a_send_prepares_nothing(make_user):
 def test_the_retry_lookup_keeps_to_the_retry_index_without_statistics(make_user):
     """A generic plan made while the message table has no statistics (a new database,
     before autovacuum's first ANALYZE) must still look retries up by `random`, not scan
-    every message of the sender: the connection keeps that plan."""
+    every message of the sender: the connection keeps its generic plan."""
     alice, bob = make_user("alice"), make_user("bob")
     for n in range(1, 901):
         _send(alice, bob, n)
