@@ -7,7 +7,8 @@
 Closed loop at each pair count, for each target (bench/README.md, "Comparison"):
 the floor (bench/floor.py plain), the floor with Parley's whole write set in one
 statement (bench/floor.py whole), the minimal Channels consumer (bench/minimal/, driven
-by bench/loadgen.py) and Parley as production starts it (bench/run.py's closed loop);
+by bench/loadgen.py), the same consumer writing Parley's whole write set in one statement
+(`minwhole`) and Parley as production starts it (bench/run.py's closed loop);
 then Parley's memory per idle socket (bench/run.py's idle test), the replay of missed
 messages at login (bench/replay.py) and a history page on a large message table with
 its EXPLAIN (bench/history.py). Prints one table, the ratios the targets name, and
@@ -42,11 +43,12 @@ from minimal_consumer import load_args, minimal_server  # noqa: E402
 from run import RESULTS, environment, format_idle, medians, run_idle, run_load, wait_quiet  # noqa: E402
 from server import BENCH_DB, ROOT, Probe, Server, db_url_for  # noqa: E402
 
-PARTS = ("floor", "whole", "minimal", "parley", "idle", "replay", "history")
+PARTS = ("floor", "whole", "minimal", "minwhole", "parley", "idle", "replay", "history")
 TARGETS = {  # issue 13
     "floor": "floor: one INSERT + COMMIT + Redis PUBLISH per message",
     "whole": "floor, Parley's whole write set in one statement per message",
     "minimal": "minimal Channels consumer (save a row, group_send)",
+    "minwhole": "minimal Channels consumer writing Parley's whole write set in one statement",
     "parley": "Parley, production start",
 }
 
@@ -124,8 +126,9 @@ def table(rows: dict, pair_list: list[int]) -> str:
     return "\n".join(out)
 
 
-def ratios(rows: dict, pair_list: list[int], out: dict) -> list[tuple[str, str, bool | None]]:
-    """(what, figure, target met?) for each target of issue 13 this run measured."""
+def ratios(rows: dict, pair_list: list[int], out: dict) -> list[tuple[str, str, bool | str | None]]:
+    """(what, figure, target met?) for each target of issue 13 this run measured ("info":
+    a figure with no target)."""
     lines = []
     top, one = max(pair_list), min(pair_list)
     parley_top, whole_top = rows.get(("parley", top)), rows.get(("whole", top))
@@ -143,6 +146,13 @@ def ratios(rows: dict, pair_list: list[int], out: dict) -> list[tuple[str, str, 
         lines.append((f"Parley / minimal consumer, p50 at {one} pair (target <= 1.00)",
                       f"{r:.2f} ({parley_one['p50_ms']:.1f} / {minimal_one['p50_ms']:.1f} ms)",
                       r <= 1.0))
+    minwhole_one = rows.get(("minwhole", one))
+    if parley_one and minwhole_one and minwhole_one["p50_ms"] and parley_one["p50_ms"]:
+        r = parley_one["p50_ms"] / minwhole_one["p50_ms"]
+        lines.append((f"Parley / minimal consumer writing the whole write set, p50 at {one}"
+                      " pair (no target: what Parley adds to the same rows)",
+                      f"{r:.2f} ({parley_one['p50_ms']:.1f} / {minwhole_one['p50_ms']:.1f} ms)",
+                      "info"))
     idle = out.get("idle")
     if idle and idle.get("kb_per_socket") is not None:
         lines.append((f"server memory per idle socket at {idle['opened']:,} sockets"
@@ -187,8 +197,9 @@ def report(out: dict, args) -> None:
         print()
         print("targets (issue 13; same run, same machine):")
         for what, figure, met in lines:
-            mark = {True: "met", False: "NOT met", None: "n/a at this size"}[met]
-            print(f"  {what}: {figure} [{mark}]")
+            mark = {True: "met", False: "NOT met", None: "n/a at this size",
+                    "info": ""}[met]
+            print(f"  {what}: {figure}" + (f" [{mark}]" if mark else ""))
     if out.get("idle"):
         print()
         print(format_idle(out["idle"]))
@@ -253,6 +264,10 @@ def main(argv=None) -> int:
                              log_path=RESULTS / f"{stamp}-compare-minimal.log",
                              run_id=run_id, drop_every=args.drop_every) \
         if "minimal" in parts else None
+    minwhole = minimal_server(database_url, redis_url, workers=args.workers,
+                              log_path=RESULTS / f"{stamp}-compare-minwhole.log",
+                              run_id=run_id, drop_every=args.drop_every, write="whole") \
+        if "minwhole" in parts else None
     out: dict = {"started": stamp, "argv": sys.argv[1:],
                  "args": {k: v for k, v in vars(args).items() if k != "part_set"},
                  "runs_all": [], "problems": []}
@@ -265,10 +280,11 @@ def main(argv=None) -> int:
             parley.reset_database()  # parley_bench, migrated
         if need_floor_db:  # Parley's tables, copied before anyone connects to parley_bench
             dsn = floor.prepare(database_url, whole=True, template=BENCH_DB)
-        if minimal is not None:
-            minimal.reset_database()
-            minimal.start()
-            probes["minimal"] = Probe(minimal)
+        for name, server in (("minimal", minimal), ("minwhole", minwhole)):
+            if server is not None:
+                server.reset_database()
+                server.start()
+                probes[name] = Probe(server)
         if need_parley:
             parley.start()
             probes["parley"] = Probe(parley)
@@ -299,7 +315,8 @@ def main(argv=None) -> int:
                     row.update(part=mode, run=f"{mode} {n}")
                     print(summary_line(row), flush=True)
                     out["runs_all"].append(row)
-            for part, server in (("minimal", minimal), ("parley", parley)):
+            for part, server in (("minimal", minimal), ("minwhole", minwhole),
+                                 ("parley", parley)):
                 if part not in parts:
                     continue
                 for n in args.pair_list:
@@ -325,10 +342,10 @@ def main(argv=None) -> int:
                         f" once: {r['in_order_once']}, send errors {r['send_errors']}")
         for name, probe in probes.items():
             probe.close()
-            out.setdefault("server_logs", {})[name] = (parley if name == "parley"
-                                                       else minimal).log_summary()
+            out.setdefault("server_logs", {})[name] = {
+                "parley": parley, "minimal": minimal, "minwhole": minwhole}[name].log_summary()
         probes.clear()
-        for server in (minimal, parley):  # the history fill gets the machine to itself
+        for server in (minimal, minwhole, parley):  # the history fill: the machine alone
             if server is not None:
                 server.stop()
         if "history" in parts:
@@ -344,7 +361,7 @@ def main(argv=None) -> int:
     finally:
         for probe in probes.values():
             probe.close()
-        for server in (minimal, parley):
+        for server in (minimal, minwhole, parley):
             if server is not None:
                 server.stop()
         path = RESULTS / f"{stamp}-compare.json"

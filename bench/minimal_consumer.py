@@ -29,19 +29,27 @@ from run import RESULTS, run_load  # noqa: E402
 from server import ROOT, Probe, Server  # noqa: E402
 
 MIN_DB = "parley_bench_min"
+MIN_WHOLE_DB = "parley_bench_minwhole"
 
 
 def minimal_server(database_url: str, redis_url: str, *, workers: int, log_path: Path,
-                   run_id: str, drop_every: int = 0) -> Server:
-    """The minimal app, started as bench/server.py starts Parley (not started yet)."""
+                   run_id: str, drop_every: int = 0, write: str = "row") -> Server:
+    """The minimal app, started as bench/server.py starts Parley (not started yet).
+    `write` "whole": it writes Parley's whole write set per message (bench/minimal/
+    consumers.py), in a database of its own migrated with Parley's tables."""
+    whole = write == "whole"
+    migrate = ([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput",
+                "--settings=chat_project.settings"] if whole else
+               [sys.executable, "-m", "django", "migrate", "--run-syncdb", "--noinput"])
     return Server(
         database_url=database_url, redis_url=redis_url, workers=workers, log_path=log_path,
-        run_id=run_id, socket_rate=0, db_name=MIN_DB, app="minimal.asgi:application",
-        app_dir=ROOT / "bench", own_redis_db=False, ws="auto",
+        run_id=run_id, socket_rate=0, db_name=MIN_WHOLE_DB if whole else MIN_DB,
+        app="minimal.asgi:application", app_dir=ROOT / "bench", own_redis_db=False,
+        ws="auto",
         extra_env={"DJANGO_SETTINGS_MODULE": "minimal.settings",
-                   "CHANNEL_PREFIX": f"minimal-{run_id}",
-                   "MINIMAL_DROP_EVERY": str(drop_every)},
-        migrate=[sys.executable, "-m", "django", "migrate", "--run-syncdb", "--noinput"])
+                   "CHANNEL_PREFIX": f"minimal-{write}-{run_id}",
+                   "MINIMAL_DROP_EVERY": str(drop_every), "MINIMAL_WRITE": write},
+        migrate=migrate)
 
 
 def load_args(*, warmup: float, duration: float, drain: float, quiet_wait: float,
