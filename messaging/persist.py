@@ -364,22 +364,14 @@ def _import_duplicates(idents: set[tuple]) -> dict:
 
 
 def _recent_duplicates(idents: set[tuple[int, int, int]], cutoff) -> dict:
-    """Messages stored since `cutoff` with these (sender, receiver, random).
-
-    Looked up by `random` on message_retry_idx, whatever the statistics: `sender_id + 0`
-    keeps the planner off the sender's and the receiver's own indexes. Without it, a
-    plan made while the table had no statistics (a new database, before autovacuum's
-    first ANALYZE) scanned every message of the sender, and a prepared statement keeps
-    its generic plan on its connection until something invalidates it: 0.22 ms per
-    send after 900 messages of one sender, growing with each (0.04 ms this way;
-    bench/README.md "sixth round")."""
+    """Messages stored since `cutoff` with these (sender, receiver, random)."""
     idents = sorted(idents)
     rows = ", ".join(["(%s, %s, %s)"] * len(idents))
     with prepared_cursor() as cursor:
         cursor.execute(
             "SELECT id FROM messaging_message WHERE created_at >= %s"
-            f" AND (random, sender_id + 0, receiver_id + 0) IN ({rows})",
-            [cutoff, *(x for s, r, rnd in idents for x in (rnd, s, r))])
+            f" AND (sender_id, receiver_id, random) IN ({rows})",
+            [cutoff, *(x for ident in idents for x in ident)])
         ids = [row[0] for row in cursor.fetchall()]
     if not ids:  # the usual case: one cheap index probe, no rows
         return {}

@@ -67,25 +67,3 @@ def test_turned_off_a_send_prepares_nothing(make_user):
     _send(bob, alice, 2)
     assert _prepared() == []
 
-
-def test_the_retry_lookup_keeps_to_the_retry_index_without_statistics(make_user):
-    """A generic plan made while the message table has no statistics (a new database,
-    before autovacuum's first ANALYZE) must still look retries up by `random`, not scan
-    every message of the sender: the connection keeps its generic plan."""
-    alice, bob = make_user("alice"), make_user("bob")
-    for n in range(1, 901):
-        _send(alice, bob, n)
-    with connection.cursor() as cursor:  # as if never vacuumed nor analyzed
-        cursor.execute("DELETE FROM pg_statistic WHERE starelid = 'messaging_message'::regclass")
-        cursor.execute("UPDATE pg_class SET reltuples = -1, relpages = 0"
-                       " WHERE oid = 'messaging_message'::regclass")
-    _fresh_connection()
-    _send(alice, bob, 1000)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM pg_prepared_statements WHERE statement LIKE"
-                       " 'SELECT id FROM messaging_message WHERE created_at%%'")
-        [(name,)] = cursor.fetchall()
-        cursor.execute(f"EXPLAIN EXECUTE {name}(now() - interval '1 hour', 7, %s, %s)",
-                       [alice.pk, bob.pk])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "using message_retry_idx" in plan, plan
