@@ -66,4 +66,3 @@ def test_turned_off_a_send_prepares_nothing(make_user):
     _send(alice, bob, 1)
     _send(bob, alice, 2)
     assert _prepared() == []
-
