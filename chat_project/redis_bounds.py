@@ -103,16 +103,17 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
         try:
             async with asyncio.timeout(self.call_timeout):  # no task of its own, as wait_for
                 return await make()
-        except TimeoutError as exc:
-            if await self._answers(shard):  # Redis is there: the call waited in the queue
-                raise RealtimeUnavailable(
-                    f"{name} (shard {shard}): queued past {self.call_timeout} s behind"
-                    " other calls") from exc
-            self._mark_down(shard, name, exc)
-            raise RealtimeUnavailable(f"{name} (shard {shard}): {exc!r}") from exc
-        except (OSError, redis.exceptions.RedisError) as exc:
-            self._mark_down(shard, name, exc)
-            raise RealtimeUnavailable(f"{name} (shard {shard}): {exc!r}") from exc
+        except (TimeoutError, OSError, redis.exceptions.RedisError) as exc:
+            raise RealtimeUnavailable(await self._failed(shard, name, exc)) from exc
+
+    async def _failed(self, shard: int, name: str, exc: Exception) -> str:
+        """Why a call to the shard failed. A timeout is only a queue when Redis answers
+        a PING (`_answers`): the shard stays up. Otherwise, or on a refused connection or
+        a Redis error, the shard is down for `retry_after` seconds."""
+        if isinstance(exc, TimeoutError) and await self._answers(shard):
+            return f"{name} (shard {shard}): queued past {self.call_timeout} s behind other calls"
+        self._mark_down(shard, name, exc)
+        return f"{name} (shard {shard}): {exc!r}"
 
     async def _answers(self, shard: int) -> bool:
         """Whether the shard's Redis answers a PING within `call_timeout`, asked on a
@@ -178,21 +179,19 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
         process before it unsubscribes in Redis, and a closing socket must leave every
         group it was in even when Redis is down (the caller could not do better).
 
-        Running out of time does not mark the shard down: thousands of sockets closing
-        at once queue their unsubscribes behind the shard's lock, and the last ones pass
-        the limit with Redis well (seen at 10,000 sockets: the shard marked down, and
-        sockets opening in the next `retry_after` refused with 1013). A Redis that is
-        really silent is found by the next bounded call. A refused connection or a
-        Redis error does mark it."""
+        A timeout is judged as every bounded call's (`_failed`): thousands of sockets
+        closing at once queue their unsubscribes behind the shard's lock, and the last
+        ones pass the limit with Redis well (seen at 10,000 sockets: the shard marked
+        down, and sockets opening in the next `retry_after` refused with 1013); Redis
+        answers the PING, so the shard stays up. A silent Redis, a refused connection or
+        a Redis error marks it down."""
         shard = self.group_shard(group)
         try:
             call = self._get_layer().group_discard
             await asyncio.wait_for(call(group, channel), self.call_timeout)
-        except TimeoutError as exc:
-            log.warning("channel layer group_discard timed out on shard %d: %r", shard, exc)
-        except (OSError, redis.exceptions.RedisError) as exc:
-            self._down_until[shard] = time.monotonic() + self.retry_after
-            log.warning("channel layer group_discard failed on shard %d: %r", shard, exc)
+        except (TimeoutError, OSError, redis.exceptions.RedisError) as exc:
+            log.warning("channel layer group_discard not done: %s",
+                        await self._failed(shard, "group_discard", exc))
 
     async def group_send(self, group, message):
         return await self._bounded(self.group_shard(group), "group_send", group, message)

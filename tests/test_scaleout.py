@@ -300,8 +300,8 @@ def test_the_layer_shards_as_channels_redis_does(settings):
 
 def test_unsubscribes_queued_past_the_limit_do_not_mark_the_shard_down():
     """Thousands of sockets closing at once wait for the shard's lock; a group_discard
-    that runs out of time there is not an outage: the shard stays up and new sockets
-    are not refused."""
+    that runs out of time there is not an outage (Redis answers a PING): the shard stays
+    up and new sockets are not refused. A silent Redis marks it down."""
     import asyncio
 
     server = RedisServer().start()
@@ -322,6 +322,17 @@ def test_unsubscribes_queued_past_the_limit_do_not_mark_the_shard_down():
             assert "t__group__g" not in layer._get_layer().groups  # forgotten here
             await layer.new_channel()  # a new socket is not refused
             await layer.group_add("h", channel)
+            await layer.group_add("i", channel)
+            # Queued behind a call that never comes back, on a silent Redis (stopped):
+            # the unsubscribe and the PING time out; it still returns, the shard is down.
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            try:
+                async with shard._lock:
+                    await layer.group_discard("i", channel)  # never raises
+                assert layer.shard_down(0)
+            finally:
+                os.kill(server.proc.pid, signal.SIGCONT)
+            assert "t__group__i" not in layer._get_layer().groups
             server.stop()
             await layer.group_discard("h", channel)  # Redis gone: still never raises
             assert "t__group__h" not in layer._get_layer().groups
