@@ -95,16 +95,27 @@ c AS (
 SELECT m.id, m.seq, (SELECT count(*) FROM h), (SELECT count(*) FROM c) FROM m
 """
 
-USERS_INSERT = """
-INSERT INTO accounts_user (password, is_superuser, user_id, email, is_staff, is_active,
+# A user's row with every column Parley requires, `{user_id}` standing for the value.
+_USER_COLUMNS = """password, is_superuser, user_id, email, is_staff, is_active,
   date_joined, nick, avatar, gender, birthday, location, self_signature, allow_type,
   language, admin_forbid_type, level, role, profile_custom, profile_updated_at,
-  session_epoch, c2c_mute_until, group_mute_until, kicked_at)
-SELECT '!', false, %(prefix)s || i, '', false, true, now(), '', '', 'Gender_Type_Unknown', 0,
-  '', '', 'AllowType_Type_NeedConfirm', 0, 'AdminForbid_Type_None', 0, 0, '{}'::jsonb, now(),
-  0, 0, 0, 0
+  session_epoch, c2c_mute_until, group_mute_until, kicked_at"""
+_USER_VALUES = """'!', false, {user_id}, '', false, true, now(), '', '', 'Gender_Type_Unknown', 0,
+  '', '', 'AllowType_Type_NeedConfirm', 0, 'AdminForbid_Type_None', 0, 0, '{{}}'::jsonb,
+  now(), 0, 0, 0, 0"""
+
+USERS_INSERT = f"""
+INSERT INTO accounts_user ({_USER_COLUMNS})
+SELECT {_USER_VALUES.format(user_id="%(prefix)s || i")}
 FROM generate_series(0, %(n)s - 1) AS i
 RETURNING id, user_id
+"""
+
+# One user's row, made once (bench/minimal/consumers.py, MINIMAL_WRITE=whole).
+USER_UPSERT = f"""
+INSERT INTO accounts_user ({_USER_COLUMNS})
+VALUES ({_USER_VALUES.format(user_id="%s")})
+ON CONFLICT (user_id) DO NOTHING
 """
 
 

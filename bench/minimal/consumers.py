@@ -20,19 +20,8 @@ from .models import Note
 _WHOLE = os.environ.get("MINIMAL_WRITE") == "whole"
 if _WHOLE:
     from django.db import connection
-    from floor import WHOLE_INSERT  # bench/ is uvicorn's --app-dir
+    from floor import USER_UPSERT, WHOLE_INSERT  # bench/ is uvicorn's --app-dir
 
-# A user's row, as bench/floor.py's USERS_INSERT makes them, once per user id.
-_USER_UPSERT = """
-INSERT INTO accounts_user (password, is_superuser, user_id, email, is_staff, is_active,
-  date_joined, nick, avatar, gender, birthday, location, self_signature, allow_type,
-  language, admin_forbid_type, level, role, profile_custom, profile_updated_at,
-  session_epoch, c2c_mute_until, group_mute_until, kicked_at)
-VALUES ('!', false, %s, '', false, true, now(), '', '', 'Gender_Type_Unknown', 0, '', '',
-  'AllowType_Type_NeedConfirm', 0, 'AdminForbid_Type_None', 0, 0, '{}'::jsonb, now(), 0, 0,
-  0, 0)
-ON CONFLICT (user_id) DO NOTHING
-"""
 _pks: dict[str, int] = {}
 
 # Checks the checker: with MINIMAL_DROP_EVERY=N, every Nth message is saved and acked but
@@ -55,7 +44,7 @@ def _save(sender: str, receiver: str, body: str, custom: str, elements=None,
 def _pk(user_id: str) -> int:
     if user_id not in _pks:
         with connection.cursor() as cursor:
-            cursor.execute(_USER_UPSERT, [user_id])
+            cursor.execute(USER_UPSERT, [user_id])
             cursor.execute("SELECT id FROM accounts_user WHERE user_id = %s", [user_id])
             _pks[user_id] = cursor.fetchone()[0]
     return _pks[user_id]
