@@ -17,6 +17,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from uvicorn.protocols.utils import ClientDisconnected
 
 from accounts import devices, presence
 from accounts import selectors as account_selectors
@@ -75,6 +76,13 @@ INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 class ChatConsumer(AsyncWebsocketConsumer):
     user = None
+    # The socket was closed, by us or by the client: nothing more can be written to it.
+    # uvicorn raises ClientDisconnected into a write to a socket the client left, and
+    # refuses one after our own close; either, let through, would end this consumer
+    # without `disconnect` (presence would say Online for its TTL with nobody there).
+    # So a write to an ended socket does nothing, and the websocket.disconnect that
+    # uvicorn has queued by then runs `disconnect` as for any end.
+    ended = False
 
     async def connect(self):
         self.user = None
@@ -255,6 +263,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, frame: dict):
         await self.send(text_data=wire.dumps(frame))
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self.ended:
+            return
+        try:
+            await super().send(text_data, bytes_data)
+        except ClientDisconnected:
+            self.ended = True
+            return
+        if close:
+            await self.close(close)
+
+    async def close(self, code=None, reason=None):
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            await super().close(code, reason)
+        except ClientDisconnected:
+            pass
 
     async def dispatch(self, message):
         # Channels closes stale database connections before every handler, a hop to the

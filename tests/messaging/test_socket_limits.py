@@ -56,3 +56,85 @@ def test_flooding_socket_is_throttled_then_closed(strict_server, make_user):
             frames.append(ws.next_frame(timeout=5))
     assert any(f.get("event") == "ERROR" and f["data"]["code"] == 910005 for f in frames)
     assert ws.closed_code == 4008
+
+
+# --- every way a socket ends removes it from presence --------------------------------------
+# A socket's end is handled by ChatConsumer.disconnect: presence, the Offline announcement,
+# State.StateChange. It must run however the socket ends, including while the server is
+# still writing to it (uvicorn raises ClientDisconnected into that write) and after the
+# server itself closed it (a write after the close is refused); otherwise the socket reads
+# Online for the presence TTL (90 s by default) with nobody on it.
+
+def _watching(url: str):
+    from tests.wsclient import WsClient as Client
+
+    carol = Client(url)
+    carol.login("carol", gen_usersig("carol"))
+    carol.wait_event("SDK_READY")
+    carol.ok("subscribeUserStatus", {"userIDList": ["alice"]})
+    return carol
+
+
+def _offline_soon(carol, alice_pk: int) -> None:
+    from accounts import presence
+
+    deadline = time.monotonic() + 10
+    while True:  # carol pings: the server closes a socket silent for 2 s
+        carol.ok("ping")
+        try:
+            event = carol.wait_event("USER_STATUS_UPDATED", timeout=0.5,
+                                     where=lambda e: e["data"][0]["statusType"] == 2)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline, "alice still online 10 s after her socket ended"
+    assert event["data"][0]["userID"] == "alice"
+    assert presence.presence_of([alice_pk])[alice_pk].online == []
+
+
+def test_a_socket_that_leaves_while_answered_goes_offline(strict_server, make_user):
+    alice = make_user("alice")
+    make_user("carol")
+    carol = _watching(strict_server)
+    ws = WsClient(strict_server)
+    ws.login("alice", gen_usersig("alice"))
+    ws.wait_event("SDK_READY")
+    carol.wait_event("USER_STATUS_UPDATED")
+    # Fifteen requests and the close in one burst: the server is still answering them
+    # when the close frame is read, so its next reply finds the socket closed.
+    for i in range(15):
+        ws.send_raw(f'{{"id": "p{i}", "op": "ping"}}')
+    ws.close()
+    _offline_soon(carol, alice.pk)
+
+
+def test_a_flooding_socket_closed_by_the_server_goes_offline(strict_server, make_user):
+    alice = make_user("alice")
+    make_user("carol")
+    carol = _watching(strict_server)
+    ws = WsClient(strict_server)
+    ws.login("alice", gen_usersig("alice"))
+    ws.wait_event("SDK_READY")
+    carol.wait_event("USER_STATUS_UPDATED")
+    # Past the rate the server closes the socket, with replies still due for frames it
+    # had taken before: they come after its close.
+    for i in range(200):
+        try:
+            ws.send_raw(f'{{"id": "p{i}", "op": "ping"}}')
+        except ConnectionClosed:
+            break
+    with pytest.raises(ConnectionClosed):
+        for _ in range(400):
+            ws.next_frame(timeout=5)
+    assert ws.closed_code == 4008
+    _offline_soon(carol, alice.pk)
+
+
+def test_a_silent_socket_closed_by_the_server_goes_offline(strict_server, make_user):
+    alice = make_user("alice")
+    make_user("carol")
+    carol = _watching(strict_server)
+    ws = WsClient(strict_server)
+    ws.login("alice", gen_usersig("alice"))
+    ws.wait_event("SDK_READY")
+    carol.wait_event("USER_STATUS_UPDATED")
+    _offline_soon(carol, alice.pk)
