@@ -207,10 +207,10 @@ class _RedisStore:
         live = [Conn.parse(m) for m in res[1]] if want_live else []
         return bool(res[0]), live
 
-    async def acustom(self, user_pk: int) -> str:
+    async def acustoms(self, user_pks: list[int]) -> dict[int, str]:
         client, _ = self._aclient()
-        value = await client.get(f"{self.prefix()}:s:{user_pk}")
-        return value.decode() if value else ""
+        values = await client.mget([f"{self.prefix()}:s:{pk}" for pk in user_pks])
+        return {pk: v.decode() if v else "" for pk, v in zip(user_pks, values, strict=True)}
 
     async def aleave(self, user_pk: int, conn: Conn) -> bool:
         _, scripts = self._aclient()
@@ -312,8 +312,8 @@ class _LocalStore:
     async def ajoin(self, user_pk, conn, *, now, expires, want_live):
         return self._join(user_pk, conn, now, expires, want_live)
 
-    async def acustom(self, user_pk):
-        return self.custom.get(user_pk, "")
+    async def acustoms(self, user_pks):
+        return {pk: self.custom.get(pk, "") for pk in user_pks}
 
     async def aleave(self, user_pk, conn):
         with self.lock:
@@ -416,9 +416,9 @@ async def connection_close(user_pk: int, conn: Conn) -> bool:
     return await store().aleave(user_pk, conn)
 
 
-async def custom_status_of(user_pk: int) -> str:
-    """The user's custom status (setSelfStatus), from async code."""
-    return await store().acustom(user_pk)
+async def custom_statuses_of(user_pks: list[int]) -> dict[int, str]:
+    """Several users' custom statuses in one round trip, from async code."""
+    return await store().acustoms(user_pks) if user_pks else {}
 
 
 def reap_lapsed(*, now: float | None = None, limit: int = 1000) -> list[tuple[int, Conn, bool]]:

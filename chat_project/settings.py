@@ -411,6 +411,9 @@ CHAT_PUBLISH_TIMEOUT = env.float("CHAT_PUBLISH_TIMEOUT", default=2.0)
 CHAT_LAYER_PROBE_SECONDS = env.float("CHAT_LAYER_PROBE_SECONDS", default=5.0)
 # Seconds a socket stays Online after its last heartbeat (accounts/presence.py).
 CHAT_PRESENCE_TTL = env.int("CHAT_PRESENCE_TTL", default=90)
+# Seconds a status announcement (USER_STATUS_UPDATED) the channel layer refused or
+# could not take in time is tried again before it is dropped (accounts/announcer.py).
+CHAT_STATUS_RETRY_SECONDS = env.float("CHAT_STATUS_RETRY_SECONDS", default=60.0)
 # Seconds a client may recall its own message (the /v4 admin recall has no limit).
 CHAT_RECALL_SECONDS = env.int("CHAT_RECALL_SECONDS", default=120)
 # Webhooks (accounts/webhooks.py; configured in admin): how long a process trusts its

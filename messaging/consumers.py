@@ -19,7 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from uvicorn.protocols.utils import ClientDisconnected
 
-from accounts import devices, presence
+from accounts import announcer, devices, presence
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts import ws_ops as account_ops
@@ -121,7 +121,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if conn is not None:
             try:
                 if await presence.connection_close(self.user_pk, conn):
-                    await self._announce_status(presence.STATUS_OFFLINE)
+                    self._announce_status(presence.STATUS_OFFLINE)
             except Exception:  # the entry lapses by itself; the purge announces it
                 log.exception("presence close failed")
             action, reason = self._close_cause()
@@ -172,23 +172,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def _heartbeat(self, conn: presence.Conn) -> None:
         try:
             if await presence.connection_heartbeat(self.user_pk, conn):
-                await self._announce_status(presence.STATUS_ONLINE)
+                self._announce_status(presence.STATUS_ONLINE)
         except Exception:
             log.exception("presence heartbeat failed")
 
-    async def _announce_status(self, status_type: int) -> None:
-        """USER_STATUS_UPDATED to the sockets subscribed to this socket's user."""
-        try:
-            custom = await presence.custom_status_of(self.user_pk)
-            await self.channel_layer.group_send(
-                presence.status_group(self.user_pk),
-                devices.status_message([devices.status_item(self.user_id, status_type,
-                                                            custom)]))
-        except Exception as exc:
-            if not unavailable.is_unavailable(exc):
-                log.exception("status announcement failed")
-            else:  # Redis down or busy: a line, not a traceback per socket in a storm
-                log.warning("status announcement not sent: %s", exc)
+    def _announce_status(self, status_type: int) -> None:
+        """USER_STATUS_UPDATED to the sockets subscribed to this socket's user, sent with
+        this process's other announcements (accounts/announcer.py)."""
+        announcer.announce(self.channel_layer, self.user_pk, self.user_id, status_type)
 
     # --- frames in --------------------------------------------------------------------
 
@@ -435,7 +426,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
         self.user, self.device_id, self.platform = user, device_id, device.platform
         if came_online:
-            await self._announce_status(presence.STATUS_ONLINE)
+            self._announce_status(presence.STATUS_ONLINE)
         if state_change:
             await database_sync_to_async(devices.state_change)(
                 user_id=user.user_id, action="Login", reason="Register",

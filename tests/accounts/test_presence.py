@@ -102,7 +102,7 @@ def test_push_online_for_seven_days_and_cleared(store):
 def test_custom_status_is_kept(store):
     presence.set_custom_status(9, "at lunch")
     assert presence.presence_of([9])[9].custom_status == "at lunch"
-    assert async_to_sync(presence.custom_status_of)(9) == "at lunch"
+    assert async_to_sync(presence.custom_statuses_of)([9, 8]) == {9: "at lunch", 8: ""}
     presence.set_custom_status(9, "")
     assert presence.presence_of([9])[9].custom_status == ""
 
