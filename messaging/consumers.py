@@ -320,12 +320,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_resync(self, message):
         """The channel layer was out (messaging/layer_watch.py): what was published then
         is lost, and no later event may come to show the gap. Send the device what this
-        socket has not had, chained from what it holds."""
+        socket has not had, chained from what it holds; and the status, as it is now,
+        of each user it subscribed to (an announcement published then is lost too)."""
         if self.user is None:
             return
         head = await database_sync_to_async(account_selectors.sync_head)(self.user.pk)
         if head > self.covered:
             await self._replay(self.covered, head, ready=False, chain_from=self.told)
+        if self.status_subs:
+            now = await database_sync_to_async(presence.user_status_list)(
+                list(self.status_subs.values()))
+            if now["successUserList"] and self.user is not None:
+                await self._send({"event": "USER_STATUS_UPDATED",
+                                  "data": now["successUserList"]})
 
     async def chat_kick(self, message):
         if message.get("keep") == self.channel_name or self.user is None:

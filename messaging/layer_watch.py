@@ -7,8 +7,9 @@ no next event comes. One probe per process (per event loop) sends a message to i
 through the layer every CHAT_LAYER_PROBE_SECONDS while sockets are logged in; after a
 probe failed and one succeeds again, every logged-in socket of the process gets
 `chat.resync`, and one that has not had everything up to its user's sync head sends
-the rest (messaging/consumers.py, chat_resync). No cost while the layer is healthy
-beyond the probe itself.
+the rest (messaging/consumers.py, chat_resync), and the current status of each user it
+subscribed to (a USER_STATUS_UPDATED published meanwhile is gone as well). No cost while
+the layer is healthy beyond the probe itself.
 
 With the layer sharded over several Redis servers (REDIS_CHANNEL_URLS), one shard can
 go while the others stay: the probe has a channel on each shard and probes them all at
@@ -23,6 +24,8 @@ import weakref
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+
+from accounts.presence import status_group
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +95,14 @@ async def _probe(layer, shard: int, channels: list, timeout: float, wait: float)
 
 
 def _uses(layer, consumer, shards: set[int]) -> bool:
-    """The socket's channel or one of its groups lives on one of these shards."""
+    """The socket's channel or one of its groups (its own, or those of the users whose
+    status it follows) lives on one of these shards."""
     if getattr(layer, "shard_count", 1) == 1:
         return True
+    groups = list(getattr(consumer, "groups_joined", []))
+    groups += [status_group(pk) for pk in getattr(consumer, "status_subs", {})]
     return layer.shard_of(consumer.channel_name) in shards or any(
-        layer.group_shard(group) in shards for group in getattr(consumer, "groups_joined", []))
+        layer.group_shard(group) in shards for group in groups)
 
 
 _watches: dict[asyncio.AbstractEventLoop, LayerWatch] = {}
