@@ -15,6 +15,7 @@ import time
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from uvicorn.protocols.utils import ClientDisconnected
@@ -143,7 +144,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return None, ""  # the login that pushed it out reports it (KickedDevice)
         if self.closing == "idle":
             return "Disconnect", "TimeOut"
-        if self.closing in (None, "flood"):
+        if self.closing in (None, "flood", "error"):
             return "Disconnect", "LinkClose"
         return "Logout", "Unregister"  # kicked by an operator or REST
 
@@ -279,10 +280,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Channels closes stale database connections before every handler, a hop to the
         # database thread per frame and per event. Every database call here goes
         # through database_sync_to_async, which does that itself, in that thread.
+        #
+        # A handler that fails unexpectedly (a bug, a malformed layer message, a
+        # database error while catching up) must not end the consumer: an exception out
+        # of here ends it without `disconnect`, leaving the socket's presence, groups and
+        # State.StateChange behind. The socket is closed instead (1013 when a backing
+        # service is unavailable, else 1011; the client reconnects with `since` and
+        # misses nothing), and its disconnect runs.
+        kind = message["type"]
         handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"no handler for message type {message['type']}")
-        await handler(message)
+        try:
+            if handler is None:
+                raise ValueError(f"no handler for message type {kind}")
+            await handler(message)
+        except Exception as exc:
+            if isinstance(exc, StopConsumer) or kind == "websocket.disconnect":
+                raise
+            busy = unavailable.is_unavailable(exc)
+            if busy:
+                log.warning("%s failed, a backing service is unavailable: %r", kind, exc)
+            else:
+                log.exception("%s failed", kind)
+            self.closing = self.closing or "error"
+            await self.close(code=unavailable.CLOSE_TRY_AGAIN if busy
+                             else unavailable.CLOSE_INTERNAL)
 
     # --- events in --------------------------------------------------------------------
 

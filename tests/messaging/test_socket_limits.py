@@ -138,3 +138,26 @@ def test_a_silent_socket_closed_by_the_server_goes_offline(strict_server, make_u
     ws.wait_event("SDK_READY")
     carol.wait_event("USER_STATUS_UPDATED")
     _offline_soon(carol, alice.pk)
+
+
+def test_a_failing_event_handler_closes_the_socket_and_it_goes_offline(strict_server, make_user):
+    """A layer message the consumer cannot handle (here `chat.events` without its
+    fields) closes that socket with 1011 (the client reconnects with `since`) and runs
+    its disconnect, instead of ending the consumer without one."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from accounts.events import user_group
+
+    alice = make_user("alice")
+    make_user("carol")
+    carol = _watching(strict_server)
+    ws = WsClient(strict_server)
+    ws.login("alice", gen_usersig("alice"))
+    ws.wait_event("SDK_READY")
+    carol.wait_event("USER_STATUS_UPDATED")
+    async_to_sync(get_channel_layer().group_send)(user_group(alice.pk), {"type": "chat.events"})
+    with pytest.raises(ConnectionClosed):
+        ws.drain(quiet=5)
+    assert ws.closed_code == 1011
+    _offline_soon(carol, alice.pk)
