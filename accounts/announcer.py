@@ -16,6 +16,11 @@ a shard that refused or timed out is retried after `retry_after`, in order, ahea
 newer announcements, for up to CHAT_STATUS_RETRY_SECONDS; only then is it dropped, with
 one warning line for the lot. Pending announcements are bounded per process
 (MAX_PENDING, the oldest dropped first), so a long Redis outage costs bounded memory.
+
+A closing socket waits for its Offline to leave (`settle`, up to CHAT_PUBLISH_TIMEOUT):
+a server shutting down closes every socket, then stops its event loop, and what was
+still queued then would be lost with nobody to announce it later (the presence entries
+are gone, so the purge of lapsed ones never sees them).
 """
 
 from __future__ import annotations
@@ -37,12 +42,13 @@ BATCH = 500  # announcements per publish round trip
 MAX_PENDING = 50_000  # per event loop
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Item:
     user_pk: int
     user_id: str
     status_type: int
     since: float  # monotonic time it was made
+    done: asyncio.Future  # True once published, False if dropped
 
 
 class _Announcer:
@@ -54,8 +60,7 @@ class _Announcer:
 
     def add(self, item: _Item) -> None:
         if len(self.pending) >= MAX_PENDING:
-            self.pending.popleft()
-            self.dropped += 1
+            self._drop(self.pending.popleft())
         self.pending.append(item)
         if self.task is None:
             self.task = self.loop.create_task(self._run())
@@ -65,6 +70,10 @@ class _Announcer:
             while self.pending:
                 batch = [self.pending.popleft() for _ in range(min(BATCH, len(self.pending)))]
                 failed, why = await self._send(batch)
+                again = {id(item) for item in failed}
+                for item in batch:
+                    if id(item) not in again and not item.done.done():
+                        item.done.set_result(True)
                 if failed:
                     self._requeue(failed, why)
                     await asyncio.sleep(getattr(self.layer, "retry_after", 1.0))
@@ -102,23 +111,45 @@ class _Announcer:
         """Put the failed items back in front, in their order; drop those that have
         waited past CHAT_STATUS_RETRY_SECONDS."""
         limit = time.monotonic() - settings.CHAT_STATUS_RETRY_SECONDS
-        keep = [i for i in failed if i.since >= limit]
-        self.dropped += len(failed) - len(keep)
+        keep = []
+        for item in failed:
+            if item.since >= limit:
+                keep.append(item)
+            else:
+                self._drop(item)
         self.pending.extendleft(reversed(keep))
         while len(self.pending) > MAX_PENDING:
-            self.pending.popleft()
-            self.dropped += 1
+            self._drop(self.pending.popleft())
+
+    def _drop(self, item: _Item) -> None:
+        self.dropped += 1
+        if not item.done.done():
+            item.done.set_result(False)
 
 
 _announcers: dict[int, _Announcer] = {}
 
 
-def announce(layer, user_pk: int, user_id: str, status_type: int) -> None:
+def announce(layer, user_pk: int, user_id: str, status_type: int) -> asyncio.Future:
     """Queue USER_STATUS_UPDATED (Online or Offline, with the user's custom status as it
     is when sent) for the sockets subscribed to the user. From the event loop; returns
-    at once."""
+    at once, with a future that becomes True when it is published (False if dropped):
+    a closing socket waits on it for a moment (`settle`), so that a server shutting down
+    still says its users went offline."""
     loop = asyncio.get_running_loop()
     announcer = _announcers.get(id(loop))
     if announcer is None or announcer.loop is not loop or announcer.layer is not layer:
         announcer = _announcers[id(loop)] = _Announcer(loop, layer)
-    announcer.add(_Item(user_pk, user_id, status_type, time.monotonic()))
+    done = loop.create_future()
+    announcer.add(_Item(user_pk, user_id, status_type, time.monotonic(), done))
+    return done
+
+
+async def settle(done: asyncio.Future, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for an announcement to be published; it stays queued
+    (and retried) after that. True if it was published."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(done)
+    except TimeoutError:
+        return False

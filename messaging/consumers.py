@@ -122,7 +122,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if conn is not None:
             try:
                 if await presence.connection_close(self.user_pk, conn):
-                    self._announce_status(presence.STATUS_OFFLINE)
+                    # Waited for a moment: a server shutting down closes every socket
+                    # and then stops its loop, and the Offline must have left by then.
+                    await announcer.settle(self._announce_status(presence.STATUS_OFFLINE),
+                                           settings.CHAT_PUBLISH_TIMEOUT)
             except Exception:  # the entry lapses by itself; the purge announces it
                 log.exception("presence close failed")
             action, reason = self._close_cause()
@@ -177,10 +180,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Exception:
             log.exception("presence heartbeat failed")
 
-    def _announce_status(self, status_type: int) -> None:
+    def _announce_status(self, status_type: int) -> asyncio.Future:
         """USER_STATUS_UPDATED to the sockets subscribed to this socket's user, sent with
         this process's other announcements (accounts/announcer.py)."""
-        announcer.announce(self.channel_layer, self.user_pk, self.user_id, status_type)
+        return announcer.announce(self.channel_layer, self.user_pk, self.user_id,
+                                  status_type)
 
     # --- frames in --------------------------------------------------------------------
 

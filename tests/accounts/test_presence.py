@@ -260,3 +260,28 @@ def test_the_purges_are_scheduled_and_editable_in_admin(make_user):
     assert tasks["accounts.tasks.purge_presence"].interval.every == 1
     assert tasks["accounts.tasks.purge_presence"].interval.period == "minutes"
     assert tasks["accounts.tasks.purge_devices"].interval.period == "hours"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_server_shutting_down_announces_its_users_offline(connect, make_user, django_db_setup):
+    """A graceful stop (SIGTERM: a deploy) closes every socket and then ends the process;
+    the Offline of each user it served has left before it ends. (Each closing socket
+    waits for its Offline to be published, accounts/announcer.py `settle`: with one
+    socket the announcer's next turn would be in time anyway; with thousands closing
+    at once, on a busy Redis, the loop could end first.)"""
+    make_user("alice"), make_user("carol")
+    carol = connect("carol")  # on the shared live server
+    carol.ok("subscribeUserStatus", {"userIDList": ["alice"]})
+    proc, url = start_server()
+    alice = WsClient(url)
+    alice.login("alice", gen_usersig("alice"), platform="iOS")
+    assert carol.wait_event("USER_STATUS_UPDATED")["data"][0]["statusType"] == 1
+    stop_server(proc)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; -9 would be
+    # stop_server's kill after 10 s.
+    assert proc.returncode == -signal.SIGTERM, proc.returncode
+    assert carol.wait_event("USER_STATUS_UPDATED", timeout=5)["data"] == [
+        {"userID": "alice", "statusType": 2, "customStatus": ""}]
+    pk = presence_pk("alice")
+    assert presence.presence_of([pk])[pk].status == "Offline"
