@@ -11,6 +11,10 @@ the rest (messaging/consumers.py, chat_resync), and the current status of each u
 subscribed to (a USER_STATUS_UPDATED published meanwhile is gone as well). No cost while
 the layer is healthy beyond the probe itself.
 
+The same loop sweeps the layer's subscriptions: an unsubscribe that ran out of time (a
+closing storm) leaves Redis subscribed to a name this process has forgotten, and the
+sweep removes it (chat_project/redis_bounds.py, `sweep`).
+
 With the layer sharded over several Redis servers (REDIS_CHANNEL_URLS), one shard can
 go while the others stay: the probe has a channel on each shard and probes them all at
 once, and when one comes back, the sockets whose channel or groups live on it catch up.
@@ -75,6 +79,24 @@ class LayerWatch:
                             layer.send(consumer.channel_name, {"type": "chat.resync"}), timeout)
                     except Exception:
                         log.exception("resync of %s failed", consumer.channel_name)
+            await _sweep(layer)
+        await _sweep(layer)  # the last sockets are gone: what their closing left behind
+
+
+async def _sweep(layer) -> None:
+    """Unsubscribe what timed-out unsubscribes left subscribed in Redis
+    (chat_project/redis_bounds.py, `sweep`)."""
+    sweep = getattr(layer, "sweep", None)
+    if sweep is None:
+        return
+    try:
+        removed = await sweep()
+    except Exception:
+        log.exception("channel layer sweep failed")
+        return
+    if removed:
+        log.warning("channel layer: %d subscriptions left behind by unsubscribes that ran "
+                    "out of time are removed", removed)
 
 
 async def _probe(layer, shard: int, channels: list, timeout: float, wait: float) -> bool:

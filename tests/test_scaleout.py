@@ -342,6 +342,47 @@ def test_unsubscribes_queued_past_the_limit_do_not_mark_the_shard_down():
         server.stop()
 
 
+def test_the_sweep_unsubscribes_what_timed_out_unsubscribes_left_behind():
+    """A group_discard that ran out of time leaves Redis subscribed to a group this
+    process has forgotten (its messages would still come here, to be dropped); the
+    sweep removes it and keeps every name that still has a member here."""
+    import asyncio
+
+    server = RedisServer().start()
+    try:
+        layer = BoundedPubSubChannelLayer(
+            hosts=[{"address": server.url, "socket_timeout": 1}], prefix="t",
+            call_timeout=0.3, retry_after=5)
+        direct = redis_py.Redis.from_url(server.url)
+
+        def subscribers(name: str) -> int:
+            return dict(direct.pubsub_numsub(name))[name.encode()]
+
+        async def go():
+            channel = await layer.new_channel()
+            for group in ("gone", "kept"):
+                await layer.group_add(group, channel)
+            shard = layer._get_layer()._shards[0]
+            async with shard._lock:  # a long queue of commands ahead of it
+                await layer.group_discard("gone", channel)  # runs out of time
+            assert subscribers("t__group__gone") == 1  # left behind in Redis
+            assert await layer.sweep() == 1
+            assert subscribers("t__group__gone") == 0
+            assert subscribers("t__group__kept") == 1
+            assert subscribers(channel) == 1
+            assert await layer.sweep() == 0
+            await layer.group_add("gone", channel)  # and it can be taken again
+            assert subscribers("t__group__gone") == 1
+            await layer.group_send("gone", {"type": "x"})
+            assert (await asyncio.wait_for(layer.receive(channel), 2))["type"] == "x"
+            await layer.flush()
+
+        asyncio.run(go())
+        direct.close()
+    finally:
+        server.stop()
+
+
 def test_two_servers_two_shards_lose_nothing_and_keep_order(make_user, cluster):
     make_user("alice")
     receivers = receivers_on_both_shards(make_user, per_shard=2)
