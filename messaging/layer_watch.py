@@ -95,8 +95,8 @@ async def _sweep(layer) -> None:
         log.exception("channel layer sweep failed")
         return
     if removed:
-        log.warning("channel layer: %d subscriptions left behind by unsubscribes that ran "
-                    "out of time are removed", removed)
+        log.warning("channel layer: %d subscriptions this process no longer uses removed "
+                    "(their unsubscribes were queued or ran out of time)", removed)
 
 
 async def _probe(layer, shard: int, channels: list, timeout: float, wait: float) -> bool:
