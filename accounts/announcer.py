@@ -69,7 +69,11 @@ class _Announcer:
         try:
             while self.pending:
                 batch = [self.pending.popleft() for _ in range(min(BATCH, len(self.pending)))]
-                failed, why = await self._send(batch)
+                try:
+                    failed, why = await self._send(batch)
+                except Exception as exc:  # a bug: the batch is tried again, not lost
+                    log.exception("status announcements failed")
+                    failed, why = batch, repr(exc)
                 again = {id(item) for item in failed}
                 for item in batch:
                     if id(item) not in again and not item.done.done():
