@@ -298,8 +298,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 raise ValueError(f"no handler for message type {kind}")
             await handler(message)
         except Exception as exc:
-            if isinstance(exc, StopConsumer) or kind == "websocket.disconnect":
-                raise
+            if isinstance(exc, StopConsumer) or kind in ("websocket.connect",
+                                                         "websocket.disconnect"):
+                raise  # before the accept: chat_project.unavailable.HandshakeGuard's
             busy = unavailable.is_unavailable(exc)
             if busy:
                 log.warning("%s failed, a backing service is unavailable: %r", kind, exc)
