@@ -40,17 +40,24 @@ async def _received(receiver, channel: str, count: int) -> list[tuple[str, int]]
     return got
 
 
+def _announce_all(layer) -> None:
+    """Each user Online, then the first one Offline (EXPECTED, in this order)."""
+    for pk in USERS:
+        announcer.announce(layer, pk, f"u{pk}", presence.STATUS_ONLINE)
+    announcer.announce(layer, USERS[0], f"u{USERS[0]}", presence.STATUS_OFFLINE)
+
+
+EXPECTED = [(f"u{pk}", 1) for pk in USERS] + [(f"u{USERS[0]}", 2)]
+
+
 def test_announcements_arrive_in_order_with_custom_statuses(layers):
     presence.set_custom_status(USERS[1], "at lunch")
 
     async def go():
         layer, receiver = layers(), layers()
         channel = await _subscribe(receiver)
-        for pk in USERS:
-            announcer.announce(layer, pk, f"u{pk}", presence.STATUS_ONLINE)
-        announcer.announce(layer, USERS[0], f"u{USERS[0]}", presence.STATUS_OFFLINE)
-        got = await _received(receiver, channel, len(USERS) + 1)
-        assert got == [(f"u{pk}", 1) for pk in USERS] + [(f"u{USERS[0]}", 2)]
+        _announce_all(layer)
+        assert await _received(receiver, channel, len(EXPECTED)) == EXPECTED
         await layer.flush(), await receiver.flush()
 
     try:
@@ -70,12 +77,9 @@ def test_announcements_queued_past_the_limit_are_sent_again(layers, settings):
         channel = await _subscribe(receiver)
         shard = layer._get_layer()._shards[0]
         async with shard._lock:
-            for pk in USERS:
-                announcer.announce(layer, pk, f"u{pk}", presence.STATUS_ONLINE)
-            announcer.announce(layer, USERS[0], f"u{USERS[0]}", presence.STATUS_OFFLINE)
+            _announce_all(layer)
             await asyncio.sleep(1.5)  # three times the limit: the first try gave up
-        got = await _received(receiver, channel, len(USERS) + 1)
-        assert got == [(f"u{pk}", 1) for pk in USERS] + [(f"u{USERS[0]}", 2)]
+        assert await _received(receiver, channel, len(EXPECTED)) == EXPECTED
         with pytest.raises(TimeoutError):  # and nothing twice
             await asyncio.wait_for(receiver.receive(channel), 1)
         await layer.flush(), await receiver.flush()

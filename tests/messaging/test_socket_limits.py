@@ -65,14 +65,20 @@ def test_flooding_socket_is_throttled_then_closed(strict_server, make_user):
 # server itself closed it (a write after the close is refused); otherwise the socket reads
 # Online for the presence TTL (90 s by default) with nobody on it.
 
-def _watching(url: str):
-    from tests.wsclient import WsClient as Client
-
-    carol = Client(url)
+def _alice_watched_by_carol(url: str, make_user):
+    """(alice's user, carol's socket subscribed to alice's status, alice's socket, logged
+    in and announced Online)."""
+    alice = make_user("alice")
+    make_user("carol")
+    carol = WsClient(url)
     carol.login("carol", gen_usersig("carol"))
     carol.wait_event("SDK_READY")
     carol.ok("subscribeUserStatus", {"userIDList": ["alice"]})
-    return carol
+    ws = WsClient(url)
+    ws.login("alice", gen_usersig("alice"))
+    ws.wait_event("SDK_READY")
+    carol.wait_event("USER_STATUS_UPDATED")
+    return alice, carol, ws
 
 
 def _offline_soon(carol, alice_pk: int) -> None:
@@ -92,13 +98,7 @@ def _offline_soon(carol, alice_pk: int) -> None:
 
 
 def test_a_socket_that_leaves_while_answered_goes_offline(strict_server, make_user):
-    alice = make_user("alice")
-    make_user("carol")
-    carol = _watching(strict_server)
-    ws = WsClient(strict_server)
-    ws.login("alice", gen_usersig("alice"))
-    ws.wait_event("SDK_READY")
-    carol.wait_event("USER_STATUS_UPDATED")
+    alice, carol, ws = _alice_watched_by_carol(strict_server, make_user)
     # Fifteen requests and the close in one burst: the server is still answering them
     # when the close frame is read, so its next reply finds the socket closed.
     for i in range(15):
@@ -108,13 +108,7 @@ def test_a_socket_that_leaves_while_answered_goes_offline(strict_server, make_us
 
 
 def test_a_flooding_socket_closed_by_the_server_goes_offline(strict_server, make_user):
-    alice = make_user("alice")
-    make_user("carol")
-    carol = _watching(strict_server)
-    ws = WsClient(strict_server)
-    ws.login("alice", gen_usersig("alice"))
-    ws.wait_event("SDK_READY")
-    carol.wait_event("USER_STATUS_UPDATED")
+    alice, carol, ws = _alice_watched_by_carol(strict_server, make_user)
     # Past the rate the server closes the socket, with replies still due for frames it
     # had taken before: they come after its close.
     for i in range(200):
@@ -130,13 +124,7 @@ def test_a_flooding_socket_closed_by_the_server_goes_offline(strict_server, make
 
 
 def test_a_silent_socket_closed_by_the_server_goes_offline(strict_server, make_user):
-    alice = make_user("alice")
-    make_user("carol")
-    carol = _watching(strict_server)
-    ws = WsClient(strict_server)
-    ws.login("alice", gen_usersig("alice"))
-    ws.wait_event("SDK_READY")
-    carol.wait_event("USER_STATUS_UPDATED")
+    alice, carol, ws = _alice_watched_by_carol(strict_server, make_user)
     _offline_soon(carol, alice.pk)
 
 
@@ -149,13 +137,7 @@ def test_a_failing_event_handler_closes_the_socket_and_it_goes_offline(strict_se
 
     from accounts.events import user_group
 
-    alice = make_user("alice")
-    make_user("carol")
-    carol = _watching(strict_server)
-    ws = WsClient(strict_server)
-    ws.login("alice", gen_usersig("alice"))
-    ws.wait_event("SDK_READY")
-    carol.wait_event("USER_STATUS_UPDATED")
+    alice, carol, ws = _alice_watched_by_carol(strict_server, make_user)
     async_to_sync(get_channel_layer().group_send)(user_group(alice.pk), {"type": "chat.events"})
     with pytest.raises(ConnectionClosed):
         ws.drain(quiet=5)
