@@ -203,8 +203,9 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
         An unsubscribe that ran out of time (`group_discard` in a closing storm, or a
         consumer's channel dropped as it ends) has already been forgotten here, but
         Redis keeps the subscription: that shard's connection would go on receiving the
-        group's messages, to drop them, for as long as it lives (seen: 322-1,361 per
-        10,000 sockets closing at once). Called by the layer watch every few seconds.
+        group's messages, to drop them, for as long as it lives (322-1,361 unsubscribes
+        ran out of time when 10,000 sockets closed at once). Called by the layer watch
+        every few seconds.
         Each shard is checked under its lock, so a name that a `group_add` takes again
         meanwhile is seen as live and kept; a shard that is down or busy past
         `call_timeout` is left for the next sweep."""
