@@ -210,6 +210,18 @@ def status_announce(user_pk: int, user_id: str, status_type: int, *,
     layer_send_now(batch)
 
 
+def statuses_announce(users: dict[int, str], status_type: int) -> None:
+    """status_announce for several users ({pk: UserID}) at once: their custom statuses
+    in one read, the announcements in one publish (one pipelined round trip per shard
+    on Redis). The presence purge announces the users of a crashed server this way."""
+    if not users:
+        return
+    now = presence.presence_of(users)
+    layer_send_now([(presence.status_group(pk), status_message(
+        [status_item(user_id, status_type, now[pk].custom_status)]))
+        for pk, user_id in users.items()])
+
+
 def self_status_set(*, user: User, custom_status) -> dict:
     """setSelfStatus: the custom status (at most 100 bytes; "" clears it) reaches the
     user's devices and subscribers as USER_STATUS_UPDATED."""

@@ -57,9 +57,8 @@ def presence_purge(*, limit: int = 1000) -> int:
             gone = [pk for pk, _, offline in reaped if offline]
             ids = dict(User.objects.filter(pk__in=gone).values_list("pk", "user_id")) \
                 if gone else {}
-            for pk in gone:
-                if pk in ids:
-                    devices.status_announce(pk, ids[pk], presence.STATUS_OFFLINE)
+            devices.statuses_announce({pk: ids[pk] for pk in gone if pk in ids},
+                                      presence.STATUS_OFFLINE)
             if devices.state_change_enabled():
                 names = dict(User.objects.filter(pk__in={pk for pk, _, _ in reaped})
                              .values_list("pk", "user_id"))

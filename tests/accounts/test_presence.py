@@ -209,30 +209,36 @@ def presence_pk(user_id: str) -> int:
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_a_crashed_servers_users_go_offline_after_the_ttl(connect, make_user, django_db_setup):
-    make_user("alice"), make_user("carol")
+    crashed = ["alice", "bob", "dave"]
+    for user_id in crashed + ["carol"]:
+        make_user(user_id)
     carol = connect("carol")  # on the shared live server
-    carol.ok("subscribeUserStatus", {"userIDList": ["alice"]})
+    carol.ok("subscribeUserStatus", {"userIDList": crashed})
+    presence.set_custom_status(presence_pk("bob"), "away")
     proc, url = start_server(CHAT_PRESENCE_TTL="2")
     try:
-        alice = WsClient(url)
-        alice.login("alice", gen_usersig("alice"), platform="iOS")
-        assert carol.wait_event("USER_STATUS_UPDATED")["data"][0]["statusType"] == 1
-        pk = presence_pk("alice")
-        assert presence.presence_of([pk])[pk].status == "Online"
-        proc.send_signal(signal.SIGKILL)  # no clean close, nobody removes the entry
+        for user_id in crashed:
+            WsClient(url).login(user_id, gen_usersig(user_id), platform="iOS")
+            assert carol.wait_event("USER_STATUS_UPDATED")["data"][0]["userID"] == user_id
+        pks = [presence_pk(u) for u in crashed]
+        assert {p.status for p in presence.presence_of(pks).values()} == {"Online"}
+        proc.send_signal(signal.SIGKILL)  # no clean close, nobody removes the entries
         proc.wait(10)
         started = time.monotonic()
-        while presence.presence_of([pk])[pk].status == "Online":
+        while any(p.status == "Online" for p in presence.presence_of(pks).values()):
             assert time.monotonic() - started < 5, "still online long after the TTL"
             time.sleep(0.2)
         assert time.monotonic() - started <= 3
-        # The purge (every minute in production) reaps it and tells the subscribers.
-        assert presence_purge() == 1
-        assert carol.wait_event("USER_STATUS_UPDATED")["data"] == [
-            {"userID": "alice", "statusType": 2, "customStatus": ""}]
+        # The purge (every minute in production) reaps them and tells the subscribers,
+        # all three in one publish.
+        assert presence_purge() == 3
+        got = [carol.wait_event("USER_STATUS_UPDATED")["data"][0] for _ in crashed]
+        assert sorted((i["userID"], i["statusType"], i["customStatus"]) for i in got) == [
+            ("alice", 2, ""), ("bob", 2, "away"), ("dave", 2, "")]
         assert presence_purge() == 0
     finally:
         stop_server(proc)
+        presence.set_custom_status(presence_pk("bob"), "")
 
 
 # --- the device purge and the schedule ---------------------------------------------------
