@@ -275,6 +275,9 @@ def test_a_read_withdraws_the_push(fake, people):
     assert withdrawal["data"]["withdraw"] == sent["ID"]
     assert "notification" not in withdrawal
     wait_for(lambda: deliveries(bob)[0].withdrawn)
+    # The attempt is recorded once the vendor has answered, after the fake logged the
+    # request this test saw: waited for, not raced (CI once read it a moment early).
+    wait_for(lambda: len(attempts(bob)) == 2, what="the withdrawal's attempt row")
     assert [a.withdraw for a in attempts(bob)] == [False, True]
     # A second read withdraws nothing again.
     changes.conversation_mark_read(user=bob, peer=alice)
@@ -321,6 +324,7 @@ def test_no_transaction_is_open_while_the_vendor_answers_and_a_read_then_withdra
                                    if m.get("data", {}).get("withdraw")], what="withdrawal")[0]
     assert withdrawal["data"]["withdraw"] == sent["ID"]
     wait_for(lambda: deliveries(bob)[0].state == "delivered" and deliveries(bob)[0].withdrawn)
+    wait_for(lambda: len(attempts(bob)) == 2, what="the withdrawal's attempt row")
     assert [a.withdraw for a in attempts(bob)] == [False, True]
 
 
