@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from . import presence
-from .devices import status_item, status_message
+from .devices import status_to_subscribers
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +93,8 @@ class _Announcer:
             customs = await presence.custom_statuses_of(sorted({i.user_pk for i in batch}))
         except Exception as exc:  # noqa: BLE001 - presence Redis out: the whole batch waits
             return batch, f"custom statuses not read: {exc!r}"
-        messages = [(presence.status_group(i.user_pk),
-                     status_message([status_item(i.user_id, i.status_type,
-                                                 customs[i.user_pk])])) for i in batch]
+        messages = [status_to_subscribers(i.user_pk, i.user_id, i.status_type,
+                                          customs[i.user_pk]) for i in batch]
         many = getattr(self.layer, "group_send_many", None)
         if many is not None:  # Redis: a pipelined round trip per shard
             failed = await many(messages)

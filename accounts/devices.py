@@ -197,16 +197,24 @@ def status_message(items: list[dict]) -> dict:
     return {"type": "chat.status", "items": items}
 
 
+def status_to_subscribers(user_pk: int, user_id: str, status_type: int,
+                          custom_status: str) -> tuple[str, dict]:
+    """(group, layer message) that tells the sockets subscribed to this user its status:
+    what every announcement publishes (this module's and accounts/announcer.py's)."""
+    return (presence.status_group(user_pk),
+            status_message([status_item(user_id, status_type, custom_status)]))
+
+
 def status_announce(user_pk: int, user_id: str, status_type: int, *,
                     custom_status: str | None = None, to_self: bool = False) -> None:
     """Tell the sockets subscribed to this user (and with `to_self` the user's own
     devices) its status now. From sync code; the consumer sends its own."""
     if custom_status is None:
         custom_status = presence.presence_of([user_pk])[user_pk].custom_status
-    message = status_message([status_item(user_id, status_type, custom_status)])
-    batch = [(presence.status_group(user_pk), message)]
+    to_subscribers = status_to_subscribers(user_pk, user_id, status_type, custom_status)
+    batch = [to_subscribers]
     if to_self:
-        batch.append((user_group(user_pk), message))
+        batch.append((user_group(user_pk), to_subscribers[1]))
     layer_send_now(batch)
 
 
@@ -217,9 +225,8 @@ def statuses_announce(users: dict[int, str], status_type: int) -> None:
     if not users:
         return
     now = presence.presence_of(users)
-    layer_send_now([(presence.status_group(pk), status_message(
-        [status_item(user_id, status_type, now[pk].custom_status)]))
-        for pk, user_id in users.items()])
+    layer_send_now([status_to_subscribers(pk, user_id, status_type, now[pk].custom_status)
+                    for pk, user_id in users.items()])
 
 
 def self_status_set(*, user: User, custom_status) -> dict:

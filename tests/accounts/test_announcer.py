@@ -40,6 +40,11 @@ async def _received(receiver, channel: str, count: int) -> list[tuple[str, int]]
     return got
 
 
+def _queue_of(layer):
+    """The shard's lock: while it is held, every call to the shard waits behind it."""
+    return layer._get_layer()._shards[0]._lock
+
+
 def _announce_all(layer) -> None:
     """Each user Online, then the first one Offline (EXPECTED, in this order)."""
     for pk in USERS:
@@ -75,8 +80,7 @@ def test_announcements_queued_past_the_limit_are_sent_again(layers, settings):
     async def go():
         layer, receiver = layers(call_timeout=0.5, retry_after=0.2), layers()
         channel = await _subscribe(receiver)
-        shard = layer._get_layer()._shards[0]
-        async with shard._lock:
+        async with _queue_of(layer):
             _announce_all(layer)
             await asyncio.sleep(1.5)  # three times the limit: the first try gave up
         assert await _received(receiver, channel, len(EXPECTED)) == EXPECTED
@@ -94,8 +98,7 @@ def test_announcements_past_the_retry_window_are_dropped_with_a_warning(
     async def go():
         layer, receiver = layers(call_timeout=0.2, retry_after=0.2), layers()
         channel = await _subscribe(receiver)
-        shard = layer._get_layer()._shards[0]
-        async with shard._lock:
+        async with _queue_of(layer):
             announcer.announce(layer, USERS[0], f"u{USERS[0]}", presence.STATUS_ONLINE)
             await asyncio.sleep(1.0)
         with pytest.raises(TimeoutError):
