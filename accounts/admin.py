@@ -25,6 +25,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from chat_project.redis_bounds import RealtimeUnavailable
+
 from . import devices, mute, presence
 from .admin_deletes import NoDeletes
 from .audit import audited
@@ -57,9 +59,18 @@ class DeviceInline(admin.TabularInline):
 @audited("kick")
 def kick_action(modeladmin, request, queryset):
     users = list(queryset)
+    untold = []
     for user in users:
-        devices.user_kick(user=user, reason=devices.KICK_REST_API)
+        try:
+            devices.user_kick(user=user, reason=devices.KICK_REST_API)
+        except RealtimeUnavailable:  # committed: no new login with an older UserSig
+            untold.append(user.user_id)
     modeladmin.message_user(request, f"Kicked out {len(users)} user(s).", messages.SUCCESS)
+    if untold:
+        modeladmin.message_user(
+            request, f"Redis could not be reached: the open sockets of {', '.join(untold)} "
+            "were not told to close (their sends are refused from now on). Kick them again "
+            "to close them.", messages.WARNING)
 
 
 def _mute(request, modeladmin, queryset, seconds: int, done: str) -> None:

@@ -143,10 +143,15 @@ def remember_session_epoch(sender, request, user, **kwargs) -> None:
 user_logged_in.connect(remember_session_epoch, dispatch_uid="parley-session-epoch")
 
 
+def session_epoch_of(user_pk: int) -> int | None:
+    """The user's session epoch now; None if the account is deleted or deactivated."""
+    return User.objects.filter(pk=user_pk, is_active=True) \
+        .values_list("session_epoch", flat=True).first()
+
+
 def check_session_epoch(*, user: User, session) -> int:
     """910008 if the session was signed in before the user's last kick; else the epoch."""
-    current = User.objects.filter(pk=user.pk, is_active=True) \
-        .values_list("session_epoch", flat=True).first()
+    current = session_epoch_of(user.pk)
     signed_in_at = session.get(SESSION_EPOCH_KEY, 0) if session is not None else 0
     if current is None or signed_in_at != current:
         raise ChatError(910008, "this session was signed out (kicked); sign in again")
@@ -162,14 +167,21 @@ def _kick_message(reason: str, **extra) -> dict:
 def user_kick(*, user: User, reason: str = KICK_REST_API) -> int:
     """Sign the user out everywhere: bump the session epoch and close every socket with
     KICKED_OUT {reason}; UserSigs issued before now no longer log in. Returns the new
-    epoch."""
+    epoch.
+
+    The sockets learn it from a layer message. When that cannot be published (Redis
+    down or too slow), the epoch stays bumped and RealtimeUnavailable is raised after
+    the commit: the door answers "busy, retry" rather than a success that left sockets
+    open, and a retry kicks again. A socket whose server lost the channel layer checks
+    the epoch itself once the layer is back (messaging/consumers.py, chat_resync)."""
     with transaction.atomic():
         now = int(time.time())
         User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1,
                                                kicked_at=now)
         epoch = User.objects.filter(pk=user.pk).values_list("session_epoch", flat=True).get()
         user.session_epoch, user.kicked_at = epoch, now
-        layer_send_on_commit([(user_group(user.pk), _kick_message(reason, epoch=epoch))])
+        layer_send_on_commit([(user_group(user.pk), _kick_message(reason, epoch=epoch))],
+                             required=True)
     return epoch
 
 
@@ -178,7 +190,12 @@ def user_delete(*, user: User) -> None:
     its profile, devices, sync log, friends, requests, friend lists and blocks go, and so
     do its dialogs: the conversations with it and their messages leave the peers'
     lists and histories too (the message tables cascade from both users). The UserID is
-    free again: an import or a UserSig login registers a new, empty account."""
+    free again: an import or a UserSig login registers a new, empty account.
+
+    A kick that could not be published is not an error here (the account is gone; a
+    retry would find nothing to delete): what a deleted user's socket can still do
+    fails (its sends find no sender), and a socket whose server lost the channel layer
+    closes once the layer is back (chat_resync finds no account)."""
     pk = user.pk
     with transaction.atomic():
         User.objects.filter(pk=pk).delete()

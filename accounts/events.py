@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 
 from chat_project import replicas, wire
+from chat_project.redis_bounds import RealtimeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -104,39 +105,46 @@ def publish_now(items: Iterable[tuple]) -> None:
     _dispatch(_batch(items))
 
 
-def _dispatch(batch: list[tuple[str, dict]]) -> None:
+def _dispatch(batch: list[tuple[str, dict]]) -> bool:
+    """Publish from sync code; whether every message reached the channel layer (a
+    captured batch is the capturing door's to send, and counts as sent)."""
     buf = _captured.get()
     if buf is not None:
         buf.extend(batch)
-        return
+        return True
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # the usual case: a sync thread with no loop of its own
-        _send_sync(batch)
-    else:  # a loop runs in this thread (e.g. a sync caller inside async code):
-        # async_to_sync refuses to run here, so publish from a helper thread
-        worker = threading.Thread(target=_send_sync, args=(batch,), daemon=True)
-        worker.start()
-        worker.join(timeout=10)
+        return _send_sync(batch)
+    # A loop runs in this thread (e.g. a sync caller inside async code): async_to_sync
+    # refuses to run here, so publish from a helper thread.
+    sent: list[bool] = []
+    worker = threading.Thread(target=lambda: sent.append(_send_sync(batch)), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    return bool(sent and sent[0])
 
 
-def _send_sync(batch: list[tuple[str, dict]]) -> None:
+def _send_sync(batch: list[tuple[str, dict]]) -> bool:
     try:
-        async_to_sync(send_batch)(batch)
+        return async_to_sync(send_batch)(batch) == 0
     except Exception:  # the sync log has it; a reconnect or the next event catches up
         log.exception("realtime publish failed")
+        return False
 
 
-async def send_batch(batch: list[tuple[str, dict]]) -> None:
+async def send_batch(batch: list[tuple[str, dict]]) -> int:
     """Publish, in order, within CHAT_PUBLISH_TIMEOUT: a Redis that accepts and never
     answers must not hold up the caller (a send's answer, the socket door's next batch).
     On Redis the whole batch is one pipelined round trip per shard, bounded as a whole
     (chat_project/redis_bounds.py, group_send_many); on another layer each publish is
     bounded, and after one timeout the rest is dropped, not waited for in turn. What is
-    not published is in the sync log; the devices catch up by `sync`."""
+    not published is in the sync log; the devices catch up by `sync`.
+
+    Returns how many of the messages may not have been published (0: all were)."""
     layer = get_channel_layer()
     if layer is None or not batch:
-        return
+        return 0
     timeout = settings.CHAT_PUBLISH_TIMEOUT
     many = getattr(layer, "group_send_many", None)  # Redis: one round trip per shard
     if many is not None:
@@ -145,19 +153,22 @@ async def send_batch(batch: list[tuple[str, dict]]) -> None:
                 failed = await many(batch)
         except TimeoutError:
             log.error("realtime publish of %d timed out after %ss", len(batch), timeout)
-            return
+            return len(batch)
         for shard, exc in failed.items():
             log.error("realtime publish to shard %d failed: %r", shard, exc)
-        return
+        return len(batch) if failed else 0
+    unsent = 0
     for i, (group, message) in enumerate(batch):
         try:
             await asyncio.wait_for(layer.group_send(group, message), timeout)
         except TimeoutError:
             log.error("realtime publish to %s timed out after %ss; %d more not published",
                       group, timeout, len(batch) - i - 1)
-            return
+            return unsent + len(batch) - i
         except Exception:
             log.exception("realtime publish to %s failed", group)
+            unsent += 1
+    return unsent
 
 
 @contextlib.contextmanager
@@ -172,14 +183,21 @@ def capture_events():
         _captured.reset(token)
 
 
-def layer_send_now(batch: list[tuple[str, dict]]) -> None:
+def layer_send_now(batch: list[tuple[str, dict]], *, required: bool = False) -> None:
     """Send raw layer messages [(group, message)] now, from sync code (kicks, status
-    events: the message's `type` names the consumer handler, e.g. "chat.kick")."""
-    if batch:
-        _dispatch(batch)
+    events: the message's `type` names the consumer handler, e.g. "chat.kick").
+
+    `required`: a batch the sockets must get (a kick: the sync log holds nothing that
+    would tell them later). When it could not be published, RealtimeUnavailable is
+    raised, which every door answers as "busy, retry" (chat_project/unavailable.py),
+    instead of a success that left the sockets as they were."""
+    if batch and not _dispatch(batch) and required:
+        raise RealtimeUnavailable(f"{len(batch)} layer message(s) could not be published")
 
 
-def layer_send_on_commit(batch: list[tuple[str, dict]]) -> None:
-    """As layer_send_now, after the current transaction commits."""
+def layer_send_on_commit(batch: list[tuple[str, dict]], *, required: bool = False) -> None:
+    """As layer_send_now, after the current transaction commits (with `required`, an
+    unpublished batch makes the commit's caller raise: the change is committed, and
+    the door answers "busy, retry")."""
     if batch:
-        transaction.on_commit(lambda: _dispatch(batch))
+        transaction.on_commit(lambda: layer_send_now(batch, required=required))

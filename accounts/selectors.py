@@ -37,7 +37,7 @@ def users_by_user_ids(user_ids: Iterable[str]) -> dict[str, User]:
 # row stays in the database. The pinned query counts of the send catch a deferred field
 # that is read after all.
 SEND_FIELDS = ("id", "user_id", "nick", "avatar", "is_active", "admin_forbid_type",
-               "c2c_mute_until")
+               "c2c_mute_until", "session_epoch")
 
 
 # PostgreSQL: one array parameter, so the statement's text is the same for any number of

@@ -65,7 +65,7 @@ CODES: dict[int, str] = {
     93000: "the message is over 12 KB",
     # UserSig and login (Tencent)
     70001: "UserSig expired",
-    70002: "request before login, or UserSig empty",
+    70002: "request before login (or after a kick), or UserSig empty",
     70003: "UserSig invalid",
     70009: "UserSig verification failed",
     70013: "the UserSig belongs to another user",

@@ -91,6 +91,10 @@ class SendCommand:
     excluded_from_last_message: bool = False
     # The socket that sent it: it gets the reply, the sender's other devices the event.
     origin_channel: str | None = None
+    # The session epoch that socket logged in at: a send from a device signed out since
+    # (kicked, or its account deleted) is refused (70002) even when the kick's layer
+    # message never reached the socket.
+    session_epoch: int | None = None
     # MsgLifeTime: seconds the receiver's offline-cache entry lives; None: the cache's own.
     life_time: int | None = None
     # Tencent's MsgSeq as a /v4 caller gave it (stored on the message).

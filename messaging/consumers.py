@@ -347,8 +347,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The channel layer was out (messaging/layer_watch.py): what was published then
         is lost, and no later event may come to show the gap. Send the device what this
         socket has not had, chained from what it holds; and the status, as it is now,
-        of each user it subscribed to (an announcement published then is lost too)."""
+        of each user it subscribed to (an announcement published then is lost too).
+        A kick published then is lost as well: the socket of a user kicked (or deleted,
+        or deactivated) since it logged in is closed as the kick would have."""
         if self.user is None:
+            return
+        epoch = await database_sync_to_async(devices.session_epoch_of)(self.user.pk)
+        if epoch is None or epoch > self.epoch:
+            await self.chat_kick({"type": "chat.kick", "reason": devices.KICK_REST_API,
+                                  "epoch": epoch if epoch is not None else 2**62})
             return
         head = await database_sync_to_async(account_selectors.sync_head)(self.user.pk)
         if head > self.covered:
@@ -578,6 +585,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             excluded_from_unread=control.get("excludedFromUnreadCount", False),
             excluded_from_last_message=control.get("excludedFromLastMessage", False),
             origin_channel=self.channel_name,
+            session_epoch=self.epoch,
         )
         return await batcher().send(cmd)
 

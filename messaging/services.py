@@ -168,6 +168,18 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
     return cmd
 
 
+def _sender_now(cmd: SendCommand, fresh: User | None) -> User:
+    """The sender as the send transaction reads it. A socket's send (`session_epoch`)
+    needs the account it logged in with, not signed out since: a kick's layer message
+    can be lost, this check cannot (and a UserID deleted and registered again is
+    another account)."""
+    if cmd.session_epoch is not None and (
+            fresh is None or fresh.pk != cmd.sender.pk
+            or fresh.session_epoch != cmd.session_epoch):
+        raise ChatError(70002, "this device was signed out (kicked); log in again")
+    return fresh or cmd.sender
+
+
 def check_may_send(cmd: SendCommand) -> None:
     """May the command's sender send to its receiver now, leaving the relationship
     rules aside (`_relationship_refusals`)? Raises ChatError with Tencent's code."""
@@ -246,7 +258,7 @@ def message_send_many(commands: list[SendCommand], *,
                 if results[i] is not None:  # decided by the before-send webhook
                     continue
                 try:
-                    cmd.sender = users.get(cmd.sender.user_id, cmd.sender)
+                    cmd.sender = _sender_now(cmd, users.get(cmd.sender.user_id))
                     check_send_command(cmd)
                     cmd.receiver = users.get(cmd.to)
                     check_may_send(cmd)

@@ -579,6 +579,42 @@ def test_an_offline_announced_while_its_shard_was_down_reaches_the_subscriber(
         carol.close()
 
 
+
+def test_a_kick_made_while_the_users_shard_is_down_closes_the_socket_when_it_is_back(
+        make_user, cluster):
+    """Alice's group lives on shard 0, her phone on server 1. An operator kicks her
+    (/v4 on server 0) while shard 0 is down: the kick is committed but cannot reach
+    the phone, and the answer says so (60008, retry). When the shard is back, server
+    1's resync finds her session epoch moved on and closes the phone as the kick
+    would have; the phone's sends were refused meanwhile (70002)."""
+    from accounts.models import User
+    from chat_project.unavailable import V4_BUSY_CODE
+    from tests.v4client import V4Client
+
+    alice = next(u for u in (make_user(f"a{n}") for n in range(50)) if shard_of(u) == 0)
+    make_user("bob")
+    phone = WsClient(cluster.urls[1])
+    try:
+        phone.login(alice.user_id, gen_usersig(alice.user_id), deviceID="alice-phone")
+        phone.wait_event("SDK_READY")
+        cluster.shards[0].stop()
+        answer = V4Client(cluster.urls[0])("im_open_login_svc/kick", {"UserID": alice.user_id})
+        assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", V4_BUSY_CODE), answer
+        assert User.objects.get(pk=alice.pk).session_epoch == 1  # committed all the same
+        refused = phone.request("sendMessage", {"to": "bob", "random": 1, "elements": text("x")})
+        assert (refused["ok"], refused["code"]) == (False, 70002), refused
+        time.sleep(2)  # the probes see shard 0 gone
+        cluster.shards[0].start()
+        back_at = time.monotonic()
+        assert phone.wait_event("KICKED_OUT", timeout=20)["data"]["reason"] == "REST_API_Kick"
+        print(f"\nSCALEOUT kick: the kick made while shard 0 was down closed the socket "
+              f"{time.monotonic() - back_at:.2f} s after it was back")
+        with pytest.raises(ConnectionClosed):
+            phone.drain(quiet=3)
+    finally:
+        phone.close()
+
+
 # --- behind nginx, as docs/deploy/nginx.conf has it -----------------------------------------
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "deploy"

@@ -82,3 +82,42 @@ def test_the_socket_doors_batch_drain_goes_on_when_redis_hangs(make_user, hung_r
     results = in_thread(lambda: async_to_sync(three_sends_one_after_another)(), limit=30)
     assert [r["elements"] for r in results] == [text("m0"), text("m1"), text("m2")]
     assert Message.objects.filter(receiver__user_id="bob").count() == 3
+
+
+def test_a_kick_that_cannot_reach_the_sockets_answers_busy(make_user, hung_redis, client):
+    """The kick is committed (an older UserSig no longer logs in) but its layer message
+    timed out: the caller hears "busy, retry" (/v4: 60008), not OK with the sockets
+    still open; a retry kicks again."""
+    from accounts import devices
+    from chat_project.redis_bounds import RealtimeUnavailable
+    from chat_project.unavailable import V4_BUSY_CODE
+    from tests.v4client import V4Client
+
+    alice = make_user("alice")
+    with pytest.raises(RealtimeUnavailable):
+        in_thread(lambda: devices.user_kick(user=alice), limit=20)
+    assert devices.session_epoch_of(alice.pk) == 1
+
+    url = V4Client("").url("im_open_login_svc/kick")
+    answer = in_thread(lambda: client.post(url, data=b'{"UserID": "alice"}',
+                                           content_type="application/json").json(), limit=20)
+    assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", V4_BUSY_CODE), answer
+    assert devices.session_epoch_of(alice.pk) == 2
+
+
+def test_an_operators_kick_that_cannot_reach_the_sockets_says_so_and_is_audited(
+        make_user, hung_redis):
+    from accounts import devices
+    from accounts.models import AuditEntry
+    from tests.console import staff_client
+
+    alice = make_user("alice")
+    operator = staff_client("ops", "operator")
+    response = in_thread(lambda: operator.post(
+        "/admin/accounts/user/", {"action": "kick_action", "_selected_action": [alice.pk]},
+        follow=True), limit=20)
+    assert response.status_code == 200
+    assert b"Kicked out 1 user(s)" in response.content
+    assert b"open sockets of alice were not told to close" in response.content
+    assert devices.session_epoch_of(alice.pk) == 1
+    assert AuditEntry.objects.filter(action="kick", target="alice").count() == 1

@@ -105,3 +105,29 @@ def test_query_online_status(v4, connect, make_user, command):
     assert v4(command, {"To_Account": "alice"})["ErrorCode"] == 90003
     assert v4(command, {"To_Account": []})["ErrorCode"] == 90003
     assert v4(command, {"To_Account": ["alice"], "IsNeedDetail": 2})["ErrorCode"] == 90001
+
+
+def test_a_signed_out_device_cannot_send_when_its_kick_was_lost(connect, make_user):
+    """The kick's layer message is what closes the sockets, and Redis can lose it. A
+    send checks the account and session epoch its socket logged in with, in the send
+    transaction: a device kicked since (here: the epoch bumped as user_kick does, with
+    no layer message), or whose account was deleted and its UserID registered again,
+    gets 70002 and writes nothing."""
+    from django.db.models import F
+
+    alice, _ = make_user("alice"), make_user("bob")
+    phone = connect("alice", deviceID="p", platform="Android")
+    assert phone.ok("sendMessage", {"to": "bob", "random": 1, "elements": TEXT})["seq"]
+    User.objects.filter(pk=alice.pk).update(session_epoch=F("session_epoch") + 1)
+    refused = phone.request("sendMessage", {"to": "bob", "random": 2, "elements": TEXT})
+    assert (refused["ok"], refused["code"]) == (False, 70002), refused
+    assert Message.objects.filter(sender__user_id="alice").count() == 1
+
+    fresh = connect("alice", deviceID="t", platform="Android")  # a new login sends
+    assert fresh.ok("sendMessage", {"to": "bob", "random": 3, "elements": TEXT})["seq"]
+    User.objects.filter(pk=alice.pk).delete()  # a deletion whose kick never arrived
+    again = make_user("alice")  # the same UserID, another account, at the same epoch
+    User.objects.filter(pk=again.pk).update(session_epoch=1)  # as `fresh` logged in at
+    refused = fresh.request("sendMessage", {"to": "bob", "random": 4, "elements": TEXT})
+    assert (refused["ok"], refused["code"]) == (False, 70002), refused
+    assert not Message.objects.filter(sender=again).exists()
