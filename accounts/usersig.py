@@ -111,7 +111,8 @@ def check_usersig(user_id: str, usersig: str, *, sdkappid: int | None = None,
         userbuf = doc.get("TLS.userbuf")
         if not isinstance(sig_identifier, str) or (userbuf is not None and not isinstance(userbuf, str)):
             raise ValueError("bad field type")
-    except (ValueError, KeyError, TypeError, binascii.Error, zlib.error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, binascii.Error, zlib.error, UnicodeDecodeError,
+            RecursionError):  # RecursionError: JSON nested past Python's limit, e.g. "[" x 1,000
         raise ChatError(70003, "UserSig invalid: cannot be decoded", http_status=401) from None
     if sig_sdkappid != int(sdkappid):
         raise ChatError(70014, http_status=401)

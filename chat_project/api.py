@@ -4,6 +4,7 @@ Every error body is {"code": int, "message": str}; DRF's validation details go i
 "detail" so a client can show which field was wrong.
 """
 
+from django.core.exceptions import TooManyFieldsSent
 from rest_framework import exceptions, parsers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -27,6 +28,9 @@ class JSONParser(parsers.JSONParser):
 def exception_handler(exc, context):
     if isinstance(exc, ChatError):
         return Response(exc.as_dict(), status=exc.http_status)
+    if isinstance(exc, TooManyFieldsSent):  # over DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000)
+        return Response({"code": 910003, "message": "too many query or form fields"},
+                        status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

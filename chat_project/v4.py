@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import orjson
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -193,7 +194,10 @@ def check_admin(identifier: str, usersig: str) -> None:
 def dispatch(request: HttpRequest, service: str, name: str) -> HttpResponse:
     if request.method != "POST":
         return _fail(service, BAD_HTTP, "only POST is allowed")
-    query = request.GET
+    try:
+        query = request.GET
+    except TooManyFieldsSent:  # over DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000)
+        return _fail(service, BAD_HTTP, "too many query parameters")
     sdkappid = query.get("sdkappid", "")
     if not sdkappid:
         return _fail(service, NO_SDKAPPID, "sdkappid is missing")
@@ -279,6 +283,8 @@ class fields:  # noqa: N801 - a namespace: fields.string(...), fields.integer(..
                 raise V4Error(code, f"{name} must be an integer") from None
         if isinstance(value, bool) or not isinstance(value, int):
             raise V4Error(code, f"{name} must be an integer")
+        if not -2**63 <= value < 2**64:  # a decimal string can be any length; JSON cannot
+            raise V4Error(code, f"{name} is out of the 64-bit range")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise V4Error(code, f"{name} must be between {minimum} and {maximum}")
         return value

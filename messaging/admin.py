@@ -14,6 +14,7 @@ CONVERSATION_LIST_UPDATED isDeleted)."""
 
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.http import Http404
 from django.urls import path
 from django.utils.html import format_html
 
@@ -39,6 +40,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def _row_ids(view):
+    """A view whose URL carries row ids (`<int:...>`): one past what a bigint holds is
+    a 404, not an integer the database refuses (SQLite OverflowError, PostgreSQL 22003)."""
+    def checked(request, **ids):
+        if any(value >= 2**63 for value in ids.values()):
+            raise Http404("no such row")
+        return view(request, **ids)
+    return checked
 
 
 @admin.register(Message)
@@ -116,7 +127,8 @@ class MessageAdmin(ServiceDeletes, ReadOnlyAdmin):
         return queryset.filter(found), False
 
     def get_urls(self):
-        view = self.admin_site.admin_view
+        def view(fn):
+            return self.admin_site.admin_view(_row_ids(fn))
         return [
             path("timeline/<int:user_pk>/<int:peer_pk>/",
                  view(lambda request, **kw: admin_timeline.timeline_view(self, request, **kw)),

@@ -181,9 +181,11 @@ def _number(value: str, name: str) -> float:
 
 
 def _lifetime(value: str) -> int | None:
-    if not value.strip():
+    value = value.strip()
+    if not value:
         return None
-    if not value.strip().isdigit() or int(value) > MAX_LIFETIME:
+    # ASCII digits only: str.isdigit() takes "²", which int() refuses
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_LIFETIME:
         raise ChatError(90044, f"the lifetime must be a whole number of seconds from 0 to "
                                f"{MAX_LIFETIME}")
     return int(value)
@@ -197,7 +199,7 @@ def _elements(data: dict, request, uploads_as) -> list:
         if data["custom_data_is_json"] and data["custom_data"]:
             try:
                 json.loads(data["custom_data"])
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise ChatError(910042, f"the custom data is not JSON ({exc})") from None
         return [{"type": "TIMCustomElem", "payload": {
             "data": data["custom_data"], "description": data["custom_description"],

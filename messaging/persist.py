@@ -604,14 +604,14 @@ def _newest_last_messages(convs: dict, keys: set[tuple[int, int]]) -> None:
     pairs = ", ".join(["(%s, %s)"] * len(keys))
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE messaging_conversation c SET last_message_id = ("
+            "UPDATE messaging_conversation AS c SET last_message_id = ("
             " SELECT m.id FROM messaging_message m WHERE m.dialog_id = c.dialog_id"
             "  AND NOT m.excluded_from_last_message AND m.seq > c.cleared_seq"
             "  AND ((m.sender_id = c.owner_id AND NOT m.deleted_by_sender)"
             "       OR (m.receiver_id = c.owner_id AND NOT m.deleted_by_receiver))"
             "  ORDER BY m.time DESC, m.seq DESC LIMIT 1)"
             f" WHERE (c.owner_id, c.peer_id) IN ({pairs})"
-            " RETURNING c.owner_id, c.peer_id, c.last_message_id",
+            " RETURNING owner_id, peer_id, last_message_id",  # unqualified: SQLite
             [x for k in keys for x in k])
         for owner_pk, peer_pk, last_id in cursor.fetchall():
             row, peer_user, last_of = convs[(owner_pk, peer_pk)]

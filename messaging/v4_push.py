@@ -41,6 +41,7 @@ def im_push(req, body):
         raise V4Error(90002, "MsgBody is missing")
     elements = elements_from_msg_body(body["MsgBody"])
     push_info = check_offline_push_info(body.get("OfflinePushInfo"))
+    custom = fields.string(body, "CloudCustomData", code=20001, required=False, default="")
     if sender_id:
         sender = account_selectors.user_by_user_id(sender_id)
         if sender is None:
@@ -50,5 +51,5 @@ def im_push(req, body):
     task = broadcast_send(sender=sender, elements=elements, msg_random=msg_random,
                           lifetime=lifetime, condition=body.get("Condition"),
                           offline_push_info=push_info,
-                          cloud_custom_data=body.get("CloudCustomData", ""))
+                          cloud_custom_data=custom)
     return {"TaskId": task.task_id}

@@ -13,6 +13,7 @@ from messaging.changes import conversation_mark_read
 from relationships import services as rel
 from chat_project.errors import ChatError
 alice, bob = User.objects.get(user_id="alice"), User.objects.get(user_id="bob")
+carol = User.objects.get(user_id="carol")
 text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
 first = message_send(origin=Origin.USER, sender=alice, to="bob", elements=text, random=1)
 assert message_send(origin=Origin.USER,
@@ -31,6 +32,15 @@ except ChatError as exc:
     assert exc.code == 20007
 else:
     raise AssertionError("blocked send went through")
+# An import older than what the conversation shows (importmsg: its own statement that
+# puts back the newest last message; SQLite once refused its UPDATE ... c alias).
+old = message_send(origin=Origin.IMPORT, sender=carol, to="alice", elements=text, random=9,
+                   time=1_600_000_000)
+newer = message_send(origin=Origin.USER, sender=carol, to="alice", elements=text, random=10)
+message_send(origin=Origin.IMPORT, sender=carol, to="alice", elements=text, random=11,
+             time=1_600_000_001)
+[conv] = [c for c in selectors.conversation_list(user=alice) if c["userProfile"]["userID"] == "carol"]
+assert conv["lastMessage"]["ID"] == newer["ID"], (conv, old, newer)
 print("embedded ok")
 """
 

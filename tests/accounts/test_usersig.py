@@ -127,6 +127,19 @@ def test_a_zlib_bomb_under_the_length_cap_is_refused_without_inflating_it():
     assert peak < 64 * 1024, f"{peak} bytes allocated"
 
 
+def _deep(levels: int = 1020) -> str:
+    """A 24-character UserSig of JSON nested past Python's recursion limit ("[" x 1,020
+    inflates to under 1 KB, so it passes both size caps)."""
+    raw = zlib.compress(b"[" * levels)
+    return base64.b64encode(raw).decode().translate(str.maketrans("+/=", "*-_"))
+
+
+def test_json_nested_past_the_recursion_limit_is_70003():
+    with pytest.raises(ChatError) as err:
+        check_usersig("alice", _deep())
+    assert err.value.code == 70003
+
+
 def test_an_oversized_usersig_is_refused_before_decoding():
     sig = _bomb(20_000_000)  # about 27,000 characters inflating to 20 MB
     assert len(sig) > MAX_USERSIG_CHARS

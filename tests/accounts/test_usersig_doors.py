@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from accounts.usersig import MAX_USERSIG_CHARS
-from tests.accounts.test_usersig import _bomb
+from tests.accounts.test_usersig import _bomb, _deep
 from tests.conftest import start_server, stop_server
 from tests.v4client import V4Client
 from tests.wsclient import WsClient
@@ -29,7 +29,7 @@ def test_the_bombs_are_what_the_tests_say():
     assert len(SMALL_BOMB) <= MAX_USERSIG_CHARS < len(BIG_BOMB) < FRAME_LIMIT - 200
 
 
-@pytest.mark.parametrize("bomb", [SMALL_BOMB, BIG_BOMB], ids=["small", "big"])
+@pytest.mark.parametrize("bomb", [SMALL_BOMB, BIG_BOMB, _deep()], ids=["small", "big", "deep"])
 def test_socket_login_with_a_bomb_is_70003(connect, make_user, usersig, transactional_db,
                                            bomb):
     make_user("alice")
@@ -41,7 +41,8 @@ def test_socket_login_with_a_bomb_is_70003(connect, make_user, usersig, transact
     client.wait_event("SDK_READY")
 
 
-@pytest.mark.parametrize("bomb", [SMALL_BOMB, _bomb(20_000_000)], ids=["small", "big"])
+@pytest.mark.parametrize("bomb", [SMALL_BOMB, _bomb(20_000_000), _deep()],
+                         ids=["small", "big", "deep"])
 def test_rest_header_with_a_bomb_is_70003(live_server_url, make_user, transactional_db, bomb):
     make_user("alice")
     request = urllib.request.Request(f"{live_server_url}/api/v1/conversations/",
@@ -52,7 +53,8 @@ def test_rest_header_with_a_bomb_is_70003(live_server_url, make_user, transactio
     assert json.loads(err.value.read())["code"] == 70003
 
 
-@pytest.mark.parametrize("bomb", [SMALL_BOMB, _bomb(20_000_000)], ids=["small", "big"])
+@pytest.mark.parametrize("bomb", [SMALL_BOMB, _bomb(20_000_000), _deep()],
+                         ids=["small", "big", "deep"])
 def test_v4_query_with_a_bomb_is_60004(live_server_url, transactional_db, bomb):
     v4 = V4Client(live_server_url)
     status, raw = v4.raw("im_open_login_svc/account_check", b'{"CheckItem": []}', usersig=bomb)
@@ -108,3 +110,26 @@ def test_the_consumer_closes_an_oversized_frame_uvicorn_let_through(django_db_se
             client.close()
     finally:
         stop_server(proc)
+
+
+def test_over_a_thousand_query_parameters_get_each_doors_error(live_server_url, make_user,
+                                                               usersig, transactional_db):
+    """Django refuses to parse past DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000): /v4 still
+    answers its envelope (60002), the REST door its JSON error (910003), not a 500."""
+    make_user("alice")
+    many = "&".join(f"userID=u{n}" for n in range(1001))
+    status, raw = V4Client(live_server_url).raw("im_open_login_svc/account_check",
+                                                b'{"CheckItem": []}')
+    assert status == 200 and json.loads(raw)["ErrorCode"] == 0  # the same call, few fields
+    request = urllib.request.Request(
+        V4Client(live_server_url).url("im_open_login_svc/account_check") + "&" + many,
+        data=b'{"CheckItem": []}', method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert (response.status, answer["ErrorCode"]) == (200, 60002), answer
+    request = urllib.request.Request(f"{live_server_url}/api/v1/users/profiles/?{many}",
+                                     headers={"Authorization": f"UserSig alice:{usersig('alice')}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=30)
+    assert err.value.code == 400
+    assert json.loads(err.value.read())["code"] == 910003

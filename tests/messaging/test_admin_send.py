@@ -217,6 +217,8 @@ def test_errors_are_shown_in_words_with_their_code(make_user, settings):
         (_form(to="bob", kind="image"), 910040),
         (_form(to="bob", text="x", lifetime="-5"), 90044),
         (_form(to="bob", text="x", lifetime="9999999"), 90044),
+        (_form(to="bob", text="x", lifetime="²"), 90044),  # a digit int() refuses
+        (_form(to="bob", kind="custom", custom_data="[" * 5000), 910042),  # past recursion
         (_form(mode="nonsense", to="bob", text="x"), 910040),
         (_form(to="bob", text="x", push_text="p" * 4000), 90043),
     ]

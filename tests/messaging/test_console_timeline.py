@@ -167,6 +167,15 @@ def test_staff_without_permissions_get_nothing(make_user):
     assert not msg.is_revoked and not AuditEntry.objects.exists()
 
 
+def test_ids_past_what_the_database_holds_are_not_found(make_user):
+    support = staff_client("helpdesk", "support")
+    huge = "9" * 23
+    for url in (f"/admin/messaging/message/timeline/{huge}/3/",
+                f"/admin/messaging/message/timeline/3/{huge}/export/",
+                f"/admin/messaging/message/{huge}/recall/"):
+        assert support.get(url).status_code == 404, url
+
+
 def test_search_finds_words_by_prefix_and_uses_the_gin_index(make_user):
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
     texts = ["the quick brown fox", "a lazy dog", "Hello World", "你好世界 friends",

@@ -256,6 +256,8 @@ BAD_REQUESTS = [
     ({"OfflinePushInfo": "push"}, 90043),
     ({"OfflinePushInfo": {"Desc": "d" * 3000, "Ext": "e" * 100}}, 90043),
     ({"OfflinePushInfo": {"ApnsInfo": "loud"}}, 90043),
+    ({"CloudCustomData": 123}, 20001),  # as sendmsg answers it
+    ({"CloudCustomData": {"k": "v"}}, 20001),
 ]
 
 
