@@ -26,8 +26,12 @@ A kick (`user_kick`: /v4 im_open_login_svc/kick, the admin's "Kick out" action) 
 on them fail (70002, log in first). A web session holds the epoch it was signed in at
 (`remember_session_epoch`, on Django's user_logged_in): a session cookie minted before
 the kick no longer logs a socket in (910008), nor does a UserSig issued before it
-(70001); a new UserSig logs in at once. The native REST door (/api/v1, UserSig header)
-does not check either yet.
+(70001); a new UserSig logs in at once. The HTTP doors check the same: a kicked web
+session is signed out at its next request (SessionEpochMiddleware), and the REST door's
+UserSig header is refused as a socket's login is (70001). A kick's layer message can be
+lost: a socket's sends are checked against its epoch in the send transaction too
+(messaging/services.py, `_sender_now`), and after a channel-layer outage each socket
+checks its account (chat_resync).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import logging
 import threading
 import time
 
+from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
 from django.db.models import F
@@ -141,6 +146,25 @@ def remember_session_epoch(sender, request, user, **kwargs) -> None:
 
 
 user_logged_in.connect(remember_session_epoch, dispatch_uid="parley-session-epoch")
+
+
+class SessionEpochMiddleware:
+    """HTTP doors (pages, the REST door's session auth, admin): a web session signed in
+    before the user's last kick is signed out at its next request, as its sockets are
+    (check_session_epoch). No query of its own: the user's row is the one Django's
+    authentication loads for the request, and a request without a signed-in session
+    does not load it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if SESSION_KEY in request.session:
+            user = request.user
+            if user.is_authenticated and \
+                    request.session.get(SESSION_EPOCH_KEY, 0) != user.session_epoch:
+                logout(request)
+        return self.get_response(request)
 
 
 def session_epoch_of(user_pk: int) -> int | None:

@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.devices.SessionEpochMiddleware",  # a session from before a kick: signed out
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.audit.RequestMiddleware",  # the page an audit entry came from
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -191,6 +191,10 @@ def test_a_session_cookie_from_before_a_kick_no_longer_logs_in(live_server_url, 
     stale = socket(http)
     assert stale.request("login", {})["code"] == 910008
     stale.close()
+    # The HTTP doors too: the kicked session is signed out at its next request.
+    response = http.get("/api/v1/conversations/")
+    assert (response.status_code, response.json()["code"]) == (401, 910008)
+    assert http.get("/chat/").status_code == 302  # to the sign-in page
     fresh = Client()
     assert fresh.login(user_id="alice", password="secret-pw")
     ws = socket(fresh)
