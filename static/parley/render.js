@@ -189,8 +189,16 @@
     const src = safeUrl(p.videoUrl || p.remoteVideoUrl, local);
     if (!src) return label('[Video]');
     const poster = safeUrl(p.thumbUrl || p.snapshotUrl, local);
-    return el('video', {controls: true, preload: 'metadata', src, poster: poster || null,
-                        className: 'msg-video', 'data-testid': 'msg-video'});
+    const player = el('video', {controls: true, preload: 'metadata', src, poster: poster || null,
+                                className: 'msg-video', 'data-testid': 'msg-video'});
+    // Its box is fixed before anything loads (the cover's shape, else 16:9 in 320 x 240),
+    // so the list below does not move when the player learns the video's size.
+    const w = Number(p.thumbWidth);
+    const h = Number(p.thumbHeight);
+    const scale = w > 0 && h > 0 ? Math.min(320 / w, 240 / h, 1) : 0;
+    player.setAttribute('width', String(scale ? Math.max(1, Math.round(w * scale)) : 320));
+    player.setAttribute('height', String(scale ? Math.max(1, Math.round(h * scale)) : 180));
+    return player;
   }
 
   function file(p) {

@@ -86,9 +86,9 @@ def wav_bytes(seconds=1, rate=8000):
     return out.getvalue()
 
 
-WEBM_SCRIPT = """async () => {
+WEBM_SCRIPT = """async ([w, h]) => {
   const canvas = document.createElement('canvas');
-  canvas.width = 64; canvas.height = 48;
+  canvas.width = w; canvas.height = h;
   const g = canvas.getContext('2d');
   const stream = canvas.captureStream(10);
   const rec = new MediaRecorder(stream, {mimeType: 'video/webm'});
@@ -97,7 +97,7 @@ WEBM_SCRIPT = """async () => {
   const done = new Promise((r) => { rec.onstop = r; });
   rec.start();
   for (let i = 0; i < 8; i++) {
-    g.fillStyle = `hsl(${i * 40}, 80%, 50%)`; g.fillRect(0, 0, 64, 48);
+    g.fillStyle = `hsl(${i * 40}, 80%, 50%)`; g.fillRect(0, 0, w, h);
     await new Promise((r) => setTimeout(r, 60));
   }
   rec.stop();
@@ -109,9 +109,9 @@ WEBM_SCRIPT = """async () => {
 }"""
 
 
-def webm_bytes(page):
+def webm_bytes(page, width: int = 64, height: int = 48):
     """A short real WebM, recorded by the browser itself (no encoder on the machine)."""
-    return base64.b64decode(page.evaluate(WEBM_SCRIPT))
+    return base64.b64decode(page.evaluate(WEBM_SCRIPT, [width, height]))
 
 
 def attach(page, name, mime, data):
@@ -124,6 +124,31 @@ def natural_width(locator):
 
 
 # --- every type, through the UI ------------------------------------------------------
+
+def test_a_chat_opened_on_a_video_shows_its_newest_message(new_page, make_user,
+                                                            transactional_db):
+    """A video's box is the cover's shape from the start, so learning the video's size
+    moves nothing: the list was left 90 px short of the bottom when a 640 x 480 video
+    grew from the player's default 300 x 150 after loading."""
+    alice, bob = two_people(new_page, make_user)
+    sender = User.objects.get(user_id="alice")
+    for n in range(30):  # more than a screen: the newest is below the fold unless scrolled
+        message_send(origin=Origin.USER, sender=sender, to="bob", random=n,
+                     elements=[{"type": "TIMTextElem", "payload": {"text": f"line {n}"}}])
+    attach(alice, "big.webm", "video/webm", webm_bytes(alice, 640, 480))
+    expect(last(alice)).to_have_attribute("data-status", "success")
+    for page, peer in ((bob, "alice"), (alice, "bob")):
+        page.reload()  # the page opens the chat it showed
+        expect(page.get_by_test_id("chat-title")).to_be_visible()
+        video = last(page).get_by_test_id("msg-video")
+        page.wait_for_function("v => v.readyState >= 1", arg=video.element_handle())
+        page.wait_for_timeout(300)
+        box = video.bounding_box()
+        assert (round(box["width"]), round(box["height"])) == (320, 240), box
+        gap = page.evaluate("() => { const s = document.getElementById('message-scroll');"
+                            " return s.scrollHeight - s.scrollTop - s.clientHeight; }")
+        assert gap < 2, (peer, gap)
+
 
 def test_each_type_sent_through_the_page_arrives_live_and_renders(
         new_page, make_user, transactional_db):
