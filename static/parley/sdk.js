@@ -186,7 +186,8 @@
 
   // Events that pass straight through: wire name -> EVENT value. The others
   // (SDK_READY, SYNC_RESET, KICKED_OUT, ERROR, conversation and unread updates,
-  // MESSAGE_RECEIVED, the relationship lists below) are handled in _onEvent.
+  // MESSAGE_RECEIVED, MESSAGE_DELETED, the relationship lists below) are handled in
+  // _onEvent.
   const PASS_THROUGH = {
     MESSAGE_MODIFIED: EVENT.MESSAGE_MODIFIED,
     MESSAGE_REVOKED: EVENT.MESSAGE_REVOKED,
@@ -194,7 +195,6 @@
     PROFILE_UPDATED: EVENT.PROFILE_UPDATED,
     USER_STATUS_UPDATED: EVENT.USER_STATUS_UPDATED,
     TYPING: EVENT.TYPING,
-    MESSAGE_DELETED: EVENT.MESSAGE_DELETED,
   };
   // Wire events that say one of the SDK's relationship lists changed: wire name -> the
   // list. The SDK reloads that list and hands the whole of it out, as Tencent's does.
@@ -1992,6 +1992,19 @@
           const fresh = (Array.isArray(data) ? data : [data])
             .filter((m) => !(m && this._sentIDs.has(m.ID))).map(normalizeMessage);
           if (fresh.length) this._emit(EVENT.MESSAGE_RECEIVED, fresh);
+          break;
+        }
+        case 'MESSAGE_DELETED': {
+          // Deleted from my history: a cached lastMessage among them is gone, and the
+          // CONVERSATION_LIST_UPDATED that follows carries an older one, which the
+          // merge would otherwise take for a stale replay and pass over.
+          const conv = data && this._conversations.get(data.conversationID);
+          const ids = data && Array.isArray(data.messageIDList) ? data.messageIDList : [];
+          if (conv && conv.lastMessage && ids.includes(conv.lastMessage.ID)) {
+            this._conversations.set(conv.conversationID,
+              Object.assign({}, conv, {lastMessage: null}));
+          }
+          this._emit(EVENT.MESSAGE_DELETED, data);
           break;
         }
         case 'CONVERSATION_LIST_UPDATED':

@@ -310,6 +310,20 @@ def test_edit_delete_recall_copy(new_page, make_user, transactional_db):
     expect(messages(bob)).to_have_count(2)
     expect(alice.get_by_text("keep me")).to_have_count(1)
 
+    # Deleting the newest message for me: the conversation's preview shows the one
+    # before it at once (it kept showing the deleted one until a reload).
+    preview = alice.get_by_test_id("conversation").filter(has_text="Bob") \
+        .get_by_test_id("conversation-preview")
+    box.fill("the newest")
+    box.press("Enter")
+    expect(preview).to_contain_text("the newest")
+    newest = messages(alice).nth(3)
+    newest.hover()
+    newest.get_by_test_id("delete-message").click()
+    newest.get_by_test_id("delete-message").click()
+    expect(messages(alice)).to_have_count(3)
+    expect(preview).to_contain_text("recalled")
+
 
 def test_recall_is_offered_only_inside_the_window(new_page, make_user, transactional_db):
     alice, bob = two_people(new_page, make_user)
