@@ -240,6 +240,7 @@
    */
   function signedOut(text) {
     document.body.classList.add('is-signed-out');
+    hideBanner();  // the card is the one message: a connection banner no longer applies
     const old = $('signed-out');
     if (old) {
       old.querySelector('p').textContent = text;
@@ -297,9 +298,6 @@
       const type = (event.data && event.data.type) || '';
       onEnd();
       setNetState('kicked', 'signed out');
-      showBanner(type === 'multipleDevice' || type === 'multipleAccount'
-        ? `You were signed out here because this account signed in elsewhere (${type}).`
-        : `${kickWords(type)} (${type || 'kicked'})`, {error: true});
       signedOut(kickWords(type));
     });
     chat.on(EVENT.ERROR, (event) => {
@@ -307,7 +305,6 @@
       if (String(data.code).startsWith('700')) {
         onEnd();
         setNetState('kicked', 'signed out');
-        showBanner(`Your session has ended: ${data.message} (${data.code}).`, {error: true});
         signedOut(`Your session has ended. ${errorWords(data)}`);
       }
     });
