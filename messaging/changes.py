@@ -447,7 +447,9 @@ def conversation_delete(*, user: User, peer: User, clear_history: bool = True) -
         if conv is None:
             return {"conversationID": cid}
         had_unread = conv.unread_count > 0
-        changes = {"is_hidden": True, "unread_count": 0,
+        # A new message brings back a new conversation: not pinned, no draft (it came
+        # back still pinned).
+        changes = {"is_hidden": True, "unread_count": 0, "is_pinned": False, "draft_text": "",
                    "read_seq": max(conv.read_seq, dialog.last_seq)}
         if clear_history:
             changes.update(cleared_seq=dialog.last_seq, last_message=None)

@@ -172,6 +172,8 @@ def test_delete_and_clear_conversation(pair, connect):
     m1 = send(alice, "bob", "one", 30)
     send(carol := connect("carol"), "bob", "from carol", 31)
     assert convs(bob)["C2Calice"]["unreadCount"] == 1
+    bob.ok("pinConversation", {"conversationID": "C2Calice", "isPinned": True})
+    bob.ok("setConversationDraft", {"conversationID": "C2Calice", "draftText": "unsent"})
 
     assert bob.ok("deleteConversation", {"conversationID": "C2Calice"}) == {
         "conversationIDList": ["C2Calice"]}
@@ -183,10 +185,12 @@ def test_delete_and_clear_conversation(pair, connect):
     assert bob.ok("getTotalUnreadMessageCount") == 1
     assert history(bob, "C2Calice") == []
     assert [h["ID"] for h in history(alice, "C2Cbob")] == [m1["ID"]]  # alice keeps hers
-    # A new message brings it back, with only the new message in the history.
+    # A new message brings it back, with only the new message in the history, as a new
+    # conversation: not pinned, no draft.
     m2 = send(alice, "bob", "two", 32)
     assert [h["ID"] for h in history(bob, "C2Calice")] == [m2["ID"]]
-    assert convs(bob)["C2Calice"]["unreadCount"] == 1
+    back = convs(bob)["C2Calice"]
+    assert (back["unreadCount"], back["isPinned"], back["draftText"]) == (1, False, ""), back
 
     # Delete without clearing keeps the history.
     bob.ok("deleteConversation", {"conversationID": "C2Ccarol", "clearHistoryMessage": False})
