@@ -245,7 +245,11 @@
         if (fresh) fresh.draftText = text;
         state.drafts.delete(conversationID);
       }
-    }, (err) => console.warn('setConversationDraft failed', err));
+    }, (err) => {
+      // Kept in this tab (state.drafts), not on the server: say so, with why.
+      showBanner(`The draft was not saved for your other devices: ${ParleyUI.errorWords(err)}`,
+                 {error: true});
+    });
   }
 
   // --- the open conversation ----------------------------------------------------------

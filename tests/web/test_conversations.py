@@ -195,6 +195,14 @@ def test_drafts_are_kept_per_conversation(new_page, make_user, transactional_db)
     expect(conversation(page, "C2Ccarol").get_by_test_id("conversation-preview")) \
         .to_have_text("You: for carol")
 
+    # A draft over 12 KB is kept in the tab only, and the page says so.
+    conversation(page, "C2Cbob").click()
+    page.get_by_test_id("message-input").fill("x" * 12289)
+    conversation(page, "C2Ccarol").click()
+    expect(page.get_by_test_id("banner")).to_contain_text("draft was not saved")
+    conversation(page, "C2Cbob").click()
+    expect(page.get_by_test_id("message-input")).to_have_value("x" * 12289)
+
 
 def test_avatars_in_the_list_and_header_with_an_initial_fallback(new_page, make_user,
                                                                  live_server_url,
