@@ -45,12 +45,16 @@ def test_socket_login_with_a_bomb_is_70003(connect, make_user, usersig, transact
                          ids=["small", "big", "deep"])
 def test_rest_header_with_a_bomb_is_70003(live_server_url, make_user, transactional_db, bomb):
     make_user("alice")
-    request = urllib.request.Request(f"{live_server_url}/api/v1/conversations/",
-                                     headers={"Authorization": f"UserSig alice:{bomb}"})
+    assert rest_error(f"{live_server_url}/api/v1/conversations/", bomb) == (401, 70003)
+
+
+def rest_error(url: str, usersig: str) -> tuple[int, int]:
+    """GET `url` on the REST door as alice with this UserSig: (HTTP status, code) of the
+    error it must answer."""
+    request = urllib.request.Request(url, headers={"Authorization": f"UserSig alice:{usersig}"})
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=30)
-    assert err.value.code == 401
-    assert json.loads(err.value.read())["code"] == 70003
+    return err.value.code, json.loads(err.value.read())["code"]
 
 
 @pytest.mark.parametrize("bomb", [SMALL_BOMB, _bomb(20_000_000), _deep()],
@@ -127,9 +131,5 @@ def test_over_a_thousand_query_parameters_get_each_doors_error(live_server_url, 
     with urllib.request.urlopen(request, timeout=30) as response:
         answer = json.loads(response.read())
     assert (response.status, answer["ErrorCode"]) == (200, 60002), answer
-    request = urllib.request.Request(f"{live_server_url}/api/v1/users/profiles/?{many}",
-                                     headers={"Authorization": f"UserSig alice:{usersig('alice')}"})
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(request, timeout=30)
-    assert err.value.code == 400
-    assert json.loads(err.value.read())["code"] == 910003
+    assert rest_error(f"{live_server_url}/api/v1/users/profiles/?{many}",
+                      usersig("alice")) == (400, 910003)
