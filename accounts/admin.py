@@ -28,8 +28,9 @@ from django.utils.html import format_html
 from chat_project.redis_bounds import RealtimeUnavailable
 
 from . import devices, mute, presence
-from .admin_deletes import NoDeletes
+from .admin_deletes import NoDeletes, ServiceDeletes
 from .audit import audited
+from .console_roles import beyond_role, within_role
 from .models import AuditEntry, Device, LoginPolicy, SyncEntry, User
 
 
@@ -56,6 +57,7 @@ class DeviceInline(admin.TabularInline):
 
 @admin.action(description="Kick out (close every session of the selected users)",
               permissions=["change"])
+@within_role
 @audited("kick")
 def kick_action(modeladmin, request, queryset):
     users = list(queryset)
@@ -82,18 +84,21 @@ def _mute(request, modeladmin, queryset, seconds: int, done: str) -> None:
 
 @admin.action(description="Mute for 24 hours (their sends fail with 20012)",
               permissions=["change"])
+@within_role
 @audited("mute 24 hours")
 def mute_day_action(modeladmin, request, queryset):
     _mute(request, modeladmin, queryset, 86400, "Muted for 24 hours:")
 
 
 @admin.action(description="Mute until unmuted", permissions=["change"])
+@within_role
 @audited("mute until unmuted")
 def mute_forever_action(modeladmin, request, queryset):
     _mute(request, modeladmin, queryset, mute.FOREVER, "Muted until unmuted:")
 
 
 @admin.action(description="Unmute", permissions=["change"])
+@within_role
 @audited("unmute")
 def unmute_action(modeladmin, request, queryset):
     _mute(request, modeladmin, queryset, 0, "Unmuted")
@@ -101,6 +106,7 @@ def unmute_action(modeladmin, request, queryset):
 
 @admin.action(description="Delete account (kicks its devices; as /v4 account_delete)",
               permissions=["delete"])
+@within_role
 @audited("delete account")
 def delete_account_action(modeladmin, request, queryset):
     users = list(queryset)
@@ -128,7 +134,7 @@ class OnlineFilter(admin.SimpleListFilter):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ServiceDeletes, BaseUserAdmin):
     actions = [kick_action, mute_day_action, mute_forever_action, unmute_action,
                delete_account_action]
     ordering = ("user_id",)
@@ -172,24 +178,50 @@ class UserAdmin(BaseUserAdmin):
         platforms = sorted({c.platform for c in now.online})
         return f"{now.status} ({', '.join(platforms)})" if platforms else now.status
 
-    # --- deletes go through the account-deletion service ---------------------------------
+    # --- roles: console access and the accounts above one's role ---------------------------
 
-    def delete_model(self, request, obj):
+    CONSOLE_ACCESS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            fields.append("user_id")  # the account's identity (Tencent's never changes)
+        if not request.user.is_superuser:
+            fields.extend(self.CONSOLE_ACCESS)
+        return fields
+
+    def has_change_permission(self, request, obj=None):
+        # Also the password page (BaseUserAdmin asks this for the user whose it is).
+        if obj is not None and beyond_role(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and beyond_role(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    # --- deletes go through the account-deletion service (ServiceDeletes: audited) ----
+
+    delete_effect = "deleted with its profile, devices, sync log, friends, blocks, " \
+        "conversations and messages with it"
+
+    def delete_through_service(self, request, obj) -> None:
         devices.user_delete(user=obj)
-
-    def delete_queryset(self, request, queryset):
-        for user in queryset:
-            devices.user_delete(user=user)
 
     def get_deleted_objects(self, objs, request):
         """What the confirmation page lists: the accounts, and what goes with each (the
         service deletes it; no per-model delete permission is needed for what
-        cascades, and a user with a long history is not walked row by row)."""
+        cascades, and a user with a long history is not walked row by row). Accounts
+        beyond the operator's role are named as not permitted, which refuses the
+        delete."""
         users = list(objs)
         listed = [format_html("{} (profile, devices, sync log, friends, blocks, "
                               "conversations and messages with it)", u.user_id)
                   for u in users]
-        return listed, {User._meta.verbose_name_plural: len(users)}, set(), []
+        refused = {f"{u.user_id} (a console account beyond your role)"
+                   for u in users if beyond_role(request, u)}
+        return listed, {User._meta.verbose_name_plural: len(users)}, refused, []
 
     @admin.display(description="muted (global mute, /v4 setnospeaking)")
     def muted(self, obj):

@@ -6,13 +6,21 @@
 - "operator" is support, plus sending as the app admin, as any user and as system
   notices, the user actions (kick, mute, forbid sending, edit, delete the account
   through the service), blocks, and reading the audit log.
-- Superusers have everything.
+- Superusers have everything. Only they change console access (staff, superuser,
+  groups, permissions), and only they act on a superuser's account or on another
+  staff member's (edit, password, kick, mute, forbid, delete): an operator cannot make
+  itself superuser or take over an account above it (`beyond_role`, `within_role`).
 
 Permissions are named "app_label.codename"; a name whose model does not exist (yet) is
 skipped. Missing permissions are added to the group; ones a team added by hand stay.
 """
 
 from __future__ import annotations
+
+import functools
+
+from django.contrib import messages
+from django.db.models import Q
 
 SUPPORT = (
     "accounts.view_user", "accounts.view_device", "accounts.view_syncentry",
@@ -44,3 +52,32 @@ def ensure_roles(**kwargs) -> None:
         have = set(group.permissions.values_list("pk", flat=True))
         if wanted - have:
             group.permissions.add(*(wanted - have))
+
+
+def beyond_role(request, user) -> bool:
+    """Whether this console user may not change `user`: a superuser's account, or
+    another staff member's, when the request's user is not a superuser."""
+    actor = request.user
+    return not actor.is_superuser and (
+        user.is_superuser or (user.is_staff and user.pk != actor.pk))
+
+
+def within_role(action):
+    """An admin action on users: a non-superuser's selection loses the accounts beyond
+    its role (said in a message), and the action (with its audit) runs on the rest."""
+
+    @functools.wraps(action)
+    def run(modeladmin, request, queryset):
+        if not request.user.is_superuser:
+            beyond = queryset.filter(Q(is_superuser=True) | Q(is_staff=True)) \
+                .exclude(pk=request.user.pk)
+            names = list(beyond.order_by("user_id").values_list("user_id", flat=True)[:20])
+            if names:
+                modeladmin.message_user(
+                    request, "Left as they are (console accounts beyond your role): "
+                    + ", ".join(names), messages.WARNING)
+                queryset = queryset.exclude(pk__in=beyond.values("pk"))
+        if not queryset.exists():
+            return None
+        return action(modeladmin, request, queryset)
+    return run

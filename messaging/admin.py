@@ -52,6 +52,22 @@ def _row_ids(view):
     return checked
 
 
+@audited("recall")
+def _recall(modeladmin, request, queryset) -> None:
+    done, failed = 0, []
+    for pk in queryset.values_list("pk", flat=True):
+        try:
+            message_revoke(message_pk=pk, actor=None, platform="RESTAPI", time_limit=False)
+            done += 1
+        except ChatError as exc:
+            failed.append(f"{pk}: {exc.message}")
+    if done:
+        modeladmin.message_user(request, f"Recalled {done} message(s).", messages.SUCCESS)
+    if failed:
+        modeladmin.message_user(request, "Not recalled: " + "; ".join(failed[:10]),
+                                messages.WARNING)
+
+
 @admin.register(Message)
 class MessageAdmin(ServiceDeletes, ReadOnlyAdmin):
     list_display = ("public_id", "sender_link", "receiver_link", "seq", "preview",
@@ -75,21 +91,15 @@ class MessageAdmin(ServiceDeletes, ReadOnlyAdmin):
 
     @admin.action(description="Recall (as the app admin: both sides see it recalled)",
                   permissions=["recall"])
-    @audited("recall")
     def recall(self, request, queryset):
-        done, failed = 0, []
-        for pk in queryset.values_list("pk", flat=True):
-            try:
-                message_revoke(message_pk=pk, actor=None, platform="RESTAPI",
-                               time_limit=False)
-                done += 1
-            except ChatError as exc:
-                failed.append(f"{pk}: {exc.message}")
-        if done:
-            self.message_user(request, f"Recalled {done} message(s).", messages.SUCCESS)
-        if failed:
-            self.message_user(request, "Not recalled: " + "; ".join(failed[:10]),
-                              messages.WARNING)
+        # What was recalled already is said, not recalled again, and not audited again.
+        already = list(queryset.filter(is_revoked=True).values_list("pk", flat=True)[:10])
+        if already:
+            self.message_user(request, "Not recalled (already recalled): "
+                              + ", ".join(map(str, already)), messages.WARNING)
+        left = queryset.filter(is_revoked=False)
+        if left.exists():
+            _recall(self, request, left)
 
     @admin.display(description="content")
     def preview(self, obj):

@@ -39,6 +39,7 @@ from accounts.admin import UserAdmin as AccountUserAdmin
 from accounts.admin import list_link, user_link
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
 from accounts.audit import audited
+from accounts.console_roles import within_role
 from accounts.models import AdminForbidType, User
 from accounts.services import PROFILE_FIELDS, check_profile_fields
 from chat_project.errors import ChatError
@@ -64,6 +65,18 @@ class BlockAddForm(forms.ModelForm):
     class Meta:
         model = Block
         fields = ("owner", "blocked")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            # A user picker given what is no row id (tampered: "abc", 30 digits) is
+            # left empty: its widget looks the value up to draw it, which raised (a 500).
+            data = self.data.copy()
+            for name in self.Meta.fields:
+                value = str(data.get(name, ""))
+                if value and not (value.isascii() and value.isdigit() and len(value) <= 18):
+                    data[name] = ""
+            self.data = data
 
     def clean(self):
         data = super().clean()
@@ -241,12 +254,14 @@ def _forbid(modeladmin, request, queryset, value: str, done: str) -> None:
 
 @admin.action(description="Forbid sending (AdminForbidType SendOut: sends fail with 20012)",
               permissions=["change"])
+@within_role
 @audited("forbid sending")
 def forbid_sending_action(modeladmin, request, queryset):
     _forbid(modeladmin, request, queryset, AdminForbidType.SEND_OUT, "Forbade sending for")
 
 
 @admin.action(description="Allow sending (AdminForbidType None)", permissions=["change"])
+@within_role
 @audited("allow sending")
 def allow_sending_action(modeladmin, request, queryset):
     _forbid(modeladmin, request, queryset, AdminForbidType.NONE, "Allowed sending for")
@@ -271,8 +286,11 @@ class UserAdmin(AccountUserAdmin):
                 data = super().clean()
                 changed = {f: data[f] for f in self.changed_data
                            if f in PROFILE_FIELDS and f in data}
+                admin_fields = {f: data[f] for f in self.changed_data
+                                if f in services.ADMIN_PROFILE_FIELDS and f in data}
                 try:
                     check_profile_fields(changed)
+                    services.check_admin_fields(admin_fields)  # e.g. a role past 2**31 - 1
                 except ChatError as exc:
                     raise forms.ValidationError(f"{exc.code}: {exc.message}") from None
                 return data

@@ -66,7 +66,7 @@ ADMIN_PROFILE_FIELDS = ("admin_forbid_type", "level", "role")
 _INT_COLUMN_MAX = 2**31 - 1  # level and role are PositiveIntegerField
 
 
-def _check_admin_fields(fields: dict) -> None:
+def check_admin_fields(fields: dict) -> None:
     for name, value in fields.items():
         if name == "admin_forbid_type":
             if value not in AdminForbidType.values:
@@ -88,7 +88,7 @@ def profile_update(*, user: User, operator: str | None = None,
     `platform`.
     """
     admin = {name: fields.pop(name) for name in ADMIN_PROFILE_FIELDS if name in fields}
-    _check_admin_fields(admin)
+    check_admin_fields(admin)
     account_services.check_profile_fields(fields)
     if not fields and not admin:
         return user

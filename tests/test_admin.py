@@ -55,6 +55,8 @@ def test_operator_recalls_a_message(make_user):
     response = client.post("/admin/messaging/message/",
                            {"action": "recall", "_selected_action": [msg.pk]}, follow=True)
     assert b"Not recalled" in response.content and b"already recalled" in response.content
+    from accounts.models import AuditEntry
+    assert AuditEntry.objects.filter(action="recall").count() == 1  # the recall that was
     # The sync log carries the recall to both users' devices.
     assert SyncEntry.objects.filter(kind=SyncEntry.Kind.REVOKE,
                                     user__in=[alice, bob]).count() == 2
