@@ -180,7 +180,16 @@
   }
 
   function setConversations(list) {
+    const open = state.current;
+    const wasListed = !!(open && findConversation(open.conversationID));
     state.conversations = list;
+    if (wasListed && !findConversation(open.conversationID)) {
+      // Deleted elsewhere (another device, an operator): its history went with it, so
+      // the chat closes rather than showing what is no longer there (a draft typed
+      // meanwhile stays in the tab).
+      closeConversation();
+      return;
+    }
     renderConversations();
     const cur = state.current;
     if (cur) {

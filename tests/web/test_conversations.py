@@ -326,3 +326,25 @@ def test_a_kick_on_the_contacts_page_shows_the_signed_out_page(new_page, make_us
     assert v4("im_open_login_svc/kick", {"UserID": "bob"})["ErrorCode"] == 0
     expect(page.get_by_test_id("signed-out")).to_contain_text("An administrator signed you out")
     expect(page.get_by_test_id("friend-list")).to_be_hidden()
+
+
+def test_a_chat_deleted_elsewhere_closes_where_it_is_open(new_page, make_user,
+                                                          transactional_db):
+    """Deleted on another device or by an operator (here: the service the console's
+    delete calls), its history goes with it: the open chat closes instead of showing
+    what is no longer there."""
+    from messaging.changes import conversation_delete
+
+    alice = make_user("alice", nick="Alice")
+    bob = make_user("bob", nick="Bob")
+    send_text(alice, "bob", "still on screen", 1)
+    page = new_page()
+    sign_in(page, "bob")
+    conversation(page, "C2Calice").click()
+    expect(page.get_by_test_id("chat-title")).to_be_visible()
+    on_screen = page.get_by_test_id("message").get_by_text("still on screen")
+    expect(on_screen).to_be_visible()
+    in_worker(conversation_delete, user=bob, peer=alice)
+    expect(page.get_by_test_id("chat-title")).to_be_hidden()
+    expect(on_screen).to_have_count(0)
+    expect(conversation(page, "C2Calice")).to_have_count(0)
