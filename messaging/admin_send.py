@@ -365,10 +365,12 @@ class SendPageAdmin(admin.ModelAdmin):
                 else:
                     _audit(request, form.cleaned_data, sent=sent)
                     return self._after_send(request, sent)
-        allowed = {mode for mode, perm in PERMISSIONS.items() if request.user.has_perm(perm)}
+        labels = {mode: label.lower() for mode, label in MODES}
+        allowed = [labels[mode] for mode, perm in PERMISSIONS.items()
+                   if request.user.has_perm(perm)]
         return TemplateResponse(request, "admin/messaging/send.html", self._context(
             request, title="Send message", form=form, error=error,
-            allowed_modes=sorted(allowed)), status=400 if error else 200)
+            allowed_modes=allowed), status=400 if error else 200)
 
     def _after_send(self, request, sent: Sent):
         if sent.unknown:

@@ -168,7 +168,9 @@ def test_support_is_refused_both_and_a_user_only_operator_the_app(make_user):
     assert b"send-message-link" not in support.get("/admin/messaging/message/").content
     # Sending as a user only: impersonation yes, the app admin and notices no.
     impersonator = staff_client("imp", None, "accounts.send_as_user", "messaging.view_message")
-    assert impersonator.get(SEND).status_code == 200
+    page = impersonator.get(SEND)
+    assert page.status_code == 200
+    assert b"You may send: as a user (impersonation)." in page.content  # words, not codes
     assert impersonator.post(SEND, _form(to="bob", text="x")).status_code == 403
     assert impersonator.post(SEND, _form(mode="system", to="bob", text="x")).status_code == 403
     assert impersonator.post(SEND, _form(mode="user", sender="alice", to="bob",
@@ -178,6 +180,8 @@ def test_support_is_refused_both_and_a_user_only_operator_the_app(make_user):
     # An operator sees the links.
     ops = staff_client("ops", "operator")
     assert b"/admin/messaging/sendpage/" in ops.get("/admin/").content
+    assert b"You may send: as the app admin, as a system notice, as a user (impersonation)." \
+        in ops.get(SEND).content
     assert b"send-message-link" in ops.get("/admin/messaging/message/").content
 
 
