@@ -26,7 +26,7 @@ A kick (`user_kick`: /v4 im_open_login_svc/kick, the admin's "Kick out" action) 
 on them fail (70002, log in first). A web session holds the epoch it was signed in at
 (`remember_session_epoch`, on Django's user_logged_in): a session cookie minted before
 the kick no longer logs a socket in (910008), nor does a UserSig issued before it
-(70001); a new UserSig logs in at once. The HTTP doors check the same: a kicked web
+(70001; one stamped in the kick's own second too); a newer UserSig logs in at once. The HTTP doors check the same: a kicked web
 session is signed out at its next request (SessionEpochMiddleware), and the REST door's
 UserSig header is refused as a socket's login is (70001). A kick's layer message can be
 lost: a socket's sends are checked against its epoch in the send transaction too

@@ -119,7 +119,9 @@ def user_login_with_usersig(*, user_id, usersig) -> User:
     user = user_get_or_register(user_id=user_id)
     if not user.is_active:
         raise ChatError(70051, "account is disabled", http_status=403)
-    if issued < user.kicked_at:  # a kick (accounts.devices.user_kick) ended it
+    # A kick ended it. <=: a UserSig is stamped in whole seconds, and one issued in the
+    # second of the kick may have been issued before it.
+    if issued <= user.kicked_at:
         raise ChatError(70001, "this UserSig was issued before the user was kicked out; "
                                "log in with a new one", http_status=401)
     return user

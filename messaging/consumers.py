@@ -54,6 +54,20 @@ def _too_big(frame: str | bytes | None) -> bool:
     return len(frame) > limit or (isinstance(frame, str) and len(frame.encode()) > limit)
 
 
+def _frame(text: str) -> dict | None:
+    """A request frame as an object, or None for one that is not a JSON object."""
+    try:
+        frame = wire.loads(text)
+    except wire.JSONDecodeError:
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+def _request_id(frame: dict) -> str | int | None:
+    rid = frame.get("id")
+    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+
+
 def _device_group(user_pk: int, device_id: str, instance: str = "") -> str:
     """The group of one client's sockets (a device, or one instance on it: a tab)."""
     key = f"{device_id}\t{instance}" if instance else device_id
@@ -193,21 +207,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if _too_big(text_data if text_data is not None else bytes_data):
             await self.close(code=CLOSE_TOO_BIG)
             return
-        if not self._take_token():
+        if not self._take_token(text_data):
             return
         if text_data is None:
             await self._send({"event": "ERROR", "data": ChatError(910002).as_dict()})
             return
-        try:
-            frame = wire.loads(text_data)
-        except wire.JSONDecodeError:
-            frame = None
-        if not isinstance(frame, dict):
+        frame = _frame(text_data)
+        if frame is None:
             await self._send({"event": "ERROR", "data": ChatError(910002).as_dict()})
             return
-        rid = frame.get("id")
-        if rid is not None and not isinstance(rid, str | int):
-            rid = None
+        rid = _request_id(frame)
         op = frame.get("op")
         handler = OPS.get(op) if isinstance(op, str) else None
         try:
@@ -232,8 +241,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._send({"id": rid, "ok": True, "data": result if result is not None else {}})
         await self._after_reply(op)
 
-    def _take_token(self) -> bool:
-        """Token bucket: a socket over its rate is answered 910005, then closed."""
+    def _take_token(self, text_data: str | None) -> bool:
+        """Token bucket: a socket over its rate is answered 910005 (to the request's id,
+        so a client waiting on it is not left waiting), then closed."""
         now = time.monotonic()
         rate = settings.CHAT_SOCKET_RATE
         self.tokens = min(rate, self.tokens + (now - self.token_time) * rate)
@@ -248,7 +258,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.closing = "flood"
             _background(self.close(code=CLOSE_FLOOD))
         else:
-            _background(self._send({"event": "ERROR", "data": ChatError(910005).as_dict()}))
+            frame = _frame(text_data) if text_data is not None else None
+            rid = _request_id(frame) if frame is not None else None
+            _background(self._reply_error(rid, ChatError(910005)))
         return False
 
     async def _reply_error(self, rid, exc: ChatError):
@@ -429,6 +441,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         platform = data.get("platform") or default_platform
         if not isinstance(device_id, str) or not isinstance(platform, str):
             raise ChatError(910003, "deviceID and platform must be strings")
+        if len(device_id) > 64 or not device_id.isprintable():
+            # One row per deviceID: a longer one was cut to 64 (two devices made one),
+            # and PostgreSQL cannot store a NUL (an internal error).
+            raise ChatError(910003, "deviceID must be 1 to 64 printable characters")
         instance = data.get("instanceID") or ""
         if instance and (not isinstance(instance, str) or not INSTANCE_ID.fullmatch(instance)):
             raise ChatError(910003, "instanceID must be 1 to 32 letters, digits, _ or -")

@@ -145,10 +145,12 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
         raise ChatError(910003, f"priority must be one of {Priority.values}")
     if not isinstance(cmd.cloud_custom_data, str):
         raise ChatError(910003, "cloudCustomData must be a string")
-    for name in ("need_read_receipt", "online_user_only", "excluded_from_unread",
-                 "excluded_from_last_message"):
+    for name, wire_name in (("need_read_receipt", "needReadReceipt"),
+                            ("online_user_only", "onlineUserOnly"),
+                            ("excluded_from_unread", "excludedFromUnreadCount"),
+                            ("excluded_from_last_message", "excludedFromLastMessage")):
         if not isinstance(getattr(cmd, name), bool):
-            raise ChatError(910003, f"{name} must be true or false")
+            raise ChatError(910003, f"{wire_name} must be true or false")
     if cmd.offline_push_info is not None and not isinstance(cmd.offline_push_info, dict):
         raise ChatError(910003, "offlinePushInfo must be an object")
     if cmd.offline_push_info and (why := wire.junk_in(cmd.offline_push_info)):

@@ -87,6 +87,14 @@ def kicked(ws, reason="multipleDevice") -> bool:
     return ws.closed_code == 4001
 
 
+def past_the_kick(user) -> None:
+    """Wait for the second after the user's last kick: a UserSig stamped in the kick's
+    own second is refused (it may have been issued before the kick)."""
+    kicked_at = User.objects.get(pk=user.pk).kicked_at
+    while int(time.time()) <= kicked_at:
+        time.sleep(0.05)
+
+
 def alive(ws) -> bool:
     return ws.ok("ping") == {} and not [e for e in ws.drain(quiet=0.3)
                                         if e.get("event") == "KICKED_OUT"]
@@ -145,6 +153,7 @@ def test_a_kick_closes_every_socket_and_a_new_usersig_logs_in(connect, make_user
     assert kicked(phone, "REST_API_Kick") and kicked(tab, "REST_API_Kick")
     assert alive(bob)
     assert User.objects.get(pk=alice.pk).session_epoch == 1
+    past_the_kick(alice)
     again = connect("alice", deviceID="p", platform="iOS")
     assert alive(again)
 
@@ -161,6 +170,12 @@ def test_a_usersig_issued_before_a_kick_no_longer_logs_in(connect, make_user):
     ws = connect()
     reply = ws.request("login", {"userID": "alice", "userSig": old_sig})
     assert (reply["ok"], reply["code"]) == (False, 70001)
+    # One stamped in the kick's own second may have been issued before it: refused too.
+    kicked_at = User.objects.get(pk=alice.pk).kicked_at
+    reply = ws.request("login", {"userID": "alice",
+                                 "userSig": gen_usersig("alice", now=kicked_at)})
+    assert (reply["ok"], reply["code"]) == (False, 70001)
+    past_the_kick(alice)
     assert ws.login("alice", gen_usersig("alice"))["userID"] == "alice"
     # The native REST door checks UserSigs through the same service.
     from rest_framework.test import APIClient
@@ -278,6 +293,7 @@ def test_state_change_on_login_kick_and_close(eager_server, webhook_receiver, ma
 
     # A logout op signs this device out: the reply, a normal close, Logout / Unregister.
     webhook_receiver.clear()
+    past_the_kick(User.objects.get(user_id="alice"))
     phone = WsClient(eager_server)
     phone.login("alice", gen_usersig("alice"), deviceID="ph", platform="Android")
     webhook_receiver.wait_for(1)

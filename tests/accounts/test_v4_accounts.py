@@ -12,7 +12,7 @@ from messaging.models import Conversation, Message
 from messaging.services import message_send
 from relationships.models import Block, Friendship
 from relationships.services import block_add, friend_import
-from tests.accounts.test_devices import alive, kicked
+from tests.accounts.test_devices import alive, kicked, past_the_kick
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -20,13 +20,14 @@ TEXT = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
 
 
 def test_kick_closes_the_users_sockets(v4, connect, make_user):
-    make_user("alice"), make_user("bob")
+    alice, _ = make_user("alice"), make_user("bob")
     phone = connect("alice", deviceID="p", platform="Android")
     bob = connect("bob")
     assert v4("im_open_login_svc/kick", {"UserID": "alice"}) == {
         "ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}
     assert kicked(phone, "REST_API_Kick")
     assert alive(bob)
+    past_the_kick(alice)
     assert alive(connect("alice", deviceID="p", platform="Android"))  # a new login works
     answer = v4("im_open_login_svc/kick", {"UserID": "ghost"})
     assert (answer["ActionStatus"], answer["ErrorCode"]) == ("FAIL", 70107)

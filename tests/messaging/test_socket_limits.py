@@ -54,8 +54,25 @@ def test_flooding_socket_is_throttled_then_closed(strict_server, make_user):
     with pytest.raises(ConnectionClosed):
         for _ in range(400):
             frames.append(ws.next_frame(timeout=5))
-    assert any(f.get("event") == "ERROR" and f["data"]["code"] == 910005 for f in frames)
+    # Each refused request hears so at its id: a client waiting on it is not left waiting.
+    refused = [f for f in frames if f.get("ok") is False and f.get("code") == 910005]
+    assert refused and all(f["id"].startswith("p") for f in refused)
+    answered = {f["id"] for f in frames if "id" in f}
+    assert all(f"p{i}" in answered for i in range(len(answered))), sorted(answered)[:5]
     assert ws.closed_code == 4008
+
+
+def test_a_device_id_is_1_to_64_printable_characters(live_server_url, make_user):
+    make_user("alice")
+    for device_id in ("a\x00b", "x" * 65, "tab\there"):
+        ws = WsClient(live_server_url)
+        reply = ws.request("login", {"userID": "alice", "userSig": gen_usersig("alice"),
+                                     "deviceID": device_id})
+        assert (reply["ok"], reply["code"]) == (False, 910003), (device_id, reply)
+        ws.close()
+    ws = WsClient(live_server_url)
+    assert ws.login("alice", gen_usersig("alice"), deviceID="x" * 64)["userID"] == "alice"
+    ws.close()
 
 
 # --- every way a socket ends removes it from presence --------------------------------------
