@@ -74,6 +74,22 @@ class Worker:
         return self.sw.evaluate("""async () => (await self.registration.getNotifications())
             .map((n) => ({title: n.title, body: n.body, tag: n.tag, data: n.data}))""")
 
+    def push_until_shown(self, data: dict) -> dict:
+        """Deliver a push that must show a notification (its tag replaces an earlier
+        one of the conversation, so a second delivery shows nothing twice), and return
+        it. CDP's delivery is sometimes lost right after a navigation (the worker
+        neither shows it nor logs it; seen 1 run in 6 on this test's older code too),
+        so a push not shown within 5 s is delivered again, up to 3 times in all."""
+        for _ in range(3):
+            self.push(data)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                shown = self.notifications()
+                if shown:
+                    return shown[0]
+                self.page.wait_for_timeout(100)
+        return self.wait_notifications(1)[0]
+
     def wait_notifications(self, count: int) -> list[dict]:
         deadline = time.monotonic() + 20
         while True:
@@ -84,6 +100,17 @@ class Worker:
                 raise AssertionError(f"{len(shown)} notifications, not {count}; the worker "
                                      f"saw: {self.diagnose()}; its console: {self.console}")
             self.page.wait_for_timeout(100)
+
+    def wait_chat_gone(self) -> None:
+        """After leaving the chat page: wait until the worker no longer counts it among
+        its windows. Right after a navigation the page that was left can still be
+        listed, focused and visible, and the worker then shows nothing (the chat page
+        shows messages itself), so a push delivered at once was dropped now and then."""
+        deadline = time.monotonic() + 10
+        while any(url.split("#")[0].endswith("/chat/")
+                  for url, _, _ in self.diagnose()["clients"]):
+            assert time.monotonic() < deadline, self.diagnose()
+            self.page.wait_for_timeout(50)
 
     def diagnose(self) -> dict:
         return self.sw.evaluate("""async () => ({
@@ -167,8 +194,9 @@ def test_the_page_subscribes_and_the_worker_shows_withdraws_and_opens(
     # Away from the chat page, a push shows a notification: title, text, one per
     # conversation (a newer message replaces the older one).
     page.goto("/contacts/")
-    worker.push(message("Dinner at 8?"))
-    [shown] = worker.wait_notifications(1)
+    worker.wait_chat_gone()
+    shown = worker.push_until_shown(message("Dinner at 8?"))
+    assert len(worker.notifications()) == 1
     assert (shown["title"], shown["body"], shown["tag"]) == ("Alice", "Dinner at 8?", "C2Calice")
     assert shown["data"]["messageID"] == "7-1733300000-1"
     worker.push(message("Or at 9?", "7-1733300001-2"))
@@ -310,8 +338,9 @@ def test_turned_on_the_page_registers_its_subscription_and_pushes_arrive_encrypt
         data = browser.decrypt(got["body"])
         page.goto("/contacts/")
         worker = Worker(page, loopback_server)
-        worker.push(data)
-        [shown] = worker.wait_notifications(1)
+        worker.wait_chat_gone()
+        shown = worker.push_until_shown(data)
+        assert len(worker.notifications()) == 1
         assert (shown["title"], shown["body"], shown["tag"]) == \
             ("Alice", "Are you there?", "C2Calice")
 
