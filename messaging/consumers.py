@@ -441,10 +441,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         platform = data.get("platform") or default_platform
         if not isinstance(device_id, str) or not isinstance(platform, str):
             raise ChatError(910003, "deviceID and platform must be strings")
-        if len(device_id) > 64 or not device_id.isprintable():
-            # One row per deviceID: a longer one was cut to 64 (two devices made one),
-            # and PostgreSQL cannot store a NUL (an internal error).
-            raise ChatError(910003, "deviceID must be 1 to 64 printable characters")
         instance = data.get("instanceID") or ""
         if instance and (not isinstance(instance, str) or not INSTANCE_ID.fullmatch(instance)):
             raise ChatError(910003, "instanceID must be 1 to 32 letters, digits, _ or -")
