@@ -22,6 +22,13 @@ def pair_key(a: int, b: int) -> int:
     return ((low & _MASK) << 32) | (high & 0xFFFFFFFF)
 
 
+def pair_key_sql(a: str, b: str) -> str:
+    """`pair_key` of two bigint SQL expressions, for a statement that locks pairs it
+    finds itself (accounts.selectors.users_for_send)."""
+    return (f"(((LEAST({a}, {b}) & {_MASK}) << 32)"
+            f" | (GREATEST({a}, {b}) & {0xFFFFFFFF}))")
+
+
 def lock_user_pairs(pairs: Iterable[tuple[int, int]]) -> None:
     """Lock each unordered pair of user pks until the transaction ends.
 

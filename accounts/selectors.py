@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from chat_project.db import prepared_cursor
 
+from .locks import pair_key_sql
 from .models import SyncEntry, SyncHead, User
 
 
@@ -49,15 +50,37 @@ _SEND_NAMES = [name for name, _ in _SEND_COLUMNS]
 _USERS_FOR_SEND_PG = (
     f"SELECT {', '.join(column for _, column in _SEND_COLUMNS)}"
     " FROM accounts_user WHERE user_id = ANY(%s::varchar[])")
+# The same read, and the locks of the pairs (UserID, UserID) among the users found, taken
+# in key order (accounts.locks): the aggregate reads its subquery's rows in the order
+# given. `u` is read once; `l`'s one row (the count) joins every user row.
+_USERS_FOR_SEND_LOCKING_PG = (
+    f"WITH u AS MATERIALIZED ({_USERS_FOR_SEND_PG}),"
+    " l AS (SELECT count(pg_advisory_xact_lock(o.k)) AS n FROM ("
+    f"  SELECT DISTINCT {pair_key_sql('a.id', 'b.id')} AS k"
+    "   FROM unnest(%s::varchar[], %s::varchar[]) AS p(a, b)"
+    "   JOIN u a ON a.user_id = p.a JOIN u b ON b.user_id = p.b ORDER BY k) o)"
+    f" SELECT {', '.join(f'u.{column}' for _, column in _SEND_COLUMNS)} FROM u, l")
 
 
-def users_for_send(user_ids: Iterable[str]) -> dict[str, User]:
+def users_for_send(user_ids: Iterable[str], *,
+                   lock_pairs: Iterable[tuple[str, str]] = ()) -> dict[str, User]:
+    """The users of a send, by UserID, with SEND_FIELDS.
+
+    `lock_pairs`, (UserID, UserID) pairs: on PostgreSQL the same statement also takes the
+    locks of those pairs of the users it finds (accounts.locks.lock_user_pairs, one round
+    trip fewer per send). Anything read under those locks needs a later statement: this
+    one's snapshot predates them. SQLite has no locks to take (lock_user_pairs)."""
     wanted = sorted({u for u in user_ids if could_exist(u)})
     if connection.vendor != "postgresql":
         return {u.user_id: u for u in User.objects.filter(user_id__in=wanted)
                 .only(*SEND_FIELDS)}
+    pairs = sorted({(a, b) for a, b in lock_pairs if could_exist(a) and could_exist(b)})
     with prepared_cursor() as cursor:
-        cursor.execute(_USERS_FOR_SEND_PG, [wanted])
+        if pairs:
+            cursor.execute(_USERS_FOR_SEND_LOCKING_PG,
+                           [wanted, [a for a, _ in pairs], [b for _, b in pairs]])
+        else:
+            cursor.execute(_USERS_FOR_SEND_PG, [wanted])
         rows = cursor.fetchall()
     users = (User.from_db(DEFAULT_DB_ALIAS, _SEND_NAMES, row) for row in rows)
     return {user.user_id: user for user in users}

@@ -99,15 +99,24 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
     per_dialog: dict[tuple[int, int], int] = defaultdict(int)
     for p in pending:
         per_dialog[p.key] += 1
-    dialogs = _bump_dialogs(per_dialog)  # key -> (dialog id, new last_seq)
-
-    # 2. Retries: one query for the batch, run under the dialog locks, so a retry that
-    #    races its original on another process still finds it.
+    # 2. Retries: one query for the batch, run under locks its original held too, so
+    #    a retry that races its original on another process still finds it: the dialog
+    #    rows' locks, taken by the bump, or the user pairs' locks (accounts.locks), which
+    #    the pipeline took in an earlier statement for a send under the relationship
+    #    rules. Such a send's lookup rides in the bump's statement (PostgreSQL: a round
+    #    trip fewer); the others' comes after it. (A send of another origin, which takes
+    #    no pair lock, racing it with the same random is another message, not a retry:
+    #    a retry comes through its original's door.)
     cutoff = now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS)
     live = [p for p in pending if p.cmd.rules.dedupe is Dedupe.RETRY_WINDOW]
-    existing = _recent_duplicates(
-        {(p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random) for p in live}, cutoff) \
-        if live else {}
+    retries = {(p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random) for p in live}
+    if retries and connection.vendor == "postgresql" \
+            and all(p.cmd.rules.relationships for p in live):
+        dialogs, found = _bump_dialogs(per_dialog, retries=retries, cutoff=cutoff)
+        existing = _duplicates(found)
+    else:
+        dialogs, _ = _bump_dialogs(per_dialog)  # key -> (dialog id, new last_seq)
+        existing = _duplicates(_recent_duplicate_ids(retries, cutoff)) if retries else {}
     imports = [p for p in pending if p.cmd.rules.dedupe is Dedupe.IMPORT_KEY]
     if imports:
         existing.update(_import_duplicates(
@@ -363,17 +372,28 @@ def _import_duplicates(idents: set[tuple]) -> dict:
     return {i: found[i] for i in idents if i in found}
 
 
-def _recent_duplicates(idents: set[tuple[int, int, int]], cutoff) -> dict:
+def _retry_lookup_sql(n: int) -> str:
+    """The ids of messages stored since a cutoff (first parameter) with one of `n`
+    (sender, receiver, random) (the rest)."""
+    rows = ", ".join(["(%s, %s, %s)"] * n)
+    return ("SELECT id FROM messaging_message WHERE created_at >= %s"
+            f" AND (sender_id, receiver_id, random) IN ({rows})")
+
+
+def _retry_lookup_params(idents: set[tuple[int, int, int]], cutoff) -> list:
+    return [cutoff, *(x for ident in sorted(idents) for x in ident)]
+
+
+def _recent_duplicate_ids(idents: set[tuple[int, int, int]], cutoff) -> list[int]:
     """Messages stored since `cutoff` with these (sender, receiver, random)."""
-    idents = sorted(idents)
-    rows = ", ".join(["(%s, %s, %s)"] * len(idents))
     with prepared_cursor() as cursor:
-        cursor.execute(
-            "SELECT id FROM messaging_message WHERE created_at >= %s"
-            f" AND (sender_id, receiver_id, random) IN ({rows})",
-            [cutoff, *(x for ident in idents for x in ident)])
-        ids = [row[0] for row in cursor.fetchall()]
-    if not ids:  # the usual case: one cheap index probe, no rows
+        cursor.execute(_retry_lookup_sql(len(idents)), _retry_lookup_params(idents, cutoff))
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _duplicates(ids: list[int]) -> dict:
+    """The messages of a retry lookup's ids, by (sender, receiver, random)."""
+    if not ids:  # the usual case: the lookup was one cheap index probe, no rows
         return {}
     return {(m.sender_id, m.receiver_id, m.random): m
             for m in Message.objects.filter(pk__in=ids).order_by("pk")}
@@ -451,17 +471,29 @@ def _insert_messages(messages: list[Message]) -> None:
             m.pk = pk
 
 
-def _bump_dialogs(per_dialog: dict[tuple[int, int], int]) -> dict:
+def _bump_dialogs(per_dialog: dict[tuple[int, int], int], *,
+                  retries: set[tuple[int, int, int]] | None = None,
+                  cutoff=None) -> tuple[dict, list[int]]:
+    """Lock and bump each dialog (key -> (dialog id, new last_seq)). With `retries`
+    (PostgreSQL), the same statement also runs the retry lookup (`_retry_lookup_sql`),
+    whose ids it returns: its snapshot predates the dialogs' locks, so the caller holds
+    locks that keep an original from committing unseen (store_batch, step 2)."""
     keys = sorted(per_dialog)
     values = ", ".join(["(%s, %s, %s)"] * len(keys))
     params = [x for k in keys for x in (k[0], k[1], per_dialog[k])]
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO messaging_dialog (user_low_id, user_high_id, last_seq) VALUES {values}"
+    bump = (f"INSERT INTO messaging_dialog (user_low_id, user_high_id, last_seq) VALUES {values}"
             " ON CONFLICT (user_low_id, user_high_id)"
             " DO UPDATE SET last_seq = messaging_dialog.last_seq + EXCLUDED.last_seq"
-            " RETURNING user_low_id, user_high_id, id, last_seq", params)
-        return {(low, high): (did, seq) for low, high, did, seq in cursor.fetchall()}
+            " RETURNING user_low_id, user_high_id, id, last_seq")
+    if retries:  # the duplicates' rows have no key: (NULL, NULL, message id, NULL)
+        bump = (f"WITH d AS ({bump}) SELECT user_low_id, user_high_id, id, last_seq FROM d"
+                f" UNION ALL SELECT NULL, NULL, id, NULL FROM ({_retry_lookup_sql(len(retries))}) r")
+        params += _retry_lookup_params(retries, cutoff)
+    with prepared_cursor() as cursor:
+        cursor.execute(bump, params)
+        rows = cursor.fetchall()
+    return ({(low, high): (did, seq) for low, high, did, seq in rows if low is not None},
+            [did for low, _, did, _ in rows if low is None])
 
 
 def _unbump_dialogs(by_id: dict[int, int]) -> None:

@@ -196,14 +196,20 @@ def check_may_send(cmd: SendCommand) -> None:
         raise ChatError(20012, "the sender is muted")
 
 
-def _relationship_refusals(commands: list[SendCommand]) -> list[ChatError | None]:
+def _relationship_refusals(commands: list[SendCommand], *,
+                           locked_with: dict[str, User] | None = None) -> list[ChatError | None]:
     """The relationship rules (blocklist, friends-only) for checked commands, in the
     send transaction: the pairs' locks first (accounts.locks), so a block or an
     unfriending that commits before is seen and one that commits after waits for this
-    send. Only sends whose origin obeys the rules lock and ask."""
+    send. Only sends whose origin obeys the rules lock and ask. `locked_with`: the users
+    an earlier statement of the transaction read while it locked their pairs
+    (users_for_send's `lock_pairs`); a command whose sender and receiver are those very
+    users is locked already."""
     held = [c for c in commands if c.rules.relationships]
     pairs = [(c.sender.pk, c.receiver.pk) for c in held]
-    lock_user_pairs(pairs)
+    lock_user_pairs([(c.sender.pk, c.receiver.pk) for c in held
+                     if locked_with is None or c.sender is not locked_with.get(c.sender.user_id)
+                     or c.receiver is not locked_with.get(c.to)])
     refused = send_refusals(pairs)
     return [refused.get((c.sender.pk, c.receiver.pk)) if c.rules.relationships else None
             for c in commands]
@@ -251,10 +257,15 @@ def message_send_many(commands: list[SendCommand], *,
         # the senders are read afresh, so a mute or a new nick applies to the next send
         # even on a socket that logged in before.
         with transaction.atomic():
+            # The pairs' locks (the relationship rules, below) are taken by the same
+            # statement: one round trip fewer for every send.
             users = account_selectors.users_for_send(
                 {c.to for i, c in enumerate(commands)
                  if results[i] is None and isinstance(c.to, str)}
-                | {c.sender.user_id for i, c in enumerate(commands) if results[i] is None})
+                | {c.sender.user_id for i, c in enumerate(commands) if results[i] is None},
+                lock_pairs=[(c.sender.user_id, c.to) for i, c in enumerate(commands)
+                            if results[i] is None and c.rules.relationships
+                            and isinstance(c.to, str)])
             checked: list[tuple[int, SendCommand]] = []
             for i, cmd in enumerate(commands):
                 if results[i] is not None:  # decided by the before-send webhook
@@ -271,7 +282,7 @@ def message_send_many(commands: list[SendCommand], *,
                     continue
                 checked.append((i, cmd))
             # Online-only or stored, nothing leaves before the relationship rules.
-            refusals = _relationship_refusals([cmd for _, cmd in checked])
+            refusals = _relationship_refusals([cmd for _, cmd in checked], locked_with=users)
             for (i, cmd), refusal in zip(checked, refusals, strict=True):
                 if refusal is not None:
                     results[i] = refusal

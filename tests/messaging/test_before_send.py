@@ -228,7 +228,7 @@ def test_webhooks_off_cost_no_query(pair):
     webhooks.config()
     with CaptureQueriesContext(connection) as ctx:
         send(alice, random=1)
-    assert len(ctx.captured_queries) == 10  # a send's (tests/messaging/test_message_send.py)
+    assert len(ctx.captured_queries) == 8  # a send's (tests/messaging/test_message_send.py)
     assert not [q for q in ctx.captured_queries if "webhook" in q["sql"]]
 
 
