@@ -294,9 +294,32 @@
     return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
   }
 
+  // Pictures, players and cards take their size after they are drawn, and the list's
+  // box changes with the composer or the window: a chat scrolled to its newest message
+  // would be left short of it. While "pinned" (scrolled to the bottom, and not scrolled
+  // up by the person since), any change of size scrolls it to the bottom again.
+  const pin = {on: false, top: 0};
+
   function scrollToBottom() {
     els.scroll.scrollTop = els.scroll.scrollHeight;
+    pin.on = true;
+    pin.top = els.scroll.scrollTop;
   }
+
+  /** On each scroll: at the bottom pins; moving up (the person's doing) unpins. Content
+   *  that grew below leaves scrollTop as it was, so it neither pins nor unpins. */
+  function notePin() {
+    const s = els.scroll;
+    if (s.scrollHeight - s.scrollTop - s.clientHeight < 2) pin.on = true;
+    else if (s.scrollTop < pin.top) pin.on = false;
+    pin.top = s.scrollTop;
+  }
+
+  const keepPinned = new ResizeObserver(() => {
+    if (pin.on && state.current) scrollToBottom();
+  });
+  keepPinned.observe(els.messageList);
+  keepPinned.observe(els.scroll);
 
   /** Put a message in its place: stored ones by seq, unsent ones at the end. */
   function insertMessage(cur, m) {
@@ -534,6 +557,7 @@
   const OLDER_MARGIN = 150;
 
   function onScroll() {
+    notePin();
     const cur = state.current;
     if (cur && !cur.isCompleted && !cur.loading && els.scroll.scrollTop < OLDER_MARGIN) {
       loadHistory(cur, {older: true});

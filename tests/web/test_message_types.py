@@ -125,6 +125,47 @@ def natural_width(locator):
 
 # --- every type, through the UI ------------------------------------------------------
 
+UPLOAD_SCRIPT = """async ([kind, name, mime, b64, cover]) => {
+  const file = (n, t, s) => new File([Uint8Array.from(atob(s), (c) => c.charCodeAt(0))], n, {type: t});
+  const form = new FormData();
+  form.append('kind', kind);
+  form.append('file', file(name, mime, b64));
+  if (cover) form.append('thumb', file('cover.png', 'image/png', cover));
+  const csrf = decodeURIComponent(document.cookie.match(/csrftoken=([^;]+)/)[1]);
+  const r = await fetch('/api/v1/files/', {method: 'POST', body: form,
+                                           headers: {'X-CSRFToken': csrf}});
+  if (r.status !== 201) throw new Error(`upload: ${r.status} ${await r.text()}`);
+  return r.json();
+}"""
+
+
+def upload_element(page, kind, name, mime, data, cover=None):
+    """The element of a file uploaded by the page's user (POST /api/v1/files/), to be
+    sent in as many messages as a test likes."""
+    b64 = base64.b64encode(data).decode()
+    return page.evaluate(UPLOAD_SCRIPT, [kind, name, mime, b64,
+                                         base64.b64encode(cover).decode() if cover else None])
+
+
+def scroll_gap(page):
+    """How far the message list's scroll is from its bottom, in pixels."""
+    return page.evaluate("() => { const s = document.getElementById('message-scroll');"
+                         " return s.scrollHeight - s.scrollTop - s.clientHeight; }")
+
+
+def slow_media(page, ms):
+    """Files under /media/ arrive `ms` late, as over a slow network: pictures and
+    players get their size well after the chat has been drawn."""
+    def slow(route):
+        page.wait_for_timeout(ms)
+        try:
+            route.continue_()
+        except Exception:  # noqa: BLE001 - the page went away meanwhile
+            pass
+    page.route("**/media/**", slow)
+
+
+
 def test_a_chat_opened_on_a_video_shows_its_newest_message(new_page, make_user,
                                                             transactional_db):
     """A video's box is the cover's shape from the start, so learning the video's size
@@ -148,6 +189,61 @@ def test_a_chat_opened_on_a_video_shows_its_newest_message(new_page, make_user,
         gap = page.evaluate("() => { const s = document.getElementById('message-scroll');"
                             " return s.scrollHeight - s.scrollTop - s.clientHeight; }")
         assert gap < 2, (peer, gap)
+
+
+def test_a_chat_of_every_type_opens_at_its_newest_and_stays_there_while_media_load(
+        new_page, make_user, transactional_db):
+    """Pictures and players that take their size after the chat is drawn kept pushing
+    the newest message below the fold (120 to 145 px short of the bottom): while the
+    view is at the bottom it stays there as they load; once the person scrolls up, a
+    picture loading later does not pull them back down."""
+    alice, bob = two_people(new_page, make_user)
+    image = upload_element(alice, "image", "tall.png", "image/png", png_bytes(300, 420))
+    wide = upload_element(alice, "image", "wide.png", "image/png", png_bytes(640, 200))
+    sound = upload_element(alice, "sound", "voice.wav", "audio/wav", wav_bytes())
+    clip = upload_element(alice, "video", "clip.webm", "video/webm", webm_bytes(alice, 64, 48),
+                          cover=png_bytes(64, 48))
+    doc = upload_element(alice, "file", "notes.txt", "text/plain", b"notes\n" * 50)
+    kinds = [
+        [{"type": "TIMTextElem", "payload": {"text": "look at this"}}],
+        [image], [sound], [wide], [clip], [doc],
+        [{"type": "TIMFaceElem", "payload": {"index": 1, "data": "laugh"}}],
+        [{"type": "TIMLocationElem", "payload": {"description": "Harbour",
+                                                 "latitude": 43.29, "longitude": 5.37}}],
+        [{"type": "TIMCustomElem", "payload": {"data": "{}", "description": "Order shipped"}}],
+    ]
+    for n in range(30):  # newest last: an image, whose size comes last
+        send_as("alice", "bob", kinds[(n + 8) % len(kinds)], random=n + 1)
+    expect(messages(bob)).to_have_count(30)
+    assert Message.objects.order_by("-id").first().elements[0]["type"] == "TIMImageElem"
+
+    slow_media(bob, 400)
+    bob.reload()  # the page opens the chat it showed
+    expect(last(bob).get_by_test_id("msg-image")).to_be_visible()
+    bob.wait_for_function("() => [...document.querySelectorAll('.msg-image')]"
+                          ".every((i) => i.complete && i.naturalWidth > 0)")
+    bob.wait_for_timeout(300)
+    assert scroll_gap(bob) < 2
+    box = last(bob).bounding_box()
+    view = bob.get_by_test_id("message-scroll").bounding_box()
+    assert box["y"] + box["height"] <= view["y"] + view["height"] + 1, (box, view)
+
+    # Scrolled up by the person before the pictures arrive: they stay where they went.
+    slow_media(bob, 1500)
+    bob.reload()
+    expect(last(bob).get_by_test_id("msg-image")).to_be_attached()
+    bob.wait_for_timeout(200)
+    scroll = bob.get_by_test_id("message-scroll")
+    scroll.hover()
+    bob.mouse.wheel(0, -250)
+    bob.wait_for_function("() => { const s = document.getElementById('message-scroll');"
+                          " return s.scrollHeight - s.scrollTop - s.clientHeight > 200; }")
+    top = scroll.evaluate("s => s.scrollTop")
+    bob.wait_for_function("() => [...document.querySelectorAll('.msg-image')]"
+                          ".every((i) => i.complete && i.naturalWidth > 0)")
+    bob.wait_for_timeout(300)
+    assert scroll.evaluate("s => s.scrollTop") == top
+    assert scroll_gap(bob) > 200
 
 
 def test_each_type_sent_through_the_page_arrives_live_and_renders(
