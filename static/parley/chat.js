@@ -243,6 +243,9 @@
     const text = state.drafts.get(conversationID);
     const conv = findConversation(conversationID);
     if (!conv) return;  // a chat with no message yet: the server has no conversation
+    // The server refuses one over 12 KB too: kept in this tab, and the composer's line
+    // already says the text is too long (showLength), so no second refusal here.
+    if (tooLong(text)) return;
     if ((conv.draftText || '') === text) {
       state.drafts.delete(conversationID);
       return;
@@ -478,6 +481,7 @@
     const conv = findConversation(conversationID);
     els.input.value = state.drafts.has(conversationID) ? state.drafts.get(conversationID)
       : ((conv && conv.draftText) || '');
+    showLength();  // a draft kept here because it was too long to save
     els.historyStatus.textContent = 'Loading…';
     els.historyStatus.hidden = false;
     renderConversations();
@@ -576,10 +580,45 @@
 
   // --- sending ------------------------------------------------------------------------
 
+  // The server refuses a message whose elements, as compact UTF-8 JSON, are over
+  // CHAT_MAX_CONTENT_BYTES (93000, messaging/elements.py): a text that long is refused
+  // here, once, in the send's words, and stays in the box.
+  const MAX_CONTENT_BYTES = Number(config.maxContentBytes) || 12288;
+  const utf8 = new TextEncoder();
+
+  function textBytes(text) {
+    return utf8.encode(JSON.stringify([{type: 'TIMTextElem', payload: {text}}])).length;
+  }
+
+  function tooLong(text) {
+    return textBytes(text) > MAX_CONTENT_BYTES;
+  }
+
+  function lengthError(text) {
+    return {code: 93000, message: `the message is ${textBytes(text)} bytes; at most `
+                                  + `${MAX_CONTENT_BYTES} are allowed`};
+  }
+
+  /** While the typed text is too long to send, the composer's line says so. */
+  function showLength() {
+    const text = els.input.value.replace(/\s+$/, '');
+    const over = tooLong(text);
+    if (over) {
+      const why = ParleyWords.explain(lengthError(text));
+      els.sendError.textContent = why.text;
+      els.sendError.title = why.detail;
+      els.sendError.dataset.reason = 'length';
+      els.sendError.hidden = false;
+    } else if (els.sendError.dataset.reason === 'length') {
+      hideSendError();
+    }
+  }
+
   function showSendError(err, peer) {
     const why = ParleyWords.explain(err, peer || (state.current && peerName(state.current.conversationID)));
     els.sendError.textContent = `Could not send: ${why.text}`;
     els.sendError.title = why.detail;  // the code, for a bug report
+    delete els.sendError.dataset.reason;
     els.sendError.hidden = false;
   }
 
@@ -587,6 +626,7 @@
     els.sendError.hidden = true;
     els.sendError.textContent = '';
     els.sendError.title = '';
+    delete els.sendError.dataset.reason;
   }
 
   function sendText() {
@@ -595,6 +635,11 @@
     const text = els.input.value.replace(/\s+$/, '');
     if (!text.trim()) return;
     hideSendError();
+    if (tooLong(text)) {  // the server would refuse it (93000): said once, text kept
+      showSendError(lengthError(text));
+      els.sendError.dataset.reason = 'length';  // goes once the text is short enough
+      return;
+    }
     let message;
     try {
       message = chat.createTextMessage({to: cur.peerID, conversationType: 'C2C', payload: {text}});
@@ -668,6 +713,7 @@
   });
   els.scroll.addEventListener('scroll', onScroll, {passive: true});
   els.input.addEventListener('input', noteDraft);
+  els.input.addEventListener('input', showLength);
   els.back.addEventListener('click', () => {
     if (history.state && history.state.chat) history.back();  // popstate closes it
     else closeConversation();

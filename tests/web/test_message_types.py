@@ -455,6 +455,39 @@ def test_a_refused_send_says_why_in_words_keeps_the_draft_and_can_be_dismissed(
     assert not Message.objects.exists()
 
 
+def test_a_text_over_12_kb_is_refused_once_and_stays_in_the_box(new_page, make_user,
+                                                                  transactional_db):
+    """Typing and sending a text over 12 KB said it twice: a banner that the draft was
+    not saved for other devices (its code's words), and the send's own refusal. Now
+    the send's words, once, in the composer's line; the text stays in the box."""
+    alice, bob = two_people(new_page, make_user)
+    box = alice.get_by_test_id("message-input")
+    box.fill("hello")
+    box.press("Enter")
+    expect(last(alice)).to_have_attribute("data-status", "success")  # a conversation now
+
+    too_long = "é" * 6200  # 12,400 bytes in UTF-8: under 12,288 characters, over 12 KB
+    box.fill(too_long)
+    line = alice.get_by_test_id("send-error")
+    words = "The message is too long (at most 12 KB). Shorten it or send it as a file."
+    expect(line).to_have_text(words)
+    alice.wait_for_timeout(1500)  # past the draft's save (800 ms after typing)
+    box.press("Enter")
+    expect(line).to_have_text(f"Could not send: {words}")
+    assert line.get_attribute("title").startswith("93000")
+    alice.wait_for_timeout(500)
+    expect(alice.get_by_test_id("banner")).to_be_hidden()
+    expect(messages(alice)).to_have_count(1)  # no failed bubble saying it again
+    expect(box).to_have_value(too_long)
+    assert Message.objects.count() == 1
+
+    # Shortened: the line goes, and it is sent.
+    box.fill("é" * 600)
+    expect(line).to_be_hidden()
+    box.press("Enter")
+    expect(last(bob).locator(".msg-bubble")).to_have_text("é" * 600)
+
+
 # --- markup is text ------------------------------------------------------------------
 
 MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
