@@ -137,6 +137,12 @@
 
   // --- conversation list --------------------------------------------------------------
 
+  // Receive options other than AcceptAndNotify, as the list's "Muted" mark explains them.
+  const MUTED = {
+    AcceptNotNotify: 'Muted: messages arrive without notifications',
+    Discard: 'Muted: messages are kept in the history only, without notifications',
+  };
+
   function renderConversations() {
     const current = state.current && state.current.conversationID;
     const items = state.conversations.map((conv) => {
@@ -160,6 +166,11 @@
       if (conv.isPinned) {
         time.prepend(el('span', {className: 'conv-pin', 'data-testid': 'conversation-pinned',
                                  title: 'Pinned', text: 'Pinned'}));
+      }
+      const muted = MUTED[conv.messageRemindType];
+      if (muted) {
+        time.prepend(el('span', {className: 'conv-muted', 'data-testid': 'conversation-muted',
+                                 title: muted, 'aria-label': muted, text: 'Muted'}));
       }
       const button = el('button', {type: 'button', className: 'conv'},
         ParleyUI.avatar(profile.avatar, profile.nick || userID),
@@ -432,6 +443,17 @@
   // --- panes: on a phone one at a time, the list or the open chat ---------------------
 
   const narrow = window.matchMedia('(max-width: 700px)');
+
+  // The full hint wraps past the text box of a 360 px phone, whose keyboard has no
+  // Shift+Enter anyway: a short one on a phone.
+  const PLACEHOLDER = els.input.placeholder;
+
+  function fitPlaceholder() {
+    els.input.placeholder = narrow.matches ? 'Write a message' : PLACEHOLDER;
+  }
+
+  narrow.addEventListener('change', fitPlaceholder);
+  fitPlaceholder();
 
   function setPane(name) {
     els.layout.dataset.pane = name;

@@ -352,8 +352,8 @@
     switch (code) {
       case 0:
         return {code, kind: 'ok', text: `${name} is now in your contacts.`};
-      case 30539:
-        return {code, kind: 'ok', text: `Request sent. Waiting for ${name} to accept${tail}.`};
+      case 30539:  // Tencent's "pending": the request was sent and waits for an answer
+        return {code, kind: 'ok', text: `Friend request sent; waiting for ${name} to accept.`};
       case 30516:
         return {code, kind: 'error', text: `${name} does not accept friend requests${tail}.`};
       case 30515:

@@ -149,6 +149,40 @@ def test_pin_moves_a_chat_to_the_top_and_delete_removes_it(new_page, make_user,
     expect(texts(page)).to_have_text(["bob is back"])
 
 
+def test_muted_chats_are_marked_in_the_list(new_page, make_user, transactional_db):
+    """A chat whose messages arrive without notifications (AcceptNotNotify, or Discard)
+    looked like any other in the list."""
+    make_user("alice", nick="Alice")
+    bob = make_user("bob", nick="Bob")
+    carol = make_user("carol", nick="Carol")
+    send_text(bob, "alice", "hi from bob", 1)
+    send_text(carol, "alice", "hi from carol", 2)
+    page = new_page()
+    sign_in(page, "alice")
+    expect(page.get_by_test_id("conversation")).to_have_count(2)
+    expect(page.get_by_test_id("conversation-muted")).to_have_count(0)
+
+    conversation(page, "C2Cbob").click()
+    page.get_by_test_id("mute-toggle").click()
+    mark = conversation(page, "C2Cbob").get_by_test_id("conversation-muted")
+    expect(mark).to_have_text("Muted")
+    expect(mark).to_have_attribute("aria-label", "Muted: messages arrive without notifications")
+    expect(conversation(page, "C2Ccarol").get_by_test_id("conversation-muted")).to_have_count(0)
+
+    # Set on another device: Discard (kept in history only) is marked too.
+    other = new_page()
+    sign_in(other, "alice")
+    other.evaluate("parleyChat.setMessageRemindType("
+                   "{userIDList: ['carol'], messageRemindType: 'Discard'})")
+    expect(conversation(page, "C2Ccarol").get_by_test_id("conversation-muted")) \
+        .to_have_attribute("aria-label", re.compile("history only"))
+    expect(conversation(other, "C2Cbob").get_by_test_id("conversation-muted")).to_have_count(1)
+
+    page.get_by_test_id("mute-toggle").click()  # Unmute
+    expect(conversation(page, "C2Cbob").get_by_test_id("conversation-muted")).to_have_count(0)
+    expect(conversation(other, "C2Cbob").get_by_test_id("conversation-muted")).to_have_count(0)
+
+
 def test_drafts_are_kept_per_conversation(new_page, make_user, transactional_db):
     alice = make_user("alice", nick="Alice")
     bob = make_user("bob", nick="Bob")

@@ -204,3 +204,34 @@ def test_the_one_row_top_bar_fits_just_above_the_menu_width(new_page, make_user,
         assert overflow(page) <= 0, path
         assert page.eval_on_selector("#topbar", "b => b.getBoundingClientRect().height") <= 60
         assert page.get_by_test_id("signout").bounding_box()["height"] < 30  # one line
+
+
+PLACEHOLDER_FITS = """(e) => {
+  const typed = e.value;
+  e.value = e.placeholder;
+  const fits = e.scrollHeight <= e.clientHeight && e.scrollWidth <= e.clientWidth;
+  e.value = typed;
+  return fits;
+}"""
+
+
+@pytest.mark.parametrize("width,height", PHONES)
+def test_the_message_box_hint_shows_whole_on_a_phone(new_page, make_user, width, height,
+                                                     transactional_db):
+    """The hint "Write a message (Enter to send, Shift+Enter for a new line)" wrapped to
+    three lines in the two-line box of a 360 px screen and was cut off."""
+    bob = make_user("bob", nick="Bob")
+    make_user("alice", nick="Alice")
+    send_text(bob, "alice", "hello", 1)
+    page = new_page(width, height)
+    sign_in(page, "alice")
+    conversation(page, "C2Cbob").click()
+    box = page.get_by_test_id("message-input")
+    expect(box).to_be_visible()
+    assert box.evaluate(PLACEHOLDER_FITS), box.get_attribute("placeholder")
+    expect(box).to_have_attribute("placeholder", "Write a message")
+    # A desktop keeps the keys' hint (and it fits there).
+    page.set_viewport_size({"width": 1100, "height": 720})
+    expect(box).to_have_attribute(
+        "placeholder", "Write a message (Enter to send, Shift+Enter for a new line)")
+    assert box.evaluate(PLACEHOLDER_FITS)
