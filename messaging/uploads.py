@@ -66,6 +66,9 @@ IMAGE_FORMATS = {
 # imageInfoArray: type 1 is the original; 2 and 3 are scaled to fit these sides.
 LARGE_SIDE = 720
 THUMB_SIDE = 198
+# A thumbnail shows at most this long a slice of an image (the middle of a longer one):
+# scaled whole, a 20 x 2000 image gave a 2 x 198 thumbnail, a sliver no one could see.
+THUMB_MAX_RATIO = 4
 
 MAX_NAME_CHARS = 100
 UINT32_MAX = 2**32 - 1
@@ -319,7 +322,8 @@ class ImageCopies:
 
 def image_copies(file) -> ImageCopies:
     """Check an uploaded image and make its large (720 px) and thumbnail (198 px) copies,
-    in memory, each only if the image is bigger.
+    in memory, each only if the image is bigger. The thumbnail of an image more than
+    THUMB_MAX_RATIO times as long as wide is its middle slice of that ratio.
 
     The image is decoded once, a JPEG at the smallest scale that still gives a sharp
     large copy (libjpeg decodes 1/2, 1/4 or 1/8 of it directly), and shrunk in place
@@ -337,20 +341,27 @@ def image_copies(file) -> ImageCopies:
             return result
         out_format = image.format if image.format in ("JPEG", "WEBP") else "PNG"
         if image.format == "JPEG":
-            # Decode at 1/2, 1/4 or 1/8 scale, still at least the large copy's size.
-            image.draft(None, _fit(image.size, LARGE_SIDE))
+            # Decode at 1/2, 1/4 or 1/8 scale, still at least the copies' size.
+            image.draft(None, _least_size(image.size))
         if image.mode not in _SCALABLE_MODES:
             image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-        # Shrink by a whole factor first, leaving at least twice the large copy's size
-        # (as reducing_gap would), so Lanczos works on a small image.
-        target = _fit(image.size, LARGE_SIDE)
+        # Shrink by a whole factor first, leaving at least twice the copies' size (as
+        # reducing_gap would), so Lanczos works on a small image.
+        target = _least_size(image.size)
         factor = int(min(image.width / target[0], image.height / target[1]) / 2)
         if factor > 1:
             image = _reduce(image, factor)
+        # The thumbnail's slice is cut before the large copy shrinks the image in place
+        # (a part of the shrunk image, so the peak stays about one decoded frame).
+        middle = _middle(image.size)
+        thumb_source = image.crop(middle) if middle != (0, 0, *image.size) else None
         for info_type, side in ((2, LARGE_SIDE), (3, THUMB_SIDE)):
             if max(width, height) <= side:
                 continue
-            # A square box: shrinking before turning upright gives the same sizes.
+            if info_type == 3 and thumb_source is not None:
+                image = thumb_source
+            # A square box: shrinking before turning upright gives the same sizes (and
+            # the middle slice is the same either way up).
             image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
             copy = image.transpose(transpose) if transpose is not None else image
             data = _encode(copy, out_format)
@@ -389,9 +400,26 @@ def _upright(image: Image.Image) -> tuple[Image.Transpose | None, tuple[int, int
     return transpose, (width, height)
 
 
-def _fit(size: tuple[int, int], side: int) -> tuple[int, int]:
-    """`size` scaled down to fit a side x side box (as Image.thumbnail does)."""
-    scale = min(1.0, side / max(size))
+def _middle(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box of an image's middle that is at most THUMB_MAX_RATIO times as long as
+    wide (the whole image when it is not longer)."""
+    width, height = size
+    if width > height * THUMB_MAX_RATIO:
+        keep = height * THUMB_MAX_RATIO
+        left = (width - keep) // 2
+        return left, 0, left + keep, height
+    if height > width * THUMB_MAX_RATIO:
+        keep = width * THUMB_MAX_RATIO
+        top = (height - keep) // 2
+        return 0, top, width, top + keep
+    return 0, 0, width, height
+
+
+def _least_size(size: tuple[int, int]) -> tuple[int, int]:
+    """How small the decoded image may get before its copies are made: the large copy's
+    size, or more where the thumbnail's middle slice needs more of its pixels."""
+    left, top, right, bottom = _middle(size)
+    scale = min(1.0, max(LARGE_SIDE / max(size), THUMB_SIDE / max(right - left, bottom - top)))
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 

@@ -153,6 +153,18 @@
     return el('span', {className: 'msg-label', text});
   }
 
+  // A thumbnail's box: its own size, scaled down to fit THUMB_MAX, each side at least
+  // THUMB_MIN (a very tall or wide picture fills the box from its middle, CSS
+  // object-fit), so even a 20 x 2000 image is something to see and click.
+  const THUMB_MAX = 240;
+  const THUMB_MIN = 48;
+
+  function thumbBox(w, h) {
+    const scale = Math.min(1, THUMB_MAX / w, THUMB_MAX / h);
+    const side = (n) => Math.min(THUMB_MAX, Math.max(THUMB_MIN, Math.round(n * scale)));
+    return [side(w), side(h)];
+  }
+
   function image(p, local) {
     const infos = Array.isArray(p.imageInfoArray) ? p.imageInfoArray : [];
     const byType = (t) => infos.find((i) => i && i.type === t);
@@ -165,9 +177,10 @@
                            'data-testid': 'msg-image', decoding: 'async'});
     const w = Number(thumbInfo && thumbInfo.width);
     const h = Number(thumbInfo && thumbInfo.height);
-    if (w > 0 && h > 0) {  // room kept while it loads; CSS caps the size
-      img.setAttribute('width', String(Math.min(w, 240)));
-      img.setAttribute('height', String(Math.round(h * Math.min(w, 240) / w)));
+    if (w > 0 && h > 0) {  // its box, kept while it loads
+      const [boxW, boxH] = thumbBox(w, h);
+      img.setAttribute('width', String(boxW));
+      img.setAttribute('height', String(boxH));
     }
     img.addEventListener('error', () => img.replaceWith(label('[Image could not be loaded]')),
       {once: true});

@@ -134,6 +134,40 @@ def test_a_mid_sized_image_gets_only_a_thumbnail(client):
     assert storage_name(infos[2]["url"]).endswith(".png")
 
 
+def banded(size, horizontal: bool) -> bytes:
+    """A JPEG, red at both ends of its long side and blue in the middle fifth."""
+    image = Image.new("RGB", size, (220, 20, 20))
+    width, height = size
+    box = (width * 2 // 5, 0, width * 3 // 5, height) if horizontal \
+        else (0, height * 2 // 5, width, height * 3 // 5)
+    image.paste((20, 20, 220), box)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("size,large,thumb", [
+    ((20, 2000), (7, 720), (20, 80)),       # was a 2 x 198 sliver
+    ((400, 4000), (72, 720), (49, 198)),    # was 20 x 198
+    ((4000, 300), (720, 54), (198, 50)),    # a panorama: the middle, 4 to 1
+    ((300, 1100), (196, 720), (54, 198)),   # under 4 to 1: the whole image, as before
+])
+def test_a_long_image_gets_its_middle_as_a_thumbnail_of_some_width(client, size, large, thumb):
+    """Scaled whole to 198 px, a very tall or wide image gave a thumbnail a few pixels
+    across; its thumbnail is now the middle of it, at most 4 times as long as wide."""
+    horizontal = size[0] > size[1]
+    infos = upload(client, "image", banded(size, horizontal), name="long.jpg") \
+        .json()["payload"]["imageInfoArray"]
+    assert [(i["type"], i["width"], i["height"]) for i in infos] == [
+        (1, *size), (2, *large), (3, *thumb)]
+    data = stored(infos[2]["url"])
+    picture = Image.open(io.BytesIO(data)).convert("RGB")
+    assert picture.size == thumb and infos[2]["size"] == len(data)
+    # The middle: its centre is the blue band's, not the red of an end.
+    red, _, blue = picture.getpixel((thumb[0] // 2, thumb[1] // 2))
+    assert blue > 150 and red < 100
+
+
 def test_the_image_type_comes_from_its_bytes_not_from_the_client(client):
     response = upload(client, "image", image_bytes((50, 50)), name="page.html",
                       content_type="text/html")

@@ -304,6 +304,33 @@ def test_each_type_sent_through_the_page_arrives_live_and_renders(
     assert stored[2]["payload"]["thumbWidth"] == 64 and stored[2]["payload"]["thumbUrl"]
 
 
+def test_a_very_tall_image_shows_a_thumbnail_one_can_see_and_click(new_page, make_user,
+                                                                    transactional_db):
+    """A 2 x 198 picture (its own thumbnail) was drawn 2 px wide, and a 20 x 2000 one
+    from a 2 x 198 thumbnail: slivers. Now a box of at least 48 px a side, at most 240,
+    filled from the picture's middle, that opens the original."""
+    alice, bob = two_people(new_page, make_user)
+    for name, size in (("sliver.png", (2, 198)), ("tower.png", (20, 2000)),
+                       ("wide.png", (640, 200))):
+        attach(alice, name, "image/png", png_bytes(*size))
+        expect(last(alice)).to_have_attribute("data-status", "success")
+        img = last(bob).get_by_test_id("msg-image")
+        bob.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                              arg=img.element_handle())
+        box = img.bounding_box()
+        assert 48 <= box["width"] <= 240 and 48 <= box["height"] <= 240, (name, box)
+        if name == "wide.png":  # an ordinary picture keeps its shape: 198 x 62
+            assert abs(box["width"] / box["height"] - 640 / 200) < 0.05, box
+        link = last(bob).get_by_test_id("msg-image-link")
+        with bob.expect_popup() as popup:
+            img.click()
+        original = popup.value
+        original.wait_for_load_state()
+        assert original.url == link.get_attribute("href")
+        assert original.evaluate("document.images[0].naturalWidth") == size[0]
+        original.close()
+
+
 def test_sticker_emoji_location_and_custom(new_page, make_user, transactional_db):
     alice, bob = two_people(new_page, make_user)
 
