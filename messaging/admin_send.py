@@ -297,6 +297,8 @@ def _audit(request, data: dict, *, sent: Sent | None = None,
             detail["batch_id"] = sent.batch_id
         if sent.task_id:
             detail["task_id"] = sent.task_id
+        if data["target"] == "list":  # whom it was for; the first 100 (`receivers` counts)
+            detail["to"] = _receivers(data["to_list"])[:100]
         if data["target"] == "audience":
             detail["condition"] = data["audience_values"][:500]
     else:

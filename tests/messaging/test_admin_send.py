@@ -148,6 +148,7 @@ def test_a_lists_progress_is_shown_until_done(make_user):
     entry = AuditEntry.objects.get(action="send message")
     assert entry.detail["origin"] == "batch" and entry.detail["receivers"] == 250
     assert entry.detail["batch_id"] == str(chunks[0].batch_id)
+    assert entry.detail["to"] == [f"r{i}" for i in range(100)]  # the first 100 named
     assert ops.get(SEND + "batch/not-a-uuid/").status_code == 404
 
 
