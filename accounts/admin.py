@@ -25,6 +25,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from chat_project.errors import ChatError
 from chat_project.redis_bounds import RealtimeUnavailable
 
 from . import devices, mute, presence
@@ -109,10 +110,16 @@ def unmute_action(modeladmin, request, queryset):
 @within_role
 @audited("delete account")
 def delete_account_action(modeladmin, request, queryset):
-    users = list(queryset)
-    for user in users:
-        devices.user_delete(user=user)
-    modeladmin.message_user(request, f"Deleted {len(users)} account(s).", messages.SUCCESS)
+    deleted = 0
+    for user in queryset:
+        try:
+            devices.user_delete(user=user)
+        except ChatError as exc:
+            modeladmin.message_user(request, f"{user.user_id}: {exc.message} ({exc.code})",
+                                    messages.ERROR)
+            continue
+        deleted += 1
+    modeladmin.message_user(request, f"Deleted {deleted} account(s).", messages.SUCCESS)
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -221,6 +228,11 @@ class UserAdmin(ServiceDeletes, BaseUserAdmin):
                   for u in users]
         refused = {f"{u.user_id} (a console account beyond your role)"
                    for u in users if beyond_role(request, u)}
+        for user in users:
+            try:
+                devices.check_deletable(user)
+            except ChatError as exc:
+                refused.add(exc.message)
         return listed, {User._meta.verbose_name_plural: len(users)}, refused, []
 
     @admin.display(description="muted (global mute, /v4 setnospeaking)")

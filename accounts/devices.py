@@ -51,7 +51,7 @@ from . import presence
 from .events import layer_send_now, layer_send_on_commit, user_group
 from .models import Device, LoginPolicy, User
 from .presence import Conn
-from .services import device_login
+from .services import device_login, is_app_admin
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,13 @@ def user_kick(*, user: User, reason: str = KICK_REST_API) -> int:
     return epoch
 
 
+def check_deletable(user: User) -> None:
+    """ChatError 70402 for an account user_delete refuses (an app admin's)."""
+    if is_app_admin(user.user_id):
+        raise ChatError(70402, f"UserID {user.user_id!r} is an app admin "
+                               "(CHAT_ADMIN_USERS): its account cannot be deleted")
+
+
 def user_delete(*, user: User) -> None:
     """Delete an account (v4 account_delete): its sockets are closed (REST_API_Kick),
     its profile, devices, sync log, friends, requests, friend lists and blocks go, and so
@@ -219,7 +226,12 @@ def user_delete(*, user: User) -> None:
     A kick that could not be published is not an error here (the account is gone; a
     retry would find nothing to delete): what a deleted user's socket can still do
     fails (its sends find no sender), and a socket whose server lost the channel layer
-    closes once the layer is back (chat_resync finds no account)."""
+    closes once the layer is back (chat_resync finds no account).
+
+    An app admin's account (CHAT_ADMIN_USERS) is refused, ChatError 70402 (Tencent has
+    no code of its own for it): its dialogs hold every message sent as the app, from
+    every user's history, and the seeded one is the console's superuser."""
+    check_deletable(user)
     pk = user.pk
     with transaction.atomic():
         User.objects.filter(pk=pk).delete()

@@ -62,7 +62,9 @@ def account_check(req, body):
 @command("im_open_login_svc", "account_delete", limit=100)
 def account_delete(req, body):
     """Delete accounts (at most 100): their profiles, devices, sync logs, relationship
-    data and dialogs (see devices.user_delete). An unknown UserID gets 70107."""
+    data and dialogs (see devices.user_delete). An unknown UserID gets 70107; one the
+    service refuses (an app admin's) gets its code (70402) and message, and the others
+    in the call are deleted."""
     user_ids = _user_items(body, "DeleteItem")
     found = selectors.users_by_user_ids(user_ids)
     results = []
@@ -73,7 +75,12 @@ def account_delete(req, body):
                             "ResultInfo": "Err_TLS_PT_Open_Login_Account_Not_Exist",
                             "UserID": user_id})
             continue
-        devices.user_delete(user=user)
+        try:
+            devices.user_delete(user=user)
+        except ChatError as exc:
+            results.append({"ResultCode": exc.code, "ResultInfo": exc.message,
+                            "UserID": user_id})
+            continue
         results.append({"ResultCode": 0, "ResultInfo": "", "UserID": user_id})
     return {"ResultItem": results}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AdminForbidType, AuditEntry, Device, User
@@ -147,6 +148,33 @@ def test_delete_account_goes_through_the_service_and_kicks(how, connect, make_us
     assert list(Conversation.objects.filter(owner=bob).values_list("peer_id", flat=True)) \
         == [carol.pk]
     assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["action", "delete page", "delete selected"])
+def test_the_app_admins_account_is_not_deleted_from_the_console(how, make_user):
+    """As /v4 account_delete, the console refuses the app admin's account (even to a
+    superuser, whose role reaches every account) and deletes the others chosen with it."""
+    admin, alice = make_user("administrator", password=None), make_user("alice")
+    User.objects.create_superuser("root", password="root-pass-1")
+    root = Client()
+    assert root.login(user_id="root", password="root-pass-1")
+    both = [admin.pk, alice.pk]
+    if how == "action":
+        page = root.post(LIST, {"action": "delete_account_action",
+                                "_selected_action": both}, follow=True)
+        assert b"is an app admin" in page.content and b"Deleted 1 account(s)" in page.content
+        assert not User.objects.filter(pk=alice.pk).exists()
+    elif how == "delete page":
+        confirm = root.get(f"{LIST}{admin.pk}/delete/")
+        assert confirm.status_code == 200 and b"is an app admin" in confirm.content
+        assert root.post(f"{LIST}{admin.pk}/delete/", {"post": "yes"}).status_code == 403
+    else:
+        confirm = root.post(LIST, {"action": "delete_selected", "_selected_action": both})
+        assert confirm.status_code == 200 and b"is an app admin" in confirm.content
+        root.post(LIST, {"action": "delete_selected", "_selected_action": both, "post": "yes"})
+        assert User.objects.filter(pk=alice.pk).exists()  # Django refuses the whole page
+    assert User.objects.filter(pk=admin.pk).exists()
 
 
 @pytest.mark.e2e

@@ -76,6 +76,27 @@ def test_account_delete_removes_the_account_and_its_relationships(v4, connect, m
     assert v4("im_open_login_svc/account_delete", {"DeleteItem": [{}]})["ErrorCode"] == 70402
 
 
+def test_account_delete_refuses_the_app_admins_account(v4, make_user):
+    """The app admin's dialogs hold what was sent as the app to everyone: deleting its
+    account would take those messages out of every user's history. It is refused (per
+    item, 70402), the other accounts of the call are deleted."""
+    admin, bob = make_user("administrator", password=None), make_user("bob")
+    make_user("alice")
+    message_send(origin=Origin.APP_ADMIN, sender=admin, to="bob", elements=TEXT, random=1)
+
+    answer = v4("im_open_login_svc/account_delete",
+                {"DeleteItem": [{"UserID": "administrator"}, {"UserID": "alice"}]})
+    assert answer["ActionStatus"] == "OK" and answer["ErrorCode"] == 0
+    refused, deleted = answer["ResultItem"]
+    assert refused["UserID"] == "administrator" and refused["ResultCode"] == 70402
+    assert "app admin" in refused["ResultInfo"]
+    assert deleted == {"ResultCode": 0, "ResultInfo": "", "UserID": "alice"}
+    assert User.objects.filter(pk=admin.pk).exists()
+    assert not User.objects.filter(user_id="alice").exists()
+    assert Conversation.objects.filter(owner=bob, peer=admin).exists()
+    assert Message.objects.filter(sender=admin).count() == 1
+
+
 @pytest.mark.parametrize("command", ["openim/query_online_status", "openim/querystate"])
 def test_query_online_status(v4, connect, make_user, command):
     make_user("alice"), make_user("bob"), make_user("carol")
