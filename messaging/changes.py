@@ -16,7 +16,7 @@ log of each user concerned, so a device that was offline replays it, in seq orde
 | deleteMessage | CONVERSATION: `MESSAGE_DELETED` {conversationID, messageIDList}, then `CONVERSATION_LIST_UPDATED` if the last message or unread changed | the caller only |
 | deleteConversation | CONVERSATION: `CONVERSATION_LIST_UPDATED` [{conversationID, isDeleted: true}] | the caller only |
 | clearHistoryMessage, pinConversation, setConversationDraft | CONVERSATION: `CONVERSATION_LIST_UPDATED` [conversation] | the caller only |
-| read (setMessageRead, admin_set_msg_read, sendMessageReadReceipt) | READ: `CONVERSATION_LIST_UPDATED` [conversation]; the peer PEER_READ: `MESSAGE_READ_BY_PEER` | reader; peer when its read position moved |
+| read (setMessageRead, admin_set_msg_read, sendMessageReadReceipt) | READ: `CONVERSATION_LIST_UPDATED` [conversation]; the peer PEER_READ: `MESSAGE_READ_BY_PEER`, then CONVERSATION: `CONVERSATION_LIST_UPDATED` [conversation, its new peerReadTime] unless the peer deleted it | reader; peer when its read position moved |
 
 `TOTAL_UNREAD_MESSAGE_COUNT_UPDATED` follows live (not logged) whenever a count moved;
 the conversation entries carry each `unreadCount`, so a replaying device has the
@@ -579,12 +579,18 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
     seconds) or `upto_seq` (dialog seq). A read position never moves back.
 
     The reader's devices get the conversation (its new unread count) and the total;
-    the peer's devices get MESSAGE_READ_BY_PEER when the peer's messages' read
-    position moved. Fires C2C.CallbackAfterMsgReport.
+    the peer's devices get MESSAGE_READ_BY_PEER and their conversation (its new
+    peerReadTime) when the peer's messages' read position moved. Fires
+    C2C.CallbackAfterMsgReport.
     """
     now = timezone.now()
     with transaction.atomic():
-        dialog, conv = _conversation_locked(user, peer)
+        # Both sides' rows in one statement, in the lock order (owner, peer): the
+        # reader's moves its read position, the peer's its peerReadTime.
+        dialog = _lock_dialog(user.pk, peer.pk)
+        convs = {c.owner_id: c for c in _locked_conversations(dialog.pk)} \
+            if dialog is not None else {}
+        conv = convs.get(user.pk)
         if conv is None:
             return {}
         if upto_seq is not None:
@@ -608,16 +614,20 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
                            [_conv_view(conv)]))
         if peer.pk != user.pk and target > 0:
             read_at = int(now.timestamp())
-            advanced = Conversation.objects.filter(
-                owner=peer, peer=user, peer_read_seq__lt=target).update(
-                peer_read_seq=target, peer_read_time=read_at)
-            if advanced:
+            theirs = convs.get(peer.pk)
+            if theirs is not None and theirs.peer_read_seq < target:
+                _save_conversation(theirs, peer_read_seq=target, peer_read_time=read_at)
                 receipt = {"conversationID": f"C2C{user.user_id}", "peerReadSeq": target,
                            "peerReadTime": read_at}
                 if message_ids:
                     receipt["messageIDList"] = message_ids
                 events.append((peer.pk, SyncEntry.Kind.PEER_READ, "MESSAGE_READ_BY_PEER",
                                [receipt]))
+                # Their list shows the new peerReadTime (and isPeerRead on their last
+                # message); one they deleted stays out of it.
+                if not theirs.is_hidden:
+                    events.append((peer.pk, SyncEntry.Kind.CONVERSATION,
+                                   "CONVERSATION_LIST_UPDATED", [_conv_view(theirs)]))
         if events:
             sync_publish(events, now=now)
         totals = _publish_totals([user.pk] if own_changed else [])

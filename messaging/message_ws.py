@@ -24,7 +24,8 @@ Events these cause (each with its sync-log seq, replayed on reconnect):
 `MESSAGE_REVOKED` [message], `MESSAGE_MODIFIED` [message], `MESSAGE_DELETED`
 {conversationID, messageIDList} (the caller's other devices), `CONVERSATION_LIST_UPDATED`
 (a deleted conversation is `{conversationID, isDeleted: true}`), `MESSAGE_READ_BY_PEER`
-[{conversationID, peerReadSeq, peerReadTime, messageIDList?}].
+[{conversationID, peerReadSeq, peerReadTime, messageIDList?}], followed by the reader's
+peer's conversation in `CONVERSATION_LIST_UPDATED` (its new `peerReadTime`).
 """
 
 from __future__ import annotations

@@ -253,6 +253,56 @@ def test_read_receipt_for_messages(pair):
     assert m1["ID"] in {h["ID"] for h in history(alice, "C2Cbob")}
 
 
+def test_a_read_updates_the_senders_conversation_with_peer_read_time(pair, connect):
+    """The sender's devices get MESSAGE_READ_BY_PEER and then their conversation with
+    the new peerReadTime (and isPeerRead on its last message), in their chain of seqs;
+    a device that was away gets both replayed."""
+    alice, bob = pair
+    m = send(alice, "bob", "read me", 80)
+    bob.wait_event("MESSAGE_RECEIVED")
+    head = SyncEntry.objects.filter(user__user_id="alice").order_by("-seq") \
+        .values_list("seq", flat=True).first()
+    alice.drain(quiet=0.2)
+    assert convs(alice)["C2Cbob"]["peerReadTime"] == 0
+
+    bob.ok("setMessageRead", {"conversationID": "C2Calice"})
+    receipt = alice.wait_event("MESSAGE_READ_BY_PEER")
+    updated = alice.wait_event("CONVERSATION_LIST_UPDATED")
+    (conv,) = updated["data"]
+    assert conv["conversationID"] == "C2Cbob"
+    assert conv["peerReadTime"] == receipt["data"][0]["peerReadTime"] > 0
+    assert conv["lastMessage"]["ID"] == m["ID"] and conv["lastMessage"]["isPeerRead"]
+    assert receipt["seq"] == head + 1
+    assert (updated["prevSeq"], updated["seq"]) == (head + 1, head + 2)  # the chain holds
+    assert convs(alice)["C2Cbob"]["peerReadTime"] == conv["peerReadTime"]
+
+    # A read that moves nothing sends nothing to the sender.
+    bob.ok("setMessageRead", {"conversationID": "C2Calice"})
+    assert not [f for f in alice.drain(quiet=0.3) if f.get("event") in (
+        "MESSAGE_READ_BY_PEER", "CONVERSATION_LIST_UPDATED")]
+
+    # A device that was away replays both, in order.
+    later = connect("alice", deviceID="a2", since=head)
+    replayed = [f for f in later.drain(quiet=0.3) if f.get("seq", 0) > head]
+    assert [(f["event"], f["seq"]) for f in replayed[:2]] == [
+        ("MESSAGE_READ_BY_PEER", head + 1), ("CONVERSATION_LIST_UPDATED", head + 2)]
+    assert replayed[1]["data"][0]["peerReadTime"] == conv["peerReadTime"]
+
+
+def test_a_read_does_not_bring_back_the_senders_deleted_conversation(pair):
+    alice, bob = pair
+    send(alice, "bob", "x", 81)
+    bob.wait_event("MESSAGE_RECEIVED")
+    alice.ok("deleteConversation", {"conversationID": "C2Cbob", "clearHistoryMessage": False})
+    alice.drain(quiet=0.2)
+    bob.ok("setMessageRead", {"conversationID": "C2Calice"})
+    alice.wait_event("MESSAGE_READ_BY_PEER")
+    assert not [f for f in alice.drain(quiet=0.3)
+                if f.get("event") == "CONVERSATION_LIST_UPDATED"]
+    assert "C2Cbob" not in convs(alice)
+    assert Conversation.objects.get(owner__user_id="alice").peer_read_time > 0
+
+
 # --- the native REST door (/api/v1/), same services -----------------------------------
 
 def rest_client(user_id):
