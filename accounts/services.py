@@ -130,8 +130,10 @@ def user_login_with_usersig(*, user_id, usersig) -> User:
 def device_login(*, user: User, device_id: str, platform: str) -> Device:
     """Record a device login (one row per device; last seen now). A deviceID is 1 to 64
     printable characters (910003): a longer one was cut to 64, so two devices made one,
-    and PostgreSQL cannot store a NUL."""
-    if not device_id or len(device_id) > 64 or not device_id.isprintable():
+    and PostgreSQL cannot store a NUL. Anything else (0, false, "", a number) is
+    refused the same way, never taken for "no deviceID"."""
+    if not isinstance(device_id, str) or not 1 <= len(device_id) <= 64 \
+            or not device_id.isprintable():
         raise ChatError(910003, "deviceID must be 1 to 64 printable characters")
     if platform not in Device.Platform.values:
         platform = Device.Platform.UNKNOWN

@@ -437,10 +437,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # A cookie minted before the user's last kick no longer logs in.
             epoch = await database_sync_to_async(devices.check_session_epoch)(
                 user=user, session=self.scope.get("session"))
-        device_id = data.get("deviceID") or f"{default_platform.lower()}-{self.channel_name[-12:]}"
+        # Only a missing (or null) deviceID gets one made up; any other value goes to
+        # the service, which refuses what is not one (accounts.services.device_login).
+        device_id = data.get("deviceID")
+        if device_id is None:
+            device_id = f"{default_platform.lower()}-{self.channel_name[-12:]}"
         platform = data.get("platform") or default_platform
-        if not isinstance(device_id, str) or not isinstance(platform, str):
-            raise ChatError(910003, "deviceID and platform must be strings")
+        if not isinstance(platform, str):
+            raise ChatError(910003, "platform must be a string")
         instance = data.get("instanceID") or ""
         if instance and (not isinstance(instance, str) or not INSTANCE_ID.fullmatch(instance)):
             raise ChatError(910003, "instanceID must be 1 to 32 letters, digits, _ or -")

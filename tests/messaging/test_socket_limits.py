@@ -64,14 +64,20 @@ def test_flooding_socket_is_throttled_then_closed(strict_server, make_user):
 
 def test_a_device_id_is_1_to_64_printable_characters(live_server_url, make_user):
     make_user("alice")
-    for device_id in ("a\x00b", "x" * 65, "tab\there"):
+    # A falsy one is refused too, not taken for a missing one (which gets one made up).
+    for device_id in ("a\x00b", "x" * 65, "tab\there", "", 0, False, 7, [], {}):
         ws = WsClient(live_server_url)
         reply = ws.request("login", {"userID": "alice", "userSig": gen_usersig("alice"),
                                      "deviceID": device_id})
         assert (reply["ok"], reply["code"]) == (False, 910003), (device_id, reply)
+        assert "deviceID" in reply["message"], (device_id, reply)
+        assert ws.ok("ping") == {}  # the socket stays open, logged out
         ws.close()
     ws = WsClient(live_server_url)
     assert ws.login("alice", gen_usersig("alice"), deviceID="x" * 64)["userID"] == "alice"
+    ws.close()
+    ws = WsClient(live_server_url)  # null is no deviceID: the server makes one up
+    assert ws.login("alice", gen_usersig("alice"), deviceID=None)["userID"] == "alice"
     ws.close()
 
 
