@@ -90,7 +90,12 @@ class BlockAddForm(forms.ModelForm):
                                     .values_list("blocked_id", flat=True)),
                     count=Block.objects.filter(owner=owner).count())
             except ChatError as exc:
-                raise forms.ValidationError(f"{exc.message} ({exc.code})") from None
+                # On the field it is about (the owner's list full, else the user to
+                # block): a field with an error is left out of the model's own
+                # checks (ModelForm._get_validation_exclusions), so Django's
+                # UniqueConstraint check does not say "already blocked" a second time.
+                self.add_error("owner" if exc.code == 30013 else "blocked",
+                               f"{exc.message} ({exc.code})")
         return data
 
 
