@@ -534,6 +534,15 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"client_errors_one_line": {"()": "chat_project.logs.ClientErrorsOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+    "loggers": {
+        # Django's own "django" logger has a console handler of its own (printing when
+        # DEBUG is on) and passes every record on to the root's: with DEBUG, each line
+        # was printed twice. The root's console is the one.
+        "django": {"handlers": [], "propagate": True},
+        # A 4xx is the client's error: one line, no traceback (chat_project/logs.py).
+        "django.request": {"filters": ["client_errors_one_line"]},
+    },
 }
