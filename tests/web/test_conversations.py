@@ -149,16 +149,22 @@ def test_pin_moves_a_chat_to_the_top_and_delete_removes_it(new_page, make_user,
     expect(texts(page)).to_have_text(["bob is back"])
 
 
-def test_muted_chats_are_marked_in_the_list(new_page, make_user, transactional_db):
-    """A chat whose messages arrive without notifications (AcceptNotNotify, or Discard)
-    looked like any other in the list."""
-    make_user("alice", nick="Alice")
+def _alice_with_bob_and_carol(new_page, make_user):
+    """alice signed in, with a message from bob and one from carol."""
+    alice = make_user("alice", nick="Alice")
     bob = make_user("bob", nick="Bob")
     carol = make_user("carol", nick="Carol")
     send_text(bob, "alice", "hi from bob", 1)
     send_text(carol, "alice", "hi from carol", 2)
     page = new_page()
     sign_in(page, "alice")
+    return page, alice, bob, carol
+
+
+def test_muted_chats_are_marked_in_the_list(new_page, make_user, transactional_db):
+    """A chat whose messages arrive without notifications (AcceptNotNotify, or Discard)
+    looked like any other in the list."""
+    page, *_ = _alice_with_bob_and_carol(new_page, make_user)
     expect(page.get_by_test_id("conversation")).to_have_count(2)
     expect(page.get_by_test_id("conversation-muted")).to_have_count(0)
 
@@ -184,13 +190,7 @@ def test_muted_chats_are_marked_in_the_list(new_page, make_user, transactional_d
 
 
 def test_drafts_are_kept_per_conversation(new_page, make_user, transactional_db):
-    alice = make_user("alice", nick="Alice")
-    bob = make_user("bob", nick="Bob")
-    carol = make_user("carol", nick="Carol")
-    send_text(bob, "alice", "hi from bob", 1)
-    send_text(carol, "alice", "hi from carol", 2)
-    page = new_page()
-    sign_in(page, "alice")
+    page, alice, bob, carol = _alice_with_bob_and_carol(new_page, make_user)
 
     conversation(page, "C2Cbob").click()
     page.get_by_test_id("message-input").fill("half a thought for bob")
