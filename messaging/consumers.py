@@ -445,8 +445,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         platform = data.get("platform") or default_platform
         if not isinstance(platform, str):
             raise ChatError(910003, "platform must be a string")
-        instance = data.get("instanceID") or ""
-        if instance and (not isinstance(instance, str) or not INSTANCE_ID.fullmatch(instance)):
+        # Likewise only a missing (or null) instanceID means none: 0, false or "" is
+        # refused, not taken for "this device's only socket".
+        instance = data.get("instanceID")
+        if instance is None:
+            instance = ""
+        elif not isinstance(instance, str) or not INSTANCE_ID.fullmatch(instance):
             raise ChatError(910003, "instanceID must be 1 to 32 letters, digits, _ or -")
         device, policy, state_change = await database_sync_to_async(devices.device_connect)(
             user=user, device_id=device_id, platform=platform)

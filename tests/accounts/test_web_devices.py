@@ -58,7 +58,7 @@ def test_a_client_without_instance_id_is_replaced_as_before(make_user, connect):
     assert first.wait_event("KICKED_OUT")["data"]["reason"] == "multipleDevice"
 
 
-@pytest.mark.parametrize("bad", [123, "has space", "x" * 33, ["tab"]])
+@pytest.mark.parametrize("bad", [123, "has space", "x" * 33, ["tab"], 0, False, ""])
 def test_a_bad_instance_id_is_refused(make_user, connect, usersig, bad):
     make_user("alice")
     ws = connect()
