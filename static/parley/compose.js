@@ -224,10 +224,7 @@
         media.preload = 'auto';
         media.muted = true;
         media.addEventListener('error', finish);
-        media.addEventListener('loadedmetadata', () => {
-          if (Number.isFinite(media.duration) && media.duration > 0) {
-            info.second = Math.max(1, Math.round(media.duration));
-          }
+        const cover = () => {  // a video's first frame, as a PNG
           if (kind !== 'video' || !media.videoWidth) { finish(); return; }
           media.addEventListener('seeked', () => {
             const scale = Math.min(1, 480 / Math.max(media.videoWidth, media.videoHeight));
@@ -245,6 +242,29 @@
             }
           }, {once: true});
           media.currentTime = Math.min(0.1, (media.duration || 1) / 2) || 0;
+        };
+        const measure = () => {
+          if (Number.isFinite(media.duration) && media.duration > 0) {
+            info.second = Math.max(1, Math.round(media.duration));
+          }
+        };
+        media.addEventListener('loadedmetadata', () => {
+          if (media.duration !== Infinity) {
+            measure();
+            cover();
+            return;
+          }
+          // A browser's own recording (MediaRecorder's WebM) states no duration: a seek
+          // past its end makes the browser read it through and learn it.
+          const learnt = () => {
+            if (!Number.isFinite(media.duration)) return;
+            media.removeEventListener('durationchange', learnt);
+            measure();
+            if (media.seeking) media.addEventListener('seeked', cover, {once: true});
+            else cover();
+          };
+          media.addEventListener('durationchange', learnt);
+          media.currentTime = Number.MAX_SAFE_INTEGER;
         }, {once: true});
         media.src = url;
       });

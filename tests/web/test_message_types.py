@@ -86,7 +86,7 @@ def wav_bytes(seconds=1, rate=8000):
     return out.getvalue()
 
 
-WEBM_SCRIPT = """async ([w, h]) => {
+WEBM_SCRIPT = """async ([w, h, slice]) => {
   const canvas = document.createElement('canvas');
   canvas.width = w; canvas.height = h;
   const g = canvas.getContext('2d');
@@ -95,7 +95,7 @@ WEBM_SCRIPT = """async ([w, h]) => {
   const chunks = [];
   rec.ondataavailable = (e) => chunks.push(e.data);
   const done = new Promise((r) => { rec.onstop = r; });
-  rec.start();
+  rec.start(slice || undefined);
   for (let i = 0; i < 8; i++) {
     g.fillStyle = `hsl(${i * 40}, 80%, 50%)`; g.fillRect(0, 0, w, h);
     await new Promise((r) => setTimeout(r, 60));
@@ -109,9 +109,12 @@ WEBM_SCRIPT = """async ([w, h]) => {
 }"""
 
 
-def webm_bytes(page, width: int = 64, height: int = 48):
-    """A short real WebM, recorded by the browser itself (no encoder on the machine)."""
-    return base64.b64decode(page.evaluate(WEBM_SCRIPT, [width, height]))
+def webm_bytes(page, width: int = 64, height: int = 48, timeslice: int = 0):
+    """A short real WebM, recorded by the browser itself (no encoder on the machine).
+    Recorded in `timeslice` ms pieces, as a recorder that uploads while it records
+    does, its file states no duration: the browser then reads Infinity until it has
+    read it through, unless it found the length on its own first (mostly, here)."""
+    return base64.b64decode(page.evaluate(WEBM_SCRIPT, [width, height, timeslice]))
 
 
 def attach(page, name, mime, data):
@@ -278,7 +281,7 @@ def test_each_type_sent_through_the_page_arrives_live_and_renders(
     bob.wait_for_function("a => a.readyState >= 1 && a.duration > 1.9", arg=audio.element_handle())
 
     # Video: a player with the source, its first frame (made by the sender) as poster.
-    attach(alice, "clip.webm", "video/webm", webm_bytes(alice))
+    attach(alice, "clip.webm", "video/webm", webm_bytes(alice, timeslice=100))
     expect(last(alice)).to_have_attribute("data-status", "success")
     video = last(bob).get_by_test_id("msg-video")
     expect(video).to_have_attribute("src", HTTP)
@@ -302,6 +305,9 @@ def test_each_type_sent_through_the_page_arrives_live_and_renders(
         "TIMImageElem", "TIMSoundElem", "TIMVideoFileElem", "TIMFileElem"]
     assert stored[1]["payload"]["second"] == 2
     assert stored[2]["payload"]["thumbWidth"] == 64 and stored[2]["payload"]["thumbUrl"]
+    # A recording in pieces states no duration (Infinity until read through): its
+    # length was stored as 0.
+    assert stored[2]["payload"]["videoSecond"] == 1
 
 
 def test_a_very_tall_image_shows_a_thumbnail_one_can_see_and_click(new_page, make_user,
