@@ -50,6 +50,11 @@ class Dedupe(enum.Enum):
 
     # The same (sender, receiver, random) within CHAT_DEDUP_SECONDS: a client's retry.
     RETRY_WINDOW = "retry_window"
+    # The same (sender, receiver, random) with the same MsgTime: Tencent's rule for the
+    # REST API's sends, "MsgRandom: dedup within a second" (tencent-rest.md §2.2). An
+    # integrator may send a fixed MsgRandom (Tencent's own samples do): a later second's
+    # send is another message, never one silently dropped as a repeat.
+    SAME_SECOND = "same_second"
     # The same (MsgSeq, MsgRandom, MsgTimeStamp) in the dialog, either direction, any
     # age: importmsg's key (tencent-rest.md §3.3).
     IMPORT_KEY = "import_key"

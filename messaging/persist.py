@@ -72,7 +72,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
     Returns the sender's view of each message, in the commands' order. A command that
     repeats a stored message (its origin's `dedupe`: by default (sender, receiver,
     random) within CHAT_DEDUP_SECONDS) or one earlier in this batch gets that message
-    back and writes nothing. `fresh`, when given, receives (command, message) for each
+    back and writes nothing (the REST API's sends: within the same second, Dedupe).
+    `fresh`, when given, receives (command, message) for each
     message written. A command of a batch (`batch_id`) whose receiver
     that batch has had already, however long ago, gets that message back too.
     """
@@ -108,7 +109,8 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
     #    no pair lock, racing it with the same random is another message, not a retry:
     #    a retry comes through its original's door.)
     cutoff = now - timedelta(seconds=settings.CHAT_DEDUP_SECONDS)
-    live = [p for p in pending if p.cmd.rules.dedupe is Dedupe.RETRY_WINDOW]
+    live = [p for p in pending if p.cmd.rules.dedupe in (Dedupe.RETRY_WINDOW,
+                                                           Dedupe.SAME_SECOND)]
     retries = {(p.cmd.sender.pk, p.cmd.receiver.pk, p.cmd.random) for p in live}
     if retries and connection.vendor == "postgresql" \
             and all(p.cmd.rules.relationships for p in live):
@@ -120,12 +122,13 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
     imports = [p for p in pending if p.cmd.rules.dedupe is Dedupe.IMPORT_KEY]
     if imports:
         existing.update(_import_duplicates(
-            {_ident(p, dialogs) for p in imports}))
+            {_ident(p, dialogs, 0) for p in imports}))
     written: list[_Pending] = []
     first_in_batch: dict[tuple, _Pending] = {}
     duplicates: list[tuple[_Pending, object]] = []
+    now_time = int(now.timestamp())
     for p in pending:
-        ident = _ident(p, dialogs)
+        ident = _ident(p, dialogs, now_time)
         if ident in existing:
             duplicates.append((p, existing[ident]))
         elif ident in first_in_batch:
@@ -141,7 +144,6 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
 
     # 3. The messages, seqs in arrival order inside each dialog.
     next_seq = {k: dialogs[k][1] - n + 1 for k, n in per_dialog.items()}
-    now_time = int(now.timestamp())
     for p in written:
         cmd = p.cmd
         dialog_id = dialogs[p.key][0]
@@ -351,13 +353,17 @@ def _batch_originals(redone: list[_Pending]) -> dict[int, dict]:
     return out
 
 
-def _ident(p: _Pending, dialogs: dict) -> tuple:
-    """What makes two sends the same message: (sender, receiver, random) for a live
-    send (within CHAT_DEDUP_SECONDS), ("import", dialog, msg_seq, random, time) for an
-    import (either direction, any age)."""
+def _ident(p: _Pending, dialogs: dict, now_time: int) -> tuple:
+    """What makes two sends the same message (Dedupe): (sender, receiver, random) for a
+    client's send (within CHAT_DEDUP_SECONDS), the same and its time in seconds for one
+    of the REST API's, ("import", dialog, msg_seq, random, time) for an import (either
+    direction, any age)."""
     cmd = p.cmd
     if cmd.rules.dedupe is Dedupe.IMPORT_KEY:
         return ("import", dialogs[p.key][0], cmd.msg_seq, cmd.random, cmd.time)
+    if cmd.rules.dedupe is Dedupe.SAME_SECOND:
+        return (cmd.sender.pk, cmd.receiver.pk, cmd.random,
+                cmd.time if cmd.time is not None else now_time)
     return (cmd.sender.pk, cmd.receiver.pk, cmd.random)
 
 
@@ -392,11 +398,15 @@ def _recent_duplicate_ids(idents: set[tuple[int, int, int]], cutoff) -> list[int
 
 
 def _duplicates(ids: list[int]) -> dict:
-    """The messages of a retry lookup's ids, by (sender, receiver, random)."""
+    """The messages of a retry lookup's ids, by (sender, receiver, random), the newest
+    of them, and by (sender, receiver, random, time) (`_ident`)."""
+    found: dict = {}
     if not ids:  # the usual case: the lookup was one cheap index probe, no rows
-        return {}
-    return {(m.sender_id, m.receiver_id, m.random): m
-            for m in Message.objects.filter(pk__in=ids).order_by("pk")}
+        return found
+    for m in Message.objects.filter(pk__in=ids).order_by("pk"):
+        found[(m.sender_id, m.receiver_id, m.random)] = m
+        found[(m.sender_id, m.receiver_id, m.random, m.time)] = m
+    return found
 
 
 _MESSAGE_COLUMNS = ("dialog_id", "seq", "sender_id", "receiver_id", "random", "time",

@@ -98,14 +98,14 @@ SEND_RULES: dict[Origin, SendRules] = {
     # or as a user, stored or online-only; its webhooks run. A muted account stays
     # muted here too (20012).
     Origin.APP_ADMIN: SendRules(relationships=False, mute=True, webhooks=True,
-                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False,
+                                dedupe=Dedupe.SAME_SECOND, backdated=False, merged_access=False,
                                 system_notice=False),
     # The app admin (as itself, or naming a From_Account) reads every merged list, and
     # an import may carry another server's JsonMsgKey: no downloadKey check for them
     # (a key that is not stored here is kept, and read as not found).
     # batchsendmsg: no webhook, no friend, blocklist or mute check (Tencent's).
     Origin.BATCH: SendRules(relationships=False, mute=False, webhooks=False,
-                            dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False,
+                            dedupe=Dedupe.SAME_SECOND, backdated=False, merged_access=False,
                             system_notice=False),
     # importmsg: as batchsendmsg; the import key makes a repeat, at the given time.
     Origin.IMPORT: SendRules(relationships=False, mute=False, webhooks=False,
@@ -113,7 +113,7 @@ SEND_RULES: dict[Origin, SendRules] = {
                              system_notice=False),
     # Push to all: as batchsendmsg.
     Origin.BROADCAST: SendRules(relationships=False, mute=False, webhooks=False,
-                                dedupe=Dedupe.RETRY_WINDOW, backdated=False, merged_access=False,
+                                dedupe=Dedupe.SAME_SECOND, backdated=False, merged_access=False,
                                 system_notice=False),
     # System notices (the console's Send page; to one user, or fanned out by the batch
     # task or push to all in this origin's name) reach everyone, blocked, not a friend or

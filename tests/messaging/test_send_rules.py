@@ -135,10 +135,15 @@ def test_dedupe_and_time_as_the_row_says(make_user, origin):
     alice, _ = make_user("alice"), make_user("bob")
     day_ago = int(time.time()) - 86400
     first = send(origin, alice, random=5, time=day_ago, msg_seq=1, elements=text("a"))
-    # The same random, another time: a retry within the window, another import.
+    # The same random, another second: a retry within the window; another import, or
+    # another of the REST API's sends (Tencent dedupes those within a second).
     second = send(origin, alice, random=5, time=day_ago + 1, msg_seq=1, elements=text("b"))
     if rules.dedupe is Dedupe.RETRY_WINDOW:
         assert second["ID"] == first["ID"] and Message.objects.count() == 1
+    elif rules.dedupe is Dedupe.SAME_SECOND:
+        assert second["ID"] != first["ID"] and Message.objects.count() == 2
+        again = send(origin, alice, random=5, time=day_ago, elements=text("c"))
+        assert again["ID"] == first["ID"] and Message.objects.count() == 2
     else:
         assert rules.dedupe is Dedupe.IMPORT_KEY
         assert second["ID"] != first["ID"] and Message.objects.count() == 2

@@ -276,6 +276,42 @@ def test_batchsendmsg_fans_out_and_reports_unknown_receivers(eager_v4, make_user
     assert {m.time for m in Message.objects.all()} == {int(answer["MsgKey"].split("_")[2])}
 
 
+def _at_a_seconds_start() -> None:
+    """Wait for the next second to begin (two calls made now land in one second)."""
+    time.sleep(1 - time.time() % 1 + 0.01)
+
+
+def test_a_fixed_msgrandom_dedupes_within_a_second_only(eager_v4, make_user):
+    # Tencent: MsgRandom dedupes within a second (tencent-rest.md §2.2), and its own
+    # samples send one fixed value. A repeat in a later second is another message; it
+    # was answered with the first message's MsgKey and never stored (a 10-minute window).
+    make_user("alice"), make_user("bob"), make_user("carol")
+    _at_a_seconds_start()
+    first = send(eager_v4, From_Account="alice", MsgRandom=1287657, body=text_body("one"))
+    retry = send(eager_v4, From_Account="alice", MsgRandom=1287657, body=text_body("one"))
+    assert retry["MsgKey"] == first["MsgKey"] and retry["MsgTime"] == first["MsgTime"]
+    _at_a_seconds_start()
+    later = send(eager_v4, From_Account="alice", MsgRandom=1287657, body=text_body("two"))
+    assert code(later) == 0 and later["MsgKey"] != first["MsgKey"]
+    texts = [m.elements[0]["payload"]["text"]
+             for m in Message.objects.filter(sender__user_id="alice").order_by("pk")]
+    assert texts == ["one", "two"]
+
+    def batch(text_):
+        return eager_v4("openim/batchsendmsg", {
+            "From_Account": "alice", "To_Account": ["bob", "carol"], "MsgRandom": 99,
+            "MsgBody": text_body(text_)})
+
+    assert code(batch("batch one")) == 0
+    _at_a_seconds_start()
+    assert code(batch("batch two")) == 0
+    for receiver in ("bob", "carol"):
+        got = [m.elements[0]["payload"]["text"]
+               for m in Message.objects.filter(receiver__user_id=receiver, random=99)
+               .order_by("pk")]
+        assert got == ["batch one", "batch two"], receiver
+
+
 def test_batchsendmsg_errors(v4, make_user):
     make_user("alice"), make_user("bob")
     base = {"From_Account": "alice", "To_Account": ["bob"], "MsgRandom": 1,
