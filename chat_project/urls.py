@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import redirect
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from chat_project import v4
@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("chat_project.api_urls")),
     # Tencent-compatible server REST API (tencent-rest.md; chat_project/v4.py).
     path("v4/<str:service>/<str:name>", v4.dispatch, name="v4"),
+    re_path(r"^v4/(?P<rest>.*)$", v4.unknown_path),  # anything else: 60009, as JSON
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -243,6 +243,14 @@ def dispatch(request: HttpRequest, service: str, name: str) -> HttpResponse:
     return _answer(service, answer)
 
 
+@csrf_exempt
+def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other URL under /v4/ (a trailing slash, a missing or extra segment): the
+    envelope with 60009, as for an unknown command, never an HTML 404 page."""
+    return _fail("", UNKNOWN_COMMAND, f"no command at /v4/{rest[:100]}: the URL is "
+                 "/v4/<service>/<command> with no trailing slash")
+
+
 # --- reading Tencent's fields ----------------------------------------------------------
 
 class fields:  # noqa: N801 - a namespace: fields.string(...), fields.integer(...)

@@ -4,6 +4,7 @@ unknown commands and rate limits, through a real HTTP server."""
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 
@@ -111,3 +112,20 @@ def test_junk_values_get_their_codes_never_an_internal_error(v4, make_user):
     assert answer["ErrorCode"] == 70107
     answer = v4("openim/get_c2c_unread_msg_num", {"To_Account": "ali\x00ce"})
     assert answer["ActionStatus"] == "FAIL" and answer["ErrorCode"] not in (91000, 70500)
+
+
+
+@pytest.mark.parametrize("path", [
+    "im_open_login_svc/account_check/",  # a trailing slash
+    "openim",                            # no command
+    "openim/sendmsg/extra",              # a segment too many
+])
+def test_any_other_v4_url_answers_60009_as_json(v4, path):
+    # Tencent: a bad resource URL is 60009 in the envelope (HTTP 200), not an HTML page.
+    url = v4.url("x").replace("/v4/x?", f"/v4/{path}?")
+    request = urllib.request.Request(url, data=b"{}", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        status, answer = response.status, json.loads(response.read())
+    assert status == 200
+    assert answer["ActionStatus"] == "FAIL" and answer["ErrorCode"] == 60009
+    assert answer["ErrorInfo"]
