@@ -160,16 +160,23 @@ def _file(f: _Fields) -> dict:
 
 
 def _video(f: _Fields) -> dict:
-    return {"videoUUID": f.string("videoUUID", required=True, nonempty=True, max_len=128),
-            "videoUrl": f.url("videoUrl"),
-            "videoSize": f.integer("videoSize", required=True,
-                                   maximum=settings.CHAT_MAX_VIDEO_BYTES),
-            "videoSecond": f.integer("videoSecond", required=True),
-            "videoFormat": f.string("videoFormat", default="mp4", max_len=16),
-            "thumbUUID": f.string("thumbUUID", max_len=128),
-            "thumbUrl": f.url("thumbUrl", required=False),
-            "thumbWidth": f.integer("thumbWidth"),
-            "thumbHeight": f.integer("thumbHeight")}
+    out = {"videoUUID": f.string("videoUUID", required=True, nonempty=True, max_len=128),
+           "videoUrl": f.url("videoUrl"),
+           "videoSize": f.integer("videoSize", required=True,
+                                  maximum=settings.CHAT_MAX_VIDEO_BYTES),
+           "videoSecond": f.integer("videoSecond", required=True),
+           "videoFormat": f.string("videoFormat", default="mp4", max_len=16),
+           "thumbUUID": f.string("thumbUUID", max_len=128),
+           "thumbUrl": f.url("thumbUrl", required=False),
+           "thumbWidth": f.integer("thumbWidth"),
+           "thumbHeight": f.integer("thumbHeight")}
+    # Tencent's ThumbSize and ThumbFormat (and the Web SDK's thumbSize, thumbFormat):
+    # kept when given, so history gives back what was sent.
+    if f.payload.get("thumbSize") is not None:
+        out["thumbSize"] = f.integer("thumbSize", maximum=settings.CHAT_MAX_IMAGE_BYTES)
+    if f.payload.get("thumbFormat") is not None:
+        out["thumbFormat"] = f.string("thumbFormat", max_len=16)
+    return out
 
 
 def _relay(f: _Fields) -> dict:

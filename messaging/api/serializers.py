@@ -136,6 +136,8 @@ class VideoPayload(serializers.Serializer):
     thumbUrl = Url(required=False, allow_blank=True)  # noqa: N815
     thumbWidth = Count(required=False)  # noqa: N815
     thumbHeight = Count(required=False)  # noqa: N815
+    thumbSize = Count(required=False, help_text="bytes")  # noqa: N815
+    thumbFormat = Text(required=False, max_length=16, help_text="e.g. JPG")  # noqa: N815
 
 
 class RelayPayload(serializers.Serializer):

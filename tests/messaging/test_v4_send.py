@@ -60,7 +60,8 @@ TENCENT_BODIES = {
     "TIMVideoFileElem": {"VideoUrl": URL, "VideoUUID": "v1", "VideoSize": 9000,
                          "VideoSecond": 7, "VideoFormat": "mp4", "VideoDownloadFlag": 2,
                          "ThumbUrl": URL, "ThumbUUID": "t1", "ThumbWidth": 320,
-                         "ThumbHeight": 240, "ThumbDownloadFlag": 2},
+                         "ThumbHeight": 240, "ThumbSize": 1500, "ThumbFormat": "JPG",
+                         "ThumbDownloadFlag": 2},
     "TIMRelayElem": {"Title": "Chat history", "MsgNum": 1, "CompatibleText": "upgrade",
                      "AbstractList": ["a: hi"], "MsgList": [{"From_Account": "a"}]},
 }
