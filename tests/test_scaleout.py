@@ -641,6 +641,8 @@ class Nginx:
         conf = _replace_once(conf, "/etc/ssl/parley/fullchain.pem", str(cert))
         conf = _replace_once(conf, "/etc/ssl/parley/privkey.pem", str(key))
         conf = _replace_once(conf, "/srv/parley/staticfiles/", f"{tmp}/static/")
+        conf = _replace_once(conf, "/var/log/nginx/parley.access.log", f"{tmp}/access.log")
+        self.access_log = tmp / "access.log"
         (tmp / "static").mkdir()
         (tmp / "static" / "probe.txt").write_text("from nginx")
         (tmp / "parley.conf").write_text(conf)
@@ -739,7 +741,13 @@ def test_two_servers_behind_the_documented_nginx(make_user, tmp_path):
         conn = http.client.HTTPSConnection("127.0.0.1", nginx.port, context=tls, timeout=10)
         conn.request("GET", "/static/probe.txt")
         assert conn.getresponse().read() == b"from nginx"
+        # The access log keeps the path, never the query: a /v4 UserSig stays off disk.
+        conn.request("POST", "/v4/openim/querystate?identifier=administrator"
+                             "&usersig=secret-sig-in-query&random=1")
+        conn.getresponse().read()
         conn.close()
+        logged = nginx.access_log.read_text()
+        assert "/v4/openim/querystate" in logged and "secret-sig-in-query" not in logged
 
         # One host killed: new sockets still log in, on the other.
         servers[0][0].kill()
