@@ -8,7 +8,8 @@ MsgBody <-> elements
     names map one to one (TIMTextElem Text <-> text, TIMImageElem ImageInfoArray[].URL
     <-> imageInfoArray[].url, ImageFormat 1/2/3/4/255 <-> JPG/GIF/PNG/BMP/UNKNOWN, ...).
     Tencent fields with no place in our schema are dropped on the way in (Download_Flag)
-    and filled with Tencent's constants on the way out (Download_Flag 2). A TIMRelayElem's MsgList is kept as given; a list stored apart
+    and filled with Tencent's constants on the way out (Download_Flag 2). A
+    TIMRelayElem's MsgList is kept as given; a list stored apart
     (over 12 KB with it, messaging/merged.py) travels as `JsonMsgKey` (our
     `downloadKey`), both ways, as Tencent's does (tencent-rest.md §2.1).
 
