@@ -127,3 +127,25 @@ def test_read_replicas_from_the_environment():
     run = subprocess.run([sys.executable, "-c", REPLICA_PROBE], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "needs a PostgreSQL DATABASE_URL" in run.stderr
+
+
+CHECK_PROBE = (
+    "import django; django.setup(); from django.core import checks;"
+    "print(sorted(m.id for m in checks.run_checks(include_deployment_checks=True)))"
+)
+
+
+def test_the_deploy_check_warns_of_an_in_process_channel_layer():
+    # Without REDIS_URL a second server process would never hear the first's messages
+    # live: `check --deploy` says so (messaging.W001); with Redis it does not.
+    def ids(**env):
+        base = {k: v for k, v in os.environ.items() if k not in KEYS}
+        base.update(DJANGO_SETTINGS_MODULE="chat_project.settings", SECRET_KEY="s",
+                    CHAT_SECRET_KEY="k", DATABASE_URL="postgres://u@127.0.0.1:5432/x", **env)
+        done = subprocess.run([sys.executable, "-c", CHECK_PROBE], cwd=ROOT, env=base,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "messaging.W001" in ids()
+    assert "messaging.W001" not in ids(REDIS_URL="redis://127.0.0.1:6379/3")
