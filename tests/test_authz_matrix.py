@@ -750,6 +750,8 @@ PAGE_ROWS: dict[str, Row] = {
                                           "no directory listing (probed)"),
     "v4/<str:service>/<str:name>": Row(NONE, reason="the /v4 door: its commands are rows "
                                                     "of V4_ROWS"),
+    "^v4/(?P<rest>.*)$": Row(NONE, reason="any other URL under /v4/: the 60009 envelope, "
+                                         "the same for everyone (no command runs)"),
 }
 NEEDS_SIGN_IN = ("chat/", "contacts/", "requests/", "blocklist/", "profile/")
 
