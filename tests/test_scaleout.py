@@ -887,12 +887,9 @@ def test_calls_queued_behind_answered_calls_do_not_mark_the_shard_down():
 
     server = RedisServer().start()
     try:
-        layer = BoundedPubSubChannelLayer(
-            hosts=[{"address": server.url, "socket_timeout": 1}], prefix="t",
-            call_timeout=0.2, retry_after=30)
         payload = {"type": "x", "blob": "x" * 200_000}
 
-        async def storm(n: int) -> list:
+        async def storm(layer, n: int) -> list:
             calls = []
             for i in range(n):  # arriving as sockets do: the loop reads answers between
                 calls.append(asyncio.ensure_future(layer.group_send(f"g{i}", payload)))
@@ -901,12 +898,22 @@ def test_calls_queued_behind_answered_calls_do_not_mark_the_shard_down():
             return await asyncio.gather(*calls, return_exceptions=True)
 
         async def go():
-            await layer.group_send("warm", {"type": "x"})  # a server's connection is open
-            for n in (1000, 3000, 9000):  # until some are queued past the limit
-                results = await storm(n)
-                late = [r for r in results if isinstance(r, RealtimeUnavailable)]
-                if late:
+            for attempt in range(3):
+                layer = BoundedPubSubChannelLayer(
+                    hosts=[{"address": server.url, "socket_timeout": 1}], prefix="t",
+                    call_timeout=0.2, retry_after=30)
+                await layer.group_send("warm", {"type": "x"})  # a server's connection is open
+                for n in (1000, 3000, 9000):  # until some are queued past the limit
+                    results = await storm(layer, n)
+                    late = [r for r in results if isinstance(r, RealtimeUnavailable)]
+                    if late:
+                        break
+                # The probe's own PING unanswered within 0.2 s behind the flood (a machine
+                # too busy: seen once in CI) is not the case this test is about: again,
+                # once Redis has worked through the flood.
+                if attempt == 2 or all("queued past" in str(r) for r in late):
                     break
+                await asyncio.sleep(2)
             assert late, "no call was queued past 0.2 s"
             assert len(late) < len(results)
             assert all("queued past" in str(r) for r in late)
