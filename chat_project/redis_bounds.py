@@ -51,6 +51,8 @@ from chat_project.leanqueue import LeanQueue
 
 log = logging.getLogger(__name__)
 
+PROBE_TIMEOUT_MIN = 1.0  # seconds a PING may take before a timed-out call marks its shard down
+
 
 class RealtimeUnavailable(Exception):
     """The channel layer could not reach Redis in time (or did not try: it failed a
@@ -69,10 +71,15 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
     (its name is random anyway)."""
 
     def __init__(self, *args, hosts=None, call_timeout: float = 3.0, retry_after: float = 1.0,
-                 **kwargs):
+                 probe_timeout: float | None = None, **kwargs):
         super().__init__(*args, hosts=hosts, **kwargs)
         self.shard_count = len(decode_hosts(hosts))
         self.call_timeout = call_timeout
+        # The PING that tells a queue from an outage waits in Redis behind whatever the
+        # queue sent it; a short call limit (tests, impatient settings) would read a busy
+        # Redis as a dead one. Never less than a second.
+        self.probe_timeout = (max(call_timeout, PROBE_TIMEOUT_MIN)
+                              if probe_timeout is None else probe_timeout)
         self.retry_after = retry_after
         self._down_until = [0.0] * self.shard_count
 
@@ -116,7 +123,7 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
         return f"{name} (shard {shard}): {exc!r}"
 
     async def _answers(self, shard: int) -> bool:
-        """Whether the shard's Redis answers a PING within `call_timeout`, asked on a
+        """Whether the shard's Redis answers a PING within `probe_timeout`, asked on a
         connection of the shard's pool outside its lock, so not behind the queue. One
         probe per shard and event loop at a time: the calls that time out while it is
         out share its answer."""
@@ -131,7 +138,7 @@ class BoundedPubSubChannelLayer(RedisPubSubChannelLayer):
 
     async def _ping(self, connection) -> bool:
         try:
-            async with asyncio.timeout(self.call_timeout):
+            async with asyncio.timeout(self.probe_timeout):
                 connection._ensure_redis()
                 await connection._redis.ping()
         except Exception:  # noqa: BLE001 - any failure: no answer
