@@ -249,3 +249,16 @@ def test_export_is_the_history_apis_shape_bounded_and_audited(make_user, monkeyp
     # Unknown users: 404, after the permission check.
     assert support.get("/admin/messaging/message/timeline/987654/987655/export/") \
         .status_code == 404
+
+
+def test_the_header_does_not_call_a_reply_a_read(make_user):
+    """A reply moves the conversation's read marker past the peer's messages without
+    reading them (the count stays): the header says so instead of "read up to"."""
+    alice, bob = make_user("alice"), make_user("bob")
+    for i in (1, 2):
+        _send(bob, "alice", [{"type": "TIMTextElem", "payload": {"text": f"q{i}"}}], i)
+    _send(alice, "bob", [{"type": "TIMTextElem", "payload": {"text": "a reply"}}], 3)
+    html = staff_client("helpdesk", "support").get(_timeline(alice, bob)).content.decode()
+    header = re.search(r'<p class="pc-people">(.*?)</p>', html, re.S)[1]
+    assert "(unread 2, read or replied up to seq 3)" in " ".join(header.split())
+    assert "read up to" not in header
