@@ -242,8 +242,8 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
             return "retry_queued"
         else:  # FAILED, or RETRY with the attempts used up
             _end(delivery, PushDelivery.State.FAILED)
-    if wanted and result.outcome == Outcome.DELIVERED:
-        withdraw(delivery.user_id, delivery.conversation_id, delivery.dialog_seq)
+    if wanted and result.outcome == Outcome.DELIVERED:  # read or recalled meanwhile
+        _withdraw_deliveries(PushDelivery.objects.filter(pk=delivery.pk))
     return result.outcome.value
 
 
@@ -322,9 +322,31 @@ def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
     `Notification(withdraw=True)` once (marked under the row's lock, sent after the
     commit: no transaction is open while the vendor is called); one being sent now is
     withdrawn by its task once delivered. Returns the withdrawals sent."""
+    return _withdraw_deliveries(open_deliveries(user_pk, conversation_id, upto_seq))
+
+
+def message_open_deliveries(message_id: int):
+    return PushDelivery.objects.filter(
+        message_id=message_id, withdrawn=False,
+        state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING,
+                   PushDelivery.State.DELIVERED))
+
+
+def withdraw_message(message_id: int) -> int:
+    """The message was recalled (or deleted from both sides): its pushes are withdrawn
+    as on a read (a retry still pending is not sent, a delivered one is withdrawn from
+    the device), and the text kept on its deliveries is blanked. Returns the
+    withdrawals sent."""
+    sent = _withdraw_deliveries(message_open_deliveries(message_id))
+    for delivery in PushDelivery.objects.filter(message_id=message_id).only("pk", "note"):
+        PushDelivery.objects.filter(pk=delivery.pk).update(
+            note={**delivery.note, "title": "", "body": "", "extension": ""})
+    return sent
+
+
+def _withdraw_deliveries(deliveries) -> int:
     sent = 0
-    for pk in list(open_deliveries(user_pk, conversation_id, upto_seq)
-                   .values_list("pk", flat=True)):
+    for pk in list(deliveries.values_list("pk", flat=True)):
         with transaction.atomic():
             d = PushDelivery.objects.select_for_update().filter(pk=pk).first()
             if d is None or d.withdrawn:
@@ -345,7 +367,7 @@ def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
         if token is None:
             continue
         note = Notification(title="", body="", withdraw=True, collapse_id=d.message_key,
-                            message_id=d.message_key, conversation_id=conversation_id)
+                            message_id=d.message_key, conversation_id=d.conversation_id)
         result, latency = _call_vendor(token, note)
         _record(d, result, latency, withdraw=True)
         if result.outcome == Outcome.DEAD_TOKEN:

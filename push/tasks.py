@@ -59,6 +59,12 @@ def push_withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
 
 
 @shared_task(ignore_result=True, **RETRY)
+def push_withdraw_message(message_id: int) -> int:
+    """Withdraw the pushes of a recalled (or deleted) message."""
+    return pipeline.withdraw_message(message_id)
+
+
+@shared_task(ignore_result=True, **RETRY)
 def purge_push_attempts() -> int:
     """Daily (django-celery-beat): attempts and deliveries past CHAT_PUSH_ATTEMPT_DAYS."""
     return pipeline.attempts_purge()
@@ -115,6 +121,21 @@ def withdraw_on_commit(*, user_pk: int, conversation_id: str, upto_seq: int) -> 
     """After the read commits: withdraw the pushes of the conversation up to `upto_seq`."""
     if pipeline.enabled():
         transaction.on_commit(lambda: _withdraw_queue(user_pk, conversation_id, upto_seq))
+
+
+def withdraw_message_on_commit(*, message_id: int) -> None:
+    """After a recall (or a deletion from both sides) commits: withdraw the message's
+    pushes (those still to be retried are not sent, delivered ones are withdrawn)."""
+    if pipeline.enabled():
+        transaction.on_commit(lambda: _withdraw_message_queue(message_id))
+
+
+def _withdraw_message_queue(message_id: int) -> None:
+    try:
+        if pipeline.message_open_deliveries(message_id).exists():
+            _queue(push_withdraw_message, (message_id,))
+    except Exception:
+        log.exception("offline push: queuing a withdrawal failed")
 
 
 def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:

@@ -363,3 +363,31 @@ def test_a_pending_delivery_the_broker_lost_is_queued_again(fake, people):
     assert _one(fake, token)["notification"]["body"] == "lost and found"
     wait_for(lambda: PushDelivery.objects.get(message_id=99).state == "delivered")
     assert PushDelivery.objects.get(message_id=100).state == "pending"
+
+
+def test_a_recall_stops_the_retry_and_withdraws_the_delivered_push(fake, people, make_user):
+    """A recalled message's text must not reach the lock screen afterwards: a retry
+    still pending is not sent, a delivered push is withdrawn (it showed the text)."""
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    fake.send_answers.append(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "3"}))
+    pending = send(alice, "bob", text("sent to the wrong person"))
+    _one(fake, token)  # the first try, answered 503: a retry in 3 s
+    changes.message_revoke(message_pk=changes.message_pk(pending["ID"]), actor=alice)
+    delivered = send(alice, "bob", text("also wrong"))
+    wait_for(lambda: [m for m in requests_to(fake, token)
+                      if m.get("data", {}).get("messageID") == delivered["ID"]], what="push 2")
+    wait_for(lambda: PushDelivery.objects.filter(
+        message_key=delivered["ID"], state="delivered").exists(), what="push 2 delivered")
+    changes.message_revoke(message_pk=changes.message_pk(delivered["ID"]), actor=alice)
+    withdrawal = wait_for(lambda: [m for m in requests_to(fake, token)
+                                   if m.get("data", {}).get("withdraw")], what="withdrawal")
+    assert withdrawal[0]["data"]["withdraw"] == delivered["ID"]
+    time.sleep(4)  # past the first message's Retry-After
+    settle(fake, alice, make_user("erin"))
+    texts = [m["notification"]["body"] for m in requests_to(fake, token)
+             if "notification" in m]
+    assert texts == ["sent to the wrong person", "also wrong"]  # no retry of the first
+    states = {d.message_key: (d.state, d.withdrawn) for d in deliveries(bob)}
+    assert states[pending["ID"]][0] == "withdrawn"
+    assert states[delivered["ID"]] == ("delivered", True)
