@@ -152,12 +152,7 @@ class ApnsProvider(Provider):
         if image or options.get("apns_mutable_content"):
             aps["mutable-content"] = 1
         payload = {"aps": aps, **custom}
-        body = _dump(payload)
-        if len(body) > MAX_PAYLOAD:  # shorten the text, never refuse the notification
-            keep = max(0, len(note.body.encode()) - (len(body) - MAX_PAYLOAD) - 3)
-            alert["body"] = _cut_utf8(note.body, keep) + "…"
-            body = _dump(payload)
-        return headers, body
+        return headers, _fit(payload)
 
     def send(self, token: str, note: Notification) -> Result:
         if not TOKEN_RE.match(token or ""):
@@ -201,6 +196,40 @@ class ApnsProvider(Provider):
             return Result(Outcome.RETRY, code, f"APNs {status} {reason}", status,
                           transport.retry_after(response))
         return Result(Outcome.FAILED, code, f"APNs {status} {reason}", status)
+
+
+def _fit(payload: dict) -> bytes:
+    """The payload within MAX_PAYLOAD bytes, never refused for its size: the body is
+    cut (with "…"), then the extension, the subtitle and the title; an image or sound
+    name that still does not fit is dropped. Cut by a binary search on the length, as
+    JSON escapes (6 bytes for a control character) make bytes hard to predict."""
+    raw = _dump(payload)
+    alert = payload["aps"]["alert"]
+    for holder, key, mark in ((alert, "body", "…"), (payload, "extension", ""),
+                              (alert, "subtitle", "…"), (alert, "title", "…")):
+        if len(raw) <= MAX_PAYLOAD:
+            return raw
+        if key in holder:
+            raw = _cut(payload, holder, key, mark)
+    if len(raw) > MAX_PAYLOAD:
+        payload.pop("image", None)
+        payload["aps"]["sound"] = "default"
+        raw = _dump(payload)
+    return raw
+
+
+def _cut(payload: dict, holder: dict, key: str, mark: str) -> bytes:
+    text = str(holder[key])
+    lo, hi = 0, len(text)  # the longest prefix that fits is in lo..hi
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        holder[key] = text[:mid] + mark
+        if len(_dump(payload)) <= MAX_PAYLOAD:
+            lo = mid
+        else:
+            hi = mid - 1
+    holder[key] = text[:lo] + mark if lo or key == "body" else ""  # a body says "…"
+    return _dump(payload)
 
 
 def _dump(payload: dict) -> bytes:

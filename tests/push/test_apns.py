@@ -263,3 +263,20 @@ def test_concurrent_sends_share_one_provider_token(fake_apns):
     assert sorted(r.extra["token"] for r in fake_apns.requests) == sorted(tokens)
     assert len({r.extra["jwt"] for r in fake_apns.requests}) == 1
     assert {r.http_version for r in fake_apns.requests} == {"2"}
+
+
+def test_an_extension_of_json_escapes_is_cut_to_fit_apples_limit(fake_apns):
+    """offlinePushInfo allows 3 KB of extension (and 256 bytes of title), counted
+    unescaped; in the payload every quote, backslash or control character is escaped
+    (a control character 6 bytes), so cutting the body alone left a payload Apple
+    refuses (413 PayloadTooLarge) on every try."""
+    note = Notification(title='"\x01' * 85, body="hello", extension='{"k":"\\"}' * 340,
+                        collapse_id="m1", options={"apns_subtitle": "\x02" * 500})
+    result = send(note=note)
+    assert result.outcome == Outcome.DELIVERED, result
+    request = fake_apns.requests[0]
+    assert len(request.body) <= 4096
+    payload = request.json()
+    assert payload["aps"]["alert"]["body"] == "…"  # cut first, as the text of a long one
+    assert payload["aps"]["alert"]["title"].startswith('"\x01')
+    assert payload["extension"].startswith('{"k":"\\"}')
