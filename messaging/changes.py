@@ -288,7 +288,9 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
                 "UnreadMsgNum": unread if unread is not None
                 else selectors.total_unread_pk(msg.receiver_id)}, platform)
         # Its offline pushes: a retry is not sent, a shown notification is withdrawn.
-        push_tasks.withdraw_message_on_commit(message_id=msg.pk)
+        push_tasks.withdraw_message_on_commit(
+            message_id=msg.pk, message_key=msg.public_id, receiver_pk=msg.receiver_id,
+            conversation_id=f"C2C{msg.sender.user_id}", dialog_seq=msg.seq)
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -343,8 +345,6 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         merged_use([(msg.pk, msg.dialog_id, new_elements)], stored_lists)
         if old_keys:
             merged_release([msg.pk], keep={msg.pk: new_elements})
-        # Its offline pushes: a retry is not sent, a shown notification is withdrawn.
-        push_tasks.withdraw_message_on_commit(message_id=msg.pk)
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -418,7 +418,9 @@ def message_delete_both_sides(*, message_pk: int) -> dict:
     with transaction.atomic():
         for user in {msg.sender_id: msg.sender, msg.receiver_id: msg.receiver}.values():
             answer = messages_delete(user=user, message_ids=ids)
-        push_tasks.withdraw_message_on_commit(message_id=msg.pk)
+        push_tasks.withdraw_message_on_commit(
+            message_id=msg.pk, message_key=msg.public_id, receiver_pk=msg.receiver_id,
+            conversation_id=f"C2C{msg.sender.user_id}", dialog_seq=msg.seq)
     return answer
 
 

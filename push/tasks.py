@@ -123,16 +123,23 @@ def withdraw_on_commit(*, user_pk: int, conversation_id: str, upto_seq: int) -> 
         transaction.on_commit(lambda: _withdraw_queue(user_pk, conversation_id, upto_seq))
 
 
-def withdraw_message_on_commit(*, message_id: int) -> None:
+def withdraw_message_on_commit(*, message_id: int, message_key: str, receiver_pk: int,
+                               conversation_id: str, dialog_seq: int) -> None:
     """After a recall (or a deletion from both sides) commits: withdraw the message's
-    pushes (those still to be retried are not sent, delivered ones are withdrawn)."""
+    pushes (those still to be retried are not sent, delivered ones are withdrawn), and
+    a push task of the message that has not run yet finds them withdrawn."""
     if pipeline.enabled():
-        transaction.on_commit(lambda: _withdraw_message_queue(message_id))
+        transaction.on_commit(lambda: _withdraw_message_queue(
+            message_id, message_key, receiver_pk, conversation_id, dialog_seq))
 
 
-def _withdraw_message_queue(message_id: int) -> None:
+def _withdraw_message_queue(message_id: int, message_key: str, receiver_pk: int,
+                            conversation_id: str, dialog_seq: int) -> None:
     try:
-        if pipeline.message_open_deliveries(message_id).exists():
+        tokens = pipeline.withdraw_unsent(
+            message_id=message_id, message_key=message_key, receiver_pk=receiver_pk,
+            conversation_id=conversation_id, dialog_seq=dialog_seq)
+        if tokens and pipeline.message_open_deliveries(message_id).exists():
             _queue(push_withdraw_message, (message_id,))
     except Exception:
         log.exception("offline push: queuing a withdrawal failed")

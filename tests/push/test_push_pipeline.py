@@ -391,3 +391,30 @@ def test_a_recall_stops_the_retry_and_withdraws_the_delivered_push(fake, people,
     states = {d.message_key: (d.state, d.withdrawn) for d in deliveries(bob)}
     assert states[pending["ID"]][0] == "withdrawn"
     assert states[delivered["ID"]] == ("delivered", True)
+
+
+def test_a_recall_before_the_push_task_ran_sends_nothing(fake, people, make_user):
+    """The worker is busy (a slow vendor) when a message is sent and recalled: its push
+    task runs after the recall and must not send the recalled text."""
+    alice, bob, carol = people
+    carol_token = fcm_token(carol).token
+    bob_token = fcm_token(bob).token
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request):
+        if request.json()["message"].get("token") == carol_token:
+            entered.set()
+            release.wait(10)
+
+    fake.during_send = hold
+    try:
+        send(alice, "carol", text("keeps the worker busy"))
+        assert entered.wait(30), "the first push did not reach the vendor"
+        recalled = send(alice, "bob", text("recalled at once"))
+        changes.message_revoke(message_pk=changes.message_pk(recalled["ID"]), actor=alice)
+    finally:
+        release.set()
+        fake.during_send = None
+    settle(fake, alice, make_user("erin"))
+    assert requests_to(fake, bob_token) == []
+    assert all(d.state == "withdrawn" for d in deliveries(bob))
