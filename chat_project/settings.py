@@ -447,6 +447,8 @@ CHAT_PUSH_ENABLED = env.bool("CHAT_PUSH_ENABLED", default=True)
 CHAT_PUSH_MAX_ATTEMPTS = env.int("CHAT_PUSH_MAX_ATTEMPTS", default=5)
 CHAT_PUSH_ATTEMPT_DAYS = env.int("CHAT_PUSH_ATTEMPT_DAYS", default=7)
 CHAT_PUSH_QUEUE = env.str("CHAT_PUSH_QUEUE", default="")
+# Push tokens one user may hold (one per device); registering one more drops the oldest.
+CHAT_PUSH_MAX_TOKENS = env.int("CHAT_PUSH_MAX_TOKENS", default=10)
 # FCM HTTP v1 (push/providers/fcm.py): the service-account JSON, inline or as a path;
 # the project ID defaults to the JSON's; the token URL to the JSON's token_uri.
 CHAT_PUSH_FCM_CREDENTIALS = env.str("CHAT_PUSH_FCM_CREDENTIALS", default="")

@@ -99,9 +99,26 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
         transaction.on_commit(lambda: _presence("set_push_reachable", user.pk, platform))
         for old_user in set(moved):
             _clear_if_unreachable(old_user, platform)
+        dropped = _drop_oldest_tokens(user.pk, keep=row.pk)
         if before is not None and before.platform != platform:  # e.g. apns -> fcm
-            _clear_if_unreachable(user.pk, before.platform)
+            dropped.add(before.platform)
+        for other in dropped - {platform}:
+            _clear_if_unreachable(user.pk, other)
     return row
+
+
+def _drop_oldest_tokens(user_pk: int, *, keep: int) -> set[str]:
+    """Past CHAT_PUSH_MAX_TOKENS, the user's least recently registered tokens go (each
+    message is one vendor request per token: the bound keeps one account from turning
+    a message into thousands of requests). Returns the platforms of those dropped."""
+    limit = max(1, int(getattr(settings, "CHAT_PUSH_MAX_TOKENS", 10)))
+    extra = list(PushToken.objects.filter(user_id=user_pk).exclude(pk=keep)
+                 .order_by("-updated_at", "-pk")[limit - 1:].values_list("pk", "vendor"))
+    if not extra:
+        return set()
+    PushToken.objects.filter(pk__in=[pk for pk, _ in extra]).delete()
+    log.info("push tokens of %s over the limit of %d: %d dropped", user_pk, limit, len(extra))
+    return {PushToken.PLATFORMS.get(vendor, "Android") for _, vendor in extra}
 
 
 def push_token_remove(*, user: User, device_id) -> bool:

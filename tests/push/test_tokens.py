@@ -100,6 +100,28 @@ def test_a_token_registered_by_another_account_moves(make_user, live_server_url,
     assert status(v4, "bob") == "PushOnline"
 
 
+def test_a_user_holds_a_bounded_number_of_tokens(make_user, live_server_url, v4, settings):
+    """Every message to a user is one vendor request per token: without a bound, one
+    account registering thousands of device IDs (Web Push endpoints at someone else's
+    server, say) made each message to it thousands of requests. The oldest go."""
+    bob = make_user("bob")
+    for i in range(settings.CHAT_PUSH_MAX_TOKENS + 5):
+        code, body = rest(live_server_url, "POST", "bob",
+                          {"deviceID": f"phone-{i}", "vendor": "fcm", "token": f"fcm-{i}"})
+        assert code == 201, body
+    kept = set(PushToken.objects.filter(user=bob).values_list("device_id", flat=True))
+    assert kept == {f"phone-{i}" for i in range(5, settings.CHAT_PUSH_MAX_TOKENS + 5)}
+    # Registering a device again refreshes it: it is not the oldest any more.
+    assert rest(live_server_url, "POST", "bob",
+                {"deviceID": "phone-5", "vendor": "fcm", "token": "fcm-5"})[0] == 201
+    assert rest(live_server_url, "POST", "bob",
+                {"deviceID": "tablet", "vendor": "fcm", "token": "fcm-t"})[0] == 201
+    kept = set(PushToken.objects.filter(user=bob).values_list("device_id", flat=True))
+    assert "phone-5" in kept and "tablet" in kept and "phone-6" not in kept
+    assert len(kept) == settings.CHAT_PUSH_MAX_TOKENS
+    assert status(v4, "bob") == "PushOnline"
+
+
 @pytest.mark.parametrize("data", [
     {"deviceID": "d", "vendor": "nokia", "token": "t"},
     {"deviceID": "", "vendor": "fcm", "token": "t"},
