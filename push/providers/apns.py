@@ -40,6 +40,7 @@ from django.conf import settings
 
 from . import transport
 from .base import Notification, Outcome, Provider, Result, register
+from .fit import cut_to_fit
 
 PRODUCTION_URL = "https://api.push.apple.com"
 SANDBOX_URL = "https://api.sandbox.push.apple.com"
@@ -200,35 +201,14 @@ class ApnsProvider(Provider):
 
 def _fit(payload: dict) -> bytes:
     """The payload within MAX_PAYLOAD bytes, never refused for its size: the body is
-    cut (with "…"), then the extension, the subtitle and the title; an image or sound
-    name that still does not fit is dropped. Cut by a binary search on the length, as
-    JSON escapes (6 bytes for a control character) make bytes hard to predict."""
-    raw = _dump(payload)
+    cut (with "…"), then the extension, the subtitle and the title (providers/fit.py);
+    an image or sound name that still does not fit is dropped."""
     alert = payload["aps"]["alert"]
-    for holder, key, mark in ((alert, "body", "…"), (payload, "extension", ""),
-                              (alert, "subtitle", "…"), (alert, "title", "…")):
-        if len(raw) <= MAX_PAYLOAD:
-            return raw
-        if key in holder:
-            raw = _cut(payload, holder, key, mark)
-    if len(raw) > MAX_PAYLOAD:
+    cuts = [(alert, "body", "…"), (payload, "extension", ""), (alert, "subtitle", "…"),
+            (alert, "title", "…")]
+    if cut_to_fit(cuts, lambda: len(_dump(payload)), MAX_PAYLOAD) > MAX_PAYLOAD:
         payload.pop("image", None)
         payload["aps"]["sound"] = "default"
-        raw = _dump(payload)
-    return raw
-
-
-def _cut(payload: dict, holder: dict, key: str, mark: str) -> bytes:
-    text = str(holder[key])
-    lo, hi = 0, len(text)  # the longest prefix that fits is in lo..hi
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        holder[key] = text[:mid] + mark
-        if len(_dump(payload)) <= MAX_PAYLOAD:
-            lo = mid
-        else:
-            hi = mid - 1
-    holder[key] = text[:lo] + mark if lo or key == "body" else ""  # a body says "…"
     return _dump(payload)
 
 

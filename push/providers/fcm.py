@@ -33,12 +33,14 @@ from django.conf import settings
 
 from . import transport
 from .base import Notification, Outcome, Provider, Result, register
+from .fit import cut_to_fit
 
 DEFAULT_BASE_URL = "https://fcm.googleapis.com"
 DEFAULT_TOKEN_URL = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_TOKEN = 4096  # characters; registration tokens are about 160
+MAX_PAYLOAD = 4096  # bytes of a message (notification and data), FCM's limit
 REFRESH_MARGIN = 300.0  # seconds before expiry a cached access token is renewed
 
 RETRY_STATUSES = {"UNAVAILABLE", "INTERNAL", "QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"}
@@ -167,8 +169,17 @@ class FcmProvider(Provider):
             # collapse keys per device while it is offline, so a key per message
             # would drop all but four of the messages a sleeping phone is owed.
             android_note["tag"] = note.collapse_id
-        return {"token": token, "notification": notification, "data": data,
-                "android": android}
+        message = {"notification": notification, "data": data, "android": android}
+        # Within FCM's 4096 bytes (counted as the whole message without its token, at
+        # least what FCM counts): the body, then the extension and the title are cut;
+        # the image, channel and sound dropped if that is not enough.
+        if cut_to_fit([(notification, "body", "…"), (data, "extension", ""),
+                       (notification, "title", "…")], lambda: _size(message),
+                      MAX_PAYLOAD) > MAX_PAYLOAD:
+            notification.pop("image", None)
+            for key in ("image", "channel_id", "sound"):
+                android_note.pop(key, None)
+        return {"token": token, **message}
 
     def send(self, token: str, note: Notification) -> Result:
         if not token or len(token) > MAX_TOKEN or not token.isprintable() \
@@ -217,6 +228,10 @@ class FcmProvider(Provider):
             return Result(Outcome.RETRY, code, detail, status,
                           transport.retry_after(response))
         return Result(Outcome.FAILED, code, detail, status)
+
+
+def _size(message: dict) -> int:
+    return len(json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def _google_error(response: httpx.Response) -> tuple[str, str, str, bool]:

@@ -147,6 +147,15 @@ class FakeFcm:
             "notification_count")
         if count is not None and not isinstance(count, int):
             problems.append("notification_count is not an integer")
+        # FCM takes 4096 bytes of payload (notification and data); counted here as the
+        # message's JSON without its token, which is at least what FCM counts.
+        size = len(json.dumps({k: v for k, v in message.items() if k != "token"},
+                              ensure_ascii=False, separators=(",", ":")).encode())
+        if size > 4096:
+            problems.append(f"message of {size} bytes")
+            self.problems.extend(problems)
+            return fcm_error(400, "INVALID_ARGUMENT", "Android message is too big",
+                             error_code="INVALID_ARGUMENT")
         if problems:
             self.problems.extend(problems)
             return fcm_error(400, "INVALID_ARGUMENT", "; ".join(problems),

@@ -143,6 +143,24 @@ def test_an_invalid_payload_is_a_failure_not_a_dead_token(fake_fcm):
     assert "message.android.ttl" in result.detail
 
 
+def test_a_message_is_kept_within_fcms_4096_bytes(fake_fcm):
+    """The settings' limits (title 256 bytes, description and extension 3 KB together,
+    image, channel and sound 512 each) add up past FCM's 4 KB: such a message was
+    refused (INVALID_ARGUMENT, FAILED) every time. The body, then the extension, then
+    the title are cut (as for APNs and Web Push)."""
+    note = Notification(
+        title='"' * 256, body="d" * 1500, extension='{"k":"\\"}' * 150, badge=1,
+        collapse_id="m1", conversation_id="C2Calice", message_id="m1", sound="s" * 512,
+        options={"android_channel_id": "c" * 512, "image": "https://i.example/" + "x" * 490})
+    result = send(note=note)
+    assert result.outcome == Outcome.DELIVERED, result
+    assert not fake_fcm.problems
+    message = fake_fcm.send_requests[-1].json()["message"]
+    assert message["notification"]["body"] == "…"  # cut first, as a long text's
+    assert message["data"]["extension"].startswith('{"k":')
+    assert message["notification"]["title"] == '"' * 256
+
+
 def test_retryable_answers_carry_retry_after(fake_fcm):
     later = email.utils.formatdate(time.time() + 120, usegmt=True)
     fake_fcm.send_answers += [
