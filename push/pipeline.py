@@ -98,12 +98,19 @@ def quiet_now(user_pk: int, now=None) -> bool:
     return option is not None and option.quiet_at(_now_seconds_of_day(now))
 
 
+# The token platform a socket's device may hold (PushToken.platform): an iPad's tokens
+# are APNs ones; a desktop app (Windows, Mac, Linux) holds none, so its socket stands
+# for no phone; an undeclared platform ("Unknown") may be a phone: Android, as before.
+SOCKET_TOKEN_PLATFORM = {"iOS": "iOS", "iPad": "iOS", "Web": "Web", "Android": "Android",
+                         "Windows": None, "Mac": None, "Linux": None}
+
+
 def devices_to_push(tokens: list[PushToken], conns: list) -> list[PushToken]:
     """The tokens whose device has no live socket among `conns` (the user's live
     presence.Conn entries; see the module's text)."""
     token_devices = {t.device_id for t in tokens}
     online_devices = {c.device_id for c in conns}
-    unmatched_platforms = {c.platform if c.platform in ("iOS", "Web") else "Android"
+    unmatched_platforms = {SOCKET_TOKEN_PLATFORM.get(c.platform, "Android")
                            for c in conns if c.device_id not in token_devices}
     return [t for t in tokens if t.device_id not in online_devices
             and t.platform not in unmatched_platforms]

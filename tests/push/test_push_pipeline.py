@@ -173,6 +173,18 @@ def test_an_unidentified_socket_covers_its_platform(fake, people, connect, make_
     assert requests_to(fake, phone) == []
 
 
+def test_a_desktop_socket_does_not_silence_the_phone(fake, people, connect, make_user):
+    """A desktop app (Windows, Mac, Linux) has no push token: its socket is no phone,
+    and the phone in the user's pocket still gets the push (it was counted as an
+    Android device, which silenced every Android token while the desktop app ran)."""
+    alice, bob, _ = people
+    phone = fcm_token(bob, "bob-phone").token
+    pc = connect("bob", deviceID="bob-pc", platform="Windows")
+    send(alice, "bob", text("on the desktop and in the pocket"))
+    assert _one(fake, phone)["notification"]["body"] == "on the desktop and in the pocket"
+    pc.wait_event("MESSAGE_RECEIVED")
+
+
 def test_discard_is_not_delivered_live_but_kept_in_history(fake, people, connect):
     alice, bob, _ = people
     ws = connect("bob", deviceID="bob-web")
