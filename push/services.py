@@ -71,8 +71,10 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
 
     A token is one physical device: registered by another account (the phone changed
     hands, or the app signed in as someone else), it leaves the old account, which
-    would otherwise get the new owner's pushes. After commit the user is push-reachable
-    on the device's platform (accounts.presence).
+    would otherwise get the new owner's pushes; registered by the same user under
+    another deviceID (an app reinstalled keeps its APNs token, not its deviceID), it
+    leaves the old deviceID, which would otherwise get each push a second time. After
+    commit the user is push-reachable on the device's platform (accounts.presence).
     """
     if vendor == PushToken.Vendor.WEBPUSH:  # an object or JSON, kept as canonical JSON
         _check_token_fields(device_id, vendor)
@@ -80,11 +82,13 @@ def push_token_register(*, user: User, device_id, vendor, token) -> PushToken:
     # A missing token is checked as an empty one (None means "no token to check").
     _check_token_fields(device_id, vendor, "" if token is None else token)
     with transaction.atomic():
-        moved = list(PushToken.objects.select_for_update()
-                     .filter(vendor=vendor, token=token).exclude(user=user)
-                     .values_list("user_id", flat=True))
-        if moved:
-            PushToken.objects.filter(vendor=vendor, token=token).exclude(user=user).delete()
+        elsewhere = list(PushToken.objects.select_for_update()
+                         .filter(vendor=vendor, token=token)
+                         .exclude(user=user, device_id=device_id)
+                         .values_list("pk", "user_id"))
+        moved = [owner for _, owner in elsewhere if owner != user.pk]
+        if elsewhere:
+            PushToken.objects.filter(pk__in=[pk for pk, _ in elsewhere]).delete()
         before = PushToken.objects.select_for_update().filter(user=user, device_id=device_id) \
             .first()
         try:

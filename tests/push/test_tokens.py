@@ -100,6 +100,19 @@ def test_a_token_registered_by_another_account_moves(make_user, live_server_url,
     assert status(v4, "bob") == "PushOnline"
 
 
+def test_one_token_under_a_new_device_id_of_the_same_user_replaces_the_old(
+        make_user, live_server_url):
+    """An iPhone keeps its APNs token across a reinstall while the app makes a new
+    deviceID: the token was then held twice by the user, and every message went to the
+    phone twice."""
+    bob = make_user("bob")
+    for device in ("install-1", "install-2"):
+        assert rest(live_server_url, "POST", "bob",
+                    {"deviceID": device, "vendor": "apns", "token": APNS})[0] == 201
+    assert list(PushToken.objects.filter(user=bob).values_list("device_id", flat=True)) \
+        == ["install-2"]
+
+
 def test_a_user_holds_a_bounded_number_of_tokens(make_user, live_server_url, v4, settings):
     """Every message to a user is one vendor request per token: without a bound, one
     account registering thousands of device IDs (Web Push endpoints at someone else's
