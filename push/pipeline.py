@@ -228,6 +228,13 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
             _end(delivery, PushDelivery.State.FAILED)
             _record(delivery, Result(Outcome.FAILED, detail="the device has no token now"), 0)
         return "no_token"
+    if delivery.withdraw_wanted:
+        # Read or recalled while a run now dead was sending it (a live run's sending
+        # ends with the withdrawal): that run's request may have shown it, so the
+        # withdrawal goes, and the notification does not go again.
+        _end(delivery, PushDelivery.State.DELIVERED)
+        _withdraw_deliveries(PushDelivery.objects.filter(pk=delivery.pk))
+        return "withdrawn"
     result, latency = _call_vendor(token, Notification(**delivery.note))
     with transaction.atomic():
         wanted = PushDelivery.objects.select_for_update().filter(pk=delivery_pk) \

@@ -430,3 +430,31 @@ def test_a_recall_before_the_push_task_ran_sends_nothing(fake, people, make_user
     settle(fake, alice, make_user("erin"))
     assert requests_to(fake, bob_token) == []
     assert all(d.state == "withdrawn" for d in deliveries(bob))
+
+
+def test_a_delivery_left_sending_and_then_read_is_withdrawn_not_sent_again(fake, people):
+    """A worker killed while the vendor was called leaves the delivery "sending"; a read
+    then marks it withdraw_wanted. The run that takes it up again (the task redone, or
+    the sweep) must not show the read message again: it sends the withdrawal only (the
+    killed run's request may have shown it)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from push.tasks import requeue_stale_pushes
+
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    sent = send(alice, "bob", text("read elsewhere"))
+    _one(fake, token)
+    wait_for(lambda: deliveries(bob) and deliveries(bob)[0].state == "delivered")
+    # As a killed run leaves it, and as a read meanwhile marks it.
+    PushDelivery.objects.filter(user=bob).update(
+        state="sending", withdraw_wanted=True,
+        updated_at=timezone.now() - timedelta(hours=2))
+    requeue_stale_pushes.apply()
+    withdrawal = wait_for(lambda: [m for m in requests_to(fake, token)
+                                   if m.get("data", {}).get("withdraw")], what="withdrawal")
+    assert withdrawal[0]["data"]["withdraw"] == sent["ID"]
+    wait_for(lambda: deliveries(bob)[0].withdrawn, what="marked withdrawn")
+    assert len([m for m in requests_to(fake, token) if "notification" in m]) == 1
