@@ -353,6 +353,8 @@ def withdraw_message(message_id: int) -> int:
     withdrawals sent."""
     sent = _withdraw_deliveries(message_open_deliveries(message_id))
     for delivery in PushDelivery.objects.filter(message_id=message_id).only("pk", "note"):
+        if not delivery.note:
+            continue
         PushDelivery.objects.filter(pk=delivery.pk).update(
             note={**delivery.note, "title": "", "body": "", "extension": ""})
     return sent

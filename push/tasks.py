@@ -139,7 +139,7 @@ def _withdraw_message_queue(message_id: int, message_key: str, receiver_pk: int,
         tokens = pipeline.withdraw_unsent(
             message_id=message_id, message_key=message_key, receiver_pk=receiver_pk,
             conversation_id=conversation_id, dialog_seq=dialog_seq)
-        if tokens and pipeline.message_open_deliveries(message_id).exists():
+        if tokens:  # deliveries to withdraw, or at least a kept text to blank
             _queue(push_withdraw_message, (message_id,))
     except Exception:
         log.exception("offline push: queuing a withdrawal failed")

@@ -458,3 +458,15 @@ def test_a_delivery_left_sending_and_then_read_is_withdrawn_not_sent_again(fake,
     assert withdrawal[0]["data"]["withdraw"] == sent["ID"]
     wait_for(lambda: deliveries(bob)[0].withdrawn, what="marked withdrawn")
     assert len([m for m in requests_to(fake, token) if "notification" in m]) == 1
+
+
+def test_a_recall_blanks_the_text_kept_on_finished_deliveries(fake, people, make_user):
+    """The recalled text is erased from the message; the copy a delivery keeps (shown to
+    operators) goes too, also when the push had failed for good."""
+    alice, bob, _ = people
+    fcm_token(bob)
+    fake.send_answers.append(fcm_error(403, "PERMISSION_DENIED", error_code="SENDER_ID_MISMATCH"))
+    sent = send(alice, "bob", text("never meant to send this"))
+    wait_for(lambda: deliveries(bob) and deliveries(bob)[0].state == "failed", what="failed")
+    changes.message_revoke(message_pk=changes.message_pk(sent["ID"]), actor=alice)
+    wait_for(lambda: deliveries(bob)[0].note.get("body") == "", what="the text blanked")
