@@ -71,6 +71,9 @@ THUMB_SIDE = 198
 THUMB_MAX_RATIO = 4
 
 MAX_NAME_CHARS = 100
+# A file system allows 255 bytes in a name, and 100 CJK characters are 300 in UTF-8:
+# the name is cut to this many bytes too, leaving room for inert_name's `.txt`.
+MAX_NAME_BYTES = 200
 UINT32_MAX = 2**32 - 1
 
 # Pillow's own bomb check as a second line: Image.open raises DecompressionBombError
@@ -254,12 +257,14 @@ def _not_an_image() -> ChatError:
 # --- names ----------------------------------------------------------------------------
 
 def safe_filename(name) -> str:
-    """The client's file name reduced to letters, digits, `-`, `_` and `.`."""
+    """The client's file name reduced to letters, digits, `-`, `_` and `.`, at most
+    MAX_NAME_CHARS characters and MAX_NAME_BYTES bytes of UTF-8."""
     base = str(name or "").replace("\\", "/").rsplit("/", 1)[-1]
     base = unicodedata.normalize("NFC", base).strip().replace(" ", "_")
     base = re.sub(r"[^\w.-]", "", base).lstrip(".")
     stem, ext = _stem(base), _extension(base)
-    stem = stem[:MAX_NAME_CHARS - len(ext) - 1] or "file"
+    stem = stem[:MAX_NAME_CHARS - len(ext) - 1]
+    stem = stem.encode()[:MAX_NAME_BYTES - len(ext) - 1].decode(errors="ignore") or "file"
     return f"{stem}.{ext}" if ext else stem
 
 

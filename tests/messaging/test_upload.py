@@ -284,6 +284,24 @@ def test_file_name_rules(client, name, expected):
     assert storage_name(payload["url"]).endswith(f"/{payload['uuid']}/{expected}")
 
 
+@pytest.mark.parametrize("name", ["\u6f22" * 99 + ".txt", "\u6f22" * 99 + ".html",
+                                  "\U00020000" * 120, "\u00e9" * 150 + ".mp4"])
+@pytest.mark.parametrize("kind", ["file", "sound", "video"])
+def test_a_long_name_in_wide_characters_is_stored_and_served(client, kind, name):
+    """100 characters of 3 or 4 UTF-8 bytes each were past the 255 bytes a file system
+    allows in a name: the upload answered 500 (OSError: File name too long)."""
+    response = upload(client, kind, b"data", name=name)
+    assert response.status_code == 201, response.content[:300]
+    payload = response.json()["payload"]
+    url = payload.get("url") or payload["videoUrl"]
+    stored_name = storage_name(url).rsplit("/", 1)[1]
+    assert len(stored_name.encode()) <= 255
+    assert served(client, url) == b"data"
+    if kind == "file":
+        assert len(payload["fileName"].encode()) <= 200
+        assert payload["fileName"][0] == name[0]
+
+
 def test_a_file_without_a_name_is_called_file():
     # Multipart cannot carry a file part without a name; other doors might.
     assert safe_filename("") == safe_filename(None) == "file"
