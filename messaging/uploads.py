@@ -43,6 +43,7 @@ from PIL import ExifTags, Image
 from accounts.models import User
 from chat_project.errors import ChatError
 
+from .image_meta import without_metadata
 from .models import Upload
 from .upload_refs import QUOTA_WINDOW
 
@@ -168,6 +169,8 @@ def _prepare(upload_id: str, kind: str, file, second: int, thumb, *,
         copies = image_copies(file)
         stem = _stem(name)
         original = f"{folder}/{stem}.{copies.ext}"
+        # Stored without where and when it was taken (GPS, XMP...), pixels untouched.
+        file = without_metadata(file, copies.pillow_format, copies.orientation)
         files = [(original, file)]
         infos = [{"type": 1, "size": file.size, "width": copies.width,
                   "height": copies.height, "url": original}]
@@ -197,9 +200,9 @@ def _prepare(upload_id: str, kind: str, file, second: int, thumb, *,
                "thumbUUID": "", "thumbUrl": "", "thumbWidth": 0, "thumbHeight": 0}
     files = [(stored, file)]
     if thumb is not None:
-        cover_format, width, height = check_cover(thumb)
+        cover_format, orientation, width, height = check_cover(thumb)
         cover = f"{folder}/cover/{_stem(safe_filename(thumb.name))}.{IMAGE_FORMATS[cover_format][1]}"
-        files.append((cover, thumb))
+        files.append((cover, without_metadata(thumb, cover_format, orientation)))
         payload.update(thumbUUID=uuid.uuid4().hex, thumbUrl=cover,
                        thumbWidth=width, thumbHeight=height)
     return files, {"type": "TIMVideoFileElem", "payload": payload}
@@ -322,6 +325,8 @@ class ImageCopies:
     ext: str  # the original's extension
     width: int  # as shown (EXIF orientation applied)
     height: int
+    pillow_format: str = ""
+    orientation: int | None = None  # EXIF's, kept in the stored original
     copies: list[ImageCopy] = field(default_factory=list)
 
 
@@ -340,7 +345,8 @@ def image_copies(file) -> ImageCopies:
     try:
         # (A JPEG's EXIF is in its header; a PNG's may follow the pixels: decoded here.)
         transpose, (width, height) = _upright(image)
-        result = ImageCopies(element_format, ext, width, height)
+        result = ImageCopies(element_format, ext, width, height, image.format,
+                             _orientation(image))
         if max(width, height) <= THUMB_SIDE:
             image.load()  # no copy to make, but the pixels must be an image's
             return result
@@ -405,6 +411,11 @@ def _upright(image: Image.Image) -> tuple[Image.Transpose | None, tuple[int, int
     return transpose, (width, height)
 
 
+def _orientation(image: Image.Image) -> int | None:
+    value = image.getexif().get(ExifTags.Base.Orientation)
+    return value if value in _UPRIGHT else None
+
+
 def _middle(size: tuple[int, int]) -> tuple[int, int, int, int]:
     """The box of an image's middle that is at most THUMB_MAX_RATIO times as long as
     wide (the whole image when it is not longer)."""
@@ -428,16 +439,19 @@ def _least_size(size: tuple[int, int]) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def check_cover(file) -> tuple[str, int, int]:
-    """Check a video's cover image; return its Pillow format and its size as shown."""
+def check_cover(file) -> tuple[str, int | None, int, int]:
+    """Check a video's cover image; return its Pillow format, its EXIF orientation and
+    its size as shown."""
     image = open_image(file)
     try:
         _, (width, height) = _upright(image)
+        orientation = _orientation(image)
+        image_format = image.format
         image.draft(None, (THUMB_SIDE, THUMB_SIDE))  # a JPEG checked at 1/8 the cost
         image.load()
     except Exception:
         raise _not_an_image() from None
-    return image.format, width, height
+    return image_format, orientation, width, height
 
 
 def _encode(image: Image.Image, out_format: str) -> bytes:
@@ -452,5 +466,6 @@ def _encode(image: Image.Image, out_format: str) -> bytes:
     if mode != image.mode:
         image = image.convert(mode)
     buffer = io.BytesIO()
-    image.save(buffer, format=out_format)
+    # Nothing of the original's metadata: Pillow would copy a JPEG's comment along.
+    image.save(buffer, format=out_format, comment=b"", exif=b"", xmp=b"")
     return buffer.getvalue()

@@ -352,3 +352,64 @@ def test_every_kind_can_be_sent_as_returned(client, alice, make_user, kind):
     via_api = client.post("/api/v1/messages/", {"to": "bob", "elements": [element],
                                                 "random": 2}, format="json")
     assert via_api.status_code == 201 and via_api.json()["elements"] == [element]
+
+
+def camera_exif(orientation=6) -> Image.Exif:
+    """What a phone writes: its make, the time, where the photo was taken."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "PhoneMaker"
+    exif[0x0132] = "2026:12:06 04:20:00"
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 30.0), 3: "E", 4: (2.0, 17.0, 40.0)}
+    return exif
+
+
+XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+       b'exif:GPSLatitude="48,51.5N" exif:GPSLongitude="2,17.66E"/></rdf:RDF></x:xmpmeta>')
+
+
+def assert_no_location(data: bytes, orientation):
+    image = Image.open(io.BytesIO(data))
+    exif = image.getexif()
+    assert not exif.get_ifd(0x8825), "GPS left in the file"
+    assert 0x010F not in exif and 0x0132 not in exif
+    assert exif.get(0x0112, 1) == (orientation or 1)  # still shown upright
+    assert b"GPS" not in data and b"PhoneMaker" not in data and b"xmpmeta" not in data
+
+
+@pytest.mark.parametrize(("fmt", "mode", "save"), [
+    ("JPEG", "RGB", {"xmp": XMP, "comment": b"PhoneMaker"}),
+    ("JPEG", "L", {}),
+    ("PNG", "RGBA", {}),
+    ("WEBP", "RGB", {"xmp": XMP}),
+    ("WEBP", "RGBA", {"lossless": True}),
+])
+@pytest.mark.parametrize("orientation", [6, 1])
+def test_the_sent_photo_does_not_tell_where_it_was_taken(client, fmt, mode, save, orientation):
+    """A phone's photo carries GPS coordinates in its EXIF (and XMP): the copies lost them,
+    but the original was stored and served as uploaded, so whoever got the message
+    learned where the sender was. The original keeps its pixels and its orientation."""
+    content = image_bytes((1000, 500), fmt=fmt, mode=mode, exif=camera_exif(orientation),
+                          **save)
+    assert b"GPS" in content or Image.open(io.BytesIO(content)).getexif().get_ifd(0x8825)
+    infos = upload(client, "image", content, name="IMG_2.bin").json()["payload"]["imageInfoArray"]
+    original = served(client, infos[0]["url"])
+    assert infos[0]["size"] == len(original) < len(content)
+    assert_no_location(original, orientation)
+    before, after = Image.open(io.BytesIO(content)), Image.open(io.BytesIO(original))
+    assert after.format == before.format
+    assert after.tobytes() == before.tobytes()  # the same pixels: nothing re-encoded
+    assert (infos[0]["width"], infos[0]["height"]) == ((500, 1000) if orientation == 6
+                                                       else (1000, 500))
+    for info in infos[1:]:
+        assert_no_location(served(client, info["url"]), None)
+
+
+def test_a_video_cover_does_not_tell_where_it_was_taken(client):
+    cover = image_bytes((320, 180), fmt="JPEG", mode="RGB", exif=camera_exif())
+    payload = upload(client, "video", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200,
+                     name="clip.mp4", thumb=SimpleUploadedFile("cover.jpg", cover)).json()["payload"]
+    data = served(client, payload["thumbUrl"])
+    assert_no_location(data, 6)
+    assert (payload["thumbWidth"], payload["thumbHeight"]) == (180, 320)
+    assert Image.open(io.BytesIO(data)).tobytes() == Image.open(io.BytesIO(cover)).tobytes()
