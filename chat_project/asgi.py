@@ -13,13 +13,15 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from chat_project.body_limit import BodyLimit  # noqa: E402
 from chat_project.origin import OriginCheck  # noqa: E402
 from chat_project.unavailable import HandshakeGuard  # noqa: E402
 from messaging.consumers import ChatConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # A body past the largest upload is refused before Django spools it to disk.
+        "http": BodyLimit(django_asgi_app),
         # A cookie-authenticated socket from a foreign page is refused; native clients
         # (no Origin header) log in by UserSig (chat_project/origin.py). Redis or the
         # database down during the handshake: close 1013, not HTTP 500.
