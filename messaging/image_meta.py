@@ -155,12 +155,13 @@ _VP8X_EXIF, _VP8X_XMP = 0x08, 0x04
 
 
 def _webp(src, out, orientation: int | None) -> None:
-    riff, _, webp = struct.unpack("<4sI4s", _read(src, 12))
+    riff, riff_size, webp = struct.unpack("<4sI4s", _read(src, 12))
     if riff != b"RIFF" or webp != b"WEBP":
         raise _NotAsExpected
-    # First pass: the chunks (fourcc, offset of the data, size), reading headers only.
+    # First pass: the chunks (fourcc, offset of the data, size), reading headers only,
+    # within the RIFF's size (anything after it is left out).
     chunks = []
-    while header := src.read(8):
+    while src.tell() + 8 <= 8 + riff_size and (header := src.read(8)):
         if len(header) != 8:
             break
         fourcc, size = struct.unpack("<4sI", header)
