@@ -413,3 +413,15 @@ def test_a_video_cover_does_not_tell_where_it_was_taken(client):
     assert_no_location(data, 6)
     assert (payload["thumbWidth"], payload["thumbHeight"]) == (180, 320)
     assert Image.open(io.BytesIO(data)).tobytes() == Image.open(io.BytesIO(cover)).tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_bytes_after_the_image_do_not_keep_its_location(client, fmt):
+    """Whatever follows the image's end (a second file, junk) is left out, and does not
+    stop the metadata from being cut."""
+    content = image_bytes((400, 300), fmt=fmt, mode="RGB", exif=camera_exif())
+    content += b"PK\x03\x04 appended GPS 48.85N"
+    infos = upload(client, "image", content, name="x").json()["payload"]["imageInfoArray"]
+    original = served(client, infos[0]["url"])
+    assert_no_location(original, 6)
+    assert b"appended" not in original
