@@ -240,6 +240,16 @@ STORAGES = {
                                    default="django.core.files.storage.FileSystemStorage")},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# S3-compatible storage (django-storages reads these from Django's settings; boto3 takes
+# AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment itself). A file's URL
+# is stored in its message, so it is a plain one, not a signed URL that would stop
+# working an hour later: the random folder in its path is what keeps it private.
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+AWS_S3_CUSTOM_DOMAIN = env.str("AWS_S3_CUSTOM_DOMAIN", default="") or None
+AWS_QUERYSTRING_AUTH = env.bool("AWS_QUERYSTRING_AUTH", default=False)
+AWS_S3_FILE_OVERWRITE = False
 # Django itself serves /static/ and local-disk /media/ (fine for small deployments);
 # set SERVE_FILES=0 when a web server or a CDN serves them.
 SERVE_FILES = env.bool("SERVE_FILES", default=True)

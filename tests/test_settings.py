@@ -149,3 +149,32 @@ def test_the_deploy_check_warns_of_an_in_process_channel_layer():
 
     assert "messaging.W001" in ids()
     assert "messaging.W001" not in ids(REDIS_URL="redis://127.0.0.1:6379/3")
+
+
+S3_PROBE = (
+    "import django, json; django.setup(); from django.conf import settings as s;"
+    "print(json.dumps({k: getattr(s, k, None) for k in ('AWS_STORAGE_BUCKET_NAME',"
+    " 'AWS_S3_REGION_NAME', 'AWS_S3_ENDPOINT_URL', 'AWS_S3_CUSTOM_DOMAIN',"
+    " 'AWS_QUERYSTRING_AUTH', 'AWS_S3_FILE_OVERWRITE')}))"
+)
+
+
+def test_uploads_on_s3_are_configured_from_the_environment():
+    """README's several-machines deployment sets STORAGE_BACKEND to S3Storage, but
+    nothing read the bucket (django-storages takes it from Django's settings, not the
+    environment): it could not be named. And a file's URL is stored in the message, so it
+    must not be a signed one that stops working an hour later (django-storages' default)."""
+    base = {k: v for k, v in os.environ.items() if k not in KEYS and not k.startswith("AWS_")}
+    base.update(DJANGO_SETTINGS_MODULE="chat_project.settings",
+                STORAGE_BACKEND="storages.backends.s3.S3Storage",
+                AWS_STORAGE_BUCKET_NAME="parley-uploads", AWS_S3_REGION_NAME="eu-west-3",
+                AWS_S3_ENDPOINT_URL="https://s3.example.net",
+                AWS_S3_CUSTOM_DOMAIN="files.example.net")
+    result = subprocess.run([sys.executable, "-c", S3_PROBE], cwd=ROOT, env=base,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "AWS_STORAGE_BUCKET_NAME": "parley-uploads", "AWS_S3_REGION_NAME": "eu-west-3",
+        "AWS_S3_ENDPOINT_URL": "https://s3.example.net",
+        "AWS_S3_CUSTOM_DOMAIN": "files.example.net",
+        "AWS_QUERYSTRING_AUTH": False, "AWS_S3_FILE_OVERWRITE": False}
