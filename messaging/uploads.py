@@ -354,7 +354,11 @@ def image_copies(file) -> ImageCopies:
         if image.format == "JPEG":
             # Decode at 1/2, 1/4 or 1/8 scale, still at least the copies' size.
             image.draft(None, _least_size(image.size))
-        if image.mode not in _SCALABLE_MODES:
+        if image.mode.startswith("I"):
+            # 16-bit grey (Pillow's I;16 or I): converting straight to RGB would clip
+            # every value past 255, a mid-grey picture turning white. Scaled to 8 bits.
+            image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+        elif image.mode not in _SCALABLE_MODES:
             image = image.convert("RGBA" if image.has_transparency_data else "RGB")
         # Shrink by a whole factor first, leaving at least twice the copies' size (as
         # reducing_gap would), so Lanczos works on a small image.

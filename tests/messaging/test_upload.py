@@ -425,3 +425,20 @@ def test_bytes_after_the_image_do_not_keep_its_location(client, fmt):
     original = served(client, infos[0]["url"])
     assert_no_location(original, 6)
     assert b"appended" not in original
+
+
+def test_a_16_bit_grey_picture_keeps_its_shades_in_its_copies(client):
+    """A 16-bit greyscale PNG (a scan, an X-ray) was converted to RGB by clipping each
+    value to 255: mid-grey (30000 of 65535) came out white in the large copy and the
+    thumbnail."""
+    image = Image.new("I;16", (800, 600), 30000)
+    image.paste(Image.new("I;16", (400, 600), 60000), (400, 0))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    infos = upload(client, "image", buffer.getvalue(), name="scan.png").json()["payload"][
+        "imageInfoArray"]
+    assert [i["type"] for i in infos] == [1, 2, 3]
+    for info in infos[1:]:
+        copy = Image.open(io.BytesIO(served(client, info["url"]))).convert("L")
+        left, right = copy.getpixel((2, 2)), copy.getpixel((copy.width - 3, 2))
+        assert abs(left - 30000 // 256) <= 2 and abs(right - 60000 // 256) <= 2, (left, right)
