@@ -190,3 +190,85 @@ def _webp(src, out, orientation: int | None) -> None:
         else:
             _copy(src, out, size + (size & 1))
     out.write(exif_chunk)
+
+
+# --- JPEG scans -----------------------------------------------------------------------
+
+def jpeg_scans(file, stop_after: int) -> int:
+    """How many scans (SOS segments) a JPEG has, counting no further than `stop_after`
+    + 1. libjpeg decodes a progressive JPEG scan by scan, each over the whole image, so
+    a file of thousands of tiny scans costs minutes of CPU; an ordinary one has about
+    10. Walks the segments by their lengths and the scan data by its markers (a data
+    byte FF is followed by 00, a restart marker by D0-D7), a block at a time."""
+    file.seek(0)
+    reader = _Blocks(file)
+    if reader.take(2) != b"\xff\xd8":
+        return 0
+    scans = 0
+    while True:
+        byte = reader.take(1)
+        if byte != b"\xff":
+            return scans  # damaged or ended: Pillow's decoder says what it is
+        marker = reader.take(1)
+        while marker == b"\xff":
+            marker = reader.take(1)
+        if not marker or marker == b"\xd9":
+            return scans
+        if 0xD0 <= marker[0] <= 0xD7 or marker[0] == 0x01:
+            continue
+        length = reader.take(2)
+        if len(length) != 2:
+            return scans
+        reader.skip(int.from_bytes(length, "big") - 2)
+        if marker == b"\xda":
+            scans += 1
+            if scans > stop_after:
+                return scans
+            if not reader.skip_scan_data():
+                return scans
+
+
+class _Blocks:
+    def __init__(self, file):
+        self.file = file
+        self.block = b""
+        self.pos = 0
+
+    def _fill(self) -> bool:
+        more = self.file.read(_BLOCK)
+        if not more:
+            return False
+        self.block = self.block[self.pos:] + more
+        self.pos = 0
+        return True
+
+    def take(self, n: int) -> bytes:
+        while len(self.block) - self.pos < n and self._fill():
+            pass
+        data = self.block[self.pos:self.pos + n]
+        self.pos += len(data)
+        return data
+
+    def skip(self, n: int) -> None:
+        available = len(self.block) - self.pos
+        if n <= available:
+            self.pos += n
+            return
+        self.file.seek(n - available, 1)
+        self.block, self.pos = b"", 0
+
+    def skip_scan_data(self) -> bool:
+        """Up to the next marker that is not data or a restart; False at the end."""
+        while True:
+            found = self.block.find(b"\xff", self.pos)
+            if found < 0 or found + 1 >= len(self.block):
+                self.pos = len(self.block) if found < 0 else found
+                if not self._fill():
+                    return False
+                continue
+            following = self.block[found + 1]
+            if following == 0 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                self.pos = found + (1 if following == 0xFF else 2)
+                continue
+            self.pos = found
+            return True

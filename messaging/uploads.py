@@ -43,7 +43,7 @@ from PIL import ExifTags, Image
 from accounts.models import User
 from chat_project.errors import ChatError
 
-from .image_meta import without_metadata
+from .image_meta import jpeg_scans, without_metadata
 from .models import Upload
 from .upload_refs import QUOTA_WINDOW
 
@@ -64,6 +64,9 @@ IMAGE_FORMATS = {
     "BMP": ("BMP", "bmp"),
     "WEBP": ("WEBP", "webp"),
 }
+# A progressive JPEG has about 10 scans; each is a pass over the whole image, so
+# thousands of tiny ones cost minutes of CPU (messaging/image_meta.jpeg_scans).
+MAX_JPEG_SCANS = 100
 # imageInfoArray: type 1 is the original; 2 and 3 are scaled to fit these sides.
 LARGE_SIDE = 720
 THUMB_SIDE = 198
@@ -243,6 +246,9 @@ def open_image(file) -> Image.Image:
     # A small file can inflate to gigabytes of pixels: refuse before decoding.
     if image.width * image.height > settings.CHAT_MAX_IMAGE_PIXELS:
         raise _too_many_pixels(image.width, image.height)
+    if image.format == "JPEG" and jpeg_scans(file, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
+        raise ChatError(910007, f"the JPEG has more than {MAX_JPEG_SCANS} scans")
+    file.seek(0)
     return image
 
 
