@@ -146,14 +146,14 @@ def _image(f: _Fields) -> dict:
 
 def _sound(f: _Fields) -> dict:
     return {"uuid": f.string("uuid", required=True, nonempty=True, max_len=128),
-            "url": f.url("url"),
+            "url": f.url("url", required=False),
             "size": f.integer("size", required=True, maximum=settings.CHAT_MAX_SOUND_BYTES),
             "second": f.integer("second", required=True)}
 
 
 def _file(f: _Fields) -> dict:
     return {"uuid": f.string("uuid", required=True, nonempty=True, max_len=128),
-            "url": f.url("url"),
+            "url": f.url("url", required=False),
             "fileName": f.string("fileName", required=True, nonempty=True, max_len=255),
             "fileSize": f.integer("fileSize", required=True,
                                   maximum=settings.CHAT_MAX_FILE_BYTES)}

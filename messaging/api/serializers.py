@@ -111,7 +111,8 @@ class ImagePayload(serializers.Serializer):
 
 class SoundPayload(serializers.Serializer):
     uuid = Text(max_length=128)
-    url = Url()
+    # Optional: Tencent's legacy bodies name the file by its UUID only.
+    url = Url(required=False, allow_blank=True)
     size = serializers.IntegerField(min_value=0, max_value=settings.CHAT_MAX_SOUND_BYTES,
                                     help_text="bytes")
     second = Count(help_text="duration in seconds")
@@ -119,7 +120,8 @@ class SoundPayload(serializers.Serializer):
 
 class FilePayload(serializers.Serializer):
     uuid = Text(max_length=128)
-    url = Url()
+    # Optional: Tencent's legacy bodies name the file by its UUID only.
+    url = Url(required=False, allow_blank=True)
     fileName = Text(max_length=255)  # noqa: N815
     fileSize = serializers.IntegerField(  # noqa: N815
         min_value=0, max_value=settings.CHAT_MAX_FILE_BYTES, help_text="bytes")

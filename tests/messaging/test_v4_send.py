@@ -479,3 +479,23 @@ def test_send_command_time_is_kept(make_user):
                                             random=1, time=12345,
                                             elements=elements_from_msg_body(text_body("t")))])
     assert view["time"] == 12345
+
+
+@pytest.mark.parametrize(("mtype", "content"), [
+    ("TIMSoundElem", {"UUID": "snd-legacy", "Size": 2048, "Second": 4}),
+    ("TIMFileElem", {"UUID": "file-legacy", "FileSize": 5000, "FileName": "a.pdf"}),
+])
+def test_a_legacy_sound_or_file_body_without_its_url_is_sent(v4, make_user, mtype, content):
+    """tencent-rest.md §2.1: a 2.x/3.x backend sends TIMSoundElem and TIMFileElem with
+    only UUID and sizes (the file was found by UUID). They were refused 90010 ("url: is
+    required"); now stored with an empty URL (the chat page shows "[Voice]" or the file's
+    name without a link)."""
+    make_user("alice"), make_user("bob")
+    answer = send(v4, From_Account="alice", body=[{"MsgType": mtype, "MsgContent": content}])
+    assert code(answer) == 0, answer
+    roam = v4("openim/admin_getroammsg", {"Operator_Account": "bob", "Peer_Account": "alice",
+                                          "MaxCnt": 10, "MinTime": 0, "MaxTime": 2**32 - 1})
+    got = roam["MsgList"][0]["MsgBody"][0]
+    assert got["MsgType"] == mtype
+    assert {k: got["MsgContent"][k] for k in content} == content
+    assert got["MsgContent"].get("Url", "") == ""
