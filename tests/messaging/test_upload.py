@@ -482,3 +482,33 @@ def test_a_jpeg_of_thousands_of_scans_is_refused_before_it_is_decoded(client):
     assert_error(response, 400, 910007)
     assert "scans" in response.json()["message"]
     assert time.monotonic() - started < 1
+
+
+def test_media_is_served_in_byte_ranges(client):
+    """Safari plays audio and video only from a server that answers byte ranges (it asks
+    for bytes 0-1 first and wants 206); /media/ always answered 200 with the whole file,
+    so voice and video messages did not play there, and no player could seek."""
+    video = bytes(range(256)) * 40
+    url = urlparse(upload(client, "video", video, name="clip.mp4").json()["payload"][
+        "videoUrl"]).path
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+    for header, start, end in (("bytes=0-1", 0, 1), ("bytes=100-", 100, len(video) - 1),
+                               ("bytes=-10", len(video) - 10, len(video) - 1),
+                               ("bytes=10000-99999", 10000, len(video) - 1)):
+        response = client.get(url, HTTP_RANGE=header)
+        assert response.status_code == 206, header
+        assert response["Content-Range"] == f"bytes {start}-{end}/{len(video)}"
+        assert int(response["Content-Length"]) == end - start + 1
+        assert b"".join(response.streaming_content) == video[start:end + 1]
+        assert response["Content-Type"] == "video/mp4"
+        assert response["X-Content-Type-Options"] == "nosniff"
+    for header in ("bytes=20000-", "bytes=5-2"):
+        response = client.get(url, HTTP_RANGE=header)
+        assert response.status_code == 416, header
+        assert response["Content-Range"] == f"bytes */{len(video)}"
+    # What is not one range of bytes gets the whole file.
+    for header in ("bytes=0-1,5-6", "items=0-1", "bytes=x-"):
+        response = client.get(url, HTTP_RANGE=header)
+        assert response.status_code == 200
+        assert b"".join(response.streaming_content) == video
