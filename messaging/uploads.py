@@ -243,6 +243,11 @@ def open_image(file) -> Image.Image:
         raise _too_many_pixels() from None
     except Exception:  # Pillow raises many kinds of errors on a damaged file
         raise _not_an_image() from None
+    if image.format == "MPO":
+        # A JPEG followed by more pictures its MPF segment names (phones' HDR gain maps
+        # and previews, 3D cameras): Pillow's MPO is a JPEG whose first picture is the
+        # one shown. Only that one is kept (image_meta cuts what follows its end).
+        image.format = "JPEG"
     # A small file can inflate to gigabytes of pixels: refuse before decoding.
     if image.width * image.height > settings.CHAT_MAX_IMAGE_PIXELS:
         raise _too_many_pixels(image.width, image.height)

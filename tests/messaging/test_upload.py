@@ -512,3 +512,37 @@ def test_media_is_served_in_byte_ranges(client):
         response = client.get(url, HTTP_RANGE=header)
         assert response.status_code == 200
         assert b"".join(response.streaming_content) == video
+
+
+def mpo_bytes(exif=None) -> bytes:
+    """A JPEG followed by a second picture, named in an MPF segment (APP2), as phone
+    cameras write them (an HDR gain map, a preview) and 3D cameras."""
+    first, second = Image.new("RGB", (800, 600), (255, 0, 0)), Image.new("RGB", (400, 300))
+    buffer = io.BytesIO()
+    first.save(buffer, format="MPO", save_all=True, append_images=[second],
+               **({"exif": exif} if exif is not None else {}))
+    return buffer.getvalue()
+
+
+def test_a_phone_photo_with_a_second_picture_is_a_jpeg(client):
+    """Pillow opens such a JPEG as "MPO": the upload answered 500 (KeyError), for the
+    photos of many Android phones. Now it is the JPEG it is, stored as its first picture
+    alone."""
+    content = mpo_bytes(camera_exif(orientation=1))
+    assert Image.open(io.BytesIO(content)).format == "MPO"
+    response = upload(client, "image", content, name="PXL_1.jpg")
+    assert response.status_code == 201, response.content[:200]
+    payload = response.json()["payload"]
+    assert payload["format"] == "JPG"
+    infos = payload["imageInfoArray"]
+    assert [(i["width"], i["height"]) for i in infos] == [(800, 600), (720, 540), (198, 149)]
+    original = served(client, infos[0]["url"])
+    assert storage_name(infos[0]["url"]).endswith(".jpg")
+    stored_image = Image.open(io.BytesIO(original))
+    assert stored_image.format == "JPEG" and stored_image.getpixel((5, 5))[0] > 240
+    assert len(original) < len(content)  # the second picture is not kept
+    assert_no_location(original, None)
+    cover = upload(client, "video", b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200,
+                   name="clip.mp4", thumb=SimpleUploadedFile("cover.jpg", mpo_bytes()))
+    assert cover.status_code == 201, cover.content[:200]
+    assert cover.json()["payload"]["thumbUrl"].endswith(".jpg")
