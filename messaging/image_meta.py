@@ -9,7 +9,8 @@ metadata is cut out here: the container is copied a block at a time, leaving out
 metadata segments (JPEG), chunks (PNG, WebP) and anything after the image's end. Only
 the EXIF orientation is written back, so the picture still shows upright, as its
 width and height in the element say. What draws it (ICC colour profile, Adobe APP14,
-JFIF density, animation) is kept. GIF and BMP carry no EXIF and are kept as they are.
+JFIF density, animation, a GIF's looping) is kept. A BMP carries none and is kept as
+it is.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def without_metadata(file, image_format: str, orientation: int | None) -> File:
     """`file` (an uploaded image of Pillow format `image_format`) without its metadata,
     keeping `orientation` (1-8) when it turns the picture. A file this cannot read as
     its format (Pillow read it, so rarely) is returned as it is."""
-    strip = {"JPEG": _jpeg, "PNG": _png, "WEBP": _webp}.get(image_format)
+    strip = {"JPEG": _jpeg, "PNG": _png, "WEBP": _webp, "GIF": _gif}.get(image_format)
     if strip is None:
         return file
     out = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE)
@@ -190,6 +191,62 @@ def _webp(src, out, orientation: int | None) -> None:
         else:
             _copy(src, out, size + (size & 1))
     out.write(exif_chunk)
+
+
+# --- GIF ------------------------------------------------------------------------------
+
+# Application extensions kept: looping (Netscape's, and its older twin) and colour.
+_GIF_APPS_KEPT = (b"NETSCAPE2.0", b"ANIMEXTS1.0", b"ICCRGBG1012")
+
+
+def _gif(src, out, orientation: int | None) -> None:
+    """Comments and application extensions (XMP, maker data) left out; a GIF has no
+    orientation."""
+    header = _read(src, 13)
+    if header[:3] != b"GIF":
+        raise _NotAsExpected
+    out.write(header)
+    if header[10] & 0x80:  # the global colour table
+        _copy(src, out, 3 * 2 ** ((header[10] & 0x07) + 1))
+    while True:
+        introducer = _read(src, 1)
+        if introducer == b"\x3b":  # the trailer: anything after it is left out
+            out.write(introducer)
+            return
+        if introducer == b"\x2c":  # an image: descriptor, local colour table, data
+            descriptor = _read(src, 9)
+            out.write(introducer + descriptor)
+            if descriptor[8] & 0x80:
+                _copy(src, out, 3 * 2 ** ((descriptor[8] & 0x07) + 1))
+            out.write(_read(src, 1))  # LZW minimum code size
+            _gif_blocks(src, out)
+        elif introducer == b"\x21":
+            label = _read(src, 1)
+            if label == b"\xfe":  # a comment
+                _gif_blocks(src, None)
+            elif label == b"\xff":
+                first = _read(src, 1)
+                identifier = _read(src, first[0])
+                keep = identifier[:11] in _GIF_APPS_KEPT
+                if keep:
+                    out.write(introducer + label + first + identifier)
+                _gif_blocks(src, out if keep else None)
+            else:  # graphic control, plain text
+                out.write(introducer + label)
+                _gif_blocks(src, out)
+        else:
+            raise _NotAsExpected
+
+
+def _gif_blocks(src, out) -> None:
+    """Data sub-blocks up to and with their terminator, copied to `out` or skipped."""
+    while True:
+        size = _read(src, 1)
+        data = _read(src, size[0])
+        if out is not None:
+            out.write(size + data)
+        if not size[0]:
+            return
 
 
 # --- JPEG scans -----------------------------------------------------------------------

@@ -546,3 +546,27 @@ def test_a_phone_photo_with_a_second_picture_is_a_jpeg(client):
                    name="clip.mp4", thumb=SimpleUploadedFile("cover.jpg", mpo_bytes()))
     assert cover.status_code == 201, cover.content[:200]
     assert cover.json()["payload"]["thumbUrl"].endswith(".jpg")
+
+
+def test_a_gif_keeps_its_frames_and_loop_but_not_its_comments_or_xmp(client):
+    frames = [Image.new("P", (300, 200), i) for i in (1, 2, 3)]
+    for frame in frames:
+        frame.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] * 64)
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=100, comment=b"PhoneMaker at 48.85N 2.29E")
+    content = buffer.getvalue()
+    xmp = (b"!\xff\x0bXMP DataXMP" + bytes([len(XMP)]) + XMP + b"\x00")
+    at = content.index(b"!\xff\x0bNETSCAPE2.0")
+    content = content[:at] + xmp + content[at:] + b"trailing GPS"
+    assert b"PhoneMaker" in content and b"xmpmeta" in content
+    infos = upload(client, "image", content, name="a.gif").json()["payload"]["imageInfoArray"]
+    original = served(client, infos[0]["url"])
+    assert b"PhoneMaker" not in original and b"xmpmeta" not in original
+    assert b"GPS" not in original
+    kept, sent = Image.open(io.BytesIO(original)), Image.open(io.BytesIO(content))
+    assert kept.format == "GIF" and kept.n_frames == sent.n_frames == 3
+    assert kept.info.get("loop") == 0
+    for index in range(3):
+        kept.seek(index), sent.seek(index)
+        assert kept.convert("RGB").tobytes() == sent.convert("RGB").tobytes()
