@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.signals import user_logged_in
@@ -48,10 +49,10 @@ from django.db.models import F
 from chat_project.errors import ChatError
 
 from . import presence
-from .events import layer_send_now, layer_send_on_commit, user_group
+from .events import layer_send_now, layer_send_on_commit, publish_on_commit, user_group
 from .models import Device, LoginPolicy, User
 from .presence import Conn
-from .services import device_login, is_app_admin
+from .services import device_login, is_app_admin, sync_publish
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,23 @@ def user_kick(*, user: User, reason: str = KICK_REST_API) -> int:
     return epoch
 
 
+# What the deleted account's peers lose lives in apps above this one (messaging: their
+# conversation with it; relationships: the friend, the request, the block), and accounts
+# imports neither: each registers a notice in its AppConfig.ready. A notice runs in the
+# deletion's transaction before the rows go and returns a function that runs after,
+# returning (sync events for sync_publish, live frames for publish_on_commit) that tell
+# the peers' devices, online now or back later, what changed.
+PeerNotice = Callable[[User], Callable[[], tuple[list, list]]]
+_peer_notices: list[PeerNotice] = []
+
+
+def on_user_delete(notice: PeerNotice) -> PeerNotice:
+    """Register a notice for user_delete (see _peer_notices)."""
+    if notice not in _peer_notices:
+        _peer_notices.append(notice)
+    return notice
+
+
 def check_deletable(user: User) -> None:
     """ChatError 70402 for an account user_delete refuses (an app admin's)."""
     if is_app_admin(user.user_id):
@@ -220,8 +238,10 @@ def user_delete(*, user: User) -> None:
     """Delete an account (v4 account_delete): its sockets are closed (REST_API_Kick),
     its profile, devices, sync log, friends, requests, friend lists and blocks go, and so
     do its dialogs: the conversations with it and their messages leave the peers'
-    lists and histories too (the message tables cascade from both users). The UserID is
-    free again: an import or a UserSig login registers a new, empty account.
+    lists and histories too (the message tables cascade from both users). The peers'
+    devices are told in the same transaction's sync log (the notices registered with
+    on_user_delete): the conversation isDeleted, the unread total, the friend, request
+    and block gone. The UserID is free again: an import or a UserSig login registers a new, empty account.
 
     A kick that could not be published is not an error here (the account is gone; a
     retry would find nothing to delete): what a deleted user's socket can still do
@@ -234,7 +254,16 @@ def user_delete(*, user: User) -> None:
     check_deletable(user)
     pk = user.pk
     with transaction.atomic():
+        afters = [notice(user) for notice in _peer_notices]
         User.objects.filter(pk=pk).delete()
+        logged, live = [], []
+        for after in afters:
+            events, frames = after()
+            logged += events
+            live += frames
+        if logged:  # one statement locks every peer's sync head, sorted
+            sync_publish(logged)
+        publish_on_commit(live)
         layer_send_on_commit([(user_group(pk), _kick_message(KICK_REST_API, epoch=2**62))])
         transaction.on_commit(lambda: presence.forget_user(pk))
 

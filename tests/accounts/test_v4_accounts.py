@@ -7,6 +7,7 @@ import pytest
 
 from accounts import presence
 from accounts.models import Device, SyncEntry, User
+from accounts.usersig import gen_usersig
 from messaging.commands import Origin
 from messaging.models import Conversation, Message
 from messaging.services import message_send
@@ -153,3 +154,50 @@ def test_a_signed_out_device_cannot_send_when_its_kick_was_lost(connect, make_us
     refused = fresh.request("sendMessage", {"to": "bob", "random": 4, "elements": TEXT})
     assert (refused["ok"], refused["code"]) == (False, 70002), refused
     assert not Message.objects.filter(sender=again).exists()
+
+
+def test_account_delete_tells_the_peers_devices(v4, connect, make_user):
+    """The peers' conversations, friend lists, blocklists and requests lose the deleted
+    account on the server; their online devices are told (the conversation is
+    isDeleted, the unread total drops, the friend and the block go, the request goes),
+    and a device that comes back later replays the same from the sync log."""
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    friend_import(user=alice, items=[{"to": "bob", "source": "AddSource_Type_Test"}])
+    friend_import(user=bob, items=[{"to": "alice", "source": "AddSource_Type_Test"}])
+    block_add(owner=carol, user_ids=["alice"])
+    message_send(origin=Origin.USER, sender=alice, to="bob", elements=TEXT, random=1)
+    message_send(origin=Origin.USER, sender=bob, to="carol", elements=TEXT, random=3)
+    make_user("dave")
+    assert connect("alice").ok("addFriend", {"to": "dave", "source": "AddSource_Type_Web"})
+    bob_seq = SyncEntry.objects.filter(user=bob).order_by("-seq").first().seq
+    bob_phone = connect("bob", deviceID="bp", platform="Android")
+    bob_desk = connect("bob", deviceID="bd", platform="Windows")
+    carol_ws = connect("carol")
+    dave_ws = connect("dave")
+    assert bob_phone.ok("getTotalUnreadMessageCount") == 1
+
+    assert v4("im_open_login_svc/account_delete",
+              {"DeleteItem": [{"UserID": "alice"}]})["ErrorCode"] == 0
+
+    for device in (bob_phone, bob_desk):
+        deleted = device.wait_event(
+            "CONVERSATION_LIST_UPDATED",
+            where=lambda e: e["data"] and e["data"][0].get("isDeleted"))
+        assert deleted["data"] == [{"conversationID": "C2Calice", "isDeleted": True}]
+        assert "seq" in deleted
+        assert device.wait_event("TOTAL_UNREAD_MESSAGE_COUNT_UPDATED")["data"] == 0
+        friends = device.wait_event("FRIEND_LIST_UPDATED")
+        assert friends["data"] == {"added": [], "updated": [], "deleted": ["alice"]}
+    assert carol_ws.wait_event("BLACKLIST_UPDATED")["data"] == []
+    assert dave_ws.wait_event("FRIEND_APPLICATION_LIST_UPDATED")["data"][
+        "friendApplicationList"] == []
+    # A device of bob's that was away replays the same.
+    late = connect()
+    late.login("bob", gen_usersig("bob"), deviceID="bl", platform="iPad", since=bob_seq)
+    replay = []
+    while (frame := late.next_frame())["event"] != "SDK_READY":
+        replay.append(frame)
+    assert {"conversationID": "C2Calice", "isDeleted": True} in [
+        c for f in replay if f["event"] == "CONVERSATION_LIST_UPDATED" for c in f["data"]]
+    assert ["alice"] in [f["data"]["deleted"] for f in replay
+                         if f["event"] == "FRIEND_LIST_UPDATED"]
