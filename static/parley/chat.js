@@ -192,14 +192,25 @@
 
   function setConversations(list) {
     const open = state.current;
-    const wasListed = !!(open && findConversation(open.conversationID));
+    const before = open && findConversation(open.conversationID);
     state.conversations = list;
-    if (wasListed && !findConversation(open.conversationID)) {
+    const now = open && findConversation(open.conversationID);
+    if (before && !now) {
       // Deleted elsewhere (another device, an operator): its history went with it, so
       // the chat closes rather than showing what is no longer there (a draft typed
       // meanwhile stays in the tab).
       closeConversation();
       return;
+    }
+    if (before && before.lastMessage && now && now.lastMessage === null) {
+      // Its history was cleared elsewhere (clearHistoryMessage on another device): the
+      // stored messages on screen go; one still being sent from here stays.
+      for (const m of open.messages.slice()) {
+        if (m.status !== 'unSend' && m.status !== 'fail') removeMessage(open, m.ID, m);
+      }
+      open.nextReqMessageID = '';
+      open.isCompleted = true;
+      els.loadOlder.hidden = true;
     }
     renderConversations();
     const cur = state.current;

@@ -387,3 +387,30 @@ def test_a_chat_deleted_elsewhere_closes_where_it_is_open(new_page, make_user,
     expect(page.get_by_test_id("chat-title")).to_be_hidden()
     expect(on_screen).to_have_count(0)
     expect(conversation(page, "C2Calice")).to_have_count(0)
+
+
+def test_a_history_cleared_elsewhere_empties_the_open_chat(new_page, make_user,
+                                                           transactional_db):
+    """Cleared on another device of mine (clearHistoryMessage): the conversation stays
+    listed with no last message, and the chat open here shows no message of it any
+    more (it showed them until a reload); a message sent after it shows as usual."""
+    from messaging.changes import conversation_clear_history
+
+    alice = make_user("alice", nick="Alice")
+    bob = make_user("bob", nick="Bob")
+    send_text(alice, "bob", "one", 1)
+    send_text(alice, "bob", "two", 2)
+    page = new_page()
+    sign_in(page, "bob")
+    conversation(page, "C2Calice").click()
+    expect(texts(page)).to_have_text(["one", "two"])
+    in_worker(conversation_clear_history, user=bob, peer=alice)
+    expect(conversation(page, "C2Calice").get_by_test_id("conversation-preview")) \
+        .to_have_text("")
+    expect(texts(page)).to_have_count(0)
+    expect(page.get_by_test_id("chat-title")).to_be_visible()
+    send_text(alice, "bob", "three", 3)
+    expect(texts(page)).to_have_text(["three"])
+    page.reload()
+    conversation(page, "C2Calice").click()
+    expect(texts(page)).to_have_text(["three"])
