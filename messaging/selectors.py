@@ -266,12 +266,14 @@ def sync_replay(*, user: User, since: int, limit: int = 500, upto: int | None = 
                                                     limit=limit, per_peer_cut=per_peer_cut)
     ids = sorted({e.message_id for e in entries
                   if e.kind == SyncEntry.Kind.MESSAGE and e.message_id})
-    messages = _messages_by_pk(ids) if ids else {}
+    messages = _messages_by_pk(ids, viewer_pk=user.pk) if ids else {}
     events = []
     for entry in entries:
         if entry.kind == SyncEntry.Kind.MESSAGE:
             found = messages.get(entry.message_id)
-            if found is None:  # purged from history: nothing to replay
+            # Purged from history, or out of the user's own (deleted or cleared on
+            # another device since): nothing to replay, its content least of all.
+            if found is None:
                 continue
             msg, sender_user_id, receiver_user_id = found
             events.append({"event": "MESSAGE_RECEIVED", "seq": entry.seq, "data": [
@@ -287,17 +289,24 @@ def sync_replay(*, user: User, since: int, limit: int = 500, upto: int | None = 
     return events, reached
 
 
-def _messages_by_pk(pks: list[int]) -> dict[int, tuple[Message, str, str]]:
-    """(message, sender's UserID, receiver's UserID) by pk, in one plain statement: the
-    columns a view needs, not the users' whole rows (a replay of 1,000 messages built
-    2,000 User instances)."""
+def _messages_by_pk(pks: list[int], *, viewer_pk: int) -> dict[int, tuple[Message, str, str]]:
+    """(message, sender's UserID, receiver's UserID) by pk, of those still in the
+    viewer's history (not deleted by them, not before what they cleared), in one plain
+    statement: the columns a view needs, not the users' whole rows (a replay of 1,000
+    messages built 2,000 User instances)."""
     columns = ", ".join(f"m.{c}" for c in _VIEW_COLUMNS)
     with connections[router.db_for_read(Message)].cursor() as cursor:
         cursor.execute(
             f"SELECT {columns}, s.user_id, r.user_id FROM messaging_message m"
             " JOIN accounts_user s ON s.id = m.sender_id"
             " JOIN accounts_user r ON r.id = m.receiver_id"
-            f" WHERE m.id IN ({', '.join(['%s'] * len(pks))})", pks)
+            " LEFT JOIN messaging_conversation c ON c.owner_id = %s AND c.peer_id ="
+            "  CASE WHEN m.sender_id = %s THEN m.receiver_id ELSE m.sender_id END"
+            f" WHERE m.id IN ({', '.join(['%s'] * len(pks))})"
+            " AND ((m.sender_id = %s AND NOT m.deleted_by_sender)"
+            "      OR (m.receiver_id = %s AND NOT m.deleted_by_receiver))"
+            " AND m.seq > COALESCE(c.cleared_seq, 0)",
+            [viewer_pk, viewer_pk, *pks, viewer_pk, viewer_pk])
         rows = cursor.fetchall()
     return {row[0]: (_message_of(row), row[-2], row[-1]) for row in rows}
 

@@ -125,3 +125,37 @@ def test_a_since_older_than_the_cache_gets_sync_reset(make_user, connect):
     # The client reloads: history shows the recalled one as recalled.
     page = ws.ok("getMessageList", {"conversationID": "C2Calice"})["messageList"]
     assert [(h["isRevoked"], h["elements"]) for h in page] == [(True, []), (False, text("new"))]
+
+
+def test_messages_deleted_or_cleared_elsewhere_are_not_replayed(make_user, connect):
+    """What the user deleted (deleteMessage) or cleared (clearHistoryMessage) on one
+    device while another was away is not in their history any more: the device coming
+    back gets the deletion and the clear, never those messages' content (a replayed
+    message shows its state now, as a recalled one does). The chain runs over them."""
+    for name in ("alice", "bob"):
+        make_user(name)
+    phone = connect()
+    login_until_ready(phone, "bob", since=0, device="bob-phone")
+    phone.close()
+    since = SyncEntry.objects.filter(user__user_id="bob").order_by("-seq") \
+        .values_list("seq", flat=True).first() or 0
+    alice = connect("alice")
+    desk = connect("bob", deviceID="bob-desk", platform="Windows")
+    sent = [alice.ok("sendMessage", {"to": "bob", "elements": text(f"secret {i}"),
+                                     "random": 10 + i}) for i in range(3)]
+    mine = desk.ok("sendMessage", {"to": "alice", "elements": text("mine"), "random": 20})
+    desk.ok("deleteMessage", {"messageIDList": [sent[2]["ID"], mine["ID"]]})
+    desk.ok("clearHistoryMessage", {"conversationID": "C2Calice"})
+    kept = alice.ok("sendMessage", {"to": "bob", "elements": text("after"), "random": 30})
+
+    back = connect()
+    _, frames, ready = login_until_ready(back, "bob", since=since, device="bob-phone")
+    received = [m["ID"] for f in frames if f["event"] == "MESSAGE_RECEIVED" for m in f["data"]]
+    assert received == [kept["ID"]]
+    texts = [str(f["data"]) for f in frames if f["event"] == "MESSAGE_RECEIVED"]
+    assert not [t for t in texts if "secret" in t or "'mine'" in t]
+    logged = [f for f in frames if "seq" in f]
+    assert [f["event"] for f in logged][:2] == ["MESSAGE_DELETED", "CONVERSATION_LIST_UPDATED"]
+    # Each event's prevSeq is the one before it, the first one's is `since`.
+    assert [f["prevSeq"] for f in logged] == [since] + [f["seq"] for f in logged[:-1]]
+    assert ready["data"]["seq"] == logged[-1]["seq"]
