@@ -275,6 +275,9 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
                                   extra={"revokerInfo": {"userID": revoker}},
                                   unread_changed=was_unread)
         sync_publish(events)
+        by_owner = {c.owner_id: c for c in convs}
+        _erase_from_sync_log(msg, {pk: _message_view(msg, pk, by_owner.get(pk))
+                                   for pk in (msg.sender_id, msg.receiver_id)})
         if had_files:  # its files go once no forward refers to them
             uploads_release([msg.pk])
         if had_merged:  # its merged list goes once no other message refers to it
@@ -293,6 +296,39 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
             conversation_id=f"C2C{msg.sender.user_id}", dialog_seq=msg.seq)
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
+
+
+def _erase_from_sync_log(msg: Message, views: dict[int, dict]) -> None:
+    """A recall erases the content in storage, and the sync log keeps copies of it for
+    replay: a conversation entry's lastMessage (a read, a pin, a draft...), a modify's
+    message. Each copy in the two users' entries written since the message was becomes
+    the owner's recalled view (`views`, by user pk); entries that name it not are left
+    as they are. A message entry holds no content (the replay renders it)."""
+    changed = []
+    for entry in (SyncEntry.objects.filter(user_id__in=list(views),
+                                           created_at__gte=msg.created_at)
+                  .exclude(kind=SyncEntry.Kind.MESSAGE).only("pk", "user_id", "payload")
+                  .iterator(chunk_size=500)):
+        payload, hit = _recalled_copies(entry.payload, msg.public_id, views[entry.user_id])
+        if hit:
+            entry.payload = payload
+            changed.append(entry)
+    if changed:
+        SyncEntry.objects.bulk_update(changed, ["payload"], batch_size=500)
+
+
+def _recalled_copies(obj, public_id: str, view: dict):
+    """`obj` with every message view of `public_id` in it replaced by `view`, and
+    whether there was one."""
+    if isinstance(obj, dict):
+        if obj.get("ID") == public_id and "elements" in obj:
+            return dict(view), True
+        pairs = [(key, *_recalled_copies(value, public_id, view)) for key, value in obj.items()]
+        return {key: value for key, value, _ in pairs}, any(hit for _, _, hit in pairs)
+    if isinstance(obj, list):
+        items = [_recalled_copies(value, public_id, view) for value in obj]
+        return [value for value, _ in items], any(hit for _, hit in items)
+    return obj, False
 
 
 # --- modify ----------------------------------------------------------------------------

@@ -159,3 +159,38 @@ def test_messages_deleted_or_cleared_elsewhere_are_not_replayed(make_user, conne
     # Each event's prevSeq is the one before it, the first one's is `since`.
     assert [f["prevSeq"] for f in logged] == [since] + [f["seq"] for f in logged[:-1]]
     assert ready["data"]["seq"] == logged[-1]["seq"]
+
+
+def test_a_recall_erases_the_content_from_the_sync_log_too(make_user, connect):
+    """A recall erases the content in storage: that includes the copies the sync log
+    holds for replay (a read's or a pin's conversation entry carries the last message,
+    a modify's entry the new content), on both sides; a device coming back after the
+    recall never gets the content."""
+    for name in ("alice", "bob"):
+        make_user(name)
+    phone = connect()
+    login_until_ready(phone, "bob", since=0, device="bob-phone")
+    phone.close()
+    since = SyncEntry.objects.filter(user__user_id="bob").order_by("-seq") \
+        .values_list("seq", flat=True).first() or 0
+    alice = connect("alice")
+    desk = connect("bob", deviceID="bob-desk", platform="Windows")
+    m = alice.ok("sendMessage", {"to": "bob", "elements": text("the code is 4711"),
+                                 "random": 1, "cloudCustomData": "code-4711"})
+    desk.ok("setMessageRead", {"conversationID": "C2Calice"})
+    desk.ok("pinConversation", {"conversationID": "C2Calice", "isPinned": True})
+    alice.ok("modifyMessage", {"messageID": m["ID"], "elements": text("no, 4712")})
+    alice.ok("pinConversation", {"conversationID": "C2Cbob", "isPinned": True})
+    alice.ok("revokeMessage", {"messageID": m["ID"]})
+
+    stored = [e.payload for e in SyncEntry.objects.filter(user__user_id__in=["alice", "bob"])]
+    assert not [p for p in stored if "471" in str(p)]
+    back = connect()
+    _, frames, _ = login_until_ready(back, "bob", since=since, device="bob-phone")
+    assert "471" not in str(frames)
+    # The entries still say what they said otherwise: the pin, the read, the recall.
+    events = [f["event"] for f in frames if "seq" in f]
+    assert events.count("CONVERSATION_LIST_UPDATED") >= 2 and "MESSAGE_REVOKED" in events
+    lasts = [c["lastMessage"] for f in frames if f["event"] == "CONVERSATION_LIST_UPDATED"
+             for c in f["data"] if c.get("lastMessage")]
+    assert lasts and all(x["isRevoked"] and x["elements"] == [] for x in lasts)
