@@ -574,9 +574,18 @@ def history_purge_portable(*, before: datetime, batch_size: int = 5000) -> int:
             ids = [row[0] for row in cursor.fetchall()]
             if ids:
                 marks = ", ".join(["%s"] * len(ids))
-                # A raw DELETE skips Django's on_delete: clear the references first.
-                cursor.execute(f"UPDATE {conversations} SET last_message_id = NULL"
-                               f" WHERE last_message_id IN ({marks})", ids)
+                # A raw DELETE skips Django's on_delete: clear the references first;
+                # the unread count keeps only what is left to read (retention.py).
+                cursor.execute(
+                    f"UPDATE {conversations} SET last_message_id = NULL, unread_count = MIN("
+                    f"unread_count, (SELECT count(*) FROM {messages} m"
+                    f" WHERE m.dialog_id = {conversations}.dialog_id"
+                    f" AND m.sender_id = {conversations}.peer_id"
+                    f" AND m.receiver_id = {conversations}.owner_id"
+                    f" AND m.seq > {conversations}.cleared_seq AND NOT m.is_revoked"
+                    f" AND NOT m.excluded_from_unread AND NOT m.deleted_by_receiver"
+                    f" AND m.id NOT IN ({marks})))"
+                    f" WHERE last_message_id IN ({marks})", ids + ids)
                 uploads_release(ids)
                 merged_release(ids)
                 cursor.execute(f"DELETE FROM {messages} WHERE id IN ({marks})", ids)

@@ -252,3 +252,32 @@ def test_after_8_days_the_cache_is_gone_and_history_follows_chat_history_days(
             except Exception:
                 pass
         stop_server(proc)
+
+
+@pytest.mark.django_db
+def test_a_conversation_whose_history_is_purged_counts_nothing_unread(make_user):
+    """Unread counts follow history: when the purge takes a conversation's last message
+    (and so the messages before it), the count goes to what is left to read, not the
+    number of messages that are gone (a badge of 3 over an empty chat). A message sent
+    with excludedFromLastMessage after the purged last one still counts."""
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    old = [send(alice, bob, f"a{n}") for n in range(3)]
+    [send(carol, bob, f"c{n}") for n in range(2)]
+    last = send(carol, bob, "kept")
+    age(Message, [m.pk for m in old], days=8)
+    age(Message, [last.pk], days=8)
+    message_send(origin=Origin.USER, sender=carol, to="bob", random=77,
+                 elements=[{"type": "TIMTextElem", "payload": {"text": "excluded"}}],
+                 excluded_from_last_message=True)
+    unread = dict(Conversation.objects.filter(owner=bob).values_list("peer__user_id",
+                                                                     "unread_count"))
+    assert unread == {"alice": 3, "carol": 4}
+
+    retention.history_purge(before=timezone.now() - 7 * DAY, batch_size=2)
+
+    listed = {c["conversationID"]: c for c in selectors.conversation_list(user=bob)}
+    assert listed["C2Calice"]["lastMessage"] is None
+    assert listed["C2Calice"]["unreadCount"] == 0
+    # c0 and c1 are younger than the cut (not aged): they, and the excluded one, stay.
+    assert listed["C2Ccarol"]["unreadCount"] == 3
+    assert selectors.total_unread_pk(bob.pk) == 3
