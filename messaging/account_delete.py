@@ -17,7 +17,7 @@ def peers_lose_conversation(user: User):
     """Before the delete: the peers holding a conversation with `user` in their list.
     Returns the part that runs after it (accounts.devices.on_user_delete)."""
     owners = dict(Conversation.objects.filter(peer=user, is_hidden=False)
-                  .values_list("owner_id", "unread_count"))
+                  .exclude(owner=user).values_list("owner_id", "unread_count"))
     cid = f"C2C{user.user_id}"
 
     def after() -> tuple[list, list]:

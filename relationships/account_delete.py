@@ -37,7 +37,9 @@ def peers_lose_relationships(user: User):
     for requester, target in FriendRequest.objects.filter(
             Q(requester=user) | Q(target=user)).values_list("requester_id", "target_id"):
         requests.add(target if requester == user.pk else requester)
-    requests.discard(user.pk)
+    for pks in (friend_of, blockers, requests):  # the account's own rows go with it
+        pks.discard(user.pk)
+    groups.pop(user.pk, None)
 
     def after() -> tuple[list, list]:
         bump_sequences({pk: (int(pk in friend_of or pk in groups), 0, int(pk in groups),

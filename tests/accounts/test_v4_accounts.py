@@ -167,6 +167,7 @@ def test_account_delete_tells_the_peers_devices(v4, connect, make_user):
     block_add(owner=carol, user_ids=["alice"])
     message_send(origin=Origin.USER, sender=alice, to="bob", elements=TEXT, random=1)
     message_send(origin=Origin.USER, sender=bob, to="carol", elements=TEXT, random=3)
+    message_send(origin=Origin.USER, sender=alice, to="alice", elements=TEXT, random=4)
     make_user("dave")
     assert connect("alice").ok("addFriend", {"to": "dave", "source": "AddSource_Type_Web"})
     bob_seq = SyncEntry.objects.filter(user=bob).order_by("-seq").first().seq
