@@ -303,11 +303,13 @@ def _erase_from_sync_log(msg: Message, views: dict[int, dict]) -> None:
     replay: a conversation entry's lastMessage (a read, a pin, a draft...), a modify's
     message. Each copy in the two users' entries written since the message was becomes
     the owner's recalled view (`views`, by user pk); entries that name it not are left
-    as they are. A message entry holds no content (the replay renders it)."""
+    as they are. A message entry holds no content (the replay renders it); the recall's
+    own entries hold the recalled view already (with its revokerInfo)."""
     changed = []
     for entry in (SyncEntry.objects.filter(user_id__in=list(views),
                                            created_at__gte=msg.created_at)
-                  .exclude(kind=SyncEntry.Kind.MESSAGE).only("pk", "user_id", "payload")
+                  .exclude(kind__in=[SyncEntry.Kind.MESSAGE, SyncEntry.Kind.REVOKE])
+                  .only("pk", "user_id", "payload")
                   .iterator(chunk_size=500)):
         payload, hit = _recalled_copies(entry.payload, msg.public_id, views[entry.user_id])
         if hit:

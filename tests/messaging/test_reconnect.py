@@ -194,3 +194,5 @@ def test_a_recall_erases_the_content_from_the_sync_log_too(make_user, connect):
     lasts = [c["lastMessage"] for f in frames if f["event"] == "CONVERSATION_LIST_UPDATED"
              for c in f["data"] if c.get("lastMessage")]
     assert lasts and all(x["isRevoked"] and x["elements"] == [] for x in lasts)
+    revoked = next(f for f in frames if f["event"] == "MESSAGE_REVOKED")
+    assert revoked["data"][0]["revokerInfo"] == {"userID": "alice"}
