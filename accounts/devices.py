@@ -127,6 +127,28 @@ def conns_to_push_out(policy: LoginPolicy, new: Conn, live: list[Conn]) -> list[
     return out
 
 
+def devices_signed_out(*, user: User, policy: LoginPolicy, device_id: str,
+                       platform: str) -> list[str]:
+    """The user's other devices, online or not, that a login of `device_id` on
+    `platform` signs out by the policy (conns_to_push_out's rule over the Device rows):
+    their push tokens go, as an online one's do when its socket is pushed out, or a
+    phone offline at the time would go on getting pushes while signed out. Browsers are
+    never signed out so: the policy limits their sessions, not the browsers."""
+    mode = policy.mode
+    cls = platform_class(platform)
+    if mode == LoginPolicy.Mode.UNLIMITED or cls == WEB:
+        return []
+    others = list(Device.objects.filter(user=user).exclude(device_id=device_id)
+                  .values_list("device_id", "platform"))
+    if mode == LoginPolicy.Mode.SINGLE:
+        return [d for d, p in others if platform_class(p) != WEB]
+    if mode == LoginPolicy.Mode.DUAL:
+        return [d for d, p in others if platform_class(p) == cls]
+    if platform in Device.EXCLUSIVE_PLATFORMS:  # per_platform
+        return [d for d, p in others if p == platform]
+    return []
+
+
 # --- logging in ---------------------------------------------------------------------------
 
 def device_connect(*, user: User, device_id: str, platform: str

@@ -476,8 +476,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for other in pushed_out:
             if other.client != conn.client:
                 await self.channel_layer.send(other.channel, kick)
-        gone = sorted({c.device_id for c in pushed_out if c.device_id != device_id})
-        if gone:  # a device pushed out by another login is signed out: no push for it
+        signed_out = await database_sync_to_async(devices.devices_signed_out)(
+            user=user, policy=policy, device_id=device_id, platform=device.platform)
+        gone = sorted({c.device_id for c in pushed_out if c.device_id != device_id}
+                      | set(signed_out))
+        if gone:  # a device pushed out by another login (online or not) is signed out:
+            # no push for it
             await database_sync_to_async(push_services.push_tokens_forget)(
                 user=user, device_ids=gone)
         for group in [user_group(user.pk), dev_group]:

@@ -211,3 +211,20 @@ def test_the_endpoints_are_documented_and_answer_as_documented(schema, make_user
     response = client.delete(f"{path}?deviceID=d1")
     assert response.status_code == 200
     check(schema, response.json(), response_schema(schema, path, "delete", 200))
+
+
+def test_a_login_signs_out_the_offline_device_the_policy_pushes_out(make_user, live_server_url,
+                                                                     connect):
+    """One Android device at a time (the default policy): a new Android login pushes out
+    the old phone's socket and forgets its token; so it does when the old phone is
+    offline at the time, or it would go on getting pushes while signed out. An iPhone,
+    another platform, and a browser keep theirs."""
+    make_user("alice")
+    for device, platform in (("old-phone", "Android"), ("iphone", "iOS"), ("tab", "Web")):
+        connect("alice", deviceID=device, platform=platform).close()
+    for device, vendor, token in (("old-phone", "fcm", "fcm-old"), ("iphone", "apns", APNS),
+                                  ("tab", "webpush", json.dumps(WEBPUSH_SUBSCRIPTION))):
+        assert rest(live_server_url, "POST", "alice",
+                    {"deviceID": device, "vendor": vendor, "token": token})[0] == 201
+    connect("alice", deviceID="new-phone", platform="Android")
+    assert sorted(PushToken.objects.values_list("device_id", flat=True)) == ["iphone", "tab"]
