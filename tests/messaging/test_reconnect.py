@@ -127,11 +127,9 @@ def test_a_since_older_than_the_cache_gets_sync_reset(make_user, connect):
     assert [(h["isRevoked"], h["elements"]) for h in page] == [(True, []), (False, text("new"))]
 
 
-def test_messages_deleted_or_cleared_elsewhere_are_not_replayed(make_user, connect):
-    """What the user deleted (deleteMessage) or cleared (clearHistoryMessage) on one
-    device while another was away is not in their history any more: the device coming
-    back gets the deletion and the clear, never those messages' content (a replayed
-    message shows its state now, as a recalled one does). The chain runs over them."""
+def _bob_away_and_on_his_desk(make_user, connect):
+    """Bob's phone logs in once and leaves; alice and bob's desk are online. Returns
+    (the phone's since, alice's socket, the desk's socket)."""
     for name in ("alice", "bob"):
         make_user(name)
     phone = connect()
@@ -141,6 +139,15 @@ def test_messages_deleted_or_cleared_elsewhere_are_not_replayed(make_user, conne
         .values_list("seq", flat=True).first() or 0
     alice = connect("alice")
     desk = connect("bob", deviceID="bob-desk", platform="Windows")
+    return since, alice, desk
+
+
+def test_messages_deleted_or_cleared_elsewhere_are_not_replayed(make_user, connect):
+    """What the user deleted (deleteMessage) or cleared (clearHistoryMessage) on one
+    device while another was away is not in their history any more: the device coming
+    back gets the deletion and the clear, never those messages' content (a replayed
+    message shows its state now, as a recalled one does). The chain runs over them."""
+    since, alice, desk = _bob_away_and_on_his_desk(make_user, connect)
     sent = [alice.ok("sendMessage", {"to": "bob", "elements": text(f"secret {i}"),
                                      "random": 10 + i}) for i in range(3)]
     mine = desk.ok("sendMessage", {"to": "alice", "elements": text("mine"), "random": 20})
@@ -166,15 +173,7 @@ def test_a_recall_erases_the_content_from_the_sync_log_too(make_user, connect):
     holds for replay (a read's or a pin's conversation entry carries the last message,
     a modify's entry the new content), on both sides; a device coming back after the
     recall never gets the content."""
-    for name in ("alice", "bob"):
-        make_user(name)
-    phone = connect()
-    login_until_ready(phone, "bob", since=0, device="bob-phone")
-    phone.close()
-    since = SyncEntry.objects.filter(user__user_id="bob").order_by("-seq") \
-        .values_list("seq", flat=True).first() or 0
-    alice = connect("alice")
-    desk = connect("bob", deviceID="bob-desk", platform="Windows")
+    since, alice, desk = _bob_away_and_on_his_desk(make_user, connect)
     m = alice.ok("sendMessage", {"to": "bob", "elements": text("the code is 4711"),
                                  "random": 1, "cloudCustomData": "code-4711"})
     desk.ok("setMessageRead", {"conversationID": "C2Calice"})
