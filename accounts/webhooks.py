@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.client
+import io
 import logging
 import ssl
 import threading
@@ -280,10 +281,33 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()  # loading the CA store takes milliseconds
 
 
+class _DeadlineSocket:
+    """What http.client.HTTPResponse reads from: the socket, each read bounded by the
+    time left (`left()` raises TimeoutError once there is none)."""
+
+    def __init__(self, sock, left):
+        self._sock, self._left = sock, left
+
+    def makefile(self, mode):
+        return io.BufferedReader(_DeadlineReader(self._sock, self._left))
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock, left):
+        self._sock, self._left = sock, left
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(self._left())
+        return self._sock.recv_into(buffer)
+
+
 def post(url: str, payload: dict, *, timeout_ms: int) -> Call:
-    """POST `payload` as JSON; the exchange is bounded by `timeout_ms` (all but the DNS
-    lookup). One connection per call: simple, and a callback is rarely the bottleneck
-    next to the send's own transaction."""
+    """POST `payload` as JSON; the whole exchange, not each read, is bounded by
+    `timeout_ms` (all but the DNS lookup). One connection per call: simple, and a
+    callback is rarely the bottleneck next to the send's own transaction."""
     started = time.monotonic()
     deadline = started + timeout_ms / 1000
 
@@ -317,11 +341,12 @@ def post(url: str, payload: dict, *, timeout_ms: int) -> Call:
         sock.settimeout(left())
         conn.request("POST", target, body=orjson.dumps(payload),
                      headers={"Content-Type": "application/json; charset=utf-8"})
-        sock.settimeout(left())
-        response = conn.getresponse()
+        # Every read of the answer (status line and headers included) waits only what
+        # is left: a receiver that sends a few bytes at a time cannot stretch the call.
+        response = http.client.HTTPResponse(_DeadlineSocket(sock, left), method="POST")
+        response.begin()
         chunks, size = [], 0
         while True:
-            sock.settimeout(left())
             chunk = response.read1(65536)
             if not chunk:
                 break

@@ -12,8 +12,10 @@ It records every request (path, query, JSON body, headers) and answers from a sc
 
 Replies: `Reply.code(n, info, **fields)` (HTTP 200, a JSON envelope with ErrorCode n
 plus fields such as MsgBody), `Reply.http(status)`, `Reply.garbage()` (HTTP 200, not
-JSON), `Reply.hang(seconds)` (answers only after that long). Scripted replies are used
-first, one per request; then the standing `answer` (ErrorCode 0 by default).
+JSON), `Reply.hang(seconds)` (answers only after that long), `Reply.drip(seconds)`
+(sends the status line at once, then a header line every 0.1 s for that long, then the
+answer). Scripted replies are used first, one per request; then the standing `answer`
+(ErrorCode 0 by default).
 `WebhookReceiver(tls=(certfile, keyfile))` serves HTTPS instead.
 
 `use_webhooks(receiver_or_url, callbacks, **fields)` writes the one WebhookConfig row
@@ -53,6 +55,7 @@ class Reply:
     status: int = 200
     body: bytes = b'{"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}'
     delay: float = 0.0
+    drip_seconds: float = 0.0
 
     @classmethod
     def code(cls, error_code: int, info: str = "", **fields) -> Reply:
@@ -71,6 +74,12 @@ class Reply:
     @classmethod
     def hang(cls, seconds: float = 5.0) -> Reply:
         return cls(delay=seconds)
+
+    @classmethod
+    def drip(cls, seconds: float = 5.0) -> Reply:
+        """A receiver that answers at once but slowly: each read of the caller's gets a
+        few bytes well within any timeout, the whole answer takes `seconds`."""
+        return cls(drip_seconds=seconds)
 
 
 @dataclass
@@ -171,6 +180,17 @@ class WebhookReceiver:
                 if reply.delay and receiver._release.wait(reply.delay):
                     return  # stopped while hanging
                 try:
+                    if reply.drip_seconds:
+                        self.wfile.write(b"HTTP/1.1 %d OK\r\n" % reply.status)
+                        ends = time.monotonic() + reply.drip_seconds
+                        while time.monotonic() < ends:
+                            self.wfile.write(b"X-Drip: 1\r\n")
+                            self.wfile.flush()
+                            if receiver._release.wait(0.1):
+                                return  # stopped while dripping
+                        self.wfile.write(b"Content-Length: %d\r\n\r\n" % len(reply.body)
+                                         + reply.body)
+                        return
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(reply.body)))

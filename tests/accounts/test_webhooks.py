@@ -109,6 +109,9 @@ FAILURES = [
     pytest.param(Reply.garbage(), "failed", 200, id="not-json"),
     pytest.param(Reply(body=b"[0]"), "failed", 200, id="json-not-object"),
     pytest.param(Reply.hang(3), "timeout", None, id="hangs"),
+    # Answers at once, then a header line every 0.1 s: no single read waits long, the
+    # whole answer takes 3 s. The deadline is the exchange's, not each read's.
+    pytest.param(Reply.drip(3), "timeout", None, id="drips-its-headers"),
 ]
 # ErrorCodes outside the catalogue are treated as a failed call too.
 ODD_CODES = [
