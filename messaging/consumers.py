@@ -610,6 +610,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             excluded_from_last_message=control.get("excludedFromLastMessage", False),
             origin_channel=self.channel_name,
             session_epoch=self.epoch,
+            # The webhooks' ClientIP: the socket's peer (behind nginx, the client's
+            # address that uvicorn takes from X-Forwarded-For).
+            client_ip=(self.scope.get("client") or ("",))[0] or "",
         )
         return await batcher().send(cmd)
 

@@ -63,7 +63,9 @@ class MessageSendView(APIView):
         fields = validated(MessageSendSerializer, request.data)
         if "offline_push_info" in fields:  # the one stored shape (push/offline_info.py)
             fields["offline_push_info"] = offline_info.from_web(fields["offline_push_info"])
-        message = services.message_send(origin=Origin.USER, sender=request.user, **fields)
+        message = services.message_send(origin=Origin.USER, sender=request.user,
+                                        client_ip=request.META.get("REMOTE_ADDR", ""),
+                                        **fields)
         return Response(message, status=201)
 
 

@@ -267,6 +267,8 @@ def test_every_door_refuses_a_muted_sender_and_asks_the_app_about_the_others(
     assert [c.body["MsgRandom"] for c in calls] == [1, 2, 3]
     # OptPlatform: the socket's device platform; the native REST API and /v4: RESTAPI.
     assert [c.query["OptPlatform"] for c in calls] == ["Android", "RESTAPI", "RESTAPI"]
+    # ClientIP: the address of whoever sent, through every door (§14.1).
+    assert [c.query["ClientIP"] for c in calls] == ["127.0.0.1"] * 3
     # ForbidBeforeSendMsgCallback: not asked.
     answer = v4("openim/sendmsg", {"From_Account": "alice", "To_Account": "bob",
                                    "MsgRandom": 4, "ForbidCallbackControl": [
