@@ -358,9 +358,10 @@ def state_change_enabled() -> bool:
 
 
 def state_change(*, user_id: str, action: str, reason: str, platform: str,
-                 kicked: list[str] = ()) -> None:
+                 kicked: list[str] = (), client_ip: str = "") -> None:
     """Queue State.StateChange: action Login / Logout / Disconnect, reason Register /
-    Unregister / LinkClose / TimeOut; `kicked` the platforms a login pushed out."""
+    Unregister / LinkClose / TimeOut; `kicked` the platforms a login pushed out;
+    `client_ip` the device's address (the query's ClientIP), when known."""
     from . import webhook_tasks, webhooks
 
     if not webhooks.is_enabled(STATE_CHANGE):
@@ -371,4 +372,4 @@ def state_change(*, user_id: str, action: str, reason: str, platform: str,
         body["KickedDevice"] = [{"Platform": p} for p in kicked]
     # The device's platform as is: webhooks.opt_platform names it as this callback
     # spells it (iOS is "IOS" here, Mac "macOS").
-    webhook_tasks.after(STATE_CHANGE, body, platform=platform)
+    webhook_tasks.after(STATE_CHANGE, body, platform=platform, client_ip=client_ip)

@@ -125,6 +125,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.tokens = float(settings.CHAT_SOCKET_RATE)
         self.token_time = time.monotonic()
         self.strikes = 0
+        # The webhooks' ClientIP: the socket's peer (behind nginx, the client's address,
+        # which uvicorn takes from X-Forwarded-For).
+        self.client_ip = (self.scope.get("client") or ("",))[0] or ""
         await self.accept()
         self._arm_watch()
 
@@ -147,7 +150,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 try:
                     await database_sync_to_async(devices.state_change)(
                         user_id=self.user_id, action=action, reason=reason,
-                        platform=conn.platform)
+                        platform=conn.platform, client_ip=self.client_ip)
                 except Exception:
                     log.exception("State.StateChange failed")
         groups = list(getattr(self, "groups_joined", []))
@@ -494,7 +497,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if state_change:
             await database_sync_to_async(devices.state_change)(
                 user_id=user.user_id, action="Login", reason="Register",
-                platform=device.platform, kicked=[c.platform for c in pushed_out])
+                platform=device.platform, kicked=[c.platform for c in pushed_out],
+                client_ip=self.client_ip)
         head = await database_sync_to_async(account_selectors.sync_head)(user.pk)
         self.replay_due = (since, head)
         layer_watch.watch(self)
@@ -610,9 +614,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             excluded_from_last_message=control.get("excludedFromLastMessage", False),
             origin_channel=self.channel_name,
             session_epoch=self.epoch,
-            # The webhooks' ClientIP: the socket's peer (behind nginx, the client's
-            # address that uvicorn takes from X-Forwarded-For).
-            client_ip=(self.scope.get("client") or ("",))[0] or "",
+            client_ip=self.client_ip,
         )
         return await batcher().send(cmd)
 

@@ -266,6 +266,7 @@ def test_state_change_on_login_kick_and_close(eager_server, webhook_receiver, ma
     assert login.body["Info"] == {"Action": "Login", "To_Account": "alice",
                                   "Reason": "Register"}
     assert "KickedDevice" not in login.body and login.body["EventTime"] > 0
+    assert login.query["ClientIP"] == "127.0.0.1"  # the socket's peer (§14.1)
     second = WsClient(eager_server)
     second.login("alice", gen_usersig("alice"), deviceID="p2", platform="iOS")
     requests = webhook_receiver.wait_for(2)
@@ -275,6 +276,7 @@ def test_state_change_on_login_kick_and_close(eager_server, webhook_receiver, ma
     requests = webhook_receiver.wait_for(3)
     assert requests[2].body["Info"] == {"Action": "Disconnect", "To_Account": "alice",
                                         "Reason": "LinkClose"}
+    assert requests[2].query["ClientIP"] == "127.0.0.1"
     time.sleep(0.5)
     assert len(webhook_receiver.requests) == 3  # the pushed-out one is in KickedDevice
 
