@@ -8,7 +8,9 @@ retry n+1 (n = 0, 1, ...). The configuration is read when the task runs: turning
 callback off in admin stops pending retries.
 
 Where tasks run in process (CELERY_TASK_ALWAYS_EAGER, the embedded default) the
-retries follow at once, without the waits: the caller's thread must not sleep.
+retries follow at once, without the waits: the caller's thread must not sleep. There a
+timeout ends the retries: the caller (a send, a login; on a socket, the thread all the
+sockets' database work shares) waits at most one `timeout_ms` for a silent receiver.
 
 Delivery is at least once. The task is acknowledged when it ends (chat_project/
 task_rules.py), so a worker lost during a call makes it again; the app may get a
@@ -59,6 +61,8 @@ def deliver_after(self, delivery_id: str, command: str, body: dict, platform: st
             call = attempt(retries)
             if call.ok:
                 return "ok"
+            if call.outcome == WebhookAttempt.Outcome.TIMEOUT:
+                break  # the caller's thread waits for a silent receiver once, not per retry
         return call.outcome
 
     if retries is None:  # queued before the count was carried along

@@ -28,7 +28,7 @@ After-callbacks are queued with `transaction.on_commit` as a Celery task
 (accounts/webhook_tasks.py) that retries a failed call `retries` times, waiting
 `retry_backoff_seconds * 2**n` before retry n+1. Where tasks run in process (the
 embedded default, CELERY_TASK_ALWAYS_EAGER) the call and its retries happen right after
-the commit, in the caller's thread, without the waits.
+the commit, in the caller's thread, without the waits; a timeout ends them there.
 
 The configuration is read on every send, so it is cached twice: in the Django cache
 (Redis in production; invalidated when the row is saved) and for

@@ -366,6 +366,20 @@ def test_after_gives_up_after_the_configured_retries(
     assert webhook_receiver.requests[0].query["OptPlatform"] == "RESTAPI"
 
 
+def test_in_process_a_timeout_ends_the_retries(
+        webhook_receiver, eager, django_capture_on_commit_callbacks):
+    """Tasks in process run in the caller's thread (a send, a login; on a socket, the
+    thread every socket's database work shares): a receiver that does not answer holds
+    it once, not once per retry (up to 10 × 30 s with the admin's bounds)."""
+    use_webhooks(webhook_receiver, [webhooks.AFTER_SEND], retries=3, timeout_ms=300)
+    webhook_receiver.answer(Reply.hang(3))
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_tasks.after(webhooks.AFTER_SEND, AFTER_BODY)
+    assert time.monotonic() - started < 0.9
+    assert [a.outcome for a in WebhookAttempt.objects.all()] == ["timeout"]
+
+
 def test_after_is_a_no_op_when_that_callback_is_off(
         webhook_receiver, eager, django_capture_on_commit_callbacks):
     use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
