@@ -48,6 +48,7 @@ import ssl
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -394,12 +395,34 @@ def call_once(cfg: Config, command: str, body: dict, *, platform: str, client_ip
     started_at = timezone.now()
     call = post(callback_url(cfg, command, platform=platform, client_ip=client_ip),
                 payload, timeout_ms=cfg.timeout_ms)
+    _record_quietly(call, command=command, body=payload, delivery_id=delivery_id,
+                    attempt=attempt, started_at=started_at)
+    return call
+
+
+def _record_quietly(call: Call, *, command: str, body: dict, delivery_id=None, attempt=1,
+                    started_at=None) -> None:
     try:
-        record(call, command=command, body=payload, delivery_id=delivery_id or uuid.uuid4(),
+        record(call, command=command, body=body, delivery_id=delivery_id or uuid.uuid4(),
                attempt=attempt, started_at=started_at)
     except Exception:  # the record is for operators; never fail a send for it
         log.exception("could not record a %s webhook attempt", command)
-    return call
+
+
+# The before-send calls of one batch of sends are made at the same time (network only:
+# the attempts are recorded by the caller, in its thread and transaction).
+MAX_PARALLEL_CALLS = 16
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _calls_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_CALLS,
+                                       thread_name_prefix="webhook-call")
+        return _pool
 
 
 def reply_code(reply: dict | None) -> int | None:
@@ -457,10 +480,34 @@ def before_send(body: dict, *, platform: str, client_ip: str = "") -> Verdict:
     MsgTime, MsgKey, OnlineOnlyFlag, MsgBody, CloudCustomData); CallbackCommand is
     added here. Returns ALLOW at once, with no HTTP call, when the callback is off.
     """
+    return before_send_many([(body, platform, client_ip)])[0]
+
+
+def before_send_many(asks: list[tuple[dict, str, str]]) -> list[Verdict]:
+    """`before_send` for several messages, each ask (body, platform, client_ip): the
+    calls are made at the same time, so the lot takes about as long as the slowest,
+    not as long as all of them one after the other. A verdict per ask, in order."""
     cfg = config()
     if not cfg.on(BEFORE_SEND):
-        return ALLOW
-    call = call_once(cfg, BEFORE_SEND, body, platform=platform, client_ip=client_ip)
+        return [ALLOW] * len(asks)
+    started_at = timezone.now()
+    todo = [({"CallbackCommand": BEFORE_SEND, **body},
+             callback_url(cfg, BEFORE_SEND, platform=platform, client_ip=client_ip))
+            for body, platform, client_ip in asks]
+    if len(todo) == 1:
+        calls = [post(todo[0][1], todo[0][0], timeout_ms=cfg.timeout_ms)]
+    else:
+        calls = list(_calls_pool().map(
+            lambda one: post(one[1], one[0], timeout_ms=cfg.timeout_ms), todo))
+    verdicts = []
+    for (payload, _), call in zip(todo, calls, strict=True):
+        _record_quietly(call, command=BEFORE_SEND, body=payload, started_at=started_at)
+        verdicts.append(_verdict(cfg, call))
+    return verdicts
+
+
+def _verdict(cfg: Config, call: Call) -> Verdict:
+    """What the app's answer to a before-send call (or its failure) decides."""
     code = reply_code(call.reply) if call.ok else None
     info = call.reply.get("ErrorInfo") if call.reply else None
     info = info if isinstance(info, str) else ""

@@ -462,17 +462,20 @@ def _run_before_send(commands: list[SendCommand], results: list) -> None:
               or (c.sender.pk, c.receiver.pk) not in refused]
     # The message's pk and time are fixed now, so the app sees the MsgKey it will have.
     pks = _reserve_message_pks(len(passed))
-    for (i, cmd), pk in zip(passed, pks, strict=True):
-        now = _time.time()
+    now = _time.time()
+    asks = []
+    for (_, cmd), pk in zip(passed, pks, strict=True):
         if not cmd.online_user_only:
             cmd.message_pk = pk or None
             if cmd.time is None:
                 cmd.time = int(now)
         msg_time = cmd.time or int(now)
-        verdict = webhooks.before_send(
-            _callback_body(cmd, msg_time=msg_time,
-                           msg_key=key_of(cmd.message_pk or 0, cmd.random, msg_time)),
-            platform=cmd.opt_platform, client_ip=cmd.client_ip)
+        asks.append((_callback_body(cmd, msg_time=msg_time,
+                                    msg_key=key_of(cmd.message_pk or 0, cmd.random, msg_time)),
+                     cmd.opt_platform, cmd.client_ip))
+    # All at once: the batch's senders wait for the slowest answer, not for the sum.
+    verdicts = webhooks.before_send_many(asks)
+    for (i, cmd), verdict in zip(passed, verdicts, strict=True):
         if verdict.action == "reject":
             results[i] = ChatError(verdict.code, verdict.info or None)
         elif verdict.action == "drop":

@@ -67,6 +67,35 @@ def test_allow_sees_the_message_as_it_will_be_stored(webhook_receiver, pair):
 
 
 @pytest.mark.django_db
+def test_the_sends_of_one_batch_ask_the_app_at_the_same_time(webhook_receiver, pair,
+                                                             make_user):
+    """The socket door sends what arrives together as one batch (messaging/batching.py),
+    in the thread every socket's database work shares: one call after the other made
+    every sender wait for all the batch's calls, and capped a server at one send per
+    round trip to the app."""
+    alice, _ = pair
+    make_user("carol")
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=3000)
+    webhook_receiver.answer(Reply(body=Reply.code(0).body, delay=0.5))
+    webhook_receiver.script(*[Reply(body=Reply.code(120001 + i, "no").body, delay=0.5)
+                              for i in (1, 3)])
+    started = time.monotonic()
+    results = message_send_many([
+        SendCommand(origin=Origin.USER, sender=alice, to=to, elements=TEXT, random=r)
+        for r, to in enumerate(["bob", "carol", "bob", "carol"], start=1)])
+    assert time.monotonic() - started < 1.2  # 4 calls of 0.5 s: 2 s one after the other
+    assert len(webhook_receiver.requests) == 4
+    # Each send has its own answer, whichever call ended first.
+    refused = {r.body["MsgRandom"] for r in webhook_receiver.requests[:2]}
+    assert sorted(isinstance(res, ChatError) for res in results) == [False, False, True, True]
+    for random, res in enumerate(results, start=1):
+        assert isinstance(res, ChatError) == (random in refused)
+    assert sorted(Message.objects.values_list("random", flat=True)) == sorted(
+        {1, 2, 3, 4} - refused)
+    assert WebhookAttempt.objects.count() == 4
+
+
+@pytest.mark.django_db
 def test_allow_with_a_new_body_replaces_the_message(webhook_receiver, pair):
     alice, bob = pair
     use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
