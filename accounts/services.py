@@ -10,6 +10,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from chat_project import wire
@@ -17,8 +18,8 @@ from chat_project.db import prepared_cursor
 from chat_project.errors import ChatError
 
 from .events import publish_on_commit
-from .models import AllowType, Device, Gender, SyncEntry, User, validate_user_id
-from .selectors import profile_full
+from .models import AllowType, Device, Gender, SyncEntry, SyncHead, User, validate_user_id
+from .selectors import profile_full, sync_head
 from .usersig import check_usersig
 
 
@@ -146,12 +147,17 @@ def device_login(*, user: User, device_id: str, platform: str) -> Device:
 
 def device_ack(*, user: User, device_id: str, seq: int) -> None:
     """Remember how far a device has processed its user's sync log (910003 for a seq
-    that is not one: sync-log seqs are bigints)."""
+    that is not one: sync-log seqs are non-negative bigints, and none is past the
+    user's sync head). One statement when the ack moves the device forward; the head is
+    read again only when it did not (a repeated ack, or a seq past the head)."""
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= 2**63 - 1:
         raise ChatError(910003, "seq must be a non-negative integer")
-    Device.objects.filter(user=user, device_id=device_id, acked_seq__lt=seq).update(
-        acked_seq=seq, last_seen=timezone.now()
-    )
+    moved = Device.objects.filter(
+        Exists(SyncHead.objects.filter(user_id=user.pk, seq__gte=seq)),
+        user=user, device_id=device_id, acked_seq__lt=seq,
+    ).update(acked_seq=seq, last_seen=timezone.now())
+    if not moved and seq > sync_head(user.pk):
+        raise ChatError(910003, "seq is past the sync log's head")
 
 
 @dataclass

@@ -290,3 +290,25 @@ def test_typing_reaches_the_peer_online_and_is_never_stored(connect, make_user):
     assert all(f.get("event") != "TYPING" for f in c.drain(quiet=0.5))
     # Nothing was written.
     assert not Message.objects.exists()
+
+
+def test_ack_refuses_a_seq_past_the_sync_head(connect, make_user):
+    """`ack` tells the server how far this device has processed the sync log (PROTOCOL.md,
+    Session step 4): a seq the log has not reached, or not a seq at all, is refused
+    910003 and the device's acked_seq stays where it was."""
+    from accounts.models import Device
+
+    make_user("alice"), make_user("bob")
+    alice = connect("alice", deviceID="alice-phone", platform="iOS")
+    bob = connect("bob")
+    bob.ok("sendMessage", {"to": "alice", "elements": text("hi"), "random": 1})
+    head = alice.wait_event("MESSAGE_RECEIVED")["seq"]
+    assert alice.request("ack", {"seq": head + 1})["code"] == 910003
+    assert alice.request("ack", {"seq": 10**12})["code"] == 910003
+    assert alice.request("ack", {"seq": -1})["code"] == 910003
+    assert alice.request("ack", {"seq": 1.5})["code"] == 910003
+    assert Device.objects.get(user__user_id="alice", device_id="alice-phone").acked_seq == 0
+    assert alice.ok("ack", {"seq": head}) == {}
+    assert Device.objects.get(user__user_id="alice", device_id="alice-phone").acked_seq == head
+    assert alice.ok("ack", {"seq": head - 1}) == {}  # an older ack moves nothing back
+    assert Device.objects.get(user__user_id="alice", device_id="alice-phone").acked_seq == head
