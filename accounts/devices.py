@@ -162,6 +162,19 @@ def device_connect(*, user: User, device_id: str, platform: str
     return device, login_policy(), state_change_enabled()
 
 
+def since_trusted(*, device: Device, since: int | None) -> bool:
+    """Whether a login's `since` may be replayed from: a since of 0 (or none) always;
+    a higher one only from a device this account had seen before this login (its
+    Device row existed). A since held by a device of a deleted account whose UserID
+    was registered again is a position in another incarnation's sync log (the new
+    one's seqs start again from 1): replaying the new log from it would put the new
+    account's entries on top of the old state, so it gets SYNC_RESET. So does a device
+    whose row the stale-device purge removed (a browser away past WEB_DEVICE_HOURS, a
+    device away past DEVICE_DAYS): a reload, which its offline cache would mostly have
+    cost it anyway."""
+    return not since or not getattr(device, "is_new", False)
+
+
 def remember_session_epoch(sender, request, user, **kwargs) -> None:
     """At every sign-in (web pages, admin): the session remembers the user's epoch."""
     if request is not None and hasattr(request, "session"):

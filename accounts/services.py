@@ -138,10 +138,11 @@ def device_login(*, user: User, device_id: str, platform: str) -> Device:
         raise ChatError(910003, "deviceID must be 1 to 64 printable characters")
     if platform not in Device.Platform.values:
         platform = Device.Platform.UNKNOWN
-    device, _ = Device.objects.update_or_create(
+    device, created = Device.objects.update_or_create(
         user=user, device_id=device_id,
         defaults={"platform": platform, "last_seen": timezone.now()},
     )
+    device.is_new = created  # this account had not seen the device (since_trusted)
     return device
 
 

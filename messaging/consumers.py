@@ -119,6 +119,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.covered = 0
         self.told = 0
         self.replay_due: tuple[int | None, int] | None = None  # (since, head) after the reply
+        # The login's since is from a device this account has not seen: SYNC_RESET.
+        self.since_untrusted = False
         # The head at login: the entries after it were this socket's to send live.
         self.live_from: int | None = None
         self.last_frame = time.monotonic()
@@ -501,6 +503,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 client_ip=self.client_ip)
         head = await database_sync_to_async(account_selectors.sync_head)(user.pk)
         self.replay_due = (since, head)
+        self.since_untrusted = not devices.since_trusted(device=device, since=since)
         layer_watch.watch(self)
         return {"userID": user.user_id, "seq": head}
 
@@ -535,8 +538,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         than CHAT_OFFLINE_CACHE_DAYS are gone, and of one peer's messages only the newest
         100 are replayed (selectors.sync_replay); the client pages the rest from history.
         A `since` ahead of the head, or older than the oldest entry still in the cache
-        (the entries after it were purged, or expired while still in the table), gets
-        SYNC_RESET and no replay: the client reloads its conversations and history.
+        (the entries after it were purged, or expired while still in the table), or a
+        login's since above 0 from a device the account had not seen (another
+        incarnation's position: accounts.devices.since_trusted), gets SYNC_RESET and no
+        replay: the client reloads its conversations and history.
         Replayed events carry `prevSeq` chained from `since` (or `chain_from`, what the
         device holds when the server starts the replay itself), over the entries skipped.
 
@@ -551,7 +556,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if since is not None:
             oldest = await database_sync_to_async(
                 account_selectors.oldest_cached_seq)(self.user.pk)
-            if since > head or (oldest is not None and since + 1 < oldest) \
+            untrusted, self.since_untrusted = self.since_untrusted, False
+            if untrusted or since > head or (oldest is not None and since + 1 < oldest) \
                     or (oldest is None and since < head):
                 await self._send({"event": "SYNC_RESET", "data": {"seq": head}})
             else:

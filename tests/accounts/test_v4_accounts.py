@@ -7,6 +7,7 @@ import pytest
 
 from accounts import presence
 from accounts.models import Device, SyncEntry, User
+from accounts.services import device_login
 from accounts.usersig import gen_usersig
 from messaging.commands import Origin
 from messaging.models import Conversation, Message
@@ -192,7 +193,8 @@ def test_account_delete_tells_the_peers_devices(v4, connect, make_user):
     assert carol_ws.wait_event("BLACKLIST_UPDATED")["data"] == []
     assert dave_ws.wait_event("FRIEND_APPLICATION_LIST_UPDATED")["data"][
         "friendApplicationList"] == []
-    # A device of bob's that was away replays the same.
+    # A device of bob's that was away (it logged in before) replays the same.
+    device_login(user=User.objects.get(user_id="bob"), device_id="bl", platform="iPad")
     late = connect()
     late.login("bob", gen_usersig("bob"), deviceID="bl", platform="iPad", since=bob_seq)
     replay = []

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from accounts.models import SyncEntry
+from accounts.models import SyncEntry, User
+from accounts.services import device_login
 from messaging.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -281,7 +282,8 @@ def test_a_read_updates_the_senders_conversation_with_peer_read_time(pair, conne
     assert not [f for f in alice.drain(quiet=0.3) if f.get("event") in (
         "MESSAGE_READ_BY_PEER", "CONVERSATION_LIST_UPDATED")]
 
-    # A device that was away replays both, in order.
+    # A device that was away (it logged in before) replays both, in order.
+    device_login(user=User.objects.get(user_id="alice"), device_id="a2", platform="Android")
     later = connect("alice", deviceID="a2", since=head)
     replayed = [f for f in later.drain(quiet=0.3) if f.get("seq", 0) > head]
     assert [(f["event"], f["seq"]) for f in replayed[:2]] == [

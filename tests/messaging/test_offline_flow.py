@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts import selectors as account_selectors
 from accounts.models import SyncEntry, User
+from accounts.services import device_login
 from accounts.usersig import gen_usersig
 from messaging.selectors import sync_replay
 
@@ -127,7 +128,10 @@ def test_offline_receiver_gets_the_newest_100_per_peer_then_pages_history(connec
     assert all(m["flow"] == "in" for m in history)
 
     # A second device from the same `since` gets the same replay; one that is up to
-    # date gets nothing.
+    # date gets nothing. (Both logged in before: a since is trusted only from a device
+    # the account has seen, accounts.devices.since_trusted.)
+    for device in ("bob-tablet", "bob-pc"):
+        device_login(user=User.objects.get(user_id="bob"), device_id=device, platform="Android")
     other = connect()
     _, again, _ = login_until_ready(other, "bob", since=seen, device="bob-tablet")
     assert [f["data"][0]["ID"] for f in again
@@ -163,6 +167,7 @@ def test_cache_entries_expire_after_7_days_and_history_stays(connect, make_user)
     assert [f["event"] for f in frames] == ["SYNC_RESET"]
     assert ready["data"]["seq"] == login["seq"] == 5
     # A device that had seen the expired entries misses nothing: only the fresh ones.
+    device_login(user=bob, device_id="bob-pc", platform="Android")  # it logged in then
     ws3 = connect()
     _, frames, ready = login_until_ready(ws3, "bob", since=last_aged, device="bob-pc")
     assert [f["event"] for f in frames] == ["MESSAGE_RECEIVED"] * 2 + [

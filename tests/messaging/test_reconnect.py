@@ -195,3 +195,64 @@ def test_a_recall_erases_the_content_from_the_sync_log_too(make_user, connect):
     assert lasts and all(x["isRevoked"] and x["elements"] == [] for x in lasts)
     revoked = next(f for f in frames if f["event"] == "MESSAGE_REVOKED")
     assert revoked["data"][0]["revokerInfo"] == {"userID": "alice"}
+
+
+def test_a_device_of_a_deleted_account_gets_sync_reset_from_the_new_one(make_user, connect,
+                                                                        v4):
+    """After account_delete the UserID can be registered again: a new, empty account.
+    The old account's phone holds a `since` of the old sync log; the new log's seqs
+    start again from 1, so that `since` may be at or below the new head. It must get
+    SYNC_RESET, not the new account's entries on top of its stale state: a `since` is
+    only trusted from a deviceID the account has seen (a Device row). A brand-new
+    device's first login (since 0) is replayed as before, and a device the account
+    knows keeps its replay."""
+    for name in ("alice", "bob", "carol"):
+        make_user(name)
+    pad = connect()
+    login_until_ready(pad, "bob", since=0, device="bob-pad")
+    pad.close()
+    phone = connect()
+    login_until_ready(phone, "bob", since=0, device="bob-phone")
+    alice = connect("alice")
+    for n in range(3):
+        alice.ok("sendMessage", {"to": "bob", "elements": text(f"old {n}"), "random": n + 1})
+        phone.wait_event("MESSAGE_RECEIVED", where=lambda e, n=n: e["data"][0]["elements"]
+                         == text(f"old {n}"))
+    old_since = SyncEntry.objects.filter(user__user_id="bob").order_by("-seq") \
+        .values_list("seq", flat=True).first()
+    phone.close()
+    answer = v4("im_open_login_svc/account_delete", {"DeleteItem": [{"UserID": "bob"}]})
+    assert answer["ResultItem"][0]["ResultCode"] == 0, answer
+
+    # bob again: a first login registers him, from a brand-new device, since 0.
+    tablet = connect()
+    data, frames, ready = login_until_ready(tablet, "bob", since=0, device="bob-tablet")
+    assert frames == [] and data["seq"] == 0
+    carol = connect("carol")
+    for n in range(old_since + 2):
+        carol.ok("sendMessage", {"to": "bob", "elements": text(f"new {n}"),
+                                 "random": 100 + n})
+    head = SyncEntry.objects.filter(user__user_id="bob").order_by("-seq") \
+        .values_list("seq", flat=True).first()
+    assert head > old_since
+
+    # the old devices, their since at or below the new head: SYNC_RESET, no replay.
+    for since, device in ((old_since, "bob-phone"), (1, "bob-pad")):
+        old_phone = connect()
+        _, frames, ready = login_until_ready(old_phone, "bob", since=since, device=device)
+        assert [f["event"] for f in frames] == ["SYNC_RESET"], frames
+        assert ready["data"]["seq"] == head
+        old_phone.close()
+
+    # another brand-new device, since 0: the whole cache, no reset.
+    laptop = connect()
+    _, frames, _ = login_until_ready(laptop, "bob", since=0, device="bob-laptop")
+    assert "SYNC_RESET" not in [f["event"] for f in frames]
+    assert sum(f["event"] == "MESSAGE_RECEIVED" for f in frames) == old_since + 2
+    laptop.close()
+    # the tablet, which this account has seen, is replayed from its since.
+    tablet.close()
+    tablet = connect()
+    _, frames, _ = login_until_ready(tablet, "bob", since=head - 1, device="bob-tablet")
+    assert [f["event"] for f in frames][0] == "MESSAGE_RECEIVED"
+    assert "SYNC_RESET" not in [f["event"] for f in frames]

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts import retention as account_retention
 from accounts.models import SyncEntry, User
+from accounts.services import device_login
 from accounts.tasks import purge_sync_log
 from accounts.usersig import gen_usersig
 from messaging import retention, selectors
@@ -225,6 +226,8 @@ def test_after_8_days_the_cache_is_gone_and_history_follows_chat_history_days(
         assert [f["event"] for f in frames] == ["SYNC_RESET"]
         assert login["seq"] == 5
         # A device that had seen the expired entries gets exactly the fresh ones.
+        device_login(user=User.objects.get(user_id="bob"), device_id="bob-pc",
+                     platform="Windows")  # it logged in then
         pc, _, frames = login_until_ready(url, "bob", since=3, device="bob-pc",
                                        platform="Windows")
         clients.append(pc)

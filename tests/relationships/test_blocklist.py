@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.events import capture_events, decoded, user_group
 from accounts.models import AllowType, SyncEntry, User
+from accounts.services import device_login
 from accounts.usersig import gen_usersig
 from messaging.models import Conversation, Message
 from relationships import selectors, services
@@ -424,7 +425,8 @@ def test_blacklist_updated_reaches_my_devices_live_and_after_reconnect(connect, 
     assert laptop.wait_event("BLACKLIST_UPDATED")["data"] == ["carol"]
     # the blocked user is told nothing
     assert not [e for e in bob.drain() if e.get("event") == "BLACKLIST_UPDATED"]
-    # a device that was away gets both from its sync log, in order
+    # a device that was away (it logged in before) gets both from its sync log, in order
+    device_login(user=User.objects.get(user_id="alice"), device_id="tablet", platform="iPad")
     tablet = connect()
     tablet.login("alice", gen_usersig("alice"), deviceID="tablet", platform="iPad",
                  since=first_seq - 1)
