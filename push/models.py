@@ -207,6 +207,7 @@ class PushDelivery(models.Model):
         FAILED = "failed"            # a permanent error, or retries used up
         DEAD_TOKEN = "dead_token"    # the vendor said the token is dead; it was removed
         WITHDRAWN = "withdrawn"      # read elsewhere before it went out: not sent
+        QUIET = "quiet"              # its retry came in the receiver's quiet window
 
     message_id = models.BigIntegerField(help_text="messaging.Message pk")
     message_key = models.CharField("message ID", max_length=64, blank=True)

@@ -12,7 +12,8 @@ Celery task queued (`push.tasks.push_deliver`), so a send to users without token
 one query after the commit and no broker call.
 
 The task decides per device, at the time it runs (`deliver_jobs`):
-- the receiver's global receive option: inside its quiet window, nothing is pushed;
+- the receiver's global receive option: inside its quiet window, nothing is pushed
+  (and a retry that comes inside it is not sent: the delivery ends "quiet");
 - a token registered before the user's last kick (User.kicked_at) is dead: deleted;
 - a device with a live socket gets the message over it, not by push. A socket's
   login names its deviceID (PROTOCOL.md), the token its device_id: equal IDs are the
@@ -193,11 +194,17 @@ def claim_lease() -> float:
 
 
 def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
-                  on_busy: Callable[[int, float], None] | None = None) -> str:
+                  on_busy: Callable[[int, float], None] | None = None,
+                  check_quiet: bool = False) -> str:
     """Send one pending delivery and record the attempt. Returns what happened: an
     Outcome value, "busy" (another run is sending it), "done" (not pending),
-    "retry_queued", "withdrawn" or "no_token". A RETRY within the attempts calls
-    `on_retry(delivery_pk, countdown)` after the commit (push/tasks.py queues it).
+    "retry_queued", "withdrawn", "no_token" or "quiet". A RETRY within the attempts
+    calls `on_retry(delivery_pk, countdown)` after the commit (push/tasks.py queues it).
+
+    `check_quiet` (a retry, or a run the stale sweep queued again; deliver_jobs has
+    checked the first run's window for its whole batch): inside the receiver's quiet
+    window the delivery ends "quiet", not sent, as a first attempt inside it is not
+    (the window drops pushes, it does not delay them).
 
     No transaction is open, and no row locked, while the vendor is called (up to
     CHAT_PUSH_HTTP_TIMEOUT): the delivery is claimed ("sending" for claim_lease()
@@ -228,6 +235,9 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
             _end(delivery, PushDelivery.State.FAILED)
             _record(delivery, Result(Outcome.FAILED, detail="the device has no token now"), 0)
         return "no_token"
+    if check_quiet and quiet_now(delivery.user_id) and not delivery.withdraw_wanted:
+        _end(delivery, PushDelivery.State.QUIET)
+        return "quiet"
     if delivery.withdraw_wanted:
         # Read or recalled while a run now dead was sending it (a live run's sending
         # ends with the withdrawal): that run's request may have shown it, so the

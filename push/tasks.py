@@ -43,7 +43,8 @@ def push_retry(delivery_pk: int, note: dict | None = None) -> str:
     """One delivery again, after the vendor asked to retry (429, 5xx, a timeout), or
     queued again by the sweep. (`note`: what tasks queued before the note was kept on
     the delivery carried; unused.)"""
-    return pipeline.send_delivery(delivery_pk, on_retry=queue_retry, on_busy=queue_recheck)
+    return pipeline.send_delivery(delivery_pk, on_retry=queue_retry, on_busy=queue_recheck,
+                                  check_quiet=True)
 
 
 @shared_task(ignore_result=True, **RETRY)

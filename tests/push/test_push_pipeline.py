@@ -225,6 +225,28 @@ def test_a_5xx_is_retried_after_retry_after_then_delivered(fake, people):
     assert gap >= 1.9  # Retry-After: 2
 
 
+def test_a_retry_that_lands_in_the_quiet_window_is_not_sent(fake, people):
+    """The quiet window holds for every attempt, not only the first: a push answered
+    503 whose retry comes after the receiver's window began is not sent (as a first
+    attempt inside it is not: the window drops pushes, it does not delay them). The
+    delivery ends "quiet", with no second request."""
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    fake.send_answers.append(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "2"}))
+    send(alice, "bob", text("before the window"))
+    _one(fake, token)  # the first try, answered 503: a retry in 2 s
+    now = time.gmtime()
+    start = (now.tm_hour * 3600 + now.tm_min * 60 + now.tm_sec - 60) % 86400
+    receive_option_set(user=bob, opt=2, start_hour=start // 3600,
+                       start_minute=start % 3600 // 60, start_second=start % 60,
+                       duration=1200)
+    wait_for(lambda: deliveries(bob)[0].state not in ("pending", "sending"),
+             what="the retry's run")
+    assert deliveries(bob)[0].state == "quiet"
+    assert len(requests_to(fake, token)) == 1
+    assert [a.outcome for a in attempts(bob)] == ["retry"]
+
+
 def test_a_permanent_error_is_not_retried(fake, people, make_user):
     alice, bob, _ = people
     fcm_token(bob)
