@@ -31,8 +31,8 @@ Each request is a `PushAttempt` (outcome, the vendor's code, HTTP status, latenc
 DELIVERED ends the delivery; DEAD_TOKEN deletes the token; FAILED ends it (a vendor
 without credentials: FAILED "not configured"); RETRY is tried again by
 `push.tasks.push_retry` after the vendor's Retry-After or an exponential backoff
-(capped at CHAT_TASK_RETRY_MAX_COUNTDOWN, under the broker's visibility timeout), at
-most CHAT_PUSH_MAX_ATTEMPTS times.
+(capped at CHAT_TASK_RETRY_MAX_COUNTDOWN, under the broker's visibility timeout), with
+a bounded jitter (retry_countdown), at most CHAT_PUSH_MAX_ATTEMPTS times.
 
 A read (messaging.changes.conversation_mark_read) calls `withdraw_on_commit`: the
 deliveries of the conversation up to the read seq that went out get a withdrawal
@@ -261,7 +261,8 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
             return "withdrawn"
         elif result.outcome == Outcome.RETRY and delivery.attempts < max_attempts():
             _end(delivery, PushDelivery.State.PENDING)
-            countdown = retry_countdown(delivery.attempts, result.retry_after)
+            countdown = retry_countdown(delivery.attempts, result.retry_after,
+                                        key=delivery.pk)
             transaction.on_commit(lambda: on_retry(delivery.pk, countdown))
             return "retry_queued"
         else:  # FAILED, or RETRY with the attempts used up
@@ -271,13 +272,24 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
     return result.outcome.value
 
 
-def retry_countdown(attempts: int, retry_after: float | None) -> float:
+def retry_countdown(attempts: int, retry_after: float | None, *, key: int) -> float:
     """Seconds before the next try: the vendor's Retry-After when it said, else 1, 2, 4
-    ... seconds; capped under the broker's visibility timeout."""
+    ... seconds; capped under the broker's visibility timeout (CHAT_TASK_RETRY_MAX_COUNTDOWN).
+
+    Plus a jitter, so that a batch a vendor answered 429 with one Retry-After does not
+    come back all at the same instant: up to a quarter of the wait (at least 1 s, at
+    most a quarter of the cap), after the wait, never before it (below the cap when the
+    wait reaches it). It is spread by `key` (the delivery's pk) and the attempt, not
+    drawn at random: a delivery's countdown is reproducible, consecutive deliveries
+    fall evenly over the range (the fractional parts of multiples of the golden ratio).
+    """
     cap = float(settings.CHAT_TASK_RETRY_MAX_COUNTDOWN)
     wait = retry_after if retry_after is not None and retry_after >= 0 \
         else float(2 ** (attempts - 1))
-    return min(max(wait, 0.0), cap)
+    base = min(max(wait, 0.0), cap)
+    spread = min(max(0.25 * base, 1.0), 0.25 * cap)
+    fraction = ((key * 0x9E3779B1 + attempts * 0x85EBCA6B) & 0xFFFFFFFF) / 2**32
+    return min(base, cap - spread) + fraction * spread
 
 
 def _call_vendor(token: PushToken, note: Notification) -> tuple[Result, int]:
