@@ -15,6 +15,10 @@ INLINE_TYPES = ("image/", "audio/", "video/")
 # audio and video only from a server that answers these (206), and players seek by them.
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _BLOCK = 64 * 1024
+# Positions past this are past the end of any file: a longer number (the regex takes
+# any count of digits) is read as this one, never parsed (int() refuses a 4,301-digit
+# string with ValueError: a 500 from a crafted header).
+_FAR = 10 ** 18
 
 
 def serve_media(request, path):
@@ -37,12 +41,12 @@ def _ranged(response, header: str):
     if match is None or match.groups() == ("", ""):
         return response
     size = int(response["Content-Length"])
-    first, last = match.groups()
-    if first:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    first, last = (_position(g) for g in match.groups())
+    if first is not None:
+        start, end = first, min(last, size - 1) if last is not None else size - 1
     else:  # the last `suffix` bytes
-        start, end = max(0, size - int(last)), size - 1
-    if start >= size or start > end or (not first and not int(last)):
+        start, end = max(0, size - last), size - 1
+    if start >= size or start > end or (first is None and not last):
         response.close()
         refused = HttpResponse(status=416)
         refused["Content-Range"] = f"bytes */{size}"
@@ -55,6 +59,12 @@ def _ranged(response, header: str):
         if name in response:
             part[name] = response[name]
     return part
+
+
+def _position(digits: str) -> int | None:
+    if not digits:
+        return None
+    return int(digits) if len(digits) < 19 else _FAR
 
 
 def _read(file, start: int, length: int):
