@@ -16,12 +16,15 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from chat_project.weburl import web_url
+
 
 def safe_url(value) -> str:
-    if isinstance(value, str) and value.startswith(("https://", "http://", "/")) \
-            and not value.startswith("//"):
+    if not isinstance(value, str) or value.startswith("//"):
+        return ""
+    if value.startswith("/"):
         return value
-    return ""
+    return web_url(value) or ""
 
 
 def _link(url: str, label: str) -> SafeString:

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from chat_project import wire
 from chat_project.errors import ChatError
+from chat_project.weburl import web_url
 
 MAX_ELEMENTS = 20
 # A merged message's list (TIMRelayElem.messageList), over the 12 KB of the rest: at
@@ -82,10 +83,14 @@ class _Fields:
         return value
 
     def url(self, name: str, *, required: bool = True) -> str:
+        """An http(s) URL, its scheme in lower case (clients compare it so), or a path."""
         value = self.string(name, required=required, max_len=2048)
-        if value and not (value.startswith(("https://", "http://", "/"))):
+        if not value or value.startswith("/"):
+            return value
+        normal = web_url(value)
+        if normal is None:
             raise self.fail(name, "must be an http(s) URL or a path on this server")
-        return value
+        return normal
 
 
 def _text(f: _Fields) -> dict:

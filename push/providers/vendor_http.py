@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from chat_project.weburl import web_url
+
 from . import transport
 from .base import Notification, Outcome, Result
 from .transport import client, network_result, retry_after
@@ -100,7 +102,7 @@ def option(note: Notification, key: str, allowed: tuple[str, ...] = (), limit: i
 
 def image_url(note: Notification) -> str:
     """The big-picture URL, only https (the vendors fetch it themselves)."""
-    url = option(note, "image", limit=1024)
+    url = web_url(option(note, "image", limit=1024)) or ""
     return url if url.startswith("https://") else ""
 
 

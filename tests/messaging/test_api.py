@@ -151,6 +151,53 @@ def test_send_rejections_carry_the_service_codes(as_alice, bob, body, code):
     assert not Message.objects.exists()
 
 
+def media(url: str) -> list:
+    """An element of each kind that carries a URL, every URL `url`."""
+    return [
+        {"type": "TIMImageElem", "payload": {"uuid": "img1", "imageInfoArray": [
+            {"type": 1, "size": 1, "width": 1, "height": 1, "url": url}]}},
+        {"type": "TIMSoundElem", "payload": {"uuid": "snd1", "url": url, "size": 1,
+                                             "second": 1}},
+        {"type": "TIMFileElem", "payload": {"uuid": "f1", "url": url, "fileName": "a.pdf",
+                                            "fileSize": 1}},
+        {"type": "TIMVideoFileElem", "payload": {"videoUUID": "v1", "videoUrl": url,
+                                                 "videoSize": 1, "videoSecond": 1,
+                                                 "thumbUrl": url}}]
+
+
+def urls_of(elements: list) -> list:
+    image, sound, file, video = (e["payload"] for e in elements)
+    return [image["imageInfoArray"][0]["url"], sound["url"], file["url"],
+            video["videoUrl"], video["thumbUrl"]]
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("HTTPS://files.example/A.png", "https://files.example/A.png"),
+    ("Http://files.example/a.png", "http://files.example/a.png"),
+    ("hTtPs://Files.Example/a.png?Q=R", "https://Files.Example/a.png?Q=R"),
+])
+def test_a_url_scheme_in_any_case_is_accepted_and_kept_in_lower_case(as_alice, as_bob,
+                                                                     sent, kept):
+    """Schemes are case-insensitive (RFC 3986 3.1); clients compare them in lower case."""
+    response = send(as_alice, elements=media(sent))
+    assert response.status_code == 201, response.json()
+    assert urls_of(response.json()["elements"]) == [kept] * 5
+    received = as_bob.get(history("C2Calice")).json()["messageList"]
+    assert urls_of(received[0]["elements"]) == [kept] * 5
+
+
+@pytest.mark.parametrize("url", [
+    "JavaScript:alert(1)", "JAVASCRIPT:alert(1)", "javascript:alert(1)",
+    "Data:text/html,<script>alert(1)</script>", "DATA:image/png;base64,AA",
+    "VBScript:msgbox(1)", "File:///etc/passwd", "HTTPS:files.example/a.png",
+    "httpſ://files.example/a.png", " HTTPS://files.example/a.png", "Blob:https://x/1",
+])
+def test_other_schemes_are_refused_in_any_case(as_alice, bob, url):
+    for element in media(url):
+        assert_error(send(as_alice, elements=[element]), 400, 90010)
+    assert not Message.objects.exists()
+
+
 @pytest.mark.parametrize(("missing", "code"), [("to", 20003), ("elements", 90010),
                                                ("random", 90005)])
 def test_a_missing_required_field_gets_the_service_code(as_alice, bob, missing, code):

@@ -304,6 +304,16 @@ def test_huawei_maps_importance_category_badge_and_image(fake, settings):
         "set_num": 5, "class": "com.example.parley.MainActivity"}
 
 
+def test_an_image_url_with_an_upper_case_scheme_goes_in_lower_case(fake):
+    """HTTPS:// is https (RFC 3986 3.1); JavaScript: is still left out."""
+    provider("huawei").send(DEVICE, note(options={"image": "HTTPS://img.example/A.png"}))
+    provider("honor").send(DEVICE, note(options={"image": "JavaScript:alert(1)"}))
+
+    huawei = fake.seen("huawei", "send")[0].body["message"]["android"]["notification"]
+    assert huawei["image"] == "https://img.example/A.png"
+    assert "image" not in fake.seen("honor", "send")[0].body["android"]["notification"]
+
+
 def test_huawei_leaves_the_badge_alone_without_a_badge_class(fake):
     provider("huawei").send(DEVICE, note(badge=5))
 
