@@ -52,11 +52,12 @@ UPLOAD_KEYS = {
     "TIMVideoFileElem": ("videoUUID", "VideoUUID"),
 }
 _UPLOAD_UUID = re.compile(r"[0-9a-f]{32}")
-# An upload's storage names (messaging.uploads) are uploads/<user pk>/<uuid>/..., and
-# every storage's URL for a name contains the name: a link to the file anywhere in a
-# message (an element a client rebuilt with another uuid, a URL pasted in a text or a
-# custom element) names its upload too.
-_UPLOAD_LINK = re.compile(r"uploads/\d+/([0-9a-f]{32})/")
+# An upload's storage names (messaging.uploads.upload_folder) are
+# uploads/<uuid[:2]>/<uuid>/..., and those of files uploaded before it were
+# uploads/<user pk>/<uuid>/...; every storage's URL for a name contains the name: a
+# link to the file anywhere in a message (an element a client rebuilt with another
+# uuid, a URL pasted in a text or a custom element) names its upload too.
+_UPLOAD_LINK = re.compile(r"uploads/(?:[0-9a-f]{2}|\d+)/([0-9a-f]{32})/")
 
 
 def upload_uuids(elements) -> set[str]:

@@ -2,8 +2,8 @@
 
 A client uploads first, then sends a message whose element is the payload returned
 here (PROTOCOL.md "Messages"). Files go to Django's default storage (local disk, or
-S3-compatible through django-storages) under uploads/<user pk>/<uuid>/. Nothing the
-client says about the file is trusted: its name is rebuilt from safe characters, its
+S3-compatible through django-storages) under upload_folder's uploads/<ab>/<uuid>/.
+Nothing the client says about the file is trusted: its name is rebuilt from safe characters, its
 content type is ignored, and an image is whatever Pillow finds it to be.
 
 What an upload may cost is bounded before it costs it:
@@ -116,7 +116,7 @@ def upload_store(*, user: User, kind, file, second=0, thumb=None,
                             size=file.size + (thumb.size if thumb is not None else 0))
     try:
         files, element = _prepare(upload.uuid, kind, file, second, thumb,
-                                  folder=f"uploads/{user.pk}/{upload.uuid}")
+                                  folder=upload_folder(upload.uuid))
     except ChatError:
         # Nothing stored; the attempt still counts toward the rate until the sweep.
         Upload.objects.filter(pk=upload.pk).update(size=0, is_gone=True)
@@ -134,6 +134,15 @@ def upload_store(*, user: User, kind, file, second=0, thumb=None,
     if saved != [name for name, _ in files]:  # the storage picked other names
         Upload.objects.filter(pk=upload.pk).update(names=saved)
     return _with_urls(element, urls)
+
+
+def upload_folder(upload_uuid: str) -> str:
+    """Where an upload's files go: uploads/<its uuid's first 2 characters>/<uuid>. The
+    random uuid keeps the URL unguessable; the 256 folders of the first level keep a
+    local disk's directories small. Nothing in it tells who uploaded the file or how
+    many accounts there are (files uploaded before are under uploads/<user pk>/<uuid>
+    and stay there: messaging/upload_refs.py reads both)."""
+    return f"uploads/{upload_uuid[:2]}/{upload_uuid}"
 
 
 def upload_reserve(*, user: User, kind: str, size: int) -> Upload:

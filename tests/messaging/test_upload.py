@@ -96,7 +96,7 @@ def test_image_gets_a_large_copy_and_a_thumbnail(client, alice, media):
     assert stored(infos[0]["url"]) == content
     for info in infos:
         name = storage_name(info["url"])
-        assert name.startswith(f"uploads/{alice.pk}/{payload['uuid']}/")
+        assert name.startswith(f"uploads/{payload['uuid'][:2]}/{payload['uuid']}/")
         assert default_storage.exists(name)
         data = stored(info["url"])
         assert info["size"] == len(data)
@@ -253,8 +253,23 @@ def test_sound(client, alice):
     assert element["type"] == "TIMSoundElem"
     payload = element["payload"]
     assert payload["size"] == len(content) and payload["second"] == 12
-    assert storage_name(payload["url"]) == f"uploads/{alice.pk}/{payload['uuid']}/voice.mp3"
+    assert storage_name(payload["url"]) == f"uploads/{payload['uuid'][:2]}/{payload['uuid']}/voice.mp3"
     assert served(client, payload["url"]) == content
+
+
+def test_a_files_url_does_not_tell_who_uploaded_it(client, alice, make_user):
+    """Nothing in it is an internal number: the uploader's pk told who sent the file
+    (across messages) and about how many accounts there are."""
+    for i in range(3):  # alice's pk is not the only one
+        make_user(f"user{i}")
+    for kind, content, name in (("sound", b"ID3" + b"\x01" * 50, "voice.mp3"),
+                                ("file", b"%PDF-1.4", "a.pdf"),
+                                ("image", image_bytes((400, 300)), "p.png")):
+        payload = upload(client, kind, content, name=name).json()["payload"]
+        url = payload.get("url") or payload["imageInfoArray"][0]["url"]
+        folders = storage_name(url).split("/")[:-1]
+        assert folders == ["uploads", payload["uuid"][:2], payload["uuid"]], url
+        assert str(alice.pk) not in folders
 
 
 def test_file_names_are_sanitised_and_pages_are_not_served_as_pages(client, alice):
@@ -263,7 +278,7 @@ def test_file_names_are_sanitised_and_pages_are_not_served_as_pages(client, alic
                      content_type="text/plain").json()["payload"]
     assert payload["fileName"] == "my_page.html" and payload["fileSize"] == len(content)
     name = storage_name(payload["url"])
-    assert name == f"uploads/{alice.pk}/{payload['uuid']}/my_page.html.txt"
+    assert name == f"uploads/{payload['uuid'][:2]}/{payload['uuid']}/my_page.html.txt"
     response = client.get(urlparse(payload["url"]).path)
     assert response["Content-Type"].startswith("text/plain")
     assert response["Content-Disposition"] == "attachment"

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -286,3 +287,36 @@ def test_a_real_worker_deletes_unsent_uploads(client, users, transactional_db, t
         worker.run_until(lambda: not any(on_storage(unsent)),
                          lambda: purge_uploads.apply_async(queue=worker.queue))
     assert Upload.objects.get().is_gone
+
+
+def test_a_file_uploaded_before_under_its_uploaders_number_still_serves_and_counts(
+        client, users, eager, django_capture_on_commit_callbacks):
+    """Files uploaded before the folders lost the uploader's pk keep their URLs
+    (uploads/<user pk>/<uuid>/...): served, sent by their uploader as the element or
+    as a link in a text (both refer to the upload), deleted when no message does."""
+    alice = users["alice"]
+    row = Upload.objects.create(uuid="0123456789abcdef0123456789abcdef", uploader=alice,
+                                kind="sound", size=53, created_at=timezone.now(),
+                                delete_after=timezone.now() + timedelta(days=1))
+    name = default_storage.save(f"uploads/{alice.pk}/{row.uuid}/voice.mp3",
+                                ContentFile(b"ID3" + b"\x01" * 50))
+    Upload.objects.filter(pk=row.pk).update(names=[name])
+    url = f"http://testserver{settings.MEDIA_URL}{name}"
+    response = client.get(f"{settings.MEDIA_URL}{name}")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"ID3" + b"\x01" * 50
+
+    element = {"type": "TIMSoundElem", "payload": {"uuid": row.uuid, "url": url,
+                                                   "size": 53, "second": 2}}
+    pasted = {"type": "TIMTextElem", "payload": {"text": f"again: {url}"}}
+    sent = [client.post("/api/v1/messages/", {"to": "bob", "elements": [e], "random": i},
+                        format="json") for i, e in enumerate((element, pasted), start=1)]
+    assert [r.status_code for r in sent] == [201, 201], [r.json() for r in sent]
+    row.refresh_from_db()
+    assert row.delete_after is None and UploadUse.objects.filter(upload=row).count() == 2
+
+    for response in sent:
+        with django_capture_on_commit_callbacks(execute=True):
+            changes.message_revoke(message_pk=int(response.json()["ID"].split("-", 1)[0]),
+                                   actor=alice)
+        assert default_storage.exists(name) == (response is sent[0])
