@@ -88,12 +88,13 @@ def user_get_or_register(*, user_id: str) -> User:
 
 
 def user_import(*, user_id: str, nick: str = "", avatar: str = "") -> tuple[User, bool]:
-    """Import an account (v4 account_import): (user, created). Idempotent, as Tencent's:
-    importing a UserID that exists changes nothing and succeeds, unless the account
-    was signed up on the web UI with a password: then ChatError 910010 and nothing
-    changes, for an import that adopted it would hand the integrator's user to
-    whoever chose the password (they would read everything later sent to it).
-    Raises ChatError 7003 for a bad UserID."""
+    """Create an imported account, or find it: (user, created). A UserID that exists is
+    returned as it is (relationships.services.account_import, the /v4 import, updates
+    its nick and avatar: their announcement reaches friends, whom accounts cannot know),
+    unless the account was signed up on the web UI with a password: then ChatError
+    910010 and nothing changes, for an import that adopted it would hand the
+    integrator's user to whoever chose the password (they would read everything later
+    sent to it). Raises ChatError 7003 for a bad UserID."""
     check_user_id(user_id)
     user = User.objects.filter(user_id=user_id).first()
     if user is not None:

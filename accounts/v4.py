@@ -1,41 +1,18 @@
-"""/v4 account commands (tencent-rest.md §5): import, check, delete, kick, online status.
+"""/v4 account commands (tencent-rest.md §5): check, delete, kick, online status.
 
-The transport (admin UserSig, envelope, rate limits) is chat_project/v4.py.
+account_import and multiaccount_import are in relationships/v4.py: importing an account
+that exists updates its profile, which its friends learn, and accounts cannot know
+friends. The transport (admin UserSig, envelope, rate limits) is chat_project/v4.py.
 """
 
 from __future__ import annotations
 
-from accounts import devices, presence, selectors, services
+from accounts import devices, presence, selectors
 from chat_project.errors import ChatError
 from chat_project.v4 import V4Error, command, fields
 
 BAD_PARAMS = 70402
 NOT_FOUND = 70107
-
-
-@command("im_open_login_svc", "account_import")
-def account_import(req, body):
-    user_id = fields.string(body, "UserID", code=BAD_PARAMS)
-    nick = fields.string(body, "Nick", code=BAD_PARAMS, required=False, default="")
-    avatar = fields.string(body, "FaceUrl", code=BAD_PARAMS, required=False, default="")
-    try:
-        services.user_import(user_id=user_id, nick=nick, avatar=avatar)
-    except ChatError as exc:
-        raise V4Error(BAD_PARAMS if exc.code == 7003 else exc.code, exc.message) from None
-    return {}
-
-
-@command("im_open_login_svc", "multiaccount_import", limit=100)
-def multiaccount_import(req, body):
-    accounts = fields.array(body, "Accounts", code=BAD_PARAMS, of=str, max_items=100,
-                            max_code=70206)
-    failed = []
-    for user_id in accounts:
-        try:
-            services.user_import(user_id=user_id)
-        except ChatError:
-            failed.append(user_id)
-    return {"FailAccounts": failed}
 
 
 def _user_items(body: dict, name: str) -> list[str]:

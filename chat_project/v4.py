@@ -44,11 +44,11 @@ log = logging.getLogger(__name__)
 
 # The modules that register commands (imported once, on the first request).
 COMMAND_MODULES = (
-    "accounts.v4",          # accounts, kick, online status
+    "accounts.v4",          # account check and delete, kick, online status
     "accounts.v4_config",   # global mute
     "messaging.v4_send",    # sendmsg, batchsendmsg, importmsg, admin_getroammsg
     "messaging.v4_changes",  # recall, modify, read, unread, recentcontact
-    "relationships.v4",     # profiles, friends, blocklist
+    "relationships.v4",     # account import, profiles, friends, blocklist
     "push.v4",              # push to all, tags and attributes
     "messaging.v4_push",    # push to all (im_push)
 )

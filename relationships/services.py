@@ -46,8 +46,8 @@ from .selectors import COLUMN_PROFILE_TAGS
 __all__ = [
     # blocklist (relationships/blocklist.py)
     "BLOCKLIST_MAX", "ItemResult", "block_add", "block_remove", "check_block_target",
-    # profiles and the send policy (below)
-    "profile_update", "send_policy_set", "ADMIN_PROFILE_FIELDS",
+    # profiles, account import and the send policy (below)
+    "profile_update", "account_import", "send_policy_set", "ADMIN_PROFILE_FIELDS",
     # friends, requests and friend lists (relationships/friends.py)
     "DEFAULT_PLATFORM", "after_friend_add", "sequences", "friend_import", "friend_groups_add",
     "friend_groups_delete",
@@ -114,6 +114,37 @@ def profile_update(*, user: User, operator: str | None = None,
             "Operator_Account": operator or user.user_id, "From_Account": user.user_id,
             "EventTime": int(time.time() * 1000), "ProfileItem": items}, platform=platform)
     return user
+
+
+# Profile fields an import sets (Tencent's Nick and FaceUrl).
+IMPORT_PROFILE_FIELDS = ("nick", "avatar")
+
+
+def account_import(*, user_id: str, nick: str = "", avatar: str = "",
+                   operator: str | None = None,
+                   platform: str = DEFAULT_PLATFORM) -> tuple[User, bool]:
+    """Import an account (/v4 account_import, multiaccount_import): (user, created).
+
+    A UserID that does not exist is created with this nick and avatar
+    (accounts.services.user_import: 7003 a bad UserID, 40601/40605 a bad value). One
+    that exists gets them, as Tencent's import updates an existing account, through
+    profile_update: its devices and its friends' learn it (PROFILE_UPDATED) and
+    Profile.CallbackPortraitSet fires, as for any profile change. One signed up on the
+    web UI with a password is refused (910010) and nothing changes.
+
+    An empty nick or avatar is "not given": an import never blanks a profile (backends
+    import on every login with whatever defaults they hold; portrait_set clears a
+    field). Values the account already has change nothing and announce nothing.
+    """
+    user, created = account_services.user_import(user_id=user_id, nick=nick, avatar=avatar)
+    if created:
+        return user, True
+    given = {"nick": nick, "avatar": avatar}
+    changes = {name: given[name] for name in IMPORT_PROFILE_FIELDS
+               if given[name] and given[name] != getattr(user, name)}
+    if changes:
+        user = profile_update(user=user, operator=operator, platform=platform, **changes)
+    return user, False
 
 
 # --- who may send -----------------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""/v4 commands of friends, the blocklist and profiles (tencent-rest.md §6, §7, §8); the
-transport (admin UserSig, envelope with ErrorDisplay, rate limits) is chat_project/v4.py.
+"""/v4 commands of friends, the blocklist and profiles (tencent-rest.md §6, §7, §8), and
+account_import and multiaccount_import (§5: importing an account that exists updates
+its profile); the transport (admin UserSig, envelope with ErrorDisplay, rate limits) is
+chat_project/v4.py.
 
 Each command reads Tencent's fields, calls the same services as every other door
 (relationships.services, .friends, .selectors), and answers with Tencent's fields. The
@@ -527,3 +529,57 @@ def portrait_get(req, body):
     if failed:
         answer["Fail_Account"] = failed
     return answer
+
+
+# --- account import (§5) -------------------------------------------------------------------------
+# Here, not in accounts/v4.py: importing an account that exists updates its nick and
+# avatar (services.account_import), which its friends learn.
+
+IMPORT_BAD = 70402
+MAX_IMPORTS = 100
+
+
+def _import(req, *, user_id: str, nick: str = "", avatar: str = "") -> None:
+    services.account_import(user_id=user_id, nick=nick, avatar=avatar,
+                            operator=req.identifier, platform=PLATFORM)
+
+
+@command("im_open_login_svc", "account_import")
+def account_import(req, body):
+    user_id = fields.string(body, "UserID", code=IMPORT_BAD)
+    nick = fields.string(body, "Nick", code=IMPORT_BAD, required=False, default="")
+    avatar = fields.string(body, "FaceUrl", code=IMPORT_BAD, required=False, default="")
+    try:
+        _import(req, user_id=user_id, nick=nick, avatar=avatar)
+    except ChatError as exc:
+        raise V4Error(IMPORT_BAD if exc.code == 7003 else exc.code, exc.message) from None
+    return {}
+
+
+@command("im_open_login_svc", "multiaccount_import", limit=100)
+def multiaccount_import(req, body):
+    """`Accounts` (UserIDs), or Tencent's newer `AccountList` ([{UserID, Nick?,
+    FaceUrl?}]: an account that exists gets them, as from account_import). The whole
+    request is checked before anything is imported; an account refused is in
+    FailAccounts, the others are imported."""
+    if "AccountList" in body and "Accounts" in body:
+        raise V4Error(IMPORT_BAD, "give Accounts or AccountList, not both")
+    if "AccountList" in body:
+        items = fields.array(body, "AccountList", code=IMPORT_BAD, of=dict,
+                             max_items=MAX_IMPORTS, max_code=70206)
+        accounts = [{"user_id": fields.string(item, "UserID", code=IMPORT_BAD),
+                     "nick": fields.string(item, "Nick", code=IMPORT_BAD, required=False,
+                                           default=""),
+                     "avatar": fields.string(item, "FaceUrl", code=IMPORT_BAD,
+                                             required=False, default="")}
+                    for item in items]
+    else:
+        accounts = [{"user_id": user_id} for user_id in fields.array(
+            body, "Accounts", code=IMPORT_BAD, of=str, max_items=MAX_IMPORTS, max_code=70206)]
+    failed = []
+    for account in accounts:
+        try:
+            _import(req, **account)
+        except ChatError:
+            failed.append(account["user_id"])
+    return {"FailAccounts": failed}

@@ -107,6 +107,28 @@ def test_v4_commands_fire_the_callbacks(people, eager_server, webhook_receiver):
     assert len(webhook_receiver.requests) == 5
 
 
+def test_a_reimport_that_changes_the_profile_fires_portrait_set(
+        people, eager_server, webhook_receiver):  # noqa: F811
+    """/v4 account_import of an account that exists updates its nick and face URL as a
+    profile change: the same callback, the admin as Operator_Account."""
+    User.objects.filter(user_id="alice").update(password="!")  # imported, no password
+    use_webhooks(webhook_receiver, ALL, live=True)
+    v4 = V4Client(eager_server)
+    v4("im_open_login_svc/account_import", {"UserID": "alice", "Nick": "Alice",
+                                            "FaceUrl": "https://x.example/a.png"})
+    body = call(webhook_receiver, 1, webhooks.PORTRAIT_SET, "RESTAPI")
+    assert (body["Operator_Account"], body["From_Account"]) == ("administrator", "alice")
+    # The nick was already "Alice": only the face URL changed.
+    assert body["ProfileItem"] == [
+        {"Tag": "Tag_Profile_IM_Image", "Value": "https://x.example/a.png"}]
+    # The same again, or a new account, fires nothing.
+    v4("im_open_login_svc/account_import", {"UserID": "alice", "Nick": "Alice",
+                                            "FaceUrl": "https://x.example/a.png"})
+    v4("im_open_login_svc/account_import", {"UserID": "zoe", "Nick": "Zoe"})
+    time.sleep(0.5)
+    assert len(webhook_receiver.requests) == 1
+
+
 def test_callbacks_off_send_nothing(people, eager_server, webhook_receiver):  # noqa: F811
     use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], live=True)
     v4 = V4Client(eager_server)
