@@ -58,7 +58,9 @@ from accounts.events import publish_on_commit
 from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
+from push import pipeline as push_pipeline
 from push import tasks as push_tasks
+from push.content import notification_for
 
 from . import selectors, tencent_body
 from .elements import check_elements
@@ -371,6 +373,11 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         msg.elements, msg.cloud_custom_data, msg.is_modified = new_elements, new_ccd, True
         Message.objects.filter(pk=msg.pk).update(elements=new_elements,
                                                  cloud_custom_data=new_ccd, is_modified=True)
+        # Its offline pushes not sent yet (a retry waiting) show the message as it is now.
+        push_pipeline.message_renote(message_id=msg.pk, note=notification_for(
+            elements=new_elements, nick=msg.nick, sender_user_id=msg.sender.user_id,
+            push_info=msg.offline_push_info, badge=None, message_key=msg.public_id,
+            conversation_id=f"C2C{msg.sender.user_id}"))
         convs = _locked_conversations(dialog.pk)
         events = _message_changed(msg, convs, kind=SyncEntry.Kind.MODIFY,
                                   event="MESSAGE_MODIFIED", extra={}, unread_changed=set())
@@ -436,6 +443,11 @@ def messages_delete(*, user: User, message_ids) -> dict:
             events.append((user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         sync_publish(events)
+        pushed = [(m.pk, m.public_id, m.seq) for m in msgs
+                  if m.receiver_id == user.pk and m.sender_id != user.pk]
+        if pushed:  # deleted by its receiver (alone, or both sides): never pushed
+            push_tasks.withdraw_deleted_on_commit(
+                receiver_pk=user.pk, conversation_id=cid, messages=pushed)
         referring = [m.pk for m in msgs if upload_uuids(m.elements) or merged_keys(m.elements)]
         if referring:  # their files and merged lists, released if now deleted on both sides
             _release_hidden(dialog.pk, message_pks=referring)
@@ -455,10 +467,7 @@ def message_delete_both_sides(*, message_pk: int) -> dict:
     ids = [message_public_id(msg.pk, msg.time, msg.random)]
     with transaction.atomic():
         for user in {msg.sender_id: msg.sender, msg.receiver_id: msg.receiver}.values():
-            answer = messages_delete(user=user, message_ids=ids)
-        push_tasks.withdraw_message_on_commit(
-            message_id=msg.pk, message_key=msg.public_id, receiver_pk=msg.receiver_id,
-            conversation_id=f"C2C{msg.sender.user_id}", dialog_seq=msg.seq)
+            answer = messages_delete(user=user, message_ids=ids)  # the receiver's withdraws
     return answer
 
 

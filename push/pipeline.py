@@ -36,11 +36,14 @@ a bounded jitter (retry_countdown), at most CHAT_PUSH_MAX_ATTEMPTS times.
 
 A read (messaging.changes.conversation_mark_read) calls `withdraw_on_commit`: the
 deliveries of the conversation up to the read seq that went out get a withdrawal
-(`Notification(withdraw=True, collapse_id=...)`), those still pending are not sent.
+(`Notification(withdraw=True, collapse_id=...)`), those still pending are not sent. A
+recall, or the receiver's deletion, does the same for one message; a modify gives the
+deliveries still to be sent the message's new text (`message_renote`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -49,7 +52,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Func, JSONField, Q
 from django.utils import timezone
 
 from accounts import presence
@@ -382,12 +385,64 @@ def withdraw_message(message_id: int) -> int:
     return sent
 
 
+def message_renote(*, message_id: int, note: Notification | None) -> None:
+    """The message was modified: what its deliveries still to be sent (pending, a retry
+    waiting, or being sent now and perhaps retried) will show is the message as it is
+    now (`note`, rendered by push/content.py from the stored message and its stored
+    offline-push settings; the badge stays the one counted at the send). None: the
+    message has nothing to push any more, so they are withdrawn. Called in the
+    modify's transaction, so no retry claimed after its commit sends the old text (one
+    statement; a retry claimed before it sends the text it read)."""
+    if note is None:
+        _withdraw_deliveries(PushDelivery.objects.filter(
+            message_id=message_id, withdrawn=False,
+            state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING)))
+        return
+    PushDelivery.objects.filter(
+        message_id=message_id, withdrawn=False,
+        state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING),
+    ).exclude(note={}).update(note=NoteWith(
+        {"title": note.title, "body": note.body, "extension": note.extension}))
+
+
+class NoteWith(Func):
+    """A delivery's `note` with these top-level string fields set, in the UPDATE itself
+    (PostgreSQL's jsonb `||`, SQLite's json_set for the embedded mode)."""
+
+    output_field = JSONField()
+
+    def __init__(self, fields: dict[str, str]):
+        self.fields = fields
+        super().__init__(F("note"))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} || %s::jsonb)", [*params, json.dumps(self.fields)]
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        pairs = ", ".join("%s, %s" for _ in self.fields)
+        values = [v for key, text in self.fields.items() for v in (f"$.{key}", text)]
+        return f"json_set({sql}, {pairs})", [*params, *values]
+
+    def as_sql(self, compiler, connection, **extra):
+        raise NotImplementedError(f"NoteWith has no SQL for {connection.vendor}")
+
+
 def withdraw_unsent(*, message_id: int, message_key: str, receiver_pk: int,
                     conversation_id: str, dialog_seq: int) -> int:
     """A recalled message whose push task has not run yet: its deliveries are made now,
     withdrawn, so the task (which makes them only if absent, and sends only pending
     ones) sends nothing. Returns the receiver's tokens (none: nothing can be sent, or
     withdrawn, for this message; one query)."""
+    return withdraw_unsent_many(receiver_pk=receiver_pk, conversation_id=conversation_id,
+                                messages=[(message_id, message_key, dialog_seq)])
+
+
+def withdraw_unsent_many(*, receiver_pk: int, conversation_id: str,
+                         messages: list[tuple[int, str, int]]) -> int:
+    """withdraw_unsent for several messages (id, key, dialog seq) of one conversation of
+    the receiver: one query, one insert."""
     now = timezone.now()
     tokens = list(PushToken.objects.filter(user_id=receiver_pk))
     if tokens:
@@ -397,7 +452,8 @@ def withdraw_unsent(*, message_id: int, message_key: str, receiver_pk: int,
                           conversation_id=conversation_id, dialog_seq=dialog_seq, note={},
                           state=PushDelivery.State.WITHDRAWN, withdrawn=True,
                           created_at=now, updated_at=now)
-             for t in tokens], ignore_conflicts=True)
+             for message_id, message_key, dialog_seq in messages for t in tokens],
+            ignore_conflicts=True)
     return len(tokens)
 
 

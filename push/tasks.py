@@ -66,6 +66,12 @@ def push_withdraw_message(message_id: int) -> int:
 
 
 @shared_task(ignore_result=True, **RETRY)
+def push_withdraw_messages(message_ids: list[int]) -> int:
+    """Withdraw the pushes of messages their receiver deleted."""
+    return sum(pipeline.withdraw_message(pk) for pk in message_ids)
+
+
+@shared_task(ignore_result=True, **RETRY)
 def purge_push_attempts() -> int:
     """Daily (django-celery-beat): attempts and deliveries past CHAT_PUSH_ATTEMPT_DAYS."""
     return pipeline.attempts_purge()
@@ -132,6 +138,27 @@ def withdraw_message_on_commit(*, message_id: int, message_key: str, receiver_pk
     if pipeline.enabled():
         transaction.on_commit(lambda: _withdraw_message_queue(
             message_id, message_key, receiver_pk, conversation_id, dialog_seq))
+
+
+def withdraw_deleted_on_commit(*, receiver_pk: int, conversation_id: str,
+                               messages: list[tuple[int, str, int]]) -> None:
+    """After the receiver deleted messages (id, key, dialog seq) of one conversation from
+    its history commits (deleteMessage, or the operator's deletion from both sides):
+    none is pushed any more, as after a recall (a retry waiting is not sent, a shown
+    notification is withdrawn, a push task that has not run finds them withdrawn)."""
+    if pipeline.enabled() and messages:
+        transaction.on_commit(lambda: _withdraw_deleted_queue(
+            receiver_pk, conversation_id, messages))
+
+
+def _withdraw_deleted_queue(receiver_pk: int, conversation_id: str,
+                            messages: list[tuple[int, str, int]]) -> None:
+    try:
+        if pipeline.withdraw_unsent_many(receiver_pk=receiver_pk,
+                                         conversation_id=conversation_id, messages=messages):
+            _queue(push_withdraw_messages, ([m[0] for m in messages],))
+    except Exception:
+        log.exception("offline push: queuing a withdrawal failed")
 
 
 def _withdraw_message_queue(message_id: int, message_key: str, receiver_pk: int,

@@ -492,3 +492,70 @@ def test_a_recall_blanks_the_text_kept_on_finished_deliveries(fake, people, make
     wait_for(lambda: deliveries(bob) and deliveries(bob)[0].state == "failed", what="failed")
     changes.message_revoke(message_pk=changes.message_pk(sent["ID"]), actor=alice)
     wait_for(lambda: deliveries(bob)[0].note.get("body") == "", what="the text blanked")
+
+
+def test_a_retry_after_a_modify_sends_the_message_as_it_is_now(fake, people, make_user):
+    """A push answered 503 waits for its retry; the sender modifies the message
+    meanwhile (/v4 modify_c2c_msg's service): the retry shows the new text, rendered as
+    a first push would be, with the sender's stored offline-push settings (the title
+    and extension kept, the badge counted at the send)."""
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    fake.send_answers.append(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "2"}))
+    sent = send(alice, "bob", text("meet at 7"), offline_push_info={
+        "title": "From Alice", "extension": '{"k":1}'})
+    first = _one(fake, token)  # answered 503: a retry in 2 s
+    assert first["notification"]["body"] == "meet at 7"
+    changes.message_modify(message_pk=changes.message_pk(sent["ID"]), actor=None,
+                           elements=text("meet   at\n8"), expect_from="alice", expect_to="bob")
+    wait_for(lambda: len(requests_to(fake, token)) == 2, what="the retry")
+    retry = requests_to(fake, token)[1]
+    assert retry["notification"] == {"title": "From Alice", "body": "meet at 8"}
+    assert retry["data"]["extension"] == '{"k":1}'
+    assert retry["android"]["notification"]["notification_count"] == \
+        first["android"]["notification"]["notification_count"]
+    wait_for(lambda: deliveries(bob)[0].state == "delivered", what="delivered")
+    assert deliveries(bob)[0].note["body"] == "meet at 8"
+
+
+def test_a_retry_of_a_message_modified_into_nothing_to_push_is_not_sent(
+        fake, people, make_user):
+    """Modified into a custom element with no description (nothing a push may say):
+    the retry waiting is not sent."""
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    fake.send_answers.append(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "2"}))
+    sent = send(alice, "bob", text("visible"))
+    _one(fake, token)
+    changes.message_modify(message_pk=changes.message_pk(sent["ID"]), actor=alice,
+                           elements=[{"type": "TIMCustomElem", "payload": {"data": "x"}}])
+    time.sleep(3)  # past the Retry-After
+    settle(fake, alice, make_user("erin"))
+    assert len(requests_to(fake, token)) == 1
+    assert deliveries(bob)[0].state == "withdrawn"
+
+
+def test_a_message_its_receiver_deleted_is_not_pushed_again(fake, people, make_user):
+    """Deleted from both sides (the sender first, then the receiver) while its retry
+    waits: the retry is not sent; a shown push of another deleted message is
+    withdrawn."""
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    shown = send(alice, "bob", text("shown, then deleted"))
+    _one(fake, token)
+    wait_for(lambda: deliveries(bob)[0].state == "delivered", what="delivered")
+    fake.send_answers.append(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "3"}))
+    waiting = send(alice, "bob", text("deleted while its retry waits"))
+    wait_for(lambda: len(requests_to(fake, token)) == 2, what="the 503")
+    changes.messages_delete(user=alice, message_ids=[waiting["ID"]])
+    changes.messages_delete(user=bob, message_ids=[waiting["ID"], shown["ID"]])
+    withdrawal = wait_for(lambda: [m for m in requests_to(fake, token)
+                                   if m.get("data", {}).get("withdraw")], what="withdrawal")
+    assert withdrawal[0]["data"]["withdraw"] == shown["ID"]
+    time.sleep(4)  # past the Retry-After
+    settle(fake, alice, make_user("erin"))
+    bodies = [m["notification"]["body"] for m in requests_to(fake, token)
+              if "notification" in m]
+    assert bodies == ["shown, then deleted", "deleted while its retry waits"]
+    states = {d.message_key: d.state for d in deliveries(bob)}
+    assert states[waiting["ID"]] == "withdrawn"
