@@ -374,14 +374,11 @@ def message_open_deliveries(message_id: int):
 def withdraw_message(message_id: int) -> int:
     """The message was recalled (or deleted from both sides): its pushes are withdrawn
     as on a read (a retry still pending is not sent, a delivered one is withdrawn from
-    the device), and the text kept on its deliveries is blanked. Returns the
-    withdrawals sent."""
+    the device), and the text kept on its deliveries is blanked (one statement).
+    Returns the withdrawals sent."""
     sent = _withdraw_deliveries(message_open_deliveries(message_id))
-    for delivery in PushDelivery.objects.filter(message_id=message_id).only("pk", "note"):
-        if not delivery.note:
-            continue
-        PushDelivery.objects.filter(pk=delivery.pk).update(
-            note={**delivery.note, "title": "", "body": "", "extension": ""})
+    PushDelivery.objects.filter(message_id=message_id).exclude(note={}).update(
+        note=NoteWith({"title": "", "body": "", "extension": ""}))
     return sent
 
 

@@ -1,6 +1,7 @@
 """The embedded default (SQLite, tasks in process, no Redis) runs push's pieces too:
 tags and attributes (rows, upserts), conditions (EXISTS probes), the push-to-all
-fan-out through the send pipeline, and a push token making its user PushOnline."""
+fan-out through the send pipeline, a push token making its user PushOnline, and the
+statements that set the text deliveries keep (push.pipeline.NoteWith: json_set)."""
 
 from tests.embedded import run_embedded
 
@@ -36,6 +37,25 @@ services.push_token_register(user=bob, device_id="p", vendor="fcm", token="t")
 assert presence.presence_of([bob.pk])[bob.pk].status == "PushOnline"
 services.push_token_remove(user=bob, device_id="p")
 assert presence.presence_of([bob.pk])[bob.pk].status == "Offline"
+# The deliveries' kept text, set in one UPDATE (json_set on SQLite): a modify's new
+# text for those still to be sent, a recall's blanking for all.
+from django.utils import timezone
+from push import pipeline
+from push.models import PushDelivery
+from push.providers.base import Notification
+now = timezone.now()
+for i, state in enumerate(("pending", "delivered")):
+    PushDelivery.objects.create(message_id=5, message_key="k5", user=bob, device_id=f"d{i}",
+                                vendor="fcm", state=state, created_at=now, updated_at=now,
+                                note={"title": "t", "body": "old", "extension": "", "badge": 2})
+pipeline.message_renote(message_id=5, note=Notification(title="t", body="new", extension="e"))
+got = dict(PushDelivery.objects.filter(message_id=5).values_list("device_id", "note"))
+assert got == {"d0": {"title": "t", "body": "new", "extension": "e", "badge": 2},
+               "d1": {"title": "t", "body": "old", "extension": "", "badge": 2}}, got
+PushDelivery.objects.filter(message_id=5).update(state="failed")
+pipeline.withdraw_message(5)
+got = list(PushDelivery.objects.filter(message_id=5).values_list("note", flat=True))
+assert got == [{"title": "", "body": "", "extension": "", "badge": 2}] * 2, got
 print("embedded push ok")
 """
 
