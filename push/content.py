@@ -7,6 +7,11 @@ description, else per element type: the text itself (cut at TEXT_LIMIT character
 (its `description`), [Merged message]. A message whose only text would come from a
 custom element without a description, and that has no description in its settings, is
 not pushed (Tencent's rule, tencent-rest.md §2.3): `notification_for` answers None.
+
+Sound: each platform's from the settings (push/offline_info.py: ApnsInfo.Sound for
+APNs, AndroidInfo.Sound for Android); a message with no settings at all takes a custom
+element's `sound` for APNs (TIMCustomElem.Sound, "APNs sound"; ignored when the
+message has OfflinePushInfo, as Tencent ignores every custom element push setting then).
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ def notification_for(*, elements: list, nick: str, sender_user_id: str,
     body = info.get("description") or element_text(elements)
     if not body:
         return None
+    options = dict(info.get("options") or {})
+    if not push_info and custom_sound(elements):
+        options["apns_sound"] = custom_sound(elements)
     return Notification(
         title=info.get("title") or nick or sender_user_id,
         body=_cut(body) if not info.get("description") else body,
@@ -64,5 +72,16 @@ def notification_for(*, elements: list, nick: str, sender_user_id: str,
         collapse_id=message_key,
         conversation_id=conversation_id,
         message_id=message_key,
-        options=dict(info.get("options") or {}),
+        options=options,
     )
+
+
+def custom_sound(elements: list) -> str:
+    """A custom element's APNs sound (TIMCustomElem.Sound), which Tencent honors only
+    when the message has no OfflinePushInfo (tencent-rest.md §2.2, §2.3)."""
+    for elem in elements or []:
+        if isinstance(elem, dict) and elem.get("type") == "TIMCustomElem":
+            sound = (elem.get("payload") or {}).get("sound")
+            if isinstance(sound, str) and sound:
+                return sound
+    return ""

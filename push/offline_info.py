@@ -9,6 +9,12 @@ pipeline (push/content.py):
     {"disablePush": bool, "title": str, "description": str, "extension": str,
      "ignoreIOSBadge": bool, "sound": str, "options": {neutral name: value}}
 
+Sounds are per platform, as Tencent names them: ApnsInfo.Sound / the Web SDK's
+iOSSound is `options.apns_sound` (APNs only), AndroidInfo.Sound / androidSound
+`options.android_sound` (FCM and the Android vendors only); `sound`
+(the Web SDK's flat `sound`, and rows stored before the split) goes to both, under
+either (push/providers/base.py Notification.sound_for).
+
 Keys at their default are left out, so "no settings" is {} (stored as NULL). The
 option names are push/providers/base.py's (`Notification.options`). A bad field is
 90043. This module is pure (no models): a migration converts old rows with it.
@@ -35,6 +41,8 @@ _WEB_OPTIONS = {
     "androidXiaoMiChannelID": "xiaomi_channel_id",
     "androidFCMChannelID": "android_channel_id",
     "androidImage": "image",
+    "androidSound": "android_sound",
+    "iOSSound": "apns_sound",
     "iOSSubtitle": "apns_subtitle",
     "iOSImage": "apns_image",
     "iOSMutableContent": "apns_mutable_content",
@@ -52,9 +60,10 @@ _V4_ANDROID = {
     "XiaoMiChannelID": "xiaomi_channel_id",
     "GoogleChannelID": "android_channel_id",
     "Image": "image",
+    "Sound": "android_sound",
 }
 _V4_APNS = {"SubTitle": "apns_subtitle", "Image": "apns_image",
-            "MutableContent": "apns_mutable_content"}
+            "MutableContent": "apns_mutable_content", "Sound": "apns_sound"}
 _BOOL_OPTIONS = {"apns_mutable_content"}
 _INT_OPTIONS = {"vivo_classification"}
 
@@ -112,9 +121,8 @@ def from_web(info) -> dict | None:
                         ("extension", MAX_PUSH_TEXT)):
         if info.get(name) is not None:
             out[name] = _text(info[name], name, limit)
-    sound = info.get("androidSound") or info.get("iOSSound") or info.get("sound")
-    if sound is not None:
-        out["sound"] = _text(sound, "sound", MAX_OPTION)
+    if info.get("sound") is not None:  # both platforms; androidSound / iOSSound above
+        out["sound"] = _text(info["sound"], "sound", MAX_OPTION)
     for name, neutral in _WEB_OPTIONS.items():
         if info.get(name) is not None:
             out["options"][neutral] = _option(neutral, info[name], name)
@@ -156,9 +164,6 @@ def from_v4(info) -> dict | None:
         out["title"] = _text(apns["Title"], "ApnsInfo.Title", MAX_TITLE)
     if "BadgeMode" in apns:
         out["ignoreIOSBadge"] = _flag(apns["BadgeMode"], "ApnsInfo.BadgeMode")
-    sound = apns.get("Sound") or android.get("Sound")
-    if sound:
-        out["sound"] = _text(sound, "Sound", MAX_OPTION)
     return _finish(out)
 
 

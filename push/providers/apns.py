@@ -142,7 +142,7 @@ class ApnsProvider(Provider):
         alert = {"title": note.title, "body": note.body}
         if options.get("apns_subtitle"):
             alert["subtitle"] = str(options["apns_subtitle"])
-        aps: dict = {"alert": alert, "sound": note.sound or "default"}
+        aps: dict = {"alert": alert, "sound": note.sound_for("apns") or "default"}
         if note.badge is not None:
             aps["badge"] = int(note.badge)
         if note.conversation_id:

@@ -41,6 +41,7 @@ class Notification:
     message_id: str = ""
     # Vendor-specific knobs from offlinePushInfo / OfflinePushInfo, by neutral name:
     #   apns_subtitle, apns_image, apns_mutable_content (bool), apns_push_type,
+    #   apns_sound, android_sound (each platform's own, over `sound`),
     #   android_channel_id (FCM / Xiaomi), oppo_channel_id, vivo_classification (0/1),
     #   vivo_category, huawei_importance ("NORMAL"/"LOW"), huawei_category,
     #   honor_importance, image (Android big picture URL)
@@ -49,6 +50,12 @@ class Notification:
     # read on another device). Vendors that cannot withdraw answer DELIVERED and send
     # nothing.
     withdraw: bool = False
+
+    def sound_for(self, platform: str) -> str:
+        """The sound for "apns" or "android": the platform's own (ApnsInfo.Sound,
+        AndroidInfo.Sound), else `sound`; "" the vendor's default."""
+        own = (self.options or {}).get(f"{platform}_sound")
+        return str(own) if own else self.sound
 
 
 class Outcome(enum.StrEnum):

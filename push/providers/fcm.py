@@ -155,7 +155,7 @@ class FcmProvider(Provider):
         notification = {"title": note.title, "body": note.body}
         if image:
             notification["image"] = image
-        android_note: dict = {"sound": note.sound or "default"}
+        android_note: dict = {"sound": note.sound_for("android") or "default"}
         if options.get("android_channel_id"):
             android_note["channel_id"] = str(options["android_channel_id"])
         if image:

@@ -44,8 +44,9 @@ def _message(token: str, note: Notification) -> dict:
         "click_action": {"type": 3},  # open the app; the app reads message.data
         "importance": option(note, "huawei_importance", ("LOW", "NORMAL", "HIGH")) or "NORMAL",
     }
-    if note.sound:
-        notification["sound"] = note.sound
+    sound = note.sound_for("android")
+    if sound:
+        notification["sound"] = sound
         notification["default_sound"] = False
     else:
         notification["default_sound"] = True

@@ -59,9 +59,10 @@ def _form(token: str, note: Notification) -> dict:
     channel = option(note, "android_channel_id")
     if channel:
         form["extra.channel_id"] = channel
-    if note.sound:
+    sound = note.sound_for("android")
+    if sound:
         form["extra.sound_uri"] = (
-            f"android.resource://{settings.CHAT_PUSH_XIAOMI_PACKAGE}/raw/{note.sound}")
+            f"android.resource://{settings.CHAT_PUSH_XIAOMI_PACKAGE}/raw/{sound}")
     return form
 
 

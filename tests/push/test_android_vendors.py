@@ -314,6 +314,20 @@ def test_an_image_url_with_an_upper_case_scheme_goes_in_lower_case(fake):
     assert "image" not in fake.seen("honor", "send")[0].body["android"]["notification"]
 
 
+def test_android_vendors_play_the_android_sound_never_the_apns_one(fake):
+    """AndroidInfo.Sound (options.android_sound) is Android's; ApnsInfo.Sound
+    (options.apns_sound) names a file of the iOS app, not for an Android device."""
+    for sounds in ({"apns_sound": "ios.caf", "android_sound": "ding"}, {"apns_sound": "ios.caf"}):
+        for vendor in ("huawei", "xiaomi"):
+            assert provider(vendor).send(DEVICE, note(options=sounds)).outcome == \
+                Outcome.DELIVERED
+    huawei = [s.body["message"]["android"]["notification"] for s in fake.seen("huawei", "send")]
+    assert [(n.get("sound"), n["default_sound"]) for n in huawei] == \
+        [("ding", False), (None, True)]
+    xiaomi = [s.body.get("extra.sound_uri") for s in fake.seen("xiaomi", "send")]
+    assert xiaomi == [f"android.resource://{CREDS['xiaomi']['package']}/raw/ding", None]
+
+
 def test_huawei_leaves_the_badge_alone_without_a_badge_class(fake):
     provider("huawei").send(DEVICE, note(badge=5))
 

@@ -3,11 +3,15 @@ push settings from each door's names (push/offline_info.py)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chat_project.errors import ChatError
 from push import offline_info
 from push.content import TEXT_LIMIT, element_text, notification_for
+from push.providers.apns import ApnsProvider
+from push.providers.fcm import FcmProvider
 
 
 def elem(kind: str, **payload) -> dict:
@@ -75,8 +79,8 @@ def test_web_and_v4_names_make_the_same_shape():
                      "Image": "https://x/i.png", "MutableContent": 1}})
     assert web == v4 == {
         "title": "T", "description": "D", "extension": "E", "ignoreIOSBadge": True,
-        "sound": "a.caf", "options": {
-            "oppo_channel_id": "oppo", "vivo_classification": 1,
+        "options": {
+            "apns_sound": "a.caf", "oppo_channel_id": "oppo", "vivo_classification": 1,
             "huawei_importance": "NORMAL", "huawei_category": "IM",
             "xiaomi_channel_id": "mi", "android_channel_id": "mi",
             "apns_subtitle": "sub", "apns_image": "https://x/i.png",
@@ -112,3 +116,41 @@ def test_old_rows_convert():
     assert offline_info.from_any_stored({"description": "x", "ignoreIOSBadge": True}) == \
         {"description": "x", "ignoreIOSBadge": True}
     assert offline_info.from_any_stored({"PushFlag": "junk"}) is None
+
+
+def _sounds(push_info, elements=None) -> tuple[str, str]:
+    """(APNs aps.sound, FCM android.notification.sound) of the push of a message."""
+    n = note(push_info=push_info, **({"elements": elements} if elements else {}))
+    _, payload = ApnsProvider.request_parts(n)
+    return (json.loads(payload)["aps"]["sound"],
+            FcmProvider.message("t", n)["android"]["notification"]["sound"])
+
+
+@pytest.mark.parametrize("convert, info, expected", [
+    # /v4 OfflinePushInfo: ApnsInfo.Sound for APNs, AndroidInfo.Sound for Android.
+    (offline_info.from_v4, {"ApnsInfo": {"Sound": "ios.caf"},
+                            "AndroidInfo": {"Sound": "ding"}}, ("ios.caf", "ding")),
+    (offline_info.from_v4, {"ApnsInfo": {"Sound": "ios.caf"}}, ("ios.caf", "default")),
+    (offline_info.from_v4, {"AndroidInfo": {"Sound": "ding"}}, ("default", "ding")),
+    # The Web SDK's apnsInfo.sound / androidInfo.sound (flattened by sdk.js).
+    (offline_info.from_web, {"iOSSound": "ios.caf", "androidSound": "ding"},
+     ("ios.caf", "ding")),
+    (offline_info.from_web, {"iOSSound": "ios.caf"}, ("ios.caf", "default")),
+    (offline_info.from_web, {"androidSound": "ding"}, ("default", "ding")),
+    # A flat `sound` (and a row stored before the split) is both platforms'.
+    (offline_info.check_stored, {"sound": "both.caf"}, ("both.caf", "both.caf")),
+    (offline_info.check_stored, {"sound": "both", "options": {"android_sound": "ding"}},
+     ("both", "ding")),
+])
+def test_each_platform_gets_the_sound_named_for_it(convert, info, expected):
+    assert _sounds(convert(info)) == expected
+
+
+def test_a_custom_element_sound_is_the_apns_sound_without_offline_push_info():
+    """TIMCustomElem.Sound is an APNs sound; with OfflinePushInfo, Tencent ignores the
+    custom element's push settings (tencent-rest.md §2.3)."""
+    card = [elem("TIMCustomElem", data="x", description="A card", sound="card.caf")]
+    assert _sounds(None, card) == ("card.caf", "default")
+    assert _sounds(offline_info.from_v4({"Title": "T"}), card) == ("default", "default")
+    assert _sounds(offline_info.from_v4({"ApnsInfo": {"Sound": "ios.caf"}}), card) == \
+        ("ios.caf", "default")
