@@ -19,7 +19,9 @@ from .vendor_http import (
     TokenRefused,
     app_data_json,
     clip,
+    encoded_size,
     fetch_client_credentials,
+    fitted,
     guarded,
     http_trouble,
     image_url,
@@ -76,6 +78,7 @@ class HonorProvider(Provider):
         secret = settings.CHAT_PUSH_HONOR_CLIENT_SECRET
         auth_url = settings.CHAT_PUSH_HONOR_AUTH_URL
         url = f"{settings.CHAT_PUSH_HONOR_BASE_URL.rstrip('/')}/api/v1/{app_id}/sendMessage"
+        note = fitted(note, lambda n: encoded_size(_message(token, n)))
         body = _message(token, note)
 
         def deliver(access: str) -> Result | TokenRefused:

@@ -17,7 +17,9 @@ from .vendor_http import (
     TokenRefused,
     app_data_json,
     clip,
+    encoded_size,
     fetch_client_credentials,
+    fitted,
     guarded,
     http_trouble,
     image_url,
@@ -62,6 +64,10 @@ def _message(token: str, note: Notification) -> dict:
     return {"token": [token], "data": app_data_json(note), "android": android}
 
 
+def _request(token: str, note: Notification) -> dict:
+    return {"validate_only": False, "message": _message(token, note)}
+
+
 @register
 class HuaweiProvider(Provider):
     vendor = "huawei"
@@ -79,7 +85,8 @@ class HuaweiProvider(Provider):
         secret = settings.CHAT_PUSH_HUAWEI_APP_SECRET
         auth_url = settings.CHAT_PUSH_HUAWEI_AUTH_URL
         url = f"{settings.CHAT_PUSH_HUAWEI_BASE_URL.rstrip('/')}/v1/{app_id}/messages:send"
-        body = {"validate_only": False, "message": _message(token, note)}
+        note = fitted(note, lambda n: encoded_size(_request(token, n)))
+        body = _request(token, note)
 
         def deliver(access: str) -> Result | TokenRefused:
             answer = post(url, json_body=body, headers={"Authorization": f"Bearer {access}"})

@@ -19,7 +19,7 @@ import json
 from django.conf import settings
 
 from .base import Notification, Outcome, Provider, Result, register
-from .vendor_http import app_data, clip, guarded, http_trouble, json_of, post, refused
+from .vendor_http import app_data, clip, fitted, guarded, http_trouble, json_of, post, refused
 
 DEAD = {"110002", "110003"}
 TRANSIENT_PER_ID = {"519", "501", "513"}
@@ -55,6 +55,7 @@ class MeizuProvider(Provider):
         return guarded(self.vendor, lambda: self._send(token, note))
 
     def _send(self, token: str, note: Notification) -> Result:
+        note = fitted(note, lambda n: len(json.dumps(_message(n), ensure_ascii=False).encode()))
         params = {
             "appId": settings.CHAT_PUSH_MEIZU_APP_ID,
             "pushIds": token,

@@ -24,6 +24,7 @@ from .vendor_http import (
     TokenRefused,
     app_data_json,
     clip,
+    fitted,
     guarded,
     http_trouble,
     json_of,
@@ -98,6 +99,8 @@ class OppoProvider(Provider):
         base = settings.CHAT_PUSH_OPPO_BASE_URL.rstrip("/")
         app_key = settings.CHAT_PUSH_OPPO_APP_KEY
         secret = settings.CHAT_PUSH_OPPO_MASTER_SECRET
+        note = fitted(note, lambda n: len(json.dumps(_message(token, n), ensure_ascii=False)
+                                          .encode()))
         message = json.dumps(_message(token, note), ensure_ascii=False)
 
         def deliver(auth: str) -> Result | TokenRefused:

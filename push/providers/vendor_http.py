@@ -1,7 +1,8 @@
 """What the Android vendor clients (huawei, honor, xiaomi, oppo, vivo, meizu) share on
 top of transport.py: one POST that turns network trouble into a Result, the
 per-process cache of their auth tokens (and the client-credentials grant of Huawei and
-Honor), and the app data every vendor carries.
+Honor), the app data every vendor carries, and the bound on what a request carries
+(`fitted`).
 
 Nothing here raises for what a vendor or the network does: `post` answers either the
 response or the `Result` of no answer, and `with_auth_token` runs the usual "cached token, the
@@ -15,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -23,6 +24,7 @@ from chat_project.weburl import web_url
 
 from . import transport
 from .base import Notification, Outcome, Result
+from .fit import cut_to_fit
 from .transport import client, network_result, retry_after
 
 logger = logging.getLogger("push.providers")
@@ -104,6 +106,35 @@ def image_url(note: Notification) -> str:
     """The big-picture URL, only https (the vendors fetch it themselves)."""
     url = web_url(option(note, "image", limit=1024)) or ""
     return url if url.startswith("https://") else ""
+
+
+# Bytes of a request's notification (its JSON, or a form's fields as JSON), escapes
+# counted. No Android vendor's per-field byte limit is written down here (push/README.md
+# "Payload size"), so the whole is bounded as APNs and FCM bound theirs.
+MAX_PAYLOAD = 4096
+
+
+def encoded_size(value) -> int:
+    """UTF-8 bytes of `value` as JSON, every escape counted (a JSON string inside it,
+    such as the app data, is escaped again)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def fitted(note: Notification, size: Callable[[Notification], int],
+           limit: int = MAX_PAYLOAD) -> Notification:
+    """`note` with its body cut (…), then its extension, then its title, until
+    `size(note)` (the encoded bytes of the request the vendor gets) is within `limit`,
+    as providers/fit.py does for APNs and FCM; an image URL that still does not fit is
+    left out. The vendors' own character limits (`clip`) apply on top."""
+    if size(note) <= limit:
+        return note
+    fields = {"title": note.title, "body": note.body, "extension": note.extension}
+    cut_to_fit([(fields, "body", "…"), (fields, "extension", ""), (fields, "title", "…")],
+               lambda: size(replace(note, **fields)), limit)
+    note = replace(note, **fields)
+    if size(note) > limit and "image" in (note.options or {}):
+        note = replace(note, options={k: v for k, v in note.options.items() if k != "image"})
+    return note
 
 
 def clip(text: str, limit: int) -> str:

@@ -22,6 +22,8 @@ from .vendor_http import (
     TokenRefused,
     app_data,
     clip,
+    encoded_size,
+    fitted,
     guarded,
     http_trouble,
     json_of,
@@ -117,6 +119,7 @@ class VivoProvider(Provider):
         app_id = settings.CHAT_PUSH_VIVO_APP_ID
         app_key = settings.CHAT_PUSH_VIVO_APP_KEY
         secret = settings.CHAT_PUSH_VIVO_APP_SECRET
+        note = fitted(note, lambda n: encoded_size(_body(token, n)))
         body = _body(token, note)
 
         def deliver(auth: str) -> Result | TokenRefused:

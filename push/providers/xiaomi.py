@@ -22,6 +22,8 @@ from .base import Notification, Outcome, Provider, Result, register
 from .vendor_http import (
     app_data_json,
     clip,
+    encoded_size,
+    fitted,
     guarded,
     http_trouble,
     json_of,
@@ -80,6 +82,7 @@ class XiaomiProvider(Provider):
 
     def _send(self, token: str, note: Notification) -> Result:
         url = f"{settings.CHAT_PUSH_XIAOMI_BASE_URL.rstrip('/')}/v3/message/regid"
+        note = fitted(note, lambda n: encoded_size(_form(token, n)))
         answer = post(url, data=_form(token, note),
                       headers={"Authorization": f"key={settings.CHAT_PUSH_XIAOMI_APP_SECRET}"})
         if isinstance(answer, Result):

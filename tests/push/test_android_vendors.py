@@ -394,6 +394,43 @@ def test_long_text_is_cut_to_the_vendors_limits(fake):
     assert (len(title), len(text)) == (32, 100)
 
 
+def notification_bytes(vendor: str, body: dict) -> int:
+    """Encoded bytes of what carries the notification in the request the vendor got: the
+    JSON body (Huawei, Honor, vivo), the form's fields as JSON (Xiaomi), the JSON in
+    the form's `message` (OPPO) or `messageJson` (Meizu)."""
+    if vendor == "oppo":
+        return len(body["message"].encode())
+    if vendor == "meizu":
+        return len(body["messageJson"].encode())
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_text_and_app_data_are_bounded_by_encoded_bytes(fake, vendor):
+    """Desc and Ext may hold 3 KB together (Tencent's limit, checked at the send), and
+    the app data is a JSON string inside the request's JSON: a quote in Ext arrives as
+    4 bytes. The request stays within 4096 bytes (no per-field byte limit documented:
+    the whole, as for APNs and FCM): the body is cut first, then the extension."""
+    ext, body = '"' * 2000, "界" * 300
+    assert len((ext + body).encode()) <= 3 * 1024
+    result = provider(vendor).send(DEVICE, note(body=body, extension=ext,
+                                                options={"image": "https://i.example/a.png"}))
+    assert result.outcome == Outcome.DELIVERED, result
+    sent = fake.seen(vendor, "send")[0].body
+    assert notification_bytes(vendor, sent) <= 4096
+    title, text, data = arrived(vendor, sent)
+    assert title == "alice" and text.endswith("…") and body.startswith(text[:-1])
+    assert ext.startswith(data.get("ext", "")) and len(data.get("ext", "")) > 500
+    assert (data["conversationID"], data["messageID"]) == ("C2Calice", "144115-1-42")
+
+
+def test_a_short_push_is_not_cut(fake):
+    for vendor in VENDORS:
+        provider(vendor).send(DEVICE, note(body="界" * 90, extension='"' * 300))
+        _, text, data = arrived(vendor, fake.seen(vendor, "send")[-1].body)
+        assert (text, data["ext"]) == ("界" * 90, '"' * 300), vendor
+
+
 def test_option_values_a_vendor_would_refuse_are_left_out(fake):
     """offlinePushInfo is the sender's: a bad knob must not cost the receiver the push."""
     hostile = {"huawei_importance": "URGENT", "huawei_category": {"x": 1},
