@@ -53,9 +53,21 @@ got = dict(PushDelivery.objects.filter(message_id=5).values_list("device_id", "n
 assert got == {"d0": {"title": "t", "body": "new", "extension": "e", "badge": 2},
                "d1": {"title": "t", "body": "old", "extension": "", "badge": 2}}, got
 PushDelivery.objects.filter(message_id=5).update(state="failed")
+PushDelivery.objects.create(message_id=5, message_key="k5", user=bob, device_id="d2",
+                            vendor="fcm", state="withdrawn", created_at=now, updated_at=now,
+                            note={})
 pipeline.withdraw_message(5)
-got = list(PushDelivery.objects.filter(message_id=5).values_list("note", flat=True))
-assert got == [{"title": "", "body": "", "extension": "", "badge": 2}] * 2, got
+got = list(PushDelivery.objects.filter(message_id=5).order_by("device_id")
+           .values_list("note", flat=True))
+assert got == [{"title": "", "body": "", "extension": "", "badge": 2}] * 2 + [{}], got
+# The services that call them, on SQLite: a modify, the receiver's deletion.
+from messaging import changes
+from messaging.commands import Origin
+from messaging.services import message_send
+sent = message_send(origin=Origin.USER, sender=alice, to="bob", elements=text, random=99)
+changes.message_modify(message_pk=changes.message_pk(sent["ID"]), actor=alice,
+                       elements=[{"type": "TIMTextElem", "payload": {"text": "edited"}}])
+changes.messages_delete(user=bob, message_ids=[sent["ID"]])
 print("embedded push ok")
 """
 
