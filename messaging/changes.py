@@ -467,7 +467,8 @@ def message_delete_both_sides(*, message_pk: int) -> dict:
     ids = [message_public_id(msg.pk, msg.time, msg.random)]
     with transaction.atomic():
         for user in {msg.sender_id: msg.sender, msg.receiver_id: msg.receiver}.values():
-            answer = messages_delete(user=user, message_ids=ids)  # the receiver's withdraws
+            # the receiver's deletion withdraws the offline pushes (messages_delete)
+            answer = messages_delete(user=user, message_ids=ids)
     return answer
 
 
