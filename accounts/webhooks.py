@@ -23,6 +23,9 @@ sender sees success), 120001..130000 reject with that code and the reply's Error
 A failure, or any other ErrorCode, follows `before_send_on_timeout`: "deliver" (allow,
 Tencent's default) or "block" (reject with 80003). Call it outside the send
 transaction: it waits on the network, and its attempt row must survive a rollback.
+The send pipeline uses its parts, so that a door can wait where it likes:
+`before_send_asks` (build the calls; no network), `ask` (one call; network only, no
+database: any thread may wait on it), `verdict` (record the attempt, decide).
 
 After-callbacks are queued with `transaction.on_commit` as a Celery task
 (accounts/webhook_tasks.py) that retries a failed call `retries` times, waiting
@@ -409,14 +412,16 @@ def _record_quietly(call: Call, *, command: str, body: dict, delivery_id=None, a
         log.exception("could not record a %s webhook attempt", command)
 
 
-# The before-send calls of one batch of sends are made at the same time (network only:
-# the attempts are recorded by the caller, in its thread and transaction).
+# Before-send calls are made from a small pool of threads that only wait on the network
+# (no database work, so they hold no database connection): the calls of one batch go at
+# the same time, and the socket door awaits them there instead of in the thread its
+# database work shares (messaging/batching.py).
 MAX_PARALLEL_CALLS = 16
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _calls_pool() -> ThreadPoolExecutor:
+def calls_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -473,6 +478,17 @@ def _well_formed_msg_body(value) -> bool:
                     and isinstance(e.get("MsgContent"), dict) for e in value))
 
 
+@dataclass(frozen=True)
+class Ask:
+    """One before-send call, built when the send was checked: the configuration then,
+    the request, and when it was made (for its attempt record)."""
+
+    config: Config
+    payload: dict
+    url: str
+    started_at: object  # datetime
+
+
 def before_send(body: dict, *, platform: str, client_ip: str = "") -> Verdict:
     """Ask the app whether this message may go out (C2C.CallbackBeforeSendMsg).
 
@@ -487,23 +503,43 @@ def before_send_many(asks: list[tuple[dict, str, str]]) -> list[Verdict]:
     """`before_send` for several messages, each ask (body, platform, client_ip): the
     calls are made at the same time, so the lot takes about as long as the slowest,
     not as long as all of them one after the other. A verdict per ask, in order."""
+    built = before_send_asks(asks)
+    if built is None:
+        return [ALLOW] * len(asks)
+    return [verdict(one, call) for one, call in zip(built, ask_all(built), strict=True)]
+
+
+def before_send_asks(asks: list[tuple[dict, str, str]]) -> list[Ask] | None:
+    """The calls to make for these (body, platform, client_ip), or None when the
+    callback is off. Makes no call: `ask` or `ask_all` does, `verdict` decides."""
     cfg = config()
     if not cfg.on(BEFORE_SEND):
-        return [ALLOW] * len(asks)
+        return None
     started_at = timezone.now()
-    todo = [({"CallbackCommand": BEFORE_SEND, **body},
-             callback_url(cfg, BEFORE_SEND, platform=platform, client_ip=client_ip))
+    return [Ask(cfg, {"CallbackCommand": BEFORE_SEND, **body},
+                callback_url(cfg, BEFORE_SEND, platform=platform, client_ip=client_ip),
+                started_at)
             for body, platform, client_ip in asks]
-    if len(todo) == 1:
-        calls = [post(todo[0][1], todo[0][0], timeout_ms=cfg.timeout_ms)]
-    else:
-        calls = list(_calls_pool().map(
-            lambda one: post(one[1], one[0], timeout_ms=cfg.timeout_ms), todo))
-    verdicts = []
-    for (payload, _), call in zip(todo, calls, strict=True):
-        _record_quietly(call, command=BEFORE_SEND, body=payload, started_at=started_at)
-        verdicts.append(_verdict(cfg, call))
-    return verdicts
+
+
+def ask(one: Ask) -> Call:
+    """Make one before-send call: network only (no database), so any thread may wait
+    on it; it never raises."""
+    return post(one.url, one.payload, timeout_ms=one.config.timeout_ms)
+
+
+def ask_all(asks: list[Ask]) -> list[Call]:
+    """Make these calls at the same time (the pool); their calls, in order."""
+    if len(asks) == 1:
+        return [ask(asks[0])]
+    return list(calls_pool().map(ask, asks))
+
+
+def verdict(one: Ask, call: Call) -> Verdict:
+    """Record the attempt (in the caller's thread, outside any send transaction) and
+    say what the answer decides."""
+    _record_quietly(call, command=BEFORE_SEND, body=one.payload, started_at=one.started_at)
+    return _verdict(one.config, call)
 
 
 def _verdict(cfg: Config, call: Call) -> Verdict:

@@ -48,7 +48,7 @@ STAGES = [
     ("  op_login", r"^ChatConsumer\.op_login "),
     ("consumer.chat_event(s) (an event out)", r"^ChatConsumer\.chat_events? "),
     ("SendBatcher (group commit, on the loop)", r"^SendBatcher\."),
-    ("message_send_many (in the DB thread)", r"^message_send_many "),
+    ("_send_step (the send pipeline, in the DB thread)", r"^_send_step "),
     ("  store_batch / _store (SQL)", r"^(store_batch|_store) "),
     ("send_batch (publish to the channel layer)", r"^send_batch "),
     ("channels_redis group_send", r"^\S*group_send \(channels_redis"),

@@ -15,15 +15,19 @@ Order of one send:
 1. `check_send_command` (element schemas, 12 KB, options) and `check_may_send`
    (receiver exists, sender active, not forbidden, not globally muted: 20012, when
    the origin's rules hold it to mute).
-2. The before-send webhook (accounts.webhooks.before_send, C2C.CallbackBeforeSendMsg),
-   synchronously and outside the transaction, only for origins with webhooks, only
-   for sends that passed the checks (relationship rules included), only when the
-   callback is on, never for muted senders or a send with ForbidBeforeSendMsgCallback;
-   online-only sends too (OnlineOnlyFlag 1). Its verdict: allow (a replacement
-   MsgBody/CloudCustomData replaces the message's and is validated again), reject (the
-   sender gets 20006, the app's 120001-130000 with its text, or 80003 when the call
-   failed and the policy blocks), or drop (the sender sees a message as if sent;
-   nothing is stored or delivered).
+2. The before-send webhook (C2C.CallbackBeforeSendMsg), outside the transaction, only
+   for origins with webhooks, only for sends that passed the checks (relationship
+   rules included), only when the callback is on, never for muted senders or a send
+   with ForbidBeforeSendMsgCallback; online-only sends too (OnlineOnlyFlag 1). In
+   three parts, in this order for every door: `message_send_before` decides whom to
+   ask and what (no call); the calls (accounts.webhooks.ask, network only, made where
+   the door can wait: `message_send_many` in the caller's thread, the socket's batcher
+   off the thread its database work shares, messaging/batching.py); `SendBatch.answer`
+   records the attempts and applies the verdicts. Then `message_send_commit` does 3
+   and 4. The verdict: allow (a replacement MsgBody/CloudCustomData replaces the
+   message's and is validated again), reject (the sender gets 20006, the app's
+   120001-130000 with its text, or 80003 when the call failed and the policy blocks),
+   or drop (the sender sees a message as if sent; nothing is stored or delivered).
 3. One transaction: the users read afresh, the checks of 1, then the relationship
    rules (`send_refusals`: 20007 blocked, 20009-20011 friends-only) under the pairs'
    locks, for every send whose origin obeys them, online-only or stored, before
@@ -50,6 +54,7 @@ from __future__ import annotations
 import logging
 import time as _time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -238,15 +243,81 @@ def message_send_many(commands: list[SendCommand], *,
     for the sends it hit, the others are written one by one; with `contain_errors`
     False (Celery tasks, which have nobody to answer) it rolls everything back and
     propagates, so the task's retry redoes the whole batch.
+
+    The phases in order, in the caller's thread: `message_send_before`, the app's
+    answers (`SendBatch.answer`), `message_send_commit`. A door whose thread is shared
+    (the socket's, messaging/batching.py) calls them itself, to wait for the app
+    elsewhere.
     """
+    batch = message_send_before(commands)
+    if batch.asks:
+        batch.answer(webhooks.ask_all([ask for _, ask in batch.asks]))
+    return message_send_commit(batch, contain_errors=contain_errors)
+
+
+@dataclass
+class SendBatch:
+    """Sends between the pipeline's phases. `results`, one per command: None (still to
+    decide) or decided already (by the before-send webhook). `asks`: (index, what to
+    ask the app) for each send that waits for its answer."""
+
+    commands: list[SendCommand]
+    results: list
+    asks: list[tuple[int, webhooks.Ask]]
+    after: bool  # the after-send callback is on for some of them
+
+    def answer(self, calls: list[webhooks.Call]) -> None:
+        """The app's answers to `asks` (their calls, in order): record the attempts
+        (outside any transaction) and apply each verdict."""
+        for (i, ask), call in zip(self.asks, calls, strict=True):
+            _apply_verdict(self.commands[i], webhooks.verdict(ask, call), self.results, i,
+                           ask)
+        self.asks = []
+
+    def take_waiting(self) -> list[SendBatch]:
+        """Take out the sends that wait for the app, each as a batch of its own (to be
+        answered and committed when its own answer comes)."""
+        if not self.asks:
+            return []
+        waiting = {i for i, _ in self.asks}
+        out = [SendBatch([self.commands[i]], [None], [(0, ask)], self.after)
+               for i, ask in self.asks]
+        self.commands = [c for i, c in enumerate(self.commands) if i not in waiting]
+        self.results = [r for i, r in enumerate(self.results) if i not in waiting]
+        self.asks = []
+        return out
+
+    @classmethod
+    def joined(cls, batches: list[SendBatch]) -> SendBatch:
+        """Answered batches as one, for one commit."""
+        if len(batches) == 1:
+            return batches[0]
+        assert not any(b.asks for b in batches), "answer them first"
+        return cls([c for b in batches for c in b.commands],
+                   [r for b in batches for r in b.results], [],
+                   any(b.after for b in batches))
+
+
+def message_send_before(commands: list[SendCommand]) -> SendBatch:
+    """The before-send phase (the module docstring's step 2): the origin's rules, and
+    for each send the app must be asked about, the call to make (made by the caller,
+    where it can wait: it makes no call). With both callbacks off: no query."""
     for cmd in commands:  # the rules are the origin's, whatever a caller set
         cmd.rules = SEND_RULES[cmd.origin]
     results: list[dict | ChatError | None] = [None] * len(commands)
     before, after = _before_send_wanted(commands), _after_send_wanted(commands)
     if before or after:
         _fill_platforms(commands)
-    if before:
-        _run_before_send(commands, results)
+    asks = _run_before_send(commands) if before else []
+    return SendBatch(commands, results, asks, after)
+
+
+def message_send_commit(batch: SendBatch, *,
+                        contain_errors: bool = True) -> list[dict | ChatError]:
+    """The transactional phase (steps 3 and 4) for an answered batch: see
+    `message_send_many`."""
+    assert not batch.asks, "the app's answers come first (SendBatch.answer)"
+    commands, results, after = batch.commands, batch.results, batch.after
     ready: list[tuple[int, SendCommand]] = []
     stored: list = []
     fresh: list = []  # (command, message) of each message written, for the after-send
@@ -434,11 +505,12 @@ def _callback_body(cmd: SendCommand, *, msg_time: int, msg_key: str, seq: int = 
             "CloudCustomData": cmd.cloud_custom_data}
 
 
-def _run_before_send(commands: list[SendCommand], results: list) -> None:
-    """Ask the app about each send that passes every check (outside any transaction:
-    the call waits on the network). Fills `results[i]` for the sends it refuses or
-    drops; an allowed send may leave with a new body, checked again by the pipeline."""
-    from .tencent_body import elements_from_msg_body, key_of
+def _run_before_send(commands: list[SendCommand]) -> list[tuple[int, webhooks.Ask]]:
+    """What to ask the app about each send that passes every check (outside any
+    transaction: the call waits on the network, and is the caller's to make): (index,
+    ask) for each. Fixes the pk and time of the sends it asks about, so the app sees
+    the MsgKey they will have."""
+    from .tencent_body import key_of
 
     asked = [(i, c) for i, c in enumerate(commands)
              if c.rules.webhooks and not c.forbid_before_send]
@@ -473,21 +545,30 @@ def _run_before_send(commands: list[SendCommand], results: list) -> None:
         asks.append((_callback_body(cmd, msg_time=msg_time,
                                     msg_key=key_of(cmd.message_pk or 0, cmd.random, msg_time)),
                      cmd.opt_platform, cmd.client_ip))
-    # All at once: the batch's senders wait for the slowest answer, not for the sum.
-    verdicts = webhooks.before_send_many(asks)
-    for (i, cmd), verdict in zip(passed, verdicts, strict=True):
-        if verdict.action == "reject":
-            results[i] = ChatError(verdict.code, verdict.info or None)
-        elif verdict.action == "drop":
-            results[i] = unstored_views(cmd, now)[1]
-        else:
-            try:
-                if verdict.msg_body is not None:
-                    cmd.elements = elements_from_msg_body(verdict.msg_body)
-                if verdict.cloud_custom_data is not None:
-                    cmd.cloud_custom_data = verdict.cloud_custom_data
-            except ChatError as exc:
-                results[i] = exc
+    built = webhooks.before_send_asks(asks) if asks else []
+    if built is None:  # turned off since _before_send_wanted looked
+        return []
+    return [(i, ask) for (i, _), ask in zip(passed, built, strict=True)]
+
+
+def _apply_verdict(cmd: SendCommand, verdict: webhooks.Verdict, results: list, i: int,
+                   ask: webhooks.Ask) -> None:
+    """The app's verdict on one send: refused or dropped (`results[i]`), or allowed,
+    with a new body when the app gave one (checked again by the pipeline)."""
+    from .tencent_body import elements_from_msg_body
+
+    if verdict.action == "reject":
+        results[i] = ChatError(verdict.code, verdict.info or None)
+    elif verdict.action == "drop":
+        results[i] = unstored_views(cmd, ask.payload["MsgTime"])[1]
+    else:
+        try:
+            if verdict.msg_body is not None:
+                cmd.elements = elements_from_msg_body(verdict.msg_body)
+            if verdict.cloud_custom_data is not None:
+                cmd.cloud_custom_data = verdict.cloud_custom_data
+        except ChatError as exc:
+            results[i] = exc
 
 
 def _reserve_message_pks(n: int) -> list[int]:

@@ -15,7 +15,9 @@ plus fields such as MsgBody), `Reply.http(status)`, `Reply.garbage()` (HTTP 200,
 JSON), `Reply.hang(seconds)` (answers only after that long), `Reply.drip(seconds)`
 (sends the status line at once, then a header line every 0.1 s for that long, then the
 answer). Scripted replies are used first, one per request; then the standing `answer`
-(ErrorCode 0 by default).
+(ErrorCode 0 by default). `answer_when(test, reply)` answers the requests `test`
+(a function of the Received request) picks with `reply`, before the script, e.g. to make
+the receiver hang for one sender only.
 `WebhookReceiver(tls=(certfile, keyfile))` serves HTTPS instead.
 
 `use_webhooks(receiver_or_url, callbacks, **fields)` writes the one WebhookConfig row
@@ -102,6 +104,7 @@ class WebhookReceiver:
         self.requests: list[Received] = []
         self._standing = Reply.code(0)
         self._script: list[Reply] = []
+        self._rules: list[tuple[object, Reply]] = []
         self._lock = threading.Condition()
         self._release = threading.Event()  # set on stop: hanging replies end at once
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -140,6 +143,12 @@ class WebhookReceiver:
         with self._lock:
             self._script.extend(replies)
 
+    def answer_when(self, test, reply: Reply) -> None:
+        """Answer the requests for which `test(received)` is true with `reply` (before
+        the script and the standing answer)."""
+        with self._lock:
+            self._rules.append((test, reply))
+
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
@@ -160,6 +169,9 @@ class WebhookReceiver:
         with self._lock:
             self.requests.append(received)
             self._lock.notify_all()
+            for test, reply in self._rules:
+                if test(received):
+                    return reply
             return self._script.pop(0) if self._script else self._standing
 
     def _handler(self):

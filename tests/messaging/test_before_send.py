@@ -322,3 +322,37 @@ def test_every_door_refuses_a_muted_sender_and_asks_the_app_about_the_others(
     reply = ws.request("sendMessage", {"to": "bob", "elements": text, "random": 8})
     assert reply["code"] == 120042
     assert Message.objects.filter(random=4).count() == 1 and Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_before_send_wait_holds_only_the_sends_it_asks_about(
+        webhook_receiver, make_user, connect):
+    """The socket door's database work shares one thread per process: a before-send call
+    that waited there held every other socket's send and read on the server (measured:
+    3.7 s behind a receiver that never answers). Now only the send being asked about
+    waits; another user's send, and reads, on the same server answer at once."""
+    for user_id in ("alice", "bob", "carol", "dave"):
+        make_user(user_id)
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=3000, live=True)
+    webhook_receiver.answer_when(lambda r: r.body.get("From_Account") == "alice",
+                                 Reply.hang(5))  # past the timeout: "deliver" after 3 s
+    alice, carol = connect("alice"), connect("carol")
+    text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+    alice.send_raw(json.dumps({"id": "held", "op": "sendMessage",
+                               "data": {"to": "bob", "elements": text, "random": 1}}))
+    webhook_receiver.wait_for(1)  # alice's call is hanging now
+    started = time.monotonic()
+    reply = carol.request("sendMessage", {"to": "dave", "elements": text, "random": 2})
+    took = time.monotonic() - started
+    assert reply["ok"], reply
+    assert took < 1.0, f"carol's send waited {took:.2f} s behind alice's callback"
+    started = time.monotonic()
+    page = carol.ok("getMessageList", {"conversationID": "C2Cdave"})
+    assert time.monotonic() - started < 1.0
+    assert [m["random"] for m in page["messageList"]] == [2]
+    # Alice's send goes when its call times out (the policy "deliver"), no sooner.
+    held = alice.reply_to("held", timeout=10)
+    assert held["ok"], held
+    assert time.monotonic() - started > 1.5
+    assert sorted(Message.objects.values_list("random", flat=True)) == [1, 2]
+
