@@ -18,7 +18,9 @@ Order of one send:
 2. The before-send webhook (C2C.CallbackBeforeSendMsg), outside the transaction, only
    for origins with webhooks, only for sends that passed the checks (relationship
    rules included), only when the callback is on, never for muted senders or a send
-   with ForbidBeforeSendMsgCallback; online-only sends too (OnlineOnlyFlag 1). In
+   with ForbidBeforeSendMsgCallback, never for a retry of a message stored already
+   (`_stored_repeats`: it gets that message, as in 3); online-only sends too
+   (OnlineOnlyFlag 1). In
    three parts, in this order for every door: `message_send_before` decides whom to
    ask and what (no call); the calls (accounts.webhooks.ask, network only, made where
    the door can wait: `message_send_many` in the caller's thread, the socket's batcher
@@ -55,9 +57,11 @@ import logging
 import time as _time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -532,6 +536,10 @@ def _run_before_send(commands: list[SendCommand]) -> list[tuple[int, webhooks.As
                              if c.rules.relationships])
     passed = [(i, c) for i, c in passed if not c.rules.relationships
               or (c.sender.pk, c.receiver.pk) not in refused]
+    # A retry of a message stored already gets it back: the app was asked about it,
+    # under its MsgKey, and is not asked again (nor shown a second MsgKey).
+    repeats = _stored_repeats([c for _, c in passed])
+    passed = [(i, c) for k, (i, c) in enumerate(passed) if k not in repeats]
     # The message's pk and time are fixed now, so the app sees the MsgKey it will have.
     pks = _reserve_message_pks(len(passed))
     now = _time.time()
@@ -549,6 +557,47 @@ def _run_before_send(commands: list[SendCommand]) -> list[tuple[int, webhooks.As
     if built is None:  # turned off since _before_send_wanted looked
         return []
     return [(i, ask) for (i, _), ask in zip(passed, built, strict=True)]
+
+
+# How much sooner than the pipeline's own window a stored message counts as repeated
+# here: a send found to repeat one is not asked about, so it must still be a repeat
+# when its transaction looks (after the other sends' calls, up to their timeout).
+_REPEAT_MARGIN_SECONDS = 60
+
+
+def _stored_repeats(commands: list[SendCommand]) -> set[int]:
+    """The places of the checked sends that repeat a message stored already (an
+    online-only send repeats nothing: it is never stored), by their
+    origin's `dedupe` (persist.py's rule: the same sender, receiver and random within
+    CHAT_DEDUP_SECONDS; for SAME_SECOND, in the same second, which is then fixed on the
+    send so that its transaction finds the same message). One query."""
+    live = [(k, c) for k, c in enumerate(commands) if not c.online_user_only
+            and c.rules.dedupe in (Dedupe.RETRY_WINDOW, Dedupe.SAME_SECOND)]
+    if not live:
+        return set()
+    window = settings.CHAT_DEDUP_SECONDS
+    cutoff = timezone.now() - timedelta(
+        seconds=max(window - _REPEAT_MARGIN_SECONDS, window / 2))
+    wanted = Q()
+    for _, c in live:
+        wanted |= Q(random=c.random, sender_id=c.sender.pk, receiver_id=c.receiver.pk)
+    times: dict[tuple[int, int, int], set[int]] = {}
+    for sender_id, receiver_id, random, msg_time in Message.objects.filter(
+            wanted, created_at__gte=cutoff).values_list(
+                "sender_id", "receiver_id", "random", "time"):
+        times.setdefault((sender_id, receiver_id, random), set()).add(msg_time)
+    now = int(_time.time())
+    found = set()
+    for k, cmd in live:
+        stored = times.get((cmd.sender.pk, cmd.receiver.pk, cmd.random))
+        if not stored:
+            continue
+        if cmd.rules.dedupe is Dedupe.RETRY_WINDOW:
+            found.add(k)
+        elif (cmd.time if cmd.time is not None else now) in stored:
+            cmd.time = cmd.time if cmd.time is not None else now
+            found.add(k)
+    return found
 
 
 def _apply_verdict(cmd: SendCommand, verdict: webhooks.Verdict, results: list, i: int,

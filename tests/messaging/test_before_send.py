@@ -356,3 +356,38 @@ def test_a_before_send_wait_holds_only_the_sends_it_asks_about(
     assert time.monotonic() - started > 1.5
     assert sorted(Message.objects.values_list("random", flat=True)) == [1, 2]
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_of_a_stored_message_does_not_ask_the_app_again(
+        webhook_receiver, make_user, connect, live_server_url):
+    """A client's retry (same receiver and random, within CHAT_DEDUP_SECONDS) gets the
+    message already stored. It used to be shown to the app first, with a newly reserved
+    pk: a second, different MsgKey for one message, which the app could refuse."""
+    make_user("alice"), make_user("bob")
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], live=True)
+    alice = connect("alice")
+    text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+    first = alice.ok("sendMessage", {"to": "bob", "elements": text, "random": 7})
+    [call] = webhook_receiver.wait_for(1)
+    webhook_receiver.answer(Reply.code(1))  # the app would refuse whatever it sees now
+    again = alice.ok("sendMessage", {"to": "bob", "elements": text, "random": 7})
+    request = urllib.request.Request(
+        f"{live_server_url}/api/v1/messages/", method="POST",
+        data=json.dumps({"to": "bob", "elements": text, "random": 7}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        by_rest = json.loads(response.read())
+    assert again["ID"] == first["ID"] == by_rest["ID"]
+    assert call.body["MsgKey"] == message_key(Message.objects.get())
+    time.sleep(0.3)
+    assert len(webhook_receiver.requests) == 1
+    # Another random is a new message, and an online-only one is never a repeat (it is
+    # not stored): asked (and refused).
+    reply = alice.request("sendMessage", {"to": "bob", "elements": text, "random": 8})
+    assert (reply["ok"], reply["code"]) == (False, 20006)
+    reply = alice.request("sendMessage", {"to": "bob", "elements": text, "random": 7,
+                                          "onlineUserOnly": True})
+    assert (reply["ok"], reply["code"]) == (False, 20006)
+    assert len(webhook_receiver.requests) == 3
