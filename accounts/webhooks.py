@@ -11,7 +11,8 @@ callbacks are on, timeout, the before-send timeout policy, retries). Services ca
 Transport (§14.1): an HTTP POST of a JSON body (the caller's fields plus
 `CallbackCommand`) to the configured URL with the query `SdkAppid`, `CallbackCommand`,
 `contenttype=json`, `ClientIP`, `OptPlatform`, and, when a token is set,
-`Sign=hex(sha256(token + RequestTime))` and `RequestTime` (Unix seconds). The app
+`Sign=hex(sha256(token + RequestTime))` and `RequestTime` (Unix seconds; the attempt
+record keeps the URL without the Sign). The app
 answers HTTP 200 with `{"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}`; a
 non-200, a body that is not a JSON object, or no answer within `timeout_ms` is a
 failure. Every call is recorded as a `WebhookAttempt` (admin: "Webhook attempts").
@@ -53,7 +54,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 from django.conf import settings
@@ -266,6 +267,17 @@ def callback_url(cfg: Config, command: str, *, platform: str, client_ip: str = "
     return f"{cfg.url}{'&' if '?' in cfg.url else '?'}{urlencode(query)}"
 
 
+def without_sign(url: str) -> str:
+    """The URL without its Sign: attempt records (read by support staff in the admin)
+    keep the command, the RequestTime and the outcome, but a URL that could be sent to
+    the app again while its RequestTime is accepted is not kept."""
+    parts = urlsplit(url)
+    if "Sign=" not in parts.query:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "Sign"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def opt_platform(command: str, platform: str) -> str:
     """A known OptPlatform, else "Unknown"; State.StateChange spells iOS "IOS" (§14.1)."""
     # Device platform names (accounts.models.Device.Platform) that Tencent spells
@@ -321,22 +333,27 @@ def post(url: str, payload: dict, *, timeout_ms: int) -> Call:
             raise TimeoutError("no answer in time")
         return remaining
 
+    shown = without_sign(url)  # what the attempt record and its error may show
+    signature = dict(parse_qsl(urlsplit(url).query)).get("Sign") if shown != url else None
+
     def done(outcome, **kw) -> Call:
-        return Call(url=url, outcome=outcome,
+        if signature and signature in kw.get("error", ""):  # an exception that quotes it
+            kw["error"] = kw["error"].replace(signature, "…")
+        return Call(url=shown, outcome=outcome,
                     duration_ms=int((time.monotonic() - started) * 1000), **kw)
 
     parts = urlsplit(url)
     conn = None
     try:
         if not parts.hostname:
-            return done(WebhookAttempt.Outcome.FAILED, error=f"no host in URL {url[:200]!r}")
+            return done(WebhookAttempt.Outcome.FAILED, error=f"no host in URL {shown[:200]!r}")
         if parts.scheme == "https":
             conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=left(),
                                                context=_tls_context())
         elif parts.scheme == "http":
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=left())
         else:
-            return done(WebhookAttempt.Outcome.FAILED, error=f"unsupported URL {url[:200]!r}")
+            return done(WebhookAttempt.Outcome.FAILED, error=f"unsupported URL {shown[:200]!r}")
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query

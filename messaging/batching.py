@@ -116,7 +116,7 @@ class SendBatcher:
             call = await asyncio.get_running_loop().run_in_executor(
                 webhooks.calls_pool(), webhooks.ask, ask)
         except Exception as exc:  # the pool shut down: a failed call, as the policy says
-            call = webhooks.Call(url=ask.url, outcome=WebhookAttempt.Outcome.FAILED,
+            call = webhooks.Call(url=webhooks.without_sign(ask.url), outcome=WebhookAttempt.Outcome.FAILED,
                                  error=f"{type(exc).__name__}: {exc}"[:500])
         self._enqueue(_Queued(batch.commands[0], future, (batch, call)))
 

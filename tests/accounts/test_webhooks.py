@@ -590,3 +590,30 @@ def test_a_live_server_sees_a_change_within_about_a_second(connect, make_user,
         assert time.monotonic() - saved < 3.0, "the server did not see the change"
         time.sleep(0.05)
     print(f"seen after {seen:.2f} s, then {time.monotonic() - saved:.2f} s")
+
+
+def test_an_attempt_record_keeps_no_signature(webhook_receiver, eager,
+                                              django_capture_on_commit_callbacks):
+    """Attempt records are read by support staff in the admin: with the Sign of the
+    call, a captured URL could be sent to the app again while its RequestTime is
+    accepted. The record keeps the rest (command, RequestTime, outcome)."""
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND, webhooks.AFTER_SEND],
+                 token="s3cret-token")
+    webhooks.before_send(dict(BODY), platform="Android")
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_tasks.after(webhooks.AFTER_SEND, AFTER_BODY)
+    sent = [r.query for r in webhook_receiver.wait_for(2)]
+    assert all(q["Sign"] for q in sent)  # the app still gets it
+    attempts = list(WebhookAttempt.objects.order_by("pk"))
+    assert [a.command for a in attempts] == [webhooks.BEFORE_SEND, webhooks.AFTER_SEND]
+    for attempt, query in zip(attempts, sent, strict=True):
+        assert "Sign" not in attempt.url and query["Sign"] not in attempt.url
+        assert f"RequestTime={query['RequestTime']}" in attempt.url
+        assert f"CallbackCommand={attempt.command}" in attempt.url
+        assert attempt.outcome == "ok"
+    # Nor when the call fails before it is made (its error quotes the URL).
+    use_webhooks("ftp://127.0.0.1/hook", [webhooks.BEFORE_SEND], token="s3cret-token")
+    webhooks.before_send(dict(BODY), platform="Android")
+    failed = WebhookAttempt.objects.order_by("pk").last()
+    assert failed.outcome == "failed" and "unsupported URL" in failed.error
+    assert "Sign" not in failed.url + failed.error
