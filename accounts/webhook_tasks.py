@@ -12,7 +12,11 @@ retries follow at once, without the waits: the caller's thread must not sleep. T
 timeout ends the retries: the caller (a send, a login; on a socket, the thread all the
 sockets' database work shares) waits at most one `timeout_ms` for a silent receiver.
 
-Delivery is at least once. The task is acknowledged when it ends (chat_project/
+Delivery is at least once once the task is queued; queuing it is not guaranteed: the
+task is queued by an on_commit hook with nothing kept in the database, so a broker
+that is down or silent at the commit loses the callback (the hook's error is logged;
+the commit stands), and so does a broker that loses its queue. The task is
+acknowledged when it ends (chat_project/
 task_rules.py), so a worker lost during a call makes it again; the app may get a
 callback twice and should treat a repeated MsgKey as one event. A copy of the task
 that the broker hands out again finds its attempt recorded and stops, so copies never
