@@ -299,6 +299,23 @@ class WebhookAttempt(models.Model):
         return f"{self.command} #{self.attempt} {self.outcome}"
 
 
+class WebhookUnqueued(models.Model):
+    """An after-callback the broker would not take when its transaction committed
+    (down, or silent past its timeouts): kept here until the sweep
+    (webhook_tasks.queue_unqueued_webhooks, every 30 s) queues it. Nothing is written
+    while the broker takes them."""
+
+    delivery_id = models.UUIDField(unique=True)
+    command = models.CharField(max_length=64)
+    body = models.JSONField()
+    platform = models.CharField(max_length=16)
+    client_ip = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.command} {self.delivery_id}"
+
+
 class Console(models.Model):
     """No table: the holder of the operator console's own permissions (granted through
     the "support" and "operator" groups, accounts/console_roles.py, or one by one)."""

@@ -12,11 +12,13 @@ retries follow at once, without the waits: the caller's thread must not sleep. T
 timeout ends the retries: the caller (a send, a login; on a socket, the thread all the
 sockets' database work shares) waits at most one `timeout_ms` for a silent receiver.
 
-Delivery is at least once once the task is queued; queuing it is not guaranteed: the
-task is queued by an on_commit hook with nothing kept in the database, so a broker
-that is down or silent at the commit loses the callback (the hook's error is logged;
-the commit stands), and so does a broker that loses its queue. The task is
-acknowledged when it ends (chat_project/
+The task is queued by an on_commit hook. When the broker will not take it (down, or
+silent past its timeouts) the hook keeps it in WebhookUnqueued (written only then, so
+a send costs nothing more while the broker is up) and `queue_unqueued_webhooks`, every
+30 s, queues it once the broker is back. Not covered: a process that dies between the
+commit and the queuing, and a broker that loses its queue (no outbox is written for
+every callback). Once queued, delivery is at least once. The task is acknowledged when
+it ends (chat_project/
 task_rules.py), so a worker lost during a call makes it again; the app may get a
 callback twice and should treat a repeated MsgKey as one event. A copy of the task
 that the broker hands out again finds its attempt recorded and stops, so copies never
@@ -40,11 +42,15 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from . import webhooks
-from .models import WebhookAttempt
+from .models import WebhookAttempt, WebhookUnqueued
 
 log = logging.getLogger(__name__)
+
+# What queuing a task raises when the broker is down or does not answer.
+BROKER_ERRORS = (BrokerError, ConnectionError, OSError)
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
@@ -111,8 +117,52 @@ def after(command: str, body: dict, *, platform: str = "RESTAPI", client_ip: str
     commits; a no-op when that callback is off. Failed calls are retried by the task."""
     if not webhooks.config().on(command):
         return
-    delivery_id = str(uuid.uuid4())
-    queue = getattr(settings, "CHAT_WEBHOOK_QUEUE", None)
-    args = (delivery_id, command, body, platform, client_ip)
-    # robust: a broker that is down must not turn a committed send into an error.
-    transaction.on_commit(lambda: deliver_after.apply_async(args, queue=queue), robust=True)
+    args = (str(uuid.uuid4()), command, body, platform, client_ip)
+    # robust: nothing here may turn a committed send into an error.
+    transaction.on_commit(lambda: _queue_or_keep(args), robust=True)
+
+
+def _queue(args: tuple) -> None:
+    deliver_after.apply_async(args, queue=getattr(settings, "CHAT_WEBHOOK_QUEUE", None))
+
+
+def _queue_or_keep(args: tuple) -> None:
+    """Queue the task; when the broker will not take it, keep it for the sweep (one
+    INSERT, only then)."""
+    try:
+        _queue(args)
+    except BROKER_ERRORS:
+        log.warning("%s webhook %s: the broker would not take it; kept to queue again",
+                    args[1], args[0], exc_info=True)
+        delivery_id, command, body, platform, client_ip = args
+        WebhookUnqueued.objects.create(delivery_id=delivery_id, command=command, body=body,
+                                       platform=platform, client_ip=client_ip,
+                                       created_at=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def queue_unqueued_webhooks(limit: int = 1000) -> int:
+    """Every 30 s (django-celery-beat): queue the after-callbacks the broker would not
+    take at their commit (WebhookUnqueued), oldest first; return how many. A row goes
+    once its task is queued; when the broker refuses again the rest wait for the next
+    run. A task queued twice (a run that failed half-way) calls once: its copy finds
+    the attempt recorded (deliver_after)."""
+    queued = 0
+    while True:
+        with transaction.atomic():
+            rows = list(WebhookUnqueued.objects.select_for_update(skip_locked=True)
+                        .order_by("pk")[:limit])
+            done = []
+            try:
+                for row in rows:
+                    _queue((str(row.delivery_id), row.command, row.body, row.platform,
+                            row.client_ip))
+                    done.append(row.pk)
+            except BROKER_ERRORS:
+                log.warning("the broker still refuses webhook tasks; %d queued",
+                            queued + len(done), exc_info=True)
+                rows = []  # stop after this batch
+            WebhookUnqueued.objects.filter(pk__in=done).delete()
+        queued += len(done)
+        if len(rows) < limit:
+            return queued

@@ -68,3 +68,56 @@ def test_a_redelivered_copy_calls_once_and_a_long_wait_is_not_handed_out_twice(
             time.sleep(0.2)
     assert WebhookAttempt.objects.filter(delivery_id=copied).count() == 1
     assert len(webhook_receiver.requests) == 3
+
+
+def test_an_after_send_the_broker_would_not_take_is_queued_by_the_sweep(
+        webhook_receiver, make_user, tmp_path, settings):
+    """The after-send task is queued when the send commits. A broker that was down then
+    lost it for good (the hook's error was logged, nothing kept). Now the callback is
+    kept in WebhookUnqueued, and the sweep queues it once the broker is back. A real
+    server whose broker (a Redis of its own) is killed, a real worker for the sweep's
+    task on the shared Redis."""
+    import json
+    import urllib.request
+
+    from accounts.models import WebhookUnqueued
+    from accounts.usersig import gen_usersig
+    from accounts.webhook_tasks import queue_unqueued_webhooks
+    from messaging.models import Message
+    from messaging.tencent_body import message_key
+    from tests.conftest import start_server, stop_server
+    from tests.redis_server import RedisServer
+
+    make_user("alice"), make_user("bob")
+    use_webhooks(webhook_receiver, [webhooks.AFTER_SEND])
+    broker = RedisServer().start()
+    proc, base = start_server(REDIS_URL=broker.url)
+    try:
+        broker.stop()
+        request = urllib.request.Request(
+            f"{base}/api/v1/messages/", method="POST",
+            data=json.dumps({"to": "bob", "random": 5, "elements": [
+                {"type": "TIMTextElem", "payload": {"text": "hi"}}]}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status in (200, 201)
+            view = json.loads(response.read())
+    finally:
+        stop_server(proc)
+    msg = Message.objects.get()
+    assert view["ID"] == msg.public_id
+    [kept] = WebhookUnqueued.objects.all()
+    assert kept.command == webhooks.AFTER_SEND and kept.platform == "RESTAPI"
+    assert kept.body["MsgKey"] == message_key(msg)
+    assert webhook_receiver.requests == []
+
+    with celery_worker(deliver_after.app, tmp_path, "unqueued") as worker:
+        settings.CHAT_WEBHOOK_QUEUE = worker.queue
+        worker.wait_ready()
+        assert queue_unqueued_webhooks() == 1
+        [call] = webhook_receiver.wait_for(1, timeout=30)
+    assert call.query["CallbackCommand"] == webhooks.AFTER_SEND
+    assert call.body["MsgKey"] == message_key(msg) and call.body["MsgRandom"] == 5
+    assert not WebhookUnqueued.objects.exists()
+    assert WebhookAttempt.objects.filter(delivery_id=kept.delivery_id, outcome="ok").exists()

@@ -1,0 +1,54 @@
+"""After-callbacks the broker would not take at their commit (WebhookUnqueued), and the
+sweep that queues them (accounts.webhook_tasks.queue_unqueued_webhooks), every 30 s, as
+a periodic task operators see and change in Django admin."""
+
+from django.db import migrations, models
+from django.utils import timezone
+
+NAME = "Queue webhook callbacks the broker would not take"
+TASK = "accounts.webhook_tasks.queue_unqueued_webhooks"
+
+
+def create_schedule(apps, schema_editor):
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
+    if PeriodicTask.objects.filter(task=TASK).exists() \
+            or PeriodicTask.objects.filter(name=NAME).exists():
+        return  # an operator's own entry wins
+    every = IntervalSchedule.objects.filter(every=30, period="seconds").first() \
+        or IntervalSchedule.objects.create(every=30, period="seconds")
+    # A run not started within its interval is dropped: the next one does its work.
+    PeriodicTask.objects.create(name=NAME, task=TASK, interval=every, expire_seconds=30)
+    # Tells a running beat (DatabaseScheduler) that the schedule changed.
+    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+
+
+def remove_schedule(apps, schema_editor):
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    PeriodicTask.objects.filter(name=NAME).delete()
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("accounts", "0008_console_audit"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="WebhookUnqueued",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True,
+                                           serialize=False, verbose_name="ID")),
+                ("delivery_id", models.UUIDField(unique=True)),
+                ("command", models.CharField(max_length=64)),
+                ("body", models.JSONField()),
+                ("platform", models.CharField(max_length=16)),
+                ("client_ip", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField()),
+            ],
+        ),
+        migrations.RunPython(create_schedule, remove_schedule),
+    ]
