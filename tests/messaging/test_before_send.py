@@ -391,3 +391,22 @@ def test_a_retry_of_a_stored_message_does_not_ask_the_app_again(
                                           "onlineUserOnly": True})
     assert (reply["ok"], reply["code"]) == (False, 20006)
     assert len(webhook_receiver.requests) == 3
+
+
+@pytest.mark.django_db
+def test_a_rest_api_repeat_is_not_asked_about_only_in_its_second(webhook_receiver, pair):
+    """The REST API's sends repeat a message only with the same MsgRandom in the same
+    second (Dedupe.SAME_SECOND): that repeat is not shown to the app, a later second's
+    send with the same random is a new message, and is."""
+    alice, _ = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND])
+    t = int(time.time())
+    first = message_send(origin=Origin.APP_ADMIN, sender=alice, to="bob", elements=TEXT,
+                         random=3, time=t)
+    again = message_send(origin=Origin.APP_ADMIN, sender=alice, to="bob", elements=TEXT,
+                         random=3, time=t)
+    assert again["ID"] == first["ID"] and len(webhook_receiver.requests) == 1
+    later = message_send(origin=Origin.APP_ADMIN, sender=alice, to="bob", elements=TEXT,
+                         random=3, time=t + 1)
+    assert later["ID"] != first["ID"] and len(webhook_receiver.requests) == 2
+    assert Message.objects.count() == 2
