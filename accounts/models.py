@@ -189,6 +189,11 @@ class SyncEntry(models.Model):
         REVOKE = "revoke"  # a message in this user's dialogs was recalled
         MODIFY = "modify"  # a message in this user's dialogs was changed
 
+    # Kinds whose payload never copies a message's content: a message entry points at
+    # it, a recall's holds the recalled view. The others are indexed apart
+    # (sync_entry_copies_idx), for a recall's erase (messaging.changes).
+    KINDS_WITHOUT_COPIES = (Kind.MESSAGE, Kind.REVOKE)
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=24, choices=Kind.choices)
@@ -209,6 +214,9 @@ class SyncEntry(models.Model):
         indexes = [
             models.Index(fields=["expires_at"], condition=models.Q(expires_at__isnull=False),
                          name="sync_entry_expiry_idx"),
+            models.Index(fields=["user", "created_at"],
+                         condition=~models.Q(kind__in=["message", "revoke"]),
+                         name="sync_entry_copies_idx"),
         ]
         verbose_name_plural = "sync entries"
 

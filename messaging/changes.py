@@ -49,7 +49,8 @@ import time as _time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts import selectors as account_selectors
@@ -308,17 +309,26 @@ def _erase_from_sync_log(msg: Message, views: dict[int, dict]) -> None:
     as they are. A message entry holds no content (the replay renders it); the recall's
     own entries hold the recalled view already (with its revokerInfo)."""
     changed = []
-    for entry in (SyncEntry.objects.filter(user_id__in=list(views),
-                                           created_at__gte=msg.created_at)
-                  .exclude(kind__in=[SyncEntry.Kind.MESSAGE, SyncEntry.Kind.REVOKE])
-                  .only("pk", "user_id", "payload")
-                  .iterator(chunk_size=500)):
+    for entry in _entries_carrying(msg, list(views)).iterator(chunk_size=500):
         payload, hit = _recalled_copies(entry.payload, msg.public_id, views[entry.user_id])
         if hit:
             entry.payload = payload
             changed.append(entry)
     if changed:
         SyncEntry.objects.bulk_update(changed, ["payload"], batch_size=500)
+
+
+def _entries_carrying(msg: Message, user_pks: list[int]):
+    """These users' entries since `msg` that may hold a copy of it: the database finds
+    them (its quoted public ID in the payload's text, on the partial index of the
+    entries that carry payloads), so a recall of a days-old message on busy users does
+    not read every entry of a week into Python under the recall's locks (bench/recall.py).
+    A superset, at any depth: `_recalled_copies` decides."""
+    return (SyncEntry.objects.filter(user_id__in=user_pks, created_at__gte=msg.created_at)
+            .exclude(kind__in=SyncEntry.KINDS_WITHOUT_COPIES)
+            .alias(text=Cast("payload", TextField()))
+            .filter(text__contains=f'"{msg.public_id}"')
+            .only("pk", "user_id", "payload"))
 
 
 def _recalled_copies(obj, public_id: str, view: dict):

@@ -9,7 +9,8 @@ from accounts.models import User
 from messaging import selectors
 from messaging.commands import Origin, SendCommand
 from messaging.services import message_send, message_send_many
-from messaging.changes import conversation_mark_read
+from messaging.changes import conversation_mark_read, message_revoke
+from accounts.models import SyncEntry
 from relationships import services as rel
 from chat_project.errors import ChatError
 alice, bob = User.objects.get(user_id="alice"), User.objects.get(user_id="bob")
@@ -41,6 +42,14 @@ message_send(origin=Origin.IMPORT, sender=carol, to="alice", elements=text, rand
              time=1_600_000_001)
 [conv] = [c for c in selectors.conversation_list(user=alice) if c["userProfile"]["userID"] == "carol"]
 assert conv["lastMessage"]["ID"] == newer["ID"], (conv, old, newer)
+# A recall erases the copies the sync log holds (the database finds them: a LIKE on the
+# payload's text, which SQLite runs on its JSON text).
+secret = message_send(origin=Origin.USER, sender=carol, to="alice", random=12,
+                      elements=[{"type": "TIMTextElem", "payload": {"text": "code 4711"}}])
+conversation_mark_read(user=alice, peer=carol)
+assert [e for e in SyncEntry.objects.all() if "4711" in str(e.payload)]
+message_revoke(message_pk=int(secret["ID"].split("-")[0]), actor=None)
+assert not [e for e in SyncEntry.objects.all() if "4711" in str(e.payload)]
 print("embedded ok")
 """
 

@@ -5,12 +5,18 @@ reads and read receipts."""
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import SyncEntry, User
 from accounts.services import device_login
+from messaging.changes import conversation_mark_read, message_revoke
+from messaging.commands import Origin
 from messaging.models import Conversation, Message
+from messaging.services import message_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -417,3 +423,39 @@ def test_a_change_does_not_bring_back_a_deleted_conversation(pair, connect):
                 and f.get("seq", 0) > deleted["seq"]]
     assert "C2Calice" not in convs(bob)
     assert "C2Cbob" in convs(alice)
+
+
+def test_a_recall_asks_the_database_only_for_the_entries_carrying_the_message(make_user):
+    """The recall erases the copies of the message in both users' sync logs; the
+    database finds them, not Python: of the entries since the message, only those
+    carrying it (the reads while it was the last message) come back. Before, every
+    entry of both users since the message did (here 40 reads of his chat with carol),
+    each parsed in Python under the recall's locks (bench/recall.py); afterwards none
+    holds the text."""
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+
+    def say(sender, to, words):
+        message_send(origin=Origin.USER, sender=sender, to=to.user_id, elements=text(words),
+                     random=uuid.uuid4().int % 2**31)
+        return Message.objects.filter(sender=sender).latest("pk")
+
+    secret = say(alice, bob, "the code is 4711")
+    conversation_mark_read(user=bob, peer=alice)
+    for n in range(40):  # reads carrying carol's messages, not the secret
+        say(carol, bob, f"chat {n}")
+        conversation_mark_read(user=bob, peer=carol)
+    conversation_mark_read(user=alice, peer=bob)
+    with CaptureQueriesContext(connection) as queries:
+        message_revoke(message_pk=secret.pk, actor=None)
+    # The erase's query (a server-side cursor: DECLARE ... CURSOR FOR SELECT ...).
+    [erase] = [q["sql"].split(" FOR ", 1)[1] for q in queries
+               if q["sql"].startswith("DECLARE") and "accounts_syncentry" in q["sql"]]
+    with connection.cursor() as cursor:  # what that query hands back (same rows now)
+        cursor.execute(erase)
+        handed = sorted(row[0] for row in cursor.fetchall())
+    entries = SyncEntry.objects.filter(user__in=[alice, bob]).exclude(
+        kind__in=[SyncEntry.Kind.MESSAGE, SyncEntry.Kind.REVOKE]).order_by("pk")
+    carrying = [e.pk for e in entries if secret.public_id in str(e.payload)]
+    assert handed == carrying and 0 < len(carrying) < 10  # the reads, peer reads of it
+    assert not [e for e in SyncEntry.objects.filter(user__in=[alice, bob])
+                if "4711" in str(e.payload)]
