@@ -41,10 +41,14 @@ SELECT count(*), max(expires_at) FROM gone
 """
 
 
-def purge_in_batches(sql: str, before: datetime, batch_size: int) -> int:
+def purge_in_batches(sql: str, before: datetime, batch_size: int, *,
+                     lock_first: str | None = None, prepare: str | None = None) -> int:
     """Run `sql` batch after batch, each in its own transaction, until a batch comes up
     short; return the rows deleted. `sql` deletes up to %(limit)s rows whose key is in
-    [%(after)s, %(before)s), oldest first, and returns (count, newest key deleted)."""
+    [%(after)s, %(before)s), oldest first, and returns (count, newest key deleted).
+    `lock_first`, with the same parameters, runs before it in the transaction: it locks
+    rows and returns their ids, which `sql` gets as %(locked)s. `prepare` (no parameters)
+    runs first in each batch's transaction (a SET LOCAL)."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     cutoff = connection.ops.adapt_datetimefield_value(before)
@@ -54,7 +58,13 @@ def purge_in_batches(sql: str, before: datetime, batch_size: int) -> int:
     total = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, {"after": after, "before": cutoff, "limit": batch_size})
+            params = {"after": after, "before": cutoff, "limit": batch_size}
+            if prepare is not None:
+                cursor.execute(prepare)
+            if lock_first is not None:
+                cursor.execute(lock_first, params)
+                params["locked"] = [row[0] for row in cursor.fetchall()]
+            cursor.execute(sql, params)
             deleted, newest = cursor.fetchone()
         total += deleted
         if deleted < batch_size:

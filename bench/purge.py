@@ -90,6 +90,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dialogs", type=int, default=49_999,
                    help="long-lived dialogs (active every day); 10 %% of the messages go to"
                         " short-lived ones instead, 2,000 new ones a day")
+    p.add_argument("--unread", type=int, default=0,
+                   help="unread count of --unread-share of the conversations (0: none)")
+    p.add_argument("--unread-share", type=float, default=0.5,
+                   help="share of the conversations that count --unread unread")
     p.add_argument("--batch-size", type=int, default=5000, help="the purge functions' batch")
     p.add_argument("--purges",
                    default="history,history_retention,history_retention_nofk,sync,sync_retention",
@@ -343,6 +347,18 @@ def fill(conn, args, now: datetime) -> dict:
         " FROM last_of_dialog l JOIN messaging_dialog d ON d.id = l.dialog_id"
         " CROSS JOIN LATERAL (VALUES (d.user_low_id, d.user_high_id),"
         "  (d.user_high_id, d.user_low_id)) s(o, p)")
+    if args.unread:
+        # Unread counts, as users who do not read leave them: the receiver's side of a
+        # share of the conversations counts its peer's newest --unread messages (or all
+        # of them, when it has fewer). Without them the purge's recount of unread counts
+        # (conversations whose unread messages it deletes) has nothing to do.
+        conn.execute(
+            "UPDATE messaging_conversation c SET unread_count = LEAST(%(unread)s, x.n)"
+            " FROM (SELECT dialog_id, sender_id, receiver_id, count(*) AS n"
+            "  FROM messaging_message GROUP BY 1, 2, 3) x"
+            " WHERE x.dialog_id = c.dialog_id AND x.sender_id = c.peer_id"
+            "  AND x.receiver_id = c.owner_id AND (c.id * 2654435761) %% 1000 < %(share)s",
+            {"unread": args.unread, "share": round(1000 * args.unread_share)})
     t["dialogs_conversations"] = time.monotonic() - s
 
     s = time.monotonic()
@@ -726,7 +742,9 @@ def report(out: dict) -> str:
     lines.append(
         f"Fill: {out['counts']['messages']:,} messages over {a['days']} days"
         f" ({out['counts']['messages'] // a['days']:,} a day), {out['counts']['sync']:,}"
-        f" sync entries, {out['counts']['conversations']:,} conversations,"
+        f" sync entries, {out['counts']['conversations']:,} conversations"
+        f" ({out['counts'].get('unread_conversations', 0):,} with unread, up to"
+        f" {a.get('unread', 0)}),"
         f" {out['counts']['dialogs']:,} dialogs, {out['counts']['users']:,} users in"
         f" {sum(f.values()):.0f} s ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in f.items()) + ")")
@@ -820,7 +838,8 @@ def main(argv=None) -> int:
     srv = bench_server.Server(database_url=database_url, redis_url=redis_url,
                               workers=args.workers,
                               log_path=RESULTS / f"{stamp}-purge-server.log",
-                              run_id=secrets.token_hex(4), socket_rate=100_000)
+                              run_id=secrets.token_hex(4), socket_rate=100_000,
+                              db_name=PURGE_DB)
     bench_url = srv.env["DATABASE_URL"]
     out: dict = {"started": stamp, "argv": sys.argv[1:], "args": vars(args)}
     conn = None
@@ -839,12 +858,14 @@ def main(argv=None) -> int:
         out["fill"] = fill(conn, args, now)
         print(f" {sum(out['fill'].values()):.0f} s", flush=True)
         out["bench_db_defaults"] = missing_defaults(conn)
-        out["counts"] = dict(zip(("messages", "sync", "conversations", "dialogs", "users"),
+        out["counts"] = dict(zip(("messages", "sync", "conversations", "dialogs", "users",
+                                  "unread_conversations"),
                                  conn.execute(
             "SELECT (SELECT count(*) FROM messaging_message),"
             " (SELECT count(*) FROM accounts_syncentry),"
             " (SELECT count(*) FROM messaging_conversation),"
-            " (SELECT count(*) FROM messaging_dialog), (SELECT count(*) FROM accounts_user)")
+            " (SELECT count(*) FROM messaging_dialog), (SELECT count(*) FROM accounts_user),"
+            " (SELECT count(*) FROM messaging_conversation WHERE unread_count > 0)")
             .fetchone(), strict=True))
         out["sizes"] = {t: conn.execute("SELECT pg_total_relation_size(%s)", [t]).fetchone()[0]
                         for t in ("messaging_message", "accounts_syncentry")}

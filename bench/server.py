@@ -111,7 +111,10 @@ def redis_url_for(url: str, db: int) -> str:
 
 def empty_redis_db(url: str) -> int:
     """A Redis database number (15 down to 1) that holds no key: the bench server's cache
-    goes there, away from other processes' cache keys on the same Redis."""
+    goes there, away from other processes' cache keys on the same Redis. BENCH_REDIS_DB
+    names one instead (a shared machine where each user has their own number)."""
+    if os.environ.get("BENCH_REDIS_DB"):
+        return int(os.environ["BENCH_REDIS_DB"])
     for db in range(15, 0, -1):
         client = redis.Redis.from_url(redis_url_for(url, db), socket_timeout=5)
         try:

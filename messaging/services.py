@@ -693,8 +693,9 @@ def history_purge_portable(*, before: datetime, batch_size: int = 5000) -> int:
 
     Batches are picked on the created_at index and each is its own short transaction,
     so sending never waits behind the whole purge. A conversation whose last message
-    goes keeps its row with no last message (as the FK's SET_NULL would do); dialogs
-    and their seq stay.
+    goes keeps its row with no last message (as the FK's SET_NULL would do); one whose
+    counted unread messages go (some or all) counts what is left; dialogs and their
+    seq stay.
     """
     qn = connection.ops.quote_name
     messages, conversations = qn(Message._meta.db_table), qn(Conversation._meta.db_table)
@@ -708,17 +709,25 @@ def history_purge_portable(*, before: datetime, batch_size: int = 5000) -> int:
             if ids:
                 marks = ", ".join(["%s"] * len(ids))
                 # A raw DELETE skips Django's on_delete: clear the references first;
-                # the unread count keeps only what is left to read (retention.py).
+                # a conversation whose last message or some counted unread messages go
+                # keeps only what is left to read (retention.py).
+                counted = ("NOT {m}.is_revoked AND NOT {m}.excluded_from_unread"
+                           " AND NOT {m}.deleted_by_receiver")
                 cursor.execute(
-                    f"UPDATE {conversations} SET last_message_id = NULL, unread_count = MIN("
-                    f"unread_count, (SELECT count(*) FROM {messages} m"
+                    f"UPDATE {conversations} SET last_message_id = CASE WHEN"
+                    f" last_message_id IN ({marks}) THEN NULL ELSE last_message_id END,"
+                    f" unread_count = MIN(unread_count, (SELECT count(*) FROM {messages} m"
                     f" WHERE m.dialog_id = {conversations}.dialog_id"
                     f" AND m.sender_id = {conversations}.peer_id"
                     f" AND m.receiver_id = {conversations}.owner_id"
-                    f" AND m.seq > {conversations}.cleared_seq AND NOT m.is_revoked"
-                    f" AND NOT m.excluded_from_unread AND NOT m.deleted_by_receiver"
+                    f" AND m.seq > {conversations}.cleared_seq AND {counted.format(m='m')}"
                     f" AND m.id NOT IN ({marks})))"
-                    f" WHERE last_message_id IN ({marks})", ids + ids)
+                    f" WHERE last_message_id IN ({marks}) OR (unread_count > 0 AND EXISTS ("
+                    f"SELECT 1 FROM {messages} d WHERE d.id IN ({marks})"
+                    f" AND d.receiver_id = {conversations}.owner_id"
+                    f" AND d.sender_id = {conversations}.peer_id"
+                    f" AND d.seq > {conversations}.cleared_seq AND {counted.format(m='d')}))",
+                    ids * 4)
                 uploads_release(ids)
                 merged_release(ids)
                 cursor.execute(f"DELETE FROM {messages} WHERE id IN ({marks})", ids)

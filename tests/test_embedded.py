@@ -50,6 +50,19 @@ conversation_mark_read(user=alice, peer=carol)
 assert [e for e in SyncEntry.objects.all() if "4711" in str(e.payload)]
 message_revoke(message_pk=int(secret["ID"].split("-")[0]), actor=None)
 assert not [e for e in SyncEntry.objects.all() if "4711" in str(e.payload)]
+# The purge takes 3 of dave's 5 unread messages: bob's count reads 2 (portable purge).
+from datetime import timedelta
+from django.utils import timezone
+from messaging.models import Message
+from messaging.services import history_purge
+dave = User.objects.create(user_id="dave")
+sent = [message_send(origin=Origin.USER, sender=dave, to="bob", elements=text, random=20 + n)
+        for n in range(5)]
+Message.objects.filter(pk__in=[int(m["ID"].split("-")[0]) for m in sent[:3]]).update(
+    created_at=timezone.now() - timedelta(days=30))
+assert history_purge(before=timezone.now() - timedelta(days=7), batch_size=2) >= 3
+[conv] = [c for c in selectors.conversation_list(user=bob) if c["userProfile"]["userID"] == "dave"]
+assert conv["unreadCount"] == 2, conv
 print("embedded ok")
 """
 

@@ -19,6 +19,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts import retention as account_retention
 from accounts.models import SyncEntry, User
@@ -26,6 +27,7 @@ from accounts.services import device_login
 from accounts.tasks import purge_sync_log
 from accounts.usersig import gen_usersig
 from messaging import retention, selectors
+from messaging.changes import conversation_mark_read
 from messaging.commands import Origin
 from messaging.models import Conversation, Dialog, Message
 from messaging.services import message_send
@@ -284,3 +286,32 @@ def test_a_conversation_whose_history_is_purged_counts_nothing_unread(make_user)
     # c0 and c1 are younger than the cut (not aged): they, and the excluded one, stay.
     assert listed["C2Ccarol"]["unreadCount"] == 3
     assert selectors.total_unread_pk(bob.pk) == 3
+
+
+@pytest.mark.django_db
+def test_a_partly_purged_conversation_counts_only_what_is_left_unread(make_user, usersig):
+    """When the purge takes some, not all, of a conversation's unread messages (its last
+    message stays), the count goes down by those: 5 unread of which 3 are purged read 2,
+    on the REST door and in the total. A conversation whose purged messages were read
+    before keeps its count (its unread are the newest ones). (SQLite's portable purge:
+    tests/test_embedded.py.)"""
+    alice, bob, dave = make_user("alice"), make_user("bob"), make_user("dave")
+    from_alice = [send(alice, bob, f"a{n}") for n in range(5)]
+    from_dave = [send(dave, bob, f"d{n}") for n in range(3)]
+    conversation_mark_read(user=bob, peer=dave)
+    [send(dave, bob, f"new d{n}") for n in range(2)]
+    age(Message, [m.pk for m in from_alice[:3] + from_dave], days=8)
+    bob_rest = APIClient()
+    bob_rest.credentials(HTTP_AUTHORIZATION=f"UserSig bob:{usersig('bob')}")
+    assert bob_rest.get("/api/v1/conversations/unread-count/").json() == {"totalUnreadCount": 7}
+
+    assert retention.history_purge(before=timezone.now() - 7 * DAY, batch_size=2) == 6
+
+    listed = {c["conversationID"]: c
+              for c in bob_rest.get("/api/v1/conversations/").json()["conversationList"]}
+    assert listed["C2Calice"]["unreadCount"] == 2
+    assert listed["C2Calice"]["lastMessage"]["ID"] == from_alice[-1].public_id
+    assert listed["C2Cdave"]["unreadCount"] == 2
+    assert bob_rest.get("/api/v1/conversations/unread-count/").json() == {"totalUnreadCount": 4}
+    assert Conversation.objects.get(owner=alice, peer=bob).unread_count == 0
+
