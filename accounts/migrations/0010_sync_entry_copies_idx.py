@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("accounts", "0008_console_audit"),
+        ("accounts", "0009_webhook_unqueued"),
     ]
 
     operations = [
