@@ -47,9 +47,9 @@ assert conv["lastMessage"]["ID"] == newer["ID"], (conv, old, newer)
 secret = message_send(origin=Origin.USER, sender=carol, to="alice", random=12,
                       elements=[{"type": "TIMTextElem", "payload": {"text": "code 4711"}}])
 conversation_mark_read(user=alice, peer=carol)
-assert [e for e in SyncEntry.objects.all() if "4711" in str(e.payload)]
+assert [e for e in SyncEntry.objects.all() if "code 4711" in str(e.payload)]
 message_revoke(message_pk=int(secret["ID"].split("-")[0]), actor=None)
-assert not [e for e in SyncEntry.objects.all() if "4711" in str(e.payload)]
+assert not [e for e in SyncEntry.objects.all() if "code 4711" in str(e.payload)]
 # The purge takes 3 of dave's 5 unread messages: bob's count reads 2 (portable purge).
 from datetime import timedelta
 from django.utils import timezone
