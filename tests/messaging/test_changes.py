@@ -458,4 +458,4 @@ def test_a_recall_asks_the_database_only_for_the_entries_carrying_the_message(ma
     carrying = [e.pk for e in entries if secret.public_id in str(e.payload)]
     assert handed == carrying and 0 < len(carrying) < 10  # the reads, peer reads of it
     assert not [e for e in SyncEntry.objects.filter(user__in=[alice, bob])
-                if "4711" in str(e.payload)]
+                if "code is 4711" in str(e.payload)]
