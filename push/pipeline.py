@@ -364,20 +364,25 @@ def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
     return _withdraw_deliveries(open_deliveries(user_pk, conversation_id, upto_seq))
 
 
-def message_open_deliveries(message_id: int):
+def message_open_deliveries(message_ids: list[int]):
     return PushDelivery.objects.filter(
-        message_id=message_id, withdrawn=False,
+        message_id__in=message_ids, withdrawn=False,
         state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING,
                    PushDelivery.State.DELIVERED))
 
 
 def withdraw_message(message_id: int) -> int:
-    """The message was recalled (or deleted from both sides): its pushes are withdrawn
-    as on a read (a retry still pending is not sent, a delivered one is withdrawn from
-    the device), and the text kept on its deliveries is blanked (one statement).
-    Returns the withdrawals sent."""
-    sent = _withdraw_deliveries(message_open_deliveries(message_id))
-    PushDelivery.objects.filter(message_id=message_id).exclude(note={}).update(
+    """The message was recalled (or deleted from both sides): `withdraw_messages`."""
+    return withdraw_messages([message_id])
+
+
+def withdraw_messages(message_ids: list[int]) -> int:
+    """These messages were recalled or deleted by their receiver: their pushes are
+    withdrawn as on a read (a retry still pending is not sent, a delivered one is
+    withdrawn from the device), and the text kept on their deliveries is blanked (one
+    statement for all of them). Returns the withdrawals sent."""
+    sent = _withdraw_deliveries(message_open_deliveries(message_ids))
+    PushDelivery.objects.filter(message_id__in=message_ids).exclude(note={}).update(
         note=NoteWith({"title": "", "body": "", "extension": ""}))
     return sent
 

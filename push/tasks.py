@@ -68,7 +68,7 @@ def push_withdraw_message(message_id: int) -> int:
 @shared_task(ignore_result=True, **RETRY)
 def push_withdraw_messages(message_ids: list[int]) -> int:
     """Withdraw the pushes of messages their receiver deleted."""
-    return sum(pipeline.withdraw_message(pk) for pk in message_ids)
+    return pipeline.withdraw_messages(message_ids)
 
 
 @shared_task(ignore_result=True, **RETRY)

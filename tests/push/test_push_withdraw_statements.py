@@ -1,14 +1,14 @@
 """push.pipeline.withdraw_message blanks the text every delivery of a recalled message
 keeps in one statement, whatever the number of deliveries (a user has at most
 CHAT_PUSH_MAX_TOKENS of them); message_renote sets a modified message's text the same
-way."""
+way; a deletion of many messages withdraws them in one pass."""
 
 from __future__ import annotations
 
 import pytest
 from django.utils import timezone
 
-from push import pipeline
+from push import pipeline, tasks
 from push.models import PushDelivery
 from push.providers.base import Notification
 
@@ -55,3 +55,17 @@ def test_a_modify_sets_the_text_of_the_deliveries_still_to_be_sent(
         ["the new text"] * 3
     assert {d.note["badge"] for d in PushDelivery.objects.filter(message_id=77)} == {3}
     assert PushDelivery.objects.get(message_id=78).note["body"] == "the secret"
+
+
+def test_a_deletion_of_many_messages_withdraws_them_in_one_pass(
+        make_user, django_assert_num_queries):
+    """The receiver deletes up to 30 messages at once (deleteMessage); their withdrawal
+    task looked up and blanked each message's deliveries apart: 2 statements a message,
+    60 for 30. Now 2 for all of them."""
+    bob = make_user("bob")
+    for message_id in range(100, 130):
+        _deliveries(bob, PushDelivery.State.FAILED, 2, message_id=message_id)
+    with django_assert_num_queries(2):
+        assert tasks.push_withdraw_messages.run(list(range(100, 130))) == 0
+    assert {d["body"] for d in PushDelivery.objects.filter(user=bob)
+            .values_list("note", flat=True)} == {""}
