@@ -13,13 +13,14 @@ timeout ends the retries: the caller (a send, a login; on a socket, the thread a
 sockets' database work shares) waits at most one `timeout_ms` for a silent receiver.
 
 The task is queued by an on_commit hook. When the broker will not take it (down, or
-silent past its timeouts) the hook keeps it in WebhookUnqueued (written only then, so
-a send costs nothing more while the broker is up) and `queue_unqueued_webhooks`, every
-30 s, queues it once the broker is back. Not covered: a process that dies between the
-commit and the queuing, and a broker that loses its queue (no outbox is written for
-every callback). Once queued, delivery is at least once. The task is acknowledged when
-it ends (chat_project/
-task_rules.py), so a worker lost during a call makes it again; the app may get a
+silent past its timeouts; or it failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in
+this process, and the hook does not try it: chat_project/broker.py) the hook keeps it
+in WebhookUnqueued (written only then, so a send costs nothing more while the broker is
+up) and `queue_unqueued_webhooks`, every 30 s, queues it once the broker is back. Not
+covered: a process that dies between the commit and the queuing, and a broker that
+loses its queue (no outbox is written for every callback). Once queued, delivery is at
+least once. The task is acknowledged when it ends (chat_project/task_rules.py), so a
+worker lost during a call makes it again; the app may get a
 callback twice and should treat a repeated MsgKey as one event. A copy of the task
 that the broker hands out again finds its attempt recorded and stops, so copies never
 multiply the retries. A wait longer than CHAT_TASK_RETRY_MAX_COUNTDOWN (kept under the
@@ -42,15 +43,17 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
+
+from chat_project import broker
 
 from . import webhooks
 from .models import WebhookAttempt, WebhookUnqueued
 
 log = logging.getLogger(__name__)
 
-# What queuing a task raises when the broker is down or does not answer.
-BROKER_ERRORS = (BrokerError, ConnectionError, OSError)
+# What queuing a task raises when the broker is down, does not answer, or failed less
+# than a cooldown ago (chat_project/broker.py).
+BROKER_ERRORS = broker.BROKER_ERRORS
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
@@ -123,7 +126,7 @@ def after(command: str, body: dict, *, platform: str = "RESTAPI", client_ip: str
 
 
 def _queue(args: tuple) -> None:
-    deliver_after.apply_async(args, queue=getattr(settings, "CHAT_WEBHOOK_QUEUE", None))
+    broker.publish(deliver_after, args, queue=getattr(settings, "CHAT_WEBHOOK_QUEUE", None))
 
 
 def _queue_or_keep(args: tuple) -> None:
@@ -131,13 +134,21 @@ def _queue_or_keep(args: tuple) -> None:
     INSERT, only then)."""
     try:
         _queue(args)
+    except broker.BrokerUnavailable:
+        log.info("%s webhook %s: the broker failed a moment ago; kept to queue again",
+                 args[1], args[0])
+        _keep(args)
     except BROKER_ERRORS:
         log.warning("%s webhook %s: the broker would not take it; kept to queue again",
                     args[1], args[0], exc_info=True)
-        delivery_id, command, body, platform, client_ip = args
-        WebhookUnqueued.objects.create(delivery_id=delivery_id, command=command, body=body,
-                                       platform=platform, client_ip=client_ip,
-                                       created_at=timezone.now())
+        _keep(args)
+
+
+def _keep(args: tuple) -> None:
+    delivery_id, command, body, platform, client_ip = args
+    WebhookUnqueued.objects.create(delivery_id=delivery_id, command=command, body=body,
+                                   platform=platform, client_ip=client_ip,
+                                   created_at=timezone.now())
 
 
 @shared_task(ignore_result=True)

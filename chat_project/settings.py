@@ -313,13 +313,19 @@ if REDIS_URL:
                                 "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
                                 "retry_after": REDIS_RETRY_AFTER}}
     }
-    CELERY_BROKER_URL = REDIS_URL
+    # The broker may be a Redis of its own (one that must persist its queue, say).
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
     _BROKER_TIMEOUTS = {"socket_timeout": REDIS_TIMEOUT,
                         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}
-    # Queuing a task (after a commit, in a request) tries for a few seconds, not forever.
+    # Queuing a task (after a commit, in a request) tries once, for at most one
+    # REDIS_TIMEOUT. kombu's retries only ever helped a broker that hangs, where each
+    # cost more timeouts: with a frozen Redis one publish took 8.6 s with 2 retries, 6.0 s
+    # with 1, 2.0 s with none. A broker restarted under a pooled connection needs no
+    # retry of kombu's: redis-py reconnects (a publish right after a restart took 2 ms).
+    # A publish that fails opens the breaker (chat_project/broker.py): the process
+    # then queues nothing for CHAT_BROKER_COOLDOWN_SECONDS, tasks go to their sweeps.
     CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
-    CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0,
-                                        "interval_step": 0.5, "interval_max": 1}
+    CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -328,6 +334,10 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
     _BROKER_TIMEOUTS = {}
 CELERY_TASK_EAGER_PROPAGATES = True
+# After a publish fails, the process queues nothing for this many seconds: tasks go
+# straight to their fallbacks (kept for their sweeps) instead of each waiting out the
+# broker's timeouts in a send's thread (chat_project/broker.py).
+CHAT_BROKER_COOLDOWN_SECONDS = env.float("CHAT_BROKER_COOLDOWN_SECONDS", default=10.0)
 # Delivery under faults (every task that writes is idempotent: messaging/tasks.py,
 # messaging/push_all.py, accounts/webhook_tasks.py). A task is acknowledged when it
 # has finished, not when a worker takes it, so a worker killed mid-task leaves it to be

@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from accounts.events import capture_events, layer_send_now
 from accounts.models import User
+from chat_project import broker
 from chat_project.errors import ChatError
 from chat_project.task_rules import RETRY, TRANSIENT_ERRORS, task_transaction
 from push import selectors as push_selectors
@@ -100,8 +101,20 @@ def broadcast_send(*, sender: User, elements: list, msg_random: int, lifetime: i
             if origin is not Origin.BROADCAST:
                 BroadcastOrigin.objects.create(task=task, origin=origin.value)
             pk = task.pk
-            transaction.on_commit(lambda: run_broadcast.delay(pk))
+            transaction.on_commit(lambda: queue_broadcast(pk))
     return task
+
+
+def queue_broadcast(pk: int) -> None:
+    """Queue the push's first run (after its commit). When the broker will not take it
+    the push stays queued in the database (BroadcastTask), and the 30-second sweep
+    (messaging.tasks.requeue_lost_tasks) queues it a visibility timeout later; the
+    request that made it has committed and answers OK."""
+    try:
+        broker.publish(run_broadcast, (pk,))
+    except broker.BROKER_ERRORS as exc:
+        log.warning("push %s not queued (%s): the sweep of lost tasks queues it later",
+                    pk, exc)
 
 
 _ENDED = (BroadcastTask.State.DONE, BroadcastTask.State.FAILED)

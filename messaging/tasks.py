@@ -15,6 +15,7 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from chat_project import broker
 from chat_project.task_rules import RETRY, task_transaction
 from push.models import BroadcastTask
 
@@ -22,7 +23,7 @@ from .commands import Origin, SendCommand
 from .merged import merged_reconcile, merged_sweep
 from .models import BatchChunk
 from .persist import batch_receipts_purge
-from .push_all import run_broadcast
+from .push_all import queue_broadcast, run_broadcast
 from .selectors import history_cutoff
 from .services import history_purge, message_send_many
 from .upload_refs import uploads_reconcile, uploads_sweep
@@ -109,8 +110,15 @@ def _chunk_done(chunk_id: int | None) -> None:
 
 
 def queue_batch_chunk(chunk: BatchChunk) -> None:
-    send_to_many.delay(chunk.sender_id, chunk.receivers, chunk.options,
-                       batch_id=str(chunk.batch_id), chunk_id=chunk.pk)
+    """Queue a chunk (after the commit that kept it). When the broker will not take it
+    the chunk stays in BatchChunk, not done, and `requeue_lost_tasks` queues it a
+    visibility timeout later: the batch that answered OK is sent all the same."""
+    try:
+        broker.publish(send_to_many, (chunk.sender_id, chunk.receivers, chunk.options),
+                       {"batch_id": str(chunk.batch_id), "chunk_id": chunk.pk})
+    except broker.BROKER_ERRORS as exc:
+        log.warning("batch %s chunk %s not queued (%s): the sweep of lost tasks queues "
+                    "it later", chunk.batch_id, chunk.pk, exc)
 
 
 # The broker can lose a task outright: kombu's Redis transport takes a task off the
@@ -140,7 +148,7 @@ def requeue_lost_tasks() -> int:
             state__in=(BroadcastTask.State.QUEUED, BroadcastTask.State.RUNNING),
             created__lt=before).values_list("pk", flat=True))
         for pk in pushes:
-            transaction.on_commit(lambda pk=pk: run_broadcast.delay(pk))
+            transaction.on_commit(lambda pk=pk: queue_broadcast(pk))
         requeued += len(pushes)
     if requeued:
         log.warning("queued again %d batch chunks and %d pushes the broker lost",

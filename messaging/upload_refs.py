@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
+from chat_project import broker
 from chat_project.task_rules import RETRY
 
 from .models import Upload, UploadUse
@@ -184,7 +185,17 @@ def _mark_released(upload_pks: list[int]) -> None:
         return
     Upload.objects.filter(pk__in=unused).update(delete_after=timezone.now())
     # The sweep checks again under the lock; a lost task is made up by the hourly one.
-    transaction.on_commit(lambda: delete_unused_uploads.delay(unused), robust=True)
+    transaction.on_commit(lambda: _queue_delete(unused), robust=True)
+
+
+def _queue_delete(upload_pks: list[int]) -> None:
+    """Queue their deletion; when the broker will not take it (chat_project/broker.py)
+    the hourly sweep deletes them (their delete_after is set)."""
+    try:
+        broker.publish(delete_unused_uploads, (upload_pks,))
+    except broker.BROKER_ERRORS as exc:
+        log.info("deleting %d unused uploads left to the hourly sweep (%s)",
+                 len(upload_pks), exc)
 
 
 # --- the sweep -------------------------------------------------------------------------

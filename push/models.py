@@ -289,3 +289,18 @@ class VapidKeyPair(models.Model):
 
     def __str__(self) -> str:
         return f"VAPID {self.public_key[:12]}…"
+
+
+class PushUnqueued(models.Model):
+    """A push task (an offline push of a committed send, or a withdrawal) the broker
+    would not take after its commit (down, silent past its timeouts, or failed less
+    than CHAT_BROKER_COOLDOWN_SECONDS ago: chat_project/broker.py): kept here until
+    the sweep (tasks.queue_unqueued_pushes, every 30 s) queues it. Nothing is written
+    while the broker takes them. `task` is one of push.tasks' task names."""
+
+    task = models.CharField(max_length=100)
+    args = models.JSONField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.created_at:%Y-%m-%d %H:%M:%S}"

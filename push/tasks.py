@@ -6,6 +6,13 @@ push/pipeline.py holds the work and never queues a task itself: the send pipelin
 `withdraw_on_commit` here, and the pipeline's functions that need a later run take the
 queueing function as an argument (`on_retry`, `requeue`).
 
+A push task the broker will not take after its commit (down, silent past its timeouts,
+or failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in this process, when it is not
+tried at all: chat_project/broker.py) is kept in PushUnqueued, one row written only
+then, and `queue_unqueued_pushes` (every 30 s) queues it once the broker is back: an
+offline push whose task never reached the broker has no delivery row yet, so the
+sweep of stale deliveries (`requeue_stale_pushes`) could not find it.
+
 All acknowledged late and retried on transient database and Redis errors
 (chat_project/task_rules.py). Each is idempotent: a delivery is unique per (message,
 user, device) and sent by the one run that claimed it (push/pipeline.py send_delivery).
@@ -18,11 +25,13 @@ import time
 from celery import shared_task
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils import timezone
 
+from chat_project import broker
 from chat_project.task_rules import RETRY
 
 from . import pipeline
-from .models import PushToken
+from .models import PushToken, PushUnqueued
 from .pipeline import PushJob
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,38 @@ def push_retry(delivery_pk: int, note: dict | None = None) -> str:
 def requeue_stale_pushes() -> int:
     """Every 30 s (django-celery-beat): deliveries the broker lost, queued again."""
     return pipeline.requeue_stale(requeue=lambda pk: push_retry.apply_async((pk,), **_route()))
+
+
+@shared_task(ignore_result=True, **RETRY)
+def queue_unqueued_pushes(limit: int = 1000) -> int:
+    """Every 30 s (django-celery-beat): queue the push tasks the broker would not take
+    after their commit (PushUnqueued), oldest first; return how many. A row goes once
+    its task is queued; when the broker refuses again the rest wait for the next run.
+    A task queued twice (a run that failed half-way) pushes once: a delivery is unique
+    per (message, user, device) and sent by the run that claims it."""
+    queued = 0
+    while True:
+        with transaction.atomic():
+            rows = list(PushUnqueued.objects.select_for_update(skip_locked=True)
+                        .order_by("pk")[:limit])
+            done = []
+            try:
+                for row in rows:
+                    task = _KEPT_TASKS.get(row.task)
+                    if task is None:
+                        log.error("offline push: a kept task of unknown name %r dropped",
+                                  row.task)
+                    else:
+                        broker.publish(task, tuple(row.args), **_route())
+                    done.append(row.pk)
+            except broker.BROKER_ERRORS:
+                log.warning("the broker still refuses push tasks; %d queued",
+                            queued + len(done), exc_info=True)
+                rows = []  # stop after this batch
+            PushUnqueued.objects.filter(pk__in=done).delete()
+        queued += len(done)
+        if len(rows) < limit:
+            return queued
 
 
 @shared_task(ignore_result=True, **RETRY)
@@ -112,7 +153,7 @@ def queue_retry(delivery_pk: int, countdown: float) -> None:
     """Queue one delivery's next try in `countdown` seconds (never raises: the sweep,
     requeue_stale_pushes, finds a delivery whose retry was not queued)."""
     try:
-        push_retry.apply_async((delivery_pk,), countdown=countdown, **_route())
+        broker.publish(push_retry, (delivery_pk,), countdown=countdown, **_route())
     except Exception:
         log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
 
@@ -182,12 +223,27 @@ def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
 
 
 def _queue(task, args: tuple) -> None:
+    """Queue `task`; when the broker will not take it, keep it for queue_unqueued_pushes
+    (one INSERT, only then)."""
     if task.app.conf.task_always_eager:
         # Embedded mode runs tasks in process: not in the sender's request, whose
         # answer would wait for the vendor.
         _in_thread(task, args)
-    else:
-        task.apply_async(args, **_route())
+        return
+    try:
+        broker.publish(task, args, **_route())
+    except broker.BrokerUnavailable:
+        log.info("offline push: %s kept to queue again (the broker failed a moment ago)",
+                 task.name)
+        _keep(task, args)
+    except broker.BROKER_ERRORS:
+        log.warning("offline push: the broker would not take %s; kept to queue again",
+                    task.name, exc_info=True)
+        _keep(task, args)
+
+
+def _keep(task, args: tuple) -> None:
+    PushUnqueued.objects.create(task=task.name, args=list(args), created_at=timezone.now())
 
 
 def _in_thread(task, args: tuple) -> None:
@@ -198,6 +254,11 @@ def _in_thread(task, args: tuple) -> None:
             connections.close_all()  # this thread's own connections
 
     threading.Thread(target=run, daemon=True, name="parley-push").start()
+
+
+# What queue_unqueued_pushes may queue (the tasks _queue keeps), by name.
+_KEPT_TASKS = {t.name: t for t in (push_deliver, push_withdraw, push_withdraw_message,
+                                   push_withdraw_messages)}
 
 
 def _route() -> dict:
