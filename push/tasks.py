@@ -154,6 +154,9 @@ def queue_retry(delivery_pk: int, countdown: float) -> None:
     requeue_stale_pushes, finds a delivery whose retry was not queued)."""
     try:
         broker.publish(push_retry, (delivery_pk,), countdown=countdown, **_route())
+    except broker.BrokerUnavailable:
+        log.info("offline push: the retry of delivery %s left to the sweep (the broker "
+                 "failed a moment ago)", delivery_pk)
     except Exception:
         log.exception("offline push: queuing the retry of delivery %s failed", delivery_pk)
 
