@@ -308,10 +308,17 @@ class WebhookAttempt(models.Model):
 
 
 class WebhookUnqueued(models.Model):
-    """An after-callback the broker would not take when its transaction committed
-    (down, or silent past its timeouts): kept here until the sweep
-    (webhook_tasks.queue_unqueued_webhooks, every 30 s) queues it. Nothing is written
-    while the broker takes them."""
+    """The outbox of after-callbacks: a row per callback, written in the transaction of
+    the change that causes it, so a committed change always leaves its callback behind,
+    even if the process dies between the commit and the queuing (webhook_tasks.after).
+
+    The task deletes its row when it starts (deliver_after). A row is left when the
+    task never ran: the broker would not take it at the commit (`refused`: down, silent
+    past its timeouts, or its breaker open, chat_project/broker.py), the process died
+    before queuing it, or the broker lost it. The sweep
+    (webhook_tasks.queue_unqueued_webhooks, every 30 s) queues the refused rows and
+    those queued more than CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS ago (at their commit, or
+    by the sweep: `queued_at`) whose task has not started."""
 
     delivery_id = models.UUIDField(unique=True)
     command = models.CharField(max_length=64)
@@ -319,6 +326,8 @@ class WebhookUnqueued(models.Model):
     platform = models.CharField(max_length=16)
     client_ip = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
+    refused = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(null=True, blank=True)  # last queued by the sweep
 
     def __str__(self) -> str:
         return f"{self.command} {self.delivery_id}"

@@ -12,18 +12,20 @@ retries follow at once, without the waits: the caller's thread must not sleep. T
 timeout ends the retries: the caller (a send, a login; on a socket, the thread all the
 sockets' database work shares) waits at most one `timeout_ms` for a silent receiver.
 
-The task is queued by an on_commit hook. When the broker will not take it (down, or
-silent past its timeouts; or it failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in
-this process, and the hook does not try it: chat_project/broker.py) the hook keeps it
-in WebhookUnqueued (written only then, so a send costs nothing more while the broker is
-up) and `queue_unqueued_webhooks`, every 30 s, queues it once the broker is back. Not
-covered: a process that dies between the commit and the queuing, and a broker that
-loses its queue (no outbox is written for every callback). Once queued, delivery is at
-least once. The task is acknowledged when it ends (chat_project/task_rules.py), so a
-worker lost during a call makes it again; the app may get a
-callback twice and should treat a repeated MsgKey as one event. A copy of the task
-that the broker hands out again finds its attempt recorded and stops, so copies never
-multiply the retries. A wait longer than CHAT_TASK_RETRY_MAX_COUNTDOWN (kept under the
+Nothing committed loses its callback: `after()` writes the callback's row in the
+outbox (WebhookUnqueued) in the transaction of the change, one INSERT for all the
+callbacks of a transaction's call (`after_many`: a socket's batch of sends), and an
+on_commit hook queues the tasks. The task deletes its row when it starts. A row that
+stays is queued by `queue_unqueued_webhooks` (every 30 s): at once when the broker
+would not take it at the commit (down, silent past its timeouts, or its breaker open
+in this process: chat_project/broker.py; the hook marks it `refused`), and
+CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS after it was last queued when its task never started:
+the process died between the commit and the queuing, or the broker lost the task (a
+Redis restarted without persistence). Delivery is at least once. The task is
+acknowledged when it ends (chat_project/task_rules.py), so a worker lost during a call
+makes it again; the app may get a callback twice and should treat a repeated MsgKey as
+one event. A copy of the task that the broker hands out again finds its attempt
+recorded and stops, so copies never multiply the retries. A wait longer than CHAT_TASK_RETRY_MAX_COUNTDOWN (kept under the
 broker's visibility timeout, past which a waiting task is handed out a second time) is
 made of several shorter ones: the task carries the time of its next attempt
 (`not_before`) and its attempt count (`retries`) from one to the next.
@@ -42,6 +44,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from chat_project import broker
@@ -60,6 +63,8 @@ BROKER_ERRORS = broker.BROKER_ERRORS
 def deliver_after(self, delivery_id: str, command: str, body: dict, platform: str = "RESTAPI",
                   client_ip: str = "", retries: int | None = None,
                   not_before: float | None = None) -> str:
+    if not retries:  # the first run: the outbox's row has done its work
+        WebhookUnqueued.objects.filter(delivery_id=delivery_id).delete()
     cfg = webhooks.config()
     if not cfg.on(command):
         log.info("%s webhook %s dropped: the callback is off now", command, delivery_id)
@@ -116,52 +121,66 @@ def purge_webhook_attempts() -> int:
 
 
 def after(command: str, body: dict, *, platform: str = "RESTAPI", client_ip: str = "") -> None:
-    """Queue an after-callback (e.g. AFTER_SEND) for when the current transaction
-    commits; a no-op when that callback is off. Failed calls are retried by the task."""
-    if not webhooks.config().on(command):
+    """An after-callback (e.g. AFTER_SEND) of the current transaction's change: kept in
+    the outbox with it, queued once it commits; a no-op when that callback is off.
+    Failed calls are retried by the task."""
+    after_many(command, [(body, platform, client_ip)])
+
+
+def after_many(command: str, calls: list[tuple[dict, str, str]]) -> None:
+    """`after` for several callbacks of one command, (body, platform, client_ip) each:
+    one INSERT for all of them."""
+    if not calls or not webhooks.config().on(command):
         return
-    args = (str(uuid.uuid4()), command, body, platform, client_ip)
-    # robust: nothing here may turn a committed send into an error.
-    transaction.on_commit(lambda: _queue_or_keep(args), robust=True)
+    now = timezone.now()
+    rows = [WebhookUnqueued(delivery_id=uuid.uuid4(), command=command, body=body,
+                            platform=platform, client_ip=client_ip, created_at=now)
+            for body, platform, client_ip in calls]
+    WebhookUnqueued.objects.bulk_create(rows)
+    args = [(str(r.delivery_id), command, r.body, r.platform, r.client_ip) for r in rows]
+    # robust: nothing here may turn a committed change into an error.
+    transaction.on_commit(lambda: _queue_or_mark(args), robust=True)
 
 
 def _queue(args: tuple) -> None:
     broker.publish(deliver_after, args, queue=getattr(settings, "CHAT_WEBHOOK_QUEUE", None))
 
 
-def _queue_or_keep(args: tuple) -> None:
-    """Queue the task; when the broker will not take it, keep it for the sweep (one
-    INSERT, only then)."""
-    try:
-        _queue(args)
-    except broker.BrokerUnavailable:
-        log.info("%s webhook %s: the broker failed a moment ago; kept to queue again",
-                 args[1], args[0])
-        _keep(args)
-    except BROKER_ERRORS:
-        log.warning("%s webhook %s: the broker would not take it; kept to queue again",
-                    args[1], args[0], exc_info=True)
-        _keep(args)
-
-
-def _keep(args: tuple) -> None:
-    delivery_id, command, body, platform, client_ip = args
-    WebhookUnqueued.objects.create(delivery_id=delivery_id, command=command, body=body,
-                                   platform=platform, client_ip=client_ip,
-                                   created_at=timezone.now())
+def _queue_or_mark(calls: list[tuple]) -> None:
+    """Queue the tasks; when the broker will not take one, mark it and the rest
+    refused, for the sweep's next run (one UPDATE, only then)."""
+    for i, args in enumerate(calls):
+        try:
+            _queue(args)
+        except BROKER_ERRORS as exc:
+            if isinstance(exc, broker.BrokerUnavailable):
+                log.info("%s webhook %s: the broker failed a moment ago; kept to queue "
+                         "again", args[1], args[0])
+            else:
+                log.warning("%s webhook %s: the broker would not take it; kept to queue "
+                            "again", args[1], args[0], exc_info=True)
+            WebhookUnqueued.objects.filter(
+                delivery_id__in=[a[0] for a in calls[i:]]).update(refused=True)
+            return
 
 
 @shared_task(ignore_result=True)
 def queue_unqueued_webhooks(limit: int = 1000) -> int:
-    """Every 30 s (django-celery-beat): queue the after-callbacks the broker would not
-    take at their commit (WebhookUnqueued), oldest first; return how many. A row goes
-    once its task is queued; when the broker refuses again the rest wait for the next
-    run. A task queued twice (a run that failed half-way) calls once: its copy finds
-    the attempt recorded (deliver_after)."""
+    """Every 30 s (django-celery-beat): queue the after-callbacks of the outbox whose
+    task has not started (WebhookUnqueued): those the broker would not take at their
+    commit, and those queued more than CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS ago; oldest
+    first; return how many. A row stays until its task starts (it may be lost again);
+    when the broker refuses again the rest wait for the next run. A task queued twice
+    (a row's task that was only slow) calls once: its copy finds the attempt recorded
+    (deliver_after)."""
     queued = 0
     while True:
+        now = timezone.now()
+        stale = now - timedelta(seconds=settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS)
         with transaction.atomic():
             rows = list(WebhookUnqueued.objects.select_for_update(skip_locked=True)
+                        .filter(Q(refused=True) | Q(queued_at__lt=stale)
+                                | Q(queued_at__isnull=True, created_at__lt=stale))
                         .order_by("pk")[:limit])
             done = []
             try:
@@ -173,7 +192,7 @@ def queue_unqueued_webhooks(limit: int = 1000) -> int:
                 log.warning("the broker still refuses webhook tasks; %d queued",
                             queued + len(done), exc_info=True)
                 rows = []  # stop after this batch
-            WebhookUnqueued.objects.filter(pk__in=done).delete()
+            WebhookUnqueued.objects.filter(pk__in=done).update(refused=False, queued_at=now)
         queued += len(done)
         if len(rows) < limit:
             return queued

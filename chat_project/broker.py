@@ -14,7 +14,8 @@ CHAT_BROKER_COOLDOWN_SECONDS (10 s). While it is open, `publish` raises
 BrokerUnavailable at once, without touching the broker, and the caller takes the
 fallback it already has for a broker that refuses:
 
-- after-callbacks: kept in WebhookUnqueued, queued by `queue_unqueued_webhooks` (30 s);
+- after-callbacks: their outbox rows (WebhookUnqueued, written with the change) are
+  marked refused, queued by `queue_unqueued_webhooks` (30 s);
 - offline pushes and their withdrawals: kept in PushUnqueued, queued by
   `queue_unqueued_pushes` (30 s); a push retry's delivery row is found by
   `requeue_stale_pushes`;

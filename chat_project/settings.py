@@ -441,6 +441,12 @@ CHAT_RECALL_SECONDS = env.int("CHAT_RECALL_SECONDS", default=120)
 # copy of the configuration, and how many days the attempt records are kept.
 CHAT_WEBHOOK_CONFIG_TTL = env.float("CHAT_WEBHOOK_CONFIG_TTL", default=1.0)
 CHAT_WEBHOOK_ATTEMPT_DAYS = env.int("CHAT_WEBHOOK_ATTEMPT_DAYS", default=7)
+# An after-callback queued this many seconds ago whose task has not started (its row
+# still in the outbox: the process died before queuing it, or the broker lost it) is
+# queued again by the sweep (accounts/webhook_tasks.py). Longer than a task may wait in
+# a busy queue, or a slow task gets a second copy (which finds its attempt and stops).
+CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS = env.float("CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS",
+                                              default=300.0)
 # Push to all (/v4 all_member_push/im_push): pushes per day and seconds between two.
 CHAT_PUSH_DAILY_QUOTA = env.int("CHAT_PUSH_DAILY_QUOTA", default=100)
 CHAT_PUSH_MIN_INTERVAL = env.float("CHAT_PUSH_MIN_INTERVAL", default=1.0)

@@ -641,6 +641,7 @@ def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
         return
     # Every receiver's total in one grouped query (the send's own, persist.py).
     unread = _unread_totals({c.receiver.pk for c, _ in todo})
+    calls = []
     for cmd, msg in todo:
         if msg is None:
             msg_time = cmd.time or int(_time.time())
@@ -651,8 +652,8 @@ def _queue_after_send(fresh: list, online: list[SendCommand]) -> None:
                                   seq=msg.seq, elements=msg.elements)
         body.update({"SendMsgResult": 0, "ErrorInfo": "send msg succeed",
                      "UnreadMsgNum": unread[cmd.receiver.pk]})
-        webhook_tasks.after(webhooks.AFTER_SEND, body, platform=cmd.opt_platform,
-                       client_ip=cmd.client_ip)
+        calls.append((body, cmd.opt_platform, cmd.client_ip))
+    webhook_tasks.after_many(webhooks.AFTER_SEND, calls)
 
 
 def typing_send(*, sender: User, to, typing: bool = True) -> dict:
