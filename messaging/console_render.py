@@ -16,15 +16,11 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from chat_project.weburl import web_url
+from chat_project.weburl import link_url
 
 
 def safe_url(value) -> str:
-    if not isinstance(value, str) or value.startswith("//"):
-        return ""
-    if value.startswith("/"):
-        return value
-    return web_url(value) or ""
+    return link_url(value) or ""
 
 
 def _link(url: str, label: str) -> SafeString:

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from chat_project import wire
 from chat_project.errors import ChatError
-from chat_project.weburl import web_url
+from chat_project.weburl import link_url
 
 MAX_ELEMENTS = 20
 # A merged message's list (TIMRelayElem.messageList), over the 12 KB of the rest: at
@@ -83,11 +83,12 @@ class _Fields:
         return value
 
     def url(self, name: str, *, required: bool = True) -> str:
-        """An http(s) URL, its scheme in lower case (clients compare it so), or a path."""
+        """An http(s) URL, its scheme in lower case (clients compare it so), or a path
+        on this server; "//host/x" is neither (chat_project.weburl.site_path)."""
         value = self.string(name, required=required, max_len=2048)
-        if not value or value.startswith("/"):
+        if not value:
             return value
-        normal = web_url(value)
+        normal = link_url(value)
         if normal is None:
             raise self.fail(name, "must be an http(s) URL or a path on this server")
         return normal

@@ -198,6 +198,30 @@ def test_other_schemes_are_refused_in_any_case(as_alice, bob, url):
     assert not Message.objects.exists()
 
 
+# What a browser reads as another host, though it starts with "/": protocol-relative,
+# a backslash for the second slash (WHATWG URL parsing treats it as one), and a tab
+# or newline between the slashes (browsers delete them before parsing).
+OTHER_HOST_PATHS = ["//files.example/a.png", "/\\files.example/a.png",
+                    "/\t/files.example/a.png", "/\n/files.example/a.png"]
+
+
+@pytest.mark.parametrize("url", OTHER_HOST_PATHS)
+def test_a_url_naming_another_host_is_not_taken_as_a_path_on_this_server(as_alice, bob,
+                                                                         url):
+    """The web page and the console refuse to link it (it is not ours, and its scheme
+    is the page's); the element checks refuse it too, so nothing is stored that no
+    one will show."""
+    for element in media(url):
+        assert_error(send(as_alice, elements=[element]), 400, 90010)
+    assert not Message.objects.exists()
+
+
+def test_a_path_on_this_server_is_accepted_as_it_is(as_alice, bob):
+    response = send(as_alice, elements=media("/media/uploads/ab/a.png"))
+    assert response.status_code == 201, response.json()
+    assert urls_of(response.json()["elements"]) == ["/media/uploads/ab/a.png"] * 5
+
+
 @pytest.mark.parametrize(("missing", "code"), [("to", 20003), ("elements", 90010),
                                                ("random", 90005)])
 def test_a_missing_required_field_gets_the_service_code(as_alice, bob, missing, code):

@@ -266,17 +266,18 @@ def test_the_header_does_not_call_a_reply_a_read(make_user):
 
 def test_rows_stored_before_the_checks_link_http_in_any_case_and_nothing_else(make_user):
     """Old rows (or imports) may hold any URL: HTTPS:// is a link (in lower case),
-    JavaScript: and protocol-relative ones are not."""
+    JavaScript: and protocol-relative ones are not, nor those a browser reads as
+    protocol-relative (a backslash or a tab for the second slash)."""
     alice, bob = make_user("alice"), make_user("bob")
-    message = _send(alice, "bob", [ELEMENTS["file"], ELEMENTS["file"], ELEMENTS["file"]], 1)
+    urls = ("HTTPS://files.example/Report.pdf", "JavaScript:alert(1)",
+            "//evil.example/x.pdf", "/\\evil.example/x.pdf", "/\t/evil.example/x.pdf")
+    message = _send(alice, "bob", [ELEMENTS["file"]] * len(urls), 1)
     elements = json.loads(json.dumps(message.elements))
-    for element, url in zip(elements, ("HTTPS://files.example/Report.pdf",
-                                       "JavaScript:alert(1)", "//evil.example/x.pdf"),
-                            strict=True):
+    for element, url in zip(elements, urls, strict=True):
         element["payload"]["url"] = url
     Message.objects.filter(pk=message.pk).update(elements=elements)
 
     html = staff_client("helpdesk", "support").get(_timeline(alice, bob)).content.decode()
     assert 'href="https://files.example/Report.pdf"' in html
     assert "JavaScript:" not in html and "evil.example" not in html
-    assert html.count("(no link)") == 2
+    assert html.count("(no link)") == 4

@@ -499,3 +499,18 @@ def test_a_legacy_sound_or_file_body_without_its_url_is_sent(v4, make_user, mtyp
     assert got["MsgType"] == mtype
     assert {k: got["MsgContent"][k] for k in content} == content
     assert got["MsgContent"].get("Url", "") == ""
+
+
+@pytest.mark.parametrize("url", ["//files.example/x", "/\\files.example/x"])
+def test_a_protocol_relative_url_is_refused_not_stored_as_a_path(v4, make_user, url):
+    """`//host/x` (or `/\\host/x`, which browsers read the same) names another host:
+    the chat page and the console would never link it. The send is refused 90010
+    instead of stored as if it were a file on this server."""
+    make_user("alice"), make_user("bob")
+    for mtype, content in TENCENT_BODIES.items():
+        if mtype not in ("TIMSoundElem", "TIMImageElem", "TIMFileElem", "TIMVideoFileElem"):
+            continue
+        content = json.loads(json.dumps(content).replace(json.dumps(URL), json.dumps(url)))
+        answer = send(v4, From_Account="alice", body=[{"MsgType": mtype, "MsgContent": content}])
+        assert code(answer) == 90010, (mtype, answer)
+    assert not Message.objects.exists()
