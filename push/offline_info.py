@@ -1,7 +1,7 @@
 """A message's offline-push settings in one shape, whatever door it came through.
 
 The WebSocket and native REST doors take the Web SDK's `offlinePushInfo`
-(`from_web`), the /v4 doors Tencent's `OfflinePushInfo` (`from_v4`,
+(`from_web`: the flat names sdk.js sends, and Tencent's nested androidInfo / apnsInfo), the /v4 doors Tencent's `OfflinePushInfo` (`from_v4`,
 tencent-rest.md §2.3); both return the one shape that is stored with the message
 (Message.offline_push_info, BroadcastTask.offline_push_info) and read by the push
 pipeline (push/content.py):
@@ -10,8 +10,8 @@ pipeline (push/content.py):
      "ignoreIOSBadge": bool, "sound": str, "options": {neutral name: value}}
 
 Sounds are per platform, as Tencent names them: ApnsInfo.Sound / the Web SDK's
-iOSSound is `options.apns_sound` (APNs only), AndroidInfo.Sound / androidSound
-`options.android_sound` (FCM and the Android vendors only); `sound`
+apnsInfo.sound or iOSSound is `options.apns_sound` (APNs only), AndroidInfo.Sound /
+androidInfo.sound or androidSound `options.android_sound` (FCM and the Android vendors only); `sound`
 (the Web SDK's flat `sound`, and rows stored before the split) goes to both, under
 either (push/providers/base.py Notification.sound_for).
 
@@ -28,8 +28,7 @@ MAX_PUSH_TEXT = 3 * 1024  # description + extension, bytes (Tencent's limit)
 MAX_TITLE = 256
 MAX_OPTION = 512
 
-# Web SDK names (flat, as static/parley/sdk.js sends them; androidInfo/apnsInfo nested
-# names are flattened by the SDK) -> neutral option names.
+# Web SDK names (flat, as static/parley/sdk.js sends them) -> neutral option names.
 _WEB_OPTIONS = {
     "androidOPPOChannelID": "oppo_channel_id",
     "androidVIVOClassification": "vivo_classification",
@@ -48,6 +47,20 @@ _WEB_OPTIONS = {
     "iOSMutableContent": "apns_mutable_content",
     "iOSPushType": "apns_push_type",
 }
+# Tencent's Web SDK nests some of them (tencent-rest.md "Web SDK": androidInfo{sound,
+# XiaoMiChannelID, ...}, apnsInfo{sound, ignoreIOSBadge}); a client speaking the
+# protocol with Tencent's shape sends them so. The flat name wins when both are given,
+# as sdk.js does when it flattens. (androidInfo.OPPOCategory has no option here.)
+_WEB_ANDROID = {
+    "sound": "androidSound",
+    "XiaoMiChannelID": "androidXiaoMiChannelID",
+    "OPPOChannelID": "androidOPPOChannelID",
+    "FCMChannelID": "androidFCMChannelID",
+    "VIVOClassification": "androidVIVOClassification",
+    "VIVOCategory": "androidVIVOCategory",
+    "HuaWeiCategory": "androidHuaWeiCategory",
+}
+_WEB_APNS = {"sound": "iOSSound", "ignoreIOSBadge": "ignoreIOSBadge"}
 # /v4 AndroidInfo / ApnsInfo -> neutral option names.
 _V4_ANDROID = {
     "OPPOChannelID": "oppo_channel_id",
@@ -112,6 +125,7 @@ def from_web(info) -> dict | None:
         return None
     if not isinstance(info, dict):
         raise ChatError(90043, "offlinePushInfo must be an object")
+    info = _flatten_web(info)
     out: dict = {"options": {}}
     if "disablePush" in info:
         out["disablePush"] = _flag(info["disablePush"], "disablePush")
@@ -129,6 +143,28 @@ def from_web(info) -> dict | None:
     if "android_channel_id" not in out["options"] and "xiaomi_channel_id" in out["options"]:
         out["options"]["android_channel_id"] = out["options"]["xiaomi_channel_id"]
     return _finish(out)
+
+
+def _flatten_web(info: dict) -> dict:
+    """`info` with androidInfo / apnsInfo's fields under their flat names (a flat name
+    the caller gave stays); the nested fields are checked as the flat ones, under
+    their own names in the error."""
+    flat = dict(info)
+    for name, names in (("androidInfo", _WEB_ANDROID), ("apnsInfo", _WEB_APNS)):
+        part = info.get(name)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise _bad(name, "must be an object")
+        for nested, flat_name in names.items():
+            if part.get(nested) is not None and info.get(flat_name) is None:
+                neutral = _WEB_OPTIONS.get(flat_name)
+                where = f"{name}.{nested}"
+                if neutral is None:  # ignoreIOSBadge, read by from_web
+                    flat[flat_name] = _flag(part[nested], where)
+                else:
+                    flat[flat_name] = _option(neutral, part[nested], where)
+    return flat
 
 
 def from_v4(info) -> dict | None:

@@ -234,6 +234,16 @@ UploadedElement = PolymorphicProxySerializer(
 # --- messages -------------------------------------------------------------------------
 
 
+class AndroidPushInfo(serializers.Serializer):
+    sound = Text(required=False, help_text="Android's sound (FCM and the vendors)")
+    OPPOChannelID = Text(required=False)  # noqa: N815
+
+
+class ApnsPushInfo(serializers.Serializer):
+    sound = Text(required=False, help_text="APNs' sound")
+    ignoreIOSBadge = serializers.BooleanField(required=False)  # noqa: N815
+
+
 class OfflinePushInfo(serializers.Serializer):
     disablePush = serializers.BooleanField(required=False)  # noqa: N815
     title = Text(required=False, allow_blank=True)
@@ -241,6 +251,9 @@ class OfflinePushInfo(serializers.Serializer):
     extension = Text(required=False, allow_blank=True)
     ignoreIOSBadge = serializers.BooleanField(required=False)  # noqa: N815
     androidOPPOChannelID = Text(required=False, allow_blank=True)  # noqa: N815
+    sound = Text(required=False, help_text="both platforms' sound, under each one's own")
+    androidInfo = AndroidPushInfo(required=False)  # noqa: N815
+    apnsInfo = ApnsPushInfo(required=False)  # noqa: N815
 
 
 class OfflinePushInfoField(Unchecked):

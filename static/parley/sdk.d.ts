@@ -261,8 +261,13 @@ declare namespace ParleyChat {
       extension?: string;
       ignoreIOSBadge?: boolean;
       androidOPPOChannelID?: string;
-      androidInfo?: {OPPOChannelID?: string; [key: string]: unknown};
-      apnsInfo?: {ignoreIOSBadge?: boolean; [key: string]: unknown};
+      /** Tencent's nested names; the SDK sends them flat (a flat key given wins). */
+      androidInfo?: {sound?: string; OPPOChannelID?: string; XiaoMiChannelID?: string;
+                     FCMChannelID?: string; VIVOClassification?: number; VIVOCategory?: string;
+                     HuaWeiCategory?: string; [key: string]: unknown};
+      apnsInfo?: {sound?: string; ignoreIOSBadge?: boolean; [key: string]: unknown};
+      /** Both platforms' sound, under each platform's own (androidInfo.sound, apnsInfo.sound). */
+      sound?: string;
       /** The flat vendor keys push/offline_info.py takes (androidVIVOClassification, iOSSubtitle, ...). */
       [key: string]: unknown;
     };

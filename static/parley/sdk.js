@@ -276,21 +276,34 @@
     });
   }
 
+  // Tencent's nested offlinePushInfo names -> the protocol's flat ones (push/offline_info.py
+  // reads both; a flat key the caller gave wins).
+  const NESTED_PUSH_KEYS = {
+    androidInfo: {sound: 'androidSound', OPPOChannelID: 'androidOPPOChannelID',
+                  XiaoMiChannelID: 'androidXiaoMiChannelID', FCMChannelID: 'androidFCMChannelID',
+                  VIVOClassification: 'androidVIVOClassification',
+                  VIVOCategory: 'androidVIVOCategory', HuaWeiCategory: 'androidHuaWeiCategory'},
+    apnsInfo: {sound: 'iOSSound', ignoreIOSBadge: 'ignoreIOSBadge'},
+  };
+  const FLAT_PUSH_KEYS = ['disablePush', 'title', 'description', 'extension', 'ignoreIOSBadge',
+    'sound', 'androidOPPOChannelID', 'androidVIVOClassification', 'androidVIVOCategory',
+    'androidHuaWeiCategory', 'androidHuaWeiImportance', 'androidHuaWeiChannelID',
+    'androidHonorImportance', 'androidXiaoMiChannelID', 'androidFCMChannelID', 'androidImage',
+    'androidSound', 'iOSSound', 'iOSSubtitle', 'iOSImage', 'iOSMutableContent', 'iOSPushType'];
+
   /** Tencent's offlinePushInfo (nested androidInfo/apnsInfo) in the protocol's flat shape. */
   function wirePushInfo(info) {
     if (!info || typeof info !== 'object') return null;
     const out = {};
-    for (const key of ['disablePush', 'title', 'description', 'extension']) {
+    for (const key of FLAT_PUSH_KEYS) {
       if (info[key] !== undefined) out[key] = info[key];
     }
-    const badge = info.ignoreIOSBadge ?? (info.apnsInfo || {}).ignoreIOSBadge;
-    if (badge !== undefined) out.ignoreIOSBadge = badge;
-    const oppo = info.androidOPPOChannelID ?? (info.androidInfo || {}).OPPOChannelID;
-    if (oppo !== undefined) out.androidOPPOChannelID = oppo;
-    for (const key of ['androidVIVOClassification', 'androidVIVOCategory', 'androidHuaWeiCategory',
-      'androidHuaWeiImportance', 'androidXiaoMiChannelID', 'androidFCMChannelID', 'androidSound',
-      'iOSSound', 'iOSSubtitle', 'iOSImage', 'iOSMutableContent']) {
-      if (info[key] !== undefined) out[key] = info[key];
+    for (const [group, keys] of Object.entries(NESTED_PUSH_KEYS)) {
+      const part = info[group];
+      if (!part || typeof part !== 'object') continue;
+      for (const [nested, flat] of Object.entries(keys)) {
+        if (part[nested] !== undefined && out[flat] === undefined) out[flat] = part[nested];
+      }
     }
     return out;
   }

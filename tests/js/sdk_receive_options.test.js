@@ -57,3 +57,25 @@ test('receive options go out as the ops, with only the named fields', async () =
   await assert.rejects(got, (err) => err.code === 910020);
   chat.logout();
 });
+
+test('offlinePushInfo goes out flat: nested sounds and vendor keys too, a flat key first',
+  async () => {
+    const {chat, ws} = await loggedIn();
+    const message = chat.createTextMessage({to: 'alice', conversationType: 'C2C',
+                                            payload: {text: 'ring'}});
+    chat.sendMessage(message, {offlinePushInfo: {
+      title: 'T', sound: 'both.caf', androidHuaWeiChannelID: 'hw',
+      androidInfo: {sound: 'ding', XiaoMiChannelID: 'mi', junk: 1},
+      apnsInfo: {sound: 'ios.caf', ignoreIOSBadge: true},
+    }}).catch(() => {});
+    chat.sendMessage(chat.createTextMessage({to: 'alice', conversationType: 'C2C',
+                                             payload: {text: 'again'}}),
+                     {offlinePushInfo: {iOSSound: 'flat.caf', apnsInfo: {sound: 'ios.caf'}}})
+      .catch(() => {});
+    const [first, second] = ws.ops('sendMessage');
+    assert.deepStrictEqual(first.data.offlinePushInfo, {
+      title: 'T', sound: 'both.caf', androidHuaWeiChannelID: 'hw', androidSound: 'ding',
+      androidXiaoMiChannelID: 'mi', iOSSound: 'ios.caf', ignoreIOSBadge: true});
+    assert.deepStrictEqual(second.data.offlinePushInfo, {iOSSound: 'flat.caf'});
+    chat.logout();
+  });
