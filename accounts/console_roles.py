@@ -5,7 +5,8 @@
   change users or delete anything.
 - "operator" is support, plus sending as the app admin, as any user and as system
   notices, the user actions (kick, mute, forbid sending, edit, delete the account
-  through the service), blocks, and reading the audit log.
+  through the service), blocks, reading the audit log, and "Queue now" on the
+  webhook callbacks the broker would not take.
 - Superusers have everything. Only they change console access (staff, superuser,
   groups, permissions), and only they act on a superuser's account or on another
   staff member's (edit, password, kick, mute, forbid, delete): an operator cannot make
@@ -24,7 +25,8 @@ from django.db.models import Q
 
 SUPPORT = (
     "accounts.view_user", "accounts.view_device", "accounts.view_syncentry",
-    "accounts.view_webhookattempt", "accounts.view_dashboard", "accounts.recall_message",
+    "accounts.view_webhookattempt", "accounts.view_webhookunqueued",
+    "accounts.view_dashboard", "accounts.recall_message",
     "messaging.view_message", "messaging.view_conversation",
     "relationships.view_friendship", "relationships.view_friendrequest",
     "relationships.view_friendgroup", "relationships.view_block",
@@ -33,6 +35,7 @@ SUPPORT = (
 OPERATOR = SUPPORT + (
     "accounts.send_as_app", "accounts.send_as_user",
     "accounts.change_user", "accounts.delete_user", "accounts.view_auditentry",
+    "accounts.queue_webhookunqueued",
     "relationships.add_block", "relationships.delete_block",
 )
 ROLES: dict[str, tuple[str, ...]] = {"support": SUPPORT, "operator": OPERATOR}

@@ -329,6 +329,13 @@ class WebhookUnqueued(models.Model):
     refused = models.BooleanField(default=False)
     queued_at = models.DateTimeField(null=True, blank=True)  # last queued by the sweep
 
+    class Meta:
+        verbose_name = "kept webhook callback"
+        verbose_name_plural = "kept webhook callbacks"
+        # "Queue now" in the console (accounts/admin_webhooks.py); rows are never
+        # added, changed or deleted there.
+        permissions = [("queue_webhookunqueued", "Queue kept webhook callbacks now")]
+
     def __str__(self) -> str:
         return f"{self.command} {self.delivery_id}"
 

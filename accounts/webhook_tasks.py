@@ -165,23 +165,27 @@ def _queue_or_mark(calls: list[tuple]) -> None:
 
 
 @shared_task(ignore_result=True)
-def queue_unqueued_webhooks(limit: int = 1000) -> int:
+def queue_unqueued_webhooks(limit: int = 1000, pks: list[int] | None = None) -> int:
     """Every 30 s (django-celery-beat): queue the after-callbacks of the outbox whose
     task has not started (WebhookUnqueued): those the broker would not take at their
     commit, and those queued more than CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS ago; oldest
     first; return how many. A row stays until its task starts (it may be lost again);
     when the broker refuses again the rest wait for the next run. A task queued twice
     (a row's task that was only slow) calls once: its copy finds the attempt recorded
-    (deliver_after)."""
+    (deliver_after). `pks`: those rows only, due or not (the console's "Queue now");
+    rows another run holds are skipped, not waited for."""
     queued = 0
+    handled: list[int] = []  # queued by this run (a row stays until its task starts)
+    kept = WebhookUnqueued.objects.all() if pks is None else \
+        WebhookUnqueued.objects.filter(pk__in=pks)
     while True:
         now = timezone.now()
         stale = now - timedelta(seconds=settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS)
         with transaction.atomic():
-            rows = list(WebhookUnqueued.objects.select_for_update(skip_locked=True)
-                        .filter(Q(refused=True) | Q(queued_at__lt=stale)
-                                | Q(queued_at__isnull=True, created_at__lt=stale))
-                        .order_by("pk")[:limit])
+            due = kept.exclude(pk__in=handled) if pks is not None else kept.filter(
+                Q(refused=True) | Q(queued_at__lt=stale)
+                | Q(queued_at__isnull=True, created_at__lt=stale))
+            rows = list(due.select_for_update(skip_locked=True).order_by("pk")[:limit])
             done = []
             try:
                 for row in rows:
@@ -193,6 +197,7 @@ def queue_unqueued_webhooks(limit: int = 1000) -> int:
                             queued + len(done), exc_info=True)
                 rows = []  # stop after this batch
             WebhookUnqueued.objects.filter(pk__in=done).update(refused=False, queued_at=now)
+        handled += done
         queued += len(done)
         if len(rows) < limit:
             return queued
