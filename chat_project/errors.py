@@ -38,6 +38,10 @@ CODES: dict[int, str] = {
     20011: "the receiver is not a friend of the sender",
     20012: "the sender is muted",
     20016: "the recall time limit has passed",
+    10004: "invalid parameter",
+    23001: "the extension was changed meanwhile (seq conflict); read it and retry",
+    23002: "the message does not support extensions",
+    23004: "message not found",
     20022: "message not found",
     20023: "the message was already recalled",
     20028: "the message was modified meanwhile; reload it and retry",
@@ -123,6 +127,7 @@ CODES: dict[int, str] = {
     910022: "userIDList must hold 1 to 30 UserIDs",
     # A merged message's list (TIMRelayElem.messageList; messaging/elements.py): it does
     # not count toward the 12 KB, but holds at most 300 messages and 200 KB.
+    910050: "a message holds at most 300 extensions",
     910013: "a merged message holds more than 300 messages",
     910014: "a merged message's list is over 200 KB",
     # the operator console's Send page (messaging/admin_send.py)

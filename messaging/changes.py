@@ -24,7 +24,9 @@ numbers anyway.
 
 Rules worth knowing:
 - A recall erases the content in storage (irreversible, as Tencent's): history keeps
-  the message's place with `isRevoked: true` and empty `elements`. A recalled message
+  the message's place with `isRevoked: true` and empty `elements`; its key-value
+  extensions are deleted (messaging/extensions.py) and their values blanked in the
+  sync log's MESSAGE_EXTENSIONS_UPDATED entries. A recalled message
   the receiver had not read stops counting as unread. A client may recall its own
   messages for CHAT_RECALL_SECONDS (120) after sending (20016 past it); /v4 and
   operators have no limit.
@@ -65,6 +67,7 @@ from push.content import notification_for
 
 from . import selectors, tencent_body
 from .elements import check_elements
+from .extensions import extensions_drop
 from .merged import (
     check_merged_access,
     merged_keys,
@@ -285,6 +288,8 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
             uploads_release([msg.pk])
         if had_merged:  # its merged list goes once no other message refers to it
             merged_release([msg.pk])
+        if msg.support_extension:  # its key-value extensions go with its content
+            extensions_drop(message_pk=msg.pk)
         totals = _publish_totals(was_unread)
         if webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW):
             unread = totals.get(msg.receiver_id)
@@ -337,6 +342,10 @@ def _recalled_copies(obj, public_id: str, view: dict):
     if isinstance(obj, dict):
         if obj.get("ID") == public_id and "elements" in obj:
             return dict(view), True
+        if obj.get("messageID") == public_id and isinstance(obj.get("extensions"), list):
+            # MESSAGE_EXTENSIONS_UPDATED: the extensions go with the content.
+            return {**obj, "extensions": [{**e, "value": ""} for e in obj["extensions"]
+                                          if isinstance(e, dict)]}, True
         pairs = [(key, *_recalled_copies(value, public_id, view)) for key, value in obj.items()]
         return {key: value for key, value, _ in pairs}, any(hit for _, _, hit in pairs)
     if isinstance(obj, list):

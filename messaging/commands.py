@@ -90,6 +90,8 @@ class SendCommand:
     priority: str = Priority.NORMAL
     cloud_custom_data: str = ""
     need_read_receipt: bool = False
+    # isSupportExtension / SupportMessageExtension (messaging/extensions.py).
+    support_extension: bool = False
     online_user_only: bool = False
     offline_push_info: dict | None = None
     excluded_from_unread: bool = False

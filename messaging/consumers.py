@@ -614,6 +614,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             priority=data.get("priority", "Normal"),
             cloud_custom_data=data.get("cloudCustomData", ""),
             need_read_receipt=data.get("needReadReceipt", False),
+            support_extension=data.get("isSupportExtension", False),
             online_user_only=data.get("onlineUserOnly", False),
             offline_push_info=offline_info.from_web(data.get("offlinePushInfo")),
             excluded_from_unread=control.get("excludedFromUnreadCount", False),

@@ -68,6 +68,9 @@ class Message(models.Model):
     # Deleted from one side's history only (deleteMessage); the other side keeps it.
     deleted_by_sender = models.BooleanField(default=False)
     deleted_by_receiver = models.BooleanField(default=False)
+    # Sent with isSupportExtension / SupportMessageExtension: its two participants (and
+    # the app admin) may attach key-value extensions to it (messaging/extensions.py).
+    support_extension = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [
@@ -86,6 +89,42 @@ class Message(models.Model):
     @property
     def public_id(self) -> str:
         return f"{self.pk}-{self.time}-{self.random}"
+
+
+class ExtensionHead(models.Model):
+    """A message's extension versions (messaging/extensions.py): `latest_seq` is the
+    last version any of its keys took (get_key_values' LatestSeq; every write takes the
+    next one), `clear_seq` the version of the last clear-all (ClearSeq). Only messages
+    whose extensions were ever written have one. As UploadUse: no database constraint
+    on the message; the history purge deletes these rows itself."""
+
+    message = models.OneToOneField("Message", on_delete=models.CASCADE, primary_key=True,
+                                   related_name="+", db_constraint=False)
+    latest_seq = models.BigIntegerField(default=0)
+    clear_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"extensions of message {self.message_id} at {self.latest_seq}"
+
+
+class Extension(models.Model):
+    """One key-value extension of a message, at the version (`seq`) its last write took
+    (a compare-and-set names it: messaging/extensions.py)."""
+
+    # The unique constraint's index serves lookups by message.
+    message = models.ForeignKey("Message", on_delete=models.CASCADE, related_name="+",
+                                db_index=False, db_constraint=False)
+    key = models.CharField(max_length=100)
+    value = models.TextField(blank=True, default="")
+    seq = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "key"], name="extension_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key!r} of message {self.message_id}"
 
 
 class RemindType(models.TextChoices):

@@ -155,6 +155,7 @@ def store_batch(commands: list[SendCommand], *, fresh: list | None = None) -> li
             random=cmd.random, time=msg_time, created_at=created_at, elements=cmd.elements,
             cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
             need_read_receipt=cmd.need_read_receipt, is_system=cmd.rules.system_notice,
+            support_extension=cmd.support_extension,
             nick=cmd.sender.nick, avatar=cmd.sender.avatar, excluded_from_unread=cmd.excluded_from_unread,
             excluded_from_last_message=cmd.excluded_from_last_message,
             offline_push_info=cmd.offline_push_info, msg_seq=cmd.msg_seq,
@@ -414,7 +415,7 @@ _MESSAGE_COLUMNS = ("dialog_id", "seq", "sender_id", "receiver_id", "random", "t
                     "need_read_receipt", "is_system", "is_revoked", "is_modified", "nick",
                     "avatar", "excluded_from_unread", "excluded_from_last_message",
                     "offline_push_info", "msg_seq", "deleted_by_sender",
-                    "deleted_by_receiver")
+                    "deleted_by_receiver", "support_extension")
 _JSON_COLUMNS = {"elements", "offline_push_info"}
 
 
@@ -427,7 +428,7 @@ _MESSAGE_TYPES = {"dialog_id": "bigint", "seq": "bigint", "sender_id": "bigint",
                   "avatar": "varchar", "excluded_from_unread": "boolean",
                   "excluded_from_last_message": "boolean", "offline_push_info": "jsonb",
                   "msg_seq": "bigint", "deleted_by_sender": "boolean",
-                  "deleted_by_receiver": "boolean"}
+                  "deleted_by_receiver": "boolean", "support_extension": "boolean"}
 # The rows travel as one JSON array (one parameter, written by orjson): the statement's
 # text is the same whatever the batch, so it is prepared once (chat_project/db.py), and
 # psycopg has one string to pass instead of an array per column to type and convert

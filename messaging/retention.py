@@ -129,6 +129,12 @@ WITH {_DOOMED}, locked AS MATERIALIZED (
 ), merged_released AS (
     UPDATE messaging_mergedlist SET delete_after = now()
     WHERE id = ANY(ARRAY(SELECT merged_id FROM merged_unused))
+), heads_gone AS (
+    DELETE FROM messaging_extensionhead WHERE message_id = ANY(ARRAY(SELECT id FROM doomed))
+    RETURNING message_id
+), extensions_gone AS (
+    DELETE FROM messaging_extension
+    WHERE message_id = ANY(ARRAY(SELECT message_id FROM heads_gone))
 ), gone AS (
     DELETE FROM messaging_message WHERE id = ANY(ARRAY(SELECT id FROM doomed))
     RETURNING created_at

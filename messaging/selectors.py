@@ -62,7 +62,7 @@ _PAGE_HEAD = (
 # What message_dict reads of a message, in the order _message_of takes it.
 _VIEW_COLUMNS = ("id", "seq", "sender_id", "receiver_id", "random", "time", "priority",
                  "elements", "nick", "avatar", "cloud_custom_data", "need_read_receipt",
-                 "is_revoked", "is_modified", "is_system")
+                 "is_revoked", "is_modified", "is_system", "support_extension")
 # The viewer's own view: after what they cleared, without what they deleted, newest first.
 _PAGE_ROWS = (
     f"SELECT {', '.join(_VIEW_COLUMNS)} FROM messaging_message"
@@ -77,13 +77,14 @@ _NO_SEQ_ABOVE = 2**63 - 1
 def _message_of(row: tuple) -> Message:
     """A Message (unsaved, as message_dict reads it) from a row of _VIEW_COLUMNS."""
     (pk, seq, sender_pk, receiver_pk, random, time, priority, elements, nick, avatar,
-     custom, need_receipt, revoked, modified, system) = row[:len(_VIEW_COLUMNS)]
+     custom, need_receipt, revoked, modified, system, extension) = row[:len(_VIEW_COLUMNS)]
     return Message(pk=pk, seq=seq, sender_id=sender_pk, receiver_id=receiver_pk,
                    random=random, time=time, priority=priority,
                    elements=wire.loads(elements) if isinstance(elements, str | bytes)
                    else elements, nick=nick, avatar=avatar, cloud_custom_data=custom,
                    need_read_receipt=bool(need_receipt), is_revoked=bool(revoked),
-                   is_modified=bool(modified), is_system=bool(system))
+                   is_modified=bool(modified), is_system=bool(system),
+                   support_extension=bool(extension))
 
 
 @history_read(user="viewer")

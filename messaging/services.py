@@ -87,7 +87,7 @@ from .commands import (
 )
 from .elements import check_elements
 from .merged import check_merged_access, merged_release
-from .models import Conversation, Message, Priority
+from .models import Conversation, Extension, ExtensionHead, Message, Priority
 from .persist import _unread_totals, claim_batch_receipts, store_batch
 from .upload_refs import uploads_release
 from .views import message_dict
@@ -155,6 +155,7 @@ def check_send_command(cmd: SendCommand) -> SendCommand:
     if not isinstance(cmd.cloud_custom_data, str):
         raise ChatError(910003, "cloudCustomData must be a string")
     for name, wire_name in (("need_read_receipt", "needReadReceipt"),
+                            ("support_extension", "isSupportExtension"),
                             ("online_user_only", "onlineUserOnly"),
                             ("excluded_from_unread", "excludedFromUnreadCount"),
                             ("excluded_from_last_message", "excludedFromLastMessage")):
@@ -421,6 +422,7 @@ def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, di
                   time=cmd.time or int(now), elements=cmd.elements,
                   cloud_custom_data=cmd.cloud_custom_data, priority=cmd.priority,
                   need_read_receipt=cmd.need_read_receipt,
+                  support_extension=cmd.support_extension,
                   is_system=bool(cmd.rules and cmd.rules.system_notice),
                   nick=cmd.sender.nick, avatar=cmd.sender.avatar)
     sender, receiver = cmd.sender, cmd.receiver
@@ -731,6 +733,8 @@ def history_purge_portable(*, before: datetime, batch_size: int = 5000) -> int:
                     ids * 4)
                 uploads_release(ids)
                 merged_release(ids)
+                ExtensionHead.objects.filter(message_id__in=ids).delete()
+                Extension.objects.filter(message_id__in=ids).delete()
                 cursor.execute(f"DELETE FROM {messages} WHERE id IN ({marks})", ids)
         total += len(ids)
         if len(ids) < batch_size:

@@ -18,7 +18,8 @@ sender's devices online now), MsgLifeTime (0 online only; N > 0 the receiver's o
 cache keeps it N seconds; over 604800: sendmsg clamps, batchsendmsg answers 90026),
 MsgSeq -> Message.msg_seq, SendMsgControl NoUnread/NoLastMsg -> excluded from unread /
 from the last message, ForbidCallbackControl, OfflinePushInfo (in the one stored shape, push/offline_info.py),
-CloudCustomData, IsNeedReadReceipt, SupportMessageExtension (0/1, accepted).
+CloudCustomData, IsNeedReadReceipt, SupportMessageExtension (0/1 -> the message's
+support_extension: set_key_values / get_key_values, messaging/v4_extensions.py).
 
 MsgKey is `{message pk}_{MsgRandom}_{MsgTime}` (messaging/tencent_body.py); a
 batchsendmsg key is `0_{MsgRandom}_{MsgTime}`, which with From/To names one message.
@@ -109,12 +110,12 @@ def _message_options(body: dict, *, life_over_max: int | None = None) -> dict:
         raise V4Error(exc.code, exc.message) from None
     custom = fields.string(body, "CloudCustomData", code=BAD_REQUEST, required=False,
                            default="")
-    _flag(body, "SupportMessageExtension")  # accepted; extensions are not built
     return {"elements": elements, "random": random, "msg_seq": msg_seq, "life_time": life,
             "sync_other_machine": sync, "excluded_from_unread": "NoUnread" in control,
             "excluded_from_last_message": "NoLastMsg" in control,
             "offline_push_info": push, "cloud_custom_data": custom,
-            "need_read_receipt": _flag(body, "IsNeedReadReceipt")}
+            "need_read_receipt": _flag(body, "IsNeedReadReceipt"),
+            "support_extension": _flag(body, "SupportMessageExtension")}
 
 
 def _key_of_view(view: dict) -> str:

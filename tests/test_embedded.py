@@ -63,6 +63,20 @@ Message.objects.filter(pk__in=[int(m["ID"].split("-")[0]) for m in sent[:3]]).up
 assert history_purge(before=timezone.now() - timedelta(days=7), batch_size=2) >= 3
 [conv] = [c for c in selectors.conversation_list(user=bob) if c["userProfile"]["userID"] == "dave"]
 assert conv["unreadCount"] == 2, conv
+# Message extensions: the compare-and-set upsert and the recall's drop on SQLite.
+from messaging.extensions import extensions_get, extensions_set
+from messaging.models import Extension
+vote = message_send(origin=Origin.USER, sender=carol, to="alice", elements=text, random=30,
+                    support_extension=True)
+vote_pk = int(vote["ID"].split("-")[0])
+assert [r.code for r in extensions_set(message_pk=vote_pk, actor=alice,
+                                       items=[("a", "1", 0), ("b", "2", 0)])] == [0, 0]
+assert [(r.code, r.value) for r in extensions_set(message_pk=vote_pk, actor=carol,
+        items=[("a", "x", 0), ("b", "y", 1)])] == [(23001, "1"), (0, "y")]
+page = extensions_get(message_pk=vote_pk, actor=carol)
+assert [(e.key, e.value, e.seq) for e in page.extensions] == [("a", "1", 1), ("b", "y", 2)]
+message_revoke(message_pk=vote_pk, actor=None)
+assert not Extension.objects.filter(message_id=vote_pk).exists()
 print("embedded ok")
 """
 

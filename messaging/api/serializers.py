@@ -286,6 +286,9 @@ class MessageSendSerializer(serializers.Serializer):
                                    schema=CLOUD_CUSTOM_DATA,
                                    help_text="counts in the 12 KB of the message")
     needReadReceipt = UncheckedBool(source="need_read_receipt", required=False)  # noqa: N815
+    isSupportExtension = UncheckedBool(  # noqa: N815
+        source="support_extension", required=False,
+        help_text="its participants may attach key-value extensions to it")
     onlineUserOnly = UncheckedBool(  # noqa: N815
         source="online_user_only", required=False,
         help_text="deliver only to devices online now and store nothing")
@@ -310,6 +313,7 @@ class MessageSerializer(serializers.Serializer):
     avatar = serializers.CharField(allow_blank=True, help_text="the sender's, when sent")
     cloudCustomData = serializers.CharField(allow_blank=True)  # noqa: N815
     needReadReceipt = serializers.BooleanField()  # noqa: N815
+    isSupportExtension = serializers.BooleanField()  # noqa: N815
     isPeerRead = serializers.BooleanField()  # noqa: N815
     isRevoked = serializers.BooleanField()  # noqa: N815
     isModified = serializers.BooleanField()  # noqa: N815
