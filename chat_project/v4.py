@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "accounts.v4_config",   # global mute
     "messaging.v4_send",    # sendmsg, batchsendmsg, importmsg, admin_getroammsg
     "messaging.v4_changes",  # recall, modify, read, unread, recentcontact
+    "messaging.v4_extensions",  # message extensions (set_key_values, get_key_values)
     "relationships.v4",     # account import, profiles, friends, blocklist
     "push.v4",              # push to all, tags and attributes
     "messaging.v4_push",    # push to all (im_push)
@@ -58,7 +59,8 @@ _WITH_ERROR_DISPLAY = {"sns", "profile", "recentcontact"}
 
 # The code for an unparsable body, per service (each section lists its own).
 _JSON_ERROR = {"openim": 90001, "openconfigsvr": 130001, "sns": 30001, "profile": 40001,
-               "recentcontact": 50002, "im_open_login_svc": 70402, "all_member_push": 90001}
+               "recentcontact": 50002, "im_open_login_svc": 70402, "all_member_push": 90001,
+               "openim_msg_ext_http_svc": 10004}
 
 # Transport errors (tencent-rest.md §1). Each failure of the door has its own code.
 BAD_HTTP = 60002          # not a POST

@@ -18,6 +18,9 @@ Each op is a thin translation to a service in messaging/changes.py; the consumer
 | `setAllReceiveMessageOpt` | `{opt: 0 / "AcceptAndNotify" or 2 / "AcceptNotNotify", startHour, startMinute, startSecond (UTC), duration (s, ≤ 86400)}` | getAllReceiveMessageOpt's reply (910020) |
 | `getAllReceiveMessageOpt` | `{}` | `{allReceiveMessageOpt, startHour, startMinute, startSecond, duration}` |
 | `downloadMergerMessage` | `{downloadKey}` (a stored merged message's, messaging/merged.py) | `{messageList}`; 20022 to anyone without the message in their history, as for a key that does not exist |
+| `setMessageExtensions` | `{messageID, extensions: [{key, value, seq?}]}` (1 to 20; `seq`: the key's version as last seen, 0 or absent for a new key) | `{extensions: [{code, key, value, seq}]}`: code 0, or 23001 with the stored value and seq (messaging/extensions.py) |
+| `getMessageExtensions` | `{messageID, startSeq?}` | `{extensions: [{key, value, seq}], isCompleted, latestSeq, clearSeq}` (200 a page; next page from the last seq + 1) |
+| `deleteMessageExtensions` | `{messageID, extensions?: [{key, seq}]}` or `{messageID, keyList?: [key]}` (seq 0); neither: clear all | `{extensions: [{code, key, value, seq}]}` |
 | `typing` | `{to, typing?: true}` | `{}`; the peer's online devices get `TYPING` {from, conversationID, typing} (not stored; nothing when the peer may not be messaged) |
 
 Events these cause (each with its sync-log seq, replayed on reconnect):
@@ -25,7 +28,9 @@ Events these cause (each with its sync-log seq, replayed on reconnect):
 {conversationID, messageIDList} (the caller's other devices), `CONVERSATION_LIST_UPDATED`
 (a deleted conversation is `{conversationID, isDeleted: true}`), `MESSAGE_READ_BY_PEER`
 [{conversationID, peerReadSeq, peerReadTime, messageIDList?}], followed by the reader's
-peer's conversation in `CONVERSATION_LIST_UPDATED` (its new `peerReadTime`).
+peer's conversation in `CONVERSATION_LIST_UPDATED` (its new `peerReadTime`),
+`MESSAGE_EXTENSIONS_UPDATED` {messageID, extensions: [{key, value, seq}]} and
+`MESSAGE_EXTENSIONS_DELETED` {messageID, keyList} (both participants' devices).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from channels.db import database_sync_to_async
 from chat_project.errors import ChatError
 from push import services as push_services
 
-from . import changes, merged
+from . import changes, extensions, merged
 
 
 def _platform(consumer) -> str:
@@ -138,6 +143,56 @@ async def op_set_all_receive_message_opt(consumer, data):
 
 async def op_get_all_receive_message_opt(consumer, data):
     return await _call(push_services.receive_option_get, user=consumer.user)
+def _extension_items(data: dict, *, with_values: bool) -> list | None:
+    """The op's extensions as the service's (key, value, seq) items; None: none given."""
+    listed = data.get("extensions")
+    if listed is None and not with_values and data.get("keyList") is not None:
+        keys = data["keyList"]
+        if not isinstance(keys, list) or len(keys) > extensions.MAX_PER_CALL:
+            raise ChatError(extensions.BAD_PARAMETER,
+                            f"keyList must hold at most {extensions.MAX_PER_CALL} keys")
+        return [(k, "", 0) for k in keys]
+    if listed is None:
+        if with_values:
+            raise ChatError(extensions.BAD_PARAMETER, "extensions is missing")
+        return None
+    if not isinstance(listed, list) or len(listed) > extensions.MAX_PER_CALL \
+            or not all(isinstance(e, dict) for e in listed):
+        raise ChatError(extensions.BAD_PARAMETER, "extensions must be a list of at most "
+                                                  f"{extensions.MAX_PER_CALL} objects")
+    return [(e.get("key"), e.get("value") if with_values else "", e.get("seq", 0))
+            for e in listed]
+
+
+def _key_results(results) -> dict:
+    return {"extensions": [{"code": r.code, "key": r.key, "value": r.value, "seq": r.seq}
+                           for r in results]}
+
+
+async def op_set_message_extensions(consumer, data):
+    pk = changes.message_pk(data.get("messageID"))
+    items = _extension_items(data, with_values=True)
+    return _key_results(await _call(extensions.extensions_set, message_pk=pk,
+                                    actor=consumer.user, items=items))
+
+
+async def op_delete_message_extensions(consumer, data):
+    pk = changes.message_pk(data.get("messageID"))
+    items = _extension_items(data, with_values=False)
+    return _key_results(await _call(extensions.extensions_delete, message_pk=pk,
+                                    actor=consumer.user, items=items))
+
+
+async def op_get_message_extensions(consumer, data):
+    pk = changes.message_pk(data.get("messageID"))
+    page = await _call(extensions.extensions_get, message_pk=pk, actor=consumer.user,
+                       start_seq=data.get("startSeq", 0))
+    return {"extensions": [{"key": r.key, "value": r.value, "seq": r.seq}
+                           for r in page.extensions],
+            "isCompleted": page.complete, "latestSeq": page.latest_seq,
+            "clearSeq": page.clear_seq}
+
+
 async def op_download_merger_message(consumer, data):
     return await _call(merged.access_merged_list, user=consumer.user,
                        download_key=data.get("downloadKey"))
@@ -158,4 +213,7 @@ OPS: dict = {
     "setAllReceiveMessageOpt": op_set_all_receive_message_opt,
     "getAllReceiveMessageOpt": op_get_all_receive_message_opt,
     "downloadMergerMessage": op_download_merger_message,
+    "setMessageExtensions": op_set_message_extensions,
+    "getMessageExtensions": op_get_message_extensions,
+    "deleteMessageExtensions": op_delete_message_extensions,
 }

@@ -212,10 +212,10 @@ def scenario(live_server_url):
         assert got == status, (path, got, text)
         return json.loads(text)
 
-    def send(sender: str, to: str, text: str) -> str:
+    def send(sender: str, to: str, text: str, **extra) -> str:
         return call(sender, "POST", "messages/", {
-            "to": to, "elements": _text(text), "random": time.monotonic_ns() % 2**31},
-            201)["ID"]
+            "to": to, "elements": _text(text), "random": time.monotonic_ns() % 2**31,
+            **extra}, 201)["ID"]
 
     call("carol", "PATCH", "me/", {"allowType": AllowType.ALLOW_ANY})
     call("alice", "POST", "friends/", {"to": "carol", "source": "AddSource_Type_Web",
@@ -226,7 +226,7 @@ def scenario(live_server_url):
     call("alice", "POST", "friend-groups/", {"name": "work", "userIDList": ["carol"]})
     call("alice", "POST", "push/tokens/", {"deviceID": "alice-phone", "vendor": "fcm",
                                            "token": "alice-fcm-token-" + "x" * 40}, 201)
-    m_ac = send("alice", "carol", f"{SECRET} one")
+    m_ac = send("alice", "carol", f"{SECRET} one", isSupportExtension=True)
     # A merged message over 12 KB with its list: stored apart, sent with a downloadKey.
     relay = call("alice", "POST", "messages/", {
         "to": "carol", "random": time.monotonic_ns() % 2**31, "elements": [{
@@ -439,6 +439,19 @@ WS_ROWS: dict[str, Row] = {
         ws("modifyMessage", lambda sc: {"messageID": sc.m_ac, "elements": _text("pwned")}),
         ws("modifyMessage", lambda sc: {"messageID": sc.m_missing,
                                         "elements": _text("pwned")}), code=20022)),
+    # alice's message to carol supports extensions (the scenario): bob is answered as
+    # for a message that does not exist.
+    "setMessageExtensions": Row(MESSAGE, alike(
+        ws("setMessageExtensions", lambda sc: {"messageID": sc.m_ac, "extensions": [
+            {"key": "bob", "value": "pwned", "seq": 0}]}),
+        ws("setMessageExtensions", lambda sc: {"messageID": sc.m_missing, "extensions": [
+            {"key": "bob", "value": "pwned", "seq": 0}]}), code=23004)),
+    "getMessageExtensions": Row(MESSAGE, alike(
+        ws("getMessageExtensions", _ONE_MESSAGE[0]), ws("getMessageExtensions", _ONE_MESSAGE[1]),
+        code=23004)),
+    "deleteMessageExtensions": Row(MESSAGE, alike(
+        ws("deleteMessageExtensions", _ONE_MESSAGE[0]),
+        ws("deleteMessageExtensions", _ONE_MESSAGE[1]), code=23004)),
     "deleteMessage": Row(MESSAGE, alike(ws("deleteMessage", _MESSAGE_LIST[0]),
                                         ws("deleteMessage", _MESSAGE_LIST[1]), code=20022)),
     "sendMessageReadReceipt": Row(MESSAGE, alike(
@@ -815,6 +828,8 @@ V4_ROWS: dict[str, str] = {
     "openim/query_online_status": USER,
     "openim/querystate": USER,
     "openim/sendmsg": MESSAGE,
+    "openim_msg_ext_http_svc/get_key_values": MESSAGE,
+    "openim_msg_ext_http_svc/set_key_values": MESSAGE,
     "profile/portrait_get": USER,
     "profile/portrait_set": USER,
     "recentcontact/delete": CONVERSATION,
