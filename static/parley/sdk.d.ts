@@ -27,6 +27,8 @@ declare namespace ParleyChat {
     readonly MESSAGE_MODIFIED: 'onMessageModified';
     readonly MESSAGE_REVOKED: 'onMessageRevoked';
     readonly MESSAGE_READ_BY_PEER: 'onMessageReadByPeer';
+    readonly MESSAGE_EXTENSIONS_UPDATED: 'onMessageExtensionsUpdated';
+    readonly MESSAGE_EXTENSIONS_DELETED: 'onMessageExtensionsDeleted';
     readonly CONVERSATION_LIST_UPDATED: 'onConversationListUpdated';
     readonly TOTAL_UNREAD_MESSAGE_COUNT_UPDATED: 'onTotalUnreadMessageCountUpdated';
     readonly PROFILE_UPDATED: 'onProfileUpdated';
@@ -230,6 +232,8 @@ declare namespace ParleyChat {
     /** A system notice sent by the operators (Tencent's field name; the wire's isSystem):
      * draw it as a notice, not as a person's message. Its elements are any type. */
     isSystemMessage: boolean;
+    /** Sent with isSupportExtension: its two users may attach key-value extensions. */
+    isSupportExtension: boolean;
     status: MessageStatus;
     /** modifyMessage's guard against a lost update. */
     version?: string;
@@ -242,6 +246,20 @@ declare namespace ParleyChat {
     payload: P;
     cloudCustomData?: string;
     needReadReceipt?: boolean;
+    /** Let both users attach key-value extensions to the message (setMessageExtensions). */
+    isSupportExtension?: boolean;
+  }
+
+  /** A key-value extension of a message; `seq` is its version (Parley's). */
+  interface MessageExtension {
+    key: string;
+    value: string;
+    seq: number;
+  }
+
+  /** One key of a set or delete: code 0, or 23001 with what is stored (changed first elsewhere). */
+  interface MessageExtensionResult extends MessageExtension {
+    code: number;
   }
 
   /** A file as the creators take it: an <input type=file> (its first file), a File or a Blob. */
@@ -349,6 +367,8 @@ declare namespace ParleyChat {
     onMessageModified: Message[];
     onMessageRevoked: Message[];
     onMessageReadByPeer: PeerRead[];
+    onMessageExtensionsUpdated: {messageID: string; extensions: MessageExtension[]};
+    onMessageExtensionsDeleted: {messageID: string; keyList: string[]};
     onConversationListUpdated: Conversation[];
     onTotalUnreadMessageCountUpdated: number;
     onProfileUpdated: Profile[];
@@ -418,6 +438,16 @@ declare namespace ParleyChat {
     deleteMessage(messageList: Array<Message | string>):
       Promise<Response<{messageList: Array<Message | string>; messageIDList: string[]}>>;
     sendMessageReadReceipt(messageList: Array<Message | string>): Promise<Response<Record<string, never>>>;
+
+    // key-value extensions of a message sent with isSupportExtension (1 to 20 keys a call;
+    // key ≤ 100 bytes, value ≤ 1,000 bytes, 300 keys a message)
+    setMessageExtensions(message: Message, extensions: Array<{key: string; value: string}>):
+      Promise<Response<{extensions: MessageExtensionResult[]}>>;
+    getMessageExtensions(message: Message, keyList?: string[]):
+      Promise<Response<{extensions: MessageExtension[]}>>;
+    /** No keyList: every key. */
+    deleteMessageExtensions(message: Message, keyList?: string[]):
+      Promise<Response<{extensions: MessageExtensionResult[]}>>;
 
     // conversations and unread counts
     getConversationList(options?: string[]): Promise<Response<{conversationList: Conversation[]}>>;

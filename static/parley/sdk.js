@@ -50,6 +50,14 @@
  *   also update a conversation's cached lastMessage; a conversation deleted on another
  *   device leaves the cache. A recall resent after a reconnect that finds the message
  *   already recalled (20023) resolves as done.
+ * - Message extensions (a message sent with isSupportExtension: true): setMessageExtensions
+ *   (message, [{key, value}]) resolves to {extensions: [{code, key, value, seq}]}, code
+ *   23001 for a key another device or the peer changed first (value and seq are then
+ *   what is stored: decide and call again); getMessageExtensions(message, keyList?),
+ *   deleteMessageExtensions(message, keyList?) (no keyList: all). The SDK sends each
+ *   key's version as it last saw it (from these calls and the events), so a stale write
+ *   is refused, never lost. MESSAGE_EXTENSIONS_UPDATED {messageID, extensions} and
+ *   MESSAGE_EXTENSIONS_DELETED {messageID, keyList} reach both users' devices.
  * - Every message type: createTextMessage, createFaceMessage, createLocationMessage,
  *   createCustomMessage; createImageMessage, createAudioMessage, createVideoMessage and
  *   createFileMessage take payload.file (an <input type=file>, a File or a Blob), check
@@ -116,6 +124,8 @@
     MESSAGE_MODIFIED: 'onMessageModified',
     MESSAGE_REVOKED: 'onMessageRevoked',
     MESSAGE_READ_BY_PEER: 'onMessageReadByPeer',
+    MESSAGE_EXTENSIONS_UPDATED: 'onMessageExtensionsUpdated',
+    MESSAGE_EXTENSIONS_DELETED: 'onMessageExtensionsDeleted',
     CONVERSATION_LIST_UPDATED: 'onConversationListUpdated',
     TOTAL_UNREAD_MESSAGE_COUNT_UPDATED: 'onTotalUnreadMessageCountUpdated',
     PROFILE_UPDATED: 'onProfileUpdated',
@@ -637,6 +647,7 @@
       this._uploads = new WeakMap();    // message -> its file's upload (see sendMessage)
       this._uploading = new Set();      // the uploads in flight (stopped by logout)
       this._mergerLists = new Map();    // downloadKey -> Promise of its messageList
+      this._extensionSeqs = new Map();  // messageID -> Map key -> version last seen
       this._handlers = new Map();       // event name -> [{fn, ctx}]
       this._ws = null;
       this._nextId = 0;
@@ -748,6 +759,7 @@
       for (const upload of Array.from(this._uploading)) this._stopUpload(upload, 910201);
       this._shutdown(chatError(910201, 'logged out'));
       this._mergerLists.clear();  // what this user could read; the next may not
+      this._extensionSeqs.clear();
       this._conversations.clear();
       this._order.clear();
       this._totalUnread = 0;
@@ -802,6 +814,7 @@
         priority: options.priority || TYPES.MSG_PRIORITY_NORMAL,
         cloudCustomData: options.cloudCustomData || '',
         needReadReceipt: !!options.needReadReceipt,
+        isSupportExtension: !!options.isSupportExtension,
         nick: '',
         avatar: '',
         isPeerRead: false,
@@ -1211,6 +1224,7 @@
         cloudCustomData: message.cloudCustomData || '',
         needReadReceipt: !!message.needReadReceipt,
       };
+      if (message.isSupportExtension) data.isSupportExtension = true;
       if (options.onlineUserOnly) data.onlineUserOnly = true;
       const push = wirePushInfo(options.offlinePushInfo);
       if (push) data.offlinePushInfo = push;
@@ -1315,6 +1329,78 @@
       return this._request('modifyMessage', data).then((m) => {
         const out = this._applyMessageChange(message, m);
         return {code: 0, data: {message: out}};
+      });
+    }
+
+    /** The versions this SDK last saw of a message's extension keys. */
+    _extensionSeqsOf(messageID) {
+      let seqs = this._extensionSeqs.get(messageID);
+      if (!seqs) {
+        seqs = new Map();
+        this._extensionSeqs.set(messageID, seqs);
+      }
+      return seqs;
+    }
+
+    _noteExtensions(messageID, results) {
+      const known = this._extensionSeqsOf(messageID);
+      (results || []).forEach((r) => {
+        if (r && typeof r.key === 'string' && Number.isInteger(r.seq)) {
+          if (r.seq > 0) known.set(r.key, r.seq); else known.delete(r.key);
+        }
+      });
+    }
+
+    /**
+     * Set extensions of a message sent with isSupportExtension (1 to 20 {key, value}).
+     * Resolves to {extensions: [{code, key, value, seq}]}: code 0, or 23001 when the key
+     * was changed first elsewhere (value and seq are what is stored; call again to
+     * overwrite). Rejects with 23002 (no extensions on this message), 23004 (not found).
+     */
+    setMessageExtensions(message, extensions) {
+      const messageID = message && message.ID;
+      const seqs = this._extensionSeqsOf(messageID);
+      const list = (Array.isArray(extensions) ? extensions : []).map((e) => ({
+        key: e && e.key, value: e && e.value, seq: seqs.get(e && e.key) || 0}));
+      return this._request('setMessageExtensions', {messageID, extensions: list}).then((reply) => {
+        this._noteExtensions(messageID, reply.extensions);
+        return {code: 0, data: {extensions: reply.extensions || []}};
+      });
+    }
+
+    /** A message's extensions, every page: {extensions: [{key, value, seq}]}; only the
+     * keys in `keyList` when it is given. */
+    getMessageExtensions(message, keyList) {
+      const messageID = message && message.ID;
+      const all = [];
+      const page = (startSeq) => this._request('getMessageExtensions', {messageID, startSeq})
+        .then((reply) => {
+          const got = reply.extensions || [];
+          all.push(...got);
+          if (!reply.isCompleted && got.length) return page(got[got.length - 1].seq + 1);
+          this._extensionSeqs.set(messageID, new Map(all.map((e) => [e.key, e.seq])));
+          const wanted = Array.isArray(keyList) ? new Set(keyList) : null;
+          return {code: 0, data: {extensions: wanted ? all.filter((e) => wanted.has(e.key)) : all}};
+        });
+      return page(0);
+    }
+
+    /** Delete the keys in `keyList` (each at the version last seen: 23001 per key when
+     * changed first elsewhere), or every key when no keyList is given. */
+    deleteMessageExtensions(message, keyList) {
+      const messageID = message && message.ID;
+      const data = {messageID};
+      if (Array.isArray(keyList)) {
+        const seqs = this._extensionSeqsOf(messageID);
+        data.extensions = keyList.map((key) => ({key, seq: seqs.get(key) || 0}));
+      }
+      return this._request('deleteMessageExtensions', data).then((reply) => {
+        const results = reply.extensions || [];
+        const seqs = this._extensionSeqsOf(messageID);
+        results.forEach((r) => {
+          if (r.code === 0) seqs.delete(r.key); else seqs.set(r.key, r.seq);
+        });
+        return {code: 0, data: {extensions: results}};
       });
     }
 
@@ -2036,6 +2122,13 @@
         default:
           if (LIST_EVENTS[name]) {
             this._onListEvent(LIST_EVENTS[name], data);
+          } else if (name === 'MESSAGE_EXTENSIONS_UPDATED' && data) {
+            this._noteExtensions(data.messageID, data.extensions);
+            this._emit(EVENT.MESSAGE_EXTENSIONS_UPDATED, data);
+          } else if (name === 'MESSAGE_EXTENSIONS_DELETED' && data) {
+            const seqs = this._extensionSeqs.get(data.messageID);
+            if (seqs) (data.keyList || []).forEach((key) => seqs.delete(key));
+            this._emit(EVENT.MESSAGE_EXTENSIONS_DELETED, data);
           } else if (PASS_THROUGH[name]) {
             const out = MESSAGE_EVENTS.has(name) && Array.isArray(data)
               ? data.map((m) => this._applyMessageChange(null, m)) : data;
