@@ -82,8 +82,19 @@ class ExtensionPage:
 
 # --- checks ----------------------------------------------------------------------------
 
+def _size(text) -> int:
+    """UTF-8 bytes of a string; -1 for what is no string or cannot be stored (a lone
+    surrogate, a NUL: PostgreSQL text holds neither)."""
+    if not isinstance(text, str) or "\x00" in text:
+        return -1
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        return -1
+
+
 def _check_key(key) -> str:
-    if not isinstance(key, str) or not 1 <= len(key.encode()) <= MAX_KEY_BYTES:
+    if not 1 <= _size(key) <= MAX_KEY_BYTES:
         raise ChatError(BAD_PARAMETER, f"a key must be a string of 1 to {MAX_KEY_BYTES} bytes")
     return key
 
@@ -107,7 +118,7 @@ def _check_items(items, *, with_values: bool) -> list[tuple[str, str, int | None
         key, value, seq = item
         key = _check_key(key)
         if with_values:
-            if not isinstance(value, str) or len(value.encode()) > MAX_VALUE_BYTES:
+            if not 0 <= _size(value) <= MAX_VALUE_BYTES:
                 raise ChatError(BAD_PARAMETER,
                                 f"a value must be a string of at most {MAX_VALUE_BYTES} bytes")
         checked.append((key, value if with_values else "", _check_seq(seq)))

@@ -195,6 +195,10 @@ WS_EXAMPLES = {
     "sendMessageReadReceipt": {"messageIDList": ["1-1-1"]},
     "typing": {"to": "bob", "typing": True},
     "downloadMergerMessage": {"downloadKey": "A" * 32},
+    "setMessageExtensions": {"messageID": "1-1-1", "extensions": [
+        {"key": "k", "value": "v", "seq": 0}]},
+    "getMessageExtensions": {"messageID": "1-1-1", "startSeq": 0},
+    "deleteMessageExtensions": {"messageID": "1-1-1", "keyList": ["k"]},
     "addFriend": {"to": "bob", "source": "AddSource_Type_Web", "wording": "w",
                   "type": "Add_Type_Both", "remark": "r", "groupName": "mates"},
     "deleteFriend": {"userIDList": ["bob"], "type": "Delete_Type_Both"},
@@ -346,7 +350,8 @@ V4_FIELDS = ["From_Account", "To_Account", "MsgRandom", "MsgBody", "MsgType", "M
              "Condition", "TagsAnd", "TagsOr", "AttrsAnd", "AttrsOr", "AttrNames",
              "UserAttrs", "UserTags", "Attrs", "Tags", "DeleteType", "CheckType", "AddType",
              "ForceAddFlags", "TimeStamp", "StartTime", "TopType", "Limited", "Type",
-             "ContactItem", "ClearRamble", "SyncFromOldSystem", "MsgKeyList", "ToAccount"]
+             "ContactItem", "ClearRamble", "SyncFromOldSystem", "MsgKeyList", "ToAccount",
+             "OperateType", "ExtensionList", "Key", "Seq", "StartSeq"]
 V4_COMMANDS = sorted("/".join(key) for key in load_commands())
 MSG = [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]
 V4_EXAMPLES = {
@@ -370,6 +375,11 @@ V4_EXAMPLES = {
     "openim/c2c_msg_read_receipt": {"Report_Account": "bob", "Peer_Account": "alice",
                                     "MsgKey": "1_1_1"},
     "openim/query_online_status": {"To_Account": ["bob"], "IsNeedDetail": 1},
+    "openim_msg_ext_http_svc/set_key_values": {
+        "From_Account": "alice", "To_Account": "bob", "MsgKey": "1_1_1", "OperateType": 1,
+        "ExtensionList": [{"Key": "k", "Value": "v", "Seq": 0}]},
+    "openim_msg_ext_http_svc/get_key_values": {"To_Account": "bob", "MsgKey": "1_1_1",
+                                               "StartSeq": 0},
     "recentcontact/get_list": {"From_Account": "alice", "TimeStamp": 0, "StartIndex": 0,
                                "TopTimeStamp": 0, "TopStartIndex": 0},
     "recentcontact/delete": {"From_Account": "alice", "Type": 1, "To_Account": "bob",

@@ -150,10 +150,14 @@ def test_bounds_answer_their_codes(trio):
         [("k", "v" * 1001, 0)],                       # a 1001-byte value
         [("", "v", 0)], [("k", 5, 0)], [("k", "v", -1)], [("k", "v", True)],
         [("k", "v", 0), ("k", "w", 0)], [], "k", [("k", "v")],
+        [("a\x00b", "v", 0)], [("k", "a\x00b", 0)],   # PostgreSQL text holds no NUL
+        [("\ud800", "v", 0)], [("k", "\udfff", 0)],   # nor a lone surrogate
     ]
     for items in cases:
         assert code_of(extensions_set, message_pk=m, actor=alice, items=items) == 10004, items
     assert code_of(extensions_get, message_pk=m, actor=alice, start_seq="1") == 10004
+    assert code_of(extensions_delete, message_pk=m, actor=alice,
+                   items=[("a\x00b", None, 0)]) == 10004
     assert extensions_set(message_pk=m, actor=alice,
                           items=[("k" * 100, "v" * 1000, 0)])[0].code == 0
     # 300 keys a message.
