@@ -127,6 +127,27 @@ def _check_items(items, *, with_values: bool) -> list[tuple[str, str, int | None
     return checked
 
 
+def items_from_wire(extensions, key_list=None, *, with_values: bool) -> list | None:
+    """The socket's and native REST's `extensions` ([{key, value, seq?}]; a delete's
+    [{key, seq}]) or a delete's `keyList` (each at seq 0) as the services' (key, value,
+    seq) items; None: a delete naming no key (clear all). Shapes are checked here,
+    keys, values and seqs by the services."""
+    if extensions is None and not with_values and key_list is not None:
+        if not isinstance(key_list, list) or len(key_list) > MAX_PER_CALL:
+            raise ChatError(BAD_PARAMETER, f"keyList must hold at most {MAX_PER_CALL} keys")
+        return [(k, "", 0) for k in key_list]
+    if extensions is None:
+        if with_values:
+            raise ChatError(BAD_PARAMETER, "extensions is missing")
+        return None
+    if not isinstance(extensions, list) or len(extensions) > MAX_PER_CALL \
+            or not all(isinstance(e, dict) for e in extensions):
+        raise ChatError(BAD_PARAMETER,
+                        f"extensions must be a list of at most {MAX_PER_CALL} objects")
+    return [(e.get("key"), e.get("value") if with_values else "", e.get("seq", 0))
+            for e in extensions]
+
+
 # --- access ----------------------------------------------------------------------------
 
 def _in_history(msg: Message, user_pk: int) -> bool:

@@ -41,6 +41,7 @@ from chat_project.errors import ChatError
 from push import services as push_services
 
 from . import changes, extensions, merged
+from .views import extension_page_dict, extension_results_dict
 
 
 def _platform(consumer) -> str:
@@ -143,54 +144,26 @@ async def op_set_all_receive_message_opt(consumer, data):
 
 async def op_get_all_receive_message_opt(consumer, data):
     return await _call(push_services.receive_option_get, user=consumer.user)
-def _extension_items(data: dict, *, with_values: bool) -> list | None:
-    """The op's extensions as the service's (key, value, seq) items; None: none given."""
-    listed = data.get("extensions")
-    if listed is None and not with_values and data.get("keyList") is not None:
-        keys = data["keyList"]
-        if not isinstance(keys, list) or len(keys) > extensions.MAX_PER_CALL:
-            raise ChatError(extensions.BAD_PARAMETER,
-                            f"keyList must hold at most {extensions.MAX_PER_CALL} keys")
-        return [(k, "", 0) for k in keys]
-    if listed is None:
-        if with_values:
-            raise ChatError(extensions.BAD_PARAMETER, "extensions is missing")
-        return None
-    if not isinstance(listed, list) or len(listed) > extensions.MAX_PER_CALL \
-            or not all(isinstance(e, dict) for e in listed):
-        raise ChatError(extensions.BAD_PARAMETER, "extensions must be a list of at most "
-                                                  f"{extensions.MAX_PER_CALL} objects")
-    return [(e.get("key"), e.get("value") if with_values else "", e.get("seq", 0))
-            for e in listed]
-
-
-def _key_results(results) -> dict:
-    return {"extensions": [{"code": r.code, "key": r.key, "value": r.value, "seq": r.seq}
-                           for r in results]}
-
-
 async def op_set_message_extensions(consumer, data):
     pk = changes.message_pk(data.get("messageID"))
-    items = _extension_items(data, with_values=True)
-    return _key_results(await _call(extensions.extensions_set, message_pk=pk,
-                                    actor=consumer.user, items=items))
+    items = extensions.items_from_wire(data.get("extensions"), with_values=True)
+    return extension_results_dict(await _call(extensions.extensions_set, message_pk=pk,
+                                              actor=consumer.user, items=items))
 
 
 async def op_delete_message_extensions(consumer, data):
     pk = changes.message_pk(data.get("messageID"))
-    items = _extension_items(data, with_values=False)
-    return _key_results(await _call(extensions.extensions_delete, message_pk=pk,
-                                    actor=consumer.user, items=items))
+    items = extensions.items_from_wire(data.get("extensions"), data.get("keyList"),
+                                       with_values=False)
+    return extension_results_dict(await _call(extensions.extensions_delete, message_pk=pk,
+                                              actor=consumer.user, items=items))
 
 
 async def op_get_message_extensions(consumer, data):
     pk = changes.message_pk(data.get("messageID"))
-    page = await _call(extensions.extensions_get, message_pk=pk, actor=consumer.user,
-                       start_seq=data.get("startSeq", 0))
-    return {"extensions": [{"key": r.key, "value": r.value, "seq": r.seq}
-                           for r in page.extensions],
-            "isCompleted": page.complete, "latestSeq": page.latest_seq,
-            "clearSeq": page.clear_seq}
+    return extension_page_dict(await _call(extensions.extensions_get, message_pk=pk,
+                                           actor=consumer.user,
+                                           start_seq=data.get("startSeq", 0)))
 
 
 async def op_download_merger_message(consumer, data):

@@ -79,6 +79,20 @@ def message_dict(msg: Message, *, viewer_pk: int, sender_user_id: str,
     }
 
 
+def extension_results_dict(results) -> dict:
+    """A set's or delete's answer (messaging/extensions.py KeyResult per key)."""
+    return {"extensions": [{"code": r.code, "key": r.key, "value": r.value, "seq": r.seq}
+                           for r in results]}
+
+
+def extension_page_dict(page) -> dict:
+    """A read of extensions (messaging/extensions.py ExtensionPage)."""
+    return {"extensions": [{"key": r.key, "value": r.value, "seq": r.seq}
+                           for r in page.extensions],
+            "isCompleted": page.complete, "latestSeq": page.latest_seq,
+            "clearSeq": page.clear_seq}
+
+
 def conversation_dict(conv: Conversation, *, peer_profile: dict,
                       last_message: dict | None) -> dict:
     """`conv`: a Conversation, or any object with the five attributes read here (the

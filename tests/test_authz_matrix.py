@@ -622,6 +622,18 @@ REST_ROWS: dict[str, Row] = {
         alike(rest("POST", lambda sc: f"messages/{sc.m_ac}/revoke/", as_="carol"),
               rest("POST", lambda sc: f"messages/{sc.m_missing}/revoke/", as_="carol"),
               code=20022))),
+    "GET api/v1/messages/<str:message_id>/extensions/": Row(MESSAGE, alike(
+        rest("GET", lambda sc: f"messages/{sc.m_ac}/extensions/"),
+        rest("GET", lambda sc: f"messages/{sc.m_missing}/extensions/"), code=23004)),
+    "POST api/v1/messages/<str:message_id>/extensions/": Row(MESSAGE, alike(
+        rest("POST", lambda sc: f"messages/{sc.m_ac}/extensions/",
+             {"extensions": [{"key": "bob", "value": "pwned"}]}),
+        rest("POST", lambda sc: f"messages/{sc.m_missing}/extensions/",
+             {"extensions": [{"key": "bob", "value": "pwned"}]}), code=23004)),
+    "POST api/v1/messages/<str:message_id>/extensions/delete/": Row(MESSAGE, alike(
+        rest("POST", lambda sc: f"messages/{sc.m_ac}/extensions/delete/", {}),
+        rest("POST", lambda sc: f"messages/{sc.m_missing}/extensions/delete/", {}),
+        code=23004)),
     "POST api/v1/messages/<str:message_id>/modify/": Row(MESSAGE, both(
         alike(rest("POST", lambda sc: f"messages/{sc.m_ac}/modify/",
                    {"elements": _text("pwned")}),

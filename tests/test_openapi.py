@@ -17,6 +17,9 @@ ENDPOINTS = {
     ("/api/v1/messages/", "post"),
     ("/api/v1/messages/{message_id}/modify/", "post"),
     ("/api/v1/messages/{message_id}/revoke/", "post"),
+    ("/api/v1/messages/{message_id}/extensions/", "get"),
+    ("/api/v1/messages/{message_id}/extensions/", "post"),
+    ("/api/v1/messages/{message_id}/extensions/delete/", "post"),
     ("/api/v1/messages/delete/", "post"),
     ("/api/v1/messages/read-receipts/", "post"),
     ("/api/v1/conversations/{conversation_id}/clear-history/", "post"),
@@ -197,6 +200,30 @@ def test_real_responses_match_the_schema(schema, make_user, usersig, settings, t
         ok(alice.post(send, body, format="json"), send, "post", 201)
     online = {"to": "bob", "elements": elements[-1:], "random": 99, "onlineUserOnly": True}
     ok(alice.post(send, online, format="json"), send, "post", 201)
+
+    # Key-value extensions of a message sent with isSupportExtension.
+    vote = {"to": "bob", "elements": elements[-1:], "random": 100, "isSupportExtension": True}
+    check(schema, vote, request_schema(schema, send, "post"))
+    voted = ok(alice.post(send, vote, format="json"), send, "post", 201)
+    assert voted["isSupportExtension"] is True
+    ext = "/api/v1/messages/{message_id}/extensions/"
+    ext_url = f"/api/v1/messages/{voted['ID']}/extensions/"
+    body = {"extensions": [{"key": "bob", "value": "yes", "seq": 0}, {"key": "n", "value": ""}]}
+    check(schema, body, request_schema(schema, ext, "post"))
+    set_ = ok(bob.post(ext_url, body, format="json"), ext, "post", 200)
+    assert [e["code"] for e in set_["extensions"]] == [0, 0]
+    stale = ok(alice.post(ext_url, {"extensions": [{"key": "bob", "value": "no"}]},
+                          format="json"), ext, "post", 200)
+    assert stale["extensions"] == [{"code": 23001, "key": "bob", "value": "yes", "seq": 1}]
+    got = ok(alice.get(ext_url, {"startSeq": 0}), ext, "get", 200)
+    assert [e["key"] for e in got["extensions"]] == ["bob", "n"] and got["isCompleted"]
+    gone = "/api/v1/messages/{message_id}/extensions/delete/"
+    for body in ({"extensions": [{"key": "bob", "seq": 1}]}, {"keyList": ["n"]}, {}):
+        check(schema, body, request_schema(schema, gone, "post"))
+        ok(alice.post(f"{ext_url}delete/", body, format="json"), gone, "post", 200)
+    ok(alice.post(ext_url, {"extensions": [{"key": "k" * 101, "value": ""}]}, format="json"),
+       ext, "post", 400)
+    ok(alice.get(ext_url, {"startSeq": "x"}), ext, "get", 400)
 
     conversations = "/api/v1/conversations/"
     listed = ok(bob.get(conversations), conversations, "get", 200)

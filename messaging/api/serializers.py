@@ -15,7 +15,9 @@ from rest_framework import serializers
 
 from accounts.api.fields import (
     MESSAGE_ID,
+    NO_NUL,
     USER_ID,
+    ClosedBody,
     OneOrMore,
     TextField,
     Unchecked,
@@ -357,6 +359,65 @@ class MessageModifySerializer(OneOrMore):
     version = UncheckedStr(required=False, help_text=(
         "the message's version as you last saw it: if another modify won meanwhile, "
         "20028 and nothing changes; without it the last modify wins"))
+
+
+_EXTENSION_KEY = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NO_NUL,
+                  "description": "1 to 100 bytes"}
+_EXTENSION_SEQ = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
+                  "description": "the key's version as you last saw it; 0 (or none): a new key"}
+
+
+class ExtensionSetSerializer(ClosedBody):
+    extensions = Unchecked(schema={
+        "type": "array", "minItems": 1, "maxItems": 20, "items": {
+            "type": "object", "required": ["key", "value"], "properties": {
+                "key": _EXTENSION_KEY,
+                "value": {"type": "string", "maxLength": 1000, "pattern": NO_NUL,
+                          "description": "at most 1,000 bytes"},
+                "seq": _EXTENSION_SEQ}}},
+        help_text="1 to 20 keys to set, each with the version you last saw of it")
+
+
+class ExtensionDeleteSerializer(ClosedBody):
+    extensions = Unchecked(required=False, schema={
+        "type": "array", "minItems": 1, "maxItems": 20, "items": {
+            "type": "object", "required": ["key"], "properties": {
+                "key": _EXTENSION_KEY, "seq": _EXTENSION_SEQ}}},
+        help_text="keys to delete, each with the version you last saw of it")
+    keyList = Unchecked(required=False, schema={  # noqa: N815
+        "type": "array", "minItems": 1, "maxItems": 20, "items": _EXTENSION_KEY},
+        help_text="keys to delete, each as at version 0 (use extensions to name versions); "
+                  "neither extensions nor keyList: delete every key")
+
+
+class ExtensionQuerySerializer(serializers.Serializer):
+    startSeq = serializers.IntegerField(  # noqa: N815
+        source="start_seq", required=False, min_value=0, max_value=2**63 - 1,
+        help_text="the keys at this version or later; 0 unless given")
+
+
+class ExtensionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.CharField(allow_blank=True)
+    seq = serializers.IntegerField(help_text="the version its last write took")
+
+
+class ExtensionResultSerializer(ExtensionSerializer):
+    code = serializers.IntegerField(
+        help_text="0, or 23001: changed meanwhile (value and seq are what is stored)")
+
+
+class ExtensionResultsSerializer(serializers.Serializer):
+    extensions = ExtensionResultSerializer(many=True, help_text="one per key asked, in order")
+
+
+class ExtensionPageSerializer(serializers.Serializer):
+    extensions = ExtensionSerializer(many=True, help_text="by version, at most 200")
+    isCompleted = serializers.BooleanField(  # noqa: N815
+        help_text="false: read on from the last seq + 1")
+    latestSeq = serializers.IntegerField()  # noqa: N815
+    clearSeq = serializers.IntegerField(  # noqa: N815
+        help_text="every key a client holds at this version or older was cleared")
 
 
 class MessageIDListField(Unchecked):

@@ -30,6 +30,10 @@ urlpatterns = [
          name="api-message-revoke"),
     path("messages/<str:message_id>/modify/", views.MessageModifyView.as_view(),
          name="api-message-modify"),
+    path("messages/<str:message_id>/extensions/", views.MessageExtensionsView.as_view(),
+         name="api-message-extensions"),
+    path("messages/<str:message_id>/extensions/delete/",
+         views.MessageExtensionsDeleteView.as_view(), name="api-message-extensions-delete"),
     path("merged/<str:download_key>/", views.MergedListView.as_view(), name="api-merged-list"),
     path("files/", views.FileUploadView.as_view(), name="api-file-upload"),
 ]

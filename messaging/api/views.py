@@ -14,9 +14,10 @@ from accounts.api import fields
 from accounts.api.fields import validated
 from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES, ErrorSerializer
 from chat_project.api import JSONParser
-from messaging import changes, merged, selectors, services
+from messaging import changes, extensions, merged, selectors, services
 from messaging.commands import Origin
 from messaging.uploads import upload_store
+from messaging.views import extension_page_dict, extension_results_dict
 from push import offline_info
 
 from .serializers import (
@@ -25,6 +26,11 @@ from .serializers import (
     ConversationIDSerializer,
     ConversationListSerializer,
     ConversationPinSerializer,
+    ExtensionDeleteSerializer,
+    ExtensionPageSerializer,
+    ExtensionQuerySerializer,
+    ExtensionResultsSerializer,
+    ExtensionSetSerializer,
     FileUploadSerializer,
     MergedListSerializer,
     MessageIDListResultSerializer,
@@ -141,6 +147,60 @@ class MessageModifyView(APIView):
         return Response(changes.message_modify(
             message_pk=changes.message_pk(message_id), actor=request.user,
             **validated(MessageModifySerializer, request.data)))
+
+
+_EXTENSION_ERRORS = ("Errors: 23002 the message was sent without isSupportExtension, "
+                     "23004 not in your history (or recalled), 10004 a bad field.")
+
+
+class MessageExtensionsView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="message_extensions_get", summary="A message's key-value extensions",
+        description=("The keys at startSeq or later, by version, 200 at most. "
+                     + _EXTENSION_ERRORS),
+        tags=["messages"], parameters=[MESSAGE_ID, ExtensionQuerySerializer],
+        responses={200: ExtensionPageSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request, message_id):
+        query = validated(ExtensionQuerySerializer, request.query_params)
+        return Response(extension_page_dict(extensions.extensions_get(
+            message_pk=changes.message_pk(message_id), actor=request.user, **query)))
+
+    @extend_schema(
+        operation_id="message_extensions_set", summary="Set keys of a message's extensions",
+        description=("Compare-and-set per key: a key changed since the seq you name is "
+                     "answered code 23001 with what is stored; the other keys are set. Both "
+                     "users' devices get MESSAGE_EXTENSIONS_UPDATED. 910050: over 300 keys "
+                     "on the message. " + _EXTENSION_ERRORS),
+        tags=["messages"], parameters=[MESSAGE_ID], request=ExtensionSetSerializer,
+        responses={200: ExtensionResultsSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, message_id):
+        body = validated(ExtensionSetSerializer, request.data)
+        return Response(extension_results_dict(extensions.extensions_set(
+            message_pk=changes.message_pk(message_id), actor=request.user,
+            items=extensions.items_from_wire(body.get("extensions"), with_values=True))))
+
+
+class MessageExtensionsDeleteView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="message_extensions_delete", summary="Delete keys of a message's extensions",
+        description=("The keys named (compare-and-set per key, as a set), or every key "
+                     "when none is named. Both users' devices get MESSAGE_EXTENSIONS_DELETED. "
+                     + _EXTENSION_ERRORS),
+        tags=["messages"], parameters=[MESSAGE_ID], request=ExtensionDeleteSerializer,
+        responses={200: ExtensionResultsSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request, message_id):
+        body = validated(ExtensionDeleteSerializer, request.data)
+        return Response(extension_results_dict(extensions.extensions_delete(
+            message_pk=changes.message_pk(message_id), actor=request.user,
+            items=extensions.items_from_wire(body.get("extensions"), body.get("keyList"),
+                                             with_values=False))))
 
 
 class MessageDeleteView(APIView):
