@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0010_sync_entry_copies_idx'),
+        ('accounts', '0012_webhook_unqueued_console'),
     ]
 
     operations = [
