@@ -25,9 +25,9 @@ Redis restarted without persistence). Delivery is at least once. The task is
 acknowledged when it ends (chat_project/task_rules.py), so a worker lost during a call
 makes it again; the app may get a callback twice and should treat a repeated MsgKey as
 one event. A copy of the task that the broker hands out again finds its attempt
-recorded and stops, so copies never multiply the retries. A wait longer than CHAT_TASK_RETRY_MAX_COUNTDOWN (kept under the
-broker's visibility timeout, past which a waiting task is handed out a second time) is
-made of several shorter ones: the task carries the time of its next attempt
+recorded and stops, so copies never multiply the retries. A wait longer than
+CHAT_TASK_RETRY_MAX_COUNTDOWN (kept under the broker's visibility timeout, past which a
+waiting task is handed out a second time) is made of several shorter ones: the task carries the time of its next attempt
 (`not_before`) and its attempt count (`retries`) from one to the next.
 
 `purge_webhook_attempts` deletes attempt records older than CHAT_WEBHOOK_ATTEMPT_DAYS

@@ -1,8 +1,9 @@
 """A message's offline-push settings in one shape, whatever door it came through.
 
 The WebSocket and native REST doors take the Web SDK's `offlinePushInfo`
-(`from_web`: the flat names sdk.js sends, and Tencent's nested androidInfo / apnsInfo), the /v4 doors Tencent's `OfflinePushInfo` (`from_v4`,
-tencent-rest.md §2.3); both return the one shape that is stored with the message
+(`from_web`: the flat names sdk.js sends, and Tencent's nested androidInfo /
+apnsInfo), the /v4 doors Tencent's `OfflinePushInfo` (`from_v4`, tencent-rest.md
+§2.3); both return the one shape that is stored with the message
 (Message.offline_push_info, BroadcastTask.offline_push_info) and read by the push
 pipeline (push/content.py):
 
@@ -11,9 +12,9 @@ pipeline (push/content.py):
 
 Sounds are per platform, as Tencent names them: ApnsInfo.Sound / the Web SDK's
 apnsInfo.sound or iOSSound is `options.apns_sound` (APNs only), AndroidInfo.Sound /
-androidInfo.sound or androidSound `options.android_sound` (FCM and the Android vendors only); `sound`
-(the Web SDK's flat `sound`, and rows stored before the split) goes to both, under
-either (push/providers/base.py Notification.sound_for).
+androidInfo.sound or androidSound `options.android_sound` (FCM and the Android
+vendors only); `sound` (the Web SDK's flat `sound`, and rows stored before the split)
+goes to both, under either (push/providers/base.py Notification.sound_for).
 
 Keys at their default are left out, so "no settings" is {} (stored as NULL). The
 option names are push/providers/base.py's (`Notification.options`). A bad field is
