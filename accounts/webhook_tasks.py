@@ -178,9 +178,11 @@ def queue_unqueued_webhooks(limit: int = 1000, pks: list[int] | None = None) -> 
     handled: list[int] = []  # queued by this run (a row stays until its task starts)
     kept = WebhookUnqueued.objects.all() if pks is None else \
         WebhookUnqueued.objects.filter(pk__in=pks)
+    # Which rows are due is settled at the start: a row this run queues is marked
+    # queued after it, so a later batch of the run does not take it again.
+    stale = timezone.now() - timedelta(seconds=settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS)
     while True:
         now = timezone.now()
-        stale = now - timedelta(seconds=settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS)
         with transaction.atomic():
             due = kept.exclude(pk__in=handled) if pks is not None else kept.filter(
                 Q(refused=True) | Q(queued_at__lt=stale)

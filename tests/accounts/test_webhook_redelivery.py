@@ -6,6 +6,7 @@ timeout, so waits over 2 s hop), real HTTP receiver."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -200,3 +201,35 @@ def test_an_after_send_survives_its_process_dying_between_the_commit_and_the_que
             time.sleep(0.1)
     assert call.body["MsgKey"] == message_key(msg) and call.body["MsgRandom"] == 7
     assert WebhookAttempt.objects.filter(delivery_id=kept.delivery_id, outcome="ok").exists()
+
+
+def test_the_outbox_sweep_ends_when_every_row_is_due(settings, tmp_path):
+    """A run queues batches of `limit` rows and marks each queued. With no grace, the
+    rows of its first batch were due again for its second (queued before "now"), so a
+    run with `limit` rows or more never ended. Rows on the shared broker's queue of a
+    worker's name; no worker runs, so their tasks never start and the rows stay."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import WebhookUnqueued
+    from accounts.webhook_tasks import queue_unqueued_webhooks
+
+    settings.CHAT_WEBHOOK_QUEUE = f"hooks-outbox-{uuid.uuid4().hex[:8]}"
+    settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS = 0
+    for n in range(5):
+        WebhookUnqueued.objects.create(delivery_id=uuid.uuid4(), command=webhooks.AFTER_SEND,
+                                       body=dict(BODY, MsgKey=f"k{n}"), platform="Web",
+                                       created_at=timezone.now(), refused=n % 2 == 0)
+    done = []
+
+    def sweep():  # in a thread, so that a run that never ends fails the test
+        try:
+            done.append(queue_unqueued_webhooks(limit=2))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=sweep, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert done == [5]
+    assert WebhookUnqueued.objects.filter(refused=False, queued_at__isnull=False).count() == 5
