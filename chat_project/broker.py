@@ -16,7 +16,8 @@ fallback it already has for a broker that refuses:
 
 - after-callbacks: their outbox rows (WebhookUnqueued, written with the change) are
   marked refused, queued by `queue_unqueued_webhooks` (30 s);
-- offline pushes and their withdrawals: kept in PushUnqueued, queued by
+- offline pushes: their outbox rows (PushUnqueued, written with the send) are marked
+  refused; withdrawals: kept in PushUnqueued (written then); both queued by
   `queue_unqueued_pushes` (30 s); a push retry's delivery row is found by
   `requeue_stale_pushes`;
 - batch chunks and pushes to all: their BatchChunk / BroadcastTask rows are queued

@@ -473,6 +473,11 @@ CHAT_PUSH_ENABLED = env.bool("CHAT_PUSH_ENABLED", default=True)
 CHAT_PUSH_MAX_ATTEMPTS = env.int("CHAT_PUSH_MAX_ATTEMPTS", default=5)
 CHAT_PUSH_ATTEMPT_DAYS = env.int("CHAT_PUSH_ATTEMPT_DAYS", default=7)
 CHAT_PUSH_QUEUE = env.str("CHAT_PUSH_QUEUE", default="")
+# An offline push queued this many seconds ago whose task has not started (its row
+# still in the outbox: the process died before queuing it, or the broker lost it) is
+# queued again by the sweep (push/tasks.py). Longer than a task may wait in a busy
+# queue, or a slow task gets a second copy (which pushes nothing twice).
+CHAT_PUSH_OUTBOX_GRACE_SECONDS = env.float("CHAT_PUSH_OUTBOX_GRACE_SECONDS", default=300.0)
 # Push tokens one user may hold (one per device); registering one more drops the oldest.
 CHAT_PUSH_MAX_TOKENS = env.int("CHAT_PUSH_MAX_TOKENS", default=10)
 # FCM HTTP v1 (push/providers/fcm.py): the service-account JSON, inline or as a path;

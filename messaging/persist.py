@@ -287,7 +287,7 @@ def _push_jobs(written: list[_Pending], convs: dict, totals: dict[int, int],
     (no statement): a stored message to someone else, not historical, not disablePush,
     with something to say, to a receiver whose option for the conversation is
     AcceptAndNotify and who has a push token (`with_tokens`, when known: None means
-    push.tasks.queue_now reads them). push.pipeline decides per device after the
+    push.tasks.queue_on_commit reads them). push.pipeline decides per device after the
     commit. The badge is the receiver's total unread, when this message counted."""
     jobs = []
     for p in written:
@@ -536,7 +536,7 @@ _CONVERSATION_UPSERT = (
 )
 
 
-# PostgreSQL: the upsert, the totals and who has a push token (push.tasks.queue_now's
+# PostgreSQL: the upsert, the totals and who has a push token (push.tasks.queue_on_commit's
 # question, asked of every owner: each push's receiver is one) in one statement. The
 # CTE's writes are not visible to the rest of the statement (it reads the table as it
 # was), so an owner's total is its other conversations' unread, from the table, plus its
@@ -574,7 +574,7 @@ def _upsert_conversations(fresh: list[_Pending], dialogs: dict,
     """Fold the batch per (owner, peer): unread added, newest last message, read position.
     Returns the rows by (owner, peer), the total unread (`_unread_totals`) of each owner
     whose unread grew, and the owners who have a push token: one statement on PostgreSQL;
-    elsewhere two, and None for the tokens (push.tasks.queue_now reads them)."""
+    elsewhere two, and None for the tokens (push.tasks.queue_on_commit reads them)."""
     folded: dict[tuple[int, int], dict] = {}
     for p in fresh:
         cmd, msg = p.cmd, p.message

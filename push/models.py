@@ -292,15 +292,26 @@ class VapidKeyPair(models.Model):
 
 
 class PushUnqueued(models.Model):
-    """A push task (an offline push of a committed send, or a withdrawal) the broker
-    would not take after its commit (down, silent past its timeouts, or failed less
-    than CHAT_BROKER_COOLDOWN_SECONDS ago: chat_project/broker.py): kept here until
-    the sweep (tasks.queue_unqueued_pushes, every 30 s) queues it. Nothing is written
-    while the broker takes them. `task` is one of push.tasks' task names."""
+    """The outbox of push tasks. An offline push (push_deliver, the jobs of one send
+    batch) has its row written in the send's transaction, so a committed send always
+    leaves its push behind, even if the process dies between the commit and the
+    queuing (tasks.queue_on_commit). A withdrawal has a row only when the broker would
+    not take it after its commit (tasks._queue: it is decided after the commit).
+
+    Every task queued from a row carries the row's id (`outbox`) and deletes the row
+    when it starts. A row is left when the task never ran: the broker would not take it
+    (`refused`: down, silent past its timeouts, or its breaker open,
+    chat_project/broker.py), the process died before queuing it, or the broker lost it.
+    The sweep (tasks.queue_unqueued_pushes, every 30 s) queues the refused rows and those
+    queued more than CHAT_PUSH_OUTBOX_GRACE_SECONDS ago (at their commit, or by the
+    sweep: `queued_at`) whose task has not started. `task` is one of push.tasks' task
+    names, `args` its positional arguments."""
 
     task = models.CharField(max_length=100)
     args = models.JSONField()
     created_at = models.DateTimeField()
+    refused = models.BooleanField(default=False)
+    queued_at = models.DateTimeField(null=True, blank=True)  # last queued by the sweep
 
     def __str__(self) -> str:
         return f"{self.task} {self.created_at:%Y-%m-%d %H:%M:%S}"

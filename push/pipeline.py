@@ -6,10 +6,11 @@ and the conversation, in the send transaction, at no extra statement: the messag
 stored, not historical, not sent to oneself, not `disablePush`, has something to say
 (push/content.py), and the receiver's option for the conversation is AcceptAndNotify.
 For each such message it builds a `PushJob` (the notification included: push never
-reads messaging's tables) and push/tasks.py `queue_on_commit` hands the jobs over after the commit.
-There, one indexed query keeps the receivers that have a push token; only then is a
-Celery task queued (`push.tasks.push_deliver`), so a send to users without tokens costs
-one query after the commit and no broker call.
+reads messaging's tables) and push/tasks.py `queue_on_commit` keeps those whose receiver
+has a push token (known from the send's conversation statement on PostgreSQL, one
+indexed query elsewhere) in the outbox (PushUnqueued, one INSERT in the send's
+transaction) and queues a Celery task (`push.tasks.push_deliver`) after the commit, so a
+send to users without tokens writes nothing and makes no broker call.
 
 The task decides per device, at the time it runs (`deliver_jobs`):
 - the receiver's global receive option: inside its quiet window, nothing is pushed

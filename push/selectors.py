@@ -77,5 +77,5 @@ def push_tokens(user_pk: int) -> list[PushToken]:
 
 def has_token_sql(user_column: str) -> str:
     """An SQL condition: the user in `user_column` has a push token. For a statement of
-    the send that answers push.tasks.queue_now's question itself (`with_tokens`)."""
+    the send that answers push.tasks.queue_on_commit's question itself (`with_tokens`)."""
     return f"EXISTS (SELECT 1 FROM {PushToken._meta.db_table} WHERE user_id = {user_column})"

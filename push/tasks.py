@@ -6,12 +6,24 @@ push/pipeline.py holds the work and never queues a task itself: the send pipelin
 `withdraw_on_commit` here, and the pipeline's functions that need a later run take the
 queueing function as an argument (`on_retry`, `requeue`).
 
-A push task the broker will not take after its commit (down, silent past its timeouts,
-or failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in this process, when it is not
-tried at all: chat_project/broker.py) is kept in PushUnqueued, one row written only
-then, and `queue_unqueued_pushes` (every 30 s) queues it once the broker is back: an
-offline push whose task never reached the broker has no delivery row yet, so the
-sweep of stale deliveries (`requeue_stale_pushes`) could not find it.
+Nothing committed loses its offline push: `queue_on_commit` writes the send batch's
+push jobs (those whose receiver has a push token) to the outbox, PushUnqueued, in the
+send's transaction (one INSERT for the batch; nothing when no receiver has a token or
+push is off), and an on_commit hook queues `push_deliver` with the row's id. The task
+deletes its row when it starts. A row that stays is queued by `queue_unqueued_pushes`
+(every 30 s): at once when the broker would not take it after the commit (down, silent
+past its timeouts, or failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in this
+process, when it is not tried at all: chat_project/broker.py; the hook marks it
+`refused`, one UPDATE, only then), and CHAT_PUSH_OUTBOX_GRACE_SECONDS after it was
+last queued when its task never started: the process died between the commit and the
+queuing, or the broker lost the task. An offline push whose task never ran has no
+delivery row yet, so the sweep of stale deliveries (`requeue_stale_pushes`) could not
+find it; the outbox can. A task queued twice (one that was only slow) pushes once.
+
+Withdrawals keep today's way: whether one is needed is decided after the read's (or
+recall's) commit, so its row is written then, only when the broker will not take it
+(`_queue`), and a process that dies in between loses the withdrawal (a later read of
+the conversation withdraws what a lost read's withdrawal left shown).
 
 All acknowledged late and retried on transient database and Redis errors
 (chat_project/task_rules.py). Each is idempotent: a delivery is unique per (message,
@@ -21,10 +33,12 @@ user, device) and sent by the one run that claimed it (push/pipeline.py send_del
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from chat_project import broker
@@ -40,8 +54,12 @@ log = logging.getLogger(__name__)
 # --- the tasks ------------------------------------------------------------------------------
 
 @shared_task(ignore_result=True, **RETRY)
-def push_deliver(jobs: list[dict]) -> dict:
-    """The offline pushes of one committed send batch (pipeline.PushJob as JSON)."""
+def push_deliver(jobs: list[dict], outbox: int | None = None) -> dict:
+    """The offline pushes of one committed send batch (pipeline.PushJob as JSON).
+    `outbox`: its PushUnqueued row, deleted as the task starts (tasks queued before the
+    outbox carry none). A copy of the task run again pushes nothing twice: each
+    delivery is unique per (message, user, device) and sent by the run that claims it."""
+    _started(outbox)
     counts = pipeline.deliver_jobs(jobs, on_retry=queue_retry, on_busy=queue_recheck)
     log.info("offline push: %s", counts)
     return counts
@@ -64,51 +82,67 @@ def requeue_stale_pushes() -> int:
 
 @shared_task(ignore_result=True, **RETRY)
 def queue_unqueued_pushes(limit: int = 1000) -> int:
-    """Every 30 s (django-celery-beat): queue the push tasks the broker would not take
-    after their commit (PushUnqueued), oldest first; return how many. A row goes once
-    its task is queued; when the broker refuses again the rest wait for the next run.
-    A task queued twice (a run that failed half-way) pushes once: a delivery is unique
-    per (message, user, device) and sent by the run that claims it."""
+    """Every 30 s (django-celery-beat): queue the push tasks of the outbox whose task
+    has not started (PushUnqueued): those the broker would not take after their commit,
+    and those queued more than CHAT_PUSH_OUTBOX_GRACE_SECONDS ago; oldest first; return
+    how many. A row stays until its task starts (it may be lost again); when the broker
+    refuses again the rest wait for the next run. A task queued twice (a row's task that
+    was only slow) pushes once: a delivery is unique per (message, user, device) and
+    sent by the run that claims it."""
     queued = 0
+    # Fixed for the run: a row it queues is not taken again by its next batch.
+    stale = timezone.now() - timedelta(seconds=settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS)
     while True:
+        now = timezone.now()
         with transaction.atomic():
             rows = list(PushUnqueued.objects.select_for_update(skip_locked=True)
+                        .filter(Q(refused=True) | Q(queued_at__lt=stale)
+                                | Q(queued_at__isnull=True, created_at__lt=stale))
                         .order_by("pk")[:limit])
-            done = []
+            done, dropped = [], []
             try:
                 for row in rows:
                     task = _KEPT_TASKS.get(row.task)
                     if task is None:
                         log.error("offline push: a kept task of unknown name %r dropped",
                                   row.task)
-                    else:
-                        broker.publish(task, tuple(row.args), **_route())
+                        dropped.append(row.pk)
+                        continue
+                    broker.publish(task, tuple(row.args), {"outbox": row.pk}, **_route())
                     done.append(row.pk)
             except broker.BROKER_ERRORS:
                 log.warning("the broker still refuses push tasks; %d queued",
                             queued + len(done), exc_info=True)
                 rows = []  # stop after this batch
-            PushUnqueued.objects.filter(pk__in=done).delete()
+            PushUnqueued.objects.filter(pk__in=done).update(refused=False, queued_at=now)
+            if dropped:
+                PushUnqueued.objects.filter(pk__in=dropped).delete()
         queued += len(done)
         if len(rows) < limit:
             return queued
 
 
 @shared_task(ignore_result=True, **RETRY)
-def push_withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
-    """Withdraw the pushes of a conversation read up to `upto_seq`."""
+def push_withdraw(user_pk: int, conversation_id: str, upto_seq: int,
+                  outbox: int | None = None) -> int:
+    """Withdraw the pushes of a conversation read up to `upto_seq`. (`outbox`, here and
+    in the other withdrawals: the PushUnqueued row it was queued from by the sweep,
+    deleted as it starts.)"""
+    _started(outbox)
     return pipeline.withdraw(user_pk, conversation_id, upto_seq)
 
 
 @shared_task(ignore_result=True, **RETRY)
-def push_withdraw_message(message_id: int) -> int:
+def push_withdraw_message(message_id: int, outbox: int | None = None) -> int:
     """Withdraw the pushes of a recalled (or deleted) message."""
+    _started(outbox)
     return pipeline.withdraw_message(message_id)
 
 
 @shared_task(ignore_result=True, **RETRY)
-def push_withdraw_messages(message_ids: list[int]) -> int:
+def push_withdraw_messages(message_ids: list[int], outbox: int | None = None) -> int:
     """Withdraw the pushes of messages their receiver deleted."""
+    _started(outbox)
     return pipeline.withdraw_messages(message_ids)
 
 
@@ -120,33 +154,30 @@ def purge_push_attempts() -> int:
 
 # --- after the send's commit ----------------------------------------------------------------
 
-def queue_on_commit(jobs: list[PushJob], *, with_tokens: set[int] | None = None) -> None:
-    """Hand `jobs` to the delivery task after the caller's transaction commits.
-    `with_tokens`: which of their receivers have a push token, when the caller's
-    transaction has read it already (selectors.has_token_sql); None: read after the commit."""
-    if jobs and pipeline.enabled():
-        transaction.on_commit(lambda: queue_now(jobs, with_tokens=with_tokens))
-
-
-def queue_now(jobs: list[PushJob], *, with_tokens: set[int] | None = None) -> int:
-    """Queue the jobs whose receiver has a push token (`with_tokens` when given, else one
-    query); return how many. Never raises: a failure here must not fail a send that has
-    committed (it is logged)."""
-    try:
-        if with_tokens is None:
-            with_tokens = set(PushToken.objects.filter(
-                user_id__in={j.receiver_pk for j in jobs}).values_list("user_id", flat=True))
-        todo = [j for j in jobs if j.receiver_pk in with_tokens]
-        if not todo:
-            return 0
-        now = time.time()
-        for job in todo:
-            job.queued_at = job.queued_at or now
-        _queue(push_deliver, ([j.as_json() for j in todo],))
-        return len(todo)
-    except Exception:
-        log.exception("offline push: queuing %d jobs failed", len(jobs))
+def queue_on_commit(jobs: list[PushJob], *, with_tokens: set[int] | None = None) -> int:
+    """Keep the `jobs` whose receiver has a push token in the outbox (PushUnqueued, one
+    row and one INSERT for them all) in the caller's transaction, and hand them to the
+    delivery task when it commits; return how many. Push off, or no receiver with a
+    token: nothing written, nothing queued. `with_tokens`: which of their receivers have
+    a push token, when the caller's transaction has read it already
+    (selectors.has_token_sql); None: read here, in the transaction (one query)."""
+    if not jobs or not pipeline.enabled():
         return 0
+    if with_tokens is None:
+        with_tokens = set(PushToken.objects.filter(
+            user_id__in={j.receiver_pk for j in jobs}).values_list("user_id", flat=True))
+    todo = [j for j in jobs if j.receiver_pk in with_tokens]
+    if not todo:
+        return 0
+    now = time.time()
+    for job in todo:
+        job.queued_at = job.queued_at or now
+    args = ([j.as_json() for j in todo],)
+    row = PushUnqueued.objects.create(task=push_deliver.name, args=list(args),
+                                      created_at=timezone.now())
+    # robust: nothing here may turn a committed send into an error.
+    transaction.on_commit(lambda: _queue_or_mark(push_deliver, args, row.pk), robust=True)
+    return len(todo)
 
 
 def queue_retry(delivery_pk: int, countdown: float) -> None:
@@ -225,12 +256,37 @@ def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
         log.exception("offline push: queuing a withdrawal failed")
 
 
-def _queue(task, args: tuple) -> None:
-    """Queue `task`; when the broker will not take it, keep it for queue_unqueued_pushes
-    (one INSERT, only then)."""
+def _queue_or_mark(task, args: tuple, outbox: int) -> None:
+    """Queue the task of the outbox row `outbox`; when the broker will not take it, mark
+    the row refused, for the sweep's next run (one UPDATE, only then)."""
     if task.app.conf.task_always_eager:
         # Embedded mode runs tasks in process: not in the sender's request, whose
         # answer would wait for the vendor.
+        _in_thread(task, args, {"outbox": outbox})
+        return
+    try:
+        broker.publish(task, args, {"outbox": outbox}, **_route())
+    except broker.BROKER_ERRORS as exc:
+        if isinstance(exc, broker.BrokerUnavailable):
+            log.info("offline push: %s kept to queue again (the broker failed a moment "
+                     "ago)", task.name)
+        else:
+            log.warning("offline push: the broker would not take %s; kept to queue again",
+                        task.name, exc_info=True)
+        PushUnqueued.objects.filter(pk=outbox).update(refused=True)
+
+
+def _started(outbox: int | None) -> None:
+    """A task queued from the outbox starts: its row has done its work."""
+    if outbox is not None:
+        PushUnqueued.objects.filter(pk=outbox).delete()
+
+
+def _queue(task, args: tuple) -> None:
+    """Queue a withdrawal `task`; when the broker will not take it, keep it for
+    queue_unqueued_pushes (one INSERT, only then)."""
+    if task.app.conf.task_always_eager:
+        # Embedded mode runs tasks in process: not in the reader's request.
         _in_thread(task, args)
         return
     try:
@@ -246,20 +302,21 @@ def _queue(task, args: tuple) -> None:
 
 
 def _keep(task, args: tuple) -> None:
-    PushUnqueued.objects.create(task=task.name, args=list(args), created_at=timezone.now())
+    PushUnqueued.objects.create(task=task.name, args=list(args), created_at=timezone.now(),
+                                refused=True)
 
 
-def _in_thread(task, args: tuple) -> None:
+def _in_thread(task, args: tuple, kwargs: dict | None = None) -> None:
     def run():
         try:
-            task.apply(args)
+            task.apply(args, kwargs)
         finally:
             connections.close_all()  # this thread's own connections
 
     threading.Thread(target=run, daemon=True, name="parley-push").start()
 
 
-# What queue_unqueued_pushes may queue (the tasks _queue keeps), by name.
+# What queue_unqueued_pushes may queue (the tasks the outbox keeps), by name.
 _KEPT_TASKS = {t.name: t for t in (push_deliver, push_withdraw, push_withdraw_message,
                                    push_withdraw_messages)}
 

@@ -1,0 +1,105 @@
+"""An offline push survives its process dying between the send's commit and the
+queuing (push/tasks.py queue_on_commit): the push job is written to the outbox
+(PushUnqueued) in the send's transaction, the task deletes its row when it starts, and
+the sweep (queue_unqueued_pushes) queues the rows whose task never started. A second
+copy of the task (a slow task the sweep queued again) pushes nothing twice: a delivery
+is unique per (message, user, device)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+
+import pytest
+from django.conf import settings as django_settings
+
+from accounts.usersig import gen_usersig
+from messaging.models import Message
+from push.models import PushDelivery, PushUnqueued
+from push.tasks import push_deliver, queue_unqueued_pushes
+from tests.conftest import start_server, stop_server
+from tests.redis_server import RedisServer
+
+from .pipeline_helpers import fcm_and_worker, fcm_token, requests_to, settle, wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs REDIS_URL")]
+
+
+def _send(base: str, answered: list) -> None:
+    request = urllib.request.Request(
+        f"{base}/api/v1/messages/", method="POST",
+        data=json.dumps({"to": "bob", "random": 7, "elements": [
+            {"type": "TIMTextElem", "payload": {"text": "hi"}}]}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answered.append(response.status)
+    except OSError as exc:  # the server died under the request
+        answered.append(exc)
+
+
+def test_an_offline_push_survives_its_process_dying_between_the_commit_and_the_queuing(
+        make_user, tmp_path, settings):
+    """The push task is queued by the send's on_commit hook. A process killed after the
+    commit and before the task reached the broker lost the push: the old PushUnqueued
+    row was written only when the broker refused. A real server whose broker (a Redis
+    of its own) is frozen, so its hook hangs in the publish; killed -9 then; a real
+    worker (on the shared Redis) and a fake FCM for the sweep's task."""
+    make_user("alice"), make_user("carol")
+    bob = make_user("bob")
+    token = fcm_token(bob).token
+    broker = RedisServer().start()
+    proc, base = start_server(CELERY_BROKER_URL=broker.url, CELERY_TASK_ALWAYS_EAGER="0")
+    answered: list = []
+    try:
+        os.kill(broker.proc.pid, signal.SIGSTOP)  # the hook's publish hangs
+        sender = threading.Thread(target=_send, args=(base, answered))
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not Message.objects.exists():  # committed; the hook is in its publish
+            assert time.monotonic() < deadline, "the send never committed"
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait(timeout=10)
+        sender.join(timeout=30)
+    finally:
+        stop_server(proc)
+        os.kill(broker.proc.pid, signal.SIGCONT)
+        broker.stop()
+    assert answered and not isinstance(answered[0], int), answered  # no answer came
+    msg = Message.objects.get()
+    kept = PushUnqueued.objects.all()
+    assert len(kept) == 1, "the push was lost: nothing kept for it"
+    [kept] = kept
+    assert kept.task == push_deliver.name and not kept.refused
+    [[job]] = kept.args
+    assert (job["message_id"], job["receiver_pk"]) == (msg.pk, bob.pk)
+
+    with fcm_and_worker(tmp_path, "push-outbox") as (fake, worker):
+        settings.CHAT_PUSH_QUEUE = worker.queue
+        settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS = 3600
+        assert queue_unqueued_pushes() == 0  # its task may only be slow: not yet
+        settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS = 0
+        assert queue_unqueued_pushes() == 1
+        [pushed] = wait_for(lambda: requests_to(fake, token), what="the kept push")
+        wait_for(lambda: not PushUnqueued.objects.exists(),
+                 what="the task taking its row when it starts")
+        assert pushed["android"]["notification"]["tag"] == job["message_key"]
+
+        # A second copy of the task (the sweep queued it again while the first was
+        # only slow) finds the delivery done and pushes nothing.
+        push_deliver.apply_async((kept.args[0],), {"outbox": kept.pk}, queue=worker.queue)
+        settle(fake, make_user("dave"), make_user("erin"))
+        assert len(requests_to(fake, token)) == 1
+        ran = [line.split("s: ", 1)[1] for line in worker.log().splitlines()
+               if "push.tasks.push_deliver[" in line and " succeeded in " in line]
+        assert ran[:2] == ["{'delivered': 1}", "{}"], ran  # the copy ran, pushed nothing
+        assert PushDelivery.objects.filter(user=bob, state="delivered").count() == 1
+        assert not PushUnqueued.objects.exists()
+        assert not fake.problems
