@@ -144,6 +144,8 @@ async def op_set_all_receive_message_opt(consumer, data):
 
 async def op_get_all_receive_message_opt(consumer, data):
     return await _call(push_services.receive_option_get, user=consumer.user)
+
+
 async def op_set_message_extensions(consumer, data):
     pk = changes.message_pk(data.get("messageID"))
     items = extensions.items_from_wire(data.get("extensions"), with_values=True)
