@@ -16,14 +16,15 @@ from chat_project.errors import ChatError
 alice, bob = User.objects.get(user_id="alice"), User.objects.get(user_id="bob")
 carol = User.objects.get(user_id="carol")
 text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+unread_before = selectors.total_unread(bob)  # seed_demo's conversation (alice's line)
 first = message_send(origin=Origin.USER, sender=alice, to="bob", elements=text, random=1)
 assert message_send(origin=Origin.USER,
                     sender=alice, to="bob", elements=text, random=1)["ID"] == first["ID"]
 results = message_send_many([SendCommand(origin=Origin.USER,
                                          sender=alice, to="bob", elements=text, random=i)
                              for i in (2, 3)])
-assert [r["seq"] for r in results] == [2, 3], results
-assert selectors.conversation_list(user=bob)[0]["unreadCount"] == 3
+assert [r["seq"] for r in results] == [first["seq"] + 1, first["seq"] + 2], results
+assert selectors.conversation_list(user=bob)[0]["unreadCount"] == unread_before + 3
 conversation_mark_read(user=bob, peer=alice)
 assert selectors.total_unread(bob) == 0
 rel.block_add(owner=bob, user_ids=["alice"])

@@ -38,3 +38,26 @@ def test_seed_demo_prints_a_working_v4_url(capsys, live_server_url, transactiona
         answer = json.loads(response.read())
     assert answer["ActionStatus"] == "OK", answer
     assert answer["MsgKey"] and answer["MsgTime"] > 0
+
+
+def test_seed_demo_gives_alice_and_bob_a_conversation_once(settings):
+    from messaging.models import Message
+    from messaging.selectors import conversation_list, total_unread
+    from relationships.models import Friendship
+
+    call_command("seed_demo", quiet=True)
+    call_command("seed_demo", quiet=True)  # not twice
+    alice, bob = User.objects.get(user_id="alice"), User.objects.get(user_id="bob")
+    texts = list(Message.objects.filter(sender__in=[alice, bob], receiver__in=[alice, bob])
+                 .order_by("seq").values_list("sender__user_id", "elements"))
+    assert [s for s, _ in texts] == ["bob", "alice", "bob"]
+    assert texts[0][1][0]["payload"]["text"].startswith("Hi Alice")
+    assert Friendship.objects.filter(owner=alice, friend=bob).exists()
+    assert Friendship.objects.filter(owner=bob, friend=alice).exists()
+    # What alice's page lists first: bob, his last message, two unread.
+    [conv] = conversation_list(user=alice)
+    assert conv["conversationID"] == "C2Cbob" and conv["unreadCount"] == 2
+    assert total_unread(alice) == 2
+    carol = User.objects.get(user_id="carol")
+    assert not Message.objects.filter(receiver=carol).exists()
+    assert not Friendship.objects.filter(owner=carol).exists()
