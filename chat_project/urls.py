@@ -10,6 +10,11 @@ from messaging.pages import chat
 from push.pages import service_worker
 from relationships import pages as relationship_pages
 
+# The operator console is Django admin, named for what it runs.
+admin.site.site_header = "Parley console"
+admin.site.site_title = "Parley console"
+admin.site.index_title = "Operations"
+
 urlpatterns = [
     path("", lambda request: redirect("chat")),
     path("chat/", chat, name="chat"),

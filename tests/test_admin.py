@@ -25,6 +25,9 @@ def test_operator_sees_every_page(make_user):
         response = client.get(page)
         assert response.status_code == 200, page
     assert b"visible to ops" in client.get("/admin/messaging/message/").content
+    index = client.get("/admin/").content.decode()
+    assert "<title>Operations | Parley console</title>" in index
+    assert "Django administration" not in index
     assert client.get(f"/admin/accounts/user/{alice.pk}/change/").status_code == 200
     assert client.get(f"/admin/accounts/user/{bob.pk}/change/").status_code == 200
 
