@@ -189,6 +189,7 @@ class SyncEntry(models.Model):
         REVOKE = "revoke"  # a message in this user's dialogs was recalled
         MODIFY = "modify"  # a message in this user's dialogs was changed
         EXTENSION = "extension"  # a message's key-value extensions were set or deleted
+        REACTION = "reaction"  # someone reacted to a message, or took a reaction back
 
     # Kinds whose payload never copies a message's content: a message entry points at
     # it, a recall's holds the recalled view. The others are indexed apart

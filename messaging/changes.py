@@ -26,7 +26,8 @@ Rules worth knowing:
 - A recall erases the content in storage (irreversible, as Tencent's): history keeps
   the message's place with `isRevoked: true` and empty `elements`; its key-value
   extensions are deleted (messaging/extensions.py) and their values blanked in the
-  sync log's MESSAGE_EXTENSIONS_UPDATED entries. A recalled message
+  sync log's MESSAGE_EXTENSIONS_UPDATED entries; its reactions are deleted
+  (messaging/reactions.py) and take no more. A recalled message
   the receiver had not read stops counting as unread. A client may recall its own
   messages for CHAT_RECALL_SECONDS (120) after sending (20016 past it); /v4 and
   operators have no limit.
@@ -77,6 +78,7 @@ from .merged import (
     uploads_of_lists,
 )
 from .models import Conversation, Dialog, Message, RemindType
+from .reactions import reactions_drop
 from .upload_refs import hidden_messages, upload_uuids, uploads_release, uploads_use
 from .views import (
     conversation_peer_id,
@@ -290,6 +292,7 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
             merged_release([msg.pk])
         if msg.support_extension:  # its key-value extensions go with its content
             extensions_drop(message_pk=msg.pk)
+        reactions_drop(message_pk=msg.pk)  # and its reactions
         totals = _publish_totals(was_unread)
         if webhooks.is_enabled(webhooks.AFTER_MSG_WITHDRAW):
             unread = totals.get(msg.receiver_id)

@@ -127,6 +127,29 @@ class Extension(models.Model):
         return f"{self.key!r} of message {self.message_id}"
 
 
+class Reaction(models.Model):
+    """One person's reaction to a message (Tencent's message reactions, an emoji most
+    often): who (one of the message's two people), which `reaction_id`, in the order
+    they came (messaging/reactions.py). As Extension: no database constraint on the
+    message; the history purge deletes these rows itself."""
+
+    # The unique constraint's index (message first) serves lookups by message.
+    message = models.ForeignKey("Message", on_delete=models.CASCADE, related_name="+",
+                                db_index=False, db_constraint=False)
+    reaction_id = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "reaction_id", "user"],
+                                    name="reaction_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reaction_id!r} on message {self.message_id} by {self.user_id}"
+
+
 class RemindType(models.TextChoices):
     """A conversation's receive option, as the Web SDK names them."""
 
