@@ -21,6 +21,10 @@ Each op is a thin translation to a service in messaging/changes.py; the consumer
 | `setMessageExtensions` | `{messageID, extensions: [{key, value, seq?}]}` (1 to 20; `seq`: the key's version as last seen, 0 or absent for a new key) | `{extensions: [{code, key, value, seq}]}`: code 0, or 23001 with the stored value and seq (messaging/extensions.py) |
 | `getMessageExtensions` | `{messageID, startSeq?}` | `{extensions: [{key, value, seq}], isCompleted, latestSeq, clearSeq}` (200 a page; next page from the last seq + 1) |
 | `deleteMessageExtensions` | `{messageID, extensions?: [{key, seq}]}` or `{messageID, keyList?: [key]}` (seq 0); neither: clear all | `{extensions: [{code, key, value, seq}]}` |
+| `addMessageReaction` | `{messageID, reactionID}` (1 to 100 bytes) | `{}` (23007 made already, 23005 over 20 reaction IDs on the message, 20023 recalled: messaging/reactions.py) |
+| `removeMessageReaction` | `{messageID, reactionID}` | `{}` (23008 not made) |
+| `getMessageReactions` | `{messageIDList (1 to 20), maxUserCountPerReaction? (0 to 10, default 10)}` | `{resultList: [{messageID, reactionList: [{reactionID, totalUserCount, partialUserList: [{userID, nick, avatar}], reactedByMyself}]}]}` |
+| `getAllUserListOfMessageReaction` | `{messageID, reactionID, nextSeq? (0 first), count? (1 to 100, default 20)}` | `{userList: [{userID, nick, avatar}], nextSeq, isCompleted}` |
 | `typing` | `{to, typing?: true}` | `{}`; the peer's online devices get `TYPING` {from, conversationID, typing} (not stored; nothing when the peer may not be messaged) |
 
 Events these cause (each with its sync-log seq, replayed on reconnect):
@@ -30,7 +34,10 @@ Events these cause (each with its sync-log seq, replayed on reconnect):
 [{conversationID, peerReadSeq, peerReadTime, messageIDList?}], followed by the reader's
 peer's conversation in `CONVERSATION_LIST_UPDATED` (its new `peerReadTime`),
 `MESSAGE_EXTENSIONS_UPDATED` {messageID, extensions: [{key, value, seq}]} and
-`MESSAGE_EXTENSIONS_DELETED` {messageID, keyList} (both participants' devices).
+`MESSAGE_EXTENSIONS_DELETED` {messageID, keyList} (both participants' devices),
+`MESSAGE_REACTIONS_UPDATED` {messageID, reactionList: [the reaction that changed, as
+that user sees it; totalUserCount 0 when nobody holds it any more]} (both people's
+devices, the acting one too).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from channels.db import database_sync_to_async
 from chat_project.errors import ChatError
 from push import services as push_services
 
-from . import changes, extensions, merged
+from . import changes, extensions, merged, reactions
 from .views import extension_page_dict, extension_results_dict
 
 
@@ -168,6 +175,38 @@ async def op_get_message_extensions(consumer, data):
                                            start_seq=data.get("startSeq", 0)))
 
 
+async def op_add_message_reaction(consumer, data):
+    await _call(reactions.reaction_add, message_pk=changes.message_pk(data.get("messageID")),
+                actor=consumer.user, reaction_id=data.get("reactionID"))
+    return {}
+
+
+async def op_remove_message_reaction(consumer, data):
+    await _call(reactions.reaction_remove,
+                message_pk=changes.message_pk(data.get("messageID")),
+                actor=consumer.user, reaction_id=data.get("reactionID"))
+    return {}
+
+
+async def op_get_message_reactions(consumer, data):
+    ids = data.get("messageIDList")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= reactions.MAX_MESSAGES:
+        raise ChatError(reactions.BAD_PARAMETER,
+                        f"messageIDList must hold 1 to {reactions.MAX_MESSAGES} message IDs")
+    got = await _call(reactions.reactions_get, message_pks=[changes.message_pk(i) for i in ids],
+                      actor=consumer.user,
+                      max_users=data.get("maxUserCountPerReaction", reactions.MAX_USERS_SHOWN))
+    return {"resultList": [reactions.reaction_list_dict(m, infos) for m, infos in got]}
+
+
+async def op_get_all_user_list_of_message_reaction(consumer, data):
+    return await _call(reactions.reaction_users,
+                       message_pk=changes.message_pk(data.get("messageID")),
+                       actor=consumer.user, reaction_id=data.get("reactionID"),
+                       next_seq=data.get("nextSeq", 0),
+                       count=data.get("count", reactions.USER_PAGE_DEFAULT))
+
+
 async def op_download_merger_message(consumer, data):
     return await _call(merged.access_merged_list, user=consumer.user,
                        download_key=data.get("downloadKey"))
@@ -191,4 +230,8 @@ OPS: dict = {
     "setMessageExtensions": op_set_message_extensions,
     "getMessageExtensions": op_get_message_extensions,
     "deleteMessageExtensions": op_delete_message_extensions,
+    "addMessageReaction": op_add_message_reaction,
+    "removeMessageReaction": op_remove_message_reaction,
+    "getMessageReactions": op_get_message_reactions,
+    "getAllUserListOfMessageReaction": op_get_all_user_list_of_message_reaction,
 }

@@ -452,6 +452,23 @@ WS_ROWS: dict[str, Row] = {
     "deleteMessageExtensions": Row(MESSAGE, alike(
         ws("deleteMessageExtensions", _ONE_MESSAGE[0]),
         ws("deleteMessageExtensions", _ONE_MESSAGE[1]), code=23004)),
+    # Reactions: bob is answered as for a message that does not exist.
+    "addMessageReaction": Row(MESSAGE, alike(
+        ws("addMessageReaction", lambda sc: {"messageID": sc.m_ac, "reactionID": "👍"}),
+        ws("addMessageReaction", lambda sc: {"messageID": sc.m_missing, "reactionID": "👍"}),
+        code=23004)),
+    "removeMessageReaction": Row(MESSAGE, alike(
+        ws("removeMessageReaction", lambda sc: {"messageID": sc.m_ac, "reactionID": "👍"}),
+        ws("removeMessageReaction", lambda sc: {"messageID": sc.m_missing, "reactionID": "👍"}),
+        code=23004)),
+    "getMessageReactions": Row(MESSAGE, alike(
+        ws("getMessageReactions", _MESSAGE_LIST[0]), ws("getMessageReactions", _MESSAGE_LIST[1]),
+        code=23004)),
+    "getAllUserListOfMessageReaction": Row(MESSAGE, alike(
+        ws("getAllUserListOfMessageReaction",
+           lambda sc: {"messageID": sc.m_ac, "reactionID": "👍"}),
+        ws("getAllUserListOfMessageReaction",
+           lambda sc: {"messageID": sc.m_missing, "reactionID": "👍"}), code=23004)),
     "deleteMessage": Row(MESSAGE, alike(ws("deleteMessage", _MESSAGE_LIST[0]),
                                         ws("deleteMessage", _MESSAGE_LIST[1]), code=20022)),
     "sendMessageReadReceipt": Row(MESSAGE, alike(
@@ -633,6 +650,21 @@ REST_ROWS: dict[str, Row] = {
     "POST api/v1/messages/<str:message_id>/extensions/delete/": Row(MESSAGE, alike(
         rest("POST", lambda sc: f"messages/{sc.m_ac}/extensions/delete/", {}),
         rest("POST", lambda sc: f"messages/{sc.m_missing}/extensions/delete/", {}),
+        code=23004)),
+    "GET api/v1/messages/<str:message_id>/reactions/": Row(MESSAGE, alike(
+        rest("GET", lambda sc: f"messages/{sc.m_ac}/reactions/"),
+        rest("GET", lambda sc: f"messages/{sc.m_missing}/reactions/"), code=23004)),
+    "POST api/v1/messages/<str:message_id>/reactions/": Row(MESSAGE, alike(
+        rest("POST", lambda sc: f"messages/{sc.m_ac}/reactions/", {"reactionID": "👍"}),
+        rest("POST", lambda sc: f"messages/{sc.m_missing}/reactions/", {"reactionID": "👍"}),
+        code=23004)),
+    "POST api/v1/messages/<str:message_id>/reactions/delete/": Row(MESSAGE, alike(
+        rest("POST", lambda sc: f"messages/{sc.m_ac}/reactions/delete/", {"reactionID": "👍"}),
+        rest("POST", lambda sc: f"messages/{sc.m_missing}/reactions/delete/",
+             {"reactionID": "👍"}), code=23004)),
+    "GET api/v1/messages/<str:message_id>/reactions/users/": Row(MESSAGE, alike(
+        rest("GET", lambda sc: f"messages/{sc.m_ac}/reactions/users/?reactionID=x"),
+        rest("GET", lambda sc: f"messages/{sc.m_missing}/reactions/users/?reactionID=x"),
         code=23004)),
     "POST api/v1/messages/<str:message_id>/modify/": Row(MESSAGE, both(
         alike(rest("POST", lambda sc: f"messages/{sc.m_ac}/modify/",

@@ -390,6 +390,55 @@ class ExtensionDeleteSerializer(ClosedBody):
                   "neither extensions nor keyList: delete every key")
 
 
+_REACTION_ID = {"type": "string", "minLength": 1, "maxLength": 100, "pattern": NO_NUL,
+                "description": "1 to 100 bytes, e.g. an emoji"}
+
+
+class ReactionBodySerializer(ClosedBody):
+    reactionID = UncheckedStr(source="reaction_id", schema=_REACTION_ID)  # noqa: N815
+
+
+class ReactionQuerySerializer(serializers.Serializer):
+    maxUserCountPerReaction = serializers.IntegerField(  # noqa: N815
+        source="max_users", required=False, min_value=0, max_value=10,
+        help_text="people shown per reaction, 0 to 10; 10 unless given")
+
+
+class ReactionUsersQuerySerializer(serializers.Serializer):
+    reactionID = serializers.CharField(source="reaction_id", max_length=100)  # noqa: N815
+    nextSeq = serializers.IntegerField(  # noqa: N815
+        source="next_seq", required=False, min_value=0, max_value=2**31 - 1,
+        help_text="where to read on: 0 first, then the nextSeq of the last answer")
+    count = serializers.IntegerField(required=False, min_value=1, max_value=100,
+                                     help_text="1 to 100; 20 unless given")
+
+
+class ReactionUserSerializer(serializers.Serializer):
+    userID = serializers.CharField()  # noqa: N815
+    nick = serializers.CharField(allow_blank=True)
+    avatar = serializers.CharField(allow_blank=True)
+
+
+class ReactionInfoSerializer(serializers.Serializer):
+    reactionID = serializers.CharField()  # noqa: N815
+    totalUserCount = serializers.IntegerField()  # noqa: N815
+    partialUserList = ReactionUserSerializer(  # noqa: N815
+        many=True, help_text="the first maxUserCountPerReaction people, in the order they came")
+    reactedByMyself = serializers.BooleanField()  # noqa: N815
+
+
+class ReactionListSerializer(serializers.Serializer):
+    messageID = serializers.CharField()  # noqa: N815
+    reactionList = ReactionInfoSerializer(  # noqa: N815
+        many=True, help_text="in the order each reaction first came")
+
+
+class ReactionUserPageSerializer(serializers.Serializer):
+    userList = ReactionUserSerializer(many=True)  # noqa: N815
+    nextSeq = serializers.IntegerField(help_text="ask this next; 0 when complete")  # noqa: N815
+    isCompleted = serializers.BooleanField()  # noqa: N815
+
+
 class ExtensionQuerySerializer(serializers.Serializer):
     startSeq = serializers.IntegerField(  # noqa: N815
         source="start_seq", required=False, min_value=0, max_value=2**63 - 1,

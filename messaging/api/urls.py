@@ -34,6 +34,12 @@ urlpatterns = [
          name="api-message-extensions"),
     path("messages/<str:message_id>/extensions/delete/",
          views.MessageExtensionsDeleteView.as_view(), name="api-message-extensions-delete"),
+    path("messages/<str:message_id>/reactions/", views.MessageReactionsView.as_view(),
+         name="api-message-reactions"),
+    path("messages/<str:message_id>/reactions/delete/",
+         views.MessageReactionDeleteView.as_view(), name="api-message-reaction-delete"),
+    path("messages/<str:message_id>/reactions/users/", views.MessageReactionUsersView.as_view(),
+         name="api-message-reaction-users"),
     path("merged/<str:download_key>/", views.MergedListView.as_view(), name="api-merged-list"),
     path("files/", views.FileUploadView.as_view(), name="api-file-upload"),
 ]

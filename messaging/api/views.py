@@ -14,7 +14,7 @@ from accounts.api import fields
 from accounts.api.fields import validated
 from accounts.api.schema import EMPTY_RESPONSE, ERROR_RESPONSES, ErrorSerializer
 from chat_project.api import JSONParser
-from messaging import changes, extensions, merged, selectors, services
+from messaging import changes, extensions, merged, reactions, selectors, services
 from messaging.commands import Origin
 from messaging.uploads import upload_store
 from messaging.views import extension_page_dict, extension_results_dict
@@ -40,6 +40,11 @@ from .serializers import (
     MessagePageSerializer,
     MessageSendSerializer,
     MessageSerializer,
+    ReactionBodySerializer,
+    ReactionListSerializer,
+    ReactionQuerySerializer,
+    ReactionUserPageSerializer,
+    ReactionUsersQuerySerializer,
     RemindTypeSerializer,
     UnreadCountSerializer,
     UploadedElement,
@@ -201,6 +206,72 @@ class MessageExtensionsDeleteView(APIView):
             message_pk=changes.message_pk(message_id), actor=request.user,
             items=extensions.items_from_wire(body.get("extensions"), body.get("keyList"),
                                              with_values=False))))
+
+
+_REACTION_ERRORS = ("Errors: 23004 not in your history, 10004 a bad field "
+                    "(messaging/reactions.py).")
+
+
+class MessageReactionsView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="message_reactions_get", summary="A message's reactions",
+        description=("Each reaction ID with its count, its first people and whether you "
+                     "are among them (getMessageReactions for one message); a recalled "
+                     "message has none. " + _REACTION_ERRORS),
+        tags=["messages"], parameters=[MESSAGE_ID, ReactionQuerySerializer],
+        responses={200: ReactionListSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request, message_id):
+        query = validated(ReactionQuerySerializer, request.query_params)
+        [(msg, infos)] = reactions.reactions_get(
+            message_pks=[changes.message_pk(message_id)], actor=request.user, **query)
+        return Response(reactions.reaction_list_dict(msg, infos))
+
+    @extend_schema(
+        operation_id="message_reaction_add", summary="React to a message",
+        description=("Both people's devices get MESSAGE_REACTIONS_UPDATED. 23007 you "
+                     "have already, 23005 the message holds 20 reaction IDs, 20023 "
+                     "recalled. " + _REACTION_ERRORS),
+        tags=["messages"], parameters=[MESSAGE_ID], request=ReactionBodySerializer,
+        responses={200: EMPTY_RESPONSE, **ERROR_RESPONSES},
+    )
+    def post(self, request, message_id):
+        reactions.reaction_add(message_pk=changes.message_pk(message_id), actor=request.user,
+                               **validated(ReactionBodySerializer, request.data))
+        return Response({})
+
+
+class MessageReactionDeleteView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="message_reaction_remove", summary="Take your reaction back",
+        description=("Both people's devices get MESSAGE_REACTIONS_UPDATED. 23008 you "
+                     "have not reacted so, 20023 recalled. " + _REACTION_ERRORS),
+        tags=["messages"], parameters=[MESSAGE_ID], request=ReactionBodySerializer,
+        responses={200: EMPTY_RESPONSE, **ERROR_RESPONSES},
+    )
+    def post(self, request, message_id):
+        reactions.reaction_remove(message_pk=changes.message_pk(message_id),
+                                  actor=request.user,
+                                  **validated(ReactionBodySerializer, request.data))
+        return Response({})
+
+
+class MessageReactionUsersView(APIView):
+    @extend_schema(
+        operation_id="message_reaction_users", summary="The people of one reaction",
+        description=("In the order they reacted, `count` from `nextSeq` "
+                     "(getAllUserListOfMessageReaction). " + _REACTION_ERRORS),
+        tags=["messages"], parameters=[MESSAGE_ID, ReactionUsersQuerySerializer],
+        responses={200: ReactionUserPageSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request, message_id):
+        query = validated(ReactionUsersQuerySerializer, request.query_params)
+        return Response(reactions.reaction_users(
+            message_pk=changes.message_pk(message_id), actor=request.user, **query))
 
 
 class MessageDeleteView(APIView):

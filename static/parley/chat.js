@@ -311,6 +311,8 @@
       title: out ? '' : (m.nick || m.from),
     }, bubble, meta);
     tools.decorate(m, item, meta);
+    const row = reactions.row(m);
+    if (row) item.append(row);
     return item;
   }
 
@@ -508,6 +510,7 @@
     showTyping(false);
     watchPeerStatus(cur.peerID);
     els.messageList.replaceChildren();
+    reactions.reset();
     els.loadOlder.hidden = true;
     hideSendError();
     tools.setSelecting(false);
@@ -564,6 +567,7 @@
       const height = els.scroll.scrollHeight;
       const top = els.scroll.scrollTop;
       for (const m of data.messageList) insertMessage(cur, m);
+      reactions.load(data.messageList);
       cur.nextReqMessageID = data.nextReqMessageID;
       cur.isCompleted = data.isCompleted || !data.nextReqMessageID;
       els.loadOlder.hidden = cur.isCompleted;
@@ -713,6 +717,15 @@
     insertMessage(cur, message);
     if (wasAtBottom) scrollToBottom();
   }
+
+  // The reactions under each message (reactions.js).
+  const reactions = ParleyReactions.attach({
+    chat,
+    showError: (err) => {
+      showSendError(err);
+      els.sendError.textContent = `Could not react: ${errorText(err)}`;
+    },
+  });
 
   const tools = ParleyCompose.attach({
     chat,
@@ -1002,6 +1015,8 @@
       }
     });
   }
+
+  chat.on(EVENT.MESSAGE_REACTIONS_UPDATED, (event) => reactions.onUpdated(event.data));
 
   chat.on(EVENT.CONVERSATION_LIST_UPDATED, (event) => setConversations(event.data));
   chat.on(EVENT.FRIEND_LIST_UPDATED, (event) => {

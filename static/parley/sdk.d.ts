@@ -29,6 +29,7 @@ declare namespace ParleyChat {
     readonly MESSAGE_READ_BY_PEER: 'onMessageReadByPeer';
     readonly MESSAGE_EXTENSIONS_UPDATED: 'onMessageExtensionsUpdated';
     readonly MESSAGE_EXTENSIONS_DELETED: 'onMessageExtensionsDeleted';
+    readonly MESSAGE_REACTIONS_UPDATED: 'onMessageReactionsUpdated';
     readonly CONVERSATION_LIST_UPDATED: 'onConversationListUpdated';
     readonly TOTAL_UNREAD_MESSAGE_COUNT_UPDATED: 'onTotalUnreadMessageCountUpdated';
     readonly PROFILE_UPDATED: 'onProfileUpdated';
@@ -257,6 +258,27 @@ declare namespace ParleyChat {
     seq: number;
   }
 
+  /** Someone who reacted. */
+  interface ReactionUser {
+    userID: string;
+    nick: string;
+    avatar: string;
+  }
+
+  /** One reaction ID on a message: how many, the first people, and whether I am among them. */
+  interface ReactionInfo {
+    reactionID: string;
+    totalUserCount: number;
+    partialUserList: ReactionUser[];
+    reactedByMyself: boolean;
+  }
+
+  /** A message's reactions, in the order each first came. */
+  interface MessageReactions {
+    messageID: string;
+    reactionList: ReactionInfo[];
+  }
+
   /** One key of a set or delete: code 0, or 23001 with what is stored (changed first elsewhere). */
   interface MessageExtensionResult extends MessageExtension {
     code: number;
@@ -369,6 +391,8 @@ declare namespace ParleyChat {
     onMessageReadByPeer: PeerRead[];
     onMessageExtensionsUpdated: {messageID: string; extensions: MessageExtension[]};
     onMessageExtensionsDeleted: {messageID: string; keyList: string[]};
+    /** The reaction that changed; totalUserCount 0: nobody holds it any more. */
+    onMessageReactionsUpdated: MessageReactions;
     onConversationListUpdated: Conversation[];
     onTotalUnreadMessageCountUpdated: number;
     onProfileUpdated: Profile[];
@@ -448,6 +472,14 @@ declare namespace ParleyChat {
     /** No keyList: every key. */
     deleteMessageExtensions(message: Message, keyList?: string[]):
       Promise<Response<{extensions: MessageExtensionResult[]}>>;
+
+    // reactions (reactionID 1 to 100 bytes; 20 reaction IDs a message)
+    addMessageReaction(message: Message, reactionID: string): Promise<Response<Record<string, never>>>;
+    removeMessageReaction(message: Message, reactionID: string): Promise<Response<Record<string, never>>>;
+    getMessageReactions(options: {messageList: Array<Message | string>; maxUserCountPerReaction?: number}):
+      Promise<Response<{resultList: MessageReactions[]}>>;
+    getAllUserListOfMessageReaction(options: {message: Message; reactionID: string; nextSeq?: number; count?: number}):
+      Promise<Response<{userList: ReactionUser[]; nextSeq: number; isCompleted: boolean}>>;
 
     // conversations and unread counts
     getConversationList(options?: string[]): Promise<Response<{conversationList: Conversation[]}>>;

@@ -58,6 +58,16 @@
  *   key's version as it last saw it (from these calls and the events), so a stale write
  *   is refused, never lost. MESSAGE_EXTENSIONS_UPDATED {messageID, extensions} and
  *   MESSAGE_EXTENSIONS_DELETED {messageID, keyList} reach both users' devices.
+ * - Message reactions (any stored message): addMessageReaction(message, reactionID),
+ *   removeMessageReaction(message, reactionID) (23007 made already, 23008 not made,
+ *   23005 over 20 reaction IDs on the message, 20023 recalled);
+ *   getMessageReactions({messageList, maxUserCountPerReaction?}) resolves to
+ *   {resultList: [{messageID, reactionList: [{reactionID, totalUserCount,
+ *   partialUserList: [{userID, nick, avatar}], reactedByMyself}]}]} (asked 20 messages
+ *   at a time); getAllUserListOfMessageReaction({message, reactionID, nextSeq?, count?})
+ *   to {userList, nextSeq, isCompleted}. MESSAGE_REACTIONS_UPDATED {messageID,
+ *   reactionList: [the reaction that changed]} reaches both users' devices, this one
+ *   too; a reaction with totalUserCount 0 is gone.
  * - Every message type: createTextMessage, createFaceMessage, createLocationMessage,
  *   createCustomMessage; createImageMessage, createAudioMessage, createVideoMessage and
  *   createFileMessage take payload.file (an <input type=file>, a File or a Blob), check
@@ -126,6 +136,7 @@
     MESSAGE_READ_BY_PEER: 'onMessageReadByPeer',
     MESSAGE_EXTENSIONS_UPDATED: 'onMessageExtensionsUpdated',
     MESSAGE_EXTENSIONS_DELETED: 'onMessageExtensionsDeleted',
+    MESSAGE_REACTIONS_UPDATED: 'onMessageReactionsUpdated',
     CONVERSATION_LIST_UPDATED: 'onConversationListUpdated',
     TOTAL_UNREAD_MESSAGE_COUNT_UPDATED: 'onTotalUnreadMessageCountUpdated',
     PROFILE_UPDATED: 'onProfileUpdated',
@@ -205,6 +216,7 @@
     PROFILE_UPDATED: EVENT.PROFILE_UPDATED,
     USER_STATUS_UPDATED: EVENT.USER_STATUS_UPDATED,
     TYPING: EVENT.TYPING,
+    MESSAGE_REACTIONS_UPDATED: EVENT.MESSAGE_REACTIONS_UPDATED,
   };
   // Wire events that say one of the SDK's relationship lists changed: wire name -> the
   // list. The SDK reloads that list and hands the whole of it out, as Tencent's does.
@@ -1402,6 +1414,49 @@
         });
         return {code: 0, data: {extensions: results}};
       });
+    }
+
+    /** React to a stored message with `reactionID` (e.g. an emoji, 1 to 100 bytes). */
+    addMessageReaction(message, reactionID) {
+      return this._request('addMessageReaction', {messageID: message && message.ID, reactionID})
+        .then(() => ({code: 0, data: {}}));
+    }
+
+    /** Take back my reaction `reactionID` to a message. */
+    removeMessageReaction(message, reactionID) {
+      return this._request('removeMessageReaction', {messageID: message && message.ID, reactionID})
+        .then(() => ({code: 0, data: {}}));
+    }
+
+    /** The reactions of messages (Message objects or IDs), asked 20 at a time: each
+     * reaction with its count, its first maxUserCountPerReaction (0 to 10, default 10)
+     * people and reactedByMyself. */
+    getMessageReactions(options) {
+      const opts = options || {};
+      const ids = (Array.isArray(opts.messageList) ? opts.messageList : [])
+        .map((m) => (typeof m === 'string' ? m : m && m.ID));
+      const data = {};
+      if (opts.maxUserCountPerReaction !== undefined) {
+        data.maxUserCountPerReaction = opts.maxUserCountPerReaction;
+      }
+      const asks = [];
+      for (let i = 0; i < ids.length; i += 20) {
+        asks.push(this._request('getMessageReactions',
+          Object.assign({messageIDList: ids.slice(i, i + 20)}, data)));
+      }
+      return Promise.all(asks).then((replies) => ({code: 0, data: {
+        resultList: [].concat(...replies.map((r) => r.resultList || []))}}));
+    }
+
+    /** The people of one reaction, `count` (1 to 100, default 20) from `nextSeq` (0
+     * first): {userList, nextSeq, isCompleted}. */
+    getAllUserListOfMessageReaction(options) {
+      const opts = options || {};
+      const data = {messageID: opts.message && opts.message.ID, reactionID: opts.reactionID,
+                    nextSeq: opts.nextSeq || 0};
+      if (opts.count !== undefined) data.count = opts.count;
+      return this._request('getAllUserListOfMessageReaction', data)
+        .then((reply) => ({code: 0, data: reply}));
     }
 
     /** Delete messages (of one conversation) from my own history; the peer keeps them. */
