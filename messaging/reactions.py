@@ -154,34 +154,34 @@ def _audience(msg: Message) -> list[int]:
     return pks
 
 
-def _infos(message_pks: list[int], viewer_pk: int, *, max_users: int,
-           only: str | None = None) -> dict[int, list[ReactionInfo]]:
-    """Each message's reactions as `viewer_pk` sees them (one query for all)."""
+def _people(message_pks: list[int], *, only: str | None = None) -> dict[int, dict[str, list]]:
+    """Each message's reaction IDs with their people, in the order they came (one
+    query for all)."""
     rows = (Reaction.objects.filter(message_id__in=message_pks)
             .select_related("user").only("message_id", "reaction_id", "user__user_id",
                                          "user__nick", "user__avatar").order_by("pk"))
     if only is not None:
         rows = rows.filter(reaction_id=only)
-    grouped: dict[int, dict[str, list[User]]] = {}
+    grouped: dict[int, dict[str, list[User]]] = {pk: {} for pk in message_pks}
     for row in rows:
-        grouped.setdefault(row.message_id, {}).setdefault(row.reaction_id, []).append(row.user)
-    return {pk: [ReactionInfo(rid, len(users), users[:max_users],
-                              any(u.pk == viewer_pk for u in users))
-                 for rid, users in grouped.get(pk, {}).items()]
-            for pk in message_pks}
+        grouped[row.message_id].setdefault(row.reaction_id, []).append(row.user)
+    return grouped
+
+
+def _as_seen_by(people: dict[str, list], viewer_pk: int, max_users: int) -> list[ReactionInfo]:
+    return [ReactionInfo(rid, len(users), users[:max_users],
+                         any(u.pk == viewer_pk for u in users))
+            for rid, users in people.items()]
 
 
 def _publish(msg: Message, reaction_id: str) -> None:
     """The changed reaction, as each of the two sees it, to their sync logs."""
-    audience = _audience(msg)
+    people = _people([msg.pk], only=reaction_id)[msg.pk] or {reaction_id: []}
     public_id = message_public_id(msg.pk, msg.time, msg.random)
-    events = []
-    for pk in audience:
-        infos = _infos([msg.pk], pk, max_users=MAX_USERS_SHOWN, only=reaction_id)[msg.pk]
-        info = infos[0] if infos else ReactionInfo(reaction_id, 0, [], False)
-        events.append((pk, SyncEntry.Kind.REACTION, EVENT,
-                       {"messageID": public_id, "reactionList": [info.as_dict()]}))
-    sync_publish(events)
+    sync_publish([(pk, SyncEntry.Kind.REACTION, EVENT, {
+        "messageID": public_id,
+        "reactionList": [i.as_dict() for i in _as_seen_by(people, pk, MAX_USERS_SHOWN)]})
+        for pk in _audience(msg)])
 
 
 # --- services --------------------------------------------------------------------------
@@ -228,9 +228,8 @@ def reactions_get(*, message_pks, actor: User,
         raise ChatError(BAD_PARAMETER, f"give 1 to {MAX_MESSAGES} messages")
     max_users = _check_int(max_users, "maxUserCountPerReaction", 0, MAX_USERS_SHOWN)
     msgs = _access_messages(list(dict.fromkeys(message_pks)), actor, lock=False)
-    infos = _infos([m.pk for m in msgs], actor.pk, max_users=max_users)
-    by_pk = {m.pk: m for m in msgs}
-    return [(by_pk[pk], infos[pk]) for pk in dict.fromkeys(message_pks)]
+    people = _people([m.pk for m in msgs])
+    return [(m, _as_seen_by(people[m.pk], actor.pk, max_users)) for m in msgs]
 
 
 def reaction_users(*, message_pk: int, actor: User, reaction_id, next_seq=0,

@@ -64,6 +64,8 @@
     20022: 'This message no longer exists.',
     20023: 'This message was already recalled.',
     20028: 'The message changed meanwhile. Reload it and try again.',
+    23004: 'This message is no longer in your history.',
+    23005: 'This message has all the kinds of reactions it can hold (20).',
     30003: 'There is no user with this UserID.',
     30010: 'Your contact list is full (3,000 contacts). Remove someone first.',
     30011: 'You have too many friend lists (32). Delete one first.',

@@ -371,12 +371,13 @@ def test_rest_door(make_user):
 # Each one less since a sync-log append is one statement on PostgreSQL (accounts.services
 # sync_append: the heads and the entries together).
 @pytest.mark.parametrize("change, expected", [  # BEGIN and COMMIT included
-    # revoke + 1: the sync log's copies of the content it erases (one read; one update
-    # per 500 entries holding a copy); delete_conversation + 1: the files of the history
+    # revoke + 2: the sync log's copies of the content it erases (one read; one update
+    # per 500 entries holding a copy), and the message's reactions (one DELETE on the
+    # reactions' unique index, messaging/reactions.py); delete_conversation + 1: the files of the history
     # it clears (one index probe); modify + 1: the text of its pushes still to be sent
     # (one UPDATE); delete + 1 (after the commit): the receiver's push tokens, so that
     # the messages it deleted are not pushed
-    ("revoke", 13), ("modify", 9), ("delete", 13), ("read", 9), ("pin", 7),
+    ("revoke", 14), ("modify", 9), ("delete", 13), ("read", 9), ("pin", 7),
     ("delete_conversation", 8)])
 def test_statements_per_change(make_user, change, expected):
     from django.db import connection
