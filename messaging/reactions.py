@@ -222,8 +222,9 @@ def reaction_remove(*, message_pk: int, actor: User, reaction_id) -> None:
 
 def reactions_get(*, message_pks, actor: User,
                   max_users=MAX_USERS_SHOWN) -> list[tuple[Message, list[ReactionInfo]]]:
-    """The reactions of 1 to 20 messages, in the order asked, each reaction with up to
-    `max_users` (0 to 10) of its people. A recalled message has none."""
+    """The reactions of 1 to 20 messages, in the order asked (a message named twice
+    comes once), each reaction with up to `max_users` (0 to 10) of its people. A
+    recalled message has none."""
     if not isinstance(message_pks, list) or not 1 <= len(message_pks) <= MAX_MESSAGES:
         raise ChatError(BAD_PARAMETER, f"give 1 to {MAX_MESSAGES} messages")
     max_users = _check_int(max_users, "maxUserCountPerReaction", 0, MAX_USERS_SHOWN)
