@@ -44,10 +44,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from chat_project import broker
+from chat_project import broker, outbox
 
 from . import webhooks
 from .models import WebhookAttempt, WebhookUnqueued
@@ -173,33 +172,15 @@ def queue_unqueued_webhooks(limit: int = 1000, pks: list[int] | None = None) -> 
     when the broker refuses again the rest wait for the next run. A task queued twice
     (a row's task that was only slow) calls once: its copy finds the attempt recorded
     (deliver_after). `pks`: those rows only, due or not (the console's "Queue now");
-    rows another run holds are skipped, not waited for."""
-    queued = 0
-    handled: list[int] = []  # queued by this run (a row stays until its task starts)
-    kept = WebhookUnqueued.objects.all() if pks is None else \
+    rows another run holds are skipped, not waited for. The rows are claimed in a short
+    transaction and their tasks queued after it (chat_project/outbox.py)."""
+    rows = WebhookUnqueued.objects.all() if pks is None else \
         WebhookUnqueued.objects.filter(pk__in=pks)
-    # Which rows are due is settled at the start: a row this run queues is marked
-    # queued after it, so a later batch of the run does not take it again.
-    stale = timezone.now() - timedelta(seconds=settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS)
-    while True:
-        now = timezone.now()
-        with transaction.atomic():
-            due = kept.exclude(pk__in=handled) if pks is not None else kept.filter(
-                Q(refused=True) | Q(queued_at__lt=stale)
-                | Q(queued_at__isnull=True, created_at__lt=stale))
-            rows = list(due.select_for_update(skip_locked=True).order_by("pk")[:limit])
-            done = []
-            try:
-                for row in rows:
-                    _queue((str(row.delivery_id), row.command, row.body, row.platform,
-                            row.client_ip))
-                    done.append(row.pk)
-            except BROKER_ERRORS:
-                log.warning("the broker still refuses webhook tasks; %d queued",
-                            queued + len(done), exc_info=True)
-                rows = []  # stop after this batch
-            WebhookUnqueued.objects.filter(pk__in=done).update(refused=False, queued_at=now)
-        handled += done
-        queued += len(done)
-        if len(rows) < limit:
-            return queued
+
+    def publish(row: WebhookUnqueued) -> bool:
+        _queue((str(row.delivery_id), row.command, row.body, row.platform, row.client_ip))
+        return True
+
+    return outbox.sweep(rows, publish, limit=limit, what="webhook tasks",
+                        grace=None if pks is not None
+                        else settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS)

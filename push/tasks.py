@@ -33,15 +33,13 @@ user, device) and sent by the one run that claimed it (push/pipeline.py send_del
 import logging
 import threading
 import time
-from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from chat_project import broker
+from chat_project import broker, outbox
 from chat_project.task_rules import RETRY
 
 from . import pipeline
@@ -81,45 +79,30 @@ def requeue_stale_pushes() -> int:
 
 
 @shared_task(ignore_result=True, **RETRY)
-def queue_unqueued_pushes(limit: int = 1000) -> int:
+def queue_unqueued_pushes(limit: int = 1000, pks: list[int] | None = None) -> int:
     """Every 30 s (django-celery-beat): queue the push tasks of the outbox whose task
     has not started (PushUnqueued): those the broker would not take after their commit,
     and those queued more than CHAT_PUSH_OUTBOX_GRACE_SECONDS ago; oldest first; return
     how many. A row stays until its task starts (it may be lost again); when the broker
     refuses again the rest wait for the next run. A task queued twice (a row's task that
     was only slow) pushes once: a delivery is unique per (message, user, device) and
-    sent by the run that claims it."""
-    queued = 0
-    # Fixed for the run: a row it queues is not taken again by its next batch.
-    stale = timezone.now() - timedelta(seconds=settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS)
-    while True:
-        now = timezone.now()
-        with transaction.atomic():
-            rows = list(PushUnqueued.objects.select_for_update(skip_locked=True)
-                        .filter(Q(refused=True) | Q(queued_at__lt=stale)
-                                | Q(queued_at__isnull=True, created_at__lt=stale))
-                        .order_by("pk")[:limit])
-            done, dropped = [], []
-            try:
-                for row in rows:
-                    task = _KEPT_TASKS.get(row.task)
-                    if task is None:
-                        log.error("offline push: a kept task of unknown name %r dropped",
-                                  row.task)
-                        dropped.append(row.pk)
-                        continue
-                    broker.publish(task, tuple(row.args), {"outbox": row.pk}, **_route())
-                    done.append(row.pk)
-            except broker.BROKER_ERRORS:
-                log.warning("the broker still refuses push tasks; %d queued",
-                            queued + len(done), exc_info=True)
-                rows = []  # stop after this batch
-            PushUnqueued.objects.filter(pk__in=done).update(refused=False, queued_at=now)
-            if dropped:
-                PushUnqueued.objects.filter(pk__in=dropped).delete()
-        queued += len(done)
-        if len(rows) < limit:
-            return queued
+    sent by the run that claims it. `pks`: those rows only, due or not (the console's
+    "Queue now"). The rows are claimed in a short transaction and their tasks queued
+    after it (chat_project/outbox.py)."""
+    rows = PushUnqueued.objects.all() if pks is None else \
+        PushUnqueued.objects.filter(pk__in=pks)
+
+    def publish(row: PushUnqueued) -> bool:
+        task = _KEPT_TASKS.get(row.task)
+        if task is None:
+            log.error("offline push: a kept task of unknown name %r dropped", row.task)
+            return False
+        broker.publish(task, tuple(row.args), {"outbox": row.pk}, **_route())
+        return True
+
+    return outbox.sweep(rows, publish, limit=limit, what="push tasks",
+                        grace=None if pks is not None
+                        else settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS)
 
 
 @shared_task(ignore_result=True, **RETRY)
