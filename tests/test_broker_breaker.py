@@ -111,3 +111,60 @@ def test_a_frozen_broker_costs_one_publish_timeout_then_sends_go_fast_and_nothin
     pushed = requests_to(fake, token)
     assert len(pushed) == 1 + SENDS, pushed
     assert not WebhookUnqueued.objects.exists() and not PushUnqueued.objects.exists()
+
+
+def test_with_the_broker_frozen_no_send_pays_a_probe_and_queuing_resumes_once_it_is_back(
+        webhook_receiver, make_user):
+    """After each cooldown the breaker checked the broker with the next caller's
+    publish: with the broker frozen, one send per cooldown waited a publish timeout
+    (2 s), in the thread every send of the process shares. Now a thread of the process
+    checks it and every send fails fast; once the broker answers, sends queue again.
+    Cooldown 1 s; no worker: the tasks stay in the broker's queue, the rows in the outbox
+    (refused when the breaker was open, not when the task was queued)."""
+    import redis
+
+    from accounts.models import WebhookUnqueued
+
+    make_user("alice"), make_user("bob")
+    use_webhooks(webhook_receiver, [webhooks.AFTER_SEND])
+    broker = RedisServer().start()
+    queue = "parley-test-probe"
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    queued = redis.Redis.from_url(broker.url, socket_timeout=5)
+    try:
+        proc, base = start_server(CELERY_BROKER_URL=broker.url, CELERY_TASK_DEFAULT_QUEUE=queue,
+                                  CELERY_TASK_ALWAYS_EAGER="0",
+                                  CHAT_BROKER_COOLDOWN_SECONDS="1")
+        try:
+            _send(base, "before", 1)
+            assert queued.llen(prefix + queue) == 1
+            os.kill(broker.proc.pid, signal.SIGSTOP)
+            try:
+                took = []
+                started = time.monotonic()
+                while time.monotonic() - started < 7:  # the first send, then two probes
+                    took.append(_send(base, "frozen", 2 + len(took)))
+                    time.sleep(0.1)
+            finally:
+                os.kill(broker.proc.pid, signal.SIGCONT)
+            print("seconds per send with the broker frozen:", [round(t, 2) for t in took])
+            assert took[0] < 3, took  # the publish that opened the breaker
+            assert all(t < 1 for t in took[1:]), took
+            assert WebhookUnqueued.objects.filter(refused=True).count() == len(took)
+
+            # Thawed: within a cooldown and a probe, a send's task is queued again.
+            deadline = time.monotonic() + 1 + 3 + 2
+            while True:
+                _send(base, "thawed", 100)
+                row = WebhookUnqueued.objects.order_by("-pk").first()
+                if not row.refused:
+                    break
+                assert time.monotonic() < deadline, "queuing never resumed"
+                time.sleep(0.2)
+        finally:
+            stop_server(proc)
+        keys = [json.loads(m) for m in queued.lrange(prefix + queue, 0, -1)]
+        assert row.body["MsgKey"] in json.dumps(keys[0]) or any(
+            str(row.delivery_id) in json.dumps(k) for k in keys), keys
+    finally:
+        broker.stop()
