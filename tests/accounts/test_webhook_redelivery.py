@@ -133,55 +133,15 @@ def test_an_after_send_survives_its_process_dying_between_the_commit_and_the_que
     transaction, and the sweep queues the ones whose task never started. A real server
     whose broker (a Redis of its own) is frozen, so its hook hangs in the publish; the
     server killed -9 then; a real worker for the sweep's task on the shared Redis."""
-    import json
-    import os
-    import signal
-    import threading
-    import urllib.request
-
     from accounts.models import WebhookUnqueued
-    from accounts.usersig import gen_usersig
     from accounts.webhook_tasks import queue_unqueued_webhooks
     from messaging.models import Message
     from messaging.tencent_body import message_key
-    from tests.conftest import start_server, stop_server
-    from tests.redis_server import RedisServer
+    from tests.outbox_helpers import send_and_die_before_queuing
 
     make_user("alice"), make_user("bob")
     use_webhooks(webhook_receiver, [webhooks.AFTER_SEND])
-    broker = RedisServer().start()
-    proc, base = start_server(CELERY_BROKER_URL=broker.url, CELERY_TASK_ALWAYS_EAGER="0")
-    answered = []
-
-    def send():
-        request = urllib.request.Request(
-            f"{base}/api/v1/messages/", method="POST",
-            data=json.dumps({"to": "bob", "random": 7, "elements": [
-                {"type": "TIMTextElem", "payload": {"text": "hi"}}]}).encode(),
-            headers={"Content-Type": "application/json",
-                     "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                answered.append(response.status)
-        except OSError as exc:  # the server died under the request
-            answered.append(exc)
-
-    try:
-        os.kill(broker.proc.pid, signal.SIGSTOP)  # the hook's publish hangs
-        sender = threading.Thread(target=send)
-        sender.start()
-        deadline = time.monotonic() + 10
-        while not Message.objects.exists():  # committed; the hook is in its publish
-            assert time.monotonic() < deadline, "the send never committed"
-            time.sleep(0.01)
-        proc.kill()
-        proc.wait(timeout=10)
-        sender.join(timeout=30)
-    finally:
-        stop_server(proc)
-        os.kill(broker.proc.pid, signal.SIGCONT)
-        broker.stop()
-    assert answered and not isinstance(answered[0], int), answered  # no answer came
+    send_and_die_before_queuing()
     msg = Message.objects.get()
     [kept] = WebhookUnqueued.objects.all()
     assert kept.command == webhooks.AFTER_SEND and not kept.refused

@@ -6,20 +6,17 @@ selected rows. A broker of the test's own (a real redis-server), stopped to refu
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-import redis
 from django.test import Client
 from django.utils import timezone
 
 from accounts import webhooks
 from accounts.models import AuditEntry, User, WebhookUnqueued
-from accounts.webhook_tasks import deliver_after
 from chat_project.broker import breaker
 from tests.console import staff_client
-from tests.redis_server import RedisServer
+from tests.outbox_helpers import own_broker
 
 pytestmark = pytest.mark.django_db
 
@@ -34,27 +31,9 @@ def keep(n: int, command: str = webhooks.AFTER_SEND) -> list[WebhookUnqueued]:
         created_at=now - timedelta(minutes=n - i), refused=True) for i in range(n)]
 
 
-@contextmanager
 def broker(settings):
-    """Celery's broker in this process moved to a redis-server of the test's own, with a
-    queue of its own for the webhook tasks; yields (server, a client of it, the queue)."""
-    app = deliver_after.app
-    server = RedisServer().start()
-    old = app.conf.broker_url
-
-    def point_at(url: str) -> None:
-        app.conf.broker_url = url
-        app._pool = None  # the connections of the old broker are not used again
-        app.amqp._producer_pool = None
-
-    settings.CHAT_WEBHOOK_QUEUE = queue = f"hooks-{uuid.uuid4().hex[:8]}"
-    prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
-    point_at(server.url)
-    try:
-        yield server, redis.Redis.from_url(server.url), prefix + queue
-    finally:
-        point_at(old)
-        server.stop()
+    """A broker of the test's own, with a queue of its own for the webhook tasks."""
+    return own_broker(settings, "CHAT_WEBHOOK_QUEUE")
 
 
 def queue_now(client: Client, rows) -> str:

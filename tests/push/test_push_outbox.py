@@ -7,41 +7,18 @@ is unique per (message, user, device)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import threading
-import time
-import urllib.request
-
 import pytest
 from django.conf import settings as django_settings
 
-from accounts.usersig import gen_usersig
 from messaging.models import Message
 from push.models import PushDelivery, PushUnqueued
 from push.tasks import push_deliver, queue_unqueued_pushes
-from tests.conftest import start_server, stop_server
-from tests.redis_server import RedisServer
+from tests.outbox_helpers import send_and_die_before_queuing
 
 from .pipeline_helpers import fcm_and_worker, fcm_token, requests_to, settle, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs REDIS_URL")]
-
-
-def _send(base: str, answered: list) -> None:
-    request = urllib.request.Request(
-        f"{base}/api/v1/messages/", method="POST",
-        data=json.dumps({"to": "bob", "random": 7, "elements": [
-            {"type": "TIMTextElem", "payload": {"text": "hi"}}]}).encode(),
-        headers={"Content-Type": "application/json",
-                 "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            answered.append(response.status)
-    except OSError as exc:  # the server died under the request
-        answered.append(exc)
 
 
 def test_an_offline_push_survives_its_process_dying_between_the_commit_and_the_queuing(
@@ -54,25 +31,7 @@ def test_an_offline_push_survives_its_process_dying_between_the_commit_and_the_q
     make_user("alice"), make_user("carol")
     bob = make_user("bob")
     token = fcm_token(bob).token
-    broker = RedisServer().start()
-    proc, base = start_server(CELERY_BROKER_URL=broker.url, CELERY_TASK_ALWAYS_EAGER="0")
-    answered: list = []
-    try:
-        os.kill(broker.proc.pid, signal.SIGSTOP)  # the hook's publish hangs
-        sender = threading.Thread(target=_send, args=(base, answered))
-        sender.start()
-        deadline = time.monotonic() + 10
-        while not Message.objects.exists():  # committed; the hook is in its publish
-            assert time.monotonic() < deadline, "the send never committed"
-            time.sleep(0.01)
-        proc.kill()
-        proc.wait(timeout=10)
-        sender.join(timeout=30)
-    finally:
-        stop_server(proc)
-        os.kill(broker.proc.pid, signal.SIGCONT)
-        broker.stop()
-    assert answered and not isinstance(answered[0], int), answered  # no answer came
+    send_and_die_before_queuing()
     msg = Message.objects.get()
     kept = PushUnqueued.objects.all()
     assert len(kept) == 1, "the push was lost: nothing kept for it"

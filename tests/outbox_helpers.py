@@ -1,0 +1,87 @@
+"""What the outbox tests share (the after-callbacks' WebhookUnqueued and the push tasks'
+PushUnqueued, swept by chat_project/outbox.py): a server killed -9 between a send's
+commit and the queuing of its tasks, and a broker of the test's own for this process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+import uuid
+from contextlib import contextmanager
+
+import redis
+
+from accounts.usersig import gen_usersig
+from tests.conftest import start_server, stop_server
+from tests.redis_server import RedisServer
+
+
+def _send(base: str, answered: list) -> None:
+    request = urllib.request.Request(
+        f"{base}/api/v1/messages/", method="POST",
+        data=json.dumps({"to": "bob", "random": 7, "elements": [
+            {"type": "TIMTextElem", "payload": {"text": "hi"}}]}).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answered.append(response.status)
+    except OSError as exc:  # the server died under the request
+        answered.append(exc)
+
+
+def send_and_die_before_queuing() -> None:
+    """alice sends bob "hi" (random 7) through a real server whose broker (a Redis of
+    its own) is frozen, so the send's on_commit hook hangs in its publish; the server is
+    killed -9 once the message is committed. Asserts that no answer came."""
+    from messaging.models import Message
+
+    broker = RedisServer().start()
+    proc, base = start_server(CELERY_BROKER_URL=broker.url, CELERY_TASK_ALWAYS_EAGER="0")
+    answered: list = []
+    try:
+        os.kill(broker.proc.pid, signal.SIGSTOP)  # the hook's publish hangs
+        sender = threading.Thread(target=_send, args=(base, answered))
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not Message.objects.exists():  # committed; the hook is in its publish
+            assert time.monotonic() < deadline, "the send never committed"
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait(timeout=10)
+        sender.join(timeout=30)
+    finally:
+        stop_server(proc)
+        os.kill(broker.proc.pid, signal.SIGCONT)
+        broker.stop()
+    assert answered and not isinstance(answered[0], int), answered  # no answer came
+
+
+@contextmanager
+def own_broker(settings, queue_setting: str):
+    """Celery's broker in this process moved to a redis-server of the test's own, with a
+    queue of its own (named in the setting `queue_setting`, e.g. CHAT_WEBHOOK_QUEUE);
+    yields (server, a client of it, the queue's key)."""
+    from chat_project.celery import app
+
+    server = RedisServer().start()
+    old = app.conf.broker_url
+
+    def point_at(url: str) -> None:
+        app.conf.broker_url = url
+        app._pool = None  # the connections of the old broker are not used again
+        app.amqp._producer_pool = None
+
+    queue = f"outbox-{uuid.uuid4().hex[:8]}"
+    setattr(settings, queue_setting, queue)
+    prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
+    point_at(server.url)
+    try:
+        yield server, redis.Redis.from_url(server.url), prefix + queue
+    finally:
+        point_at(old)
+        server.stop()
