@@ -6,7 +6,7 @@
 - "operator" is support, plus sending as the app admin, as any user and as system
   notices, the user actions (kick, mute, forbid sending, edit, delete the account
   through the service), blocks, reading the audit log, and "Queue now" on the
-  webhook callbacks the broker would not take.
+  webhook callbacks and the push tasks the broker would not take.
 - Superusers have everything. Only they change console access (staff, superuser,
   groups, permissions), and only they act on a superuser's account or on another
   staff member's (edit, password, kick, mute, forbid, delete): an operator cannot make
@@ -30,12 +30,12 @@ SUPPORT = (
     "messaging.view_message", "messaging.view_conversation",
     "relationships.view_friendship", "relationships.view_friendrequest",
     "relationships.view_friendgroup", "relationships.view_block",
-    "push.view_pushdelivery", "push.view_pushattempt",
+    "push.view_pushdelivery", "push.view_pushattempt", "push.view_pushunqueued",
 )
 OPERATOR = SUPPORT + (
     "accounts.send_as_app", "accounts.send_as_user",
     "accounts.change_user", "accounts.delete_user", "accounts.view_auditentry",
-    "accounts.queue_webhookunqueued",
+    "accounts.queue_webhookunqueued", "push.queue_pushunqueued",
     "relationships.add_block", "relationships.delete_block",
 )
 ROLES: dict[str, tuple[str, ...]] = {"support": SUPPORT, "operator": OPERATOR}

@@ -5,6 +5,11 @@ channels enabled or disabled and the attempts of the last day per vendor), and u
 global receive options. Read-only: changes go through
 the services (the REST and /v4 doors), which keep presence and limits right.
 
+"Kept push tasks" lists the outbox (PushUnqueued): the push tasks whose task has not
+started, those the broker would not take marked "refused", read-only, with their count;
+"Queue now" (permission push.queue_pushunqueued) runs the 30-second sweep's code
+(tasks.queue_unqueued_pushes) on the selected rows. A row goes when its task starts.
+
 Deletes (accounts/admin_deletes.py): a push token, a user's tag and a user's attribute
 value are deleted through push.services (push_token_remove, user_tags_remove,
 user_attrs_remove, as /v4 and the REST door do); attribute names, pushes to all,
@@ -13,11 +18,12 @@ not deleted here."""
 
 from datetime import timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
+from accounts.audit import audited
 from chat_project.errors import ChatError
 
 from . import services
@@ -27,10 +33,12 @@ from .models import (
     PushAttempt,
     PushDelivery,
     PushToken,
+    PushUnqueued,
     ReceiveOption,
     UserAttr,
     UserTag,
 )
+from .tasks import queue_unqueued_pushes
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -215,3 +223,57 @@ class ReceiveOptionAdmin(NoDeletes, ReadOnlyAdmin):
     search_fields = ("user__user_id",)
     list_select_related = ("user",)
     readonly_fields = ("user", "opt", "start", "duration", "updated_at")
+
+
+# --- the outbox of push tasks (push/tasks.py) ------------------------------------------------
+
+@admin.register(PushUnqueued)
+class PushUnqueuedAdmin(NoDeletes, ReadOnlyAdmin):
+    """Kept until its task starts: queued after the send's commit, or by the sweep
+    ("Queue push tasks the broker would not take", every 30 s) or by "Queue now" here.
+    Never added, changed or deleted here: a row deleted would be a push (or a
+    withdrawal) lost."""
+
+    list_display = ("created_at", "task", "refused", "queued_at", "what")
+    list_filter = ("refused", "task")
+    search_fields = ("task",)
+    date_hierarchy = "created_at"
+    ordering = ("pk",)  # oldest first, as the sweep queues them
+    readonly_fields = [f.name for f in PushUnqueued._meta.fields]
+    actions = ["queue_now"]
+
+    def has_queue_permission(self, request):
+        return request.user.has_perm("push.queue_pushunqueued")
+
+    @admin.display(description="arguments")
+    def what(self, obj):
+        args = obj.args or []
+        if obj.task.endswith(".push_deliver") and args and isinstance(args[0], list):
+            n = len(args[0])
+            return f"{n} offline push{'es' if n != 1 else ''}"
+        text = ", ".join(str(a) for a in args)
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def changelist_view(self, request, extra_context=None):
+        count = PushUnqueued.objects.filter(refused=True).count()
+        title = (f"{count} push task{'s' if count != 1 else ''} wait for the broker "
+                 f"(queued by the sweep every 30 s once it takes them)" if count
+                 else "No push task waits for the broker")
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
+    @admin.action(description="Queue now (as the 30-second sweep does)",
+                  permissions=["queue"])
+    @audited("queue push tasks")
+    def queue_now(self, request, queryset):
+        pks = list(queryset.values_list("pk", flat=True))
+        # In this request: the broker may be the reason the rows are here, so no task.
+        queued = queue_unqueued_pushes(pks=pks)
+        left = len(pks) - queued
+        if queued:
+            self.message_user(request, f"Queued {queued} push task(s).", messages.SUCCESS)
+        if left:
+            self.message_user(
+                request, f"{left} not queued: the broker would not take them (it refused or "
+                "did not answer; the server's log has its error), the sweep holds them "
+                "right now, or their task is unknown (dropped, in the server's log). The "
+                "others are kept: the sweep tries again every 30 s.", messages.WARNING)

@@ -313,5 +313,10 @@ class PushUnqueued(models.Model):
     refused = models.BooleanField(default=False)
     queued_at = models.DateTimeField(null=True, blank=True)  # last queued by the sweep
 
+    class Meta:
+        verbose_name = "kept push task"
+        verbose_name_plural = "kept push tasks"
+        permissions = [("queue_pushunqueued", "Queue kept push tasks now")]
+
     def __str__(self) -> str:
         return f"{self.task} {self.created_at:%Y-%m-%d %H:%M:%S}"

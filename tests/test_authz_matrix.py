@@ -835,7 +835,7 @@ ADMIN_ROWS: dict[str, Row] = {
         "relationships.sendpolicy", "accounts.user", "messaging.message",
         "messaging.conversation", "push.pushtoken", "push.attrname", "push.userattr",
         "push.usertag", "push.broadcasttask", "push.pushdelivery", "push.pushattempt",
-        "push.receiveoption", "axes.accessattempt", "axes.accessfailurelog",
+        "push.receiveoption", "push.pushunqueued", "axes.accessattempt", "axes.accessfailurelog",
         "axes.accesslog", "messaging.sendpage")},
     "admin:console-dashboard": Row(NONE, reason="staff with accounts.view_dashboard (other "
                                                 "staff: 403); counts, no user's data"),
