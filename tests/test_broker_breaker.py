@@ -11,6 +11,7 @@ worker on that broker, calling a local HTTP receiver (the app's webhook) and a f
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -153,9 +154,11 @@ def test_with_the_broker_frozen_no_send_pays_a_probe_and_queuing_resumes_once_it
             assert WebhookUnqueued.objects.filter(refused=True).count() == len(took)
 
             # Thawed: within a cooldown and a probe, a send's task is queued again.
+            # (A random of its own each time: the same one again would be a retry,
+            # answered with the first message and no new row.)
             deadline = time.monotonic() + 1 + 3 + 2
-            while True:
-                _send(base, "thawed", 100)
+            for attempt in itertools.count(100):
+                _send(base, "thawed", attempt)
                 row = WebhookUnqueued.objects.order_by("-pk").first()
                 if not row.refused:
                     break
