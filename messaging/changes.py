@@ -64,7 +64,6 @@ from accounts.services import sync_publish
 from chat_project.errors import ChatError
 from push import pipeline as push_pipeline
 from push import tasks as push_tasks
-from push.content import notification_for
 
 from . import selectors, tencent_body
 from .elements import check_elements
@@ -78,6 +77,7 @@ from .merged import (
     uploads_of_lists,
 )
 from .models import Conversation, Dialog, Message, RemindType
+from .push_now import push_note
 from .reactions import reactions_drop
 from .upload_refs import hidden_messages, upload_uuids, uploads_release, uploads_use
 from .views import (
@@ -396,10 +396,8 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         Message.objects.filter(pk=msg.pk).update(elements=new_elements,
                                                  cloud_custom_data=new_ccd, is_modified=True)
         # Its offline pushes not sent yet (a retry waiting) show the message as it is now.
-        push_pipeline.message_renote(message_id=msg.pk, note=notification_for(
-            elements=new_elements, nick=msg.nick, sender_user_id=msg.sender.user_id,
-            push_info=msg.offline_push_info, badge=None, message_key=msg.public_id,
-            conversation_id=f"C2C{msg.sender.user_id}"))
+        push_pipeline.message_renote(message_id=msg.pk,
+                                     note=push_note(msg, msg.sender.user_id))
         convs = _locked_conversations(dialog.pk)
         events = _message_changed(msg, convs, kind=SyncEntry.Kind.MODIFY,
                                   event="MESSAGE_MODIFIED", extra={}, unread_changed=set())

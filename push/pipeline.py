@@ -39,7 +39,9 @@ A read (messaging.changes.conversation_mark_read) calls `withdraw_on_commit`: th
 deliveries of the conversation up to the read seq that went out get a withdrawal
 (`Notification(withdraw=True, collapse_id=...)`), those still pending are not sent. A
 recall, or the receiver's deletion, does the same for one message; a modify gives the
-deliveries still to be sent the message's new text (`message_renote`).
+deliveries still to be sent the message's new text (`message_renote`). A push task
+that runs after such a change makes its deliveries from the message as it is then
+(`deliver_jobs` reads it, `read_messages_with`), not from the job's copy.
 """
 
 from __future__ import annotations
@@ -133,8 +135,14 @@ def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None],
                  on_busy: Callable[[int, float], None] | None = None) -> dict[str, int]:
     """The delivery task's work: decide each job's devices, make their deliveries, send
     each pending one (`on_retry`, `on_busy` as for send_delivery; a run of the task
-    again after a killed one finds its deliveries "sending" and looks after them). What the receivers need is read once for the batch (users, receive
-    options, tokens, presence). Returns counts by outcome (for logs and tests)."""
+    again after a killed one finds its deliveries "sending" and looks after them). What
+    the receivers need is read once for the batch (users, receive options, tokens,
+    presence). Returns counts by outcome (for logs and tests).
+
+    The deliveries show the messages as they are when they are made, not as they were
+    sent (`_messages_now`: one statement for the batch, in the transaction that makes
+    them all, one INSERT): a message modified since shows its new text, one recalled,
+    deleted by its receiver or modified into nothing to push gets none."""
     counts: dict[str, int] = {}
 
     def count(what: str) -> None:
@@ -151,6 +159,7 @@ def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None],
     for pk, user in receivers.items():
         tokens[pk] = _live_tokens(user, tokens.get(pk, []))
     online = _online({pk for pk in receivers if tokens.get(pk) and pk not in quiet})
+    planned: list[tuple[dict, list[PushToken]]] = []
     for job in jobs:
         pk = job["receiver_pk"]
         if pk not in receivers:
@@ -162,21 +171,63 @@ def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None],
         if not devices:
             count("online")
             continue
-        PushDelivery.objects.bulk_create(
-            [PushDelivery(message_id=job["message_id"], message_key=job["message_key"],
-                          user_id=pk, device_id=t.device_id, vendor=t.vendor,
-                          conversation_id=job["conversation_id"],
-                          dialog_seq=job["dialog_seq"], note=job["note"], created_at=now,
-                          updated_at=now)
-             for t in devices], ignore_conflicts=True)
+        planned.append((job, devices))
+    made: list[tuple[dict, list[PushToken]]] = []
+    with transaction.atomic():
+        # Held until the deliveries are committed: a modify (or recall, or deletion)
+        # of these messages waits for them, then finds them (message_renote).
+        changed = _messages_now([job["message_id"] for job, _ in planned]) if planned else {}
+        rows = []
+        for job, devices in planned:
+            note = job["note"]
+            if job["message_id"] in changed:
+                now_note = changed[job["message_id"]]
+                if now_note is None:  # recalled, deleted, or nothing to push now
+                    count("not_pushed")
+                    continue
+                note = {**note, "title": now_note.title, "body": now_note.body,
+                        "extension": now_note.extension}
+            made.append((job, devices))
+            rows += [PushDelivery(message_id=job["message_id"], message_key=job["message_key"],
+                                  user_id=job["receiver_pk"], device_id=t.device_id,
+                                  vendor=t.vendor, conversation_id=job["conversation_id"],
+                                  dialog_seq=job["dialog_seq"], note=note, created_at=now,
+                                  updated_at=now)
+                     for t in devices]
+        if rows:
+            PushDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    for job, devices in made:
         pending = list(PushDelivery.objects.filter(
-            message_id=job["message_id"], user_id=pk,
+            message_id=job["message_id"], user_id=job["receiver_pk"],
             device_id__in=[t.device_id for t in devices],
             state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING))
             .order_by("pk").values_list("pk", flat=True))
         for delivery_pk in pending:
             count(send_delivery(delivery_pk, on_retry=on_retry, on_busy=on_busy))
     return counts
+
+
+# How the delivery task reads its messages as they are now (messaging registers it:
+# push does not import messaging). Given message ids, it answers those that changed
+# since their send: the notification of a modified one (push/content.py, as
+# message_renote's), None for one not to push any more (recalled, deleted by its
+# receiver, gone, or modified into nothing a push may say); those it leaves out are
+# pushed as sent. It locks the messages against their changes (PostgreSQL: FOR KEY
+# SHARE, in id order) until the caller's transaction ends.
+MessagesNow = Callable[[list[int]], "dict[int, Notification | None]"]
+_messages_reader: list[MessagesNow] = []
+
+
+def read_messages_with(reader: MessagesNow) -> MessagesNow:
+    """Register how the delivery task reads its messages as they are now (above)."""
+    _messages_reader[:] = [reader]
+    return reader
+
+
+def _messages_now(message_ids: list[int]) -> dict[int, Notification | None]:
+    if not _messages_reader:  # nothing registered: push as sent
+        return {}
+    return _messages_reader[0](message_ids)
 
 
 def _live_tokens(receiver: User, tokens: list[PushToken]) -> list[PushToken]:
@@ -395,7 +446,10 @@ def message_renote(*, message_id: int, note: Notification | None) -> None:
     offline-push settings; the badge stays the one counted at the send). None: the
     message has nothing to push any more, so they are withdrawn. Called in the
     modify's transaction, so no retry claimed after its commit sends the old text (one
-    statement; a retry claimed before it sends the text it read)."""
+    statement; a retry claimed before it sends the text it read). Deliveries not made
+    yet (the message's first push task has not run) are made with the new text: the
+    task reads the message when it makes them, and a modify that comes while it does
+    waits for them (deliver_jobs)."""
     if note is None:
         _withdraw_deliveries(PushDelivery.objects.filter(
             message_id=message_id, withdrawn=False,

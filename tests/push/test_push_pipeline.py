@@ -454,6 +454,50 @@ def test_a_recall_before_the_push_task_ran_sends_nothing(fake, people, make_user
     assert all(d.state == "withdrawn" for d in deliveries(bob))
 
 
+def test_a_message_changed_before_its_push_task_ran_is_pushed_as_it_is_now(
+        fake, people, make_user):
+    """The worker is busy (a slow vendor) while messages are sent and then changed: the
+    push task, run after the changes, used to push each as it was sent (the job carries
+    the send's notification; a modify reached only deliveries already made). Now it
+    reads them as they are: the modified one shows its new text (title and extension
+    from the stored settings, the badge counted at the send), the one modified into
+    nothing a push may say and the one its receiver deleted are not pushed at all."""
+    alice, bob, carol = people
+    carol_token = fcm_token(carol).token
+    bob_token = fcm_token(bob).token
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request):
+        if request.json()["message"].get("token") == carol_token:
+            entered.set()
+            release.wait(10)
+
+    fake.during_send = hold
+    try:
+        send(alice, "carol", text("keeps the worker busy"))
+        assert entered.wait(30), "the first push did not reach the vendor"
+        modified = send(alice, "bob", text("meet at 7"), offline_push_info={
+            "title": "From Alice", "extension": '{"k":1}'})
+        changes.message_modify(message_pk=changes.message_pk(modified["ID"]), actor=alice,
+                               elements=text("meet   at\n8"))
+        emptied = send(alice, "bob", text("visible"))
+        changes.message_modify(message_pk=changes.message_pk(emptied["ID"]), actor=alice,
+                               elements=[{"type": "TIMCustomElem", "payload": {"data": "x"}}])
+        deleted = send(alice, "bob", text("deleted unread"))
+        changes.messages_delete(user=bob, message_ids=[deleted["ID"]])
+    finally:
+        release.set()
+        fake.during_send = None
+    settle(fake, alice, make_user("erin"))
+    pushed = requests_to(fake, bob_token)
+    assert [(m["data"]["messageID"], m["notification"]) for m in pushed] == \
+        [(modified["ID"], {"title": "From Alice", "body": "meet at 8"})]
+    assert pushed[0]["data"]["extension"] == '{"k":1}'
+    assert pushed[0]["android"]["notification"]["notification_count"] == 1
+    assert [(d.message_key, d.state, d.note["body"]) for d in deliveries(bob)
+            if d.state != "withdrawn"] == [(modified["ID"], "delivered", "meet at 8")]
+
+
 def test_a_delivery_left_sending_and_then_read_is_withdrawn_not_sent_again(fake, people):
     """A worker killed while the vendor was called leaves the delivery "sending"; a read
     then marks it withdraw_wanted. The run that takes it up again (the task redone, or

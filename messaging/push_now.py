@@ -1,0 +1,69 @@
+"""What a message's offline push says now, for push: a modify's new text for the
+deliveries still to be sent (messaging.changes.message_modify), and the delivery task's
+read of its batch's messages as they are when it makes their deliveries
+(push.pipeline.read_messages_with, registered in apps.py: push does not import
+messaging).
+
+A message's first push task may run after the message changed (a queue backed up
+behind a slow vendor): the job it carries was built at the send. The task reads its
+messages here, in the transaction that makes their deliveries, locked shared (FOR KEY
+SHARE, in id order, as a send locks merged lists) so that a modify, a recall or a
+deletion of one of them (each takes the message FOR UPDATE first) either commits
+before the read, and is read, or waits until the deliveries are committed, and then
+finds them (message_renote, the withdrawals).
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from accounts.models import User
+from push.content import notification_for
+from push.providers.base import Notification
+
+from .models import Message
+
+
+def push_note(msg: Message, sender_user_id: str) -> Notification | None:
+    """The notification of `msg` as it is now (as a first push renders it, the badge
+    aside), or None when it has nothing to push."""
+    return notification_for(
+        elements=msg.elements, nick=msg.nick, sender_user_id=sender_user_id,
+        push_info=msg.offline_push_info, badge=None, message_key=msg.public_id,
+        conversation_id=f"C2C{sender_user_id}")
+
+
+_COLUMNS = (
+    "m.id, m.time, m.random, m.is_revoked, m.deleted_by_receiver, m.is_modified, m.nick,"
+    # the content only of a modified message: the others are pushed as sent
+    " CASE WHEN m.is_modified THEN m.elements END AS elements,"
+    " CASE WHEN m.is_modified THEN m.offline_push_info END AS offline_push_info,"
+    " u.user_id AS sender_user_id")
+
+
+def pushes_now(message_ids: list[int]) -> dict[int, Notification | None]:
+    """push.pipeline's MessagesNow: of these messages, those changed since their send,
+    with their notification now (a modified one) or None (recalled, deleted by its
+    receiver, gone, or modified into nothing to push). One statement."""
+    ids = sorted(set(message_ids))
+    if not ids:
+        return {}
+    tables = (f"FROM {Message._meta.db_table} m JOIN {User._meta.db_table} u"
+              " ON u.id = m.sender_id")
+    if connection.vendor == "postgresql":
+        rows = Message.objects.raw(f"SELECT {_COLUMNS} {tables} WHERE m.id = ANY(%s)"
+                                   " ORDER BY m.id FOR KEY SHARE OF m", [ids])
+    else:  # SQLite: one writer at a time, nothing to lock
+        marks = ", ".join("%s" for _ in ids)
+        rows = Message.objects.raw(f"SELECT {_COLUMNS} {tables} WHERE m.id IN ({marks})"
+                                   " ORDER BY m.id", ids)
+    found = set()
+    changed: dict[int, Notification | None] = {}
+    for msg in rows:
+        found.add(msg.pk)
+        if msg.is_revoked or msg.deleted_by_receiver:
+            changed[msg.pk] = None
+        elif msg.is_modified:
+            changed[msg.pk] = push_note(msg, msg.sender_user_id)
+    changed.update({pk: None for pk in ids if pk not in found})
+    return changed
