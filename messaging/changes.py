@@ -52,7 +52,8 @@ import time as _time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, TextField
+from django.db.models import BooleanField, Q, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -63,6 +64,7 @@ from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
 from push import pipeline as push_pipeline
+from push import selectors as push_selectors
 from push import tasks as push_tasks
 
 from . import selectors, tencent_body
@@ -146,12 +148,18 @@ def _lock_dialog(a_pk: int, b_pk: int) -> Dialog | None:
     return Dialog.objects.select_for_update().filter(user_low_id=low, user_high_id=high).first()
 
 
-def _locked_conversations(dialog_id: int, owners=None) -> list[Conversation]:
+def _locked_conversations(dialog_id: int, owners=None, *,
+                          open_pushes: bool = False) -> list[Conversation]:
     """The dialog's conversation rows, locked in (owner, peer) order, with what the
-    conversation view needs loaded."""
+    conversation view needs loaded. `open_pushes`: each also says whether its owner has
+    offline pushes of it not withdrawn (`has_open_pushes`, in the same statement)."""
     qs = Conversation.objects.select_for_update(of=("self",)).filter(dialog_id=dialog_id)
     if owners is not None:
         qs = qs.filter(owner_id__in=owners)
+    if open_pushes:
+        table = Conversation._meta.db_table
+        qs = qs.annotate(has_open_pushes=RawSQL(push_selectors.open_deliveries_sql(
+            f'"{table}"."owner_id"', f'"{table}"."peer_id"'), (), output_field=BooleanField()))
     return list(qs.select_related("owner", "peer", "last_message", "last_message__sender",
                                   "last_message__receiver").order_by("owner_id", "peer_id"))
 
@@ -302,9 +310,7 @@ def message_revoke(*, message_pk: int, actor: User | None, platform: str = "Web"
                 "UnreadMsgNum": unread if unread is not None
                 else selectors.total_unread_pk(msg.receiver_id)}, platform)
         # Its offline pushes: a retry is not sent, a shown notification is withdrawn.
-        push_tasks.withdraw_message_on_commit(
-            message_id=msg.pk, message_key=msg.public_id, receiver_pk=msg.receiver_id,
-            conversation_id=f"C2C{msg.sender.user_id}", dialog_seq=msg.seq)
+        push_tasks.withdraw_message_on_commit(message_id=msg.pk)
         sender_conv = next((c for c in convs if c.owner_id == msg.sender_id), None)
         return _message_view(msg, msg.sender_id, sender_conv)
 
@@ -463,11 +469,9 @@ def messages_delete(*, user: User, message_ids) -> dict:
             events.append((user.pk, SyncEntry.Kind.CONVERSATION, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         sync_publish(events)
-        pushed = [(m.pk, m.public_id, m.seq) for m in msgs
-                  if m.receiver_id == user.pk and m.sender_id != user.pk]
+        pushed = [m.pk for m in msgs if m.receiver_id == user.pk and m.sender_id != user.pk]
         if pushed:  # deleted by its receiver (alone, or both sides): never pushed
-            push_tasks.withdraw_deleted_on_commit(
-                receiver_pk=user.pk, conversation_id=cid, messages=pushed)
+            push_tasks.withdraw_deleted_on_commit(message_ids=pushed)
         referring = [m.pk for m in msgs if upload_uuids(m.elements) or merged_keys(m.elements)]
         if referring:  # their files and merged lists, released if now deleted on both sides
             _release_hidden(dialog.pk, message_pks=referring)
@@ -663,7 +667,7 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
         # Both sides' rows in one statement, in the lock order (owner, peer): the
         # reader's moves its read position, the peer's its peerReadTime.
         dialog = _lock_dialog(user.pk, peer.pk)
-        convs = {c.owner_id: c for c in _locked_conversations(dialog.pk)} \
+        convs = {c.owner_id: c for c in _locked_conversations(dialog.pk, open_pushes=True)} \
             if dialog is not None else {}
         conv = convs.get(user.pk)
         if conv is None:
@@ -682,9 +686,10 @@ def conversation_mark_read(*, user: User, peer: User, read_time: int | None = No
         own_changed = read_seq != conv.read_seq or unread != conv.unread_count
         if own_changed:
             _save_conversation(conv, read_seq=read_seq, unread_count=unread)
-            # Pushes of what is now read are withdrawn from the devices that got them.
-            push_tasks.withdraw_on_commit(user_pk=user.pk, conversation_id=f"C2C{peer.user_id}",
-                                             upto_seq=read_seq)
+            if conv.has_open_pushes:
+                # Pushes of what is now read are withdrawn from the devices that got them.
+                push_tasks.withdraw_on_commit(
+                    user_pk=user.pk, conversation_id=f"C2C{peer.user_id}", upto_seq=read_seq)
             events.append((user.pk, SyncEntry.Kind.READ, "CONVERSATION_LIST_UPDATED",
                            [_conv_view(conv)]))
         if peer.pk != user.pk and target > 0:

@@ -295,8 +295,9 @@ class PushUnqueued(models.Model):
     """The outbox of push tasks. An offline push (push_deliver, the jobs of one send
     batch) has its row written in the send's transaction, so a committed send always
     leaves its push behind, even if the process dies between the commit and the
-    queuing (tasks.queue_on_commit). A withdrawal has a row only when the broker would
-    not take it after its commit (tasks._queue: it is decided after the commit).
+    queuing (tasks.queue_on_commit). A withdrawal (a read, recall or deletion that
+    has pushes to withdraw) has its row written in the change's transaction the same
+    way (tasks.withdraw_on_commit and the others).
 
     Every task queued from a row carries the row's id (`outbox`) and deletes the row
     when it starts. A row is left when the task never ran: the broker would not take it

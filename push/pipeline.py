@@ -486,34 +486,6 @@ class NoteWith(Func):
         raise NotImplementedError(f"NoteWith has no SQL for {connection.vendor}")
 
 
-def withdraw_unsent(*, message_id: int, message_key: str, receiver_pk: int,
-                    conversation_id: str, dialog_seq: int) -> int:
-    """A recalled message whose push task has not run yet: its deliveries are made now,
-    withdrawn, so the task (which makes them only if absent, and sends only pending
-    ones) sends nothing. Returns the receiver's tokens (none: nothing can be sent, or
-    withdrawn, for this message; one query)."""
-    return withdraw_unsent_many(receiver_pk=receiver_pk, conversation_id=conversation_id,
-                                messages=[(message_id, message_key, dialog_seq)])
-
-
-def withdraw_unsent_many(*, receiver_pk: int, conversation_id: str,
-                         messages: list[tuple[int, str, int]]) -> int:
-    """withdraw_unsent for several messages (id, key, dialog seq) of one conversation of
-    the receiver: one query, one insert."""
-    now = timezone.now()
-    tokens = list(PushToken.objects.filter(user_id=receiver_pk))
-    if tokens:
-        PushDelivery.objects.bulk_create(
-            [PushDelivery(message_id=message_id, message_key=message_key, user_id=receiver_pk,
-                          device_id=t.device_id, vendor=t.vendor,
-                          conversation_id=conversation_id, dialog_seq=dialog_seq, note={},
-                          state=PushDelivery.State.WITHDRAWN, withdrawn=True,
-                          created_at=now, updated_at=now)
-             for message_id, message_key, dialog_seq in messages for t in tokens],
-            ignore_conflicts=True)
-    return len(tokens)
-
-
 def _withdraw_deliveries(deliveries) -> int:
     sent = 0
     for pk in list(deliveries.values_list("pk", flat=True)):

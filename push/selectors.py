@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef, Q
 from accounts.models import User
 
 from .conditions import Condition
-from .models import AttrName, BroadcastTask, PushToken, UserAttr, UserTag
+from .models import AttrName, BroadcastTask, PushDelivery, PushToken, UserAttr, UserTag
 
 
 def attr_names() -> dict[str, str]:
@@ -79,3 +79,17 @@ def has_token_sql(user_column: str) -> str:
     """An SQL condition: the user in `user_column` has a push token. For a statement of
     the send that answers push.tasks.queue_on_commit's question itself (`with_tokens`)."""
     return f"EXISTS (SELECT 1 FROM {PushToken._meta.db_table} WHERE user_id = {user_column})"
+
+
+def open_deliveries_sql(user_column: str, peer_column: str) -> str:
+    """An SQL condition: the user in `user_column` has offline pushes not withdrawn
+    (pending, being sent or delivered) in its conversation with the user in
+    `peer_column`, on the (user, conversation) index. For the statement with which a
+    read locks its conversation, which so answers whether the read has something to
+    withdraw (push.tasks.withdraw_on_commit) at no statement more."""
+    states = ", ".join(f"'{s}'" for s in (PushDelivery.State.PENDING, PushDelivery.State.SENDING,
+                                          PushDelivery.State.DELIVERED))
+    return (f"EXISTS (SELECT 1 FROM {PushDelivery._meta.db_table} d"
+            f" WHERE d.user_id = {user_column} AND d.conversation_id = 'C2C' ||"
+            f" (SELECT u.user_id FROM {User._meta.db_table} u WHERE u.id = {peer_column})"
+            f" AND NOT d.withdrawn AND d.state IN ({states}))")

@@ -2,8 +2,9 @@
 withdrawals and the purge of old attempt records.
 
 push/pipeline.py holds the work and never queues a task itself: the send pipeline
-(messaging.persist, messaging.changes) hands jobs to `queue_on_commit` and
-`withdraw_on_commit` here, and the pipeline's functions that need a later run take the
+(messaging.persist) hands jobs to `queue_on_commit`, and messaging.changes its
+withdrawals to `withdraw_on_commit`, `withdraw_message_on_commit` and
+`withdraw_deleted_on_commit` here, and the pipeline's functions that need a later run take the
 queueing function as an argument (`on_retry`, `requeue`).
 
 Nothing committed loses its offline push: `queue_on_commit` writes the send batch's
@@ -20,10 +21,12 @@ queuing, or the broker lost the task. An offline push whose task never ran has n
 delivery row yet, so the sweep of stale deliveries (`requeue_stale_pushes`) could not
 find it; the outbox can. A task queued twice (one that was only slow) pushes once.
 
-Withdrawals keep today's way: whether one is needed is decided after the read's (or
-recall's) commit, so its row is written then, only when the broker will not take it
-(`_queue`), and a process that dies in between loses the withdrawal (a later read of
-the conversation withdraws what a lost read's withdrawal left shown).
+Withdrawals are kept the same way, in the change's transaction, only where there is
+something to withdraw: a read whose conversation has a push not withdrawn (asked in the
+statement that locks the conversation, selectors.open_deliveries_sql), a recall or a
+receiver's deletion of messages that have deliveries (one indexed query after their
+locks). A process that dies between the change's commit and the queuing leaves the row
+for the sweep.
 
 All acknowledged late and retried on transient database and Redis errors
 (chat_project/task_rules.py). Each is idempotent: a delivery is unique per (message,
@@ -43,7 +46,7 @@ from chat_project import broker, outbox
 from chat_project.task_rules import RETRY
 
 from . import pipeline
-from .models import PushToken, PushUnqueued
+from .models import PushDelivery, PushToken, PushUnqueued
 from .pipeline import PushJob
 
 log = logging.getLogger(__name__)
@@ -155,11 +158,7 @@ def queue_on_commit(jobs: list[PushJob], *, with_tokens: set[int] | None = None)
     now = time.time()
     for job in todo:
         job.queued_at = job.queued_at or now
-    args = ([j.as_json() for j in todo],)
-    row = PushUnqueued.objects.create(task=push_deliver.name, args=list(args),
-                                      created_at=timezone.now())
-    # robust: nothing here may turn a committed send into an error.
-    transaction.on_commit(lambda: _queue_or_mark(push_deliver, args, row.pk), robust=True)
+    _outbox_on_commit(push_deliver, ([j.as_json() for j in todo],))
     return len(todo)
 
 
@@ -183,60 +182,40 @@ def queue_recheck(delivery_pk: int, countdown: float) -> None:
 
 
 def withdraw_on_commit(*, user_pk: int, conversation_id: str, upto_seq: int) -> None:
-    """After the read commits: withdraw the pushes of the conversation up to `upto_seq`."""
+    """In the read's transaction, when its conversation has pushes not withdrawn (the
+    read's conversation statement says: selectors.open_deliveries_sql): withdraw
+    those up to `upto_seq` after the commit (an outbox row, one INSERT)."""
     if pipeline.enabled():
-        transaction.on_commit(lambda: _withdraw_queue(user_pk, conversation_id, upto_seq))
+        _outbox_on_commit(push_withdraw, (user_pk, conversation_id, upto_seq))
 
 
-def withdraw_message_on_commit(*, message_id: int, message_key: str, receiver_pk: int,
-                               conversation_id: str, dialog_seq: int) -> None:
-    """After a recall (or a deletion from both sides) commits: withdraw the message's
-    pushes (those still to be retried are not sent, delivered ones are withdrawn), and
-    a push task of the message that has not run yet finds them withdrawn."""
-    if pipeline.enabled():
-        transaction.on_commit(lambda: _withdraw_message_queue(
-            message_id, message_key, receiver_pk, conversation_id, dialog_seq))
+def withdraw_message_on_commit(*, message_id: int) -> None:
+    """In a recall's transaction (or a deletion from both sides), after the message's
+    lock: when it has deliveries (one indexed query), withdraw them after the commit (a
+    retry still to be sent is not sent, a delivered one is withdrawn, the text they keep
+    is blanked; an outbox row, one INSERT). A push task that has not made them yet
+    waits for the recall's lock, then reads the message recalled and makes none."""
+    if pipeline.enabled() and PushDelivery.objects.filter(message_id=message_id).exists():
+        _outbox_on_commit(push_withdraw_message, (message_id,))
 
 
-def withdraw_deleted_on_commit(*, receiver_pk: int, conversation_id: str,
-                               messages: list[tuple[int, str, int]]) -> None:
-    """After the receiver deleted messages (id, key, dialog seq) of one conversation from
-    its history commits (deleteMessage, or the operator's deletion from both sides):
-    none is pushed any more, as after a recall (a retry waiting is not sent, a shown
-    notification is withdrawn, a push task that has not run finds them withdrawn)."""
-    if pipeline.enabled() and messages:
-        transaction.on_commit(lambda: _withdraw_deleted_queue(
-            receiver_pk, conversation_id, messages))
+def withdraw_deleted_on_commit(*, message_ids: list[int]) -> None:
+    """In the receiver's deletion of messages from its history (deleteMessage, or the
+    operator's deletion from both sides), after their locks: as a recall, for them all
+    (one query, and one row when any has deliveries)."""
+    if pipeline.enabled() and message_ids and \
+            PushDelivery.objects.filter(message_id__in=message_ids).exists():
+        _outbox_on_commit(push_withdraw_messages, (list(message_ids),))
 
 
-def _withdraw_deleted_queue(receiver_pk: int, conversation_id: str,
-                            messages: list[tuple[int, str, int]]) -> None:
-    try:
-        if pipeline.withdraw_unsent_many(receiver_pk=receiver_pk,
-                                         conversation_id=conversation_id, messages=messages):
-            _queue(push_withdraw_messages, ([m[0] for m in messages],))
-    except Exception:
-        log.exception("offline push: queuing a withdrawal failed")
-
-
-def _withdraw_message_queue(message_id: int, message_key: str, receiver_pk: int,
-                            conversation_id: str, dialog_seq: int) -> None:
-    try:
-        tokens = pipeline.withdraw_unsent(
-            message_id=message_id, message_key=message_key, receiver_pk=receiver_pk,
-            conversation_id=conversation_id, dialog_seq=dialog_seq)
-        if tokens:  # deliveries to withdraw, or at least a kept text to blank
-            _queue(push_withdraw_message, (message_id,))
-    except Exception:
-        log.exception("offline push: queuing a withdrawal failed")
-
-
-def _withdraw_queue(user_pk: int, conversation_id: str, upto_seq: int) -> None:
-    try:
-        if pipeline.open_deliveries(user_pk, conversation_id, upto_seq).exists():
-            _queue(push_withdraw, (user_pk, conversation_id, upto_seq))
-    except Exception:
-        log.exception("offline push: queuing a withdrawal failed")
+def _outbox_on_commit(task, args: tuple) -> PushUnqueued:
+    """Keep `task` with `args` in the outbox in the caller's transaction, and queue it
+    with the row's id when the transaction commits."""
+    row = PushUnqueued.objects.create(task=task.name, args=list(args),
+                                      created_at=timezone.now())
+    # robust: nothing here may turn a committed change into an error.
+    transaction.on_commit(lambda: _queue_or_mark(task, args, row.pk), robust=True)
+    return row
 
 
 def _queue_or_mark(task, args: tuple, outbox: int) -> None:
@@ -263,30 +242,6 @@ def _started(outbox: int | None) -> None:
     """A task queued from the outbox starts: its row has done its work."""
     if outbox is not None:
         PushUnqueued.objects.filter(pk=outbox).delete()
-
-
-def _queue(task, args: tuple) -> None:
-    """Queue a withdrawal `task`; when the broker will not take it, keep it for
-    queue_unqueued_pushes (one INSERT, only then)."""
-    if task.app.conf.task_always_eager:
-        # Embedded mode runs tasks in process: not in the reader's request.
-        _in_thread(task, args)
-        return
-    try:
-        broker.publish(task, args, **_route())
-    except broker.BrokerUnavailable:
-        log.info("offline push: %s kept to queue again (the broker failed a moment ago)",
-                 task.name)
-        _keep(task, args)
-    except broker.BROKER_ERRORS:
-        log.warning("offline push: the broker would not take %s; kept to queue again",
-                    task.name, exc_info=True)
-        _keep(task, args)
-
-
-def _keep(task, args: tuple) -> None:
-    PushUnqueued.objects.create(task=task.name, args=list(args), created_at=timezone.now(),
-                                refused=True)
 
 
 def _in_thread(task, args: tuple, kwargs: dict | None = None) -> None:

@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import redis
@@ -20,13 +21,7 @@ from tests.conftest import start_server, stop_server
 from tests.redis_server import RedisServer
 
 
-def _send(base: str, answered: list) -> None:
-    request = urllib.request.Request(
-        f"{base}/api/v1/messages/", method="POST",
-        data=json.dumps({"to": "bob", "random": 7, "elements": [
-            {"type": "TIMTextElem", "payload": {"text": "hi"}}]}).encode(),
-        headers={"Content-Type": "application/json",
-                 "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
+def _ask(request: urllib.request.Request, answered: list) -> None:
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             answered.append(response.status)
@@ -34,31 +29,46 @@ def _send(base: str, answered: list) -> None:
         answered.append(exc)
 
 
-def send_and_die_before_queuing() -> None:
-    """alice sends bob "hi" (random 7) through a real server whose broker (a Redis of
-    its own) is frozen, so the send's on_commit hook hangs in its publish; the server is
-    killed -9 once the message is committed. Asserts that no answer came."""
-    from messaging.models import Message
-
+def die_before_queuing(request: Callable[[str], urllib.request.Request],
+                       committed: Callable[[], bool]) -> None:
+    """Make `request(base)` of a real server whose broker (a Redis of its own) is
+    frozen, so the change's on_commit hook hangs in its publish; kill the server -9 once
+    `committed()` (the change is in the database). Asserts that no answer came."""
     broker = RedisServer().start()
     proc, base = start_server(CELERY_BROKER_URL=broker.url, CELERY_TASK_ALWAYS_EAGER="0")
     answered: list = []
     try:
         os.kill(broker.proc.pid, signal.SIGSTOP)  # the hook's publish hangs
-        sender = threading.Thread(target=_send, args=(base, answered))
-        sender.start()
+        asker = threading.Thread(target=_ask, args=(request(base), answered))
+        asker.start()
         deadline = time.monotonic() + 10
-        while not Message.objects.exists():  # committed; the hook is in its publish
-            assert time.monotonic() < deadline, "the send never committed"
+        while not committed():  # committed; the hook is in its publish
+            assert time.monotonic() < deadline, "the change never committed"
             time.sleep(0.01)
         proc.kill()
         proc.wait(timeout=10)
-        sender.join(timeout=30)
+        asker.join(timeout=30)
     finally:
         stop_server(proc)
         os.kill(broker.proc.pid, signal.SIGCONT)
         broker.stop()
     assert answered and not isinstance(answered[0], int), answered  # no answer came
+
+
+def send_and_die_before_queuing() -> None:
+    """alice sends bob "hi" (random 7) and the server dies in the send's hook
+    (die_before_queuing)."""
+    from messaging.models import Message
+
+    def send(base: str) -> urllib.request.Request:
+        return urllib.request.Request(
+            f"{base}/api/v1/messages/", method="POST",
+            data=json.dumps({"to": "bob", "random": 7, "elements": [
+                {"type": "TIMTextElem", "payload": {"text": "hi"}}]}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"UserSig alice:{gen_usersig('alice')}"})
+
+    die_before_queuing(send, Message.objects.exists)
 
 
 @contextmanager

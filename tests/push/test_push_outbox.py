@@ -3,19 +3,30 @@ queuing (push/tasks.py queue_on_commit): the push job is written to the outbox
 (PushUnqueued) in the send's transaction, the task deletes its row when it starts, and
 the sweep (queue_unqueued_pushes) queues the rows whose task never started. A second
 copy of the task (a slow task the sweep queued again) pushes nothing twice: a delivery
-is unique per (message, user, device)."""
+is unique per (message, user, device). A withdrawal (after a read) goes the same way."""
 
 from __future__ import annotations
+
+import urllib.request
 
 import pytest
 from django.conf import settings as django_settings
 
+from accounts.usersig import gen_usersig
 from messaging.models import Message
 from push.models import PushDelivery, PushUnqueued
-from push.tasks import push_deliver, queue_unqueued_pushes
-from tests.outbox_helpers import send_and_die_before_queuing
+from push.tasks import push_deliver, push_withdraw, queue_unqueued_pushes
+from tests.outbox_helpers import die_before_queuing, send_and_die_before_queuing
 
-from .pipeline_helpers import fcm_and_worker, fcm_token, requests_to, settle, wait_for
+from .pipeline_helpers import (
+    fcm_and_worker,
+    fcm_token,
+    requests_to,
+    send,
+    settle,
+    text,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs REDIS_URL")]
@@ -61,4 +72,51 @@ def test_an_offline_push_survives_its_process_dying_between_the_commit_and_the_q
         assert ran[:2] == ["{'delivered': 1}", "{}"], ran  # the copy ran, pushed nothing
         assert PushDelivery.objects.filter(user=bob, state="delivered").count() == 1
         assert not PushUnqueued.objects.exists()
+        assert not fake.problems
+
+
+def test_a_withdrawal_survives_its_process_dying_between_the_commit_and_the_queuing(
+        make_user, tmp_path, settings):
+    """A read's withdrawal was decided and queued by an on_commit hook, and kept
+    (PushUnqueued) only when the broker refused it: a process killed after the read's
+    commit and before the publish lost it, and the read message's notification stayed
+    on the phone. Now its row is written in the read's transaction (the conversation
+    has a push not withdrawn). A push delivered by a real worker to a fake FCM; then a
+    real server whose broker is frozen takes bob's read and is killed -9 in its hook;
+    the sweep queues the withdrawal, and the worker sends it."""
+    from messaging.models import Conversation
+
+    alice, bob = make_user("alice"), make_user("bob")
+    token = fcm_token(bob).token
+    with fcm_and_worker(tmp_path, "push-withdraw-outbox") as (fake, worker):
+        settings.CHAT_PUSH_QUEUE = worker.queue
+        sent = send(alice, "bob", text("read on the laptop"))
+        wait_for(lambda: PushDelivery.objects.filter(user=bob, state="delivered").exists(),
+                 what="the push delivered")
+        wait_for(lambda: not PushUnqueued.objects.exists(), what="the push's row taken")
+        seq = Message.objects.get().seq
+
+        def read(base: str) -> urllib.request.Request:
+            return urllib.request.Request(
+                f"{base}/api/v1/conversations/C2Calice/read/", method="POST",
+                headers={"Authorization": f"UserSig bob:{gen_usersig('bob')}"})
+
+        die_before_queuing(read, Conversation.objects.filter(
+            owner=bob, peer=alice, read_seq__gte=seq).exists)
+        kept = PushUnqueued.objects.all()
+        assert len(kept) == 1, "the withdrawal was lost: nothing kept for it"
+        [kept] = kept
+        assert kept.task == push_withdraw.name and not kept.refused
+        assert kept.args == [bob.pk, "C2Calice", seq]
+        assert not PushDelivery.objects.get(user=bob).withdrawn
+
+        settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS = 0
+        assert queue_unqueued_pushes() == 1
+        withdrawal = wait_for(lambda: [m for m in requests_to(fake, token)
+                                       if m.get("data", {}).get("withdraw")],
+                              what="the kept withdrawal")
+        assert withdrawal[0]["data"]["withdraw"] == sent["ID"]
+        wait_for(lambda: not PushUnqueued.objects.exists(),
+                 what="the task taking its row when it starts")
+        assert PushDelivery.objects.get(user=bob).withdrawn
         assert not fake.problems
