@@ -16,7 +16,8 @@ app leaves the batch: its call is awaited on the webhooks' call pool (threads th
 only wait on the network: accounts.webhooks.calls_pool), and once answered it comes
 back through the queue like a new send, for a later hop that records the attempt,
 applies the verdict and commits it with whatever else is queued then. Only that send's
-sender waits for it.
+sender waits for it. A retry of a send being asked about (messaging/asking.py) leaves
+the batch too and waits, off the database thread, for that send's outcome.
 
 Why not run the before-send phase in a thread of its own (`sync_to_async(
 thread_sensitive=False)`): each such thread opens a database connection of its own, and
@@ -44,8 +45,9 @@ from accounts import webhooks
 from accounts.events import capture_events, send_batch
 from accounts.models import WebhookAttempt
 from chat_project.errors import ChatError
-from chat_project.unavailable import error_for
+from chat_project.unavailable import BUSY_CODE, error_for
 
+from . import asking
 from .commands import SendCommand
 from .services import SendBatch, message_send_before, message_send_commit
 
@@ -84,18 +86,22 @@ class SendBatcher:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 waiting: list[SendBatch] = []
+                following: list[SendCommand] = []
                 try:
                     with capture_events() as events:
-                        results, waiting = await _send_step(
+                        results, waiting, following = await _send_step(
                             [q.cmd for q in batch if q.answered is None],
                             [q.answered for q in batch if q.answered is not None])
                 except Exception as exc:  # never leave a sender waiting
                     error = exc if isinstance(exc, ChatError) else error_for(exc)
                     results = {id(q.cmd): error for q in batch}
+                    asking.settle([q.cmd for q in batch], [error] * len(batch))
                     events = []
                 futures = {id(q.cmd): q.future for q in batch}
                 for one in waiting:
                     self._ask(one, futures.pop(id(one.commands[0])))
+                for cmd in following:
+                    self._follow(cmd, futures.pop(id(cmd)))
                 # Replies first: the sender's round trip ends as soon as it commits.
                 for key, future in futures.items():
                     if not future.done():
@@ -108,6 +114,22 @@ class SendBatcher:
         task = asyncio.get_running_loop().create_task(self._call(batch, future))
         self._calls.add(task)
         task.add_done_callback(self._calls.discard)
+
+    def _follow(self, cmd: SendCommand, future: asyncio.Future) -> None:
+        task = asyncio.get_running_loop().create_task(self._await_lead(cmd, future))
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def _await_lead(self, cmd: SendCommand, future: asyncio.Future) -> None:
+        """A retry of a send the app is being asked about gets that send's outcome
+        (messaging/asking.py), waited for here, off the database thread."""
+        timeout = asking.follow_timeout(webhooks.config().timeout_ms)
+        try:
+            result = await cmd.follows.wait(timeout)
+        except TimeoutError:
+            result = ChatError(BUSY_CODE)
+        if not future.done():
+            future.set_result(result)
 
     async def _call(self, batch: SendBatch, future: asyncio.Future) -> None:
         """Wait for the app's answer off the database thread, then queue the send again."""
@@ -124,17 +146,20 @@ class SendBatcher:
 @database_sync_to_async
 def _send_step(fresh: list[SendCommand],
                answered: list[tuple[SendBatch, webhooks.Call]]
-               ) -> tuple[dict[int, dict | ChatError], list[SendBatch]]:
+               ) -> tuple[dict[int, dict | ChatError], list[SendBatch], list[SendCommand]]:
     """One hop: the before-send phase of the new sends, the app's answers for the sends
     back from it, and one commit for all that need no more answer. Returns the results
-    (by id of the command) and the sends that wait for the app."""
+    (by id of the command), the sends that wait for the app, and the retries that wait
+    for a send being asked about (messaging/asking.py)."""
     batch = message_send_before(fresh)
     waiting = batch.take_waiting()
+    following = list(batch.take_following().values())
     for one, call in answered:
         one.answer([call])
     ready = SendBatch.joined([batch, *(one for one, _ in answered)])
     results = message_send_commit(ready) if ready.commands else []
-    return {id(cmd): res for cmd, res in zip(ready.commands, results, strict=True)}, waiting
+    return ({id(cmd): res for cmd, res in zip(ready.commands, results, strict=True)},
+            waiting, following)
 
 
 _batchers: dict[asyncio.AbstractEventLoop, SendBatcher] = {}

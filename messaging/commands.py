@@ -127,6 +127,10 @@ class SendCommand:
     # Prepared by the pipeline: the receiver, and the origin's rules (SEND_RULES).
     receiver: User | None = field(default=None, repr=False)
     rules: SendRules | None = field(default=None, init=False, repr=False)
+    # While the before-send webhook is asked (messaging/asking.py): the send registered
+    # as the one asked about, or the earlier send of the same message it waits for.
+    lead: object = field(default=None, init=False, repr=False)
+    follows: object = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.origin, Origin):

@@ -19,8 +19,9 @@ Order of one send:
    for origins with webhooks, only for sends that passed the checks (relationship
    rules included), only when the callback is on, never for muted senders or a send
    with ForbidBeforeSendMsgCallback, never for a retry of a message stored already
-   (`_stored_repeats`: it gets that message, as in 3); online-only sends too
-   (OnlineOnlyFlag 1). In
+   (`_stored_repeats`: it gets that message, as in 3), nor for a retry of a send
+   this process is asking about now (messaging/asking.py: it waits for that send's
+   outcome and gets the same answer); online-only sends too (OnlineOnlyFlag 1). In
    three parts, in this order for every door: `message_send_before` decides whom to
    ask and what (no call); the calls (accounts.webhooks.ask, network only, made where
    the door can wait: `message_send_many` in the caller's thread, the socket's batcher
@@ -76,6 +77,7 @@ from chat_project.unavailable import BUSY_CODE, is_unavailable
 from push import offline_info
 from relationships.selectors import send_refusals
 
+from . import asking
 from .commands import (
     OFFLINE_LIFE_MAX,
     SYNC_ALL,
@@ -255,9 +257,28 @@ def message_send_many(commands: list[SendCommand], *,
     elsewhere.
     """
     batch = message_send_before(commands)
-    if batch.asks:
-        batch.answer(webhooks.ask_all([ask for _, ask in batch.asks]))
-    return message_send_commit(batch, contain_errors=contain_errors)
+    try:
+        if batch.asks:
+            batch.answer(webhooks.ask_all([ask for _, ask in batch.asks]))
+        following = batch.take_following()
+        results = iter(message_send_commit(batch, contain_errors=contain_errors))
+    except Exception as exc:  # no retry waits for a send that will not be decided
+        asking.settle(commands, [_failure(exc)] * len(commands))
+        raise
+    # The retries of sends another thread (or this batch) was asking the app about
+    # get their outcome, after this batch's own commit (a lead may be in it).
+    return [wait_for_lead(following[k]) if k in following else next(results)
+            for k in range(len(commands))]
+
+
+def wait_for_lead(cmd: SendCommand) -> dict | ChatError:
+    """The outcome of the send `cmd` repeats, which the app is being asked about
+    (messaging/asking.py), waited for in this thread; 910503 (retry) if it takes too
+    long."""
+    try:
+        return cmd.follows.result(asking.follow_timeout(webhooks.config().timeout_ms))
+    except TimeoutError:
+        return ChatError(BUSY_CODE)
 
 
 @dataclass
@@ -292,6 +313,16 @@ class SendBatch:
         self.asks = []
         return out
 
+    def take_following(self) -> dict[int, SendCommand]:
+        """Take out the retries of sends being asked about (asking.py: `follows`), by
+        their place in the batch: they wait for that send's outcome, not for a commit."""
+        assert not self.asks, "answer them first (or take_waiting)"
+        following = {k: c for k, c in enumerate(self.commands) if c.follows is not None}
+        if following:
+            self.results = [r for k, r in enumerate(self.results) if k not in following]
+            self.commands = [c for k, c in enumerate(self.commands) if k not in following]
+        return following
+
     @classmethod
     def joined(cls, batches: list[SendBatch]) -> SendBatch:
         """Answered batches as one, for one commit."""
@@ -313,7 +344,11 @@ def message_send_before(commands: list[SendCommand]) -> SendBatch:
     before, after = _before_send_wanted(commands), _after_send_wanted(commands)
     if before or after:
         _fill_platforms(commands)
-    asks = _run_before_send(commands) if before else []
+    try:
+        asks = _run_before_send(commands) if before else []
+    except Exception as exc:  # no retry waits for a send that will not be decided
+        asking.settle(commands, [_failure(exc)] * len(commands))
+        raise
     return SendBatch(commands, results, asks, after)
 
 
@@ -378,6 +413,7 @@ def message_send_commit(batch: SendBatch, *,
                 _queue_after_send(fresh, online)
     except Exception as exc:
         if not contain_errors:
+            asking.settle(commands, [_failure(exc)] * len(commands))
             raise
         fresh = []
         if len(ready) <= 1:
@@ -402,7 +438,14 @@ def message_send_commit(batch: SendBatch, *,
     for i, res in enumerate(results):
         if res is None:  # failed before it was checked: an internal error, not a loss
             results[i] = ChatError(20005)
+    asking.settle(commands, results)  # their retries, waiting, get the same answers
     return results  # type: ignore[return-value]
+
+
+def _failure(exc: Exception) -> ChatError:
+    """What a retry waiting on a send that raised answers (not logged: the raise is)."""
+    return exc if isinstance(exc, ChatError) else ChatError(
+        BUSY_CODE if is_unavailable(exc) else 20005)
 
 
 def _send_failed(exc: Exception) -> ChatError:
@@ -538,13 +581,18 @@ def _run_before_send(commands: list[SendCommand]) -> list[tuple[int, webhooks.As
                              if c.rules.relationships])
     passed = [(i, c) for i, c in passed if not c.rules.relationships
               or (c.sender.pk, c.receiver.pk) not in refused]
+    # A retry of a send being asked about now (another thread's, another batch's, or
+    # this one's) waits for that send's answer and is not asked (messaging/asking.py).
+    now = _time.time()
+    asking.lead_or_follow([c for _, c in passed], now=int(now),
+                          timeout_s=webhooks.config().timeout_ms / 1000)
+    passed = [(i, c) for i, c in passed if c.follows is None]
     # A retry of a message stored already gets it back: the app was asked about it,
     # under its MsgKey, and is not asked again (nor shown a second MsgKey).
     repeats = _stored_repeats([c for _, c in passed])
     passed = [(i, c) for k, (i, c) in enumerate(passed) if k not in repeats]
     # The message's pk and time are fixed now, so the app sees the MsgKey it will have.
     pks = _reserve_message_pks(len(passed))
-    now = _time.time()
     asks = []
     for (_, cmd), pk in zip(passed, pks, strict=True):
         if not cmd.online_user_only:

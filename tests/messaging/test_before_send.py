@@ -393,6 +393,68 @@ def test_a_retry_of_a_stored_message_does_not_ask_the_app_again(
     assert len(webhook_receiver.requests) == 3
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("verdict", ["allow", "refuse"])
+def test_a_retry_sent_while_the_app_is_asked_waits_for_that_answer(
+        webhook_receiver, make_user, connect, verdict):
+    """A client that hears nothing sends again with the same random (here from a second
+    socket of the same user, on the same server). The retry arrived while the original
+    still waited for the app, found nothing stored and was shown to the app as well:
+    the app saw one message twice, under two MsgKeys. Now it waits for the original's
+    answer and gets the same one: the stored message, or the same refusal."""
+    make_user("alice"), make_user("bob")
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=5000, live=True)
+    answer = Reply.code(0) if verdict == "allow" else Reply.code(120042, "not today")
+    webhook_receiver.answer(Reply(body=answer.body, delay=1.0))  # a slow app
+    first, second = connect("alice"), connect("alice")
+    text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+    frame = {"op": "sendMessage", "data": {"to": "bob", "elements": text, "random": 7}}
+    first.send_raw(json.dumps({"id": "x", **frame}))
+    webhook_receiver.wait_for(1)  # the original is being asked about now
+    second.send_raw(json.dumps({"id": "retry", **frame}))
+    original, retry = first.reply_to("x"), second.reply_to("retry")
+    time.sleep(0.3)
+    assert len(webhook_receiver.requests) == 1, [r.body["MsgKey"]
+                                                 for r in webhook_receiver.requests]
+    if verdict == "allow":
+        assert original["ok"] and retry["ok"], (original, retry)
+        assert retry["data"]["ID"] == original["data"]["ID"] == Message.objects.get().public_id
+    else:
+        assert (original["ok"], original["code"], original["message"]) \
+            == (retry["ok"], retry["code"], retry["message"]) == (False, 120042, "not today")
+        assert not Message.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rest_retry_sent_while_the_app_is_asked_waits_for_that_answer(
+        webhook_receiver, pair):
+    """The same for the doors that send in the request's thread (the native REST send,
+    /v4 sendmsg: message_send): a second thread's retry waits for the first's answer."""
+    import threading
+
+    alice, _ = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=5000)
+    webhook_receiver.answer(Reply(body=Reply.code(0).body, delay=1.0))
+    views = {}
+
+    def in_thread(name):
+        from django.db import connection
+
+        try:
+            views[name] = send(alice, random=9)
+        finally:
+            connection.close()
+
+    original = threading.Thread(target=in_thread, args=("original",))
+    original.start()
+    webhook_receiver.wait_for(1)
+    retry = threading.Thread(target=in_thread, args=("retry",))
+    retry.start()
+    original.join(10), retry.join(10)
+    assert len(webhook_receiver.requests) == 1
+    assert views["retry"]["ID"] == views["original"]["ID"] == Message.objects.get().public_id
+
+
 @pytest.mark.django_db
 def test_a_rest_api_repeat_is_not_asked_about_only_in_its_second(webhook_receiver, pair):
     """The REST API's sends repeat a message only with the same MsgRandom in the same
