@@ -41,6 +41,7 @@ CODES: dict[int, str] = {
     10004: "invalid parameter",
     23001: "the extension was changed meanwhile (seq conflict); read it and retry",
     23002: "the message does not support extensions",
+    23003: "too frequent: too many extension writes on this message; wait a little",
     23004: "message not found",
     23005: "the message holds the most reactions it may (20 reaction IDs)",
     23007: "you have already reacted with this reactionID",

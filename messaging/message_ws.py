@@ -18,9 +18,9 @@ Each op is a thin translation to a service in messaging/changes.py; the consumer
 | `setAllReceiveMessageOpt` | `{opt: 0 / "AcceptAndNotify" or 2 / "AcceptNotNotify", startHour, startMinute, startSecond (UTC), duration (s, ≤ 86400)}` | getAllReceiveMessageOpt's reply (910020) |
 | `getAllReceiveMessageOpt` | `{}` | `{allReceiveMessageOpt, startHour, startMinute, startSecond, duration}` |
 | `downloadMergerMessage` | `{downloadKey}` (a stored merged message's, messaging/merged.py) | `{messageList}`; 20022 to anyone without the message in their history, as for a key that does not exist |
-| `setMessageExtensions` | `{messageID, extensions: [{key, value, seq?}]}` (1 to 20; `seq`: the key's version as last seen, 0 or absent for a new key) | `{extensions: [{code, key, value, seq}]}`: code 0, or 23001 with the stored value and seq (messaging/extensions.py) |
+| `setMessageExtensions` | `{messageID, extensions: [{key, value, seq?}]}` (1 to 20; `seq`: the key's version as last seen, 0 or absent for a new key) | `{extensions: [{code, key, value, seq}]}`: code 0, or 23001 with the stored value and seq (messaging/extensions.py); 23003 over 200 writes a minute on the message |
 | `getMessageExtensions` | `{messageID, startSeq?}` | `{extensions: [{key, value, seq}], isCompleted, latestSeq, clearSeq}` (200 a page; next page from the last seq + 1) |
-| `deleteMessageExtensions` | `{messageID, extensions?: [{key, seq}]}` or `{messageID, keyList?: [key]}` (seq 0); neither: clear all | `{extensions: [{code, key, value, seq}]}` |
+| `deleteMessageExtensions` | `{messageID, extensions?: [{key, seq}]}` or `{messageID, keyList?: [key]}` (seq 0); neither: clear all | `{extensions: [{code, key, value, seq}]}` (23003 as for a set) |
 | `addMessageReaction` | `{messageID, reactionID}` (1 to 100 bytes) | `{}` (23007 made already, 23005 over 20 reaction IDs on the message, 20023 recalled: messaging/reactions.py) |
 | `removeMessageReaction` | `{messageID, reactionID}` | `{}` (23008 not made) |
 | `getMessageReactions` | `{messageIDList (1 to 20), maxUserCountPerReaction? (0 to 10, default 10)}` | `{resultList: [{messageID, reactionList: [{reactionID, totalUserCount, partialUserList: [{userID, nick, avatar}], reactedByMyself}]}]}` |

@@ -10,7 +10,8 @@ Tencent's fields and calls the service every door calls (messaging/extensions.py
 The message is To_Account's, named by MsgKey; From_Account (optional) must be its
 sender when given. Codes: 10004 a bad field (Tencent's "invalid parameter" for these
 commands), 23002 sent without SupportMessageExtension, 23004 no such message between
-these users (or recalled, or purged), 910050 over 300 keys on the message.
+these users (or recalled, or purged), 910050 over 300 keys on the message, 23003 over
+200 writes (set_key_values calls) a minute on the message.
 """
 
 from __future__ import annotations

@@ -156,6 +156,11 @@ class MessageModifyView(APIView):
 
 _EXTENSION_ERRORS = ("Errors: 23002 the message was sent without isSupportExtension, "
                      "23004 not in your history (or recalled), 10004 a bad field.")
+_EXTENSION_WRITE_ERRORS = (_EXTENSION_ERRORS[:-1] + ", 23003 (HTTP 429) over 200 writes "
+                           "a minute on this message (sets and deletes, both users' and "
+                           "the app admin's).")
+_TOO_FREQUENT = {429: OpenApiResponse(ErrorSerializer, description=(
+    "23003: over 200 extension writes a minute on this message"))}
 
 
 class MessageExtensionsView(APIView):
@@ -178,9 +183,9 @@ class MessageExtensionsView(APIView):
         description=("Compare-and-set per key: a key changed since the seq you name is "
                      "answered code 23001 with what is stored; the other keys are set. Both "
                      "users' devices get MESSAGE_EXTENSIONS_UPDATED. 910050: over 300 keys "
-                     "on the message. " + _EXTENSION_ERRORS),
+                     "on the message. " + _EXTENSION_WRITE_ERRORS),
         tags=["messages"], parameters=[MESSAGE_ID], request=ExtensionSetSerializer,
-        responses={200: ExtensionResultsSerializer, **ERROR_RESPONSES},
+        responses={200: ExtensionResultsSerializer, **ERROR_RESPONSES, **_TOO_FREQUENT},
     )
     def post(self, request, message_id):
         body = validated(ExtensionSetSerializer, request.data)
@@ -196,9 +201,9 @@ class MessageExtensionsDeleteView(APIView):
         operation_id="message_extensions_delete", summary="Delete keys of a message's extensions",
         description=("The keys named (compare-and-set per key, as a set), or every key "
                      "when none is named. Both users' devices get MESSAGE_EXTENSIONS_DELETED. "
-                     + _EXTENSION_ERRORS),
+                     + _EXTENSION_WRITE_ERRORS),
         tags=["messages"], parameters=[MESSAGE_ID], request=ExtensionDeleteSerializer,
-        responses={200: ExtensionResultsSerializer, **ERROR_RESPONSES},
+        responses={200: ExtensionResultsSerializer, **ERROR_RESPONSES, **_TOO_FREQUENT},
     )
     def post(self, request, message_id):
         body = validated(ExtensionDeleteSerializer, request.data)

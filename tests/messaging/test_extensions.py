@@ -246,3 +246,28 @@ def test_a_deleted_account_takes_the_extensions_along(trio):
     extensions_set(message_pk=m, actor=bob, items=[("k", "v", 0)])
     user_delete(user=alice)
     assert not Extension.objects.exists() and not ExtensionHead.objects.exists()
+
+
+def test_with_redis_down_writes_fail_open_and_each_process_counts_them(trio, settings):
+    """The count of writes a minute (23003) is kept in Redis; while Redis cannot be
+    reached the writes go on, as /v4's rate limits do, and the process holds the limit
+    on its own count."""
+    import socket
+
+    alice, bob, _ = trio
+    m = pk_of(send(alice, bob, support_extension=True))
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    caches = settings.CACHES
+    settings.CACHES = {"default": dict(caches["default"],
+                                       LOCATION=f"redis://127.0.0.1:{port}/0")}
+    try:
+        for i in range(200):
+            extensions_set(message_pk=m, actor=None, items=[("n", str(i), None)])
+        assert code_of(extensions_set, message_pk=m, actor=alice,
+                       items=[("k", "v", 0)]) == 23003
+        assert code_of(extensions_delete, message_pk=m, actor=bob, items=None) == 23003
+    finally:
+        settings.CACHES = caches
+    assert ExtensionHead.objects.get(message_id=m).latest_seq == 200

@@ -184,3 +184,58 @@ def test_socket_ops_reach_the_peer_and_are_replayed_at_reconnect(trio, connect):
             {"key": "note", "value": "12:30", "seq": 1}]}),
         ("MESSAGE_EXTENSIONS_DELETED", {"messageID": m["ID"], "keyList": ["note"]}),
         ("MESSAGE_EXTENSIONS_DELETED", {"messageID": m["ID"], "keyList": ["bob"]})]
+
+
+def test_over_200_writes_a_minute_on_one_message_are_too_frequent(trio, connect, v4,
+                                                                  live_server_url):
+    """Tencent's 23003: at most 200 extension writes a minute on one message, whoever
+    writes and through whichever door; reads go on, and other messages are not held."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from messaging.extensions import extensions_set
+    from messaging.models import Message
+    from messaging.tencent_body import message_key
+
+    alice = connect("alice", deviceID="a1")
+    poll = alice.ok("sendMessage", {"to": "bob", "elements": text("poll"), "random": 5,
+                                    "isSupportExtension": True})
+    other = alice.ok("sendMessage", {"to": "bob", "elements": text("other"), "random": 6,
+                                     "isSupportExtension": True})
+    msg = Message.objects.get(random=5)
+    for i in range(199):  # the app admin's writes count too
+        extensions_set(message_pk=msg.pk, actor=None, items=[("n", str(i), None)])
+    # The 200th goes through, the 201st does not, on every door.
+    reply = alice.ok("setMessageExtensions", {"messageID": poll["ID"], "extensions": [
+        {"key": "alice", "value": "yes"}]})
+    assert reply["extensions"][0]["code"] == 0
+    for op, data in (("setMessageExtensions", {"extensions": [{"key": "bob", "value": "no"}]}),
+                     ("deleteMessageExtensions", {"keyList": ["alice"]})):
+        reply = alice.request(op, {"messageID": poll["ID"], **data})
+        assert (reply["ok"], reply["code"]) == (False, 23003), reply
+        assert "at most 200 extension writes a minute" in reply["message"]
+    answer = v4("openim_msg_ext_http_svc/set_key_values", {
+        "To_Account": "bob", "MsgKey": message_key(msg), "OperateType": 1,
+        "ExtensionList": [{"Key": "admin", "Value": "x"}]})
+    assert code(answer) == 23003 and "at most 200" in answer["ErrorInfo"]
+    for path, body in (("", {"extensions": [{"key": "bob", "value": "no"}]}),
+                       ("delete/", {"keyList": ["alice"]})):
+        request = urllib.request.Request(
+            f"{live_server_url}/api/v1/messages/{poll['ID']}/extensions/{path}",
+            method="POST", data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"UserSig bob:{gen_usersig('bob')}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 429
+        assert json.loads(refused.value.read())["code"] == 23003
+    # Nothing of the refused writes was stored; reads and other messages go on.
+    got = alice.ok("getMessageExtensions", {"messageID": poll["ID"]})
+    assert (got["latestSeq"], sorted(e["key"] for e in got["extensions"])) \
+        == (200, ["alice", "n"])
+    assert code(v4("openim_msg_ext_http_svc/get_key_values", {
+        "To_Account": "bob", "MsgKey": message_key(msg)})) == 0
+    reply = alice.ok("setMessageExtensions", {"messageID": other["ID"], "extensions": [
+        {"key": "alice", "value": "yes"}]})
+    assert reply["extensions"][0]["code"] == 0
