@@ -122,12 +122,16 @@ class SendBatcher:
 
     async def _await_lead(self, cmd: SendCommand, future: asyncio.Future) -> None:
         """A retry of a send the app is being asked about gets that send's outcome
-        (messaging/asking.py), waited for here, off the database thread."""
-        timeout = asking.follow_timeout(webhooks.config().timeout_ms)
+        (messaging/asking.py), waited for here, off the database thread; sent afresh
+        when that send was another process's and is gone without an outcome."""
         try:
-            result = await cmd.follows.wait(timeout)
+            result = await cmd.follows.wait()
         except TimeoutError:
             result = ChatError(BUSY_CODE)
+        except asking.LeadLost:
+            cmd.follows = None
+            self._enqueue(_Queued(cmd, future))
+            return
         if not future.done():
             future.set_result(result)
 

@@ -20,8 +20,9 @@ Order of one send:
    rules included), only when the callback is on, never for muted senders or a send
    with ForbidBeforeSendMsgCallback, never for a retry of a message stored already
    (`_stored_repeats`: it gets that message, as in 3), nor for a retry of a send
-   this process is asking about now (messaging/asking.py: it waits for that send's
-   outcome and gets the same answer); online-only sends too (OnlineOnlyFlag 1). In
+   being asked about now, here or on another server process (messaging/asking.py: it
+   waits for that send's outcome and gets the same answer); online-only sends too
+   (OnlineOnlyFlag 1). In
    three parts, in this order for every door: `message_send_before` decides whom to
    ask and what (no call); the calls (accounts.webhooks.ask, network only, made where
    the door can wait: `message_send_many` in the caller's thread, the socket's batcher
@@ -274,11 +275,15 @@ def message_send_many(commands: list[SendCommand], *,
 def wait_for_lead(cmd: SendCommand) -> dict | ChatError:
     """The outcome of the send `cmd` repeats, which the app is being asked about
     (messaging/asking.py), waited for in this thread; 910503 (retry) if it takes too
-    long."""
+    long. When that send was another process's and is gone without an outcome, `cmd`
+    is sent afresh."""
     try:
-        return cmd.follows.result(asking.follow_timeout(webhooks.config().timeout_ms))
+        return cmd.follows.result()
     except TimeoutError:
         return ChatError(BUSY_CODE)
+    except asking.LeadLost:
+        cmd.follows = None
+        return message_send_many([cmd])[0]
 
 
 @dataclass

@@ -455,6 +455,115 @@ def test_a_rest_retry_sent_while_the_app_is_asked_waits_for_that_answer(
     assert views["retry"]["ID"] == views["original"]["ID"] == Message.objects.get().public_id
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_on_another_server_waits_for_that_answer(webhook_receiver, make_user,
+                                                         connect):
+    """A client whose socket dropped reconnects, maybe to another server process, and
+    sends again: that process waits for the first one's answer too (the claim and the
+    outcome are kept in Redis, messaging/asking.py)."""
+    from tests.conftest import start_server, stop_server
+    from tests.wsclient import WsClient
+
+    make_user("alice"), make_user("bob")
+    proc, url = start_server()
+    other = None
+    try:
+        use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=5000, live=True)
+        webhook_receiver.answer(Reply(body=Reply.code(0).body, delay=1.0))
+        first = connect("alice")
+        other = WsClient(url)
+        other.login("alice", gen_usersig("alice"))
+        other.wait_event("SDK_READY")
+        text = [{"type": "TIMTextElem", "payload": {"text": "hi"}}]
+        frame = {"op": "sendMessage", "data": {"to": "bob", "elements": text, "random": 11}}
+        first.send_raw(json.dumps({"id": "x", **frame}))
+        webhook_receiver.wait_for(1)
+        other.send_raw(json.dumps({"id": "retry", **frame}))
+        original, retry = first.reply_to("x"), other.reply_to("retry")
+        time.sleep(0.3)
+        assert len(webhook_receiver.requests) == 1
+        assert original["ok"] and retry["ok"], (original, retry)
+        assert retry["data"]["ID"] == original["data"]["ID"] == Message.objects.get().public_id
+        # Refused: the other server's retry is refused alike, with the app's code.
+        webhook_receiver.answer(Reply(body=Reply.code(120042, "not today").body, delay=1.0))
+        frame["data"]["random"] = 12
+        first.send_raw(json.dumps({"id": "y", **frame}))
+        webhook_receiver.wait_for(2)
+        other.send_raw(json.dumps({"id": "retry2", **frame}))
+        original, retry = first.reply_to("y"), other.reply_to("retry2")
+        time.sleep(0.3)
+        assert len(webhook_receiver.requests) == 2
+        assert (retry["ok"], retry["code"], retry["message"]) \
+            == (original["ok"], original["code"], original["message"]) \
+            == (False, 120042, "not today")
+    finally:
+        if other is not None:
+            other.close()
+        stop_server(proc)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_whose_original_elsewhere_is_gone_is_sent_afresh(webhook_receiver, pair):
+    """Another process claimed the message (messaging/asking.py) and died before its
+    answer: the retry waits while the claim lasts, then is sent afresh (asked, stored),
+    never lost."""
+    import threading
+
+    from django.core.cache import cache
+
+    alice, bob = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=5000)
+    claim = f"asking:{alice.pk}:{bob.pk}:21"
+    cache.set(claim, {"token": "dead", "time": int(time.time())}, 30)
+    threading.Timer(0.5, cache.delete, [claim]).start()  # its claim goes, no outcome
+    started = time.monotonic()
+    view = send(alice, random=21)
+    assert 0.4 < time.monotonic() - started < 5
+    [call] = webhook_receiver.requests
+    assert view["ID"] == Message.objects.get().public_id
+    assert call.body["MsgKey"] == message_key(Message.objects.get())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_a_retry_in_the_process_still_waits(webhook_receiver, pair,
+                                                            settings):
+    """The claim in Redis is only for other processes: with Redis unreachable a send is
+    asked about as before, and a retry in the same process still waits for it."""
+    import socket
+    import threading
+
+    alice, _ = pair
+    use_webhooks(webhook_receiver, [webhooks.BEFORE_SEND], timeout_ms=5000)
+    webhook_receiver.answer(Reply(body=Reply.code(0).body, delay=1.0))
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    caches = settings.CACHES
+    settings.CACHES = {"default": dict(caches["default"],
+                                       LOCATION=f"redis://127.0.0.1:{port}/0")}
+    views = {}
+
+    def in_thread(name):
+        from django.db import connection
+
+        try:
+            views[name] = send(alice, random=13)
+        finally:
+            connection.close()
+
+    try:
+        original = threading.Thread(target=in_thread, args=("original",))
+        original.start()
+        webhook_receiver.wait_for(1)
+        retry = threading.Thread(target=in_thread, args=("retry",))
+        retry.start()
+        original.join(10), retry.join(10)
+    finally:
+        settings.CACHES = caches
+    assert len(webhook_receiver.requests) == 1
+    assert views["retry"]["ID"] == views["original"]["ID"] == Message.objects.get().public_id
+
+
 @pytest.mark.django_db
 def test_a_rest_api_repeat_is_not_asked_about_only_in_its_second(webhook_receiver, pair):
     """The REST API's sends repeat a message only with the same MsgRandom in the same
