@@ -42,13 +42,16 @@ SELECT count(*), max(expires_at) FROM gone
 
 
 def purge_in_batches(sql: str, before: datetime, batch_size: int, *,
-                     lock_first: str | None = None, prepare: str | None = None) -> int:
+                     lock_first: str | None = None, prepare: str | None = None,
+                     then: str | None = None) -> int:
     """Run `sql` batch after batch, each in its own transaction, until a batch comes up
     short; return the rows deleted. `sql` deletes up to %(limit)s rows whose key is in
     [%(after)s, %(before)s), oldest first, and returns (count, newest key deleted).
     `lock_first`, with the same parameters, runs before it in the transaction: it locks
     rows and returns their ids, which `sql` gets as %(locked)s. `prepare` (no parameters)
-    runs first in each batch's transaction (a SET LOCAL)."""
+    runs first in each batch's transaction (a SET LOCAL). `then` runs after `sql` in the
+    transaction, in a statement (and snapshot) of its own, with `sql`'s third column (the
+    ids it deleted, an array) as %(gone)s."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     cutoff = connection.ops.adapt_datetimefield_value(before)
@@ -65,7 +68,9 @@ def purge_in_batches(sql: str, before: datetime, batch_size: int, *,
                 cursor.execute(lock_first, params)
                 params["locked"] = [row[0] for row in cursor.fetchall()]
             cursor.execute(sql, params)
-            deleted, newest = cursor.fetchone()
+            deleted, newest, *gone = cursor.fetchone()
+            if then is not None and deleted:
+                cursor.execute(then, {"gone": gone[0]})
         total += deleted
         if deleted < batch_size:
             return total

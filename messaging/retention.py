@@ -4,10 +4,11 @@ CHAT_HISTORY_DAYS, measured in bench/purge.py (bench/README.md, "Retention and p
 messaging.services.history_purge calls it on PostgreSQL (and keeps a portable loop for
 the embedded SQLite). What it does differently from a plain batched delete:
 
-- **Two statements per batch**, the batch's ids kept in the server (a materialised CTE)
-  in both: no 5,000 ids fetched into Python and sent back as 5,000 placeholders. The
-  first locks the conversations the batch changes and returns their ids; the second
-  deletes and writes them.
+- **Three statements per batch**, the batch's ids kept in the server (a materialised
+  CTE) in the first two: no 5,000 ids fetched into Python and sent back as 5,000
+  placeholders. The first locks the conversations the batch changes and returns their
+  ids; the second deletes and writes them and returns the ids it deleted (one array);
+  the third deletes those messages' extensions and reactions (below).
 - **Plan-proof batch lookup**: `id = ANY(ARRAY(subquery))` is always probed on the
   primary key.
 - **Keyset progress** (accounts.retention.purge_in_batches): each batch starts its
@@ -47,8 +48,12 @@ key-value extensions go too (messaging/extensions.py): the batch's ids are probe
 the small ExtensionHead table (only messages whose extensions were ever written have a
 row) and the keys of those found deleted; measured on a synthetic 200,000 messages, 1
 in 100 with 5 keys, a 5,000-row batch took 2.4 ms more (4.1 ms against 1.7 ms for the
-batch's id scan alone). Their reactions (messaging/reactions.py) go in the same
-statement, found by message on the reactions' unique index.
+batch's id scan alone, when it ran in the batch's statement). Their reactions
+(messaging/reactions.py) go with them, found by message on the reactions' unique index.
+Both go in a third statement, after the messages are deleted, given the ids the second
+deleted (one array): a write to them holds its message's lock, so the second statement
+waited for it to commit, and its own snapshot, older, would leave what the write added
+behind (tests/messaging/test_purge_races.py).
 """
 
 from __future__ import annotations
@@ -135,19 +140,28 @@ WITH {_DOOMED}, locked AS MATERIALIZED (
 ), merged_released AS (
     UPDATE messaging_mergedlist SET delete_after = now()
     WHERE id = ANY(ARRAY(SELECT merged_id FROM merged_unused))
-), heads_gone AS (
-    DELETE FROM messaging_extensionhead WHERE message_id = ANY(ARRAY(SELECT id FROM doomed))
+), gone AS (
+    DELETE FROM messaging_message WHERE id = ANY(ARRAY(SELECT id FROM doomed))
+    RETURNING id, created_at
+)
+SELECT count(*), max(created_at), array_agg(id) FROM gone
+"""
+
+# The third: the batch's extensions and reactions, in a statement of their own (its own
+# snapshot, taken once the messages are deleted). A write to them (extensions_set,
+# reaction_add) holds its message's lock, so the DELETE above waited for it to commit;
+# the second statement's snapshot, older, did not see what it wrote, which stayed
+# behind, keyed to a message that was gone. A write that comes after the DELETE finds
+# no message (23004).
+_HISTORY_AFTER = """
+WITH heads_gone AS (
+    DELETE FROM messaging_extensionhead WHERE message_id = ANY(%(gone)s::bigint[])
     RETURNING message_id
 ), extensions_gone AS (
     DELETE FROM messaging_extension
     WHERE message_id = ANY(ARRAY(SELECT message_id FROM heads_gone))
-), reactions_gone AS (
-    DELETE FROM messaging_reaction WHERE message_id = ANY(ARRAY(SELECT id FROM doomed))
-), gone AS (
-    DELETE FROM messaging_message WHERE id = ANY(ARRAY(SELECT id FROM doomed))
-    RETURNING created_at
 )
-SELECT count(*), max(created_at) FROM gone
+DELETE FROM messaging_reaction WHERE message_id = ANY(%(gone)s::bigint[])
 """
 
 
@@ -160,4 +174,4 @@ def history_purge(*, before: datetime, batch_size: int = 5000) -> int:
     messages go count what is left; dialogs and their seq stay.
     """
     return purge_in_batches(_HISTORY_BATCH, before, batch_size, lock_first=_HISTORY_LOCK,
-                            prepare=_HISTORY_PLAN)
+                            prepare=_HISTORY_PLAN, then=_HISTORY_AFTER)
