@@ -1,8 +1,9 @@
 """A write to a message's extensions or reactions racing the history purge of that
-message (messaging/retention.py): with two real connections, the write holding the
-message's lock when the purge's batch comes, neither side fails and nothing of the
-message stays behind (no Extension, ExtensionHead or Reaction row of a message that is
-gone)."""
+message (messaging/retention.py) or the deletion of an account of its conversation
+(accounts/devices.py user_delete): with two real connections, the write holding the
+message's lock when the deletion comes, neither side fails (no deadlock) and nothing of
+the message stays behind (no Extension, ExtensionHead or Reaction row of a message that
+is gone)."""
 
 from __future__ import annotations
 
@@ -38,9 +39,13 @@ def waiting_on_locks() -> int:
         return cursor.fetchone()[0]
 
 
-def race(block_sql: str, block_params: list, write) -> dict:
+def purge() -> int:
+    return history_purge(before=timezone.now() + timedelta(seconds=5))
+
+
+def race(block_sql: str, block_params: list, write, delete=purge) -> dict:
     """Hold a row in a third connection so `write` waits while holding the message's
-    lock; start the purge (it waits too); release; let both finish."""
+    lock; start `delete` (it waits too); release; let both finish."""
     blocker = connections.create_connection("default")
     blocker.ensure_connection()
     blocker.set_autocommit(False)
@@ -61,12 +66,11 @@ def race(block_sql: str, block_params: list, write) -> dict:
     deadline = time.monotonic() + 10
     while waiting_on_locks() < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
-    purger = threading.Thread(target=run, args=(
-        "purge", lambda: history_purge(before=timezone.now() + timedelta(seconds=5))))
+    purger = threading.Thread(target=run, args=("purge", delete))
     purger.start()
     while waiting_on_locks() < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert waiting_on_locks() == 2, "the writer and the purge should both be waiting"
+    assert waiting_on_locks() == 2, "the writer and the deletion should both be waiting"
     blocker.rollback()
     blocker.close()
     writer.join(20)
@@ -95,6 +99,42 @@ def test_a_reaction_racing_the_purge_leaves_nothing_behind(make_user):
                    " VALUES (%s, 'up', %s)", [m, bob.pk],
                    lambda: reaction_add(message_pk=m, actor=bob, reaction_id="up"))
     assert outcome["purge"] == 1, outcome
+    assert not isinstance(outcome["write"], Exception) or (
+        isinstance(outcome["write"], ChatError) and outcome["write"].code == 23004), outcome
+    assert not Message.objects.filter(pk=m).exists()
+    assert not Reaction.objects.exists()
+
+
+def test_an_extension_write_racing_an_account_deletion_neither_deadlocks_nor_stays(make_user):
+    from accounts.devices import user_delete
+
+    alice, bob = make_user("alice"), make_user("bob")
+    m = send(alice, bob, support_extension=True)
+    outcome = race("INSERT INTO messaging_extension (message_id, key, value, seq)"
+                   " VALUES (%s, 'k', 'x', 1)", [m],
+                   lambda: extensions_set(message_pk=m, actor=bob, items=[("k", "v", 0)]),
+                   delete=lambda: user_delete(user=alice))
+    # Before: "deadlock detected" for one of the two (the deletion took alice's sync
+    # head, then waited for the message; the write held the message, then waited for
+    # alice's sync head), and when it was the write's, its rows stayed.
+    assert outcome["purge"] is None, outcome
+    assert not isinstance(outcome["write"], Exception) or (
+        isinstance(outcome["write"], ChatError) and outcome["write"].code == 23004), outcome
+    assert not Message.objects.filter(pk=m).exists()
+    assert list(Extension.objects.values_list("key", flat=True)) == []
+    assert not ExtensionHead.objects.exists()
+
+
+def test_a_reaction_racing_an_account_deletion_neither_deadlocks_nor_stays(make_user):
+    from accounts.devices import user_delete
+
+    alice, bob = make_user("alice"), make_user("bob")
+    m = send(alice, bob)
+    outcome = race("INSERT INTO messaging_reaction (message_id, reaction_id, user_id)"
+                   " VALUES (%s, 'up', %s)", [m, bob.pk],
+                   lambda: reaction_add(message_pk=m, actor=bob, reaction_id="up"),
+                   delete=lambda: user_delete(user=alice))
+    assert outcome["purge"] is None, outcome
     assert not isinstance(outcome["write"], Exception) or (
         isinstance(outcome["write"], ChatError) and outcome["write"].code == 23004), outcome
     assert not Message.objects.filter(pk=m).exists()
