@@ -201,19 +201,27 @@ def _head(msg: Message) -> ExtensionHead:
     return head if head is not None else ExtensionHead(message_id=msg.pk)
 
 
-def _audience(msg: Message) -> list[int]:
-    """The participants whose history holds the message (the sync log's events)."""
-    pks = []
-    if not msg.deleted_by_sender or msg.sender_id == msg.receiver_id:
-        pks.append(msg.sender_id)
-    if not msg.deleted_by_receiver and msg.receiver_id not in pks:
-        pks.append(msg.receiver_id)
-    return pks
+def audience(msg: Message) -> list[int]:
+    """The participants whose history holds the message, as `_in_history` has it (not
+    deleted by them, not before what they cleared; one query): those its extension and
+    reaction events go to (messaging/reactions.py too). One who cleared the conversation
+    got them before, though they could read neither (23004)."""
+    cleared = dict(Conversation.objects.filter(dialog_id=msg.dialog_id)
+                   .values_list("owner_id", "cleared_seq"))
+
+    def holds(pk: int) -> bool:
+        if pk == msg.sender_id and msg.deleted_by_sender and msg.sender_id != msg.receiver_id:
+            return False
+        if pk == msg.receiver_id and msg.deleted_by_receiver:
+            return False
+        return msg.seq > (cleared.get(pk) or 0)
+
+    return [pk for pk in dict.fromkeys((msg.sender_id, msg.receiver_id)) if holds(pk)]
 
 
 def _publish(msg: Message, event: str, data: dict) -> None:
     data = {"messageID": message_public_id(msg.pk, msg.time, msg.random), **data}
-    sync_publish([(pk, SyncEntry.Kind.EXTENSION, event, data) for pk in _audience(msg)])
+    sync_publish([(pk, SyncEntry.Kind.EXTENSION, event, data) for pk in audience(msg)])
 
 
 _WINDOW_SECONDS = 60

@@ -50,6 +50,7 @@ from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
+from .extensions import audience
 from .models import Conversation, Message, Reaction
 from .views import message_public_id
 
@@ -144,16 +145,6 @@ def _access_messages(message_pks: list[int], actor: User, *, lock: bool) -> list
     return out
 
 
-def _audience(msg: Message) -> list[int]:
-    """The two people whose history holds the message."""
-    pks = []
-    if not msg.deleted_by_sender or msg.sender_id == msg.receiver_id:
-        pks.append(msg.sender_id)
-    if not msg.deleted_by_receiver and msg.receiver_id not in pks:
-        pks.append(msg.receiver_id)
-    return pks
-
-
 def _people(message_pks: list[int], *, only: str | None = None) -> dict[int, dict[str, list]]:
     """Each message's reaction IDs with their people, in the order they came (one
     query for all)."""
@@ -181,7 +172,7 @@ def _publish(msg: Message, reaction_id: str) -> None:
     sync_publish([(pk, SyncEntry.Kind.REACTION, EVENT, {
         "messageID": public_id,
         "reactionList": [i.as_dict() for i in _as_seen_by(people, pk, MAX_USERS_SHOWN)]})
-        for pk in _audience(msg)])
+        for pk in audience(msg)])
 
 
 # --- services --------------------------------------------------------------------------

@@ -271,3 +271,18 @@ def test_with_redis_down_writes_fail_open_and_each_process_counts_them(trio, set
     finally:
         settings.CACHES = caches
     assert ExtensionHead.objects.get(message_id=m).latest_seq == 200
+
+
+def test_who_cleared_the_history_gets_no_event_of_its_messages(trio):
+    """The events go to each participant whose history holds the message: not to one
+    who cleared the conversation (they could not read the keys either: 23004)."""
+    from messaging.changes import conversation_clear_history
+
+    alice, bob, _ = trio
+    m = pk_of(send(alice, bob, support_extension=True))
+    conversation_clear_history(user=bob, peer=alice)
+    assert code_of(extensions_get, message_pk=m, actor=bob) == 23004
+    extensions_set(message_pk=m, actor=alice, items=[("k", "v", 0)])
+    extensions_delete(message_pk=m, actor=alice, items=None)
+    assert SyncEntry.objects.filter(kind=SyncEntry.Kind.EXTENSION, user=alice).count() == 2
+    assert not SyncEntry.objects.filter(kind=SyncEntry.Kind.EXTENSION, user=bob).exists()

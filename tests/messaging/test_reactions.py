@@ -232,3 +232,18 @@ def test_a_deleted_account_takes_them_along(trio):
     reaction_add(message_pk=other, actor=bob, reaction_id="👍")
     user_delete(user=alice)
     assert list(Reaction.objects.values_list("message_id", flat=True)) == [other]
+
+
+def test_who_cleared_the_history_gets_no_event_of_its_messages(trio):
+    """The event goes to each of the two whose history holds the message: not to one
+    who cleared the conversation (they could not read the reactions either: 23004)."""
+    from messaging.changes import conversation_clear_history
+
+    alice, bob, _ = trio
+    m = pk_of(send(alice, bob))
+    conversation_clear_history(user=bob, peer=alice)
+    assert code_of(reactions_get, message_pks=[m], actor=bob) == 23004
+    reaction_add(message_pk=m, actor=alice, reaction_id="👍")
+    reaction_remove(message_pk=m, actor=alice, reaction_id="👍")
+    assert SyncEntry.objects.filter(kind=SyncEntry.Kind.REACTION, user=alice).count() == 2
+    assert not SyncEntry.objects.filter(kind=SyncEntry.Kind.REACTION, user=bob).exists()
