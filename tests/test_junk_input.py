@@ -6,6 +6,7 @@ the socket and /v4 doors through a live server."""
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from rest_framework.test import APIClient
@@ -224,6 +225,52 @@ def test_socket_junk_gets_its_code(make_user, connect):
         assert code("downloadMergerMessage", {"downloadKey": key}) == 910003
     for key in ("9" * 5000, NUL * 32, "A" * 32):
         assert code("downloadMergerMessage", {"downloadKey": key}) == 20022
+
+
+@pytest.mark.django_db(transaction=True)
+def test_socket_junk_on_a_real_messages_extensions_and_reactions(make_user, connect):
+    """The extension and reaction ops on a message the caller may touch (so the junk
+    reaches the services' own checks, past the message ID), each field in turn: 10004
+    or 910003, never an internal error, nothing stored but the good write, and the
+    socket still serves."""
+    from messaging.models import Extension, Reaction
+
+    make_user("alice"), make_user("bob")
+    alice = connect("alice")
+    mid = alice.ok("sendMessage", {"to": "bob", "elements": TEXT, "random": 1,
+                                   "isSupportExtension": True})["ID"]
+    examples = {
+        "setMessageExtensions": {"messageID": mid, "extensions": [
+            {"key": "k", "value": "v", "seq": 0}]},
+        "deleteMessageExtensions": {"messageID": mid, "keyList": ["gone"]},
+        "getMessageExtensions": {"messageID": mid, "startSeq": 0},
+        "addMessageReaction": {"messageID": mid, "reactionID": "up"},
+        "removeMessageReaction": {"messageID": mid, "reactionID": "none"},
+        "getMessageReactions": {"messageIDList": [mid], "maxUserCountPerReaction": 5},
+        "getAllUserListOfMessageReaction": {"messageID": mid, "reactionID": "up",
+                                            "nextSeq": 0, "count": 10},
+    }
+    junk = [NUL, "", "x" * 101, 2**63, -1, 1.5, None, True, [], {}, nested(30),
+            [{"key": NUL, "value": "v"}], [{"key": "k", "value": NUL}],
+            [{"key": "k", "value": "v", "seq": -1}], [{"key": "k", "value": "v" * 1001}],
+            [{"key": "k", "value": "v", "seq": True}], [NUL], [2**63], [mid] * 21]
+    failures = []
+    for op, example in examples.items():
+        for field in example:
+            for value in junk:
+                reply = alice.request(op, {**example, field: value})
+                while not reply["ok"] and reply["code"] == 910005:  # some 400 frames
+                    time.sleep(0.5)
+                    reply = alice.request(op, {**example, field: value})
+                if not reply["ok"] and reply["code"] not in (10004, 910003, 23001, 23004):
+                    failures.append(f"{op} {field}={value!r:.60} -> {reply}")
+    assert not failures, "\n".join(failures)
+    # The good part of the sweep: the first write, a reaction; no junk stored.
+    alice.ok("setMessageExtensions", examples["setMessageExtensions"])
+    assert set(Extension.objects.values_list("key", flat=True)) <= {"k"}
+    assert set(Reaction.objects.values_list("reaction_id", flat=True)) <= {"up"}
+    page = alice.ok("getMessageExtensions", {"messageID": mid})
+    assert [e["key"] for e in page["extensions"]] == ["k"]
 
 
 @pytest.mark.django_db(transaction=True)
