@@ -90,7 +90,7 @@ from .commands import (
 )
 from .elements import check_elements
 from .merged import check_merged_access, merged_release
-from .models import Conversation, Extension, ExtensionHead, Message, Priority
+from .models import Conversation, Extension, ExtensionHead, Message, Priority, Reaction
 from .persist import _unread_totals, claim_batch_receipts, store_batch
 from .upload_refs import uploads_release
 from .views import message_dict
@@ -788,6 +788,7 @@ def history_purge_portable(*, before: datetime, batch_size: int = 5000) -> int:
                 merged_release(ids)
                 ExtensionHead.objects.filter(message_id__in=ids).delete()
                 Extension.objects.filter(message_id__in=ids).delete()
+                Reaction.objects.filter(message_id__in=ids).delete()
                 cursor.execute(f"DELETE FROM {messages} WHERE id IN ({marks})", ids)
         total += len(ids)
         if len(ids) < batch_size:

@@ -78,6 +78,15 @@ page = extensions_get(message_pk=vote_pk, actor=carol)
 assert [(e.key, e.value, e.seq) for e in page.extensions] == [("a", "1", 1), ("b", "y", 2)]
 message_revoke(message_pk=vote_pk, actor=None)
 assert not Extension.objects.filter(message_id=vote_pk).exists()
+# The portable purge takes a message's reactions along (it left them behind).
+from messaging.models import Reaction
+from messaging.reactions import reaction_add
+liked = message_send(origin=Origin.USER, sender=carol, to="alice", elements=text, random=31)
+liked_pk = int(liked["ID"].split("-")[0])
+reaction_add(message_pk=liked_pk, actor=alice, reaction_id="up")
+Message.objects.filter(pk=liked_pk).update(created_at=timezone.now() - timedelta(days=30))
+assert history_purge(before=timezone.now() - timedelta(days=7)) == 1
+assert not Reaction.objects.filter(message_id=liked_pk).exists()
 print("embedded ok")
 """
 
