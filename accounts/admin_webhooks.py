@@ -15,13 +15,13 @@ selected rows. A row goes when its task starts.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from . import webhooks
 from .admin_deletes import NoDeletes
-from .audit import audited
+from .admin_outbox import OutboxAdmin
 from .models import WebhookAttempt, WebhookConfig, WebhookUnqueued
 from .webhook_tasks import queue_unqueued_webhooks
 
@@ -104,50 +104,18 @@ class WebhookAttemptAdmin(NoDeletes, admin.ModelAdmin):
 
 
 @admin.register(WebhookUnqueued)
-class WebhookUnqueuedAdmin(NoDeletes, admin.ModelAdmin):
+class WebhookUnqueuedAdmin(OutboxAdmin):
     """Kept until its task starts: queued at the commit, or by the sweep ("Queue webhook
-    callbacks the broker would not take", every 30 s) or by "Queue now" here. Never
-    added, changed or deleted here: a row deleted would be a callback lost."""
+    callbacks the broker would not take", every 30 s) or by "Queue now" here."""
 
     list_display = ("created_at", "command", "refused", "queued_at", "delivery_id",
                     "platform", "client_ip")
     list_filter = ("refused", "command", "platform")
     search_fields = ("delivery_id", "command")
-    date_hierarchy = "created_at"
-    ordering = ("pk",)  # oldest first, as the sweep queues them
     readonly_fields = [f.name for f in WebhookUnqueued._meta.fields]
-    actions = ["queue_now"]
+    queue_permission = "accounts.queue_webhookunqueued"
+    noun = ("after-callback", "after-callbacks")
+    audit_name = "queue webhook callbacks"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_queue_permission(self, request):
-        return request.user.has_perm("accounts.queue_webhookunqueued")
-
-    def changelist_view(self, request, extra_context=None):
-        count = WebhookUnqueued.objects.filter(refused=True).count()
-        title = (f"{count} after-callback{'s' if count != 1 else ''} wait for the broker "
-                 f"(queued by the sweep every 30 s once it takes them)" if count
-                 else "No after-callback waits for the broker")
-        return super().changelist_view(request, {"title": title, **(extra_context or {})})
-
-    @admin.action(description="Queue now (as the 30-second sweep does)",
-                  permissions=["queue"])
-    @audited("queue webhook callbacks")
-    def queue_now(self, request, queryset):
-        pks = list(queryset.values_list("pk", flat=True))
-        # In this request: the broker may be the reason the rows are here, so no task.
-        queued = queue_unqueued_webhooks(pks=pks)
-        left = len(pks) - queued
-        if queued:
-            self.message_user(request, f"Queued {queued} after-callback(s).",
-                              messages.SUCCESS)
-        if left:
-            self.message_user(
-                request, f"{left} not queued: the broker would not take them (it refused or "
-                "did not answer; the server's log has its error), or the sweep holds them "
-                "right now. They are kept, nothing is lost: the sweep tries again every "
-                "30 s.", messages.WARNING)
+    def sweep(self, pks):
+        return queue_unqueued_webhooks(pks=pks)

@@ -18,12 +18,12 @@ not deleted here."""
 
 from datetime import timedelta
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
-from accounts.audit import audited
+from accounts.admin_outbox import OutboxAdmin
 from chat_project.errors import ChatError
 
 from . import services
@@ -228,22 +228,20 @@ class ReceiveOptionAdmin(NoDeletes, ReadOnlyAdmin):
 # --- the outbox of push tasks (push/tasks.py) ------------------------------------------------
 
 @admin.register(PushUnqueued)
-class PushUnqueuedAdmin(NoDeletes, ReadOnlyAdmin):
+class PushUnqueuedAdmin(OutboxAdmin):
     """Kept until its task starts: queued after the send's commit, or by the sweep
-    ("Queue push tasks the broker would not take", every 30 s) or by "Queue now" here.
-    Never added, changed or deleted here: a row deleted would be a push (or a
-    withdrawal) lost."""
+    ("Queue push tasks the broker would not take", every 30 s) or by "Queue now" here."""
 
     list_display = ("created_at", "task", "refused", "queued_at", "what")
     list_filter = ("refused", "task")
     search_fields = ("task",)
-    date_hierarchy = "created_at"
-    ordering = ("pk",)  # oldest first, as the sweep queues them
     readonly_fields = [f.name for f in PushUnqueued._meta.fields]
-    actions = ["queue_now"]
+    queue_permission = "push.queue_pushunqueued"
+    noun = ("push task", "push tasks")
+    audit_name = "queue push tasks"
 
-    def has_queue_permission(self, request):
-        return request.user.has_perm("push.queue_pushunqueued")
+    def sweep(self, pks):
+        return queue_unqueued_pushes(pks=pks)
 
     @admin.display(description="arguments")
     def what(self, obj):
@@ -253,27 +251,3 @@ class PushUnqueuedAdmin(NoDeletes, ReadOnlyAdmin):
             return f"{n} offline push{'es' if n != 1 else ''}"
         text = ", ".join(str(a) for a in args)
         return text if len(text) <= 80 else text[:79] + "…"
-
-    def changelist_view(self, request, extra_context=None):
-        count = PushUnqueued.objects.filter(refused=True).count()
-        title = (f"{count} push task{'s' if count != 1 else ''} wait for the broker "
-                 f"(queued by the sweep every 30 s once it takes them)" if count
-                 else "No push task waits for the broker")
-        return super().changelist_view(request, {"title": title, **(extra_context or {})})
-
-    @admin.action(description="Queue now (as the 30-second sweep does)",
-                  permissions=["queue"])
-    @audited("queue push tasks")
-    def queue_now(self, request, queryset):
-        pks = list(queryset.values_list("pk", flat=True))
-        # In this request: the broker may be the reason the rows are here, so no task.
-        queued = queue_unqueued_pushes(pks=pks)
-        left = len(pks) - queued
-        if queued:
-            self.message_user(request, f"Queued {queued} push task(s).", messages.SUCCESS)
-        if left:
-            self.message_user(
-                request, f"{left} not queued: the broker would not take them (it refused or "
-                "did not answer; the server's log has its error), the sweep holds them "
-                "right now, or their task is unknown (dropped, in the server's log). The "
-                "others are kept: the sweep tries again every 30 s.", messages.WARNING)

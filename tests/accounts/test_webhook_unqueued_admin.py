@@ -66,7 +66,7 @@ def test_queue_now_queues_the_selected_rows(settings):
     with broker(settings) as (_, client, queue):
         html = queue_now(ops, rows[:2])
         assert client.llen(queue) == 2
-    assert "Queued 2 after-callback(s)" in html
+    assert "Queued 2 after-callbacks" in html
     # Queued, no longer refused; a row goes when its task starts (no worker here).
     assert list(WebhookUnqueued.objects.filter(refused=True).values_list("pk", flat=True)) \
         == [rows[2].pk]
@@ -85,7 +85,7 @@ def test_a_broker_that_refuses_loses_nothing_and_says_so(settings):
         server.start()  # back, on the same port, empty
         breaker.reset()  # as CHAT_BROKER_COOLDOWN_SECONDS later (chat_project/broker.py)
         html = queue_now(ops, rows)
-        assert "Queued 2 after-callback(s)" in html
+        assert "Queued 2 after-callbacks" in html
         assert client.llen(queue) == 2
     assert not WebhookUnqueued.objects.filter(refused=True).exists()
 

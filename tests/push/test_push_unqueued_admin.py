@@ -76,7 +76,7 @@ def test_queue_now_queues_the_selected_rows(settings):
     with own_broker(settings, "CHAT_PUSH_QUEUE") as (_, client, queue):
         html = queue_now(ops, rows[:2])
         assert queued_outboxes(client, queue) == [rows[0].pk, rows[1].pk]
-    assert "Queued 2 push task(s)" in html
+    assert "Queued 2 push tasks" in html
     # Queued, no longer refused; a row goes when its task starts (no worker here).
     assert list(PushUnqueued.objects.filter(refused=True).values_list("pk", flat=True)) \
         == [rows[2].pk]
@@ -95,7 +95,7 @@ def test_a_broker_that_refuses_loses_nothing_and_says_so(settings):
         server.start()  # back, on the same port, empty
         breaker.reset()  # as the breaker's probe would (chat_project/broker.py)
         html = queue_now(ops, rows)
-        assert "Queued 2 push task(s)" in html
+        assert "Queued 2 push tasks" in html
         assert len(queued_outboxes(client, queue)) == 2
     assert not PushUnqueued.objects.filter(refused=True).exists()
 

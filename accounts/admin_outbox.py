@@ -1,0 +1,66 @@
+"""The console page of an outbox (chat_project/outbox.py): its rows, read-only, oldest
+first, the count waiting for the broker in the title, and "Queue now", which runs the
+sweep's code on the selected rows in the request (the broker may be why they are
+there: no task). Never added, changed or deleted here: a row deleted would be a task
+lost. Kept webhook callbacks (accounts/admin_webhooks.py) and Kept push tasks
+(push/admin.py) are its two pages."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from .admin_deletes import NoDeletes
+from .audit import audited
+
+
+class OutboxAdmin(NoDeletes, admin.ModelAdmin):
+    """Set `queue_permission` ("app.codename"), `noun` (singular, plural), `audit_name`
+    (the audit log's action) and `sweep(pks) -> how many queued`."""
+
+    queue_permission: str
+    noun: tuple[str, str]
+    audit_name: str
+    date_hierarchy = "created_at"
+    ordering = ("pk",)  # oldest first, as the sweep queues them
+    actions = ["queue_now"]
+
+    def sweep(self, pks: list[int]) -> int:
+        raise NotImplementedError
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_queue_permission(self, request):
+        return request.user.has_perm(self.queue_permission)
+
+    def changelist_view(self, request, extra_context=None):
+        count = self.model.objects.filter(refused=True).count()
+        one, many = self.noun
+        title = (f"{count} {one if count == 1 else many} wait for the broker (queued by "
+                 f"the sweep every 30 s once it takes them)" if count
+                 else f"No {one} waits for the broker")
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
+    @admin.action(description="Queue now (as the 30-second sweep does)",
+                  permissions=["queue"])
+    def queue_now(self, request, queryset):
+        return audited(self.audit_name)(type(self)._queue_now)(self, request, queryset)
+
+    def _queue_now(self, request, queryset):
+        pks = list(queryset.values_list("pk", flat=True))
+        queued = self.sweep(pks)
+        left = len(pks) - queued
+        if queued:
+            self.message_user(request, f"Queued {queued} {self.noun[queued != 1]}.",
+                              messages.SUCCESS)
+        if left:
+            self.message_user(
+                request, f"{left} not queued: the broker would not take them (it refused or "
+                "did not answer; the server's log has its error), the sweep holds them "
+                "right now, or their task is unknown (dropped, in the server's log). The "
+                "others are kept, nothing is lost: the sweep tries again every 30 s.",
+                messages.WARNING)
+        return False
