@@ -10,7 +10,10 @@ messages here, in the transaction that makes their deliveries, locked shared (FO
 SHARE, in id order, as a send locks merged lists) so that a modify, a recall or a
 deletion of one of them (each takes the message FOR UPDATE first) either commits
 before the read, and is read, or waits until the deliveries are committed, and then
-finds them (message_renote, the withdrawals).
+finds them (message_renote, the withdrawals). The same statement reads whether the
+receiver has read the message already (on another device, while the task waited): a
+message read is not pushed. A read takes no message lock, so one that commits while the
+task makes the deliveries leaves that push to a later read's withdrawal.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from accounts.models import User
 from push.content import notification_for
 from push.providers.base import Notification
 
-from .models import Message
+from .models import Conversation, Message
 
 
 def push_note(msg: Message, sender_user_id: str) -> Notification | None:
@@ -38,30 +41,35 @@ _COLUMNS = (
     # the content only of a modified message: the others are pushed as sent
     " CASE WHEN m.is_modified THEN m.elements END AS elements,"
     " CASE WHEN m.is_modified THEN m.offline_push_info END AS offline_push_info,"
-    " u.user_id AS sender_user_id")
+    " u.user_id AS sender_user_id,"
+    # read by its receiver already (on another device, while the task waited)
+    " EXISTS (SELECT 1 FROM {conversations} c WHERE c.owner_id = m.receiver_id"
+    " AND c.peer_id = m.sender_id AND c.read_seq >= m.seq) AS is_read")
 
 
 def pushes_now(message_ids: list[int]) -> dict[int, Notification | None]:
     """push.pipeline's MessagesNow: of these messages, those changed since their send,
     with their notification now (a modified one) or None (recalled, deleted by its
-    receiver, gone, or modified into nothing to push). One statement."""
+    receiver, read by its receiver already, gone, or modified into nothing to push).
+    One statement."""
     ids = sorted(set(message_ids))
     if not ids:
         return {}
+    columns = _COLUMNS.format(conversations=Conversation._meta.db_table)
     tables = (f"FROM {Message._meta.db_table} m JOIN {User._meta.db_table} u"
               " ON u.id = m.sender_id")
     if connection.vendor == "postgresql":
-        rows = Message.objects.raw(f"SELECT {_COLUMNS} {tables} WHERE m.id = ANY(%s)"
+        rows = Message.objects.raw(f"SELECT {columns} {tables} WHERE m.id = ANY(%s)"
                                    " ORDER BY m.id FOR KEY SHARE OF m", [ids])
     else:  # SQLite: one writer at a time, nothing to lock
         marks = ", ".join("%s" for _ in ids)
-        rows = Message.objects.raw(f"SELECT {_COLUMNS} {tables} WHERE m.id IN ({marks})"
+        rows = Message.objects.raw(f"SELECT {columns} {tables} WHERE m.id IN ({marks})"
                                    " ORDER BY m.id", ids)
     found = set()
     changed: dict[int, Notification | None] = {}
     for msg in rows:
         found.add(msg.pk)
-        if msg.is_revoked or msg.deleted_by_receiver:
+        if msg.is_revoked or msg.deleted_by_receiver or msg.is_read:
             changed[msg.pk] = None
         elif msg.is_modified:
             changed[msg.pk] = push_note(msg, msg.sender_user_id)

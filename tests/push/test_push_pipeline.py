@@ -498,6 +498,39 @@ def test_a_message_changed_before_its_push_task_ran_is_pushed_as_it_is_now(
         [(modified["ID"], "delivered", "meet at 8")]
 
 
+def test_a_message_read_before_its_push_task_ran_is_not_pushed(fake, people, make_user):
+    """The worker is busy while bob reads alice's message on another device: the push
+    task, run after the read, used to push it anyway (there was no delivery yet for the
+    read to withdraw), and the phone showed a message already read. Now the task reads
+    the receiver's read position with the messages: a message read is not pushed; one
+    sent after the read still is."""
+    alice, bob, carol = people
+    carol_token = fcm_token(carol).token
+    bob_token = fcm_token(bob).token
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request):
+        if request.json()["message"].get("token") == carol_token:
+            entered.set()
+            release.wait(10)
+
+    fake.during_send = hold
+    try:
+        send(alice, "carol", text("keeps the worker busy"))
+        assert entered.wait(30), "the first push did not reach the vendor"
+        send(alice, "bob", text("read on the laptop"))
+        changes.conversation_mark_read(user=bob, peer=alice)
+        after = send(alice, "bob", text("sent after the read"))
+    finally:
+        release.set()
+        fake.during_send = None
+    settle(fake, alice, make_user("erin"))
+    pushed = requests_to(fake, bob_token)
+    assert [(m["data"]["messageID"], m["notification"]["body"]) for m in pushed] == \
+        [(after["ID"], "sent after the read")]
+    assert [d.message_key for d in deliveries(bob)] == [after["ID"]]
+
+
 def test_a_delivery_left_sending_and_then_read_is_withdrawn_not_sent_again(fake, people):
     """A worker killed while the vendor was called leaves the delivery "sending"; a read
     then marks it withdraw_wanted. The run that takes it up again (the task redone, or
