@@ -118,25 +118,48 @@
       return box;
     }
 
+    // Events that came while a getMessageReactions call was under way: its answer may
+    // be older than they are, so they are applied again over it.
+    let loading = 0;
+    const meanwhile = [];
+
     /** Ask the reactions of messages just put on the page, and draw them. */
     async function load(messages) {
       const stored = messages.filter((m) => m.seq && !m.isRevoked && !m.isSystemMessage);
       if (!stored.length) return;
+      loading += 1;
       try {
         const {data} = await chat.getMessageReactions({messageList: stored});
+        const answered = new Set();
         for (const item of data.resultList || []) {
           known.set(item.messageID, item.reactionList || []);
-          const box = rows.get(item.messageID);
+          answered.add(item.messageID);
+        }
+        for (const update of meanwhile) {
+          if (answered.has(update.messageID)) merge(update);
+        }
+        for (const id of answered) {
+          const box = rows.get(id);
           if (box && box.isConnected) fill(box, box.message);
         }
       } catch (err) {
         console.warn('getMessageReactions failed', err);
+      } finally {
+        loading -= 1;
+        if (!loading) meanwhile.length = 0;
       }
     }
 
     /** MESSAGE_REACTIONS_UPDATED: each reaction that changed takes its place. */
     function onUpdated(data) {
       if (!data || !data.messageID) return;
+      if (loading) meanwhile.push(data);
+      merge(data);
+      const box = rows.get(data.messageID);
+      if (box && box.isConnected) fill(box, box.message);
+    }
+
+    function merge(data) {
       const list = (known.get(data.messageID) || []).slice();
       for (const r of data.reactionList || []) {
         const at = list.findIndex((x) => x.reactionID === r.reactionID);
@@ -149,8 +172,6 @@
         }
       }
       known.set(data.messageID, list);
-      const box = rows.get(data.messageID);
-      if (box && box.isConnected) fill(box, box.message);
     }
 
     /** Another conversation opened: what was known goes. */
