@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -427,28 +428,36 @@ def test_a_recall_stops_the_retry_and_withdraws_the_delivered_push(fake, people,
     assert states[delivered["ID"]] == ("delivered", True)
 
 
+@contextmanager
+def worker_busy(fake, sender, token):
+    """The worker held in a push to `token` (a slow vendor) while the block runs, so the
+    pushes of what the block sends wait in the queue; released after it."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request):
+        if request.json()["message"].get("token") == token:
+            entered.set()
+            release.wait(10)
+
+    fake.during_send = hold
+    try:
+        send(sender, "carol", text("keeps the worker busy"))
+        assert entered.wait(30), "the first push did not reach the vendor"
+        yield
+    finally:
+        release.set()
+        fake.during_send = None
+
+
 def test_a_recall_before_the_push_task_ran_sends_nothing(fake, people, make_user):
     """The worker is busy (a slow vendor) when a message is sent and recalled: its push
     task runs after the recall and must not send the recalled text."""
     alice, bob, carol = people
     carol_token = fcm_token(carol).token
     bob_token = fcm_token(bob).token
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(request):
-        if request.json()["message"].get("token") == carol_token:
-            entered.set()
-            release.wait(10)
-
-    fake.during_send = hold
-    try:
-        send(alice, "carol", text("keeps the worker busy"))
-        assert entered.wait(30), "the first push did not reach the vendor"
+    with worker_busy(fake, alice, carol_token):
         recalled = send(alice, "bob", text("recalled at once"))
         changes.message_revoke(message_pk=changes.message_pk(recalled["ID"]), actor=alice)
-    finally:
-        release.set()
-        fake.during_send = None
     settle(fake, alice, make_user("erin"))
     assert requests_to(fake, bob_token) == []
     assert all(d.state == "withdrawn" for d in deliveries(bob))
@@ -465,17 +474,7 @@ def test_a_message_changed_before_its_push_task_ran_is_pushed_as_it_is_now(
     alice, bob, carol = people
     carol_token = fcm_token(carol).token
     bob_token = fcm_token(bob).token
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(request):
-        if request.json()["message"].get("token") == carol_token:
-            entered.set()
-            release.wait(10)
-
-    fake.during_send = hold
-    try:
-        send(alice, "carol", text("keeps the worker busy"))
-        assert entered.wait(30), "the first push did not reach the vendor"
+    with worker_busy(fake, alice, carol_token):
         modified = send(alice, "bob", text("meet at 7"), offline_push_info={
             "title": "From Alice", "extension": '{"k":1}'})
         changes.message_modify(message_pk=changes.message_pk(modified["ID"]), actor=alice,
@@ -485,9 +484,6 @@ def test_a_message_changed_before_its_push_task_ran_is_pushed_as_it_is_now(
                                elements=[{"type": "TIMCustomElem", "payload": {"data": "x"}}])
         deleted = send(alice, "bob", text("deleted unread"))
         changes.messages_delete(user=bob, message_ids=[deleted["ID"]])
-    finally:
-        release.set()
-        fake.during_send = None
     settle(fake, alice, make_user("erin"))
     pushed = requests_to(fake, bob_token)
     assert [(m["data"]["messageID"], m["notification"]) for m in pushed] == \
@@ -507,23 +503,10 @@ def test_a_message_read_before_its_push_task_ran_is_not_pushed(fake, people, mak
     alice, bob, carol = people
     carol_token = fcm_token(carol).token
     bob_token = fcm_token(bob).token
-    entered, release = threading.Event(), threading.Event()
-
-    def hold(request):
-        if request.json()["message"].get("token") == carol_token:
-            entered.set()
-            release.wait(10)
-
-    fake.during_send = hold
-    try:
-        send(alice, "carol", text("keeps the worker busy"))
-        assert entered.wait(30), "the first push did not reach the vendor"
+    with worker_busy(fake, alice, carol_token):
         send(alice, "bob", text("read on the laptop"))
         changes.conversation_mark_read(user=bob, peer=alice)
         after = send(alice, "bob", text("sent after the read"))
-    finally:
-        release.set()
-        fake.during_send = None
     settle(fake, alice, make_user("erin"))
     pushed = requests_to(fake, bob_token)
     assert [(m["data"]["messageID"], m["notification"]["body"]) for m in pushed] == \
