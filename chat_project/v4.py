@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chat_project import ratecount
 from chat_project.errors import ChatError
 from chat_project.unavailable import V4_BUSY_CODE, is_unavailable
 
@@ -140,43 +139,14 @@ def _fail(service: str, code: int, info: str, **extra) -> HttpResponse:
                              **extra})
 
 
-# While the shared cache is unreachable, the limit is counted in this process instead.
-_local_counts: dict[str, tuple[int, int]] = {}  # key: (second, count)
-_local_lock = threading.Lock()
-
-
 def _rate_limited(cmd: Command) -> bool:
-    """A one-second window per command, counted in the shared cache (Redis in
-    production, so the limit holds across processes).
-
-    When Redis is down or silent, the door fails open to a per-process count: the
-    command still runs (what it stores is in PostgreSQL, and devices catch up from the
-    sync log) and each process holds the limit on its own. The cache fails at once for
-    a while after a failure (chat_project/redis_bounds.py), so an outage costs one
-    Redis timeout now and then, not one per call."""
+    """A one-second window per command, counted across processes (ratecount: in the
+    shared cache, failing open to a per-process count while Redis is down or silent)."""
     overrides = getattr(settings, "CHAT_V4_RATE_LIMITS", {}) or {}
     limit = overrides.get(f"{cmd.service}/{cmd.name}", cmd.limit or settings.CHAT_V4_RATE_LIMIT)
     if not limit or limit <= 0:
         return False
-    second = int(time.time())
-    key = f"v4rate:{cmd.service}/{cmd.name}:{second}"
-    try:
-        cache.add(key, 0, timeout=2)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: start again
-            cache.add(key, 1, timeout=2)
-            count = 1
-        return count > limit
-    except Exception as exc:  # the cache is unreachable: count in this process
-        log.debug("v4 rate limit counted in this process: the cache failed (%r)", exc)
-    with _local_lock:
-        if key not in _local_counts:  # a new window: drop the ones of past seconds
-            for old in [k for k, (at, _) in _local_counts.items() if at != second]:
-                del _local_counts[old]
-        count = _local_counts.get(key, (second, 0))[1] + 1
-        _local_counts[key] = (second, count)
-    return count > limit
+    return ratecount.count(f"v4rate:{cmd.service}/{cmd.name}:{int(time.time())}", 2) > limit
 
 
 def check_admin(identifier: str, usersig: str) -> None:

@@ -45,18 +45,17 @@ Not built: Tencent's after-extension webhook.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db import transaction
 
 from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
+from chat_project import ratecount
 from chat_project.errors import ChatError
 
 from .models import Conversation, Extension, ExtensionHead, Message
+from .selectors import cleared_seqs, in_history
 from .views import message_public_id
 
 log = logging.getLogger(__name__)
@@ -166,15 +165,9 @@ def items_from_wire(extensions, key_list=None, *, with_values: bool) -> list | N
 # --- access ----------------------------------------------------------------------------
 
 def _in_history(msg: Message, user_pk: int) -> bool:
-    """Whether the message is in this participant's history (not deleted, not cleared)."""
-    if user_pk == msg.sender_id and msg.deleted_by_sender and msg.sender_id != msg.receiver_id:
-        return False
-    if user_pk == msg.receiver_id and msg.deleted_by_receiver:
-        return False
+    """Whether the message is in this participant's history (selectors.in_history)."""
     peer_pk = msg.receiver_id if user_pk == msg.sender_id else msg.sender_id
-    cleared = (Conversation.objects.filter(owner_id=user_pk, peer_id=peer_pk)
-               .values_list("cleared_seq", flat=True).first())
-    return not cleared or msg.seq > cleared
+    return in_history(msg, user_pk, cleared_seqs(user_pk, [peer_pk]).get(peer_pk))
 
 
 def _access_message(message_pk: int, actor: User | None, *, lock: bool,
@@ -208,15 +201,8 @@ def audience(msg: Message) -> list[int]:
     got them before, though they could read neither (23004)."""
     cleared = dict(Conversation.objects.filter(dialog_id=msg.dialog_id)
                    .values_list("owner_id", "cleared_seq"))
-
-    def holds(pk: int) -> bool:
-        if pk == msg.sender_id and msg.deleted_by_sender and msg.sender_id != msg.receiver_id:
-            return False
-        if pk == msg.receiver_id and msg.deleted_by_receiver:
-            return False
-        return msg.seq > (cleared.get(pk) or 0)
-
-    return [pk for pk in dict.fromkeys((msg.sender_id, msg.receiver_id)) if holds(pk)]
+    return [pk for pk in dict.fromkeys((msg.sender_id, msg.receiver_id))
+            if in_history(msg, pk, cleared.get(pk))]
 
 
 def _publish(msg: Message, event: str, data: dict) -> None:
@@ -225,48 +211,20 @@ def _publish(msg: Message, event: str, data: dict) -> None:
 
 
 _WINDOW_SECONDS = 60
-# While the shared cache is unreachable, writes are counted in this process instead:
-# key -> (when its window opened, time.monotonic(); count).
-_local_counts: dict[str, tuple[float, int]] = {}
-_local_lock = threading.Lock()
-_local_pruned = 0.0
 
 
 def _check_write_rate(msg: Message) -> None:
-    """Count one write on the message; 23003 past WRITES_PER_MINUTE in its window.
-    The key names the message by pk, time and random, so a test database made again
-    (pks from 1) never meets an old count."""
+    """Count one write on the message (chat_project/ratecount.py); 23003 past
+    WRITES_PER_MINUTE in its window. Called before the write's transaction, once the
+    caller is known to reach the message: no Redis call is made holding the message's
+    lock, and nobody else can spend a message's writes. The key names the message by
+    pk, time and random, so a test database made again (pks from 1) never meets an old
+    count."""
     key = f"extwrites:{msg.pk}:{msg.time}:{msg.random}"
-    try:
-        cache.add(key, 0, timeout=_WINDOW_SECONDS)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr: a new window
-            cache.add(key, 1, timeout=_WINDOW_SECONDS)
-            count = 1
-    except Exception as exc:  # the cache is unreachable: fail open, count here
-        log.debug("extension writes counted in this process: the cache failed (%r)", exc)
-        count = _count_locally(key)
-    if count > WRITES_PER_MINUTE:
+    if ratecount.count(key, _WINDOW_SECONDS) > WRITES_PER_MINUTE:
         raise ChatError(TOO_FREQUENT, f"too frequent: at most {WRITES_PER_MINUTE} extension"
                                       f" writes a minute on one message; wait a little",
                         http_status=429)
-
-
-def _count_locally(key: str) -> int:
-    global _local_pruned
-    now = time.monotonic()
-    with _local_lock:
-        if now - _local_pruned > 10:  # drop the windows that are over, now and then
-            _local_pruned = now
-            for old in [k for k, (at, _) in _local_counts.items()
-                        if now - at >= _WINDOW_SECONDS]:
-                del _local_counts[old]
-        opened, count = _local_counts.get(key, (now, 0))
-        if now - opened >= _WINDOW_SECONDS:
-            opened, count = now, 0
-        _local_counts[key] = (opened, count + 1)
-        return count + 1
 
 
 # --- services --------------------------------------------------------------------------
@@ -278,10 +236,11 @@ def extensions_set(*, message_pk: int, actor: User | None, items,
     version the caller last saw of the key (0 or None: not there; the admin's, actor
     None, are not checked). Returns one KeyResult per item, in order."""
     checked = _check_items(items, with_values=True)
+    _check_write_rate(_access_message(message_pk, actor, lock=False, expect_from=expect_from,
+                                      expect_to=expect_to))
     with transaction.atomic():
         msg = _access_message(message_pk, actor, lock=True, expect_from=expect_from,
                               expect_to=expect_to)
-        _check_write_rate(msg)
         stored = {e.key: e for e in Extension.objects.filter(message_id=msg.pk)}
         head = _head(msg)
         new_seq = head.latest_seq + 1
@@ -316,10 +275,11 @@ def extensions_delete(*, message_pk: int, actor: User | None, items=None,
     there is done already, code 0 and seq 0), or all of them (`items` None: the clear
     records ClearSeq). Returns one KeyResult per item (the clear: per key deleted)."""
     checked = None if items is None else _check_items(items, with_values=False)
+    _check_write_rate(_access_message(message_pk, actor, lock=False, expect_from=expect_from,
+                                      expect_to=expect_to))
     with transaction.atomic():
         msg = _access_message(message_pk, actor, lock=True, expect_from=expect_from,
                               expect_to=expect_to)
-        _check_write_rate(msg)
         stored = {e.key: e for e in Extension.objects.filter(message_id=msg.pk)}
         results: list[KeyResult] = []
         if checked is None:

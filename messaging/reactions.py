@@ -51,7 +51,8 @@ from accounts.services import sync_publish
 from chat_project.errors import ChatError
 
 from .extensions import audience
-from .models import Conversation, Message, Reaction
+from .models import Message, Reaction
+from .selectors import cleared_seqs, in_history
 from .views import message_public_id
 
 MAX_ID_BYTES = 100
@@ -110,23 +111,6 @@ def _check_int(value, name: str, low: int, high: int) -> int:
 
 # --- access ----------------------------------------------------------------------------
 
-def _cleared_seqs(user_pk: int, peer_pks) -> dict[int, int]:
-    return dict(Conversation.objects.filter(owner_id=user_pk, peer_id__in=set(peer_pks))
-                .values_list("peer_id", "cleared_seq"))
-
-
-def _in_history(msg: Message, user_pk: int, cleared: dict[int, int]) -> bool:
-    """Whether the message is one of this user's and in their history."""
-    if user_pk not in (msg.sender_id, msg.receiver_id):
-        return False
-    if user_pk == msg.sender_id and msg.deleted_by_sender and msg.sender_id != msg.receiver_id:
-        return False
-    if user_pk == msg.receiver_id and msg.deleted_by_receiver:
-        return False
-    peer_pk = msg.receiver_id if user_pk == msg.sender_id else msg.sender_id
-    return msg.seq > (cleared.get(peer_pk) or 0)
-
-
 def _access_messages(message_pks: list[int], actor: User, *, lock: bool) -> list[Message]:
     """The messages, in the order asked (locked when `lock`), if all are the actor's to
     see; 23004 otherwise, alike for one that does not exist."""
@@ -135,11 +119,13 @@ def _access_messages(message_pks: list[int], actor: User, *, lock: bool) -> list
         query = query.select_for_update()
     found = {m.pk: m for m in query}
     peers = {m.receiver_id if m.sender_id == actor.pk else m.sender_id for m in found.values()}
-    cleared = _cleared_seqs(actor.pk, peers) if found else {}
+    cleared = cleared_seqs(actor.pk, peers) if found else {}
     out = []
     for pk in message_pks:
         msg = found.get(pk)
-        if msg is None or not _in_history(msg, actor.pk, cleared):
+        peer = None if msg is None else (
+            msg.receiver_id if msg.sender_id == actor.pk else msg.sender_id)
+        if msg is None or not in_history(msg, actor.pk, cleared.get(peer)):
             raise ChatError(NOT_FOUND, "message not found")
         out.append(msg)
     return out

@@ -286,3 +286,54 @@ def test_who_cleared_the_history_gets_no_event_of_its_messages(trio):
     extensions_delete(message_pk=m, actor=alice, items=None)
     assert SyncEntry.objects.filter(kind=SyncEntry.Kind.EXTENSION, user=alice).count() == 2
     assert not SyncEntry.objects.filter(kind=SyncEntry.Kind.EXTENSION, user=bob).exists()
+
+
+def test_the_write_count_waits_on_redis_holding_no_lock_of_the_message(trio, settings):
+    """The count of writes (23003) is a Redis call: made inside the write's transaction,
+    a silent Redis (here frozen with SIGSTOP, up to REDIS_TIMEOUT) kept the message's
+    row locked meanwhile, and every other write to it, its recall and its purge waited.
+    Now it is made before: another connection locks the message while the write waits."""
+    import os
+    import signal
+    import time
+
+    import psycopg
+
+    from tests.redis_server import RedisServer
+
+    alice, bob, _ = trio
+    m = pk_of(send(alice, bob, support_extension=True))
+    redis = RedisServer().start()
+    caches = settings.CACHES
+    settings.CACHES = {"default": dict(caches["default"], LOCATION=redis.url)}
+    outcome: list = []
+
+    def write():
+        try:
+            outcome.append(extensions_set(message_pk=m, actor=alice, items=[("k", "v", 0)]))
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        os.kill(redis.proc.pid, signal.SIGSTOP)
+        writer = threading.Thread(target=write)
+        writer.start()
+        time.sleep(0.5)  # in the count, waiting on the frozen Redis (REDIS_TIMEOUT 2 s)
+        assert writer.is_alive() and not outcome
+        params = connection.get_connection_params()
+        with psycopg.connect(**{k: v for k, v in params.items()
+                                if k in ("dbname", "user", "host", "port", "password")},
+                             autocommit=False) as other:
+            other.execute("SELECT id FROM messaging_message WHERE id = %s FOR UPDATE NOWAIT",
+                          [m])  # raises LockNotAvailable when the write holds it
+            other.rollback()
+        os.kill(redis.proc.pid, signal.SIGCONT)
+        writer.join(timeout=30)
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+        settings.CACHES = caches
+        redis.stop()
+    [result] = outcome
+    assert [r.code for r in result] == [0]  # written once Redis answered (or failed open)
