@@ -36,7 +36,7 @@ Too frequent (Tencent's 23003): at most 200 writes (sets and deletes, each call 
 the app admin's too) a minute on one message, counted once the caller is known to
 reach the message, in a window that opens with the minute's first write. The count is
 kept in the shared cache (Redis), so it holds across server processes. While Redis is
-down or silent the writes fail open, as /v4's rate limits do (chat_project/v4.py):
+down or silent the writes fail open, as /v4's rate limits do (chat_project/ratecount.py):
 each process counts on its own and holds the limit by itself; what is written is in
 PostgreSQL either way. The REST door answers it with HTTP 429.
 Not built: Tencent's after-extension webhook.
