@@ -172,8 +172,13 @@ def _in_history(msg: Message, user_pk: int) -> bool:
 
 def _access_message(message_pk: int, actor: User | None, *, lock: bool,
                     expect_from: str | None, expect_to: str | None) -> Message:
-    """The message, locked when `lock`, if the actor may touch its extensions."""
-    query = Message.objects.select_related("sender", "receiver").filter(pk=message_pk)
+    """The message, locked when `lock`, if the actor may touch its extensions. Its
+    content is not read (nothing here uses it), nor its users unless a /v4 caller names
+    them: this runs twice a write (the count, then under the lock)."""
+    query = Message.objects.filter(pk=message_pk).defer(
+        "elements", "cloud_custom_data", "offline_push_info", "nick", "avatar")
+    if expect_from is not None or expect_to is not None:
+        query = query.select_related("sender", "receiver")
     if lock:
         query = query.select_for_update(of=("self",))
     msg = query.first()
