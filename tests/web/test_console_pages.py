@@ -1,0 +1,36 @@
+"""The operator console in a real browser: an operator signs in and opens the index and
+the outbox pages, at desktop and phone sizes, with no error in the browser's console
+(the new_page fixture fails the test on any). Screenshots go to $PARLEY_SCREENSHOT_DIR
+(else pytest's temporary directory)."""
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.models import User
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def test_the_console_opens_without_an_error_in_the_browser(new_page, tmp_path,
+                                                            transactional_db):
+    shots = Path(os.environ.get("PARLEY_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    User.objects.create_superuser("ops", password="ops-pass-1")
+    for width, height, size in ((1280, 800, "desktop"), (390, 844, "phone")):
+        page = new_page(width, height)
+        page.goto("/admin/login/")
+        page.fill("#id_username", "ops")
+        page.fill("#id_password", "ops-pass-1")
+        page.click("input[type=submit]")
+        expect(page).to_have_title("Operations | Parley console")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(shots / f"console-{size}.png"))
+        for path, title in (("/admin/push/pushunqueued/", "No push task waits"),
+                            ("/admin/accounts/webhookunqueued/", "No after-callback waits")):
+            page.goto(path)
+            expect(page.locator("h1")).to_contain_text(title)
+            page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(shots / f"console-kept-webhooks-{size}.png"))
