@@ -84,14 +84,15 @@ BLACKLIST_DELETE = "Sns.CallbackBlackListDelete"
 PORTRAIT_SET = "Profile.CallbackPortraitSet"
 
 # (name, what it is) for the admin's checkbox list, in the catalogue's order: the
-# callbacks Parley makes. The friend pre-callbacks (PREV_FRIEND_ADD, PREV_FRIEND_RESPONSE)
-# are not made yet (README "Not yet"), so they are not offered.
+# callbacks Parley makes.
 CALLBACKS: tuple[tuple[str, str], ...] = (
     (BEFORE_SEND, "before a one-to-one message is sent (may rewrite or refuse it)"),
     (AFTER_SEND, "after a one-to-one message is sent"),
     (AFTER_MSG_REPORT, "after a conversation is marked read"),
     (AFTER_MSG_WITHDRAW, "after a message is recalled"),
     (STATE_CHANGE, "login, logout, disconnect"),
+    (PREV_FRIEND_ADD, "before a user's friend request (may refuse it)"),
+    (PREV_FRIEND_RESPONSE, "before a user answers a friend request (may refuse it)"),
     (FRIEND_ADD, "after friends are added"),
     (FRIEND_DELETE, "after friends are deleted"),
     (BLACKLIST_ADD, "after users are blocked"),
@@ -107,6 +108,7 @@ PLATFORMS = frozenset({"RESTAPI", "Web", "Android", "iOS", "Windows", "macOS", "
 BEFORE_SEND_REJECTED = 20006       # the app answered ErrorCode 1
 BEFORE_SEND_FAILED = 80003         # no usable answer, and the policy is "block"
 APP_CODES = range(120001, 130001)  # the app's own refusals, passed to the sender
+FRIEND_APP_CODES = range(38000, 39001)  # the app's refusals of a friend request or answer
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 
@@ -581,3 +583,55 @@ def _verdict(cfg: Config, call: Call) -> Verdict:
     if cfg.before_send_on_timeout == WebhookConfig.OnTimeout.BLOCK:
         return Verdict("reject", BEFORE_SEND_FAILED, CODES[BEFORE_SEND_FAILED])
     return ALLOW
+
+
+# --- the friend pre-callbacks ------------------------------------------------------------
+#
+# Sns.CallbackPrevFriendAdd and Sns.CallbackPrevFriendResponse (tencent-rest.md §14.2) ask
+# the app before a user's friend request, and before a user's answer to one, goes
+# through; only a client's (the WebSocket and native REST doors), never the /v4 REST API's
+# or an operator's, as with Tencent. relationships.friends builds the call (`friend_ask`),
+# any thread makes it (`ask`: network only), the service reads the answer
+# (`friend_refusals`) before its transaction. The reply's `ResultItem` holds one
+# `{To_Account, ResultCode, ResultInfo}` per account asked about: ResultCode 0 lets it
+# through, any other refuses it, and the user gets that code (38000-39000, which the app
+# is told to use; a code outside that range is answered as 38000) with the ResultInfo.
+# A call that fails (no answer in time, not HTTP 200, not JSON, ErrorCode not 0) or an
+# account the reply does not name lets it through: Tencent then goes on as if the app had
+# not been asked. Each call is recorded as a WebhookAttempt, as every other one.
+
+def friend_ask(command: str, body: dict, *, platform: str, client_ip: str = "") -> Ask | None:
+    """The friend pre-callback `command` with these fields, or None when it is off.
+    Makes no call."""
+    cfg = config()
+    if not cfg.on(command):
+        return None
+    return Ask(cfg, {"CallbackCommand": command, **body},
+               callback_url(cfg, command, platform=platform, client_ip=client_ip),
+               timezone.now())
+
+
+def friend_refusals(one: Ask, call: Call) -> dict[str, tuple[int, str]]:
+    """Record the attempt (outside any transaction: the record must outlive a refusal)
+    and return the accounts the app refused: To_Account -> (code, info)."""
+    _record_quietly(call, command=one.payload["CallbackCommand"], body=one.payload,
+                    started_at=one.started_at)
+    if not call.ok or reply_code(call.reply) != 0:
+        return {}
+    items = call.reply.get("ResultItem")
+    refused: dict[str, tuple[int, str]] = {}
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("To_Account"), str):
+            continue
+        code = reply_code({"ErrorCode": item.get("ResultCode")})
+        if not code:  # 0 lets it through; a missing or junk code is no answer
+            continue
+        if code not in FRIEND_APP_CODES:
+            log.warning("%s: ResultCode %s is outside 38000-39000; answered as 38000",
+                        one.payload["CallbackCommand"], code)
+            code = FRIEND_APP_CODES.start
+        info = item.get("ResultInfo")
+        refused[item["To_Account"]] = (code, info if isinstance(info, str) and info
+                                       else "refused by the app")
+    return refused
+

@@ -590,12 +590,104 @@ def _relation(a: User, b: User) -> tuple[bool, bool]:
     return a.pk in has, b.pk in has
 
 
+# --- the app's say: the friend pre-callbacks ----------------------------------------------
+#
+# A client's friend request (friend_add) and answer to one (friend_request_accept,
+# friend_request_refuse) are put to the app first when Sns.CallbackPrevFriendAdd /
+# Sns.CallbackPrevFriendResponse is on (accounts/webhooks.py, "the friend
+# pre-callbacks"); the /v4 REST API's and the console's are not, as with Tencent. In
+# three steps, so that a door may wait for the app where it likes (the socket's waits
+# off its process's database thread, relationships/friends_ws.py): `friend_ask` checks
+# the arguments as the action will and builds the call, `webhooks.ask` makes it, and the
+# service, given the answer (`asked`), refuses before its transaction or goes on.
+# `client_action` does the three in the caller's thread (the REST doors).
+
+Asked = tuple  # (webhooks.Ask, webhooks.Call): a call and its outcome
+
+_RESPONSE_REJECT = "Response_Action_Reject"
+
+
+def _waiting_request(requester: User, target: User) -> None:
+    if not FriendRequest.objects.filter(requester=requester, target=target).exists():
+        raise ChatError(30614)
+
+
+def friend_ask(kind: str, *, user: User, platform: str = DEFAULT_PLATFORM,
+               client_ip: str = "", **kwargs) -> webhooks.Ask | None:
+    """The pre-callback a client's friend action `kind` ("add", "accept", "refuse"; the
+    service's own keyword arguments) puts to the app, or None when it is off. Raises what the
+    action would for bad arguments, an unknown user or (accept, refuse) no request, so
+    the app is asked only about what could go through."""
+    if kind not in CLIENT_ACTIONS:
+        raise ValueError(f"no friend pre-callback for {kind!r}")
+    command = webhooks.PREV_FRIEND_ADD if kind == "add" else webhooks.PREV_FRIEND_RESPONSE
+    if not webhooks.is_enabled(command):  # no query: the service checks it all anyway
+        return None
+    event_time = int(timezone.now().timestamp() * 1000)
+    if kind == "add":
+        add_type, remark, wording, group_name, peer = _add_args(
+            user, kwargs.get("to"), kwargs.get("source"), kwargs.get("add_type"),
+            kwargs.get("remark"), kwargs.get("group_name"), kwargs.get("wording"))
+        return webhooks.friend_ask(webhooks.PREV_FRIEND_ADD, {
+            "Requester_Account": user.user_id, "From_Account": user.user_id,
+            "FriendItem": [{"To_Account": peer.user_id, "Remark": remark,
+                            "GroupName": group_name, "AddSource": kwargs.get("source"),
+                            "AddWording": wording}],
+            "AddType": add_type, "ForceAddFlags": 0, "EventTime": event_time},
+            platform=platform, client_ip=client_ip)
+    if kind == "accept":
+        response = _choice(kwargs.get("action"), "type", ResponseAction.values)
+        remark = _text(kwargs.get("remark"), "remark", REMARK_BYTES)
+    else:
+        response, remark = _RESPONSE_REJECT, ""
+    requester = _peer(user, kwargs.get("user_id"))
+    _waiting_request(requester, user)
+    return webhooks.friend_ask(webhooks.PREV_FRIEND_RESPONSE, {
+        "Requester_Account": user.user_id, "From_Account": user.user_id,
+        "ResponseFriendItem": [{"To_Account": requester.user_id, "Remark": remark,
+                                "TagName": "", "ResponseAction": response}],
+        "EventTime": event_time}, platform=platform, client_ip=client_ip)
+
+
+def _app_verdict(asked: Asked | None, peer: User) -> None:
+    """Raise the app's refusal of what was asked about `peer`, if it refused."""
+    if asked is None:
+        return
+    refused = webhooks.friend_refusals(*asked).get(peer.user_id)
+    if refused is not None:
+        raise ChatError(*refused)
+
+
+def client_action(kind: str, *, user: User, platform: str = DEFAULT_PLATFORM,
+                  client_ip: str = "", **kwargs) -> dict:
+    """A client's friend action `kind` ("add", "accept", "refuse"), the app asked first
+    when its pre-callback is on; the call waits in the caller's thread."""
+    one = friend_ask(kind, user=user, platform=platform, client_ip=client_ip, **kwargs)
+    asked = (one, webhooks.ask(one)) if one is not None else None
+    return CLIENT_ACTIONS[kind](user=user, platform=platform, asked=asked, **kwargs)
+
+
 # --- writes: friends -----------------------------------------------------------------
+
+def _add_args(user: User, to, source, add_type, remark, group_name, wording) -> tuple:
+    """friend_add's arguments checked (30001, 910003, 30003): (add type, remark, wording,
+    list name, peer)."""
+    add_type = _choice(add_type, "type", AddType.values, default=AddType.BOTH)
+    if not isinstance(source, str):
+        raise _wrong("source must be a string: AddSource_Type_ and 1 to 8 letters")
+    if not _SOURCE_RE.fullmatch(source):
+        raise _bad("source must be AddSource_Type_ followed by 1 to 8 letters")
+    remark = _text(remark, "remark", REMARK_BYTES)
+    wording = _text(wording, "wording", WORDING_BYTES)
+    group_name = _group_name(group_name, "groupName") if group_name not in (None, "") else ""
+    return add_type, remark, wording, group_name, _peer(user, to, "to")
+
 
 def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name=None,
                wording=None, force: bool = False, admin_account: str = "",
                platform: str = DEFAULT_PLATFORM,
-               collect: list[tuple[User, User]] | None = None) -> dict:
+               collect: list[tuple[User, User]] | None = None,
+               asked: Asked | None = None) -> dict:
     """Add `to` as a friend, as their allow type says (see the module docstring).
 
     `force` (Tencent's ForceAddFlags=1, for app admins: /v4 friend_add) skips the
@@ -606,19 +698,16 @@ def friend_add(*, user: User, to, source, add_type=None, remark=None, group_name
     firing Sns.CallbackFriendAdd: a batch fires one callback for all its pairs
     (`after_friend_add`), as Tencent's friend_add does.
 
+    `asked`: the app's answer to this request's Sns.CallbackPrevFriendAdd (a client's
+    request: `client_action`); a refusal raises its code before anything is written.
+
     Returns `{"userID", "code", "message"}`: code 0 when added, 30539 when a request
     now waits for the peer. Raises 30001 (bad argument, myself, already in my list),
-    30003, 30010, 30011, 30012, 30014, 30515, 30516, 30525.
+    30003, 30010, 30011, 30012, 30014, 30515, 30516, 30525, 38000-39000 (the app).
     """
-    add_type = _choice(add_type, "type", AddType.values, default=AddType.BOTH)
-    if not isinstance(source, str):
-        raise _wrong("source must be a string: AddSource_Type_ and 1 to 8 letters")
-    if not _SOURCE_RE.fullmatch(source):
-        raise _bad("source must be AddSource_Type_ followed by 1 to 8 letters")
-    remark = _text(remark, "remark", REMARK_BYTES)
-    wording = _text(wording, "wording", WORDING_BYTES)
-    group_name = _group_name(group_name, "groupName") if group_name not in (None, "") else ""
-    peer = _peer(user, to, "to")
+    add_type, remark, wording, group_name, peer = _add_args(
+        user, to, source, add_type, remark, group_name, wording)
+    _app_verdict(asked, peer)
     now = timezone.now()
     changes = _Changes()
     with transaction.atomic():
@@ -999,18 +1088,23 @@ def _custom_fields(value) -> dict[str, str]:
 # --- writes: requests ----------------------------------------------------------------
 
 def friend_request_accept(*, user: User, user_id, action, remark=None,
-                          platform: str = DEFAULT_PLATFORM) -> dict:
+                          platform: str = DEFAULT_PLATFORM, asked: Asked | None = None) -> dict:
     """Accept the request `user_id` sent me (see the module docstring for Agree and
     AgreeAndAdd). `remark` is mine for the requester, used with AgreeAndAdd.
     Sns.CallbackFriendAdd fires with ClientCmd friend_response, the requester as
     Initiator_Account.
 
+    `asked`: the app's answer to this answer's Sns.CallbackPrevFriendResponse (a
+    client's: `client_action`).
+
     Returns `{"userID"}` (the requester). Raises 30001, 30003, 30010 (my
-    list is full, AgreeAndAdd), 30014 (the requester's is), 30515, 30525, 30614.
+    list is full, AgreeAndAdd), 30014 (the requester's is), 30515, 30525, 30614,
+    38000-39000 (the app).
     """
     action = _choice(action, "type", ResponseAction.values)
     remark = _text(remark, "remark", REMARK_BYTES)
     requester = _peer(user, user_id)
+    _app_verdict(asked, requester)
     now = timezone.now()
     changes = _Changes()
     with transaction.atomic():
@@ -1044,10 +1138,13 @@ def friend_request_accept(*, user: User, user_id, action, remark=None,
     return {"userID": requester.user_id}
 
 
-def friend_request_refuse(*, user: User, user_id) -> dict:
+def friend_request_refuse(*, user: User, user_id, platform: str = DEFAULT_PLATFORM,
+                          asked: Asked | None = None) -> dict:
     """Refuse the request `user_id` sent me; it is gone for both (30614 if none).
+    `asked`: as friend_request_accept's (ResponseAction Response_Action_Reject).
     Returns `{"userID"}`."""
     requester = _peer(user, user_id)
+    _app_verdict(asked, requester)
     _request_remove(requester=requester, target=user)
     return {"userID": requester.user_id}
 
@@ -1250,3 +1347,8 @@ def friend_groups_delete(*, user: User, names) -> dict:
         for name in names:
             friend_group_delete(user=user, name=name)
     return {}
+
+
+# The services a client's friend action runs (`client_action`, friends_ws.py).
+CLIENT_ACTIONS = {"add": friend_add, "accept": friend_request_accept,
+                  "refuse": friend_request_refuse}

@@ -29,6 +29,12 @@ rather than dropped, so a misspelt option is not taken for a change that was mad
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
+from channels.db import database_sync_to_async
+
+from accounts import webhooks
 from chat_project.errors import ChatError
 from chat_project.ws import sync_op
 
@@ -42,13 +48,42 @@ def _only(data: dict, *allowed: str) -> dict:
     return data
 
 
-@sync_op
-def add_friend(user, data, platform):
+def _asked_op(kind: str, args: Callable[[dict], dict]) -> Callable:
+    """An op for a client's friend action `kind` that its pre-callback puts to the app first
+    (relationships.friends, "the app's say"): the call is built and the answer applied
+    on the database thread, and awaited between on the webhooks' call pool, so a slow
+    app holds up this socket's op only, not every socket's database work."""
+    ask = database_sync_to_async(friends.friend_ask)
+    act = database_sync_to_async(friends.CLIENT_ACTIONS[kind])
+
+    async def handler(consumer, data: dict):
+        kwargs = args(data)
+        platform = getattr(consumer, "platform", None) or "Unknown"
+        one = await ask(kind, user=consumer.user, platform=platform,
+                        client_ip=getattr(consumer, "client_ip", ""), **kwargs)
+        asked = None
+        if one is not None:
+            call = await asyncio.get_running_loop().run_in_executor(
+                webhooks.calls_pool(), webhooks.ask, one)
+            asked = (one, call)
+        return await act(user=consumer.user, platform=platform, asked=asked, **kwargs)
+
+    handler.__name__ = f"{kind}_friend_op"
+    return handler
+
+
+def _add_args(data: dict) -> dict:
     d = _only(data, "to", "source", "wording", "type", "remark", "groupName")
-    return friends.friend_add(user=user, to=d.get("to"), source=d.get("source"),
-                              add_type=d.get("type"), remark=d.get("remark"),
-                              group_name=d.get("groupName"), wording=d.get("wording"),
-                              platform=platform)
+    return {"to": d.get("to"), "source": d.get("source"), "add_type": d.get("type"),
+            "remark": d.get("remark"), "group_name": d.get("groupName"),
+            "wording": d.get("wording")}
+
+
+def _refuse_args(data: dict) -> dict:
+    return {"user_id": _only(data, "userID").get("userID")}
+
+
+add_friend = _asked_op("add", _add_args)
 
 
 @sync_op
@@ -97,18 +132,13 @@ def get_friend_application_list(user, data):
     return friends.friend_request_list(user=user, pendency_type=d.get("type"))
 
 
-@sync_op
-def accept_friend_application(user, data, platform):
+def _accept_args(data: dict) -> dict:
     d = _only(data, "userID", "type", "remark")
-    return friends.friend_request_accept(user=user, user_id=d.get("userID"),
-                                         action=d.get("type"), remark=d.get("remark"),
-                                         platform=platform)
+    return {"user_id": d.get("userID"), "action": d.get("type"), "remark": d.get("remark")}
 
 
-@sync_op
-def refuse_friend_application(user, data):
-    d = _only(data, "userID")
-    return friends.friend_request_refuse(user=user, user_id=d.get("userID"))
+accept_friend_application = _asked_op("accept", _accept_args)
+refuse_friend_application = _asked_op("refuse", _refuse_args)
 
 
 @sync_op

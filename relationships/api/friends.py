@@ -308,12 +308,14 @@ class FriendsView(APIView):
             "Errors: 30001 bad parameters, myself or already my friend; 30003 unknown "
             "UserID; 30010 my list is full; 30011 too many friend lists; 30012 too many "
             "pending requests; 30014 the peer's list is full; 30515 the peer is in my "
-            "blocklist; 30525 I am in the peer's."),
+            "blocklist; 30525 I am in the peer's; 38000-39000 refused by the app "
+            "(Sns.CallbackPrevFriendAdd, with its ResultInfo)."),
         request=FriendAddSerializer,
         responses={200: FriendAddResultSerializer, **ERROR_RESPONSES})
     def post(self, request):
-        return Response(friends.friend_add(user=request.user,
-                                           **_args(FriendAddSerializer, request.data)))
+        return Response(friends.client_action(
+            "add", user=request.user, client_ip=request.META.get("REMOTE_ADDR", ""),
+            **_args(FriendAddSerializer, request.data)))
 
     @extend_schema(
         operation_id="friend_update", summary="Change a friend's remark or custom fields",
@@ -393,11 +395,13 @@ class FriendRequestAcceptView(APIView):
         description=("Response_Action_Agree: the requester gets me in their list; "
                      "Response_Action_AgreeAndAdd: I also get them in mine. Errors: 30614 "
                      "no such request, 30010 my list full, 30014 theirs full, 30515, "
-                     "30525, 30001, 30003."),
+                     "30525, 30001, 30003; 38000-39000 refused by the app "
+                     "(Sns.CallbackPrevFriendResponse)."),
         request=RequestAcceptSerializer, responses={200: UserIDSerializer, **ERROR_RESPONSES})
     def post(self, request):
-        return Response(friends.friend_request_accept(
-            user=request.user, **_args(RequestAcceptSerializer, request.data)))
+        return Response(friends.client_action(
+            "accept", user=request.user, client_ip=request.META.get("REMOTE_ADDR", ""),
+            **_args(RequestAcceptSerializer, request.data)))
 
 
 class FriendRequestRefuseView(APIView):
@@ -405,11 +409,14 @@ class FriendRequestRefuseView(APIView):
 
     @extend_schema(
         operation_id="friend_request_refuse", summary="Refuse a friend request",
-        tags=REQUESTS, description="Errors: 30614 no such request, 30001, 30003.",
+        tags=REQUESTS, description=("Errors: 30614 no such request, 30001, 30003; "
+                                     "38000-39000 refused by the app "
+                                     "(Sns.CallbackPrevFriendResponse)."),
         request=RequestRefuseSerializer, responses={200: UserIDSerializer, **ERROR_RESPONSES})
     def post(self, request):
-        return Response(friends.friend_request_refuse(
-            user=request.user, **_args(RequestRefuseSerializer, request.data)))
+        return Response(friends.client_action(
+            "refuse", user=request.user, client_ip=request.META.get("REMOTE_ADDR", ""),
+            **_args(RequestRefuseSerializer, request.data)))
 
 
 class FriendRequestDeleteView(APIView):

@@ -490,10 +490,8 @@ def test_admin_config_is_a_singleton_with_callback_checkboxes(ops, webhook_recei
     assert page.status_code == 200
     for name, _ in webhooks.CALLBACKS:
         assert f'value="{name}"'.encode() in page.content
-    # The friend pre-callbacks are not made (README "Not yet"): not offered either, so
-    # nobody ticks "may refuse a friend request" and counts on it.
     for name in ("Sns.CallbackPrevFriendAdd", "Sns.CallbackPrevFriendResponse"):
-        assert name.encode() not in page.content
+        assert f'value="{name}"'.encode() in page.content
     form = {"enabled": "on", "url": webhook_receiver.url, "token": "t",
             "callbacks": [webhooks.BEFORE_SEND, webhooks.AFTER_SEND], "timeout_ms": "800",
             "before_send_on_timeout": "block", "retries": "2", "retry_backoff_seconds": "3"}
