@@ -8,7 +8,8 @@ the services (the REST and /v4 doors), which keep presence and limits right.
 "Kept push tasks" lists the outbox (PushUnqueued): the push tasks whose task has not
 started, those the broker would not take marked "refused", read-only, with their count;
 "Queue now" (permission push.queue_pushunqueued) runs the 30-second sweep's code
-(tasks.queue_unqueued_pushes) on the selected rows. A row goes when its task starts.
+(tasks.queue_unqueued_pushes) on the selected rows. A row goes when its task starts (a
+push's, when its task has made its deliveries).
 
 Deletes (accounts/admin_deletes.py): a push token, a user's tag and a user's attribute
 value are deleted through push.services (push_token_remove, user_tags_remove,
@@ -229,7 +230,8 @@ class ReceiveOptionAdmin(NoDeletes, ReadOnlyAdmin):
 
 @admin.register(PushUnqueued)
 class PushUnqueuedAdmin(OutboxAdmin):
-    """Kept until its task starts: queued after the send's commit, or by the sweep
+    """Kept until its task starts (a push task: until it has made its deliveries): queued
+    after the send's commit, or by the sweep
     ("Queue push tasks the broker would not take", every 30 s) or by "Queue now" here."""
 
     list_display = ("created_at", "task", "refused", "queued_at", "what")

@@ -300,9 +300,11 @@ class PushUnqueued(models.Model):
     way (tasks.withdraw_on_commit and the others).
 
     Every task queued from a row carries the row's id (`outbox`) and deletes the row
-    when it starts. A row is left when the task never ran: the broker would not take it
-    (`refused`: down, silent past its timeouts, or its breaker open,
-    chat_project/broker.py), the process died before queuing it, or the broker lost it.
+    when it starts; push_deliver, in the transaction that makes its deliveries. A row
+    is left when the task never ran (or never made its deliveries): the broker would
+    not take it (`refused`: down, silent past its timeouts, or its breaker open,
+    chat_project/broker.py), the process died before queuing it, the broker lost it,
+    or the worker died running it.
     The sweep (tasks.queue_unqueued_pushes, every 30 s) queues the refused rows and those
     queued more than CHAT_PUSH_OUTBOX_GRACE_SECONDS ago (at their commit, or by the
     sweep: `queued_at`) whose task has not started. `task` is one of push.tasks' task

@@ -132,12 +132,18 @@ def _online(user_pks: set[int]) -> dict[int, list]:
 
 
 def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None],
-                 on_busy: Callable[[int, float], None] | None = None) -> dict[str, int]:
+                 on_busy: Callable[[int, float], None] | None = None,
+                 on_made: Callable[[], None] | None = None) -> dict[str, int]:
     """The delivery task's work: decide each job's devices, make their deliveries, send
     each pending one (`on_retry`, `on_busy` as for send_delivery; a run of the task
     again after a killed one finds its deliveries "sending" and looks after them). What
     the receivers need is read once for the batch (users, receive options, tokens,
     presence). Returns counts by outcome (for logs and tests).
+
+    `on_made()` is called first in the transaction that makes the deliveries (also when
+    it makes none): the task deletes its outbox row there, so the row goes exactly when
+    the deliveries are committed. A run killed before that commit leaves the row for
+    the outbox's sweep; one killed after leaves pending deliveries for the stale sweep.
 
     The deliveries show the messages as they are when they are made, not as they were
     sent (`_messages_now`: one statement for the batch, in the transaction that makes
@@ -174,8 +180,11 @@ def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None],
         planned.append((job, devices))
     made: list[tuple[dict, list[PushToken]]] = []
     with transaction.atomic():
+        if on_made is not None:
+            on_made()
         # Held until the deliveries are committed: a modify (or recall, or deletion)
-        # of these messages waits for them, then finds them (message_renote).
+        # of these messages waits for them, then finds them (message_renote), and so
+        # does a read of their conversations (the reader's withdrawal sees them).
         changed = _messages_now([job["message_id"] for job, _ in planned]) if planned else {}
         rows = []
         for job, devices in planned:

@@ -11,13 +11,15 @@ Nothing committed loses its offline push: `queue_on_commit` writes the send batc
 push jobs (those whose receiver has a push token) to the outbox, PushUnqueued, in the
 send's transaction (one INSERT for the batch; nothing when no receiver has a token or
 push is off), and an on_commit hook queues `push_deliver` with the row's id. The task
-deletes its row when it starts. A row that stays is queued by `queue_unqueued_pushes`
+deletes its row in the transaction that makes its deliveries (a withdrawal's task when
+it starts). A row that stays is queued by `queue_unqueued_pushes`
 (every 30 s): at once when the broker would not take it after the commit (down, silent
 past its timeouts, or failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in this
 process, when it is not tried at all: chat_project/broker.py; the hook marks it
 `refused`, one UPDATE, only then), and CHAT_PUSH_OUTBOX_GRACE_SECONDS after it was
-last queued when its task never started: the process died between the commit and the
-queuing, or the broker lost the task. An offline push whose task never ran has no
+last queued when its task never started (or, a push task, never made its deliveries):
+the process died between the commit and the queuing, the broker lost the task, or the
+worker died running it. An offline push whose task never ran has no
 delivery row yet, so the sweep of stale deliveries (`requeue_stale_pushes`) could not
 find it; the outbox can. A task queued twice (one that was only slow) pushes once.
 
@@ -57,11 +59,15 @@ log = logging.getLogger(__name__)
 @shared_task(ignore_result=True, **RETRY)
 def push_deliver(jobs: list[dict], outbox: int | None = None) -> dict:
     """The offline pushes of one committed send batch (pipeline.PushJob as JSON).
-    `outbox`: its PushUnqueued row, deleted as the task starts (tasks queued before the
-    outbox carry none). A copy of the task run again pushes nothing twice: each
-    delivery is unique per (message, user, device) and sent by the run that claims it."""
-    _started(outbox)
-    counts = pipeline.deliver_jobs(jobs, on_retry=queue_retry, on_busy=queue_recheck)
+    `outbox`: its PushUnqueued row (tasks queued before the outbox carry none), deleted
+    in the transaction that makes the deliveries, not when the task starts: a worker
+    killed in between (kill -9, a lost machine) left no row and no delivery, and only
+    the broker's redelivery of the unacknowledged task (CELERY_TASK_ACKS_LATE, after
+    CHAT_TASK_VISIBILITY_TIMEOUT, while Redis keeps its unacknowledged set) brought the
+    push back. A copy of the task run again pushes nothing twice: each delivery is
+    unique per (message, user, device) and sent by the run that claims it."""
+    counts = pipeline.deliver_jobs(jobs, on_retry=queue_retry, on_busy=queue_recheck,
+                                   on_made=lambda: _started(outbox))
     log.info("offline push: %s", counts)
     return counts
 
@@ -86,7 +92,8 @@ def queue_unqueued_pushes(limit: int = 1000, pks: list[int] | None = None) -> in
     """Every 30 s (django-celery-beat): queue the push tasks of the outbox whose task
     has not started (PushUnqueued): those the broker would not take after their commit,
     and those queued more than CHAT_PUSH_OUTBOX_GRACE_SECONDS ago; oldest first; return
-    how many. A row stays until its task starts (it may be lost again); when the broker
+    how many. A row stays until its task starts (a push_deliver's: until it has made its
+    deliveries; it may be lost again); when the broker
     refuses again the rest wait for the next run. A task queued twice (a row's task that
     was only slow) pushes once: a delivery is unique per (message, user, device) and
     sent by the run that claims it. `pks`: those rows only, due or not (the console's

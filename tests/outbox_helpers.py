@@ -1,6 +1,8 @@
 """What the outbox tests share (the after-callbacks' WebhookUnqueued and the push tasks'
 PushUnqueued, swept by chat_project/outbox.py): a server killed -9 between a send's
-commit and the queuing of its tasks, and a broker of the test's own for this process."""
+commit and the queuing of its tasks, a worker killed -9 while its statement waits for a
+lock the test holds (`lock_waiter`, then `backend_gone`), and a broker of the test's
+own for this process."""
 
 from __future__ import annotations
 
@@ -53,6 +55,44 @@ def die_before_queuing(request: Callable[[str], urllib.request.Request],
         os.kill(broker.proc.pid, signal.SIGCONT)
         broker.stop()
     assert answered and not isinstance(answered[0], int), answered  # no answer came
+
+
+def lock_waiter(statement_part: str, timeout: float = 30.0, check=None) -> int:
+    """The pid of the backend (of the test database) whose statement, containing
+    `statement_part`, waits for a lock; waits until there is one (`check()`, e.g. a
+    worker's, raises when what should get there died)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+                " AND strpos(query, %s) > 0", [statement_part])
+            row = cursor.fetchone()
+        if row:
+            return row[0]
+        if check is not None:
+            check(deadline)
+        assert time.monotonic() < deadline, f"no statement with {statement_part!r} waits"
+        time.sleep(0.02)
+
+
+def backend_gone(pid: int, timeout: float = 30.0) -> None:
+    """Until the backend `pid` has ended. A killed client's backend waiting for a lock
+    lives on until it gets the lock and its statement ends; then it finds its client
+    gone, rolls back its transaction (and its locks go with it) and exits."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone() is None:
+                return
+        assert time.monotonic() < deadline, f"backend {pid} did not end"
+        time.sleep(0.02)
 
 
 def send_and_die_before_queuing() -> None:

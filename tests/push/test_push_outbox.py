@@ -3,7 +3,9 @@ queuing (push/tasks.py queue_on_commit): the push job is written to the outbox
 (PushUnqueued) in the send's transaction, the task deletes its row when it starts, and
 the sweep (queue_unqueued_pushes) queues the rows whose task never started. A second
 copy of the task (a slow task the sweep queued again) pushes nothing twice: a delivery
-is unique per (message, user, device). A withdrawal (after a read) goes the same way."""
+is unique per (message, user, device). A withdrawal (after a read) goes the same way. A
+push task deletes its row in the transaction that makes its deliveries, so a worker
+killed before they are committed leaves the row for the sweep."""
 
 from __future__ import annotations
 
@@ -11,12 +13,19 @@ import urllib.request
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from accounts.usersig import gen_usersig
+from chat_project import broker
 from messaging.models import Message
 from push.models import PushDelivery, PushUnqueued
 from push.tasks import push_deliver, push_withdraw, queue_unqueued_pushes
-from tests.outbox_helpers import die_before_queuing, send_and_die_before_queuing
+from tests.outbox_helpers import (
+    backend_gone,
+    die_before_queuing,
+    lock_waiter,
+    send_and_die_before_queuing,
+)
 
 from .pipeline_helpers import (
     fcm_and_worker,
@@ -119,4 +128,59 @@ def test_a_withdrawal_survives_its_process_dying_between_the_commit_and_the_queu
         wait_for(lambda: not PushUnqueued.objects.exists(),
                  what="the task taking its row when it starts")
         assert PushDelivery.objects.get(user=bob).withdrawn
+        assert not fake.problems
+
+
+def test_an_offline_push_survives_its_worker_killed_before_it_made_its_deliveries(
+        make_user, tmp_path, settings):
+    """push_deliver deleted its outbox row as it started: a worker killed -9 after that
+    and before the deliveries were committed left neither the row nor a delivery, and
+    only the broker's redelivery of the unacknowledged task (after the visibility
+    timeout, if Redis still had it) could bring the push back; the sweep found nothing.
+    Now the row goes in the transaction that makes the deliveries. Deterministic: a
+    third connection holds the message's lock (as a recall does), the task waits for
+    it (in its deliveries' transaction), and the worker is killed while it waits; its
+    backend is gone before the sweep runs. A new worker then takes the swept task and
+    the fake FCM gets the push once."""
+    alice, bob = make_user("alice"), make_user("bob")
+    token = fcm_token(bob).token
+    with fcm_and_worker(tmp_path, "push-killed") as (fake, worker):
+        settings.CHAT_PUSH_QUEUE = worker.queue
+        broker.breaker.failed()  # the broker would not take the send's task: kept
+        try:
+            sent = send(alice, "bob", text("survives a killed worker"))
+        finally:
+            broker.breaker.reset()
+        [kept] = PushUnqueued.objects.all()
+        assert kept.refused and kept.task == push_deliver.name
+        msg = Message.objects.get()
+
+        holder = connections.create_connection("default")
+        holder.ensure_connection()
+        holder.set_autocommit(False)
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute(f"SELECT 1 FROM {Message._meta.db_table} WHERE id = %s"
+                               " FOR UPDATE", [msg.pk])
+            assert queue_unqueued_pushes() == 1  # refused: due at once
+            waiting = lock_waiter("FOR KEY SHARE", check=worker.check)
+            worker.kill()
+        finally:
+            holder.rollback()
+            holder.close()
+        backend_gone(waiting)  # its transaction rolled back
+
+        assert PushUnqueued.objects.filter(pk=kept.pk).exists(), \
+            "the push was lost with its worker: its row was deleted as the task started"
+        assert not PushDelivery.objects.exists()
+        worker.start()
+        worker.wait_ready()
+        settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS = 0  # queued a moment ago
+        assert queue_unqueued_pushes() == 1
+        [pushed] = wait_for(lambda: requests_to(fake, token), what="the swept push")
+        assert pushed["android"]["notification"]["tag"] == sent["ID"]
+        wait_for(lambda: not PushUnqueued.objects.exists(), what="the row taken")
+        settle(fake, make_user("dave"), make_user("erin"))
+        assert len(requests_to(fake, token)) == 1
+        assert [d.state for d in PushDelivery.objects.filter(user=bob)] == ["delivered"]
         assert not fake.problems
