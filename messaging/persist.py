@@ -8,7 +8,9 @@ dialog rows (sorted by user pair), sync heads (sorted by user), then conversatio
 (sorted by owner, peer), then the uploads and the merged lists the messages refer to
 (messaging/upload_refs.py, messaging/merged.py; a merged list stored by this send is a
 new row, locked by nobody else). Every writer of these rows takes them in this order; a
-writer that needs only some of them skips the others.
+writer that needs only some of them skips the others. Messages come after dialogs (a
+recall or a read locks the dialog, then the message or the conversations; the push task
+takes the dialogs FOR KEY SHARE, then the messages: messaging/push_now.py).
 
 Per-command options (messaging/commands.py SendCommand): `life_time` sets the
 receiver's sync entry's `expires_at` (the replay skips it after that, the purge deletes

@@ -12,8 +12,18 @@ deletion of one of them (each takes the message FOR UPDATE first) either commits
 before the read, and is read, or waits until the deliveries are committed, and then
 finds them (message_renote, the withdrawals). The same statement reads whether the
 receiver has read the message already (on another device, while the task waited): a
-message read is not pushed. A read takes no message lock, so one that commits while the
-task makes the deliveries leaves that push to a later read's withdrawal.
+message read is not pushed.
+
+A read takes no message lock: it locks the dialog (FOR UPDATE), then, in its next
+statement, its conversations, asking whether they have pushes to withdraw
+(push.selectors.open_deliveries_sql). So the task first locks its messages' dialogs
+(FOR KEY SHARE, by user pair, as a send and messaging/persist.py's lock order take
+them; a send's bump of the dialog, FOR NO KEY UPDATE, does not wait for it). A read
+either locked the dialog first, and the task's read of the messages, a statement
+after, sees it committed (not pushed), or waits for the deliveries to be committed
+and its conversations' statement, taken after that, finds them (withdrawn). Before,
+a read that committed while the task made the deliveries saw none of them, and the
+push went out for a message already read.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from accounts.models import User
 from push.content import notification_for
 from push.providers.base import Notification
 
-from .models import Conversation, Message
+from .models import Conversation, Dialog, Message
 
 
 def push_note(msg: Message, sender_user_id: str) -> Notification | None:
@@ -47,11 +57,19 @@ _COLUMNS = (
     " AND c.peer_id = m.sender_id AND c.read_seq >= m.seq) AS is_read")
 
 
+# The messages' dialogs, locked shared before the messages are read (see above). One
+# row back: the locks are what is wanted.
+_LOCK_DIALOGS = (
+    f"SELECT count(*) FROM (SELECT 1 FROM {Dialog._meta.db_table} d WHERE d.id IN"
+    f" (SELECT m.dialog_id FROM {Message._meta.db_table} m WHERE m.id = ANY(%s))"
+    " ORDER BY d.user_low_id, d.user_high_id FOR KEY SHARE) locked")
+
+
 def pushes_now(message_ids: list[int]) -> dict[int, Notification | None]:
     """push.pipeline's MessagesNow: of these messages, those changed since their send,
     with their notification now (a modified one) or None (recalled, deleted by its
     receiver, read by its receiver already, gone, or modified into nothing to push).
-    One statement."""
+    Two statements: their dialogs locked, then the messages read and locked."""
     ids = sorted(set(message_ids))
     if not ids:
         return {}
@@ -59,6 +77,8 @@ def pushes_now(message_ids: list[int]) -> dict[int, Notification | None]:
     tables = (f"FROM {Message._meta.db_table} m JOIN {User._meta.db_table} u"
               " ON u.id = m.sender_id")
     if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCK_DIALOGS, [ids])
         rows = Message.objects.raw(f"SELECT {columns} {tables} WHERE m.id = ANY(%s)"
                                    " ORDER BY m.id FOR KEY SHARE OF m", [ids])
     else:  # SQLite: one writer at a time, nothing to lock

@@ -221,8 +221,9 @@ def deliver_jobs(jobs: list[dict], *, on_retry: Callable[[int, float], None],
 # since their send: the notification of a modified one (push/content.py, as
 # message_renote's), None for one not to push any more (recalled, deleted by its
 # receiver, gone, or modified into nothing a push may say); those it leaves out are
-# pushed as sent. It locks the messages against their changes (PostgreSQL: FOR KEY
-# SHARE, in id order) until the caller's transaction ends.
+# pushed as sent. It locks the messages' dialogs against reads, then the messages
+# against their changes (PostgreSQL: FOR KEY SHARE, dialogs by user pair, messages in id
+# order) until the caller's transaction ends.
 MessagesNow = Callable[[list[int]], "dict[int, Notification | None]"]
 _messages_reader: list[MessagesNow] = []
 

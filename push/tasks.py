@@ -25,7 +25,9 @@ find it; the outbox can. A task queued twice (one that was only slow) pushes onc
 
 Withdrawals are kept the same way, in the change's transaction, only where there is
 something to withdraw: a read whose conversation has a push not withdrawn (asked in the
-statement that locks the conversation, selectors.open_deliveries_sql), a recall or a
+statement that locks the conversation, selectors.open_deliveries_sql, after the read
+has locked the dialog: a push task making deliveries holds it, so the read sees them
+or the task sees the read, messaging/push_now.py), a recall or a
 receiver's deletion of messages that have deliveries (one indexed query after their
 locks). A process that dies between the change's commit and the queuing leaves the row
 for the sweep.

@@ -61,22 +61,29 @@ def lock_waiter(statement_part: str, timeout: float = 30.0, check=None) -> int:
     """The pid of the backend (of the test database) whose statement, containing
     `statement_part`, waits for a lock; waits until there is one (`check()`, e.g. a
     worker's, raises when what should get there died)."""
-    from django.db import connection
-
     deadline = time.monotonic() + timeout
     while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-                " AND strpos(query, %s) > 0", [statement_part])
-            row = cursor.fetchone()
-        if row:
-            return row[0]
+        pid = lock_waiting(statement_part)
+        if pid is not None:
+            return pid
         if check is not None:
             check(deadline)
         assert time.monotonic() < deadline, f"no statement with {statement_part!r} waits"
         time.sleep(0.02)
+
+
+def lock_waiting(statement_part: str) -> int | None:
+    """The pid of a backend (of the test database) whose statement, containing
+    `statement_part`, waits for a lock now; None if none does."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            " AND strpos(query, %s) > 0", [statement_part])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def backend_gone(pid: int, timeout: float = 30.0) -> None:

@@ -1,5 +1,6 @@
 """messaging/push_now.py: the push task reads its batch's messages as they are now, in
-one statement, locked against their changes until its deliveries are committed."""
+one statement after the one that locks their dialogs (against reads), locked against
+their changes until its deliveries are committed."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.push.pipeline_helpers import send, text
 
 
 @pytest.mark.django_db
-def test_the_batch_is_read_in_one_statement(make_user):
+def test_the_batch_is_read_in_one_statement_after_its_dialogs_lock(make_user):
     alice, bob = make_user("alice", nick="Alice"), make_user("bob")
     kept, modified, emptied, recalled, deleted = (
         changes.message_pk(send(alice, "bob", text(f"m{i}"), random=100 + i)["ID"])
@@ -31,7 +32,9 @@ def test_the_batch_is_read_in_one_statement(make_user):
     changes.messages_delete(user=bob, message_ids=[Message.objects.get(pk=deleted).public_id])
     with CaptureQueriesContext(connection) as queries:
         now = pushes_now([kept, modified, emptied, recalled, deleted, 999999])
-    assert len(queries.captured_queries) == 1
+    lock, read = [q["sql"] for q in queries.captured_queries]
+    assert "messaging_dialog" in lock and lock.endswith("FOR KEY SHARE) locked")
+    assert "messaging_dialog" not in read
     assert set(now) == {modified, emptied, recalled, deleted, 999999}  # kept: as sent
     assert (now[modified].title, now[modified].body) == ("Alice", "new text")
     assert now[emptied] is None and now[recalled] is None and now[deleted] is None

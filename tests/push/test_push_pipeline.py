@@ -11,15 +11,18 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from django.db import connection, connections
 
 from accounts.devices import user_kick
 from chat_project.errors import ChatError
 from messaging import changes
 from messaging.commands import Origin
+from messaging.models import Conversation, Dialog
 from messaging.services import message_send
 from push.models import PushAttempt, PushDelivery, PushToken
 from push.services import receive_option_set
 from relationships.blocklist import block_add
+from tests.outbox_helpers import lock_waiter, lock_waiting
 
 from .fake_fcm import fcm_error
 from .pipeline_helpers import (
@@ -512,6 +515,121 @@ def test_a_message_read_before_its_push_task_ran_is_not_pushed(fake, people, mak
     assert [(m["data"]["messageID"], m["notification"]["body"]) for m in pushed] == \
         [(after["ID"], "sent after the read")]
     assert [d.message_key for d in deliveries(bob)] == [after["ID"]]
+
+
+def test_a_read_while_the_push_task_makes_the_deliveries_leaves_no_push_shown(
+        fake, pushed, people):
+    """bob reads alice's message while its push task is making its deliveries. The
+    task read the message unread, and the read, which takes no message lock, asked for
+    deliveries to withdraw before the task's were committed: none, so no withdrawal,
+    and the push went out for a message already read. Now the task makes them holding
+    the dialog (FOR KEY SHARE) that the read locks (FOR UPDATE) before it asks: the
+    read waits for them and withdraws them, or the task waits for the read and pushes
+    nothing. Deterministic: a third connection holds an uncommitted delivery of the
+    same (message, user, device), so the task's INSERT waits (after its read of the
+    message); the read runs in a thread until it is done or waits for a lock; then the
+    third connection rolls back."""
+    _, worker = pushed
+    alice, bob, carol = people
+    carol_token = fcm_token(carol).token
+    bob_token = fcm_token(bob).token
+    holder = _holder()
+    reader, read_done = _reader(bob, alice)
+    try:
+        with worker_busy(fake, alice, carol_token):
+            sent = send(alice, "bob", text("read while its push is made"))
+            with holder.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {PushDelivery._meta.db_table} (message_id, message_key,"
+                    " user_id, device_id, vendor, conversation_id, dialog_seq, state,"
+                    " attempts, withdrawn, withdraw_wanted, note, created_at, updated_at)"
+                    " VALUES (%s, %s, %s, 'phone', 'fcm', 'C2Calice', 1, 'pending', 0,"
+                    " false, false, '{}', now(), now())",
+                    [changes.message_pk(sent["ID"]), sent["ID"], bob.pk])
+        # The worker is free: bob's task reads the message (unread) and waits to insert.
+        task = lock_waiter(f'INSERT INTO "{PushDelivery._meta.db_table}"', check=worker.check)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while reader.is_alive() and lock_waiting("messaging_dialog") is None:
+            assert time.monotonic() < deadline, "the read neither ended nor waited"
+            time.sleep(0.02)
+        assert lock_waiting(f'INSERT INTO "{PushDelivery._meta.db_table}"') == task
+    finally:
+        holder.rollback()
+        holder.close()
+    reader.join(30)
+    assert read_done == [{}], read_done
+    wait_for(lambda: deliveries(bob) and all(d.state not in ("pending", "sending")
+                                             for d in deliveries(bob)), what="the task's end")
+    settle(fake, alice, carol)  # the worker runs in order: the read's withdrawal is done
+    shown = [m for m in requests_to(fake, bob_token) if "notification" in m]
+    withdrawn = [m["data"]["withdraw"] for m in requests_to(fake, bob_token)
+                 if m.get("data", {}).get("withdraw")]
+    assert [m["data"]["messageID"] for m in shown] == [sent["ID"]]
+    assert withdrawn == [sent["ID"]], "the push of a message already read stayed shown"
+    assert [(d.state, d.withdrawn) for d in deliveries(bob)] == [("delivered", True)]
+
+
+def test_a_read_that_locked_the_dialog_first_stops_the_push_its_task_was_making(
+        fake, pushed, make_user, people):
+    """The other order: bob's read has locked the dialog and waits for its
+    conversation (a third connection holds it) when the push task comes to make the
+    deliveries. Before, the task read the message unread and pushed it, and the read's
+    question, asked in a statement begun before the task's commit, saw no delivery to
+    withdraw. Now the task waits for the dialog, and reads the message after the read
+    committed: read, not pushed."""
+    _, worker = pushed
+    alice, bob, carol = people
+    carol_token = fcm_token(carol).token
+    bob_token = fcm_token(bob).token
+    holder = _holder()
+    reader, read_done = _reader(bob, alice)
+    try:
+        with worker_busy(fake, alice, carol_token):
+            send(alice, "bob", text("read before its push is made"))
+            with holder.cursor() as cursor:
+                cursor.execute(f"SELECT 1 FROM {Conversation._meta.db_table} WHERE"
+                               " owner_id = %s AND peer_id = %s FOR UPDATE", [bob.pk, alice.pk])
+            reader.start()
+            lock_waiter(Conversation._meta.db_table)  # the dialog locked, the read waits
+        # The worker is free: bob's task comes to make the deliveries.
+        deadline = time.monotonic() + 30
+        while not PushDelivery.objects.filter(user=bob).exists() and \
+                lock_waiting(Dialog._meta.db_table) is None:
+            worker.check(deadline)
+            time.sleep(0.02)
+    finally:
+        holder.rollback()
+        holder.close()
+    reader.join(30)
+    assert read_done == [{}], read_done
+    settle(fake, alice, make_user("erin"))
+    assert requests_to(fake, bob_token) == [], "pushed a message already read"
+    assert deliveries(bob) == []
+
+
+def _holder():
+    """A third connection, in a transaction, to hold a row while others wait for it."""
+    holder = connections.create_connection("default")
+    holder.ensure_connection()
+    holder.set_autocommit(False)
+    return holder
+
+
+def _reader(user, peer) -> tuple[threading.Thread, list]:
+    """A thread (not started) in which `user` reads the conversation with `peer`, with
+    a connection of its own; the list gets what the read returned, or raised."""
+    done: list = []
+
+    def read():
+        try:
+            done.append(changes.conversation_mark_read(user=user, peer=peer))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            done.append(exc)
+        finally:
+            connection.close()  # this thread's own
+
+    return threading.Thread(target=read), done
 
 
 def test_a_delivery_left_sending_and_then_read_is_withdrawn_not_sent_again(fake, people):
