@@ -42,16 +42,18 @@ SELECT count(*), max(expires_at) FROM gone
 
 
 def purge_in_batches(sql: str, before: datetime, batch_size: int, *,
-                     lock_first: str | None = None, prepare: str | None = None,
-                     then: str | None = None) -> int:
+                     pick: str | None = None, lock_first: str | None = None,
+                     prepare: str | None = None, then: str | None = None) -> int:
     """Run `sql` batch after batch, each in its own transaction, until a batch comes up
     short; return the rows deleted. `sql` deletes up to %(limit)s rows whose key is in
     [%(after)s, %(before)s), oldest first, and returns (count, newest key deleted).
-    `lock_first`, with the same parameters, runs before it in the transaction: it locks
-    rows and returns their ids, which `sql` gets as %(locked)s. `prepare` (no parameters)
-    runs first in each batch's transaction (a SET LOCAL). `then` runs after `sql` in the
-    transaction, in a statement (and snapshot) of its own, with `sql`'s third column (the
-    ids it deleted, an array) as %(gone)s."""
+    `prepare` (no parameters) runs first in each batch's transaction (a SET LOCAL).
+    `pick`, with the same parameters, runs next: it locks the batch's rows and returns
+    their ids (one array, or NULL for none: the purge is done), which the statements
+    after it get as %(batch)s. `lock_first`, with the same parameters, runs before `sql`:
+    it locks rows and returns their ids, which `sql` gets as %(locked)s. `then` runs after
+    `sql` in the transaction, in a statement (and snapshot) of its own, with `sql`'s third
+    column (the ids it deleted, an array) as %(gone)s."""
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     cutoff = connection.ops.adapt_datetimefield_value(before)
@@ -64,6 +66,11 @@ def purge_in_batches(sql: str, before: datetime, batch_size: int, *,
             params = {"after": after, "before": cutoff, "limit": batch_size}
             if prepare is not None:
                 cursor.execute(prepare)
+            if pick is not None:
+                cursor.execute(pick, params)
+                params["batch"] = cursor.fetchone()[0]
+                if not params["batch"]:
+                    return total
             if lock_first is not None:
                 cursor.execute(lock_first, params)
                 params["locked"] = [row[0] for row in cursor.fetchall()]

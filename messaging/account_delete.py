@@ -5,8 +5,11 @@ deleteConversation would send, and the new unread total live where it moved (one
 query for all of them: an account may have many peers).
 
 Before anything is deleted, the account's dialogs and then their messages are locked
-(FOR UPDATE: the dialogs by user pair, as a send takes them, then the messages by id;
-dialog before message, as a recall takes them). A write to a
+(FOR UPDATE: the dialogs by user pair, then the messages by id: the global lock order,
+messaging/persist.py); the conversations and sync heads come after, in the cascade.
+The history purge takes a batch's messages before its conversations too, so a deletion
+racing the purge of one of its messages waits for the batch (or the batch for it). A
+write to a
 message's extensions or reactions (messaging/extensions.py, messaging/reactions.py)
 holds the message's lock and then takes the sync heads of its two people: the delete
 took the account's sync head first and then waited for the message, and one of the two

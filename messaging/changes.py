@@ -3,10 +3,12 @@
 Every door (WebSocket ops in message_ws.py, native REST in messaging/api/, the /v4
 commands in v4_changes.py) calls these services; doors only translate.
 
-Each change runs in one transaction that takes the dialog row first (as the send
-transaction does, messaging/persist.py), so a change and a send in one dialog are
-ordered and never deadlock; then the message row, the conversation rows, and last the
-sync heads (sync_publish). Every change a device must learn is appended to the sync
+Each change runs in one transaction that takes its locks in the global order
+(messaging/persist.py): the dialog row first, as a send does, so a change and a send in
+one dialog are ordered; then the message rows (by id), the conversation rows, and last
+the sync heads (sync_publish). A change to a message that the history purge is deleting
+waits for the purge's batch, which took the message first, and finds no message (20022).
+Every change a device must learn is appended to the sync
 log of each user concerned, so a device that was offline replays it, in seq order:
 
 | change | entries (kind: event) | who |
@@ -443,6 +445,9 @@ def messages_delete(*, user: User, message_ids) -> dict:
         dialog = _lock_dialog(user.pk, peer_pk)
         msgs = list(Message.objects.select_for_update(of=("self",))
                     .select_related("sender", "receiver").filter(pk__in=pks).order_by("pk"))
+        gone = set(pks) - {m.pk for m in msgs}
+        if gone:  # purged (or its account deleted) since the lookup above
+            raise ChatError(20022, f"no message {min(gone)} of yours")
         convs = _locked_conversations(dialog.pk, owners=[user.pk])
         conv = next((c for c in convs if c.peer_id == peer_pk), None)
         unread = _unread_seqs(conv) if conv is not None else set()

@@ -10,8 +10,9 @@ carries it as its `seq`. A set or a delete by a participant is a compare-and-set
 key: it names the seq it last saw of that key (0: "I believe it does not exist"); when
 the key has moved on, that key is refused with 23001 and the answer carries the key's
 stored value and seq, so the client can decide and retry; the other keys of the call
-go through (Tencent's per-key answer). The message row is locked for the whole call,
-so two concurrent writes of one key are ordered and exactly one wins. The app admin's
+go through (Tencent's per-key answer). The message row is locked for the whole call
+(the global lock order: messaging/persist.py), so two concurrent writes of one key are
+ordered and exactly one wins. The app admin's
 writes (/v4) are not checked, as Tencent documents. A clear-all records ClearSeq (the
 version up to which everything a client holds is gone); a read from StartSeq returns
 the keys at that version or later, 200 at most, cut at a version boundary

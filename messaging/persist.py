@@ -1,16 +1,39 @@
 """The send transaction: a batch of checked messages written with a fixed number of
 statements, whatever the batch size, and their events queued for after commit.
 
-Lock order is global, so concurrent batches (other ASGI processes, REST, tasks) never
-deadlock: user-pair locks (accounts.locks, sorted; taken by the pipeline,
-messaging.services, with the relationship rules, before it calls `store_batch`),
-dialog rows (sorted by user pair), sync heads (sorted by user), then conversations
-(sorted by owner, peer), then the uploads and the merged lists the messages refer to
-(messaging/upload_refs.py, messaging/merged.py; a merged list stored by this send is a
-new row, locked by nobody else). Every writer of these rows takes them in this order; a
-writer that needs only some of them skips the others. Messages come after dialogs (a
-recall or a read locks the dialog, then the message or the conversations; the push task
-takes the dialogs FOR KEY SHARE, then the messages: messaging/push_now.py).
+The global lock order. Every writer of these rows (a send here, the changes of
+messaging/changes.py, the extension and reaction writes, an account deletion, the
+history purge, the push task's read) takes them in this order, so concurrent writers
+(other ASGI processes, REST, /v4, the console, Celery tasks) never deadlock. This is
+the one place it is written; the others refer to it.
+
+1. User-pair locks (accounts.locks, sorted; taken by the pipeline, messaging.services,
+   with the relationship rules, before it calls `store_batch`).
+2. Dialog rows, sorted by user pair (a read locks its dialog, then its conversations;
+   the push task takes its messages' dialogs FOR KEY SHARE before their messages, so a
+   read and the push task's deliveries are ordered: messaging/push_now.py).
+3. Stored messages, by id: the message a recall or a modify changes, those a
+   delete-for-me hides (messaging/changes.py), the message of an extension or reaction
+   write (messaging/extensions.py, reactions.py), every message of an account's dialogs
+   (messaging/account_delete.py), a purge batch's messages (messaging/retention.py;
+   the purge takes no dialog), the push task's read (messaging/push_now.py, shared). A
+   send locks none (its messages are new rows).
+4. Sync heads, sorted by user, and conversations, sorted by (owner, peer). A send takes
+   the sync heads first, a change (changes.py) the conversations first: every writer
+   of a conversation holds its dialog's lock, so two of them never meet on it in the
+   other order, except the purge, which takes no sync head.
+5. The uploads and the merged lists the messages refer to (messaging/upload_refs.py,
+   messaging/merged.py; a merged list stored by this send is a new row, locked by
+   nobody else).
+
+A message's extensions and reactions are written only under its lock (3), so their
+place among 4 and 5 does not matter (an extension write takes them before the sync
+heads, a recall after).
+
+A writer that locked messages before conversations and one that locked them the other
+way around (the purge, until it took its messages first) closed a cycle on an old
+message: a recall, modify, delete-for-me or account deletion racing its purge failed
+with "deadlock detected" (tests/messaging/test_lock_order.py).
 
 Per-command options (messaging/commands.py SendCommand): `life_time` sets the
 receiver's sync entry's `expires_at` (the replay skips it after that, the purge deletes

@@ -8,8 +8,9 @@ messaging/api/); doors only translate.
 A reaction is a (message, reactionID, person) row. A message's reactions are listed in
 the order each reaction ID first came, each with its people in the order they came:
 Tencent's ReactionInfo {reactionID, totalUserCount, partialUserList: [{userID, nick,
-avatar}], reactedByMyself}. The message row is locked for an add or a remove, so two at
-once on one message are ordered and the counts stay true.
+avatar}], reactedByMyself}. The message row is locked for an add or a remove (the global
+lock order: messaging/persist.py), so two at once on one message are ordered and the
+counts stay true.
 
 Rules (Tencent's where Tencent documents one):
 - Adding a reaction one has already made is refused, 23007 (Tencent's "the reaction

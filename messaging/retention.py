@@ -4,20 +4,26 @@ CHAT_HISTORY_DAYS, measured in bench/purge.py (bench/README.md, "Retention and p
 messaging.services.history_purge calls it on PostgreSQL (and keeps a portable loop for
 the embedded SQLite). What it does differently from a plain batched delete:
 
-- **Three statements per batch**, the batch's ids kept in the server (a materialised
-  CTE) in the first two: no 5,000 ids fetched into Python and sent back as 5,000
-  placeholders. The first locks the conversations the batch changes and returns their
-  ids; the second deletes and writes them and returns the ids it deleted (one array);
-  the third deletes those messages' extensions and reactions (below).
+- **Four statements per batch**. The first picks the batch on the created_at index,
+  locks its messages in id order and returns their ids (one array, the others'
+  `%(batch)s`: an import of old rows meanwhile cannot change the batch under its
+  locks). The second locks the conversations the batch changes and returns their ids;
+  the third deletes and writes them and returns the ids it deleted (one array); the
+  fourth deletes those messages' extensions and reactions (below).
 - **Plan-proof batch lookup**: `id = ANY(ARRAY(subquery))` is always probed on the
   primary key.
 - **Keyset progress** (accounts.retention.purge_in_batches): each batch starts its
   created_at index scan where the previous one ended. A row written meanwhile with an
   older created_at (an import of old messages) is left for the next run.
-- **Global lock order**: a conversation whose last message goes is locked in
-  (owner, peer) order, the order every send takes them in (messaging/persist.py), so a
-  send to a dialog whose last message is being purged waits for one short batch at
-  worst and never deadlocks with it.
+- **Global lock order** (messaging/persist.py): the batch's messages (by id), then the
+  conversations (by owner, peer), then uploads, merged lists, extensions and reactions.
+  A recall, a modify, a delete-for-me or an account deletion takes the message before
+  the conversation too, so one racing the purge of its message waits for the batch and
+  then finds no message (20022), where the purge that took the conversation first
+  closed a cycle with it and one of the two failed with "deadlock detected"
+  (tests/messaging/test_lock_order.py). A send takes no message and its conversations
+  in the same order, so a send to a dialog whose last message is being purged waits
+  for one short batch at worst.
 - **Unread counts follow**: a conversation whose unread messages the batch deletes (some
   or all) counts unread only what is left of the peer's countable messages
   (messaging.changes `_unread_seqs`'s rule: the unread are the newest `unread_count`
@@ -26,10 +32,10 @@ the embedded SQLite). What it does differently from a plain batched delete:
   countable messages are recounted, found through the batch's (receiver, sender) pairs
   on the conversation's unique index, and only those counting unread; each recount
   reads at most its `unread_count` newest messages, the batch excluded with a hashed
-  `NOT IN`. The recount (first statement) takes no lock; only the conversations whose
-  count goes down are then locked, in (owner, peer) order with those whose last
-  message goes. The second statement counts again on its own snapshot, taken with
-  those rows locked, so a send, a read or a recall in them that committed meanwhile is
+  `NOT IN`. The recount (second statement) takes no lock of its own; only the
+  conversations whose count goes down are then locked, in (owner, peer) order with
+  those whose last message goes. The third statement counts again on its own
+  snapshot, taken with those rows locked, so a send, a read or a recall in them that committed meanwhile is
   counted and none can commit until the batch does. (bench/README.md: with half the
   conversations counting 20 unread, the hourly slice.)
 - **No database FK check**: Conversation.last_message has no database constraint (the
@@ -50,10 +56,10 @@ row) and the keys of those found deleted; measured on a synthetic 200,000 messag
 in 100 with 5 keys, a 5,000-row batch took 2.4 ms more (4.1 ms against 1.7 ms for the
 batch's id scan alone, when it ran in the batch's statement). Their reactions
 (messaging/reactions.py) go with them, found by message on the reactions' unique index.
-Both go in a third statement, after the messages are deleted, given the ids the second
-deleted (one array): a write to them holds its message's lock, so the second statement
-waited for it to commit, and its own snapshot, older, would leave what the write added
-behind (tests/messaging/test_purge_races.py).
+Both go in the fourth statement, after the messages are deleted, given the ids the
+third deleted (one array). A write to them holds its message's lock, so the first
+statement waits for it to commit and the later ones see what it added; one that comes
+after finds no message (tests/messaging/test_purge_races.py).
 """
 
 from __future__ import annotations
@@ -73,12 +79,23 @@ _LEFT_TO_READ = f"""(SELECT count(*) FROM (
             SELECT 1 FROM messaging_message m WHERE {_COUNTED}
             ORDER BY m.seq DESC LIMIT c.unread_count) left_to_read)"""
 
+# A batch's first statement: its messages, the oldest on the created_at index, locked
+# in id order (the global lock order, messaging/persist.py: messages before
+# conversations); their ids come back as one array, %(batch)s to the statements after.
+_HISTORY_PICK = """
+SELECT array_agg(id) FROM (
+    SELECT id FROM messaging_message WHERE id = ANY(ARRAY(
+        SELECT id FROM messaging_message
+        WHERE created_at >= %(after)s AND created_at < %(before)s
+        ORDER BY created_at, id LIMIT %(limit)s))
+    ORDER BY id FOR UPDATE
+) batch
+"""
+
 _DOOMED = """doomed AS MATERIALIZED (
     SELECT id, sender_id, receiver_id, seq,
            NOT is_revoked AND NOT excluded_from_unread AND NOT deleted_by_receiver AS counts
-    FROM messaging_message
-    WHERE created_at >= %(after)s AND created_at < %(before)s
-    ORDER BY created_at, id LIMIT %(limit)s
+    FROM messaging_message WHERE id = ANY(%(batch)s::bigint[])
 )"""
 
 # Conversations whose last message the batch deletes.
@@ -92,8 +109,7 @@ _LAST_GOES = """SELECT l.id FROM messaging_conversation l
 # batch). Every other lookup here is an index scan on an id list anyway.
 _HISTORY_PLAN = "SET LOCAL enable_bitmapscan = off"
 
-# A batch's first statement: the conversations it changes, locked in (owner, peer)
-# order. The recount takes no lock and looks only at the receivers' conversations of
+# The second: the conversations the batch changes, locked in (owner, peer) order. The recount takes no lock and looks only at the receivers' conversations of
 # the batch's counted messages (its (receiver, sender) pairs, on the conversation's
 # unique index) that count some unread.
 _HISTORY_LOCK = f"""
@@ -111,11 +127,11 @@ ORDER BY c.owner_id, c.peer_id
 FOR UPDATE
 """
 
-# The second: a snapshot taken with those rows locked (a send, a read or a recall in
+# The third: a snapshot taken with those rows locked (a send, a read or a recall in
 # these conversations waits for the batch), so the counts it writes are exact. `locked`
-# takes again what the first statement locked, and the conversations whose last
-# message a row written meanwhile with an older created_at (an import) adds to the
-# batch, in the same order.
+# takes again what the second statement locked, and the conversations that made one of
+# the batch's messages their last one meanwhile (a delete-for-me or an import that
+# moved it back to an older message), in the same order.
 _HISTORY_BATCH = f"""
 WITH {_DOOMED}, locked AS MATERIALIZED (
     SELECT c.id FROM messaging_conversation c
@@ -147,12 +163,10 @@ WITH {_DOOMED}, locked AS MATERIALIZED (
 SELECT count(*), max(created_at), array_agg(id) FROM gone
 """
 
-# The third: the batch's extensions and reactions, in a statement of their own (its own
+# The fourth: the batch's extensions and reactions, in a statement of their own (its own
 # snapshot, taken once the messages are deleted). A write to them (extensions_set,
-# reaction_add) holds its message's lock, so the DELETE above waited for it to commit;
-# the second statement's snapshot, older, did not see what it wrote, which stayed
-# behind, keyed to a message that was gone. A write that comes after the DELETE finds
-# no message (23004).
+# reaction_add) holds its message's lock, so the first statement waited for it to
+# commit; a write that comes after the first finds no message (23004).
 _HISTORY_AFTER = """
 WITH heads_gone AS (
     DELETE FROM messaging_extensionhead WHERE message_id = ANY(%(gone)s::bigint[])
@@ -169,9 +183,10 @@ def history_purge(*, before: datetime, batch_size: int = 5000) -> int:
     """Delete messages created before `before` (history past retention); return how many.
 
     PostgreSQL only (messaging.services.history_purge picks it there): batches on the
-    created_at index, one short transaction of two statements each; conversations whose
+    created_at index, one short transaction of four statements each; conversations whose
     last message goes keep their row with no last message; those whose counted unread
     messages go count what is left; dialogs and their seq stay.
     """
-    return purge_in_batches(_HISTORY_BATCH, before, batch_size, lock_first=_HISTORY_LOCK,
-                            prepare=_HISTORY_PLAN, then=_HISTORY_AFTER)
+    return purge_in_batches(_HISTORY_BATCH, before, batch_size, pick=_HISTORY_PICK,
+                            lock_first=_HISTORY_LOCK, prepare=_HISTORY_PLAN,
+                            then=_HISTORY_AFTER)

@@ -20,7 +20,7 @@ that is still referred to; and a send that refers to an upload being swept waits
 it and then finds it gone (the message keeps a dead link rather than failing).
 
 Lock order: these rows are taken last, after every lock of the send, change and purge
-transactions (messaging/persist.py, messaging/changes.py), in id order.
+transactions, in id order (the global lock order: messaging/persist.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,116 @@
+"""The global lock order (messaging/persist.py) between the history purge and the
+writers of old messages, with two real PostgreSQL connections.
+
+The purge (messaging/retention.py) locked the conversations a batch changes and then
+deleted its messages; a recall, a modify, a delete-for-me and an account deletion
+lock the message first and the conversation after. Gated here so the purge holds the
+first conversation (a third connection holds the second) when the writer comes: on
+the old order the two closed a cycle and one failed with "deadlock detected". Now the
+purge locks its messages first, the writer waits for it, and finds the message gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from accounts.devices import user_delete
+from chat_project.errors import ChatError
+from messaging.changes import message_modify, message_revoke, messages_delete
+from messaging.commands import Origin
+from messaging.models import Conversation, Message
+from messaging.services import history_purge, message_send
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def send(sender, to) -> str:
+    view = message_send(origin=Origin.USER, sender=sender, to=to.user_id,
+                        elements=[{"type": "TIMTextElem", "payload": {"text": "old"}}],
+                        random=7)
+    return view["ID"]
+
+
+def waiting_on_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                       " AND wait_event_type = 'Lock'")
+        return cursor.fetchone()[0]
+
+
+def wait_for(n: int) -> None:
+    deadline = time.monotonic() + 10
+    while waiting_on_locks() < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert waiting_on_locks() == n, f"{n} sessions should be waiting"
+
+
+def race(second_conversation: int, write) -> dict:
+    """A third connection holds the conversation the purge locks second; the purge
+    starts (it waits there); `write` starts (it waits too); the third lets go."""
+    blocker = connections.create_connection("default")
+    blocker.ensure_connection()
+    blocker.set_autocommit(False)
+    with blocker.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM messaging_conversation WHERE id = %s FOR UPDATE",
+                       [second_conversation])
+    outcome: dict = {}
+
+    def run(name, fn):
+        try:
+            outcome[name] = fn()
+        except Exception as exc:  # noqa: BLE001 - the test reports what came out
+            outcome[name] = exc
+        finally:
+            connection.close()
+
+    purger = threading.Thread(target=run, args=(
+        "purge", lambda: history_purge(before=timezone.now() + timezone.timedelta(seconds=5))))
+    purger.start()
+    wait_for(1)
+    writer = threading.Thread(target=run, args=("write", write))
+    writer.start()
+    wait_for(2)
+    blocker.rollback()
+    blocker.close()
+    purger.join(30)
+    writer.join(30)
+    return outcome
+
+
+WRITES = {
+    "admin recall": lambda pk, mid, alice: message_revoke(message_pk=pk, actor=None),
+    "modify": lambda pk, mid, alice: message_modify(
+        message_pk=pk, actor=alice,
+        elements=[{"type": "TIMTextElem", "payload": {"text": "new"}}]),
+    "delete for me": lambda pk, mid, alice: messages_delete(user=alice, message_ids=[mid]),
+    "account deletion": lambda pk, mid, alice: user_delete(user=alice),
+}
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+def test_a_writer_of_an_old_message_racing_its_purge_never_deadlocks(make_user, name):
+    alice, bob = make_user("alice"), make_user("bob")  # alice's conversation locks first
+    mid = send(alice, bob)
+    pk = int(mid.split("-")[0])
+    bobs = Conversation.objects.get(owner=bob, peer=alice)
+    assert bobs.last_message_id == pk and alice.pk < bob.pk
+
+    outcome = race(bobs.pk, lambda: WRITES[name](pk, mid, alice))
+
+    # Before: one of the two failed with "deadlock detected" (the purge held alice's
+    # conversation and waited for the message; the writer held the message and waited
+    # for alice's conversation).
+    assert outcome["purge"] == 1, outcome
+    write = outcome["write"]
+    if name == "account deletion":
+        assert write is None, outcome
+        assert not Conversation.objects.filter(pk=bobs.pk).exists()
+    else:  # it waited for the purge, then found no message (a delete-for-me: IndexError)
+        assert isinstance(write, ChatError) and write.code == 20022, outcome
+        assert Conversation.objects.get(pk=bobs.pk).last_message_id is None
+    assert not Message.objects.filter(pk=pk).exists()
