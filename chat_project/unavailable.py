@@ -11,7 +11,12 @@ socket an error reply 910503, and a socket that cannot be set up is closed with 
 - SQLite stayed locked for its busy timeout (embedded mode);
 - the channel layer or the cache could not reach Redis in time
   (chat_project.redis_bounds.RealtimeUnavailable, redis-py's connection and timeout
-  errors).
+  errors);
+- PostgreSQL rolled the transaction back to break a deadlock or a serialization
+  conflict with another writer (40P01, 40001): its transaction was undone, and the
+  same request again normally goes through. The writers take their locks in one global order
+  (messaging/persist.py), so this should not happen; when it does, it is a conflict to
+  retry, not a bug the client could fix (tests/messaging/test_lock_order.py).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ RETRY_AFTER_SECONDS = 1
 # the connection-exception class.
 _PG_UNAVAILABLE = {"53300", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004",
                    "08006"}
+# The transaction was rolled back to let another one through: deadlock_detected,
+# serialization_failure.
+_PG_CONFLICT = {"40P01", "40001"}
 
 
 def _causes(exc: BaseException):
@@ -58,7 +66,7 @@ def is_unavailable(exc: BaseException) -> bool:
             return True  # the connection was closed under us (a restart, a dropped link)
         if isinstance(cause, psycopg.OperationalError):
             # No SQLSTATE: the connection itself failed (refused, reset, unreachable).
-            return cause.sqlstate is None or cause.sqlstate in _PG_UNAVAILABLE
+            return cause.sqlstate is None or cause.sqlstate in _PG_UNAVAILABLE | _PG_CONFLICT
         if isinstance(cause, sqlite3.OperationalError):
             return "locked" in str(cause) or "busy" in str(cause)
     return False

@@ -33,7 +33,9 @@ heads, a recall after).
 A writer that locked messages before conversations and one that locked them the other
 way around (the purge, until it took its messages first) closed a cycle on an old
 message: a recall, modify, delete-for-me or account deletion racing its purge failed
-with "deadlock detected" (tests/messaging/test_lock_order.py).
+with "deadlock detected" (tests/messaging/test_lock_order.py). A deadlock or a
+serialization failure that still happens answers "busy, retry" at every door
+(chat_project/unavailable.py) and is retried by the tasks (chat_project/task_rules.py).
 
 Per-command options (messaging/commands.py SendCommand): `life_time` sets the
 receiver's sync entry's `expires_at` (the replay skips it after that, the purge deletes

@@ -11,19 +11,24 @@ purge locks its messages first, the writer waits for it, and finds the message g
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 from django.db import connection, connections
+from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.devices import user_delete
+from accounts.usersig import gen_usersig
 from chat_project.errors import ChatError
 from messaging.changes import message_modify, message_revoke, messages_delete
 from messaging.commands import Origin
 from messaging.models import Conversation, Message
 from messaging.services import history_purge, message_send
+from tests.v4client import V4Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,3 +119,65 @@ def test_a_writer_of_an_old_message_racing_its_purge_never_deadlocks(make_user, 
         assert isinstance(write, ChatError) and write.code == 20022, outcome
         assert Conversation.objects.get(pk=bobs.pk).last_message_id is None
     assert not Message.objects.filter(pk=pk).exists()
+
+
+# --- what a door answers when PostgreSQL still detects a deadlock ---------------------
+
+def rest_recall(alice, pk, mid):
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"UserSig {alice.user_id}:{gen_usersig(alice.user_id)}")
+    response = client.post(f"/api/v1/messages/{mid}/revoke/")
+    body = response.json() if response.headers["Content-Type"] == "application/json" \
+        else {"code": None, "message": response.content.decode()}
+    return response.status_code, body, response.headers.get("Retry-After")
+
+
+def v4_recall(alice, pk, mid):
+    msg = Message.objects.get(pk=pk)
+    response = Client(raise_request_exception=False).post(
+        V4Client("").url("openim/admin_msgwithdraw"), data=json.dumps({
+            "From_Account": alice.user_id, "To_Account": "bob",
+            "MsgKey": f"{pk}_{msg.random}_{msg.time}"}), content_type="application/json")
+    return response.status_code, response.json(), None
+
+
+@pytest.mark.parametrize("door", ["rest", "v4"])
+def test_a_deadlock_at_a_door_answers_busy_retry(make_user, door):
+    """Another session takes alice's conversation, then the message, the other way
+    around from a recall (which holds the message and waits for the conversation): a
+    real cycle, which PostgreSQL breaks by failing the recall (the other session waits
+    longer before it looks). Before: the REST door answered HTTP 500, /v4 91000
+    "internal error", neither a client can tell from a bug."""
+    alice, bob = make_user("alice"), make_user("bob")
+    mid = send(alice, bob)
+    pk = int(mid.split("-")[0])
+    other = connections.create_connection("default")
+    other.ensure_connection()
+    other.set_autocommit(False)
+    with other.cursor() as cursor:
+        cursor.execute("SET LOCAL deadlock_timeout = '30s'")
+        cursor.execute("SELECT 1 FROM messaging_conversation WHERE owner_id = %s AND peer_id = %s"
+                       " FOR UPDATE", [alice.pk, bob.pk])
+    outcome: dict = {}
+
+    def recall():
+        try:
+            outcome["answer"] = (rest_recall if door == "rest" else v4_recall)(alice, pk, mid)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=recall)
+    thread.start()
+    wait_for(1)  # the recall holds the message and waits for alice's conversation
+    with other.cursor() as cursor:  # the cycle closes; the recall's check fails it
+        cursor.execute("SELECT 1 FROM messaging_message WHERE id = %s FOR UPDATE", [pk])
+    other.rollback()
+    other.close()
+    thread.join(30)
+    status, body, retry_after = outcome["answer"]
+    if door == "rest":
+        assert (status, body["code"], retry_after) == (503, 910503, "1"), (status, body)
+    else:
+        assert (status, body["ErrorCode"], body["ActionStatus"]) == (200, 60008, "FAIL"), body
+    assert "retry" in (body.get("message") or body.get("ErrorInfo"))
+    assert not Message.objects.get(pk=pk).is_revoked  # nothing half done: it can be retried
