@@ -14,9 +14,9 @@ socket an error reply 910503, and a socket that cannot be set up is closed with 
   errors);
 - PostgreSQL rolled the transaction back to break a deadlock or a serialization
   conflict with another writer (40P01, 40001): its transaction was undone, and the
-  same request again normally goes through. The writers take their locks in one global order
-  (messaging/persist.py), so this should not happen; when it does, it is a conflict to
-  retry, not a bug the client could fix (tests/messaging/test_lock_order.py).
+  same request again normally goes through. The writers take their locks in one
+  global order (messaging/persist.py), so this should not happen; when it does, it is
+  a conflict to retry, not a bug the client could fix (tests/messaging/test_lock_order.py).
 """
 
 from __future__ import annotations

@@ -494,10 +494,14 @@ def message_delete_both_sides(*, message_pk: int) -> dict:
     if msg is None:
         raise ChatError(20022, "message not found")
     ids = [message_public_id(msg.pk, msg.time, msg.random)]
+    sides = {msg.sender_id: msg.sender, msg.receiver_id: msg.receiver}
     with transaction.atomic():
-        for user in {msg.sender_id: msg.sender, msg.receiver_id: msg.receiver}.values():
+        # Each side's conversation in (owner, peer) order, as the history purge takes
+        # them (messaging/persist.py): sender first, it closed a cycle with the purge of
+        # an older message both conversations showed last (tests/messaging/test_lock_order.py).
+        for pk in sorted(sides):
             # the receiver's deletion withdraws the offline pushes (messages_delete)
-            answer = messages_delete(user=user, message_ids=ids)
+            answer = messages_delete(user=sides[pk], message_ids=ids)
     return answer
 
 

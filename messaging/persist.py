@@ -21,7 +21,10 @@ the one place it is written; the others refer to it.
 4. Sync heads, sorted by user, and conversations, sorted by (owner, peer). A send takes
    the sync heads first, a change (changes.py) the conversations first: every writer
    of a conversation holds its dialog's lock, so two of them never meet on it in the
-   other order, except the purge, which takes no sync head.
+   other order, except the purge, which takes no sync head. The purge holds no dialog,
+   so a writer that takes both of a dialog's conversations must take them in (owner,
+   peer) order too, even under the dialog's lock (the console's delete from both sides
+   took the sender's first and deadlocked with it).
 5. The uploads and the merged lists the messages refer to (messaging/upload_refs.py,
    messaging/merged.py; a merged list stored by this send is a new row, locked by
    nobody else).

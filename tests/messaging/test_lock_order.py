@@ -24,7 +24,12 @@ from rest_framework.test import APIClient
 from accounts.devices import user_delete
 from accounts.usersig import gen_usersig
 from chat_project.errors import ChatError
-from messaging.changes import message_modify, message_revoke, messages_delete
+from messaging.changes import (
+    message_delete_both_sides,
+    message_modify,
+    message_revoke,
+    messages_delete,
+)
 from messaging.commands import Origin
 from messaging.models import Conversation, Message
 from messaging.services import history_purge, message_send
@@ -181,3 +186,54 @@ def test_a_deadlock_at_a_door_answers_busy_retry(make_user, door):
         assert (status, body["ErrorCode"], body["ActionStatus"]) == (200, 60008, "FAIL"), body
     assert "retry" in (body.get("message") or body.get("ErrorInfo"))
     assert not Message.objects.get(pk=pk).is_revoked  # nothing half done: it can be retried
+
+
+def test_an_operator_deleting_a_message_from_both_sides_takes_the_conversations_in_order(
+        make_user):
+    """The console's "delete from both sides" took the sender's conversation, then the
+    receiver's; the purge takes them in (owner, peer) order. An old message both
+    conversations still show as their last one (the newer was sent
+    excludedFromLastMessage) is purged while an operator deletes the newer one, sent by
+    bob (the second in order): the two closed a cycle on alice's and bob's conversations."""
+    alice, bob = make_user("alice"), make_user("bob")
+    old = int(send(alice, bob).split("-")[0])
+    newer = int(message_send(
+        origin=Origin.USER, sender=bob, to=alice.user_id, random=8,
+        elements=[{"type": "TIMTextElem", "payload": {"text": "newer"}}],
+        excluded_from_last_message=True)["ID"].split("-")[0])
+    Message.objects.filter(pk=old).update(created_at=timezone.now() - timezone.timedelta(days=8))
+    assert set(Conversation.objects.values_list("last_message_id", flat=True)) == {old}
+
+    blocker = connections.create_connection("default")  # holds bob's sync head
+    blocker.ensure_connection()
+    blocker.set_autocommit(False)
+    with blocker.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM accounts_synchead WHERE user_id = %s FOR UPDATE", [bob.pk])
+    outcome: dict = {}
+
+    def run(name, fn):
+        try:
+            outcome[name] = fn()
+        except Exception as exc:  # noqa: BLE001 - the test reports what came out
+            outcome[name] = exc
+        finally:
+            connection.close()
+
+    deleter = threading.Thread(target=run, args=(
+        "delete", lambda: message_delete_both_sides(message_pk=newer)))
+    deleter.start()
+    wait_for(1)  # it holds the message and a conversation, waiting for bob's sync head
+    purger = threading.Thread(target=run, args=(
+        "purge", lambda: history_purge(before=timezone.now() - timezone.timedelta(days=1))))
+    purger.start()
+    wait_for(2)
+    blocker.rollback()
+    blocker.close()
+    deleter.join(30)
+    purger.join(30)
+
+    # Before: "deadlock detected" for one of the two.
+    assert outcome["purge"] == 1, outcome
+    assert not isinstance(outcome["delete"], Exception), outcome
+    assert Message.objects.filter(pk=newer, deleted_by_sender=True,
+                                  deleted_by_receiver=True).exists()
