@@ -8,10 +8,9 @@ Before anything is deleted, the account's dialogs and then their messages are lo
 (FOR UPDATE: the dialogs by user pair, then the messages by id: the global lock order,
 messaging/persist.py); the conversations and sync heads come after, in the cascade.
 The history purge takes a batch's messages before its conversations too, so a deletion
-racing the purge of one of its messages waits for the batch (or the batch for it). A
-write to a
-message's extensions or reactions (messaging/extensions.py, messaging/reactions.py)
-holds the message's lock and then takes the sync heads of its two people: the delete
+racing the purge of one of its messages waits for the batch, or the batch for it
+(tests/messaging/test_lock_order.py). A write to a message's extensions or reactions
+(messaging/extensions.py, messaging/reactions.py) holds the message's lock and then takes the sync heads of its two people: the delete
 took the account's sync head first and then waited for the message, and one of the two
 failed with "deadlock detected" (the account_delete, or the write with its rows left
 behind). Now a write in flight commits first and the delete's statements see its rows;
