@@ -9,7 +9,8 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # Connects the sign-in hook that stores the session epoch (kicks end sessions),
         # and the copy of admin's LogEntry rows into the audit log.
-        from . import audit, devices  # noqa: F401
+        # The outbox's sweep, run when the broker is back (chat_project/broker.py).
+        from . import audit, devices, webhook_tasks  # noqa: F401
         from .console_roles import ensure_roles
 
         # After every app's permissions exist (django.contrib.auth creates them in its

@@ -16,7 +16,8 @@ Nothing committed loses its callback: `after()` writes the callback's row in the
 outbox (WebhookUnqueued) in the transaction of the change, one INSERT for all the
 callbacks of a transaction's call (`after_many`: a socket's batch of sends), and an
 on_commit hook queues the tasks. The task deletes its row when it starts. A row that
-stays is queued by `queue_unqueued_webhooks` (every 30 s): at once when the broker
+stays is queued by `queue_unqueued_webhooks` (every 30 s, and as soon as a process's
+broker breaker sees the broker back): at once when the broker
 would not take it at the commit (down, silent past its timeouts, or its breaker open
 in this process: chat_project/broker.py; the hook marks it `refused`), and
 CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS after it was last queued when its task never started:
@@ -184,3 +185,7 @@ def queue_unqueued_webhooks(limit: int = 1000, pks: list[int] | None = None) -> 
     return outbox.sweep(rows, publish, limit=limit, what="webhook tasks",
                         grace=None if pks is not None
                         else settings.CHAT_WEBHOOK_OUTBOX_GRACE_SECONDS)
+
+
+# Once the broker answers again, what was kept is queued at once (chat_project/broker.py).
+broker.when_back(queue_unqueued_webhooks)

@@ -24,20 +24,32 @@ fallback it already has for a broker that refuses:
   again by `requeue_lost_tasks` (30 s, a visibility timeout after they were queued);
 - upload cleanup: the upload's delete_after is set, the hourly sweep deletes it.
 
-After the cooldown no caller's publish tries the broker: callers still fail fast, and
-the first of them starts a daemon thread of the process (the prober) that checks it, one
-connection within the publish's own time limits (on Redis a PING, up to one
-REDIS_TIMEOUT): an answer closes the breaker, silence opens it for another cooldown
-(the next caller after that starts the next check). So with the broker frozen a process
-pays one publish's worst case (CELERY_TASK_PUBLISH_RETRY_POLICY, see settings) once,
-for the publish that opened the breaker, not one per task nor one per cooldown: the
-send path (a socket's single database thread) never waits for a check. The prober
-checks the broker the failed publish used (its `connection`'s URL, or the app's).
-A task refused once the broker is back (before the check closes the breaker) goes to
-its fallback like the others.
+No caller's publish ever checks the broker: while the breaker is open a daemon thread
+of the process (the prober, started by the publish that opened it) checks it after each
+cooldown, one connection within the publish's own time limits (on Redis a PING, up to
+one REDIS_TIMEOUT), with or without publishes meanwhile: an answer closes the breaker,
+silence keeps it open for another cooldown. So with the broker frozen a process pays one
+publish's worst case (CELERY_TASK_PUBLISH_RETRY_POLICY, see settings) once, for the
+publish that opened the breaker, not one per task nor one per cooldown: the send path (a
+socket's single database thread) never waits for a check. The prober checks the broker
+the failed publish used (its `connection`'s URL, or the app's).
+
+When the breaker closes, the prober runs the outboxes' sweeps registered with
+`when_back` (queue_unqueued_webhooks, queue_unqueued_pushes) in its own thread, so what
+was kept while it was open is queued within a cooldown of the broker's return, not by
+the next 30-second sweep, also in a process that has nothing more to send. The sweeps'
+own rules hold (chat_project/outbox.py): the rows are claimed in a short transaction
+(SKIP LOCKED) and marked queued there, and the broker is called after it, with no
+transaction open and no row locked. Every process that sees the broker back sweeps at
+about the same time, and the beat's sweep may run too: a row is claimed by one of them,
+and claimed again only when the broker refuses its task again or its grace
+(CHAT_*_OUTBOX_GRACE_SECONDS) runs out with its task not started, so this adds no copy
+of a task to those a sweep can make (a task slow to start past its grace, a publish
+that timed out after the broker had it); each task is idempotent for those.
 
 The state is per process (each has its own connections; a forked process starts its
-own prober) and guarded by a lock: several threads may queue at once. Where tasks run in
+own prober at its first publish: its breaker, open at the fork, waits for one) and
+guarded by a lock: several threads may queue at once. Where tasks run in
 process (CELERY_TASK_ALWAYS_EAGER) there is no broker and no breaker: an error there is
 the task's own.
 """
@@ -47,8 +59,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
+from django.db import connections
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -72,21 +86,25 @@ class Breaker:
         self._prober: threading.Thread | None = None
         self._target: tuple | None = None  # (app, broker URL or None): what to probe
         self._closings = 0  # how many times it closed: a probe of an earlier opening is moot
+        self._when_back: list[Callable[[], object]] = []
+
+    def when_back(self, sweep: Callable[[], object]) -> Callable[[], object]:
+        """Run `sweep()` (an outbox's sweep) each time the breaker closes, in a thread
+        of the process, so that what was kept while it was open is queued at once.
+        Returns `sweep` (usable as a decorator)."""
+        with self._lock:
+            if sweep not in self._when_back:
+                self._when_back.append(sweep)
+        return sweep
 
     def allow(self) -> bool:
         """May this publish go to the broker? Closed: yes. Open: no, and never one
-        caller's publish as a probe: once the cooldown has passed, a thread of the
-        process checks the broker (`_probe`) while callers still fail fast."""
+        caller's publish as a probe: a thread of the process checks the broker
+        (`_watch`) while callers fail fast."""
         with self._lock:
             if self._open_until is None:
                 return True
-            if time.monotonic() >= self._open_until and not (
-                    self._prober and self._prober.is_alive()):
-                # (also in a process forked from one whose prober ran: not its thread)
-                self._prober = threading.Thread(
-                    target=self._probe, args=(self._target, self._closings), daemon=True,
-                    name="parley-broker-probe")
-                self._prober.start()
+            self._watched()  # a process forked from one whose prober ran has none
             return False
 
     def succeeded(self) -> None:
@@ -94,18 +112,22 @@ class Breaker:
             was_open = self._open_until is not None
             self._open_until = None
             self._closings += was_open
-        if was_open:
+        if was_open:  # a publish let through just before another's failure opened it
             log.warning("the broker takes tasks again: queuing resumes")
+            threading.Thread(target=self._back, daemon=True,
+                             name="parley-broker-back").start()
 
     def failed(self, app=None, url: str | None = None) -> None:
-        """A publish (or a probe) failed: open, or keep open, for a cooldown. `app`,
-        `url`: the Celery app and the broker it tried (None: the app's own)."""
+        """A publish failed: open, or keep open, for a cooldown, and have the prober
+        check the broker after it. `app`, `url`: the Celery app and the broker it tried
+        (None: the app's own)."""
         cooldown = settings.CHAT_BROKER_COOLDOWN_SECONDS
         with self._lock:
             was_open = self._open_until is not None
             self._open_until = time.monotonic() + cooldown
             if app is not None:
                 self._target = (app, url)
+            self._watched()
         if not was_open:
             log.warning("the broker would not take a task: for %ss tasks are kept for "
                         "their sweeps without trying it", cooldown)
@@ -119,10 +141,52 @@ class Breaker:
             self._open_until = None
             self._closings += 1
 
-    def _probe(self, target: tuple | None, closings: int) -> None:
-        """In the prober thread: connect to the broker that failed, within the publish's
-        own time limits (the broker's transport options); close the breaker when it
-        answers, open it for another cooldown when it does not."""
+    def _watched(self) -> None:
+        """(Lock held.) Start the prober unless it runs."""
+        if not (self._prober and self._prober.is_alive()):
+            self._prober = threading.Thread(target=self._watch, daemon=True,
+                                            name="parley-broker-probe")
+            self._prober.start()
+
+    def _watch(self) -> None:
+        """The prober, a thread of the process while the breaker is open: after each
+        cooldown, check the broker (`_check`); when it answers, close the breaker and
+        run the sweeps (`_back`); when it does not, wait another cooldown. It needs no
+        publish to go on: an idle process's breaker closes, and what it kept is queued,
+        within a cooldown of the broker's return."""
+        while True:
+            with self._lock:
+                if self._open_until is None:
+                    self._prober = None
+                    return
+                wait = self._open_until - time.monotonic()
+                target, closings = self._target, self._closings
+            if wait > 0:
+                time.sleep(min(wait, 1.0))  # a reset() or a closing is seen within 1 s
+                continue
+            answered = self._check(target)
+            with self._lock:
+                if self._open_until is None:
+                    self._prober = None
+                    return  # closed meanwhile (reset, or a publish went through)
+                if not answered:
+                    self._open_until = max(
+                        self._open_until,
+                        time.monotonic() + settings.CHAT_BROKER_COOLDOWN_SECONDS)
+                    continue
+                if closings != self._closings:
+                    continue  # closed and opened again since the check began: check again
+                self._open_until = None
+                self._closings += 1
+                self._prober = None
+            log.warning("the broker answers again: queuing resumes")
+            self._back()
+            return
+
+    @staticmethod
+    def _check(target: tuple | None) -> bool:
+        """Connect to the broker that failed, within the publish's own time limits (the
+        broker's transport options): does it answer?"""
         if target is None:  # opened without a publish (failed() called as is)
             from .celery import app
             url = None
@@ -132,22 +196,31 @@ class Breaker:
             with app.connection_for_write(url) as conn:
                 conn.ensure_connection(max_retries=0)  # one try (Redis: a PING)
         except Exception:
-            with self._lock:
-                if closings != self._closings:
-                    return  # closed meanwhile (a publish went through): nothing to say
-                self._open_until = time.monotonic() + settings.CHAT_BROKER_COOLDOWN_SECONDS
             log.info("the broker still does not answer; tried again in %ss",
                      settings.CHAT_BROKER_COOLDOWN_SECONDS, exc_info=True)
-            return
+            return False
+        return True
+
+    def _back(self) -> None:
+        """The broker answers again: run the outboxes' sweeps (`when_back`), here, in a
+        thread of the breaker's, never in a caller's. Each claims its rows in a short
+        transaction (SKIP LOCKED) and queues them after it (chat_project/outbox.py), so
+        the processes that see the broker back at once share the rows: each is queued
+        once, as by one sweep."""
         with self._lock:
-            if closings != self._closings or self._open_until is None:
-                return  # closed meanwhile
-            self._open_until = None
-            self._closings += 1
-        log.warning("the broker answers again: queuing resumes")
+            sweeps = list(self._when_back)
+        try:
+            for sweep in sweeps:
+                try:
+                    sweep()
+                except Exception:  # the next 30-second sweep takes what this one left
+                    log.exception("the broker is back; %s failed", sweep)
+        finally:
+            connections.close_all()  # this thread's own
 
 
 breaker = Breaker()
+when_back = breaker.when_back
 
 
 def publish(task, args: tuple | list = (), kwargs: dict | None = None, **options):

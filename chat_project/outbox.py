@@ -5,7 +5,8 @@ starts (and deletes its row): after-callbacks (accounts.models.WebhookUnqueued, 
 accounts/webhook_tasks.queue_unqueued_webhooks) and push tasks (push.models.PushUnqueued,
 swept by push/tasks.queue_unqueued_pushes). Both rows have `created_at`, `refused` (the
 broker would not take the task) and `queued_at` (when it was last queued by a sweep),
-and both sweeps, and the console's "Queue now" of each, run `sweep` here.
+and both sweeps (every 30 s, and in each process whose broker breaker closes:
+chat_project/broker.py), and the console's "Queue now" of each, run `sweep` here.
 
 A run takes its rows in batches, oldest first, each in three steps:
 

@@ -6,4 +6,6 @@ class PushConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 (registers the system checks)
+        # The system checks; the outbox's sweep, run when the broker is back
+        # (chat_project/broker.py).
+        from . import checks, tasks  # noqa: F401

@@ -12,8 +12,8 @@ push jobs (those whose receiver has a push token) to the outbox, PushUnqueued, i
 send's transaction (one INSERT for the batch; nothing when no receiver has a token or
 push is off), and an on_commit hook queues `push_deliver` with the row's id. The task
 deletes its row in the transaction that makes its deliveries (a withdrawal's task when
-it starts). A row that stays is queued by `queue_unqueued_pushes`
-(every 30 s): at once when the broker would not take it after the commit (down, silent
+it starts). A row that stays is queued by `queue_unqueued_pushes` (every 30 s, and as
+soon as a process's broker breaker sees the broker back): at once when the broker would not take it after the commit (down, silent
 past its timeouts, or failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in this
 process, when it is not tried at all: chat_project/broker.py; the hook marks it
 `refused`, one UPDATE, only then), and CHAT_PUSH_OUTBOX_GRACE_SECONDS after it was
@@ -115,6 +115,10 @@ def queue_unqueued_pushes(limit: int = 1000, pks: list[int] | None = None) -> in
     return outbox.sweep(rows, publish, limit=limit, what="push tasks",
                         grace=None if pks is not None
                         else settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS)
+
+
+# Once the broker answers again, what was kept is queued at once (chat_project/broker.py).
+broker.when_back(queue_unqueued_pushes)
 
 
 @shared_task(ignore_result=True, **RETRY)
