@@ -1,13 +1,15 @@
 """The console page of an outbox (chat_project/outbox.py): its rows, read-only, oldest
 first, the count waiting for the broker in the title, and "Queue now", which runs the
 sweep's code on the selected rows in the request (the broker may be why they are
-there: no task). Never added, changed or deleted here: a row deleted would be a task
+there: no task), at most CHAT_OUTBOX_QUEUE_NOW_MAX of them a click. Never added, changed or deleted here: a row deleted would be a task
 lost. Kept webhook callbacks (accounts/admin_webhooks.py) and Kept push tasks
 (push/admin.py) are its two pages."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import F
 
 from .admin_deletes import NoDeletes
 from .audit import audited
@@ -50,11 +52,18 @@ class OutboxAdmin(NoDeletes, admin.ModelAdmin):
         return audited(self.audit_name)(type(self)._queue_now)(self, request, queryset)
 
     def _queue_now(self, request, queryset):
-        pks = list(queryset.values_list("pk", flat=True))
+        # At most CHAT_OUTBOX_QUEUE_NOW_MAX rows a click, so a selection of every row
+        # (after an outage, thousands) is not swept in the request: those queued longest
+        # ago first (never queued, then by when), so the next click takes the next ones.
+        most = settings.CHAT_OUTBOX_QUEUE_NOW_MAX
+        selected = queryset.count()
+        pks = list(queryset.order_by(F("queued_at").asc(nulls_first=True), "pk")
+                   .values_list("pk", flat=True)[:most])
         queued = self.sweep(pks)
         left = len(pks) - queued
+        one, many = self.noun
         if queued:
-            self.message_user(request, f"Queued {queued} {self.noun[queued != 1]}.",
+            self.message_user(request, f"Queued {queued} {one if queued == 1 else many}.",
                               messages.SUCCESS)
         if left:
             self.message_user(
@@ -62,5 +71,13 @@ class OutboxAdmin(NoDeletes, admin.ModelAdmin):
                 "did not answer; the server's log has its error), the sweep holds them "
                 "right now, or their task is unknown (dropped, in the server's log). The "
                 "others are kept, nothing is lost: the sweep tries again every 30 s.",
+                messages.WARNING)
+        if selected > len(pks):
+            rest = selected - len(pks)
+            self.message_user(
+                request, f"{rest} more selected not tried: Queue now takes at most {most} "
+                f"{many} a click, those queued longest ago first. Run it again for the "
+                "next ones; those the broker refused are queued by the sweep anyway "
+                "(every 30 s, and as soon as the broker answers again).",
                 messages.WARNING)
         return False

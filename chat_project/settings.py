@@ -338,6 +338,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # straight to their fallbacks (kept for their sweeps) instead of each waiting out the
 # broker's timeouts in a send's thread (chat_project/broker.py).
 CHAT_BROKER_COOLDOWN_SECONDS = env.float("CHAT_BROKER_COOLDOWN_SECONDS", default=10.0)
+# The console's "Queue now" (Kept webhook callbacks, Kept push tasks) queues at most this
+# many rows a click (those queued longest ago first), so a selection of every row is not
+# swept in the request (accounts/admin_outbox.py).
+CHAT_OUTBOX_QUEUE_NOW_MAX = env.int("CHAT_OUTBOX_QUEUE_NOW_MAX", default=500)
 # Delivery under faults (every task that writes is idempotent: messaging/tasks.py,
 # messaging/push_all.py, accounts/webhook_tasks.py). A task is acknowledged when it
 # has finished, not when a worker takes it, so a worker killed mid-task leaves it to be

@@ -90,6 +90,25 @@ def test_a_broker_that_refuses_loses_nothing_and_says_so(settings):
     assert not WebhookUnqueued.objects.filter(refused=True).exists()
 
 
+def test_queue_now_on_every_row_queues_a_bounded_share_a_click(settings):
+    """"Select all" then Queue now ran the sweep over every row in the request. Now at
+    most CHAT_OUTBOX_QUEUE_NOW_MAX a click, and the page says how many more there are."""
+    settings.CHAT_OUTBOX_QUEUE_NOW_MAX = 3
+    rows = keep(7)
+    ops = staff_client("ops", "operator")
+    with broker(settings) as (_, client, queue):
+        response = ops.post(URL, {"action": "queue_now", "select_across": "1", "index": "0",
+                                  "_selected_action": [rows[0].pk]}, follow=True)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert client.llen(queue) == 3
+    assert "Queued 3 after-callbacks" in html
+    assert "4 more selected not tried: Queue now takes at most 3 after-callbacks a " \
+           "click" in html
+    assert set(WebhookUnqueued.objects.filter(refused=False).values_list("pk", flat=True)) \
+        == {r.pk for r in rows[:3]}
+
+
 def test_who_may_see_and_queue():
     rows = keep(1)
     # Not staff: the admin sign-in, for the list and the action alike.

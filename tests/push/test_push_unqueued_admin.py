@@ -100,6 +100,28 @@ def test_a_broker_that_refuses_loses_nothing_and_says_so(settings):
     assert not PushUnqueued.objects.filter(refused=True).exists()
 
 
+def test_queue_now_on_a_huge_selection_queues_a_bounded_share_a_click(settings):
+    """Queue now on every row (after an outage, thousands) ran the whole sweep in the
+    request. Now at most CHAT_OUTBOX_QUEUE_NOW_MAX rows a click, those queued longest
+    ago first, and the page says how many more were selected; the next click takes the
+    next ones."""
+    settings.CHAT_OUTBOX_QUEUE_NOW_MAX = 2
+    rows = keep(5)
+    ops = staff_client("ops", "operator")
+    with own_broker(settings, "CHAT_PUSH_QUEUE") as (_, client, queue):
+        html = queue_now(ops, rows)
+        assert queued_outboxes(client, queue) == [rows[0].pk, rows[1].pk]
+        assert "Queued 2 push tasks" in html
+        assert "3 more selected not tried: Queue now takes at most 2 push tasks a " \
+               "click, those queued longest ago first" in html
+        html = queue_now(ops, rows)  # the next two
+        assert queued_outboxes(client, queue)[2:] == [rows[2].pk, rows[3].pk]
+        assert "Queued 2 push tasks" in html and "3 more selected not tried" in html
+    assert list(PushUnqueued.objects.filter(refused=True).values_list("pk", flat=True)) \
+        == [rows[4].pk]
+    assert AuditEntry.objects.filter(action="queue push tasks").count() == 10
+
+
 def test_who_may_see_and_queue():
     rows = keep(1)
     # Not staff: the admin sign-in, for the list and the action alike.
