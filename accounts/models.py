@@ -329,7 +329,8 @@ class WebhookUnqueued(models.Model):
     client_ip = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
     refused = models.BooleanField(default=False)
-    queued_at = models.DateTimeField(null=True, blank=True)  # last queued by the sweep
+    # last queued by the sweep (claimed, while `refused` is still set: chat_project/outbox.py)
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "kept webhook callback"

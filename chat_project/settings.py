@@ -342,6 +342,11 @@ CHAT_BROKER_COOLDOWN_SECONDS = env.float("CHAT_BROKER_COOLDOWN_SECONDS", default
 # many rows a click (those queued longest ago first), so a selection of every row is not
 # swept in the request (accounts/admin_outbox.py).
 CHAT_OUTBOX_QUEUE_NOW_MAX = env.int("CHAT_OUTBOX_QUEUE_NOW_MAX", default=500)
+# An outbox row a sweep claimed and whose task it never confirmed queued (the sweep's
+# process died while publishing) is due again this many seconds after the claim, not
+# after the outbox's grace; a sweep hands back what it has not published by half of it
+# (chat_project/outbox.py).
+CHAT_OUTBOX_CLAIM_SECONDS = env.float("CHAT_OUTBOX_CLAIM_SECONDS", default=30.0)
 # Delivery under faults (every task that writes is idempotent: messaging/tasks.py,
 # messaging/push_all.py, accounts/webhook_tasks.py). A task is acknowledged when it
 # has finished, not when a worker takes it, so a worker killed mid-task leaves it to be

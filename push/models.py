@@ -314,7 +314,8 @@ class PushUnqueued(models.Model):
     args = models.JSONField()
     created_at = models.DateTimeField()
     refused = models.BooleanField(default=False)
-    queued_at = models.DateTimeField(null=True, blank=True)  # last queued by the sweep
+    # last queued by the sweep (claimed, while `refused` is still set: chat_project/outbox.py)
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "kept push task"
