@@ -41,8 +41,8 @@ class OutboxAdmin(NoDeletes, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         count = self.model.objects.filter(refused=True).count()
         one, many = self.noun
-        title = (f"{count} {one if count == 1 else many} wait for the broker (queued by "
-                 f"the sweep every 30 s once it takes them)" if count
+        title = (f"{count} {one if count == 1 else many} wait for the broker (queued as "
+                 f"soon as it answers again, and by the sweep every 30 s)" if count
                  else f"No {one} waits for the broker")
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 

@@ -39,10 +39,11 @@ When the breaker closes, the prober runs the outboxes' sweeps registered with
 was kept while it was open is queued within a cooldown of the broker's return, not by
 the next 30-second sweep, also in a process that has nothing more to send. The sweeps'
 own rules hold (chat_project/outbox.py): the rows are claimed in a short transaction
-(SKIP LOCKED) and marked queued there, and the broker is called after it, with no
+(SKIP LOCKED) and marked claimed there, and the broker is called after it, with no
 transaction open and no row locked. Every process that sees the broker back sweeps at
 about the same time, and the beat's sweep may run too: a row is claimed by one of them,
-and claimed again only when the broker refuses its task again or its grace
+and claimed again only when the broker refuses its task again, its claim is never
+confirmed (the run died; CHAT_OUTBOX_CLAIM_SECONDS) or its grace
 (CHAT_*_OUTBOX_GRACE_SECONDS) runs out with its task not started, so this adds no copy
 of a task to those a sweep can make (a task slow to start past its grace, a publish
 that timed out after the broker had it); each task is idempotent for those.
