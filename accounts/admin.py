@@ -49,6 +49,17 @@ def list_link(url_name: str, label: str, **filters) -> str:
     return format_html('<a href="{}?{}">{}</a>', reverse(url_name), query, label)
 
 
+def without_fields(fieldsets, *names) -> list:
+    """`fieldsets` less the fields `names` (and any section left empty): for sections a
+    console user may not read."""
+    out = []
+    for title, options in fieldsets:
+        fields = [f for f in options.get("fields", ()) if f not in names]
+        if fields:
+            out.append((title, {**options, "fields": fields}))
+    return out
+
+
 class DeviceInline(admin.TabularInline):
     model = Device
     extra = 0

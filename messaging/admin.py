@@ -163,6 +163,13 @@ class ConversationAdmin(ServiceDeletes, ReadOnlyAdmin):
     delete_effect = ("removed from its owner's list with the owner's history of it "
                      "(the peer keeps theirs; the owner's devices are told)")
 
+    def get_list_display(self, request):
+        # The timeline is the messages' page: no link that would 403.
+        shown = super().get_list_display(request)
+        if request.user.has_perm(admin_timeline.VIEW):
+            return shown
+        return [f for f in shown if f != "timeline"]
+
     def delete_through_service(self, request, obj):
         conversation_delete(user=obj.owner, peer=obj.peer, clear_history=True)
 

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin import list_link
+from accounts.admin import list_link, without_fields
 from accounts.models import User
 from relationships.admin import UserAdmin as RelationshipsUserAdmin
 
@@ -23,6 +23,17 @@ class UserAdmin(RelationshipsUserAdmin):
     readonly_fields = (*RelationshipsUserAdmin.readonly_fields, "conversations")
     fieldsets = (*RelationshipsUserAdmin.fieldsets,
                  ("Conversations", {"fields": ("conversations",)}))
+
+    # The section lists the user's peers and unread counts and links their timelines:
+    # shown to those who may read conversations and messages (else it is data they may
+    # not see, and links that 403).
+    CONVERSATIONS_PERMS = ("messaging.view_conversation", "messaging.view_message")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perms(self.CONVERSATIONS_PERMS):
+            return fieldsets
+        return without_fields(fieldsets, "conversations")
 
     @admin.display(description="conversations (most recent first)")
     def conversations(self, obj):

@@ -36,7 +36,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 
 from accounts.admin import UserAdmin as AccountUserAdmin
-from accounts.admin import list_link, user_link
+from accounts.admin import list_link, user_link, without_fields
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
 from accounts.audit import audited
 from accounts.console_roles import within_role
@@ -306,6 +306,17 @@ class UserAdmin(AccountUserAdmin):
     readonly_fields = (*AccountUserAdmin.readonly_fields, "relations")
     fieldsets = (*AccountUserAdmin.fieldsets,
                  ("Friends and blocklist", {"fields": ("relations",)}))
+
+    # The section counts and links a user's friends, blocks and requests: shown to those
+    # who may read those lists (else it is data they may not see, and links that 403).
+    RELATIONS_PERMS = ("relationships.view_friendship", "relationships.view_block",
+                       "relationships.view_friendrequest")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perms(self.RELATIONS_PERMS):
+            return fieldsets
+        return without_fields(fieldsets, "relations")
 
     @admin.display(description="friends and blocks")
     def relations(self, obj):

@@ -132,3 +132,37 @@ def test_operator_changes_the_purge_schedule(make_user):
     PeriodicTask.objects.filter(pk=task.pk).update(interval=ten, enabled=True)
     entry = DatabaseScheduler(app=app, lazy=True).all_as_schedule()[task.name]
     assert entry.schedule.run_every.total_seconds() == 600
+
+
+def test_a_user_page_shows_conversations_and_relations_only_to_who_may_read_them(make_user):
+    """Staff with the user pages but not the conversation, message or relationship lists
+    see neither the user's peers and unread counts nor friends and blocks, and no link
+    that would answer 403; the support group sees them all."""
+    from relationships.services import block_add, friend_import
+    from tests.console import staff_client
+
+    alice, bob = make_user("alice"), make_user("bob")
+    make_user("carol")
+    friend_import(user=alice, items=[{"to": "bob", "source": "AddSource_Type_Test"}])
+    block_add(owner=alice, user_ids=["carol"])
+    message_send(origin=Origin.USER, sender=bob, to="alice", random=1,
+                 elements=[{"type": "TIMTextElem", "payload": {"text": "hi"}}])
+    timeline = f"/admin/messaging/message/timeline/{alice.pk}/{bob.pk}/"
+    users_only = staff_client("viewer", None, "accounts.view_user")
+    page = users_only.get(f"/admin/accounts/user/{alice.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "1 unread" not in body and timeline not in body
+    assert "/admin/messaging/" not in body and "/admin/relationships/" not in body
+    assert "blocklist: 1" not in body
+    # With the conversation list but not the messages: the list has no timeline column.
+    convs_only = staff_client("convs", None, "messaging.view_conversation")
+    listed = convs_only.get("/admin/messaging/conversation/").content.decode()
+    assert f'href="/admin/accounts/user/{bob.pk}/change/"' in listed
+    assert "/admin/messaging/message/timeline/" not in listed
+    assert convs_only.get(timeline).status_code == 403
+    # The support group reads all of it.
+    support = staff_client("helpdesk", "support")
+    body = support.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
+    assert "1 unread" in body and timeline in body and "blocklist: 1" in body
+    assert timeline in support.get("/admin/messaging/conversation/").content.decode()
