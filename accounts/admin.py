@@ -30,6 +30,7 @@ from chat_project.redis_bounds import RealtimeUnavailable
 
 from . import devices, mute, presence
 from .admin_deletes import NoDeletes, ServiceDeletes
+from .admin_lists import BigList
 from .audit import audited
 from .console_roles import beyond_role, within_role
 from .models import AuditEntry, Device, LoginPolicy, SyncEntry, User
@@ -152,7 +153,7 @@ class OnlineFilter(admin.SimpleListFilter):
 
 
 @admin.register(User)
-class UserAdmin(ServiceDeletes, BaseUserAdmin):
+class UserAdmin(BigList, ServiceDeletes, BaseUserAdmin):
     actions = [kick_action, mute_day_action, mute_forever_action, unmute_action,
                delete_account_action]
     ordering = ("user_id",)
@@ -291,7 +292,7 @@ class LoginPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SyncEntry)
-class SyncEntryAdmin(NoDeletes, admin.ModelAdmin):
+class SyncEntryAdmin(BigList, NoDeletes, admin.ModelAdmin):
     """Read-only, no deletes: a device replays the log by seq, and a hole in it would
     read as a lost event (the hourly purge drops old entries)."""
 
@@ -309,7 +310,7 @@ class SyncEntryAdmin(NoDeletes, admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(BigList, admin.ModelAdmin):
     """Read-only for everyone, superusers included: entries are written by the console's
     actions (accounts/audit.py), never by hand."""
 

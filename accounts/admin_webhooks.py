@@ -21,6 +21,7 @@ from django.urls import reverse
 
 from . import webhooks
 from .admin_deletes import NoDeletes
+from .admin_lists import BigList
 from .admin_outbox import OutboxAdmin
 from .models import WebhookAttempt, WebhookConfig, WebhookUnqueued
 from .webhook_tasks import queue_unqueued_webhooks
@@ -86,7 +87,7 @@ class WebhookConfigAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookAttempt)
-class WebhookAttemptAdmin(NoDeletes, admin.ModelAdmin):
+class WebhookAttemptAdmin(BigList, NoDeletes, admin.ModelAdmin):
     """A record: kept until the daily purge ("Purge old webhook attempt records")."""
 
     list_display = ("created_at", "command", "attempt", "outcome", "http_status",

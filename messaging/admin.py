@@ -20,6 +20,7 @@ from django.utils.html import format_html
 
 from accounts.admin import user_link
 from accounts.admin_deletes import ServiceDeletes
+from accounts.admin_lists import BigList
 from accounts.audit import audited
 from accounts.models import User
 from chat_project.errors import ChatError
@@ -69,14 +70,13 @@ def _recall(modeladmin, request, queryset) -> None:
 
 
 @admin.register(Message)
-class MessageAdmin(ServiceDeletes, ReadOnlyAdmin):
+class MessageAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
     list_display = ("public_id", "sender_link", "receiver_link", "seq", "preview",
                     "created_at", "is_revoked", "is_system", "timeline")
     list_filter = ("is_revoked", "is_system", "priority")
     search_fields = ("sender__user_id", "receiver__user_id")  # shows the box; see below
     search_help_text = (f"Words of the message text (each matched as a word prefix; the newest "
                         f"{SEARCH_MAX} matches), or a UserID.")
-    show_full_result_count = False  # no count(*) of the whole table per page
     list_select_related = ("sender", "receiver")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Message._meta.fields]
@@ -154,7 +154,7 @@ class MessageAdmin(ServiceDeletes, ReadOnlyAdmin):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ServiceDeletes, ReadOnlyAdmin):
+class ConversationAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
     list_display = ("owner_link", "peer_link", "unread_count", "read_seq", "is_pinned",
                     "updated_at", "timeline")
     search_fields = ("owner__user_id", "peer__user_id")

@@ -24,6 +24,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
+from accounts.admin_lists import BigList
 from accounts.admin_outbox import OutboxAdmin
 from chat_project.errors import ChatError
 
@@ -51,7 +52,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PushToken)
-class PushTokenAdmin(ServiceDeletes, ReadOnlyAdmin):
+class PushTokenAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
     list_display = ("user", "device_id", "vendor", "masked_token", "updated_at")
     list_filter = ("vendor",)
     search_fields = ("user__user_id", "device_id")
@@ -77,7 +78,7 @@ class AttrNameAdmin(NoDeletes, ReadOnlyAdmin):
 
 
 @admin.register(UserAttr)
-class UserAttrAdmin(ServiceDeletes, ReadOnlyAdmin):
+class UserAttrAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
     list_display = ("user", "attribute", "value")
     search_fields = ("user__user_id", "value")
     list_select_related = ("user",)
@@ -102,7 +103,7 @@ class UserAttrAdmin(ServiceDeletes, ReadOnlyAdmin):
 
 
 @admin.register(UserTag)
-class UserTagAdmin(ServiceDeletes, ReadOnlyAdmin):
+class UserTagAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
     list_display = ("user", "tag", "created_at")
     search_fields = ("user__user_id", "tag")
     list_select_related = ("user",)
@@ -185,7 +186,7 @@ class PushAttemptInline(admin.TabularInline):
 
 
 @admin.register(PushDelivery)
-class PushDeliveryAdmin(NoDeletes, ReadOnlyAdmin):
+class PushDeliveryAdmin(BigList, NoDeletes, ReadOnlyAdmin):
     list_display = ("message_key", "user", "device_id", "vendor", "state", "attempts",
                     "withdrawn", "created_at", "updated_at")
     list_filter = ("vendor", "state", FailuresOnly, "withdrawn")
@@ -202,7 +203,7 @@ class PushDeliveryAdmin(NoDeletes, ReadOnlyAdmin):
 
 
 @admin.register(PushAttempt)
-class PushAttemptAdmin(NoDeletes, ReadOnlyAdmin):
+class PushAttemptAdmin(BigList, NoDeletes, ReadOnlyAdmin):
     list_display = ("created_at", "message_key", "user", "device_id", "vendor", "withdraw",
                     "outcome", "vendor_code", "http_status", "latency_ms", "detail")
     list_filter = ("vendor", "outcome", FailuresOnly, "withdraw")

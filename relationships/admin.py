@@ -38,6 +38,7 @@ from django.utils.html import format_html_join
 from accounts.admin import UserAdmin as AccountUserAdmin
 from accounts.admin import list_link, user_link, without_fields
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
+from accounts.admin_lists import BigList
 from accounts.audit import audited
 from accounts.console_roles import within_role
 from accounts.models import AdminForbidType, User
@@ -100,7 +101,7 @@ class BlockAddForm(forms.ModelForm):
 
 
 @admin.register(Block)
-class BlockAdmin(ServiceDeletes, admin.ModelAdmin):
+class BlockAdmin(BigList, ServiceDeletes, admin.ModelAdmin):
     form = BlockAddForm
     list_display = ("owner_link", "blocked_link", "created_at")
     search_fields = ("owner__user_id", "blocked__user_id")
@@ -150,7 +151,7 @@ class BlockAdmin(ServiceDeletes, admin.ModelAdmin):
 # --- friends ----------------------------------------------------------------------------
 
 @admin.register(Friendship)
-class FriendshipAdmin(ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+class FriendshipAdmin(BigList, ServiceDeletes, _ReadOnly, admin.ModelAdmin):
     list_display = ("owner_link", "friend_link", "remark", "add_source", "add_time")
     search_fields = ("owner__user_id", "friend__user_id", "remark")
     list_select_related = ("owner", "friend")
@@ -193,7 +194,7 @@ def _friend_delete(obj: Friendship, delete_type: str) -> None:
 
 
 @admin.register(FriendRequest)
-class FriendRequestAdmin(ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+class FriendRequestAdmin(BigList, ServiceDeletes, _ReadOnly, admin.ModelAdmin):
     list_display = ("requester", "target", "add_type", "add_source", "is_read", "created_at")
     list_filter = ("add_type", "is_read")
     search_fields = ("requester__user_id", "target__user_id")

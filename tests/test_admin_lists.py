@@ -1,0 +1,58 @@
+"""Console lists of big tables (accounts/admin_lists.py): a page never counts the whole
+table; an unfiltered list of a big table shows PostgreSQL's estimate, "about N"; a
+filtered one is counted exactly."""
+
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.admin_lists import EstimatedCountPaginator
+from messaging.commands import Origin
+from messaging.services import message_send
+from tests.console import staff_client
+
+pytestmark = pytest.mark.django_db
+
+WHOLE_TABLE_COUNT = re.compile(r'SELECT COUNT\(\*\) AS "__count" FROM "(\w+)"\s*$')
+
+
+def _whole_table_counts(queries) -> list[str]:
+    return [m.group(1) for q in queries.captured_queries
+            if (m := WHOLE_TABLE_COUNT.match(q["sql"].strip()))]
+
+
+def test_big_lists_never_count_the_whole_table(make_user, monkeypatch):
+    alice, bob = make_user("alice"), make_user("bob")
+    for i in range(12):
+        message_send(origin=Origin.USER, sender=alice if i % 2 else bob,
+                     to="bob" if i % 2 else "alice", random=i + 1,
+                     elements=[{"type": "TIMTextElem", "payload": {"text": f"m{i}"}}])
+    with connection.cursor() as cursor:  # the estimate autovacuum keeps in production
+        for table in ("messaging_message", "accounts_syncentry", "accounts_user",
+                      "messaging_conversation"):
+            cursor.execute(f"ANALYZE {table}")
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_above", 5)
+    ops = staff_client("ops", "operator")
+    for page in ("/admin/messaging/message/", "/admin/accounts/syncentry/"):
+        ops.get(page)  # warm
+        with CaptureQueriesContext(connection) as queries:
+            response = ops.get(page)
+        assert response.status_code == 200
+        assert _whole_table_counts(queries) == [], page
+        assert re.search(rf"about \d+ {response.context['cl'].opts.verbose_name_plural}",
+                         response.content.decode()), page
+    # Filtered: counted exactly, once, and said so without "about".
+    with CaptureQueriesContext(connection) as queries:
+        response = ops.get(f"/admin/messaging/message/?sender__id__exact={alice.pk}")
+    assert response.context["cl"].result_count == 6
+    assert not response.context["cl"].paginator.estimated
+    assert re.search(r'<p class="paginator">\s*6 messages', response.content.decode())
+    assert sum("COUNT(*)" in q["sql"] for q in queries.captured_queries) == 1
+    # A small table is counted exactly, once (no second count of "N total").
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_above", 10_000)
+    with CaptureQueriesContext(connection) as queries:
+        response = ops.get("/admin/accounts/user/?q=alice")
+    assert response.context["cl"].result_count == 1
+    assert _whole_table_counts(queries) == []
