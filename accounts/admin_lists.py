@@ -10,15 +10,26 @@ row estimate (pg_class.reltuples, kept by ANALYZE and autovacuum) once that pass
 ESTIMATE_ABOVE rows; the page then says "about N". A filtered or searched list is
 counted exactly (the filter's index bounds it); so is a table never analyzed, and any
 table on SQLite.
+
+The date links above such a list (date_hierarchy) are found the same way: Django reads
+every row of the list for the distinct years, months or days it has (SELECT DISTINCT
+DATE_TRUNC(...): about 1 s a page on 2,000,000 messages); `CheapDates` asks the index
+instead, one EXISTS per candidate period between the first and the last date (at most
+12 months or 31 days, or the years between).
 """
 
 from __future__ import annotations
 
+import datetime
+
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Max, Min
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 ESTIMATE_ABOVE = 100_000  # rows; below this an exact count is cheap
+MAX_PERIODS = 400  # candidate periods probed one by one; more, and Django's own query runs
 
 
 def table_estimate(model, using: str) -> int | None:
@@ -52,8 +63,86 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+def _starts(first: datetime.datetime, last: datetime.datetime, kind: str) -> list:
+    """The starts of every year, month or day from `first`'s to `last`'s (naive)."""
+    if kind == "year":
+        return [datetime.datetime(y, 1, 1) for y in range(first.year, last.year + 1)]
+    if kind == "month":
+        months = range(first.year * 12 + first.month - 1, last.year * 12 + last.month)
+        return [datetime.datetime(m // 12, m % 12 + 1, 1) for m in months]
+    day, out = datetime.datetime(first.year, first.month, first.day), []
+    while day.date() <= last.date() and len(out) <= MAX_PERIODS:
+        out.append(day)
+        day += datetime.timedelta(days=1)
+    return out
+
+
+def _next(start: datetime.datetime, kind: str) -> datetime.datetime:
+    if kind == "year":
+        return start.replace(year=start.year + 1)
+    if kind == "month":
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return start + datetime.timedelta(days=1)
+
+
+class CheapDates:
+    """A QuerySet's dates()/datetimes() (what the date links ask) by index probes."""
+
+    def _periods(self, field_name: str, kind: str, aware: bool):
+        if kind not in ("year", "month", "day"):
+            return None
+        bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
+        first, last = bounds["first"], bounds["last"]
+        if first is None or last is None:
+            return []
+        zone = timezone.get_current_timezone()
+        if aware and timezone.is_aware(first):
+            first, last = timezone.localtime(first, zone), timezone.localtime(last, zone)
+        starts = _starts(first, last, kind)
+        if len(starts) > MAX_PERIODS:
+            return None
+        out = []
+        for start in starts:
+            low, high = start, _next(start, kind)
+            if aware:
+                low, high = timezone.make_aware(low, zone), timezone.make_aware(high, zone)
+            if self.filter(**{f"{field_name}__gte": low, f"{field_name}__lt": high}).exists():
+                out.append(low if aware else low.date())
+        return out
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        found = None if tzinfo is not None else self._periods(field_name, kind, True)
+        if found is None:
+            return super().datetimes(field_name, kind, order, tzinfo)
+        return found if order == "ASC" else found[::-1]
+
+    def dates(self, field_name, kind, order="ASC"):
+        found = self._periods(field_name, kind, False) if kind != "week" else None
+        if found is None:
+            return super().dates(field_name, kind, order)
+        return found if order == "ASC" else found[::-1]
+
+
+_CHEAP: dict[type, type] = {}
+
+
+def with_cheap_dates(queryset):
+    """`queryset`, its dates()/datetimes() answered by CheapDates (clones keep it)."""
+    cls = type(queryset)
+    if issubclass(cls, CheapDates):
+        return queryset
+    cheap = _CHEAP.get(cls) or _CHEAP.setdefault(
+        cls, type(f"CheapDates{cls.__name__}", (CheapDates, cls), {}))
+    queryset = queryset._chain()
+    queryset.__class__ = cheap
+    return queryset
+
+
 class BigList:
     """Mix into a ModelAdmin whose table grows without bound (before ModelAdmin)."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        return with_cheap_dates(super().get_queryset(request))
