@@ -146,3 +146,11 @@ class BigList:
 
     def get_queryset(self, request):
         return with_cheap_dates(super().get_queryset(request))
+
+    def get_search_results(self, request, queryset, search_term):
+        # PostgreSQL text holds no NUL, so nothing matches one, and a query naming it
+        # fails (a 500). The list's own search box refuses it (its form does); the user
+        # pickers' autocomplete (/admin/autocomplete/) passes the term as typed.
+        if "\x00" in search_term:
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)

@@ -166,3 +166,19 @@ def test_a_user_page_shows_conversations_and_relations_only_to_who_may_read_them
     body = support.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert "1 unread" in body and timeline in body and "blocklist: 1" in body
     assert timeline in support.get("/admin/messaging/conversation/").content.decode()
+
+
+def test_the_user_picker_answers_a_nul_character_with_no_match(make_user):
+    """The block form's user pickers ask /admin/autocomplete/ as the operator types; a
+    term holding a NUL character (PostgreSQL text holds none) matches nobody, not a 500."""
+    from tests.console import staff_client
+
+    make_user("alice")
+    ops = staff_client("ops", "operator")
+    url = "/admin/autocomplete/?app_label=relationships&model_name=block&field_name=owner"
+    found = ops.get(url + "&term=ali")
+    assert found.status_code == 200 and [r["text"] for r in found.json()["results"]] == ["alice"]
+    for term in ("%00", "ali%00ce"):
+        response = ops.get(f"{url}&term={term}")
+        assert response.status_code == 200, term
+        assert response.json()["results"] == []
