@@ -1,7 +1,7 @@
 """The operator console's dashboard (/admin/dashboard/, permission
 accounts.view_dashboard): users, online now, messages today and per hour over the last
 24 hours, offline pushes delivered and failed, webhook failures and the Celery queue,
-each number a link to the admin list behind it.
+each number a link to the admin list behind it (for who may read that list).
 
 Cost is bounded: every count reads an index on `created_at` (or the user table's size),
 the hourly chart is one grouped query, and the whole set is cached for CACHE_SECONDS,
@@ -65,6 +65,13 @@ def _iso(moment: datetime) -> str:
 def _changelist(model, **query) -> str:
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     return f"{url}?{urlencode(query)}" if query else url
+
+
+def _link(request, model, **query) -> str | None:
+    """The list behind a number, for who may read that list (else none: no link that
+    answers 403; the dashboard's own permission does not grant the lists)."""
+    perm = f"{model._meta.app_label}.view_{model._meta.model_name}"
+    return _changelist(model, **query) if request.user.has_perm(perm) else None
 
 
 def queue_lengths() -> dict[str, int | None]:
@@ -142,7 +149,7 @@ def cached_numbers() -> Numbers:
     return fresh
 
 
-def _chart(hours: list[tuple[datetime, int]]) -> dict:
+def _chart(hours: list[tuple[datetime, int]], linked: bool = True) -> dict:
     """Bars as SVG geometry (attributes, no style: the CSP allows no inline style)."""
     top = max((n for _, n in hours), default=0) or 1
     width = CHART_WIDTH / len(hours)
@@ -155,7 +162,8 @@ def _chart(hours: list[tuple[datetime, int]]) -> dict:
             "label": timezone.localtime(start).strftime("%H:00"),
             "show_label": i % 3 == 0, "label_x": round(i * width + BAR_GAP / 2, 1),
             "url": _changelist(Message, created_at__gte=_iso(start),
-                               created_at__lt=_iso(start + timedelta(hours=1))),
+                               created_at__lt=_iso(start + timedelta(hours=1)))
+            if linked else None,
         })
     return {"bars": bars, "width": CHART_WIDTH, "height": CHART_HEIGHT, "top": top,
             "label_y": CHART_HEIGHT - 2}
@@ -168,25 +176,25 @@ def dashboard_view(request):
     day_ago = _iso(n.at - timedelta(days=1))
     failed = sum(v for k, v in n.pushes.items()
                  if k in (PushDelivery.State.FAILED, PushDelivery.State.DEAD_TOKEN))
-    online_link = _changelist(User, online="yes")  # the user list's "online now" filter
+    online_link = _link(request, User, online="yes")  # the user list's "online now" filter
     tiles = [
-        {"label": "users", "value": n.users, "url": _changelist(User)},
+        {"label": "users", "value": n.users, "url": _link(request, User)},
         {"label": "online now", "value": len(n.users_online) if n.sockets_online >= 0 else None,
          "note": f"{n.sockets_online} sockets" if n.sockets_online >= 0 else "presence unknown",
          "url": online_link},
         {"label": "messages today", "value": n.messages_today,
          "note": f"since {timezone.localtime(n.today_from):%H:%M %Z}",
-         "url": _changelist(Message, created_at__gte=_iso(n.today_from))},
+         "url": _link(request, Message, created_at__gte=_iso(n.today_from))},
         {"label": "pushes delivered (24 h)",
          "value": n.pushes.get(PushDelivery.State.DELIVERED, 0),
-         "url": _changelist(PushDelivery, state__exact=PushDelivery.State.DELIVERED,
-                            created_at__gte=day_ago)},
+         "url": _link(request, PushDelivery, state__exact=PushDelivery.State.DELIVERED,
+                      created_at__gte=day_ago)},
         {"label": "pushes failed (24 h)", "value": failed,
          "note": f"{n.pushes.get(PushDelivery.State.PENDING, 0)} pending",
-         "url": _changelist(PushDelivery, failures="1", created_at__gte=day_ago)},
+         "url": _link(request, PushDelivery, failures="1", created_at__gte=day_ago)},
         {"label": "webhook failures (24 h)", "value": n.webhook_failures,
-         "url": _changelist(WebhookAttempt, outcome__in="failed,timeout",
-                            created_at__gte=day_ago)},
+         "url": _link(request, WebhookAttempt, outcome__in="failed,timeout",
+                      created_at__gte=day_ago)},
     ]
     if n.queues:
         for name, length in n.queues.items():
@@ -199,7 +207,7 @@ def dashboard_view(request):
         **admin.site.each_context(request),
         "title": "Dashboard",
         "tiles": tiles,
-        "chart": _chart(n.hours),
+        "chart": _chart(n.hours, linked=request.user.has_perm("messaging.view_message")),
         "counted_at": timezone.localtime(n.at),
         "cache_seconds": CACHE_SECONDS,
     }

@@ -70,6 +70,25 @@ def test_only_staff_with_the_permission_see_it(make_user):
     assert b'data-testid="dashboard-link"' not in staff_client("other", None).get("/admin/").content
 
 
+def test_a_number_links_its_list_only_for_who_may_read_it(make_user):
+    """The dashboard's permission does not grant the lists behind it: a staff member
+    with the dashboard alone sees the numbers, with no link that would answer 403."""
+    alice, _ = make_user("alice"), make_user("bob")
+    _send(alice, "bob", 2)
+    dash_only = staff_client("watcher", None, "accounts.view_dashboard")
+    page = dash_only.get("/admin/dashboard/").content.decode()
+    assert "messages today" in page and 'data-testid="hour-chart"' in page
+    lists = re.findall(r'href="(/admin/(?!dashboard)[^"]*)"', page)
+    assert [u for u in lists if dash_only.get(unescape(u)).status_code != 200] == []
+    assert "/admin/messaging/message/" not in page and "/admin/accounts/user/" not in page
+    # With the message list too: its numbers and the chart's bars link to it, no more.
+    both = staff_client("reader", None, "accounts.view_dashboard", "messaging.view_message")
+    page = both.get("/admin/dashboard/").content.decode()
+    assert page.count('<a href="/admin/messaging/message/?created_at__gte=') == 24
+    assert "/admin/accounts/user/" not in page and "/admin/push/" not in page
+    assert set(_tiles(page)) == {"messages today"}
+
+
 def test_the_numbers_and_the_lists_behind_them(make_user):
     alice, bob = make_user("alice"), make_user("bob")
     _send(alice, "bob", 3)
