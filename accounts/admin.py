@@ -28,7 +28,7 @@ from django.utils.html import format_html
 from chat_project.errors import ChatError
 from chat_project.redis_bounds import RealtimeUnavailable
 
-from . import devices, mute, presence
+from . import audit, devices, mute, presence
 from .admin_deletes import NoDeletes, ServiceDeletes
 from .admin_lists import BigList
 from .audit import audited
@@ -37,9 +37,13 @@ from .models import AuditEntry, Device, LoginPolicy, SyncEntry, User
 
 
 def user_link(user) -> str:
-    """A user's UserID linking to their page in the console (for other lists)."""
+    """A user's UserID linking to their page in the console (for other lists); the
+    UserID alone for a console user who may not open user pages (no link that 403s)."""
     if user is None:
         return "-"
+    request = audit.current_request()
+    if request is not None and not request.user.has_perm("accounts.view_user"):
+        return user.user_id
     return format_html('<a href="{}">{}</a>',
                        reverse("admin:accounts_user_change", args=[user.pk]), user.user_id)
 

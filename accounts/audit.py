@@ -41,6 +41,11 @@ class RequestMiddleware:
             _request.reset(token)
 
 
+def current_request():
+    """The request being answered in this context, or None (a task, a shell)."""
+    return _request.get()
+
+
 def _page(request) -> str:
     if request is None:
         return ""

@@ -87,6 +87,7 @@ def timeline_view(modeladmin, request, user_pk: int, peer_pk: int):
         "items": items, "term": term, "before": before, "next_before": next_before,
         "page_size": TIMELINE_PAGE,
         "can_recall": request.user.has_perm(RECALL),
+        "can_view_users": request.user.has_perm("accounts.view_user"),
         "user_conv": convs.get(user.pk), "peer_conv": convs.get(peer.pk),
         "here": request.get_full_path(),
         "swap_url": timeline_url(peer.pk, user.pk),
