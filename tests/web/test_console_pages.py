@@ -34,3 +34,25 @@ def test_the_console_opens_without_an_error_in_the_browser(new_page, tmp_path,
             expect(page.locator("h1")).to_contain_text(title)
             page.wait_for_load_state("networkidle")
         page.screenshot(path=str(shots / f"console-kept-webhooks-{size}.png"))
+
+
+def test_the_push_lists_open_without_an_error_in_the_browser(new_page, tmp_path,
+                                                            transactional_db):
+    """The push delivery and attempt lists carry a table of vendor channels above them;
+    it obeys the console's CSP (no inline style, which the browser refuses and logs)."""
+    shots = Path(os.environ.get("PARLEY_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    User.objects.create_superuser("ops", password="ops-pass-1")
+    for width, height, size in ((1280, 800, "desktop"), (390, 844, "phone")):
+        page = new_page(width, height)
+        page.goto("/admin/login/")
+        page.fill("#id_username", "ops")
+        page.fill("#id_password", "ops-pass-1")
+        page.click("input[type=submit]")
+        expect(page).to_have_title("Operations | Parley console")
+        for path, name in (("/admin/push/pushdelivery/", "deliveries"),
+                           ("/admin/push/pushattempt/", "attempts")):
+            page.goto(path)
+            expect(page.locator("h2", has_text="Vendor channels")).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(shots / f"console-push-{name}-{size}.png"))
