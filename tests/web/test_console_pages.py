@@ -56,3 +56,27 @@ def test_the_push_lists_open_without_an_error_in_the_browser(new_page, tmp_path,
             expect(page.locator("h2", has_text="Vendor channels")).to_be_visible()
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(shots / f"console-push-{name}-{size}.png"))
+
+
+def test_the_purge_schedule_opens_without_an_error_in_the_browser(new_page, transactional_db):
+    """Operators see and change the periodic tasks (django-celery-beat's form page): no
+    script the CSP refuses, and the crontab in words is shown."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    User.objects.create_superuser("ops", password="ops-pass-1")
+    hourly = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    task = PeriodicTask.objects.create(name="Purge old history", interval=hourly,
+                                       task="messaging.tasks.purge_history")
+    page = new_page(1280, 800)
+    page.goto("/admin/login/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "ops-pass-1")
+    page.click("input[type=submit]")
+    for path in (f"/admin/django_celery_beat/periodictask/{task.pk}/change/",
+                 "/admin/django_celery_beat/periodictask/add/"):
+        page.goto(path)
+        expect(page.locator("#id_name")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+    # The crontab in words (the field the refused script hid, to write into the help).
+    page.goto(f"/admin/django_celery_beat/periodictask/{task.pk}/change/")
+    expect(page.locator(".field-crontab_translation")).to_be_attached()
