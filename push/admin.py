@@ -160,6 +160,15 @@ def counts_by_vendor(since_days: int = 1) -> list[dict]:
     return list(table.values())
 
 
+def _with_vendor_tables(modeladmin, request, extra_context) -> dict:
+    """The tables above the delivery and attempt lists, read for who may see the list
+    only (a refused caller costs no grouped query over the day's attempts)."""
+    extra = dict(extra_context or {})
+    if modeladmin.has_view_or_change_permission(request):
+        extra.update(push_channels=vendor_channels(), push_counts=counts_by_vendor())
+    return extra
+
+
 class FailuresOnly(admin.SimpleListFilter):
     title = "result"
     parameter_name = "failures"
@@ -198,8 +207,8 @@ class PushDeliveryAdmin(BigList, NoDeletes, ReadOnlyAdmin):
     change_list_template = "admin/push/pushattempt/change_list.html"
 
     def changelist_view(self, request, extra_context=None):
-        extra = {"push_channels": vendor_channels(), "push_counts": counts_by_vendor()}
-        return super().changelist_view(request, {**(extra_context or {}), **extra})
+        return super().changelist_view(request, _with_vendor_tables(self, request,
+                                                                    extra_context))
 
 
 @admin.register(PushAttempt)
@@ -214,8 +223,8 @@ class PushAttemptAdmin(BigList, NoDeletes, ReadOnlyAdmin):
     change_list_template = "admin/push/pushattempt/change_list.html"
 
     def changelist_view(self, request, extra_context=None):
-        extra = {"push_channels": vendor_channels(), "push_counts": counts_by_vendor()}
-        return super().changelist_view(request, {**(extra_context or {}), **extra})
+        return super().changelist_view(request, _with_vendor_tables(self, request,
+                                                                    extra_context))
 
 
 @admin.register(ReceiveOption)

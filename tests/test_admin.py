@@ -206,3 +206,21 @@ def test_lists_link_user_pages_only_for_who_may_open_them(make_user):
     support = staff_client("helpdesk", "support")
     for page in pages:
         assert f"/admin/accounts/user/{alice.pk}/change/" in support.get(page).content.decode()
+
+
+def test_the_push_lists_read_nothing_for_a_refused_caller(make_user):
+    """The delivery and attempt lists count the day's attempts per vendor above the
+    list: only for who may see the list (a refused caller costs no such query)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.console import staff_client
+
+    nobody = staff_client("nobody", None)
+    for page in ("/admin/push/pushdelivery/", "/admin/push/pushattempt/"):
+        with CaptureQueriesContext(connection) as queries:
+            assert nobody.get(page).status_code == 403
+        assert not [q["sql"] for q in queries.captured_queries
+                    if "push_pushattempt" in q["sql"]], page
+    support = staff_client("helpdesk", "support")
+    assert b"Vendor channels" in support.get("/admin/push/pushdelivery/").content
