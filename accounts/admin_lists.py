@@ -22,6 +22,9 @@ from __future__ import annotations
 
 import datetime
 
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Max, Min
@@ -138,7 +141,31 @@ def with_cheap_dates(queryset):
     return queryset
 
 
-class BigList:
+class CheckedChangeList(ChangeList):
+    """A list whose query string names a value its lookup cannot hold (?created_at__year=
+    99999 on a list without date links) is an invalid filter (Django's "?e=1" redirect),
+    not a 500: Django checks the filter when it applies it, but such a value fails only
+    when the query is written (ValueError: year 99999 is out of range)."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:
+            queryset.query.sql_with_params()
+        except EmptyResultSet:
+            pass
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return queryset
+
+
+class CheckedLookups:
+    """Mix into a ModelAdmin: CheckedChangeList."""
+
+    def get_changelist(self, request, **kwargs):
+        return CheckedChangeList
+
+
+class BigList(CheckedLookups):
     """Mix into a ModelAdmin whose table grows without bound (before ModelAdmin)."""
 
     paginator = EstimatedCountPaginator

@@ -38,7 +38,7 @@ from django.utils.html import format_html_join
 from accounts.admin import UserAdmin as AccountUserAdmin
 from accounts.admin import list_link, user_link, without_fields
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
-from accounts.admin_lists import BigList
+from accounts.admin_lists import BigList, CheckedLookups
 from accounts.audit import audited
 from accounts.console_roles import within_role
 from accounts.models import AdminForbidType, User
@@ -209,7 +209,7 @@ class FriendRequestAdmin(BigList, ServiceDeletes, _ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(FriendGroup)
-class FriendGroupAdmin(ServiceDeletes, _ReadOnly, admin.ModelAdmin):
+class FriendGroupAdmin(CheckedLookups, ServiceDeletes, _ReadOnly, admin.ModelAdmin):
     list_display = ("owner", "name", "created_at")
     search_fields = ("owner__user_id", "name")
     list_select_related = ("owner",)

@@ -89,3 +89,23 @@ def test_the_date_links_read_no_whole_table(make_user):
     assert "created_at__day=5" in body and "created_at__day=20" in body
     assert "created_at__day=6" not in body and "created_at__day=21" not in body
     assert page.context["cl"].result_count == 3
+
+
+def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
+    """?created_at__year=99999 on a list without date links (the sync log, push tokens,
+    tags, friend lists) failed only when the query was written: a 500. It is Django's
+    invalid-filter redirect (?e=1), as on the lists with date links."""
+    alice = make_user("alice")
+    make_user("bob")
+    message_send(origin=Origin.USER, sender=alice, to="bob", random=1,
+                 elements=[{"type": "TIMTextElem", "payload": {"text": "hi"}}])
+    ops = staff_client("ops", "operator", "push.view_pushtoken", "push.view_usertag",
+                       "relationships.view_friendgroup")
+    for page in ("/admin/accounts/syncentry/", "/admin/push/pushtoken/",
+                 "/admin/push/usertag/", "/admin/relationships/friendgroup/",
+                 "/admin/messaging/message/"):
+        for query in ("created_at__year=99999", "created_at__year=0"):
+            response = ops.get(f"{page}?{query}")
+            assert response.status_code == 302, (page, query)
+            assert response["Location"].endswith("?e=1"), (page, query)
+    assert ops.get("/admin/accounts/syncentry/?created_at__year=2026").status_code == 200
