@@ -406,6 +406,8 @@ class SendPageAdmin(admin.ModelAdmin):
 
     def push_view(self, request, task_id: str):
         self._check(request)
+        if "\x00" in task_id:  # PostgreSQL text holds none: no such push, not a 500
+            raise Http404("no such push")
         task = push_selectors.broadcast_by_task_id(task_id)
         if task is None:
             raise Http404("no such push")

@@ -152,6 +152,16 @@ def test_a_lists_progress_is_shown_until_done(make_user):
     assert ops.get(SEND + "batch/not-a-uuid/").status_code == 404
 
 
+@pytest.mark.django_db
+def test_a_progress_page_of_no_such_send_is_a_404(make_user):
+    """A batch or push id that names nothing (not a UUID, unknown, or holding a NUL
+    character, which PostgreSQL text cannot) is a 404, never a 500."""
+    ops = staff_client("ops", "operator")
+    for path in ("batch/not-a-uuid/", "batch/%00/", "push/unknown-task/", "push/%00/",
+                 "push/a%00b/", "push/" + "x" * 300 + "/"):
+        assert ops.get(SEND + path).status_code == 404, path
+
+
 # --- permissions ---------------------------------------------------------------------------
 
 @pytest.mark.django_db
