@@ -142,12 +142,15 @@ def with_cheap_dates(queryset):
 
 
 class CheckedChangeList(ChangeList):
-    """A list whose query string names a value its lookup cannot hold (?created_at__year=
-    99999 on a list without date links) is an invalid filter (Django's "?e=1" redirect),
-    not a 500: Django checks the filter when it applies it, but such a value fails only
-    when the query is written (ValueError: year 99999 is out of range)."""
+    """A list whose query string names a value its lookup cannot hold is an invalid
+    filter (Django's "?e=1" redirect), not a 500: Django checks the filter when it
+    applies it, but such a value fails only when the query is written
+    (?created_at__year=99999 on a list without date links: ValueError) or run (a NUL
+    character, which PostgreSQL text cannot hold: DataError)."""
 
     def get_queryset(self, request, exclude_parameters=None):
+        if any("\x00" in value for _, values in request.GET.lists() for value in values):
+            raise IncorrectLookupParameters("a NUL character in the query string")
         queryset = super().get_queryset(request, exclude_parameters)
         try:
             queryset.query.sql_with_params()

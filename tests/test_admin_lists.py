@@ -93,8 +93,9 @@ def test_the_date_links_read_no_whole_table(make_user):
 
 def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
     """?created_at__year=99999 on a list without date links (the sync log, push tokens,
-    tags, friend lists) failed only when the query was written: a 500. It is Django's
-    invalid-filter redirect (?e=1), as on the lists with date links."""
+    tags, friend lists) failed only when the query was written, and a NUL character in
+    a filter's value when it ran: a 500. Both are Django's invalid-filter redirect
+    (?e=1), as on the lists with date links."""
     alice = make_user("alice")
     make_user("bob")
     message_send(origin=Origin.USER, sender=alice, to="bob", random=1,
@@ -109,3 +110,10 @@ def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
             assert response.status_code == 302, (page, query)
             assert response["Location"].endswith("?e=1"), (page, query)
     assert ops.get("/admin/accounts/syncentry/?created_at__year=2026").status_code == 200
+    # A NUL character (PostgreSQL text holds none) in a filter's value: the same.
+    for url in ("/admin/accounts/syncentry/?peer=%00", "/admin/accounts/user/?nick=a%00",
+                "/admin/accounts/auditentry/?action=%00",
+                "/admin/accounts/webhookattempt/?command=%00",
+                "/admin/messaging/message/?q=%00"):
+        response = ops.get(url)
+        assert response.status_code == 302 and response["Location"].endswith("?e=1"), url
