@@ -24,7 +24,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.admin_deletes import NoDeletes, ServiceDeletes
-from accounts.admin_lists import BigList
+from accounts.admin_lists import BigList, CheckedLookups
 from accounts.admin_outbox import OutboxAdmin
 from chat_project.errors import ChatError
 
@@ -73,7 +73,7 @@ class PushTokenAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
 
 
 @admin.register(AttrName)
-class AttrNameAdmin(NoDeletes, ReadOnlyAdmin):
+class AttrNameAdmin(CheckedLookups, NoDeletes, ReadOnlyAdmin):
     list_display = ("slot", "name")
 
 
@@ -116,7 +116,7 @@ class UserTagAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
 
 
 @admin.register(BroadcastTask)
-class BroadcastTaskAdmin(NoDeletes, ReadOnlyAdmin):
+class BroadcastTaskAdmin(CheckedLookups, NoDeletes, ReadOnlyAdmin):
     list_display = ("task_id", "sender", "state", "condition", "lifetime", "matched",
                     "delivered", "failed", "created", "finished")
     list_filter = ("state",)
@@ -228,7 +228,7 @@ class PushAttemptAdmin(BigList, NoDeletes, ReadOnlyAdmin):
 
 
 @admin.register(ReceiveOption)
-class ReceiveOptionAdmin(NoDeletes, ReadOnlyAdmin):
+class ReceiveOptionAdmin(CheckedLookups, NoDeletes, ReadOnlyAdmin):
     list_display = ("user", "opt", "start", "duration", "updated_at")
     list_filter = ("opt",)
     search_fields = ("user__user_id",)

@@ -101,7 +101,8 @@ def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
     message_send(origin=Origin.USER, sender=alice, to="bob", random=1,
                  elements=[{"type": "TIMTextElem", "payload": {"text": "hi"}}])
     ops = staff_client("ops", "operator", "push.view_pushtoken", "push.view_usertag",
-                       "relationships.view_friendgroup")
+                       "relationships.view_friendgroup", "push.view_broadcasttask",
+                       "push.view_attrname", "push.view_receiveoption")
     for page in ("/admin/accounts/syncentry/", "/admin/push/pushtoken/",
                  "/admin/push/usertag/", "/admin/relationships/friendgroup/",
                  "/admin/messaging/message/"):
@@ -114,6 +115,7 @@ def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
     for url in ("/admin/accounts/syncentry/?peer=%00", "/admin/accounts/user/?nick=a%00",
                 "/admin/accounts/auditentry/?action=%00",
                 "/admin/accounts/webhookattempt/?command=%00",
-                "/admin/messaging/message/?q=%00"):
+                "/admin/messaging/message/?q=%00", "/admin/push/broadcasttask/?task_id=%00",
+                "/admin/push/attrname/?name=%00", "/admin/push/receiveoption/?opt=%00"):
         response = ops.get(url)
         assert response.status_code == 302 and response["Location"].endswith("?e=1"), url
