@@ -160,6 +160,14 @@ class CheckedChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
         return queryset
 
+    def get_results(self, request):
+        super().get_results(request)
+        if self.full_result_count is None and not self.queryset.query.where:
+            # Nothing filtered (a BigList has no "N total"): the rows shown are all of
+            # them, so no "N results (Show all)" beside the search box, whose link
+            # would open the same list.
+            self.full_result_count = self.result_count
+
 
 class CheckedLookups:
     """Mix into a ModelAdmin: CheckedChangeList."""

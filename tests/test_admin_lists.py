@@ -119,3 +119,21 @@ def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
                 "/admin/push/attrname/?name=%00", "/admin/push/receiveoption/?opt=%00"):
         response = ops.get(url)
         assert response.status_code == 302 and response["Location"].endswith("?e=1"), url
+
+
+def test_an_unfiltered_list_offers_no_show_all(make_user):
+    """Without "N total" (BigList), Django's search box said "N results (Show all)" on
+    a list with nothing filtered, its link opening the same list; it says so only when
+    something is filtered."""
+    alice = make_user("alice")
+    make_user("bob")
+    message_send(origin=Origin.USER, sender=alice, to="bob", random=1,
+                 elements=[{"type": "TIMTextElem", "payload": {"text": "hi"}}])
+    ops = staff_client("ops", "operator")
+    for page in ("/admin/messaging/message/", "/admin/accounts/user/",
+                 "/admin/accounts/syncentry/"):
+        assert "Show all" not in ops.get(page).content.decode(), page
+    body = ops.get("/admin/accounts/user/?q=alice").content.decode()
+    assert re.search(r"1 result\s*\(<a href=\"\?\">Show all</a>\)", body)
+    body = ops.get("/admin/messaging/message/?q=hi").content.decode()
+    assert re.search(r"1 result\s*\(<a href=\"\?\">Show all</a>\)", body)
