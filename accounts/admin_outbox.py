@@ -12,10 +12,11 @@ from django.contrib import admin, messages
 from django.db.models import F
 
 from .admin_deletes import NoDeletes
+from .admin_lists import CheckedLookups
 from .audit import audited
 
 
-class OutboxAdmin(NoDeletes, admin.ModelAdmin):
+class OutboxAdmin(CheckedLookups, NoDeletes, admin.ModelAdmin):
     """Set `queue_permission` ("app.codename"), `noun` (singular, plural), `audit_name`
     (the audit log's action) and `sweep(pks) -> how many queued`."""
 

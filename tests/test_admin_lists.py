@@ -102,7 +102,8 @@ def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
                  elements=[{"type": "TIMTextElem", "payload": {"text": "hi"}}])
     ops = staff_client("ops", "operator", "push.view_pushtoken", "push.view_usertag",
                        "relationships.view_friendgroup", "push.view_broadcasttask",
-                       "push.view_attrname", "push.view_receiveoption")
+                       "push.view_attrname", "push.view_receiveoption",
+                       "push.view_pushunqueued", "accounts.view_webhookunqueued")
     for page in ("/admin/accounts/syncentry/", "/admin/push/pushtoken/",
                  "/admin/push/usertag/", "/admin/relationships/friendgroup/",
                  "/admin/messaging/message/"):
@@ -116,7 +117,9 @@ def test_a_lookup_value_out_of_range_is_an_invalid_filter_not_a_500(make_user):
                 "/admin/accounts/auditentry/?action=%00",
                 "/admin/accounts/webhookattempt/?command=%00",
                 "/admin/messaging/message/?q=%00", "/admin/push/broadcasttask/?task_id=%00",
-                "/admin/push/attrname/?name=%00", "/admin/push/receiveoption/?opt=%00"):
+                "/admin/push/attrname/?name=%00", "/admin/push/receiveoption/?opt=%00",
+                "/admin/push/pushunqueued/?task=%00",
+                "/admin/accounts/webhookunqueued/?command=%00"):
         response = ops.get(url)
         assert response.status_code == 302 and response["Location"].endswith("?e=1"), url
 
