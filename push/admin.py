@@ -8,8 +8,9 @@ the services (the REST and /v4 doors), which keep presence and limits right.
 "Kept push tasks" lists the outbox (PushUnqueued): the push tasks whose task has not
 started, those the broker would not take marked "refused", read-only, with their count;
 "Queue now" (permission push.queue_pushunqueued) runs the 30-second sweep's code
-(tasks.queue_unqueued_pushes) on the selected rows. A row goes when its task starts (a
-push's, when its task has made its deliveries).
+(tasks.queue_unqueued_pushes) on the selected rows. A row goes when its task has done
+its work: a push's when it has made its deliveries, a withdrawal's when it has marked
+its withdrawals owed (pipeline._withdraw_deliveries).
 
 Deletes (accounts/admin_deletes.py): a push token, a user's tag and a user's attribute
 value are deleted through push.services (push_token_remove, user_tags_remove,
@@ -240,7 +241,8 @@ class ReceiveOptionAdmin(CheckedLookups, NoDeletes, ReadOnlyAdmin):
 
 @admin.register(PushUnqueued)
 class PushUnqueuedAdmin(OutboxAdmin):
-    """Kept until its task starts (a push task: until it has made its deliveries): queued
+    """Kept until its task has made its deliveries (a push) or marked its withdrawals
+    owed (a withdrawal): queued
     after the send's commit, or by the sweep
     ("Queue push tasks the broker would not take", every 30 s) or by "Queue now" here."""
 

@@ -221,7 +221,10 @@ class PushDelivery(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     withdrawn = models.BooleanField(default=False, help_text="a withdrawal was sent")
-    # Read while the vendor was being called: the task that sends it withdraws it after.
+    # Read (recalled, deleted) while the vendor was being called: the task that sends
+    # it withdraws it after. On a delivered one not `withdrawn`: its withdrawal is owed,
+    # marked before the vendor is called; sent by the run that marked it, or queued
+    # again by the stale sweep when that run died (pipeline._withdraw_deliveries).
     withdraw_wanted = models.BooleanField(default=False)
     # What is sent (a Notification's fields): a retry, or the sweep that queues again a
     # delivery whose task the broker lost, needs nothing else.
@@ -300,8 +303,10 @@ class PushUnqueued(models.Model):
     way (tasks.withdraw_on_commit and the others).
 
     Every task queued from a row carries the row's id (`outbox`) and deletes the row
-    when it starts; push_deliver, in the transaction that makes its deliveries. A row
-    is left when the task never ran (or never made its deliveries): the broker would
+    in the transaction that does its work: push_deliver's that makes its deliveries, a
+    withdrawal's that marks its withdrawals owed (sent after it; the stale sweep sends
+    those a killed run owed). A row is left when the task never ran (or never got
+    there): the broker would
     not take it (`refused`: down, silent past its timeouts, or its breaker open,
     chat_project/broker.py), the process died before queuing it, the broker lost it,
     or the worker died running it.

@@ -286,7 +286,12 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
         | Q(state=PushDelivery.State.SENDING, updated_at__lt=now - lease)) \
         .update(state=PushDelivery.State.SENDING, updated_at=now)
     if not claimed:
-        row = PushDelivery.objects.filter(pk=delivery_pk).values_list("state", "updated_at").first()
+        row = PushDelivery.objects.filter(pk=delivery_pk).values_list(
+            "state", "updated_at", "withdraw_wanted", "withdrawn").first()
+        if row is not None and row[0] == PushDelivery.State.DELIVERED and row[2] \
+                and not row[3]:  # a withdrawal owed by a run killed (the stale sweep)
+            _send_withdrawal(PushDelivery.objects.get(pk=delivery_pk))
+            return "withdrawn"
         if row is None or row[0] != PushDelivery.State.SENDING:
             return "done"
         if on_busy is not None:
@@ -307,8 +312,8 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
         # Read or recalled while a run now dead was sending it (a live run's sending
         # ends with the withdrawal): that run's request may have shown it, so the
         # withdrawal goes, and the notification does not go again.
-        _end(delivery, PushDelivery.State.DELIVERED)
-        _withdraw_deliveries(PushDelivery.objects.filter(pk=delivery.pk))
+        _end(delivery, PushDelivery.State.DELIVERED)  # owed: withdraw_wanted stays
+        _send_withdrawal(delivery)
         return "withdrawn"
     result, latency = _call_vendor(token, Notification(**delivery.note))
     with transaction.atomic():
@@ -332,8 +337,8 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
             return "retry_queued"
         else:  # FAILED, or RETRY with the attempts used up
             _end(delivery, PushDelivery.State.FAILED)
-    if wanted and result.outcome == Outcome.DELIVERED:  # read or recalled meanwhile
-        _withdraw_deliveries(PushDelivery.objects.filter(pk=delivery.pk))
+    if wanted and result.outcome == Outcome.DELIVERED:  # read or recalled meanwhile: owed
+        _send_withdrawal(delivery)
     return result.outcome.value
 
 
@@ -394,19 +399,29 @@ def requeue_stale(*, requeue: Callable[[int], None], limit: int = 1000) -> int:
     taken off the queue), or the broker restarted without its queue; and those left
     "sending" that long, by a run killed while it waited for the vendor whose task was
     lost too (a claim holds claim_lease() seconds, under the visibility timeout). One that is not lost after
-    all is sent once (it is pending no more when the second comes). `requeue(pk)`
-    queues one (push/tasks.py)."""
+    all is sent once (it is pending no more when the second comes). And the delivered
+    ones whose withdrawal is owed that long (marked, not sent: the run that marked
+    them was killed, _withdraw_deliveries): their task (send_delivery) sends it.
+    `requeue(pk)` queues one (push/tasks.py)."""
     before = timezone.now() - timedelta(seconds=settings.CHAT_TASK_VISIBILITY_TIMEOUT)
-    stale = list(PushDelivery.objects.filter(
-        state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING),
-        updated_at__lt=before).order_by("updated_at").values_list("pk", flat=True)[:limit])
+    found = list(PushDelivery.objects.filter(
+        Q(state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING))
+        | Q(state=PushDelivery.State.DELIVERED, withdraw_wanted=True, withdrawn=False),
+        updated_at__lt=before).order_by("updated_at").values_list("pk", "state")[:limit])
+    stale = [pk for pk, state in found if state != PushDelivery.State.DELIVERED]
+    owed = [pk for pk, state in found if state == PushDelivery.State.DELIVERED]
     if stale:
         PushDelivery.objects.filter(pk__in=stale).update(
             state=PushDelivery.State.PENDING, updated_at=timezone.now())
-        for pk in stale:
-            requeue(pk)
+    if owed:
+        PushDelivery.objects.filter(pk__in=owed).update(updated_at=timezone.now())
+    for pk, _ in found:
+        requeue(pk)
+    if stale:
         log.warning("offline push: queued again %d deliveries the broker lost", len(stale))
-    return len(stale)
+    if owed:
+        log.warning("offline push: queued again %d withdrawals a killed run owed", len(owed))
+    return len(found)
 
 
 # --- withdrawal on read ---------------------------------------------------------------------
@@ -418,12 +433,16 @@ def open_deliveries(user_pk: int, conversation_id: str, upto_seq: int):
                                     PushDelivery.State.DELIVERED))
 
 
-def withdraw(user_pk: int, conversation_id: str, upto_seq: int) -> int:
+def withdraw(user_pk: int, conversation_id: str, upto_seq: int, *,
+             on_marked: Callable[[], None] | None = None) -> int:
     """The withdrawal task's work: pending deliveries are not sent; delivered ones get
-    `Notification(withdraw=True)` once (marked under the row's lock, sent after the
-    commit: no transaction is open while the vendor is called); one being sent now is
-    withdrawn by its task once delivered. Returns the withdrawals sent."""
-    return _withdraw_deliveries(open_deliveries(user_pk, conversation_id, upto_seq))
+    `Notification(withdraw=True)` (marked owed under their locks, sent after the
+    commit: no transaction is open while the vendor is called; marked withdrawn after
+    the vendor's answer); one being sent now is withdrawn by its task once delivered.
+    `on_marked()`: called in the transaction of the marks (_withdraw_deliveries).
+    Returns the withdrawals sent."""
+    return _withdraw_deliveries(open_deliveries(user_pk, conversation_id, upto_seq),
+                                on_marked=on_marked)
 
 
 def message_open_deliveries(message_ids: list[int]):
@@ -433,20 +452,28 @@ def message_open_deliveries(message_ids: list[int]):
                    PushDelivery.State.DELIVERED))
 
 
-def withdraw_message(message_id: int) -> int:
+def withdraw_message(message_id: int, *,
+                     on_marked: Callable[[], None] | None = None) -> int:
     """The message was recalled (or deleted from both sides): `withdraw_messages`."""
-    return withdraw_messages([message_id])
+    return withdraw_messages([message_id], on_marked=on_marked)
 
 
-def withdraw_messages(message_ids: list[int]) -> int:
+def withdraw_messages(message_ids: list[int], *,
+                      on_marked: Callable[[], None] | None = None) -> int:
     """These messages were recalled or deleted by their receiver: their pushes are
     withdrawn as on a read (a retry still pending is not sent, a delivered one is
     withdrawn from the device), and the text kept on their deliveries is blanked (one
-    statement for all of them). Returns the withdrawals sent."""
-    sent = _withdraw_deliveries(message_open_deliveries(message_ids))
-    PushDelivery.objects.filter(message_id__in=message_ids).exclude(note={}).update(
-        note=NoteWith({"title": "", "body": "", "extension": ""}))
-    return sent
+    statement for all of them, with the withdrawals' marks, before `on_marked()`: a
+    run killed before it leaves the outbox row, and the next run blanks them).
+    Returns the withdrawals sent."""
+    def blank_then_marked() -> None:
+        PushDelivery.objects.filter(message_id__in=message_ids).exclude(note={}).update(
+            note=NoteWith({"title": "", "body": "", "extension": ""}))
+        if on_marked is not None:
+            on_marked()
+
+    return _withdraw_deliveries(message_open_deliveries(message_ids),
+                                on_marked=blank_then_marked)
 
 
 def message_renote(*, message_id: int, note: Notification | None) -> None:
@@ -496,36 +523,70 @@ class NoteWith(Func):
         raise NotImplementedError(f"NoteWith has no SQL for {connection.vendor}")
 
 
-def _withdraw_deliveries(deliveries) -> int:
-    sent = 0
-    for pk in list(deliveries.values_list("pk", flat=True)):
-        with transaction.atomic():
-            d = PushDelivery.objects.select_for_update().filter(pk=pk).first()
-            if d is None or d.withdrawn:
-                continue
-            if d.state == PushDelivery.State.PENDING:
-                d.state = PushDelivery.State.WITHDRAWN
-                PushDelivery.objects.filter(pk=pk).update(
-                    state=d.state, withdrawn=True, updated_at=timezone.now())
-                continue
-            if d.state == PushDelivery.State.SENDING:  # its task withdraws it after
-                PushDelivery.objects.filter(pk=pk).update(withdraw_wanted=True)
-                continue
-            if d.state != PushDelivery.State.DELIVERED:
-                continue
-            token = PushToken.objects.filter(user_id=d.user_id, device_id=d.device_id,
-                                             vendor=d.vendor).first()
-            PushDelivery.objects.filter(pk=pk).update(withdrawn=True, updated_at=timezone.now())
-        if token is None:
-            continue
+def _withdraw_deliveries(deliveries, *, on_marked: Callable[[], None] | None = None) -> int:
+    """Withdraw the open `deliveries`; return the withdrawals sent.
+
+    One transaction marks them all, under their locks (by pk): a pending one is not
+    sent (WITHDRAWN); one being sent gets `withdraw_wanted` (its task withdraws it once
+    delivered); a delivered one is marked owed (`withdraw_wanted`, still not
+    `withdrawn`). `on_marked()` is called in it (also when there is nothing to mark):
+    the withdrawal task deletes its outbox row there. Then each owed one is sent,
+    outside any transaction, and marked `withdrawn` with its attempt when the vendor
+    has answered (`_send_withdrawal`). A run killed before the marks are committed
+    leaves the row for the outbox's sweep; one killed after leaves the deliveries owed,
+    and the stale sweep (`requeue_stale`) has them sent. So a withdrawal is sent at
+    least once: twice only when a run dies between the vendor's answer and its commit,
+    harmless (a withdrawal names the message; the app, or the service worker, closes
+    the notification with that id, and a second finds none). One owed already (another
+    run's, alive or dead) is left to that run or the stale sweep: sent once."""
+    pks = list(deliveries.values_list("pk", flat=True))
+    owed: list[PushDelivery] = []
+    if not pks:
+        if on_marked is not None:
+            on_marked()
+        return 0
+    State = PushDelivery.State
+    with transaction.atomic():
+        rows = list(PushDelivery.objects.select_for_update().filter(
+            pk__in=pks, withdrawn=False).order_by("pk"))
+        now = timezone.now()
+        pending = [d.pk for d in rows if d.state == State.PENDING]
+        sending = [d.pk for d in rows if d.state == State.SENDING and not d.withdraw_wanted]
+        owed = [d for d in rows if d.state == State.DELIVERED and not d.withdraw_wanted]
+        if pending:
+            PushDelivery.objects.filter(pk__in=pending).update(
+                state=State.WITHDRAWN, withdrawn=True, updated_at=now)
+        if sending:  # its task withdraws it after
+            PushDelivery.objects.filter(pk__in=sending).update(withdraw_wanted=True)
+        if owed:
+            PushDelivery.objects.filter(pk__in=[d.pk for d in owed]).update(
+                withdraw_wanted=True, updated_at=now)
+        if on_marked is not None:
+            on_marked()
+    return sum(_send_withdrawal(d) for d in owed)
+
+
+def _send_withdrawal(d: PushDelivery) -> int:
+    """Send the owed withdrawal of `d` (the caller marked it owed, or found it so) and
+    mark it `withdrawn`, with its attempt, in one transaction after the vendor's answer
+    (any answer: a withdrawal is tried once). No device token now: marked, nothing
+    sent. Returns the withdrawals sent (0 or 1)."""
+    token = PushToken.objects.filter(user_id=d.user_id, device_id=d.device_id,
+                                     vendor=d.vendor).first()
+    result = None
+    if token is not None:
         note = Notification(title="", body="", withdraw=True, collapse_id=d.message_key,
                             message_id=d.message_key, conversation_id=d.conversation_id)
         result, latency = _call_vendor(token, note)
-        _record(d, result, latency, withdraw=True)
-        if result.outcome == Outcome.DEAD_TOKEN:
-            services.push_token_drop_dead(token=token)
-        sent += 1
-    return sent
+    with transaction.atomic():
+        PushDelivery.objects.filter(pk=d.pk).update(withdrawn=True, updated_at=timezone.now())
+        if result is not None:
+            _record(d, result, latency, withdraw=True)
+    if result is None:
+        return 0
+    if result.outcome == Outcome.DEAD_TOKEN:
+        services.push_token_drop_dead(token=token)
+    return 1
 
 
 # --- records ------------------------------------------------------------------------------

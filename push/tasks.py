@@ -11,13 +11,15 @@ Nothing committed loses its offline push: `queue_on_commit` writes the send batc
 push jobs (those whose receiver has a push token) to the outbox, PushUnqueued, in the
 send's transaction (one INSERT for the batch; nothing when no receiver has a token or
 push is off), and an on_commit hook queues `push_deliver` with the row's id. The task
-deletes its row in the transaction that makes its deliveries (a withdrawal's task when
-it starts). A row that stays is queued by `queue_unqueued_pushes` (every 30 s, and as
-soon as a process's broker breaker sees the broker back): at once when the broker would not take it after the commit (down, silent
+deletes its row in the transaction that makes its deliveries (a withdrawal's task: in
+the one that marks its withdrawals owed). A row that stays is queued by
+`queue_unqueued_pushes` (every 30 s, and as soon as a process's broker breaker sees the
+broker back): at once when the broker would not take it after the commit (down, silent
 past its timeouts, or failed less than CHAT_BROKER_COOLDOWN_SECONDS ago in this
 process, when it is not tried at all: chat_project/broker.py; the hook marks it
 `refused`, one UPDATE, only then), and CHAT_PUSH_OUTBOX_GRACE_SECONDS after it was
-last queued when its task never started (or, a push task, never made its deliveries):
+last queued when its task never started (or never made its deliveries, or marked its
+withdrawals):
 the process died between the commit and the queuing, the broker lost the task, or the
 worker died running it. An offline push whose task never ran has no
 delivery row yet, so the sweep of stale deliveries (`requeue_stale_pushes`) could not
@@ -30,7 +32,15 @@ has locked the dialog: a push task making deliveries holds it, so the read sees 
 or the task sees the read, messaging/push_now.py), a recall or a
 receiver's deletion of messages that have deliveries (one indexed query after their
 locks). A process that dies between the change's commit and the queuing leaves the row
-for the sweep.
+for the sweep. The withdrawal's task marks the delivered pushes' withdrawals owed
+(`withdraw_wanted`, not `withdrawn`) and deletes its row in one transaction, then calls
+the vendors, and marks each withdrawn after its answer (pipeline._withdraw_deliveries):
+a worker killed before that commit leaves the row, one killed after leaves the
+withdrawals owed, which the stale sweep (`requeue_stale_pushes`) queues again a
+visibility timeout later. A withdrawal is sent at least once: twice when a run dies
+between the vendor's answer and its commit, which shows nothing (the app, or the
+service worker, closes the notification of that message ID, and the second finds none;
+Android vendors other than FCM send nothing for a withdrawal).
 
 All acknowledged late and retried on transient database and Redis errors
 (chat_project/task_rules.py). Each is idempotent: a delivery is unique per (message,
@@ -85,7 +95,8 @@ def push_retry(delivery_pk: int, note: dict | None = None) -> str:
 
 @shared_task(ignore_result=True, **RETRY)
 def requeue_stale_pushes() -> int:
-    """Every 30 s (django-celery-beat): deliveries the broker lost, queued again."""
+    """Every 30 s (django-celery-beat): deliveries the broker lost, and withdrawals a
+    killed run owed, queued again."""
     return pipeline.requeue_stale(requeue=lambda pk: push_retry.apply_async((pk,), **_route()))
 
 
@@ -125,24 +136,24 @@ broker.when_back(queue_unqueued_pushes)
 def push_withdraw(user_pk: int, conversation_id: str, upto_seq: int,
                   outbox: int | None = None) -> int:
     """Withdraw the pushes of a conversation read up to `upto_seq`. (`outbox`, here and
-    in the other withdrawals: the PushUnqueued row it was queued from by the sweep,
-    deleted as it starts.)"""
-    _started(outbox)
-    return pipeline.withdraw(user_pk, conversation_id, upto_seq)
+    in the other withdrawals: its PushUnqueued row, deleted in the transaction that
+    marks the deliveries' withdrawals owed, not as the task starts: a worker killed
+    before that commit leaves the row for the sweep, one killed after leaves the
+    withdrawals owed for the stale sweep, pipeline._withdraw_deliveries.)"""
+    return pipeline.withdraw(user_pk, conversation_id, upto_seq,
+                             on_marked=lambda: _started(outbox))
 
 
 @shared_task(ignore_result=True, **RETRY)
 def push_withdraw_message(message_id: int, outbox: int | None = None) -> int:
     """Withdraw the pushes of a recalled (or deleted) message."""
-    _started(outbox)
-    return pipeline.withdraw_message(message_id)
+    return pipeline.withdraw_message(message_id, on_marked=lambda: _started(outbox))
 
 
 @shared_task(ignore_result=True, **RETRY)
 def push_withdraw_messages(message_ids: list[int], outbox: int | None = None) -> int:
     """Withdraw the pushes of messages their receiver deleted."""
-    _started(outbox)
-    return pipeline.withdraw_messages(message_ids)
+    return pipeline.withdraw_messages(message_ids, on_marked=lambda: _started(outbox))
 
 
 @shared_task(ignore_result=True, **RETRY)

@@ -5,10 +5,14 @@ the sweep (queue_unqueued_pushes) queues the rows whose task never started. A se
 copy of the task (a slow task the sweep queued again) pushes nothing twice: a delivery
 is unique per (message, user, device). A withdrawal (after a read) goes the same way. A
 push task deletes its row in the transaction that makes its deliveries, so a worker
-killed before they are committed leaves the row for the sweep."""
+killed before they are committed leaves the row for the sweep. A withdrawal task deletes
+its row in the transaction that marks its withdrawals owed: a worker killed before that
+leaves the row, one killed after (during the vendor's call) leaves them owed for the
+stale sweep."""
 
 from __future__ import annotations
 
+import threading
 import urllib.request
 
 import pytest
@@ -18,7 +22,7 @@ from django.db import connections
 from accounts.usersig import gen_usersig
 from chat_project import broker
 from messaging.models import Message
-from push.models import PushDelivery, PushUnqueued
+from push.models import PushAttempt, PushDelivery, PushUnqueued
 from push.tasks import push_deliver, push_withdraw, queue_unqueued_pushes
 from tests.outbox_helpers import (
     backend_gone,
@@ -183,4 +187,124 @@ def test_an_offline_push_survives_its_worker_killed_before_it_made_its_deliverie
         settle(fake, make_user("dave"), make_user("erin"))
         assert len(requests_to(fake, token)) == 1
         assert [d.state for d in PushDelivery.objects.filter(user=bob)] == ["delivered"]
+        assert not fake.problems
+
+
+def test_a_withdrawal_survives_its_worker_killed_while_it_called_the_vendor(
+        make_user, tmp_path, settings):
+    """A withdrawal task deleted its outbox row as it started and marked the delivery
+    withdrawn before it called the vendor: a worker killed -9 in between (here: while
+    the fake FCM holds the withdrawal's request unanswered) left neither the row nor a
+    delivery to withdraw, and the read message's notification stayed on the phone. Now
+    the delivery is marked owed ("delivered", withdraw_wanted, not withdrawn) in the
+    transaction that deletes the row, and withdrawn once the vendor has answered: the
+    stale sweep (requeue_stale_pushes) finds it owed and a new worker sends it."""
+    from messaging import changes
+    from push.tasks import requeue_stale_pushes
+
+    alice, bob = make_user("alice"), make_user("bob")
+    token = fcm_token(bob).token
+
+    def withdrawals() -> list[dict]:
+        return [m for m in requests_to(fake, token) if m.get("data", {}).get("withdraw")]
+
+    with fcm_and_worker(tmp_path, "withdraw-killed") as (fake, worker):
+        settings.CHAT_PUSH_QUEUE = worker.queue
+        sent = send(alice, "bob", text("read on the laptop"))
+        wait_for(lambda: PushDelivery.objects.filter(user=bob, state="delivered").exists(),
+                 what="the push delivered")
+        wait_for(lambda: not PushUnqueued.objects.exists(), what="the push's row taken")
+
+        entered, release = threading.Event(), threading.Event()
+
+        def hold(request) -> None:
+            if request.json()["message"].get("data", {}).get("withdraw") \
+                    and not entered.is_set():
+                entered.set()
+                release.wait(30)  # never answered: the worker dies first
+
+        fake.during_send = hold
+        try:
+            changes.conversation_mark_read(user=bob, peer=alice)  # queues push_withdraw
+            assert entered.wait(30), worker.log()
+            worker.kill()
+        finally:
+            release.set()
+            fake.during_send = None
+        assert len(withdrawals()) == 1  # the killed run's, unanswered
+
+        worker.start()
+        worker.wait_ready()
+        settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS = 0
+        settings.CHAT_TASK_VISIBILITY_TIMEOUT = 0  # the killed run's marks are stale now
+        swept = queue_unqueued_pushes() + requeue_stale_pushes()
+        assert swept == 1, "the withdrawal was lost with its worker: nothing left to sweep"
+        wait_for(lambda: len(withdrawals()) == 2, what="the swept withdrawal")
+        assert withdrawals()[1]["data"]["withdraw"] == sent["ID"]
+        wait_for(lambda: PushDelivery.objects.get(user=bob).withdrawn,
+                 what="the delivery withdrawn")
+        settle(fake, make_user("dave"), make_user("erin"))
+        assert len(withdrawals()) == 2
+        [delivery] = PushDelivery.objects.filter(user=bob)
+        assert (delivery.state, delivery.withdrawn) == ("delivered", True)
+        assert [(a.withdraw, a.outcome) for a in PushAttempt.objects.filter(user=bob)
+                .order_by("pk")] == [(False, "delivered"), (True, "delivered")]
+        assert not PushUnqueued.objects.exists()
+        assert not fake.problems
+
+
+def test_a_withdrawal_survives_its_worker_killed_before_it_marked_its_withdrawals(
+        make_user, tmp_path, settings):
+    """The other side of the marks' commit: a worker killed while its withdrawal waits
+    for the delivery's lock (a third connection holds it) had deleted the outbox row as
+    the task started, and nothing was left to sweep. Now the row goes in the transaction
+    of the marks, which rolls back with the killed worker's backend: the outbox's sweep
+    queues the task again and a new worker sends the withdrawal once."""
+    from messaging import changes
+
+    alice, bob = make_user("alice"), make_user("bob")
+    token = fcm_token(bob).token
+
+    def withdrawals() -> list[dict]:
+        return [m for m in requests_to(fake, token) if m.get("data", {}).get("withdraw")]
+
+    with fcm_and_worker(tmp_path, "withdraw-killed-early") as (fake, worker):
+        settings.CHAT_PUSH_QUEUE = worker.queue
+        sent = send(alice, "bob", text("read on the laptop"))
+        wait_for(lambda: PushDelivery.objects.filter(user=bob, state="delivered").exists(),
+                 what="the push delivered")
+        wait_for(lambda: not PushUnqueued.objects.exists(), what="the push's row taken")
+        delivery = PushDelivery.objects.get(user=bob)
+
+        holder = connections.create_connection("default")
+        holder.ensure_connection()
+        holder.set_autocommit(False)
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute(f"SELECT 1 FROM {PushDelivery._meta.db_table} WHERE id = %s"
+                               " FOR UPDATE", [delivery.pk])
+            changes.conversation_mark_read(user=bob, peer=alice)  # queues push_withdraw
+            waiting = lock_waiter("FOR UPDATE", check=worker.check)
+            worker.kill()
+        finally:
+            holder.rollback()
+            holder.close()
+        backend_gone(waiting)  # its transaction rolled back
+
+        [kept] = PushUnqueued.objects.all() or [None]
+        assert kept is not None, \
+            "the withdrawal was lost with its worker: its row was deleted as the task started"
+        assert kept.task == push_withdraw.name
+        assert not withdrawals()
+        worker.start()
+        worker.wait_ready()
+        settings.CHAT_PUSH_OUTBOX_GRACE_SECONDS = 0  # queued a moment ago
+        assert queue_unqueued_pushes() == 1
+        [withdrawal] = wait_for(withdrawals, what="the swept withdrawal")
+        assert withdrawal["data"]["withdraw"] == sent["ID"]
+        wait_for(lambda: not PushUnqueued.objects.exists(), what="the row taken")
+        wait_for(lambda: PushDelivery.objects.get(pk=delivery.pk).withdrawn,
+                 what="the delivery withdrawn")
+        settle(fake, make_user("dave"), make_user("erin"))
+        assert len(withdrawals()) == 1
         assert not fake.problems
