@@ -308,3 +308,70 @@ def test_a_withdrawal_survives_its_worker_killed_before_it_marked_its_withdrawal
         settle(fake, make_user("dave"), make_user("erin"))
         assert len(withdrawals()) == 1
         assert not fake.problems
+
+
+def test_a_withdrawal_that_follows_its_delivery_survives_its_worker_killed(
+        make_user, tmp_path, settings):
+    """A read while the vendor was being called marks the delivery (withdraw_wanted)
+    and the task that sends it withdraws it once delivered. It marked it withdrawn
+    before it called the vendor: a worker killed in that call left the delivery
+    withdrawn, with no withdrawal sent and nothing for any sweep. Now the delivery stays
+    owed until the vendor has answered, and the stale sweep has a new worker send it."""
+    from push import pipeline
+    from push.tasks import requeue_stale_pushes
+
+    alice, bob = make_user("alice"), make_user("bob")
+    token = fcm_token(bob).token
+
+    def withdrawals() -> list[dict]:
+        return [m for m in requests_to(fake, token) if m.get("data", {}).get("withdraw")]
+
+    with fcm_and_worker(tmp_path, "withdraw-follows") as (fake, worker):
+        settings.CHAT_PUSH_QUEUE = worker.queue
+        pushing, withdrawing = threading.Event(), threading.Event()
+        answer_push, release = threading.Event(), threading.Event()
+
+        def hold(request) -> None:
+            message = request.json()["message"]
+            if message.get("token") != token:
+                return
+            if not message.get("data", {}).get("withdraw"):
+                pushing.set()
+                answer_push.wait(30)  # the push: answered once the read has marked it
+            elif not withdrawing.is_set():
+                withdrawing.set()
+                release.wait(30)  # the withdrawal: never answered, the worker dies
+
+        fake.during_send = hold
+        try:
+            sent = send(alice, "bob", text("read while it flies"))
+            assert pushing.wait(30), worker.log()
+            delivery = PushDelivery.objects.get(user=bob)
+            assert delivery.state == "sending"
+            # Read on another device while the vendor has not answered: marked.
+            assert pipeline.withdraw(bob.pk, delivery.conversation_id,
+                                     delivery.dialog_seq) == 0
+            answer_push.set()
+            assert withdrawing.wait(30), worker.log()
+            worker.kill()
+        finally:
+            answer_push.set()
+            release.set()
+            fake.during_send = None
+        assert len(withdrawals()) == 1  # the killed run's, unanswered
+
+        worker.start()
+        worker.wait_ready()
+        settings.CHAT_TASK_VISIBILITY_TIMEOUT = 0  # the killed run's marks are stale now
+        assert requeue_stale_pushes() == 1, \
+            "the withdrawal was lost with its worker: nothing left to sweep"
+        wait_for(lambda: len(withdrawals()) == 2, what="the swept withdrawal")
+        assert withdrawals()[1]["data"]["withdraw"] == sent["ID"]
+        wait_for(lambda: PushDelivery.objects.get(pk=delivery.pk).withdrawn,
+                 what="the delivery withdrawn")
+        settle(fake, make_user("dave"), make_user("erin"))
+        assert len(withdrawals()) == 2
+        assert PushDelivery.objects.get(pk=delivery.pk).state == "delivered"
+        assert [(a.withdraw, a.outcome) for a in PushAttempt.objects.filter(user=bob)
+                .order_by("pk")] == [(False, "delivered"), (True, "delivered")]
+        assert not fake.problems
