@@ -12,6 +12,8 @@ service reports it with its own code too.
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.types import OpenApiTypes
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -125,6 +127,16 @@ class Unchecked(serializers.Field):
 
 class UncheckedInt(Unchecked):
     openapi = OpenApiTypes.INT
+
+
+class UncheckedQueryInt(UncheckedInt):
+    """An integer in a query string: its digits as an int, anything else as sent, so
+    the service refuses it with its own code (a typed field would answer 910003)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and re.fullmatch(r"-?[0-9]{1,30}", data):
+            return int(data)
+        return data
 
 
 class UncheckedStr(Unchecked):

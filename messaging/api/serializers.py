@@ -24,6 +24,7 @@ from accounts.api.fields import (
     UncheckedBool,
     UncheckedFile,
     UncheckedInt,
+    UncheckedQueryInt,
     UncheckedStr,
     int_range,
     text,
@@ -399,18 +400,20 @@ class ReactionBodySerializer(ClosedBody):
 
 
 class ReactionQuerySerializer(serializers.Serializer):
-    maxUserCountPerReaction = serializers.IntegerField(  # noqa: N815
-        source="max_users", required=False, min_value=0, max_value=10,
+    # Query fields reach the service unchecked, as the body's and the socket's do, so a
+    # bad one is 10004 on every door (README "Message reactions").
+    maxUserCountPerReaction = UncheckedQueryInt(  # noqa: N815
+        source="max_users", required=False, schema=int_range(0, 10),
         help_text="people shown per reaction, 0 to 10; 10 unless given")
 
 
 class ReactionUsersQuerySerializer(serializers.Serializer):
-    reactionID = serializers.CharField(source="reaction_id", max_length=100)  # noqa: N815
-    nextSeq = serializers.IntegerField(  # noqa: N815
-        source="next_seq", required=False, min_value=0, max_value=2**31 - 1,
+    reactionID = UncheckedStr(source="reaction_id", schema=_REACTION_ID)  # noqa: N815
+    nextSeq = UncheckedQueryInt(  # noqa: N815
+        source="next_seq", required=False, schema=int_range(0, 2**31 - 1),
         help_text="where to read on: 0 first, then the nextSeq of the last answer")
-    count = serializers.IntegerField(required=False, min_value=1, max_value=100,
-                                     help_text="1 to 100; 20 unless given")
+    count = UncheckedQueryInt(required=False, schema=int_range(1, 100),
+                              help_text="1 to 100; 20 unless given")
 
 
 class ReactionUserSerializer(serializers.Serializer):
@@ -440,9 +443,9 @@ class ReactionUserPageSerializer(serializers.Serializer):
 
 
 class ExtensionQuerySerializer(serializers.Serializer):
-    startSeq = serializers.IntegerField(  # noqa: N815
-        source="start_seq", required=False, min_value=0, max_value=2**63 - 1,
-        help_text="the keys at this version or later; 0 unless given")
+    startSeq = UncheckedQueryInt(  # noqa: N815
+        source="start_seq", required=False, schema=int_range(0, 2**63 - 1),
+        help_text="the keys at this version or later; 0 unless given (10004 if bad)")
 
 
 class ExtensionSerializer(serializers.Serializer):

@@ -379,3 +379,28 @@ def test_responses_are_json_with_camel_case_names(as_alice, bob):
     response = send(as_alice)
     assert response["Content-Type"] == "application/json"
     assert "conversationID" in json.loads(response.content)
+
+
+def test_reaction_and_extension_queries_answer_bad_fields_as_the_socket_does(as_alice, as_bob):
+    """A bad query field is 10004 on the REST door, as in the body and on the socket
+    (README "Message reactions", "Message extensions"), not DRF's 910003."""
+    m = send(as_alice, isSupportExtension=True).json()["ID"]
+    assert as_bob.post(f"/api/v1/messages/{m}/reactions/", {"reactionID": "👍"},
+                       format="json").status_code == 200
+    reactions = f"/api/v1/messages/{m}/reactions/"
+    users = f"/api/v1/messages/{m}/reactions/users/"
+    for query in ("maxUserCountPerReaction=11", "maxUserCountPerReaction=-1",
+                  "maxUserCountPerReaction=x"):
+        assert_error(as_bob.get(f"{reactions}?{query}"), 400, 10004)
+    for query in ("reactionID=%F0%9F%91%8D&count=0", "reactionID=%F0%9F%91%8D&count=101",
+                  "reactionID=%F0%9F%91%8D&count=x", "reactionID=%F0%9F%91%8D&nextSeq=-1",
+                  "reactionID=", "", "reactionID=" + "%C3%A9" * 51):
+        assert_error(as_bob.get(f"{users}?{query}"), 400, 10004)
+    for query in ("startSeq=-1", "startSeq=x"):
+        assert_error(as_bob.get(f"/api/v1/messages/{m}/extensions/?{query}"), 400, 10004)
+    # Good values still read as numbers.
+    got = as_bob.get(f"{reactions}?maxUserCountPerReaction=0").json()
+    assert got["reactionList"][0]["partialUserList"] == []
+    got = as_bob.get(f"{users}?reactionID=%F0%9F%91%8D&count=1&nextSeq=0").json()
+    assert [u["userID"] for u in got["userList"]] == ["bob"]
+    assert as_bob.get(f"/api/v1/messages/{m}/extensions/?startSeq=0").status_code == 200
