@@ -605,6 +605,47 @@
     }
   }
 
+  // After a reconnect the server replays at most the newest 100 messages of each peer
+  // (the offline cache's cut; the rest stays in history). The open chat reads history
+  // from the newest back to the last message it held when the connection dropped, so
+  // what the cut left out is not missing from between the old and the new messages.
+  const REFILL_PAGE = 100;
+
+  function newestSeq(cur) {
+    return cur.messages.reduce((top, m) => (m.seq && m.seq > top ? m.seq : top), 0);
+  }
+
+  async function refill(cur) {
+    const held = cur.heldSeq;
+    let next = '';
+    for (;;) {
+      const options = {conversationID: cur.conversationID, count: REFILL_PAGE};
+      if (next) options.nextReqMessageID = next;
+      let data;
+      try {
+        ({data} = await chat.getMessageList(options));
+      } catch (err) {
+        console.warn('getMessageList after a reconnect failed', err);
+        return;
+      }
+      if (state.current !== cur) return;
+      const wasAtBottom = nearBottom();
+      const fresh = data.messageList.filter((m) => !cur.nodes.has(m.ID));
+      for (const m of fresh) insertMessage(cur, m);
+      reactions.load(fresh);
+      if (wasAtBottom) scrollToBottom();
+      const done = data.isCompleted || !data.nextReqMessageID;
+      if (!held) {  // it held nothing (its history had not loaded): a first page
+        cur.nextReqMessageID = data.nextReqMessageID;
+        cur.isCompleted = done;
+        els.loadOlder.hidden = done;
+        return;
+      }
+      if (done || data.messageList.some((m) => m.seq && m.seq <= held)) return;
+      next = data.nextReqMessageID;
+    }
+  }
+
   /** Mark the open conversation read when it has unread messages. */
   function markRead(cur) {
     const conv = findConversation(cur.conversationID);
@@ -1038,6 +1079,11 @@
     hideBanner();
     if (state.everReady) {  // a reconnect: the SDK re-sent the list and the count
       if (watchedPeer) watchPeerStatus(watchedPeer);  // subscriptions are per connection
+      const cur = state.current;
+      if (cur && cur.heldSeq !== undefined) {
+        refill(cur).finally(() => { if (state.current === cur) markRead(cur); });
+        delete cur.heldSeq;
+      }
       return;
     }
     state.everReady = true;
@@ -1064,6 +1110,8 @@
     if (net === ParleyChat.TYPES.NET_STATE_CONNECTING) {
       setNetState('connecting', 'connecting…');
       if (state.everReady) showBanner('Connection lost. Reconnecting…');
+      const cur = state.current;
+      if (cur && cur.heldSeq === undefined) cur.heldSeq = newestSeq(cur);
     } else if (net === ParleyChat.TYPES.NET_STATE_DISCONNECTED) {
       setNetState('disconnected', 'offline');
       showBanner('Disconnected.', {error: true, reload: true});

@@ -1,0 +1,45 @@
+"""What using the chat page as people do found broken (2026-12-06), each kept fixed."""
+
+import pytest
+from playwright.sync_api import expect
+
+from messaging.commands import Origin, SendCommand
+from messaging.services import message_send_many
+from tests.web.helpers import in_worker, sign_in, wait_ready
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+def texts(page):
+    return page.get_by_test_id("message").locator(".msg-bubble")
+
+
+def send_texts(sender, to, words, first_random):
+    return in_worker(message_send_many, [
+        SendCommand(origin=Origin.USER, sender=sender, to=to, random=first_random + i,
+                    elements=[{"type": "TIMTextElem", "payload": {"text": word}}])
+        for i, word in enumerate(words)])
+
+
+def test_an_open_chat_shows_every_message_missed_past_the_offline_cache_cut(
+        new_page, make_user, transactional_db):
+    """The replay at reconnect gives the newest 100 messages per peer; the open chat
+    used to show those right after what it held, the older missed ones gone from it
+    (no gap to scroll into) until a reload."""
+    carol = make_user("carol", nick="Carol")
+    make_user("alice", nick="Alice")
+    send_texts(carol, "alice", ["before"], 1)
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Ccarol"]').click()
+    expect(texts(page)).to_have_text(["before"])
+
+    page.context.set_offline(True)
+    expect(page.get_by_test_id("net-state")).to_have_attribute("data-state", "connecting")
+    missed = [f"m{i:03d}" for i in range(110)]
+    send_texts(carol, "alice", missed, 100)
+    page.context.set_offline(False)
+    wait_ready(page)
+
+    expect(texts(page)).to_have_count(111)
+    expect(texts(page)).to_have_text(["before", *missed])
