@@ -988,6 +988,10 @@
       els.newChatUser.value = '';
       closePicker();
       els.newChatUser.blur();
+    } else if (ev.key === 'Tab' && !ev.shiftKey) {
+      // The picker stands in the list's place: close it now, before the focus moves,
+      // so Tab goes on to the conversations rather than past their hidden list.
+      closePicker();
     }
   });
   els.newChat.addEventListener('submit', (ev) => {

@@ -43,3 +43,23 @@ def test_an_open_chat_shows_every_message_missed_past_the_offline_cache_cut(
 
     expect(texts(page)).to_have_count(111)
     expect(texts(page)).to_have_text(["before", *missed])
+
+
+def test_tab_from_the_new_chat_box_reaches_the_conversations(new_page, make_user,
+                                                             transactional_db):
+    """Focusing the box opens the contact picker in the list's place; Tab used to move
+    past the hidden list to the page's end, so a keyboard never reached a chat."""
+    carol = make_user("carol", nick="Carol")
+    make_user("alice", nick="Alice")
+    send_texts(carol, "alice", ["hello"], 1)
+    page = new_page()
+    sign_in(page, "alice")
+    page.get_by_test_id("new-chat-input").focus()
+    expect(page.get_by_test_id("contact-picker")).to_be_visible()
+    page.keyboard.press("Tab")
+    first = page.locator('[data-testid="conversation"][data-conversation-id="C2Ccarol"] button')
+    expect(first).to_be_focused()
+    expect(page.get_by_test_id("contact-picker")).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("chat-title")).to_have_text("Carol")
+    expect(texts(page)).to_have_text(["hello"])
