@@ -779,6 +779,9 @@
     scrollToBottom,
     nodeOf: (m) => (state.current && state.current.nodes.get(m.ID)) || null,
     showError: showSendError,
+    // A send from the tools starts: a refusal shown for an earlier one goes (the text's
+    // "too long" stays while the text is).
+    clearError: () => { if (els.sendError.dataset.reason !== 'length') hideSendError(); },
     peerName,
   });
 

@@ -10,7 +10,8 @@
  *   retrying can help, Dismiss always.
  *
  *   const tools = ParleyCompose.attach({chat, config, current, conversations, insert,
- *                                       remove, deliver, nodeOf, showError, peerName});
+ *                                       remove, deliver, nodeOf, showError, clearError,
+ *                                       peerName});
  *
  * All user-provided text goes into the page through textContent, never innerHTML.
  */
@@ -180,6 +181,7 @@
     async function sendFiles(files) {
       const cur = api.current();
       if (!cur) return;
+      api.clearError();  // a new send: the last one's refusal is not about it
       for (const file of Array.from(files || [])) {
         const kind = kindOf(file);
         const state = {percent: 0, cancelled: false};
@@ -342,6 +344,7 @@
       el('img', {src: R.faceUrl(name), alt: name}));
       b.addEventListener('click', () => {
         els.facePanel.hidden = true;
+        api.clearError();
         const message = create('createFaceMessage', {index, data: name});
         if (message) sendInCurrent(message);
       });
@@ -420,6 +423,7 @@
           status.textContent = 'Type the coordinates as latitude, longitude (e.g. 48.2104, 16.3655).';
           return;
         }
+        api.clearError();
         const message = create('createLocationMessage', {
           description: place.value.trim(), latitude: at.lat, longitude: at.lon});
         if (!message) return;

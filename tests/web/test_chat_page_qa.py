@@ -63,3 +63,34 @@ def test_tab_from_the_new_chat_box_reaches_the_conversations(new_page, make_user
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("chat-title")).to_have_text("Carol")
     expect(texts(page)).to_have_text(["hello"])
+
+
+def test_a_new_send_from_the_tools_clears_the_last_refusal(new_page, make_user,
+                                                           transactional_db):
+    """An empty file is refused under the text box; the file sent next went, yet the
+    line kept saying "Could not send", as if that one had failed too."""
+    make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    page = new_page()
+    sign_in(page, "alice")
+    page.get_by_test_id("new-chat-input").fill("bob")
+    page.get_by_test_id("new-chat-input").press("Enter")
+    expect(page.get_by_test_id("chat-title")).to_have_text("Bob")
+    attach = page.get_by_test_id("attach-input")
+    error = page.get_by_test_id("send-error")
+
+    attach.set_input_files(files=[{"name": "empty.txt", "mimeType": "text/plain",
+                                   "buffer": b""}])
+    expect(error).to_have_text("Could not send: The file is empty.")
+    attach.set_input_files(files=[{"name": "note.txt", "mimeType": "text/plain",
+                                   "buffer": b"hello"}])
+    expect(page.get_by_test_id("msg-file-name")).to_have_text("note.txt")
+    expect(error).to_be_hidden()
+
+    attach.set_input_files(files=[{"name": "empty.txt", "mimeType": "text/plain",
+                                   "buffer": b""}])
+    expect(error).to_be_visible()
+    page.get_by_test_id("face-button").click()
+    page.get_by_test_id("face-smile").click()
+    expect(page.get_by_test_id("msg-face")).to_have_count(1)
+    expect(error).to_be_hidden()
