@@ -86,12 +86,18 @@
 
   const elementText = ParleyRender.elementText;  // every type's one-line text (render.js)
 
+  /** [label, text] of a conversation's last message; the text is drawn in its own
+   *  direction (dir=auto), so Arabic or Hebrew reads right to left after "You:". */
   function messagePreview(m) {
-    if (!m) return '';
-    if (m.isRevoked) return '[Message recalled]';
+    if (!m) return ['', ''];
+    if (m.isRevoked) return ['[Message recalled]', ''];
     const text = (m.elements || []).map(elementText).join(' ');
-    if (m.isSystemMessage) return `Notice: ${text}`;
-    return m.flow === 'out' ? `You: ${text}` : text;
+    if (m.isSystemMessage) return ['Notice: ', text];
+    return [m.flow === 'out' ? 'You: ' : '', text];
+  }
+
+  function ownDirection(text) {
+    return el('span', {dir: 'auto', text});
   }
 
   function formatTime(seconds, withDate) {
@@ -156,11 +162,12 @@
         name.append(' ', el('span', {className: 'muted', text: userID}));
       }
       const draft = id === current ? '' : draftOf(conv);
+      const [label, text] = messagePreview(conv.lastMessage);
       const preview = draft
         ? el('span', {className: 'conv-preview', 'data-testid': 'conversation-preview'},
-          el('span', {className: 'conv-draft', text: 'Draft:'}), ` ${draft}`)
-        : el('span', {className: 'conv-preview', 'data-testid': 'conversation-preview',
-                      text: messagePreview(conv.lastMessage)});
+          el('span', {className: 'conv-draft', text: 'Draft:'}), ' ', ownDirection(draft))
+        : el('span', {className: 'conv-preview', 'data-testid': 'conversation-preview'},
+          label, text ? ownDirection(text) : null);
       const time = el('span', {className: 'conv-time',
                                text: formatTime(conv.lastMessage && conv.lastMessage.time, true)});
       if (conv.isPinned) {

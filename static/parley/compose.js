@@ -606,7 +606,7 @@
       const bubble = li.querySelector('.msg-bubble');
       if (!bubble || li.querySelector('.msg-edit')) return;
       const area = el('textarea', {className: 'msg-edit-input', 'data-testid': 'edit-input',
-                                   rows: '2'});
+                                   rows: '2', dir: 'auto'});
       area.value = textOf(m);
       const status = el('span', {className: 'msg-fail', 'data-testid': 'edit-status'});
       const save = el('button', {type: 'submit', className: 'primary', 'data-testid': 'edit-save',

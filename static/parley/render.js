@@ -309,7 +309,9 @@
       && message.flow === 'out';
     switch (elem && elem.type) {
       case 'TIMTextElem':
-        return el('span', {className: 'msg-text', text: typeof p.text === 'string' ? p.text : ''});
+        // dir=auto: a text in Arabic or Hebrew is laid out right to left.
+        return el('span', {className: 'msg-text', dir: 'auto',
+                           text: typeof p.text === 'string' ? p.text : ''});
       case 'TIMImageElem': return image(p, local);
       case 'TIMSoundElem': return sound(p, local);
       case 'TIMVideoFileElem': return video(p, local);

@@ -94,3 +94,28 @@ def test_a_new_send_from_the_tools_clears_the_last_refusal(new_page, make_user,
     page.get_by_test_id("face-smile").click()
     expect(page.get_by_test_id("msg-face")).to_have_count(1)
     expect(error).to_be_hidden()
+
+
+def test_right_to_left_text_reads_right_to_left(new_page, make_user, transactional_db):
+    """A message, a preview or a draft in Arabic or Hebrew took the page's left-to-right
+    direction: its end punctuation landed on the wrong side and its lines on the left."""
+    bob = make_user("bob", nick="Bob")
+    make_user("alice", nick="Alice")
+    send_texts(bob, "alice", ["مرحبا بالعالم!", "hello, world!"], 1)
+    page = new_page()
+    sign_in(page, "alice")
+    preview = page.locator('[data-conversation-id="C2Cbob"]').get_by_test_id(
+        "conversation-preview")
+    expect(preview).to_have_text("hello, world!")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(texts(page)).to_have_text(["مرحبا بالعالم!", "hello, world!"])
+    direction = "e => getComputedStyle(e).direction"
+    assert page.locator(".msg-text").nth(0).evaluate(direction) == "rtl"
+    assert page.locator(".msg-text").nth(1).evaluate(direction) == "ltr"
+    box = page.get_by_test_id("message-input")
+    box.fill("שלום עולם!")
+    assert box.evaluate("e => e.matches(':dir(rtl)')")
+    box.press("Enter")
+    expect(preview).to_have_text("You: שלום עולם!")
+    assert preview.evaluate("e => e.querySelector('[dir=auto]') !== null || "
+                            "e.getAttribute('dir') === 'auto'")
