@@ -1126,9 +1126,15 @@
       if (state.everReady) showBanner('Connection lost. Reconnecting…');
       const cur = state.current;
       if (cur && cur.heldSeq === undefined) cur.heldSeq = newestSeq(cur);
+      // Nothing is known of the peer until the page is back: no stale "online" or
+      // "typing…" (SDK_READY asks for the status again).
+      showPeerStatus(0);
+      showTyping(false);
     } else if (net === ParleyChat.TYPES.NET_STATE_DISCONNECTED) {
       setNetState('disconnected', 'offline');
       showBanner('Disconnected.', {error: true, reload: true});
+      showPeerStatus(0);
+      showTyping(false);
     }
   });
 

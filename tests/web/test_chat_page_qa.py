@@ -119,3 +119,26 @@ def test_right_to_left_text_reads_right_to_left(new_page, make_user, transaction
     expect(preview).to_have_text("You: שלום עולם!")
     assert preview.evaluate("e => e.querySelector('[dir=auto]') !== null || "
                             "e.getAttribute('dir') === 'auto'")
+
+
+def test_the_peer_is_not_shown_online_while_the_page_is_offline(new_page, make_user,
+                                                                 transactional_db):
+    """While the page's own connection was down it kept the peer's last status, so the
+    header said "online" of someone it could not know about."""
+    make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    bob = new_page()
+    sign_in(bob, "bob")
+    alice = new_page()
+    sign_in(alice, "alice")
+    alice.get_by_test_id("new-chat-input").fill("bob")
+    alice.get_by_test_id("new-chat-input").press("Enter")
+    status = alice.get_by_test_id("chat-peer-status")
+    expect(status).to_have_text("online")
+
+    alice.context.set_offline(True)
+    expect(alice.get_by_test_id("net-state")).to_have_attribute("data-state", "connecting")
+    expect(status).not_to_have_text("online")
+    alice.context.set_offline(False)
+    wait_ready(alice)
+    expect(status).to_have_text("online")
