@@ -362,7 +362,7 @@
       const index = cur.messages.findIndex((x) => x.ID === m.ID);
       if (index >= 0) cur.messages[index] = m;
       const fresh = renderMessage(m);
-      old.replaceWith(fresh);
+      keepEdit(old, fresh, m);
       cur.nodes.set(m.ID, fresh);
       return;
     }
@@ -384,6 +384,28 @@
     cur.nodes.set(m.ID, node);
     els.historyStatus.hidden = true;
     markDays(cur);
+  }
+
+  /** Draw a message again (read by the peer, changed elsewhere) without losing an edit
+   *  open on it: the form and what is typed in it move to the new drawing. Saving an
+   *  edit of a version changed meanwhile is refused there (20028), in words. */
+  function keepEdit(old, fresh, m) {
+    const form = old.querySelector('.msg-edit');
+    const bubble = fresh.querySelector('.msg-bubble');
+    if (!form || !bubble || m.isRevoked) {
+      old.replaceWith(fresh);
+      return;
+    }
+    const area = form.querySelector('textarea');
+    const focused = area && document.activeElement === area;
+    const [start, end] = area ? [area.selectionStart, area.selectionEnd] : [0, 0];
+    old.replaceWith(fresh);
+    bubble.hidden = true;
+    bubble.after(form);
+    if (focused) {
+      area.focus();
+      area.setSelectionRange(start, end);
+    }
   }
 
   /** A "Today" / "Yesterday" / date separator before the first message of each day. */

@@ -605,6 +605,7 @@
     function startEdit(m, li) {
       const bubble = li.querySelector('.msg-bubble');
       if (!bubble || li.querySelector('.msg-edit')) return;
+      let base = m;  // the version the edit started from (a save of an older one: 20028)
       const area = el('textarea', {className: 'msg-edit-input', 'data-testid': 'edit-input',
                                    rows: '2', dir: 'auto'});
       area.value = textOf(m);
@@ -617,7 +618,11 @@
       bubble.hidden = true;
       bubble.after(form);
       area.focus();
-      const done = () => { form.remove(); bubble.hidden = false; };
+      const done = () => {  // the bubble beside the form: chat.js may have drawn it again
+        const shown = form.parentNode && form.parentNode.querySelector('.msg-bubble');
+        form.remove();
+        if (shown) shown.hidden = false;
+      };
       cancel.addEventListener('click', done);
       area.addEventListener('keydown', (ev) => {
         if (ev.key === 'Escape') done();
@@ -633,9 +638,10 @@
         if (text === textOf(m)) { done(); return; }
         save.disabled = true;
         try {
-          const edited = Object.assign({}, m, {payload: {text},
+          const edited = Object.assign({}, base, {payload: {text},
             elements: [{type: 'TIMTextElem', payload: {text}}]});
           const res = await chat.modifyMessage(edited);
+          done();  // saved: the form goes before the message is drawn as edited
           const cur = api.current();
           if (cur) api.insert(cur, res.data.message);
         } catch (err) {
@@ -643,6 +649,12 @@
           status.textContent = why.text;
           status.title = why.detail;
           save.disabled = false;
+          if (err && err.code === 20028) {
+            // Changed elsewhere since the edit began: said once; Save again now writes
+            // over the version this page holds now (it used to fail the same way forever).
+            const cur = api.current();
+            base = (cur && cur.messages.find((x) => x.ID === m.ID)) || base;
+          }
         }
       });
     }

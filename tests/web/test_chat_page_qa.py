@@ -142,3 +142,63 @@ def test_the_peer_is_not_shown_online_while_the_page_is_offline(new_page, make_u
     alice.context.set_offline(False)
     wait_ready(alice)
     expect(status).to_have_text("online")
+
+
+def test_an_edit_in_progress_survives_the_message_being_drawn_again(new_page, make_user,
+                                                                     transactional_db):
+    """A message is drawn again when the peer reads it (or it changes elsewhere); an
+    edit open on it vanished then, with what had been typed."""
+    alice_user = make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    send_texts(alice_user, "bob", ["first draft"], 1)
+    alice = new_page()
+    sign_in(alice, "alice")
+    alice.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(texts(alice)).to_have_text(["first draft"])
+    message = alice.get_by_test_id("message").first
+    message.hover()
+    message.get_by_test_id("edit-message").click()
+    alice.get_by_test_id("edit-input").fill("second thoughts")
+
+    bob = new_page()
+    sign_in(bob, "bob")
+    bob.locator('[data-testid="conversation"][data-conversation-id="C2Calice"]').click()
+    expect(message.locator(".msg-meta")).to_contain_text("Read")  # drawn again
+    expect(alice.get_by_test_id("edit-input")).to_have_value("second thoughts")
+    expect(alice.get_by_test_id("edit-input")).to_be_focused()
+    alice.get_by_test_id("edit-input").press("Enter")
+    expect(texts(alice)).to_have_text(["second thoughts"])
+    expect(texts(bob)).to_have_text(["second thoughts"])
+    expect(alice.get_by_test_id("edit-input")).to_have_count(0)
+
+
+def test_an_edit_refused_as_changed_meanwhile_goes_through_when_saved_again(
+        new_page, make_user, transactional_db):
+    """Two devices edit one message: the later save is told it changed meanwhile, "try
+    again"; saving again failed the same way for ever (it kept the old version)."""
+    alice_user = make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    send_texts(alice_user, "bob", ["v1"], 1)
+    desk, laptop = new_page(), new_page()
+    for page in (desk, laptop):
+        sign_in(page, "alice")
+        page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+        expect(texts(page)).to_have_text(["v1"])
+    message = laptop.get_by_test_id("message").first
+    message.hover()
+    message.get_by_test_id("edit-message").click()
+    laptop.get_by_test_id("edit-input").fill("v2 from the laptop")
+
+    message = desk.get_by_test_id("message").first
+    message.hover()
+    message.get_by_test_id("edit-message").click()
+    desk.get_by_test_id("edit-input").fill("v2 from the desk")
+    desk.get_by_test_id("edit-input").press("Enter")
+    expect(texts(desk)).to_have_text(["v2 from the desk"])
+
+    laptop.get_by_test_id("edit-input").press("Enter")
+    expect(laptop.get_by_test_id("edit-status")).to_have_text(
+        "The message was changed meanwhile; try again.")
+    laptop.get_by_test_id("edit-save").click()
+    expect(texts(laptop)).to_have_text(["v2 from the laptop"])
+    expect(texts(desk)).to_have_text(["v2 from the laptop"])
