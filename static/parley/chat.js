@@ -200,8 +200,17 @@
   function setConversations(list) {
     const open = state.current;
     const before = open && findConversation(open.conversationID);
+    const draftBefore = before ? (before.draftText || '') : null;
     state.conversations = list;
     const now = open && findConversation(open.conversationID);
+    if (before && now && draftBefore && !now.draftText
+        && !state.drafts.has(open.conversationID) && els.input.value === draftBefore) {
+      // The draft was sent (or cleared) on another device while this box still held
+      // it: the box empties too, so the text cannot go twice. A draft rewritten there
+      // does not replace what this box holds.
+      els.input.value = '';
+      showLength();
+    }
     if (before && !now) {
       // Deleted elsewhere (another device, an operator): its history went with it, so
       // the chat closes rather than showing what is no longer there (a draft typed

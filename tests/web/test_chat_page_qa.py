@@ -202,3 +202,32 @@ def test_an_edit_refused_as_changed_meanwhile_goes_through_when_saved_again(
     laptop.get_by_test_id("edit-save").click()
     expect(texts(laptop)).to_have_text(["v2 from the laptop"])
     expect(texts(desk)).to_have_text(["v2 from the laptop"])
+
+
+def test_a_draft_sent_on_another_device_leaves_this_text_box(new_page, make_user,
+                                                             transactional_db):
+    """A chat open on two devices shows the draft in both boxes; sent from one, it
+    stayed in the other's box, one Enter away from going twice."""
+    alice_user = make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    send_texts(alice_user, "bob", ["hi"], 1)
+    desk, laptop = new_page(), new_page()
+    for page in (desk, laptop):
+        sign_in(page, "alice")
+    desk.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    desk.get_by_test_id("message-input").fill("see you at noon")
+    preview = laptop.locator('[data-conversation-id="C2Cbob"]').get_by_test_id(
+        "conversation-preview")
+    expect(preview).to_have_text("Draft: see you at noon")
+    laptop.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(laptop.get_by_test_id("message-input")).to_have_value("see you at noon")
+
+    desk.get_by_test_id("message-input").press("Enter")
+    expect(texts(laptop)).to_have_text(["hi", "see you at noon"])
+    expect(laptop.get_by_test_id("message-input")).to_have_value("")
+
+    # What the person typed here is theirs: a draft changed elsewhere does not replace it.
+    laptop.get_by_test_id("message-input").fill("my own words")
+    desk.get_by_test_id("message-input").fill("another draft")
+    desk.wait_for_timeout(2000)  # the desk's draft is saved and announced meanwhile
+    expect(laptop.get_by_test_id("message-input")).to_have_value("my own words")
