@@ -42,14 +42,16 @@
     }
 
     function toggle(m, reactionID, mine, control) {
-      control.disabled = true;
+      // Busy until answered: aria-disabled, not disabled, which would drop the focus.
+      if (control.getAttribute('aria-disabled') === 'true') return;
+      control.setAttribute('aria-disabled', 'true');
       const call = mine ? chat.removeMessageReaction(m, reactionID)
         : chat.addMessageReaction(m, reactionID);
       call.catch((err) => {
         // Already so (another device of mine got there first): nothing to tell.
         if (err && (err.code === 23007 || err.code === 23008)) return;
         showError(err);
-      }).finally(() => { control.disabled = false; });
+      }).finally(() => { control.removeAttribute('aria-disabled'); });
     }
 
     function fill(row, m) {
@@ -67,7 +69,20 @@
         chips.push(chip);
       }
       const picker = row.querySelector('.reaction-picker');
-      row.replaceChildren(...chips, row.querySelector('.reaction-add'), picker);
+      const add = row.querySelector('.reaction-add');
+      // Drawn again under the keyboard's focus: it stays on the same chip, or on "☺+"
+      // when that chip went (replaceChildren takes even a kept node out, and its focus).
+      const focused = row.contains(document.activeElement) ? document.activeElement : null;
+      row.replaceChildren(...chips, add, picker);
+      if (!focused || row.contains(document.activeElement)) return;
+      if (picker.contains(focused)) {
+        focused.focus();
+      } else {
+        const id = focused.dataset.reactionId;
+        const same = focused.classList.contains('reaction-chip')
+          && chips.find((c) => c.dataset.reactionId === id);
+        (same || add).focus();
+      }
     }
 
     function openPicker(add, picker, open) {

@@ -18,6 +18,9 @@ class FakeNode {
   setAttribute(k, v) { this.attrs[k] = v; }
   append(...nodes) { this.children.push(...nodes); }
   replaceChildren(...nodes) { this.children = nodes; }
+  contains(node) {
+    return node === this || this.children.some((c) => c instanceof FakeNode && c.contains(node));
+  }
   addEventListener() {}
   querySelector(selector) {  // '.class' only
     const wanted = selector.slice(1);
@@ -35,6 +38,7 @@ class FakeNode {
 const context = {
   document: {
     getElementById: () => null,
+    activeElement: null,
     addEventListener: () => {},
     createElement: (tag) => new FakeNode(tag),
     createTextNode: (text) => ({text}),

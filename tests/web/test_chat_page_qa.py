@@ -3,7 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
+from messaging.changes import message_pk
 from messaging.commands import Origin, SendCommand
+from messaging.reactions import reaction_add
 from messaging.services import message_send_many
 from tests.web.helpers import in_worker, sign_in, wait_ready
 
@@ -231,3 +233,41 @@ def test_a_draft_sent_on_another_device_leaves_this_text_box(new_page, make_user
     desk.get_by_test_id("message-input").fill("another draft")
     desk.wait_for_timeout(2000)  # the desk's draft is saved and announced meanwhile
     expect(laptop.get_by_test_id("message-input")).to_have_value("my own words")
+
+
+def test_reacting_by_keyboard_keeps_the_focus_in_the_reactions(new_page, make_user,
+                                                                transactional_db):
+    """The row is drawn again when the reaction comes back; the focused button went with
+    it, and the keyboard's place fell back to the top of the page."""
+    bob = make_user("bob", nick="Bob")
+    make_user("alice", nick="Alice")
+    [sent] = send_texts(bob, "alice", ["lunch?"], 1)
+    in_worker(reaction_add, message_pk=message_pk(sent["ID"]), actor=bob, reaction_id="👍")
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(texts(page)).to_have_text(["lunch?"])
+    thumbs = page.locator('[data-testid="reaction-chip"][data-reaction-id="👍"]')
+    expect(thumbs).to_have_attribute("aria-pressed", "false")
+
+    thumbs.focus()
+    page.keyboard.press("Enter")  # mine too: the chip stays, pressed
+    expect(thumbs).to_have_attribute("aria-pressed", "true")
+    expect(thumbs).to_be_focused()
+    page.keyboard.press("Enter")  # and back
+    expect(thumbs).to_have_attribute("aria-pressed", "false")
+    expect(thumbs).to_be_focused()
+
+    add = page.get_by_test_id("reaction-add")
+    add.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("reaction-choice").first).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # ❤️
+    heart = page.locator('[data-testid="reaction-chip"][data-reaction-id="❤️"]')
+    expect(heart).to_have_attribute("aria-pressed", "true")
+    expect(add).to_be_focused()
+    heart.focus()
+    page.keyboard.press("Enter")  # taken back: the chip goes, the focus to "☺+"
+    expect(heart).to_have_count(0)
+    expect(add).to_be_focused()
