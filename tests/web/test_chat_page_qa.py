@@ -7,6 +7,7 @@ from messaging.changes import message_pk
 from messaging.commands import Origin, SendCommand
 from messaging.reactions import reaction_add
 from messaging.services import message_send_many
+from relationships.services import friend_add
 from tests.web.helpers import in_worker, sign_in, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -271,3 +272,25 @@ def test_reacting_by_keyboard_keeps_the_focus_in_the_reactions(new_page, make_us
     page.keyboard.press("Enter")  # taken back: the chip goes, the focus to "☺+"
     expect(heart).to_have_count(0)
     expect(add).to_be_focused()
+
+
+def test_a_link_drawn_as_a_button_centres_its_word_on_a_phone(new_page, make_user,
+                                                               transactional_db):
+    """On a phone a button is 44 px high; the friend's "Chat" link (a link drawn as a
+    button) kept its word at the top while "Remark" and "Delete" beside it were centred."""
+    alice = make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    in_worker(friend_add, user=alice, to="bob", source="AddSource_Type_Test", force=True)
+    page = new_page(390, 844)
+    sign_in(page, "alice")
+    page.goto("/contacts/")
+    link = page.get_by_test_id("friend-chat")
+    expect(link).to_be_visible()
+    box, text = link.evaluate("""e => {
+        const range = document.createRange(); range.selectNodeContents(e);
+        const t = range.getBoundingClientRect(), b = e.getBoundingClientRect();
+        return [[b.top, b.height], [t.top, t.height]];
+    }""")
+    assert box[1] >= 44
+    box_middle, text_middle = box[0] + box[1] / 2, text[0] + text[1] / 2
+    assert abs(box_middle - text_middle) <= 2, (box, text)
