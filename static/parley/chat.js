@@ -402,7 +402,7 @@
     const form = old.querySelector('.msg-edit');
     const bubble = fresh.querySelector('.msg-bubble');
     if (!form || !bubble || m.isRevoked) {
-      old.replaceWith(fresh);
+      keepFocus(old, fresh);
       return;
     }
     const area = form.querySelector('textarea');
@@ -415,6 +415,19 @@
       area.focus();
       area.setSelectionRange(start, end);
     }
+  }
+
+  /** Replace a message's drawing; a keyboard focus inside it goes to the same control
+   *  (by its data-testid, and its reaction ID for a chip) in the new one, when there. */
+  function keepFocus(old, fresh) {
+    const focused = old.contains(document.activeElement) ? document.activeElement : null;
+    old.replaceWith(fresh);
+    const testid = focused && focused.dataset.testid;
+    if (!testid) return;
+    const reaction = focused.dataset.reactionId;
+    const same = Array.from(fresh.querySelectorAll(`[data-testid="${testid}"]`))
+      .find((node) => !reaction || node.dataset.reactionId === reaction);
+    if (same) same.focus();
   }
 
   /** A "Today" / "Yesterday" / date separator before the first message of each day. */

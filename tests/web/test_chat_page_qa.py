@@ -294,3 +294,23 @@ def test_a_link_drawn_as_a_button_centres_its_word_on_a_phone(new_page, make_use
     assert box[1] >= 44
     box_middle, text_middle = box[0] + box[1] / 2, text[0] + text[1] / 2
     assert abs(box_middle - text_middle) <= 2, (box, text)
+
+
+def test_the_keyboard_focus_stays_on_a_message_drawn_again(new_page, make_user,
+                                                            transactional_db):
+    """A message drawn again (here: the peer read it) took the focused action with it,
+    and the keyboard's place fell back to the top of the page."""
+    alice_user = make_user("alice", nick="Alice")
+    make_user("bob", nick="Bob")
+    send_texts(alice_user, "bob", ["ping"], 1)
+    alice = new_page()
+    sign_in(alice, "alice")
+    alice.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(texts(alice)).to_have_text(["ping"])
+    forward = alice.get_by_test_id("forward-message")
+    forward.focus()
+    bob = new_page()
+    sign_in(bob, "bob")
+    bob.locator('[data-testid="conversation"][data-conversation-id="C2Calice"]').click()
+    expect(alice.get_by_test_id("message").locator(".msg-meta")).to_contain_text("Read")
+    expect(forward).to_be_focused()
