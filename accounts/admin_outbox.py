@@ -50,16 +50,22 @@ class OutboxAdmin(CheckedLookups, NoDeletes, admin.ModelAdmin):
     @admin.action(description="Queue now (as the 30-second sweep does)",
                   permissions=["queue"])
     def queue_now(self, request, queryset):
-        return audited(self.audit_name)(type(self)._queue_now)(self, request, queryset)
-
-    def _queue_now(self, request, queryset):
         # At most CHAT_OUTBOX_QUEUE_NOW_MAX rows a click, so a selection of every row
         # (after an outage, thousands) is not swept in the request: those queued longest
         # ago first (never queued, then by when), so the next click takes the next ones.
-        most = settings.CHAT_OUTBOX_QUEUE_NOW_MAX
+        # The audit log names the rows tried, each with the size of the selection.
         selected = queryset.count()
         pks = list(queryset.order_by(F("queued_at").asc(nulls_first=True), "pk")
-                   .values_list("pk", flat=True)[:most])
+                   .values_list("pk", flat=True)[:settings.CHAT_OUTBOX_QUEUE_NOW_MAX])
+
+        def tried(modeladmin, request, rows):
+            return modeladmin._queue_now(request, pks, selected)
+
+        return audited(self.audit_name, selected=selected)(tried)(
+            self, request, self.model.objects.filter(pk__in=pks).order_by("pk"))
+
+    def _queue_now(self, request, pks: list[int], selected: int):
+        most = settings.CHAT_OUTBOX_QUEUE_NOW_MAX
         queued = self.sweep(pks)
         left = len(pks) - queued
         one, many = self.noun

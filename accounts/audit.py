@@ -64,15 +64,17 @@ def record(request, action: str, *, target: str = "", detail: dict | None = None
         detail=detail or {})
 
 
-def audited(name: str):
+def audited(name: str, *, selected: int | None = None):
     """Decorate an admin action: after it ran, one entry per selected object (up to
-    MAX_TARGETS; the count of all is in each entry's detail)."""
+    MAX_TARGETS; the count of all is in each entry's detail, or `selected` when the
+    action is given a part of what the operator selected)."""
 
     def wrap(action):
         @functools.wraps(action)
         def run(modeladmin, request, queryset):
             objects = list(queryset[:MAX_TARGETS])
-            count = queryset.count() if len(objects) == MAX_TARGETS else len(objects)
+            count = selected if selected is not None else \
+                queryset.count() if len(objects) == MAX_TARGETS else len(objects)
             result = action(modeladmin, request, queryset)
             model = queryset.model._meta.label_lower
             AuditEntry.objects.bulk_create([

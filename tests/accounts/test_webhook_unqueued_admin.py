@@ -107,6 +107,10 @@ def test_queue_now_on_every_row_queues_a_bounded_share_a_click(settings):
            "click" in html
     assert set(WebhookUnqueued.objects.filter(refused=False).values_list("pk", flat=True)) \
         == {r.pk for r in rows[:3]}
+    # The audit log names the rows tried, not the whole selection.
+    entries = AuditEntry.objects.filter(action="queue webhook callbacks")
+    assert sorted(e.detail["pk"] for e in entries) == [r.pk for r in rows[:3]]
+    assert {e.detail["selected"] for e in entries} == {7}
 
 
 def test_who_may_see_and_queue():
