@@ -440,7 +440,14 @@
     $('search-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
       const query = $('search-input').value.trim();
-      if (query) search(query);
+      if (query) {
+        search(query);
+        return;
+      }
+      // A blank search clears the last one's results and their "N found for ..." line.
+      state.results = null;
+      renderResults();
+      setStatus($('search-status'), '');
     });
     $('group-form').addEventListener('submit', (ev) => {
       ev.preventDefault();

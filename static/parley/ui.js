@@ -63,7 +63,7 @@
     20016: 'It is too late to recall this message.',
     20022: 'This message no longer exists.',
     20023: 'This message was already recalled.',
-    20028: 'The message changed meanwhile. Reload it and try again.',
+    20028: 'The message was changed meanwhile; try again.',
     23004: 'This message is no longer in your history.',
     23005: 'This message has all the kinds of reactions it can hold (20).',
     30003: 'There is no user with this UserID.',

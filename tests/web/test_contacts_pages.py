@@ -176,6 +176,12 @@ def test_search_by_nick_and_what_adding_answers(new_page, make_user, transaction
     expect(result(page, "carol").get_by_test_id("result-user-id")).to_have_text("carol")
     expect(page.get_by_test_id("search-status")).to_contain_text("1 found")
 
+    # A blank search clears what the last one found, rather than leaving it shown
+    # under a box that no longer says what it was for.
+    search(page, "   ")
+    expect(page.get_by_test_id("search-result")).to_have_count(0, **T)
+    expect(page.get_by_test_id("search-status")).to_have_text("")
+
     search(page, "no-such-person")
     expect(page.get_by_test_id("search-status")).to_have_text(
         "Nobody found for “no-such-person”.", **T)
