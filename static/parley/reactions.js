@@ -123,6 +123,20 @@
           ev.stopPropagation();
           openPicker(add, picker, false);
           add.focus();
+          return;
+        }
+        // The arrows, Home and End move between the choices, as in a toolbar (Tab
+        // still goes through them one by one).
+        const choices = Array.from(picker.querySelectorAll('.reaction-choice'));
+        const at = choices.indexOf(document.activeElement);
+        const step = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1}[ev.key];
+        let next = null;
+        if (step && at >= 0) next = choices[(at + step + choices.length) % choices.length];
+        if (ev.key === 'Home') next = choices[0];
+        if (ev.key === 'End') next = choices[choices.length - 1];
+        if (next) {
+          ev.preventDefault();
+          next.focus();
         }
       });
       const box = el('div', {className: 'msg-reactions', 'data-testid': 'msg-reactions',

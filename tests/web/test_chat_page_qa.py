@@ -263,8 +263,13 @@ def test_reacting_by_keyboard_keeps_the_focus_in_the_reactions(new_page, make_us
     add = page.get_by_test_id("reaction-add")
     add.focus()
     page.keyboard.press("Enter")
-    expect(page.get_by_test_id("reaction-choice").first).to_be_focused()
-    page.keyboard.press("Tab")
+    choices = page.get_by_test_id("reaction-choice")
+    expect(choices.first).to_be_focused()
+    page.keyboard.press("ArrowLeft")  # the arrows go round the choices
+    expect(choices.last).to_be_focused()
+    page.keyboard.press("Home")
+    expect(choices.first).to_be_focused()
+    page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")  # ❤️
     heart = page.locator('[data-testid="reaction-chip"][data-reaction-id="❤️"]')
     expect(heart).to_have_attribute("aria-pressed", "true")
