@@ -660,7 +660,11 @@
   // (the offline cache's cut; the rest stays in history). The open chat reads history
   // from the newest back to the last message it held when the connection dropped, so
   // what the cut left out is not missing from between the old and the new messages.
+  // Past REFILL_MAX_PAGES pages (a long time offline with a busy peer) the gap is not
+  // read and drawn whole: the chat opens again at its newest page, "Load older" from
+  // there, as a chat opened afresh.
   const REFILL_PAGE = 100;
+  const REFILL_MAX_PAGES = 5;
 
   function newestSeq(cur) {
     return cur.messages.reduce((top, m) => (m.seq && m.seq > top ? m.seq : top), 0);
@@ -669,7 +673,7 @@
   async function refill(cur) {
     const held = cur.heldSeq;
     let next = '';
-    for (;;) {
+    for (let pages = 1; ; pages += 1) {
       const options = {conversationID: cur.conversationID, count: REFILL_PAGE};
       if (next) options.nextReqMessageID = next;
       let data;
@@ -693,6 +697,10 @@
         return;
       }
       if (done || data.messageList.some((m) => m.seq && m.seq <= held)) return;
+      if (pages >= REFILL_MAX_PAGES) {
+        openConversation(cur.conversationID, {force: true, fromHistory: true});
+        return;
+      }
       next = data.nextReqMessageID;
     }
   }

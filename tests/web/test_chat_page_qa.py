@@ -48,6 +48,35 @@ def test_an_open_chat_shows_every_message_missed_past_the_offline_cache_cut(
     expect(texts(page)).to_have_text(["before", *missed])
 
 
+def test_an_open_chat_missing_more_than_a_few_pages_opens_again_at_its_newest(
+        new_page, make_user, transactional_db):
+    """Back after a long time offline with a busy peer, the open chat does not read and
+    draw the whole gap (5 pages of 100 at most): it opens again at its newest page, and
+    "Load older" goes on from there, with nothing twice."""
+    carol = make_user("carol", nick="Carol")
+    make_user("alice", nick="Alice")
+    send_texts(carol, "alice", ["before"], 1)
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Ccarol"]').click()
+    expect(texts(page)).to_have_text(["before"])
+
+    page.context.set_offline(True)
+    expect(page.get_by_test_id("net-state")).to_have_attribute("data-state", "connecting")
+    missed = [f"m{i:03d}" for i in range(620)]
+    send_texts(carol, "alice", missed, 100)
+    page.context.set_offline(False)
+    wait_ready(page)
+
+    expect(page.get_by_text("before", exact=True)).to_have_count(0)  # opened again
+    expect(texts(page).last).to_have_text("m619")
+    expect(page.get_by_test_id("load-older")).to_be_visible()
+    shown = texts(page).all_inner_texts()
+    assert len(shown) < 150, len(shown)
+    assert shown == missed[-len(shown):]  # the newest, in order, each once
+    expect(page.get_by_test_id("load-older")).to_be_visible()
+
+
 def test_tab_from_the_new_chat_box_reaches_the_conversations(new_page, make_user,
                                                              transactional_db):
     """Focusing the box opens the contact picker in the list's place; Tab used to move
