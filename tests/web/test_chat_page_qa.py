@@ -24,11 +24,9 @@ def send_texts(sender, to, words, first_random):
         for i, word in enumerate(words)])
 
 
-def test_an_open_chat_shows_every_message_missed_past_the_offline_cache_cut(
-        new_page, make_user, transactional_db):
-    """The replay at reconnect gives the newest 100 messages per peer; the open chat
-    used to show those right after what it held, the older missed ones gone from it
-    (no gap to scroll into) until a reload."""
+def miss_while_offline(new_page, make_user, count: int):
+    """alice has carol's chat open ("before" in it) when her page goes offline; carol
+    sends `count` messages meanwhile; the page comes back. Returns (page, missed)."""
     carol = make_user("carol", nick="Carol")
     make_user("alice", nick="Alice")
     send_texts(carol, "alice", ["before"], 1)
@@ -39,11 +37,19 @@ def test_an_open_chat_shows_every_message_missed_past_the_offline_cache_cut(
 
     page.context.set_offline(True)
     expect(page.get_by_test_id("net-state")).to_have_attribute("data-state", "connecting")
-    missed = [f"m{i:03d}" for i in range(110)]
+    missed = [f"m{i:03d}" for i in range(count)]
     send_texts(carol, "alice", missed, 100)
     page.context.set_offline(False)
     wait_ready(page)
+    return page, missed
 
+
+def test_an_open_chat_shows_every_message_missed_past_the_offline_cache_cut(
+        new_page, make_user, transactional_db):
+    """The replay at reconnect gives the newest 100 messages per peer; the open chat
+    used to show those right after what it held, the older missed ones gone from it
+    (no gap to scroll into) until a reload."""
+    page, missed = miss_while_offline(new_page, make_user, 110)
     expect(texts(page)).to_have_count(111)
     expect(texts(page)).to_have_text(["before", *missed])
 
@@ -53,28 +59,20 @@ def test_an_open_chat_missing_more_than_a_few_pages_opens_again_at_its_newest(
     """Back after a long time offline with a busy peer, the open chat does not read and
     draw the whole gap (5 pages of 100 at most): it opens again at its newest page, and
     "Load older" goes on from there, with nothing twice."""
-    carol = make_user("carol", nick="Carol")
-    make_user("alice", nick="Alice")
-    send_texts(carol, "alice", ["before"], 1)
-    page = new_page()
-    sign_in(page, "alice")
-    page.locator('[data-testid="conversation"][data-conversation-id="C2Ccarol"]').click()
-    expect(texts(page)).to_have_text(["before"])
-
-    page.context.set_offline(True)
-    expect(page.get_by_test_id("net-state")).to_have_attribute("data-state", "connecting")
-    missed = [f"m{i:03d}" for i in range(620)]
-    send_texts(carol, "alice", missed, 100)
-    page.context.set_offline(False)
-    wait_ready(page)
-
+    page, missed = miss_while_offline(new_page, make_user, 620)
     expect(page.get_by_text("before", exact=True)).to_have_count(0)  # opened again
     expect(texts(page).last).to_have_text("m619")
-    expect(page.get_by_test_id("load-older")).to_be_visible()
+    load_older = page.get_by_test_id("load-older")
+    expect(load_older).to_be_visible()
     shown = texts(page).all_inner_texts()
     assert len(shown) < 150, len(shown)
     assert shown == missed[-len(shown):]  # the newest, in order, each once
-    expect(page.get_by_test_id("load-older")).to_be_visible()
+
+    load_older.evaluate("b => b.focus({preventScroll: true})")  # a click scrolls, loading by itself
+    page.keyboard.press("Enter")
+    expect(texts(page)).not_to_have_count(len(shown))
+    more = texts(page).all_inner_texts()
+    assert len(more) > len(shown) and more == missed[-len(more):]
 
 
 def test_tab_from_the_new_chat_box_reaches_the_conversations(new_page, make_user,
