@@ -6,6 +6,16 @@ treats opening a connection per notification as a denial-of-service attempt), so
 the clients live for the process, keyed by (HTTP/2, CA file, timeout). A Celery
 prefork worker forks after import: a client made in another process is never
 reused (the pid is part of the key).
+
+An HTTP/2 client sends one request at a time. All its requests share one TLS
+connection, and the synchronous httpcore reads it in one thread while writing it in
+another (separate read and write locks): OpenSSL does not allow one connection to be
+used by two threads at once. Under 8 threads sending together (the in-process push
+threads of `make run`, or a Celery worker on a thread pool) about one run in ten saw
+a read come back empty ("Server disconnected") while Apple's answers were on their
+way; every stream of the connection failed, and `post` sent them again on a new
+connection, so the vendor got those notifications twice. A Celery prefork worker
+sends one at a time anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from django.conf import settings
 from .base import Outcome, Result
 
 _clients: dict[tuple, httpx.Client] = {}
+_one_at_a_time: dict[httpx.Client, threading.Lock] = {}  # the HTTP/2 clients' locks
 _lock = threading.Lock()
 
 # Failures of the network or the peer's connection, not of the request: retried.
@@ -46,6 +57,8 @@ def client(*, http2: bool = False, ca_file: str = "") -> httpx.Client:
             found = httpx.Client(http2=http2, verify=verify, timeout=timeout,
                                  follow_redirects=False)
             _clients[key] = found
+            if http2:
+                _one_at_a_time[found] = threading.Lock()
         return found
 
 
@@ -56,6 +69,7 @@ def close_all() -> None:
             if key[0] == os.getpid():
                 found.close()
             del _clients[key]
+            _one_at_a_time.pop(found, None)
 
 
 # The pooled connection died under the request (the vendor closed an idle connection,
@@ -67,7 +81,16 @@ DEAD_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.Writ
 
 def post(http: httpx.Client, url: str, **kwargs) -> httpx.Response:
     """POST through a pooled client; once more, on a new connection, when the pooled
-    one turned out to be dead. Other errors (and a second dead connection) raise."""
+    one turned out to be dead. Other errors (and a second dead connection) raise. An
+    HTTP/2 client's requests wait for each other (see the module's docstring)."""
+    serial = _one_at_a_time.get(http)
+    if serial is None:
+        return _post_or_again(http, url, **kwargs)
+    with serial:
+        return _post_or_again(http, url, **kwargs)
+
+
+def _post_or_again(http: httpx.Client, url: str, **kwargs) -> httpx.Response:
     try:
         return http.post(url, **kwargs)
     except DEAD_CONNECTION_ERRORS:
