@@ -122,6 +122,10 @@
     const selected = new Map();  // message ID -> message, while selecting
     let selecting = false;
     let activeID = null;  // the message whose actions a tap showed
+    // Messages whose Delete was clicked once ("Delete for me?"): ID -> its timer. Kept
+    // here, not on the button, so a message drawn again (read, edited, sent) stays armed.
+    const armed = new Map();
+    const ARMED_MS = 4000;
 
     const els = {
       view: $('chat-view'),
@@ -666,6 +670,28 @@
       return b;
     }
 
+    function deleteButton(id) {
+      return els.list.querySelector(
+        `.msg[data-message-id="${CSS.escape(id)}"] [data-testid="delete-message"]`);
+    }
+
+    function showArmed(button, on) {
+      if (!button) return;
+      button.dataset.armed = on ? '1' : '';
+      button.textContent = on ? 'Delete for me?' : 'Delete';
+    }
+
+    function arm(id) {
+      armed.set(id, setTimeout(() => disarm(id), ARMED_MS));
+      showArmed(deleteButton(id), true);
+    }
+
+    function disarm(id) {
+      clearTimeout(armed.get(id));
+      armed.delete(id);
+      showArmed(deleteButton(id), false);
+    }
+
     /** The action links under a stored message. */
     function actions(m, li) {
       const box = el('span', {className: 'msg-actions'});
@@ -679,18 +705,19 @@
         const check = li.querySelector('.msg-select');
         if (check) check.checked = true;
       }));
-      box.append(action('Delete', 'delete-message', (b) => {
-        if (b.dataset.armed !== '1') {  // a second click confirms
-          b.dataset.armed = '1';
-          b.textContent = 'Delete for me?';
-          setTimeout(() => { b.dataset.armed = ''; b.textContent = 'Delete'; }, 4000);
+      const del = action('Delete', 'delete-message', () => {
+        if (!armed.has(m.ID)) {  // a second click confirms
+          arm(m.ID);
           return;
         }
+        disarm(m.ID);
         chat.deleteMessage([m]).then(() => {
           const cur = api.current();
           if (cur) api.remove(cur, m.ID, m);
         }, (err) => api.showError(err));
-      }));
+      });
+      showArmed(del, armed.has(m.ID));
+      box.append(del);
       const left = m.flow === 'out' ? m.time + recallSeconds - Date.now() / 1000 : 0;
       if (left > 0) {
         const recall = action('Recall', 'recall-message', () => {

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from messaging.changes import message_pk
+from messaging.changes import message_modify, message_pk
 from messaging.commands import Origin, SendCommand
 from messaging.reactions import reaction_add
 from messaging.services import message_send_many
@@ -347,3 +347,73 @@ def test_the_keyboard_focus_stays_on_a_message_drawn_again(new_page, make_user,
     bob.locator('[data-testid="conversation"][data-conversation-id="C2Calice"]').click()
     expect(alice.get_by_test_id("message").locator(".msg-meta")).to_contain_text("Read")
     expect(forward).to_be_focused()
+
+
+
+def test_delete_for_me_stays_armed_when_the_message_is_drawn_again(
+        new_page, make_user, transactional_db):
+    """The first click on Delete asks "Delete for me?"; a message drawn again meanwhile
+    (the peer edited theirs, the peer read mine) lost that, so the second click asked
+    again instead of deleting."""
+    bob = make_user("bob", nick="Bob")
+    alice = make_user("alice", nick="Alice")
+    [theirs] = send_texts(bob, "alice", ["lunch?"], 1)
+    send_texts(alice, "bob", ["ping"], 2)
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(texts(page)).to_have_text(["lunch?", "ping"])
+
+    message = page.get_by_test_id("message").first
+    message.hover()
+    delete = message.get_by_test_id("delete-message")
+    delete.click()
+    expect(delete).to_have_text("Delete for me?")
+    in_worker(message_modify, message_pk=message_pk(theirs["ID"]), actor=bob,
+              elements=[{"type": "TIMTextElem", "payload": {"text": "lunch at 1?"}}])
+    expect(message.get_by_test_id("msg-edited")).to_have_count(1)  # drawn again
+    expect(delete).to_have_text("Delete for me?")
+    delete.click()
+    expect(texts(page)).to_have_text(["ping"])
+
+    mine = page.get_by_test_id("message").first
+    mine.hover()
+    delete = mine.get_by_test_id("delete-message")
+    delete.click()
+    expect(delete).to_have_text("Delete for me?")
+    peer = new_page()
+    sign_in(peer, "bob")
+    peer.locator('[data-testid="conversation"][data-conversation-id="C2Calice"]').click()
+    expect(mine.locator(".msg-meta")).to_contain_text("Read")  # drawn again
+    expect(delete).to_have_text("Delete for me?")
+    delete.click()
+    expect(texts(page)).to_have_count(0)
+    page.reload()
+    wait_ready(page)
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(page.get_by_test_id("history-status")).to_be_visible()
+    expect(texts(page)).to_have_count(0)
+
+
+def test_delete_for_me_disarms_by_itself_even_when_drawn_again(
+        new_page, make_user, transactional_db):
+    """Left armed, "Delete for me?" goes back to "Delete" after 4 s, also when the
+    message was drawn again meanwhile; a click after that asks again."""
+    bob = make_user("bob", nick="Bob")
+    make_user("alice", nick="Alice")
+    [theirs] = send_texts(bob, "alice", ["lunch?"], 1)
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    message = page.get_by_test_id("message").first
+    message.hover()
+    delete = message.get_by_test_id("delete-message")
+    delete.click()
+    expect(delete).to_have_text("Delete for me?")
+    in_worker(message_modify, message_pk=message_pk(theirs["ID"]), actor=bob,
+              elements=[{"type": "TIMTextElem", "payload": {"text": "lunch at 1?"}}])
+    expect(message.get_by_test_id("msg-edited")).to_have_count(1)
+    expect(delete).to_have_text("Delete", timeout=6000)
+    delete.click()
+    expect(delete).to_have_text("Delete for me?")
+    expect(texts(page)).to_have_text(["lunch at 1?"])
