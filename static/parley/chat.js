@@ -37,6 +37,9 @@
     avatar: $('chat-avatar'),
     pin: $('chat-pin'),
     del: $('chat-delete'),
+    blocked: $('chat-blocked'),
+    blockedText: $('chat-blocked-text'),
+    unblock: $('chat-unblock'),
     confirm: $('chat-confirm'),
     confirmYes: $('chat-confirm-yes'),
     confirmNo: $('chat-confirm-no'),
@@ -61,6 +64,7 @@
     drafts: new Map(),  // conversationID -> draft typed here, until the server has it
     profiles: new Map(),  // userID -> profile seen in the picker (for chats not listed yet)
     friends: null,      // my friends, from FRIEND_LIST_UPDATED (the picker lists them first)
+    blocked: new Set(),  // the UserIDs I have blocked, from BLACKLIST_UPDATED
   };
 
   // --- small helpers ------------------------------------------------------------------
@@ -255,7 +259,33 @@
     els.pin.textContent = pinned ? 'Unpin' : 'Pin';
     els.pin.title = pinned ? 'Unpin this chat' : 'Pin to the top';
     els.pin.disabled = !conv;
+    showBlocked(cur);
   }
+
+  /** Under the header while I have blocked the peer: says so, with a way back. */
+  function showBlocked(cur) {
+    const on = state.blocked.has(cur.peerID);
+    if (on) els.blockedText.textContent =
+      `You blocked ${peerName(cur.conversationID)}: their messages do not reach you.`;
+    els.blocked.hidden = !on;
+    if (!on) els.unblock.disabled = false;
+  }
+
+  els.unblock.addEventListener('click', async () => {
+    const cur = state.current;
+    if (!cur) return;
+    els.unblock.disabled = true;
+    try {
+      await chat.removeFromBlacklist({userIDList: [cur.peerID]});
+      // BLACKLIST_UPDATED follows on every device; this one need not wait for it.
+      state.blocked.delete(cur.peerID);
+    } catch (err) {
+      showBanner(`Could not unblock: ${errorText(err)}`, {error: true});
+    } finally {
+      els.unblock.disabled = false;
+      if (state.current === cur) showBlocked(cur);
+    }
+  });
 
   // --- drafts: kept per conversation, on the server for my other devices --------------
 
@@ -1126,6 +1156,10 @@
   chat.on(EVENT.MESSAGE_REACTIONS_UPDATED, (event) => reactions.onUpdated(event.data));
 
   chat.on(EVENT.CONVERSATION_LIST_UPDATED, (event) => setConversations(event.data));
+  chat.on(EVENT.BLACKLIST_UPDATED, (event) => {
+    state.blocked = new Set((event.data || []).filter((id) => typeof id === 'string'));
+    if (state.current) showBlocked(state.current);
+  });
   chat.on(EVENT.FRIEND_LIST_UPDATED, (event) => {
     if (Array.isArray(event.data)) state.friends = event.data;
   });

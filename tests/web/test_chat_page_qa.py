@@ -7,6 +7,8 @@ from messaging.changes import message_modify, message_pk
 from messaging.commands import Origin, SendCommand
 from messaging.reactions import reaction_add
 from messaging.services import message_send_many
+from relationships.blocklist import block_add, block_remove
+from relationships.selectors import block_user_ids
 from relationships.services import friend_add
 from tests.web.helpers import in_worker, sign_in, wait_ready
 
@@ -417,3 +419,40 @@ def test_delete_for_me_disarms_by_itself_even_when_drawn_again(
     delete.click()
     expect(delete).to_have_text("Delete for me?")
     expect(texts(page)).to_have_text(["lunch at 1?"])
+
+
+def test_the_header_says_when_i_blocked_the_peer_and_unblocks(new_page, make_user,
+                                                              transactional_db):
+    """The header said nothing of my own block (made on another page or device), so the
+    peer's silence looked like theirs. It says so now, follows a block or unblock made
+    elsewhere, live, and offers to unblock."""
+    bob = make_user("bob", nick="Bob")
+    alice = make_user("alice", nick="Alice")
+    send_texts(bob, "alice", ["hi"], 1)
+    in_worker(block_add, owner=alice, user_ids=["bob"])
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    blocked = page.get_by_test_id("chat-blocked")
+    expect(blocked).to_be_visible()
+    expect(blocked).to_have_text("You blocked Bob: their messages do not reach you. Unblock")
+
+    in_worker(block_remove, owner=alice, user_ids=["bob"])  # from another device
+    expect(blocked).to_be_hidden()
+    in_worker(block_add, owner=alice, user_ids=["bob"])
+    expect(blocked).to_contain_text("You blocked Bob")
+
+    page.get_by_test_id("chat-unblock").click()
+    expect(blocked).to_be_hidden()
+    assert in_worker(block_user_ids, owner_pk=alice.pk) == []
+    page.get_by_test_id("message-input").fill("sorry")
+    page.get_by_test_id("message-input").press("Enter")
+    expect(page.get_by_test_id("message").last).to_have_attribute("data-status", "success")
+
+    # Another chat, a peer I have not blocked: nothing said.
+    make_user("carol", nick="Carol")
+    in_worker(block_add, owner=alice, user_ids=["bob"])
+    page.get_by_test_id("new-chat-input").fill("carol")
+    page.get_by_test_id("new-chat-input").press("Enter")
+    expect(page.get_by_test_id("chat-title")).to_have_text("Carol")
+    expect(blocked).to_be_hidden()
