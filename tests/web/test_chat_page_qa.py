@@ -1,16 +1,19 @@
 """What using the chat page as people do found broken (2026-12-06), each kept fixed."""
 
+import os
+
 import pytest
 from playwright.sync_api import expect
 
 from messaging.changes import message_modify, message_pk
 from messaging.commands import Origin, SendCommand
+from messaging.imports import message_import
 from messaging.reactions import reaction_add
 from messaging.services import message_send_many
 from relationships.blocklist import block_add, block_remove
 from relationships.selectors import block_user_ids
 from relationships.services import friend_add
-from tests.web.helpers import in_worker, sign_in, wait_ready
+from tests.web.helpers import in_worker, sign_in, wait_past_midnight, wait_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -456,3 +459,57 @@ def test_the_header_says_when_i_blocked_the_peer_and_unblocks(new_page, make_use
     page.get_by_test_id("new-chat-input").press("Enter")
     expect(page.get_by_test_id("chat-title")).to_have_text("Carol")
     expect(blocked).to_be_hidden()
+
+
+OVERLAP = """([a, b]) => {
+    const r = (e) => e.getBoundingClientRect();
+    const x = r(a), y = r(b);
+    return x.left < y.right && y.left < x.right && x.top < y.bottom && y.top < x.bottom;
+}"""
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
+def test_a_messages_actions_never_cover_the_date_above_it(new_page, make_user, size,
+                                                          transactional_db):
+    """Pointed at, the first message after a date ("Yesterday", "Today") floated its
+    actions over that date, and at the top of the list the actions went out of sight
+    above the scrolling box. Screenshots in $PARLEY_SHOTS (when set)."""
+    alice = make_user("alice", nick="Alice")
+    bob = make_user("bob", nick="Bob")
+    page = new_page(*size)
+    now, midnight = wait_past_midnight(page, 60)
+    for n, (sender, to, body, at) in enumerate([
+            (bob, "alice", "ok", midnight - 86400 + 12 * 3600),
+            (alice, "bob", "and you?", midnight - 86400 + 12 * 3600 + 5),
+            (alice, "bob", "hi", now - 30),
+            (bob, "alice", "hey there, long time no see", now - 20)]):
+        in_worker(message_import, sender=sender, to=to, random=100 + n, time=at,
+                  realtime=False, elements=[{"type": "TIMTextElem", "payload": {"text": body}}])
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(texts(page)).to_have_text(["ok", "and you?", "hi", "hey there, long time no see"])
+    separators = page.get_by_test_id("day-separator")
+    expect(separators).to_have_text(["Yesterday", "Today"])
+    scroll = page.get_by_test_id("message-scroll")
+    shots = os.environ.get("PARLEY_SHOTS")
+    for sep, message in [(separators.nth(0), page.get_by_test_id("message").nth(0)),
+                         (separators.nth(1), page.get_by_test_id("message").nth(2))]:
+        message.scroll_into_view_if_needed()
+        message.hover()
+        actions = message.locator(".msg-actions")
+        expect(actions).to_have_css("opacity", "1")
+        if shots:
+            page.screenshot(path=f"{shots}/actions-{size[0]}-{sep.inner_text()}.png")
+        assert not sep.evaluate_handle("(s, a) => [s, a]", actions.element_handle()) \
+            .evaluate(OVERLAP), f"the actions cover {sep.inner_text()!r}"
+        for other in page.get_by_test_id("day-separator").all():
+            assert not other.evaluate_handle("(s, a) => [s, a]", actions.element_handle()) \
+                .evaluate(OVERLAP)
+    # The top of the list, scrolled to: the first message's actions show whole.
+    scroll.evaluate("s => { s.scrollTop = 0; }")
+    first = page.get_by_test_id("message").first
+    first.hover()
+    actions = first.locator(".msg-actions")
+    expect(actions).to_have_css("opacity", "1")
+    top = scroll.evaluate("s => s.getBoundingClientRect().top")
+    assert actions.bounding_box()["y"] >= top, "the actions are cut off at the top"
