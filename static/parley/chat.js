@@ -50,6 +50,7 @@
     loadOlder: $('load-older'),
     historyStatus: $('history-status'),
     messageList: $('message-list'),
+    jumpNew: $('jump-new'),
     composer: $('composer'),
     input: $('message-input'),
     sendButton: $('send-button'),
@@ -237,7 +238,7 @@
     if (cur) {
       showHeader(cur);
       const conv = findConversation(cur.conversationID);
-      if (conv && conv.unreadCount > 0 && pageVisible()) markRead(cur);
+      markRead(cur);  // or says how many wait below
     }
   }
 
@@ -593,6 +594,7 @@
     els.messageList.replaceChildren();
     reactions.reset();
     els.loadOlder.hidden = true;
+    showJump(0);
     hideSendError();
     tools.setSelecting(false);
     const conv = findConversation(conversationID);
@@ -681,6 +683,7 @@
   function onScroll() {
     notePin();
     const cur = state.current;
+    if (cur && !els.jumpNew.hidden && nearBottom()) markRead(cur);
     if (cur && !cur.isCompleted && !cur.loading && els.scroll.scrollTop < OLDER_MARGIN) {
       loadHistory(cur, {older: true});
     }
@@ -735,15 +738,32 @@
     }
   }
 
-  /** Mark the open conversation read when it has unread messages. */
+  /** Mark the open conversation read when it has unread messages the person can see:
+   *  the page visible and the list scrolled to its newest. Scrolled up (reading back),
+   *  they stay unread and the "N new messages" button says so; reaching the bottom
+   *  (onScroll, or that button) reads them. */
   function markRead(cur) {
+    if (state.current !== cur) return;
     const conv = findConversation(cur.conversationID);
-    if (!conv || !conv.unreadCount || cur.marking || state.current !== cur) return;
+    const unread = (conv && conv.unreadCount) || 0;
+    const unseen = unread > 0 && !nearBottom();
+    showJump(unseen ? unread : 0);
+    if (!unread || unseen || !pageVisible() || cur.marking) return;
     cur.marking = true;
     chat.setMessageRead({conversationID: cur.conversationID})
       .catch((err) => console.warn('setMessageRead failed', err))
       .finally(() => { cur.marking = false; });
   }
+
+  function showJump(count) {
+    els.jumpNew.hidden = count === 0;
+    if (count) els.jumpNew.textContent = `${count} new message${count === 1 ? '' : 's'}`;
+  }
+
+  els.jumpNew.addEventListener('click', () => {
+    scrollToBottom();
+    if (state.current) markRead(state.current);
+  });
 
   // --- sending ------------------------------------------------------------------------
 

@@ -513,3 +513,47 @@ def test_a_messages_actions_never_cover_the_date_above_it(new_page, make_user, s
     expect(actions).to_have_css("opacity", "1")
     top = scroll.evaluate("s => s.getBoundingClientRect().top")
     assert actions.bounding_box()["y"] >= top, "the actions are cut off at the top"
+
+
+def test_a_message_arriving_while_scrolled_up_waits_unread_below(new_page, make_user,
+                                                                 transactional_db):
+    """Reading back in a chat, a new message arrived out of sight below with no word of
+    it, and was marked read at once: the peer saw "Read", the badge never showed. It
+    stays unread now, a "1 new message" button says so, and reaching the bottom (by
+    that button or by scrolling) reads it."""
+    bob = make_user("bob", nick="Bob")
+    make_user("alice", nick="Alice")
+    send_texts(bob, "alice", [f"line {i:02d}" for i in range(40)], 1)
+    page = new_page(390, 844)
+    sign_in(page, "alice")
+    conv = page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]')
+    conv.click()
+    expect(texts(page).last).to_have_text("line 39")
+    expect(page.get_by_test_id("total-unread")).to_have_text("0")
+    scroll = page.get_by_test_id("message-scroll")
+    scroll.evaluate("s => { s.scrollTop = s.scrollHeight - s.clientHeight - 400; }")
+    jump = page.get_by_test_id("jump-new")
+    expect(jump).to_be_hidden()
+
+    send_texts(bob, "alice", ["are you there?"], 100)
+    expect(texts(page).last).to_have_text("are you there?")
+    expect(jump).to_have_text("1 new message")
+    expect(jump).to_be_in_viewport()
+    send_texts(bob, "alice", ["hello?"], 101)
+    expect(jump).to_have_text("2 new messages")
+    expect(page.get_by_test_id("total-unread")).to_have_text("2")
+    page.wait_for_timeout(500)  # no read receipt goes meanwhile
+    expect(page.get_by_test_id("total-unread")).to_have_text("2")
+
+    jump.click()
+    expect(jump).to_be_hidden()
+    expect(page.get_by_test_id("total-unread")).to_have_text("0")
+    expect(texts(page).last).to_be_in_viewport()
+
+    # Scrolling down by hand reads them too.
+    scroll.evaluate("s => { s.scrollTop = s.scrollHeight - s.clientHeight - 400; }")
+    send_texts(bob, "alice", ["one more"], 102)
+    expect(jump).to_have_text("1 new message")
+    scroll.evaluate("s => { s.scrollTop = s.scrollHeight; }")
+    expect(jump).to_be_hidden()
+    expect(page.get_by_test_id("total-unread")).to_have_text("0")
