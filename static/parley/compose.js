@@ -131,6 +131,7 @@
       view: $('chat-view'),
       pane: $('chat-pane'),
       list: $('message-list'),
+      scroll: $('message-scroll'),
       input: $('message-input'),
       attachButton: $('attach-button'),
       attachInput: $('attach-input'),
@@ -578,6 +579,18 @@
     $('select-cancel').addEventListener('click', () => setSelecting(false));
 
     // --- actions on one message -------------------------------------------------------
+
+    // The actions float above a message's top (messages.css); one at the top edge of the
+    // scrolling box would have them cut off there, so they go inside its top instead.
+    const ACTIONS_RISE = 14;  // px: the 12px they rise, and a little
+    function placeActions(ev) {
+      const li = ev.target.closest && ev.target.closest('.msg');
+      if (!li) return;
+      const room = li.getBoundingClientRect().top - els.scroll.getBoundingClientRect().top;
+      li.classList.toggle('actions-inside', room < ACTIONS_RISE);
+    }
+    els.list.addEventListener('mouseover', placeActions);
+    els.list.addEventListener('focusin', placeActions);
 
     function isOwnText(m) {
       const elems = R.elementsOf(m);

@@ -472,8 +472,8 @@ OVERLAP = """([a, b]) => {
 def test_a_messages_actions_never_cover_the_date_above_it(new_page, make_user, size,
                                                           transactional_db):
     """Pointed at, the first message after a date ("Yesterday", "Today") floated its
-    actions over that date, and at the top of the list the actions went out of sight
-    above the scrolling box. Screenshots in $PARLEY_SHOTS (when set)."""
+    actions over that date; a message at the top edge of the scrolling box had them cut
+    off above it. Screenshots in $PARLEY_SHOTS (when set)."""
     alice = make_user("alice", nick="Alice")
     bob = make_user("bob", nick="Bob")
     page = new_page(*size)
@@ -482,12 +482,14 @@ def test_a_messages_actions_never_cover_the_date_above_it(new_page, make_user, s
             (bob, "alice", "ok", midnight - 86400 + 12 * 3600),
             (alice, "bob", "and you?", midnight - 86400 + 12 * 3600 + 5),
             (alice, "bob", "hi", now - 30),
-            (bob, "alice", "hey there, long time no see", now - 20)]):
+            (bob, "alice", "hey there, long time no see", now - 20),
+            # enough below for the first ones to scroll to the top
+            *[(alice, "bob", f"more {i}", now - 19 + i) for i in range(10)]]):
         in_worker(message_import, sender=sender, to=to, random=100 + n, time=at,
                   realtime=False, elements=[{"type": "TIMTextElem", "payload": {"text": body}}])
     sign_in(page, "alice")
     page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
-    expect(texts(page)).to_have_text(["ok", "and you?", "hi", "hey there, long time no see"])
+    expect(texts(page)).to_have_count(14)
     separators = page.get_by_test_id("day-separator")
     expect(separators).to_have_text(["Yesterday", "Today"])
     scroll = page.get_by_test_id("message-scroll")
@@ -505,14 +507,19 @@ def test_a_messages_actions_never_cover_the_date_above_it(new_page, make_user, s
         for other in page.get_by_test_id("day-separator").all():
             assert not other.evaluate_handle("(s, a) => [s, a]", actions.element_handle()) \
                 .evaluate(OVERLAP)
-    # The top of the list, scrolled to: the first message's actions show whole.
-    scroll.evaluate("s => { s.scrollTop = 0; }")
-    first = page.get_by_test_id("message").first
-    first.hover()
-    actions = first.locator(".msg-actions")
-    expect(actions).to_have_css("opacity", "1")
+    # A message at the top edge of the scrolling box: its actions show whole.
     top = scroll.evaluate("s => s.getBoundingClientRect().top")
-    assert actions.bounding_box()["y"] >= top, "the actions are cut off at the top"
+    for n in range(4):
+        message = page.get_by_test_id("message").nth(n)
+        scroll.evaluate("(s, m) => { s.scrollTop += m.getBoundingClientRect().top"
+                        " - s.getBoundingClientRect().top - 2; }", message.element_handle())
+        page.mouse.move(0, 0)
+        message.hover()
+        actions = message.locator(".msg-actions")
+        expect(actions).to_have_css("opacity", "1")
+        if shots:
+            page.screenshot(path=f"{shots}/actions-{size[0]}-top-{n}.png")
+        assert actions.bounding_box()["y"] >= top, f"message {n}: its actions are cut off"
 
 
 def test_a_message_arriving_while_scrolled_up_waits_unread_below(new_page, make_user,
