@@ -754,13 +754,20 @@
         box.checked = selected.has(m.ID);
         box.addEventListener('change', () => toggleSelected(m, box.checked));
         li.prepend(box);
+        // While selecting, a click anywhere on the message chooses it: its links and
+        // cards do not open (a phone's tap snaps to a link nearby). Players, the
+        // actions and an edit keep their clicks.
         li.addEventListener('click', (ev) => {
-          if (ev.target === box || ev.target.closest('a, button, audio, video, form')) return;
-          if (selecting) {
-            box.checked = !box.checked;
-            toggleSelected(m, box.checked);
-            return;
-          }
+          if (!selecting || ev.target === box
+              || ev.target.closest('audio, video, form, .msg-actions')) return;
+          ev.preventDefault();
+          ev.stopPropagation();
+          box.checked = !box.checked;
+          toggleSelected(m, box.checked);
+        }, true);
+        li.addEventListener('click', (ev) => {
+          if (selecting || ev.target === box
+              || ev.target.closest('a, button, audio, video, form')) return;
           // On a touch screen a tap shows the message's actions (CSS: hover: none).
           for (const other of els.list.querySelectorAll('.msg.is-active')) {
             if (other !== li) other.classList.remove('is-active');

@@ -564,3 +564,37 @@ def test_a_message_arriving_while_scrolled_up_waits_unread_below(new_page, make_
     scroll.evaluate("s => { s.scrollTop = s.scrollHeight; }")
     expect(jump).to_be_hidden()
     expect(page.get_by_test_id("total-unread")).to_have_text("0")
+
+
+def test_while_selecting_a_click_on_a_messages_link_selects_it(new_page, make_user,
+                                                               transactional_db):
+    """Choosing messages to forward, a click (or a phone's tap, which snaps to a link
+    nearby) on a location's "Open map" opened the map in a new tab instead of choosing
+    the message."""
+    bob = make_user("bob", nick="Bob")
+    make_user("alice", nick="Alice")
+    send_texts(bob, "alice", ["meet here"], 1)
+    in_worker(message_send_many, [SendCommand(
+        origin=Origin.USER, sender=bob, to="alice", random=2,
+        elements=[{"type": "TIMLocationElem", "payload": {
+            "description": "Café Central", "latitude": 48.2104, "longitude": 16.3655}}])])
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(page.get_by_test_id("msg-location-link")).to_be_visible()
+    first = page.get_by_test_id("message").first
+    first.hover()
+    first.get_by_test_id("select-message").click()
+    count = page.get_by_test_id("select-count")
+    expect(count).to_have_text("1 selected")
+
+    page.get_by_test_id("msg-location-link").click()
+    expect(count).to_have_text("2 selected")
+    page.get_by_test_id("msg-location-link").click()
+    expect(count).to_have_text("1 selected")
+    page.wait_for_timeout(300)
+    assert len(page.context.pages) == 1, "the map opened"
+
+    page.get_by_test_id("select-cancel").click()  # not selecting: the link is a link
+    with page.context.expect_page():
+        page.get_by_test_id("msg-location-link").click()
