@@ -297,7 +297,8 @@
       ...lines.map((line) => el('span', {className: 'msg-merged-line',
                                          'data-testid': 'msg-merged-line', text: line})),
       el('span', {className: 'msg-merged-foot muted',
-                  text: count ? `Chat history · ${count} messages` : 'Chat history'}));
+                  text: count ? `Chat history · ${count} message${count === 1 ? '' : 's'}`
+                    : 'Chat history'}));
     card.addEventListener('click', () => openMerged(title, p, message, ctx));
     return card;
   }

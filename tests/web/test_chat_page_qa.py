@@ -598,3 +598,26 @@ def test_while_selecting_a_click_on_a_messages_link_selects_it(new_page, make_us
     page.get_by_test_id("select-cancel").click()  # not selecting: the link is a link
     with page.context.expect_page():
         page.get_by_test_id("msg-location-link").click()
+
+
+def test_a_chat_history_of_one_message_says_one_message(new_page, make_user,
+                                                        transactional_db):
+    """A forwarded chat history of one message said "1 messages" on its card."""
+    bob = make_user("bob", nick="Bob")
+    make_user("alice", nick="Alice")
+
+    def relay(count, random):
+        items = [{"from": "bob", "time": 1_700_000_000 + i,
+                  "elements": [{"type": "TIMTextElem", "payload": {"text": f"item {i}"}}]}
+                 for i in range(count)]
+        return SendCommand(origin=Origin.USER, sender=bob, to="alice", random=random,
+                           elements=[{"type": "TIMRelayElem", "payload": {
+                               "title": "Chat history of Bob and Carol", "abstractList": [],
+                               "compatibleText": "[Chat history]", "messageList": items}}])
+
+    in_worker(message_send_many, [relay(1, 1), relay(2, 2)])
+    page = new_page()
+    sign_in(page, "alice")
+    page.locator('[data-testid="conversation"][data-conversation-id="C2Cbob"]').click()
+    expect(page.locator(".msg-merged-foot")).to_have_text(["Chat history · 1 message",
+                                                           "Chat history · 2 messages"])
