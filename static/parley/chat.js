@@ -285,6 +285,7 @@
     } finally {
       els.unblock.disabled = false;
       if (state.current === cur) showBlocked(cur);
+      if (els.blocked.hidden) els.input.focus();  // the focused button went with the bar
     }
   });
 

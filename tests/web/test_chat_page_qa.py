@@ -447,6 +447,7 @@ def test_the_header_says_when_i_blocked_the_peer_and_unblocks(new_page, make_use
 
     page.get_by_test_id("chat-unblock").click()
     expect(blocked).to_be_hidden()
+    expect(page.get_by_test_id("message-input")).to_be_focused()  # not lost with the bar
     assert in_worker(block_user_ids, owner_pk=alice.pk) == []
     page.get_by_test_id("message-input").fill("sorry")
     page.get_by_test_id("message-input").press("Enter")
