@@ -124,18 +124,11 @@ def unmute_action(modeladmin, request, queryset):
 @admin.action(description="Delete account (kicks its devices; as /v4 account_delete)",
               permissions=["delete"])
 @within_role
-@audited("delete account")
 def delete_account_action(modeladmin, request, queryset):
-    deleted = 0
-    for user in queryset:
-        try:
-            devices.user_delete(user=user)
-        except ChatError as exc:
-            modeladmin.message_user(request, f"{user.user_id}: {exc.message} ({exc.code})",
-                                    messages.ERROR)
-            continue
-        deleted += 1
-    modeladmin.message_user(request, f"Deleted {deleted} account(s).", messages.SUCCESS)
+    # Each account through the service; the answer counts only those deleted and names
+    # the others with why, and only those deleted are audited (accounts/admin_deletes.py).
+    modeladmin.delete_through_service_reporting(request, queryset, noun="account(s)",
+                                                audit_action="delete account")
 
 
 class OnlineFilter(admin.SimpleListFilter):
@@ -231,6 +224,11 @@ class UserAdmin(BigList, ServiceDeletes, BaseUserAdmin):
 
     def delete_through_service(self, request, obj) -> None:
         devices.user_delete(user=obj)
+
+    def delete_refusal(self, request, obj):
+        if obj.pk == request.user.pk:  # the audit entry would name an account gone
+            return "your own account (another superuser may delete it)"
+        return None
 
     def get_deleted_objects(self, objs, request):
         """What the confirmation page lists: the accounts, and what goes with each (the

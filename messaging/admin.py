@@ -86,6 +86,13 @@ class MessageAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
     def delete_through_service(self, request, obj):
         message_delete_both_sides(message_pk=obj.pk)
 
+    def delete_refusal(self, request, obj):
+        # The row stays until the history purge: deleting it again would tell both
+        # sides' devices again, and say a success for nothing done.
+        if obj.deleted_by_sender and obj.deleted_by_receiver:
+            return "already deleted from both sides' histories"
+        return None
+
     def has_recall_permission(self, request):
         return request.user.has_perm("accounts.recall_message")
 
@@ -172,6 +179,11 @@ class ConversationAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
 
     def delete_through_service(self, request, obj):
         conversation_delete(user=obj.owner, peer=obj.peer, clear_history=True)
+
+    def delete_refusal(self, request, obj):
+        if obj.is_hidden and obj.last_message_id is None:  # what a delete leaves
+            return "already deleted from its owner's list, with its history"
+        return None
 
     @admin.display(description="owner", ordering="owner__user_id")
     def owner_link(self, obj):

@@ -24,7 +24,7 @@ from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
-from accounts.admin_deletes import NoDeletes, ServiceDeletes
+from accounts.admin_deletes import AlreadyGone, NoDeletes, ServiceDeletes
 from accounts.admin_lists import BigList, CheckedLookups
 from accounts.admin_outbox import OutboxAdmin
 from chat_project.errors import ChatError
@@ -66,7 +66,8 @@ class PushTokenAdmin(BigList, ServiceDeletes, ReadOnlyAdmin):
     delete_effect = "the device gets no more offline pushes (push_token_remove)"
 
     def delete_through_service(self, request, obj):
-        services.push_token_remove(user=obj.user, device_id=obj.device_id)
+        if not services.push_token_remove(user=obj.user, device_id=obj.device_id):
+            raise AlreadyGone
 
     @admin.display(description="token")
     def masked_token(self, obj):

@@ -260,9 +260,12 @@ def test_a_refusal_of_a_service_is_a_message_not_an_error_page(ops, make_user):
     http.user = User.objects.get(user_id="ops")
     http.session = {}
     http._messages = FallbackStorage(http)
-    FriendRequestAdmin(FriendRequest, django_admin.site).delete_model(http, request)
+    model_admin = FriendRequestAdmin(FriendRequest, django_admin.site)
+    model_admin.delete_model(http, request)
+    answer = model_admin.response_delete(http, str(request), request.pk)
     shown = [str(m) for m in http._messages]
-    assert len(shown) == 1 and "(30614)" in shown[0]
+    assert len(shown) == 1 and "(30614)" in shown[0] and "not deleted" in shown[0]
+    assert answer["Location"] == "/admin/relationships/friendrequest/"  # the row is gone
 
 
 @pytest.mark.django_db

@@ -1,0 +1,182 @@
+"""What the console says after a delete or a bulk action counts only what was done
+(accounts/admin_deletes.py): a row the service refuses, a row beyond the operator's
+role and a row gone meanwhile (another tab deleted it) are named, with why, and left
+as they are; none is audited as deleted. A selection that names no row (a tampered
+form: "abc", a NUL) is a message, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import AuditEntry, SyncEntry, User
+from messaging.commands import Origin
+from messaging.models import Message
+from messaging.services import message_send
+from push.models import AttrName, UserAttr
+from relationships import services as rel
+from relationships.models import Block
+from tests.console import staff_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _root() -> Client:
+    User.objects.create_superuser("root", password="root-pass-1")
+    client = Client()
+    assert client.login(user_id="root", password="root-pass-1")
+    return client
+
+
+def _said(response) -> list[tuple[str, str]]:
+    """The messages the page shows after the answer (followed): (level tag, text)."""
+    return [(m.level_tag, m.message) for m in response.context["messages"]]
+
+
+def _redirected(response) -> bool:
+    return [code for _, code in response.redirect_chain] == [302]
+
+
+def _delete_selected(client, url, pks):
+    return client.post(url, {"action": "delete_selected", "_selected_action": pks,
+                             "post": "yes"}, follow=True)
+
+
+def _deletes_audited(model: str) -> list[str]:
+    return sorted(str(e.detail["pk"]) for e in
+                  AuditEntry.objects.filter(action=f"delete {model}"))
+
+
+# --- the service refuses -------------------------------------------------------------------
+
+def test_bulk_delete_counts_only_what_the_service_did(make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    AttrName.objects.create(slot=0, name="city")
+    named = UserAttr.objects.create(user=alice, slot=0, value="paris")
+    nameless = UserAttr.objects.create(user=bob, slot=3, value="x")  # the service refuses
+    root = _root()
+
+    said = _said(_delete_selected(root, "/admin/push/userattr/", [named.pk, nameless.pk]))
+
+    assert ("success", "Deleted 1 user push attribute.") in said
+    assert not any("Successfully deleted" in text for _, text in said)
+    refused = [text for level, text in said if level == "error"]
+    assert len(refused) == 1 and str(nameless) in refused[0] and "no name" in refused[0] \
+        and "90033" in refused[0]
+    assert list(UserAttr.objects.values_list("pk", flat=True)) == [nameless.pk]
+    assert _deletes_audited("userattr") == [str(named.pk)]
+
+
+def test_the_delete_page_says_a_refusal_not_a_success(make_user):
+    bob = make_user("bob")
+    nameless = UserAttr.objects.create(user=bob, slot=3, value="x")
+    root = _root()
+
+    answer = root.post(f"/admin/push/userattr/{nameless.pk}/delete/", {"post": "yes"},
+                       follow=True)
+
+    said = _said(answer)
+    assert not any("deleted successfully" in text for _, text in said), said
+    assert [level for level, _ in said] == ["error"] and "no name" in said[0][1]
+    assert answer.redirect_chain == [(f"/admin/push/userattr/{nameless.pk}/change/", 302)]
+    assert UserAttr.objects.filter(pk=nameless.pk).exists()
+    assert _deletes_audited("userattr") == []
+
+
+def test_deleting_an_app_admins_account_is_refused_not_counted(make_user):
+    alice, app_admin = make_user("alice"), make_user("administrator")
+    root = _root()
+
+    # "Delete selected" refuses the selection whole, as its confirmation page does
+    # (which offers no button for it): posted anyway, it says so, with why.
+    answer = _delete_selected(root, "/admin/accounts/user/", [alice.pk, app_admin.pk])
+    assert _redirected(answer)
+    said = _said(answer)
+    assert [level for level, _ in said] == ["error"]
+    assert "Nothing deleted" in said[0][1] and "is an app admin" in said[0][1]
+    assert User.objects.filter(pk__in=[alice.pk, app_admin.pk]).count() == 2
+
+    # "Delete account" deletes the others: the answer counts them only.
+    said = _said(root.post("/admin/accounts/user/", {
+        "action": "delete_account_action", "_selected_action": [alice.pk, app_admin.pk]},
+        follow=True))
+    assert ("success", "Deleted 1 account(s).") in said
+    refused = [text for level, text in said if level == "error"]
+    assert len(refused) == 1 and "administrator" in refused[0] and "70402" in refused[0]
+    # Alone, nothing deleted is no success, and the refused account is not audited.
+    said = _said(root.post("/admin/accounts/user/", {"action": "delete_account_action",
+                                                     "_selected_action": [app_admin.pk]},
+                           follow=True))
+    assert [level for level, _ in said] == ["error"] and "70402" in said[0][1]
+    assert User.objects.filter(pk=app_admin.pk).exists()
+    assert list(AuditEntry.objects.filter(action="delete account")
+                .values_list("target", flat=True)) == ["alice"]
+
+
+# --- beyond the operator's permission ------------------------------------------------------
+
+def test_an_operators_bulk_delete_names_the_accounts_beyond_its_role(make_user):
+    alice = make_user("alice")
+    colleague = User.objects.create_user("colleague", password="x-pass-1", is_staff=True)
+    ops = staff_client("ops", "operator")
+
+    # (The confirmation page refuses such a selection; a form posted anyway, or a
+    # colleague made staff between the page and the click, meets this: a message,
+    # not a bare 403.)
+    answer = _delete_selected(ops, "/admin/accounts/user/", [alice.pk, colleague.pk])
+
+    assert _redirected(answer)
+    said = _said(answer)
+    assert [level for level, _ in said] == ["error"]
+    assert "colleague" in said[0][1] and "beyond your role" in said[0][1]
+    assert User.objects.filter(pk__in=[alice.pk, colleague.pk]).count() == 2
+    assert _deletes_audited("user") == []
+
+
+def test_support_cannot_delete_by_posting_the_action(make_user):
+    alice = make_user("alice")
+    helper = staff_client("helper", "support")
+    answer = _delete_selected(helper, "/admin/accounts/user/", [alice.pk])
+    assert answer.redirect_chain == []  # the list again: support has no action on users
+    assert not any(level == "success" for level, _ in _said(answer))
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+# --- gone meanwhile: two tabs ----------------------------------------------------------------
+
+def test_a_block_deleted_in_another_tab_is_said_gone(make_user):
+    alice, _, _ = make_user("alice"), make_user("bob"), make_user("carol")
+    rel.block_add(owner=alice, user_ids=["bob", "carol"])
+    first, second = Block.objects.order_by("pk")
+    root = _root()
+    _delete_selected(root, "/admin/relationships/block/", [first.pk])  # tab one
+
+    said = _said(_delete_selected(root, "/admin/relationships/block/", [first.pk, second.pk]))
+
+    assert ("success", "Deleted 1 block.") in said
+    gone = [text for level, text in said if level == "warning"]
+    assert len(gone) == 1 and "already gone" in gone[0] and str(first.pk) in gone[0]
+    # Alone, it is said too (it was silent).
+    said = _said(_delete_selected(root, "/admin/relationships/block/", [first.pk]))
+    assert [level for level, _ in said] == ["warning"] and "already gone" in said[0][1]
+
+
+def test_a_message_deleted_in_another_tab_is_not_deleted_again(make_user):
+    alice = make_user("alice")
+    make_user("bob")
+    sent = message_send(origin=Origin.USER, sender=alice, to="bob", random=3,
+                        elements=[{"type": "TIMTextElem", "payload": {"text": "x"}}])
+    pk = int(sent["ID"].split("-")[0])
+    root = _root()
+    said = _said(_delete_selected(root, "/admin/messaging/message/", [pk]))
+    assert ("success", "Deleted 1 message.") in said
+    events = SyncEntry.objects.count()
+
+    said = _said(_delete_selected(root, "/admin/messaging/message/", [pk]))  # tab two
+
+    assert not any(level == "success" for level, _ in said), said
+    assert len(said) == 1 and "already deleted" in said[0][1]
+    assert SyncEntry.objects.count() == events  # the devices are not told twice
+    assert Message.objects.filter(pk=pk, deleted_by_sender=True,
+                                  deleted_by_receiver=True).exists()
+    assert _deletes_audited("message") == [str(pk)]
