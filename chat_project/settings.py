@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "accounts.devices.SessionEpochMiddleware",  # a session from before a kick: signed out
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.audit.RequestMiddleware",  # the page an audit entry came from
+    "accounts.admin_selection.SelectionMiddleware",  # a list's action on "abc": a message
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: the lockout answer
 ]

@@ -7,6 +7,7 @@ form: "abc", a NUL) is a message, never a 500."""
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
 from django.test import Client
 
 from accounts.models import AuditEntry, SyncEntry, User
@@ -180,3 +181,26 @@ def test_a_message_deleted_in_another_tab_is_not_deleted_again(make_user):
     assert Message.objects.filter(pk=pk, deleted_by_sender=True,
                                   deleted_by_receiver=True).exists()
     assert _deletes_audited("message") == [str(pk)]
+
+
+# --- a selection that names no row -----------------------------------------------------------
+
+NOT_IDS = ["abc", "\x00", "1.5", "", "1\x002"]
+
+
+def test_a_selection_of_no_row_id_is_a_message_on_every_list(make_user):
+    make_user("alice")
+    root = _root()
+    for model, model_admin in admin.site._registry.items():
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        request = root.get(url).wsgi_request
+        for action in model_admin.get_actions(request):
+            for value in NOT_IDS:
+                for confirmed in ({}, {"post": "yes"}):
+                    answer = root.post(url, {"action": action, "index": 0,
+                                             "_selected_action": [value], **confirmed},
+                                       follow=True)
+                    assert _redirected(answer), (url, action, value)
+                    said = _said(answer)
+                    assert [level for level, _ in said] == ["error"], (url, action, value)
+                    assert "no row" in said[0][1]
