@@ -288,6 +288,15 @@ class LoginPolicyAdmin(admin.ModelAdmin):
         # Whatever the id in the URL: there is one policy.
         return LoginPolicy.objects.order_by("pk").first() or LoginPolicy(pk=1)
 
+    def history_view(self, request, object_id, extra_context=None):
+        # The one policy's history, at its own id: the id in the URL went to the log's
+        # query as it was (a NUL in it: a 500).
+        pk = str(self.get_object(request, object_id).pk)
+        if object_id != pk:
+            return HttpResponseRedirect(
+                reverse("admin:accounts_loginpolicy_history", args=[pk]))
+        return super().history_view(request, object_id, extra_context)
+
     def save_model(self, request, obj, form, change):
         saved = devices.login_policy_set(mode=obj.mode, web_sessions=obj.web_sessions)
         obj.pk, obj.updated_at = saved.pk, saved.updated_at
@@ -338,5 +347,6 @@ class AuditEntryAdmin(BigList, admin.ModelAdmin):
         return text if len(text) <= 120 else text[:119] + "…"
 
 
-# The webhook configuration and attempt records (accounts/admin_webhooks.py).
-from . import admin_webhooks  # noqa: E402,F401
+# The webhook configuration and attempt records (accounts/admin_webhooks.py), and
+# django-axes' sign-in lockouts (accounts/admin_axes.py).
+from . import admin_axes, admin_webhooks  # noqa: E402,F401

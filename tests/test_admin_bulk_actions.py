@@ -204,3 +204,29 @@ def test_a_selection_of_no_row_id_is_a_message_on_every_list(make_user):
                     said = _said(answer)
                     assert [level for level, _ in said] == ["error"], (url, action, value)
                     assert "no row" in said[0][1]
+
+
+def test_odd_ids_in_the_login_policy_pages_are_no_500(make_user):
+    root = _root()
+    for odd in ("%00", "1%002", "abc", "9" * 40):
+        answer = root.get(f"/admin/accounts/loginpolicy/{odd}/history/", follow=True)
+        assert answer.status_code == 200, odd
+        assert answer.redirect_chain[-1][0] == "/admin/accounts/loginpolicy/1/history/"
+
+
+def test_the_sign_in_lockout_clean_up_action_answers(make_user):
+    """django-axes' "Clean up expired attempts" read a time axes sets only while
+    signing in: a 500 from the console, whatever was selected."""
+    from axes.models import AccessAttempt
+
+    root = _root()
+    attempt = AccessAttempt.objects.create(username="alice", ip_address="10.0.0.1",
+                                           user_agent="x", failures_since_start=3,
+                                           get_data="", post_data="", http_accept="",
+                                           path_info="/")
+    answer = root.post("/admin/axes/accessattempt/", {
+        "action": "cleanup_expired_attempts", "index": 0, "_selected_action": [attempt.pk]},
+        follow=True)
+    assert _redirected(answer)
+    assert [text for _, text in _said(answer)] == ["Cleaned up 0 expired access attempts."]
+    assert AccessAttempt.objects.filter(pk=attempt.pk).exists()  # not expired yet
