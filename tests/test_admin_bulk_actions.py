@@ -230,3 +230,22 @@ def test_the_sign_in_lockout_clean_up_action_answers(make_user):
     assert _redirected(answer)
     assert [text for _, text in _said(answer)] == ["Cleaned up 0 expired access attempts."]
     assert AccessAttempt.objects.filter(pk=attempt.pk).exists()  # not expired yet
+
+
+def test_deleting_friendships_both_ways_twice_is_no_success(make_user):
+    from relationships.models import Friendship
+    from tests.relationships.test_blocklist import befriend_both
+
+    alice, bob = make_user("alice"), make_user("bob")
+    befriend_both(alice, bob)
+    pk = Friendship.objects.get(owner=alice).pk
+    root = _root()
+    action = {"action": "delete_both_ways", "index": 0, "_selected_action": [pk]}
+    said = _said(root.post("/admin/relationships/friendship/", action, follow=True))
+    assert said == [("success", "Deleted 1 friendship(s) both ways.")]
+    assert not Friendship.objects.exists()
+
+    said = _said(root.post("/admin/relationships/friendship/", action, follow=True))  # tab two
+
+    assert [level for level, _ in said] == ["warning"], said
+    assert "already gone" in said[0][1] and str(pk) in said[0][1]
