@@ -31,14 +31,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html_join
 
 from accounts.admin import UserAdmin as AccountUserAdmin
 from accounts.admin import list_link, user_link, without_fields
-from accounts.admin_deletes import GONE, NoDeletes, ServiceDeletes
+from accounts.admin_deletes import NoDeletes, ServiceDeletes
 from accounts.admin_lists import BigList, CheckedLookups
 from accounts.audit import audited
 from accounts.console_roles import within_role
@@ -176,9 +175,10 @@ class FriendshipAdmin(BigList, ServiceDeletes, _ReadOnly, admin.ModelAdmin):
                   permissions=["delete"])
     @audited("delete friendship both ways")
     def delete_both_ways(self, request, queryset):
-        # Only what was deleted is counted; what was not is named, with why.
-        done, rows = 0, list(queryset.select_related("owner", "friend"))
-        for obj in rows:
+        # Only what was deleted is counted; what was not is named, with why (and rows
+        # gone since the list was drawn, before: accounts/admin_selection.py).
+        done = 0
+        for obj in queryset.select_related("owner", "friend"):
             try:
                 _friend_delete(obj, DeleteType.BOTH)
                 done += 1
@@ -188,12 +188,6 @@ class FriendshipAdmin(BigList, ServiceDeletes, _ReadOnly, admin.ModelAdmin):
         if done:
             self.message_user(request, f"Deleted {done} friendship(s) both ways.",
                               messages.SUCCESS)
-        found = {str(obj.pk) for obj in rows}
-        gone = [f"#{pk}: {GONE}" for pk in dict.fromkeys(
-            request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)) if pk not in found]
-        if gone and request.POST.get("select_across") != "1":
-            self.message_user(request, "Not deleted: " + "; ".join(gone[:20]),
-                              messages.WARNING)
 
 
 def _friend_delete(obj: Friendship, delete_type: str) -> None:

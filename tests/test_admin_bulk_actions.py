@@ -249,3 +249,44 @@ def test_deleting_friendships_both_ways_twice_is_no_success(make_user):
 
     assert [level for level, _ in said] == ["warning"], said
     assert "already gone" in said[0][1] and str(pk) in said[0][1]
+
+
+# --- a list's filters: odd values are Django's "invalid filter" (?e=1), never a 500 ----------
+
+def test_odd_filter_values_are_an_invalid_filter_on_every_list(make_user):
+    make_user("alice")
+    root = _root()
+    for model, model_admin in admin.site._registry.items():
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        odd = ["q=%00", "o=abc"]
+        odd += [f"{name}=%00" for name in model_admin.list_filter if isinstance(name, str)]
+        field = model_admin.date_hierarchy
+        if field:
+            odd += [f"{field}__year=9999", f"{field}__year=9999&{field}__month=12",
+                    f"{field}__year=9999&{field}__month=12&{field}__day=31",
+                    f"{field}__year={'9' * 30}", f"{field}__year=0"]
+        for query in odd:
+            answer = root.get(f"{url}?{query}")
+            assert answer.status_code in (200, 302), (url, query)
+            if answer.status_code == 302:  # ?e=1, or a one-row list's own page
+                assert root.get(answer["Location"], follow=True).status_code == 200, \
+                    (url, query)
+
+
+def test_an_action_on_accounts_deleted_meanwhile_names_them(make_user):
+    alice, bob = make_user("alice"), make_user("bob")
+    root = _root()
+    _delete_selected(root, "/admin/accounts/user/", [bob.pk])  # tab one
+    for action in ("kick_action", "mute_day_action", "forbid_sending_action",
+                   "delete_account_action"):
+        # Alone: nothing done, and said (it was silent).
+        said = _said(root.post("/admin/accounts/user/", {
+            "action": action, "index": 0, "_selected_action": [bob.pk]}, follow=True))
+        assert [level for level, _ in said] == ["warning"], (action, said)
+        assert "already gone" in said[0][1] and f"#{bob.pk}" in said[0][1]
+    said = _said(root.post("/admin/accounts/user/", {
+        "action": "kick_action", "index": 0, "_selected_action": [alice.pk, bob.pk]},
+        follow=True))
+    assert ("success", "Kicked out 1 user(s).") in said
+    assert [text for level, text in said if level == "warning"] == [
+        f"Left out, already gone (deleted meanwhile): #{bob.pk}."]
