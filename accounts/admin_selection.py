@@ -59,8 +59,11 @@ class SelectionMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         model_admin = getattr(view_func, "model_admin", None)
         if (model_admin is None or getattr(view_func, "__name__", "") != "changelist_view"
-                or not model_admin.admin_site.has_permission(request)):
-            return None  # not a list (or not staff: the view sends to sign-in)
+                or not model_admin.admin_site.has_permission(request)
+                or not model_admin.has_view_or_change_permission(request)):
+            # Not a list, or not the caller's: the view refuses (sign-in, 403) before it
+            # reads anything, and so must this (which ids exist is the list's data).
+            return None
         if _bad_filter(model_admin, request):
             return HttpResponseRedirect(request.path + "?e=1")
         if request.method != "POST":

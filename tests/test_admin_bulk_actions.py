@@ -290,3 +290,17 @@ def test_an_action_on_accounts_deleted_meanwhile_names_them(make_user):
     assert ("success", "Kicked out 1 user(s).") in said
     assert [text for level, text in said if level == "warning"] == [
         f"Left out, already gone (deleted meanwhile): #{bob.pk}."]
+
+
+def test_staff_without_the_list_get_403_whatever_the_selection(make_user):
+    """The checks above answer only who may read the list: to another, which ids
+    exist is the list's data."""
+    alice = make_user("alice")
+    nobody = staff_client("nobody")  # staff, granted nothing
+    for url in ("/admin/accounts/user/", "/admin/relationships/block/"):
+        for value in ("abc", "987654321", str(alice.pk)):
+            answer = nobody.post(url, {"action": "delete_selected", "index": 0,
+                                       "_selected_action": [value], "post": "yes"})
+            assert answer.status_code == 403, (url, value)
+        assert nobody.get(f"{url}?q=%00").status_code == 403
+    assert User.objects.filter(pk=alice.pk).exists()
