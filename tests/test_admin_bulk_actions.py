@@ -304,3 +304,28 @@ def test_staff_without_the_list_get_403_whatever_the_selection(make_user):
             assert answer.status_code == 403, (url, value)
         assert nobody.get(f"{url}?q=%00").status_code == 403
     assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_a_conversation_deleted_in_another_tab_is_not_deleted_again(make_user):
+    from messaging.models import Conversation
+
+    alice = make_user("alice")
+    make_user("bob")
+    message_send(origin=Origin.USER, sender=alice, to="bob", random=4,
+                 elements=[{"type": "TIMTextElem", "payload": {"text": "x"}}])
+    conv = Conversation.objects.get(owner__user_id="bob")
+    root = _root()
+    said = _said(_delete_selected(root, "/admin/messaging/conversation/", [conv.pk]))
+    assert ("success", "Deleted 1 conversation.") in said
+    events = SyncEntry.objects.count()
+
+    said = _said(_delete_selected(root, "/admin/messaging/conversation/", [conv.pk]))
+
+    assert [level for level, _ in said] == ["warning"] and "already deleted" in said[0][1]
+    assert SyncEntry.objects.count() == events
+    # The delete page says the same, as an error, and nothing more is done.
+    answer = root.post(f"/admin/messaging/conversation/{conv.pk}/delete/", {"post": "yes"},
+                       follow=True)
+    said = _said(answer)
+    assert [level for level, _ in said] == ["error"] and "already deleted" in said[0][1]
+    assert SyncEntry.objects.count() == events
