@@ -65,7 +65,6 @@ from accounts.events import publish_on_commit
 from accounts.models import SyncEntry, User
 from accounts.services import sync_publish
 from chat_project.errors import ChatError
-from push import pipeline as push_pipeline
 from push import selectors as push_selectors
 from push import tasks as push_tasks
 
@@ -404,8 +403,8 @@ def message_modify(*, message_pk: int, actor: User | None, elements=_UNSET,
         Message.objects.filter(pk=msg.pk).update(elements=new_elements,
                                                  cloud_custom_data=new_ccd, is_modified=True)
         # Its offline pushes not sent yet (a retry waiting) show the message as it is now.
-        push_pipeline.message_renote(message_id=msg.pk,
-                                     note=push_note(msg, msg.sender.user_id))
+        push_tasks.renote_on_commit(message_id=msg.pk,
+                                    note=push_note(msg, msg.sender.user_id))
         convs = _locked_conversations(dialog.pk)
         events = _message_changed(msg, convs, kind=SyncEntry.Kind.MODIFY,
                                   event="MESSAGE_MODIFIED", extra={}, unread_changed=set())

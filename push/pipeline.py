@@ -363,6 +363,11 @@ def retry_countdown(attempts: int, retry_after: float | None, *, key: int) -> fl
 
 
 def _call_vendor(token: PushToken, note: Notification) -> tuple[Result, int]:
+    if transaction.get_connection().in_atomic_block:
+        # Its locks (and a pooled connection) would be held while the vendor answers,
+        # up to CHAT_PUSH_HTTP_TIMEOUT, and the answer's record lost on a rollback.
+        raise RuntimeError("a push vendor called inside a transaction: send after the "
+                           "commit (mark the work in it, as _mark_withdrawals does)")
     client = provider(token.vendor)
     if client is None or not client.configured():
         return Result(Outcome.FAILED, vendor_code="not_configured",
@@ -476,27 +481,34 @@ def withdraw_messages(message_ids: list[int], *,
                                 on_marked=blank_then_marked)
 
 
-def message_renote(*, message_id: int, note: Notification | None) -> None:
+def message_renote(*, message_id: int, note: Notification | None) -> list[int]:
     """The message was modified: what its deliveries still to be sent (pending, a retry
     waiting, or being sent now and perhaps retried) will show is the message as it is
     now (`note`, rendered by push/content.py from the stored message and its stored
     offline-push settings; the badge stays the one counted at the send). None: the
-    message has nothing to push any more, so they are withdrawn. Called in the
-    modify's transaction, so no retry claimed after its commit sends the old text (one
-    statement; a retry claimed before it sends the text it read). Deliveries not made
-    yet (the message's first push task has not run) are made with the new text: the
-    task reads the message when it makes them, and a modify that comes while it does
-    waits for them (deliver_jobs)."""
+    message has nothing to push any more, so they are withdrawn (marked only, as
+    _withdraw_deliveries marks). Called in the modify's transaction, so no retry
+    claimed after its commit sends the old text (one statement; a retry claimed before
+    it sends the text it read). Deliveries not made yet (the message's first push task
+    has not run) are made with the new text: the task reads the message when it makes
+    them, and a modify that comes while it does waits for them (deliver_jobs).
+
+    Returns the deliveries whose withdrawal is owed: found "sending", then delivered by
+    the time their lock was taken (the run that sent them had not seen the mark). They
+    are not sent here, in the caller's transaction (its locks would be held across the
+    vendor's answer, and an answer recorded in it lost on a rollback): the caller has
+    them sent after its commit (push/tasks.py renote_on_commit), or, if it dies first,
+    the stale sweep does (`requeue_stale`)."""
     if note is None:
-        _withdraw_deliveries(PushDelivery.objects.filter(
+        return [d.pk for d in _mark_withdrawals(PushDelivery.objects.filter(
             message_id=message_id, withdrawn=False,
-            state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING)))
-        return
+            state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING)))]
     PushDelivery.objects.filter(
         message_id=message_id, withdrawn=False,
         state__in=(PushDelivery.State.PENDING, PushDelivery.State.SENDING),
     ).exclude(note={}).update(note=NoteWith(
         {"title": note.title, "body": note.body, "extension": note.extension}))
+    return []
 
 
 class NoteWith(Func):
@@ -539,12 +551,20 @@ def _withdraw_deliveries(deliveries, *, on_marked: Callable[[], None] | None = N
     harmless (a withdrawal names the message; the app, or the service worker, closes
     the notification with that id, and a second finds none). One owed already (another
     run's, alive or dead) is left to that run or the stale sweep: sent once."""
+    return sum(_send_withdrawal(d) for d in _mark_withdrawals(deliveries, on_marked=on_marked))
+
+
+def _mark_withdrawals(deliveries, *,
+                      on_marked: Callable[[], None] | None = None) -> list[PushDelivery]:
+    """_withdraw_deliveries' transaction (a savepoint in the caller's, if one is open):
+    mark the open `deliveries` and return those whose withdrawal is now owed, to be
+    sent after the commit (_send_withdrawal)."""
     pks = list(deliveries.values_list("pk", flat=True))
     owed: list[PushDelivery] = []
     if not pks:
         if on_marked is not None:
             on_marked()
-        return 0
+        return owed
     State = PushDelivery.State
     with transaction.atomic():
         rows = list(PushDelivery.objects.select_for_update().filter(
@@ -563,7 +583,7 @@ def _withdraw_deliveries(deliveries, *, on_marked: Callable[[], None] | None = N
                 withdraw_wanted=True, updated_at=now)
         if on_marked is not None:
             on_marked()
-    return sum(_send_withdrawal(d) for d in owed)
+    return owed
 
 
 def _send_withdrawal(d: PushDelivery) -> int:

@@ -4,8 +4,9 @@ withdrawals and the purge of old attempt records.
 push/pipeline.py holds the work and never queues a task itself: the send pipeline
 (messaging.persist) hands jobs to `queue_on_commit`, and messaging.changes its
 withdrawals to `withdraw_on_commit`, `withdraw_message_on_commit` and
-`withdraw_deleted_on_commit` here, and the pipeline's functions that need a later run take the
-queueing function as an argument (`on_retry`, `requeue`).
+`withdraw_deleted_on_commit` here (and a modify's new text to `renote_on_commit`),
+and the pipeline's functions that need a later run take the queueing function as an
+argument (`on_retry`, `requeue`).
 
 Nothing committed loses its offline push: `queue_on_commit` writes the send batch's
 push jobs (those whose receiver has a push token) to the outbox, PushUnqueued, in the
@@ -62,6 +63,7 @@ from chat_project.task_rules import RETRY
 from . import pipeline
 from .models import PushDelivery, PushToken, PushUnqueued
 from .pipeline import PushJob
+from .providers.base import Notification
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +223,25 @@ def withdraw_message_on_commit(*, message_id: int) -> None:
     waits for the recall's lock, then reads the message recalled and makes none."""
     if pipeline.enabled() and PushDelivery.objects.filter(message_id=message_id).exists():
         _outbox_on_commit(push_withdraw_message, (message_id,))
+
+
+def renote_on_commit(*, message_id: int, note: Notification | None) -> None:
+    """In a modify's transaction, after the message's lock: its deliveries still to be
+    sent show `note` (pipeline.message_renote; None: withdrawn). A withdrawal that
+    leaves owed (a push delivered while the modify took its lock) is sent after the
+    commit by its delivery's task (push_retry: send_delivery sends a delivered one's
+    owed withdrawal), never in the modify's transaction; a process that dies before
+    queuing it, or a broker that will not take it, leaves it to the stale sweep
+    (requeue_stale_pushes). A modify rolled back withdrew nothing and sends nothing."""
+    for pk in pipeline.message_renote(message_id=message_id, note=note):
+        transaction.on_commit(lambda pk=pk: _queue_owed(pk), robust=True)
+
+
+def _queue_owed(delivery_pk: int) -> None:
+    if push_retry.app.conf.task_always_eager:  # not in the modify's request
+        _in_thread(push_retry, (delivery_pk,))
+    else:
+        queue_retry(delivery_pk, 0)
 
 
 def withdraw_deleted_on_commit(*, message_ids: list[int]) -> None:

@@ -737,3 +737,172 @@ def test_a_message_its_receiver_deleted_is_not_pushed_again(fake, people, make_u
     assert bodies == ["shown, then deleted", "deleted while its retry waits"]
     states = {d.message_key: d.state for d in deliveries(bob)}
     assert states[waiting["ID"]] == "withdrawn"
+
+
+def _modify_while_the_push_is_recorded(fake, worker, settings, alice, bob, modify,
+                                       withdrawal_answer=None):
+    """The race of a modify (into nothing to push) with the run sending its push: the
+    modify finds the delivery "sending" and, by the time it has its lock, the run has
+    recorded it delivered (a third connection holds the delivery's row while the run's
+    record waits for it, then the modify's lock waits behind the run's). So the modify
+    owes a withdrawal. `modify(pk)` runs in a thread (its own connection); this
+    process's FCM client is the fake's too. Returns (the message, the thread, what
+    `modify` returned or raised). `withdrawal_answer`: the fake's answer to the next
+    request (the withdrawal)."""
+    from push.providers import transport
+
+    settings.CHAT_PUSH_FCM_CREDENTIALS = fake.service_account_json()
+    settings.CHAT_PUSH_FCM_BASE_URL = fake.server.url
+    settings.CHAT_PUSH_FCM_PROJECT_ID = settings.CHAT_PUSH_FCM_TOKEN_URL = ""
+    transport.close_all()
+    token = fcm_token(bob).token
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(request):
+        message = request.json()["message"]
+        if message.get("token") == token and not (message.get("data") or {}).get("withdraw"):
+            entered.set()
+            release.wait(10)
+
+    fake.during_send = hold
+    holder = _holder()
+    done: list = []
+
+    def run():
+        try:
+            done.append(modify(changes.message_pk(sent["ID"])))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            done.append(exc)
+        finally:
+            connection.close()  # this thread's own
+
+    modifier = threading.Thread(target=run)
+    table = PushDelivery._meta.db_table
+    try:
+        sent = send(alice, "bob", text("visible, then modified away"))
+        assert entered.wait(30), "the push did not reach the vendor"
+        [delivery] = deliveries(bob)
+        assert delivery.state == "sending"
+        with holder.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [delivery.pk])
+        release.set()  # answered 200; the run's record waits for the holder
+        lock_waiter(f'SELECT "{table}"."withdraw_wanted"', check=worker.check)
+        if withdrawal_answer is not None:
+            fake.send_answers.append(withdrawal_answer)
+        modifier.start()
+        lock_waiter(f'SELECT "{table}"."id"')  # listed it "sending"; waits behind the run
+    finally:
+        release.set()
+        fake.during_send = None
+        holder.rollback()
+        holder.close()
+    return sent, modifier, done
+
+
+def _withdrawals(fake, token) -> list[str]:
+    return [m["data"]["withdraw"] for m in requests_to(fake, token)
+            if m.get("data", {}).get("withdraw")]
+
+
+def test_a_modify_sends_no_withdrawal_inside_its_transaction(
+        fake, pushed, settings, people, make_user):
+    """A modify into nothing to push that finds its push delivered by the time it holds
+    the delivery's lock owes its withdrawal. It was sent from the modify's transaction:
+    the message's lock (and a pooled connection) held while the vendor took its time
+    (up to CHAT_PUSH_HTTP_TIMEOUT). Now it is sent after the commit, by the delivery's
+    task, once: while the vendor answers, the message can be locked by others."""
+    import dataclasses
+
+    from django.db import OperationalError, transaction
+
+    from messaging.models import Message
+
+    from .fake_server import Answer
+
+    _, worker = pushed
+    alice, bob, _ = people
+    slow = dataclasses.replace(Answer.of_json(200, {"name": "projects/x/messages/1"}),
+                               delay=3.0)
+    sent, modifier, done = _modify_while_the_push_is_recorded(
+        fake, worker, settings, alice, bob, lambda pk: changes.message_modify(
+            message_pk=pk, actor=alice,
+            elements=[{"type": "TIMCustomElem", "payload": {"data": "x"}}]),
+        withdrawal_answer=slow)
+    token = fcm_token(bob).token
+    wait_for(lambda: _withdrawals(fake, token), what="the withdrawal")
+    try:  # the vendor has not answered yet (3 s)
+        with transaction.atomic():
+            list(Message.objects.select_for_update(nowait=True).filter(
+                pk=changes.message_pk(sent["ID"])).values_list("pk"))
+        message_locked = False
+    except OperationalError:
+        message_locked = True
+    modifier.join(30)
+    assert not modifier.is_alive() and isinstance(done[0], dict), done
+    assert not message_locked, "the modify held the message's lock while the vendor answered"
+    wait_for(lambda: deliveries(bob)[0].withdrawn, what="marked withdrawn")
+    settle(fake, alice, make_user("erin"))
+    assert _withdrawals(fake, token) == [sent["ID"]]
+    assert [(d.state, d.withdrawn) for d in deliveries(bob)] == [("delivered", True)]
+    assert [a.withdraw for a in attempts(bob)] == [False, True]
+
+
+def test_a_modify_rolled_back_sends_no_withdrawal(fake, pushed, settings, people, make_user):
+    """The same race, in a transaction of the caller's that rolls back after the
+    modify: nothing was withdrawn, so nothing is sent (it was: the vendor was called
+    in the transaction, and its answer's record rolled back with it)."""
+    from django.db import transaction
+
+    _, worker = pushed
+    alice, bob, _ = people
+
+    class Undone(Exception):
+        pass
+
+    def modify_then_roll_back(pk):
+        with transaction.atomic():
+            changes.message_modify(message_pk=pk, actor=alice, elements=[
+                {"type": "TIMCustomElem", "payload": {"data": "x"}}])
+            raise Undone
+
+    sent, modifier, done = _modify_while_the_push_is_recorded(
+        fake, worker, settings, alice, bob, modify_then_roll_back)
+    modifier.join(30)
+    assert not modifier.is_alive() and isinstance(done[0], Undone), done
+    settle(fake, alice, make_user("erin"))
+    token = fcm_token(bob).token
+    assert _withdrawals(fake, token) == []
+    [delivery] = deliveries(bob)
+    assert (delivery.state, delivery.withdraw_wanted, delivery.withdrawn) == \
+        ("delivered", False, False)
+    assert [a.withdraw for a in attempts(bob)] == [False]
+
+
+def test_no_vendor_is_called_inside_a_transaction(fake, settings, people):
+    """The guard: a vendor call inside an open transaction (locks held across the
+    network) is a caller's bug; it raises, and nothing reaches the vendor."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from push import pipeline
+    from push.providers import transport
+
+    settings.CHAT_PUSH_FCM_CREDENTIALS = fake.service_account_json()
+    settings.CHAT_PUSH_FCM_BASE_URL = fake.server.url
+    settings.CHAT_PUSH_FCM_PROJECT_ID = settings.CHAT_PUSH_FCM_TOKEN_URL = ""
+    transport.close_all()
+    _, bob, _ = people
+    token = fcm_token(bob).token
+    now = timezone.now()
+    PushDelivery.objects.create(
+        message_id=7, message_key="7-1-1", user=bob, device_id="phone", vendor="fcm",
+        conversation_id="C2Calice", dialog_seq=1, state="delivered", created_at=now,
+        updated_at=now, note={"title": "Alice", "body": "hi"})
+    with pytest.raises(RuntimeError, match="inside a transaction"):
+        with transaction.atomic():
+            pipeline.withdraw(bob.pk, "C2Calice", 1)
+    assert requests_to(fake, token) == []
+    assert not PushDelivery.objects.get(message_id=7).withdraw_wanted  # rolled back
+    assert pipeline.withdraw(bob.pk, "C2Calice", 1) == 1  # outside one: sent
+    assert _withdrawals(fake, token) == ["7-1-1"]
+
