@@ -290,7 +290,7 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
             "state", "updated_at", "withdraw_wanted", "withdrawn").first()
         if row is not None and row[0] == PushDelivery.State.DELIVERED and row[2] \
                 and not row[3]:  # a withdrawal owed by a run killed (the stale sweep)
-            _send_withdrawal(PushDelivery.objects.get(pk=delivery_pk))
+            _send_withdrawal(PushDelivery.objects.get(pk=delivery_pk), on_retry=on_retry)
             return "withdrawn"
         if row is None or row[0] != PushDelivery.State.SENDING:
             return "done"
@@ -313,7 +313,7 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
         # ends with the withdrawal): that run's request may have shown it, so the
         # withdrawal goes, and the notification does not go again.
         _end(delivery, PushDelivery.State.DELIVERED)  # owed: withdraw_wanted stays
-        _send_withdrawal(delivery)
+        _send_withdrawal(delivery, on_retry=on_retry)
         return "withdrawn"
     result, latency = _call_vendor(token, Notification(**delivery.note))
     with transaction.atomic():
@@ -338,7 +338,7 @@ def send_delivery(delivery_pk: int, *, on_retry: Callable[[int, float], None],
         else:  # FAILED, or RETRY with the attempts used up
             _end(delivery, PushDelivery.State.FAILED)
     if wanted and result.outcome == Outcome.DELIVERED:  # read or recalled meanwhile: owed
-        _send_withdrawal(delivery)
+        _send_withdrawal(delivery, on_retry=on_retry)
     return result.outcome.value
 
 
@@ -406,7 +406,8 @@ def requeue_stale(*, requeue: Callable[[int], None], limit: int = 1000) -> int:
     lost too (a claim holds claim_lease() seconds, under the visibility timeout). One that is not lost after
     all is sent once (it is pending no more when the second comes). And the delivered
     ones whose withdrawal is owed that long (marked, not sent: the run that marked
-    them was killed, _withdraw_deliveries): their task (send_delivery) sends it.
+    them was killed, _withdraw_deliveries, or whose retry the broker lost,
+    _send_withdrawal): their task (send_delivery) sends it.
     `requeue(pk)` queues one (push/tasks.py)."""
     before = timezone.now() - timedelta(seconds=settings.CHAT_TASK_VISIBILITY_TIMEOUT)
     found = list(PushDelivery.objects.filter(
@@ -425,7 +426,8 @@ def requeue_stale(*, requeue: Callable[[int], None], limit: int = 1000) -> int:
     if stale:
         log.warning("offline push: queued again %d deliveries the broker lost", len(stale))
     if owed:
-        log.warning("offline push: queued again %d withdrawals a killed run owed", len(owed))
+        log.warning("offline push: queued again %d withdrawals owed (a run killed, or "
+                    "a retry lost)", len(owed))
     return len(found)
 
 
@@ -439,15 +441,16 @@ def open_deliveries(user_pk: int, conversation_id: str, upto_seq: int):
 
 
 def withdraw(user_pk: int, conversation_id: str, upto_seq: int, *,
+             on_retry: Callable[[int, float], None],
              on_marked: Callable[[], None] | None = None) -> int:
     """The withdrawal task's work: pending deliveries are not sent; delivered ones get
     `Notification(withdraw=True)` (marked owed under their locks, sent after the
     commit: no transaction is open while the vendor is called; marked withdrawn after
     the vendor's answer); one being sent now is withdrawn by its task once delivered.
-    `on_marked()`: called in the transaction of the marks (_withdraw_deliveries).
-    Returns the withdrawals sent."""
+    `on_marked()`: called in the transaction of the marks, `on_retry` as for
+    send_delivery (_withdraw_deliveries). Returns the withdrawals sent."""
     return _withdraw_deliveries(open_deliveries(user_pk, conversation_id, upto_seq),
-                                on_marked=on_marked)
+                                on_retry=on_retry, on_marked=on_marked)
 
 
 def message_open_deliveries(message_ids: list[int]):
@@ -457,13 +460,13 @@ def message_open_deliveries(message_ids: list[int]):
                    PushDelivery.State.DELIVERED))
 
 
-def withdraw_message(message_id: int, *,
+def withdraw_message(message_id: int, *, on_retry: Callable[[int, float], None],
                      on_marked: Callable[[], None] | None = None) -> int:
     """The message was recalled (or deleted from both sides): `withdraw_messages`."""
-    return withdraw_messages([message_id], on_marked=on_marked)
+    return withdraw_messages([message_id], on_retry=on_retry, on_marked=on_marked)
 
 
-def withdraw_messages(message_ids: list[int], *,
+def withdraw_messages(message_ids: list[int], *, on_retry: Callable[[int, float], None],
                       on_marked: Callable[[], None] | None = None) -> int:
     """These messages were recalled or deleted by their receiver: their pushes are
     withdrawn as on a read (a retry still pending is not sent, a delivered one is
@@ -477,7 +480,7 @@ def withdraw_messages(message_ids: list[int], *,
         if on_marked is not None:
             on_marked()
 
-    return _withdraw_deliveries(message_open_deliveries(message_ids),
+    return _withdraw_deliveries(message_open_deliveries(message_ids), on_retry=on_retry,
                                 on_marked=blank_then_marked)
 
 
@@ -535,7 +538,8 @@ class NoteWith(Func):
         raise NotImplementedError(f"NoteWith has no SQL for {connection.vendor}")
 
 
-def _withdraw_deliveries(deliveries, *, on_marked: Callable[[], None] | None = None) -> int:
+def _withdraw_deliveries(deliveries, *, on_retry: Callable[[int, float], None],
+                         on_marked: Callable[[], None] | None = None) -> int:
     """Withdraw the open `deliveries`; return the withdrawals sent.
 
     One transaction marks them all, under their locks (by pk): a pending one is not
@@ -551,7 +555,8 @@ def _withdraw_deliveries(deliveries, *, on_marked: Callable[[], None] | None = N
     harmless (a withdrawal names the message; the app, or the service worker, closes
     the notification with that id, and a second finds none). One owed already (another
     run's, alive or dead) is left to that run or the stale sweep: sent once."""
-    return sum(_send_withdrawal(d) for d in _mark_withdrawals(deliveries, on_marked=on_marked))
+    return sum(_send_withdrawal(d, on_retry=on_retry)
+               for d in _mark_withdrawals(deliveries, on_marked=on_marked))
 
 
 def _mark_withdrawals(deliveries, *,
@@ -586,11 +591,18 @@ def _mark_withdrawals(deliveries, *,
     return owed
 
 
-def _send_withdrawal(d: PushDelivery) -> int:
+def _send_withdrawal(d: PushDelivery, *, on_retry: Callable[[int, float], None]) -> int:
     """Send the owed withdrawal of `d` (the caller marked it owed, or found it so) and
-    mark it `withdrawn`, with its attempt, in one transaction after the vendor's answer
-    (any answer: a withdrawal is tried once). No device token now: marked, nothing
-    sent. Returns the withdrawals sent (0 or 1)."""
+    record its attempt, in one transaction after the vendor's answer, with the mark
+    `withdrawn`. No device token now: marked, nothing sent. Returns the withdrawals
+    sent (0 or 1).
+
+    A RETRY answer (429, 5xx, a timeout) leaves it owed: tried again as a push is,
+    `on_retry(d.pk, countdown)` after the commit (push_retry, whose send_delivery
+    sends an owed withdrawal; after the vendor's Retry-After or the backoff,
+    retry_countdown), up to CHAT_PUSH_MAX_ATTEMPTS withdrawal attempts (its
+    PushAttempt rows, counted on a RETRY only); a retry the broker lost stays an owed
+    withdrawal, for the stale sweep. The last try, or any other answer, ends it."""
     token = PushToken.objects.filter(user_id=d.user_id, device_id=d.device_id,
                                      vendor=d.vendor).first()
     result = None
@@ -599,9 +611,17 @@ def _send_withdrawal(d: PushDelivery) -> int:
                             message_id=d.message_key, conversation_id=d.conversation_id)
         result, latency = _call_vendor(token, note)
     with transaction.atomic():
-        PushDelivery.objects.filter(pk=d.pk).update(withdrawn=True, updated_at=timezone.now())
+        tries = 0  # with this one
+        if result is not None and result.outcome == Outcome.RETRY:
+            tries = PushAttempt.objects.filter(delivery_id=d.pk, withdraw=True).count() + 1
+        again = 0 < tries < max_attempts()
+        PushDelivery.objects.filter(pk=d.pk).update(withdrawn=not again,
+                                                    updated_at=timezone.now())
         if result is not None:
             _record(d, result, latency, withdraw=True)
+        if again:
+            countdown = retry_countdown(tries, result.retry_after, key=d.pk)
+            transaction.on_commit(lambda: on_retry(d.pk, countdown))
     if result is None:
         return 0
     if result.outcome == Outcome.DEAD_TOKEN:

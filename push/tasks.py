@@ -88,8 +88,8 @@ def push_deliver(jobs: list[dict], outbox: int | None = None) -> dict:
 
 @shared_task(ignore_result=True, **RETRY)
 def push_retry(delivery_pk: int, note: dict | None = None) -> str:
-    """One delivery again, after the vendor asked to retry (429, 5xx, a timeout), or
-    queued again by the sweep. (`note`: what tasks queued before the note was kept on
+    """One delivery (or its owed withdrawal) again, after the vendor asked to retry
+    (429, 5xx, a timeout), or queued again by the sweep. (`note`: what tasks queued before the note was kept on
     the delivery carried; unused.)"""
     return pipeline.send_delivery(delivery_pk, on_retry=queue_retry, on_busy=queue_recheck,
                                   check_quiet=True)
@@ -142,20 +142,22 @@ def push_withdraw(user_pk: int, conversation_id: str, upto_seq: int,
     marks the deliveries' withdrawals owed, not as the task starts: a worker killed
     before that commit leaves the row for the sweep, one killed after leaves the
     withdrawals owed for the stale sweep, pipeline._withdraw_deliveries.)"""
-    return pipeline.withdraw(user_pk, conversation_id, upto_seq,
+    return pipeline.withdraw(user_pk, conversation_id, upto_seq, on_retry=queue_retry,
                              on_marked=lambda: _started(outbox))
 
 
 @shared_task(ignore_result=True, **RETRY)
 def push_withdraw_message(message_id: int, outbox: int | None = None) -> int:
     """Withdraw the pushes of a recalled (or deleted) message."""
-    return pipeline.withdraw_message(message_id, on_marked=lambda: _started(outbox))
+    return pipeline.withdraw_message(message_id, on_retry=queue_retry,
+                                     on_marked=lambda: _started(outbox))
 
 
 @shared_task(ignore_result=True, **RETRY)
 def push_withdraw_messages(message_ids: list[int], outbox: int | None = None) -> int:
     """Withdraw the pushes of messages their receiver deleted."""
-    return pipeline.withdraw_messages(message_ids, on_marked=lambda: _started(outbox))
+    return pipeline.withdraw_messages(message_ids, on_retry=queue_retry,
+                                      on_marked=lambda: _started(outbox))
 
 
 @shared_task(ignore_result=True, **RETRY)

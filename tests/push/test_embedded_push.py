@@ -56,7 +56,7 @@ PushDelivery.objects.filter(message_id=5).update(state="failed")
 PushDelivery.objects.create(message_id=5, message_key="k5", user=bob, device_id="d2",
                             vendor="fcm", state="withdrawn", created_at=now, updated_at=now,
                             note={})
-pipeline.withdraw_message(5)
+pipeline.withdraw_message(5, on_retry=lambda pk, countdown: None)
 got = list(PushDelivery.objects.filter(message_id=5).order_by("device_id")
            .values_list("note", flat=True))
 assert got == [{"title": "", "body": "", "extension": "", "badge": 2}] * 2 + [{}], got

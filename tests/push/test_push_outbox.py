@@ -23,7 +23,7 @@ from accounts.usersig import gen_usersig
 from chat_project import broker
 from messaging.models import Message
 from push.models import PushAttempt, PushDelivery, PushUnqueued
-from push.tasks import push_deliver, push_withdraw, queue_unqueued_pushes
+from push.tasks import push_deliver, push_withdraw, queue_retry, queue_unqueued_pushes
 from tests.outbox_helpers import (
     backend_gone,
     die_before_queuing,
@@ -350,7 +350,7 @@ def test_a_withdrawal_that_follows_its_delivery_survives_its_worker_killed(
             assert delivery.state == "sending"
             # Read on another device while the vendor has not answered: marked.
             assert pipeline.withdraw(bob.pk, delivery.conversation_id,
-                                     delivery.dialog_seq) == 0
+                                     delivery.dialog_seq, on_retry=queue_retry) == 0
             answer_push.set()
             assert withdrawing.wait(30), worker.log()
             worker.kill()

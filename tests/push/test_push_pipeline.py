@@ -21,6 +21,7 @@ from messaging.models import Conversation, Dialog
 from messaging.services import message_send
 from push.models import PushAttempt, PushDelivery, PushToken
 from push.services import receive_option_set
+from push.tasks import queue_retry
 from relationships.blocklist import block_add
 from tests.outbox_helpers import lock_waiter, lock_waiting
 
@@ -352,7 +353,8 @@ def test_no_transaction_is_open_while_the_vendor_answers_and_a_read_then_withdra
         delivery = deliveries(bob)[0]
         assert delivery.state == "sending"
         # Read on another device while the vendor has not answered: marked, not sent.
-        assert pipeline.withdraw(bob.pk, delivery.conversation_id, delivery.dialog_seq) == 0
+        assert pipeline.withdraw(bob.pk, delivery.conversation_id, delivery.dialog_seq,
+                                 on_retry=queue_retry) == 0
         assert PushDelivery.objects.get(pk=delivery.pk).withdraw_wanted
     finally:
         release.set()
@@ -900,9 +902,49 @@ def test_no_vendor_is_called_inside_a_transaction(fake, settings, people):
         updated_at=now, note={"title": "Alice", "body": "hi"})
     with pytest.raises(RuntimeError, match="inside a transaction"):
         with transaction.atomic():
-            pipeline.withdraw(bob.pk, "C2Calice", 1)
+            pipeline.withdraw(bob.pk, "C2Calice", 1, on_retry=queue_retry)
     assert requests_to(fake, token) == []
     assert not PushDelivery.objects.get(message_id=7).withdraw_wanted  # rolled back
-    assert pipeline.withdraw(bob.pk, "C2Calice", 1) == 1  # outside one: sent
+    assert pipeline.withdraw(bob.pk, "C2Calice", 1, on_retry=queue_retry) == 1  # sent
     assert _withdrawals(fake, token) == ["7-1-1"]
 
+
+
+def test_a_withdrawal_the_vendor_asked_to_retry_is_sent_again(fake, people, make_user):
+    """The read message's notification must go from the lock screen: a withdrawal
+    answered 503 (or 429, or a timeout) is tried again after the vendor's Retry-After,
+    as a push is, until it is answered (it was tried once: the read or recalled text
+    stayed shown)."""
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    sent = send(alice, "bob", text("read me"))
+    _one(fake, token)
+    wait_for(lambda: deliveries(bob) and deliveries(bob)[0].state == "delivered")
+    fake.send_answers.append(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "1"}))
+    changes.conversation_mark_read(user=bob, peer=alice)
+    wait_for(lambda: len(_withdrawals(fake, token)) == 2, what="the withdrawal again")
+    wait_for(lambda: len(attempts(bob)) == 3, what="its attempt row")
+    assert [(a.withdraw, a.outcome) for a in attempts(bob)] == [
+        (False, "delivered"), (True, "retry"), (True, "delivered")]
+    assert [(d.state, d.withdrawn) for d in deliveries(bob)] == [("delivered", True)]
+    settle(fake, alice, make_user("erin"))
+    assert _withdrawals(fake, token) == [sent["ID"], sent["ID"]]
+
+
+def test_a_withdrawal_is_tried_at_most_the_attempts_a_push_is(fake, people, make_user):
+    """Bounded as a push is (CHAT_PUSH_MAX_ATTEMPTS, 5 here): answered 503 every time,
+    the fifth answer ends it, marked withdrawn (no more to try)."""
+    alice, bob, _ = people
+    token = fcm_token(bob).token
+    send(alice, "bob", text("recalled later"))
+    _one(fake, token)
+    wait_for(lambda: deliveries(bob) and deliveries(bob)[0].state == "delivered")
+    fake.send_answers.extend(fcm_error(503, "UNAVAILABLE", headers={"retry-after": "0"})
+                             for _ in range(6))
+    changes.message_revoke(message_pk=deliveries(bob)[0].message_id, actor=alice)
+    wait_for(lambda: deliveries(bob)[0].withdrawn, 60, what="the end of the withdrawal")
+    settle(fake, alice, make_user("erin"))
+    assert len(_withdrawals(fake, token)) == 5
+    assert [(a.withdraw, a.outcome) for a in attempts(bob)] == \
+        [(False, "delivered")] + [(True, "retry")] * 5
+    fake.send_answers.clear()

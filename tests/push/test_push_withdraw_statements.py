@@ -35,7 +35,7 @@ def test_a_recall_blanks_every_delivery_text_in_one_statement(
                                 state=PushDelivery.State.WITHDRAWN, withdrawn=True,
                                 created_at=timezone.now(), updated_at=timezone.now())
     with django_assert_num_queries(2):  # the open deliveries (none here), the blanking
-        assert pipeline.withdraw_message(77) == 0
+        assert pipeline.withdraw_message(77, on_retry=tasks.queue_retry) == 0
     notes = list(PushDelivery.objects.filter(user=bob).order_by("pk")
                  .values_list("note", flat=True))
     assert notes[:10] == [{"title": "", "body": "", "extension": "", "badge": 3,
