@@ -11,6 +11,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from chat_project import wire
 from chat_project.errors import ChatError
+from chat_project.unavailable import BUSY_CODE, busy_headers
 
 
 class JSONParser(parsers.JSONParser):
@@ -27,6 +28,8 @@ class JSONParser(parsers.JSONParser):
 
 def exception_handler(exc, context):
     if isinstance(exc, ChatError):
+        if exc.code == BUSY_CODE:  # a send's result: "busy, retry" (chat_project/unavailable.py)
+            return busy_headers(Response(exc.as_dict(), status=503))
         return Response(exc.as_dict(), status=exc.http_status)
     if isinstance(exc, TooManyFieldsSent):  # over DATA_UPLOAD_MAX_NUMBER_FIELDS (1,000)
         return Response({"code": 910003, "message": "too many query or form fields"},

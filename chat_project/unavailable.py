@@ -16,7 +16,17 @@ socket an error reply 910503, and a socket that cannot be set up is closed with 
   conflict with another writer (40P01, 40001): its transaction was undone, and the
   same request again normally goes through. The writers take their locks in one
   global order (messaging/persist.py), so this should not happen; when it does, it is
-  a conflict to retry, not a bug the client could fix (tests/messaging/test_lock_order.py).
+  a conflict to retry, not a bug the client could fix (tests/messaging/test_lock_order.py);
+- PostgreSQL cancelled a statement that waited or ran too long (57014 query_canceled:
+  statement_timeout, or a cancel request; 55P03 lock_not_available: lock_timeout), as
+  an operator's timeouts on the server's role or in DATABASE_URL's `options` do, and
+  the tasks' own statement_timeout (chat_project/task_rules.py): its transaction was
+  rolled back, nothing of it was written, and another row lock is what it waited for
+  (tests/test_db_timeouts.py).
+
+A ChatError 910503 that a service returns for such a failure (a send's result) is
+answered the same way: the REST door's handler (chat_project/api.py) and /v4
+(chat_project/v4.py) check the code.
 """
 
 from __future__ import annotations
@@ -46,6 +56,10 @@ _PG_UNAVAILABLE = {"53300", "57P01", "57P02", "57P03", "08000", "08001", "08003"
 # The transaction was rolled back to let another one through: deadlock_detected,
 # serialization_failure.
 _PG_CONFLICT = {"40P01", "40001"}
+# The statement was cancelled and its transaction rolled back: query_canceled
+# (statement_timeout), lock_not_available (lock_timeout).
+_PG_CANCELLED = {"57014", "55P03"}
+_PG_RETRY = _PG_UNAVAILABLE | _PG_CONFLICT | _PG_CANCELLED
 
 
 def _causes(exc: BaseException):
@@ -66,7 +80,7 @@ def is_unavailable(exc: BaseException) -> bool:
             return True  # the connection was closed under us (a restart, a dropped link)
         if isinstance(cause, psycopg.OperationalError):
             # No SQLSTATE: the connection itself failed (refused, reset, unreachable).
-            return cause.sqlstate is None or cause.sqlstate in _PG_UNAVAILABLE | _PG_CONFLICT
+            return cause.sqlstate is None or cause.sqlstate in _PG_RETRY
         if isinstance(cause, sqlite3.OperationalError):
             return "locked" in str(cause) or "busy" in str(cause)
     return False
@@ -95,8 +109,13 @@ class UnavailableMiddleware:
         else:
             response = HttpResponse(CODES[BUSY_CODE], status=503,
                                     content_type="text/plain; charset=utf-8")
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        return busy_headers(response)
+
+
+def busy_headers(response):
+    """The header every "busy, retry" HTTP answer carries."""
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def error_for(exc: BaseException) -> ChatError:

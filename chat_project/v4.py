@@ -37,7 +37,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from chat_project import ratecount
 from chat_project.errors import ChatError
-from chat_project.unavailable import V4_BUSY_CODE, is_unavailable
+from chat_project.unavailable import BUSY_CODE, V4_BUSY_CODE, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ UNKNOWN_COMMAND = 60009   # no such service/command
 NOT_ADMIN = 60010         # identifier is not an app admin
 NO_SDKAPPID = 60012       # sdkappid missing
 NO_IDENTIFIER = 60015     # identifier missing
+BUSY_INFO = "the server is busy (database or Redis unavailable); retry shortly"  # 60008
 
 
 class V4Error(Exception):
@@ -202,12 +203,13 @@ def dispatch(request: HttpRequest, service: str, name: str) -> HttpResponse:
     except V4Error as exc:
         return _fail(service, exc.code, exc.info, **exc.extra)
     except ChatError as exc:
+        if exc.code == BUSY_CODE:  # a send's result: "busy, retry", Tencent's number
+            return _fail(service, V4_BUSY_CODE, BUSY_INFO)
         return _fail(service, exc.code, exc.message)
     except Exception as exc:  # never a 500: the envelope says what happened
         if is_unavailable(exc):  # the database or Redis is busy or down: retry
             log.warning("v4/%s/%s: a backing service is unavailable: %r", service, name, exc)
-            return _fail(service, V4_BUSY_CODE, "the server is busy (database or Redis "
-                         "unavailable); retry shortly")
+            return _fail(service, V4_BUSY_CODE, BUSY_INFO)
         log.exception("v4/%s/%s failed", service, name)
         return _fail(service, 91000 if service == "openim" else 70500, "internal error")
     answer = {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}

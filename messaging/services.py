@@ -74,7 +74,7 @@ from accounts.models import AdminForbidType, User
 from accounts.mute import is_c2c_muted
 from chat_project import wire
 from chat_project.errors import ChatError
-from chat_project.unavailable import BUSY_CODE, is_unavailable
+from chat_project.unavailable import BUSY_CODE, error_for, is_unavailable
 from push import offline_info
 from relationships.selectors import send_refusals
 
@@ -280,7 +280,7 @@ def wait_for_lead(cmd: SendCommand) -> dict | ChatError:
     try:
         return cmd.follows.result()
     except TimeoutError:
-        return ChatError(BUSY_CODE)
+        return ChatError(BUSY_CODE, http_status=503)
     except asking.LeadLost:
         cmd.follows = None
         return message_send_many([cmd])[0]
@@ -449,8 +449,7 @@ def message_send_commit(batch: SendBatch, *,
 
 def _failure(exc: Exception) -> ChatError:
     """What a retry waiting on a send that raised answers (not logged: the raise is)."""
-    return exc if isinstance(exc, ChatError) else ChatError(
-        BUSY_CODE if is_unavailable(exc) else 20005)
+    return exc if isinstance(exc, ChatError) else error_for(exc)
 
 
 def _send_failed(exc: Exception) -> ChatError:
@@ -458,9 +457,9 @@ def _send_failed(exc: Exception) -> ChatError:
     was unavailable; a retry with the same random is answered once) or 20005 (a bug)."""
     if is_unavailable(exc):
         log.warning("message send failed, a backing service is unavailable: %s", exc)
-        return ChatError(BUSY_CODE)
-    log.exception("message send failed")
-    return ChatError(20005)
+    else:
+        log.exception("message send failed")
+    return error_for(exc)
 
 
 def unstored_views(cmd: SendCommand, now: float | None = None) -> tuple[dict, dict]:
