@@ -322,9 +322,16 @@ def _erase_from_sync_log(msg: Message, views: dict[int, dict]) -> None:
     message. Each copy in the two users' entries written since the message was becomes
     the owner's recalled view (`views`, by user pk); entries that name it not are left
     as they are. A message entry holds no content (the replay renders it); the recall's
-    own entries hold the recalled view already (with its revokerInfo)."""
+    own entries hold the recalled view already (with its revokerInfo).
+
+    The candidates are locked as they are read, in id order (messaging/persist.py, 6),
+    as the sync-log purge deletes them: written in the order the lookup found them (one
+    user's, then the other's), more than one batch of 500 held newer entries while
+    waiting for an older one the purge held, and one of the two failed with "deadlock
+    detected" (tests/messaging/test_lock_order.py)."""
     changed = []
-    for entry in _entries_carrying(msg, list(views)).iterator(chunk_size=500):
+    candidates = _entries_carrying(msg, list(views)).select_for_update().order_by("pk")
+    for entry in candidates.iterator(chunk_size=500):
         payload, hit = _recalled_copies(entry.payload, msg.public_id, views[entry.user_id])
         if hit:
             entry.payload = payload

@@ -28,6 +28,15 @@ the one place it is written; the others refer to it.
 5. The uploads and the merged lists the messages refer to (messaging/upload_refs.py,
    messaging/merged.py; a merged list stored by this send is a new row, locked by
    nobody else).
+6. Sync-log entries already written, by id: the copies of a message a recall erases
+   (messaging/changes.py, locked as read in id order), and the sync-log purge's batch
+   (accounts/retention.py), which deletes in id order (its DELETE probes the primary
+   key with the batch's ids, which the index scan sorts) and takes nothing else. A
+   recall that wrote its copies in the order its lookup found them (one user's, then
+   the other's, 500 a statement) deadlocked with the purge past 500 copies
+   (tests/messaging/test_lock_order.py). New entries (a send's, a change's) are new
+   rows, locked by nobody else. Only these two lock entries already written, and the
+   purge holds nothing else, so a recall may take them before its uploads (5).
 
 A message's extensions and reactions are written only under its lock (3), so their
 place among 4 and 5 does not matter (an extension write takes them before the sync

@@ -22,9 +22,13 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.devices import user_delete
+from accounts.models import SyncEntry
+from accounts.services import sync_log_purge
 from accounts.usersig import gen_usersig
 from chat_project.errors import ChatError
 from messaging.changes import (
+    conversation_pin,
+    conversation_set_draft,
     message_delete_both_sides,
     message_modify,
     message_revoke,
@@ -237,3 +241,68 @@ def test_an_operator_deleting_a_message_from_both_sides_takes_the_conversations_
     assert not isinstance(outcome["delete"], Exception), outcome
     assert Message.objects.filter(pk=newer, deleted_by_sender=True,
                                   deleted_by_receiver=True).exists()
+
+
+# --- a recall's sync-log copies and the sync-log purge ---------------------------------
+
+def entry_ids_carrying(public_id: str) -> list[int]:
+    return list(SyncEntry.objects.exclude(kind__in=SyncEntry.KINDS_WITHOUT_COPIES)
+                .filter(payload__icontains=public_id).order_by("pk").values_list("pk", flat=True))
+
+
+def test_a_recall_erasing_its_copies_racing_the_sync_log_purge_never_deadlocks(make_user):
+    """A recall rewrites the sync-log entries that carry copies of its message (drafts,
+    pins: a conversation entry's lastMessage); the sync-log purge deletes a batch of
+    entries in id order. The recall wrote its copies in batches of 500 in the order its
+    lookup found them (alice's entries, then bob's, on the (user, created_at) index), so
+    with more than 500 copies it held alice's newer entries while it waited for bob's
+    older one, which the purge held while it waited for alice's: "deadlock detected".
+    Gated here: a third connection holds an entry the purge reaches between the two."""
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    mid = send(alice, bob)
+    pk = int(mid.split("-")[0])
+    conversation_pin(user=bob, peer=alice, is_pinned=True)  # bob's copy: the oldest
+    message_send(origin=Origin.USER, sender=alice, to=carol.user_id, random=9,
+                 elements=[{"type": "TIMTextElem", "payload": {"text": "between"}}])
+    between = SyncEntry.objects.filter(user=carol).latest("pk").pk  # carries no copy
+    for i in range(501):  # alice's copies, one more than a batch of the recall's writes
+        conversation_set_draft(user=alice, peer=bob, draft_text=f"draft {i}")
+    copies = entry_ids_carrying(mid)
+    assert len(copies) == 502 and copies[0] < between < copies[1], (copies[:3], between)
+
+    blocker = connections.create_connection("default")
+    blocker.ensure_connection()
+    blocker.set_autocommit(False)
+    with blocker.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM accounts_syncentry WHERE id = %s FOR UPDATE", [between])
+    outcome: dict = {}
+
+    def run(name, fn):
+        try:
+            outcome[name] = fn()
+        except Exception as exc:  # noqa: BLE001 - the test reports what came out
+            outcome[name] = exc
+        finally:
+            connection.close()
+
+    purger = threading.Thread(target=run, args=(
+        "purge", lambda: sync_log_purge(before=timezone.now() + timezone.timedelta(seconds=5))))
+    purger.start()
+    wait_for(1)  # the purge holds bob's copy and waits for the entry between
+    recaller = threading.Thread(target=run, args=(
+        "recall", lambda: message_revoke(message_pk=pk, actor=None)))
+    recaller.start()
+    wait_for(2)  # the recall waits for the purge (before: holding alice's copies)
+    blocker.rollback()
+    blocker.close()
+    purger.join(30)
+    recaller.join(30)
+
+    # Before: one of the two failed with "deadlock detected".
+    assert isinstance(outcome["purge"], int) and outcome["purge"] > 502, outcome
+    assert isinstance(outcome["recall"], dict) and outcome["recall"]["isRevoked"], outcome
+    assert Message.objects.get(pk=pk).is_revoked
+    # The copies went with the purge; what is left is the recall's own, content erased.
+    left = SyncEntry.objects.filter(pk__in=entry_ids_carrying(mid))
+    assert left.count() == 2 and all(e.pk > copies[-1] for e in left), list(left)
+    assert not any('"old"' in json.dumps(e.payload) for e in left)
