@@ -27,6 +27,7 @@ from accounts.services import sync_log_purge
 from accounts.usersig import gen_usersig
 from chat_project.errors import ChatError
 from messaging.changes import (
+    conversation_mark_read,
     conversation_pin,
     conversation_set_draft,
     message_delete_both_sides,
@@ -35,8 +36,9 @@ from messaging.changes import (
     messages_delete,
 )
 from messaging.commands import Origin
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, MergedList, MergedUse, Message
 from messaging.services import history_purge, message_send
+from tests.outbox_helpers import lock_waiter
 from tests.v4client import V4Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -306,3 +308,94 @@ def test_a_recall_erasing_its_copies_racing_the_sync_log_purge_never_deadlocks(m
     left = SyncEntry.objects.filter(pk__in=entry_ids_carrying(mid))
     assert left.count() == 2 and all(e.pk > copies[-1] for e in left), list(left)
     assert not any('"old"' in json.dumps(e.payload) for e in left)
+
+
+# --- the purge's writing statement: conversations before merged lists and uploads -----
+
+def hold(sql: str, params: list):
+    """A third connection holding the row `sql` selects FOR UPDATE (its rollback lets go)."""
+    other = connections.create_connection("default")
+    other.ensure_connection()
+    other.set_autocommit(False)
+    with other.cursor() as cursor:
+        cursor.execute(sql + " FOR UPDATE", params)
+        assert cursor.fetchone() is not None, sql
+    return other
+
+
+def let_go(other) -> None:
+    other.rollback()
+    other.close()
+
+
+def test_the_purge_locks_a_conversation_before_the_merged_list_of_its_batch(make_user):
+    """The purge's third statement locks again the conversations that made one of the
+    batch's messages their last one after its second statement (here alice deletes her
+    newer message for herself, so her conversation shows the old one again). It took
+    them after it had marked the batch's merged lists, against the order of
+    messaging/persist.py (conversations, then uploads and merged lists): a recall of
+    alice's newer message, a forward of the same list, held her conversation and then
+    locked the list to release it, while the purge held the list and waited for the
+    conversation: "deadlock detected". Now the statement locks the conversations first,
+    waits for the recall, and goes on."""
+    alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
+    history = [{"ID": f"m-{i}", "from": "alice", "to": "bob", "time": 1_700_000_000 + i,
+                "elements": [{"type": "TIMTextElem", "payload": {"text": "x" * 200}}]}
+               for i in range(80)]
+    relay = {"title": "history", "abstractList": ["alice: hi"],
+             "compatibleText": "[Chat History]"}
+    old = message_send(origin=Origin.USER, sender=alice, to=bob.user_id, random=1,
+                       elements=[{"type": "TIMRelayElem",
+                                  "payload": {**relay, "messageList": history}}])
+    key = old["elements"][0]["payload"]["downloadKey"]
+    newer = message_send(origin=Origin.USER, sender=alice, to=bob.user_id, random=2,
+                         elements=[{"type": "TIMRelayElem",
+                                    "payload": {**relay, "downloadKey": key}}])
+    conversation_mark_read(user=bob, peer=alice)  # the purge recounts nothing of bob's
+    gate = message_send(origin=Origin.USER, sender=alice, to=carol.user_id, random=3,
+                        elements=[{"type": "TIMTextElem", "payload": {"text": "gate"}}])
+    old_pk, newer_pk, gate_pk = (int(v["ID"].split("-")[0]) for v in (old, newer, gate))
+    Message.objects.filter(pk__in=[old_pk, gate_pk]).update(
+        created_at=timezone.now() - timezone.timedelta(days=8))
+    assert MergedUse.objects.filter(merged__key=key).count() == 2
+
+    carols = hold("SELECT 1 FROM messaging_conversation WHERE owner_id = %s AND peer_id = %s",
+                  [carol.pk, alice.pk])
+    outcome: dict = {}
+
+    def run(name, fn):
+        try:
+            outcome[name] = fn()
+        except Exception as exc:  # noqa: BLE001 - the test reports what came out
+            outcome[name] = exc
+        finally:
+            connection.close()
+
+    held = [carols]
+    purger = threading.Thread(target=run, args=(
+        "purge", lambda: history_purge(before=timezone.now() - timezone.timedelta(days=1))))
+    try:
+        purger.start()
+        lock_waiter("recount", timeout=10)  # its second statement waits for carol's
+        messages_delete(user=alice, message_ids=[newer["ID"]])  # alice's last: the old one
+        assert Conversation.objects.get(owner=alice, peer=bob).last_message_id == old_pk
+        held.append(hold("SELECT 1 FROM accounts_synchead WHERE user_id = %s", [alice.pk]))
+        recaller = threading.Thread(target=run, args=(
+            "recall", lambda: message_revoke(message_pk=newer_pk, actor=None)))
+        recaller.start()
+        lock_waiter("accounts_synchead", timeout=10)  # the recall holds alice's conversation
+        let_go(held.pop(0))
+        lock_waiter("locked AS MATERIALIZED", timeout=10)  # the purge's third statement
+    finally:
+        for other in held:
+            let_go(other)
+    purger.join(30)
+    recaller.join(30)
+
+    # Before: the recall (or the purge) failed with "deadlock detected".
+    assert outcome["purge"] == 2, outcome
+    assert isinstance(outcome["recall"], dict) and outcome["recall"]["isRevoked"], outcome
+    assert not Message.objects.filter(pk__in=[old_pk, gate_pk]).exists()
+    assert Conversation.objects.get(owner=alice, peer=bob).last_message_id is None
+    assert not MergedUse.objects.filter(merged__key=key).exists()
+    assert MergedList.objects.get(key=key).delete_after is not None  # for the sweep
