@@ -328,16 +328,10 @@ def let_go(other) -> None:
     other.close()
 
 
-def test_the_purge_locks_a_conversation_before_the_merged_list_of_its_batch(make_user):
-    """The purge's third statement locks again the conversations that made one of the
-    batch's messages their last one after its second statement (here alice deletes her
-    newer message for herself, so her conversation shows the old one again). It took
-    them after it had marked the batch's merged lists, against the order of
-    messaging/persist.py (conversations, then uploads and merged lists): a recall of
-    alice's newer message, a forward of the same list, held her conversation and then
-    locked the list to release it, while the purge held the list and waited for the
-    conversation: "deadlock detected". Now the statement locks the conversations first,
-    waits for the recall, and goes on."""
+def forwarded_list_race(make_user, *, bob_reads: bool):
+    """alice's old merged message and a newer forward of its list; the purge of the old
+    one (gated on carol's conversation in its second statement) while alice deletes the
+    newer one for herself and an operator recalls it."""
     alice, bob, carol = make_user("alice"), make_user("bob"), make_user("carol")
     history = [{"ID": f"m-{i}", "from": "alice", "to": "bob", "time": 1_700_000_000 + i,
                 "elements": [{"type": "TIMTextElem", "payload": {"text": "x" * 200}}]}
@@ -351,7 +345,8 @@ def test_the_purge_locks_a_conversation_before_the_merged_list_of_its_batch(make
     newer = message_send(origin=Origin.USER, sender=alice, to=bob.user_id, random=2,
                          elements=[{"type": "TIMRelayElem",
                                     "payload": {**relay, "downloadKey": key}}])
-    conversation_mark_read(user=bob, peer=alice)  # the purge recounts nothing of bob's
+    if bob_reads:  # the purge recounts nothing of bob's: it locks none of his conversations
+        conversation_mark_read(user=bob, peer=alice)
     gate = message_send(origin=Origin.USER, sender=alice, to=carol.user_id, random=3,
                         elements=[{"type": "TIMTextElem", "payload": {"text": "gate"}}])
     old_pk, newer_pk, gate_pk = (int(v["ID"].split("-")[0]) for v in (old, newer, gate))
@@ -379,11 +374,15 @@ def test_the_purge_locks_a_conversation_before_the_merged_list_of_its_batch(make
         lock_waiter("recount", timeout=10)  # its second statement waits for carol's
         messages_delete(user=alice, message_ids=[newer["ID"]])  # alice's last: the old one
         assert Conversation.objects.get(owner=alice, peer=bob).last_message_id == old_pk
-        held.append(hold("SELECT 1 FROM accounts_synchead WHERE user_id = %s", [alice.pk]))
+        if bob_reads:  # the recall waits after the conversations, before the list
+            held.append(hold("SELECT 1 FROM accounts_synchead WHERE user_id = %s", [alice.pk]))
         recaller = threading.Thread(target=run, args=(
             "recall", lambda: message_revoke(message_pk=newer_pk, actor=None)))
         recaller.start()
-        lock_waiter("accounts_synchead", timeout=10)  # the recall holds alice's conversation
+        # The recall holds alice's conversation; it waits for alice's sync head, or
+        # for bob's conversation, which the purge's second statement holds.
+        lock_waiter("accounts_synchead" if bob_reads else '"messaging_conversation"."id"',
+                    timeout=10)
         let_go(held.pop(0))
         lock_waiter("locked AS MATERIALIZED", timeout=10)  # the purge's third statement
     finally:
@@ -391,6 +390,20 @@ def test_the_purge_locks_a_conversation_before_the_merged_list_of_its_batch(make
             let_go(other)
     purger.join(30)
     recaller.join(30)
+    return outcome, (old_pk, gate_pk, alice, bob, key)
+
+
+def test_the_purge_locks_a_conversation_before_the_merged_list_of_its_batch(make_user):
+    """The purge's third statement locks again the conversations that made one of the
+    batch's messages their last one after its second statement (here alice deletes her
+    newer message for herself, so her conversation shows the old one again). It took
+    them after it had marked the batch's merged lists, against the order of
+    messaging/persist.py (conversations, then uploads and merged lists): a recall of
+    alice's newer message, a forward of the same list, held her conversation and then
+    locked the list to release it, while the purge held the list and waited for the
+    conversation: "deadlock detected". Now the statement locks the conversations first,
+    waits for the recall, and goes on."""
+    outcome, (old_pk, gate_pk, alice, bob, key) = forwarded_list_race(make_user, bob_reads=True)
 
     # Before: the recall (or the purge) failed with "deadlock detected".
     assert outcome["purge"] == 2, outcome
@@ -399,3 +412,16 @@ def test_the_purge_locks_a_conversation_before_the_merged_list_of_its_batch(make
     assert Conversation.objects.get(owner=alice, peer=bob).last_message_id is None
     assert not MergedUse.objects.filter(merged__key=key).exists()
     assert MergedList.objects.get(key=key).delete_after is not None  # for the sweep
+
+
+@pytest.mark.xfail(strict=True, reason="known: the conversations the purge's third statement "
+                   "locks again may sort before those its second statement holds")
+def test_the_purge_locks_again_a_conversation_that_sorts_before_one_it_holds(make_user):
+    """Known, not fixed: as above, but bob has not read the old message, so the purge's
+    second statement holds bob's conversation (his unread count goes down), and the third
+    then locks alice's, which sorts before it ((owner, peer) order across the two
+    statements is broken). The recall holds alice's and waits for bob's: "deadlock
+    detected" for the recall (it answers "busy, retry")."""
+    outcome, _ = forwarded_list_race(make_user, bob_reads=False)
+    assert outcome["purge"] == 2, outcome
+    assert isinstance(outcome["recall"], dict), outcome
